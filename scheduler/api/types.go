@@ -1,0 +1,197 @@
+package api
+
+import (
+	"time"
+
+	"github.com/ark-sched/ark/scheduler/spec"
+)
+
+// Job statuses.
+const (
+	JobPending   = "pending"
+	JobRunning   = "running"
+	JobSucceeded = "succeeded"
+	JobFailed    = "failed"
+	JobCancelled = "cancelled"
+)
+
+// Allocation statuses, as reported by the agent (or "lost" when its node is).
+const (
+	AllocPending   = "pending"
+	AllocRunning   = "running"
+	AllocSucceeded = "succeeded"
+	AllocFailed    = "failed"
+	AllocLost      = "lost"
+)
+
+// Desired allocation states, as set by the scheduler.
+const (
+	DesiredRun  = "run"
+	DesiredStop = "stop"
+)
+
+// Node statuses.
+const (
+	NodeReady = "ready"
+	NodeDown  = "down"
+)
+
+// Job is a submitted job and where it stands.
+type Job struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	Queue     string `json:"queue"`
+	Kind      string `json:"kind"`
+	Priority  int    `json:"priority"`
+	// Status is pending, running, succeeded, failed or cancelled.
+	Status string `json:"status"`
+	// Reason says why a job is pending, failed or cancelled.
+	Reason string `json:"reason,omitempty"`
+	// Spec is the defaulted spec the job was submitted with.
+	Spec spec.Job `json:"spec"`
+	// Allocations is filled in API answers; the store keeps them apart.
+	Allocations []*Allocation `json:"allocations"`
+
+	SubmitTime  time.Time  `json:"submitTime"`
+	StartTime   *time.Time `json:"startTime,omitempty"`
+	EndTime     *time.Time `json:"endTime,omitempty"`
+	CreateIndex uint64     `json:"createIndex"`
+	ModifyIndex uint64     `json:"modifyIndex"`
+}
+
+// Terminal reports whether the job will change no more.
+func (j *Job) Terminal() bool {
+	switch j.Status {
+	case JobSucceeded, JobFailed, JobCancelled:
+		return true
+	}
+	return false
+}
+
+// Allocation is one replica (rank) of a job placed on one node.
+type Allocation struct {
+	ID    string `json:"id"`
+	JobID string `json:"jobId"`
+	// NodeID is the node's ID; Node is its name.
+	NodeID string `json:"nodeId"`
+	Node   string `json:"node"`
+
+	Rank      int `json:"rank"`
+	WorldSize int `json:"worldSize"`
+	NodeRank  int `json:"nodeRank"`
+	LocalRank int `json:"localRank"`
+	// LocalWorldSize is the number of the job's ranks on this node.
+	LocalWorldSize int `json:"localWorldSize"`
+
+	// GPUs are the indexes of the node's GPUs this allocation holds.
+	GPUs        []int `json:"gpus"`
+	CPUMilli    int64 `json:"cpuMilli"`
+	MemoryBytes int64 `json:"memoryBytes"`
+
+	// MasterAddr and MasterPort are where rank 0 listens for rendezvous.
+	MasterAddr string `json:"masterAddr"`
+	MasterPort int    `json:"masterPort"`
+
+	// Task is what the allocation runs (copied from the job's spec).
+	Task          spec.Task `json:"task"`
+	CheckpointURI string    `json:"checkpointUri,omitempty"`
+
+	// DesiredStatus is what the scheduler wants: run or stop.
+	DesiredStatus string `json:"desiredStatus"`
+	// Status is what the agent last reported: pending, running, succeeded,
+	// failed, or lost when the node was.
+	Status   string `json:"status"`
+	ExitCode *int   `json:"exitCode,omitempty"`
+	Signal   string `json:"signal,omitempty"`
+	Message  string `json:"message,omitempty"`
+
+	StartTime   *time.Time `json:"startTime,omitempty"`
+	FinishTime  *time.Time `json:"finishTime,omitempty"`
+	CreateIndex uint64     `json:"createIndex"`
+	ModifyIndex uint64     `json:"modifyIndex"`
+}
+
+// Terminal reports whether the allocation's task has ended.
+func (a *Allocation) Terminal() bool {
+	switch a.Status {
+	case AllocSucceeded, AllocFailed, AllocLost:
+		return true
+	}
+	return false
+}
+
+// GPU is one GPU of a node.
+type GPU struct {
+	Index       int    `json:"index"`
+	UUID        string `json:"uuid"`
+	Model       string `json:"model"`
+	MemoryBytes int64  `json:"memoryBytes"`
+	PCIBusID    string `json:"pciBusId,omitempty"`
+	NUMANode    int    `json:"numaNode"`
+}
+
+// Node is a machine running an agent.
+type Node struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Address is the host address ranks use to reach each other
+	// (MASTER_ADDR); AgentAddr is the agent's own HTTP API (logs).
+	Address   string `json:"address"`
+	AgentAddr string `json:"agentAddr,omitempty"`
+	// Status is ready or down.
+	Status      string `json:"status"`
+	StatusInfo  string `json:"statusInfo,omitempty"`
+	GPUs        []GPU  `json:"gpus"`
+	CPUMilli    int64  `json:"cpuMilli"`
+	MemoryBytes int64  `json:"memoryBytes"`
+	// Fake is true when the GPUs are simulated (dev mode and tests).
+	Fake bool `json:"fake,omitempty"`
+
+	RegisterTime time.Time `json:"registerTime"`
+	CreateIndex  uint64    `json:"createIndex"`
+	ModifyIndex  uint64    `json:"modifyIndex"`
+}
+
+// SubmitResponse answers POST /v1/jobs.
+type SubmitResponse struct {
+	ID    string `json:"id"`
+	Index uint64 `json:"index"`
+}
+
+// RegisterNodeResponse answers POST /v1/nodes/register.
+type RegisterNodeResponse struct {
+	ID           string `json:"id"`
+	HeartbeatTTL string `json:"heartbeatTTL"`
+	Index        uint64 `json:"index"`
+}
+
+// HeartbeatResponse answers PUT /v1/nodes/{id}/heartbeat.
+type HeartbeatResponse struct {
+	HeartbeatTTL string `json:"heartbeatTTL"`
+}
+
+// AllocStatusUpdate is the body of PUT /v1/allocations/{id}/status.
+type AllocStatusUpdate struct {
+	Status   string `json:"status"`
+	ExitCode *int   `json:"exitCode,omitempty"`
+	Signal   string `json:"signal,omitempty"`
+	Message  string `json:"message,omitempty"`
+}
+
+// LeaderResponse answers GET /v1/status/leader.
+type LeaderResponse struct {
+	Leader  string `json:"leader"`
+	Address string `json:"address"`
+}
+
+// Error is the body of every error answer.
+type Error struct {
+	Error string `json:"error"`
+	// Fields lists each problem of an invalid spec with its field path.
+	Fields []spec.FieldError `json:"fields,omitempty"`
+}
+
+// IndexHeader carries the state index an answer reflects; pass it back as
+// ?index= to block until something newer exists.
+const IndexHeader = "X-Ark-Index"

@@ -1,0 +1,124 @@
+package spec
+
+// Kinds of job.
+const (
+	KindFinetune  = "finetune"
+	KindEval      = "eval"
+	KindInference = "inference"
+	KindBatch     = "batch"
+)
+
+// Task drivers.
+const (
+	DriverExec    = "exec"
+	DriverBuiltin = "builtin"
+)
+
+// Topology preferences.
+const (
+	PrefRequired  = "required"
+	PrefPreferred = "preferred"
+	PrefNone      = "none"
+)
+
+// Job is a job spec as a user writes it.
+type Job struct {
+	// Name is a short DNS-style label; the server derives the job ID from it.
+	Name string `json:"name"`
+	// Namespace is the tenant the job belongs to. Defaults to "default".
+	Namespace string `json:"namespace,omitempty"`
+	// Queue holds quotas and fair-share weights. Defaults to "default".
+	Queue string `json:"queue,omitempty"`
+	// Kind is one of finetune, eval, inference, batch.
+	Kind string `json:"kind"`
+	// Priority orders pending work; higher goes first. 0..1000, default 50.
+	Priority int `json:"priority,omitempty"`
+	// Replicas is the number of ranks (finetune, eval, batch) or serving
+	// replicas (inference). Defaults to 1.
+	Replicas int `json:"replicas,omitempty"`
+	// Resources are asked per replica.
+	Resources Resources `json:"resources"`
+	// Topology holds placement preferences for multi-replica jobs.
+	Topology Topology `json:"topology,omitempty"`
+	// Task says what each replica runs.
+	Task Task `json:"task"`
+	// Checkpoint says where and how often the task checkpoints.
+	Checkpoint Checkpoint `json:"checkpoint,omitempty"`
+	// Restart bounds automatic restarts.
+	Restart Restart `json:"restart,omitempty"`
+}
+
+// Resources are what one replica needs.
+type Resources struct {
+	// GPUs is the number of whole GPUs per replica.
+	GPUs int `json:"gpus"`
+	// GPUMemory is the minimum memory of each GPU ("20Gi").
+	GPUMemory Quantity `json:"gpuMemory,omitempty"`
+	// GPUModel restricts the GPU model ("H200"); empty accepts any.
+	GPUModel string `json:"gpuModel,omitempty"`
+	// CPU in cores ("1", "500m"). Defaults to 1.
+	CPU Quantity `json:"cpu,omitempty"`
+	// Memory of the host ("2Gi"). Defaults to 1Gi.
+	Memory Quantity `json:"memory,omitempty"`
+}
+
+// Topology holds placement preferences.
+type Topology struct {
+	// SameNode requires all replicas on one node.
+	SameNode bool `json:"sameNode,omitempty"`
+	// NVLink is required, preferred (default) or none.
+	NVLink string `json:"nvlink,omitempty"`
+	// RDMA is required, preferred (default) or none.
+	RDMA string `json:"rdma,omitempty"`
+}
+
+// Task says what a replica runs.
+type Task struct {
+	// Driver is exec or builtin.
+	Driver string `json:"driver"`
+	// Exec is the command for the exec driver.
+	Exec *ExecTask `json:"exec,omitempty"`
+	// Builtin configures Ark's builtin trainer, evaluator or server.
+	Builtin *BuiltinTask `json:"builtin,omitempty"`
+}
+
+// ExecTask runs any command, such as torchrun.
+type ExecTask struct {
+	// Command is the program and its arguments; the program is looked up in
+	// the agent's PATH.
+	Command []string `json:"command"`
+	// Env is added to the task's environment.
+	Env map[string]string `json:"env,omitempty"`
+	// WorkDir is the working directory; defaults to the allocation's own
+	// directory on the node.
+	WorkDir string `json:"workDir,omitempty"`
+}
+
+// BuiltinTask configures Ark's builtin runtime.
+type BuiltinTask struct {
+	Model string  `json:"model"`
+	Base  string  `json:"base,omitempty"`
+	Data  string  `json:"data,omitempty"`
+	Steps int     `json:"steps,omitempty"`
+	Batch int     `json:"batch,omitempty"`
+	LR    float64 `json:"lr,omitempty"`
+}
+
+// Checkpoint says where and how often a task checkpoints.
+type Checkpoint struct {
+	// Store names an object store configured on the servers; "default".
+	Store string `json:"store,omitempty"`
+	// Every is the number of steps between checkpoints; 0 disables them.
+	Every int `json:"every,omitempty"`
+	// Keep is the number of complete checkpoints kept.
+	Keep int `json:"keep,omitempty"`
+}
+
+// Restart bounds automatic restarts of a failed job.
+type Restart struct {
+	MaxRestarts int      `json:"maxRestarts,omitempty"`
+	Backoff     Duration `json:"backoff,omitempty"`
+}
+
+// GPUsTotal is the number of whole GPUs the job needs across all replicas.
+func (j *Job) GPUsTotal() int { return j.Replicas * j.Resources.GPUs }

@@ -1,0 +1,229 @@
+package spec
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// FieldError is one problem with one field of a spec.
+type FieldError struct {
+	Path string `json:"path"`
+	Msg  string `json:"message"`
+}
+
+func (e FieldError) Error() string { return e.Path + ": " + e.Msg }
+
+// Errors is every problem found in a spec, in field order.
+type Errors []FieldError
+
+func (es Errors) Error() string {
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Limits on what one spec may ask for.
+const (
+	MaxReplicas        = 4096
+	MaxGPUsPerReplica  = 64
+	MaxPriority        = 1000
+	DefaultPriority    = 50
+	MaxRestarts        = 100
+	DefaultNamespace   = "default"
+	DefaultQueue       = "default"
+	defaultCPU         = Quantity("1")
+	defaultMemory      = Quantity("1Gi")
+	defaultNVLink      = PrefPreferred
+	defaultRDMA        = PrefPreferred
+	defaultRestartWait = Duration(10 * time.Second)
+)
+
+// ReservedEnv are the variables Ark sets in every task; a spec may not set them.
+var ReservedEnv = []string{
+	"ARK_JOB_ID", "ARK_ALLOC_ID", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "NODE_RANK",
+	"MASTER_ADDR", "MASTER_PORT", "CUDA_VISIBLE_DEVICES", "ARK_CHECKPOINT_URI",
+	"ARK_RESTART_COUNT", "NCCL_IB_HCA", "NCCL_SOCKET_IFNAME",
+}
+
+var (
+	labelRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// Default fills in the fields a user may leave out.
+func (j *Job) Default() {
+	if j.Namespace == "" {
+		j.Namespace = DefaultNamespace
+	}
+	if j.Queue == "" {
+		j.Queue = DefaultQueue
+	}
+	if j.Priority == 0 {
+		j.Priority = DefaultPriority
+	}
+	if j.Replicas == 0 {
+		j.Replicas = 1
+	}
+	if j.Resources.CPU == "" {
+		j.Resources.CPU = defaultCPU
+	}
+	if j.Resources.Memory == "" {
+		j.Resources.Memory = defaultMemory
+	}
+	if j.Topology.NVLink == "" {
+		j.Topology.NVLink = defaultNVLink
+	}
+	if j.Topology.RDMA == "" {
+		j.Topology.RDMA = defaultRDMA
+	}
+	if j.Checkpoint.Store == "" {
+		j.Checkpoint.Store = "default"
+	}
+	if j.Restart.Backoff == 0 {
+		j.Restart.Backoff = defaultRestartWait
+	}
+}
+
+// Validate reports every problem in a defaulted spec, each with its field
+// path. It returns nil or an Errors.
+func (j *Job) Validate() error {
+	var es Errors
+	add := func(path, format string, args ...any) {
+		es = append(es, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	label := func(path, v string, required bool) {
+		switch {
+		case v == "" && required:
+			add(path, "is required")
+		case v == "":
+		case len(v) > 63:
+			add(path, "must be at most 63 characters, got %d", len(v))
+		case !labelRE.MatchString(v):
+			add(path, "must be lowercase letters, digits and '-', starting and ending with a letter or digit, got %q", v)
+		}
+	}
+	label("name", j.Name, true)
+	label("namespace", j.Namespace, false)
+	label("queue", j.Queue, false)
+
+	switch j.Kind {
+	case KindFinetune, KindEval, KindInference, KindBatch:
+	case "":
+		add("kind", "is required (one of finetune, eval, inference, batch)")
+	default:
+		add("kind", "must be one of finetune, eval, inference, batch, got %q", j.Kind)
+	}
+	if j.Priority < 0 || j.Priority > MaxPriority {
+		add("priority", "must be between 0 and %d, got %d", MaxPriority, j.Priority)
+	}
+	if j.Replicas < 1 {
+		add("replicas", "must be >= 1, got %d", j.Replicas)
+	} else if j.Replicas > MaxReplicas {
+		add("replicas", "must be <= %d, got %d", MaxReplicas, j.Replicas)
+	}
+
+	r := j.Resources
+	if r.GPUs < 1 {
+		add("resources.gpus", "must be >= 1, got %d", r.GPUs)
+	} else if r.GPUs > MaxGPUsPerReplica {
+		add("resources.gpus", "must be <= %d per replica, got %d", MaxGPUsPerReplica, r.GPUs)
+	}
+	bytesField := func(path string, q Quantity) {
+		if v, err := q.Bytes(); err != nil {
+			add(path, "%v", err)
+		} else if v < 0 {
+			add(path, "must not be negative, got %s", q)
+		}
+	}
+	bytesField("resources.gpuMemory", r.GPUMemory)
+	bytesField("resources.memory", r.Memory)
+	if v, err := r.CPU.Milli(); err != nil {
+		add("resources.cpu", "%v", err)
+	} else if v <= 0 {
+		add("resources.cpu", "must be > 0, got %s", r.CPU)
+	}
+
+	pref := func(path, v string) {
+		switch v {
+		case PrefRequired, PrefPreferred, PrefNone:
+		default:
+			add(path, "must be one of required, preferred, none, got %q", v)
+		}
+	}
+	pref("topology.nvlink", j.Topology.NVLink)
+	pref("topology.rdma", j.Topology.RDMA)
+
+	t := j.Task
+	switch t.Driver {
+	case DriverExec:
+		if t.Exec == nil {
+			add("task.exec", "is required when task.driver is exec")
+		} else {
+			if len(t.Exec.Command) == 0 {
+				add("task.exec.command", "must name a program, got an empty list")
+			} else if strings.TrimSpace(t.Exec.Command[0]) == "" {
+				add("task.exec.command[0]", "must name a program, got %q", t.Exec.Command[0])
+			}
+			keys := make([]string, 0, len(t.Exec.Env))
+			for k := range t.Exec.Env {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				switch {
+				case !envKeyRE.MatchString(k):
+					add("task.exec.env."+k, "is not a valid environment variable name")
+				case isReserved(k):
+					add("task.exec.env."+k, "is set by Ark for every task and cannot be overridden")
+				}
+			}
+		}
+		if t.Builtin != nil {
+			add("task.builtin", "must be empty when task.driver is exec")
+		}
+	case DriverBuiltin:
+		// The builtin trainer, evaluator and server land with their own
+		// issue; until then a builtin job is refused here, before it can
+		// reach a node.
+		add("task.driver", "the builtin driver is not available in this build yet; use exec")
+		if t.Exec != nil {
+			add("task.exec", "must be empty when task.driver is builtin")
+		}
+	case "":
+		add("task.driver", "is required (exec or builtin)")
+	default:
+		add("task.driver", "must be exec or builtin, got %q", t.Driver)
+	}
+
+	if j.Checkpoint.Every < 0 {
+		add("checkpoint.every", "must be >= 0, got %d", j.Checkpoint.Every)
+	}
+	if j.Checkpoint.Keep < 0 {
+		add("checkpoint.keep", "must be >= 0, got %d", j.Checkpoint.Keep)
+	}
+	label("checkpoint.store", j.Checkpoint.Store, false)
+	if j.Restart.MaxRestarts < 0 || j.Restart.MaxRestarts > MaxRestarts {
+		add("restart.maxRestarts", "must be between 0 and %d, got %d", MaxRestarts, j.Restart.MaxRestarts)
+	}
+	if j.Restart.Backoff < 0 {
+		add("restart.backoff", "must not be negative, got %s", time.Duration(j.Restart.Backoff))
+	}
+	if len(es) == 0 {
+		return nil
+	}
+	return es
+}
+
+func isReserved(k string) bool {
+	for _, r := range ReservedEnv {
+		if r == k {
+			return true
+		}
+	}
+	return false
+}
