@@ -1,0 +1,65 @@
+package filestore_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ark-sched/ark/storage"
+	"github.com/ark-sched/ark/storage/filestore"
+	"github.com/ark-sched/ark/storage/storagetest"
+)
+
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		s, err := filestore.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestSweep(t *testing.T) {
+	dir := t.TempDir()
+	s, err := filestore.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(dir, ".ark-tmp", "put-crashed")
+	if err := os.WriteFile(old, []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(old, past, past); err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(dir, ".ark-tmp", "put-running")
+	if err := os.WriteFile(fresh, []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sweep(time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("old temp file survived Sweep: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("fresh temp file removed by Sweep: %v", err)
+	}
+	if infos, err := s.List(t.Context(), ""); err != nil || len(infos) != 0 {
+		t.Errorf("List shows temp files: %v %v", infos, err)
+	}
+}
+
+func TestURI(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "x y")
+	s, err := filestore.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.URI(), "file://"+filepath.ToSlash(filepath.Dir(dir))+"/x%20y"; got != want {
+		t.Errorf("URI = %q, want %q", got, want)
+	}
+}
