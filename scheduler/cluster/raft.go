@@ -1,0 +1,228 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+	"go.uber.org/zap"
+)
+
+// Errors of the write path.
+var (
+	// ErrNotLeader means this server is not the leader; forward the write.
+	ErrNotLeader = errors.New("not the leader")
+	// ErrNoLeader means the cluster has no leader now; retry later.
+	ErrNoLeader = errors.New("no leader elected")
+	// ErrShutdown means the node is closed.
+	ErrShutdown = errors.New("raft is shut down")
+)
+
+// Config configures one server's Raft node.
+type Config struct {
+	// Name is the server's unique ID in the cluster.
+	Name string
+	// DataDir holds raft.db (log and stable store) and snapshots/.
+	DataDir string
+	// RaftAddr is the address to bind and advertise ("127.0.0.1:4681").
+	RaftAddr string
+	// Bootstrap makes a server with no Raft state a single-voter cluster.
+	Bootstrap bool
+	// Timeouts; zero values take the LAN defaults below.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	// SnapshotThreshold is the number of log entries between snapshots.
+	SnapshotThreshold uint64
+	Logger            *zap.Logger
+}
+
+// LAN defaults. hashicorp/raft's own defaults (1 s heartbeat and election
+// timeouts) target WANs; a LAN cluster fails over faster with these.
+const (
+	DefaultHeartbeatTimeout   = 500 * time.Millisecond
+	DefaultElectionTimeout    = 500 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
+	DefaultSnapshotThreshold  = 8192
+)
+
+// Node is a server's Raft participant.
+type Node struct {
+	raft      *raft.Raft
+	transport *raft.NetworkTransport
+	store     *raftboltdb.BoltStore
+	leaderCh  chan bool
+	name      string
+	log       *zap.Logger
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open starts Raft over the server's data dir. A data dir that another
+// process holds, or whose log cannot be read, is an error that says so:
+// a server never starts on state it cannot trust.
+func Open(cfg Config, fsm raft.FSM) (*Node, error) {
+	if cfg.Name == "" || cfg.DataDir == "" || cfg.RaftAddr == "" {
+		return nil, errors.New("cluster: name, data dir and raft address are required")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.Name)
+	rc.HeartbeatTimeout = orDefault(cfg.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	rc.ElectionTimeout = orDefault(cfg.ElectionTimeout, DefaultElectionTimeout)
+	rc.LeaderLeaseTimeout = orDefault(cfg.LeaderLeaseTimeout, DefaultLeaderLeaseTimeout)
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	if rc.SnapshotThreshold == 0 {
+		rc.SnapshotThreshold = DefaultSnapshotThreshold
+	}
+	rc.Logger = NewHCLog(log, "raft", HCLogLevel(log.Level()))
+	leaderCh := make(chan bool, 16)
+	rc.NotifyCh = leaderCh
+
+	dbPath := filepath.Join(cfg.DataDir, "raft.db")
+	store, err := raftboltdb.New(raftboltdb.Options{
+		Path:        dbPath,
+		BoltOptions: &bbolt.Options{Timeout: 2 * time.Second},
+		NoSync:      false, // every log append is fsync'd before it is acknowledged
+	})
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return nil, fmt.Errorf("raft log %s is locked: is another server using data dir %s?", dbPath, cfg.DataDir)
+		}
+		return nil, fmt.Errorf("open raft log %s (refusing to start on a log that cannot be read): %w", dbPath, err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 3, rc.Logger.Named("snapshot"))
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("open snapshot store in %s: %w", cfg.DataDir, err)
+	}
+	addr, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("raft address %q: %w", cfg.RaftAddr, err)
+	}
+	transport, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, addr, 3, 10*time.Second, rc.Logger.Named("transport"))
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("listen for raft on %s: %w", cfg.RaftAddr, err)
+	}
+	hasState, err := raft.HasExistingState(store, store, snaps)
+	if err != nil {
+		transport.Close()
+		store.Close()
+		return nil, fmt.Errorf("read raft state in %s: %w", cfg.DataDir, err)
+	}
+	r, err := raft.NewRaft(rc, fsm, store, store, snaps, transport)
+	if err != nil {
+		transport.Close()
+		store.Close()
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	n := &Node{raft: r, transport: transport, store: store, leaderCh: leaderCh, name: cfg.Name, log: log}
+	if cfg.Bootstrap && !hasState {
+		f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
+			ID: rc.LocalID, Address: transport.LocalAddr(), Suffrage: raft.Voter,
+		}}})
+		if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			n.Close()
+			return nil, fmt.Errorf("bootstrap single-server cluster: %w", err)
+		}
+		log.Info("bootstrapped a single-voter raft cluster", zap.String("name", cfg.Name))
+	}
+	return n, nil
+}
+
+func orDefault(v, d time.Duration) time.Duration {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+// Apply commits data through Raft and returns the FSM's response and the
+// entry's index once it is committed and applied here. A response that is
+// an error is returned as the error.
+func (n *Node) Apply(ctx context.Context, data []byte) (any, uint64, error) {
+	timeout := 30 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+		if timeout <= 0 {
+			return nil, 0, ctx.Err()
+		}
+	}
+	f := n.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		return nil, 0, mapErr(err)
+	}
+	resp := f.Response()
+	if err, ok := resp.(error); ok {
+		return nil, f.Index(), err
+	}
+	return resp, f.Index(), nil
+}
+
+func mapErr(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return fmt.Errorf("%w: %v", ErrNotLeader, err)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return ErrShutdown
+	}
+	return err
+}
+
+// Barrier waits until every entry committed before it is applied here.
+func (n *Node) Barrier(timeout time.Duration) error {
+	return mapErr(n.raft.Barrier(timeout).Error())
+}
+
+// IsLeader reports whether this node is the leader now.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the leader's server ID and Raft address, or empty strings.
+func (n *Node) Leader() (id, raftAddr string) {
+	addr, sid := n.raft.LeaderWithID()
+	return string(sid), string(addr)
+}
+
+// Name is this server's ID.
+func (n *Node) Name() string { return n.name }
+
+// LeaderCh delivers true when this node gains leadership and false when it
+// loses it. Exactly one consumer must read it.
+func (n *Node) LeaderCh() <-chan bool { return n.leaderCh }
+
+// AppliedIndex is the index of the last entry applied to the FSM here.
+func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
+
+// Stats returns Raft's internal counters, for diagnostics.
+func (n *Node) Stats() map[string]string { return n.raft.Stats() }
+
+// Close shuts Raft down and closes its stores. It is idempotent.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		err := n.raft.Shutdown().Error()
+		if cerr := n.transport.Close(); err == nil {
+			err = cerr
+		}
+		if cerr := n.store.Close(); err == nil {
+			err = cerr
+		}
+		n.closeErr = err
+	})
+	return n.closeErr
+}

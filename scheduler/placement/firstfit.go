@@ -1,0 +1,248 @@
+package placement
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/ark-sched/ark/scheduler/api"
+)
+
+// Input is everything a placement pass may look at.
+type Input struct {
+	// Nodes are every known node, ready or not.
+	Nodes []*api.Node
+	// Allocs are the live (non-terminal) allocations.
+	Allocs []*api.Allocation
+	// Pending are the jobs to place, in the order to try them.
+	Pending []*api.Job
+}
+
+// Assignment places one rank.
+type Assignment struct {
+	Rank   int
+	NodeID string
+	GPUs   []int
+}
+
+// Placement places every rank of one job.
+type Placement struct {
+	JobID       string
+	Request     Request
+	Assignments []Assignment
+}
+
+// Result is a placement pass's plan.
+type Result struct {
+	Placements []Placement
+	// Unplaced maps each job that stays pending to the reason why.
+	Unplaced map[string]string
+}
+
+// RequestOf converts a job's spec to what one replica needs.
+func RequestOf(j *api.Job) (Request, error) {
+	r := j.Spec.Resources
+	gm, err := r.GPUMemory.Bytes()
+	if err != nil {
+		return Request{}, fmt.Errorf("resources.gpuMemory: %w", err)
+	}
+	cpu, err := r.CPU.Milli()
+	if err != nil {
+		return Request{}, fmt.Errorf("resources.cpu: %w", err)
+	}
+	mem, err := r.Memory.Bytes()
+	if err != nil {
+		return Request{}, fmt.Errorf("resources.memory: %w", err)
+	}
+	return Request{GPUs: r.GPUs, GPUMemoryBytes: gm, GPUModel: r.GPUModel, CPUMilli: cpu, MemoryBytes: mem, SameNode: j.Spec.Topology.SameNode}, nil
+}
+
+// FirstFit places each pending job, in order, rank by rank on the first
+// node (by name) with room, taking the lowest free GPU indexes. A gang is
+// placed all-or-nothing: if any rank does not fit, none is placed and the
+// job gets a reason.
+func FirstFit(in Input) Result {
+	nodes := append([]*api.Node(nil), in.Nodes...)
+	sort.Slice(nodes, func(i, k int) bool { return nodes[i].Name < nodes[k].Name })
+	usage := NodeUsage(in.Allocs)
+	res := Result{Unplaced: map[string]string{}}
+	for _, job := range in.Pending {
+		req, err := RequestOf(job)
+		if err != nil {
+			res.Unplaced[job.ID] = "invalid resources: " + err.Error()
+			continue
+		}
+		asg, reason := placeGang(nodes, usage, job.Spec.Replicas, req)
+		if asg == nil {
+			res.Unplaced[job.ID] = reason
+			continue
+		}
+		for _, a := range asg {
+			usage[a.NodeID] = usage[a.NodeID].add(&api.Allocation{ID: job.ID, GPUs: a.GPUs, CPUMilli: req.CPUMilli, MemoryBytes: req.MemoryBytes})
+		}
+		res.Placements = append(res.Placements, Placement{JobID: job.ID, Request: req, Assignments: asg})
+	}
+	return res
+}
+
+// placeGang places every replica or none; it does not change usage.
+func placeGang(nodes []*api.Node, usage map[string]*Usage, replicas int, req Request) ([]Assignment, string) {
+	if req.SameNode {
+		for _, n := range nodes {
+			u := usage[n.ID].Clone()
+			var asg []Assignment
+			for r := 0; r < replicas; r++ {
+				gpus, _ := fitNode(n, u, req)
+				if gpus == nil {
+					break
+				}
+				u = u.add(&api.Allocation{GPUs: gpus, CPUMilli: req.CPUMilli, MemoryBytes: req.MemoryBytes})
+				asg = append(asg, Assignment{Rank: r, NodeID: n.ID, GPUs: gpus})
+			}
+			if len(asg) == replicas {
+				return asg, ""
+			}
+		}
+		return nil, explain(nodes, usage, replicas, req)
+	}
+	tentative := map[string]*Usage{}
+	get := func(id string) *Usage {
+		if u, ok := tentative[id]; ok {
+			return u
+		}
+		u := usage[id].Clone()
+		tentative[id] = u
+		return u
+	}
+	var asg []Assignment
+	for r := 0; r < replicas; r++ {
+		placed := false
+		for _, n := range nodes {
+			u := get(n.ID)
+			gpus, _ := fitNode(n, u, req)
+			if gpus == nil {
+				continue
+			}
+			tentative[n.ID] = u.add(&api.Allocation{GPUs: gpus, CPUMilli: req.CPUMilli, MemoryBytes: req.MemoryBytes})
+			asg = append(asg, Assignment{Rank: r, NodeID: n.ID, GPUs: gpus})
+			placed = true
+			break
+		}
+		if !placed {
+			return nil, explain(nodes, usage, replicas, req)
+		}
+	}
+	return asg, ""
+}
+
+// Rejection reasons, per node, for one replica.
+const (
+	reasonDown     = "not ready"
+	reasonModel    = "lack GPUs of the requested model and memory"
+	reasonTotal    = "have fewer GPUs in total than one replica needs"
+	reasonBusyGPUs = "have too few free GPUs"
+	reasonCPU      = "have too little free CPU"
+	reasonMemory   = "have too little free memory"
+)
+
+// fitNode returns the lowest free matching GPU indexes for one replica, or
+// nil and the reason the node cannot take it.
+func fitNode(n *api.Node, u *Usage, req Request) ([]int, string) {
+	if n.Status != api.NodeReady {
+		return nil, reasonDown
+	}
+	var matching, free []int
+	for i, g := range n.GPUs {
+		if req.gpuMismatch(g) != "" {
+			continue
+		}
+		matching = append(matching, i)
+		if u == nil || u.GPUs[i] == "" {
+			free = append(free, i)
+		}
+	}
+	switch {
+	case len(matching) == 0:
+		return nil, reasonModel
+	case len(matching) < req.GPUs:
+		return nil, reasonTotal
+	case len(free) < req.GPUs:
+		return nil, reasonBusyGPUs
+	}
+	var cpu, mem int64
+	if u != nil {
+		cpu, mem = u.CPUMilli, u.MemoryBytes
+	}
+	if cpu+req.CPUMilli > n.CPUMilli {
+		return nil, reasonCPU
+	}
+	if mem+req.MemoryBytes > n.MemoryBytes {
+		return nil, reasonMemory
+	}
+	return append([]int(nil), free[:req.GPUs]...), ""
+}
+
+// explain says why a gang does not fit, counting nodes by reason, and
+// whether it could ever fit on the nodes as they are.
+func explain(nodes []*api.Node, usage map[string]*Usage, replicas int, req Request) string {
+	if len(nodes) == 0 {
+		return "no nodes are registered"
+	}
+	counts := map[string]int{}
+	fitOne := 0
+	largest, capacity := 0, 0
+	for _, n := range nodes {
+		matching := 0
+		for _, g := range n.GPUs {
+			if req.gpuMismatch(g) == "" {
+				matching++
+			}
+		}
+		if n.Status == api.NodeReady {
+			largest = max(largest, matching)
+			capacity += matching / max(req.GPUs, 1)
+		}
+		if _, why := fitNode(n, usage[n.ID], req); why != "" {
+			counts[why]++
+		} else {
+			fitOne++
+		}
+	}
+	shape := fmt.Sprintf("%d replica(s) x %d GPU(s)", replicas, req.GPUs)
+	if req.GPUModel != "" {
+		shape += " of model " + req.GPUModel
+	}
+	var parts []string
+	for _, why := range []string{reasonDown, reasonModel, reasonTotal, reasonBusyGPUs, reasonCPU, reasonMemory} {
+		if c := counts[why]; c > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c, why))
+		}
+	}
+	detail := fmt.Sprintf("%d/%d nodes can take a replica now", fitOne, len(nodes))
+	if len(parts) > 0 {
+		detail += "; " + strings.Join(parts, ", ")
+	}
+	switch {
+	case largest < req.GPUs:
+		return fmt.Sprintf("cannot fit on this cluster: %s needs %d GPUs on one node, the largest ready node has %d matching (%s)", shape, req.GPUs, largest, detail)
+	case req.SameNode && largest < req.GPUs*replicas:
+		return fmt.Sprintf("cannot fit on this cluster: %s on one node needs %d GPUs, the largest ready node has %d matching (%s)", shape, req.GPUs*replicas, largest, detail)
+	case capacity < replicas:
+		return fmt.Sprintf("cannot fit on this cluster: %s, but the ready nodes hold only %d such replicas even when idle (%s)", shape, capacity, detail)
+	}
+	return fmt.Sprintf("waiting for resources: %s (%s)", shape, detail)
+}
+
+// Clone returns a copy of the usage that may be changed freely (nil is an
+// empty usage).
+func (u *Usage) Clone() *Usage {
+	c := &Usage{GPUs: map[int]string{}}
+	if u == nil {
+		return c
+	}
+	for k, v := range u.GPUs {
+		c.GPUs[k] = v
+	}
+	c.CPUMilli, c.MemoryBytes = u.CPUMilli, u.MemoryBytes
+	return c
+}

@@ -1,0 +1,457 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+	"go.uber.org/zap"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/cluster"
+	"github.com/ark-sched/ark/scheduler/spec"
+	"github.com/ark-sched/ark/scheduler/state"
+)
+
+// MaxBodyBytes bounds every request body.
+const MaxBodyBytes = 1 << 20
+
+// maxWait bounds how long a blocking query may wait.
+const maxWait = 5 * time.Minute
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/jobs", s.handleSubmitJob)
+	mux.HandleFunc("GET /v1/jobs", s.handleListJobs)
+	mux.HandleFunc("GET /v1/jobs/{id}", s.handleGetJob)
+	mux.HandleFunc("DELETE /v1/jobs/{id}", s.handleCancelJob)
+	mux.HandleFunc("GET /v1/jobs/{id}/logs", s.handleJobLogs)
+	mux.HandleFunc("POST /v1/nodes/register", s.handleRegisterNode)
+	mux.HandleFunc("GET /v1/nodes", s.handleListNodes)
+	mux.HandleFunc("GET /v1/nodes/{id}", s.handleGetNode)
+	mux.HandleFunc("PUT /v1/nodes/{id}/heartbeat", s.handleHeartbeat)
+	mux.HandleFunc("GET /v1/nodes/{id}/allocations", s.handleNodeAllocations)
+	mux.HandleFunc("GET /v1/allocations/{id}", s.handleGetAlloc)
+	mux.HandleFunc("PUT /v1/allocations/{id}/status", s.handleAllocStatus)
+	mux.HandleFunc("GET /v1/status/leader", s.handleLeader)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no route %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// httpError carries a status code with an error.
+type httpError struct {
+	code int
+	err  error
+}
+
+func (e *httpError) Error() string { return e.err.Error() }
+func (e *httpError) Unwrap() error { return e.err }
+
+func statusOf(err error) int {
+	var he *httpError
+	var mbe *http.MaxBytesError
+	var fe spec.Errors
+	switch {
+	case errors.As(err, &he):
+		return he.code
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge
+	case errors.As(err, &fe):
+		return http.StatusBadRequest
+	case errors.Is(err, state.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, state.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrShutdown):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	body := api.Error{Error: err.Error()}
+	var fe spec.Errors
+	if errors.As(err, &fe) {
+		body.Fields = fe
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		body.Error = fmt.Sprintf("request body is larger than the limit of %d bytes", mbe.Limit)
+	}
+	writeJSON(w, code, body)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := statusOf(err)
+	if code == http.StatusServiceUnavailable {
+		if errors.Is(err, cluster.ErrNotLeader) {
+			id, addr := s.raft.Leader()
+			if id == "" {
+				err = fmt.Errorf("%w: no leader is elected; retry shortly", cluster.ErrNoLeader)
+			} else {
+				err = fmt.Errorf("this server is not the leader; the leader is %s (raft %s)", id, addr)
+			}
+		}
+	}
+	if code >= 500 {
+		s.log.Warn("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+	}
+	writeError(w, code, err)
+}
+
+// readBody reads a bounded request body.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, &httpError{http.StatusBadRequest, fmt.Errorf("read request body: %w", err)}
+	}
+	return body, nil
+}
+
+// decodeJSON decodes a bounded body strictly into v.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &httpError{http.StatusBadRequest, fmt.Errorf("invalid JSON body: %w", err)}
+	}
+	if dec.More() {
+		return &httpError{http.StatusBadRequest, errors.New("invalid JSON body: trailing data after the object")}
+	}
+	return nil
+}
+
+// blockingParams reads ?index=N&wait=D.
+func blockingParams(r *http.Request) (uint64, time.Duration, error) {
+	q := r.URL.Query()
+	var idx uint64
+	if v := q.Get("index"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, 0, &httpError{http.StatusBadRequest, fmt.Errorf("query parameter index: want a non-negative integer, got %q", v)}
+		}
+		idx = n
+	}
+	wait := 30 * time.Second
+	if v := q.Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return 0, 0, &httpError{http.StatusBadRequest, fmt.Errorf("query parameter wait: want a duration such as 30s, got %q", v)}
+		}
+		wait = min(d, maxWait)
+	}
+	return idx, wait, nil
+}
+
+// blocking answers a read, waiting for an index above ?index= when given.
+func (s *Server) blocking(w http.ResponseWriter, r *http.Request, query func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error)) {
+	minIdx, wait, err := blockingParams(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	var out any
+	idx, err := s.store.Blocking(ctx, minIdx, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, error) {
+		i, v, err := query(ws, snap)
+		out = v
+		return i, err
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set(api.IndexHeader, strconv.FormatUint(max(idx, 1), 10))
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	js, err := spec.Parse(body)
+	if err != nil {
+		var fe spec.Errors
+		if !errors.As(err, &fe) {
+			err = &httpError{http.StatusBadRequest, err}
+		}
+		s.fail(w, r, err)
+		return
+	}
+	job := &api.Job{
+		ID:         js.Name + "-" + randomSuffix(3),
+		Name:       js.Name,
+		Namespace:  js.Namespace,
+		Queue:      js.Queue,
+		Kind:       js.Kind,
+		Priority:   js.Priority,
+		Spec:       *js,
+		SubmitTime: time.Now().UTC(),
+	}
+	_, idx, err := s.apply(r.Context(), state.RegisterJobType, &state.RegisterJobRequest{Job: job})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, api.SubmitResponse{ID: job.ID, Index: idx})
+}
+
+// withAllocs returns a copy of a job carrying its allocations.
+func withAllocs(snap *state.Snapshot, ws memdb.WatchSet, j *api.Job) *api.Job {
+	c := *j
+	c.Allocations = snap.AllocsByJob(ws, j.ID)
+	if c.Allocations == nil {
+		c.Allocations = []*api.Allocation{}
+	}
+	return &c
+}
+
+func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
+	status := r.URL.Query().Get("status")
+	s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
+		out := []*api.Job{}
+		for _, j := range snap.Jobs(ws) {
+			if status == "" || j.Status == status {
+				out = append(out, withAllocs(snap, ws, j))
+			}
+		}
+		return max(snap.Index(state.TableJobs), snap.Index(state.TableAllocs)), out, nil
+	})
+}
+
+func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
+		j := snap.Job(ws, id)
+		if j == nil {
+			return 0, nil, fmt.Errorf("job %q: %w", id, state.ErrNotFound)
+		}
+		return max(snap.Index(state.TableJobs), snap.Index(state.TableAllocs)), withAllocs(snap, ws, j), nil
+	})
+}
+
+func (s *Server) handleCancelJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if s.store.Snapshot().Job(nil, id) == nil {
+		s.fail(w, r, fmt.Errorf("job %q: %w", id, state.ErrNotFound))
+		return
+	}
+	_, idx, err := s.apply(r.Context(), state.CancelJobType, &state.CancelJobRequest{
+		JobID: id, Reason: "cancelled by user", Time: time.Now().UTC(),
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.SubmitResponse{ID: id, Index: idx})
+}
+
+func (s *Server) handleRegisterNode(w http.ResponseWriter, r *http.Request) {
+	var n api.Node
+	if err := decodeJSON(w, r, &n); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := validateNode(&n); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if n.ID == "" {
+		n.ID = randomSuffix(8)
+	}
+	n.RegisterTime = time.Now().UTC()
+	_, idx, err := s.apply(r.Context(), state.UpsertNodeType, &state.UpsertNodeRequest{Node: &n})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.hb.beat(n.ID)
+	writeJSON(w, http.StatusOK, api.RegisterNodeResponse{ID: n.ID, HeartbeatTTL: s.cfg.HeartbeatTTL.String(), Index: idx})
+}
+
+func validateNode(n *api.Node) error {
+	var es spec.Errors
+	add := func(path, format string, args ...any) {
+		es = append(es, spec.FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	if n.Name == "" {
+		add("name", "is required")
+	} else if len(n.Name) > 253 || strings.ContainsAny(n.Name, " /\t\n") {
+		add("name", "must be a hostname-like name without spaces or slashes, got %q", n.Name)
+	}
+	if n.ID != "" && (len(n.ID) > 64 || strings.ContainsAny(n.ID, " /\t\n")) {
+		add("id", "must be at most 64 characters without spaces or slashes, got %q", n.ID)
+	}
+	if n.Address == "" {
+		add("address", "is required (the address ranks use to reach this node)")
+	}
+	for i, g := range n.GPUs {
+		if g.Index != i {
+			add(fmt.Sprintf("gpus[%d].index", i), "must be %d (GPUs are listed by index), got %d", i, g.Index)
+		}
+		if g.MemoryBytes < 0 {
+			add(fmt.Sprintf("gpus[%d].memoryBytes", i), "must not be negative")
+		}
+	}
+	if n.CPUMilli <= 0 {
+		add("cpuMilli", "must be > 0, got %d", n.CPUMilli)
+	}
+	if n.MemoryBytes <= 0 {
+		add("memoryBytes", "must be > 0, got %d", n.MemoryBytes)
+	}
+	if len(es) > 0 {
+		return es
+	}
+	return nil
+}
+
+func (s *Server) handleListNodes(w http.ResponseWriter, r *http.Request) {
+	s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
+		nodes := snap.Nodes(ws)
+		if nodes == nil {
+			nodes = []*api.Node{}
+		}
+		return snap.Index(state.TableNodes), nodes, nil
+	})
+}
+
+// nodeByRef finds a node by ID or, failing that, by name.
+func nodeByRef(ws memdb.WatchSet, snap *state.Snapshot, ref string) *api.Node {
+	if n := snap.Node(ws, ref); n != nil {
+		return n
+	}
+	return snap.NodeByName(ws, ref)
+}
+
+func (s *Server) handleGetNode(w http.ResponseWriter, r *http.Request) {
+	ref := r.PathValue("id")
+	s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
+		n := nodeByRef(ws, snap, ref)
+		if n == nil {
+			return 0, nil, fmt.Errorf("node %q: %w", ref, state.ErrNotFound)
+		}
+		return snap.Index(state.TableNodes), n, nil
+	})
+}
+
+func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	n := s.store.Snapshot().Node(nil, id)
+	if n == nil {
+		s.fail(w, r, fmt.Errorf("node %q is not registered; register it first: %w", id, state.ErrNotFound))
+		return
+	}
+	if !s.raft.IsLeader() {
+		s.fail(w, r, cluster.ErrNotLeader)
+		return
+	}
+	if n.Status != api.NodeReady {
+		// A node that was marked down and speaks again is ready again;
+		// what it ran was already marked lost.
+		_, _, err := s.apply(r.Context(), state.NodeStatusType, &state.NodeStatusRequest{
+			NodeID: id, Status: api.NodeReady, Info: "heartbeat resumed", Time: time.Now().UTC(),
+		})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	s.hb.beat(id)
+	writeJSON(w, http.StatusOK, api.HeartbeatResponse{HeartbeatTTL: s.cfg.HeartbeatTTL.String()})
+}
+
+func (s *Server) handleNodeAllocations(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
+		if snap.Node(ws, id) == nil {
+			return 0, nil, fmt.Errorf("node %q: %w", id, state.ErrNotFound)
+		}
+		allocs := snap.AllocsByNode(ws, id)
+		if allocs == nil {
+			allocs = []*api.Allocation{}
+		}
+		return snap.Index(state.TableAllocs), allocs, nil
+	})
+}
+
+func (s *Server) handleGetAlloc(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
+		a := snap.Alloc(ws, id)
+		if a == nil {
+			return 0, nil, fmt.Errorf("allocation %q: %w", id, state.ErrNotFound)
+		}
+		return snap.Index(state.TableAllocs), a, nil
+	})
+}
+
+func (s *Server) handleAllocStatus(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var u api.AllocStatusUpdate
+	if err := decodeJSON(w, r, &u); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	switch u.Status {
+	case api.AllocPending, api.AllocRunning, api.AllocSucceeded, api.AllocFailed:
+	default:
+		s.fail(w, r, spec.Errors{{Path: "status", Msg: fmt.Sprintf("must be one of pending, running, succeeded, failed, got %q", u.Status)}})
+		return
+	}
+	if len(u.Message) > 4096 {
+		u.Message = u.Message[:4096]
+	}
+	if s.store.Snapshot().Alloc(nil, id) == nil {
+		s.fail(w, r, fmt.Errorf("allocation %q: %w", id, state.ErrNotFound))
+		return
+	}
+	_, idx, err := s.apply(r.Context(), state.AllocStatusType, &state.AllocStatusRequest{AllocID: id, Update: u, Time: time.Now().UTC()})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]uint64{"index": idx})
+}
+
+func (s *Server) handleLeader(w http.ResponseWriter, r *http.Request) {
+	id, _ := s.raft.Leader()
+	if id == "" {
+		s.fail(w, r, fmt.Errorf("%w: no leader is elected; retry shortly", cluster.ErrNoLeader))
+		return
+	}
+	resp := api.LeaderResponse{Leader: id}
+	if id == s.cfg.Name {
+		resp.Address = s.HTTPAddr()
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

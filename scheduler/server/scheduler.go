@@ -1,0 +1,193 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+	"go.uber.org/zap"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/placement"
+	"github.com/ark-sched/ark/scheduler/state"
+)
+
+// Rendezvous ports are taken from this range on rank 0's node address.
+const (
+	masterPortBase  = 29500
+	masterPortRange = 2000
+)
+
+// runScheduler places pending jobs whenever the state changes, until ctx
+// ends. It plans on an immutable snapshot; the FSM re-checks the plan at
+// commit, so a plan made on a stale snapshot is rejected, not half-applied,
+// and planned again on the next pass.
+func (s *Server) runScheduler(ctx context.Context) {
+	var seen uint64
+	for ctx.Err() == nil {
+		idx, _ := s.store.Blocking(ctx, seen, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, error) {
+			snap.WatchAll(ws)
+			return snap.LatestIndex(), nil
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if seen != 0 && idx <= seen {
+			continue
+		}
+		seen = idx
+		plan := s.plan(s.store.Snapshot())
+		if len(plan.Placements) == 0 && len(plan.Pending) == 0 {
+			continue
+		}
+		resp, _, err := s.apply(ctx, state.ApplyPlanType, &state.ApplyPlanRequest{Plan: plan, Time: time.Now().UTC()})
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("committing plan failed", zap.Error(err))
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		r := resp.(*state.ApplyPlanResponse)
+		for _, id := range r.Placed {
+			s.log.Info("job placed", zap.String("job", id))
+		}
+		if len(r.Rejected) > 0 {
+			s.log.Info("plan partly rejected at commit; replanning", zap.Any("rejected", r.Rejected))
+			sleep(ctx, 50*time.Millisecond)
+		}
+	}
+}
+
+// plan runs placement over a snapshot and turns its result into a Plan with
+// full allocations.
+func (s *Server) plan(snap *state.Snapshot) state.Plan {
+	pending := snap.JobsByStatus(nil, api.JobPending)
+	if len(pending) == 0 {
+		return state.Plan{}
+	}
+	nodes := snap.Nodes(nil)
+	var live []*api.Allocation
+	for _, a := range snap.Allocs(nil) {
+		if !a.Terminal() {
+			live = append(live, a)
+		}
+	}
+	res := placement.FirstFit(placement.Input{Nodes: nodes, Allocs: live, Pending: pending})
+
+	byID := map[string]*api.Node{}
+	for _, n := range nodes {
+		byID[n.ID] = n
+	}
+	jobs := map[string]*api.Job{}
+	for _, j := range pending {
+		jobs[j.ID] = j
+	}
+	ports := map[string]map[int]bool{}
+	for _, a := range live {
+		if a.MasterPort != 0 {
+			if ports[a.MasterAddr] == nil {
+				ports[a.MasterAddr] = map[int]bool{}
+			}
+			ports[a.MasterAddr][a.MasterPort] = true
+		}
+	}
+	var plan state.Plan
+	for _, p := range res.Placements {
+		job := jobs[p.JobID]
+		master := byID[p.Assignments[0].NodeID]
+		port := freePort(ports, master.Address)
+		if port == 0 {
+			res.Unplaced[job.ID] = fmt.Sprintf("waiting for a free rendezvous port on %s", master.Address)
+			continue
+		}
+		plan.Placements = append(plan.Placements, state.JobPlacement{
+			JobID:  job.ID,
+			Allocs: s.allocations(job, p, byID, master.Address, port),
+		})
+	}
+	ids := make([]string, 0, len(res.Unplaced))
+	for id := range res.Unplaced {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if jobs[id].Reason != res.Unplaced[id] {
+			plan.Pending = append(plan.Pending, state.PendingReason{JobID: id, Reason: res.Unplaced[id]})
+		}
+	}
+	return plan
+}
+
+// allocations builds a placed job's allocations with ranks and the
+// rendezvous point.
+func (s *Server) allocations(job *api.Job, p placement.Placement, nodes map[string]*api.Node, masterAddr string, masterPort int) []*api.Allocation {
+	nodeRank := map[string]int{}
+	localCount := map[string]int{}
+	for _, a := range p.Assignments {
+		if _, ok := nodeRank[a.NodeID]; !ok {
+			nodeRank[a.NodeID] = len(nodeRank)
+		}
+		localCount[a.NodeID]++
+	}
+	local := map[string]int{}
+	out := make([]*api.Allocation, 0, len(p.Assignments))
+	suffix := randomSuffix(2)
+	for _, a := range p.Assignments {
+		n := nodes[a.NodeID]
+		out = append(out, &api.Allocation{
+			ID:             fmt.Sprintf("%s-%d-%s", job.ID, a.Rank, suffix),
+			JobID:          job.ID,
+			NodeID:         n.ID,
+			Node:           n.Name,
+			Rank:           a.Rank,
+			WorldSize:      len(p.Assignments),
+			NodeRank:       nodeRank[a.NodeID],
+			LocalRank:      local[a.NodeID],
+			LocalWorldSize: localCount[a.NodeID],
+			GPUs:           a.GPUs,
+			CPUMilli:       p.Request.CPUMilli,
+			MemoryBytes:    p.Request.MemoryBytes,
+			MasterAddr:     masterAddr,
+			MasterPort:     masterPort,
+			Task:           job.Spec.Task,
+			CheckpointURI:  s.cfg.CheckpointStore + "/" + job.Namespace + "/" + job.ID,
+		})
+		local[a.NodeID]++
+	}
+	return out
+}
+
+func freePort(used map[string]map[int]bool, addr string) int {
+	if used[addr] == nil {
+		used[addr] = map[int]bool{}
+	}
+	for p := masterPortBase; p < masterPortBase+masterPortRange; p++ {
+		if !used[addr][p] {
+			used[addr][p] = true
+			return p
+		}
+	}
+	return 0
+}
+
+func randomSuffix(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,204 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ark-sched/ark/scheduler/cluster"
+	"github.com/ark-sched/ark/scheduler/state"
+)
+
+// Config configures a server.
+type Config struct {
+	Name     string
+	DataDir  string
+	HTTPAddr string
+	RaftAddr string
+	// Bootstrap makes a server with no state a single-voter cluster.
+	Bootstrap bool
+	// HeartbeatTTL is how long a node may stay silent before it is marked
+	// down. Agents heartbeat at a third of it.
+	HeartbeatTTL time.Duration
+	// CheckpointStore is the URI under which jobs' checkpoints go
+	// (file:///path or s3://bucket/prefix).
+	CheckpointStore string
+	// Raft timeouts for tests; zero takes cluster's LAN defaults.
+	RaftHeartbeatTimeout time.Duration
+	RaftElectionTimeout  time.Duration
+	Logger               *zap.Logger
+}
+
+// DefaultHeartbeatTTL is the default node heartbeat TTL.
+const DefaultHeartbeatTTL = 10 * time.Second
+
+// Server is one Ark server.
+type Server struct {
+	cfg   Config
+	log   *zap.Logger
+	fsm   *state.FSM
+	store *state.Store
+	raft  *cluster.Node
+	hb    *heartbeats
+
+	ln      net.Listener
+	httpSrv *http.Server
+
+	mu        sync.Mutex
+	leaderCtx context.CancelFunc
+	leaderWG  sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New opens the server's Raft state and binds its HTTP address. It serves
+// nothing until Run.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.HeartbeatTTL == 0 {
+		cfg.HeartbeatTTL = DefaultHeartbeatTTL
+	}
+	if cfg.CheckpointStore == "" {
+		abs, err := filepath.Abs(filepath.Join(cfg.DataDir, "checkpoints"))
+		if err != nil {
+			return nil, err
+		}
+		cfg.CheckpointStore = "file://" + abs
+	}
+	log := cfg.Logger.With(zap.String("server", cfg.Name))
+	fsm := state.NewFSM(log)
+	node, err := cluster.Open(cluster.Config{
+		Name: cfg.Name, DataDir: filepath.Join(cfg.DataDir, "raft"), RaftAddr: cfg.RaftAddr,
+		Bootstrap: cfg.Bootstrap, HeartbeatTimeout: cfg.RaftHeartbeatTimeout,
+		ElectionTimeout: cfg.RaftElectionTimeout, Logger: log,
+	}, fsm)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		node.Close()
+		return nil, fmt.Errorf("listen for http on %s: %w", cfg.HTTPAddr, err)
+	}
+	s := &Server{cfg: cfg, log: log, fsm: fsm, store: fsm.Store(), raft: node, ln: ln}
+	s.hb = newHeartbeats(cfg.HeartbeatTTL, s.markNodeDown, log)
+	s.httpSrv = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+	return s, nil
+}
+
+// HTTPAddr is the address the API listens on.
+func (s *Server) HTTPAddr() string { return s.ln.Addr().String() }
+
+// Store gives read access to the state (for in-process tests and dev mode).
+func (s *Server) Store() *state.Store { return s.store }
+
+// IsLeader reports whether this server leads the cluster.
+func (s *Server) IsLeader() bool { return s.raft.IsLeader() }
+
+// Run serves the API and runs the leader's loops while this server leads,
+// until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() {
+		if err := s.httpSrv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+		}
+		close(errc)
+	}()
+	s.log.Info("server started", zap.String("http", s.HTTPAddr()), zap.String("raft", s.cfg.RaftAddr))
+	if s.raft.IsLeader() {
+		s.startLeader(ctx)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return s.shutdown()
+		case err := <-errc:
+			s.shutdown()
+			return err
+		case leader := <-s.raft.LeaderCh():
+			if leader {
+				s.startLeader(ctx)
+			} else {
+				s.stopLeader()
+			}
+		}
+	}
+}
+
+// startLeader starts the scheduling loop and the heartbeat tracker.
+func (s *Server) startLeader(parent context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.leaderCtx != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(parent)
+	s.leaderCtx = cancel
+	s.log.Info("gained leadership; starting scheduler and heartbeat tracker")
+	s.leaderWG.Add(1)
+	go func() {
+		defer s.leaderWG.Done()
+		// Everything a previous leader committed must be applied here
+		// before this server plans on it.
+		if err := s.raft.Barrier(30 * time.Second); err != nil {
+			s.log.Warn("leader barrier failed", zap.Error(err))
+			return
+		}
+		s.hb.start(ctx, s.store.Snapshot().Nodes(nil))
+		s.runScheduler(ctx)
+	}()
+}
+
+func (s *Server) stopLeader() {
+	s.mu.Lock()
+	cancel := s.leaderCtx
+	s.leaderCtx = nil
+	s.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	s.log.Info("lost leadership; stopping scheduler and heartbeat tracker")
+	cancel()
+	s.leaderWG.Wait()
+	s.hb.stop()
+}
+
+func (s *Server) shutdown() error {
+	var err error
+	s.closeOnce.Do(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.httpSrv.Shutdown(sctx)
+		s.stopLeader()
+		err = s.raft.Close()
+	})
+	return err
+}
+
+// Close stops the server without Run (used when Run was never called).
+func (s *Server) Close() error {
+	s.ln.Close()
+	return s.shutdown()
+}
+
+// apply encodes and commits one command.
+func (s *Server) apply(ctx context.Context, t state.MessageType, req any) (any, uint64, error) {
+	data, err := state.Encode(t, req)
+	if err != nil {
+		return nil, 0, err
+	}
+	return s.raft.Apply(ctx, data)
+}

@@ -1,0 +1,188 @@
+package state
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/placement"
+)
+
+// applyPlan commits each job placement of a plan that still fits the state
+// at this index, all of a gang's allocations or none of them, and records
+// the reasons of jobs that stay pending. A placement made on a stale
+// snapshot is rejected here, never half-applied.
+func applyPlan(txn *memdb.Txn, index uint64, req *ApplyPlanRequest) (*ApplyPlanResponse, error) {
+	resp := &ApplyPlanResponse{Rejected: map[string]string{}}
+	live := collect[*api.Allocation](nil, txn, tableAllocs, "id")
+	usage := placement.NodeUsage(live)
+	ports := usedPorts(live)
+	allocsChanged, jobsChanged := false, false
+	for _, p := range req.Plan.Placements {
+		if why := checkPlacement(txn, usage, ports, p); why != "" {
+			resp.Rejected[p.JobID] = why
+			continue
+		}
+		raw, _ := txn.First(tableJobs, "id", p.JobID)
+		j := *raw.(*api.Job)
+		for _, a := range p.Allocs {
+			na := *a
+			na.JobID = j.ID
+			na.Status = api.AllocPending
+			na.DesiredStatus = api.DesiredRun
+			na.CreateIndex, na.ModifyIndex = index, index
+			if err := txn.Insert(tableAllocs, &na); err != nil {
+				return nil, fmt.Errorf("insert allocation %s: %w", a.ID, err)
+			}
+			usage[a.NodeID] = usage[a.NodeID].Add(&na)
+			if a.Rank == 0 {
+				ports[portKey{a.MasterAddr, a.MasterPort}] = true
+			}
+		}
+		j.Status = api.JobRunning
+		j.Reason = ""
+		j.StartTime = timePtr(req.Time)
+		j.ModifyIndex = index
+		if err := txn.Insert(tableJobs, &j); err != nil {
+			return nil, err
+		}
+		resp.Placed = append(resp.Placed, j.ID)
+		allocsChanged, jobsChanged = true, true
+	}
+	for _, pr := range req.Plan.Pending {
+		raw, _ := txn.First(tableJobs, "id", pr.JobID)
+		if raw == nil {
+			continue
+		}
+		j := *raw.(*api.Job)
+		if j.Status != api.JobPending || j.Reason == pr.Reason {
+			continue
+		}
+		j.Reason = pr.Reason
+		j.ModifyIndex = index
+		if err := txn.Insert(tableJobs, &j); err != nil {
+			return nil, err
+		}
+		jobsChanged = true
+	}
+	if allocsChanged {
+		if err := setIndex(txn, tableAllocs, index); err != nil {
+			return nil, err
+		}
+	}
+	if jobsChanged {
+		if err := setIndex(txn, tableJobs, index); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+type portKey struct {
+	addr string
+	port int
+}
+
+// usedPorts returns the rendezvous ports held by live gangs.
+func usedPorts(live []*api.Allocation) map[portKey]bool {
+	out := map[portKey]bool{}
+	for _, a := range live {
+		if !a.Terminal() && a.MasterPort != 0 {
+			out[portKey{a.MasterAddr, a.MasterPort}] = true
+		}
+	}
+	return out
+}
+
+// checkPlacement re-checks one job's placement against the current state
+// (usage and ports include what this plan already committed).
+func checkPlacement(txn *memdb.Txn, usage map[string]*placement.Usage, ports map[portKey]bool, p JobPlacement) string {
+	raw, _ := txn.First(tableJobs, "id", p.JobID)
+	if raw == nil {
+		return "job no longer exists"
+	}
+	j := raw.(*api.Job)
+	if j.Status != api.JobPending {
+		return "job is " + j.Status + ", not pending"
+	}
+	if len(p.Allocs) != j.Spec.Replicas {
+		return fmt.Sprintf("plan places %d allocations, job has %d replicas", len(p.Allocs), j.Spec.Replicas)
+	}
+	req, err := placement.RequestOf(j)
+	if err != nil {
+		return err.Error()
+	}
+	tentative := map[string]*placement.Usage{}
+	ranks := map[int]bool{}
+	for _, a := range p.Allocs {
+		if ex, _ := txn.First(tableAllocs, "id", a.ID); ex != nil {
+			return fmt.Sprintf("allocation ID %s is taken", a.ID)
+		}
+		if a.Rank < 0 || a.Rank >= j.Spec.Replicas || ranks[a.Rank] {
+			return fmt.Sprintf("rank %d is out of range or repeated", a.Rank)
+		}
+		ranks[a.Rank] = true
+		if a.CPUMilli != req.CPUMilli || a.MemoryBytes != req.MemoryBytes {
+			return fmt.Sprintf("rank %d asks for other resources than the job", a.Rank)
+		}
+		if a.Rank == 0 && ports[portKey{a.MasterAddr, a.MasterPort}] {
+			return fmt.Sprintf("rendezvous port %s:%d is taken", a.MasterAddr, a.MasterPort)
+		}
+		rawNode, _ := txn.First(tableNodes, "id", a.NodeID)
+		if rawNode == nil {
+			return fmt.Sprintf("rank %d: node %s does not exist", a.Rank, a.NodeID)
+		}
+		u, ok := tentative[a.NodeID]
+		if !ok {
+			u = usage[a.NodeID].Clone()
+		}
+		if err := placement.Fit(rawNode.(*api.Node), u, a, req); err != nil {
+			return fmt.Sprintf("rank %d: %v", a.Rank, err)
+		}
+		tentative[a.NodeID] = u.Add(a)
+	}
+	return ""
+}
+
+// Allocation statuses an agent may report.
+var agentStatuses = map[string]bool{
+	api.AllocPending: true, api.AllocRunning: true, api.AllocSucceeded: true, api.AllocFailed: true,
+}
+
+func applyAllocStatus(txn *memdb.Txn, index uint64, req *AllocStatusRequest) error {
+	raw, _ := txn.First(tableAllocs, "id", req.AllocID)
+	if raw == nil {
+		return fmt.Errorf("allocation %s: %w", req.AllocID, ErrNotFound)
+	}
+	if !agentStatuses[req.Update.Status] {
+		return fmt.Errorf("allocation status %q is not one an agent may report: %w", req.Update.Status, ErrConflict)
+	}
+	a := *raw.(*api.Allocation)
+	if a.Terminal() {
+		// Late or repeated reports of an ended task change nothing.
+		return nil
+	}
+	u := req.Update
+	if a.Status == u.Status && a.Message == u.Message {
+		return nil
+	}
+	a.Status = u.Status
+	a.ExitCode = u.ExitCode
+	a.Signal = u.Signal
+	a.Message = u.Message
+	if u.Status == api.AllocRunning && a.StartTime == nil {
+		a.StartTime = timePtr(req.Time)
+	}
+	if a.Terminal() {
+		a.FinishTime = timePtr(req.Time)
+	}
+	a.ModifyIndex = index
+	if err := txn.Insert(tableAllocs, &a); err != nil {
+		return err
+	}
+	if err := setIndex(txn, tableAllocs, index); err != nil {
+		return err
+	}
+	return reconcileJob(txn, index, a.JobID, req.Time)
+}

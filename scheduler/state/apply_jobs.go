@@ -1,0 +1,147 @@
+package state
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/ark-sched/ark/scheduler/api"
+)
+
+func applyRegisterJob(txn *memdb.Txn, index uint64, req *RegisterJobRequest) error {
+	j := req.Job
+	if j == nil || j.ID == "" {
+		return fmt.Errorf("register job: missing job or ID")
+	}
+	if existing, _ := txn.First(tableJobs, "id", j.ID); existing != nil {
+		return fmt.Errorf("job %s already exists: %w", j.ID, ErrConflict)
+	}
+	nj := *j
+	nj.Status = api.JobPending
+	nj.Allocations = nil
+	nj.CreateIndex, nj.ModifyIndex = index, index
+	if err := txn.Insert(tableJobs, &nj); err != nil {
+		return fmt.Errorf("insert job %s: %w", j.ID, err)
+	}
+	return setIndex(txn, tableJobs, index)
+}
+
+func applyCancelJob(txn *memdb.Txn, index uint64, req *CancelJobRequest) error {
+	raw, _ := txn.First(tableJobs, "id", req.JobID)
+	if raw == nil {
+		return fmt.Errorf("job %s: %w", req.JobID, ErrNotFound)
+	}
+	j := *raw.(*api.Job)
+	if j.Terminal() {
+		return fmt.Errorf("job %s is already %s: %w", j.ID, j.Status, ErrConflict)
+	}
+	j.Status = api.JobCancelled
+	j.Reason = req.Reason
+	j.EndTime = timePtr(req.Time)
+	j.ModifyIndex = index
+	if err := txn.Insert(tableJobs, &j); err != nil {
+		return err
+	}
+	if err := stopLiveAllocs(txn, index, j.ID, ""); err != nil {
+		return err
+	}
+	return setIndex(txn, tableJobs, index)
+}
+
+// stopLiveAllocs asks every live allocation of a job, but skip, to stop.
+func stopLiveAllocs(txn *memdb.Txn, index uint64, jobID, skip string) error {
+	allocs := collect[*api.Allocation](nil, txn, tableAllocs, "job", jobID)
+	changed := false
+	for _, a := range allocs {
+		if a.ID == skip || a.Terminal() || a.DesiredStatus == api.DesiredStop {
+			continue
+		}
+		na := *a
+		na.DesiredStatus = api.DesiredStop
+		na.ModifyIndex = index
+		if err := txn.Insert(tableAllocs, &na); err != nil {
+			return err
+		}
+		changed = true
+	}
+	if changed {
+		return setIndex(txn, tableAllocs, index)
+	}
+	return nil
+}
+
+// reconcileJob derives a job's status from its allocations after one of
+// them changed: a gang fails as a whole when any rank fails or is lost, and
+// succeeds when every rank has.
+func reconcileJob(txn *memdb.Txn, index uint64, jobID string, now time.Time) error {
+	raw, _ := txn.First(tableJobs, "id", jobID)
+	if raw == nil {
+		return nil
+	}
+	j := *raw.(*api.Job)
+	if j.Terminal() {
+		return nil
+	}
+	allocs := collect[*api.Allocation](nil, txn, tableAllocs, "job", jobID)
+	succeeded := 0
+	var failed *api.Allocation
+	for _, a := range allocs {
+		switch a.Status {
+		case api.AllocSucceeded:
+			succeeded++
+		case api.AllocFailed, api.AllocLost:
+			if failed == nil || a.Rank < failed.Rank {
+				failed = a
+			}
+		}
+	}
+	switch {
+	case failed != nil:
+		j.Status = api.JobFailed
+		j.Reason = failureReason(failed)
+		j.EndTime = timePtr(now)
+		if err := stopLiveAllocs(txn, index, jobID, failed.ID); err != nil {
+			return err
+		}
+	case len(allocs) > 0 && succeeded == len(allocs):
+		j.Status = api.JobSucceeded
+		j.Reason = ""
+		j.EndTime = timePtr(now)
+	default:
+		return nil
+	}
+	j.ModifyIndex = index
+	if err := txn.Insert(tableJobs, &j); err != nil {
+		return err
+	}
+	return setIndex(txn, tableJobs, index)
+}
+
+func failureReason(a *api.Allocation) string {
+	if a.Status == api.AllocLost {
+		msg := fmt.Sprintf("rank %d lost on node %s", a.Rank, a.Node)
+		if a.Message != "" {
+			msg += ": " + a.Message
+		}
+		return msg
+	}
+	msg := fmt.Sprintf("rank %d failed on node %s", a.Rank, a.Node)
+	switch {
+	case a.Signal != "":
+		msg += ": killed by " + a.Signal
+	case a.ExitCode != nil:
+		msg += fmt.Sprintf(": exit code %d", *a.ExitCode)
+	}
+	if a.Message != "" {
+		msg += " (" + a.Message + ")"
+	}
+	return msg
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

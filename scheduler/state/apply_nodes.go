@@ -1,0 +1,97 @@
+package state
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/ark-sched/ark/scheduler/api"
+)
+
+func applyUpsertNode(txn *memdb.Txn, index uint64, req *UpsertNodeRequest) error {
+	n := req.Node
+	if n == nil || n.ID == "" || n.Name == "" {
+		return fmt.Errorf("upsert node: missing node, ID or name")
+	}
+	if raw, _ := txn.First(tableNodes, "name", n.Name); raw != nil {
+		other := raw.(*api.Node)
+		if other.ID != n.ID {
+			if other.Status != api.NodeDown {
+				return fmt.Errorf("node name %q is held by live node %s; it frees once that node misses its heartbeats: %w", n.Name, other.ID, ErrConflict)
+			}
+			// The old incarnation is down and its allocations were
+			// marked lost when it went down: the name is free.
+			if err := txn.Delete(tableNodes, other); err != nil {
+				return err
+			}
+		}
+	}
+	nn := *n
+	nn.Status = api.NodeReady
+	nn.StatusInfo = ""
+	nn.CreateIndex, nn.ModifyIndex = index, index
+	if raw, _ := txn.First(tableNodes, "id", n.ID); raw != nil {
+		old := raw.(*api.Node)
+		nn.CreateIndex = old.CreateIndex
+		nn.RegisterTime = old.RegisterTime
+	}
+	if err := txn.Insert(tableNodes, &nn); err != nil {
+		return fmt.Errorf("insert node %s: %w", n.Name, err)
+	}
+	return setIndex(txn, tableNodes, index)
+}
+
+func applyNodeStatus(txn *memdb.Txn, index uint64, req *NodeStatusRequest) error {
+	raw, _ := txn.First(tableNodes, "id", req.NodeID)
+	if raw == nil {
+		return fmt.Errorf("node %s: %w", req.NodeID, ErrNotFound)
+	}
+	n := *raw.(*api.Node)
+	if n.Status == req.Status {
+		return nil
+	}
+	n.Status = req.Status
+	n.StatusInfo = req.Info
+	n.ModifyIndex = index
+	if err := txn.Insert(tableNodes, &n); err != nil {
+		return err
+	}
+	if err := setIndex(txn, tableNodes, index); err != nil {
+		return err
+	}
+	if n.Status != api.NodeDown {
+		return nil
+	}
+	// Every live allocation on a node that is down is lost, and so is the
+	// gang it belongs to.
+	jobs := map[string]bool{}
+	for _, a := range collect[*api.Allocation](nil, txn, tableAllocs, "node", n.ID) {
+		if a.Terminal() {
+			continue
+		}
+		na := *a
+		na.Status = api.AllocLost
+		na.DesiredStatus = api.DesiredStop
+		na.Message = fmt.Sprintf("node %s is down: %s", n.Name, req.Info)
+		na.FinishTime = timePtr(req.Time)
+		na.ModifyIndex = index
+		if err := txn.Insert(tableAllocs, &na); err != nil {
+			return err
+		}
+		jobs[a.JobID] = true
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	if err := setIndex(txn, tableAllocs, index); err != nil {
+		return err
+	}
+	for _, id := range slices.Sorted(maps.Keys(jobs)) {
+		if err := reconcileJob(txn, index, id, req.Time); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package state
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ark-sched/ark/scheduler/api"
+)
+
+// MessageType is the first byte of every Raft log entry. The values are
+// append-only: never renumber or reuse one.
+type MessageType uint8
+
+// Commands.
+const (
+	RegisterJobType MessageType = 1
+	CancelJobType   MessageType = 2
+	UpsertNodeType  MessageType = 3
+	NodeStatusType  MessageType = 4
+	ApplyPlanType   MessageType = 5
+	AllocStatusType MessageType = 6
+)
+
+func (t MessageType) String() string {
+	switch t {
+	case RegisterJobType:
+		return "RegisterJob"
+	case CancelJobType:
+		return "CancelJob"
+	case UpsertNodeType:
+		return "UpsertNode"
+	case NodeStatusType:
+		return "NodeStatus"
+	case ApplyPlanType:
+		return "ApplyPlan"
+	case AllocStatusType:
+		return "AllocStatus"
+	}
+	return fmt.Sprintf("MessageType(%d)", uint8(t))
+}
+
+// RegisterJobRequest stores a new job as pending.
+type RegisterJobRequest struct {
+	Job *api.Job `json:"job"`
+}
+
+// CancelJobRequest cancels a job and asks its allocations to stop.
+type CancelJobRequest struct {
+	JobID  string    `json:"jobId"`
+	Reason string    `json:"reason"`
+	Time   time.Time `json:"time"`
+}
+
+// UpsertNodeRequest registers a node or updates its inventory.
+type UpsertNodeRequest struct {
+	Node *api.Node `json:"node"`
+}
+
+// NodeStatusRequest changes a node's status (ready, down). A node that goes
+// down loses its live allocations.
+type NodeStatusRequest struct {
+	NodeID string    `json:"nodeId"`
+	Status string    `json:"status"`
+	Info   string    `json:"info"`
+	Time   time.Time `json:"time"`
+}
+
+// Plan is the scheduler's decision for one pass: whole gangs to place and
+// the reasons the rest stay pending.
+type Plan struct {
+	// Placements each hold every allocation of one job; a placement commits
+	// all-or-nothing.
+	Placements []JobPlacement `json:"placements"`
+	// Pending gives the new reason of jobs that stay pending.
+	Pending []PendingReason `json:"pending"`
+}
+
+// JobPlacement is every allocation of one job.
+type JobPlacement struct {
+	JobID  string            `json:"jobId"`
+	Allocs []*api.Allocation `json:"allocs"`
+}
+
+// PendingReason is why a job could not be placed.
+type PendingReason struct {
+	JobID  string `json:"jobId"`
+	Reason string `json:"reason"`
+}
+
+// ApplyPlanRequest commits a plan. The FSM re-checks every placement
+// against the state at its index and drops any that no longer fits.
+type ApplyPlanRequest struct {
+	Plan Plan      `json:"plan"`
+	Time time.Time `json:"time"`
+}
+
+// ApplyPlanResponse says which placements were committed.
+type ApplyPlanResponse struct {
+	Placed   []string          `json:"placed"`
+	Rejected map[string]string `json:"rejected,omitempty"`
+}
+
+// AllocStatusRequest records what an agent reports of an allocation.
+type AllocStatusRequest struct {
+	AllocID string                `json:"allocId"`
+	Update  api.AllocStatusUpdate `json:"update"`
+	Time    time.Time             `json:"time"`
+}
+
+// Encode renders a command as a log entry: its type byte, then JSON.
+func Encode(t MessageType, req any) ([]byte, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", t, err)
+	}
+	return append([]byte{byte(t)}, body...), nil
+}

@@ -1,0 +1,121 @@
+package state
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/ark-sched/ark/scheduler/api"
+)
+
+// SnapshotVersion is the format of state snapshots. A reader refuses a
+// version it does not know rather than guess.
+const SnapshotVersion = 1
+
+// The snapshot format is a stream of JSON values: a header, then one record
+// per object, then a trailer with the object count so a truncated stream is
+// detected.
+type snapshotHeader struct {
+	Format  string `json:"format"`
+	Version int    `json:"version"`
+}
+
+type snapshotRecord struct {
+	Index *indexEntry     `json:"index,omitempty"`
+	Job   *api.Job        `json:"job,omitempty"`
+	Alloc *api.Allocation `json:"alloc,omitempty"`
+	Node  *api.Node       `json:"node,omitempty"`
+	// End is set only on the trailer and holds the number of records.
+	End *int `json:"end,omitempty"`
+}
+
+const snapshotFormat = "ark-state"
+
+func writeSnapshot(w io.Writer, snap *Snapshot) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	enc := json.NewEncoder(bw)
+	if err := enc.Encode(snapshotHeader{Format: snapshotFormat, Version: SnapshotVersion}); err != nil {
+		return err
+	}
+	n := 0
+	put := func(r snapshotRecord) error { n++; return enc.Encode(r) }
+	for _, t := range []string{tableJobs, tableAllocs, tableNodes} {
+		if i := snap.Index(t); i > 0 {
+			if err := put(snapshotRecord{Index: &indexEntry{Key: t, Value: i}}); err != nil {
+				return err
+			}
+		}
+	}
+	for _, j := range snap.Jobs(nil) {
+		if err := put(snapshotRecord{Job: j}); err != nil {
+			return err
+		}
+	}
+	for _, a := range snap.Allocs(nil) {
+		if err := put(snapshotRecord{Alloc: a}); err != nil {
+			return err
+		}
+	}
+	for _, nd := range snap.Nodes(nil) {
+		if err := put(snapshotRecord{Node: nd}); err != nil {
+			return err
+		}
+	}
+	if err := enc.Encode(snapshotRecord{End: &n}); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func readSnapshot(r io.Reader) (*memdb.MemDB, error) {
+	dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<20))
+	dec.DisallowUnknownFields()
+	var h snapshotHeader
+	if err := dec.Decode(&h); err != nil {
+		return nil, fmt.Errorf("read header: %w", err)
+	}
+	if h.Format != snapshotFormat {
+		return nil, fmt.Errorf("not an Ark state snapshot (format %q)", h.Format)
+	}
+	if h.Version != SnapshotVersion {
+		return nil, fmt.Errorf("snapshot version %d is not supported (this server reads version %d)", h.Version, SnapshotVersion)
+	}
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		return nil, err
+	}
+	txn := db.Txn(true)
+	defer txn.Abort()
+	for n := 0; ; n++ {
+		var rec snapshotRecord
+		if err := dec.Decode(&rec); err != nil {
+			return nil, fmt.Errorf("read record %d: %w (truncated snapshot?)", n, err)
+		}
+		var table string
+		var obj any
+		switch {
+		case rec.End != nil:
+			if *rec.End != n {
+				return nil, fmt.Errorf("snapshot has %d records, trailer says %d", n, *rec.End)
+			}
+			txn.Commit()
+			return db, nil
+		case rec.Index != nil:
+			table, obj = tableIndex, rec.Index
+		case rec.Job != nil:
+			table, obj = tableJobs, rec.Job
+		case rec.Alloc != nil:
+			table, obj = tableAllocs, rec.Alloc
+		case rec.Node != nil:
+			table, obj = tableNodes, rec.Node
+		default:
+			return nil, fmt.Errorf("record %d is empty", n)
+		}
+		if err := txn.Insert(table, obj); err != nil {
+			return nil, fmt.Errorf("record %d: insert into %s: %w", n, table, err)
+		}
+	}
+}
