@@ -1,0 +1,258 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Client speaks Ark's HTTP API to one or more servers. A request that
+// cannot reach a server, or that a server answers with 503, is tried on the
+// next address.
+type Client struct {
+	addrs []string
+	http  *http.Client
+}
+
+// APIError is an error answer from a server.
+type APIError struct {
+	StatusCode int
+	Body       Error
+}
+
+func (e *APIError) Error() string {
+	if len(e.Body.Fields) > 0 {
+		parts := make([]string, len(e.Body.Fields))
+		for i, f := range e.Body.Fields {
+			parts[i] = f.Error()
+		}
+		return strings.Join(parts, "\n")
+	}
+	return e.Body.Error
+}
+
+// IsNotFound reports whether err is a 404 answer.
+func IsNotFound(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound
+}
+
+// NewClient returns a client for the given server addresses
+// ("http://127.0.0.1:4680" or "127.0.0.1:4680"; several may be given,
+// comma-separated).
+func NewClient(addrs ...string) (*Client, error) {
+	var out []string
+	for _, a := range addrs {
+		for _, p := range strings.Split(a, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue
+			}
+			if !strings.Contains(p, "://") {
+				p = "http://" + p
+			}
+			u, err := url.Parse(p)
+			if err != nil || u.Host == "" {
+				return nil, fmt.Errorf("server address %q is not a valid URL", p)
+			}
+			out = append(out, strings.TrimRight(u.String(), "/"))
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no server address given")
+	}
+	// No overall timeout: blocking queries and log streams are long; each
+	// call is bounded by its context.
+	return &Client{addrs: out, http: &http.Client{Transport: http.DefaultTransport}}, nil
+}
+
+// Addrs returns the server addresses.
+func (c *Client) Addrs() []string { return c.addrs }
+
+// do sends a request and decodes a JSON answer into out (when non-nil). It
+// returns the answer's state index.
+func (c *Client) do(ctx context.Context, method, path string, body, out any) (uint64, error) {
+	var payload []byte
+	if body != nil {
+		var err error
+		if raw, ok := body.([]byte); ok {
+			payload = raw
+		} else if payload, err = json.Marshal(body); err != nil {
+			return 0, err
+		}
+	}
+	var lastErr error
+	for _, addr := range c.addrs {
+		resp, err := c.send(ctx, method, addr+path, payload)
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			lastErr = err
+			continue
+		}
+		idx, err := decodeAnswer(resp, out)
+		if resp.StatusCode == http.StatusServiceUnavailable && len(c.addrs) > 1 {
+			lastErr = err
+			continue
+		}
+		return idx, err
+	}
+	return 0, lastErr
+}
+
+func (c *Client) send(ctx context.Context, method, url string, payload []byte) (*http.Response, error) {
+	var rd io.Reader
+	if payload != nil {
+		rd = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return nil, err
+	}
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return c.http.Do(req)
+}
+
+func decodeAnswer(resp *http.Response, out any) (uint64, error) {
+	defer resp.Body.Close()
+	idx, _ := strconv.ParseUint(resp.Header.Get(IndexHeader), 10, 64)
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return idx, fmt.Errorf("read answer: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		ae := &APIError{StatusCode: resp.StatusCode}
+		if json.Unmarshal(data, &ae.Body) != nil || ae.Body.Error == "" {
+			ae.Body.Error = fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(data)))
+		}
+		return idx, ae
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return idx, fmt.Errorf("decode answer: %w", err)
+		}
+	}
+	return idx, nil
+}
+
+// SubmitJob submits a job spec (JSON, or YAML which the server also reads).
+func (c *Client) SubmitJob(ctx context.Context, specBody []byte) (*SubmitResponse, error) {
+	var out SubmitResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/jobs", specBody, &out)
+	return &out, err
+}
+
+// Job returns a job with its allocations. With index > 0 it blocks until the
+// job changes past that index or wait passes.
+func (c *Client) Job(ctx context.Context, id string, index uint64, wait time.Duration) (*Job, uint64, error) {
+	var out Job
+	idx, err := c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+blockQuery(index, wait), nil, &out)
+	return &out, idx, err
+}
+
+// Jobs lists jobs, optionally only those with one status.
+func (c *Client) Jobs(ctx context.Context, status string) ([]*Job, error) {
+	var out []*Job
+	path := "/v1/jobs"
+	if status != "" {
+		path += "?status=" + url.QueryEscape(status)
+	}
+	_, err := c.do(ctx, http.MethodGet, path, nil, &out)
+	return out, err
+}
+
+// CancelJob cancels a job.
+func (c *Client) CancelJob(ctx context.Context, id string) error {
+	_, err := c.do(ctx, http.MethodDelete, "/v1/jobs/"+url.PathEscape(id), nil, nil)
+	return err
+}
+
+// JobLogs opens one rank's stdout or stderr; the caller closes it.
+func (c *Client) JobLogs(ctx context.Context, id string, rank int, stream string, follow bool) (io.ReadCloser, error) {
+	q := url.Values{"rank": {strconv.Itoa(rank)}, "stream": {stream}, "follow": {strconv.FormatBool(follow)}}
+	var lastErr error
+	for _, addr := range c.addrs {
+		resp, err := c.send(ctx, http.MethodGet, addr+"/v1/jobs/"+url.PathEscape(id)+"/logs?"+q.Encode(), nil)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if resp.StatusCode >= 300 {
+			_, err := decodeAnswer(resp, nil)
+			return nil, err
+		}
+		return resp.Body, nil
+	}
+	return nil, lastErr
+}
+
+// Nodes lists nodes.
+func (c *Client) Nodes(ctx context.Context) ([]*Node, error) {
+	var out []*Node
+	_, err := c.do(ctx, http.MethodGet, "/v1/nodes", nil, &out)
+	return out, err
+}
+
+// Node returns a node by ID or name.
+func (c *Client) Node(ctx context.Context, ref string) (*Node, error) {
+	var out Node
+	_, err := c.do(ctx, http.MethodGet, "/v1/nodes/"+url.PathEscape(ref), nil, &out)
+	return &out, err
+}
+
+// RegisterNode registers (or re-registers) a node.
+func (c *Client) RegisterNode(ctx context.Context, n *Node) (*RegisterNodeResponse, error) {
+	var out RegisterNodeResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/nodes/register", n, &out)
+	return &out, err
+}
+
+// Heartbeat tells the servers a node is alive.
+func (c *Client) Heartbeat(ctx context.Context, nodeID string) (*HeartbeatResponse, error) {
+	var out HeartbeatResponse
+	_, err := c.do(ctx, http.MethodPut, "/v1/nodes/"+url.PathEscape(nodeID)+"/heartbeat", struct{}{}, &out)
+	return &out, err
+}
+
+// NodeAllocations returns a node's allocations, blocking until the index
+// passes index (when > 0) or wait passes.
+func (c *Client) NodeAllocations(ctx context.Context, nodeID string, index uint64, wait time.Duration) ([]*Allocation, uint64, error) {
+	var out []*Allocation
+	idx, err := c.do(ctx, http.MethodGet, "/v1/nodes/"+url.PathEscape(nodeID)+"/allocations"+blockQuery(index, wait), nil, &out)
+	return out, idx, err
+}
+
+// UpdateAllocStatus reports an allocation's state.
+func (c *Client) UpdateAllocStatus(ctx context.Context, allocID string, u AllocStatusUpdate) error {
+	_, err := c.do(ctx, http.MethodPut, "/v1/allocations/"+url.PathEscape(allocID)+"/status", u, nil)
+	return err
+}
+
+// Leader returns the current leader.
+func (c *Client) Leader(ctx context.Context) (*LeaderResponse, error) {
+	var out LeaderResponse
+	_, err := c.do(ctx, http.MethodGet, "/v1/status/leader", nil, &out)
+	return &out, err
+}
+
+func blockQuery(index uint64, wait time.Duration) string {
+	if index == 0 {
+		return ""
+	}
+	q := url.Values{"index": {strconv.FormatUint(index, 10)}}
+	if wait > 0 {
+		q.Set("wait", wait.String())
+	}
+	return "?" + q.Encode()
+}

@@ -1,0 +1,250 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/worker/driver"
+	"github.com/ark-sched/ark/worker/inventory"
+)
+
+// Config configures an agent.
+type Config struct {
+	// Name is the node's name, unique in the cluster.
+	Name string
+	// Servers are the servers' HTTP addresses.
+	Servers []string
+	// DataDir holds the node ID and the allocations' directories and logs.
+	DataDir string
+	// FakeGPUs, when set, replaces GPU discovery ("4xH200:141Gi").
+	FakeGPUs string
+	// Address is what other nodes use to reach this one (MASTER_ADDR).
+	// Empty picks 127.0.0.1 when the servers are on loopback, else the
+	// first non-loopback IPv4 address.
+	Address string
+	// HTTPAddr is where the agent serves logs; empty is Address:0.
+	HTTPAddr string
+	// StopGrace is how long a stopped task gets between SIGTERM and SIGKILL.
+	StopGrace time.Duration
+	Logger    *zap.Logger
+}
+
+// Agent runs one node.
+type Agent struct {
+	cfg     Config
+	log     *zap.Logger
+	client  *api.Client
+	inv     *inventory.Inventory
+	drivers map[string]driver.Driver
+	ln      net.Listener
+
+	nodeID string
+	ttl    time.Duration
+
+	mu     sync.Mutex
+	tasks  map[string]*task // by allocation ID
+	taskWG sync.WaitGroup
+}
+
+// New discovers the node's inventory and binds the log server.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Name == "" || cfg.DataDir == "" || len(cfg.Servers) == 0 {
+		return nil, errors.New("agent: name, data dir and servers are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.StopGrace == 0 {
+		cfg.StopGrace = 10 * time.Second
+	}
+	client, err := api.NewClient(cfg.Servers...)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Address == "" {
+		cfg.Address = defaultAddress(client.Addrs())
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = net.JoinHostPort(cfg.Address, "0")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	inv, err := inventory.Discover(inventory.Options{FakeGPUs: cfg.FakeGPUs, NodeName: cfg.Name})
+	if err != nil {
+		return nil, fmt.Errorf("discover inventory: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for agent http on %s: %w", cfg.HTTPAddr, err)
+	}
+	log := cfg.Logger.With(zap.String("node", cfg.Name))
+	return &Agent{
+		cfg: cfg, log: log, client: client, inv: inv, ln: ln,
+		drivers: map[string]driver.Driver{driver.Exec{}.Name(): driver.Exec{}},
+		tasks:   map[string]*task{},
+	}, nil
+}
+
+// NodeID is the node's ID once registered.
+func (a *Agent) NodeID() string { return a.nodeID }
+
+// Run registers the node and runs its loops until ctx ends. On the way out
+// it stops every task it runs and reports them (re-attaching to running
+// tasks across an agent restart comes with the node agent issue).
+func (a *Agent) Run(ctx context.Context) error {
+	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(a.ln) }()
+	defer srv.Close()
+
+	if err := a.register(ctx); err != nil {
+		return err
+	}
+	a.log.Info("node registered", zap.String("id", a.nodeID), zap.Int("gpus", len(a.inv.GPUs)),
+		zap.String("gpu_source", a.inv.Source), zap.String("logs", a.ln.Addr().String()))
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()
+	a.syncLoop(ctx)
+	wg.Wait()
+	a.stopAll()
+	return nil
+}
+
+// nodeIDFile keeps the node's ID across agent restarts.
+func (a *Agent) loadNodeID() (string, error) {
+	path := filepath.Join(a.cfg.DataDir, "node-id")
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read node id: %w", err)
+	}
+	return "", nil
+}
+
+func (a *Agent) register(ctx context.Context) error {
+	id, err := a.loadNodeID()
+	if err != nil {
+		return err
+	}
+	node := &api.Node{
+		ID: id, Name: a.cfg.Name, Address: a.cfg.Address, AgentAddr: a.ln.Addr().String(),
+		GPUs: a.inv.GPUs, CPUMilli: a.inv.CPUMilli, MemoryBytes: a.inv.MemoryBytes, Fake: a.inv.Fake,
+	}
+	backoff := 200 * time.Millisecond
+	for {
+		resp, err := a.client.RegisterNode(ctx, node)
+		if err == nil {
+			a.nodeID = resp.ID
+			a.ttl, _ = time.ParseDuration(resp.HeartbeatTTL)
+			if a.ttl <= 0 {
+				a.ttl = 10 * time.Second
+			}
+			if id != resp.ID {
+				if err := writeFileAtomic(filepath.Join(a.cfg.DataDir, "node-id"), []byte(resp.ID+"\n")); err != nil {
+					return fmt.Errorf("save node id: %w", err)
+				}
+			}
+			return nil
+		}
+		var ae *api.APIError
+		if errors.As(err, &ae) && ae.StatusCode == http.StatusBadRequest {
+			return fmt.Errorf("register node: %w", err)
+		}
+		a.log.Warn("registering node failed; retrying", zap.Error(err), zap.Duration("in", backoff))
+		if !sleep(ctx, backoff) {
+			return ctx.Err()
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (a *Agent) heartbeatLoop(ctx context.Context) {
+	for {
+		if !sleep(ctx, a.ttl/3) {
+			return
+		}
+		_, err := a.client.Heartbeat(ctx, a.nodeID)
+		switch {
+		case err == nil:
+		case api.IsNotFound(err):
+			a.log.Warn("servers do not know this node; registering again")
+			if err := a.register(ctx); err != nil && ctx.Err() == nil {
+				a.log.Error("re-registering failed", zap.Error(err))
+			}
+		case ctx.Err() == nil:
+			a.log.Warn("heartbeat failed", zap.Error(err))
+		}
+	}
+}
+
+// defaultAddress picks the address peers reach this node at.
+func defaultAddress(servers []string) string {
+	loopback := true
+	for _, s := range servers {
+		host := strings.TrimPrefix(strings.TrimPrefix(s, "http://"), "https://")
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		ip := net.ParseIP(host)
+		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			loopback = false
+		}
+	}
+	if !loopback {
+		if addrs, err := net.InterfaceAddrs(); err == nil {
+			for _, addr := range addrs {
+				if ipn, ok := addr.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+					return ipn.IP.String()
+				}
+			}
+		}
+	}
+	return "127.0.0.1"
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

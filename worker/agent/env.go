@@ -1,0 +1,67 @@
+package agent
+
+import (
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/spec"
+)
+
+// taskEnv builds a task's environment: the agent's own environment (so
+// PATH, HOME and the like reach torchrun), the spec's env, then Ark's
+// rendezvous variables, which always win.
+func (a *Agent) taskEnv(al *api.Allocation, dir string) []string {
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	for _, k := range spec.ReservedEnv {
+		delete(env, k)
+	}
+	if al.Task.Exec != nil {
+		for k, v := range al.Task.Exec.Env {
+			env[k] = v
+		}
+	}
+	visible := make([]string, len(al.GPUs))
+	uuids := make([]string, len(al.GPUs))
+	for i, g := range al.GPUs {
+		visible[i] = strconv.Itoa(g)
+		if g < len(a.inv.GPUs) {
+			uuids[i] = a.inv.GPUs[g].UUID
+		}
+	}
+	if !a.inv.Fake {
+		// CUDA takes UUIDs, which stay right whatever the index order.
+		visible = uuids
+	}
+	for k, v := range map[string]string{
+		"ARK_JOB_ID":           al.JobID,
+		"ARK_ALLOC_ID":         al.ID,
+		"ARK_NODE_NAME":        a.cfg.Name,
+		"ARK_ALLOC_DIR":        dir,
+		"ARK_GPU_UUIDS":        strings.Join(uuids, ","),
+		"RANK":                 strconv.Itoa(al.Rank),
+		"WORLD_SIZE":           strconv.Itoa(al.WorldSize),
+		"LOCAL_RANK":           strconv.Itoa(al.LocalRank),
+		"LOCAL_WORLD_SIZE":     strconv.Itoa(al.LocalWorldSize),
+		"NODE_RANK":            strconv.Itoa(al.NodeRank),
+		"MASTER_ADDR":          al.MasterAddr,
+		"MASTER_PORT":          strconv.Itoa(al.MasterPort),
+		"CUDA_VISIBLE_DEVICES": strings.Join(visible, ","),
+		"ARK_CHECKPOINT_URI":   al.CheckpointURI,
+	} {
+		env[k] = v
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,218 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/worker/driver"
+)
+
+// task is one allocation this agent runs.
+type task struct {
+	alloc    *api.Allocation
+	dir      string
+	stopOnce sync.Once
+	stopCh   chan string // carries the reason the task is stopped
+	done     chan struct{}
+}
+
+func (t *task) stop(reason string) {
+	t.stopOnce.Do(func() { t.stopCh <- reason })
+}
+
+func (t *task) finished() bool {
+	select {
+	case <-t.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// syncLoop long-polls the node's allocations and reconciles what runs here
+// with what the servers want, until ctx ends.
+func (a *Agent) syncLoop(ctx context.Context) {
+	var index uint64
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		allocs, idx, err := a.client.NodeAllocations(ctx, a.nodeID, index, 30*time.Second)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if api.IsNotFound(err) {
+				a.log.Warn("servers do not know this node; registering again")
+				if err := a.register(ctx); err != nil {
+					continue
+				}
+			} else {
+				a.log.Warn("fetching allocations failed", zap.Error(err), zap.Duration("retry_in", backoff))
+			}
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 200 * time.Millisecond
+		if idx < index {
+			// The servers' state went back (restored from a snapshot):
+			// start over rather than wait for an index that may never come.
+			index = 0
+		} else {
+			index = idx
+		}
+		a.reconcile(ctx, allocs)
+	}
+}
+
+// reconcile starts what should run and stops what should not.
+func (a *Agent) reconcile(ctx context.Context, allocs []*api.Allocation) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	current := map[string]bool{}
+	for _, al := range allocs {
+		current[al.ID] = true
+		t := a.tasks[al.ID]
+		switch {
+		case al.DesiredStatus == api.DesiredRun && t == nil && al.Status == api.AllocPending:
+			a.startLocked(ctx, al)
+		case al.DesiredStatus == api.DesiredRun && t == nil && al.Status == api.AllocRunning:
+			// The servers think this node runs it, but this agent has no
+			// such task: it was started by an earlier run of the agent.
+			a.reportAsync(ctx, al.ID, api.AllocStatusUpdate{Status: api.AllocFailed, Message: "the agent restarted and no longer runs this task"})
+			a.tasks[al.ID] = doneTask(al)
+		case al.DesiredStatus == api.DesiredStop && t != nil && !t.finished():
+			t.stop("stopped by the scheduler (job cancelled or another rank ended)")
+		case al.DesiredStatus == api.DesiredStop && t == nil && !al.Terminal():
+			a.reportAsync(ctx, al.ID, api.AllocStatusUpdate{Status: api.AllocFailed, Message: "stopped by the scheduler before it started"})
+			a.tasks[al.ID] = doneTask(al)
+		}
+	}
+	// Forget finished tasks the servers no longer list.
+	for id, t := range a.tasks {
+		if !current[id] && t.finished() {
+			delete(a.tasks, id)
+		}
+	}
+}
+
+func doneTask(al *api.Allocation) *task {
+	t := &task{alloc: al, stopCh: make(chan string, 1), done: make(chan struct{})}
+	close(t.done)
+	return t
+}
+
+func (a *Agent) startLocked(ctx context.Context, al *api.Allocation) {
+	t := &task{
+		alloc:  al,
+		dir:    filepath.Join(a.cfg.DataDir, "allocs", al.ID),
+		stopCh: make(chan string, 1),
+		done:   make(chan struct{}),
+	}
+	a.tasks[al.ID] = t
+	a.taskWG.Add(1)
+	go a.runTask(ctx, t)
+}
+
+// runTask runs one allocation to its end and reports each change of state.
+func (a *Agent) runTask(ctx context.Context, t *task) {
+	defer a.taskWG.Done()
+	defer close(t.done)
+	al := t.alloc
+	log := a.log.With(zap.String("alloc", al.ID), zap.String("job", al.JobID), zap.Int("rank", al.Rank))
+	final := func(u api.AllocStatusUpdate) {
+		// Report the end even while the agent shuts down.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		a.report(rctx, al.ID, u)
+	}
+	drv, ok := a.drivers[al.Task.Driver]
+	if !ok {
+		final(api.AllocStatusUpdate{Status: api.AllocFailed, Message: fmt.Sprintf("%v: this node has no %q driver", driver.ErrUnsupported, al.Task.Driver)})
+		return
+	}
+	h, err := drv.Start(ctx, driver.TaskConfig{
+		AllocID: al.ID, Task: al.Task, Env: a.taskEnv(al, t.dir), Dir: t.dir,
+		Stdout: logPath(t.dir, "stdout"), Stderr: logPath(t.dir, "stderr"),
+	})
+	if err != nil {
+		log.Warn("task failed to start", zap.Error(err))
+		final(api.AllocStatusUpdate{Status: api.AllocFailed, Message: err.Error()})
+		return
+	}
+	log.Info("task started", zap.Int("pid", h.Pid()), zap.Ints("gpus", al.GPUs))
+	go a.report(ctx, al.ID, api.AllocStatusUpdate{Status: api.AllocRunning})
+
+	stopReason := ""
+	select {
+	case <-h.Done():
+	case stopReason = <-t.stopCh:
+		log.Info("stopping task", zap.String("why", stopReason))
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.StopGrace+5*time.Second)
+		if err := h.Stop(sctx, a.cfg.StopGrace); err != nil {
+			log.Warn("stopping task failed", zap.Error(err))
+		}
+		cancel()
+		<-h.Done()
+	}
+	res := h.Result()
+	u := api.AllocStatusUpdate{Status: api.AllocSucceeded, Signal: res.Signal, Message: stopReason}
+	code := res.ExitCode
+	u.ExitCode = &code
+	if !res.Succeeded() || stopReason != "" {
+		u.Status = api.AllocFailed
+		if res.Err != nil {
+			u.Message = res.Err.Error()
+		}
+	}
+	log.Info("task ended", zap.String("status", u.Status), zap.Int("exit_code", code), zap.String("signal", res.Signal))
+	final(u)
+}
+
+// report sends a status update, retrying until the servers take it, reject
+// it, or ctx ends.
+func (a *Agent) report(ctx context.Context, allocID string, u api.AllocStatusUpdate) {
+	backoff := 100 * time.Millisecond
+	for {
+		err := a.client.UpdateAllocStatus(ctx, allocID, u)
+		if err == nil {
+			return
+		}
+		var ae *api.APIError
+		if errors.As(err, &ae) && ae.StatusCode >= 400 && ae.StatusCode < 500 {
+			a.log.Warn("servers rejected a task report", zap.String("alloc", allocID), zap.Error(err))
+			return
+		}
+		if ctx.Err() != nil {
+			a.log.Warn("gave up reporting task state", zap.String("alloc", allocID), zap.String("status", u.Status), zap.Error(err))
+			return
+		}
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+func (a *Agent) reportAsync(ctx context.Context, allocID string, u api.AllocStatusUpdate) {
+	a.taskWG.Add(1)
+	go func() { defer a.taskWG.Done(); a.report(ctx, allocID, u) }()
+}
+
+// stopAll stops every task and waits for their final reports.
+func (a *Agent) stopAll() {
+	a.mu.Lock()
+	for _, t := range a.tasks {
+		if !t.finished() {
+			t.stop("the agent is shutting down")
+		}
+	}
+	a.mu.Unlock()
+	a.taskWG.Wait()
+}
+
+func logPath(dir, stream string) string { return filepath.Join(dir, "logs", stream+".log") }

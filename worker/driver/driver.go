@@ -1,0 +1,59 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ark-sched/ark/scheduler/spec"
+)
+
+// TaskConfig is everything a driver needs to start one task.
+type TaskConfig struct {
+	// AllocID names the allocation, for logs and errors.
+	AllocID string
+	// Task is the task spec.
+	Task spec.Task
+	// Env is the complete environment of the task, as KEY=VALUE.
+	Env []string
+	// Dir is the allocation's directory; the task runs in Dir/work unless
+	// its spec names a work dir.
+	Dir string
+	// Stdout and Stderr are the files the task's output goes to.
+	Stdout, Stderr string
+}
+
+// Result is how a task ended.
+type Result struct {
+	// ExitCode is the process's exit status, or -1 when a signal ended it.
+	ExitCode int
+	// Signal names the signal that ended it ("SIGKILL"), if any.
+	Signal string
+	// Err is set when the task could not be waited on at all.
+	Err error
+}
+
+// Succeeded reports whether the task exited 0.
+func (r Result) Succeeded() bool { return r.Err == nil && r.Signal == "" && r.ExitCode == 0 }
+
+// Handle is a running task.
+type Handle interface {
+	// Pid is the task's process (group leader) ID.
+	Pid() int
+	// Done is closed when the task has ended.
+	Done() <-chan struct{}
+	// Result is how it ended; valid once Done is closed.
+	Result() Result
+	// Stop asks the task to end: SIGTERM to its process group, then
+	// SIGKILL after grace. It returns once the task has ended or ctx ends.
+	Stop(ctx context.Context, grace time.Duration) error
+}
+
+// Driver starts tasks.
+type Driver interface {
+	Name() string
+	Start(ctx context.Context, cfg TaskConfig) (Handle, error)
+}
+
+// ErrUnsupported is returned for a task no driver of this build can run.
+var ErrUnsupported = errors.New("unsupported task driver")

@@ -1,0 +1,195 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ark-sched/ark/scheduler/spec"
+)
+
+// Exec runs any command as a process in its own process group.
+type Exec struct{}
+
+// Name is "exec".
+func (Exec) Name() string { return spec.DriverExec }
+
+// Start starts the task's command.
+func (Exec) Start(_ context.Context, cfg TaskConfig) (Handle, error) {
+	if cfg.Task.Exec == nil || len(cfg.Task.Exec.Command) == 0 {
+		return nil, fmt.Errorf("allocation %s: exec task has no command", cfg.AllocID)
+	}
+	argv := cfg.Task.Exec.Command
+	workDir := cfg.Task.Exec.WorkDir
+	if workDir == "" {
+		workDir = filepath.Join(cfg.Dir, "work")
+	}
+	if err := os.MkdirAll(workDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create work dir: %w", err)
+	}
+	path, err := lookPath(argv[0], cfg.Env)
+	if err != nil {
+		return nil, fmt.Errorf("allocation %s: %w", cfg.AllocID, err)
+	}
+	stdout, err := openLog(cfg.Stdout)
+	if err != nil {
+		return nil, err
+	}
+	defer stdout.Close()
+	stderr, err := openLog(cfg.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	defer stderr.Close()
+
+	// Not exec.CommandContext: the task's life is governed by Stop, not by
+	// the context of whoever started it.
+	cmd := exec.Command(path, argv[1:]...)
+	cmd.Env = cfg.Env
+	cmd.Dir = workDir
+	cmd.Stdin = nil
+	cmd.Stdout = stdout
+	cmd.Stderr = stderr
+	// Its own process group, so that stopping the task reaches every
+	// process it started (torchrun's workers, a shell's children).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("allocation %s: start %s: %w", cfg.AllocID, argv[0], err)
+	}
+	h := &execHandle{cmd: cmd, done: make(chan struct{})}
+	go h.wait()
+	return h, nil
+}
+
+// lookPath resolves a program the way the task's own PATH would.
+func lookPath(prog string, env []string) (string, error) {
+	if filepath.IsAbs(prog) || filepath.Base(prog) != prog {
+		return prog, nil
+	}
+	pathVar := ""
+	for _, kv := range env {
+		if len(kv) > 5 && kv[:5] == "PATH=" {
+			pathVar = kv[5:]
+		}
+	}
+	for _, dir := range filepath.SplitList(pathVar) {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, prog)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("program %q not found in the task's PATH (%s)", prog, pathVar)
+}
+
+func openLog(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create log dir: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open task log: %w", err)
+	}
+	return f, nil
+}
+
+type execHandle struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+
+	mu     sync.Mutex
+	result Result
+}
+
+func (h *execHandle) Pid() int              { return h.cmd.Process.Pid }
+func (h *execHandle) Done() <-chan struct{} { return h.done }
+
+func (h *execHandle) Result() Result {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.result
+}
+
+func (h *execHandle) wait() {
+	err := h.cmd.Wait()
+	res := Result{}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			res.ExitCode = -1
+			res.Signal = signalName(ws.Signal())
+		} else {
+			res.ExitCode = ee.ExitCode()
+		}
+	default:
+		res.ExitCode = -1
+		res.Err = err
+	}
+	// The leader is gone; make sure nothing it left in its group lives on.
+	_ = syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL)
+	h.mu.Lock()
+	h.result = res
+	h.mu.Unlock()
+	close(h.done)
+}
+
+func (h *execHandle) Stop(ctx context.Context, grace time.Duration) error {
+	select {
+	case <-h.done:
+		return nil
+	default:
+	}
+	pgid := h.cmd.Process.Pid
+	if err := syscall.Kill(-pgid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("signal process group %d: %w", pgid, err)
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-h.done:
+		return nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("kill process group %d: %w", pgid, err)
+	}
+	select {
+	case <-h.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func signalName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGKILL:
+		return "SIGKILL"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGSEGV:
+		return "SIGSEGV"
+	case syscall.SIGABRT:
+		return "SIGABRT"
+	case syscall.SIGBUS:
+		return "SIGBUS"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	case syscall.SIGPIPE:
+		return "SIGPIPE"
+	}
+	return fmt.Sprintf("signal %d (%s)", int(s), s)
+}

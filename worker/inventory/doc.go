@@ -1,0 +1,6 @@
+// Package inventory discovers what a node offers: its GPUs (through NVML,
+// loaded at run time by go-nvml, so the binary runs on machines without
+// it), CPU and memory, and builds fake GPUs for dev mode and tests from a
+// spec such as "4xH200:141Gi". RDMA discovery and NVLink topology come with
+// the node agent issue.
+package inventory
