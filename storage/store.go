@@ -115,10 +115,15 @@ func ReadAll(ctx context.Context, s Store, key string) ([]byte, error) {
 }
 
 // ContextReader returns r, failing reads with ctx's error once ctx is done,
-// so a copy loop over it stops when ctx is cancelled.
+// so a copy loop over it stops when ctx is cancelled. If r is an
+// io.WriterTo, so is the result (checking ctx before each Write), so copies
+// keep avoiding an intermediate buffer.
 func ContextReader(ctx context.Context, r io.Reader) io.Reader {
 	if ctx.Done() == nil {
 		return r
+	}
+	if _, ok := r.(io.WriterTo); ok {
+		return &ctxWriterTo{ctxReader{ctx: ctx, r: r}}
 	}
 	return &ctxReader{ctx: ctx, r: r}
 }
@@ -133,4 +138,22 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+type ctxWriterTo struct{ ctxReader }
+
+func (c *ctxWriterTo) WriteTo(w io.Writer) (int64, error) {
+	return c.r.(io.WriterTo).WriteTo(ctxWriter{ctx: c.ctx, w: w})
+}
+
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }

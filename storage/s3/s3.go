@@ -124,7 +124,26 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	}
 	src := storage.ContextReader(ctx, r)
 	n := int64(-1)
-	switch {
+	switch ra, ok := r.(readSeekerAt); {
+	case size >= 0 && ok:
+		// Seekable with random access (an in-memory checkpoint shard):
+		// minio-go uploads parts straight from it, in parallel, and can
+		// retry a request by seeking back.
+		cur, err := ra.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return fmt.Errorf("s3: put %s: %w", key, err)
+		}
+		end, err := ra.Seek(0, io.SeekEnd)
+		if err == nil {
+			_, err = ra.Seek(cur, io.SeekStart)
+		}
+		if err != nil {
+			return fmt.Errorf("s3: put %s: %w", key, err)
+		}
+		if end-cur != size {
+			return fmt.Errorf("s3: put %s: %w: announced %d, reader holds %d", key, storage.ErrSizeMismatch, size, end-cur)
+		}
+		src, n = io.NewSectionReader(ra, cur, size), size
 	case size >= 0 && size <= s.opts.PartSize:
 		// One PUT. Buffer it so the size is checked before anything is
 		// sent and the request can be retried (the body is seekable).
@@ -148,6 +167,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		return fmt.Errorf("s3: put %s: %w", key, mapErr(err))
 	}
 	return nil
+}
+
+type readSeekerAt interface {
+	io.ReadSeeker
+	io.ReaderAt
 }
 
 // exactReader fails with ErrSizeMismatch when the stream is shorter or

@@ -125,13 +125,16 @@ func checkAbsent(t *testing.T, s storage.Store, key string) {
 func testPutGet(t *testing.T, s storage.Store, o Options) {
 	sizes := []int{0, 1, 1000, 1 << 20, o.LargeSize + 12345}
 	for i, n := range sizes {
-		for _, known := range []bool{true, false} {
-			t.Run(fmt.Sprintf("size=%d/known=%v", n, known), func(t *testing.T) {
-				key := fmt.Sprintf("obj/%d-%v", i, known)
+		for _, mode := range []string{"seekable", "stream-known-size", "stream-unknown-size"} {
+			t.Run(fmt.Sprintf("size=%d/%s", n, mode), func(t *testing.T) {
+				key := fmt.Sprintf("obj/%d-%s", i, mode)
 				data := Payload(uint64(n), n)
 				var r io.Reader = bytes.NewReader(data)
 				size := int64(n)
-				if !known {
+				switch mode {
+				case "stream-known-size":
+					r = unsized{r}
+				case "stream-unknown-size":
 					r, size = unsized{r}, -1
 				}
 				if err := s.Put(ctx(t), key, r, size); err != nil {
@@ -165,11 +168,17 @@ func testOverwrite(t *testing.T, s storage.Store, o Options) {
 }
 
 func testSizeMismatch(t *testing.T, s storage.Store, o Options) {
-	for _, n := range []int64{5, 20} {
-		err := s.Put(ctx(t), "short", bytes.NewReader(make([]byte, 10)), n)
-		if err == nil {
-			t.Errorf("Put of 10 bytes announced as %d succeeded", n)
+	for _, n := range []int64{5, 9, 11, 20, int64(o.LargeSize)} {
+		if err := s.Put(ctx(t), "short", bytes.NewReader(make([]byte, 10)), n); err == nil {
+			t.Errorf("Put of 10 seekable bytes announced as %d succeeded", n)
 		}
+		if err := s.Put(ctx(t), "short", unsized{bytes.NewReader(make([]byte, 10))}, n); err == nil {
+			t.Errorf("Put of a 10-byte stream announced as %d succeeded", n)
+		}
+	}
+	big := int64(o.LargeSize + 100)
+	if err := s.Put(ctx(t), "short", unsized{bytes.NewReader(make([]byte, big))}, big-50); err == nil {
+		t.Errorf("Put of a %d-byte stream announced as %d succeeded", big, big-50)
 	}
 	checkAbsent(t, s, "short")
 	checkNoIncomplete(t, s, "")

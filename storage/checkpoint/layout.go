@@ -1,0 +1,85 @@
+package checkpoint
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// MaxStep is the largest step the 12-digit layout can hold.
+const MaxStep = 999_999_999_999
+
+// Ref names a checkpoint: a job and a step.
+type Ref struct {
+	Job  string
+	Step int64
+}
+
+func (r Ref) String() string { return r.Job + "/" + stepDir(r.Step) }
+
+// stepDir formats a step so that lexical order is numeric order.
+func stepDir(step int64) string { return fmt.Sprintf("%012d", step) }
+
+func parseStep(s string) (int64, bool) {
+	if len(s) != 12 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil && n >= 0
+}
+
+// Prefix returns the key prefix of the checkpoint's objects ("JOB/STEP/").
+func (r Ref) Prefix() string { return r.String() + "/" }
+
+// Key returns the key of an object (shard or manifest) of the checkpoint.
+func (r Ref) Key(name string) string { return r.Prefix() + name }
+
+func (r Ref) validate() error {
+	if !ValidName(r.Job) {
+		return fmt.Errorf("%w: job %q: want 1-128 of [A-Za-z0-9._-], not starting with . or -", ErrInvalid, r.Job)
+	}
+	if r.Step < 0 || r.Step > MaxStep {
+		return fmt.Errorf("%w: step %d out of range [0, %d]", ErrInvalid, r.Step, int64(MaxStep))
+	}
+	return nil
+}
+
+// SplitURI splits a checkpoint URI, STORE/JOB/STEP (file:///data/ckpt/ft/50,
+// s3://bucket/prefix/ft/000000000050), into the store URI and the Ref. The
+// step may be written with or without leading zeros.
+func SplitURI(uri string) (store string, ref Ref, err error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "", Ref{}, fmt.Errorf("checkpoint URI %q: %w", uri, err)
+	}
+	p := strings.TrimSuffix(u.Path, "/")
+	stepStr := path.Base(p)
+	rest := path.Dir(p)
+	job := path.Base(rest)
+	step, err := strconv.ParseInt(stepStr, 10, 64)
+	if err != nil || u.Scheme == "" || rest == "/" || rest == "." {
+		return "", Ref{}, fmt.Errorf("checkpoint URI %q: want STORE_URI/JOB/STEP", uri)
+	}
+	ref = Ref{Job: job, Step: step}
+	if err := ref.validate(); err != nil {
+		return "", Ref{}, fmt.Errorf("checkpoint URI %q: %w", uri, err)
+	}
+	u.Path = path.Dir(rest)
+	if u.Path == "/" && u.Scheme != "file" {
+		u.Path = ""
+	}
+	u.RawPath = ""
+	return u.String(), ref, nil
+}
+
+// JoinURI is the inverse of SplitURI.
+func JoinURI(store string, ref Ref) string {
+	base, query, _ := strings.Cut(store, "?")
+	s := strings.TrimSuffix(base, "/") + "/" + ref.String()
+	if query != "" {
+		s += "?" + query
+	}
+	return s
+}
