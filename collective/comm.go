@@ -1,0 +1,332 @@
+package collective
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Communicator connects the ranks of one job. Operations are collective:
+// every rank must issue the same operations in the same order (as with NCCL
+// and MPI). Issuing is safe from several goroutines, but the issue order is
+// the execution order, so a program normally issues from one goroutine.
+//
+// Operations run on the Communicator's progress engine; the blocking forms
+// wait for it, the Async forms return a *Handle at once. Buffers belong to
+// the caller but must not be touched until the operation completes.
+type Communicator struct {
+	o     Options
+	rank  int
+	size  int
+	coord *coordinator
+	ctrl  *control
+
+	eps   map[string]Endpoint
+	conns [][]Conn // [peer][channel]; nil where unused
+	all   []Conn   // every open conn, once
+	names []string // transport name per peer
+
+	reqs    chan *request
+	workers []*chanWorker
+	job     ringJob
+	rdSend  chan rdSendJob
+	rdDone  chan error
+	scratch []byte // recursive doubling receive area and ReduceScatter staging
+	rsWork  []byte
+
+	seq      atomic.Uint64 // operations entered
+	broken   atomic.Pointer[errBox]
+	current  atomic.Pointer[request]
+	closeMu  sync.Mutex
+	closed   bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	reqPool  sync.Pool
+	barrierB [1]float32
+}
+
+type errBox struct{ err error }
+
+// NewFromEnv builds a Communicator from RANK, WORLD_SIZE, MASTER_ADDR,
+// MASTER_PORT and the ARK_COLL_* variables.
+func NewFromEnv(ctx context.Context) (*Communicator, error) {
+	o, err := Options{}.FromEnv()
+	if err != nil {
+		return nil, fmt.Errorf("collective options from env: %w", err)
+	}
+	return New(ctx, o)
+}
+
+// New runs the rendezvous, connects to the peers the algorithms need and
+// starts the progress engine. It returns when every rank has joined, or an
+// error when ctx or ConnectTimeout ends first. Rank 0 serves the rendezvous.
+func New(ctx context.Context, o Options) (*Communicator, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Communicator{
+		o: o, rank: o.Rank, size: o.WorldSize,
+		eps:  map[string]Endpoint{},
+		reqs: make(chan *request, 64),
+		stop: make(chan struct{}),
+	}
+	c.reqPool.New = func() any { return &request{done: make(chan struct{}, 1)} }
+	cctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
+	defer cancel()
+	master := o.MasterAddr
+	if o.Rank == 0 {
+		ln := o.Listener
+		if ln == nil {
+			var lc net.ListenConfig
+			ln, err = lc.Listen(cctx, "tcp", o.MasterAddr)
+			if err != nil {
+				return nil, fmt.Errorf("rendezvous listen %s: %w", o.MasterAddr, err)
+			}
+		}
+		master = ln.Addr().String()
+		c.coord = startCoordinator(ln, o)
+	}
+	if err := c.setup(cctx, master); err != nil {
+		c.teardown(0)
+		return nil, fmt.Errorf("collective rank %d/%d: %w", o.Rank, o.WorldSize, err)
+	}
+	return c, nil
+}
+
+func (c *Communicator) setup(ctx context.Context, master string) error {
+	ct, err := dialControl(ctx, c.o, master)
+	if err != nil {
+		return err
+	}
+	c.ctrl = ct
+	self := Self{Rank: c.rank, Session: ct.session, IP: ct.localIP}
+	var trs []Transport
+	switch {
+	case c.o.Transport != nil:
+		trs = []Transport{c.o.Transport}
+	case c.o.TransportName == "tcp":
+		trs = []Transport{&c.o.TCP}
+	case c.o.TransportName == "shm":
+		trs = []Transport{&c.o.Shm}
+	default:
+		trs = []Transport{&c.o.TCP, &c.o.Shm}
+	}
+	addrs := map[string]string{}
+	for _, tr := range trs {
+		ep, err := tr.Listen(ctx, self)
+		if err != nil {
+			if c.o.TransportName == "auto" && tr.Name() == "shm" {
+				continue // no usable /dev/shm: tcp for everyone
+			}
+			return fmt.Errorf("listen %s: %w", tr.Name(), err)
+		}
+		c.eps[tr.Name()] = ep
+		addrs[tr.Name()] = ep.Addr()
+	}
+	if err := ct.exchange(addrs); err != nil {
+		return err
+	}
+	if c.coord != nil {
+		if err := <-c.coord.errc; err != nil {
+			return err
+		}
+	}
+	ct.start(c.o.Heartbeat, c.o.PeerTimeout, c.seq.Load, c.abort)
+
+	// Pick a transport per peer and connect to the peers the algorithms use.
+	c.names = make([]string, c.size)
+	for p := range c.size {
+		c.names[p] = c.pickTransport(p)
+	}
+	c.conns = make([][]Conn, c.size)
+	for p := range c.conns {
+		c.conns[p] = make([]Conn, c.o.Channels)
+	}
+	need := c.neededConns()
+	errs := make([]error, len(need))
+	var wg sync.WaitGroup
+	for i, k := range need {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			peer, ch := k[0], k[1]
+			name := c.names[peer]
+			ep, ok := c.eps[name]
+			addr := ct.peers[peer].Addrs[name]
+			if !ok || addr == "" {
+				errs[i] = fmt.Errorf("rank %d has no %s address", peer, name)
+				return
+			}
+			conn, err := ep.Connect(ctx, peer, addr, ch)
+			if err != nil {
+				errs[i] = fmt.Errorf("connect rank %d ch %d over %s: %w", peer, ch, name, err)
+				return
+			}
+			c.conns[peer][ch] = conn
+		}()
+	}
+	wg.Wait()
+	for p := range c.conns {
+		for _, cn := range c.conns[p] {
+			if cn != nil {
+				c.all = append(c.all, cn)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	c.startEngine()
+	return nil
+}
+
+func (c *Communicator) pickTransport(peer int) string {
+	if c.o.Transport != nil {
+		return c.o.Transport.Name()
+	}
+	if c.o.TransportName != "auto" {
+		return c.o.TransportName
+	}
+	if _, ok := c.eps["shm"]; ok && c.ctrl.peers[peer].Host == c.ctrl.peers[c.rank].Host && c.ctrl.peers[peer].Addrs["shm"] != "" {
+		return "shm"
+	}
+	return "tcp"
+}
+
+// neededConns lists (peer, channel) pairs: ring neighbours on every channel
+// and the recursive-doubling partners on channel 0.
+func (c *Communicator) neededConns() [][2]int {
+	if c.size == 1 {
+		return nil
+	}
+	seen := map[[2]int]bool{}
+	var out [][2]int
+	add := func(p, ch int) {
+		k := [2]int{p, ch}
+		if p != c.rank && !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	for ch := range c.o.Channels {
+		add((c.rank+1)%c.size, ch)
+		add((c.rank-1+c.size)%c.size, ch)
+	}
+	for _, p := range rdPartners(c.rank, c.size) {
+		add(p, 0)
+	}
+	return out
+}
+
+// Rank is this rank's index.
+func (c *Communicator) Rank() int { return c.rank }
+
+// Size is the world size.
+func (c *Communicator) Size() int { return c.size }
+
+// TransportTo names the transport used to reach peer ("tcp", "shm", ...).
+func (c *Communicator) TransportTo(peer int) string { return c.names[peer] }
+
+// Err is the error that broke the Communicator, or nil while it is healthy.
+func (c *Communicator) Err() error {
+	if b := c.broken.Load(); b != nil {
+		return b.err
+	}
+	return nil
+}
+
+// abort breaks the Communicator with err (the first error wins) and
+// interrupts the operation in flight.
+func (c *Communicator) abort(err *PeerError) {
+	c.fail(err)
+}
+
+func (c *Communicator) fail(err error) {
+	if c.broken.CompareAndSwap(nil, &errBox{err: err}) {
+		c.interrupt()
+	}
+}
+
+// interrupt unblocks every transport call and dependency wait.
+func (c *Communicator) interrupt() {
+	past := time.Unix(1, 0)
+	for _, cn := range c.all {
+		_ = cn.SetDeadline(past)
+	}
+	for _, w := range c.workers {
+		w.poke()
+	}
+}
+
+// Close stops the engine, says goodbye to the coordinator and closes every
+// connection. On rank 0 it first waits (up to Timeout) for the other ranks'
+// goodbyes so ranks still finishing their last operation are not aborted.
+// Close is idempotent; a new Communicator can then be built with New.
+func (c *Communicator) Close() error {
+	c.closeMu.Lock()
+	if c.closed {
+		c.closeMu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.closeMu.Unlock()
+	c.teardown(c.o.Timeout)
+	return nil
+}
+
+func (c *Communicator) teardown(wait time.Duration) {
+	c.broken.CompareAndSwap(nil, &errBox{err: ErrClosed})
+	close(c.stop)
+	c.interrupt()
+	c.wg.Wait()
+	if c.ctrl != nil {
+		c.ctrl.close()
+	}
+	if c.coord != nil {
+		c.coord.close(wait)
+	}
+	for _, cn := range c.all {
+		_ = cn.Close()
+	}
+	for _, ep := range c.eps {
+		_ = ep.Close()
+	}
+}
+
+// crash simulates the process dying: everything closes at once, no goodbye.
+func (c *Communicator) crash() {
+	c.closeMu.Lock()
+	c.closed = true
+	c.closeMu.Unlock()
+	if c.coord != nil {
+		c.coord.kill()
+	}
+	if c.ctrl != nil {
+		c.ctrl.mu.Lock()
+		c.ctrl.closing = true
+		c.ctrl.mu.Unlock()
+		c.ctrl.cc.c.Close()
+	}
+	for _, cn := range c.all {
+		_ = cn.Close()
+	}
+	c.broken.CompareAndSwap(nil, &errBox{err: ErrClosed})
+	close(c.stop)
+	c.interrupt()
+	c.wg.Wait()
+	if c.ctrl != nil {
+		c.ctrl.cancel()
+		c.ctrl.wg.Wait()
+	}
+	if c.coord != nil {
+		c.coord.wg.Wait()
+	}
+	for _, ep := range c.eps {
+		_ = ep.Close()
+	}
+}
