@@ -38,8 +38,12 @@ type Communicator struct {
 	scratch []byte // recursive doubling receive area and ReduceScatter staging
 	rsWork  []byte
 
+	mu          sync.Mutex // guards all and workers while New fills them, and setupCancel
+	setupCancel context.CancelFunc
+
 	seq      atomic.Uint64 // operations entered
 	broken   atomic.Pointer[errBox]
+	brokenCh chan struct{} // closed when broken is set
 	current  atomic.Pointer[request]
 	closeMu  sync.Mutex
 	closed   bool
@@ -71,9 +75,10 @@ func New(ctx context.Context, o Options) (*Communicator, error) {
 	}
 	c := &Communicator{
 		o: o, rank: o.Rank, size: o.WorldSize,
-		eps:  map[string]Endpoint{},
-		reqs: make(chan *request, 64),
-		stop: make(chan struct{}),
+		eps:      map[string]Endpoint{},
+		brokenCh: make(chan struct{}),
+		reqs:     make(chan *request, 64),
+		stop:     make(chan struct{}),
 	}
 	c.reqPool.New = func() any { return &request{done: make(chan struct{}, 1)} }
 	cctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
@@ -99,6 +104,11 @@ func New(ctx context.Context, o Options) (*Communicator, error) {
 }
 
 func (c *Communicator) setup(ctx context.Context, master string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.mu.Lock()
+	c.setupCancel = cancel // an abort during setup stops the connects
+	c.mu.Unlock()
 	ct, err := dialControl(ctx, c.o, master)
 	if err != nil {
 		return err
@@ -171,12 +181,18 @@ func (c *Communicator) setup(ctx context.Context, master string) error {
 		}()
 	}
 	wg.Wait()
+	c.mu.Lock()
 	for p := range c.conns {
 		for _, cn := range c.conns[p] {
 			if cn != nil {
 				c.all = append(c.all, cn)
 			}
 		}
+	}
+	c.setupCancel = nil
+	c.mu.Unlock()
+	if err := c.Err(); err != nil {
+		return err // a peer failed while we connected
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -248,12 +264,18 @@ func (c *Communicator) abort(err *PeerError) {
 
 func (c *Communicator) fail(err error) {
 	if c.broken.CompareAndSwap(nil, &errBox{err: err}) {
+		close(c.brokenCh)
 		c.interrupt()
 	}
 }
 
 // interrupt unblocks every transport call and dependency wait.
 func (c *Communicator) interrupt() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.setupCancel != nil {
+		c.setupCancel()
+	}
 	past := time.Unix(1, 0)
 	for _, cn := range c.all {
 		_ = cn.SetDeadline(past)
@@ -280,9 +302,8 @@ func (c *Communicator) Close() error {
 }
 
 func (c *Communicator) teardown(wait time.Duration) {
-	c.broken.CompareAndSwap(nil, &errBox{err: ErrClosed})
+	c.fail(ErrClosed)
 	close(c.stop)
-	c.interrupt()
 	c.wg.Wait()
 	if c.ctrl != nil {
 		c.ctrl.close()
@@ -315,9 +336,8 @@ func (c *Communicator) crash() {
 	for _, cn := range c.all {
 		_ = cn.Close()
 	}
-	c.broken.CompareAndSwap(nil, &errBox{err: ErrClosed})
+	c.fail(ErrClosed)
 	close(c.stop)
-	c.interrupt()
 	c.wg.Wait()
 	if c.ctrl != nil {
 		c.ctrl.cancel()

@@ -40,6 +40,8 @@ func errKind(err error) string {
 		return "stalled"
 	case errors.Is(err, ErrTimeout):
 		return "timeout"
+	case errors.Is(err, ErrAborted):
+		return "aborted"
 	}
 	return "lost"
 }
@@ -50,6 +52,8 @@ func kindErr(kind string) error {
 		return ErrStalled
 	case "timeout":
 		return ErrTimeout
+	case "aborted":
+		return ErrAborted
 	}
 	return ErrPeerLost
 }

@@ -216,6 +216,8 @@ func (c *Communicator) startEngine() {
 	c.rdDone = make(chan error, 1)
 	c.job.results = make(chan error, 2*c.o.Channels)
 	chunk := c.o.ChunkBytes &^ 7
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for ch := range c.o.Channels {
 		w := &chanWorker{c: c, ch: ch, sendQ: make(chan *ringJob), recvQ: make(chan *ringJob),
 			notify: make(chan struct{}, 1), sentNtf: make(chan struct{}, 1), scratch: make([]byte, chunk), chunk: chunk}
@@ -265,7 +267,12 @@ func (c *Communicator) execute(r *request) {
 	if r.ctx.Done() != nil {
 		stopWatch = context.AfterFunc(r.ctx, func() {
 			if c.current.Load() == r {
-				c.fail(fmt.Errorf("%v#%d: %w: %w", r.kind, seq, ErrAborted, context.Cause(r.ctx)))
+				// Tell the others this rank gave up, then stop.
+				pe := peerErr(c.rank, fmt.Sprintf("%v#%d", r.kind, seq), ErrAborted, context.Cause(r.ctx))
+				if c.ctrl != nil {
+					c.ctrl.report(pe)
+				}
+				c.fail(pe)
 			}
 		})
 	}
@@ -390,8 +397,20 @@ func (c *Communicator) diagnose(r *request, seq uint64, err error) error {
 		}
 		pe = peerErr(le.peer, op, ErrPeerLost, fmt.Errorf("%s: %w", le.dir, cause))
 	}
-	if c.ctrl != nil {
-		c.ctrl.report(pe)
+	if c.ctrl == nil {
+		return pe
 	}
-	return pe
+	// Report, then adopt the coordinator's verdict: it relays the first one
+	// it hears (a dead rank's control connection closing, or the first
+	// report), so every rank names the same culprit even when a survivor
+	// that already failed exits and closes its links to the others.
+	c.ctrl.report(pe)
+	t := time.NewTimer(min(max(time.Until(r.deadline), 50*time.Millisecond), time.Second))
+	defer t.Stop()
+	select {
+	case <-c.brokenCh:
+		return c.Err()
+	case <-t.C:
+		return pe
+	}
 }
