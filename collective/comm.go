@@ -41,6 +41,7 @@ type Communicator struct {
 	mu          sync.Mutex // guards all and workers while New fills them, and setupCancel
 	setupCancel context.CancelFunc
 
+	tuning   atomic.Pointer[tuning]
 	seq      atomic.Uint64 // operations entered
 	broken   atomic.Pointer[errBox]
 	brokenCh chan struct{} // closed when broken is set
@@ -54,6 +55,11 @@ type Communicator struct {
 }
 
 type errBox struct{ err error }
+
+type tuning struct {
+	algo     string
+	smallMax int
+}
 
 // NewFromEnv builds a Communicator from RANK, WORLD_SIZE, MASTER_ADDR,
 // MASTER_PORT and the ARK_COLL_* variables.

@@ -17,9 +17,11 @@ const (
 	opAllGather
 	opBroadcast
 	opBarrier
+	opSend
+	opRecv
 )
 
-var opNames = [...]string{"", "allreduce", "reducescatter", "allgather", "broadcast", "barrier"}
+var opNames = [...]string{"", "allreduce", "reducescatter", "allgather", "broadcast", "barrier", "send", "recv"}
 
 func (k opKind) String() string { return opNames[k] }
 
@@ -123,6 +125,32 @@ func (c *Communicator) BarrierAsync(ctx context.Context) *Handle {
 	return c.doAsync(ctx, opBarrier, Buffer{}, Buffer{}, Sum, 0)
 }
 
+// Send streams buf to peer, split across the channels; peer must call Recv
+// with a buffer of the same size. Only ring neighbours (rank±1) are directly
+// connected; Send and Recv are what the benchmark's point-to-point baseline
+// and pipeline-parallel stages use.
+func (c *Communicator) Send(ctx context.Context, buf Buffer, peer int) error {
+	return c.do(ctx, opSend, buf, Buffer{}, 0, peer)
+}
+
+// Recv receives what peer sends with Send into buf.
+func (c *Communicator) Recv(ctx context.Context, buf Buffer, peer int) error {
+	return c.do(ctx, opRecv, buf, Buffer{}, 0, peer)
+}
+
+// SetTuning overrides the algorithm choice (AlgoAuto, AlgoRing, AlgoRD) and
+// the auto crossover for later operations. Every rank must make the same
+// call at the same point of its sequence (the benchmark's tuning pass uses it).
+func (c *Communicator) SetTuning(algo string, smallMax int) error {
+	switch algo {
+	case AlgoAuto, AlgoRing, AlgoRD:
+	default:
+		return fmt.Errorf("algorithm %q: %w", algo, ErrInvalid)
+	}
+	c.tuning.Store(&tuning{algo: algo, smallMax: smallMax})
+	return nil
+}
+
 func (c *Communicator) check(kind opKind, buf, out Buffer, op ReduceOp, root int) error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%v: %s: %w", kind, fmt.Sprintf(format, a...), ErrInvalid)
@@ -141,6 +169,10 @@ func (c *Communicator) check(kind opKind, buf, out Buffer, op ReduceOp, root int
 	case opBroadcast:
 		if root < 0 || root >= c.size {
 			return bad("root %d of %d", root, c.size)
+		}
+	case opSend, opRecv:
+		if root < 0 || root >= c.size || root == c.rank || c.conns[root][0] == nil || c.conns[root][len(c.conns[root])-1] == nil {
+			return bad("rank %d is not a directly connected neighbour of rank %d", root, c.rank)
 		}
 	}
 	switch kind {
@@ -212,6 +244,7 @@ func (c *Communicator) doAsync(ctx context.Context, kind opKind, buf, out Buffer
 
 // startEngine starts the progress engine and the channel workers.
 func (c *Communicator) startEngine() {
+	c.tuning.Store(&tuning{algo: c.o.Algo, smallMax: c.o.SmallMax})
 	c.rdSend = make(chan rdSendJob)
 	c.rdDone = make(chan error, 1)
 	c.job.results = make(chan error, 2*c.o.Channels)
@@ -302,10 +335,11 @@ func (c *Communicator) run(r *request) error {
 			r.algo = "local"
 			return nil
 		}
-		algo := c.o.Algo
+		tu := c.tuning.Load()
+		algo := tu.algo
 		if algo == AlgoAuto {
 			algo = AlgoRing
-			if bytes <= c.o.SmallMax {
+			if bytes <= tu.smallMax {
 				algo = AlgoRD
 			}
 		}
@@ -344,6 +378,13 @@ func (c *Communicator) run(r *request) error {
 			return nil
 		}
 		return c.ring(ringBroadcast, r.buf.b, r.buf.n, r.buf.dt, 0, r.root)
+	case opSend, opRecv:
+		r.algo = "p2p"
+		k := ringSend
+		if r.kind == opRecv {
+			k = ringRecv
+		}
+		return c.ring(k, r.buf.b, r.buf.n, r.buf.dt, 0, r.root)
 	case opBarrier:
 		r.algo = "rd"
 		if c.size == 1 {

@@ -11,6 +11,8 @@ const (
 	ringReduceScatter
 	ringAllGather
 	ringBroadcast
+	ringSend // point-to-point: root is the peer
+	ringRecv
 )
 
 // ringJob is the one in-flight ring operation, shared by every channel's
@@ -46,6 +48,10 @@ func (j *ringJob) steps(rank, n int) (send, recv, lag int) {
 		return 2 * (n - 1), 2 * (n - 1), 1
 	case ringReduceScatter, ringAllGather:
 		return n - 1, n - 1, 1
+	case ringSend:
+		return 1, 0, 1
+	case ringRecv:
+		return 0, 1, 1
 	case ringBroadcast:
 		pos := (rank - j.root + n) % n
 		if pos > 0 {
@@ -63,10 +69,19 @@ func (j *ringJob) steps(rank, n int) (send, recv, lag int) {
 }
 
 func (j *ringJob) blocks(n int) int {
-	if j.kind == ringBroadcast {
+	switch j.kind {
+	case ringBroadcast, ringSend, ringRecv:
 		return 1
 	}
 	return n
+}
+
+// peers are the ranks this rank sends to and receives from.
+func (j *ringJob) peers(rank, n int) (to, from int) {
+	if j.kind == ringSend || j.kind == ringRecv {
+		return j.root, j.root
+	}
+	return (rank + 1) % n, mod(rank-1, n)
 }
 
 func mod(a, n int) int { return ((a % n) + n) % n }
@@ -211,7 +226,7 @@ func (w *chanWorker) send(j *ringJob) error {
 	if steps == 0 {
 		return nil
 	}
-	right := (rank + 1) % n
+	right, _ := j.peers(rank, n)
 	conn := c.conns[right][w.ch]
 	nb, channels, chunk := j.blocks(n), len(c.workers), w.chunkFor(j.dt)
 	var need int64
@@ -252,7 +267,7 @@ func (w *chanWorker) recv(j *ringJob) error {
 	if steps == 0 {
 		return nil
 	}
-	left := mod(rank-1, n)
+	_, left := j.peers(rank, n)
 	conn := c.conns[left][w.ch]
 	ipr, inPlace := conn.(inPlaceReceiver)
 	nb, channels, chunk := j.blocks(n), len(c.workers), w.chunkFor(j.dt)
