@@ -1,0 +1,129 @@
+package rdma
+
+/*
+#cgo LDFLAGS: -ldl
+#include <dlfcn.h>
+#include <stdlib.h>
+
+// The few libibverbs entry points used, declared here so no verbs.h is
+// needed: devices and contexts are opaque pointers.
+typedef void **(*ibv_get_device_list_fn)(int *num);
+typedef void (*ibv_free_device_list_fn)(void **list);
+typedef const char *(*ibv_get_device_name_fn)(void *dev);
+typedef void *(*ibv_open_device_fn)(void *dev);
+typedef int (*ibv_close_device_fn)(void *ctx);
+
+static void **call_get_device_list(void *f, int *num) { return ((ibv_get_device_list_fn)f)(num); }
+static void call_free_device_list(void *f, void **l) { ((ibv_free_device_list_fn)f)(l); }
+static const char *call_get_device_name(void *f, void *d) { return ((ibv_get_device_name_fn)f)(d); }
+static void *call_open_device(void *f, void *d) { return ((ibv_open_device_fn)f)(d); }
+static int call_close_device(void *f, void *c) { return ((ibv_close_device_fn)f)(c); }
+static void *dev_at(void **l, int i) { return l[i]; }
+
+static void *ark_dlopen(const char *name) { return dlopen(name, RTLD_NOW | RTLD_LOCAL); }
+static const char *ark_dlerror(void) { const char *e = dlerror(); return e ? e : "unknown dlopen error"; }
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"unsafe"
+)
+
+// LibName is the library Load opens.
+const LibName = "libibverbs.so.1"
+
+// Sentinel errors.
+var (
+	ErrNoLibrary = errors.New("rdma: library not found")
+	ErrNoDevice  = errors.New("rdma: no RDMA device")
+)
+
+// Lib is a loaded libibverbs.
+type Lib struct {
+	h                                                   unsafe.Pointer
+	getList, freeList, getName, openDevice, closeDevice unsafe.Pointer
+}
+
+var (
+	loadOnce sync.Once
+	loaded   *Lib
+	loadErr  error
+)
+
+// Load opens libibverbs.so.1 once per process. Without it the error wraps
+// ErrNoLibrary and reads "libibverbs.so.1 not found: <dlerror>".
+func Load() (*Lib, error) {
+	loadOnce.Do(func() { loaded, loadErr = open(LibName) })
+	return loaded, loadErr
+}
+
+func open(name string) (*Lib, error) {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	h := C.ark_dlopen(cname)
+	if h == nil {
+		return nil, fmt.Errorf("%s not found: %s: %w", name, C.GoString(C.ark_dlerror()), ErrNoLibrary)
+	}
+	l := &Lib{h: h}
+	for _, s := range []struct {
+		name string
+		dst  *unsafe.Pointer
+	}{
+		{"ibv_get_device_list", &l.getList}, {"ibv_free_device_list", &l.freeList},
+		{"ibv_get_device_name", &l.getName}, {"ibv_open_device", &l.openDevice},
+		{"ibv_close_device", &l.closeDevice},
+	} {
+		cs := C.CString(s.name)
+		p := C.dlsym(h, cs)
+		C.free(unsafe.Pointer(cs))
+		if p == nil {
+			C.dlclose(h)
+			return nil, fmt.Errorf("%s: symbol %s missing: %w", name, s.name, ErrNoLibrary)
+		}
+		*s.dst = p
+	}
+	return l, nil
+}
+
+// DeviceNames lists the devices libibverbs sees (e.g. mlx5_0).
+func (l *Lib) DeviceNames() ([]string, error) {
+	var n C.int
+	list := C.call_get_device_list(l.getList, &n)
+	if list == nil {
+		return nil, fmt.Errorf("ibv_get_device_list failed: %w", ErrNoDevice)
+	}
+	defer C.call_free_device_list(l.freeList, list)
+	names := make([]string, 0, int(n))
+	for i := range int(n) {
+		names = append(names, C.GoString(C.call_get_device_name(l.getName, C.dev_at(list, C.int(i)))))
+	}
+	return names, nil
+}
+
+// Probe opens and closes every device, proving the user-space driver works.
+func (l *Lib) Probe() error {
+	var n C.int
+	list := C.call_get_device_list(l.getList, &n)
+	if list == nil || n == 0 {
+		if list != nil {
+			C.call_free_device_list(l.freeList, list)
+		}
+		return ErrNoDevice
+	}
+	defer C.call_free_device_list(l.freeList, list)
+	for i := range int(n) {
+		d := C.dev_at(list, C.int(i))
+		ctx := C.call_open_device(l.openDevice, d)
+		name := C.GoString(C.call_get_device_name(l.getName, d))
+		if ctx == nil {
+			return fmt.Errorf("ibv_open_device %s failed", name)
+		}
+		if rc := C.call_close_device(l.closeDevice, ctx); rc != 0 {
+			return fmt.Errorf("ibv_close_device %s: %d", name, int(rc))
+		}
+	}
+	return nil
+}
