@@ -67,6 +67,14 @@ type IncompleteLister interface {
 	ListIncomplete(ctx context.Context, prefix string) ([]string, error)
 }
 
+// IncompleteSweeper is implemented by backends that can clean up
+// unfinished uploads nobody will finish: those a crashed writer left, and
+// S3 multipart uploads whose initiation answer was lost (the client never
+// learnt their id). It removes those under prefix older than olderThan.
+type IncompleteSweeper interface {
+	SweepIncomplete(ctx context.Context, prefix string, olderThan time.Duration) error
+}
+
 // Describer is implemented by backends that can name where they store
 // objects, as a URI (file:///data/ckpt, s3://bucket/prefix).
 type Describer interface {

@@ -101,7 +101,9 @@ func Delete(ctx context.Context, s storage.Store, ref Ref) error {
 // saves) older than the newest complete checkpoint. Incomplete checkpoints
 // newer than that may still be being written and are left alone. Since
 // only complete checkpoints count, an older one is deleted only once
-// newer ones are complete. It returns what it deleted.
+// newer ones are complete. Unfinished uploads under the job older than
+// SweepAge are swept too (see storage.IncompleteSweeper). It returns the
+// checkpoints it deleted.
 func Retain(ctx context.Context, s storage.Store, job string, keep int) ([]Ref, error) {
 	if keep < 1 {
 		return nil, fmt.Errorf("%w: keep %d: must be >= 1", ErrInvalid, keep)
@@ -139,5 +141,14 @@ func Retain(ctx context.Context, s storage.Store, job string, keep int) ([]Ref, 
 		}
 		deleted = append(deleted, in.Ref)
 	}
+	if sw, ok := s.(storage.IncompleteSweeper); ok {
+		if err := sw.SweepIncomplete(ctx, job+"/", SweepAge); err != nil {
+			return deleted, fmt.Errorf("retain %s: %w", job, err)
+		}
+	}
 	return deleted, nil
 }
+
+// SweepAge is how old an unfinished upload must be before Retain removes
+// it as abandoned: far longer than any checkpoint upload takes.
+const SweepAge = time.Hour

@@ -35,9 +35,10 @@ type Store struct {
 }
 
 var (
-	_ storage.Store            = (*Store)(nil)
-	_ storage.IncompleteLister = (*Store)(nil)
-	_ storage.Describer        = (*Store)(nil)
+	_ storage.Store             = (*Store)(nil)
+	_ storage.IncompleteLister  = (*Store)(nil)
+	_ storage.IncompleteSweeper = (*Store)(nil)
+	_ storage.Describer         = (*Store)(nil)
 )
 
 // Open returns a store rooted at dir, creating the directory if needed.
@@ -293,9 +294,10 @@ func (s *Store) ListIncomplete(ctx context.Context, prefix string) ([]string, er
 	return out, nil
 }
 
-// Sweep removes temporary files older than age: leftovers of puts that
-// crashed. Puts still running are younger and left alone.
-func (s *Store) Sweep(age time.Duration) error {
+// SweepIncomplete removes temporary files older than age: leftovers of
+// puts that crashed. Puts still running are younger and left alone. Their
+// names are not keys; prefix is ignored.
+func (s *Store) SweepIncomplete(ctx context.Context, prefix string, age time.Duration) error {
 	dir := filepath.Join(s.root, tmpDir)
 	ents, err := os.ReadDir(dir)
 	if err != nil {

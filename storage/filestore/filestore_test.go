@@ -39,7 +39,7 @@ func TestSweep(t *testing.T) {
 	if err := os.WriteFile(fresh, []byte("partial"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Sweep(time.Hour); err != nil {
+	if err := s.SweepIncomplete(t.Context(), "", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(old); !os.IsNotExist(err) {

@@ -46,7 +46,14 @@ func (r *rangeReader) open() error {
 			return err
 		}
 	}
-	body, oi, _, err := r.s.core.GetObject(r.ctx, r.s.bucket, r.obj, opts)
+	var (
+		body io.ReadCloser
+		oi   minio.ObjectInfo
+	)
+	err := retryNet(r.ctx, func() (err error) {
+		body, oi, _, err = r.s.core.GetObject(r.ctx, r.s.bucket, r.obj, opts)
+		return err
+	})
 	if err != nil {
 		return mapErr(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -25,9 +26,10 @@ type Store struct {
 }
 
 var (
-	_ storage.Store            = (*Store)(nil)
-	_ storage.IncompleteLister = (*Store)(nil)
-	_ storage.Describer        = (*Store)(nil)
+	_ storage.Store             = (*Store)(nil)
+	_ storage.IncompleteLister  = (*Store)(nil)
+	_ storage.IncompleteSweeper = (*Store)(nil)
+	_ storage.Describer         = (*Store)(nil)
 )
 
 // Open returns a store for s3://BUCKET/PREFIX (see ParseURI for the query
@@ -62,8 +64,15 @@ func New(bucket, prefix string, opts Options) (*Store, error) {
 		Secure:     secure,
 		Region:     opts.Region,
 		MaxRetries: opts.MaxRetries,
-		Transport:  opts.Transport,
 	}
+	base := opts.Transport
+	if base == nil {
+		base, err = minio.DefaultTransport(secure)
+		if err != nil {
+			return nil, fmt.Errorf("s3: transport: %w", err)
+		}
+	}
+	mo.Transport = settledTransport{base: base}
 	if opts.PathStyle {
 		mo.BucketLookup = minio.BucketLookupPath
 	}
@@ -161,12 +170,57 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	case size >= 0:
 		src = &exactReader{r: src, left: size}
 	}
+	start := time.Now()
 	if _, err := s.core.Client.PutObject(ctx, s.bucket, obj, src, n, opts); err != nil {
-		// minio-go aborts the multipart upload of a failed put on a
-		// context detached from ctx; nothing is left to clean here.
+		if n < 0 || n > s.opts.PartSize {
+			s.abortSince(ctx, obj, start)
+		}
 		return fmt.Errorf("s3: put %s: %w", key, mapErr(err))
 	}
 	return nil
+}
+
+// clockSlack allows for the server's clock running behind ours when
+// matching uploads by initiation time.
+const clockSlack = time.Minute
+
+// abortSince aborts the multipart uploads of obj initiated since start.
+// minio-go aborts the upload of a failed put itself, but only the one
+// whose id it knows: if the answer to the initiation was lost and the
+// initiation retried, the first upload is orphaned. This catches it.
+// (It would also abort a concurrent writer's upload of the same key:
+// Store assumes one writer per key at a time, as checkpoints have.)
+func (s *Store) abortSince(ctx context.Context, obj string, start time.Time) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	for u := range s.core.Client.ListIncompleteUploads(ctx, s.bucket, obj, false) {
+		if u.Err != nil {
+			return
+		}
+		if u.Key == obj && !u.Initiated.Before(start.Add(-clockSlack)) {
+			s.core.AbortMultipartUpload(ctx, s.bucket, obj, u.UploadID)
+		}
+	}
+}
+
+// SweepIncomplete aborts the multipart uploads under prefix initiated more
+// than olderThan ago: those of crashed writers and those orphaned when the
+// answer to an initiation was lost during a put that then succeeded.
+func (s *Store) SweepIncomplete(ctx context.Context, prefix string, olderThan time.Duration) error {
+	cutoff := time.Now().Add(-olderThan)
+	var errs []error
+	for u := range s.core.Client.ListIncompleteUploads(ctx, s.bucket, s.prefix+prefix, true) {
+		if u.Err != nil {
+			return fmt.Errorf("s3: sweep %q: %w", prefix, mapErr(u.Err))
+		}
+		if u.Initiated.Before(cutoff) {
+			if err := s.core.AbortMultipartUpload(ctx, s.bucket, u.Key, u.UploadID); err != nil &&
+				minio.ToErrorResponse(err).Code != "NoSuchUpload" {
+				errs = append(errs, fmt.Errorf("s3: sweep: abort %s: %w", u.Key, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 type readSeekerAt interface {
@@ -269,7 +323,11 @@ func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error
 	if err != nil {
 		return storage.ObjectInfo{}, err
 	}
-	oi, err := s.core.StatObject(ctx, s.bucket, obj, minio.StatObjectOptions{})
+	var oi minio.ObjectInfo
+	err = retryNet(ctx, func() (err error) {
+		oi, err = s.core.StatObject(ctx, s.bucket, obj, minio.StatObjectOptions{})
+		return err
+	})
 	if err != nil {
 		return storage.ObjectInfo{}, fmt.Errorf("s3: stat %s: %w", key, mapErr(err))
 	}
@@ -299,7 +357,10 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.core.RemoveObject(ctx, s.bucket, obj, minio.RemoveObjectOptions{}); err != nil {
+	err = retryNet(ctx, func() error {
+		return s.core.RemoveObject(ctx, s.bucket, obj, minio.RemoveObjectOptions{})
+	})
+	if err != nil {
 		if err := mapErr(err); errors.Is(err, storage.ErrNotFound) {
 			return nil
 		}
@@ -319,20 +380,6 @@ func (s *Store) ListIncomplete(ctx context.Context, prefix string) ([]string, er
 		out = append(out, strings.TrimPrefix(u.Key, s.prefix))
 	}
 	return out, nil
-}
-
-// AbortIncomplete aborts every multipart upload in progress for key: use it
-// to clean up after a crashed writer, never while a put of key may be
-// running.
-func (s *Store) AbortIncomplete(ctx context.Context, key string) error {
-	obj, err := s.object(key)
-	if err != nil {
-		return err
-	}
-	if err := s.core.RemoveIncompleteUpload(ctx, s.bucket, obj); err != nil {
-		return fmt.Errorf("s3: abort incomplete %s: %w", key, mapErr(err))
-	}
-	return nil
 }
 
 // mapErr maps S3 error codes to storage's sentinel errors, keeping the
