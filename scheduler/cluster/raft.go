@@ -115,7 +115,11 @@ func Open(cfg Config, fsm raft.FSM) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("raft address %q: %w", cfg.RaftAddr, err)
 	}
-	transport, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, addr, 3, 10*time.Second, rc.Logger.Named("transport"))
+	var advertise net.Addr = addr
+	if addr.Port == 0 {
+		advertise = nil // a test's ephemeral port: advertise what was bound
+	}
+	transport, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, 3, 10*time.Second, rc.Logger.Named("transport"))
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("listen for raft on %s: %w", cfg.RaftAddr, err)

@@ -157,7 +157,7 @@ func fitNode(n *api.Node, u *Usage, req Request) ([]int, string) {
 			continue
 		}
 		matching = append(matching, i)
-		if u == nil || u.GPUs[i] == "" {
+		if _, busy := u.GPUs[i]; u == nil || !busy {
 			free = append(free, i)
 		}
 	}

@@ -106,7 +106,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		if errors.Is(err, cluster.ErrNotLeader) {
 			id, addr := s.raft.Leader()
 			if id == "" {
-				err = fmt.Errorf("%w: no leader is elected; retry shortly", cluster.ErrNoLeader)
+				err = fmt.Errorf("%w; retry shortly", cluster.ErrNoLeader)
 			} else {
 				err = fmt.Errorf("this server is not the leader; the leader is %s (raft %s)", id, addr)
 			}
@@ -446,7 +446,7 @@ func (s *Server) handleAllocStatus(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleLeader(w http.ResponseWriter, r *http.Request) {
 	id, _ := s.raft.Leader()
 	if id == "" {
-		s.fail(w, r, fmt.Errorf("%w: no leader is elected; retry shortly", cluster.ErrNoLeader))
+		s.fail(w, r, fmt.Errorf("%w; retry shortly", cluster.ErrNoLeader))
 		return
 	}
 	resp := api.LeaderResponse{Leader: id}

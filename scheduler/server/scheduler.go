@@ -28,18 +28,23 @@ const (
 // and planned again on the next pass.
 func (s *Server) runScheduler(ctx context.Context) {
 	var seen uint64
+	replan := true // plan once on gaining leadership, whatever the index
 	for ctx.Err() == nil {
-		idx, _ := s.store.Blocking(ctx, seen, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, error) {
+		wait := seen
+		if replan {
+			wait = 0
+		}
+		idx, _ := s.store.Blocking(ctx, wait, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, error) {
 			snap.WatchAll(ws)
 			return snap.LatestIndex(), nil
 		})
 		if ctx.Err() != nil {
 			return
 		}
-		if seen != 0 && idx <= seen {
+		if !replan && idx <= seen {
 			continue
 		}
-		seen = idx
+		seen, replan = idx, false
 		plan := s.plan(s.store.Snapshot())
 		if len(plan.Placements) == 0 && len(plan.Pending) == 0 {
 			continue
@@ -57,8 +62,12 @@ func (s *Server) runScheduler(ctx context.Context) {
 			s.log.Info("job placed", zap.String("job", id))
 		}
 		if len(r.Rejected) > 0 {
+			// The state moved under the plan (or the planner and the
+			// re-check disagree, which is a bug worth the log line):
+			// plan again without waiting for another change.
 			s.log.Info("plan partly rejected at commit; replanning", zap.Any("rejected", r.Rejected))
 			sleep(ctx, 50*time.Millisecond)
+			replan = true
 		}
 	}
 }

@@ -88,13 +88,20 @@ func (q Quantity) Milli() (int64, error) {
 	return int64(math.Round(v * 1000)), nil
 }
 
-// FormatBytes renders a byte count the way a spec would write it.
+// FormatBytes renders a byte count for people in the largest binary unit
+// it reaches: exact when it divides evenly ("141Gi"), else with one decimal
+// ("23.5Gi").
 func FormatBytes(n int64) string {
 	units := []string{"Pi", "Ti", "Gi", "Mi", "Ki"}
 	for i, u := range units {
 		m := int64(1) << (10 * (5 - i))
-		if n >= m && n%m == 0 {
+		switch {
+		case n < m:
+			continue
+		case n%m == 0:
 			return strconv.FormatInt(n/m, 10) + u
+		default:
+			return strconv.FormatFloat(float64(n)/float64(m), 'f', 1, 64) + u
 		}
 	}
 	return strconv.FormatInt(n, 10)

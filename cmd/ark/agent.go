@@ -1,0 +1,47 @@
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ark-sched/ark/worker/agent"
+)
+
+func newAgentCmd(g *globals) *cobra.Command {
+	host, _ := os.Hostname()
+	var cfg agent.Config
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the node agent: register GPUs, run tasks, report back",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.DataDir == "" {
+				return usagef("--data-dir is required")
+			}
+			if len(cfg.Servers) == 0 {
+				return usagef("--servers is required")
+			}
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			cfg.Logger = log
+			a, err := agent.New(cfg)
+			if err != nil {
+				return err
+			}
+			return a.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Name, "name", host, "node name, unique in the cluster")
+	f.StringSliceVar(&cfg.Servers, "servers", nil, "servers' HTTP addresses, comma-separated")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the node ID, task directories and logs")
+	f.StringVar(&cfg.FakeGPUs, "fake-gpus", "", "simulate GPUs instead of discovering them, e.g. 8xH200:141Gi")
+	f.StringVar(&cfg.Address, "address", "", "address other nodes reach this one at (default: 127.0.0.1 with loopback servers, else the first non-loopback IPv4)")
+	f.StringVar(&cfg.HTTPAddr, "http", "", "address the agent serves task logs on (default ADDRESS:0)")
+	f.DurationVar(&cfg.StopGrace, "stop-grace", 0, "time between SIGTERM and SIGKILL when a task is stopped (default 10s)")
+	return cmd
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/ark-sched/ark/scheduler/server"
+	"github.com/ark-sched/ark/worker/agent"
+)
+
+func newDevCmd(g *globals) *cobra.Command {
+	var (
+		dataDir  string
+		httpAddr string
+		agents   int
+		fakeGPUs string
+	)
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a one-process dev cluster: one server and two agents with fake GPUs",
+		Long: `Run a single-voter Raft server and agents with fake GPUs in one process,
+on 127.0.0.1. State lives under --data-dir and survives a restart with the
+same directory.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if agents < 1 || agents > 16 {
+				return usagef("--agents must be 1..16, got %d", agents)
+			}
+			host, portStr, err := net.SplitHostPort(httpAddr)
+			if err != nil {
+				return usagef("--http %q: %v", httpAddr, err)
+			}
+			port, err := strconv.Atoi(portStr)
+			if err != nil || port <= 0 || port >= 65535 {
+				return usagef("--http %q: want a fixed port (Raft uses the next one)", httpAddr)
+			}
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			if dataDir == "" {
+				home, _ := os.UserHomeDir()
+				dataDir = filepath.Join(home, ".ark", "dev")
+			}
+			return runDev(cmd.Context(), log, dataDir, httpAddr, net.JoinHostPort(host, strconv.Itoa(port+1)), agents, fakeGPUs)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data-dir", "", "directory for all state (default ~/.ark/dev)")
+	f.StringVar(&httpAddr, "http", "127.0.0.1:4680", "address of the HTTP API (Raft uses the next port)")
+	f.IntVar(&agents, "agents", 2, "number of agents")
+	f.StringVar(&fakeGPUs, "fake-gpus", "4xH200:141Gi", "fake GPUs of each agent")
+	return cmd
+}
+
+func runDev(ctx context.Context, log *zap.Logger, dataDir, httpAddr, raftAddr string, agents int, fakeGPUs string) error {
+	srv, err := server.New(server.Config{
+		Name: "dev", DataDir: filepath.Join(dataDir, "server"), HTTPAddr: httpAddr, RaftAddr: raftAddr,
+		Bootstrap: true, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	// The server outlives the agents, so that the agents' last reports of
+	// the tasks they stop on the way out are committed.
+	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSrv()
+	agentCtx, stopAgents := context.WithCancel(ctx)
+	defer stopAgents()
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Run(srvCtx) }()
+
+	// Agents start once the server leads, so they register at once.
+	for deadline := time.Now().Add(30 * time.Second); !srv.IsLeader(); {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			stopSrv()
+			<-srvErr
+			return fmt.Errorf("dev server did not become leader within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var wg sync.WaitGroup
+	agentErr := make(chan error, agents)
+	for i := 1; i <= agents; i++ {
+		name := fmt.Sprintf("dev-%d", i)
+		a, err := agent.New(agent.Config{
+			Name: name, Servers: []string{srv.HTTPAddr()}, DataDir: filepath.Join(dataDir, "agents", name),
+			FakeGPUs: fakeGPUs, Address: "127.0.0.1", Logger: log,
+		})
+		if err != nil {
+			stopAgents()
+			wg.Wait()
+			stopSrv()
+			<-srvErr
+			return err
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); agentErr <- a.Run(agentCtx) }()
+	}
+	log.Info("dev cluster running", zap.String("api", "http://"+srv.HTTPAddr()), zap.String("data_dir", dataDir), zap.Int("agents", agents))
+
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-agentErr:
+	case first = <-srvErr:
+		stopAgents()
+		wg.Wait()
+		return first
+	}
+	stopAgents()
+	wg.Wait()
+	stopSrv()
+	if err := <-srvErr; first == nil {
+		first = err
+	}
+	return first
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/spec"
+)
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+}
+
+func printJob(w io.Writer, j *api.Job) {
+	fmt.Fprintf(w, "ID         %s\n", j.ID)
+	fmt.Fprintf(w, "Name       %s\n", j.Name)
+	fmt.Fprintf(w, "Kind       %s (namespace %s, queue %s, priority %d)\n", j.Kind, j.Namespace, j.Queue, j.Priority)
+	fmt.Fprintf(w, "Status     %s\n", j.Status)
+	if j.Reason != "" {
+		fmt.Fprintf(w, "Reason     %s\n", j.Reason)
+	}
+	r := j.Spec.Resources
+	fmt.Fprintf(w, "Resources  %d replica(s) x %d GPU(s)%s, cpu %s, memory %s\n", j.Spec.Replicas, r.GPUs, gpuFilter(r), r.CPU, r.Memory)
+	fmt.Fprintf(w, "Submitted  %s\n", j.SubmitTime.Local().Format(time.DateTime))
+	if j.StartTime != nil && j.EndTime != nil {
+		fmt.Fprintf(w, "Duration   %s\n", j.EndTime.Sub(*j.StartTime).Round(time.Millisecond))
+	}
+	if len(j.Allocations) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nAllocations")
+	tw := newTable(w)
+	fmt.Fprintln(tw, "RANK\tNODE\tGPUS\tSTATUS\tEXIT\tID\tMESSAGE")
+	for _, a := range j.Allocations {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Rank, a.Node, ints(a.GPUs), a.Status, exitOf(a), a.ID, a.Message)
+	}
+	tw.Flush()
+}
+
+func gpuFilter(r spec.Resources) string {
+	var parts []string
+	if r.GPUModel != "" {
+		parts = append(parts, "model "+r.GPUModel)
+	}
+	if r.GPUMemory != "" {
+		parts = append(parts, ">= "+string(r.GPUMemory))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+func exitOf(a *api.Allocation) string {
+	switch {
+	case a.Signal != "":
+		return a.Signal
+	case a.ExitCode != nil:
+		return fmt.Sprint(*a.ExitCode)
+	}
+	return "-"
+}
+
+func ints(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ",")
+}
+
+func age(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}

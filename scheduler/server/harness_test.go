@@ -1,0 +1,52 @@
+package server
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/ark-sched/ark/scheduler/api"
+)
+
+// testServer starts a single-voter server on ephemeral loopback ports.
+func testServer(t *testing.T, dir string) (*Server, *api.Client) {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	s, err := New(Config{
+		Name: "s1", DataDir: dir, HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
+		Bootstrap: true, HeartbeatTTL: 2 * time.Second, Logger: zaptest.NewLogger(t),
+	})
+	if err != nil {
+		t.Fatalf("new server: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server run: %v", err)
+		}
+	})
+	c, err := api.NewClient(s.HTTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "leader", func() bool { return s.IsLeader() })
+	return s, c
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
