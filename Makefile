@@ -1,0 +1,40 @@
+# Ark. `make demo` runs the main job on the embedded defaults; `make test`
+# runs the tests (what CI runs through .ci/run).
+
+GO        ?= go
+BIN       := bin/ark
+# go-nvml's bundled NVML header marks many calls deprecated; the warnings
+# are noise for us.
+export CGO_CFLAGS ?= -Wno-deprecated-declarations
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Packages whose tests are single-threaded and gain nothing from -race are
+# still run with it: the state store, server, agent and collectives are
+# concurrent, and one flag for all keeps the command simple.
+TESTFLAGS ?= -race -count=1 -timeout 15m
+
+.PHONY: build test test-short lint fuzz demo clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/ark
+
+test: build
+	$(GO) test $(TESTFLAGS) ./...
+
+# Unit tests only: skips the multi-process system tests.
+test-short:
+	$(GO) test $(TESTFLAGS) -short ./...
+
+lint:
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+# A short run of every fuzz target (FUZZTIME each).
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test ./scheduler/spec -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+
+demo: build
+	bash examples/demo.sh
+
+clean:
+	rm -rf bin
