@@ -180,3 +180,58 @@ func TestSteadyStateAllocs(t *testing.T) {
 		t.Logf("%d floats: %.1f allocations per all-reduce (both ranks)", size, allocs)
 	}
 }
+
+func TestPointToPoint(t *testing.T) {
+	for _, transport := range []string{"tcp", "shm"} {
+		comms := collectivetest.StartGroup(t, 3, testOptions(transport))
+		ctx := context.Background()
+		const n = 70_001
+		a, b := make([]float32, n), make([]float32, n)
+		for i := range a {
+			a[i] = float32(i)
+		}
+		errs := collectivetest.Each(comms, func(r int, c *collective.Communicator) error {
+			switch r {
+			case 0:
+				return c.Send(ctx, collective.Float32s(a), 1)
+			case 1:
+				return c.Recv(ctx, collective.Float32s(b), 0)
+			}
+			return nil
+		})
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		for i := range b {
+			if b[i] != float32(i) {
+				t.Fatalf("%s: element %d = %v", transport, i, b[i])
+			}
+		}
+		// Full duplex between ranks 1 and 2.
+		x, y := make([]float32, n), make([]float32, n)
+		gx, gy := make([]float32, n), make([]float32, n)
+		for i := range x {
+			x[i], y[i] = float32(i), float32(-i)
+		}
+		errs = collectivetest.Each(comms, func(r int, c *collective.Communicator) error {
+			switch r {
+			case 1:
+				return c.SendRecv(ctx, collective.Float32s(x), collective.Float32s(gx), 2)
+			case 2:
+				return c.SendRecv(ctx, collective.Float32s(y), collective.Float32s(gy), 1)
+			}
+			return nil
+		})
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		for i := range gx {
+			if gx[i] != y[i] || gy[i] != x[i] {
+				t.Fatalf("%s: sendrecv element %d = %v, %v", transport, i, gx[i], gy[i])
+			}
+		}
+		if err := comms[0].Send(ctx, collective.Float32s(a), 0); !errors.Is(err, collective.ErrInvalid) {
+			t.Errorf("send to self: %v", err)
+		}
+	}
+}

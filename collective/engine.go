@@ -19,9 +19,10 @@ const (
 	opBarrier
 	opSend
 	opRecv
+	opSendRecv
 )
 
-var opNames = [...]string{"", "allreduce", "reducescatter", "allgather", "broadcast", "barrier", "send", "recv"}
+var opNames = [...]string{"", "allreduce", "reducescatter", "allgather", "broadcast", "barrier", "send", "recv", "sendrecv"}
 
 func (k opKind) String() string { return opNames[k] }
 
@@ -138,6 +139,18 @@ func (c *Communicator) Recv(ctx context.Context, buf Buffer, peer int) error {
 	return c.do(ctx, opRecv, buf, Buffer{}, 0, peer)
 }
 
+// SendRecv sends send to peer while receiving recv from it (a full-duplex
+// exchange; the peer calls SendRecv with the roles mirrored). send and recv
+// have the same length.
+func (c *Communicator) SendRecv(ctx context.Context, send, recv Buffer, peer int) error {
+	return c.do(ctx, opSendRecv, send, recv, 0, peer)
+}
+
+// SendRecvAsync is the non-blocking SendRecv.
+func (c *Communicator) SendRecvAsync(ctx context.Context, send, recv Buffer, peer int) *Handle {
+	return c.doAsync(ctx, opSendRecv, send, recv, 0, peer)
+}
+
 // SetTuning overrides the algorithm choice (AlgoAuto, AlgoRing, AlgoRD) and
 // the auto crossover for later operations. Every rank must make the same
 // call at the same point of its sequence (the benchmark's tuning pass uses it).
@@ -170,7 +183,10 @@ func (c *Communicator) check(kind opKind, buf, out Buffer, op ReduceOp, root int
 		if root < 0 || root >= c.size {
 			return bad("root %d of %d", root, c.size)
 		}
-	case opSend, opRecv:
+	case opSend, opRecv, opSendRecv:
+		if kind == opSendRecv && (out.dt != buf.dt || out.n != buf.n) {
+			return bad("recv has %d %v, send %d %v", out.n, out.dt, buf.n, buf.dt)
+		}
 		if root < 0 || root >= c.size || root == c.rank || c.conns[root][0] == nil || c.conns[root][len(c.conns[root])-1] == nil {
 			return bad("rank %d is not a directly connected neighbour of rank %d", root, c.rank)
 		}
@@ -378,13 +394,17 @@ func (c *Communicator) run(r *request) error {
 			return nil
 		}
 		return c.ring(ringBroadcast, r.buf.b, r.buf.n, r.buf.dt, 0, r.root)
-	case opSend, opRecv:
+	case opSend, opRecv, opSendRecv:
 		r.algo = "p2p"
-		k := ringSend
-		if r.kind == opRecv {
-			k = ringRecv
+		switch r.kind {
+		case opSend:
+			return c.ring(ringSend, r.buf.b, r.buf.n, r.buf.dt, 0, r.root)
+		case opRecv:
+			return c.ring(ringRecv, r.buf.b, r.buf.n, r.buf.dt, 0, r.root)
 		}
-		return c.ring(k, r.buf.b, r.buf.n, r.buf.dt, 0, r.root)
+		c.job.rbuf = r.out.b
+		defer func() { c.job.rbuf = nil }()
+		return c.ring(ringSendRecv, r.buf.b, r.buf.n, r.buf.dt, 0, r.root)
 	case opBarrier:
 		r.algo = "rd"
 		if c.size == 1 {

@@ -13,6 +13,7 @@ const (
 	ringBroadcast
 	ringSend // point-to-point: root is the peer
 	ringRecv
+	ringSendRecv // send buf while receiving into rbuf
 )
 
 // ringJob is the one in-flight ring operation, shared by every channel's
@@ -32,6 +33,7 @@ const (
 type ringJob struct {
 	kind    ringKind
 	buf     []byte
+	rbuf    []byte // receive buffer of ringSendRecv (else buf)
 	elems   int
 	dt      DType
 	op      ReduceOp
@@ -52,6 +54,8 @@ func (j *ringJob) steps(rank, n int) (send, recv, lag int) {
 		return 1, 0, 1
 	case ringRecv:
 		return 0, 1, 1
+	case ringSendRecv:
+		return 1, 1, 1
 	case ringBroadcast:
 		pos := (rank - j.root + n) % n
 		if pos > 0 {
@@ -70,7 +74,7 @@ func (j *ringJob) steps(rank, n int) (send, recv, lag int) {
 
 func (j *ringJob) blocks(n int) int {
 	switch j.kind {
-	case ringBroadcast, ringSend, ringRecv:
+	case ringBroadcast, ringSend, ringRecv, ringSendRecv:
 		return 1
 	}
 	return n
@@ -78,7 +82,7 @@ func (j *ringJob) blocks(n int) int {
 
 // peers are the ranks this rank sends to and receives from.
 func (j *ringJob) peers(rank, n int) (to, from int) {
-	if j.kind == ringSend || j.kind == ringRecv {
+	if j.kind == ringSend || j.kind == ringRecv || j.kind == ringSendRecv {
 		return j.root, j.root
 	}
 	return (rank + 1) % n, mod(rank-1, n)
@@ -302,6 +306,8 @@ func (w *chanWorker) recv(j *ringJob) error {
 			}
 			var err error
 			switch {
+			case !reduce && j.rbuf != nil:
+				err = conn.Recv(j.rbuf[off:end])
 			case !reduce:
 				err = conn.Recv(j.buf[off:end])
 			case inPlace:

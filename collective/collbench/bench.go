@@ -51,6 +51,7 @@ type Result struct {
 	Mode              string             `json:"mode"`
 	Rows              []Row              `json:"rows"`
 	P2P               map[string]float64 `json:"p2p_gbps"`
+	P2PBidir          map[string]float64 `json:"p2p_bidir_gbps"`
 	SmallLatencyUS    float64            `json:"small_latency_us"`
 	SmallLatencyShmUS float64            `json:"small_latency_shm_us,omitempty"`
 	TCPRTTus          float64            `json:"tcp_rtt_us"`
@@ -78,6 +79,8 @@ type RunSummary struct {
 	BusBW      float64 `json:"busbw_gbps"`
 	P2P        float64 `json:"p2p_gbps"`
 	Fraction   float64 `json:"busbw_frac_p2p"`
+	P2PBidir   float64 `json:"p2p_bidir_gbps"`
+	BidirFrac  float64 `json:"busbw_frac_p2p_bidir"`
 	WallSecond float64 `json:"wall_s"`
 }
 
@@ -158,7 +161,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	res := &Result{Env: env(cfg), P2P: map[string]float64{}}
+	res := &Result{Env: env(cfg), P2P: map[string]float64{}, P2PBidir: map[string]float64{}}
 	res.Mode = "ranks are separate processes on this machine, over loopback TCP and /dev/shm"
 	if cfg.InProcess {
 		res.Mode = "ranks are goroutines of one process, over real loopback TCP sockets and /dev/shm rings"
@@ -200,7 +203,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			}
 			wall := time.Since(start).Seconds()
 			if n == 2 {
-				res.P2P[tr] = rr.P2PGBps
+				res.P2P[tr], res.P2PBidir[tr] = rr.P2PGBps, rr.P2PBidirGBps
 			}
 			if rr.RTTus > 0 {
 				res.TCPRTTus = rr.RTTus
@@ -215,9 +218,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			}
 			for i := range rr.Rows {
 				row := &rr.Rows[i]
-				row.P2P = res.P2P[tr]
+				row.P2P, row.P2PBidir = res.P2P[tr], res.P2PBidir[tr]
 				if row.P2P > 0 {
 					row.BusFrac = row.BusBW / row.P2P
+				}
+				if row.P2PBidir > 0 {
+					row.BidirFrac = row.BusBW / row.P2PBidir
 				}
 				if n == 2 && row.Bytes == 8 {
 					if tr == "tcp" {
@@ -229,8 +235,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			}
 			if len(rr.Rows) > 0 {
 				last := rr.Rows[len(rr.Rows)-1]
+				if h := rr.Headline; h != nil {
+					// Interleaved with the p2p streams: the fair comparison.
+					last.TimeUS, last.AlgBW, last.BusBW = h.TimeUS, h.AlgBW, h.BusBW
+					last.BusFrac, last.BidirFrac = h.BusBW/last.P2P, h.BusBW/last.P2PBidir
+				}
 				res.Runs = append(res.Runs, RunSummary{Ranks: n, Transport: tr, MaxBytes: last.Bytes,
-					BusBW: last.BusBW, P2P: last.P2P, Fraction: last.BusFrac, WallSecond: wall})
+					BusBW: last.BusBW, P2P: last.P2P, Fraction: last.BusFrac,
+					P2PBidir: last.P2PBidir, BidirFrac: last.BidirFrac, WallSecond: wall})
 			}
 			if !contains(cfg.Ranks, n) {
 				continue // the 2-rank run was only for the baselines

@@ -35,18 +35,19 @@ func WriteMarkdown(w io.Writer, res *Result) error {
 	fmt.Fprintf(&b, "| environment | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| CPU | %s |\n| cores / GOMAXPROCS | %d / %d |\n| GPU | %s |\n| Go | %s |\n| commit | %s |\n",
 		e.CPU, e.Cores, e.GOMAXPROCS, e.GPU, e.Go, e.Commit)
+	fmt.Fprintf(&b, "| timing | mean per call over a loop, slowest rank, best of %d loops |\n", trials)
 	fmt.Fprintf(&b, "| ranks | %s |\n| channels / chunk | %d / %s |\n| op | all-reduce, float32, sum, in place |\n\n", res.Mode, e.Channels, size(e.ChunkBytes))
 	var cur string
 	for _, r := range res.Rows {
 		key := fmt.Sprintf("%d/%s", r.Ranks, r.Transport)
 		if key != cur {
 			cur = key
-			fmt.Fprintf(&b, "\n## %d ranks, %s (point-to-point stream: %.2f GB/s)\n\n", r.Ranks, r.Transport, r.P2P)
-			fmt.Fprintf(&b, "| size | count | algo | time (us) | algbw (GB/s) | busbw (GB/s) | busbw / p2p |\n")
-			fmt.Fprintf(&b, "|---:|---:|---|---:|---:|---:|---:|\n")
+			fmt.Fprintf(&b, "\n## %d ranks, %s (point-to-point stream %.2f GB/s one way, %.2f GB/s per direction both ways)\n\n", r.Ranks, r.Transport, r.P2P, r.P2PBidir)
+			fmt.Fprintf(&b, "| size | count | algo | time (us) | algbw (GB/s) | busbw (GB/s) | busbw / p2p | busbw / p2p both ways |\n")
+			fmt.Fprintf(&b, "|---:|---:|---|---:|---:|---:|---:|---:|\n")
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %.1f | %.3f | %.3f | %.0f%% |\n",
-			size(r.Bytes), r.Count, r.Algo, r.TimeUS, r.AlgBW, r.BusBW, 100*r.BusFrac)
+		fmt.Fprintf(&b, "| %s | %d | %s | %.1f | %.3f | %.3f | %.0f%% | %.0f%% |\n",
+			size(r.Bytes), r.Count, r.Algo, r.TimeUS, r.AlgBW, r.BusBW, 100*r.BusFrac, 100*r.BidirFrac)
 	}
 	if len(res.Tuning) > 0 {
 		fmt.Fprintf(&b, "\n## Tuning pass: recursive doubling vs ring (us)\n\n| ranks | transport | crossover |")
@@ -66,10 +67,10 @@ func WriteMarkdown(w io.Writer, res *Result) error {
 			b.WriteString("\n")
 		}
 	}
-	fmt.Fprintf(&b, "\n## Summary\n\n| figure | value |\n|---|---|\n")
+	fmt.Fprintf(&b, "\n## Summary\n\nFor 2 ranks the largest all-reduce is timed again interleaved with the point-to-point streams (best of 5 rounds each).\n\n| figure | value |\n|---|---|\n")
 	for _, s := range res.Runs {
-		fmt.Fprintf(&b, "| busbw at %s, %d ranks %s | %.3f GB/s = %.0f%% of p2p %.3f GB/s (run %.1f s) |\n",
-			size(s.MaxBytes), s.Ranks, s.Transport, s.BusBW, 100*s.Fraction, s.P2P, s.WallSecond)
+		fmt.Fprintf(&b, "| busbw at %s, %d ranks %s | %.3f GB/s = %.0f%% of p2p one way (%.3f GB/s), %.0f%% of p2p both ways (%.3f GB/s per direction) (run %.1f s) |\n",
+			size(s.MaxBytes), s.Ranks, s.Transport, s.BusBW, 100*s.Fraction, s.P2P, 100*s.BidirFrac, s.P2PBidir, s.WallSecond)
 	}
 	fmt.Fprintf(&b, "| 8-byte all-reduce, 2 ranks tcp | %.1f us |\n", res.SmallLatencyUS)
 	if res.SmallLatencyShmUS > 0 {
