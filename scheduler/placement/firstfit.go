@@ -157,7 +157,11 @@ func fitNode(n *api.Node, u *Usage, req Request) ([]int, string) {
 			continue
 		}
 		matching = append(matching, i)
-		if _, busy := u.GPUs[i]; u == nil || !busy {
+		busy := false
+		if u != nil {
+			_, busy = u.GPUs[i]
+		}
+		if !busy {
 			free = append(free, i)
 		}
 	}
