@@ -126,7 +126,9 @@ func (s *Server) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return s.shutdown()
 		case err := <-errc:
-			s.shutdown()
+			if serr := s.shutdown(); err == nil {
+				err = serr
+			}
 			return err
 		case leader := <-s.raft.LeaderCh():
 			if leader {
@@ -190,8 +192,9 @@ func (s *Server) shutdown() error {
 
 // Close stops the server without Run (used when Run was never called).
 func (s *Server) Close() error {
-	s.ln.Close()
-	return s.shutdown()
+	err := s.shutdown()
+	s.ln.Close() // when Run never served on it
+	return err
 }
 
 // apply encodes and commits one command.

@@ -128,15 +128,27 @@ func jsonFields(t reflect.Type) map[string]reflect.StructField {
 	return out
 }
 
-// suggest returns the known field closest to k when it is a likely typo.
+// suggest returns the known field closest to k when it is a likely typo:
+// same letters in another case, then the smallest edit distance (at most
+// 2), preferring a field that k is a prefix of or that is a prefix of k.
 func suggest(k string, fields map[string]reflect.StructField) string {
-	best, bestD := "", 3
+	lk := strings.ToLower(k)
+	best, bestScore := "", 5
 	for name := range fields {
-		if strings.EqualFold(name, k) {
+		ln := strings.ToLower(name)
+		if ln == lk {
 			return name
 		}
-		if d := editDistance(strings.ToLower(k), strings.ToLower(name)); d < bestD || (d == bestD && best != "" && name < best) {
-			best, bestD = name, d
+		d := editDistance(lk, ln)
+		if d > 2 {
+			continue
+		}
+		score := 2 * d
+		if strings.HasPrefix(ln, lk) || strings.HasPrefix(lk, ln) {
+			score--
+		}
+		if score < bestScore || (score == bestScore && name < best) {
+			best, bestScore = name, score
 		}
 	}
 	return best
