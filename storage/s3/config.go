@@ -16,6 +16,7 @@ import (
 // Defaults for Options.
 const (
 	DefaultPartSize    = 16 << 20
+	DefaultSinglePut   = 64 << 20
 	DefaultConcurrency = 4
 	DefaultMaxRetries  = 10
 	minPartSize        = 5 << 20 // S3's minimum for all but the last part
@@ -36,6 +37,12 @@ type Options struct {
 
 	// PartSize of multipart uploads (at least 5 MiB). Default 16 MiB.
 	PartSize int64
+	// MaxSinglePut is the largest object sent as one PUT when the reader is
+	// seekable with random access (an in-memory shard): it saves the
+	// server assembling parts. Larger objects, and streams larger than
+	// PartSize, go multipart. Default 64 MiB; -1 disables single PUTs of
+	// objects larger than PartSize.
+	MaxSinglePut int64
 	// Concurrency is the number of parts of one put in flight. Default 4.
 	Concurrency int
 	// SignPayload signs the SHA-256 of every uploaded chunk (slower; costs
@@ -68,6 +75,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.PartSize < minPartSize {
 		return o, fmt.Errorf("part size %d below the S3 minimum of %d", o.PartSize, minPartSize)
+	}
+	if o.MaxSinglePut == 0 {
+		o.MaxSinglePut = DefaultSinglePut
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
@@ -119,8 +129,8 @@ func firstEnv(names ...string) string {
 }
 
 // ParseURI splits s3://BUCKET[/PREFIX][?query] into bucket and prefix, and
-// applies the query parameters endpoint, region, part_size (bytes),
-// concurrency, sign_payload and path_style to opts.
+// applies the query parameters endpoint, region, part_size and
+// max_single_put (bytes), concurrency, sign_payload and path_style to opts.
 func ParseURI(uri string, opts Options) (bucket, prefix string, _ Options, err error) {
 	u, err := url.Parse(uri)
 	if err != nil {
@@ -139,7 +149,7 @@ func ParseURI(uri string, opts Options) (bucket, prefix string, _ Options, err e
 	if v := q.Get("region"); v != "" {
 		opts.Region = v
 	}
-	for name, dst := range map[string]*int64{"part_size": &opts.PartSize} {
+	for name, dst := range map[string]*int64{"part_size": &opts.PartSize, "max_single_put": &opts.MaxSinglePut} {
 		if v := q.Get(name); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {

@@ -88,6 +88,10 @@ func (s *Store) URI() string {
 	return (&url.URL{Scheme: "s3", Host: s.bucket, Path: "/" + strings.TrimSuffix(s.prefix, "/")}).String()
 }
 
+// PartSizeConcurrency returns the multipart part size and the parts in
+// flight per put.
+func (s *Store) PartSizeConcurrency() (int64, int) { return s.opts.PartSize, s.opts.Concurrency }
+
 // Client returns the underlying minio-go client.
 func (s *Store) Client() *minio.Client { return s.core.Client }
 
@@ -117,8 +121,9 @@ func (s *Store) object(key string) (string, error) {
 	return s.prefix + key, nil
 }
 
-// Put uploads r. A known size up to PartSize is one PUT; anything larger,
-// or of unknown size, is a parallel multipart upload.
+// Put uploads r. A known size up to PartSize, or up to MaxSinglePut from a
+// seekable random-access reader, is one PUT; anything larger, or of
+// unknown size, is a parallel multipart upload.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	obj, err := s.object(key)
 	if err != nil {
@@ -153,6 +158,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 			return fmt.Errorf("s3: put %s: %w: announced %d, reader holds %d", key, storage.ErrSizeMismatch, size, end-cur)
 		}
 		src, n = io.NewSectionReader(ra, cur, size), size
+		if size <= max(s.opts.MaxSinglePut, s.opts.PartSize) {
+			opts.DisableMultipart = true
+		}
 	case size >= 0 && size <= s.opts.PartSize:
 		// One PUT. Buffer it so the size is checked before anything is
 		// sent and the request can be retried (the body is seekable).
