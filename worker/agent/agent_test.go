@@ -1,0 +1,212 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/server"
+)
+
+// cluster starts an in-process server and n agents with fake GPUs.
+func cluster(t *testing.T, n int) *api.Client {
+	t.Helper()
+	log := zaptest.NewLogger(t)
+	s, err := server.New(server.Config{
+		Name: "s1", DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
+		Bootstrap: true, Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srvCtx, stopSrv := context.WithCancel(context.Background())
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- s.Run(srvCtx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.IsLeader() {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var agentDone []chan error
+	for i := 0; i < n; i++ {
+		a, err := New(Config{
+			Name: fmt.Sprintf("node-%d", i), Servers: []string{s.HTTPAddr()}, DataDir: t.TempDir(),
+			FakeGPUs: "2xH200:141Gi", Address: "127.0.0.1", StopGrace: 2 * time.Second, Logger: log,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		agentDone = append(agentDone, done)
+		go func() { done <- a.Run(ctx) }()
+	}
+	t.Cleanup(func() {
+		cancel()
+		for _, d := range agentDone {
+			if err := <-d; err != nil {
+				t.Errorf("agent: %v", err)
+			}
+		}
+		stopSrv()
+		<-srvDone
+	})
+	c, err := api.NewClient(s.HTTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "nodes ready", func() bool {
+		nodes, err := c.Nodes(context.Background())
+		return err == nil && len(nodes) == n
+	})
+	return c
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func jobSpec(name string, replicas, gpus int, script string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"name": name, "kind": "batch", "replicas": replicas,
+		"resources": map[string]any{"gpus": gpus, "cpu": "100m", "memory": "64Mi"},
+		"task": map[string]any{"driver": "exec", "exec": map[string]any{
+			"command": []string{"/bin/sh", "-c", script}, "env": map[string]string{"GREETING": "hi"},
+		}},
+	})
+	return b
+}
+
+func waitJob(t *testing.T, c *api.Client, id string, d time.Duration) *api.Job {
+	t.Helper()
+	var job *api.Job
+	waitFor(t, d, "job "+id+" to end", func() bool {
+		var err error
+		job, _, err = c.Job(context.Background(), id, 0, 0)
+		return err == nil && job.Terminal()
+	})
+	return job
+}
+
+func logs(t *testing.T, c *api.Client, id string, rank int) string {
+	t.Helper()
+	rc, err := c.JobLogs(context.Background(), id, rank, "stdout", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	return string(b)
+}
+
+// TestGangRunsWithRendezvousEnv runs a two-node gang and checks each rank's
+// environment as the task saw it.
+func TestGangRunsWithRendezvousEnv(t *testing.T) {
+	c := cluster(t, 2)
+	resp, err := c.SubmitJob(context.Background(), jobSpec("env", 2, 2,
+		`echo "rank=$RANK world=$WORLD_SIZE local=$LOCAL_RANK node_rank=$NODE_RANK master=$MASTER_ADDR:$MASTER_PORT gpus=$CUDA_VISIBLE_DEVICES job=$ARK_JOB_ID greeting=$GREETING ckpt=$ARK_CHECKPOINT_URI"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := waitJob(t, c, resp.ID, 20*time.Second)
+	if job.Status != api.JobSucceeded {
+		t.Fatalf("job %s: %s", job.Status, job.Reason)
+	}
+	for _, a := range job.Allocations {
+		out := logs(t, c, resp.ID, a.Rank)
+		for _, want := range []string{
+			fmt.Sprintf("rank=%d world=2 local=0 node_rank=%d", a.Rank, a.Rank),
+			fmt.Sprintf("master=127.0.0.1:%d", a.MasterPort),
+			"gpus=0,1", "job=" + resp.ID, "greeting=hi", "ckpt=file://",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("rank %d output %q lacks %q", a.Rank, out, want)
+			}
+		}
+		if a.ExitCode == nil || *a.ExitCode != 0 {
+			t.Errorf("rank %d exit code %v", a.Rank, a.ExitCode)
+		}
+	}
+}
+
+// TestFailedRankFailsGang: one rank exiting non-zero fails the job and stops
+// the other rank.
+func TestFailedRankFailsGang(t *testing.T) {
+	c := cluster(t, 2)
+	resp, err := c.SubmitJob(context.Background(), jobSpec("fail", 2, 2,
+		`if [ "$RANK" = 1 ]; then exit 3; fi; exec sleep 60`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := waitJob(t, c, resp.ID, 20*time.Second)
+	if job.Status != api.JobFailed || !strings.Contains(job.Reason, "rank 1 failed") || !strings.Contains(job.Reason, "exit code 3") {
+		t.Fatalf("job %s: %q", job.Status, job.Reason)
+	}
+	// Rank 0 is stopped by the scheduler and reported.
+	waitFor(t, 10*time.Second, "rank 0 stopped", func() bool {
+		job, _, _ = c.Job(context.Background(), resp.ID, 0, 0)
+		return job.Allocations[0].Terminal()
+	})
+	if a := job.Allocations[0]; a.Signal != "SIGTERM" || !strings.Contains(a.Message, "stopped by the scheduler") {
+		t.Errorf("rank 0: status %s signal %q message %q", a.Status, a.Signal, a.Message)
+	}
+}
+
+// TestCancelKillsTask: cancelling a running job stops its process group.
+func TestCancelKillsTask(t *testing.T) {
+	c := cluster(t, 1)
+	ctx := context.Background()
+	resp, err := c.SubmitJob(ctx, jobSpec("sleepy", 1, 1, `echo started; sleep 60 & wait`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "task running", func() bool {
+		job, _, err := c.Job(ctx, resp.ID, 0, 0)
+		return err == nil && len(job.Allocations) == 1 && job.Allocations[0].Status == api.AllocRunning
+	})
+	if err := c.CancelJob(ctx, resp.ID); err != nil {
+		t.Fatal(err)
+	}
+	var job *api.Job
+	waitFor(t, 10*time.Second, "task stopped", func() bool {
+		job, _, _ = c.Job(ctx, resp.ID, 0, 0)
+		return job.Allocations[0].Terminal()
+	})
+	if job.Status != api.JobCancelled || job.Allocations[0].Status != api.AllocFailed {
+		t.Errorf("job %s alloc %s", job.Status, job.Allocations[0].Status)
+	}
+	if got := logs(t, c, resp.ID, 0); !strings.Contains(got, "started") {
+		t.Errorf("log %q", got)
+	}
+}
+
+// TestMissingProgramReportsFailure: a command that does not exist fails the
+// allocation with a message naming it.
+func TestMissingProgramReportsFailure(t *testing.T) {
+	c := cluster(t, 1)
+	body := []byte(`{"name":"nope","kind":"batch","resources":{"gpus":1,"cpu":"100m","memory":"64Mi"},"task":{"driver":"exec","exec":{"command":["no-such-program-ark"]}}}`)
+	resp, err := c.SubmitJob(context.Background(), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := waitJob(t, c, resp.ID, 10*time.Second)
+	if job.Status != api.JobFailed || !strings.Contains(job.Reason, "no-such-program-ark") {
+		t.Errorf("job %s: %q", job.Status, job.Reason)
+	}
+}
