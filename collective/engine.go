@@ -152,13 +152,16 @@ func (c *Communicator) SendRecvAsync(ctx context.Context, send, recv Buffer, pee
 }
 
 // SetTuning overrides the algorithm choice (AlgoAuto, AlgoRing, AlgoRD) and
-// the auto crossover for later operations. Every rank must make the same
+// the auto crossover (0: SmallMaxFor(Size())) for later operations. Every rank must make the same
 // call at the same point of its sequence (the benchmark's tuning pass uses it).
 func (c *Communicator) SetTuning(algo string, smallMax int) error {
 	switch algo {
 	case AlgoAuto, AlgoRing, AlgoRD:
 	default:
 		return fmt.Errorf("algorithm %q: %w", algo, ErrInvalid)
+	}
+	if smallMax <= 0 {
+		smallMax = SmallMaxFor(c.size)
 	}
 	c.tuning.Store(&tuning{algo: algo, smallMax: smallMax})
 	return nil
@@ -318,10 +321,10 @@ func (c *Communicator) execute(r *request) {
 			if c.current.Load() == r {
 				// Tell the others this rank gave up, then stop.
 				pe := peerErr(c.rank, fmt.Sprintf("%v#%d", r.kind, seq), ErrAborted, context.Cause(r.ctx))
+				c.fail(pe) // first, so this rank keeps its own cause, not the relay
 				if c.ctrl != nil {
 					c.ctrl.report(pe)
 				}
-				c.fail(pe)
 			}
 		})
 	}

@@ -16,13 +16,10 @@ const (
 	AlgoRD   = "rd"   // recursive doubling: log2(n) exchanges, latency-optimal
 )
 
-// Defaults. SmallMax was chosen from `ark bench allreduce` on a 2-core VM
-// (loopback TCP and shm, 2 and 4 ranks): recursive doubling wins up to a
-// few tens of KiB, the ring above.
+// Defaults.
 const (
 	DefaultChannels       = 2
 	DefaultChunkBytes     = 256 << 10
-	DefaultSmallMax       = 32 << 10
 	DefaultTimeout        = 60 * time.Second
 	DefaultConnectTimeout = 60 * time.Second
 	DefaultHeartbeat      = 200 * time.Millisecond
@@ -53,7 +50,9 @@ type Options struct {
 	Algo       string // auto, ring, rd (ARK_COLL_ALGO)
 	ChunkBytes int    // ring pipeline chunk (ARK_COLL_CHUNK, e.g. "512K")
 	Channels   int    // parallel ring channels (ARK_COLL_CHANNELS)
-	SmallMax   int    // auto: largest message (bytes) sent with recursive doubling (ARK_COLL_SMALL_MAX)
+	// SmallMax is, for auto, the largest message (bytes) sent with recursive
+	// doubling (ARK_COLL_SMALL_MAX); 0 picks it by world size (SmallMaxFor).
+	SmallMax int
 
 	// Timeout is the deadline of every operation unless its context has an
 	// earlier one (ARK_COLL_TIMEOUT, e.g. "30s").
@@ -125,10 +124,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Channels <= 0 {
 		o.Channels = DefaultChannels
 	}
-	if o.SmallMax < 0 {
-		o.SmallMax = 0
-	} else if o.SmallMax == 0 {
-		o.SmallMax = DefaultSmallMax
+	if o.SmallMax <= 0 {
+		o.SmallMax = SmallMaxFor(o.WorldSize)
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
@@ -193,3 +190,20 @@ func parseBytes(s string) (int, error) {
 
 // ParseBytes parses a byte size such as "8", "64K", "256M" or "1GiB".
 func ParseBytes(s string) (int, error) { return parseBytes(s) }
+
+// SmallMaxFor is the default recursive-doubling/ring crossover for a world
+// size. Recursive doubling moves log2(n) full buffers per rank in log2(n)
+// steps, the ring 2(n-1)/n of one in 2(n-1) pipelined steps, so the
+// crossover falls as n grows. The values come from the tuning pass of
+// `ark bench allreduce` on a 2-core VM (loopback TCP and /dev/shm, process
+// ranks), where it fell between 128 and 512 KiB for 2 and 4 ranks, taken
+// at the low end; re-run the pass on real fabric and set ARK_COLL_SMALL_MAX.
+func SmallMaxFor(n int) int {
+	switch {
+	case n <= 4:
+		return 128 << 10
+	case n <= 8:
+		return 64 << 10
+	}
+	return 32 << 10
+}

@@ -148,12 +148,22 @@ func (c *Communicator) ring(kind ringKind, buf []byte, elems int, dt DType, op R
 		default:
 		}
 	}
-	for _, w := range c.workers {
-		w.sendQ <- j
-		w.recvQ <- j
-	}
 	var first error
-	for range 2 * len(c.workers) {
+	sent := 0
+dispatch:
+	for _, w := range c.workers {
+		for _, q := range [2]chan *ringJob{w.sendQ, w.recvQ} {
+			select {
+			case q <- j:
+				sent++
+			case <-c.stop: // closing: the workers may be gone
+				first = ErrClosed
+				j.aborted.Store(true)
+				break dispatch
+			}
+		}
+	}
+	for range sent {
 		if err := <-j.results; err != nil && first == nil {
 			first = err
 			j.aborted.Store(true)

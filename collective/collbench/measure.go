@@ -260,7 +260,7 @@ func timeAllReduce(ctx context.Context, c *collective.Communicator, b []float32,
 
 // tune times both algorithms on the small sizes and finds the crossover.
 func tune(ctx context.Context, c *collective.Communicator, s Spec, buf []float32, res *RankResult) error {
-	defer c.SetTuning(collective.AlgoAuto, collective.DefaultSmallMax)
+	defer c.SetTuning(collective.AlgoAuto, 0)
 	for _, size := range s.Sizes {
 		if size > s.TuneMax {
 			continue
