@@ -57,12 +57,22 @@ func freePort(t *testing.T) int {
 
 // TestKillProcess runs 3 ranks as processes, SIGKILLs one mid-all-reduce and
 // checks both survivors exit with an error naming it, well before the deadline.
+// With SIGSTOP the victim is frozen, not dead: its heartbeats stop and the
+// survivors must name it as stalled after ARK_COLL_PEER_TIMEOUT (1 s here).
 func TestKillProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
-	for _, transport := range []string{"tcp", "shm"} {
-		t.Run(transport, func(t *testing.T) {
+	for _, tc := range []struct {
+		transport string
+		sig       syscall.Signal
+		want      string
+	}{
+		{"tcp", syscall.SIGKILL, "peer lost"}, {"shm", syscall.SIGKILL, "peer lost"},
+		{"shm", syscall.SIGSTOP, "peer stalled"},
+	} {
+		transport := tc.transport
+		t.Run(transport+"/"+tc.sig.String(), func(t *testing.T) {
 			const n, victim = 3, 1
 			port := freePort(t)
 			type child struct {
@@ -75,7 +85,8 @@ func TestKillProcess(t *testing.T) {
 				cmd.Env = append(os.Environ(), "ARK_COLL_TEST_CHILD=1",
 					"RANK="+strconv.Itoa(r), "WORLD_SIZE="+strconv.Itoa(n),
 					"MASTER_ADDR=127.0.0.1", "MASTER_PORT="+strconv.Itoa(port),
-					"ARK_COLL_TRANSPORT="+transport, "ARK_COLL_TIMEOUT=30s", "ARK_COLL_CHUNK=16K")
+					"ARK_COLL_TRANSPORT="+transport, "ARK_COLL_TIMEOUT=30s", "ARK_COLL_CHUNK=16K",
+					"ARK_COLL_PEER_TIMEOUT=1s")
 				out, err := cmd.StdoutPipe()
 				if err != nil {
 					t.Fatal(err)
@@ -93,7 +104,11 @@ func TestKillProcess(t *testing.T) {
 					close(lines)
 				}()
 				kids[r] = child{cmd, lines}
-				t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+				t.Cleanup(func() {
+					cmd.Process.Signal(syscall.SIGCONT)
+					cmd.Process.Kill()
+					cmd.Wait()
+				})
 			}
 			for r, k := range kids {
 				select {
@@ -107,7 +122,7 @@ func TestKillProcess(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 			start := time.Now()
-			if err := kids[victim].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			if err := kids[victim].cmd.Process.Signal(tc.sig); err != nil {
 				t.Fatal(err)
 			}
 			for r, k := range kids {
@@ -116,8 +131,8 @@ func TestKillProcess(t *testing.T) {
 				}
 				select {
 				case l := <-k.lines:
-					if !strings.Contains(l, fmt.Sprintf("rank %d:", victim)) || !strings.Contains(l, "peer lost") {
-						t.Errorf("rank %d: %q does not name rank %d as lost", r, l, victim)
+					if !strings.Contains(l, fmt.Sprintf("rank %d:", victim)) || !strings.Contains(l, tc.want) {
+						t.Errorf("rank %d: %q does not name rank %d (%s)", r, l, victim, tc.want)
 					}
 					t.Logf("rank %d after %v: %s", r, time.Since(start).Round(time.Millisecond), l)
 				case <-time.After(25 * time.Second):
