@@ -235,3 +235,28 @@ func TestPointToPoint(t *testing.T) {
 		}
 	}
 }
+
+func TestEmptyBuffers(t *testing.T) {
+	comms := collectivetest.StartGroup(t, 3, testOptions("auto"))
+	ctx := context.Background()
+	errs := collectivetest.Each(comms, func(_ int, c *collective.Communicator) error {
+		for _, algo := range []string{collective.AlgoRD, collective.AlgoRing} {
+			if err := c.SetTuning(algo, 0); err != nil {
+				return err
+			}
+			if err := c.AllReduce(ctx, collective.Float32s(nil), collective.Avg); err != nil {
+				return err
+			}
+		}
+		if err := c.ReduceScatter(ctx, collective.BFloat16s(nil), collective.BFloat16s(nil), collective.Sum); err != nil {
+			return err
+		}
+		if err := c.AllGather(ctx, collective.Float32s(nil), collective.Float32s(nil)); err != nil {
+			return err
+		}
+		return c.Broadcast(ctx, collective.Float32s(nil), 2)
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -318,7 +318,7 @@ func (c *Communicator) execute(r *request) {
 	var stopWatch func() bool
 	if r.ctx.Done() != nil {
 		stopWatch = context.AfterFunc(r.ctx, func() {
-			if c.current.Load() == r {
+			if c.current.Load() == r && c.seq.Load() == seq {
 				// Tell the others this rank gave up, then stop.
 				pe := peerErr(c.rank, fmt.Sprintf("%v#%d", r.kind, seq), ErrAborted, context.Cause(r.ctx))
 				c.fail(pe) // first, so this rank keeps its own cause, not the relay
