@@ -64,7 +64,9 @@ func (q Quantity) value() (float64, error) {
 		return 0, fmt.Errorf("invalid quantity %q (want a number with an optional suffix Ki, Mi, Gi, Ti, k, M, G, T or m)", s)
 	}
 	v := f * mult
-	if v > math.MaxInt64/1000 || v < -math.MaxInt64/1000 {
+	// >=: math.MaxInt64/1000 rounds up as a float64, and Milli of that
+	// value would overflow int64.
+	if v >= math.MaxInt64/1000 || v <= -math.MaxInt64/1000 {
 		return 0, fmt.Errorf("quantity %q is out of range", s)
 	}
 	return v, nil
