@@ -23,6 +23,11 @@ type AsyncOptions struct {
 	// OnDone, if set, is called from the upload goroutine with each
 	// checkpoint's result. It must not call Save.
 	OnDone func(Result)
+	// Reserve, if > 0, allocates and touches this many bytes of host
+	// staging memory up front (the checkpoint's size), so the first
+	// checkpoint does not pay the page faults of fresh memory in the
+	// trainer's pause.
+	Reserve int64
 }
 
 // Result is the outcome of one background save.
@@ -84,7 +89,14 @@ type AsyncWriter struct {
 // NewAsyncWriter returns a writer to s.
 func NewAsyncWriter(s storage.Store, opts AsyncOptions) *AsyncWriter {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &AsyncWriter{store: s, opts: opts, slot: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	w := &AsyncWriter{store: s, opts: opts, slot: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	if opts.Reserve > 0 {
+		w.staging = make([]byte, opts.Reserve)
+		for i := 0; i < len(w.staging); i += 4096 {
+			w.staging[i] = 0 // a write faults the page in
+		}
+	}
+	return w
 }
 
 // Save waits while a checkpoint is in flight (or until ctx is done), then
@@ -135,8 +147,8 @@ func (w *AsyncWriter) upload(st *State, p *Pending) {
 	if err == nil && w.opts.Keep > 0 {
 		_, p.res.Retention = Retain(w.ctx, w.store, st.Job, w.opts.Keep)
 	}
-	<-w.slot // the staging memory is free again
-	close(p.done)
+	close(p.done) // before the slot goes: a Save that gets it sees p done
+	<-w.slot      // the staging memory is free again
 	if w.opts.OnDone != nil {
 		w.opts.OnDone(p.res)
 	}

@@ -37,7 +37,9 @@ func simulate(ctx context.Context, cfg Config, s storage.Store, st *checkpoint.S
 	res.IntervalMs = ms(interval)
 
 	settle()
-	w := checkpoint.NewAsyncWriter(s, checkpoint.AsyncOptions{Keep: 1})
+	// The trainer knows its checkpoint size and reserves staging memory
+	// when it starts, as it would pin host memory for GPU copies.
+	w := checkpoint.NewAsyncWriter(s, checkpoint.AsyncOptions{Keep: 1, Reserve: st.Bytes()})
 	var stalls, copies, uploads []float64
 	var pending []*checkpoint.Pending
 	for i := range cfg.Checkpoints {

@@ -41,10 +41,9 @@ func TestConformanceThroughFaultProxy(t *testing.T) {
 	p := startProxy(t, env, mildFaults)
 	penv := env
 	penv.Endpoint = p.URL()
-	storagetest.Run(t, func(t *testing.T) storage.Store {
-		// Fast retries keep the suite quick; the faults stay the same.
+	storagetest.RunWithOptions(t, func(t *testing.T) storage.Store {
 		return newTestStore(t, penv, s3.Options{MaxRetries: 10})
-	})
+	}, storagetest.Options{LargeSize: 7 << 20})
 }
 
 // TestCheckpointsUnderFaults saves checkpoints through a proxy with heavy

@@ -40,9 +40,9 @@ func TestConformance(t *testing.T) {
 
 func TestConformanceSerialSigned(t *testing.T) {
 	env := storagetest.S3FromEnv(t)
-	storagetest.Run(t, func(t *testing.T) storage.Store {
+	storagetest.RunWithOptions(t, func(t *testing.T) storage.Store {
 		return newTestStore(t, env, s3.Options{Concurrency: 1, SignPayload: true})
-	})
+	}, storagetest.Options{LargeSize: 7 << 20})
 }
 
 func TestParseURI(t *testing.T) {
