@@ -64,6 +64,20 @@ func TestOptionsFromEnv(t *testing.T) {
 		o.ChunkBytes != 512<<10 || o.Channels != 4 || o.Timeout.Seconds() != 45 {
 		t.Fatalf("FromEnv = %+v", o)
 	}
+	t.Setenv("ARK_COLL_SOCKET_IFNAME", "lo")
+	if o, err = (collective.Options{}).FromEnv(); err != nil || o.TCP.Bind != "127.0.0.1" {
+		t.Fatalf("ARK_COLL_SOCKET_IFNAME=lo: bind %q, %v", o.TCP.Bind, err)
+	}
+	t.Setenv("ARK_COLL_SOCKET_IFNAME", "")
+	t.Setenv("NCCL_SOCKET_IFNAME", "nosuchnic")
+	if o, err = (collective.Options{}).FromEnv(); err != nil || o.TCP.Bind != "" {
+		t.Fatalf("unmatched NCCL_SOCKET_IFNAME: bind %q, %v", o.TCP.Bind, err)
+	}
+	t.Setenv("ARK_COLL_SOCKET_IFNAME", "nosuchnic")
+	if _, err := (collective.Options{}).FromEnv(); err == nil {
+		t.Fatal("unmatched ARK_COLL_SOCKET_IFNAME accepted")
+	}
+	t.Setenv("ARK_COLL_SOCKET_IFNAME", "")
 	t.Setenv("ARK_COLL_CHUNK", "lots")
 	if _, err := (collective.Options{}).FromEnv(); err == nil {
 		t.Fatal("bad ARK_COLL_CHUNK accepted")

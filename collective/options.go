@@ -43,7 +43,9 @@ type Options struct {
 	TransportName string
 	// Transport, if set, is used for every peer (for example rdma.Transport).
 	Transport Transport
-	// TCP and Shm configure the built-in transports.
+	// TCP and Shm configure the built-in transports. FromEnv binds TCP to
+	// the interface named by ARK_COLL_SOCKET_IFNAME, or NCCL_SOCKET_IFNAME
+	// (which the agent sets to the RDMA NIC's netdev) when one matches.
 	TCP TCPTransport
 	Shm ShmTransport
 
@@ -102,6 +104,19 @@ func (o Options) FromEnv() (Options, error) {
 	}
 	if v := os.Getenv("ARK_COLL_ALGO"); v != "" {
 		o.Algo = v
+	}
+	if v := os.Getenv("ARK_COLL_SOCKET_IFNAME"); v != "" && err == nil {
+		ip, e := ifaceIP(v)
+		if e != nil {
+			err = fmt.Errorf("ARK_COLL_SOCKET_IFNAME=%q: %w", v, e)
+		}
+		o.TCP.Bind = ip
+	} else if v := os.Getenv("NCCL_SOCKET_IFNAME"); v != "" && o.TCP.Bind == "" {
+		// Set by the agent from the node's RDMA inventory: keep TCP on the
+		// RDMA NIC's netdev (RoCE). Lenient: no match keeps the default.
+		if ip, e := ifaceIP(v); e == nil {
+			o.TCP.Bind = ip
+		}
 	}
 	geti("ARK_COLL_CHUNK", &o.ChunkBytes)
 	geti("ARK_COLL_CHANNELS", &o.Channels)
@@ -206,4 +221,53 @@ func SmallMaxFor(n int) int {
 		return 64 << 10
 	}
 	return 32 << 10
+}
+
+// ifaceIP resolves an NCCL_SOCKET_IFNAME-style list ("ib,eth" prefixes,
+// "^docker" exclusions, "=eth0" exact) to the first IPv4 address of a
+// matching, up interface.
+func ifaceIP(spec string) (string, error) {
+	var want, avoid []string
+	exact := strings.HasPrefix(spec, "=")
+	for _, p := range strings.Split(strings.TrimPrefix(spec, "="), ",") {
+		switch p = strings.TrimSpace(p); {
+		case p == "":
+		case strings.HasPrefix(p, "^"):
+			avoid = append(avoid, p[1:])
+		default:
+			want = append(want, p)
+		}
+	}
+	match := func(name, p string) bool {
+		if exact {
+			return name == p
+		}
+		return strings.HasPrefix(name, p)
+	}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return "", err
+	}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		ok := len(want) == 0
+		for _, p := range want {
+			ok = ok || match(ifc.Name, p)
+		}
+		for _, p := range avoid {
+			ok = ok && !match(ifc.Name, p)
+		}
+		if !ok {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if ipn, isNet := a.(*net.IPNet); isNet && ipn.IP.To4() != nil {
+				return ipn.IP.String(), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no up interface with an IPv4 address matches %q", spec)
 }
