@@ -8,13 +8,18 @@
 #   .ci/s3.sh stop [ENVFILE]     # stops the server started earlier
 #
 # Exports ARK_TEST_S3_ENDPOINT (http://127.0.0.1:PORT), AWS_ENDPOINT_URL (the
-# same), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and
-# ARK_TEST_S3_PID. The server runs in the background until `stop` (or the
-# machine goes away); its data and log live under ARK_S3_DIR (default a new
-# temp dir). ARK_S3_POSIX_FLAGS adds flags to the posix backend (e.g.
-# --data-integrity-etag: CRC64NVME ETags instead of MD5, which costs the
-# server a core-second per ~600 MB). Progress goes to stderr, so stdout stays
-# eval-able.
+# same), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, ARK_TEST_S3_PID
+# and ARK_TEST_S3_DIR. The server runs in the background until `stop`, which
+# also removes ARK_TEST_S3_DIR when this script created it; its data and log
+# live under ARK_S3_DIR (default a new temp dir). ARK_S3_POSIX_FLAGS adds
+# flags to the posix backend (e.g. --data-integrity-etag: CRC64NVME ETags
+# instead of MD5, which costs the server about a core-second per 600 MB).
+# Progress goes to stderr, so stdout stays eval-able.
+#
+# In .ci/run:
+#   eval "$(.ci/s3.sh)"
+#   trap '.ci/s3.sh stop' EXIT
+#   make test   # CI=true: the S3 tests fail instead of skipping without it
 set -euo pipefail
 
 VERSION=v1.8.0
@@ -28,8 +33,17 @@ if [[ "${1:-}" == stop ]]; then
 	if [[ -n "${2:-}" && -f "$2" ]]; then
 		pid=$(sed -n 's/^export ARK_TEST_S3_PID=//p' "$2")
 	fi
+	dir="${ARK_TEST_S3_DIR:-}"
+	if [[ -n "${2:-}" && -f "$2" ]]; then
+		dir=$(sed -n 's/^export ARK_TEST_S3_DIR=//p' "$2")
+	fi
 	if [[ -n "$pid" ]] && kill "$pid" 2>/dev/null; then
 		log "stopped versitygw (pid $pid)"
+	fi
+	# Remove the data only of a directory this script made.
+	if [[ "$dir" == */ark-s3.?????? && -d "$dir" ]]; then
+		sleep 0.2
+		rm -rf "$dir"
 	fi
 	exit 0
 fi
@@ -60,6 +74,16 @@ free_port() {
 	return 1
 }
 
+# answers PORT: the server gives any HTTP answer (403 without credentials).
+answers() {
+	if command -v curl >/dev/null; then
+		local code
+		code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/" 2>/dev/null) && [[ "$code" != 000 ]]
+		return
+	fi
+	(exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET / HTTP/1.0\r\n\r\n' >&3 && head -c 4 <&3 | grep -q HTTP) 2>/dev/null
+}
+
 for attempt in 1 2 3; do
 	PORT=$(free_port)
 	# shellcheck disable=SC2086 # ARK_S3_POSIX_FLAGS is a list of flags
@@ -70,8 +94,7 @@ for attempt in 1 2 3; do
 		if ! kill -0 "$PID" 2>/dev/null; then
 			break
 		fi
-		# Any HTTP answer (403 without credentials) means it is serving.
-		if code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/" 2>/dev/null) && [[ "$code" != 000 ]]; then
+		if answers "$PORT"; then
 			log "versitygw $VERSION serving on 127.0.0.1:$PORT (pid $PID, data $DIR)"
 			OUT=$(
 				cat <<EOS
@@ -81,6 +104,7 @@ export AWS_ACCESS_KEY_ID=$ACCESS
 export AWS_SECRET_ACCESS_KEY=$SECRET
 export AWS_REGION=us-east-1
 export ARK_TEST_S3_PID=$PID
+export ARK_TEST_S3_DIR=$DIR
 EOS
 			)
 			if [[ -n "${1:-}" ]]; then
