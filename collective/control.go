@@ -413,7 +413,11 @@ func dialControl(ctx context.Context, o Options, masterAddr string) (*control, e
 		_ = c.SetDeadline(dl)
 	}
 	cc := newCtrlConn(c)
-	if err := cc.send(&ctrlMsg{T: "hello", Rank: o.Rank, World: o.WorldSize, Host: hostID()}); err != nil {
+	host := hostID()
+	if o.host != "" {
+		host = o.host
+	}
+	if err := cc.send(&ctrlMsg{T: "hello", Rank: o.Rank, World: o.WorldSize, Host: host}); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("rendezvous hello: %w", err)
 	}

@@ -65,6 +65,8 @@ type Options struct {
 	// long a silent rank (or rank 0) is tolerated before everyone aborts.
 	Heartbeat   time.Duration
 	PeerTimeout time.Duration
+
+	host string // tests: pretend to be on this host (mixes shm and tcp in one process)
 }
 
 // FromEnv returns o with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT and the
