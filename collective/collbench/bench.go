@@ -317,32 +317,44 @@ func runInProcess(ctx context.Context, cfg Config, s Spec) (*RankResult, error) 
 const (
 	EnvSpec = "ARK_BENCH_ALLREDUCE_SPEC" // JSON Spec
 	EnvOut  = "ARK_BENCH_ALLREDUCE_OUT"  // where rank 0 writes its JSON result
+	// EnvPortFile is where rank 0, started with MASTER_PORT=0, writes the
+	// port it listens on (then a newline) before the other ranks start.
+	EnvPortFile = "ARK_BENCH_ALLREDUCE_PORT_FILE"
 )
 
 func runProcesses(ctx context.Context, cfg Config, s Spec) (*RankResult, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close() // rank 0 listens on it again; the window for a clash is tiny
 	dir, err := os.MkdirTemp("", "ark-bench-allreduce-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	out := filepath.Join(dir, "rank0.json")
+	out, portFile := filepath.Join(dir, "rank0.json"), filepath.Join(dir, "port")
 	spec, err := json.Marshal(s)
 	if err != nil {
 		return nil, err
 	}
-	cmds := make([]*exec.Cmd, s.Ranks)
+	cmds := make([]*exec.Cmd, 0, s.Ranks)
 	logs := make([]*bytes.Buffer, s.Ranks)
+	kill := func() {
+		for _, c := range cmds {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+	}
+	port := "0" // rank 0 listens on a free port and writes it to portFile
 	for r := range s.Ranks {
+		if r == 1 {
+			p, err := waitPort(ctx, portFile, 30*time.Second)
+			if err != nil {
+				kill()
+				return nil, fmt.Errorf("rank 0 did not start: %w: %s", err, strings.TrimSpace(logs[0].String()))
+			}
+			port = p
+		}
 		cmd := cfg.Spawn([]string{
 			"RANK=" + strconv.Itoa(r), "WORLD_SIZE=" + strconv.Itoa(s.Ranks),
-			"LOCAL_RANK=" + strconv.Itoa(r), "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + strconv.Itoa(port),
-			EnvSpec + "=" + string(spec), EnvOut + "=" + out,
+			"LOCAL_RANK=" + strconv.Itoa(r), "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + port,
+			EnvSpec + "=" + string(spec), EnvOut + "=" + out, EnvPortFile + "=" + portFile,
 		})
 		logs[r] = &bytes.Buffer{}
 		cmd.Stderr = logs[r]
@@ -352,13 +364,10 @@ func runProcesses(ctx context.Context, cfg Config, s Spec) (*RankResult, error) 
 			cmd.Stdout = logs[r]
 		}
 		if err := cmd.Start(); err != nil {
-			for _, c := range cmds[:r] {
-				_ = c.Process.Kill()
-				_ = c.Wait()
-			}
+			kill()
 			return nil, fmt.Errorf("start rank %d: %w", r, err)
 		}
-		cmds[r] = cmd
+		cmds = append(cmds, cmd)
 	}
 	var errs []error
 	for r, cmd := range cmds {
@@ -380,6 +389,23 @@ func runProcesses(ctx context.Context, cfg Config, s Spec) (*RankResult, error) 
 	return &rr, nil
 }
 
+func waitPort(ctx context.Context, path string, limit time.Duration) (string, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		if b, err := os.ReadFile(path); err == nil && len(b) > 0 && b[len(b)-1] == '\n' {
+			return strings.TrimSpace(string(b)), nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no rendezvous port after %v", limit)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
 // IsWorker reports whether this process was started as a benchmark rank.
 func IsWorker() bool { return os.Getenv(EnvSpec) != "" }
 
@@ -395,6 +421,18 @@ func Worker(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	o.TransportName = s.Transport // the spec wins over ARK_COLL_TRANSPORT
+	if o.Rank == 0 && os.Getenv("MASTER_PORT") == "0" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		o.Listener = ln
+		port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+		if err := os.WriteFile(os.Getenv(EnvPortFile), []byte(port+"\n"), 0o600); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	c, err := collective.New(ctx, o)
 	if err != nil {
 		return err
