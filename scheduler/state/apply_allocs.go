@@ -36,7 +36,7 @@ func applyPlan(txn *memdb.Txn, index uint64, req *ApplyPlanRequest) (*ApplyPlanR
 				return nil, fmt.Errorf("insert allocation %s: %w", a.ID, err)
 			}
 			usage[a.NodeID] = usage[a.NodeID].Add(&na)
-			if a.Rank == 0 {
+			if a.Rank == 0 && a.MasterPort != 0 {
 				ports[portKey{a.MasterAddr, a.MasterPort}] = true
 			}
 		}
@@ -115,10 +115,13 @@ func checkPlacement(txn *memdb.Txn, usage map[string]*placement.Usage, ports map
 	}
 	tentative := map[string]*placement.Usage{}
 	ranks := map[int]bool{}
+	ids := map[string]bool{}
 	for _, a := range p.Allocs {
-		if ex, _ := txn.First(tableAllocs, "id", a.ID); ex != nil {
+		// Two ranks with one ID would overwrite each other on insert.
+		if ex, _ := txn.First(tableAllocs, "id", a.ID); ex != nil || ids[a.ID] {
 			return fmt.Sprintf("allocation ID %s is taken", a.ID)
 		}
+		ids[a.ID] = true
 		if a.Rank < 0 || a.Rank >= j.Spec.Replicas || ranks[a.Rank] {
 			return fmt.Sprintf("rank %d is out of range or repeated", a.Rank)
 		}
@@ -126,7 +129,7 @@ func checkPlacement(txn *memdb.Txn, usage map[string]*placement.Usage, ports map
 		if a.CPUMilli != req.CPUMilli || a.MemoryBytes != req.MemoryBytes {
 			return fmt.Sprintf("rank %d asks for other resources than the job", a.Rank)
 		}
-		if a.Rank == 0 && ports[portKey{a.MasterAddr, a.MasterPort}] {
+		if a.Rank == 0 && a.MasterPort != 0 && ports[portKey{a.MasterAddr, a.MasterPort}] {
 			return fmt.Sprintf("rendezvous port %s:%d is taken", a.MasterAddr, a.MasterPort)
 		}
 		rawNode, _ := txn.First(tableNodes, "id", a.NodeID)
