@@ -57,6 +57,18 @@ fi
 
 DIR="${ARK_S3_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/ark-s3.XXXXXX")}"
 mkdir -p "$DIR/data"
+
+# ARK_S3_TLS=1 serves https with a self-signed certificate for 127.0.0.1 and
+# exports AWS_CA_BUNDLE, which the s3 backend trusts.
+SCHEME=http
+TLS_FLAGS=()
+if [[ "${ARK_S3_TLS:-}" == 1 ]]; then
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+		-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+		-keyout "$DIR/key.pem" -out "$DIR/cert.pem" 2>/dev/null
+	SCHEME=https
+	TLS_FLAGS=(--cert "$DIR/cert.pem" --key "$DIR/key.pem")
+fi
 ACCESS="${ARK_TEST_S3_ACCESS:-arktestaccess}"
 SECRET="${ARK_TEST_S3_SECRET:-arktestsecret0123456789}"
 
@@ -78,16 +90,18 @@ free_port() {
 answers() {
 	if command -v curl >/dev/null; then
 		local code
-		code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/" 2>/dev/null) && [[ "$code" != 000 ]]
+		code=$(curl -sk -o /dev/null -w '%{http_code}' "$SCHEME://127.0.0.1:$1/" 2>/dev/null) && [[ "$code" != 000 ]]
 		return
 	fi
+	[[ "$SCHEME" == https ]] && { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; return; }
 	(exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET / HTTP/1.0\r\n\r\n' >&3 && head -c 4 <&3 | grep -q HTTP) 2>/dev/null
 }
 
 for attempt in 1 2 3; do
 	PORT=$(free_port)
 	# shellcheck disable=SC2086 # ARK_S3_POSIX_FLAGS is a list of flags
-	nohup "$BIN" --access "$ACCESS" --secret "$SECRET" --port "127.0.0.1:$PORT" --quiet posix ${ARK_S3_POSIX_FLAGS:-} "$DIR/data" \
+	nohup "$BIN" --access "$ACCESS" --secret "$SECRET" --port "127.0.0.1:$PORT" "${TLS_FLAGS[@]}" --quiet \
+		posix ${ARK_S3_POSIX_FLAGS:-} "$DIR/data" \
 		>"$DIR/versitygw.log" 2>&1 </dev/null &
 	PID=$!
 	for _ in $(seq 100); do
@@ -98,8 +112,8 @@ for attempt in 1 2 3; do
 			log "versitygw $VERSION serving on 127.0.0.1:$PORT (pid $PID, data $DIR)"
 			OUT=$(
 				cat <<EOS
-export ARK_TEST_S3_ENDPOINT=http://127.0.0.1:$PORT
-export AWS_ENDPOINT_URL=http://127.0.0.1:$PORT
+export ARK_TEST_S3_ENDPOINT=$SCHEME://127.0.0.1:$PORT
+export AWS_ENDPOINT_URL=$SCHEME://127.0.0.1:$PORT
 export AWS_ACCESS_KEY_ID=$ACCESS
 export AWS_SECRET_ACCESS_KEY=$SECRET
 export AWS_REGION=us-east-1
@@ -107,6 +121,9 @@ export ARK_TEST_S3_PID=$PID
 export ARK_TEST_S3_DIR=$DIR
 EOS
 			)
+			if [[ "$SCHEME" == https ]]; then
+				OUT+=$'\n'"export AWS_CA_BUNDLE=$DIR/cert.pem"
+			fi
 			if [[ -n "${1:-}" ]]; then
 				printf '%s\n' "$OUT" >"$1"
 			else

@@ -1,6 +1,8 @@
 package s3
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
@@ -53,6 +56,9 @@ type Options struct {
 	// PathStyle forces path-style bucket addressing (needed by some
 	// gateways on a hostname). IP endpoints always use path style.
 	PathStyle bool
+	// CABundle is a PEM file of extra CAs to trust for https endpoints.
+	// Default: AWS_CA_BUNDLE. Ignored when Transport is set.
+	CABundle string
 	// Transport overrides the HTTP transport (tests, proxies).
 	Transport http.RoundTripper
 }
@@ -69,6 +75,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Region == "" {
 		o.Region = "us-east-1"
+	}
+	if o.CABundle == "" {
+		o.CABundle = os.Getenv("AWS_CA_BUNDLE")
 	}
 	if o.PartSize == 0 {
 		o.PartSize = DefaultPartSize
@@ -175,6 +184,36 @@ func ParseURI(uri string, opts Options) (bucket, prefix string, _ Options, err e
 		}
 	}
 	return u.Host, strings.Trim(u.Path, "/"), opts, nil
+}
+
+// transport returns the HTTP transport: opts.Transport, or minio-go's
+// default with the CA bundle added to the system roots.
+func (o Options) transport(secure bool) (http.RoundTripper, error) {
+	if o.Transport != nil {
+		return o.Transport, nil
+	}
+	t, err := minio.DefaultTransport(secure)
+	if err != nil {
+		return nil, err
+	}
+	if o.CABundle != "" && secure {
+		pem, err := os.ReadFile(o.CABundle)
+		if err != nil {
+			return nil, fmt.Errorf("CA bundle: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA bundle %s: no PEM certificates", o.CABundle)
+		}
+		if t.TLSClientConfig == nil {
+			t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		t.TLSClientConfig.RootCAs = pool
+	}
+	return t, nil
 }
 
 var errClosedBody = errors.New("s3: read after close")

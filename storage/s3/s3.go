@@ -65,12 +65,9 @@ func New(bucket, prefix string, opts Options) (*Store, error) {
 		Region:     opts.Region,
 		MaxRetries: opts.MaxRetries,
 	}
-	base := opts.Transport
-	if base == nil {
-		base, err = minio.DefaultTransport(secure)
-		if err != nil {
-			return nil, fmt.Errorf("s3: transport: %w", err)
-		}
+	base, err := opts.transport(secure)
+	if err != nil {
+		return nil, fmt.Errorf("s3: transport: %w", err)
 	}
 	mo.Transport = settledTransport{base: base}
 	if opts.PathStyle {
