@@ -147,9 +147,14 @@ func ParseFake(s, nodeName string) ([]api.GPU, error) {
 			idx := len(gpus)
 			gpus = append(gpus, api.GPU{
 				Index: idx, UUID: fmt.Sprintf("GPU-fake-%s-%d", nodeName, idx),
-				Model: "NVIDIA " + model, MemoryBytes: mem, NUMANode: idx * 2 / max(1, count),
+				Model: "NVIDIA " + model, MemoryBytes: mem,
 			})
 		}
+	}
+	// Like a two-socket machine: the lower half of the node's GPUs on NUMA
+	// node 0, the upper half on 1, whatever the groups.
+	for i := range gpus {
+		gpus[i].NUMANode = i * 2 / len(gpus)
 	}
 	return gpus, nil
 }
