@@ -65,6 +65,7 @@ type Result struct {
 	AsyncStallMs    float64 `json:"async_stall_ms"`
 	AsyncStallMaxMs float64 `json:"async_stall_max_ms"`
 	AsyncCopyMs     float64 `json:"async_copy_ms"`
+	AsyncWaitMs     float64 `json:"async_wait_ms"`
 	AsyncUploadMs   float64 `json:"async_upload_ms"`
 	StallFrac       float64 `json:"async_stall_frac_of_sync"`
 }

@@ -33,14 +33,14 @@ func simulate(ctx context.Context, cfg Config, s storage.Store, st *checkpoint.S
 		cfg.logf("sync checkpoint %d: stall %.0f ms", i+1, syncStalls[i])
 	}
 	res.SyncStallMs = median(syncStalls)
-	interval := time.Duration(res.SyncStallMs * 1.5 * float64(time.Millisecond))
+	interval := time.Duration(res.SyncStallMs * 3 * float64(time.Millisecond))
 	res.IntervalMs = ms(interval)
 
 	settle()
 	// The trainer knows its checkpoint size and reserves staging memory
 	// when it starts, as it would pin host memory for GPU copies.
 	w := checkpoint.NewAsyncWriter(s, checkpoint.AsyncOptions{Keep: 1, Reserve: st.Bytes()})
-	var stalls, copies, uploads []float64
+	var stalls, copies, uploads, waits []float64
 	var pending []*checkpoint.Pending
 	for i := range cfg.Checkpoints {
 		st.Step = 2*stepBase + int64(i)
@@ -70,6 +70,7 @@ func simulate(ctx context.Context, cfg Config, s storage.Store, st *checkpoint.S
 			return fmt.Errorf("bench ckpt: async save: %w", err)
 		}
 		copies = append(copies, ms(r.Copy))
+		waits = append(waits, ms(r.Stall-r.Copy))
 		uploads = append(uploads, ms(r.Upload))
 	}
 	checkpoint.Retain(ctx, s, st.Job, 1)
@@ -82,6 +83,7 @@ func simulate(ctx context.Context, cfg Config, s storage.Store, st *checkpoint.S
 		res.AsyncStallMaxMs = max(res.AsyncStallMaxMs, x)
 	}
 	res.AsyncCopyMs = median(copies)
+	res.AsyncWaitMs = median(waits)
 	res.AsyncUploadMs = median(uploads)
 	res.StallFrac = res.AsyncStallMs / res.SyncStallMs
 	return nil

@@ -30,6 +30,7 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 	p.printf("| synchronous save | %.1f |\n", r.SyncStallMs)
 	p.printf("| async streaming (median; max %.1f) | %.1f |\n", r.AsyncStallMaxMs, r.AsyncStallMs)
 	p.printf("| of which host-memory copy | %.1f |\n", r.AsyncCopyMs)
+	p.printf("| of which waiting for the previous upload | %.1f |\n", r.AsyncWaitMs)
 	p.printf("| async stall / sync stall | %.1f%% |\n", 100*r.StallFrac)
 	p.printf("| background upload (median) | %.1f |\n", r.AsyncUploadMs)
 	p.printf("| checkpoint interval | %.0f |\n", r.IntervalMs)
