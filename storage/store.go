@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Sentinel errors shared by all backends. Backends wrap them, so match with
@@ -82,8 +83,8 @@ type Describer interface {
 }
 
 // ValidateKey checks the key rules every backend enforces: a key is a
-// non-empty, slash-separated relative path with no empty, "." or ".."
-// segments, no backslash or NUL, at most 1024 bytes, and no segment starting
+// non-empty, UTF-8, slash-separated relative path with no empty, "." or
+// ".." segments, no backslash or NUL, at most 1024 bytes, and no segment starting
 // with ".ark-" (reserved for backends' own bookkeeping).
 func ValidateKey(key string) error {
 	if key == "" {
@@ -91,6 +92,9 @@ func ValidateKey(key string) error {
 	}
 	if len(key) > 1024 {
 		return fmt.Errorf("%w: longer than 1024 bytes", ErrInvalidKey)
+	}
+	if !utf8.ValidString(key) {
+		return fmt.Errorf("%w %q: not UTF-8", ErrInvalidKey, key)
 	}
 	if strings.ContainsAny(key, "\\\x00") {
 		return fmt.Errorf("%w %q: contains a backslash or NUL", ErrInvalidKey, key)

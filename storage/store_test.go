@@ -25,6 +25,8 @@ func TestValidateKey(t *testing.T) {
 		{".ark-tmp/x", false},
 		{"a/.ark-x", false},
 		{".hidden", true},
+		{"caf\xe9", false},
+		{"café/ü", true},
 	}
 	for _, tt := range tests {
 		err := ValidateKey(tt.key)

@@ -34,7 +34,7 @@ func Open(ctx context.Context, s storage.Store, ref Ref, keys Keys) (*Checkpoint
 	if err := ref.validate(); err != nil {
 		return nil, err
 	}
-	b, err := storage.ReadAll(ctx, s, ref.Key(ManifestName))
+	b, err := readManifest(ctx, s, ref)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, fmt.Errorf("checkpoint %s: %w", ref, ErrNotFound)
@@ -49,6 +49,21 @@ func Open(ctx context.Context, s storage.Store, ref Ref, keys Keys) (*Checkpoint
 		return nil, fmt.Errorf("checkpoint %s: %w: manifest names %s/%d", ref, ErrInvalidManifest, m.Job, m.Step)
 	}
 	return &Checkpoint{Ref: ref, Manifest: m, store: s, keys: keys}, nil
+}
+
+// readManifest reads the manifest object, refusing one larger than a
+// manifest can be before reading it all.
+func readManifest(ctx context.Context, s storage.Store, ref Ref) ([]byte, error) {
+	rc, err := s.Get(ctx, ref.Key(ManifestName), 0, maxManifestSize+1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	return b, nil
 }
 
 // OpenShard returns a reader of the shard's data (decrypted when sealed).
