@@ -177,7 +177,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	}
 	start := time.Now()
 	if _, err := s.core.Client.PutObject(ctx, s.bucket, obj, src, n, opts); err != nil {
-		if n < 0 || n > s.opts.PartSize {
+		if !opts.DisableMultipart && (n < 0 || n > s.opts.PartSize) {
 			s.abortSince(ctx, obj, start)
 		}
 		return fmt.Errorf("s3: put %s: %w", key, mapErr(err))
