@@ -131,7 +131,12 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return &json.UnmarshalTypeError{Value: jsonKind(b), Type: reflect.TypeFor[Duration]()}
 	}
-	*d = Duration(f * float64(time.Second))
+	ns := f * float64(time.Second)
+	if ns >= math.MaxInt64 || ns < math.MinInt64 {
+		// Out of int64's range the conversion below would wrap around.
+		return &json.UnmarshalTypeError{Value: "number " + string(b), Type: reflect.TypeFor[Duration]()}
+	}
+	*d = Duration(ns)
 	return nil
 }
 
