@@ -33,10 +33,12 @@ type Communicator struct {
 	reqs    chan *request
 	workers []*chanWorker
 	job     ringJob
-	rdSend  chan rdSendJob
-	rdDone  chan error
-	scratch []byte // recursive doubling receive area and ReduceScatter staging
-	rsWork  []byte
+	// connDeadline is the deadline armed on every conn (engine goroutine only).
+	connDeadline time.Time
+	rdSend       chan rdSendJob
+	rdDone       chan error
+	scratch      []byte // recursive doubling receive area and ReduceScatter staging
+	rsWork       []byte
 
 	mu          sync.Mutex // guards all and workers while New fills them, and setupCancel
 	setupCancel context.CancelFunc
@@ -276,6 +278,8 @@ func (c *Communicator) fail(err error) {
 }
 
 // interrupt unblocks every transport call and dependency wait.
+// It leaves connDeadline stale on purpose: the communicator is broken (or
+// closing) and runs no further operation.
 func (c *Communicator) interrupt() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -328,9 +328,16 @@ func (c *Communicator) execute(r *request) {
 			}
 		})
 	}
-	inner := r.deadline.Add(-c.margin())
-	for _, cn := range c.all {
-		_ = cn.SetDeadline(inner)
+	// Arm the connections' deadlines. Setting them costs a timer update
+	// per connection, so a deadline at most one margin earlier than wanted
+	// is kept (the operation may fail up to a margin early, never late).
+	margin := c.margin()
+	inner := r.deadline.Add(-margin)
+	if set := c.connDeadline; set.After(inner) || set.Before(inner.Add(-margin)) {
+		for _, cn := range c.all {
+			_ = cn.SetDeadline(inner)
+		}
+		c.connDeadline = inner
 	}
 	err := c.Err() // an abort may have raced with the deadlines above
 	if err == nil {

@@ -52,7 +52,8 @@ type Result struct {
 	Rows              []Row              `json:"rows"`
 	P2P               map[string]float64 `json:"p2p_gbps"`
 	P2PBidir          map[string]float64 `json:"p2p_bidir_gbps"`
-	SmallLatencyUS    float64            `json:"small_latency_us"`
+	SmallLatencyUS    float64            `json:"small_latency_us"` // 8-byte all-reduce, 2 ranks, interleaved with the RTT
+	LatencyTransport  string             `json:"small_latency_transport"`
 	SmallLatencyShmUS float64            `json:"small_latency_shm_us,omitempty"`
 	TCPRTTus          float64            `json:"tcp_rtt_us"`
 	LatencyOverRTT    float64            `json:"latency_over_rtt"`
@@ -206,7 +207,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				res.P2P[tr], res.P2PBidir[tr] = rr.P2PGBps, rr.P2PBidirGBps
 			}
 			if rr.RTTus > 0 {
-				res.TCPRTTus = rr.RTTus
+				res.TCPRTTus, res.SmallLatencyUS = rr.RTTus, rr.SmallUS
+				res.LatencyTransport = tr
 			}
 			if rr.Overlap != nil {
 				res.Overlap = rr.Overlap
@@ -225,12 +227,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				if row.P2PBidir > 0 {
 					row.BidirFrac = row.BusBW / row.P2PBidir
 				}
-				if n == 2 && row.Bytes == 8 {
-					if tr == "tcp" {
-						res.SmallLatencyUS = row.TimeUS
-					} else {
-						res.SmallLatencyShmUS = row.TimeUS
-					}
+				if n == 2 && row.Bytes == 8 && tr == "shm" {
+					res.SmallLatencyShmUS = row.TimeUS
 				}
 			}
 			if len(rr.Rows) > 0 {
@@ -249,9 +247,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			}
 			res.Rows = append(res.Rows, rr.Rows...)
 		}
-	}
-	if res.SmallLatencyUS == 0 {
-		res.SmallLatencyUS = res.SmallLatencyShmUS
 	}
 	if res.TCPRTTus > 0 {
 		res.LatencyOverRTT = res.SmallLatencyUS / res.TCPRTTus

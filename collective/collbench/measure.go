@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"net"
-	"sort"
 	"time"
 
 	"github.com/ark-sched/ark/collective"
@@ -40,6 +39,7 @@ type RankResult struct {
 	// the point-to-point streams (2 ranks).
 	Headline *Row     `json:"headline,omitempty"`
 	RTTus    float64  `json:"tcp_rtt_us,omitempty"`
+	SmallUS  float64  `json:"small_latency_us,omitempty"` // 8-byte all-reduce, interleaved with the RTT
 	Overlap  *Overlap `json:"overlap,omitempty"`
 }
 
@@ -136,11 +136,11 @@ func RunRank(ctx context.Context, c *collective.Communicator, s Spec, log io.Wri
 			TimeUS: us(ar), AlgBW: alg, BusBW: alg, Algo: "ring"}
 	}
 	if s.RTT && n >= 2 {
-		rtt, err := tcpRTT(ctx, c)
+		rtt, small, err := tcpRTT(ctx, c)
 		if err != nil {
 			return nil, fmt.Errorf("tcp round trip: %w", err)
 		}
-		res.RTTus = rtt
+		res.RTTus, res.SmallUS = rtt, small
 	}
 	if s.Overlap && n >= 2 {
 		ov, err := overlap(ctx, c, s.Bucket)
@@ -339,70 +339,83 @@ func p2p(ctx context.Context, c *collective.Communicator, b []float32, budget ti
 	return best[0], float64(len(b)*4) / best[1].Seconds() / 1e9, float64(h*4) / best[2].Seconds() / 1e9, nil
 }
 
-// tcpRTT ping-pongs 8 bytes between ranks 0 and 1 over a plain TCP socket
-// (TCP_NODELAY, as Go sets by default) and returns the mean round trip.
-func tcpRTT(ctx context.Context, c *collective.Communicator) (float64, error) {
+// tcpRTT measures a plain TCP round trip (8-byte ping-pong between ranks 0
+// and 1 over a fresh loopback socket, TCP_NODELAY as Go sets it) and the
+// 8-byte all-reduce, interleaved in rounds so both see the same load on a
+// shared machine; each is the best round's mean.
+func tcpRTT(ctx context.Context, c *collective.Communicator) (rtt, small float64, err error) {
 	var ln net.Listener
 	port := float32(0)
 	if c.Rank() == 0 {
-		var err error
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return 0, 0, err
 		}
 		defer ln.Close()
 		port = float32(ln.Addr().(*net.TCPAddr).Port)
 	}
 	p, err := agree(ctx, c, port)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	const warm, iters = 200, 3000
-	var rtt float64
+	var conn net.Conn
 	switch c.Rank() {
 	case 0:
-		conn, err := ln.Accept()
-		if err != nil {
-			return 0, err
-		}
-		defer conn.Close()
-		b := make([]byte, 8)
-		times := make([]float64, 0, iters)
-		for i := range warm + iters {
-			t := time.Now()
-			if _, err := conn.Write(b); err != nil {
-				return 0, err
-			}
-			if _, err := io.ReadFull(conn, b); err != nil {
-				return 0, err
-			}
-			if i >= warm {
-				times = append(times, us(time.Since(t)))
-			}
-		}
-		sort.Float64s(times)
-		var sum float64
-		for _, t := range times {
-			sum += t
-		}
-		rtt = sum / float64(len(times))
+		conn, err = ln.Accept()
 	case 1:
-		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", int(p)))
-		if err != nil {
-			return 0, err
-		}
-		defer conn.Close()
-		b := make([]byte, 8)
-		for range warm + iters {
-			if _, err := io.ReadFull(conn, b); err != nil {
-				return 0, err
-			}
-			if _, err := conn.Write(b); err != nil {
-				return 0, err
-			}
-		}
+		conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", int(p)))
 	}
-	return rtt, c.Barrier(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	if conn != nil {
+		defer conn.Close()
+	}
+	pingPong := func(iters int) error {
+		b := make([]byte, 8)
+		for range iters {
+			switch c.Rank() {
+			case 0:
+				if _, err := conn.Write(b); err != nil {
+					return err
+				}
+				if _, err := io.ReadFull(conn, b); err != nil {
+					return err
+				}
+			case 1:
+				if _, err := io.ReadFull(conn, b); err != nil {
+					return err
+				}
+				if _, err := conn.Write(b); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	small8 := make([]float32, 2)
+	const rounds, iters = 5, 1000
+	bestRTT, bestAR := math.Inf(1), math.Inf(1)
+	if err := pingPong(100); err != nil { // warm-up
+		return 0, 0, err
+	}
+	for range rounds {
+		if err := c.Barrier(ctx); err != nil {
+			return 0, 0, err
+		}
+		t := time.Now()
+		if err := pingPong(iters); err != nil {
+			return 0, 0, err
+		}
+		bestRTT = math.Min(bestRTT, us(time.Since(t))/iters)
+		ar, err := trial(ctx, c, iters, func() error {
+			return c.AllReduce(ctx, collective.Float32s(small8), collective.Sum)
+		})
+		if err != nil {
+			return 0, 0, err
+		}
+		bestAR = math.Min(bestAR, us(ar))
+	}
+	return bestRTT, bestAR, c.Barrier(ctx)
 }
 
 // overlap measures a trainer-like loop: all-reduce bucket k asynchronously

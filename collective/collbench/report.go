@@ -72,11 +72,11 @@ func WriteMarkdown(w io.Writer, res *Result) error {
 		fmt.Fprintf(&b, "| busbw at %s, %d ranks %s | %.3f GB/s = %.0f%% of p2p one way (%.3f GB/s), %.0f%% of p2p both ways (%.3f GB/s per direction) (run %.1f s) |\n",
 			size(s.MaxBytes), s.Ranks, s.Transport, s.BusBW, 100*s.Fraction, s.P2P, 100*s.BidirFrac, s.P2PBidir, s.WallSecond)
 	}
-	fmt.Fprintf(&b, "| 8-byte all-reduce, 2 ranks tcp | %.1f us |\n", res.SmallLatencyUS)
+	fmt.Fprintf(&b, "| 8-byte all-reduce, 2 ranks %s (timed interleaved with the round trip) | %.1f us |\n", res.LatencyTransport, res.SmallLatencyUS)
 	if res.SmallLatencyShmUS > 0 {
-		fmt.Fprintf(&b, "| 8-byte all-reduce, 2 ranks shm | %.1f us |\n", res.SmallLatencyShmUS)
+		fmt.Fprintf(&b, "| 8-byte all-reduce, 2 ranks shm (sweep) | %.1f us |\n", res.SmallLatencyShmUS)
 	}
-	fmt.Fprintf(&b, "| TCP round trip (8 B ping-pong, 2 processes) | %.1f us |\n", res.TCPRTTus)
+	fmt.Fprintf(&b, "| TCP round trip (8 B ping-pong, 2 processes, plain socket) | %.1f us |\n", res.TCPRTTus)
 	fmt.Fprintf(&b, "| 8-byte latency / TCP RTT | %.2fx |\n", res.LatencyOverRTT)
 	if o := res.Overlap; o != nil {
 		fmt.Fprintf(&b, "| overlap efficiency, device-style compute (%d x %s buckets, %s) | %.0f%% (comm %.1f ms, compute %.1f ms, both %.1f ms) |\n",
