@@ -51,7 +51,9 @@ func (Exec) Start(_ context.Context, cfg TaskConfig) (Handle, error) {
 	// Not exec.CommandContext: the task's life is governed by Stop, not by
 	// the context of whoever started it.
 	cmd := exec.Command(path, argv[1:]...)
-	cmd.Env = cfg.Env
+	// Exactly cfg.Env, never nil: a nil Env would hand the task the
+	// agent's own environment.
+	cmd.Env = append(make([]string, 0, len(cfg.Env)), cfg.Env...)
 	cmd.Dir = workDir
 	cmd.Stdin = nil
 	cmd.Stdout = stdout

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -153,6 +154,25 @@ func TestEnvironmentIsExact(t *testing.T) {
 	got := strings.Split(strings.TrimSuffix(readFile(t, cfg.Stdout), "\n"), "\n")
 	if strings.Join(got, "|") != strings.Join(env, "|") {
 		t.Fatalf("task saw env %q, want exactly %q", got, env)
+	}
+}
+
+// TestEmptyEnvironmentIsEmpty: a task given no environment gets none, not
+// the agent's own (which may hold its credentials).
+func TestEmptyEnvironmentIsEmpty(t *testing.T) {
+	t.Setenv("ARK_AGENT_SECRET", "do-not-leak")
+	envBin, err := exec.LookPath("env")
+	if err != nil {
+		t.Skip("no env program")
+	}
+	for _, env := range [][]string{nil, {}} {
+		h, cfg := start(t, env, envBin)
+		if r := wait(t, h); !r.Succeeded() {
+			t.Fatalf("Result = %+v", r)
+		}
+		if got := readFile(t, cfg.Stdout); got != "" {
+			t.Fatalf("task given env %#v saw %q", env, got)
+		}
 	}
 }
 
