@@ -919,3 +919,44 @@ func TestJobsByStatus(t *testing.T) {
 		t.Fatalf("running jobs %v", got)
 	}
 }
+
+// TestPersistWhileApplying persists snapshots while entries apply, as Raft
+// does; -race checks that applies never change what a snapshot holds, and
+// each snapshot restores to a consistent state.
+func TestPersistWhileApplying(t *testing.T) {
+	h := gang(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			s, _ := h.fsm.Snapshot()
+			sink := &memSink{}
+			if err := s.Persist(sink); err != nil {
+				errs <- err
+				return
+			}
+			if err := NewFSM(zaptest.NewLogger(t)).Restore(readCloser(sink.Bytes())); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	for i := 0; i < 30; i++ {
+		id := "j" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		h.addJob(id, 1, 1)
+		h.ok(ApplyPlanType, ApplyPlanRequest{Plan: Plan{Pending: []PendingReason{{id, "waiting"}}}})
+		h.ok(CancelJobType, CancelJobRequest{JobID: id, Reason: "r"})
+	}
+	_ = report(h, "g-0", api.AllocFailed, 1, "")
+	h.ok(NodeStatusType, NodeStatusRequest{NodeID: "id-n2", Status: api.NodeDown})
+	cancel()
+	wg.Wait()
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+}
