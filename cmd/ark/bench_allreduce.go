@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -69,7 +70,7 @@ tuning pass, and the overlap efficiency of a compute+all-reduce loop.`,
 			cfg.Log = cmd.ErrOrStderr()
 			res, err := collbench.Run(cmd.Context(), cfg)
 			if err != nil {
-				if strings.Contains(err.Error(), "want") {
+				if errors.Is(err, collbench.ErrConfig) {
 					return usagef("%v", err)
 				}
 				return err

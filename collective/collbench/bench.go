@@ -21,6 +21,9 @@ import (
 	"github.com/ark-sched/ark/collective"
 )
 
+// ErrConfig is wrapped by errors in a Config (bad flags: exit code 2).
+var ErrConfig = errors.New("invalid benchmark configuration")
+
 // Config is one benchmark invocation.
 type Config struct {
 	Ranks      []int    // world sizes, e.g. 2,4
@@ -130,19 +133,19 @@ func (c *Config) defaults() error {
 	}
 	for _, r := range c.Ranks {
 		if r < 2 || r > 64 {
-			return fmt.Errorf("ranks %d: want 2..64", r)
+			return fmt.Errorf("ranks %d: want 2..64: %w", r, ErrConfig)
 		}
 	}
 	for _, t := range c.Transports {
 		if t != "tcp" && t != "shm" {
-			return fmt.Errorf("transport %q: want tcp or shm", t)
+			return fmt.Errorf("transport %q: want tcp or shm: %w", t, ErrConfig)
 		}
 	}
 	if c.MinBytes > c.MaxBytes {
-		return fmt.Errorf("min bytes %d > max bytes %d", c.MinBytes, c.MaxBytes)
+		return fmt.Errorf("min bytes %d > max bytes %d: %w", c.MinBytes, c.MaxBytes, ErrConfig)
 	}
 	if !c.InProcess && c.Spawn == nil {
-		return errors.New("no way to start rank processes (Spawn) and not in-process")
+		return fmt.Errorf("no way to start rank processes (Spawn) and not in-process: %w", ErrConfig)
 	}
 	return nil
 }
