@@ -1,0 +1,309 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ark-sched/ark/scheduler/api"
+)
+
+// The system tests start real ark processes on loopback ports, as a user
+// would, and kill them. They are skipped with -short.
+
+var arkBin string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		dir, err := os.MkdirTemp("", "ark-systest-bin")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		arkBin = filepath.Join(dir, "ark")
+		out, err := exec.Command("go", "build", "-o", arkBin, ".").CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build ark: %v\n%s", err, out)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// proc is a running ark process.
+type proc struct {
+	cmd  *exec.Cmd
+	out  string // the file its stdout and stderr go to
+	done chan struct{} // closed when the process has exited
+}
+
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(arkBin, args...)
+	// A file, not a pipe: tasks the process starts inherit its stdout, and
+	// a pipe they hold open would keep Wait from returning.
+	f, err := os.CreateTemp(t.TempDir(), "proc-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := f.Name()
+	cmd.Stdout, cmd.Stderr = f, f
+	// Tasks run `ark example rendezvous`: put the binary on their PATH.
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(arkBin)+":"+os.Getenv("PATH"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, out: out, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			p.signal(syscall.SIGKILL)
+			<-p.done
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(out)
+			t.Logf("output of ark %s:\n%s", strings.Join(args, " "), b)
+		}
+	})
+	return p
+}
+
+func (p *proc) signal(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
+
+// kill9 kills the process at once, as a crash would.
+func (p *proc) kill9(t *testing.T) {
+	p.signal(syscall.SIGKILL)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("process did not die")
+	}
+}
+
+type srv struct {
+	dir, http, raft string
+}
+
+func newSrv(t *testing.T) srv {
+	return srv{dir: t.TempDir(), http: fmt.Sprintf("127.0.0.1:%d", freePort(t)), raft: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+}
+
+func (s srv) start(t *testing.T) *proc {
+	p := start(t, "server", "--name", "s1", "--data-dir", s.dir, "--http", s.http, "--raft", s.raft, "--log-level", "warn")
+	c, err := api.NewClient(s.http)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 15*time.Second, "server leader", func() bool {
+		l, err := c.Leader(context.Background())
+		return err == nil && l.Leader == "s1"
+	})
+	return p
+}
+
+// cli runs a client command and returns its stdout.
+func cli(t *testing.T, addr string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, arkBin, append(args, "--addr", addr)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return stdout.String(), fmt.Errorf("ark %s: %w\nstderr: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func exitCodeOf(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// TestSystemGang: a server and two agents as separate processes run the
+// hello-gang example to success, and each rank's output comes back through
+// the server.
+func TestSystemGang(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	s := newSrv(t)
+	s.start(t)
+	for _, name := range []string{"gpu-a", "gpu-b"} {
+		start(t, "agent", "--name", name, "--servers", s.http, "--data-dir", t.TempDir(), "--fake-gpus", "4xH200:141Gi", "--log-level", "warn")
+	}
+	waitUntil(t, 15*time.Second, "two ready nodes", func() bool {
+		out, err := cli(t, s.http, "node", "list", "-o", "json")
+		return err == nil && strings.Count(out, `"status": "ready"`) == 2
+	})
+	out, err := cli(t, s.http, "job", "submit", "--wait", "--timeout", "60s", "-o", "json", "../../examples/hello-gang.yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var job api.Job
+	if err := json.Unmarshal([]byte(out), &job); err != nil {
+		t.Fatalf("decode %q: %v", out, err)
+	}
+	if job.Status != api.JobSucceeded || len(job.Allocations) != 2 {
+		t.Fatalf("job %s with %d allocations: %s", job.Status, len(job.Allocations), job.Reason)
+	}
+	if job.Allocations[0].Node == job.Allocations[1].Node {
+		t.Errorf("4-GPU ranks on 4-GPU nodes share node %s", job.Allocations[0].Node)
+	}
+	for rank, want := range []string{"rank 0: all 2 ranks checked in", "rank 1: rank 0 says: welcome rank 1"} {
+		logs, err := cli(t, s.http, "job", "logs", job.ID, "--rank", fmt.Sprint(rank))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(logs, want) || !strings.Contains(logs, "GPUs 0,1,2,3") {
+			t.Errorf("rank %d log lacks %q:\n%s", rank, want, logs)
+		}
+	}
+}
+
+// TestSystemCrashKeepsAcknowledgedJobs: every job whose submission was
+// acknowledged survives a SIGKILL of the server and is served after restart.
+func TestSystemCrashKeepsAcknowledgedJobs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	s := newSrv(t)
+	p := s.start(t)
+	spec := filepath.Join(t.TempDir(), "job.yaml")
+	if err := os.WriteFile(spec, []byte("name: acked\nkind: batch\nresources: {gpus: 1}\ntask: {driver: exec, exec: {command: [\"true\"]}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := 0; i < 10; i++ {
+		out, err := cli(t, s.http, "job", "submit", spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, strings.TrimSpace(out))
+	}
+	p.kill9(t)
+	s.start(t)
+	out, err := cli(t, s.http, "job", "list", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jobs []api.Job
+	if err := json.Unmarshal([]byte(out), &jobs); err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, j := range jobs {
+		have[j.ID] = true
+	}
+	for _, id := range ids {
+		if !have[id] {
+			t.Errorf("acknowledged job %s lost after SIGKILL and restart", id)
+		}
+	}
+	// With no nodes, each job is pending with a reason.
+	status, err := cli(t, s.http, "job", "status", ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(status, "pending") || !strings.Contains(status, "no nodes are registered") {
+		t.Errorf("status after restart:\n%s", status)
+	}
+}
+
+// TestSystemSecondServerOnSameDataDir: a second server on a data dir in use
+// refuses to start with a clear message.
+func TestSystemSecondServerOnSameDataDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	s := newSrv(t)
+	s.start(t)
+	other := srv{dir: s.dir, http: fmt.Sprintf("127.0.0.1:%d", freePort(t)), raft: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	cmd := exec.Command(arkBin, "server", "--name", "s2", "--data-dir", other.dir, "--http", other.http, "--raft", other.raft)
+	out, err := cmd.CombinedOutput()
+	if exitCodeOf(err) != 1 || !strings.Contains(string(out), "is another server using data dir") {
+		t.Errorf("second server: exit %d, output:\n%s", exitCodeOf(err), out)
+	}
+}
+
+// TestCLIExitCodes: 0 on success, 1 on failure, 2 on usage or invalid input.
+func TestCLIExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("name: x\nkind: train\nresources: {gpus: -1}\ntask: {driver: exec}\nbogus: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unreachable := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"job", "validate", "../../examples/hello-gang.yaml"}, 0, "is valid"},
+		{[]string{"job", "validate", bad}, 2, "bogus: unknown field"},
+		{[]string{"job", "validate", filepath.Join(dir, "missing.yaml")}, 2, "no such file"},
+		{[]string{"job", "validate"}, 2, "want a spec file"},
+		{[]string{"job", "status", "x", "--no-such-flag"}, 2, "unknown flag"},
+		{[]string{"no-such-command"}, 2, "unknown command"},
+		{[]string{"job", "list", "--output", "yaml"}, 2, "--output must be text or json"},
+		{[]string{"job", "list", "--addr", unreachable}, 1, "connection refused"},
+	}
+	for _, tc := range cases {
+		cmd := exec.Command(arkBin, tc.args...)
+		out, err := cmd.CombinedOutput()
+		if code := exitCodeOf(err); code != tc.code || !strings.Contains(string(out), tc.want) {
+			t.Errorf("ark %s: exit %d (want %d), output %q (want %q)", strings.Join(tc.args, " "), code, tc.code, out, tc.want)
+		}
+	}
+	// Every problem of an invalid spec is listed, each with its path.
+	out, _ := exec.Command(arkBin, "job", "validate", bad).CombinedOutput()
+	for _, want := range []string{"bogus: unknown field"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+}
