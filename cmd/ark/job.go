@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/api/client"
 	"github.com/ark-sched/ark/scheduler/spec"
 )
 
@@ -133,7 +134,7 @@ func newJobSubmitCmd(g *globals) *cobra.Command {
 
 // waitJob follows a job with blocking queries until it ends, drawing a live
 // status line.
-func waitJob(ctx context.Context, c *api.Client, id string, w io.Writer, live bool) (*api.Job, error) {
+func waitJob(ctx context.Context, c *client.Client, id string, w io.Writer, live bool) (*api.Job, error) {
 	var index uint64
 	last := ""
 	start := time.Now()
@@ -144,7 +145,7 @@ func waitJob(ctx context.Context, c *api.Client, id string, w io.Writer, live bo
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("waiting for job %s: %w", id, ctx.Err())
 			}
-			if api.IsNotFound(err) {
+			if client.IsNotFound(err) {
 				return nil, err
 			}
 			time.Sleep(500 * time.Millisecond)

@@ -13,7 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/api/client"
 )
 
 // Exit codes.
@@ -43,8 +43,8 @@ type globals struct {
 	logLevel string
 }
 
-func (g *globals) client() (*api.Client, error) {
-	return api.NewClient(g.addr)
+func (g *globals) client() (*client.Client, error) {
+	return client.New(g.addr)
 }
 
 func (g *globals) json() bool { return g.output == "json" }
@@ -131,7 +131,7 @@ func exitCode(err error) int {
 	}
 	fmt.Fprintln(os.Stderr, "error:", err)
 	var ue usageError
-	var ae *api.APIError
+	var ae *client.APIError
 	switch {
 	case errors.As(err, &ue):
 		return exitUsage

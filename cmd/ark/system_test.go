@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/api/client"
 )
 
 // The system tests start real ark processes on loopback ports, as a user
@@ -55,7 +56,7 @@ func freePort(t *testing.T) int {
 // proc is a running ark process.
 type proc struct {
 	cmd  *exec.Cmd
-	out  string // the file its stdout and stderr go to
+	out  string        // the file its stdout and stderr go to
 	done chan struct{} // closed when the process has exited
 }
 
@@ -116,7 +117,7 @@ func newSrv(t *testing.T) srv {
 
 func (s srv) start(t *testing.T) *proc {
 	p := start(t, "server", "--name", "s1", "--data-dir", s.dir, "--http", s.http, "--raft", s.raft, "--log-level", "warn")
-	c, err := api.NewClient(s.http)
+	c, err := client.New(s.http)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -226,7 +226,15 @@ func explain(nodes []*api.Node, usage map[string]*Usage, replicas int, req Reque
 	if len(parts) > 0 {
 		detail += "; " + strings.Join(parts, ", ")
 	}
+	ready := 0
+	for _, n := range nodes {
+		if n.Status == api.NodeReady {
+			ready++
+		}
+	}
 	switch {
+	case ready == 0:
+		return fmt.Sprintf("waiting for resources: %s, and no node is ready (%s)", shape, detail)
 	case largest < req.GPUs:
 		return fmt.Sprintf("cannot fit on this cluster: %s needs %d GPUs on one node, the largest ready node has %d matching (%s)", shape, req.GPUs, largest, detail)
 	case req.SameNode && largest < req.GPUs*replicas:

@@ -95,11 +95,28 @@ type Request struct {
 
 // gpuMismatch says why a GPU cannot serve the request, or "".
 func (r Request) gpuMismatch(g api.GPU) string {
-	if r.GPUModel != "" && !strings.Contains(strings.ToLower(g.Model), strings.ToLower(r.GPUModel)) {
+	if r.GPUModel != "" && !ModelMatches(g.Model, r.GPUModel) {
 		return fmt.Sprintf("model %q is not %q", g.Model, r.GPUModel)
 	}
 	if r.GPUMemoryBytes > 0 && g.MemoryBytes < r.GPUMemoryBytes {
 		return fmt.Sprintf("has %d bytes of memory, job asks for %d", g.MemoryBytes, r.GPUMemoryBytes)
 	}
 	return ""
+}
+
+// ModelMatches reports whether a GPU's model name ("NVIDIA H200 141GB
+// HBM3e", "NVIDIA A100-SXM4-80GB") is the model a job asks for: the whole
+// name, or one of its words, case-insensitively. "A10" does not match an
+// A100, and "H200" matches every H200 variant.
+func ModelMatches(model, want string) bool {
+	if strings.EqualFold(model, want) {
+		return true
+	}
+	words := strings.FieldsFunc(model, func(r rune) bool { return r == ' ' || r == '-' || r == '_' || r == '/' })
+	for _, w := range words {
+		if strings.EqualFold(w, want) {
+			return true
+		}
+	}
+	return false
 }

@@ -180,11 +180,11 @@ func TestFirstFit(t *testing.T) {
 			placed: map[string]string{"a": "0@n2[0 1 2 3 4 5 6 7]"},
 		},
 		{
-			name: "only down nodes: impossible on ready nodes",
+			name: "only down nodes: waiting, they may come back",
 			in: Input{Nodes: []*api.Node{down(h200("n1", 8))}, Pending: []*api.Job{
 				job("a", 1, 1),
 			}},
-			pending: map[string]string{"a": "cannot fit on this cluster: 1 replica(s) x 1 GPU(s) needs 1 GPUs on one node, the largest ready node has 0 matching (0/1 nodes can take a replica now; 1 not ready)"},
+			pending: map[string]string{"a": "waiting for resources: 1 replica(s) x 1 GPU(s), and no node is ready (0/1 nodes can take a replica now; 1 not ready)"},
 		},
 		{
 			name: "replica needs more GPUs than any node has",
@@ -438,5 +438,25 @@ func TestPure(t *testing.T) {
 	}
 	if len(known) > 0 && !t.Failed() {
 		t.Skipf("known impurity, to fix outside this package: %s", strings.Join(known, ", "))
+	}
+}
+
+func TestModelMatches(t *testing.T) {
+	cases := []struct {
+		model, want string
+		ok          bool
+	}{
+		{"NVIDIA H200 141GB HBM3e", "H200", true},
+		{"NVIDIA H200 141GB HBM3e", "h200", true},
+		{"NVIDIA A100-SXM4-80GB", "A100", true},
+		{"NVIDIA A100-SXM4-80GB", "A10", false},
+		{"NVIDIA A10", "A10", true},
+		{"NVIDIA H100 80GB HBM3", "H200", false},
+		{"NVIDIA H100 80GB HBM3", "NVIDIA H100 80GB HBM3", true},
+	}
+	for _, tc := range cases {
+		if got := ModelMatches(tc.model, tc.want); got != tc.ok {
+			t.Errorf("ModelMatches(%q, %q) = %v, want %v", tc.model, tc.want, got, tc.ok)
+		}
 	}
 }

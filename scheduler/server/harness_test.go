@@ -7,11 +7,11 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/api/client"
 )
 
 // testServer starts a single-voter server on ephemeral loopback ports.
-func testServer(t *testing.T, dir string) (*Server, *api.Client) {
+func testServer(t *testing.T, dir string) (*Server, *client.Client) {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
@@ -32,7 +32,7 @@ func testServer(t *testing.T, dir string) (*Server, *api.Client) {
 			t.Errorf("server run: %v", err)
 		}
 	})
-	c, err := api.NewClient(s.HTTPAddr())
+	c, err := client.New(s.HTTPAddr())
 	if err != nil {
 		t.Fatal(err)
 	}

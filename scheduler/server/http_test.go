@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/api/client"
 	"github.com/ark-sched/ark/scheduler/state"
 )
 
@@ -180,14 +181,14 @@ func TestCancelStopsAllocations(t *testing.T) {
 		}
 	}
 	// A second cancel is a conflict, not a success.
-	var ae *api.APIError
+	var ae *client.APIError
 	if err := c.CancelJob(ctx, resp.ID); err == nil || !asAPIError(err, &ae) || ae.StatusCode != 409 {
 		t.Errorf("second cancel: %v, want 409", err)
 	}
 }
 
-func asAPIError(err error, target **api.APIError) bool {
-	ae, ok := err.(*api.APIError)
+func asAPIError(err error, target **client.APIError) bool {
+	ae, ok := err.(*client.APIError)
 	if ok {
 		*target = ae
 	}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/api/client"
 	"github.com/ark-sched/ark/worker/driver"
 	"github.com/ark-sched/ark/worker/inventory"
 )
@@ -44,7 +45,7 @@ type Config struct {
 type Agent struct {
 	cfg     Config
 	log     *zap.Logger
-	client  *api.Client
+	client  *client.Client
 	inv     *inventory.Inventory
 	drivers map[string]driver.Driver
 	ln      net.Listener
@@ -68,7 +69,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.StopGrace == 0 {
 		cfg.StopGrace = 10 * time.Second
 	}
-	client, err := api.NewClient(cfg.Servers...)
+	client, err := client.New(cfg.Servers...)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +162,7 @@ func (a *Agent) register(ctx context.Context) error {
 			}
 			return nil
 		}
-		var ae *api.APIError
+		var ae *client.APIError
 		if errors.As(err, &ae) && ae.StatusCode == http.StatusBadRequest {
 			return fmt.Errorf("register node: %w", err)
 		}
@@ -181,7 +182,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		_, err := a.client.Heartbeat(ctx, a.nodeID)
 		switch {
 		case err == nil:
-		case api.IsNotFound(err):
+		case client.IsNotFound(err):
 			a.log.Warn("servers do not know this node; registering again")
 			if err := a.register(ctx); err != nil && ctx.Err() == nil {
 				a.log.Error("re-registering failed", zap.Error(err))

@@ -12,11 +12,12 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/api/client"
 	"github.com/ark-sched/ark/scheduler/server"
 )
 
 // cluster starts an in-process server and n agents with fake GPUs.
-func cluster(t *testing.T, n int) *api.Client {
+func cluster(t *testing.T, n int) *client.Client {
 	t.Helper()
 	log := zaptest.NewLogger(t)
 	s, err := server.New(server.Config{
@@ -60,7 +61,7 @@ func cluster(t *testing.T, n int) *api.Client {
 		stopSrv()
 		<-srvDone
 	})
-	c, err := api.NewClient(s.HTTPAddr())
+	c, err := client.New(s.HTTPAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func jobSpec(name string, replicas, gpus int, script string) []byte {
 	return b
 }
 
-func waitJob(t *testing.T, c *api.Client, id string, d time.Duration) *api.Job {
+func waitJob(t *testing.T, c *client.Client, id string, d time.Duration) *api.Job {
 	t.Helper()
 	var job *api.Job
 	waitFor(t, d, "job "+id+" to end", func() bool {
@@ -104,7 +105,7 @@ func waitJob(t *testing.T, c *api.Client, id string, d time.Duration) *api.Job {
 	return job
 }
 
-func logs(t *testing.T, c *api.Client, id string, rank int) string {
+func logs(t *testing.T, c *client.Client, id string, rank int) string {
 	t.Helper()
 	rc, err := c.JobLogs(context.Background(), id, rank, "stdout", false)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/api/client"
 	"github.com/ark-sched/ark/worker/driver"
 )
 
@@ -47,7 +48,7 @@ func (a *Agent) syncLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			if api.IsNotFound(err) {
+			if client.IsNotFound(err) {
 				a.log.Warn("servers do not know this node; registering again")
 				if err := a.register(ctx); err != nil {
 					continue
@@ -184,7 +185,7 @@ func (a *Agent) report(ctx context.Context, allocID string, u api.AllocStatusUpd
 		if err == nil {
 			return
 		}
-		var ae *api.APIError
+		var ae *client.APIError
 		if errors.As(err, &ae) && ae.StatusCode >= 400 && ae.StatusCode < 500 {
 			a.log.Warn("servers rejected a task report", zap.String("alloc", allocID), zap.Error(err))
 			return

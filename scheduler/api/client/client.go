@@ -1,4 +1,8 @@
-package api
+// Package client is the Go client of Ark's HTTP API, used by the CLI, the
+// agents and the tests. It is apart from package api (the wire types) so
+// that packages which only need the types, such as placement, do not pull
+// in net/http.
+package client
 
 import (
 	"bytes"
@@ -12,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ark-sched/ark/scheduler/api"
 )
 
 // Client speaks Ark's HTTP API to one or more servers. A request that
@@ -25,7 +31,7 @@ type Client struct {
 // APIError is an error answer from a server.
 type APIError struct {
 	StatusCode int
-	Body       Error
+	Body       api.Error
 }
 
 func (e *APIError) Error() string {
@@ -45,10 +51,10 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound
 }
 
-// NewClient returns a client for the given server addresses
+// New returns a client for the given server addresses
 // ("http://127.0.0.1:4680" or "127.0.0.1:4680"; several may be given,
 // comma-separated).
-func NewClient(addrs ...string) (*Client, error) {
+func New(addrs ...string) (*Client, error) {
 	var out []string
 	for _, a := range addrs {
 		for _, p := range strings.Split(a, ",") {
@@ -126,7 +132,7 @@ func (c *Client) send(ctx context.Context, method, url string, payload []byte) (
 
 func decodeAnswer(resp *http.Response, out any) (uint64, error) {
 	defer resp.Body.Close()
-	idx, _ := strconv.ParseUint(resp.Header.Get(IndexHeader), 10, 64)
+	idx, _ := strconv.ParseUint(resp.Header.Get(api.IndexHeader), 10, 64)
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return idx, fmt.Errorf("read answer: %w", err)
@@ -147,23 +153,23 @@ func decodeAnswer(resp *http.Response, out any) (uint64, error) {
 }
 
 // SubmitJob submits a job spec (JSON, or YAML which the server also reads).
-func (c *Client) SubmitJob(ctx context.Context, specBody []byte) (*SubmitResponse, error) {
-	var out SubmitResponse
+func (c *Client) SubmitJob(ctx context.Context, specBody []byte) (*api.SubmitResponse, error) {
+	var out api.SubmitResponse
 	_, err := c.do(ctx, http.MethodPost, "/v1/jobs", specBody, &out)
 	return &out, err
 }
 
 // Job returns a job with its allocations. With index > 0 it blocks until the
 // job changes past that index or wait passes.
-func (c *Client) Job(ctx context.Context, id string, index uint64, wait time.Duration) (*Job, uint64, error) {
-	var out Job
+func (c *Client) Job(ctx context.Context, id string, index uint64, wait time.Duration) (*api.Job, uint64, error) {
+	var out api.Job
 	idx, err := c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+blockQuery(index, wait), nil, &out)
 	return &out, idx, err
 }
 
 // Jobs lists jobs, optionally only those with one status.
-func (c *Client) Jobs(ctx context.Context, status string) ([]*Job, error) {
-	var out []*Job
+func (c *Client) Jobs(ctx context.Context, status string) ([]*api.Job, error) {
+	var out []*api.Job
 	path := "/v1/jobs"
 	if status != "" {
 		path += "?status=" + url.QueryEscape(status)
@@ -198,50 +204,50 @@ func (c *Client) JobLogs(ctx context.Context, id string, rank int, stream string
 }
 
 // Nodes lists nodes.
-func (c *Client) Nodes(ctx context.Context) ([]*Node, error) {
-	var out []*Node
+func (c *Client) Nodes(ctx context.Context) ([]*api.Node, error) {
+	var out []*api.Node
 	_, err := c.do(ctx, http.MethodGet, "/v1/nodes", nil, &out)
 	return out, err
 }
 
 // Node returns a node by ID or name.
-func (c *Client) Node(ctx context.Context, ref string) (*Node, error) {
-	var out Node
+func (c *Client) Node(ctx context.Context, ref string) (*api.Node, error) {
+	var out api.Node
 	_, err := c.do(ctx, http.MethodGet, "/v1/nodes/"+url.PathEscape(ref), nil, &out)
 	return &out, err
 }
 
 // RegisterNode registers (or re-registers) a node.
-func (c *Client) RegisterNode(ctx context.Context, n *Node) (*RegisterNodeResponse, error) {
-	var out RegisterNodeResponse
+func (c *Client) RegisterNode(ctx context.Context, n *api.Node) (*api.RegisterNodeResponse, error) {
+	var out api.RegisterNodeResponse
 	_, err := c.do(ctx, http.MethodPost, "/v1/nodes/register", n, &out)
 	return &out, err
 }
 
 // Heartbeat tells the servers a node is alive.
-func (c *Client) Heartbeat(ctx context.Context, nodeID string) (*HeartbeatResponse, error) {
-	var out HeartbeatResponse
+func (c *Client) Heartbeat(ctx context.Context, nodeID string) (*api.HeartbeatResponse, error) {
+	var out api.HeartbeatResponse
 	_, err := c.do(ctx, http.MethodPut, "/v1/nodes/"+url.PathEscape(nodeID)+"/heartbeat", struct{}{}, &out)
 	return &out, err
 }
 
 // NodeAllocations returns a node's allocations, blocking until the index
 // passes index (when > 0) or wait passes.
-func (c *Client) NodeAllocations(ctx context.Context, nodeID string, index uint64, wait time.Duration) ([]*Allocation, uint64, error) {
-	var out []*Allocation
+func (c *Client) NodeAllocations(ctx context.Context, nodeID string, index uint64, wait time.Duration) ([]*api.Allocation, uint64, error) {
+	var out []*api.Allocation
 	idx, err := c.do(ctx, http.MethodGet, "/v1/nodes/"+url.PathEscape(nodeID)+"/allocations"+blockQuery(index, wait), nil, &out)
 	return out, idx, err
 }
 
 // UpdateAllocStatus reports an allocation's state.
-func (c *Client) UpdateAllocStatus(ctx context.Context, allocID string, u AllocStatusUpdate) error {
+func (c *Client) UpdateAllocStatus(ctx context.Context, allocID string, u api.AllocStatusUpdate) error {
 	_, err := c.do(ctx, http.MethodPut, "/v1/allocations/"+url.PathEscape(allocID)+"/status", u, nil)
 	return err
 }
 
 // Leader returns the current leader.
-func (c *Client) Leader(ctx context.Context) (*LeaderResponse, error) {
-	var out LeaderResponse
+func (c *Client) Leader(ctx context.Context) (*api.LeaderResponse, error) {
+	var out api.LeaderResponse
 	_, err := c.do(ctx, http.MethodGet, "/v1/status/leader", nil, &out)
 	return &out, err
 }
