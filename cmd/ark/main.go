@@ -101,7 +101,7 @@ func newRoot() *cobra.Command {
 	return root
 }
 
-// extraCommands lets files of other packages' commands add themselves.
+// extraCommands lets a command defined in its own file (ckpt.go) add itself.
 var extraCommands []func(*globals) *cobra.Command
 
 // exactArgs is cobra.ExactArgs with a usage error.
