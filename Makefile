@@ -31,7 +31,10 @@ lint:
 # A short run of every fuzz target (FUZZTIME each).
 FUZZTIME ?= 20s
 fuzz:
-	$(GO) test ./scheduler/spec -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./scheduler/spec -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./storage/checkpoint -run '^$$' -fuzz '^FuzzDecodeManifest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./storage/crypt -run '^$$' -fuzz '^FuzzDecrypt$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./collective -run '^$$' -fuzz '^FuzzChunking$$' -fuzztime $(FUZZTIME)
 
 demo: build
 	bash examples/demo.sh
