@@ -87,7 +87,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 		}
 	}()
 	bp := bufPool.Get().(*[]byte)
-	n, err := io.CopyBuffer(onlyWriter{f}, storage.ContextReader(ctx, r), *bp)
+	n, err := io.CopyBuffer(WritebackWriter(f), storage.ContextReader(ctx, r), *bp)
 	bufPool.Put(bp)
 	if err != nil {
 		return fmt.Errorf("filestore: put %s: %w", key, err)
@@ -141,12 +141,6 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
-
-// onlyWriter hides *os.File's ReadFrom, so io.CopyBuffer uses our large
-// buffer instead of the file's small-buffer (or splice) fallback path.
-type onlyWriter struct{ w io.Writer }
-
-func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
 
 // Get opens the object and seeks to off.
 func (s *Store) Get(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {
