@@ -79,16 +79,12 @@ func plan(st *State, opts SaveOptions) (*Manifest, error) {
 	if len(st.Shards) == 0 {
 		return nil, fmt.Errorf("%w: no shards", ErrInvalid)
 	}
-	now := time.Now
-	if opts.Now != nil {
-		now = opts.Now
-	}
 	m := &Manifest{
 		FormatVersion: FormatVersion,
 		Job:           st.Job,
 		Step:          st.Step,
 		WorldSize:     st.WorldSize,
-		Created:       now().UTC(),
+		Created:       timeNow(opts),
 		Namespace:     st.Namespace,
 		Metadata:      st.Metadata,
 		Tensors:       []TensorInfo{},
@@ -121,6 +117,13 @@ func plan(st *State, opts SaveOptions) (*Manifest, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return m, nil
+}
+
+func timeNow(opts SaveOptions) time.Time {
+	if opts.Now != nil {
+		return opts.Now().UTC()
+	}
+	return time.Now().UTC()
 }
 
 // zeroSHA is a placeholder checksum that passes validation during planning.
