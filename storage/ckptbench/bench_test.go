@@ -22,13 +22,13 @@ func TestRunSmall(t *testing.T) {
 	if err := res.WriteMarkdown(&md); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(md.String(), "| file:// checkpoint |") {
+	if !strings.Contains(md.String(), "| file:// checkpoint") {
 		t.Errorf("table:\n%s", md.String())
 	}
 	b, _ := json.Marshal(res)
 	var m map[string]any
 	json.Unmarshal(b, &m)
-	for _, k := range []string{"raw_disk_mbps", "file_mbps", "sync_stall_ms", "async_stall_ms"} {
+	for _, k := range []string{"raw_disk_mbps", "raw_parallel_mbps", "file_mbps", "sync_stall_ms", "async_stall_ms"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON lacks %s", k)
 		}

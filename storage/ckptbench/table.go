@@ -16,8 +16,9 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 		float64(r.SizeBytes)/(1<<20), r.Shards, r.Dir, r.Rounds)
 
 	p.printf("| target | MB/s | of raw disk |\n|---|---:|---:|\n")
-	p.printf("| raw fsync'd sequential write | %.0f | 100%% |\n", r.RawDiskMBps)
-	p.printf("| file:// checkpoint | %.0f | %.0f%% |\n", r.FileMBps, 100*r.FileFrac)
+	p.printf("| raw fsync'd sequential write (one file) | %.0f | 100%% |\n", r.RawDiskMBps)
+	p.printf("| raw fsync'd writes, one file per shard, 4 at once | %.0f | %.0f%% |\n", r.RawParallelMBps, 100*r.RawParallelMBps/r.RawDiskMBps)
+	p.printf("| file:// checkpoint (4 shards at once) | %.0f | %.0f%% (%.0f%% of the parallel raw) |\n", r.FileMBps, 100*r.FileFrac, 100*r.FileFracPar)
 	if r.S3MBps != nil {
 		p.printf("| %s checkpoint | %.0f | %.0f%% |\n", r.S3URI, *r.S3MBps, 100**r.S3Frac)
 	} else {
