@@ -88,6 +88,7 @@ type AsyncWriter struct {
 
 // NewAsyncWriter returns a writer to s.
 func NewAsyncWriter(s storage.Store, opts AsyncOptions) *AsyncWriter {
+	opts.Save = opts.Save.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &AsyncWriter{store: s, opts: opts, slot: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 	if opts.Reserve > 0 {

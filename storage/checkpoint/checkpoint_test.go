@@ -329,3 +329,28 @@ func (f *flakyStore) Put(ctx context.Context, key string, r io.Reader, size int6
 	}
 	return f.Store.Put(ctx, key, r, size)
 }
+
+func TestAsyncEncrypted(t *testing.T) {
+	ctx := t.Context()
+	s, _ := newFileStore(t)
+	k, _ := crypt.NewKey("k", bytes.Repeat([]byte{1}, 32))
+	kr := crypt.NewKeyring()
+	kr.Add("ns", k)
+	w := checkpoint.NewAsyncWriter(s, checkpoint.AsyncOptions{Save: checkpoint.SaveOptions{Key: k}})
+	st := testState("ae", 1, 2, 3000)
+	if _, err := w.Save(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := checkpoint.Latest(ctx, s, "ae", kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalStates(t, got, st)
+}

@@ -35,9 +35,7 @@ func PutShard(ctx context.Context, s storage.Store, ref Ref, sh Shard, opts Save
 	if err := ref.validate(); err != nil {
 		return nil, err
 	}
-	if opts.ChunkSize <= 0 {
-		opts.ChunkSize = crypt.DefaultChunkSize
-	}
+	opts = opts.withDefaults()
 	if sh.Name == "" {
 		sh.Name = fmt.Sprintf("rank%05d-000", sh.Rank)
 	}
@@ -66,9 +64,7 @@ func PutShard(ctx context.Context, s storage.Store, ref Ref, sh Shard, opts Save
 // ShardWrites every rank reported, which makes it exist. Every rank in
 // [0, WorldSize) must have written at least one shard.
 func CommitShards(ctx context.Context, s storage.Store, h Header, writes []*ShardWrite, opts SaveOptions) (*Manifest, error) {
-	if opts.ChunkSize <= 0 {
-		opts.ChunkSize = crypt.DefaultChunkSize
-	}
+	opts = opts.withDefaults()
 	now := timeNow(opts)
 	m := &Manifest{
 		FormatVersion: FormatVersion, Job: h.Job, Step: h.Step, WorldSize: h.WorldSize,

@@ -119,6 +119,16 @@ func plan(st *State, opts SaveOptions) (*Manifest, error) {
 	return m, nil
 }
 
+func (o SaveOptions) withDefaults() SaveOptions {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.ChunkSize <= 0 {
+		o.ChunkSize = crypt.DefaultChunkSize
+	}
+	return o
+}
+
 func timeNow(opts SaveOptions) time.Time {
 	if opts.Now != nil {
 		return opts.Now().UTC()
@@ -133,12 +143,7 @@ var zeroSHA = hex.EncodeToString(make([]byte, sha256.Size))
 // deletes the shards it wrote and returns the error; the checkpoint is then
 // absent (it never had a manifest). It returns the manifest written.
 func Save(ctx context.Context, s storage.Store, st *State, opts SaveOptions) (*Manifest, error) {
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = 4
-	}
-	if opts.ChunkSize <= 0 {
-		opts.ChunkSize = crypt.DefaultChunkSize
-	}
+	opts = opts.withDefaults()
 	m, err := plan(st, opts)
 	if err != nil {
 		return nil, err
