@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,7 +23,8 @@ type AsyncOptions struct {
 	// after each successful save (see Retain).
 	Keep int
 	// OnDone, if set, is called from the upload goroutine with each
-	// checkpoint's result. It must not call Save.
+	// checkpoint's result, in order, before the next upload may start. It
+	// must not call Save (which would wait for it).
 	OnDone func(Result)
 	// Reserve, if > 0, allocates and touches this many bytes of host
 	// staging memory up front (the checkpoint's size), so the first
@@ -149,10 +152,10 @@ func (w *AsyncWriter) upload(st *State, p *Pending) {
 		_, p.res.Retention = Retain(w.ctx, w.store, st.Job, w.opts.Keep)
 	}
 	close(p.done) // before the slot goes: a Save that gets it sees p done
-	<-w.slot      // the staging memory is free again
 	if w.opts.OnDone != nil {
-		w.opts.OnDone(p.res)
+		w.opts.OnDone(p.res) // in order, one at a time
 	}
+	<-w.slot // the staging memory is free again
 }
 
 // stage copies st into the staging memory and returns a State over it.
@@ -164,6 +167,7 @@ func (w *AsyncWriter) stage(st *State) *State {
 	}
 	buf := w.staging[:total]
 	out := *st
+	out.Metadata = maps.Clone(st.Metadata)
 	out.Shards = make([]Shard, len(st.Shards))
 	var jobs []copyJob
 	var off int64
@@ -172,7 +176,7 @@ func (w *AsyncWriter) stage(st *State) *State {
 		for j, t := range sh.Tensors {
 			dst := buf[off : off+int64(len(t.Data)) : off+int64(len(t.Data))]
 			jobs = append(jobs, copyJob{dst, t.Data})
-			out.Shards[i].Tensors[j] = Tensor{Name: t.Name, DType: t.DType, Shape: t.Shape, Data: dst}
+			out.Shards[i].Tensors[j] = Tensor{Name: t.Name, DType: t.DType, Shape: slices.Clone(t.Shape), Data: dst}
 			off += int64(len(t.Data))
 		}
 	}
