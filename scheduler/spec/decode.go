@@ -105,10 +105,67 @@ func checkFields(v any, t reflect.Type, path string, errs *Errors) {
 		}
 	case reflect.Map:
 		if m, ok := v.(map[string]any); ok {
-			for k, e := range m {
-				checkFields(e, t.Elem(), join(path, k), errs)
+			keys := make([]string, 0, len(m))
+			for k := range m {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				checkFields(m[k], t.Elem(), join(path, k), errs)
 			}
 		}
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64, reflect.Int32, reflect.Float64:
+		// Scalars are checked here rather than left to encoding/json so
+		// that an element of a list or map is named by its own path
+		// (task.exec.command[3], task.exec.env.OMP_NUM_THREADS).
+		if v == nil || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+			return
+		}
+		if msg := scalarMismatch(v, t); msg != "" {
+			*errs = append(*errs, FieldError{Path: path, Msg: msg})
+		}
+	}
+}
+
+// scalarMismatch says why a decoded JSON value does not fit a scalar type.
+func scalarMismatch(v any, t reflect.Type) string {
+	got := "a mapping"
+	switch x := v.(type) {
+	case string:
+		got = fmt.Sprintf("string %q", x)
+	case bool:
+		got = fmt.Sprintf("bool %v", x)
+	case float64:
+		got = fmt.Sprintf("number %v", x)
+	case []any:
+		got = "a list"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		if _, ok := v.(string); ok {
+			return ""
+		}
+		switch v.(type) {
+		case float64, bool:
+			return fmt.Sprintf("must be a string, got %s (quote it: \"%v\")", got, v)
+		}
+		return "must be a string, got " + got
+	case reflect.Bool:
+		if _, ok := v.(bool); ok {
+			return ""
+		}
+		return "must be true or false, got " + got
+	case reflect.Float64:
+		if _, ok := v.(float64); ok {
+			return ""
+		}
+		return "must be a number, got " + got
+	default: // integers
+		f, ok := v.(float64)
+		if ok && f == float64(int64(f)) {
+			return ""
+		}
+		return "must be an integer, got " + got
 	}
 }
 
