@@ -1,0 +1,66 @@
+package cpu
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/ark-sched/ark/kernels"
+)
+
+func BenchmarkMatMul(b *testing.B) {
+	for _, n := range []int{256, 512, 1024} {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%d/%dt", n, threads), func(b *testing.B) {
+				d := New(threads)
+				defer d.Close()
+				x, y, z := mustAlloc(b, d, n*n), mustAlloc(b, d, n*n), mustAlloc(b, d, n*n)
+				p := kernels.MatMulArgs{M: n, N: n, K: n, Alpha: 1}
+				b.ResetTimer()
+				for b.Loop() {
+					if err := d.MatMul(z, x, y, nil, p); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(2*float64(n*n*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+func BenchmarkAttention(b *testing.B) {
+	s := kernels.AttnShape{B: 4, T: 256, C: 384, Heads: 6}
+	d := New(0)
+	defer d.Close()
+	out, probs := mustAlloc(b, d, s.B*s.T*s.C), mustAlloc(b, d, s.B*s.Heads*s.T*s.T)
+	qkv := mustAlloc(b, d, s.B*s.T*3*s.C)
+	for b.Loop() {
+		if err := d.Attention(out, probs, qkv, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkLayerNorm(b *testing.B) {
+	rows, cols := 1024, 768
+	d := New(0)
+	defer d.Close()
+	x, out := mustAlloc(b, d, rows*cols), mustAlloc(b, d, rows*cols)
+	m, r, w, bias := mustAlloc(b, d, rows), mustAlloc(b, d, rows), mustAlloc(b, d, cols), mustAlloc(b, d, cols)
+	for b.Loop() {
+		if err := d.LayerNorm(out, m, r, x, w, bias, rows, cols, 1e-5); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func mustAlloc(tb testing.TB, d *Device, n int) kernels.Buffer {
+	buf, err := d.Alloc(kernels.Float32, n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f, _ := d.Float32s(buf)
+	for i := range f {
+		f[i] = float32(i%17) * 0.01
+	}
+	return buf
+}
