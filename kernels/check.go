@@ -34,9 +34,9 @@ func atLeast(name string, b Buffer, dt DType, n int) error {
 }
 
 func positive(op string, dims ...int) error {
-	for _, d := range dims {
+	for i, d := range dims {
 		if d <= 0 {
-			return fmt.Errorf("%s: dimensions %v must be positive: %w", op, dims, ErrArgument)
+			return fmt.Errorf("%s: dimension %d is %d, want > 0: %w", op, i, d, ErrArgument)
 		}
 	}
 	return nil
@@ -94,8 +94,8 @@ func CheckSame(op string, bufs ...Buffer) error {
 		if b == nil {
 			return fmt.Errorf("%s: buffer %d is nil: %w", op, i, ErrShape)
 		}
-		if err := want(fmt.Sprintf("%s buffer %d", op, i), b, Float32, bufs[0].Len()); err != nil {
-			return err
+		if err := want("", b, Float32, bufs[0].Len()); err != nil {
+			return fmt.Errorf("%s buffer %d%w", op, i, err)
 		}
 	}
 	return nil
