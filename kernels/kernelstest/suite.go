@@ -277,7 +277,7 @@ func testEmbedding(e *env) {
 	for i := range ids {
 		ids[i] = int32(e.rng.IntN(vocab))
 	}
-	ids[0], ids[1] = 4, 4 // a repeated id must accumulate
+	ids[0], ids[1] = 4, 4                          // a repeated id must accumulate
 	wte, wpe := e.randn(vocab*c), e.randn((t+2)*c) // wpe may be longer than T
 	out, idb := e.alloc(b*t*c), e.upInt(ids)
 	e.must(e.d.Embedding(out, idb, e.up(wte), e.up(wpe), b, t, c))

@@ -1,0 +1,27 @@
+// Package cuda is Ark's CUDA kernels.Device. It links nothing from CUDA at
+// build time: libcuda.so.1 (the driver API), libnvrtc (the run-time compiler)
+// and libcublas (optional, for matmul) are opened with dlopen when New is
+// first called, the way go-nvml loads NVML, so the package builds with plain
+// gcc and an Ark binary runs on machines without a GPU. Where the driver is
+// missing, New returns an error wrapping kernels.ErrUnavailable that says so
+// ("cuda: libcuda.so.1 not found ..."), never a crash.
+//
+// The kernels are CUDA C++ in kernels.cu, embedded in the binary and compiled
+// by NVRTC for the device's compute capability on first use; the cubin is
+// cached under the user cache directory keyed by source, architecture and
+// NVRTC version. Matmul goes to cuBLAS (row-major mapped onto its
+// column-major SGEMM) when libcublas loads, and to Ark's tiled kernel
+// otherwise. All work runs on the legacy default stream, which orders every
+// launch and copy; errors from asynchronous faults surface at the next Sync
+// or CopyOut.
+//
+// Honesty note: this backend was written and built on machines without an
+// NVIDIA GPU. Its loader and its "no driver" error are tested there; the
+// kernels and the cuBLAS mapping run the kernelstest conformance suite only
+// where a GPU is present (the test skips otherwise and says why), and had
+// not been run on a GPU when this was written. The kernels are simple and
+// correct-first (a thread per row for attention and cross-entropy), not tuned.
+//
+// Without cgo the package still builds; New then reports that the binary was
+// built without cgo.
+package cuda

@@ -1,0 +1,22 @@
+//go:build !cgo
+
+package cuda
+
+import (
+	"fmt"
+
+	"github.com/ark-sched/ark/kernels"
+)
+
+// Device is unavailable in binaries built without cgo.
+type Device struct{ kernels.Device }
+
+// New reports that CUDA needs cgo.
+func New(ordinal int) (*Device, error) {
+	return nil, fmt.Errorf("cuda: device %d: binary built without cgo: %w", ordinal, kernels.ErrUnavailable)
+}
+
+// Available reports that CUDA needs cgo.
+func Available() error {
+	return fmt.Errorf("cuda: binary built without cgo: %w", kernels.ErrUnavailable)
+}
