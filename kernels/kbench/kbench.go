@@ -1,0 +1,297 @@
+package kbench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/ark-sched/ark/kernels"
+	"github.com/ark-sched/ark/kernels/cpu"
+	"github.com/ark-sched/ark/kernels/cuda"
+)
+
+// ErrConfig marks an invalid Config (a usage error for the CLI).
+var ErrConfig = errors.New("kbench: invalid config")
+
+// Config selects what to measure.
+type Config struct {
+	Sizes   []int         // square matmul sizes (default 256, 512, 1024)
+	Threads []int         // CPU thread counts (default 1 and GOMAXPROCS)
+	MinTime time.Duration // timed budget per measurement (default 300ms); at least 2 runs
+	Naive   bool          // measure the naive matmul baseline at every size
+	// Layer is the attention shape; layernorm runs on B*T rows of C. The
+	// default is one GPT-2-small layer at a short context: B 4, T 256, C 768,
+	// 12 heads.
+	Layer kernels.AttnShape
+	CUDA  bool      // also measure GPU 0 when one is available
+	Log   io.Writer // progress lines; nil for none
+}
+
+// Env is the machine the figures come from.
+type Env struct {
+	CPU        string `json:"cpu"`
+	Cores      int    `json:"cores"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	GoVersion  string `json:"go"`
+	Kernel     string `json:"cpu_kernel"`
+	GPU        string `json:"gpu"`
+	Commit     string `json:"commit"`
+}
+
+// Row is one measurement.
+type Row struct {
+	Device  string  `json:"device"`
+	Op      string  `json:"op"`
+	Shape   string  `json:"shape"`
+	Threads int     `json:"threads,omitempty"`
+	Seconds float64 `json:"seconds"` // per call
+	GFLOPS  float64 `json:"gflops"`
+	VsNaive float64 `json:"vs_naive,omitempty"` // GFLOPS over the naive matmul's at the same size
+}
+
+// Result is the whole run.
+type Result struct {
+	Env Env `json:"env"`
+	// SGEMMGFLOPS is the CPU backend's matmul keyed "<size>x<threads>t".
+	SGEMMGFLOPS map[string]float64 `json:"sgemm_gflops"`
+	// NaiveGFLOPS is the naive triple loop keyed the same way (1 thread).
+	NaiveGFLOPS map[string]float64 `json:"naive_sgemm_gflops,omitempty"`
+	// CUDAGFLOPS is GPU 0's matmul keyed by size, when measured.
+	CUDAGFLOPS map[string]float64 `json:"cuda_sgemm_gflops,omitempty"`
+	Rows       []Row              `json:"rows"`
+}
+
+func (c *Config) defaults() error {
+	if len(c.Sizes) == 0 {
+		c.Sizes = []int{256, 512, 1024}
+	}
+	if len(c.Threads) == 0 {
+		c.Threads = []int{1}
+		if n := runtime.GOMAXPROCS(0); n > 1 {
+			c.Threads = append(c.Threads, n)
+		}
+	}
+	if c.MinTime <= 0 {
+		c.MinTime = 300 * time.Millisecond
+	}
+	for _, s := range c.Sizes {
+		if s < 1 || s > 8192 {
+			return fmt.Errorf("size %d: want 1..8192: %w", s, ErrConfig)
+		}
+	}
+	for _, t := range c.Threads {
+		if t < 1 || t > 1024 {
+			return fmt.Errorf("threads %d: want 1..1024: %w", t, ErrConfig)
+		}
+	}
+	if c.Layer == (kernels.AttnShape{}) {
+		c.Layer = kernels.AttnShape{B: 4, T: 256, C: 768, Heads: 12}
+	}
+	if l := c.Layer; l.B < 1 || l.T < 1 || l.Heads < 1 || l.C < l.Heads || l.C%l.Heads != 0 {
+		return fmt.Errorf("layer %+v: want positive sizes and C divisible by heads: %w", l, ErrConfig)
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	return nil
+}
+
+// Run measures; it fails if any kernel disagrees with the reference.
+func Run(cfg Config) (*Result, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	maxT := 1
+	for _, t := range cfg.Threads {
+		maxT = max(maxT, t)
+	}
+	d := cpu.New(maxT)
+	defer d.Close()
+	res := &Result{Env: environment(d), SGEMMGFLOPS: map[string]float64{}}
+	if cfg.Naive {
+		res.NaiveGFLOPS = map[string]float64{}
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, n := range cfg.Sizes {
+		a, b := randn(rng, n*n), randn(rng, n*n)
+		if cfg.Naive {
+			c := make([]float32, n*n)
+			secs := timeIt(cfg.MinTime, func() { naiveMatMul(c, a, b, n, n, n) })
+			g := 2 * float64(n) * float64(n) * float64(n) / secs / 1e9
+			res.NaiveGFLOPS[fmt.Sprintf("%dx1t", n)] = round(g)
+			res.Rows = append(res.Rows, Row{Device: "cpu", Op: "matmul naive", Shape: cube(n), Threads: 1, Seconds: secs, GFLOPS: round(g)})
+			fmt.Fprintf(cfg.Log, "naive matmul %d: %.2f GFLOP/s\n", n, g)
+		}
+		for _, t := range cfg.Threads {
+			d.SetThreads(t)
+			secs, err := timeMatMul(d, a, b, n, cfg.MinTime)
+			if err != nil {
+				return nil, fmt.Errorf("cpu matmul %d, %d threads: %w", n, t, err)
+			}
+			g := 2 * float64(n) * float64(n) * float64(n) / secs / 1e9
+			key := fmt.Sprintf("%dx%dt", n, t)
+			res.SGEMMGFLOPS[key] = round(g)
+			row := Row{Device: "cpu", Op: "matmul", Shape: cube(n), Threads: t, Seconds: secs, GFLOPS: round(g)}
+			if base := res.NaiveGFLOPS[fmt.Sprintf("%dx1t", n)]; base > 0 {
+				row.VsNaive = round(g / base)
+			}
+			res.Rows = append(res.Rows, row)
+			fmt.Fprintf(cfg.Log, "matmul %d, %d threads: %.2f GFLOP/s\n", n, t, g)
+		}
+	}
+	for _, t := range cfg.Threads {
+		d.SetThreads(t)
+		rows, err := timeOthers(d, "cpu", t, cfg.Layer, rng, cfg.MinTime)
+		if err != nil {
+			return nil, err
+		}
+		res.Rows = append(res.Rows, rows...)
+	}
+	if cfg.CUDA {
+		if err := runCUDA(cfg, res, rng); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func runCUDA(cfg Config, res *Result, rng *rand.Rand) error {
+	if err := cuda.Available(); err != nil {
+		res.Env.GPU = "none: " + strings.TrimSuffix(err.Error(), ": "+kernels.ErrUnavailable.Error())
+		return nil
+	}
+	g, err := cuda.New(0)
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	res.Env.GPU = g.Describe()
+	res.CUDAGFLOPS = map[string]float64{}
+	for _, n := range append(append([]int{}, cfg.Sizes...), 4096) {
+		a, b := randn(rng, n*n), randn(rng, n*n)
+		secs, err := timeMatMul(g, a, b, n, cfg.MinTime)
+		if err != nil {
+			return fmt.Errorf("cuda matmul %d: %w", n, err)
+		}
+		gf := 2 * float64(n) * float64(n) * float64(n) / secs / 1e9
+		res.CUDAGFLOPS[fmt.Sprint(n)] = round(gf)
+		res.Rows = append(res.Rows, Row{Device: "cuda", Op: "matmul", Shape: cube(n), Seconds: secs, GFLOPS: round(gf)})
+	}
+	rows, err := timeOthers(g, "cuda", 0, cfg.Layer, rng, cfg.MinTime)
+	res.Rows = append(res.Rows, rows...)
+	return err
+}
+
+func cube(n int) string { return fmt.Sprintf("%dx%dx%d", n, n, n) }
+
+func round(x float64) float64 { return math.Round(x*100) / 100 }
+
+func randn(r *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	return x
+}
+
+// timeIt runs f at least twice and until budget has passed, after one
+// untimed warm-up, and returns seconds per call.
+func timeIt(budget time.Duration, f func()) float64 {
+	f()
+	start := time.Now()
+	n := 0
+	for n < 2 || time.Since(start) < budget {
+		f()
+		n++
+	}
+	return time.Since(start).Seconds() / float64(n)
+}
+
+// naiveMatMul is the obviously-correct baseline: c[i][j] = sum_p a[i][p]*b[p][j].
+func naiveMatMul(c, a, b []float32, m, n, k int) {
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float32
+			for p := 0; p < k; p++ {
+				s += a[i*k+p] * b[p*n+j]
+			}
+			c[i*n+j] = s
+		}
+	}
+}
+
+// timeMatMul checks the device's n^3 matmul against float64 dot products at
+// sampled entries, then times it.
+func timeMatMul(d kernels.Device, a, b []float32, n int, budget time.Duration) (float64, error) {
+	ab, err := kernels.Upload(d, a)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Free(ab)
+	bb, err := kernels.Upload(d, b)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Free(bb)
+	cb, err := d.Alloc(kernels.Float32, n*n)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Free(cb)
+	p := kernels.MatMulArgs{M: n, N: n, K: n, Alpha: 1}
+	if err := d.MatMul(cb, ab, bb, nil, p); err != nil {
+		return 0, err
+	}
+	c, err := kernels.Download(d, cb)
+	if err != nil {
+		return 0, err
+	}
+	for s := 0; s < 64; s++ {
+		i, j := (s*7919)%n, (s*104729)%n
+		var want float64
+		for q := 0; q < n; q++ {
+			want += float64(a[i*n+q]) * float64(b[q*n+j])
+		}
+		if diff := math.Abs(float64(c[i*n+j]) - want); diff > 1e-4*math.Sqrt(float64(n))*(1+math.Abs(want)) {
+			return 0, fmt.Errorf("wrong result: c[%d][%d] = %g, want %g", i, j, c[i*n+j], want)
+		}
+	}
+	var runErr error
+	secs := timeIt(budget, func() {
+		if err := d.MatMul(cb, ab, bb, nil, p); err != nil && runErr == nil {
+			runErr = err
+		}
+		if err := d.Sync(); err != nil && runErr == nil {
+			runErr = err
+		}
+	})
+	return secs, runErr
+}
+
+func environment(d *cpu.Device) Env {
+	e := Env{Cores: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
+		Kernel: d.Describe(), CPU: runtime.GOARCH, GPU: "not measured"}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				e.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				e.Commit = s.Value[:12]
+			}
+		}
+	}
+	return e
+}
