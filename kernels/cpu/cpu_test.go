@@ -15,14 +15,18 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-// TestConformancePortable runs the suite with the portable Go micro-kernel
-// on machines where the assembly one is chosen.
-func TestConformancePortable(t *testing.T) {
-	if kern.name == genericKernel.name {
-		t.Skip("the portable micro-kernel is already the default here")
-	}
+// TestConformanceEachKernel runs the suite with every matmul micro-kernel
+// this CPU supports, not just the one chosen by default.
+func TestConformanceEachKernel(t *testing.T) {
 	saved := kern
-	kern = genericKernel
 	defer func() { kern = saved }()
-	kernelstest.Run(t, func(*testing.T) kernels.Device { return New(2) })
+	for _, k := range availableKernels() {
+		if k.name == saved.name {
+			continue // TestConformance covers it
+		}
+		t.Run(k.name, func(t *testing.T) {
+			kern = k
+			kernelstest.Run(t, func(*testing.T) kernels.Device { return New(2) })
+		})
+	}
 }

@@ -8,10 +8,29 @@ import "golang.org/x/sys/cpu"
 //go:noescape
 func kern6x16avx2(k int, a, b, c *float32, ldc int)
 
+// kern12x32avx512 is the AVX-512 micro-kernel: 24 zmm accumulators for a
+// 12 x 32 block of C.
+//
+//go:noescape
+func kern12x32avx512(k int, a, b, c *float32, ldc int)
+
+var avx512Kernel = microKernel{name: "avx512", mr: 12, nr: 32, fn: kern12x32avx512}
+
 var avx2Kernel = microKernel{name: "avx2+fma", mr: 6, nr: 16, fn: kern6x16avx2}
 
-func init() {
+// availableKernels lists the micro-kernels this CPU can run, best last.
+func availableKernels() []microKernel {
+	ks := []microKernel{genericKernel}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		kern = avx2Kernel
+		ks = append(ks, avx2Kernel)
 	}
+	if cpu.X86.HasAVX512F {
+		ks = append(ks, avx512Kernel)
+	}
+	return ks
+}
+
+func init() {
+	ks := availableKernels()
+	kern = ks[len(ks)-1]
 }

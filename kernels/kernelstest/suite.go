@@ -165,7 +165,8 @@ func testMatMul(e *env) {
 		{29, 31, 37, true, true, 0.5, 0.25, true, true},
 		{101, 70, 300, false, true, 1, 1, true, true}, // several kc blocks, edge tiles
 		{200, 197, 3, false, false, -1, 0, false, true},
-		{6, 16, 8, false, false, 1, 0, false, false}, // exactly one micro-tile
+		{6, 16, 8, false, false, 1, 0, false, false},   // exactly one 6x16 micro-tile
+		{24, 64, 300, false, true, 1, 0, false, false}, // whole 12x32 micro-tiles, two k blocks
 		{5, 3, 129, true, true, 1, 0, false, false},
 		{97, 200, 64, false, false, 1, 0, false, false}, // crosses mc and nc tiles
 	} {
