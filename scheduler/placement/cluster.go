@@ -1,0 +1,132 @@
+package placement
+
+import "sort"
+
+// Cluster is a set of nodes indexed for fast selection: nodes whose free
+// state is identical (model, free CPU and memory, multiset of free GPU
+// milli) are checked and scored once, as one class. Node i's rank in ties
+// is i: callers order Nodes as they want ties broken.
+type Cluster struct {
+	Nodes   []*NodeState
+	classes []*nodeClass
+	byKey   map[classKey]int
+	classOf []int
+}
+
+type classKey struct {
+	stateKey
+	mem  int64
+	down bool
+	solo int32 // node index + 1 for nodes that are never grouped
+}
+
+type nodeClass struct {
+	key     classKey
+	members []int // node indexes, ascending
+}
+
+// PerNode marks policies that must see every node (their scores differ
+// between nodes in identical states), so Cluster does not group them.
+type PerNode interface{ PerNode() }
+
+// NewCluster indexes the nodes (they are used in place, not copied).
+func NewCluster(nodes []*NodeState) *Cluster {
+	c := &Cluster{Nodes: nodes, byKey: map[classKey]int{}, classOf: make([]int, len(nodes))}
+	for i := range nodes {
+		c.insert(i)
+	}
+	return c
+}
+
+func (c *Cluster) keyOf(i int) classKey {
+	n := c.Nodes[i]
+	sk, ok := keyOf(n)
+	k := classKey{stateKey: sk, mem: n.MemFree, down: n.NotReady}
+	if !ok || n.NVLinkGroup != nil || n.NUMA != nil || n.Fabric != "" {
+		k.solo = int32(i + 1)
+	}
+	return k
+}
+
+func (c *Cluster) insert(i int) {
+	k := c.keyOf(i)
+	ci, ok := c.byKey[k]
+	if !ok {
+		ci = len(c.classes)
+		c.classes = append(c.classes, &nodeClass{key: k})
+		c.byKey[k] = ci
+	}
+	cl := c.classes[ci]
+	at := sort.SearchInts(cl.members, i)
+	cl.members = append(cl.members, 0)
+	copy(cl.members[at+1:], cl.members[at:])
+	cl.members[at] = i
+	c.classOf[i] = ci
+}
+
+func (c *Cluster) remove(i int) {
+	ci := c.classOf[i]
+	cl := c.classes[ci]
+	at := sort.SearchInts(cl.members, i)
+	cl.members = append(cl.members[:at], cl.members[at+1:]...)
+	if len(cl.members) > 0 {
+		return
+	}
+	// Swap-delete the empty class; fix the moved class's index.
+	last := len(c.classes) - 1
+	delete(c.byKey, cl.key)
+	if ci != last {
+		moved := c.classes[last]
+		c.classes[ci] = moved
+		c.byKey[moved.key] = ci
+		for _, m := range moved.members {
+			c.classOf[m] = ci
+		}
+	}
+	c.classes = c.classes[:last]
+}
+
+// Classes is the number of distinct node states.
+func (c *Cluster) Classes() int { return len(c.classes) }
+
+// Select is Select over the cluster: the best feasible node for t (lowest
+// index among equal scores) and its GPUs, or -1.
+func (c *Cluster) Select(t Task, p Policy, counts *ReasonCounts) (int, []int) {
+	if _, ok := p.(PerNode); ok {
+		return Select(c.Nodes, t, p, counts)
+	}
+	if _, ok := p.(Normalizer); ok {
+		return Select(c.Nodes, t, p, counts)
+	}
+	best, bestScore := -1, 0.0
+	var bestGPUs []int
+	for _, cl := range c.classes {
+		rep := cl.members[0]
+		n := c.Nodes[rep]
+		if r := n.Check(t); r != ReasonNone {
+			if counts != nil {
+				counts[r] += len(cl.members)
+			}
+			continue
+		}
+		s, g := p.Score(n, t)
+		if best < 0 || s > bestScore || (s == bestScore && rep < best) {
+			best, bestScore, bestGPUs = rep, s, g
+		}
+	}
+	return best, bestGPUs
+}
+
+// Place applies a task to node i and re-indexes it.
+func (c *Cluster) Place(i int, t Task, gpus []int) {
+	c.remove(i)
+	c.Nodes[i].Place(t, gpus)
+	c.insert(i)
+}
+
+// Release undoes Place.
+func (c *Cluster) Release(i int, t Task, gpus []int) {
+	c.remove(i)
+	c.Nodes[i].Release(t, gpus)
+	c.insert(i)
+}
