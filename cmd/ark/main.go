@@ -92,6 +92,7 @@ func newRoot() *cobra.Command {
 		newDevCmd(g),
 		newJobCmd(g),
 		newNodeCmd(g),
+		newOperatorCmd(g),
 		newBenchCmd(g),
 		newExampleCmd(),
 	)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -23,15 +24,24 @@ func newServerCmd(g *globals) *cobra.Command {
 			if cfg.DataDir == "" {
 				return usagef("--data-dir is required")
 			}
-			if bootstrapExpect != 1 || len(join) > 0 {
-				return usagef("this build forms single-server clusters only (--bootstrap-expect 1, no --join); multi-server formation is not implemented yet")
+			if bootstrapExpect < 0 || bootstrapExpect > 9 {
+				return usagef("--bootstrap-expect must be 1..9 (odd: 1, 3 or 5 servers), got %d", bootstrapExpect)
+			}
+			if bootstrapExpect > 1 && len(join) == 0 {
+				return usagef("--bootstrap-expect %d needs --join with the other servers' HTTP addresses", bootstrapExpect)
 			}
 			log, err := g.logger()
 			if err != nil {
 				return err
 			}
 			defer func() { _ = log.Sync() }()
-			cfg.Bootstrap = true
+			// One server alone bootstraps itself; with --join it forms or
+			// joins a cluster with the others.
+			cfg.Bootstrap = bootstrapExpect == 1 && len(join) == 0
+			cfg.BootstrapExpect = bootstrapExpect
+			for _, j := range join {
+				cfg.Join = append(cfg.Join, strings.TrimPrefix(strings.TrimPrefix(j, "http://"), "https://"))
+			}
 			cfg.Logger = log
 			s, err := server.New(cfg)
 			if err != nil {
@@ -45,9 +55,12 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log, snapshots and state")
 	f.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:4680", "address of the HTTP API")
 	f.StringVar(&cfg.RaftAddr, "raft", "127.0.0.1:4681", "address for Raft traffic between servers")
-	f.IntVar(&bootstrapExpect, "bootstrap-expect", 1, "number of servers to wait for before forming the cluster")
-	f.StringSliceVar(&join, "join", nil, "HTTP addresses of servers to join")
+	f.IntVar(&bootstrapExpect, "bootstrap-expect", 1, "number of servers that form a new cluster together (1: this server alone)")
+	f.StringSliceVar(&join, "join", nil, "HTTP addresses of the other servers (to form a cluster with, or to join a running one)")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", server.DefaultHeartbeatTTL, "how long a node may miss heartbeats before it is marked down")
+	f.Uint64Var(&cfg.SnapshotThreshold, "raft-snapshot-threshold", 0, "log entries between automatic Raft snapshots (default 8192)")
+	f.DurationVar(&cfg.SnapshotInterval, "raft-snapshot-interval", 0, "how often Raft checks whether to snapshot (default 2m)")
 	f.StringVar(&cfg.CheckpointStore, "checkpoint-store", "", "URI under which jobs checkpoint (default file://DATA-DIR/checkpoints)")
+	cmd.AddCommand(newServerJoinCmd(g))
 	return cmd
 }

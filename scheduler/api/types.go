@@ -153,6 +153,41 @@ type Node struct {
 	ModifyIndex  uint64    `json:"modifyIndex"`
 }
 
+// Server is one Ark server of the cluster.
+type Server struct {
+	Name     string `json:"name"`
+	RaftAddr string `json:"raftAddr"`
+	HTTPAddr string `json:"httpAddr"`
+}
+
+// ServerSelf answers GET /v1/operator/raft/self: what a server knows of
+// itself and of the cluster, used to form a cluster.
+type ServerSelf struct {
+	Server
+	// HasState is true once the server is part of a Raft cluster.
+	HasState bool `json:"hasState"`
+	// Leader is the leader's name, if one is known.
+	Leader string `json:"leader,omitempty"`
+	// Peers are the other servers this one has heard of (its --join
+	// addresses and whom they know), by HTTP address.
+	Peers []string `json:"peers,omitempty"`
+	// LastIndex and AppliedIndex are this server's Raft log positions.
+	LastIndex    uint64 `json:"lastIndex"`
+	AppliedIndex uint64 `json:"appliedIndex"`
+}
+
+// Peer is one member of the Raft configuration, as list-peers shows it.
+type Peer struct {
+	ID        string `json:"id"`
+	Address   string `json:"address"`
+	HTTPAddr  string `json:"httpAddr,omitempty"`
+	Voter     bool   `json:"voter"`
+	Leader    bool   `json:"leader"`
+	LastIndex uint64 `json:"lastIndex"`
+	// Error is set when the peer could not be asked for its index.
+	Error string `json:"error,omitempty"`
+}
+
 // SubmitResponse answers POST /v1/jobs.
 type SubmitResponse struct {
 	ID    string `json:"id"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -40,9 +41,14 @@ type Config struct {
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
-	// SnapshotThreshold is the number of log entries between snapshots.
+	// SnapshotThreshold is the number of log entries between snapshots;
+	// SnapshotInterval how often Raft checks it. Zero takes the defaults.
 	SnapshotThreshold uint64
-	Logger            *zap.Logger
+	SnapshotInterval  time.Duration
+	// MaxAppendEntries bounds how many entries one append (one fsync, one
+	// message to followers) carries; zero takes the default.
+	MaxAppendEntries int
+	Logger           *zap.Logger
 }
 
 // LAN defaults. hashicorp/raft's own defaults (1 s heartbeat and election
@@ -52,6 +58,7 @@ const (
 	DefaultElectionTimeout    = 500 * time.Millisecond
 	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
 	DefaultSnapshotThreshold  = 8192
+	DefaultMaxAppendEntries   = 512
 )
 
 // Node is a server's Raft participant.
@@ -62,6 +69,7 @@ type Node struct {
 	leaderCh  chan bool
 	name      string
 	log       *zap.Logger
+	hasState  bool
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -89,6 +97,16 @@ func Open(cfg Config, fsm raft.FSM) (*Node, error) {
 	if rc.SnapshotThreshold == 0 {
 		rc.SnapshotThreshold = DefaultSnapshotThreshold
 	}
+	if cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = cfg.SnapshotInterval
+	}
+	rc.MaxAppendEntries = DefaultMaxAppendEntries
+	if cfg.MaxAppendEntries > 0 {
+		rc.MaxAppendEntries = cfg.MaxAppendEntries
+	}
+	// Concurrent Applies are taken off the apply channel together and
+	// written as one batch: one fsync for many commands (group commit).
+	rc.BatchApplyCh = true
 	rc.Logger = NewHCLog(log, "raft", HCLogLevel(log.Level()))
 	leaderCh := make(chan bool, 16)
 	rc.NotifyCh = leaderCh
@@ -136,7 +154,7 @@ func Open(cfg Config, fsm raft.FSM) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	n := &Node{raft: r, transport: transport, store: store, leaderCh: leaderCh, name: cfg.Name, log: log}
+	n := &Node{raft: r, transport: transport, store: store, leaderCh: leaderCh, name: cfg.Name, log: log, hasState: hasState}
 	if cfg.Bootstrap && !hasState {
 		f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
 			ID: rc.LocalID, Address: transport.LocalAddr(), Suffrage: raft.Voter,
@@ -201,6 +219,73 @@ func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 func (n *Node) Leader() (id, raftAddr string) {
 	addr, sid := n.raft.LeaderWithID()
 	return string(sid), string(addr)
+}
+
+// HasState reports whether this node had Raft state when it opened, or has
+// joined or bootstrapped a cluster since.
+func (n *Node) HasState() bool {
+	if n.hasState {
+		return true
+	}
+	_, id := n.raft.LeaderWithID()
+	return id != "" || n.raft.LastIndex() > 0
+}
+
+// Addr is the Raft address this node advertises.
+func (n *Node) Addr() string { return string(n.transport.LocalAddr()) }
+
+// LastIndex is the index of the last entry in this node's log.
+func (n *Node) LastIndex() uint64 { return n.raft.LastIndex() }
+
+// Peer is one member of a Raft configuration.
+type Peer struct {
+	ID      string
+	Address string
+	Voter   bool
+}
+
+// BootstrapCluster forms a new cluster of exactly these voters. Every
+// server of the new cluster must call it with the same list.
+func (n *Node) BootstrapCluster(peers []Peer) error {
+	var cfg raft.Configuration
+	for _, p := range peers {
+		cfg.Servers = append(cfg.Servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Address), Suffrage: raft.Voter})
+	}
+	if err := n.raft.BootstrapCluster(cfg).Error(); err != nil {
+		return fmt.Errorf("bootstrap cluster: %w", err)
+	}
+	n.hasState = true
+	return nil
+}
+
+// AddVoter adds (or updates the address of) a voting server. Leader only.
+func (n *Node) AddVoter(id, addr string, timeout time.Duration) error {
+	return mapErr(n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout).Error())
+}
+
+// RemoveServer removes a server from the configuration. Leader only.
+func (n *Node) RemoveServer(id string, timeout time.Duration) error {
+	return mapErr(n.raft.RemoveServer(raft.ServerID(id), 0, timeout).Error())
+}
+
+// Peers returns the current Raft configuration.
+func (n *Node) Peers() ([]Peer, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, mapErr(err)
+	}
+	var out []Peer
+	for _, s := range f.Configuration().Servers {
+		out = append(out, Peer{ID: string(s.ID), Address: string(s.Address), Voter: s.Suffrage == raft.Voter})
+	}
+	return out, nil
+}
+
+// Restore replaces the cluster's state with a snapshot's, through Raft, so
+// that every server ends up with it. Leader only.
+func (n *Node) Restore(r io.Reader, size int64, timeout time.Duration) error {
+	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: size}
+	return mapErr(n.raft.Restore(meta, r, timeout))
 }
 
 // Name is this server's ID.

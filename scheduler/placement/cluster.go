@@ -15,9 +15,10 @@ type Cluster struct {
 
 type classKey struct {
 	stateKey
-	mem  int64
-	down bool
-	solo int32 // node index + 1 for nodes that are never grouped
+	down   bool
+	fabric string
+	layout string // NVLink domain and NUMA side per GPU, when known
+	solo   int32  // node index + 1 for nodes that are never grouped
 }
 
 type nodeClass struct {
@@ -41,9 +42,26 @@ func NewCluster(nodes []*NodeState) *Cluster {
 func (c *Cluster) keyOf(i int) classKey {
 	n := c.Nodes[i]
 	sk, ok := keyOf(n)
-	k := classKey{stateKey: sk, mem: n.MemFree, down: n.NotReady}
-	if !ok || n.NVLinkGroup != nil || n.NUMA != nil || n.Fabric != "" {
+	k := classKey{stateKey: sk, down: n.NotReady, fabric: n.Fabric}
+	if !ok {
 		k.solo = int32(i + 1)
+		return k
+	}
+	if n.NVLinkGroup != nil || n.NUMA != nil {
+		// Which GPU is free matters within a layout: key by index.
+		b := make([]byte, 0, 4*len(n.GPUFree))
+		for g, f := range n.GPUFree {
+			k.g[g] = int16(f)
+			d, m := 0, 0
+			if n.NVLinkGroup != nil {
+				d = n.NVLinkGroup[g]
+			}
+			if n.NUMA != nil {
+				m = n.NUMA[g]
+			}
+			b = append(b, byte(d), byte(d>>8), byte(m), byte(m>>8))
+		}
+		k.layout = string(b)
 	}
 	return k
 }

@@ -28,19 +28,25 @@ const maxWait = 5 * time.Minute
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/jobs", s.handleSubmitJob)
-	mux.HandleFunc("GET /v1/jobs", s.handleListJobs)
-	mux.HandleFunc("GET /v1/jobs/{id}", s.handleGetJob)
-	mux.HandleFunc("DELETE /v1/jobs/{id}", s.handleCancelJob)
+	mux.HandleFunc("POST /v1/jobs", s.writeHandler(s.handleSubmitJob))
+	mux.HandleFunc("GET /v1/jobs", s.readHandler(s.handleListJobs))
+	mux.HandleFunc("GET /v1/jobs/{id}", s.readHandler(s.handleGetJob))
+	mux.HandleFunc("DELETE /v1/jobs/{id}", s.writeHandler(s.handleCancelJob))
 	mux.HandleFunc("GET /v1/jobs/{id}/logs", s.handleJobLogs)
-	mux.HandleFunc("POST /v1/nodes/register", s.handleRegisterNode)
-	mux.HandleFunc("GET /v1/nodes", s.handleListNodes)
-	mux.HandleFunc("GET /v1/nodes/{id}", s.handleGetNode)
-	mux.HandleFunc("PUT /v1/nodes/{id}/heartbeat", s.handleHeartbeat)
-	mux.HandleFunc("GET /v1/nodes/{id}/allocations", s.handleNodeAllocations)
-	mux.HandleFunc("GET /v1/allocations/{id}", s.handleGetAlloc)
-	mux.HandleFunc("PUT /v1/allocations/{id}/status", s.handleAllocStatus)
+	mux.HandleFunc("POST /v1/nodes/register", s.writeHandler(s.handleRegisterNode))
+	mux.HandleFunc("GET /v1/nodes", s.readHandler(s.handleListNodes))
+	mux.HandleFunc("GET /v1/nodes/{id}", s.readHandler(s.handleGetNode))
+	mux.HandleFunc("PUT /v1/nodes/{id}/heartbeat", s.writeHandler(s.handleHeartbeat))
+	mux.HandleFunc("GET /v1/nodes/{id}/allocations", s.readHandler(s.handleNodeAllocations))
+	mux.HandleFunc("GET /v1/allocations/{id}", s.readHandler(s.handleGetAlloc))
+	mux.HandleFunc("PUT /v1/allocations/{id}/status", s.writeHandler(s.handleAllocStatus))
 	mux.HandleFunc("GET /v1/status/leader", s.handleLeader)
+	mux.HandleFunc("GET /v1/operator/raft/self", s.handleSelf)
+	mux.HandleFunc("POST /v1/operator/raft/join", s.writeHandler(s.handleJoin))
+	mux.HandleFunc("GET /v1/operator/raft/peers", s.handlePeers)
+	mux.HandleFunc("DELETE /v1/operator/raft/peers/{id}", s.writeHandler(s.handleRemovePeer))
+	mux.HandleFunc("GET /v1/operator/snapshot", s.writeHandler(s.handleSnapshotSave))
+	mux.HandleFunc("PUT /v1/operator/snapshot", s.writeHandler(s.handleSnapshotRestore))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no route %s %s", r.Method, r.URL.Path))
 	})
@@ -371,10 +377,6 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("node %q is not registered; register it first: %w", id, state.ErrNotFound))
 		return
 	}
-	if !s.raft.IsLeader() {
-		s.fail(w, r, cluster.ErrNotLeader)
-		return
-	}
 	if n.Status != api.NodeReady {
 		// A node that was marked down and speaks again is ready again;
 		// what it ran was already marked lost.
@@ -444,14 +446,10 @@ func (s *Server) handleAllocStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleLeader(w http.ResponseWriter, r *http.Request) {
-	id, _ := s.raft.Leader()
+	id, addr := s.leaderHTTP()
 	if id == "" {
 		s.fail(w, r, fmt.Errorf("%w; retry shortly", cluster.ErrNoLeader))
 		return
 	}
-	resp := api.LeaderResponse{Leader: id}
-	if id == s.cfg.Name {
-		resp.Address = s.HTTPAddr()
-	}
-	writeJSON(w, http.StatusOK, resp)
+	writeJSON(w, http.StatusOK, api.LeaderResponse{Leader: id, Address: addr})
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,6 +25,15 @@ type Config struct {
 	RaftAddr string
 	// Bootstrap makes a server with no state a single-voter cluster.
 	Bootstrap bool
+	// BootstrapExpect > 1 forms a new cluster once that many servers
+	// (this one included) have found each other through Join.
+	BootstrapExpect int
+	// Join are HTTP addresses of other servers: peers of a cluster being
+	// formed, or members of a running cluster to join.
+	Join []string
+	// Raft snapshot thresholds; zero takes the defaults.
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
 	// HeartbeatTTL is how long a node may stay silent before it is marked
 	// down. Agents heartbeat at a third of it.
 	HeartbeatTTL time.Duration
@@ -50,6 +60,10 @@ type Server struct {
 
 	ln      net.Listener
 	httpSrv *http.Server
+
+	peersMu sync.Mutex
+	peers   map[string]bool // HTTP addresses heard of while forming
+	servers atomic.Value     // map[string]api.Server found at bootstrap
 
 	mu        sync.Mutex
 	leaderCtx context.CancelFunc
@@ -78,7 +92,8 @@ func New(cfg Config) (*Server, error) {
 	node, err := cluster.Open(cluster.Config{
 		Name: cfg.Name, DataDir: filepath.Join(cfg.DataDir, "raft"), RaftAddr: cfg.RaftAddr,
 		Bootstrap: cfg.Bootstrap, HeartbeatTimeout: cfg.RaftHeartbeatTimeout,
-		ElectionTimeout: cfg.RaftElectionTimeout, Logger: log,
+		ElectionTimeout: cfg.RaftElectionTimeout, SnapshotThreshold: cfg.SnapshotThreshold,
+		SnapshotInterval: cfg.SnapshotInterval, Logger: log,
 	}, fsm)
 	if err != nil {
 		return nil, err
@@ -88,7 +103,7 @@ func New(cfg Config) (*Server, error) {
 		node.Close()
 		return nil, fmt.Errorf("listen for http on %s: %w", cfg.HTTPAddr, err)
 	}
-	s := &Server{cfg: cfg, log: log, fsm: fsm, store: fsm.Store(), raft: node, ln: ln}
+	s := &Server{cfg: cfg, log: log, fsm: fsm, store: fsm.Store(), raft: node, ln: ln, peers: map[string]bool{}}
 	s.hb = newHeartbeats(cfg.HeartbeatTTL, s.markNodeDown, log)
 	s.httpSrv = &http.Server{
 		Handler:           s.routes(),
@@ -118,6 +133,12 @@ func (s *Server) Run(ctx context.Context) error {
 		close(errc)
 	}()
 	s.log.Info("server started", zap.String("http", s.HTTPAddr()), zap.String("raft", s.cfg.RaftAddr))
+	var formWG sync.WaitGroup
+	defer formWG.Wait()
+	if !s.raft.HasState() && (s.cfg.BootstrapExpect > 1 || len(s.cfg.Join) > 0) {
+		formWG.Add(1)
+		go func() { defer formWG.Done(); s.form(ctx) }()
+	}
 	if s.raft.IsLeader() {
 		s.startLeader(ctx)
 	}
@@ -159,6 +180,7 @@ func (s *Server) startLeader(parent context.Context) {
 			s.log.Warn("leader barrier failed", zap.Error(err))
 			return
 		}
+		s.publishSelf(ctx)
 		s.hb.start(ctx, s.store.Snapshot().Nodes(nil))
 		s.runScheduler(ctx)
 	}()

@@ -95,3 +95,17 @@ func applyNodeStatus(txn *memdb.Txn, index uint64, req *NodeStatusRequest) error
 	}
 	return nil
 }
+
+func applyServer(txn *memdb.Txn, req *ServerRequest) error {
+	if req.Server == nil || req.Server.Name == "" {
+		return fmt.Errorf("server: missing name")
+	}
+	if req.Remove {
+		if raw, _ := txn.First(tableServers, "id", req.Server.Name); raw != nil {
+			return txn.Delete(tableServers, raw)
+		}
+		return nil
+	}
+	srv := *req.Server
+	return txn.Insert(tableServers, &srv)
+}

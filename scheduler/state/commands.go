@@ -20,6 +20,8 @@ const (
 	NodeStatusType  MessageType = 4
 	ApplyPlanType   MessageType = 5
 	AllocStatusType MessageType = 6
+	// ServerType records (or, with Remove, forgets) a server's addresses.
+	ServerType MessageType = 7
 )
 
 func (t MessageType) String() string {
@@ -36,6 +38,8 @@ func (t MessageType) String() string {
 		return "ApplyPlan"
 	case AllocStatusType:
 		return "AllocStatus"
+	case ServerType:
+		return "Server"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }
@@ -106,6 +110,13 @@ type AllocStatusRequest struct {
 	AllocID string                `json:"allocId"`
 	Update  api.AllocStatusUpdate `json:"update"`
 	Time    time.Time             `json:"time"`
+}
+
+// ServerRequest records a server's addresses, so that any server can
+// forward writes to the leader's HTTP API; Remove forgets it.
+type ServerRequest struct {
+	Server *api.Server `json:"server"`
+	Remove bool        `json:"remove,omitempty"`
 }
 
 // Encode renders a command as a log entry: its type byte, then JSON.

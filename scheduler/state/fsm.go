@@ -63,6 +63,8 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 		resp, err = applyPlan(txn, index, decode[ApplyPlanRequest](t, index, body))
 	case AllocStatusType:
 		err = applyAllocStatus(txn, index, decode[AllocStatusRequest](t, index, body))
+	case ServerType:
+		err = applyServer(txn, decode[ServerRequest](t, index, body))
 	default:
 		// An unknown type means a newer server wrote the log; applying
 		// around it would diverge from the leader.

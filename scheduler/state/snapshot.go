@@ -24,10 +24,11 @@ type snapshotHeader struct {
 }
 
 type snapshotRecord struct {
-	Index *indexEntry     `json:"index,omitempty"`
-	Job   *api.Job        `json:"job,omitempty"`
-	Alloc *api.Allocation `json:"alloc,omitempty"`
-	Node  *api.Node       `json:"node,omitempty"`
+	Index  *indexEntry     `json:"index,omitempty"`
+	Job    *api.Job        `json:"job,omitempty"`
+	Alloc  *api.Allocation `json:"alloc,omitempty"`
+	Node   *api.Node       `json:"node,omitempty"`
+	Server *api.Server     `json:"server,omitempty"`
 	// End is set only on the trailer and holds the number of records.
 	End *int `json:"end,omitempty"`
 }
@@ -61,6 +62,11 @@ func writeSnapshot(w io.Writer, snap *Snapshot) error {
 	}
 	for _, nd := range snap.Nodes(nil) {
 		if err := put(snapshotRecord{Node: nd}); err != nil {
+			return err
+		}
+	}
+	for _, sv := range snap.Servers() {
+		if err := put(snapshotRecord{Server: sv}); err != nil {
 			return err
 		}
 	}
@@ -111,6 +117,8 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, error) {
 			table, obj = tableAllocs, rec.Alloc
 		case rec.Node != nil:
 			table, obj = tableNodes, rec.Node
+		case rec.Server != nil:
+			table, obj = tableServers, rec.Server
 		default:
 			return nil, fmt.Errorf("record %d is empty", n)
 		}
@@ -118,4 +126,15 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, error) {
 			return nil, fmt.Errorf("record %d: insert into %s: %w", n, table, err)
 		}
 	}
+}
+
+// WriteSnapshot writes a state snapshot (the format Raft snapshots use) of
+// snap to w: what `ark operator snapshot save` stores.
+func WriteSnapshot(w io.Writer, snap *Snapshot) error { return writeSnapshot(w, snap) }
+
+// CheckSnapshot reads a whole snapshot and reports whether it would
+// restore: format, version, every record, and the trailer.
+func CheckSnapshot(r io.Reader) error {
+	_, err := readSnapshot(r)
+	return err
 }

@@ -16,7 +16,8 @@ const (
 	tableJobs   = "jobs"
 	tableAllocs = "allocs"
 	tableNodes  = "nodes"
-	tableIndex  = "index"
+	tableIndex   = "index"
+	tableServers = "servers"
 )
 
 // indexEntry records the Raft index of the last write to a table.
@@ -45,6 +46,9 @@ func schema() *memdb.DBSchema {
 		}},
 		tableIndex: {Name: tableIndex, Indexes: map[string]*memdb.IndexSchema{
 			"id": id("Key"),
+		}},
+		tableServers: {Name: tableServers, Indexes: map[string]*memdb.IndexSchema{
+			"id": id("Name"),
 		}},
 	}}
 }
@@ -221,6 +225,23 @@ func (s *Snapshot) Node(ws memdb.WatchSet, id string) *api.Node {
 		return nil
 	}
 	return raw.(*api.Node)
+}
+
+// Server returns a server by name, or nil.
+func (s *Snapshot) Server(name string) *api.Server {
+	raw, err := s.txn.First(tableServers, "id", name)
+	if err != nil {
+		panic(err)
+	}
+	if raw == nil {
+		return nil
+	}
+	return raw.(*api.Server)
+}
+
+// Servers returns every recorded server, by name.
+func (s *Snapshot) Servers() []*api.Server {
+	return collect[*api.Server](nil, s.txn, tableServers, "id")
 }
 
 // NodeByName returns a node by name, or nil.

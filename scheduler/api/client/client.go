@@ -262,3 +262,57 @@ func blockQuery(index uint64, wait time.Duration) string {
 	}
 	return "?" + q.Encode()
 }
+
+// ServerSelf asks the (first reachable) server about itself.
+func (c *Client) ServerSelf(ctx context.Context) (*api.ServerSelf, error) {
+	var out api.ServerSelf
+	_, err := c.do(ctx, http.MethodGet, "/v1/operator/raft/self", nil, &out)
+	return &out, err
+}
+
+// JoinServer asks the cluster to add a server as a voter.
+func (c *Client) JoinServer(ctx context.Context, s api.Server) error {
+	_, err := c.do(ctx, http.MethodPost, "/v1/operator/raft/join", s, nil)
+	return err
+}
+
+// RaftPeers lists the Raft configuration.
+func (c *Client) RaftPeers(ctx context.Context) ([]api.Peer, error) {
+	var out []api.Peer
+	_, err := c.do(ctx, http.MethodGet, "/v1/operator/raft/peers", nil, &out)
+	return out, err
+}
+
+// RemoveRaftPeer removes a server from the Raft configuration.
+func (c *Client) RemoveRaftPeer(ctx context.Context, id string) error {
+	_, err := c.do(ctx, http.MethodDelete, "/v1/operator/raft/peers/"+url.PathEscape(id), nil, nil)
+	return err
+}
+
+// SnapshotSave opens a snapshot of the state; the caller closes it.
+func (c *Client) SnapshotSave(ctx context.Context) (io.ReadCloser, error) {
+	var lastErr error
+	for _, addr := range c.addrs {
+		resp, err := c.send(ctx, http.MethodGet, addr+"/v1/operator/snapshot", nil)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if resp.StatusCode >= 300 {
+			_, err := decodeAnswer(resp, nil)
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				lastErr = err
+				continue
+			}
+			return nil, err
+		}
+		return resp.Body, nil
+	}
+	return nil, lastErr
+}
+
+// SnapshotRestore replaces the cluster's state with a snapshot.
+func (c *Client) SnapshotRestore(ctx context.Context, data []byte) error {
+	_, err := c.do(ctx, http.MethodPut, "/v1/operator/snapshot", data, nil)
+	return err
+}

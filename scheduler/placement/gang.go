@@ -1,0 +1,347 @@
+package placement
+
+import "sort"
+
+// Gang is a job's replicas as one placement request: all or nothing.
+type Gang struct {
+	Replicas int
+	Task     Task // one replica
+	// SameNode puts every replica on one node.
+	SameNode bool
+	// NVLink, when required, keeps a replica's GPUs in one NVLink domain.
+	NVLinkRequired bool
+	// Spread puts replicas on distinct nodes when it can (inference: a node
+	// failure takes out at most one replica), packing otherwise.
+	Spread bool
+}
+
+// Slot is where one replica goes.
+type Slot struct {
+	Node int // index in Cluster.Nodes
+	GPUs []int
+}
+
+// PlaceGang plans every replica of g or none, and applies the plan to the
+// cluster when it succeeds. Training gangs prefer one node (one NVLink
+// domain when the node has several), then the fewest nodes, then one
+// fabric; inference replicas spread across nodes. counts gets the reasons
+// nodes rejected one replica when the gang does not fit.
+func (c *Cluster) PlaceGang(g Gang, p Policy, counts *ReasonCounts) ([]Slot, bool) {
+	if g.Replicas <= 0 {
+		return nil, true
+	}
+	var slots []Slot
+	switch {
+	case g.Replicas == 1:
+		i, gpus := c.Select(g.Task, p, nil)
+		if i >= 0 {
+			slots = []Slot{{i, gpus}}
+		}
+	case g.Spread:
+		slots = c.planSpread(g, p)
+	default:
+		slots = c.planOneNode(g, p)
+		if slots == nil && !g.SameNode {
+			slots = c.planFewestNodes(g)
+		}
+	}
+	if slots == nil {
+		if counts != nil {
+			for _, n := range c.Nodes {
+				if r := n.Check(g.Task); r != ReasonNone {
+					counts[r]++
+				}
+			}
+		}
+		return nil, false
+	}
+	for _, s := range slots {
+		c.Place(s.Node, g.Task, s.GPUs)
+	}
+	return slots, true
+}
+
+// combined is the whole gang as one task on one node.
+func combined(g Gang) Task {
+	t := g.Task
+	t.CPUMilli *= int64(g.Replicas)
+	t.Memory *= int64(g.Replicas)
+	if t.Shared() {
+		return Task{} // shared replicas are not combined
+	}
+	t.GPUs *= g.Replicas
+	return t
+}
+
+// planOneNode places the gang on one node, preferring a node where it fits
+// in one NVLink domain, scored by the policy among those.
+func (c *Cluster) planOneNode(g Gang, p Policy) []Slot {
+	if g.Task.Shared() || g.Task.GPUs == 0 {
+		return nil
+	}
+	t := combined(g)
+	best, bestScore, bestDomain := -1, 0.0, false
+	var bestGPUs []int
+	for _, cl := range c.classes {
+		rep := cl.members[0]
+		n := c.Nodes[rep]
+		if n.Check(t) != ReasonNone {
+			continue
+		}
+		gpus, oneDomain := nvlinkGPUs(n, t.GPUs)
+		if gpus == nil {
+			continue
+		}
+		if g.NVLinkRequired && !oneDomain && t.GPUs <= maxDomain(n) {
+			continue
+		}
+		s, _ := p.Score(n, t)
+		better := best < 0 || (oneDomain && !bestDomain) ||
+			(oneDomain == bestDomain && (s > bestScore || (s == bestScore && rep < best)))
+		if better {
+			best, bestScore, bestDomain, bestGPUs = rep, s, oneDomain, gpus
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	slots := make([]Slot, g.Replicas)
+	k := g.Task.GPUs
+	for r := range slots {
+		slots[r] = Slot{best, bestGPUs[r*k : (r+1)*k]}
+	}
+	return slots
+}
+
+// nvlinkGPUs picks k fully free GPUs, all in one NVLink domain (and one
+// NUMA side) when some domain has room, else the lowest free ones.
+func nvlinkGPUs(n *NodeState, k int) ([]int, bool) {
+	if n.NVLinkGroup == nil && n.NUMA == nil {
+		g := lowestFree(n, k, MilliPerGPU)
+		return g, g != nil
+	}
+	// Group free GPUs by (domain, NUMA) and then by domain.
+	try := func(key func(i int) int) []int {
+		groups := map[int][]int{}
+		var order []int
+		for i, f := range n.GPUFree {
+			if f != MilliPerGPU {
+				continue
+			}
+			kk := key(i)
+			if _, ok := groups[kk]; !ok {
+				order = append(order, kk)
+			}
+			groups[kk] = append(groups[kk], i)
+		}
+		// The tightest group that holds k GPUs keeps larger ones whole.
+		best := -1
+		for _, kk := range order {
+			if len(groups[kk]) >= k && (best < 0 || len(groups[kk]) < len(groups[best])) {
+				best = kk
+			}
+		}
+		if best < 0 {
+			return nil
+		}
+		return groups[best][:k]
+	}
+	dom := func(i int) int {
+		if n.NVLinkGroup == nil {
+			return 0
+		}
+		return n.NVLinkGroup[i]
+	}
+	numa := func(i int) int {
+		if n.NUMA == nil {
+			return 0
+		}
+		return n.NUMA[i]
+	}
+	if g := try(func(i int) int { return dom(i)*1024 + numa(i) }); g != nil {
+		return g, true
+	}
+	if g := try(dom); g != nil {
+		return g, true
+	}
+	g := lowestFree(n, k, MilliPerGPU)
+	return g, false
+}
+
+func maxDomain(n *NodeState) int {
+	if n.NVLinkGroup == nil {
+		return len(n.GPUFree)
+	}
+	size := map[int]int{}
+	m := 0
+	for _, d := range n.NVLinkGroup {
+		size[d]++
+		m = max(m, size[d])
+	}
+	return m
+}
+
+// capacity is how many replicas of t fit on n as it is now.
+func capacity(n *NodeState, t Task) int {
+	if n.Check(t) != ReasonNone {
+		return 0
+	}
+	c := 1 << 30
+	if t.CPUMilli > 0 {
+		c = min(c, int(n.CPUFree/t.CPUMilli))
+	}
+	if t.Memory > 0 {
+		c = min(c, int(n.MemFree/t.Memory))
+	}
+	switch {
+	case t.Shared():
+		s := 0
+		for _, f := range n.GPUFree {
+			s += int(f / t.GPUMilli)
+		}
+		c = min(c, s)
+	case t.GPUs > 0:
+		c = min(c, n.FullyFree()/t.GPUs)
+	}
+	return c
+}
+
+// planFewestNodes spreads a training gang over the fewest nodes: within
+// each fabric, nodes that hold the most replicas first; the fabric that
+// needs the fewest nodes wins (then the least capacity left over, then
+// the lowest node index); across fabrics only when no fabric can hold it.
+func (c *Cluster) planFewestNodes(g Gang) []Slot {
+	type cand struct{ node, cap int }
+	byFabric := map[string][]cand{}
+	var fabrics []string
+	var all []cand
+	for i, n := range c.Nodes {
+		cp := min(capacity(n, g.Task), g.Replicas)
+		if cp == 0 {
+			continue
+		}
+		if _, ok := byFabric[n.Fabric]; !ok {
+			fabrics = append(fabrics, n.Fabric)
+		}
+		byFabric[n.Fabric] = append(byFabric[n.Fabric], cand{i, cp})
+		all = append(all, cand{i, cp})
+	}
+	take := func(cs []cand) []cand {
+		sort.SliceStable(cs, func(a, b int) bool { return cs[a].cap > cs[b].cap })
+		need := g.Replicas
+		for i, x := range cs {
+			need -= x.cap
+			if need <= 0 {
+				return cs[:i+1]
+			}
+		}
+		return nil
+	}
+	var chosen []cand
+	bestWaste := 0
+	for _, f := range fabrics {
+		pick := take(byFabric[f])
+		if pick == nil {
+			continue
+		}
+		waste := -g.Replicas
+		for _, x := range pick {
+			waste += x.cap
+		}
+		if chosen == nil || len(pick) < len(chosen) || (len(pick) == len(chosen) && waste < bestWaste) {
+			chosen, bestWaste = pick, waste
+		}
+	}
+	if chosen == nil {
+		chosen = take(all)
+	}
+	if chosen == nil {
+		return nil
+	}
+	var slots []Slot
+	left := g.Replicas
+	for _, x := range chosen {
+		n := c.Nodes[x.node].Clone()
+		for r := 0; r < min(x.cap, left); r++ {
+			gpus := perReplicaGPUs(n, g.Task)
+			if gpus == nil && g.Task.GPUs > 0 {
+				return nil
+			}
+			n.Place(g.Task, gpus)
+			slots = append(slots, Slot{x.node, gpus})
+		}
+		left -= min(x.cap, left)
+	}
+	return slots
+}
+
+// perReplicaGPUs picks one replica's GPUs on a node: one NVLink domain
+// when it can.
+func perReplicaGPUs(n *NodeState, t Task) []int {
+	if t.GPUs == 0 {
+		return nil
+	}
+	if t.Shared() {
+		if g := tightestGPU(n, t.GPUMilli); g >= 0 {
+			return []int{g}
+		}
+		return nil
+	}
+	g, _ := nvlinkGPUs(n, t.GPUs)
+	return g
+}
+
+// planSpread places replicas one by one on distinct nodes while it can,
+// then wherever the policy prefers.
+func (c *Cluster) planSpread(g Gang, p Policy) []Slot {
+	used := map[int]bool{}
+	var slots []Slot
+	var undo []Slot
+	defer func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			c.Release(undo[i].Node, g.Task, undo[i].GPUs)
+		}
+	}()
+	for r := 0; r < g.Replicas; r++ {
+		i, gpus := c.selectExcept(g.Task, p, used)
+		if i < 0 {
+			i, gpus = c.Select(g.Task, p, nil)
+		}
+		if i < 0 {
+			return nil
+		}
+		used[i] = true
+		c.Place(i, g.Task, gpus)
+		undo = append(undo, Slot{i, gpus})
+		slots = append(slots, Slot{i, gpus})
+	}
+	return slots
+}
+
+// selectExcept is Select over the nodes not in skip (the lowest index of
+// a class that is not skipped stands for it).
+func (c *Cluster) selectExcept(t Task, p Policy, skip map[int]bool) (int, []int) {
+	best, bestScore := -1, 0.0
+	var bestGPUs []int
+	for _, cl := range c.classes {
+		rep := -1
+		for _, m := range cl.members {
+			if !skip[m] {
+				rep = m
+				break
+			}
+		}
+		if rep < 0 {
+			continue
+		}
+		n := c.Nodes[rep]
+		if n.Check(t) != ReasonNone {
+			continue
+		}
+		s, gp := p.Score(n, t)
+		if best < 0 || s > bestScore || (s == bestScore && rep < best) {
+			best, bestScore, bestGPUs = rep, s, gp
+		}
+	}
+	return best, bestGPUs
+}

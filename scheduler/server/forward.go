@@ -1,0 +1,119 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/ark-sched/ark/scheduler/cluster"
+)
+
+// forwardedHeader marks a request a follower forwarded, so that it is never
+// forwarded twice (a loop while leadership moves).
+const forwardedHeader = "X-Ark-Forwarded-By"
+
+var forwardClient = &http.Client{Timeout: 2 * time.Minute}
+
+// leaderHTTP returns the leader's HTTP address, as recorded in the state.
+func (s *Server) leaderHTTP() (name, addr string) {
+	id, _ := s.raft.Leader()
+	if id == "" {
+		return "", ""
+	}
+	if id == s.cfg.Name {
+		return id, s.HTTPAddr()
+	}
+	if srv := s.store.Snapshot().Server(id); srv != nil {
+		return id, srv.HTTPAddr
+	}
+	return id, ""
+}
+
+// forward sends a write (or a consistent read) to the leader when this
+// server is not it, and answers with the leader's answer. It returns false
+// when this server leads and should handle the request itself.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request) bool {
+	if s.raft.IsLeader() {
+		return false
+	}
+	name, addr := s.leaderHTTP()
+	switch {
+	case name == "":
+		s.fail(w, r, fmt.Errorf("%w; retry shortly", cluster.ErrNoLeader))
+		return true
+	case addr == "":
+		s.fail(w, r, fmt.Errorf("%w: the leader %s has not published its HTTP address yet; retry shortly", cluster.ErrNoLeader, name))
+		return true
+	case r.Header.Get(forwardedHeader) != "":
+		s.fail(w, r, fmt.Errorf("%w: request was forwarded here by %s, but the leader is %s", cluster.ErrNotLeader, r.Header.Get(forwardedHeader), name))
+		return true
+	}
+	var body io.Reader
+	if r.Body != nil {
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		if err != nil {
+			s.fail(w, r, err)
+			return true
+		}
+		body = bytes.NewReader(b)
+	}
+	u := url.URL{Scheme: "http", Host: addr, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, u.String(), body)
+	if err != nil {
+		s.fail(w, r, err)
+		return true
+	}
+	req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
+	req.Header.Set(forwardedHeader, s.cfg.Name)
+	resp, err := forwardClient.Do(req)
+	if err != nil {
+		if r.Context().Err() == nil {
+			err = fmt.Errorf("%w: forward to leader %s at %s: %v", cluster.ErrNoLeader, name, addr, err)
+		}
+		s.fail(w, r, err)
+		return true
+	}
+	defer resp.Body.Close()
+	for _, h := range []string{"Content-Type", "X-Ark-Index"} {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	flushCopy(w, resp.Body)
+	return true
+}
+
+// writeHandler wraps a handler that writes through Raft: on a follower the
+// request goes to the leader.
+func (s *Server) writeHandler(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.forward(w, r) {
+			return
+		}
+		h(w, r)
+	}
+}
+
+// readHandler wraps a read: served here by default; with ?consistent=true
+// it is served by the leader after a barrier, so it reflects every write
+// acknowledged before it (read-your-writes).
+func (s *Server) readHandler(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("consistent") != "true" {
+			h(w, r)
+			return
+		}
+		if s.forward(w, r) {
+			return
+		}
+		if err := s.raft.Barrier(10 * time.Second); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		h(w, r)
+	}
+}
