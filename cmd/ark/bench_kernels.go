@@ -27,6 +27,9 @@ func newBenchKernelsCmd() *cobra.Command {
 		Long: `Measures the CPU backend's matmul at each --sizes (square, float32) for each
 --threads count, the naive triple-loop matmul at the same sizes on one thread
 as the baseline (--naive=false to skip it; it is the slow part of the run),
+OpenBLAS's cblas_sgemm at the same sizes and threads where libopenblas.so.0
+loads, with its best kernel family for this CPU (--openblas-core; SkylakeX
+with AVX-512, Haswell with AVX2; "env" keeps OPENBLAS_CORETYPE as set),
 and attention and layernorm forward and backward on one GPT-style layer
 (--layer B,T,C,heads). Every kernel is checked against a float64 reference
 before it is timed. Where a CUDA GPU is present, GPU 0 is measured too.`,
@@ -58,6 +61,8 @@ before it is timed. Where a CUDA GPU is present, GPU 0 is measured too.`,
 	f.IntSliceVar(&cfg.Threads, "threads", nil, "CPU thread counts (default 1 and GOMAXPROCS)")
 	f.DurationVar(&cfg.MinTime, "min-time", 300*time.Millisecond, "timed budget per measurement")
 	f.BoolVar(&cfg.Naive, "naive", true, "measure the naive matmul baseline")
+	f.BoolVar(&cfg.OpenBLAS, "openblas", true, "also measure cblas_sgemm from libopenblas.so.0 if it loads (a baseline; Ark does not need it)")
+	f.StringVar(&cfg.OpenBLASCore, "openblas-core", "", `OpenBLAS kernel family: "" best for this CPU, "env", or e.g. Haswell`)
 	f.IntSliceVar(&layer, "layer", nil, "attention/layernorm shape B,T,C,heads (default 4,256,768,12)")
 	f.BoolVar(&noGPU, "no-gpu", false, "do not measure a CUDA GPU even if one is present")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of Markdown")

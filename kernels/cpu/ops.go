@@ -32,7 +32,7 @@ type rowJob struct {
 	x, y, z, u []float32
 	ids        []int32
 	alpha, eps float32
-	partial    []float64 // per worker (SumSquares)
+	partial    []float64 // per block (SumSquares)
 }
 
 func (j *rowJob) set(op rowOp, rows, cols int) {
@@ -77,25 +77,32 @@ func (j *rowJob) run(w, lo, hi int) {
 	case opCopy:
 		copy(j.out[lo:hi], j.x[lo:hi])
 	case opSumSq:
-		var s0, s1, s2, s3 float64
-		x := j.x[lo:hi]
-		i := 0
-		for ; i+4 <= len(x); i += 4 {
-			s0 += float64(x[i]) * float64(x[i])
-			s1 += float64(x[i+1]) * float64(x[i+1])
-			s2 += float64(x[i+2]) * float64(x[i+2])
-			s3 += float64(x[i+3]) * float64(x[i+3])
+		// Items are fixed blocks of sumSqBlock elements, each summed into
+		// its own slot, so the total does not depend on scheduling.
+		for blk := lo; blk < hi; blk++ {
+			x := j.x[blk*sumSqBlock : min(len(j.x), (blk+1)*sumSqBlock)]
+			var s0, s1, s2, s3 float64
+			i := 0
+			for ; i+4 <= len(x); i += 4 {
+				s0 += float64(x[i]) * float64(x[i])
+				s1 += float64(x[i+1]) * float64(x[i+1])
+				s2 += float64(x[i+2]) * float64(x[i+2])
+				s3 += float64(x[i+3]) * float64(x[i+3])
+			}
+			for ; i < len(x); i++ {
+				s0 += float64(x[i]) * float64(x[i])
+			}
+			j.partial[blk] = s0 + s1 + s2 + s3
 		}
-		for ; i < len(x); i++ {
-			s0 += float64(x[i]) * float64(x[i])
-		}
-		j.partial[w] = s0 + s1 + s2 + s3
 	case opCrossEntropy:
 		crossEntropyRows(j, lo, hi)
 	}
 }
 
-const ewGrain = 1 << 14 // elements per thread below which an op stays on one thread
+const (
+	ewGrain    = 1 << 14 // elements per chunk below which an op stays on one thread
+	sumSqBlock = 1 << 12 // SumSquares sums blocks of this many elements
+)
 
 // Add sets dst = a + b.
 func (d *Device) Add(dst, a, b kernels.Buffer) error {
@@ -152,14 +159,14 @@ func (d *Device) SumSquares(acc, x kernels.Buffer) error {
 	}
 	j := &d.rows
 	j.set(opSumSq, 0, 0)
-	if len(j.partial) < d.pool.size {
-		j.partial = make([]float64, d.pool.size)
+	blocks := (len(s[1]) + sumSqBlock - 1) / sumSqBlock
+	if len(j.partial) < blocks {
+		j.partial = make([]float64, blocks)
 	}
-	clear(j.partial)
 	j.x = s[1]
-	d.parallel(len(j.x), ewGrain, j)
+	d.parallel(blocks, ewGrain/sumSqBlock, j)
 	var sum float64
-	for _, p := range j.partial {
+	for _, p := range j.partial[:blocks] {
 		sum += p
 	}
 	s[0][0] += float32(sum)

@@ -1,38 +1,45 @@
 package cpu
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // job is one op's parallel body: run does items [lo, hi) on worker w
 // (0 is the calling goroutine). Jobs are fields of the Device, passed by
-// pointer, so dispatching one allocates nothing.
+// pointer, so dispatching one allocates nothing. A job must give the same
+// result whichever worker runs which chunk (per-worker state is scratch
+// only), so results are deterministic.
 type job interface {
 	run(w, lo, hi int)
 }
 
-type task struct {
-	j         job
-	w, lo, hi int
-}
-
 // pool is a fixed set of worker goroutines owned by a Device: started by
-// newPool, stopped by close.
+// newPool, stopped by close. Work is handed out in chunks from an atomic
+// counter rather than split statically, so a thread that the OS preempts
+// (this machine is shared) does not hold everyone up at the barrier.
 type pool struct {
 	size  int
-	tasks []chan task
-	wg    sync.WaitGroup // in-flight tasks of the current op
-	quit  sync.WaitGroup // live workers
+	wake  []chan int // per worker; the value is the worker's id
+	wg    sync.WaitGroup
+	quit  sync.WaitGroup
+	next  atomic.Int64
+	j     job
+	n     int
+	chunk int
+	count int
 }
 
 func newPool(size int) *pool {
-	p := &pool{size: size, tasks: make([]chan task, size)}
+	p := &pool{size: size, wake: make([]chan int, size)}
 	for w := 1; w < size; w++ {
-		ch := make(chan task, 1)
-		p.tasks[w] = ch
+		ch := make(chan int, 1)
+		p.wake[w] = ch
 		p.quit.Add(1)
 		go func() {
 			defer p.quit.Done()
-			for t := range ch {
-				t.j.run(t.w, t.lo, t.hi)
+			for id := range ch {
+				p.work(id)
 				p.wg.Done()
 			}
 		}()
@@ -42,14 +49,25 @@ func newPool(size int) *pool {
 
 func (p *pool) close() {
 	for w := 1; w < p.size; w++ {
-		close(p.tasks[w])
+		close(p.wake[w])
 	}
 	p.quit.Wait()
 }
 
-// parallel splits [0, n) into up to threads contiguous chunks, runs them on
-// the workers and the caller, and waits. Chunks smaller than grain items are
-// merged so tiny ops stay on one goroutine.
+func (p *pool) work(w int) {
+	for {
+		i := int(p.next.Add(1)) - 1
+		if i >= p.count {
+			return
+		}
+		lo := i * p.chunk
+		p.j.run(w, lo, min(p.n, lo+p.chunk))
+	}
+}
+
+// parallel runs j over items [0, n) on up to d.threads goroutines (the
+// caller is one) and waits. Items are handed out in chunks of at least
+// grain, about four per thread, so tiny ops stay on the caller.
 func (d *Device) parallel(n, grain int, j job) {
 	t := d.threads
 	if grain < 1 {
@@ -65,10 +83,16 @@ func (d *Device) parallel(n, grain int, j job) {
 		return
 	}
 	p := d.pool
+	chunks := min(n/grain, 4*t)
+	p.j, p.n = j, n
+	p.chunk = (n + chunks - 1) / chunks
+	p.count = (n + p.chunk - 1) / p.chunk
+	p.next.Store(0)
 	p.wg.Add(t - 1)
 	for w := 1; w < t; w++ {
-		p.tasks[w] <- task{j: j, w: w, lo: n * w / t, hi: n * (w + 1) / t}
+		p.wake[w] <- w
 	}
-	j.run(0, 0, n/t)
+	p.work(0)
 	p.wg.Wait()
+	p.j = nil
 }

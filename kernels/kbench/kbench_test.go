@@ -15,7 +15,7 @@ func TestRunSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	res, err := Run(Config{Sizes: []int{33, 64}, Threads: []int{1, 2}, MinTime: time.Millisecond, Naive: true,
+	res, err := Run(Config{Sizes: []int{33, 64}, Threads: []int{1, 2}, MinTime: time.Millisecond, Naive: true, OpenBLAS: true,
 		Layer: kernels.AttnShape{B: 2, T: 9, C: 12, Heads: 3}})
 	if err != nil {
 		t.Fatal(err)
@@ -24,6 +24,11 @@ func TestRunSmall(t *testing.T) {
 		if res.SGEMMGFLOPS[k] <= 0 {
 			t.Errorf("sgemm_gflops[%s] = %v", k, res.SGEMMGFLOPS[k])
 		}
+	}
+	// One batch row and one head: the sampled checks must stay in range.
+	if _, err := Run(Config{Sizes: []int{5}, Threads: []int{1}, MinTime: time.Millisecond,
+		Layer: kernels.AttnShape{B: 1, T: 4, C: 8, Heads: 1}}); err != nil {
+		t.Fatal(err)
 	}
 	var md, js bytes.Buffer
 	if err := WriteMarkdown(&md, res); err != nil {

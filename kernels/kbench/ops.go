@@ -106,7 +106,7 @@ func checkAttention(d kernels.Device, out kernels.Buffer, qkv []float32, s kerne
 	}
 	hs := s.C / s.Heads
 	for _, c := range [][3]int{{0, 0, 0}, {1, s.Heads - 1, s.T - 1}, {s.B - 1, 1, s.T / 2}} {
-		b, h, t := c[0], c[1], c[2]
+		b, h, t := min(c[0], s.B-1), min(c[1], s.Heads-1), c[2]
 		at := func(t2, part, i int) float64 { return float64(qkv[(b*s.T+t2)*3*s.C+part*s.C+h*hs+i]) }
 		p := make([]float64, t+1)
 		mx := math.Inf(-1)

@@ -20,24 +20,28 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 	b.WriteString("## ark bench kernels\n\n| environment | |\n| --- | --- |\n")
 	for _, kv := range [][2]string{
 		{"cpu", r.Env.CPU}, {"cores / GOMAXPROCS", fmt.Sprintf("%d / %d", r.Env.Cores, r.Env.GOMAXPROCS)},
-		{"cpu backend", r.Env.Kernel}, {"gpu", r.Env.GPU}, {"go", r.Env.GoVersion}, {"commit", orDash(r.Env.Commit)},
+		{"cpu backend", r.Env.Kernel}, {"openblas baseline", orDash(r.Env.OpenBLAS)}, {"gpu", r.Env.GPU}, {"go", r.Env.GoVersion}, {"commit", orDash(r.Env.Commit)},
 	} {
 		fmt.Fprintf(&b, "| %s | %s |\n", kv[0], kv[1])
 	}
-	b.WriteString("\n| device | op | shape | threads | time | GFLOP/s | vs naive |\n| --- | --- | --- | ---: | ---: | ---: | ---: |\n")
+	b.WriteString("\n| device | op | shape | threads | time | GFLOP/s | vs naive | vs OpenBLAS |\n| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, row := range r.Rows {
-		th, vs := "-", "-"
+		th, vs, vb := "-", "-", "-"
 		if row.Threads > 0 {
 			th = fmt.Sprint(row.Threads)
 		}
 		if row.VsNaive > 0 {
 			vs = fmt.Sprintf("%.1fx", row.VsNaive)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.2f | %s |\n", row.Device, row.Op, row.Shape, th, dur(row.Seconds), row.GFLOPS, vs)
+		if row.VsOpenBLAS > 0 {
+			vb = fmt.Sprintf("%.0f%%", 100*row.VsOpenBLAS)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.2f | %s | %s |\n", row.Device, row.Op, row.Shape, th, dur(row.Seconds), row.GFLOPS, vs, vb)
 	}
 	b.WriteString("\nGFLOP/s of layernorm count a nominal 8 (forward) and 14 (backward) flops per element; " +
 		"attention counts the causal QK^T and PV products (backward twice that). " +
-		"\"vs naive\" divides by the naive triple-loop matmul measured in the same run on one thread.\n")
+		"\"vs naive\" divides by the naive triple-loop matmul measured in the same run on one thread; " +
+		"\"vs OpenBLAS\" by cblas_sgemm at the same size and threads, also in this run.\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }
