@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -72,6 +73,10 @@ type Node struct {
 	hasState  bool
 	closeOnce sync.Once
 	closeErr  error
+	// closed is set before Raft shuts down. With BatchApplyCh the apply
+	// channel is buffered, and an Apply enqueued after shutdown would wait
+	// forever, so Apply checks it first.
+	closed atomic.Bool
 }
 
 // Open starts Raft over the server's data dir. A data dir that another
@@ -179,6 +184,9 @@ func orDefault(v, d time.Duration) time.Duration {
 // entry's index once it is committed and applied here. A response that is
 // an error is returned as the error.
 func (n *Node) Apply(ctx context.Context, data []byte) (any, uint64, error) {
+	if n.closed.Load() {
+		return nil, 0, ErrShutdown
+	}
 	timeout := 30 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
@@ -209,6 +217,9 @@ func mapErr(err error) error {
 
 // Barrier waits until every entry committed before it is applied here.
 func (n *Node) Barrier(timeout time.Duration) error {
+	if n.closed.Load() {
+		return ErrShutdown
+	}
 	return mapErr(n.raft.Barrier(timeout).Error())
 }
 
@@ -304,6 +315,7 @@ func (n *Node) Stats() map[string]string { return n.raft.Stats() }
 // Close shuts Raft down and closes its stores. It is idempotent.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		n.closed.Store(true)
 		err := n.raft.Shutdown().Error()
 		if cerr := n.transport.Close(); err == nil {
 			err = cerr
