@@ -23,7 +23,11 @@ type Ark struct {
 	seen    float64
 	rebuilt float64
 	m       *fragModel
+	version uint64
 }
+
+// Version changes whenever the learned distribution is rebuilt.
+func (a *Ark) Version() uint64 { return a.version }
 
 // Ark's constants.
 const (
@@ -48,6 +52,7 @@ func (a *Ark) Observe(t Task) {
 	if a.m == nil || a.seen-a.rebuilt >= max(50, a.rebuilt/10) {
 		a.m = newFragModel(typicalFromCounts(a.counts, a.seen, arkCoverPct))
 		a.rebuilt = a.seen
+		a.version++
 	}
 }
 

@@ -1,6 +1,9 @@
 package placement
 
-import "sort"
+import (
+	"sort"
+	"strings"
+)
 
 // Cluster is a set of nodes indexed for fast selection: nodes whose free
 // state is identical (model, free CPU and memory, multiset of free GPU
@@ -24,6 +27,40 @@ type classKey struct {
 type nodeClass struct {
 	key     classKey
 	members []int // node indexes, ascending
+	// scores caches the rep's check and score per task shape; a class's
+	// state never changes, so an entry holds while the policy's version
+	// and the class's first member do.
+	scores map[taskKey]cachedScore
+}
+
+type taskKey struct {
+	cpu, mem, milli, gpuMem int64
+	gpus                    int
+	models                  string
+}
+
+type cachedScore struct {
+	version uint64
+	rep     int
+	reason  Reason
+	score   float64
+	gpus    []int
+}
+
+// Versioned is a policy whose scores of a node state change only when its
+// version does; Cluster caches their scores per node class.
+type Versioned interface{ Version() uint64 }
+
+func taskKeyOf(t Task) taskKey {
+	k := taskKey{cpu: t.CPUMilli, mem: t.Memory, milli: t.GPUMilli, gpuMem: t.GPUMemory, gpus: t.GPUs}
+	switch len(t.Models) {
+	case 0:
+	case 1:
+		k.models = t.Models[0]
+	default:
+		k.models = strings.Join(t.Models, "|")
+	}
+	return k
 }
 
 // PerNode marks policies that must see every node (their scores differ
@@ -116,23 +153,46 @@ func (c *Cluster) Select(t Task, p Policy, counts *ReasonCounts) (int, []int) {
 	if _, ok := p.(Normalizer); ok {
 		return Select(c.Nodes, t, p, counts)
 	}
+	ver, cached := p.(Versioned)
+	var tk taskKey
+	var v uint64
+	if cached {
+		tk, v = taskKeyOf(t), ver.Version()
+	}
 	best, bestScore := -1, 0.0
 	var bestGPUs []int
 	for _, cl := range c.classes {
 		rep := cl.members[0]
-		n := c.Nodes[rep]
-		if r := n.Check(t); r != ReasonNone {
+		var e cachedScore
+		hit := false
+		if cached {
+			e, hit = cl.scores[tk]
+			hit = hit && e.version == v && e.rep == rep
+		}
+		if !hit {
+			n := c.Nodes[rep]
+			e = cachedScore{version: v, rep: rep, reason: n.Check(t)}
+			if e.reason == ReasonNone {
+				e.score, e.gpus = p.Score(n, t)
+			}
+			if cached {
+				if cl.scores == nil {
+					cl.scores = map[taskKey]cachedScore{}
+				}
+				cl.scores[tk] = e
+			}
+		}
+		if e.reason != ReasonNone {
 			if counts != nil {
-				counts[r] += len(cl.members)
+				counts[e.reason] += len(cl.members)
 			}
 			continue
 		}
-		s, g := p.Score(n, t)
-		if best < 0 || s > bestScore || (s == bestScore && rep < best) {
-			best, bestScore, bestGPUs = rep, s, g
+		if best < 0 || e.score > bestScore || (e.score == bestScore && rep < best) {
+			best, bestScore, bestGPUs = rep, e.score, e.gpus
 		}
 	}
-	return best, bestGPUs
+	return best, append([]int(nil), bestGPUs...)
 }
 
 // Place applies a task to node i and re-indexes it.

@@ -238,6 +238,9 @@ func NewFGD(dist []ShapeFreq) *FGD { return &FGD{m: newFragModel(dist)} }
 
 func (*FGD) Name() string { return "fgd" }
 
+// Version is constant: FGD's distribution is fixed.
+func (*FGD) Version() uint64 { return 0 }
+
 func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
 func (f *FGD) Score(n *NodeState, t Task) (float64, []int) {

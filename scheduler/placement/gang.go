@@ -207,49 +207,82 @@ func capacity(n *NodeState, t Task) int {
 }
 
 // planFewestNodes spreads a training gang over the fewest nodes: within
-// each fabric, nodes that hold the most replicas first; the fabric that
-// needs the fewest nodes wins (then the least capacity left over, then
-// the lowest node index); across fabrics only when no fabric can hold it.
+// each fabric, nodes that hold the most replicas first (lowest index on
+// ties); the fabric that needs the fewest nodes wins (then the least
+// capacity left over, then the fabric met first); across fabrics only when
+// no fabric can hold it. It works on node classes: members of a class hold
+// the same number of replicas.
 func (c *Cluster) planFewestNodes(g Gang) []Slot {
-	type cand struct{ node, cap int }
+	type cand struct {
+		cl  *nodeClass
+		cap int
+	}
 	byFabric := map[string][]cand{}
 	var fabrics []string
 	var all []cand
-	for i, n := range c.Nodes {
-		cp := min(capacity(n, g.Task), g.Replicas)
+	for _, cl := range c.classes {
+		cp := min(capacity(c.Nodes[cl.members[0]], g.Task), g.Replicas)
 		if cp == 0 {
 			continue
 		}
-		if _, ok := byFabric[n.Fabric]; !ok {
-			fabrics = append(fabrics, n.Fabric)
+		f := cl.key.fabric
+		if _, ok := byFabric[f]; !ok {
+			fabrics = append(fabrics, f)
 		}
-		byFabric[n.Fabric] = append(byFabric[n.Fabric], cand{i, cp})
-		all = append(all, cand{i, cp})
+		byFabric[f] = append(byFabric[f], cand{cl, cp})
+		all = append(all, cand{cl, cp})
 	}
-	take := func(cs []cand) []cand {
-		sort.SliceStable(cs, func(a, b int) bool { return cs[a].cap > cs[b].cap })
-		need := g.Replicas
-		for i, x := range cs {
-			need -= x.cap
-			if need <= 0 {
-				return cs[:i+1]
+	sort.Strings(fabrics)
+	type pick struct {
+		node, cap int
+	}
+	take := func(cs []cand) []pick {
+		sort.Slice(cs, func(a, b int) bool {
+			if cs[a].cap != cs[b].cap {
+				return cs[a].cap > cs[b].cap
 			}
+			return cs[a].cl.members[0] < cs[b].cl.members[0]
+		})
+		need := g.Replicas
+		var out []pick
+		// Classes of equal capacity interleave by node index.
+		for i := 0; i < len(cs) && need > 0; {
+			j := i
+			for j < len(cs) && cs[j].cap == cs[i].cap {
+				j++
+			}
+			var nodes []int
+			for _, x := range cs[i:j] {
+				nodes = append(nodes, x.cl.members...)
+			}
+			sort.Ints(nodes)
+			for _, n := range nodes {
+				if need <= 0 {
+					break
+				}
+				out = append(out, pick{n, cs[i].cap})
+				need -= cs[i].cap
+			}
+			i = j
 		}
-		return nil
+		if need > 0 {
+			return nil
+		}
+		return out
 	}
-	var chosen []cand
+	var chosen []pick
 	bestWaste := 0
 	for _, f := range fabrics {
-		pick := take(byFabric[f])
-		if pick == nil {
+		p := take(byFabric[f])
+		if p == nil {
 			continue
 		}
 		waste := -g.Replicas
-		for _, x := range pick {
+		for _, x := range p {
 			waste += x.cap
 		}
-		if chosen == nil || len(pick) < len(chosen) || (len(pick) == len(chosen) && waste < bestWaste) {
-			chosen, bestWaste = pick, waste
+		if chosen == nil || len(p) < len(chosen) || (len(p) == len(chosen) && waste < bestWaste) {
+			chosen, bestWaste = p, waste
 		}
 	}
 	if chosen == nil {
