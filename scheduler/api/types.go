@@ -52,6 +52,10 @@ type Job struct {
 	Spec spec.Job `json:"spec"`
 	// Allocations is filled in API answers; the store keeps them apart.
 	Allocations []*Allocation `json:"allocations"`
+	// SubmitToken is the submitter's idempotency key: a submission
+	// retried with the same key (after a lost answer or a failover)
+	// returns the job it created the first time instead of a second job.
+	SubmitToken string `json:"submitToken,omitempty"`
 
 	SubmitTime  time.Time  `json:"submitTime"`
 	StartTime   *time.Time `json:"startTime,omitempty"`
@@ -226,6 +230,9 @@ type Error struct {
 	// Fields lists each problem of an invalid spec with its field path.
 	Fields []spec.FieldError `json:"fields,omitempty"`
 }
+
+// IdempotencyHeader carries a submission's idempotency key.
+const IdempotencyHeader = "Idempotency-Key"
 
 // IndexHeader carries the state index an answer reflects; pass it back as
 // ?index= to block until something newer exists.

@@ -214,8 +214,14 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	token := r.Header.Get(api.IdempotencyHeader)
+	if len(token) > 128 {
+		s.fail(w, r, &httpError{http.StatusBadRequest, fmt.Errorf("%s header is longer than 128 characters", api.IdempotencyHeader)})
+		return
+	}
 	job := &api.Job{
-		ID:         js.Name + "-" + randomSuffix(3),
+		ID:          js.Name + "-" + randomSuffix(3),
+		SubmitToken: token,
 		Name:       js.Name,
 		Namespace:  js.Namespace,
 		Queue:      js.Queue,
@@ -224,12 +230,17 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 		Spec:       *js,
 		SubmitTime: time.Now().UTC(),
 	}
-	_, idx, err := s.apply(r.Context(), state.RegisterJobType, &state.RegisterJobRequest{Job: job})
+	resp, idx, err := s.apply(r.Context(), state.RegisterJobType, &state.RegisterJobRequest{Job: job})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, api.SubmitResponse{ID: job.ID, Index: idx})
+	reg := resp.(*state.RegisterJobResponse)
+	code := http.StatusCreated
+	if reg.Existing {
+		code = http.StatusOK
+	}
+	writeJSON(w, code, api.SubmitResponse{ID: reg.ID, Index: idx})
 }
 
 // withAllocs returns a copy of a job carrying its allocations.

@@ -300,3 +300,30 @@ func TestRestartKeepsHistory(t *testing.T) {
 	}
 	_ = state.TableJobs
 }
+
+func TestSubmitIdempotencyKey(t *testing.T) {
+	_, c := testServer(t, "")
+	ctx := context.Background()
+	r1, err := c.SubmitJobWithKey(ctx, []byte(gangSpec), "key-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := c.SubmitJobWithKey(ctx, []byte(gangSpec), "key-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r3, err := c.SubmitJob(ctx, []byte(gangSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.ID != r2.ID || r3.ID == r1.ID {
+		t.Errorf("same key gave %s and %s; a fresh key gave %s", r1.ID, r2.ID, r3.ID)
+	}
+	jobs, err := c.Jobs(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 2 {
+		t.Errorf("%d jobs, want 2", len(jobs))
+	}
+}

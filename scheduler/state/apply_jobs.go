@@ -9,22 +9,27 @@ import (
 	"github.com/ark-sched/ark/scheduler/api"
 )
 
-func applyRegisterJob(txn *memdb.Txn, index uint64, req *RegisterJobRequest) error {
+func applyRegisterJob(txn *memdb.Txn, index uint64, req *RegisterJobRequest) (*RegisterJobResponse, error) {
 	j := req.Job
 	if j == nil || j.ID == "" {
-		return fmt.Errorf("register job: missing job or ID")
+		return nil, fmt.Errorf("register job: missing job or ID")
+	}
+	if j.SubmitToken != "" {
+		if raw, _ := txn.First(tableJobs, "token", j.SubmitToken); raw != nil {
+			return &RegisterJobResponse{ID: raw.(*api.Job).ID, Existing: true}, nil
+		}
 	}
 	if existing, _ := txn.First(tableJobs, "id", j.ID); existing != nil {
-		return fmt.Errorf("job %s already exists: %w", j.ID, ErrConflict)
+		return nil, fmt.Errorf("job %s already exists: %w", j.ID, ErrConflict)
 	}
 	nj := *j
 	nj.Status = api.JobPending
 	nj.Allocations = nil
 	nj.CreateIndex, nj.ModifyIndex = index, index
 	if err := txn.Insert(tableJobs, &nj); err != nil {
-		return fmt.Errorf("insert job %s: %w", j.ID, err)
+		return nil, fmt.Errorf("insert job %s: %w", j.ID, err)
 	}
-	return setIndex(txn, tableJobs, index)
+	return &RegisterJobResponse{ID: j.ID}, setIndex(txn, tableJobs, index)
 }
 
 func applyCancelJob(txn *memdb.Txn, index uint64, req *CancelJobRequest) error {

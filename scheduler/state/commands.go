@@ -49,6 +49,14 @@ type RegisterJobRequest struct {
 	Job *api.Job `json:"job"`
 }
 
+// RegisterJobResponse is the job a RegisterJob created, or the one an
+// earlier RegisterJob with the same submit token created.
+type RegisterJobResponse struct {
+	ID string `json:"id"`
+	// Existing is true when the token matched an earlier submission.
+	Existing bool `json:"existing"`
+}
+
 // CancelJobRequest cancels a job and asks its allocations to stop.
 type CancelJobRequest struct {
 	JobID  string    `json:"jobId"`

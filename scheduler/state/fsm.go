@@ -52,7 +52,7 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 	var err error
 	switch t {
 	case RegisterJobType:
-		err = applyRegisterJob(txn, index, decode[RegisterJobRequest](t, index, body))
+		resp, err = applyRegisterJob(txn, index, decode[RegisterJobRequest](t, index, body))
 	case CancelJobType:
 		err = applyCancelJob(txn, index, decode[CancelJobRequest](t, index, body))
 	case UpsertNodeType:

@@ -878,8 +878,8 @@ func TestApplyIgnoresNonCommands(t *testing.T) {
 	if r := h.fsm.Apply(&raft.Log{Index: 1, Type: raft.LogNoop, Data: []byte{0}}); r != nil {
 		t.Fatalf("noop applied: %v", r)
 	}
-	if r := h.fsm.Apply(&raft.Log{Index: 2, Type: raft.LogCommand, Data: data}); r != nil {
-		t.Fatalf("register: %v", r)
+	if r, ok := h.fsm.Apply(&raft.Log{Index: 2, Type: raft.LogCommand, Data: data}).(*RegisterJobResponse); !ok || r.ID != "a" || r.Existing {
+		t.Fatalf("register: %#v", r)
 	}
 	if j := h.job("a"); j.CreateIndex != 2 {
 		t.Fatalf("job created at %d, want 2", j.CreateIndex)
@@ -958,5 +958,34 @@ func TestPersistWhileApplying(t *testing.T) {
 	case err := <-errs:
 		t.Fatal(err)
 	default:
+	}
+}
+
+// TestRegisterJobIdempotent: a submission retried with the same token (a
+// lost answer, a failover) yields the first job, never a second one.
+func TestRegisterJobIdempotent(t *testing.T) {
+	h := newHarness(t)
+	first := testJob("a", 1, 1)
+	first.SubmitToken = "tok-1"
+	r1 := h.ok(RegisterJobType, RegisterJobRequest{Job: first}).(*RegisterJobResponse)
+	retry := testJob("a-retry", 1, 1) // the retry carries a new ID, as the leader picks one each time
+	retry.SubmitToken = "tok-1"
+	r2 := h.ok(RegisterJobType, RegisterJobRequest{Job: retry}).(*RegisterJobResponse)
+	if r1.ID != "a" || r1.Existing || r2.ID != "a" || !r2.Existing {
+		t.Fatalf("first %+v, retry %+v", r1, r2)
+	}
+	if h.fsm.Store().Snapshot().Job(nil, "a-retry") != nil {
+		t.Fatal("the retry created a second job")
+	}
+	other := testJob("b", 1, 1)
+	other.SubmitToken = "tok-2"
+	if r := h.ok(RegisterJobType, RegisterJobRequest{Job: other}).(*RegisterJobResponse); r.ID != "b" || r.Existing {
+		t.Fatalf("another token: %+v", r)
+	}
+	// Jobs without a token are never deduplicated.
+	h.ok(RegisterJobType, RegisterJobRequest{Job: testJob("c", 1, 1)})
+	h.ok(RegisterJobType, RegisterJobRequest{Job: testJob("d", 1, 1)})
+	if n := len(h.fsm.Store().Snapshot().Jobs(nil)); n != 4 {
+		t.Fatalf("%d jobs, want 4", n)
 	}
 }

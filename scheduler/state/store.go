@@ -34,6 +34,7 @@ func schema() *memdb.DBSchema {
 		tableJobs: {Name: tableJobs, Indexes: map[string]*memdb.IndexSchema{
 			"id":     id("ID"),
 			"status": {Name: "status", Indexer: &memdb.StringFieldIndex{Field: "Status"}},
+			"token":  {Name: "token", Unique: true, AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "SubmitToken"}},
 		}},
 		tableAllocs: {Name: tableAllocs, Indexes: map[string]*memdb.IndexSchema{
 			"id":   id("ID"),

@@ -7,6 +7,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,6 +88,10 @@ func (c *Client) Addrs() []string { return c.addrs }
 // do sends a request and decodes a JSON answer into out (when non-nil). It
 // returns the answer's state index.
 func (c *Client) do(ctx context.Context, method, path string, body, out any) (uint64, error) {
+	return c.doWith(ctx, method, path, nil, body, out)
+}
+
+func (c *Client) doWith(ctx context.Context, method, path string, header http.Header, body, out any) (uint64, error) {
 	var payload []byte
 	if body != nil {
 		var err error
@@ -97,7 +103,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (ui
 	}
 	var lastErr error
 	for _, addr := range c.addrs {
-		resp, err := c.send(ctx, method, addr+path, payload)
+		resp, err := c.send(ctx, method, addr+path, payload, header)
 		if err != nil {
 			if ctx.Err() != nil {
 				return 0, ctx.Err()
@@ -115,7 +121,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (ui
 	return 0, lastErr
 }
 
-func (c *Client) send(ctx context.Context, method, url string, payload []byte) (*http.Response, error) {
+func (c *Client) send(ctx context.Context, method, url string, payload []byte, header http.Header) (*http.Response, error) {
 	var rd io.Reader
 	if payload != nil {
 		rd = bytes.NewReader(payload)
@@ -126,6 +132,9 @@ func (c *Client) send(ctx context.Context, method, url string, payload []byte) (
 	}
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	return c.http.Do(req)
 }
@@ -152,11 +161,28 @@ func decodeAnswer(resp *http.Response, out any) (uint64, error) {
 	return idx, nil
 }
 
-// SubmitJob submits a job spec (JSON, or YAML which the server also reads).
+// SubmitJob submits a job spec (JSON, or YAML which the server also reads)
+// under a fresh idempotency key, so that trying it on the next server after
+// a lost answer cannot create the job twice.
 func (c *Client) SubmitJob(ctx context.Context, specBody []byte) (*api.SubmitResponse, error) {
+	return c.SubmitJobWithKey(ctx, specBody, NewIdempotencyKey())
+}
+
+// SubmitJobWithKey submits under the caller's idempotency key: the same
+// key always yields the same job.
+func (c *Client) SubmitJobWithKey(ctx context.Context, specBody []byte, key string) (*api.SubmitResponse, error) {
 	var out api.SubmitResponse
-	_, err := c.do(ctx, http.MethodPost, "/v1/jobs", specBody, &out)
+	_, err := c.doWith(ctx, http.MethodPost, "/v1/jobs", http.Header{api.IdempotencyHeader: {key}}, specBody, &out)
 	return &out, err
+}
+
+// NewIdempotencyKey returns a random key.
+func NewIdempotencyKey() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
 }
 
 // Job returns a job with its allocations. With index > 0 it blocks until the
@@ -189,7 +215,7 @@ func (c *Client) JobLogs(ctx context.Context, id string, rank int, stream string
 	q := url.Values{"rank": {strconv.Itoa(rank)}, "stream": {stream}, "follow": {strconv.FormatBool(follow)}}
 	var lastErr error
 	for _, addr := range c.addrs {
-		resp, err := c.send(ctx, http.MethodGet, addr+"/v1/jobs/"+url.PathEscape(id)+"/logs?"+q.Encode(), nil)
+		resp, err := c.send(ctx, http.MethodGet, addr+"/v1/jobs/"+url.PathEscape(id)+"/logs?"+q.Encode(), nil, nil)
 		if err != nil {
 			lastErr = err
 			continue
@@ -293,7 +319,7 @@ func (c *Client) RemoveRaftPeer(ctx context.Context, id string) error {
 func (c *Client) SnapshotSave(ctx context.Context) (io.ReadCloser, error) {
 	var lastErr error
 	for _, addr := range c.addrs {
-		resp, err := c.send(ctx, http.MethodGet, addr+"/v1/operator/snapshot", nil)
+		resp, err := c.send(ctx, http.MethodGet, addr+"/v1/operator/snapshot", nil, nil)
 		if err != nil {
 			lastErr = err
 			continue
