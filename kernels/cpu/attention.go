@@ -6,14 +6,17 @@ import (
 	"github.com/ark-sched/ark/kernels"
 )
 
-// attnJob is causal self-attention; items are (batch, head) pairs, so the
-// backward's sums into dk and dv of earlier positions never race.
+// attnJob is causal self-attention; items are (batch, head) pairs, each
+// done with single-threaded GEMMs on the heads' strided views of qkv (no
+// copies) and the softmax in between. Different pairs write disjoint parts
+// of out and dqkv, so there are no races.
 type attnJob struct {
 	back            bool
 	out, probs, qkv []float32
 	dqkv, dout      []float32
 	s               kernels.AttnShape
-	datt            [][]float32 // per worker, T each
+	gs              []gemmScratch // per worker
+	dp              [][]float32   // per worker, T x T
 }
 
 func (d *Device) attnArgs(out, probs, qkv, dqkv kernels.Buffer, s kernels.AttnShape) (*attnJob, error) {
@@ -26,13 +29,15 @@ func (d *Device) attnArgs(out, probs, qkv, dqkv kernels.Buffer, s kernels.AttnSh
 	}
 	j := &d.attn
 	j.out, j.probs, j.qkv, j.dqkv, j.s = f[0], f[1], f[2], f[3], s
-	j.dout = j.out
-	if len(j.datt) < d.pool.size {
-		j.datt = make([][]float32, d.pool.size)
+	j.dout = f[0]
+	if len(j.gs) < d.pool.size {
+		j.gs = make([]gemmScratch, d.pool.size)
+		j.dp = make([][]float32, d.pool.size)
 	}
-	for w := range j.datt {
-		if len(j.datt[w]) < s.T {
-			j.datt[w] = make([]float32, s.T)
+	for w := range j.dp {
+		j.gs[w].grow(kern, s.T)
+		if dqkv != nil && len(j.dp[w]) < s.T*s.T {
+			j.dp[w] = make([]float32, s.T*s.T)
 		}
 	}
 	return j, nil
@@ -66,82 +71,77 @@ func (d *Device) AttentionBackward(dqkv, dout, qkv, probs kernels.Buffer, s kern
 	return nil
 }
 
-func dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-func axpy(alpha float32, x, y []float32) {
-	y = y[:len(x)]
-	for i, v := range x {
-		y[i] += alpha * v
-	}
-}
-
 func (j *attnJob) run(w, lo, hi int) {
 	T, C, H := j.s.T, j.s.C, j.s.Heads
-	hs := C / H
+	hs, c3 := C/H, 3*C
 	scale := float32(1 / math.Sqrt(float64(hs)))
-	c3 := 3 * C
+	gs, mk := &j.gs[w], kern
 	for bh := lo; bh < hi; bh++ {
 		b, h := bh/H, bh%H
-		base := b * T * c3
-		vec := func(t, part int) []float32 { // part 0 q, 1 k, 2 v
-			o := base + t*c3 + part*C + h*hs
-			return j.qkv[o : o+hs]
+		qo := b*T*c3 + h*hs // q of (b, 0, h); k and v at +C and +2C
+		oo := b*T*C + h*hs  // out / dout of (b, 0, h)
+		p := j.probs[bh*T*T : (bh+1)*T*T]
+		if !j.back {
+			// S = scale * Q K^T into p, then causal softmax row by row.
+			qk := gemmOp{a: j.qkv[qo:], lda: c3, b: j.qkv[qo+C:], ldb: c3, transB: true,
+				c: p, ldc: T, m: T, n: T, k: hs, alpha: scale}
+			qk.serial(mk, gs)
+			for t := 0; t < T; t++ {
+				softmaxCausal(p[t*T:(t+1)*T], t)
+			}
+			// O = P V.
+			pv := gemmOp{a: p, lda: T, b: j.qkv[qo+2*C:], ldb: c3, c: j.out[oo:], ldc: C, m: T, n: hs, k: T, alpha: 1}
+			pv.serial(mk, gs)
+			continue
 		}
+		dO := j.dout[oo:]
+		// dV += P^T dO.
+		dv := gemmOp{a: p, transA: true, lda: T, b: dO, ldb: C, c: j.dqkv[qo+2*C:], ldc: c3,
+			m: T, n: hs, k: T, alpha: 1, beta: 1}
+		dv.serial(mk, gs)
+		// dP = dO V^T, then dS = P * (dP - rowsum(P*dP)) * scale in place.
+		dp := j.dp[w][:T*T]
+		dpo := gemmOp{a: dO, lda: C, b: j.qkv[qo+2*C:], ldb: c3, transB: true, c: dp, ldc: T,
+			m: T, n: T, k: hs, alpha: 1}
+		dpo.serial(mk, gs)
 		for t := 0; t < T; t++ {
-			p := j.probs[(bh*T+t)*T : (bh*T+t+1)*T]
-			o := j.out[(b*T+t)*C+h*hs : (b*T+t)*C+h*hs+hs]
-			q := vec(t, 0)
-			if !j.back {
-				mx := float32(math.Inf(-1))
-				for t2 := 0; t2 <= t; t2++ {
-					p[t2] = dot(q, vec(t2, 1)) * scale
-					mx = max(mx, p[t2])
-				}
-				var sum float32
-				for t2 := 0; t2 <= t; t2++ {
-					e := float32(math.Exp(float64(p[t2] - mx)))
-					p[t2] = e
-					sum += e
-				}
-				inv := 1 / sum
-				clear(o)
-				for t2 := 0; t2 <= t; t2++ {
-					p[t2] *= inv
-					axpy(p[t2], vec(t2, 2), o)
-				}
-				clear(p[t+1:])
-				continue
-			}
-			// Backward: o is dout for this (t, h).
-			datt := j.datt[w][:t+1]
+			pr, dr := p[t*T:t*T+t+1], dp[t*T:(t+1)*T]
 			var s float32
-			for t2 := range datt {
-				datt[t2] = dot(vec(t2, 2), o)
-				s += p[t2] * datt[t2]
+			for i, v := range pr {
+				s += v * dr[i]
 			}
-			dq := j.dqkv[base+t*c3+h*hs : base+t*c3+h*hs+hs]
-			for t2 := range datt {
-				dpre := p[t2] * (datt[t2] - s) * scale
-				ko := base + t2*c3 + C + h*hs
-				axpy(dpre, j.qkv[ko:ko+hs], dq)
-				axpy(dpre, q, j.dqkv[ko:ko+hs])
-				vo := ko + C
-				axpy(p[t2], o, j.dqkv[vo:vo+hs])
+			for i, v := range pr {
+				dr[i] = v * (dr[i] - s) * scale
 			}
+			clear(dr[t+1:])
 		}
+		// dQ += dS K; dK += dS^T Q.
+		dq := gemmOp{a: dp, lda: T, b: j.qkv[qo+C:], ldb: c3, c: j.dqkv[qo:], ldc: c3,
+			m: T, n: hs, k: T, alpha: 1, beta: 1}
+		dq.serial(mk, gs)
+		dk := gemmOp{a: dp, transA: true, lda: T, b: j.qkv[qo:], ldb: c3, c: j.dqkv[qo+C:], ldc: c3,
+			m: T, n: hs, k: T, alpha: 1, beta: 1}
+		dk.serial(mk, gs)
 	}
+}
+
+// softmaxCausal turns row t of the scores into probabilities over
+// positions 0..t and zeroes the rest.
+func softmaxCausal(row []float32, t int) {
+	live := row[:t+1]
+	mx := live[0]
+	for _, v := range live {
+		mx = max(mx, v)
+	}
+	var sum float32
+	for i, v := range live {
+		e := expf(v - mx)
+		live[i] = e
+		sum += e
+	}
+	inv := 1 / sum
+	for i := range live {
+		live[i] *= inv
+	}
+	clear(row[t+1:])
 }

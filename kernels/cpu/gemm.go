@@ -55,16 +55,167 @@ func kernGo4x8(k int, a, b, c *float32, ldc int) {
 	}
 }
 
-// gemmState is the Device's matmul scratch and the current call's operands;
-// the job types below are views of it with different run methods.
+// gemmOp is one multiplication C = alpha*op(A)*op(B) + beta*C + bias with
+// explicit leading dimensions (row strides), so attention can multiply the
+// heads inside a packed qkv tensor without copying them out.
+type gemmOp struct {
+	a, b, c, bias  []float32
+	lda, ldb, ldc  int
+	m, n, k        int
+	transA, transB bool
+	alpha, beta    float32
+}
+
+// prepRows scales rows [lo, hi) of C by beta and adds the bias.
+func (o *gemmOp) prepRows(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		row := o.c[i*o.ldc : i*o.ldc+o.n]
+		switch o.beta {
+		case 0:
+			clear(row)
+		case 1:
+		default:
+			for j := range row {
+				row[j] *= o.beta
+			}
+		}
+		if o.bias != nil {
+			for j, v := range o.bias[:o.n] {
+				row[j] += v
+			}
+		}
+	}
+}
+
+// packB packs panels [lo, hi) of nr columns of op(B), rows [pc, pc+kb),
+// into bp (panel jp at jp*kb*nr), zero-padding the last panel.
+func (o *gemmOp) packB(bp []float32, nr, pc, kb, lo, hi int) {
+	for jp := lo; jp < hi; jp++ {
+		j0 := jp * nr
+		dst := bp[jp*kb*nr : (jp+1)*kb*nr]
+		w := min(nr, o.n-j0)
+		if !o.transB {
+			for p := 0; p < kb; p++ {
+				row := dst[p*nr : p*nr+nr]
+				src := o.b[(pc+p)*o.ldb+j0:]
+				copy(row, src[:w])
+				clear(row[w:])
+			}
+			continue
+		}
+		if w < nr {
+			clear(dst)
+		}
+		for j := 0; j < w; j++ {
+			src := o.b[(j0+j)*o.ldb+pc : (j0+j)*o.ldb+pc+kb]
+			for p, v := range src {
+				dst[p*nr+j] = v
+			}
+		}
+	}
+}
+
+// packA packs rows [i0, i0+mb) x columns [pc, pc+kb) of alpha*op(A) into
+// panels of mr rows (panel q at q*kb*mr), zero-padding the last.
+func (o *gemmOp) packA(ap []float32, mr, i0, mb, pc, kb int) {
+	rp := (mb + mr - 1) / mr
+	for q := 0; q < rp; q++ {
+		dst := ap[q*kb*mr : (q+1)*kb*mr]
+		rows := min(mr, mb-q*mr)
+		if rows < mr {
+			clear(dst)
+		}
+		for r := 0; r < rows; r++ {
+			i := i0 + q*mr + r
+			if !o.transA {
+				src := o.a[i*o.lda+pc : i*o.lda+pc+kb]
+				for p, v := range src {
+					dst[p*mr+r] = o.alpha * v
+				}
+				continue
+			}
+			for p := 0; p < kb; p++ {
+				dst[p*mr+r] = o.alpha * o.a[(pc+p)*o.lda+i]
+			}
+		}
+	}
+}
+
+// tile multiplies the packed A block (rows [i0, i0+mb)) by packed B
+// panels covering columns [j0, j0+nb) into C.
+func (o *gemmOp) tile(mk microKernel, ap, bp, tmp []float32, i0, mb, j0, nb, kb int) {
+	mr, nr, ldc := mk.mr, mk.nr, o.ldc
+	for jr := 0; jr < nb; jr += nr {
+		jw := min(nr, nb-jr)
+		bpan := &bp[((j0+jr)/nr)*kb*nr]
+		for ir := 0; ir < mb; ir += mr {
+			iw := min(mr, mb-ir)
+			apan := &ap[(ir/mr)*kb*mr]
+			if iw == mr && jw == nr {
+				mk.fn(kb, apan, bpan, &o.c[(i0+ir)*ldc+j0+jr], ldc)
+				continue
+			}
+			clear(tmp[:mr*nr])
+			mk.fn(kb, apan, bpan, &tmp[0], nr)
+			for r := 0; r < iw; r++ {
+				row := o.c[(i0+ir+r)*ldc+j0+jr : (i0+ir+r)*ldc+j0+jr+jw]
+				for j := range row {
+					row[j] += tmp[r*nr+j]
+				}
+			}
+		}
+	}
+}
+
+// gemmScratch is one thread's packing space.
+type gemmScratch struct {
+	ap, bp, tmp []float32
+}
+
+func (s *gemmScratch) grow(mk microKernel, n int) {
+	if len(s.ap) < kcBlock*mcBlock {
+		s.ap = make([]float32, kcBlock*mcBlock)
+	}
+	if nb := kcBlock * ((n + mk.nr - 1) / mk.nr) * mk.nr; len(s.bp) < nb {
+		s.bp = make([]float32, nb)
+	}
+	if len(s.tmp) < 12*32 {
+		s.tmp = make([]float32, 12*32)
+	}
+}
+
+// serial runs the whole multiplication on the calling goroutine with s's
+// scratch (grown as needed): what attention uses inside its own parallel
+// loop over heads.
+func (o *gemmOp) serial(mk microKernel, s *gemmScratch) {
+	s.grow(mk, o.n)
+	if o.beta != 1 || o.bias != nil {
+		o.prepRows(0, o.m)
+	}
+	if o.alpha == 0 {
+		return
+	}
+	panels := (o.n + mk.nr - 1) / mk.nr
+	for pc := 0; pc < o.k; pc += kcBlock {
+		kb := min(kcBlock, o.k-pc)
+		o.packB(s.bp, mk.nr, pc, kb, 0, panels)
+		for i0 := 0; i0 < o.m; i0 += mcBlock {
+			mb := min(mcBlock, o.m-i0)
+			o.packA(s.ap, mk.mr, i0, mb, pc, kb)
+			o.tile(mk, s.ap, s.bp, s.tmp, i0, mb, 0, o.n, kb)
+		}
+	}
+}
+
+// gemmState is the Device's parallel matmul: the current call, its k block,
+// and per-worker scratch (the packed B block is shared, in scratch[0].bp).
+// The job types below are views of it with different run methods.
 type gemmState struct {
-	a, b, c, bias []float32
-	p             kernels.MatMulArgs
-	k             microKernel
-	pc, kb        int // current k block
-	mt, nt        int // tiles in M and N
-	bp            []float32
-	ap, tmp       [][]float32 // per worker
+	op      gemmOp
+	k       microKernel
+	pc, kb  int // current k block
+	mt, nt  int // tiles in M and N
+	scratch []gemmScratch
 }
 
 type (
@@ -82,160 +233,64 @@ func (d *Device) MatMul(c, a, b, bias kernels.Buffer, p kernels.MatMulArgs) erro
 	if err != nil {
 		return err
 	}
-	d.matmul(s[0], s[1], s[2], s[3], p, kern)
+	o := gemmOp{c: s[0], a: s[1], b: s[2], bias: s[3], m: p.M, n: p.N, k: p.K,
+		transA: p.TransA, transB: p.TransB, alpha: p.Alpha, beta: p.Beta, lda: p.K, ldb: p.N, ldc: p.N}
+	if p.TransA {
+		o.lda = p.M
+	}
+	if p.TransB {
+		o.ldb = p.K
+	}
+	d.matmul(&o, kern)
 	return nil
 }
 
-// matmul runs one GEMM with micro-kernel mk (tests force the portable one).
-func (d *Device) matmul(c, a, b, bias []float32, p kernels.MatMulArgs, mk microKernel) {
+// matmul runs one GEMM across the pool with micro-kernel mk.
+func (d *Device) matmul(o *gemmOp, mk microKernel) {
 	g := &d.gemm
-	g.a, g.b, g.c, g.bias, g.p, g.k = a, b, c, bias, p, mk
-	g.grow(d.pool.size)
-	if p.Beta != 1 || bias != nil {
-		d.parallel(p.M, max(1, 16384/p.N), (*gemmPrep)(g))
+	g.op, g.k = *o, mk
+	if len(g.scratch) < d.pool.size {
+		g.scratch = make([]gemmScratch, d.pool.size)
 	}
-	if p.Alpha != 0 {
-		g.mt = (p.M + mcBlock - 1) / mcBlock
-		g.nt = (p.N + ncTile - 1) / ncTile
-		panels := (p.N + mk.nr - 1) / mk.nr
-		for g.pc = 0; g.pc < p.K; g.pc += kcBlock {
-			g.kb = min(kcBlock, p.K-g.pc)
+	for w := range g.scratch {
+		g.scratch[w].grow(mk, 0)
+	}
+	g.scratch[0].grow(mk, o.n)
+	if o.beta != 1 || o.bias != nil {
+		d.parallel(o.m, max(1, 16384/o.n), (*gemmPrep)(g))
+	}
+	if o.alpha != 0 {
+		g.mt = (o.m + mcBlock - 1) / mcBlock
+		g.nt = (o.n + ncTile - 1) / ncTile
+		panels := (o.n + mk.nr - 1) / mk.nr
+		for g.pc = 0; g.pc < o.k; g.pc += kcBlock {
+			g.kb = min(kcBlock, o.k-g.pc)
 			d.parallel(panels, max(1, 4096/(g.kb*mk.nr)), (*gemmPackB)(g))
 			d.parallel(g.mt*g.nt, 1, (*gemmTiles)(g))
 		}
 	}
-	g.a, g.b, g.c, g.bias = nil, nil, nil, nil
+	g.op = gemmOp{}
 }
 
-// grow sizes the scratch for the current call; it allocates only when a
-// call is larger than every one before it.
-func (g *gemmState) grow(workers int) {
-	nr := g.k.nr
-	nb := kcBlock * ((g.p.N + nr - 1) / nr) * nr
-	if len(g.bp) < nb {
-		g.bp = make([]float32, nb)
-	}
-	if len(g.ap) < workers {
-		g.ap = make([][]float32, workers)
-		g.tmp = make([][]float32, workers)
-	}
-	for w := 0; w < workers; w++ {
-		if len(g.ap[w]) < kcBlock*mcBlock {
-			g.ap[w] = make([]float32, kcBlock*mcBlock)
-		}
-		if len(g.tmp[w]) < 12*32 {
-			g.tmp[w] = make([]float32, 12*32)
-		}
-	}
-}
-
-func (g *gemmPrep) run(_, lo, hi int) {
-	n, beta := g.p.N, g.p.Beta
-	for i := lo; i < hi; i++ {
-		row := g.c[i*n : i*n+n]
-		switch beta {
-		case 0:
-			clear(row)
-		case 1:
-		default:
-			for j := range row {
-				row[j] *= beta
-			}
-		}
-		if g.bias != nil {
-			for j, v := range g.bias[:n] {
-				row[j] += v
-			}
-		}
-	}
-}
+func (g *gemmPrep) run(_, lo, hi int) { g.op.prepRows(lo, hi) }
 
 func (g *gemmPackB) run(_, lo, hi int) {
-	nr, kb, pc, n, k := g.k.nr, g.kb, g.pc, g.p.N, g.p.K
-	for jp := lo; jp < hi; jp++ {
-		j0 := jp * nr
-		dst := g.bp[jp*kb*nr : (jp+1)*kb*nr]
-		w := min(nr, n-j0)
-		if !g.p.TransB {
-			for p := 0; p < kb; p++ {
-				row := dst[p*nr : p*nr+nr]
-				copy(row, g.b[(pc+p)*n+j0:(pc+p)*n+j0+w])
-				clear(row[w:])
-			}
-			continue
-		}
-		if w < nr {
-			clear(dst)
-		}
-		for j := 0; j < w; j++ {
-			src := g.b[(j0+j)*k+pc : (j0+j)*k+pc+kb]
-			for p, v := range src {
-				dst[p*nr+j] = v
-			}
-		}
-	}
+	g.op.packB(g.scratch[0].bp, g.k.nr, g.pc, g.kb, lo, hi)
 }
 
 func (g *gemmTiles) run(w, lo, hi int) {
-	mr, nr, kb := g.k.mr, g.k.nr, g.kb
-	m, n := g.p.M, g.p.N
-	ap, tmp := g.ap[w], g.tmp[w]
+	s := &g.scratch[w]
+	o := &g.op
 	lastI := -1
 	for t := lo; t < hi; t++ {
 		ti, tj := t/g.nt, t%g.nt
 		i0, j0 := ti*mcBlock, tj*ncTile
-		mb, nb := min(mcBlock, m-i0), min(ncTile, n-j0)
-		rp := (mb + mr - 1) / mr
-		if ti != lastI { // tiles of one row band share the packed A
-			g.packA(ap, i0, mb, rp)
+		mb, nb := min(mcBlock, o.m-i0), min(ncTile, o.n-j0)
+		if ti != lastI { // consecutive tiles of one row band share the packed A
+			o.packA(s.ap, g.k.mr, i0, mb, g.pc, g.kb)
 			lastI = ti
 		}
-		for jr := 0; jr < nb; jr += nr {
-			jw := min(nr, nb-jr)
-			bpan := &g.bp[((j0+jr)/nr)*kb*nr]
-			for ir := 0; ir < mb; ir += mr {
-				iw := min(mr, mb-ir)
-				apan := &ap[(ir/mr)*kb*mr]
-				if iw == mr && jw == nr {
-					g.k.fn(kb, apan, bpan, &g.c[(i0+ir)*n+j0+jr], n)
-					continue
-				}
-				clear(tmp[:mr*nr])
-				g.k.fn(kb, apan, bpan, &tmp[0], nr)
-				for r := 0; r < iw; r++ {
-					row := g.c[(i0+ir+r)*n+j0+jr : (i0+ir+r)*n+j0+jr+jw]
-					for j := range row {
-						row[j] += tmp[r*nr+j]
-					}
-				}
-			}
-		}
-	}
-}
-
-// packA packs rows [i0, i0+mb) x columns [pc, pc+kb) of alpha*op(A) into
-// rp panels of mr rows, zero-padding the last.
-func (g *gemmTiles) packA(ap []float32, i0, mb, rp int) {
-	mr, kb, pc, m, k, alpha := g.k.mr, g.kb, g.pc, g.p.M, g.p.K, g.p.Alpha
-	for q := 0; q < rp; q++ {
-		dst := ap[q*kb*mr : (q+1)*kb*mr]
-		rows := min(mr, mb-q*mr)
-		if rows < mr {
-			clear(dst)
-		}
-		for r := 0; r < rows; r++ {
-			i := i0 + q*mr + r
-			if !g.p.TransA {
-				src := g.a[i*k+pc : i*k+pc+kb]
-				for p, v := range src {
-					dst[p*mr+r] = alpha * v
-				}
-				continue
-			}
-			for p := 0; p < kb; p++ {
-				dst[p*mr+r] = alpha * g.a[(pc+p)*m+i]
-			}
-		}
+		o.tile(g.k, s.ap, g.scratch[0].bp, s.tmp, i0, mb, j0, nb, g.kb)
 	}
 }
 
