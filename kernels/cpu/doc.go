@@ -3,11 +3,14 @@
 // by the Device (started by New, stopped by Close).
 //
 // Matmul is blocked the BLIS way (pack panels of A and B per cache block,
-// then a register-blocked micro-kernel over them); on amd64 with AVX2 and FMA
-// the micro-kernel is Go assembly (6x16 floats, chosen at run time), elsewhere
-// portable Go. The other ops are straightforward loops parallelised over rows,
-// heads or channels. In steady state no op allocates: scratch is owned by the
-// Device and grown on demand.
+// then a register-blocked micro-kernel over them). On amd64 the micro-kernel
+// is Go assembly chosen at run time: 12x32 floats with AVX-512, 6x16 with
+// AVX2+FMA; elsewhere portable Go. Attention runs the same GEMM code
+// single-threaded per (batch, head) on strided views of qkv. The other ops
+// are loops parallelised over rows, columns or chunks. Work is handed to the
+// workers in chunks from an atomic counter, and every op gives the same
+// result whatever the scheduling. In steady state no op allocates: scratch
+// is owned by the Device and grown on demand.
 //
 // The Device also implements kernels.HostAccess (buffers are Go slices, so
 // collectives reduce them in place), kernels.BF16Storage, kernels.ThreadSetter

@@ -256,7 +256,11 @@ func testGELU(e *env) {
 }
 
 func testAttention(e *env) {
-	for _, s := range []kernels.AttnShape{{B: 1, T: 1, C: 4, Heads: 1}, {B: 2, T: 5, C: 12, Heads: 3}, {B: 3, T: 17, C: 16, Heads: 2}} {
+	for _, s := range []kernels.AttnShape{
+		{B: 1, T: 1, C: 4, Heads: 1}, {B: 2, T: 5, C: 12, Heads: 3}, {B: 3, T: 17, C: 16, Heads: 2},
+		{B: 1, T: 300, C: 8, Heads: 1}, // T across matmul row and k blocks
+		{B: 2, T: 40, C: 70, Heads: 2}, // head size 35: partial micro-tiles
+	} {
 		name := fmt.Sprintf("%+v", s)
 		qkv := e.randn(s.B * s.T * 3 * s.C)
 		out, probs := e.alloc(s.B*s.T*s.C), e.alloc(s.B*s.Heads*s.T*s.T)
