@@ -1,0 +1,385 @@
+package placementsim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ark-sched/ark/scheduler/placement"
+)
+
+// ErrConfig marks a usage error (the command exits 2).
+var ErrConfig = errors.New("invalid configuration")
+
+// Options are the benchmark's inputs (the flags of ark bench placement).
+type Options struct {
+	Nodes     string   // node list CSV
+	Arrivals  []string // arrival files to replay
+	NodeOrder string   // tie-break order; found next to the arrival file when empty
+	Pods      string   // a task list to generate a sequence from (with Seed)
+	Seed      uint64
+	Policies  []string
+	Events    string // write the single policy run's decisions here
+	Compare   string // reference events file to compare decisions with
+	All       bool   // every arrival file in the data folder
+	Speed     bool
+	// SpeedNodes, Singles and Gangs size the speed benchmark.
+	SpeedNodes, Singles, Gangs int
+}
+
+// Row is one policy on one sequence.
+type Row struct {
+	Policy      string   `json:"policy"`
+	Pods        string   `json:"pods"`
+	Seed        *int     `json:"seed,omitempty"`
+	AllocPct    float64  `json:"alloc_pct"`
+	Unallocated float64  `json:"unallocated_gpu_pct"`
+	Placed      int      `json:"placed"`
+	Dropped     int      `json:"dropped"`
+	RefSeed     *float64 `json:"reference_seed,omitempty"`
+	RefMean     *float64 `json:"reference_mean_42_51,omitempty"`
+	Diff        *Diff    `json:"events_diff,omitempty"`
+	Seconds     float64  `json:"seconds"`
+}
+
+// Report is everything one run measured.
+type Report struct {
+	Env     map[string]string `json:"env"`
+	Results []Row             `json:"results"`
+	Speed   *SpeedOut         `json:"speed,omitempty"`
+	// Ark vs FGD per sequence, when both ran.
+	ArkBeatsFGD *bool `json:"ark_beats_fgd,omitempty"`
+}
+
+// SpeedOut is the speed section of the JSON.
+type SpeedOut struct {
+	SinglePerSec float64      `json:"single_per_sec"`
+	GangPerSec   float64      `json:"gang_per_sec"`
+	Detail       *SpeedResult `json:"detail"`
+}
+
+// Reference figures from PROTOCOL.md: the mean of seeds 42-51 per list
+// and policy, and the seed-42 default runs.
+var refMean = map[string]map[string]float64{
+	"default":    {"fgd": 4.77, "bestfit": 7.14, "random": 13.70},
+	"gpushare40": {"fgd": 6.04, "bestfit": 8.56, "random": 15.14},
+	"multigpu20": {"fgd": 4.47, "bestfit": 6.27, "random": 13.08},
+	"gpuspec10":  {"fgd": 5.34, "bestfit": 6.90, "random": 13.74},
+	"cpu050":     {"fgd": 5.00, "bestfit": 6.44, "random": 10.98},
+}
+
+var refSeed = map[string]float64{"default/42/fgd": 4.86, "default/42/bestfit": 7.06}
+
+var arrivalName = regexp.MustCompile(`^arrivals_openb_pod_list_([a-z0-9]+)_seed([0-9]+)$`)
+
+// DataDir finds bench/data/openb from the working directory or its parents.
+func DataDir() string {
+	dir, _ := os.Getwd()
+	for {
+		p := filepath.Join(dir, "bench", "data", "openb")
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return filepath.Join("bench", "data", "openb")
+		}
+		dir = parent
+	}
+}
+
+func existing(paths ...string) string {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// Run runs the benchmark.
+func Run(o Options, progress io.Writer) (*Report, error) {
+	if len(o.Policies) == 0 {
+		o.Policies = []string{"ark", "fgd", "bestfit", "firstfit", "random"}
+	}
+	for _, p := range o.Policies {
+		if _, err := placement.NewPolicy(p, nil, 0); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+	}
+	data := DataDir()
+	if o.Nodes == "" {
+		o.Nodes = filepath.Join(data, "openb_node_list_gpu_node.csv")
+	}
+	if o.All {
+		for _, list := range []string{"default", "gpushare40", "multigpu20", "gpuspec10", "cpu050"} {
+			for _, s := range []int{42, 43, 44} {
+				o.Arrivals = append(o.Arrivals, filepath.Join(data, "arrivals", fmt.Sprintf("arrivals_openb_pod_list_%s_seed%d.csv.gz", list, s)))
+			}
+		}
+	}
+	if len(o.Arrivals) == 0 && o.Pods == "" && !o.Speed {
+		o.Arrivals = []string{filepath.Join(data, "arrivals", "arrivals_openb_pod_list_default_seed42.csv.gz")}
+	}
+	if o.Compare == "" {
+		o.Compare = "auto" // the seed-42 default sequence has reference events
+	}
+	if o.Events != "" && (len(o.Policies) != 1 || len(o.Arrivals)+btoi(o.Pods != "") != 1) {
+		return nil, fmt.Errorf("%w: --events needs one policy and one sequence", ErrConfig)
+	}
+	rep := &Report{Env: Env()}
+	nodes, err := LoadNodes(o.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	type seq struct {
+		name  string
+		list  string
+		seed  *int
+		pods  []Pod
+		order string
+		orig  []Pod
+	}
+	var seqs []seq
+	for _, a := range o.Arrivals {
+		pods, err := LoadPods(a)
+		if err != nil {
+			return nil, err
+		}
+		s := seq{name: Base(a), pods: pods, order: o.NodeOrder}
+		if m := arrivalName.FindStringSubmatch(s.name); m != nil {
+			s.list = m[1]
+			n, _ := strconv.Atoi(m[2])
+			s.seed = &n
+			if s.order == "" {
+				dir := filepath.Dir(a)
+				b := fmt.Sprintf("nodes_openb_pod_list_%s_seed%s.csv", m[1], m[2])
+				s.order = existing(filepath.Join(dir, b), filepath.Join(dir, b+".gz"))
+			}
+		}
+		for _, p := range pods {
+			if p.Name == p.Source {
+				s.orig = append(s.orig, p)
+			}
+		}
+		seqs = append(seqs, s)
+	}
+	if o.Pods != "" {
+		list, err := LoadPods(o.Pods)
+		if err != nil {
+			return nil, err
+		}
+		var total int64
+		for _, n := range nodes {
+			total += int64(n.GPUs) * placement.MilliPerGPU
+		}
+		seed := int(o.Seed)
+		s := seq{name: Base(o.Pods), pods: Generate(list, o.Seed, total), seed: &seed, order: o.NodeOrder, orig: list}
+		s.list = strings.TrimPrefix(s.name, "openb_pod_list_")
+		seqs = append(seqs, s)
+	}
+	for _, s := range seqs {
+		var rank map[string]int
+		if s.order != "" {
+			if rank, err = LoadNodeOrder(s.order); err != nil {
+				return nil, err
+			}
+		}
+		tasks := make([]placement.Task, len(s.orig))
+		for i, p := range s.orig {
+			tasks[i] = p.Task()
+		}
+		dist := placement.TypicalShapes(tasks, 95)
+		for _, name := range o.Policies {
+			seed := uint64(42)
+			if s.seed != nil {
+				seed = uint64(*s.seed)
+			}
+			p, _ := placement.NewPolicy(name, dist, seed)
+			start := time.Now()
+			res, err := Replay(nodes, rank, s.pods, p)
+			if err != nil {
+				return nil, err
+			}
+			row := Row{Policy: p.Name(), Pods: s.name, Seed: s.seed, AllocPct: res.AllocPct, Unallocated: res.Unallocated,
+				Placed: res.Placed, Dropped: res.Dropped, Seconds: time.Since(start).Seconds()}
+			if m, ok := refMean[s.list][p.Name()]; ok {
+				row.RefMean = &m
+			}
+			if s.seed != nil {
+				if v, ok := refSeed[fmt.Sprintf("%s/%d/%s", s.list, *s.seed, p.Name())]; ok {
+					row.RefSeed = &v
+				}
+			}
+			cmp := o.Compare
+			if cmp == "auto" {
+				cmp = ""
+				if s.seed != nil && s.list == "default" && *s.seed == 42 {
+					ev := map[string]string{"fgd": "events_default_06-FGD_seed42.csv", "bestfit": "events_default_05-BestFit_seed42.csv"}[p.Name()]
+					if ev != "" {
+						dir := filepath.Join(data, "arrivals")
+						cmp = existing(filepath.Join(dir, ev), filepath.Join(dir, ev+".gz"))
+					}
+				}
+			}
+			if cmp != "" {
+				d, err := CompareEvents(res.Events, cmp)
+				if err != nil {
+					return nil, err
+				}
+				row.Diff = &d
+			}
+			if o.Events != "" {
+				if err := WriteEventsFile(o.Events, res.Events); err != nil {
+					return nil, err
+				}
+			}
+			if progress != nil {
+				fmt.Fprintf(progress, "%s %s: %.2f%% unallocated (%.1fs)\n", s.name, p.Name(), row.Unallocated, row.Seconds)
+			}
+			rep.Results = append(rep.Results, row)
+		}
+	}
+	rep.ArkBeatsFGD = arkVsFGD(rep.Results)
+	if o.Speed {
+		if o.SpeedNodes == 0 {
+			o.SpeedNodes = 10000
+		}
+		if o.Singles == 0 {
+			o.Singles = 20000
+		}
+		if o.Gangs == 0 {
+			o.Gangs = 2000
+		}
+		sr, err := Speed(o.SpeedNodes, o.Singles, o.Gangs, 1)
+		if err != nil {
+			return nil, err
+		}
+		rep.Speed = &SpeedOut{SinglePerSec: sr.SinglePerSec, GangPerSec: sr.GangPerSec, Detail: sr}
+	}
+	return rep, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func arkVsFGD(rows []Row) *bool {
+	ark, fgd := map[string]float64{}, map[string]float64{}
+	for _, r := range rows {
+		switch r.Policy {
+		case "ark":
+			ark[r.Pods] = r.Unallocated
+		case "fgd":
+			fgd[r.Pods] = r.Unallocated
+		}
+	}
+	if len(ark) == 0 || len(fgd) == 0 {
+		return nil
+	}
+	beats := true
+	for k, a := range ark {
+		if f, ok := fgd[k]; ok && a >= f {
+			beats = false
+		}
+	}
+	return &beats
+}
+
+// Env describes where the benchmark ran.
+func Env() map[string]string {
+	env := map[string]string{
+		"go": runtime.Version(), "cores": strconv.Itoa(runtime.NumCPU()), "gomaxprocs": strconv.Itoa(runtime.GOMAXPROCS(0)),
+		"os": runtime.GOOS + "/" + runtime.GOARCH, "cpu": cpuModel(), "commit": commit(),
+	}
+	return env
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			if i := strings.Index(l, ":"); i >= 0 {
+				return strings.TrimSpace(l[i+1:])
+			}
+		}
+	}
+	return "unknown"
+}
+
+func commit() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return s.Value[:12]
+			}
+		}
+	}
+	if out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output(); err == nil {
+		return strings.TrimSpace(string(out))
+	}
+	return "unknown"
+}
+
+// WriteJSON writes the report as one JSON object.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+func fmtRef(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", *v)
+}
+
+// WriteMarkdown writes the report as Markdown tables.
+func (r *Report) WriteMarkdown(w io.Writer) {
+	fmt.Fprintf(w, "## ark bench placement\n\n")
+	fmt.Fprintf(w, "| env | value |\n| --- | --- |\n")
+	for _, k := range []string{"cpu", "cores", "gomaxprocs", "go", "os", "commit"} {
+		fmt.Fprintf(w, "| %s | %s |\n", k, r.Env[k])
+	}
+	if len(r.Results) > 0 {
+		fmt.Fprintf(w, "\nPacking on openb (Alibaba cluster-trace-gpu-v2023, CC BY 4.0), the FGD paper's protocol: 1,213 nodes,\n")
+		fmt.Fprintf(w, "6,212 GPUs, tasks arrive one by one and never leave; headline = unallocated GPU %% at 100%% of capacity arrived\n")
+		fmt.Fprintf(w, "(lower is better). Reference: the FGD paper's simulator (seed 42 run; mean of seeds 42-51).\n\n")
+		fmt.Fprintf(w, "| sequence | policy | placed | dropped | unallocated GPU %% | ref seed | ref mean 42-51 | decisions vs ref events | s |\n")
+		fmt.Fprintf(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n")
+		for _, x := range r.Results {
+			d := "-"
+			if x.Diff != nil {
+				d = fmt.Sprintf("%d/%d identical", x.Diff.Compared-x.Diff.NodeDiffers-x.Diff.GPUDiffers, x.Diff.Compared)
+			}
+			fmt.Fprintf(w, "| %s | %s | %d | %d | %.2f | %s | %s | %s | %.1f |\n", x.Pods, x.Policy, x.Placed, x.Dropped, x.Unallocated, fmtRef(x.RefSeed), fmtRef(x.RefMean), d, x.Seconds)
+		}
+		if r.ArkBeatsFGD != nil {
+			fmt.Fprintf(w, "\nArk leaves fewer GPUs unallocated than FGD on every sequence run: %v\n\n", *r.ArkBeatsFGD)
+		}
+	}
+	if r.Speed != nil {
+		s := r.Speed.Detail
+		fmt.Fprintf(w, "\nSpeed (one core, Ark policy): synthetic %d nodes x 8 GPUs, prefilled to ~50%% (singles) / ~20%% (gangs).\n\n", s.Nodes)
+		fmt.Fprintf(w, "| workload | placed / tried | per second | target |\n| --- | ---: | ---: | ---: |\n")
+		fmt.Fprintf(w, "| single-GPU tasks (whole, 500m, 250m) | %d / %d | %.0f | 20,000 |\n", s.SinglePlaced, s.SingleTried, s.SinglePerSec)
+		fmt.Fprintf(w, "| gangs of 2-8 nodes x 8 GPUs | %d / %d | %.0f | 2,000 |\n", s.GangPlaced, s.GangTried, s.GangPerSec)
+	}
+}
