@@ -11,16 +11,16 @@ type Reason int
 
 // Rejection reasons, in the order the checkers run.
 const (
-	ReasonNone       Reason = iota
-	ReasonNotReady          // node is not ready
-	ReasonModel             // no GPU of an accepted model
-	ReasonGPUMemory         // GPUs have too little memory
-	ReasonGPUTotal          // fewer GPUs in total than one replica needs
-	ReasonFreeGPUs          // too few completely free GPUs
-	ReasonGPUMilli          // no GPU with enough free milli for a shared request
-	ReasonCPU               // too little free CPU
-	ReasonMemory            // too little free memory
-	ReasonNVLink            // not enough free GPUs in one NVLink domain
+	ReasonNone      Reason = iota
+	ReasonNotReady         // node is not ready
+	ReasonModel            // no GPU of an accepted model
+	ReasonGPUMemory        // GPUs have too little memory
+	ReasonGPUTotal         // fewer GPUs in total than one replica needs
+	ReasonFreeGPUs         // too few completely free GPUs
+	ReasonGPUMilli         // no GPU with enough free milli for a shared request
+	ReasonCPU              // too little free CPU
+	ReasonMemory           // too little free memory
+	ReasonNVLink           // not enough free GPUs in one NVLink domain
 	numReasons
 )
 

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/cluster"
 )
 
@@ -66,7 +67,11 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) bool {
 		s.fail(w, r, err)
 		return true
 	}
-	req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
+	for _, h := range []string{"Content-Type", api.IdempotencyHeader} {
+		if v := r.Header.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
 	req.Header.Set(forwardedHeader, s.cfg.Name)
 	resp, err := forwardClient.Do(req)
 	if err != nil {

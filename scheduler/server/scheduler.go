@@ -86,7 +86,7 @@ func (s *Server) plan(snap *state.Snapshot) state.Plan {
 			live = append(live, a)
 		}
 	}
-	res := placement.FirstFit(placement.Input{Nodes: nodes, Allocs: live, Pending: pending})
+	res := placement.Place(placement.Input{Nodes: nodes, Allocs: live, Pending: pending})
 
 	byID := map[string]*api.Node{}
 	for _, n := range nodes {

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ark-sched/ark/scheduler/api"
@@ -28,7 +29,17 @@ import (
 type Client struct {
 	addrs []string
 	http  *http.Client
+	// preferred is the index of the address that answered last; calls
+	// start there, so a dead or frozen server costs one timeout, once.
+	preferred atomic.Int32
+	// AttemptTimeout bounds one try on one server (a blocking query gets
+	// its wait on top). A server that accepts connections but never
+	// answers (frozen, partitioned) is given up on after it.
+	AttemptTimeout time.Duration
 }
+
+// DefaultAttemptTimeout is the default AttemptTimeout.
+const DefaultAttemptTimeout = 10 * time.Second
 
 // APIError is an error answer from a server.
 type APIError struct {
@@ -79,7 +90,7 @@ func New(addrs ...string) (*Client, error) {
 	}
 	// No overall timeout: blocking queries and log streams are long; each
 	// call is bounded by its context.
-	return &Client{addrs: out, http: &http.Client{Transport: http.DefaultTransport}}, nil
+	return &Client{addrs: out, http: &http.Client{Transport: http.DefaultTransport}, AttemptTimeout: DefaultAttemptTimeout}, nil
 }
 
 // Addrs returns the server addresses.
@@ -88,10 +99,13 @@ func (c *Client) Addrs() []string { return c.addrs }
 // do sends a request and decodes a JSON answer into out (when non-nil). It
 // returns the answer's state index.
 func (c *Client) do(ctx context.Context, method, path string, body, out any) (uint64, error) {
-	return c.doWith(ctx, method, path, nil, body, out)
+	return c.doWith(ctx, method, path, nil, body, out, 0)
 }
 
-func (c *Client) doWith(ctx context.Context, method, path string, header http.Header, body, out any) (uint64, error) {
+// doWith tries each server in turn, starting with the one that answered
+// last, until one answers with anything but 503. wait is the server-side
+// wait of a blocking query, added to the attempt timeout.
+func (c *Client) doWith(ctx context.Context, method, path string, header http.Header, body, out any, wait time.Duration) (uint64, error) {
 	var payload []byte
 	if body != nil {
 		var err error
@@ -102,23 +116,39 @@ func (c *Client) doWith(ctx context.Context, method, path string, header http.He
 		}
 	}
 	var lastErr error
-	for _, addr := range c.addrs {
-		resp, err := c.send(ctx, method, addr+path, payload, header)
-		if err != nil {
-			if ctx.Err() != nil {
-				return 0, ctx.Err()
-			}
+	first := int(c.preferred.Load())
+	for k := range c.addrs {
+		i := (first + k) % len(c.addrs)
+		idx, code, err := c.attempt(ctx, method, c.addrs[i]+path, header, payload, out, wait)
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if code == 0 || (code == http.StatusServiceUnavailable && len(c.addrs) > 1) {
 			lastErr = err
 			continue
 		}
-		idx, err := decodeAnswer(resp, out)
-		if resp.StatusCode == http.StatusServiceUnavailable && len(c.addrs) > 1 {
-			lastErr = err
-			continue
-		}
+		c.preferred.Store(int32(i))
 		return idx, err
 	}
 	return 0, lastErr
+}
+
+// attempt makes one try on one server; code is 0 when no answer came.
+func (c *Client) attempt(ctx context.Context, method, url string, header http.Header, payload []byte, out any, wait time.Duration) (uint64, int, error) {
+	if c.AttemptTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.AttemptTimeout+wait)
+		defer cancel()
+	}
+	resp, err := c.send(ctx, method, url, payload, header)
+	if err != nil {
+		return 0, 0, err
+	}
+	idx, err := decodeAnswer(resp, out)
+	if err != nil && resp.StatusCode < 300 {
+		return idx, 0, err // the answer was cut off
+	}
+	return idx, resp.StatusCode, err
 }
 
 func (c *Client) send(ctx context.Context, method, url string, payload []byte, header http.Header) (*http.Response, error) {
@@ -172,7 +202,7 @@ func (c *Client) SubmitJob(ctx context.Context, specBody []byte) (*api.SubmitRes
 // key always yields the same job.
 func (c *Client) SubmitJobWithKey(ctx context.Context, specBody []byte, key string) (*api.SubmitResponse, error) {
 	var out api.SubmitResponse
-	_, err := c.doWith(ctx, http.MethodPost, "/v1/jobs", http.Header{api.IdempotencyHeader: {key}}, specBody, &out)
+	_, err := c.doWith(ctx, http.MethodPost, "/v1/jobs", http.Header{api.IdempotencyHeader: {key}}, specBody, &out, 0)
 	return &out, err
 }
 
@@ -189,7 +219,7 @@ func NewIdempotencyKey() string {
 // job changes past that index or wait passes.
 func (c *Client) Job(ctx context.Context, id string, index uint64, wait time.Duration) (*api.Job, uint64, error) {
 	var out api.Job
-	idx, err := c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+blockQuery(index, wait), nil, &out)
+	idx, err := c.doWith(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+blockQuery(index, wait), nil, nil, &out, wait)
 	return &out, idx, err
 }
 
@@ -261,7 +291,7 @@ func (c *Client) Heartbeat(ctx context.Context, nodeID string) (*api.HeartbeatRe
 // passes index (when > 0) or wait passes.
 func (c *Client) NodeAllocations(ctx context.Context, nodeID string, index uint64, wait time.Duration) ([]*api.Allocation, uint64, error) {
 	var out []*api.Allocation
-	idx, err := c.do(ctx, http.MethodGet, "/v1/nodes/"+url.PathEscape(nodeID)+"/allocations"+blockQuery(index, wait), nil, &out)
+	idx, err := c.doWith(ctx, http.MethodGet, "/v1/nodes/"+url.PathEscape(nodeID)+"/allocations"+blockQuery(index, wait), nil, nil, &out, wait)
 	return out, idx, err
 }
 
@@ -341,4 +371,12 @@ func (c *Client) SnapshotSave(ctx context.Context) (io.ReadCloser, error) {
 func (c *Client) SnapshotRestore(ctx context.Context, data []byte) error {
 	_, err := c.do(ctx, http.MethodPut, "/v1/operator/snapshot", data, nil)
 	return err
+}
+
+// JobsConsistent lists jobs as the leader has them after a barrier: every
+// write acknowledged before the call is in the answer.
+func (c *Client) JobsConsistent(ctx context.Context) ([]*api.Job, error) {
+	var out []*api.Job
+	_, err := c.do(ctx, http.MethodGet, "/v1/jobs?consistent=true", nil, &out)
+	return out, err
 }

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/api/client"
+)
+
+// threeServers is a 3-server cluster of real processes on loopback.
+type threeServers struct {
+	t     *testing.T
+	srvs  []srv
+	procs []*proc
+	addrs []string
+}
+
+func startThree(t *testing.T) *threeServers {
+	t.Helper()
+	c := &threeServers{t: t}
+	for i := 0; i < 3; i++ {
+		s := newSrv(t)
+		c.srvs = append(c.srvs, s)
+		c.addrs = append(c.addrs, s.http)
+	}
+	c.procs = make([]*proc, 3)
+	for i := range c.srvs {
+		c.start(i)
+	}
+	c.waitLeader()
+	return c
+}
+
+func (c *threeServers) start(i int) {
+	s := c.srvs[i]
+	c.procs[i] = start(c.t, "server", "--name", fmt.Sprintf("s%d", i+1), "--data-dir", s.dir, "--http", s.http, "--raft", s.raft,
+		"--bootstrap-expect", "3", "--join", strings.Join(c.addrs, ","), "--log-level", "warn")
+}
+
+func (c *threeServers) client() *client.Client {
+	cl, err := client.New(c.addrs...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cl.AttemptTimeout = 2 * time.Second // a SIGSTOPped server is given up on quickly
+	return cl
+}
+
+// waitLeader waits until a server other than the excluded ones says it is
+// the leader, and returns its index.
+func (c *threeServers) waitLeader(exclude ...int) int {
+	c.t.Helper()
+	leader := -1
+	waitUntil(c.t, 20*time.Second, "a leader", func() bool {
+		for i, a := range c.addrs {
+			if slices.Contains(exclude, i) {
+				continue
+			}
+			cl, _ := client.New(a)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			self, err := cl.ServerSelf(ctx)
+			cancel()
+			if err == nil && self.Leader == self.Name {
+				leader = i
+				return true
+			}
+		}
+		return false
+	})
+	return leader
+}
+
+// listJobs returns every job, read from the leader after a barrier.
+func (c *threeServers) listJobs() []*api.Job {
+	c.t.Helper()
+	var jobs []*api.Job
+	waitUntil(c.t, 20*time.Second, "a consistent job list", func() bool {
+		cl := c.client()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var err error
+		jobs, err = cl.JobsConsistent(ctx)
+		return err == nil
+	})
+	return jobs
+}
+
+const haSpec = `{"name":"ha","kind":"batch","resources":{"gpus":1},"task":{"driver":"exec","exec":{"command":["true"]}}}`
+
+// TestHAKillLeaderLosesNothing: 8 clients submit continuously while the
+// leader is SIGKILLed (and restarted) three times; afterwards every
+// acknowledged job exists exactly once and no job exists that nobody
+// submitted.
+func TestHAKillLeaderLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	c := startThree(t)
+	ctx, stop := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	acked := map[string]string{} // idempotency key -> job ID
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := c.client()
+			for ctx.Err() == nil {
+				key := client.NewIdempotencyKey()
+				// Retry one submission under one key until it is
+				// acknowledged: the key makes the retries safe.
+				for {
+					rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					resp, err := cl.SubmitJobWithKey(rctx, []byte(haSpec), key)
+					cancel()
+					if err == nil {
+						mu.Lock()
+						acked[key] = resp.ID
+						mu.Unlock()
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	for round := 0; round < 3; round++ {
+		time.Sleep(700 * time.Millisecond)
+		l := c.waitLeader()
+		c.procs[l].kill9(t)
+		killed := time.Now()
+		nl := c.waitLeader(l)
+		t.Logf("round %d: killed leader s%d; s%d leads after %s", round, l+1, nl+1, time.Since(killed).Round(time.Millisecond))
+		c.start(l)
+	}
+	time.Sleep(500 * time.Millisecond)
+	stop()
+	wg.Wait()
+
+	jobs := c.listJobs()
+	seen := map[string]int{}
+	for _, j := range jobs {
+		seen[j.ID]++
+	}
+	ackedIDs := map[string]bool{}
+	for _, id := range acked {
+		ackedIDs[id] = true
+		if seen[id] != 1 {
+			t.Errorf("acknowledged job %s exists %d times", id, seen[id])
+		}
+	}
+	for id := range seen {
+		if !ackedIDs[id] {
+			t.Errorf("job %s exists but no client was given it", id)
+		}
+	}
+	if len(acked) < 20 {
+		t.Errorf("only %d submissions acknowledged; the cluster barely took writes", len(acked))
+	}
+	t.Logf("%d jobs acknowledged, %d exist", len(acked), len(jobs))
+}
+
+// TestHARestartAllIdenticalState: stopping all three servers and starting
+// them again gives the same jobs and index.
+func TestHARestartAllIdenticalState(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	c := startThree(t)
+	cl := c.client()
+	for i := 0; i < 10; i++ {
+		if _, err := cl.SubmitJob(context.Background(), []byte(haSpec)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := summary(c.listJobs())
+	for _, p := range c.procs {
+		p.signal(syscall.SIGTERM)
+	}
+	for _, p := range c.procs {
+		<-p.done
+	}
+	for i := range c.srvs {
+		c.start(i)
+	}
+	c.waitLeader()
+	if after := summary(c.listJobs()); after != before {
+		t.Errorf("state changed across a full restart:\nbefore %q\nafter  %q", before, after)
+	}
+}
+
+func summary(jobs []*api.Job) string {
+	var parts []string
+	for _, j := range jobs {
+		parts = append(parts, fmt.Sprintf("%s/%s/%d/%d", j.ID, j.Status, j.CreateIndex, j.ModifyIndex))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+// TestHAMinority: with one server stopped (SIGSTOP) the majority takes
+// writes and the stopped one catches up when it resumes; with two stopped,
+// the remaining server refuses writes with a clear "no leader" error.
+func TestHAMinority(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	c := startThree(t)
+	l := c.waitLeader()
+	f := (l + 1) % 3
+	c.procs[f].signal(syscall.SIGSTOP)
+	cl := c.client()
+	var last string
+	for i := 0; i < 5; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		resp, err := cl.SubmitJob(ctx, []byte(haSpec))
+		cancel()
+		if err != nil {
+			t.Fatalf("write with one follower stopped: %v", err)
+		}
+		last = resp.ID
+	}
+	c.procs[f].signal(syscall.SIGCONT)
+	fc, _ := client.New(c.addrs[f])
+	waitUntil(t, 15*time.Second, "the resumed follower to catch up", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, _, err := fc.Job(ctx, last, 0, 0) // a local (stale-allowed) read on the follower
+		return err == nil
+	})
+
+	// Now leave one server alone.
+	alone := c.waitLeader()
+	for i := range c.procs {
+		if i != alone {
+			c.procs[i].signal(syscall.SIGSTOP)
+		}
+	}
+	ac, _ := client.New(c.addrs[alone])
+	var err error
+	waitUntil(t, 15*time.Second, "the isolated server to refuse writes", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, err = ac.SubmitJob(ctx, []byte(haSpec))
+		ae, ok := err.(*client.APIError)
+		return ok && ae.StatusCode == 503
+	})
+	if !strings.Contains(err.Error(), "leader") {
+		t.Errorf("refusal does not say why: %v", err)
+	}
+	for i := range c.procs {
+		if i != alone {
+			c.procs[i].signal(syscall.SIGCONT)
+		}
+	}
+	c.waitLeader()
+	waitUntil(t, 15*time.Second, "writes after the partition heals", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, err := cl.SubmitJob(ctx, []byte(haSpec))
+		return err == nil
+	})
+}
