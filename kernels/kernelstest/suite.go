@@ -30,6 +30,7 @@ func Run(t *testing.T, newDevice func(t *testing.T) kernels.Device) {
 		{"ClipGradNorm", testClipGradNorm},
 		{"Errors", testErrors},
 		{"BF16", testBF16},
+		{"TinyModel", testTinyModel},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := newDevice(t)
