@@ -134,8 +134,9 @@ func (BestFit) Normalize(scores []float64) {
 	}
 }
 
-// pickGPUs is the default GPU choice: the tightest GPU for a shared task,
-// the lowest free indexes for whole GPUs.
+// pickGPUs is the default GPU choice: the tightest GPU for a shared task;
+// for whole GPUs one NVLink domain and NUMA side when the node says which
+// GPUs share them, else the lowest free indexes.
 func pickGPUs(n *NodeState, t Task) []int {
 	switch {
 	case t.GPUs == 0:
@@ -145,6 +146,10 @@ func pickGPUs(n *NodeState, t Task) []int {
 			return []int{g}
 		}
 		return nil
+	}
+	if n.NVLinkGroup != nil || n.NUMA != nil {
+		g, _ := nvlinkGPUs(n, t.GPUs)
+		return g
 	}
 	return lowestFree(n, t.GPUs, MilliPerGPU)
 }

@@ -1,0 +1,240 @@
+package placement
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/spec"
+)
+
+// Scenario files (testdata/*.txt) drive Place end to end. Commands, one a
+// line ("#" starts a comment):
+//
+//	node NAME gpus=N [model=M] [gpumem=GI] [cpu=CORES] [ram=GI] [numa=0,0,1,1] [down]
+//	alloc ID node=NAME gpus=0,1 [cpu=CORES] [ram=GI]
+//	job ID [replicas=R] [gpus=G] [model=M] [gpumem=Q] [cpu=Q] [ram=Q] [samenode] [kind=K] [nvlink=required]
+//	place
+//	JOB: rank@node[gpus] ...        expected placement (exact)
+//	JOB: pending: PREFIX            expected reason (prefix)
+//	end
+//
+// "place" runs one pass over the jobs declared since the last pass, with
+// the nodes and allocations so far (placed jobs become allocations), and
+// checks the expectations up to "end": every job must be listed.
+func TestScenarios(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scenario files: %v", err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) { runScenario(t, f) })
+	}
+}
+
+func kv(fields []string) (map[string]string, map[string]bool) {
+	vals, flags := map[string]string{}, map[string]bool{}
+	for _, f := range fields {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			vals[k] = v
+		} else {
+			flags[f] = true
+		}
+	}
+	return vals, flags
+}
+
+func ints(t *testing.T, s string) []int {
+	var out []int
+	for _, p := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			t.Fatalf("bad int list %q", s)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func num(t *testing.T, s string, def int64) int64 {
+	if s == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatalf("bad number %q", s)
+	}
+	return n
+}
+
+func runScenario(t *testing.T, path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var nodes []*api.Node
+	var allocs []*api.Allocation
+	var pending []*api.Job
+	byName := map[string]*api.Node{}
+	var res Result
+	expect := map[string]string{}
+	inExpect := false
+	lineNo := 0
+	check := func() {
+		got := map[string]string{}
+		for _, p := range res.Placements {
+			got[p.JobID] = asg(p)
+		}
+		for id, r := range res.Unplaced {
+			got[id] = "pending: " + r
+		}
+		var ids []string
+		for id := range got {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			want, ok := expect[id]
+			switch {
+			case !ok:
+				t.Errorf("%s:%d: job %s: got %q, not expected", path, lineNo, id, got[id])
+			case strings.HasPrefix(want, "pending: ") && !strings.HasPrefix(got[id], want):
+				t.Errorf("%s:%d: job %s:\n got %q\nwant prefix %q", path, lineNo, id, got[id], want)
+			case !strings.HasPrefix(want, "pending: ") && got[id] != want:
+				t.Errorf("%s:%d: job %s: got %q, want %q", path, lineNo, id, got[id], want)
+			}
+		}
+		for id := range expect {
+			if _, ok := got[id]; !ok {
+				t.Errorf("%s:%d: job %s expected but not in the result", path, lineNo, id)
+			}
+		}
+	}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		lineNo++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if inExpect {
+			if line == "end" {
+				check()
+				inExpect = false
+				continue
+			}
+			id, want, ok := strings.Cut(line, ": ")
+			if !ok {
+				t.Fatalf("%s:%d: want 'JOB: ...', got %q", path, lineNo, line)
+			}
+			expect[id] = want
+			continue
+		}
+		fields := strings.Fields(line)
+		vals, flags := kv(fields[1:])
+		switch fields[0] {
+		case "node":
+			name := fields[1]
+			n := node(name, int(num(t, vals["gpus"], 8)), "NVIDIA "+orDefault(vals["model"], "H200"), num(t, vals["gpumem"], 141))
+			n.CPUMilli = num(t, vals["cpu"], 64) * 1000
+			n.MemoryBytes = num(t, vals["ram"], 512) * gi
+			if v := vals["numa"]; v != "" {
+				for i, m := range ints(t, v) {
+					n.GPUs[i].NUMANode = m
+				}
+			}
+			if flags["down"] {
+				n.Status = api.NodeDown
+			}
+			nodes = append(nodes, n)
+			byName[name] = n
+		case "alloc":
+			n := byName[vals["node"]]
+			if n == nil {
+				t.Fatalf("%s:%d: unknown node %q", path, lineNo, vals["node"])
+			}
+			a := live(fields[1], n.ID, ints(t, vals["gpus"])...)
+			a.CPUMilli = num(t, vals["cpu"], 1) * 1000
+			a.MemoryBytes = num(t, vals["ram"], 1) * gi
+			allocs = append(allocs, a)
+		case "job":
+			var opts []func(*spec.Job)
+			if v := vals["model"]; v != "" {
+				opts = append(opts, model(v))
+			}
+			if v := vals["gpumem"]; v != "" {
+				opts = append(opts, gpuMem(v))
+			}
+			if v := vals["cpu"]; v != "" {
+				opts = append(opts, cpu(v))
+			}
+			if v := vals["ram"]; v != "" {
+				opts = append(opts, mem(v))
+			}
+			if flags["samenode"] {
+				opts = append(opts, sameNode)
+			}
+			if v := vals["kind"]; v != "" {
+				opts = append(opts, func(s *spec.Job) { s.Kind = v })
+			}
+			if v := vals["nvlink"]; v != "" {
+				opts = append(opts, func(s *spec.Job) { s.Topology.NVLink = v })
+			}
+			pending = append(pending, job(fields[1], int(num(t, vals["replicas"], 1)), int(num(t, vals["gpus"], 1)), opts...))
+		case "place":
+			res = Place(Input{Nodes: nodes, Allocs: allocs, Pending: pending})
+			verifyResult(t, nodes, allocs, res)
+			for _, p := range res.Placements {
+				for _, a := range p.Assignments {
+					allocs = append(allocs, &api.Allocation{ID: fmt.Sprintf("%s-%d", p.JobID, a.Rank), JobID: p.JobID, NodeID: a.NodeID,
+						GPUs: a.GPUs, CPUMilli: p.Request.CPUMilli, MemoryBytes: p.Request.MemoryBytes, Status: api.AllocRunning, DesiredStatus: api.DesiredRun})
+				}
+			}
+			pending = nil
+			expect = map[string]string{}
+			inExpect = true
+		default:
+			t.Fatalf("%s:%d: unknown command %q", path, lineNo, fields[0])
+		}
+	}
+	if inExpect {
+		t.Fatalf("%s: expectations not closed with 'end'", path)
+	}
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// verifyResult checks a plan with Fit, the FSM's re-check: nothing is
+// double-booked or over-committed, and every job is whole or absent.
+func verifyResult(t *testing.T, nodes []*api.Node, allocs []*api.Allocation, res Result) {
+	t.Helper()
+	byID := map[string]*api.Node{}
+	for _, n := range nodes {
+		byID[n.ID] = n
+	}
+	usage := NodeUsage(allocs)
+	for _, p := range res.Placements {
+		if _, dup := res.Unplaced[p.JobID]; dup {
+			t.Errorf("job %s both placed and pending", p.JobID)
+		}
+		for _, a := range p.Assignments {
+			al := &api.Allocation{ID: fmt.Sprintf("%s-%d", p.JobID, a.Rank), NodeID: a.NodeID, GPUs: a.GPUs, CPUMilli: p.Request.CPUMilli, MemoryBytes: p.Request.MemoryBytes}
+			if err := Fit(byID[a.NodeID], usage[a.NodeID], al, p.Request); err != nil {
+				t.Errorf("job %s rank %d: Fit refuses the plan: %v", p.JobID, a.Rank, err)
+			}
+			usage[a.NodeID] = usage[a.NodeID].Add(al)
+		}
+	}
+}
