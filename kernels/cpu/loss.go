@@ -47,18 +47,28 @@ func crossEntropyRows(j *rowJob, lo, hi int) {
 		for _, e := range x {
 			mx = max(mx, e)
 		}
-		var sum float64
-		for _, e := range x {
-			sum += math.Exp(float64(e - mx))
+		// expf (a few ulp) summed in float64 with four accumulators: a
+		// large vocabulary costs V exponentials per row.
+		var s0, s1, s2, s3 float64
+		i := 0
+		for ; i+4 <= len(x); i += 4 {
+			s0 += float64(expf(x[i] - mx))
+			s1 += float64(expf(x[i+1] - mx))
+			s2 += float64(expf(x[i+2] - mx))
+			s3 += float64(expf(x[i+3] - mx))
 		}
+		for ; i < len(x); i++ {
+			s0 += float64(expf(x[i] - mx))
+		}
+		sum := (s0 + s1) + (s2 + s3)
 		j.out[r] = float32(math.Log(sum) + float64(mx-x[t]))
 		if j.x == nil {
 			continue
 		}
 		g := j.x[r*v : (r+1)*v]
-		inv := 1 / sum
+		scale := float32(float64(j.alpha) / sum)
 		for i, e := range x {
-			g[i] += j.alpha * float32(math.Exp(float64(e-mx))*inv)
+			g[i] += scale * expf(e-mx)
 		}
 		g[t] -= j.alpha
 	}

@@ -205,19 +205,20 @@ func (d *Device) GELUBackward(din, in, dout kernels.Buffer) error {
 	return nil
 }
 
-const geluK = 0.7978845608028654 // sqrt(2/pi)
+const geluK float32 = 0.7978845608028654 // sqrt(2/pi)
+
+// tanhf is tanh through the fast expf: 1 - 2/(e^2u + 1). Its absolute
+// error is a few float32 ulp of 1, which is what GELU's 1 + tanh needs.
+func tanhf(u float32) float32 { return 1 - 2/(expf(2*u)+1) }
 
 func gelu(x float32) float32 {
-	u := geluK * (float64(x) + 0.044715*float64(x)*float64(x)*float64(x))
-	return float32(0.5 * float64(x) * (1 + math.Tanh(u)))
+	t := tanhf(geluK * (x + 0.044715*x*x*x))
+	return 0.5 * x * (1 + t)
 }
 
-func geluGrad(x32 float32) float32 {
-	x := float64(x32)
-	u := geluK * (x + 0.044715*x*x*x)
-	t := math.Tanh(u)
-	sech2 := 1 - t*t
-	return float32(0.5*(1+t) + 0.5*x*sech2*geluK*(1+3*0.044715*x*x))
+func geluGrad(x float32) float32 {
+	t := tanhf(geluK * (x + 0.044715*x*x*x))
+	return 0.5*(1+t) + 0.5*x*(1-t*t)*geluK*(1+3*0.044715*x*x)
 }
 
 // LayerNorm normalises each row of in.
@@ -236,25 +237,52 @@ func (d *Device) LayerNorm(out, mean, rstd, in, weight, bias kernels.Buffer, row
 	return nil
 }
 
+// sum4 and the other reductions keep four independent accumulators: a
+// single chain of float64 adds is latency-bound at one add per 4 cycles.
+func sum4(x []float32) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += float64(x[i])
+		s1 += float64(x[i+1])
+		s2 += float64(x[i+2])
+		s3 += float64(x[i+3])
+	}
+	for ; i < len(x); i++ {
+		s0 += float64(x[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// sqdev4 is the sum of (x - m)^2.
+func sqdev4(x []float32, m float64) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		d0, d1, d2, d3 := float64(x[i])-m, float64(x[i+1])-m, float64(x[i+2])-m, float64(x[i+3])-m
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	for ; i < len(x); i++ {
+		d := float64(x[i]) - m
+		s0 += d * d
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
 func layerNormRows(j *rowJob, lo, hi int) {
 	c := j.cols
 	for r := lo; r < hi; r++ {
 		x := j.in[r*c : (r+1)*c]
-		var sum float64
-		for _, v := range x {
-			sum += float64(v)
-		}
-		m := sum / float64(c)
-		var vs float64
-		for _, v := range x {
-			dv := float64(v) - m
-			vs += dv * dv
-		}
-		rs := 1 / math.Sqrt(vs/float64(c)+float64(j.eps))
+		m := sum4(x) / float64(c)
+		rs := 1 / math.Sqrt(sqdev4(x, m)/float64(c)+float64(j.eps))
 		o := j.out[r*c : (r+1)*c]
 		mf, rf := float32(m), float32(rs)
+		w, b := j.z[:c], j.u[:c]
 		for i, v := range x {
-			o[i] = (v-mf)*rf*j.z[i] + j.u[i]
+			o[i] = (v-mf)*rf*w[i] + b[i]
 		}
 		j.x[r], j.y[r] = mf, rf
 	}
@@ -285,19 +313,27 @@ func layerNormDin(j *rowJob, lo, hi int) {
 	c := j.cols
 	for r := lo; r < hi; r++ {
 		x, g := j.in[r*c:(r+1)*c], j.u[r*c:(r+1)*c]
+		w := j.z[:c]
 		m, rs := j.x[r], j.y[r]
-		var s1, s2 float64
-		for i := range x {
-			xh := (x[i] - m) * rs
-			wg := float64(j.z[i] * g[i])
-			s1 += wg
-			s2 += wg * float64(xh)
+		var a0, a1, b0, b1 float64
+		i := 0
+		for ; i+2 <= c; i += 2 {
+			wg0, wg1 := w[i]*g[i], w[i+1]*g[i+1]
+			a0 += float64(wg0)
+			a1 += float64(wg1)
+			b0 += float64(wg0 * (x[i] - m) * rs)
+			b1 += float64(wg1 * (x[i+1] - m) * rs)
 		}
-		m1, m2 := float32(s1/float64(c)), float32(s2/float64(c))
+		for ; i < c; i++ {
+			wg := w[i] * g[i]
+			a0 += float64(wg)
+			b0 += float64(wg * (x[i] - m) * rs)
+		}
+		m1, m2 := float32((a0+a1)/float64(c)), float32((b0+b1)/float64(c))
 		o := j.out[r*c : (r+1)*c]
 		for i := range x {
 			xh := (x[i] - m) * rs
-			o[i] += rs * (j.z[i]*g[i] - m1 - xh*m2)
+			o[i] += rs * (w[i]*g[i] - m1 - xh*m2)
 		}
 	}
 }

@@ -59,7 +59,10 @@ type Row struct {
 	Shape   string  `json:"shape"`
 	Threads int     `json:"threads,omitempty"`
 	Seconds float64 `json:"seconds"` // per call
-	GFLOPS  float64 `json:"gflops"`
+	GFLOPS  float64 `json:"gflops,omitempty"`
+	// GElems is billions of elements per second, for the memory-bound ops
+	// (layernorm, GELU, cross-entropy) where a flop count means little.
+	GElems  float64 `json:"gelems_per_s,omitempty"`
 	VsNaive float64 `json:"vs_naive,omitempty"` // GFLOPS over the naive matmul's at the same size
 	// VsOpenBLAS is GFLOPS over OpenBLAS's at the same size and threads.
 	VsOpenBLAS float64 `json:"vs_openblas,omitempty"`

@@ -1,6 +1,7 @@
 package kbench
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -64,21 +65,58 @@ func timeOthers(d kernels.Device, dev string, threads int, s kernels.AttnShape, 
 		return nil, fmt.Errorf("%s layernorm: %w", dev, err)
 	}
 
+	// GELU on the MLP's hidden width, cross-entropy over a vocabulary.
+	const vocab = 8192
+	gH := randn(rng, rows*4*cols)
+	gin, gout, gd := must(alloc(gH, 0)), must(alloc(nil, len(gH))), must(alloc(nil, len(gH)))
+	logitsH := randn(rng, rows*vocab)
+	tH := make([]int32, rows)
+	for i := range tH {
+		tH[i] = int32(rng.IntN(vocab))
+	}
+	logits, dlogits, losses := must(alloc(logitsH, 0)), must(alloc(nil, rows*vocab)), must(alloc(nil, rows))
+	targets, err := d.Alloc(kernels.Int32, rows)
+	if err == nil {
+		bufs = append(bufs, targets)
+		err = kernels.WriteInt32(d, targets, tH)
+	}
+	if firstErr != nil || err != nil {
+		return nil, errors.Join(firstErr, err)
+	}
+	if err := d.GELU(gout, gin); err != nil {
+		return nil, err
+	}
+	if err := checkGELU(d, gout, gH); err != nil {
+		return nil, fmt.Errorf("%s gelu: %w", dev, err)
+	}
+	if err := d.CrossEntropy(losses, nil, logits, targets, rows, vocab, 1); err != nil {
+		return nil, err
+	}
+	if err := checkCrossEntropy(d, losses, logitsH, tH, vocab); err != nil {
+		return nil, fmt.Errorf("%s cross-entropy: %w", dev, err)
+	}
+
 	attnFlops := 2 * float64(s.B*s.C) * float64(s.T) * float64(s.T+1)
-	lnElems := float64(rows * cols)
 	shapeA := fmt.Sprintf("B%d T%d C%d H%d", s.B, s.T, s.C, s.Heads)
 	shapeL := fmt.Sprintf("%dx%d", rows, cols)
+	shapeG := fmt.Sprintf("%dx%d", rows, 4*cols)
+	shapeV := fmt.Sprintf("%dx%d", rows, vocab)
 	var out2 []Row
 	for _, m := range []struct {
-		op, shape string
-		flops     float64
-		f         func() error
+		op, shape    string
+		flops, elems float64
+		f            func() error
 	}{
-		{"attention", shapeA, attnFlops, func() error { return d.Attention(out, probs, qkv, s) }},
-		{"attention backward", shapeA, 2 * attnFlops, func() error { return d.AttentionBackward(dqkv, dout, qkv, probs, s) }},
-		{"layernorm", shapeL, 8 * lnElems, func() error { return d.LayerNorm(y, mean, rstd, x, w, bias, rows, cols, 1e-5) }},
-		{"layernorm backward", shapeL, 14 * lnElems, func() error {
+		{"attention", shapeA, attnFlops, 0, func() error { return d.Attention(out, probs, qkv, s) }},
+		{"attention backward", shapeA, 2 * attnFlops, 0, func() error { return d.AttentionBackward(dqkv, dout, qkv, probs, s) }},
+		{"layernorm", shapeL, 0, float64(rows * cols), func() error { return d.LayerNorm(y, mean, rstd, x, w, bias, rows, cols, 1e-5) }},
+		{"layernorm backward", shapeL, 0, float64(rows * cols), func() error {
 			return d.LayerNormBackward(dx, dw, db, dout, x, w, mean, rstd, rows, cols)
+		}},
+		{"gelu", shapeG, 0, float64(len(gH)), func() error { return d.GELU(gout, gin) }},
+		{"gelu backward", shapeG, 0, float64(len(gH)), func() error { return d.GELUBackward(gd, gin, gout) }},
+		{"cross-entropy fwd+bwd", shapeV, 0, float64(rows * vocab), func() error {
+			return d.CrossEntropy(losses, dlogits, logits, targets, rows, vocab, 1.0/float32(rows))
 		}},
 	} {
 		var runErr error
@@ -93,7 +131,8 @@ func timeOthers(d kernels.Device, dev string, threads int, s kernels.AttnShape, 
 		if runErr != nil {
 			return nil, fmt.Errorf("%s %s: %w", dev, m.op, runErr)
 		}
-		out2 = append(out2, Row{Device: dev, Op: m.op, Shape: m.shape, Threads: threads, Seconds: secs, GFLOPS: round(m.flops / secs / 1e9)})
+		out2 = append(out2, Row{Device: dev, Op: m.op, Shape: m.shape, Threads: threads, Seconds: secs,
+			GFLOPS: round(m.flops / secs / 1e9), GElems: round(m.elems / secs / 1e9)})
 	}
 	return out2, nil
 }
@@ -158,6 +197,46 @@ func checkLayerNorm(d kernels.Device, y kernels.Buffer, x, w, b []float32, cols 
 			if g := float64(got[r*cols+i]); math.Abs(g-want) > 1e-4*(1+math.Abs(want)) {
 				return fmt.Errorf("row %d [%d] = %g, want %g", r, i, g, want)
 			}
+		}
+	}
+	return nil
+}
+
+// checkGELU recomputes sampled elements in float64.
+func checkGELU(d kernels.Device, out kernels.Buffer, in []float32) error {
+	got, err := kernels.Download(d, out)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < len(in); i += 997 {
+		x := float64(in[i])
+		want := 0.5 * x * (1 + math.Tanh(0.7978845608028654*(x+0.044715*x*x*x)))
+		if math.Abs(float64(got[i])-want) > 1e-5*(1+math.Abs(want)) {
+			return fmt.Errorf("gelu(%g) = %g, want %g", x, got[i], want)
+		}
+	}
+	return nil
+}
+
+// checkCrossEntropy recomputes the first and last rows' losses in float64.
+func checkCrossEntropy(d kernels.Device, losses kernels.Buffer, logits []float32, targets []int32, vocab int) error {
+	got, err := kernels.Download(d, losses)
+	if err != nil {
+		return err
+	}
+	for _, r := range []int{0, len(targets) - 1} {
+		x := logits[r*vocab : (r+1)*vocab]
+		mx := math.Inf(-1)
+		for _, v := range x {
+			mx = math.Max(mx, float64(v))
+		}
+		var sum float64
+		for _, v := range x {
+			sum += math.Exp(float64(v) - mx)
+		}
+		want := math.Log(sum) + mx - float64(x[targets[r]])
+		if math.Abs(float64(got[r])-want) > 1e-5*(1+math.Abs(want)) {
+			return fmt.Errorf("row %d loss %g, want %g", r, got[r], want)
 		}
 	}
 	return nil

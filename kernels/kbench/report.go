@@ -24,7 +24,7 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 	} {
 		fmt.Fprintf(&b, "| %s | %s |\n", kv[0], kv[1])
 	}
-	b.WriteString("\n| device | op | shape | threads | time | GFLOP/s | vs naive | vs OpenBLAS |\n| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n")
+	b.WriteString("\n| device | op | shape | threads | time | rate | vs naive | vs OpenBLAS |\n| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, row := range r.Rows {
 		th, vs, vb := "-", "-", "-"
 		if row.Threads > 0 {
@@ -36,10 +36,14 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 		if row.VsOpenBLAS > 0 {
 			vb = fmt.Sprintf("%.0f%%", 100*row.VsOpenBLAS)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.2f | %s | %s |\n", row.Device, row.Op, row.Shape, th, dur(row.Seconds), row.GFLOPS, vs, vb)
+		rate := fmt.Sprintf("%.2f GFLOP/s", row.GFLOPS)
+		if row.GElems > 0 {
+			rate = fmt.Sprintf("%.2f Gelem/s", row.GElems)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", row.Device, row.Op, row.Shape, th, dur(row.Seconds), rate, vs, vb)
 	}
-	b.WriteString("\nGFLOP/s of layernorm count a nominal 8 (forward) and 14 (backward) flops per element; " +
-		"attention counts the causal QK^T and PV products (backward twice that). " +
+	b.WriteString("\nTimes are the best of several calls. Attention GFLOP/s count the causal QK^T and PV products " +
+		"(backward twice that); layernorm, GELU and cross-entropy are memory-bound and shown in elements per second. " +
 		"\"vs naive\" divides by the naive triple-loop matmul measured in the same run on one thread; " +
 		"\"vs OpenBLAS\" by cblas_sgemm at the same size and threads, also in this run.\n")
 	_, err := io.WriteString(w, b.String())
