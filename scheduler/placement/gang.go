@@ -37,11 +37,13 @@ func (c *Cluster) PlaceGang(g Gang, p Policy, counts *ReasonCounts) ([]Slot, boo
 		if i >= 0 {
 			slots = []Slot{{i, gpus}}
 		}
+	case g.SameNode:
+		slots = c.planOneNode(g, p)
 	case g.Spread:
 		slots = c.planSpread(g, p)
 	default:
 		slots = c.planOneNode(g, p)
-		if slots == nil && !g.SameNode {
+		if slots == nil {
 			slots = c.planFewestNodes(g)
 		}
 	}
@@ -77,7 +79,7 @@ func combined(g Gang) Task {
 // in one NVLink domain, scored by the policy among those.
 func (c *Cluster) planOneNode(g Gang, p Policy) []Slot {
 	if g.Task.Shared() || g.Task.GPUs == 0 {
-		return nil
+		return c.planOneNodeEach(g, p)
 	}
 	t := combined(g)
 	best, bestScore, bestDomain := -1, 0.0, false
@@ -109,6 +111,37 @@ func (c *Cluster) planOneNode(g Gang, p Policy) []Slot {
 	k := g.Task.GPUs
 	for r := range slots {
 		slots[r] = Slot{best, bestGPUs[r*k : (r+1)*k]}
+	}
+	return slots
+}
+
+// planOneNodeEach puts every replica of a shared or CPU-only gang on the
+// best node (by the policy's score of one replica) that holds them all.
+func (c *Cluster) planOneNodeEach(g Gang, p Policy) []Slot {
+	best, bestScore := -1, 0.0
+	for _, cl := range c.classes {
+		rep := cl.members[0]
+		n := c.Nodes[rep]
+		if capacity(n, g.Task) < g.Replicas {
+			continue
+		}
+		s, _ := p.Score(n, g.Task)
+		if best < 0 || s > bestScore || (s == bestScore && rep < best) {
+			best, bestScore = rep, s
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	n := c.Nodes[best].Clone()
+	slots := make([]Slot, g.Replicas)
+	for r := range slots {
+		gpus := perReplicaGPUs(n, g.Task)
+		if gpus == nil && g.Task.GPUs > 0 {
+			return nil
+		}
+		n.Place(g.Task, gpus)
+		slots[r] = Slot{best, gpus}
 	}
 	return slots
 }

@@ -1,0 +1,228 @@
+package placement
+
+import (
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
+
+func ns(model string, cpu, mem int64, free ...int64) *NodeState {
+	return &NodeState{Name: "n", Model: model, CPUMilli: cpu, CPUFree: cpu, Memory: mem, MemFree: mem, GPUFree: free}
+}
+
+func TestCheckers(t *testing.T) {
+	tests := []struct {
+		name string
+		n    *NodeState
+		t    Task
+		want Reason
+	}{
+		{"fits whole", ns("T4", 8000, 100, 1000, 1000), Task{GPUs: 2, GPUMilli: 1000, CPUMilli: 8000, Memory: 100}, ReasonNone},
+		{"not ready", func() *NodeState { n := ns("T4", 8000, 100, 1000); n.NotReady = true; return n }(), Task{GPUs: 1, GPUMilli: 1000}, ReasonNotReady},
+		{"model", ns("T4", 8000, 100, 1000), Task{GPUs: 1, GPUMilli: 1000, Models: []string{"V100M16", "V100M32"}}, ReasonModel},
+		{"model in the set", ns("V100M32", 8000, 100, 1000), Task{GPUs: 1, GPUMilli: 1000, Models: []string{"V100M16", "V100M32"}}, ReasonNone},
+		{"no GPUs at all", ns("", 8000, 100), Task{GPUs: 1, GPUMilli: 1000}, ReasonModel},
+		{"CPU-only on a GPU-less node", ns("", 8000, 100), Task{CPUMilli: 100}, ReasonNone},
+		{"GPU memory", func() *NodeState { n := ns("T4", 8000, 100, 1000); n.GPUMemory = 16; return n }(), Task{GPUs: 1, GPUMilli: 1000, GPUMemory: 32}, ReasonGPUMemory},
+		{"GPUs in total", ns("T4", 8000, 100, 1000, 1000), Task{GPUs: 4, GPUMilli: 1000}, ReasonGPUTotal},
+		{"free whole GPUs", ns("T4", 8000, 100, 1000, 500), Task{GPUs: 2, GPUMilli: 1000}, ReasonFreeGPUs},
+		{"free milli", ns("T4", 8000, 100, 400, 300), Task{GPUs: 1, GPUMilli: 500}, ReasonGPUMilli},
+		{"shared fits a partly used GPU", ns("T4", 8000, 100, 0, 600), Task{GPUs: 1, GPUMilli: 500}, ReasonNone},
+		{"CPU", ns("T4", 8000, 100, 1000), Task{GPUs: 1, GPUMilli: 1000, CPUMilli: 8001}, ReasonCPU},
+		{"memory", ns("T4", 8000, 100, 1000), Task{GPUs: 1, GPUMilli: 1000, Memory: 101}, ReasonMemory},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.n.Check(tt.t); got != tt.want {
+				t.Errorf("Check = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestExplain(t *testing.T) {
+	var c ReasonCounts
+	c[ReasonFreeGPUs] = 3
+	c[ReasonNotReady] = 1
+	c[ReasonCPU] = 3
+	got := c.Explain(Task{GPUs: 8, GPUMilli: 1000})
+	want := "3 nodes lack 8 free GPUs, 3 nodes have too little free CPU, 1 node are not ready"
+	if got != want {
+		t.Errorf("Explain = %q, want %q", got, want)
+	}
+}
+
+func TestFragmentation(t *testing.T) {
+	// Two shapes, equally likely: a 500m share and one whole GPU.
+	m := newFragModel([]ShapeFreq{
+		{GPUs: 1, GPUMilli: 500, CPUMilli: 1000, Freq: 0.5},
+		{GPUs: 1, GPUMilli: 1000, CPUMilli: 1000, Freq: 0.5},
+	})
+	tests := []struct {
+		name string
+		n    *NodeState
+		want float64
+	}{
+		// Idle GPUs serve both shapes: no fragment.
+		{"idle", ns("T4", 4000, 0, 1000, 1000), 0},
+		// 300m serves neither: all of it is fragment for both.
+		{"300m left", ns("T4", 4000, 0, 300), 300},
+		// 600m serves the share, not the whole GPU: half the time a fragment.
+		{"600m left", ns("T4", 4000, 0, 600), 300},
+		// 1000 + 300: the share can use the idle GPU (300 is a fragment),
+		// the whole GPU too (300 again).
+		{"idle plus 300m", ns("T4", 4000, 0, 1000, 300), 300},
+		// No CPU: every free GPU milli is a fragment.
+		{"no CPU", ns("T4", 500, 0, 1000, 1000), 2000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := m.Frag(tt.n); math.Abs(got-tt.want) > 1e-9 {
+				t.Errorf("Frag = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTypicalShapes(t *testing.T) {
+	var tasks []Task
+	add := func(n int, tk Task) {
+		for i := 0; i < n; i++ {
+			tasks = append(tasks, tk)
+		}
+	}
+	add(60, Task{GPUs: 1, GPUMilli: 1000, CPUMilli: 4000})
+	add(36, Task{GPUs: 1, GPUMilli: 500, CPUMilli: 2000})
+	add(4, Task{GPUs: 8, GPUMilli: 1000, CPUMilli: 64000})
+	got := TypicalShapes(tasks, 95)
+	if len(got) != 2 {
+		t.Fatalf("TypicalShapes kept %d shapes, want the 2 that cover 96%%: %+v", len(got), got)
+	}
+	if math.Abs(got[0].Freq-60.0/96) > 1e-12 || math.Abs(got[1].Freq-36.0/96) > 1e-12 {
+		t.Errorf("frequencies not renormalised: %+v", got)
+	}
+	if all := TypicalShapes(tasks, 100); len(all) != 3 {
+		t.Errorf("100%% keeps %d shapes, want 3", len(all))
+	}
+}
+
+func TestScorers(t *testing.T) {
+	dist := []ShapeFreq{{GPUs: 1, GPUMilli: 500, Freq: 0.5}, {GPUs: 1, GPUMilli: 1000, Freq: 0.5}}
+	half := Task{GPUs: 1, GPUMilli: 500}
+	// FGD puts a share on the GPU that already holds one (700 left): the
+	// idle GPU stays whole.
+	n := ns("T4", 4000, 0, 1000, 700)
+	if _, g := NewFGD(dist).Score(n, half); !reflect.DeepEqual(g, []int{1}) {
+		t.Errorf("FGD chose GPU %v, want [1]", g)
+	}
+	// Between an idle node and one with a 600m hole, FGD and Ark fill the
+	// hole (it was a fragment for the whole-GPU shape).
+	idle, holed := ns("T4", 4000, 0, 1000, 1000), ns("T4", 4000, 0, 1000, 600)
+	nodes := []*NodeState{idle, holed}
+	for _, p := range []Policy{NewFGD(dist), newArkWith(dist), BestFit{}} {
+		if i, _ := Select(nodes, half, p, nil); i != 1 {
+			t.Errorf("%s chose node %d, want the holed node 1", p.Name(), i)
+		}
+	}
+	// First fit takes the first node by name order.
+	idle.Order, holed.Order = 1, 0
+	if i, _ := Select(nodes, half, FirstFitPolicy{}, nil); i != 1 {
+		t.Errorf("firstfit chose node %d, want node 1 (first by name)", i)
+	}
+	// Random is seeded: the same seed, the same choices.
+	many := make([]*NodeState, 50)
+	for i := range many {
+		many[i] = ns("T4", 4000, 0, 1000)
+	}
+	pick := func(seed uint64) []int {
+		r := NewRandom(seed)
+		var out []int
+		for k := 0; k < 20; k++ {
+			i, _ := Select(many, half, r, nil)
+			out = append(out, i)
+		}
+		return out
+	}
+	if !reflect.DeepEqual(pick(7), pick(7)) || reflect.DeepEqual(pick(7), pick(8)) {
+		t.Errorf("random is not a function of its seed")
+	}
+	// Ark packs a CPU-only task onto the node with the fewest free GPUs.
+	full := ns("T4", 8000, 0, 0, 0)
+	if i, g := Select([]*NodeState{ns("T4", 8000, 0, 1000, 1000), full}, Task{CPUMilli: 1000}, NewArk(), nil); i != 1 || g != nil {
+		t.Errorf("ark put a CPU-only task on node %d (GPUs %v), want the GPU-full node 1", i, g)
+	}
+}
+
+func newArkWith(dist []ShapeFreq) *Ark {
+	a := NewArk()
+	a.m = newFragModel(dist)
+	return a
+}
+
+func TestBestFitNormalize(t *testing.T) {
+	s := []float64{10, 20, 30, 30}
+	BestFit{}.Normalize(s)
+	if !reflect.DeepEqual(s, []float64{0, 50, 100, 100}) {
+		t.Errorf("Normalize = %v", s)
+	}
+	s = []float64{5, 5}
+	BestFit{}.Normalize(s)
+	if !reflect.DeepEqual(s, []float64{0, 0}) {
+		t.Errorf("Normalize of equal scores = %v", s)
+	}
+}
+
+// TestClusterMatchesScan checks the class-indexed Select against a plain
+// scan of every node (the reference), over random clusters and tasks, for
+// every policy: same node, same GPUs, same reasons.
+func TestClusterMatchesScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	models := []string{"T4", "V100M16", "A10"}
+	for round := 0; round < 20; round++ {
+		var a, b []*NodeState
+		for i := 0; i < 40; i++ {
+			n := ns(models[rng.IntN(3)], 16000, 64, make([]int64, 1+rng.IntN(8))...)
+			for g := range n.GPUFree {
+				n.GPUFree[g] = []int64{0, 250, 500, 1000, 1000}[rng.IntN(5)]
+			}
+			n.CPUFree = int64(rng.IntN(5)) * 4000
+			n.NotReady = rng.IntN(20) == 0
+			n.Order = i
+			a, b = append(a, n), append(b, n.Clone())
+		}
+		c := NewCluster(b)
+		for _, name := range []string{"ark", "fgd", "bestfit", "firstfit"} {
+			dist := []ShapeFreq{{GPUs: 1, GPUMilli: 500, CPUMilli: 4000, Freq: 0.4}, {GPUs: 2, GPUMilli: 1000, CPUMilli: 4000, Freq: 0.6}}
+			p1, _ := NewPolicy(name, dist, 1)
+			p2, _ := NewPolicy(name, dist, 1)
+			for k := 0; k < 30; k++ {
+				tk := randomTask(rng)
+				if o, ok := p1.(Observer); ok {
+					o.Observe(tk)
+					p2.(Observer).Observe(tk)
+				}
+				var ca, cb ReasonCounts
+				i1, g1 := Select(a, tk, p1, &ca)
+				i2, g2 := c.Select(tk, p2, &cb)
+				if i1 != i2 || !reflect.DeepEqual(g1, g2) || ca != cb {
+					t.Fatalf("round %d %s task %+v: scan chose %d %v %v, cluster %d %v %v", round, name, tk, i1, g1, ca, i2, g2, cb)
+				}
+				if i1 >= 0 {
+					a[i1].Place(tk, g1)
+					c.Place(i2, tk, g2)
+				}
+			}
+		}
+	}
+}
+
+func randomTask(rng *rand.Rand) Task {
+	switch rng.IntN(4) {
+	case 0:
+		return Task{CPUMilli: int64(1+rng.IntN(4)) * 1000, Memory: 4}
+	case 1:
+		return Task{GPUs: 1, GPUMilli: []int64{250, 500, 750}[rng.IntN(3)], CPUMilli: 2000, Memory: 8}
+	}
+	return Task{GPUs: 1 << rng.IntN(4), GPUMilli: 1000, CPUMilli: 4000, Memory: 16}
+}
