@@ -21,11 +21,10 @@ func expf(x float32) float32 {
 		ln2hi = 0.693359375
 		ln2lo = -2.12194440e-4
 	)
-	fn := x*log2e + 0.5
-	n := int32(fn)
-	if fn < 0 && float32(n) != fn {
-		n-- // floor
-	}
+	// floor(x*log2e + 0.5) without a data-dependent branch (a random sign
+	// would mispredict half the time): shift into positive range, where
+	// truncation is floor. x*log2e is within [-126, 128] here.
+	n := int32(x*log2e+0.5+256) - 256
 	nf := float32(n)
 	r := x - nf*ln2hi - nf*ln2lo
 	p := float32(1.9875691500e-4)
