@@ -3,9 +3,25 @@
 // reason for every job it cannot place. No Raft, network, clock or unseeded
 // randomness (a test checks its imports).
 //
-// The policy here is the foundation's first fit with all-or-nothing gangs;
-// the placement issue replaces it with topology- and fragmentation-aware
-// scoring behind the same Input and Result. Fit and NodeUsage are also what
-// the FSM uses to re-check a plan before it commits, so the scheduler and
-// the re-check can never disagree on what fits.
+// The pipeline, top to bottom:
+//
+//   - engine.go: Place, the leader's pass over pending jobs (api types in,
+//     Result out); FirstFit (firstfit.go) is the foundation's policy, kept
+//     as a baseline.
+//   - packing.go, reasons.go: NodeState (what a node has free, per GPU in
+//     milli-GPU) and Task (one replica: CPU, memory, whole GPUs or a share
+//     of one); the feasibility checkers, each returning a Reason constant,
+//     and ReasonCounts that explain a pending job per reason.
+//   - policy.go, fgd.go, ark.go: the scorers. FGD (Weng et al., ATC'23) as
+//     the reference simulator scores it; best fit, first fit and seeded
+//     random as baselines; Ark's default (online-learned shapes, memory in
+//     the fragmentation measure, exact GPU choice, CPU-only tasks packed).
+//   - cluster.go: Cluster indexes nodes by identical free state so each
+//     state is checked and scored once (tens of thousands of placements/s
+//     on 10,000 nodes); gang.go places gangs all-or-nothing (one node and
+//     NVLink domain, then fewest nodes in one fabric; inference spread).
+//
+// Fit and NodeUsage are what the FSM uses to re-check a plan before it
+// commits, so the scheduler and the re-check can never disagree on what
+// fits. bench/placementsim replays the openb trace through these policies.
 package placement

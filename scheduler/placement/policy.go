@@ -3,7 +3,6 @@ package placement
 import (
 	"fmt"
 	"math/rand/v2"
-	"sort"
 	"strings"
 )
 
@@ -191,11 +190,4 @@ func (r *Random) Score(n *NodeState, t Task) (float64, []int) {
 		return r.rng.Float64(), []int{ok[r.rng.IntN(len(ok))]}
 	}
 	return r.rng.Float64(), pickGPUs(n, t)
-}
-
-// sortedDesc returns the GPU free list sorted from most to least free.
-func sortedDesc(free []int64) []int64 {
-	s := append([]int64(nil), free...)
-	sort.Slice(s, func(i, k int) bool { return s[i] > s[k] })
-	return s
 }
