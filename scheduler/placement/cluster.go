@@ -27,10 +27,26 @@ type classKey struct {
 type nodeClass struct {
 	key     classKey
 	members []int // node indexes, ascending
-	// scores caches the rep's check and score per task shape; a class's
-	// state never changes, so an entry holds while the policy's version
-	// and the class's first member do.
-	scores map[taskKey]cachedScore
+	// scores caches the rep's check and score for the last few task
+	// shapes; a class's state never changes, so an entry holds while the
+	// policy's version and the class's first member do.
+	scores [4]cachedScore
+	next   int
+}
+
+func (cl *nodeClass) cached(k taskKey, version uint64, rep int) (cachedScore, bool) {
+	for i := range cl.scores {
+		e := &cl.scores[i]
+		if e.valid && e.version == version && e.rep == rep && e.key == k {
+			return *e, true
+		}
+	}
+	return cachedScore{}, false
+}
+
+func (cl *nodeClass) store(e cachedScore) {
+	cl.scores[cl.next] = e
+	cl.next = (cl.next + 1) % len(cl.scores)
 }
 
 type taskKey struct {
@@ -40,6 +56,8 @@ type taskKey struct {
 }
 
 type cachedScore struct {
+	valid   bool
+	key     taskKey
 	version uint64
 	rep     int
 	reason  Reason
@@ -166,20 +184,16 @@ func (c *Cluster) Select(t Task, p Policy, counts *ReasonCounts) (int, []int) {
 		var e cachedScore
 		hit := false
 		if cached {
-			e, hit = cl.scores[tk]
-			hit = hit && e.version == v && e.rep == rep
+			e, hit = cl.cached(tk, v, rep)
 		}
 		if !hit {
 			n := c.Nodes[rep]
-			e = cachedScore{version: v, rep: rep, reason: n.Check(t)}
+			e = cachedScore{valid: true, key: tk, version: v, rep: rep, reason: n.Check(t)}
 			if e.reason == ReasonNone {
 				e.score, e.gpus = p.Score(n, t)
 			}
 			if cached {
-				if cl.scores == nil {
-					cl.scores = map[taskKey]cachedScore{}
-				}
-				cl.scores[tk] = e
+				cl.store(e)
 			}
 		}
 		if e.reason != ReasonNone {
