@@ -60,6 +60,9 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", server.DefaultHeartbeatTTL, "how long a node may miss heartbeats before it is marked down")
 	f.Uint64Var(&cfg.SnapshotThreshold, "raft-snapshot-threshold", 0, "log entries between automatic Raft snapshots (default 8192)")
 	f.DurationVar(&cfg.SnapshotInterval, "raft-snapshot-interval", 0, "how often Raft checks whether to snapshot (default 2m)")
+	f.BoolVar(&cfg.EnableDebug, "enable-debug", false, "serve Go's profiler under /debug/pprof/ on the HTTP address")
+	f.BoolVar(&cfg.RaftDefaults, "raft-untuned", false, "use hashicorp/raft's own batching defaults (MaxAppendEntries 64, no BatchApplyCh): the baseline of ark bench raft")
+	_ = f.MarkHidden("raft-untuned")
 	f.StringVar(&cfg.CheckpointStore, "checkpoint-store", "", "URI under which jobs checkpoint (default file://DATA-DIR/checkpoints)")
 	cmd.AddCommand(newServerJoinCmd(g))
 	return cmd

@@ -49,7 +49,10 @@ type Config struct {
 	// MaxAppendEntries bounds how many entries one append (one fsync, one
 	// message to followers) carries; zero takes the default.
 	MaxAppendEntries int
-	Logger           *zap.Logger
+	// Untuned keeps hashicorp/raft's own batching defaults (the baseline
+	// the benchmark compares against).
+	Untuned bool
+	Logger  *zap.Logger
 }
 
 // LAN defaults. hashicorp/raft's own defaults (1 s heartbeat and election
@@ -105,13 +108,15 @@ func Open(cfg Config, fsm raft.FSM) (*Node, error) {
 	if cfg.SnapshotInterval > 0 {
 		rc.SnapshotInterval = cfg.SnapshotInterval
 	}
-	rc.MaxAppendEntries = DefaultMaxAppendEntries
-	if cfg.MaxAppendEntries > 0 {
-		rc.MaxAppendEntries = cfg.MaxAppendEntries
+	if !cfg.Untuned {
+		rc.MaxAppendEntries = DefaultMaxAppendEntries
+		if cfg.MaxAppendEntries > 0 {
+			rc.MaxAppendEntries = cfg.MaxAppendEntries
+		}
+		// Concurrent Applies are taken off the apply channel together and
+		// written as one batch: one fsync for many commands (group commit).
+		rc.BatchApplyCh = true
 	}
-	// Concurrent Applies are taken off the apply channel together and
-	// written as one batch: one fsync for many commands (group commit).
-	rc.BatchApplyCh = true
 	rc.Logger = NewHCLog(log, "raft", HCLogLevel(log.Level()))
 	leaderCh := make(chan bool, 16)
 	rc.NotifyCh = leaderCh

@@ -10,15 +10,21 @@ import (
 	"github.com/ark-sched/ark/scheduler/api/client"
 )
 
-// testServer starts a single-voter server on ephemeral loopback ports.
+// testServer starts a single-voter server on ephemeral loopback ports. Its
+// heartbeat TTL is long, so that nodes the tests register (and never
+// heartbeat) stay ready however slow the machine.
 func testServer(t *testing.T, dir string) (*Server, *client.Client) {
+	return testServerTTL(t, dir, time.Minute)
+}
+
+func testServerTTL(t *testing.T, dir string, ttl time.Duration) (*Server, *client.Client) {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
 	s, err := New(Config{
 		Name: "s1", DataDir: dir, HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
-		Bootstrap: true, HeartbeatTTL: 2 * time.Second, Logger: zaptest.NewLogger(t),
+		Bootstrap: true, HeartbeatTTL: ttl, Logger: zaptest.NewLogger(t),
 	})
 	if err != nil {
 		t.Fatalf("new server: %v", err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("DELETE /v1/operator/raft/peers/{id}", s.writeHandler(s.handleRemovePeer))
 	mux.HandleFunc("GET /v1/operator/snapshot", s.writeHandler(s.handleSnapshotSave))
 	mux.HandleFunc("PUT /v1/operator/snapshot", s.writeHandler(s.handleSnapshotRestore))
+	if s.cfg.EnableDebug {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no route %s %s", r.Method, r.URL.Path))
 	})

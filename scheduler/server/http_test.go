@@ -238,7 +238,7 @@ func TestBlockingAllocations(t *testing.T) {
 // TestNodeMissingHeartbeatsLosesAllocations: a node that stops heartbeating
 // is marked down, its allocations lost and the gang failed.
 func TestNodeMissingHeartbeatsLosesAllocations(t *testing.T) {
-	s, c := testServer(t, "")
+	s, c := testServerTTL(t, "", 2*time.Second)
 	ctx := context.Background()
 	reg, err := c.RegisterNode(ctx, fakeNode("a", 4))
 	if err != nil {

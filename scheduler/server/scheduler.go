@@ -26,8 +26,14 @@ const (
 // ends. It plans on an immutable snapshot; the FSM re-checks the plan at
 // commit, so a plan made on a stale snapshot is rejected, not half-applied,
 // and planned again on the next pass.
+//
+// A pass looks at every pending job only when capacity may have changed
+// (a node or allocation was written since the last full pass); otherwise
+// only at jobs submitted since the last pass: an older pending job did not
+// fit the same capacity then and cannot now. This keeps a deep queue of
+// waiting jobs from making every submission cost a scan of the queue.
 func (s *Server) runScheduler(ctx context.Context) {
-	var seen uint64
+	var seen, capacitySeen, jobsSeen uint64
 	replan := true // plan once on gaining leadership, whatever the index
 	for ctx.Err() == nil {
 		wait := seen
@@ -44,8 +50,19 @@ func (s *Server) runScheduler(ctx context.Context) {
 		if !replan && idx <= seen {
 			continue
 		}
+		full := replan
 		seen, replan = idx, false
-		plan := s.plan(s.store.Snapshot())
+		snap := s.store.Snapshot()
+		capacity := max(snap.Index(state.TableNodes), snap.Index(state.TableAllocs))
+		if capacity != capacitySeen {
+			full = true
+		}
+		newerThan := jobsSeen
+		if full {
+			newerThan = 0
+		}
+		capacitySeen, jobsSeen = capacity, snap.Index(state.TableJobs)
+		plan := s.plan(snap, newerThan)
 		if len(plan.Placements) == 0 && len(plan.Pending) == 0 {
 			continue
 		}
@@ -72,10 +89,15 @@ func (s *Server) runScheduler(ctx context.Context) {
 	}
 }
 
-// plan runs placement over a snapshot and turns its result into a Plan with
-// full allocations.
-func (s *Server) plan(snap *state.Snapshot) state.Plan {
-	pending := snap.JobsByStatus(nil, api.JobPending)
+// plan runs placement over a snapshot for the pending jobs created after
+// index newerThan and turns its result into a Plan with full allocations.
+func (s *Server) plan(snap *state.Snapshot, newerThan uint64) state.Plan {
+	var pending []*api.Job
+	if newerThan > 0 {
+		pending = snap.PendingJobsSince(newerThan)
+	} else {
+		pending = snap.JobsByStatus(nil, api.JobPending)
+	}
 	if len(pending) == 0 {
 		return state.Plan{}
 	}

@@ -31,6 +31,11 @@ type Config struct {
 	// Join are HTTP addresses of other servers: peers of a cluster being
 	// formed, or members of a running cluster to join.
 	Join []string
+	// EnableDebug serves Go's profiler under /debug/pprof/.
+	EnableDebug bool
+	// RaftDefaults turns off Ark's write batching (group commit) for
+	// comparison: hashicorp/raft's own defaults.
+	RaftDefaults bool
 	// Raft snapshot thresholds; zero takes the defaults.
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
@@ -93,7 +98,7 @@ func New(cfg Config) (*Server, error) {
 		Name: cfg.Name, DataDir: filepath.Join(cfg.DataDir, "raft"), RaftAddr: cfg.RaftAddr,
 		Bootstrap: cfg.Bootstrap, HeartbeatTimeout: cfg.RaftHeartbeatTimeout,
 		ElectionTimeout: cfg.RaftElectionTimeout, SnapshotThreshold: cfg.SnapshotThreshold,
-		SnapshotInterval: cfg.SnapshotInterval, Logger: log,
+		SnapshotInterval: cfg.SnapshotInterval, Untuned: cfg.RaftDefaults, Logger: log,
 	}, fsm)
 	if err != nil {
 		return nil, err

@@ -25,9 +25,21 @@ func Decode(data []byte) (*Job, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("spec is empty")
 	}
-	js, err := yaml.YAMLToJSONStrict(data)
-	if err != nil {
-		return nil, fmt.Errorf("malformed spec: %s", strings.TrimPrefix(err.Error(), "error converting YAML to JSON: "))
+	var js []byte
+	if trimmed := bytes.TrimSpace(data); trimmed[0] == '{' && json.Valid(trimmed) {
+		// JSON (what the API gets): skip the YAML parser, which costs
+		// several times the rest of decoding, but keep its strictness
+		// about repeated keys.
+		if err := checkDuplicateKeys(trimmed); err != nil {
+			return nil, fmt.Errorf("malformed spec: %w", err)
+		}
+		js = trimmed
+	} else {
+		var err error
+		js, err = yaml.YAMLToJSONStrict(data)
+		if err != nil {
+			return nil, fmt.Errorf("malformed spec: %s", strings.TrimPrefix(err.Error(), "error converting YAML to JSON: "))
+		}
 	}
 	var generic any
 	if err := json.Unmarshal(js, &generic); err != nil {
@@ -65,6 +77,56 @@ func Parse(data []byte) (*Job, error) {
 		return nil, err
 	}
 	return job, nil
+}
+
+// checkDuplicateKeys reports a key repeated within one JSON object (which
+// encoding/json would silently resolve to the last one).
+func checkDuplicateKeys(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var walk func(path string) error
+	walk = func(path string) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				k := kt.(string)
+				if seen[k] {
+					return fmt.Errorf("key %q is repeated in %s", k, orTop(path))
+				}
+				seen[k] = true
+				if err := walk(join(path, k)); err != nil {
+					return err
+				}
+			}
+			_, err = dec.Token() // the closing brace
+			return err
+		case json.Delim('['):
+			for i := 0; dec.More(); i++ {
+				if err := walk(fmt.Sprintf("%s[%d]", path, i)); err != nil {
+					return err
+				}
+			}
+			_, err = dec.Token()
+			return err
+		}
+		return nil
+	}
+	return walk("")
+}
+
+func orTop(path string) string {
+	if path == "" {
+		return "the spec"
+	}
+	return path
 }
 
 // checkFields walks a decoded JSON value against the Go type it will be

@@ -553,3 +553,30 @@ func TestReplicasZeroDefaults(t *testing.T) {
 		t.Fatalf("replicas = %d, want 1", j.Replicas)
 	}
 }
+
+func TestDecodeJSONRepeatedKey(t *testing.T) {
+	for _, in := range []string{
+		`{"name":"a","name":"b"}`,
+		`{"name":"a","task":{"driver":"exec","driver":"builtin"}}`,
+		`{"name":"a","task":{"exec":{"command":["x"],"env":{"A":"1","A":"2"}}}}`,
+	} {
+		_, err := Decode([]byte(in))
+		if err == nil || !strings.Contains(err.Error(), "is repeated") {
+			t.Errorf("Decode(%s) = %v, want a repeated-key error", in, err)
+		}
+	}
+}
+
+// BenchmarkDecode compares the JSON fast path (what the API receives) with
+// the same spec written as YAML.
+func BenchmarkDecode(b *testing.B) {
+	for _, tc := range []struct{ name, in string }{{"json", validJSON}, {"yaml", validYAML}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := Parse([]byte(tc.in)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -35,6 +35,7 @@ func schema() *memdb.DBSchema {
 			"id":     id("ID"),
 			"status": {Name: "status", Indexer: &memdb.StringFieldIndex{Field: "Status"}},
 			"token":  {Name: "token", Unique: true, AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "SubmitToken"}},
+			"create": {Name: "create", Indexer: &memdb.UintFieldIndex{Field: "CreateIndex"}},
 		}},
 		tableAllocs: {Name: tableAllocs, Indexes: map[string]*memdb.IndexSchema{
 			"id":   id("ID"),
@@ -178,13 +179,34 @@ func (s *Snapshot) Jobs(ws memdb.WatchSet) []*api.Job {
 // JobsByStatus returns the jobs with one status, by priority then age.
 func (s *Snapshot) JobsByStatus(ws memdb.WatchSet, status string) []*api.Job {
 	jobs := collect[*api.Job](ws, s.txn, tableJobs, "status", status)
+	sortByPriority(jobs)
+	return jobs
+}
+
+// PendingJobsSince returns the pending jobs created after index, by
+// priority then age, without scanning older jobs.
+func (s *Snapshot) PendingJobsSince(index uint64) []*api.Job {
+	it, err := s.txn.LowerBound(tableJobs, "create", index+1)
+	if err != nil {
+		panic(err)
+	}
+	var jobs []*api.Job
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if j := raw.(*api.Job); j.Status == api.JobPending {
+			jobs = append(jobs, j)
+		}
+	}
+	sortByPriority(jobs)
+	return jobs
+}
+
+func sortByPriority(jobs []*api.Job) {
 	sort.SliceStable(jobs, func(i, k int) bool {
 		if jobs[i].Priority != jobs[k].Priority {
 			return jobs[i].Priority > jobs[k].Priority
 		}
 		return jobs[i].CreateIndex < jobs[k].CreateIndex
 	})
-	return jobs
 }
 
 // Alloc returns an allocation, or nil.

@@ -380,3 +380,7 @@ func (c *Client) JobsConsistent(ctx context.Context) ([]*api.Job, error) {
 	_, err := c.do(ctx, http.MethodGet, "/v1/jobs?consistent=true", nil, &out)
 	return out, err
 }
+
+// SetHTTPClient replaces the HTTP client (a benchmark's larger connection
+// pool, a test's transport).
+func (c *Client) SetHTTPClient(h *http.Client) { c.http = h }

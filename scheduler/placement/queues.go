@@ -1,0 +1,245 @@
+package placement
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Queue is a queue's quota and fair-share weight. Queues and their usage
+// are inputs: placement keeps no state between passes.
+type Queue struct {
+	Name string
+	// QuotaGPUs is the GPUs the queue is guaranteed; jobs past it may
+	// borrow idle GPUs, and borrowed GPUs are reclaimable by preemption.
+	QuotaGPUs int
+	// Weight scales the queue's fair share (default 1).
+	Weight float64
+	// Borrow allows running past the quota on idle capacity.
+	Borrow bool
+}
+
+// Demand is what a queue holds or a job asks, in the resources dominant
+// resource fairness compares.
+type Demand struct {
+	GPUs     int
+	CPUMilli int64
+	Memory   int64
+}
+
+// Add returns d + o.
+func (d Demand) Add(o Demand) Demand {
+	return Demand{d.GPUs + o.GPUs, d.CPUMilli + o.CPUMilli, d.Memory + o.Memory}
+}
+
+// DominantShare is d's largest share of the cluster's capacity, divided
+// by the queue's weight (Ghodsi et al., DRF).
+func DominantShare(d, capacity Demand, weight float64) float64 {
+	if weight <= 0 {
+		weight = 1
+	}
+	s := 0.0
+	if capacity.GPUs > 0 {
+		s = max(s, float64(d.GPUs)/float64(capacity.GPUs))
+	}
+	if capacity.CPUMilli > 0 {
+		s = max(s, float64(d.CPUMilli)/float64(capacity.CPUMilli))
+	}
+	if capacity.Memory > 0 {
+		s = max(s, float64(d.Memory)/float64(capacity.Memory))
+	}
+	return s / weight
+}
+
+// PendingJob is a pending job as fair share sees it.
+type PendingJob struct {
+	ID       string
+	Queue    string
+	Priority int
+	Order    int // submission order (lower first)
+	Demand   Demand
+}
+
+// FairOrder orders pending jobs for one pass by dominant resource
+// fairness: repeatedly the job at the head of the queue with the lowest
+// dominant share (weights applied) goes next, as if it had started, so
+// one queue cannot take the whole cluster while others wait. Within a
+// queue, higher priority first, then submission order. used is what each
+// queue holds now.
+func FairOrder(jobs []PendingJob, queues map[string]Queue, used map[string]Demand, capacity Demand) []PendingJob {
+	byQueue := map[string][]PendingJob{}
+	var names []string
+	for _, j := range jobs {
+		if _, ok := byQueue[j.Queue]; !ok {
+			names = append(names, j.Queue)
+		}
+		byQueue[j.Queue] = append(byQueue[j.Queue], j)
+	}
+	sort.Strings(names)
+	for _, q := range names {
+		list := byQueue[q]
+		sort.SliceStable(list, func(a, b int) bool {
+			if list[a].Priority != list[b].Priority {
+				return list[a].Priority > list[b].Priority
+			}
+			return list[a].Order < list[b].Order
+		})
+	}
+	held := map[string]Demand{}
+	for q, d := range used {
+		held[q] = d
+	}
+	out := make([]PendingJob, 0, len(jobs))
+	for len(out) < len(jobs) {
+		best := ""
+		bestShare := 0.0
+		for _, q := range names {
+			if len(byQueue[q]) == 0 {
+				continue
+			}
+			s := DominantShare(held[q], capacity, queues[q].Weight)
+			if best == "" || s < bestShare {
+				best, bestShare = q, s
+			}
+		}
+		j := byQueue[best][0]
+		byQueue[best] = byQueue[best][1:]
+		held[best] = held[best].Add(j.Demand)
+		out = append(out, j)
+	}
+	return out
+}
+
+// Admission is the quota decision for one job.
+type Admission struct {
+	Admit bool
+	// Borrowing: the job runs past its queue's quota on idle GPUs and may
+	// be preempted when another queue needs its quota back.
+	Borrowing bool
+	Reason    string // why not admitted ("queue research at quota 64/64 GPUs")
+}
+
+// Admit applies the queue's hard GPU quota to a job asking for gpus: it
+// fits under the quota, or borrows idle GPUs when the queue allows it and
+// the cluster has them free beyond what other queues are guaranteed and
+// not using (idleGPUs is that number).
+func Admit(q Queue, usedGPUs, gpus, idleGPUs int) Admission {
+	if q.QuotaGPUs <= 0 || usedGPUs+gpus <= q.QuotaGPUs {
+		return Admission{Admit: true}
+	}
+	if q.Borrow && gpus <= idleGPUs {
+		return Admission{Admit: true, Borrowing: true}
+	}
+	return Admission{Reason: fmt.Sprintf("queue %s at quota %d/%d GPUs", q.Name, usedGPUs, q.QuotaGPUs)}
+}
+
+// Running is a live allocation as preemption sees it.
+type Running struct {
+	AllocID  string
+	Gang     string // job ID: a gang is evicted and requeued whole
+	Node     int    // index in the nodes given to ChooseVictims
+	GPUs     []int
+	CPUMilli int64
+	Memory   int64
+	Priority int
+	// LostSeconds is the work lost if evicted now: seconds since its last
+	// reported checkpoint (or since it started), per GPU it holds.
+	LostSeconds float64
+	// Borrowed allocations (past their queue's quota) are reclaimable by
+	// any priority.
+	Borrowed bool
+}
+
+// lost is the GPU-seconds an allocation loses when evicted.
+func (r Running) lost() float64 { return r.LostSeconds * float64(max(len(r.GPUs), 1)) }
+
+// Victims is a preemption choice: the gangs to evict, and where the
+// replica then fits.
+type Victims struct {
+	Node     int
+	Gangs    []string
+	LostGPUs float64 // GPU-seconds of work lost
+	MaxPrio  int
+}
+
+// ChooseVictims finds, for one replica t of a job with the given priority,
+// the set of lower-priority (or borrowed) gangs to evict that loses the
+// least work: fewest GPU-seconds since each victim's last checkpoint, then
+// the lowest highest-priority among victims, then the fewest victims. A
+// victim's whole gang counts (its replicas on other nodes are lost too).
+// nodes are the current node states (not changed). ok is false when no
+// eviction makes room.
+func ChooseVictims(nodes []*NodeState, running []Running, t Task, priority int) (Victims, bool) {
+	gangCost := map[string]float64{}
+	for _, r := range running {
+		gangCost[r.Gang] += r.lost()
+	}
+	var best Victims
+	found := false
+	for ni, n := range nodes {
+		if n.NotReady {
+			continue
+		}
+		if r := n.Check(t); r == ReasonNone {
+			return Victims{Node: ni}, true // fits without preemption
+		}
+		var cands []Running
+		for _, r := range running {
+			if r.Node == ni && (r.Priority < priority || r.Borrowed) {
+				cands = append(cands, r)
+			}
+		}
+		// Cheapest gangs first.
+		sort.SliceStable(cands, func(a, b int) bool {
+			ca, cb := gangCost[cands[a].Gang], gangCost[cands[b].Gang]
+			if ca != cb {
+				return ca < cb
+			}
+			return cands[a].Priority < cands[b].Priority
+		})
+		trial := n.Clone()
+		v := Victims{Node: ni}
+		taken := map[string]bool{}
+		for _, r := range cands {
+			if trial.Check(t) == ReasonNone {
+				break
+			}
+			if !taken[r.Gang] {
+				taken[r.Gang] = true
+				v.Gangs = append(v.Gangs, r.Gang)
+				v.LostGPUs += gangCost[r.Gang]
+				v.MaxPrio = max(v.MaxPrio, r.Priority)
+			}
+			// Free everything the gang holds on this node.
+			for _, o := range running {
+				if o.Gang == r.Gang && o.Node == ni {
+					trial.CPUFree += o.CPUMilli
+					trial.MemFree += o.Memory
+					for _, g := range o.GPUs {
+						trial.GPUFree[g] = MilliPerGPU
+					}
+				}
+			}
+		}
+		if trial.Check(t) != ReasonNone {
+			continue
+		}
+		sort.Strings(v.Gangs)
+		if !found || better(v, best) {
+			best, found = v, true
+		}
+	}
+	return best, found
+}
+
+func better(a, b Victims) bool {
+	switch {
+	case a.LostGPUs != b.LostGPUs:
+		return a.LostGPUs < b.LostGPUs
+	case a.MaxPrio != b.MaxPrio:
+		return a.MaxPrio < b.MaxPrio
+	case len(a.Gangs) != len(b.Gangs):
+		return len(a.Gangs) < len(b.Gangs)
+	}
+	return strings.Join(a.Gangs, ",") < strings.Join(b.Gangs, ",")
+}
