@@ -139,6 +139,7 @@ type Running struct {
 	Gang     string // job ID: a gang is evicted and requeued whole
 	Node     int    // index in the nodes given to ChooseVictims
 	GPUs     []int
+	GPUMilli int64 // per GPU for a share; 0 for whole GPUs
 	CPUMilli int64
 	Memory   int64
 	Priority int
@@ -216,7 +217,11 @@ func ChooseVictims(nodes []*NodeState, running []Running, t Task, priority int) 
 					trial.CPUFree += o.CPUMilli
 					trial.MemFree += o.Memory
 					for _, g := range o.GPUs {
-						trial.GPUFree[g] = MilliPerGPU
+						if o.GPUMilli > 0 {
+							trial.GPUFree[g] += o.GPUMilli
+						} else {
+							trial.GPUFree[g] = MilliPerGPU
+						}
 					}
 				}
 			}
