@@ -133,13 +133,7 @@ func softmaxCausal(row []float32, t int) {
 	for _, v := range live {
 		mx = max(mx, v)
 	}
-	var sum float32
-	for i, v := range live {
-		e := expf(v - mx)
-		live[i] = e
-		sum += e
-	}
-	inv := 1 / sum
+	inv := float32(1 / expShift(live, live, mx))
 	for i := range live {
 		live[i] *= inv
 	}

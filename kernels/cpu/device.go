@@ -48,12 +48,13 @@ type Device struct {
 	closed  bool
 	closeMu sync.Mutex
 
-	gemm  gemmState
-	attn  attnJob
-	rows  rowJob
-	embed embedJob
-	adam  adamJob
-	slots [8][]float32
+	gemm    gemmState
+	attn    attnJob
+	rows    rowJob
+	embed   embedJob
+	adam    adamJob
+	slots   [8][]float32
+	scratch [][]float32 // per worker, see rowScratch
 }
 
 var _ kernels.Device = (*Device)(nil)

@@ -29,12 +29,13 @@ func (d *Device) CrossEntropy(losses, dlogits, logits, targets kernels.Buffer, r
 	}
 	j := &d.rows
 	j.set(opCrossEntropy, rows, vocab)
+	j.scratch = d.rowScratch(vocab)
 	j.out, j.x, j.in, j.ids, j.alpha = s[0], s[1], s[2], ids, dscale
 	d.parallel(rows, max(1, 4096/vocab), j)
 	return nil
 }
 
-func crossEntropyRows(j *rowJob, lo, hi int) {
+func crossEntropyRows(j *rowJob, w, lo, hi int) {
 	v := j.cols
 	for r := lo; r < hi; r++ {
 		t := j.ids[r]
@@ -47,28 +48,17 @@ func crossEntropyRows(j *rowJob, lo, hi int) {
 		for _, e := range x {
 			mx = max(mx, e)
 		}
-		// expf (a few ulp) summed in float64 with four accumulators: a
-		// large vocabulary costs V exponentials per row.
-		var s0, s1, s2, s3 float64
-		i := 0
-		for ; i+4 <= len(x); i += 4 {
-			s0 += float64(expf(x[i] - mx))
-			s1 += float64(expf(x[i+1] - mx))
-			s2 += float64(expf(x[i+2] - mx))
-			s3 += float64(expf(x[i+3] - mx))
-		}
-		for ; i < len(x); i++ {
-			s0 += float64(expf(x[i] - mx))
-		}
-		sum := (s0 + s1) + (s2 + s3)
+		// V exponentials per row: vectorised where the CPU allows.
+		e := j.scratch[w][:v]
+		sum := expShift(e, x, mx)
 		j.out[r] = float32(math.Log(sum) + float64(mx-x[t]))
 		if j.x == nil {
 			continue
 		}
 		g := j.x[r*v : (r+1)*v]
 		scale := float32(float64(j.alpha) / sum)
-		for i, e := range x {
-			g[i] += scale * expf(e-mx)
+		for i, ei := range e {
+			g[i] += scale * ei
 		}
 		g[t] -= j.alpha
 	}

@@ -32,11 +32,26 @@ type rowJob struct {
 	x, y, z, u []float32
 	ids        []int32
 	alpha, eps float32
-	partial    []float64 // per block (SumSquares)
+	partial    []float64   // per block (SumSquares)
+	scratch    [][]float32 // per worker (cross-entropy's exponentials)
 }
 
 func (j *rowJob) set(op rowOp, rows, cols int) {
 	*j = rowJob{op: op, rows: rows, cols: cols, partial: j.partial}
+}
+
+// rowScratch returns per-worker rows of at least n floats, kept between
+// calls.
+func (d *Device) rowScratch(n int) [][]float32 {
+	if len(d.scratch) < d.pool.size {
+		d.scratch = make([][]float32, d.pool.size)
+	}
+	for w := range d.scratch {
+		if len(d.scratch[w]) < n {
+			d.scratch[w] = make([]float32, n)
+		}
+	}
+	return d.scratch
 }
 
 func (j *rowJob) run(w, lo, hi int) {
@@ -55,11 +70,11 @@ func (j *rowJob) run(w, lo, hi int) {
 	case opLayerNormDw:
 		layerNormDw(j, lo, hi)
 	case opGELU:
-		for i := lo; i < hi; i++ {
+		for i := lo + geluVec(j.out[lo:hi], j.in[lo:hi]); i < hi; i++ {
 			j.out[i] = gelu(j.in[i])
 		}
 	case opGELUBack:
-		for i := lo; i < hi; i++ {
+		for i := lo + geluBackVec(j.out[lo:hi], j.in[lo:hi], j.x[lo:hi]); i < hi; i++ {
 			j.out[i] += geluGrad(j.in[i]) * j.x[i]
 		}
 	case opAdd:
@@ -95,7 +110,7 @@ func (j *rowJob) run(w, lo, hi int) {
 			j.partial[blk] = s0 + s1 + s2 + s3
 		}
 	case opCrossEntropy:
-		crossEntropyRows(j, lo, hi)
+		crossEntropyRows(j, w, lo, hi)
 	}
 }
 
@@ -207,18 +222,23 @@ func (d *Device) GELUBackward(din, in, dout kernels.Buffer) error {
 
 const geluK float32 = 0.7978845608028654 // sqrt(2/pi)
 
-// tanhf is tanh through the fast expf: 1 - 2/(e^2u + 1). Its absolute
-// error is a few float32 ulp of 1, which is what GELU's 1 + tanh needs.
-func tanhf(u float32) float32 { return 1 - 2/(expf(2*u)+1) }
-
-func gelu(x float32) float32 {
-	t := tanhf(geluK * (x + 0.044715*x*x*x))
-	return 0.5 * x * (1 + t)
+// geluSigmoid is 0.5*(1 + tanh(u)) for GELU's u = sqrt(2/pi)(x +
+// 0.044715x^3), computed as sigmoid(2u) = e/(1+e), e = exp(2u): the same
+// value without the cancellation in 1 + tanh for negative x, and the same
+// formula as the vectorised kernel (gelu_amd64.s), clamp included.
+func geluSigmoid(x float32) float32 {
+	z := 2 * geluK * x * (1 + 0.044715*x*x)
+	z = min(max(z, -87), 88)
+	e := expf(z)
+	return e / (1 + e)
 }
 
+func gelu(x float32) float32 { return x * geluSigmoid(x) }
+
+// geluGrad is s + 2x s(1-s) sqrt(2/pi)(1 + 3*0.044715x^2), s = geluSigmoid(x).
 func geluGrad(x float32) float32 {
-	t := tanhf(geluK * (x + 0.044715*x*x*x))
-	return 0.5*(1+t) + 0.5*x*(1-t*t)*geluK*(1+3*0.044715*x*x)
+	s := geluSigmoid(x)
+	return s + 2*x*s*(1-s)*geluK*(1+3*0.044715*x*x)
 }
 
 // LayerNorm normalises each row of in.

@@ -1,0 +1,70 @@
+package cpu
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+// geluAVX512 and geluBackAVX512 (gelu_amd64.s) do 16 floats at a time with
+// a vectorised Cephes exp: gelu(x) = x * sigmoid(2u), u = sqrt(2/pi)(x +
+// 0.044715x^3), which is the tanh form rewritten.
+//
+//go:noescape
+func geluAVX512(dst, src *float32, n int)
+
+//go:noescape
+func geluBackAVX512(din, src, dout *float32, n int)
+
+//go:noescape
+func expShiftAVX512(dst, src *float32, n int, shift float32, lanes *[16]float32)
+
+var useGELUAVX512 = cpu.X86.HasAVX512F
+
+// expShift sets dst[i] = exp(src[i] - shift) and returns their sum in
+// float64 (summed in 16 float32 lanes on the vector path). Arguments below
+// -87 give 0 (as expf does), so shift is meant to be the maximum.
+func expShift(dst, src []float32, shift float32) float64 {
+	var sum float64
+	n := 0
+	if useGELUAVX512 {
+		n = len(src) &^ 15
+	}
+	if n > 0 {
+		_ = dst[n-1]
+		var lanes [16]float32
+		expShiftAVX512(unsafe.SliceData(dst), unsafe.SliceData(src), n, shift, &lanes)
+		for _, l := range lanes {
+			sum += float64(l)
+		}
+	}
+	for i := n; i < len(src); i++ {
+		e := expf(src[i] - shift)
+		dst[i] = e
+		sum += float64(e)
+	}
+	return sum
+}
+
+// geluVec does out = gelu(in) and returns how many leading elements it did
+// (a multiple of 16); the caller finishes the tail.
+func geluVec(out, in []float32) int {
+	n := len(in) &^ 15
+	if !useGELUAVX512 || n == 0 {
+		return 0
+	}
+	_ = out[n-1]
+	geluAVX512(unsafe.SliceData(out), unsafe.SliceData(in), n)
+	return n
+}
+
+// geluBackVec does din += dout*gelu'(in) on a leading multiple of 16.
+func geluBackVec(din, in, dout []float32) int {
+	n := len(in) &^ 15
+	if !useGELUAVX512 || n == 0 {
+		return 0
+	}
+	_, _ = din[n-1], dout[n-1]
+	geluBackAVX512(unsafe.SliceData(din), unsafe.SliceData(in), unsafe.SliceData(dout), n)
+	return n
+}
