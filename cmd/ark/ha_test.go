@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -268,4 +271,105 @@ func TestHAMinority(t *testing.T) {
 		_, err := cl.SubmitJob(ctx, []byte(haSpec))
 		return err == nil
 	})
+}
+
+// TestHAJoinAndRemove: a server started with --join joins a running
+// cluster as a voter; remove-peer takes it out; `ark server join` adds a
+// server that waits (--bootstrap-expect 0) to be joined.
+func TestHAJoinAndRemove(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	s1 := newSrv(t)
+	s1.start(t)
+	s2 := newSrv(t)
+	start(t, "server", "--name", "s2", "--data-dir", s2.dir, "--http", s2.http, "--raft", s2.raft, "--join", s1.http, "--log-level", "warn")
+	peers := func() string {
+		out, err := cli(t, s1.http, "operator", "raft", "list-peers", "-o", "json")
+		if err != nil {
+			return err.Error()
+		}
+		return out
+	}
+	waitUntil(t, 20*time.Second, "s2 to join", func() bool { return strings.Contains(peers(), `"id": "s2"`) })
+	// Writes sent to the new follower are forwarded to the leader.
+	if out, err := cli(t, s2.http, "job", "submit", "../../examples/hello-gang.yaml"); err != nil || !strings.HasPrefix(out, "hello-gang-") {
+		t.Fatalf("submit through the joined follower: %v %q", err, out)
+	}
+	s3 := newSrv(t)
+	start(t, "server", "--name", "s3", "--data-dir", s3.dir, "--http", s3.http, "--raft", s3.raft, "--bootstrap-expect", "0", "--log-level", "warn")
+	waitUntil(t, 10*time.Second, "s3 to answer", func() bool {
+		_, err := cli(t, s3.http, "job", "list")
+		return err == nil || strings.Contains(err.Error(), "leader")
+	})
+	if out, err := cli(t, s3.http, "server", "join", s1.http); err != nil || !strings.Contains(out, "joined") {
+		t.Fatalf("ark server join: %v %q", err, out)
+	}
+	waitUntil(t, 20*time.Second, "three peers", func() bool { return strings.Count(peers(), `"voter": true`) == 3 })
+	if _, err := cli(t, s1.http, "operator", "raft", "remove-peer", "s3"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(peers(), `"id": "s3"`) {
+		t.Errorf("s3 still a peer after remove-peer:\n%s", peers())
+	}
+	if _, err := cli(t, s1.http, "operator", "raft", "remove-peer", "nope"); exitCodeOf(errors.Unwrap(err)) != 1 {
+		t.Errorf("removing an unknown peer: %v", err)
+	}
+}
+
+// TestHASnapshotSaveRestore: a saved snapshot restores the state it was
+// taken at, on every server; a damaged file is refused and changes nothing.
+func TestHASnapshotSaveRestore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	c := startThree(t)
+	cl := c.client()
+	var kept []string
+	for i := 0; i < 3; i++ {
+		r, err := cl.SubmitJob(context.Background(), []byte(haSpec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, r.ID)
+	}
+	file := filepath.Join(t.TempDir(), "state.snap")
+	if _, err := cli(t, c.addrs[0], "operator", "snapshot", "save", file); err != nil {
+		t.Fatal(err)
+	}
+	later, err := cl.SubmitJob(context.Background(), []byte(haSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.snap")
+	data, _ := os.ReadFile(file)
+	if err := os.WriteFile(bad, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, c.addrs[1], "operator", "snapshot", "restore", bad); err == nil || !strings.Contains(err.Error(), "state unchanged") {
+		t.Fatalf("restoring a truncated snapshot: %v", err)
+	}
+	if len(c.listJobs()) != 4 {
+		t.Fatal("a refused restore changed the state")
+	}
+	if _, err := cli(t, c.addrs[2], "operator", "snapshot", "restore", file); err != nil {
+		t.Fatal(err)
+	}
+	// Every server, read locally, has exactly the snapshot's jobs.
+	for _, a := range c.addrs {
+		one, _ := client.New(a)
+		waitUntil(t, 10*time.Second, "restored state on "+a, func() bool {
+			jobs, err := one.Jobs(context.Background(), "")
+			if err != nil || len(jobs) != 3 {
+				return false
+			}
+			for _, j := range jobs {
+				if j.ID == later.ID {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	_ = kept
 }

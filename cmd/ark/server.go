@@ -25,7 +25,7 @@ func newServerCmd(g *globals) *cobra.Command {
 				return usagef("--data-dir is required")
 			}
 			if bootstrapExpect < 0 || bootstrapExpect > 9 {
-				return usagef("--bootstrap-expect must be 1..9 (odd: 1, 3 or 5 servers), got %d", bootstrapExpect)
+				return usagef("--bootstrap-expect must be 0..9 (1, 3 or 5 servers; 0 waits to be added with ark server join), got %d", bootstrapExpect)
 			}
 			if bootstrapExpect > 1 && len(join) == 0 {
 				return usagef("--bootstrap-expect %d needs --join with the other servers' HTTP addresses", bootstrapExpect)
@@ -55,7 +55,7 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log, snapshots and state")
 	f.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:4680", "address of the HTTP API")
 	f.StringVar(&cfg.RaftAddr, "raft", "127.0.0.1:4681", "address for Raft traffic between servers")
-	f.IntVar(&bootstrapExpect, "bootstrap-expect", 1, "number of servers that form a new cluster together (1: this server alone)")
+	f.IntVar(&bootstrapExpect, "bootstrap-expect", 1, "number of servers that form a new cluster together (1: this server alone; 0: wait to be added by ark server join)")
 	f.StringSliceVar(&join, "join", nil, "HTTP addresses of the other servers (to form a cluster with, or to join a running one)")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", server.DefaultHeartbeatTTL, "how long a node may miss heartbeats before it is marked down")
 	f.Uint64Var(&cfg.SnapshotThreshold, "raft-snapshot-threshold", 0, "log entries between automatic Raft snapshots (default 8192)")
