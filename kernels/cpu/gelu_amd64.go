@@ -23,7 +23,8 @@ var useGELUAVX512 = cpu.X86.HasAVX512F
 
 // expShift sets dst[i] = exp(src[i] - shift) and returns their sum in
 // float64 (summed in 16 float32 lanes on the vector path). Arguments below
-// -87 give 0 (as expf does), so shift is meant to be the maximum.
+// -87 give at most exp(-87) = 1.6e-38 (the vector path clamps, expf gives
+// 0); shift is meant to be the maximum, so the largest term is 1.
 func expShift(dst, src []float32, shift float32) float64 {
 	var sum float64
 	n := 0
