@@ -5,7 +5,8 @@
 // Matmul is blocked the BLIS way (pack panels of A and B per cache block,
 // then a register-blocked micro-kernel over them). On amd64 the micro-kernel
 // is Go assembly chosen at run time: 12x32 floats with AVX-512, 6x16 with
-// AVX2+FMA; elsewhere portable Go. Attention runs the same GEMM code
+// AVX2+FMA; elsewhere portable Go. GELU and the exponentials of softmax
+// and cross-entropy have AVX-512 loops too. Attention runs the same GEMM code
 // single-threaded per (batch, head) on strided views of qkv. The other ops
 // are loops parallelised over rows, columns or chunks. Work is handed to the
 // workers in chunks from an atomic counter, and every op gives the same
