@@ -150,3 +150,52 @@ func TestOpenValidatesConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenRefusesCorruptSnapshot: a server whose only snapshot is damaged
+// refuses to start instead of serving a state it cannot trust.
+func TestOpenRefusesCorruptSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	n, err := Open(Config{Name: "s1", DataDir: dir, RaftAddr: "127.0.0.1:0", Bootstrap: true,
+		SnapshotThreshold: 8, SnapshotInterval: 20 * time.Millisecond, Logger: zaptest.NewLogger(t)}, &countFSM{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !n.IsLeader() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := 0; i < 30; i++ {
+		if _, _, err := n.Apply(context.Background(), []byte("cmd")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for time.Now().Before(deadline) {
+		if m, _ := filepath.Glob(filepath.Join(dir, "snapshots", "*", "state.bin")); len(m) > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	states, _ := filepath.Glob(filepath.Join(dir, "snapshots", "*", "state.bin"))
+	if len(states) == 0 {
+		t.Fatal("no snapshot was taken")
+	}
+	for _, state := range states { // damage every retained snapshot
+		b, err := os.ReadFile(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/2] ^= 0xff
+		if err := os.WriteFile(state, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n2, err := Open(Config{Name: "s1", DataDir: dir, RaftAddr: "127.0.0.1:0", Bootstrap: true, Logger: zaptest.NewLogger(t)}, &countFSM{})
+	if err == nil {
+		n2.Close()
+		t.Fatal("opened on a corrupt snapshot")
+	}
+	t.Logf("refused: %v", err)
+}

@@ -162,7 +162,7 @@ func Open(cfg Config, fsm raft.FSM) (*Node, error) {
 	if err != nil {
 		transport.Close()
 		store.Close()
-		return nil, fmt.Errorf("start raft: %w", err)
+		return nil, fmt.Errorf("start raft on %s (refusing to serve state it cannot read; restore a backup with ark operator snapshot restore, or empty the data dir and join the cluster again): %w", cfg.DataDir, err)
 	}
 	n := &Node{raft: r, transport: transport, store: store, leaderCh: leaderCh, name: cfg.Name, log: log, hasState: hasState}
 	if cfg.Bootstrap && !hasState {
