@@ -52,6 +52,11 @@ type Job struct {
 	Spec spec.Job `json:"spec"`
 	// Allocations is filled in API answers; the store keeps them apart.
 	Allocations []*Allocation `json:"allocations"`
+	// RestartCount is how many times the job was restarted after a rank
+	// failed or was lost (up to spec.restart.maxRestarts).
+	RestartCount int `json:"restartCount"`
+	// RestartAfter holds a restarting job back until its backoff has passed.
+	RestartAfter *time.Time `json:"restartAfter,omitempty"`
 	// SubmitToken is the submitter's idempotency key: a submission
 	// retried with the same key (after a lost answer or a failover)
 	// returns the job it created the first time instead of a second job.
@@ -83,6 +88,9 @@ type Allocation struct {
 
 	Rank      int `json:"rank"`
 	WorldSize int `json:"worldSize"`
+	// Attempt is the job's RestartCount when this allocation was placed:
+	// 0 for the first run, 1 after the first restart, ...
+	Attempt int `json:"attempt"`
 	NodeRank  int `json:"nodeRank"`
 	LocalRank int `json:"localRank"`
 	// LocalWorldSize is the number of the job's ranks on this node.

@@ -40,12 +40,26 @@ func (s *Server) runScheduler(ctx context.Context) {
 		if replan {
 			wait = 0
 		}
-		idx, _ := s.store.Blocking(ctx, wait, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, error) {
+		// Wake at the end of the first restart backoff, if any.
+		bctx, cancel := ctx, context.CancelFunc(func() {})
+		wake := s.nextWake
+		s.nextWake = time.Time{}
+		if !wake.IsZero() {
+			bctx, cancel = context.WithDeadline(ctx, wake)
+		}
+		idx, _ := s.store.Blocking(bctx, wait, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, error) {
 			snap.WatchAll(ws)
 			return snap.LatestIndex(), nil
 		})
+		timedOut := bctx.Err() != nil
+		cancel()
 		if ctx.Err() != nil {
 			return
+		}
+		if timedOut {
+			replan = true // a backoff ended: look at every pending job
+		} else if !wake.IsZero() && s.nextWake.IsZero() {
+			s.nextWake = wake // keep waiting for it
 		}
 		if !replan && idx <= seen {
 			continue
@@ -98,6 +112,20 @@ func (s *Server) plan(snap *state.Snapshot, newerThan uint64) state.Plan {
 	} else {
 		pending = snap.JobsByStatus(nil, api.JobPending)
 	}
+	// A restarting job waits out its backoff.
+	now := time.Now()
+	n := 0
+	for _, j := range pending {
+		if j.RestartAfter != nil && j.RestartAfter.After(now) {
+			if s.nextWake.IsZero() || j.RestartAfter.Before(s.nextWake) {
+				s.nextWake = *j.RestartAfter
+			}
+			continue
+		}
+		pending[n] = j
+		n++
+	}
+	pending = pending[:n]
 	if len(pending) == 0 {
 		return state.Plan{}
 	}
@@ -185,6 +213,7 @@ func (s *Server) allocations(job *api.Job, p placement.Placement, nodes map[stri
 			MemoryBytes:    p.Request.MemoryBytes,
 			MasterAddr:     masterAddr,
 			MasterPort:     masterPort,
+			Attempt:        job.RestartCount,
 			Task:           job.Spec.Task,
 			CheckpointURI:  s.cfg.CheckpointStore + "/" + job.Namespace + "/" + job.ID,
 		})

@@ -70,6 +70,10 @@ type Server struct {
 	peers   map[string]bool // HTTP addresses heard of while forming
 	servers atomic.Value     // map[string]api.Server found at bootstrap
 
+	// nextWake is when the scheduler must look again without a state
+	// change (the first end of a restart backoff); owned by its goroutine.
+	nextWake time.Time
+
 	mu        sync.Mutex
 	leaderCtx context.CancelFunc
 	leaderWG  sync.WaitGroup

@@ -88,7 +88,14 @@ func reconcileJob(txn *memdb.Txn, index uint64, jobID string, now time.Time) err
 	if j.Terminal() {
 		return nil
 	}
-	allocs := collect[*api.Allocation](nil, txn, tableAllocs, "job", jobID)
+	// Only the current attempt counts: allocations of earlier runs of a
+	// restarted job ended already.
+	var allocs []*api.Allocation
+	for _, a := range collect[*api.Allocation](nil, txn, tableAllocs, "job", jobID) {
+		if a.Attempt == j.RestartCount {
+			allocs = append(allocs, a)
+		}
+	}
 	succeeded := 0
 	var failed *api.Allocation
 	for _, a := range allocs {
@@ -102,6 +109,17 @@ func reconcileJob(txn *memdb.Txn, index uint64, jobID string, now time.Time) err
 		}
 	}
 	switch {
+	case failed != nil && j.RestartCount < j.Spec.Restart.MaxRestarts:
+		// The gang restarts whole: every live rank is stopped, and the
+		// job goes back to the queue after its backoff, to be placed
+		// again (on healthy nodes, when a node was lost).
+		j.RestartCount++
+		j.Status = api.JobPending
+		j.Reason = fmt.Sprintf("restarting (%d of %d) after %s", j.RestartCount, j.Spec.Restart.MaxRestarts, failureReason(failed))
+		j.RestartAfter = timePtr(now.Add(time.Duration(j.Spec.Restart.Backoff)))
+		if err := stopLiveAllocs(txn, index, jobID, ""); err != nil {
+			return err
+		}
 	case failed != nil:
 		j.Status = api.JobFailed
 		j.Reason = failureReason(failed)

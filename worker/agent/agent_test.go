@@ -211,3 +211,34 @@ func TestMissingProgramReportsFailure(t *testing.T) {
 		t.Errorf("job %s: %q", job.Status, job.Reason)
 	}
 }
+
+// TestGangRestartsWithCount: a gang whose rank fails on the first attempt
+// restarts whole, and the next attempt sees ARK_RESTART_COUNT=1.
+func TestGangRestartsWithCount(t *testing.T) {
+	c := cluster(t, 2)
+	b, _ := json.Marshal(map[string]any{
+		"name": "flaky", "kind": "finetune", "replicas": 2,
+		"resources": map[string]any{"gpus": 1, "cpu": "100m", "memory": "64Mi"},
+		"restart":   map[string]any{"maxRestarts": 2, "backoff": "100ms"},
+		"task": map[string]any{"driver": "exec", "exec": map[string]any{"command": []string{"/bin/sh", "-c",
+			`echo "attempt $ARK_RESTART_COUNT rank $RANK"; if [ "$ARK_RESTART_COUNT" = 0 ] && [ "$RANK" = 1 ]; then exit 9; fi; [ "$RANK" = 1 ] || sleep 0.5`}}},
+	})
+	resp, err := c.SubmitJob(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := waitJob(t, c, resp.ID, 30*time.Second)
+	if job.Status != api.JobSucceeded || job.RestartCount != 1 {
+		t.Fatalf("job %s after %d restarts: %q", job.Status, job.RestartCount, job.Reason)
+	}
+	attempts := map[int]int{}
+	for _, a := range job.Allocations {
+		attempts[a.Attempt]++
+	}
+	if attempts[0] != 2 || attempts[1] != 2 {
+		t.Errorf("allocations per attempt %v, want two of each", attempts)
+	}
+	if out := logs(t, c, resp.ID, 1); !strings.Contains(out, "attempt 1 rank 1") {
+		t.Errorf("rank 1's latest log %q", out)
+	}
+}

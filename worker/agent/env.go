@@ -55,6 +55,7 @@ func (a *Agent) taskEnv(al *api.Allocation, dir string) []string {
 		"MASTER_PORT":          strconv.Itoa(al.MasterPort),
 		"CUDA_VISIBLE_DEVICES": strings.Join(visible, ","),
 		"ARK_CHECKPOINT_URI":   al.CheckpointURI,
+		"ARK_RESTART_COUNT":    strconv.Itoa(al.Attempt),
 	} {
 		env[k] = v
 	}
