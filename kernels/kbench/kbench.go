@@ -211,7 +211,10 @@ func runCUDA(cfg Config, res *Result, rng *rand.Rand) error {
 		return err
 	}
 	defer g.Close()
-	res.Env.GPU = g.Describe()
+	res.Env.GPU = g.Name()
+	if ds, ok := kernels.Device(g).(kernels.Describer); ok {
+		res.Env.GPU = ds.Describe()
+	}
 	res.CUDAGFLOPS = map[string]float64{}
 	for _, n := range append(append([]int{}, cfg.Sizes...), 4096) {
 		a, b := randn(rng, n*n), randn(rng, n*n)
