@@ -171,30 +171,41 @@ func testMatMul(e *env) {
 		{5, 3, 129, true, true, 1, 0, false, false},
 		{97, 200, 64, false, false, 1, 0, false, false}, // crosses mc and nc tiles
 	} {
-		name := fmt.Sprintf("%dx%dx%d ta=%v tb=%v", c.m, c.n, c.k, c.ta, c.tb)
-		p := kernels.MatMulArgs{M: c.m, N: c.n, K: c.k, TransA: c.ta, TransB: c.tb, Alpha: c.alpha, Beta: c.beta}
-		a, b := e.randn(c.m*c.k), e.randn(c.k*c.n)
-		c0 := e.randn(c.m * c.n)
-		if !c.nonzeroC {
-			for i := range c0 {
-				c0[i] = float32(math.NaN()) // beta 0 must overwrite, NaN included
-			}
-		}
-		var bias []float32
-		var bb kernels.Buffer
-		if c.bias {
-			bias = e.randn(c.n)
-			bb = e.up(bias)
-		}
-		cb := e.up(c0)
-		e.must(e.d.MatMul(cb, e.up(a), e.up(b), bb, p))
-		var bias64 []float64
-		if bias != nil {
-			bias64 = f64(bias)
-		}
-		want := refMatMul(f64(a), f64(b), bias64, f64(c0), p)
-		e.close(name, e.down(cb), want, 1e-5*math.Sqrt(float64(c.k))+1e-6)
+		matMulCase(e, c.m, c.n, c.k, c.ta, c.tb, c.alpha, c.beta, c.bias, c.nonzeroC)
 	}
+	// And random shapes and flags, property-style.
+	for i := 0; i < 8; i++ {
+		r := e.rng
+		matMulCase(e, 1+r.IntN(120), 1+r.IntN(120), 1+r.IntN(280), r.IntN(2) == 1, r.IntN(2) == 1,
+			float32(r.NormFloat64()), []float32{0, 1, 0.5}[r.IntN(3)], r.IntN(2) == 1, r.IntN(2) == 1)
+	}
+}
+
+// matMulCase checks one MatMul. Without nonzeroC and with beta 0, C starts
+// as NaN: beta 0 must overwrite it.
+func matMulCase(e *env, m, n, k int, ta, tb bool, alpha, beta float32, withBias, nonzeroC bool) {
+	e.Helper()
+	name := fmt.Sprintf("%dx%dx%d ta=%v tb=%v alpha=%g beta=%g", m, n, k, ta, tb, alpha, beta)
+	p := kernels.MatMulArgs{M: m, N: n, K: k, TransA: ta, TransB: tb, Alpha: alpha, Beta: beta}
+	a, b := e.randn(m*k), e.randn(k*n)
+	c0 := e.randn(m * n)
+	if !nonzeroC && beta == 0 {
+		for i := range c0 {
+			c0[i] = float32(math.NaN())
+		}
+	}
+	var bias []float32
+	var bb kernels.Buffer
+	var bias64 []float64
+	if withBias {
+		bias = e.randn(n)
+		bb = e.up(bias)
+		bias64 = f64(bias)
+	}
+	cb := e.up(c0)
+	e.must(e.d.MatMul(cb, e.up(a), e.up(b), bb, p))
+	want := refMatMul(f64(a), f64(b), bias64, f64(c0), p)
+	e.close(name, e.down(cb), want, 1e-5*math.Sqrt(float64(k))+1e-6)
 }
 
 func testColSum(e *env) {
