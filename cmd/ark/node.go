@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +14,88 @@ import (
 
 func newNodeCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "node", Short: "Inspect nodes"}
-	cmd.AddCommand(newNodeListCmd(g), newNodeStatusCmd(g))
+	cmd.AddCommand(newNodeListCmd(g), newNodeStatusCmd(g), newNodeDrainCmd(g), newNodeEligibilityCmd(g))
+	return cmd
+}
+
+func newNodeDrainCmd(g *globals) *cobra.Command {
+	var (
+		deadline time.Duration
+		disable  bool
+		wait     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "drain NAME",
+		Short: "Move work off a node: no new placements; jobs still on it at the deadline restart elsewhere",
+		Args:  exactArgs(1, "a node name or ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if deadline < 0 {
+				return usagef("--deadline must not be negative")
+			}
+			c, err := g.client()
+			if err != nil {
+				return usageError{err}
+			}
+			n, err := c.DrainNode(cmd.Context(), args[0], !disable, deadline)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if disable {
+				fmt.Fprintf(w, "drain of %s cancelled; it stays ineligible until ark node eligibility %s --enable\n", n.Name, n.Name)
+				return nil
+			}
+			fmt.Fprintf(w, "draining %s: no new placements; jobs still there at %s move elsewhere\n", n.Name, n.Drain.Deadline.Local().Format(time.DateTime))
+			for wait && n.Drain != nil {
+				select {
+				case <-cmd.Context().Done():
+					return cmd.Context().Err()
+				case <-time.After(500 * time.Millisecond):
+				}
+				if n, err = c.Node(cmd.Context(), n.ID); err != nil {
+					return err
+				}
+			}
+			if wait {
+				fmt.Fprintf(w, "%s is drained\n", n.Name)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&deadline, "deadline", time.Hour, "how long jobs may run on before they are moved (0s: now)")
+	cmd.Flags().BoolVar(&disable, "disable", false, "cancel the drain")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until nothing runs on the node")
+	return cmd
+}
+
+func newNodeEligibilityCmd(g *globals) *cobra.Command {
+	var enable, disable bool
+	cmd := &cobra.Command{
+		Use:   "eligibility NAME --enable|--disable",
+		Short: "Open or close a node to new placements (running work stays)",
+		Args:  exactArgs(1, "a node name or ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if enable == disable {
+				return usagef("give exactly one of --enable and --disable")
+			}
+			c, err := g.client()
+			if err != nil {
+				return usageError{err}
+			}
+			n, err := c.SetNodeEligibility(cmd.Context(), args[0], enable)
+			if err != nil {
+				return err
+			}
+			state := "eligible"
+			if n.Ineligible {
+				state = "ineligible"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is %s\n", n.Name, state)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&enable, "enable", false, "take new placements")
+	cmd.Flags().BoolVar(&disable, "disable", false, "take no new placements")
 	return cmd
 }
 
@@ -37,11 +119,22 @@ func newNodeListCmd(g *globals) *cobra.Command {
 			tw := newTable(cmd.OutOrStdout())
 			fmt.Fprintln(tw, "NAME\tID\tSTATUS\tGPUS\tCPU\tMEMORY\tADDRESS")
 			for _, n := range nodes {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", n.Name, n.ID, n.Status, gpuSummary(n), n.CPUMilli/1000, spec.FormatBytes(n.MemoryBytes), n.Address)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", n.Name, n.ID, nodeState(n), gpuSummary(n), n.CPUMilli/1000, spec.FormatBytes(n.MemoryBytes), n.Address)
 			}
 			return tw.Flush()
 		},
 	}
+}
+
+// nodeState is a node's status with its scheduling state.
+func nodeState(n *api.Node) string {
+	switch {
+	case n.Drain != nil:
+		return n.Status + ",draining"
+	case n.Ineligible:
+		return n.Status + ",ineligible"
+	}
+	return n.Status
 }
 
 // gpuSummary renders "4x NVIDIA H200 (141Gi)".
@@ -88,7 +181,7 @@ func newNodeStatusCmd(g *globals) *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "Name     %s\nID       %s\nStatus   %s %s\nAddress  %s (agent %s)\nCPU      %d cores\nMemory   %s\n",
-				n.Name, n.ID, n.Status, n.StatusInfo, n.Address, n.AgentAddr, n.CPUMilli/1000, spec.FormatBytes(n.MemoryBytes))
+				n.Name, n.ID, nodeState(n), n.StatusInfo, n.Address, n.AgentAddr, n.CPUMilli/1000, spec.FormatBytes(n.MemoryBytes))
 			used := map[int]string{}
 			for _, a := range allocs {
 				if !a.Terminal() {

@@ -55,6 +55,9 @@ type Job struct {
 	// RestartCount is how many times the job was restarted after a rank
 	// failed or was lost (up to spec.restart.maxRestarts).
 	RestartCount int `json:"restartCount"`
+	// Migrations counts restarts that moved the job off a draining node;
+	// they are in RestartCount but do not use up maxRestarts.
+	Migrations int `json:"migrations,omitempty"`
 	// RestartAfter holds a restarting job back until its backoff has passed.
 	RestartAfter *time.Time `json:"restartAfter,omitempty"`
 	// SubmitToken is the submitter's idempotency key: a submission
@@ -159,6 +162,11 @@ type Node struct {
 	MemoryBytes int64  `json:"memoryBytes"`
 	// Fake is true when the GPUs are simulated (dev mode and tests).
 	Fake bool `json:"fake,omitempty"`
+	// Ineligible nodes take no new allocations (ark node eligibility,
+	// and every draining node).
+	Ineligible bool `json:"ineligible,omitempty"`
+	// Drain is set while work is being moved off the node.
+	Drain *DrainStrategy `json:"drain,omitempty"`
 
 	RegisterTime time.Time `json:"registerTime"`
 	CreateIndex  uint64    `json:"createIndex"`
@@ -198,6 +206,27 @@ type Peer struct {
 	LastIndex uint64 `json:"lastIndex"`
 	// Error is set when the peer could not be asked for its index.
 	Error string `json:"error,omitempty"`
+}
+
+// DrainStrategy says how a node is drained: its jobs are left to finish
+// until Deadline, then the gangs still on it are restarted elsewhere.
+type DrainStrategy struct {
+	Deadline  time.Time `json:"deadline"`
+	StartedAt time.Time `json:"startedAt"`
+}
+
+// DrainRequest is the body of PUT /v1/nodes/{id}/drain.
+type DrainRequest struct {
+	// Enable starts a drain; false cancels one.
+	Enable bool `json:"enable"`
+	// Deadline is how long jobs may run on before they are moved ("1h";
+	// "0s" moves them now).
+	Deadline string `json:"deadline,omitempty"`
+}
+
+// EligibilityRequest is the body of PUT /v1/nodes/{id}/eligibility.
+type EligibilityRequest struct {
+	Eligible bool `json:"eligible"`
 }
 
 // SubmitResponse answers POST /v1/jobs.

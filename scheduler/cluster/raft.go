@@ -311,6 +311,9 @@ func (n *Node) Name() string { return n.name }
 // loses it. Exactly one consumer must read it.
 func (n *Node) LeaderCh() <-chan bool { return n.leaderCh }
 
+// CommitIndex is the highest index this node knows to be committed.
+func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
+
 // AppliedIndex is the index of the last entry applied to the FSM here.
 func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
 

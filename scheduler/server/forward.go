@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -108,6 +109,10 @@ func (s *Server) writeHandler(h http.HandlerFunc) http.HandlerFunc {
 // acknowledged before it (read-your-writes).
 func (s *Server) readHandler(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if err := s.waitReplayed(r.Context()); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		if r.URL.Query().Get("consistent") != "true" {
 			h(w, r)
 			return
@@ -121,4 +126,39 @@ func (s *Server) readHandler(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// waitReplayed holds reads on a server that has just started until it has
+// applied every entry its own log held at start, so that a restart never
+// serves an older state than the one on its disk.
+func (s *Server) waitReplayed(ctx context.Context) error {
+	if s.replayed() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for !s.replayed() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: this server is still replaying its log (applied %d of %d); retry shortly", cluster.ErrNoLeader, s.raft.AppliedIndex(), s.bootIndex)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// replayed reports whether the startup replay is done: everything the log
+// held is applied or, when its tail was never committed (a deposed
+// leader's), everything the current leader has committed is.
+func (s *Server) replayed() bool {
+	applied := s.raft.AppliedIndex()
+	if applied >= s.bootIndex {
+		return true
+	}
+	if s.raft.IsLeader() {
+		return false // a leader's log is authoritative: all of it gets applied
+	}
+	leader, _ := s.raft.Leader()
+	commit := s.raft.CommitIndex()
+	return leader != "" && commit > 0 && applied >= commit
 }

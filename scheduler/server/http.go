@@ -38,6 +38,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/nodes", s.readHandler(s.handleListNodes))
 	mux.HandleFunc("GET /v1/nodes/{id}", s.readHandler(s.handleGetNode))
 	mux.HandleFunc("PUT /v1/nodes/{id}/heartbeat", s.writeHandler(s.handleHeartbeat))
+	mux.HandleFunc("PUT /v1/nodes/{id}/drain", s.writeHandler(s.handleDrain))
+	mux.HandleFunc("PUT /v1/nodes/{id}/eligibility", s.writeHandler(s.handleEligibility))
 	mux.HandleFunc("GET /v1/nodes/{id}/allocations", s.readHandler(s.handleNodeAllocations))
 	mux.HandleFunc("GET /v1/allocations/{id}", s.readHandler(s.handleGetAlloc))
 	mux.HandleFunc("PUT /v1/allocations/{id}/status", s.writeHandler(s.handleAllocStatus))

@@ -129,7 +129,16 @@ func (s *Server) plan(snap *state.Snapshot, newerThan uint64) state.Plan {
 	if len(pending) == 0 {
 		return state.Plan{}
 	}
-	nodes := snap.Nodes(nil)
+	// Ineligible (and draining) nodes take nothing new.
+	var nodes []*api.Node
+	closed := 0
+	for _, n := range snap.Nodes(nil) {
+		if n.Ineligible {
+			closed++
+			continue
+		}
+		nodes = append(nodes, n)
+	}
 	var live []*api.Allocation
 	for _, a := range snap.Allocs(nil) {
 		if !a.Terminal() {
@@ -168,6 +177,11 @@ func (s *Server) plan(snap *state.Snapshot, newerThan uint64) state.Plan {
 			JobID:  job.ID,
 			Allocs: s.allocations(job, p, byID, master.Address, port),
 		})
+	}
+	if closed > 0 {
+		for id, why := range res.Unplaced {
+			res.Unplaced[id] = fmt.Sprintf("%s; %d more node(s) are ineligible or draining", why, closed)
+		}
 	}
 	ids := make([]string, 0, len(res.Unplaced))
 	for id := range res.Unplaced {

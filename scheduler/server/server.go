@@ -70,6 +70,10 @@ type Server struct {
 	peers   map[string]bool // HTTP addresses heard of while forming
 	servers atomic.Value     // map[string]api.Server found at bootstrap
 
+	// bootIndex is the last index in the Raft log when the server opened;
+	// reads wait until it is applied.
+	bootIndex uint64
+
 	// nextWake is when the scheduler must look again without a state
 	// change (the first end of a restart backoff); owned by its goroutine.
 	nextWake time.Time
@@ -112,7 +116,7 @@ func New(cfg Config) (*Server, error) {
 		node.Close()
 		return nil, fmt.Errorf("listen for http on %s: %w", cfg.HTTPAddr, err)
 	}
-	s := &Server{cfg: cfg, log: log, fsm: fsm, store: fsm.Store(), raft: node, ln: ln, peers: map[string]bool{}}
+	s := &Server{cfg: cfg, log: log, fsm: fsm, store: fsm.Store(), raft: node, ln: ln, peers: map[string]bool{}, bootIndex: node.LastIndex()}
 	s.hb = newHeartbeats(cfg.HeartbeatTTL, s.markNodeDown, log)
 	s.httpSrv = &http.Server{
 		Handler:           s.routes(),
@@ -191,7 +195,10 @@ func (s *Server) startLeader(parent context.Context) {
 		}
 		s.publishSelf(ctx)
 		s.hb.start(ctx, s.store.Snapshot().Nodes(nil))
+		done := make(chan struct{})
+		go func() { defer close(done); s.runDrainer(ctx) }()
 		s.runScheduler(ctx)
+		<-done
 	}()
 }
 

@@ -136,6 +136,9 @@ func checkPlacement(txn *memdb.Txn, usage map[string]*placement.Usage, ports map
 		if rawNode == nil {
 			return fmt.Sprintf("rank %d: node %s does not exist", a.Rank, a.NodeID)
 		}
+		if nd := rawNode.(*api.Node); nd.Ineligible {
+			return fmt.Sprintf("rank %d: node %s is not eligible for new allocations", a.Rank, nd.Name)
+		}
 		u, ok := tentative[a.NodeID]
 		if !ok {
 			u = usage[a.NodeID].Clone()

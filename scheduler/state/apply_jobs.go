@@ -109,13 +109,13 @@ func reconcileJob(txn *memdb.Txn, index uint64, jobID string, now time.Time) err
 		}
 	}
 	switch {
-	case failed != nil && j.RestartCount < j.Spec.Restart.MaxRestarts:
+	case failed != nil && j.RestartCount-j.Migrations < j.Spec.Restart.MaxRestarts:
 		// The gang restarts whole: every live rank is stopped, and the
 		// job goes back to the queue after its backoff, to be placed
 		// again (on healthy nodes, when a node was lost).
 		j.RestartCount++
 		j.Status = api.JobPending
-		j.Reason = fmt.Sprintf("restarting (%d of %d) after %s", j.RestartCount, j.Spec.Restart.MaxRestarts, failureReason(failed))
+		j.Reason = fmt.Sprintf("restarting (%d of %d) after %s", j.RestartCount-j.Migrations, j.Spec.Restart.MaxRestarts, failureReason(failed))
 		j.RestartAfter = timePtr(now.Add(time.Duration(j.Spec.Restart.Backoff)))
 		if err := stopLiveAllocs(txn, index, jobID, ""); err != nil {
 			return err
@@ -167,4 +167,35 @@ func timePtr(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+func applyMigrateJobs(txn *memdb.Txn, index uint64, req *MigrateJobsRequest) error {
+	changed := false
+	for _, id := range req.JobIDs {
+		raw, _ := txn.First(tableJobs, "id", id)
+		if raw == nil {
+			continue
+		}
+		j := *raw.(*api.Job)
+		if j.Status != api.JobRunning {
+			continue
+		}
+		j.RestartCount++
+		j.Migrations++
+		j.Status = api.JobPending
+		j.Reason = req.Reason
+		j.RestartAfter = nil
+		j.ModifyIndex = index
+		if err := stopLiveAllocs(txn, index, id, ""); err != nil {
+			return err
+		}
+		if err := txn.Insert(tableJobs, &j); err != nil {
+			return err
+		}
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	return setIndex(txn, tableJobs, index)
 }

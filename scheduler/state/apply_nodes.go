@@ -109,3 +109,40 @@ func applyServer(txn *memdb.Txn, req *ServerRequest) error {
 	srv := *req.Server
 	return txn.Insert(tableServers, &srv)
 }
+
+func applyNodeEligibility(txn *memdb.Txn, index uint64, req *NodeEligibilityRequest) error {
+	raw, _ := txn.First(tableNodes, "id", req.NodeID)
+	if raw == nil {
+		return fmt.Errorf("node %s: %w", req.NodeID, ErrNotFound)
+	}
+	n := *raw.(*api.Node)
+	if req.Eligible && n.Drain != nil {
+		return fmt.Errorf("node %s is draining; cancel the drain first: %w", n.Name, ErrConflict)
+	}
+	n.Ineligible = !req.Eligible
+	n.ModifyIndex = index
+	if err := txn.Insert(tableNodes, &n); err != nil {
+		return err
+	}
+	return setIndex(txn, tableNodes, index)
+}
+
+func applyNodeDrain(txn *memdb.Txn, index uint64, req *NodeDrainRequest) error {
+	raw, _ := txn.First(tableNodes, "id", req.NodeID)
+	if raw == nil {
+		return fmt.Errorf("node %s: %w", req.NodeID, ErrNotFound)
+	}
+	n := *raw.(*api.Node)
+	switch {
+	case req.Complete && n.Drain == nil:
+		return nil // cancelled meanwhile
+	case req.Drain != nil:
+		n.Ineligible = true
+	}
+	n.Drain = req.Drain
+	n.ModifyIndex = index
+	if err := txn.Insert(tableNodes, &n); err != nil {
+		return err
+	}
+	return setIndex(txn, tableNodes, index)
+}

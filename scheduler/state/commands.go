@@ -22,6 +22,13 @@ const (
 	AllocStatusType MessageType = 6
 	// ServerType records (or, with Remove, forgets) a server's addresses.
 	ServerType MessageType = 7
+	// NodeEligibilityType opens or closes a node to new allocations.
+	NodeEligibilityType MessageType = 8
+	// NodeDrainType starts, cancels or completes a node's drain.
+	NodeDrainType MessageType = 9
+	// MigrateJobsType restarts gangs elsewhere (off draining nodes)
+	// without using their restart budget.
+	MigrateJobsType MessageType = 10
 )
 
 func (t MessageType) String() string {
@@ -40,6 +47,12 @@ func (t MessageType) String() string {
 		return "AllocStatus"
 	case ServerType:
 		return "Server"
+	case NodeEligibilityType:
+		return "NodeEligibility"
+	case NodeDrainType:
+		return "NodeDrain"
+	case MigrateJobsType:
+		return "MigrateJobs"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }
@@ -125,6 +138,30 @@ type AllocStatusRequest struct {
 type ServerRequest struct {
 	Server *api.Server `json:"server"`
 	Remove bool        `json:"remove,omitempty"`
+}
+
+// NodeEligibilityRequest opens (Eligible) or closes a node to placements.
+type NodeEligibilityRequest struct {
+	NodeID   string `json:"nodeId"`
+	Eligible bool   `json:"eligible"`
+}
+
+// NodeDrainRequest starts a drain (Drain set), cancels one (Drain nil,
+// Complete false: the node stays ineligible), or records that a drain is
+// done (Complete).
+type NodeDrainRequest struct {
+	NodeID   string             `json:"nodeId"`
+	Drain    *api.DrainStrategy `json:"drain,omitempty"`
+	Complete bool               `json:"complete,omitempty"`
+}
+
+// MigrateJobsRequest moves running gangs: each job's live ranks are asked
+// to stop and the job goes back to the queue, to be placed on eligible
+// nodes. It does not count against the job's restarts.
+type MigrateJobsRequest struct {
+	JobIDs []string  `json:"jobIds"`
+	Reason string    `json:"reason"`
+	Time   time.Time `json:"time"`
 }
 
 // Encode renders a command as a log entry: its type byte, then JSON.

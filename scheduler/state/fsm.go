@@ -65,6 +65,12 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 		err = applyAllocStatus(txn, index, decode[AllocStatusRequest](t, index, body))
 	case ServerType:
 		err = applyServer(txn, decode[ServerRequest](t, index, body))
+	case NodeEligibilityType:
+		err = applyNodeEligibility(txn, index, decode[NodeEligibilityRequest](t, index, body))
+	case NodeDrainType:
+		err = applyNodeDrain(txn, index, decode[NodeDrainRequest](t, index, body))
+	case MigrateJobsType:
+		err = applyMigrateJobs(txn, index, decode[MigrateJobsRequest](t, index, body))
 	default:
 		// An unknown type means a newer server wrote the log; applying
 		// around it would diverge from the leader.

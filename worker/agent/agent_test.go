@@ -242,3 +242,68 @@ func TestGangRestartsWithCount(t *testing.T) {
 		t.Errorf("rank 1's latest log %q", out)
 	}
 }
+
+// TestDrainMovesGang: draining a node with deadline 0 restarts the gang
+// on it elsewhere, without using its restarts, and completes the drain.
+func TestDrainMovesGang(t *testing.T) {
+	c := cluster(t, 2)
+	ctx := context.Background()
+	resp, err := c.SubmitJob(ctx, jobSpec("mover", 1, 2, `echo "attempt $ARK_RESTART_COUNT on $ARK_NODE_NAME"; sleep 60`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job *api.Job
+	waitFor(t, 10*time.Second, "running", func() bool {
+		job, _, _ = c.Job(ctx, resp.ID, 0, 0)
+		return len(job.Allocations) == 1 && job.Allocations[0].Status == api.AllocRunning
+	})
+	from := job.Allocations[0].Node
+	if _, err := c.DrainNode(ctx, from, true, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the job to run on the other node", func() bool {
+		job, _, _ = c.Job(ctx, resp.ID, 0, 0)
+		for _, a := range job.Allocations {
+			if a.Attempt == 1 && a.Status == api.AllocRunning && a.Node != from {
+				return true
+			}
+		}
+		return false
+	})
+	if job.Migrations != 1 || job.RestartCount != 1 || job.Spec.Restart.MaxRestarts != 0 {
+		t.Errorf("migrations %d restarts %d", job.Migrations, job.RestartCount)
+	}
+	waitFor(t, 10*time.Second, "the drain to complete", func() bool {
+		n, err := c.Node(ctx, from)
+		return err == nil && n.Drain == nil && n.Ineligible
+	})
+	// An ineligible node takes nothing new until it is enabled again.
+	if _, err := c.SetNodeEligibility(ctx, from, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CancelJob(ctx, resp.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIneligibleNodeTakesNothing(t *testing.T) {
+	c := cluster(t, 1)
+	ctx := context.Background()
+	if _, err := c.SetNodeEligibility(ctx, "node-0", false); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.SubmitJob(ctx, jobSpec("waits", 1, 1, "true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "a pending reason", func() bool {
+		job, _, _ := c.Job(ctx, resp.ID, 0, 0)
+		return job.Status == api.JobPending && strings.Contains(job.Reason, "1 more node(s) are ineligible or draining")
+	})
+	if _, err := c.SetNodeEligibility(ctx, "node-0", true); err != nil {
+		t.Fatal(err)
+	}
+	if job := waitJob(t, c, resp.ID, 10*time.Second); job.Status != api.JobSucceeded {
+		t.Errorf("after enabling: %s %q", job.Status, job.Reason)
+	}
+}

@@ -384,3 +384,18 @@ func (c *Client) JobsConsistent(ctx context.Context) ([]*api.Job, error) {
 // SetHTTPClient replaces the HTTP client (a benchmark's larger connection
 // pool, a test's transport).
 func (c *Client) SetHTTPClient(h *http.Client) { c.http = h }
+
+// DrainNode starts (enable) or cancels a node's drain; deadline is how long
+// its jobs may run on ("0s": move them now).
+func (c *Client) DrainNode(ctx context.Context, ref string, enable bool, deadline time.Duration) (*api.Node, error) {
+	var out api.Node
+	_, err := c.do(ctx, http.MethodPut, "/v1/nodes/"+url.PathEscape(ref)+"/drain", api.DrainRequest{Enable: enable, Deadline: deadline.String()}, &out)
+	return &out, err
+}
+
+// SetNodeEligibility opens or closes a node to new allocations.
+func (c *Client) SetNodeEligibility(ctx context.Context, ref string, eligible bool) (*api.Node, error) {
+	var out api.Node
+	_, err := c.do(ctx, http.MethodPut, "/v1/nodes/"+url.PathEscape(ref)+"/eligibility", api.EligibilityRequest{Eligible: eligible}, &out)
+	return &out, err
+}
