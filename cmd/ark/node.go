@@ -200,6 +200,19 @@ func newNodeStatusCmd(g *globals) *cobra.Command {
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", gp.Index, gp.Model, spec.FormatBytes(gp.MemoryBytes), gp.UUID, gp.PCIBusID, holder)
 			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(n.RDMA) == 0 {
+				fmt.Fprintln(w, "\nRDMA     none")
+				return nil
+			}
+			fmt.Fprintln(w, "\nRDMA")
+			tw = newTable(w)
+			fmt.Fprintln(tw, "DEVICE\tPORTS\tNETDEVS\tPCI\tNUMA")
+			for _, d := range n.RDMA {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", d.Name, ints(d.Ports), strings.Join(d.Netdevs, ","), d.PCIBusID, d.NUMANode)
+			}
 			return tw.Flush()
 		},
 	}

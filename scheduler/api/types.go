@@ -93,7 +93,7 @@ type Allocation struct {
 	WorldSize int `json:"worldSize"`
 	// Attempt is the job's RestartCount when this allocation was placed:
 	// 0 for the first run, 1 after the first restart, ...
-	Attempt int `json:"attempt"`
+	Attempt   int `json:"attempt"`
 	NodeRank  int `json:"nodeRank"`
 	LocalRank int `json:"localRank"`
 	// LocalWorldSize is the number of the job's ranks on this node.
@@ -146,6 +146,19 @@ type GPU struct {
 	NUMANode    int    `json:"numaNode"`
 }
 
+// RDMADevice is an RDMA NIC of a node (InfiniBand or RoCE).
+type RDMADevice struct {
+	// Name is the verbs device name ("mlx5_0").
+	Name string `json:"name"`
+	// Ports are its port numbers (usually [1]).
+	Ports []int `json:"ports"`
+	// Netdevs are its network interfaces (RoCE netdev or IPoIB).
+	Netdevs  []string `json:"netdevs,omitempty"`
+	PCIBusID string   `json:"pciBusId,omitempty"`
+	// NUMANode is the NUMA node it hangs off, -1 when unknown.
+	NUMANode int `json:"numaNode"`
+}
+
 // Node is a machine running an agent.
 type Node struct {
 	ID   string `json:"id"`
@@ -155,11 +168,12 @@ type Node struct {
 	Address   string `json:"address"`
 	AgentAddr string `json:"agentAddr,omitempty"`
 	// Status is ready or down.
-	Status      string `json:"status"`
-	StatusInfo  string `json:"statusInfo,omitempty"`
-	GPUs        []GPU  `json:"gpus"`
-	CPUMilli    int64  `json:"cpuMilli"`
-	MemoryBytes int64  `json:"memoryBytes"`
+	Status      string       `json:"status"`
+	StatusInfo  string       `json:"statusInfo,omitempty"`
+	GPUs        []GPU        `json:"gpus"`
+	RDMA        []RDMADevice `json:"rdma,omitempty"`
+	CPUMilli    int64        `json:"cpuMilli"`
+	MemoryBytes int64        `json:"memoryBytes"`
 	// Fake is true when the GPUs are simulated (dev mode and tests).
 	Fake bool `json:"fake,omitempty"`
 	// Ineligible nodes take no new allocations (ark node eligibility,

@@ -144,7 +144,7 @@ func (a *Agent) register(ctx context.Context) error {
 	}
 	node := &api.Node{
 		ID: id, Name: a.cfg.Name, Address: a.cfg.Address, AgentAddr: a.ln.Addr().String(),
-		GPUs: a.inv.GPUs, CPUMilli: a.inv.CPUMilli, MemoryBytes: a.inv.MemoryBytes, Fake: a.inv.Fake,
+		GPUs: a.inv.GPUs, RDMA: a.inv.RDMA, CPUMilli: a.inv.CPUMilli, MemoryBytes: a.inv.MemoryBytes, Fake: a.inv.Fake,
 	}
 	backoff := 200 * time.Millisecond
 	for {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/spec"
+	"github.com/ark-sched/ark/worker/inventory"
 )
 
 // taskEnv builds a task's environment: the agent's own environment (so
@@ -30,10 +31,19 @@ func (a *Agent) taskEnv(al *api.Allocation, dir string) []string {
 	}
 	visible := make([]string, len(al.GPUs))
 	uuids := make([]string, len(al.GPUs))
+	var mine []api.GPU
 	for i, g := range al.GPUs {
 		visible[i] = strconv.Itoa(g)
 		if g < len(a.inv.GPUs) {
 			uuids[i] = a.inv.GPUs[g].UUID
+			mine = append(mine, a.inv.GPUs[g])
+		}
+	}
+	// NCCL uses exactly the NICs nearest the task's GPUs.
+	if hca, ifname := inventory.NCCLEnv(inventory.NearestRDMA(mine, a.inv.RDMA)); hca != "" {
+		env["NCCL_IB_HCA"] = hca
+		if ifname != "" {
+			env["NCCL_SOCKET_IFNAME"] = ifname
 		}
 	}
 	if !a.inv.Fake {

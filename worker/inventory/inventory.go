@@ -18,6 +18,7 @@ import (
 // Inventory is what a node offers.
 type Inventory struct {
 	GPUs        []api.GPU
+	RDMA        []api.RDMADevice
 	CPUMilli    int64
 	MemoryBytes int64
 	// Fake is true when the GPUs are simulated.
@@ -44,6 +45,9 @@ func Discover(opts Options) (*Inventory, error) {
 		return nil, err
 	}
 	inv.MemoryBytes = mem
+	if inv.RDMA, err = DiscoverRDMA(); err != nil {
+		return nil, err
+	}
 	if opts.FakeGPUs != "" {
 		gpus, err := ParseFake(opts.FakeGPUs, opts.NodeName)
 		if err != nil {
