@@ -71,6 +71,12 @@ func (d *Device) AttentionBackward(dqkv, dout, qkv, probs kernels.Buffer, s kern
 	return nil
 }
 
+// attnBlock is the row block of the causal GEMMs: a block of query rows
+// [i0, i0+attnBlock) only meets keys [0, i0+attnBlock), so blocks above the
+// diagonal are never computed (about half of Q·Kᵀ, P·V and their
+// gradients at long contexts).
+const attnBlock = 64
+
 func (j *attnJob) run(w, lo, hi int) {
 	T, C, H := j.s.T, j.s.C, j.s.Heads
 	hs, c3 := C/H, 3*C
@@ -82,46 +88,62 @@ func (j *attnJob) run(w, lo, hi int) {
 		oo := b*T*C + h*hs  // out / dout of (b, 0, h)
 		p := j.probs[bh*T*T : (bh+1)*T*T]
 		if !j.back {
-			// S = scale * Q K^T into p, then causal softmax row by row.
-			qk := gemmOp{a: j.qkv[qo:], lda: c3, b: j.qkv[qo+C:], ldb: c3, transB: true,
-				c: p, ldc: T, m: T, n: T, k: hs, alpha: scale}
-			qk.serial(mk, gs)
-			for t := 0; t < T; t++ {
-				softmaxCausal(p[t*T:(t+1)*T], t)
+			for i0 := 0; i0 < T; i0 += attnBlock {
+				mb := min(attnBlock, T-i0)
+				n := i0 + mb // keys these rows can see
+				// S = scale * Q K^T into p, then causal softmax (which
+				// also zeroes each row past its diagonal).
+				qk := gemmOp{a: j.qkv[qo+i0*c3:], lda: c3, b: j.qkv[qo+C:], ldb: c3, transB: true,
+					c: p[i0*T:], ldc: T, m: mb, n: n, k: hs, alpha: scale}
+				qk.serial(mk, gs)
+				for t := i0; t < n; t++ {
+					softmaxCausal(p[t*T:(t+1)*T], t)
+				}
+				// O = P V.
+				pv := gemmOp{a: p[i0*T:], lda: T, b: j.qkv[qo+2*C:], ldb: c3, c: j.out[oo+i0*C:], ldc: C,
+					m: mb, n: hs, k: n, alpha: 1}
+				pv.serial(mk, gs)
 			}
-			// O = P V.
-			pv := gemmOp{a: p, lda: T, b: j.qkv[qo+2*C:], ldb: c3, c: j.out[oo:], ldc: C, m: T, n: hs, k: T, alpha: 1}
-			pv.serial(mk, gs)
 			continue
 		}
 		dO := j.dout[oo:]
-		// dV += P^T dO.
-		dv := gemmOp{a: p, transA: true, lda: T, b: dO, ldb: C, c: j.dqkv[qo+2*C:], ldc: c3,
-			m: T, n: hs, k: T, alpha: 1, beta: 1}
-		dv.serial(mk, gs)
-		// dP = dO V^T, then dS = P * (dP - rowsum(P*dP)) * scale in place.
 		dp := j.dp[w][:T*T]
-		dpo := gemmOp{a: dO, lda: C, b: j.qkv[qo+2*C:], ldb: c3, transB: true, c: dp, ldc: T,
-			m: T, n: T, k: hs, alpha: 1}
-		dpo.serial(mk, gs)
-		for t := 0; t < T; t++ {
-			pr, dr := p[t*T:t*T+t+1], dp[t*T:(t+1)*T]
-			var s float32
-			for i, v := range pr {
-				s += v * dr[i]
+		for i0 := 0; i0 < T; i0 += attnBlock {
+			mb := min(attnBlock, T-i0)
+			n := i0 + mb
+			// dP = dO V^T, then dS = P * (dP - rowsum(P*dP)) * scale in
+			// place, zero past the diagonal.
+			dpo := gemmOp{a: dO[i0*C:], lda: C, b: j.qkv[qo+2*C:], ldb: c3, transB: true, c: dp[i0*T:], ldc: T,
+				m: mb, n: n, k: hs, alpha: 1}
+			dpo.serial(mk, gs)
+			for t := i0; t < n; t++ {
+				pr, dr := p[t*T:t*T+t+1], dp[t*T:(t+1)*T]
+				var s float32
+				for i, v := range pr {
+					s += v * dr[i]
+				}
+				for i, v := range pr {
+					dr[i] = v * (dr[i] - s) * scale
+				}
+				clear(dr[t+1:])
 			}
-			for i, v := range pr {
-				dr[i] = v * (dr[i] - s) * scale
-			}
-			clear(dr[t+1:])
+			// dQ += dS K.
+			dq := gemmOp{a: dp[i0*T:], lda: T, b: j.qkv[qo+C:], ldb: c3, c: j.dqkv[qo+i0*c3:], ldc: c3,
+				m: mb, n: hs, k: n, alpha: 1, beta: 1}
+			dq.serial(mk, gs)
 		}
-		// dQ += dS K; dK += dS^T Q.
-		dq := gemmOp{a: dp, lda: T, b: j.qkv[qo+C:], ldb: c3, c: j.dqkv[qo:], ldc: c3,
-			m: T, n: hs, k: T, alpha: 1, beta: 1}
-		dq.serial(mk, gs)
-		dk := gemmOp{a: dp, transA: true, lda: T, b: j.qkv[qo:], ldb: c3, c: j.dqkv[qo+C:], ldc: c3,
-			m: T, n: hs, k: T, alpha: 1, beta: 1}
-		dk.serial(mk, gs)
+		// Keys and values [j0, j0+attnBlock) are seen by queries t >= j0:
+		// dV += P^T dO and dK += dS^T Q over those rows only.
+		for j0 := 0; j0 < T; j0 += attnBlock {
+			mb := min(attnBlock, T-j0)
+			kk := T - j0
+			dv := gemmOp{a: p[j0*T+j0:], transA: true, lda: T, b: dO[j0*C:], ldb: C, c: j.dqkv[qo+2*C+j0*c3:], ldc: c3,
+				m: mb, n: hs, k: kk, alpha: 1, beta: 1}
+			dv.serial(mk, gs)
+			dk := gemmOp{a: dp[j0*T+j0:], transA: true, lda: T, b: j.qkv[qo+j0*c3:], ldb: c3, c: j.dqkv[qo+C+j0*c3:], ldc: c3,
+				m: mb, n: hs, k: kk, alpha: 1, beta: 1}
+			dk.serial(mk, gs)
+		}
 	}
 }
 
