@@ -144,6 +144,13 @@ type GPU struct {
 	MemoryBytes int64  `json:"memoryBytes"`
 	PCIBusID    string `json:"pciBusId,omitempty"`
 	NUMANode    int    `json:"numaNode"`
+	// NVLinkPeers are the indexes of the GPUs this one reaches over NVLink
+	// (directly or through NVSwitch).
+	NVLinkPeers []int `json:"nvlinkPeers,omitempty"`
+	// NVLinkDomain identifies the set of GPUs mutually connected by
+	// NVLink: the lowest index in the set (a GPU without NVLink is alone
+	// in its own).
+	NVLinkDomain int `json:"nvlinkDomain"`
 }
 
 // RDMADevice is an RDMA NIC of a node (InfiniBand or RoCE).

@@ -89,6 +89,7 @@ func DiscoverNVML(lib nvml.Interface) ([]api.GPU, error) {
 		return nil, fmt.Errorf("nvml device count: %s", lib.ErrorString(ret))
 	}
 	gpus := make([]api.GPU, 0, count)
+	devs := make([]nvml.Device, 0, count)
 	for i := 0; i < count; i++ {
 		dev, ret := lib.DeviceGetHandleByIndex(i)
 		if ret != nvml.SUCCESS {
@@ -109,9 +110,49 @@ func DiscoverNVML(lib nvml.Interface) ([]api.GPU, error) {
 		if pci, ret := dev.GetPciInfo(); ret == nvml.SUCCESS {
 			g.PCIBusID = busID(pci.BusId)
 		}
+		if numa, ret := dev.GetNumaNodeId(); ret == nvml.SUCCESS {
+			g.NUMANode = numa
+		}
 		gpus = append(gpus, g)
+		devs = append(devs, dev)
 	}
+	nvlinkTopology(gpus, devs)
 	return gpus, nil
+}
+
+// nvlinkTopology fills in each GPU's NVLink peers (NVML's P2P status over
+// NVLink, which covers direct links and NVSwitch fabrics alike) and groups
+// the GPUs into NVLink domains (connected components).
+func nvlinkTopology(gpus []api.GPU, devs []nvml.Device) {
+	parent := make([]int, len(gpus))
+	for i := range parent {
+		parent[i] = i
+	}
+	var find func(int) int
+	find = func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	for i := range devs {
+		for j := i + 1; j < len(devs); j++ {
+			st, ret := devs[i].GetP2PStatus(devs[j], nvml.P2P_CAPS_INDEX_NVLINK)
+			if ret != nvml.SUCCESS || st != nvml.P2P_STATUS_OK {
+				continue
+			}
+			gpus[i].NVLinkPeers = append(gpus[i].NVLinkPeers, j)
+			gpus[j].NVLinkPeers = append(gpus[j].NVLinkPeers, i)
+			ri, rj := find(i), find(j)
+			if ri != rj {
+				parent[max(ri, rj)] = min(ri, rj)
+			}
+		}
+	}
+	for i := range gpus {
+		gpus[i].NVLinkDomain = find(i)
+	}
 }
 
 func busID(raw [32]int8) string {
@@ -147,9 +188,17 @@ func ParseFake(s, nodeName string) ([]api.GPU, error) {
 		if err != nil || mem <= 0 {
 			return nil, fmt.Errorf("fake GPUs %q: memory %q is not a positive quantity such as 141Gi", group, memStr)
 		}
+		first := len(gpus)
 		for i := 0; i < count; i++ {
 			idx := len(gpus)
+			var peers []int
+			for k := first; k < first+count; k++ {
+				if k != idx {
+					peers = append(peers, k)
+				}
+			}
 			gpus = append(gpus, api.GPU{
+				NVLinkDomain: first, NVLinkPeers: peers,
 				Index: idx, UUID: fmt.Sprintf("GPU-fake-%s-%d", nodeName, idx),
 				Model: "NVIDIA " + model, MemoryBytes: mem,
 			})

@@ -18,28 +18,38 @@ import (
 const gi = int64(1) << 30
 
 func TestParseFake(t *testing.T) {
-	gpu := func(i int, model string, memGi int64, numa int) api.GPU {
-		return api.GPU{Index: i, UUID: fmt.Sprintf("GPU-fake-node1-%d", i), Model: model, MemoryBytes: memGi * gi, NUMANode: numa}
+	// Each group of fake GPUs is one NVLink domain.
+	gpu := func(i int, model string, memGi int64, numa int, domain ...int) api.GPU {
+		g := api.GPU{Index: i, UUID: fmt.Sprintf("GPU-fake-node1-%d", i), Model: model, MemoryBytes: memGi * gi, NUMANode: numa}
+		for _, k := range domain {
+			if k != i {
+				g.NVLinkPeers = append(g.NVLinkPeers, k)
+			}
+		}
+		if len(domain) > 0 {
+			g.NVLinkDomain = domain[0]
+		}
+		return g
 	}
 	tests := []struct {
 		spec string
 		want []api.GPU
 	}{
-		{"1xH200:141Gi", []api.GPU{gpu(0, "NVIDIA H200", 141, 0)}},
-		{"2xL4:24Gi", []api.GPU{gpu(0, "NVIDIA L4", 24, 0), gpu(1, "NVIDIA L4", 24, 1)}},
+		{"1xH200:141Gi", []api.GPU{gpu(0, "NVIDIA H200", 141, 0, 0)}},
+		{"2xL4:24Gi", []api.GPU{gpu(0, "NVIDIA L4", 24, 0, 0, 1), gpu(1, "NVIDIA L4", 24, 1, 0, 1)}},
 		{"4xH200:141Gi", []api.GPU{
-			gpu(0, "NVIDIA H200", 141, 0), gpu(1, "NVIDIA H200", 141, 0),
-			gpu(2, "NVIDIA H200", 141, 1), gpu(3, "NVIDIA H200", 141, 1),
+			gpu(0, "NVIDIA H200", 141, 0, 0, 1, 2, 3), gpu(1, "NVIDIA H200", 141, 0, 0, 1, 2, 3),
+			gpu(2, "NVIDIA H200", 141, 1, 0, 1, 2, 3), gpu(3, "NVIDIA H200", 141, 1, 0, 1, 2, 3),
 		}},
 		// Groups continue the indexes; the node's GPUs split over two
 		// NUMA nodes by position, whatever the groups.
 		{"2xA100:80Gi, 2xL4:24Gi", []api.GPU{
-			gpu(0, "NVIDIA A100", 80, 0), gpu(1, "NVIDIA A100", 80, 0),
-			gpu(2, "NVIDIA L4", 24, 1), gpu(3, "NVIDIA L4", 24, 1),
+			gpu(0, "NVIDIA A100", 80, 0, 0, 1), gpu(1, "NVIDIA A100", 80, 0, 0, 1),
+			gpu(2, "NVIDIA L4", 24, 1, 2, 3), gpu(3, "NVIDIA L4", 24, 1, 2, 3),
 		}},
 		{"1xA100-SXM4:80Gi,1xH100:80Gi,2xB200:180Gi", []api.GPU{
-			gpu(0, "NVIDIA A100-SXM4", 80, 0), gpu(1, "NVIDIA H100", 80, 0),
-			gpu(2, "NVIDIA B200", 180, 1), gpu(3, "NVIDIA B200", 180, 1),
+			gpu(0, "NVIDIA A100-SXM4", 80, 0, 0), gpu(1, "NVIDIA H100", 80, 0, 1),
+			gpu(2, "NVIDIA B200", 180, 1, 2, 3), gpu(3, "NVIDIA B200", 180, 1, 2, 3),
 		}},
 	}
 	for _, tt := range tests {
@@ -109,7 +119,7 @@ func TestDiscoverFake(t *testing.T) {
 }
 
 func TestDiscoverNVMLDGXH200(t *testing.T) {
-	srv := dgxh200.New()
+	srv := h200()
 	shutdowns := 0
 	srv.ShutdownFunc = func() nvml.Return { shutdowns++; return nvml.SUCCESS }
 	gpus, err := DiscoverNVML(srv)
@@ -121,7 +131,7 @@ func TestDiscoverNVMLDGXH200(t *testing.T) {
 	}
 	uuids := map[string]bool{}
 	for i, g := range gpus {
-		if g.Index != i || g.Model != "NVIDIA H200 141GB HBM3e" || g.MemoryBytes != 141*gi || g.NUMANode != -1 {
+		if g.Index != i || g.Model != "NVIDIA H200 141GB HBM3e" || g.MemoryBytes != 141*gi || g.NUMANode != i/4 || g.NVLinkDomain != 0 || len(g.NVLinkPeers) != 7 {
 			t.Errorf("GPU %d = %+v", i, g)
 		}
 		if want := srv.Devices[i].(*server.Device).UUID; g.UUID != want || !strings.HasPrefix(g.UUID, "GPU-") {
@@ -136,7 +146,7 @@ func TestDiscoverNVMLDGXH200(t *testing.T) {
 		t.Errorf("Shutdown called %d times, want 1", shutdowns)
 	}
 
-	inv, err := Discover(Options{NVML: dgxh200.New()})
+	inv, err := Discover(Options{NVML: h200()})
 	if err != nil || inv.Fake || inv.Source != "nvml" || len(inv.GPUs) != 8 {
 		t.Fatalf("Discover with NVML = %+v, %v", inv, err)
 	}
@@ -155,6 +165,7 @@ func TestDiscoverNVMLPCIBusID(t *testing.T) {
 	noPCI := dgxh200.NewDevice(1)
 	noPCI.GetPciInfoFunc = func() (nvml.PciInfo, nvml.Return) { return nvml.PciInfo{}, nvml.ERROR_NOT_SUPPORTED }
 	srv.Devices = []nvml.Device{dev, noPCI}
+	withTopology(srv, nil)
 	gpus, err := DiscoverNVML(srv)
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +206,7 @@ func TestDiscoverNVMLErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := dgxh200.New()
+			srv := h200()
 			srv.ErrorStringFunc = func(r nvml.Return) string { return r.String() }
 			shutdowns := 0
 			srv.ShutdownFunc = func() nvml.Return { shutdowns++; return nvml.SUCCESS }
@@ -215,7 +226,7 @@ func TestDiscoverNVMLErrors(t *testing.T) {
 }
 
 func TestDiscoverNoNVML(t *testing.T) {
-	srv := dgxh200.New()
+	srv := h200()
 	srv.InitFunc = func() nvml.Return { return nvml.ERROR_LIBRARY_NOT_FOUND }
 	if _, err := DiscoverNVML(srv); !errors.Is(err, ErrNoNVML) {
 		t.Fatalf("DiscoverNVML = %v, want ErrNoNVML", err)
@@ -226,5 +237,60 @@ func TestDiscoverNoNVML(t *testing.T) {
 	}
 	if len(inv.GPUs) != 0 || inv.Fake || !strings.HasPrefix(inv.Source, "none (NVML library") {
 		t.Fatalf("inventory = %+v", inv)
+	}
+}
+
+// h200 is go-nvml's DGX H200 mock with the topology calls it leaves unset
+// filled in as on the real machine: GPUs 0-3 on NUMA node 0 and 4-7 on 1,
+// all eight in one NVSwitch domain.
+func h200() *server.Server {
+	srv := dgxh200.New()
+	withTopology(srv, [][]int{{0, 1, 2, 3, 4, 5, 6, 7}})
+	return srv
+}
+
+// withTopology sets every device's NUMA node (first half 0, second half 1)
+// and NVLink P2P status (OK within a domain).
+func withTopology(srv *server.Server, domains [][]int) {
+	domainOf := map[nvml.Device]int{}
+	for i, d := range srv.Devices {
+		domainOf[d] = -1 - i // alone unless listed
+	}
+	for k, dom := range domains {
+		for _, i := range dom {
+			domainOf[srv.Devices[i]] = k
+		}
+	}
+	n := len(srv.Devices)
+	for i, d := range srv.Devices {
+		dev, numa := d.(*server.Device), i*2/n
+		self := d
+		dev.GetNumaNodeIdFunc = func() (int, nvml.Return) { return numa, nvml.SUCCESS }
+		dev.GetP2PStatusFunc = func(other nvml.Device, idx nvml.GpuP2PCapsIndex) (nvml.GpuP2PStatus, nvml.Return) {
+			if idx != nvml.P2P_CAPS_INDEX_NVLINK {
+				return nvml.P2P_STATUS_NOT_SUPPORTED, nvml.ERROR_NOT_SUPPORTED
+			}
+			if domainOf[other] == domainOf[self] {
+				return nvml.P2P_STATUS_OK, nvml.SUCCESS
+			}
+			return nvml.P2P_STATUS_NOT_SUPPORTED, nvml.SUCCESS
+		}
+	}
+}
+
+func TestNVLinkDomains(t *testing.T) {
+	srv := dgxh200.New()
+	// Two 3-GPU NVLink islands and two GPUs without NVLink.
+	withTopology(srv, [][]int{{0, 1, 2}, {4, 6, 7}})
+	gpus, err := DiscoverNVML(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDomain := []int{0, 0, 0, 3, 4, 5, 4, 4}
+	wantPeers := [][]int{{1, 2}, {0, 2}, {0, 1}, nil, {6, 7}, nil, {4, 7}, {4, 6}}
+	for i, g := range gpus {
+		if g.NVLinkDomain != wantDomain[i] || !reflect.DeepEqual(g.NVLinkPeers, wantPeers[i]) {
+			t.Errorf("GPU %d: domain %d peers %v, want %d %v", i, g.NVLinkDomain, g.NVLinkPeers, wantDomain[i], wantPeers[i])
+		}
 	}
 }
