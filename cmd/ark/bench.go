@@ -14,3 +14,5 @@ func newBenchCmd(*globals) *cobra.Command {
 	}
 	return cmd
 }
+
+func init() { benchCommands = append(benchCommands, newBenchKernelsCmd) }
