@@ -27,6 +27,9 @@ func printJob(w io.Writer, j *api.Job) {
 	fmt.Fprintf(w, "Name       %s\n", j.Name)
 	fmt.Fprintf(w, "Kind       %s (namespace %s, queue %s, priority %d)\n", j.Kind, j.Namespace, j.Queue, j.Priority)
 	fmt.Fprintf(w, "Status     %s\n", j.Status)
+	if j.RestartCount > 0 {
+		fmt.Fprintf(w, "Restarts   %d (%d to move off draining nodes)\n", j.RestartCount, j.Migrations)
+	}
 	if j.Reason != "" {
 		fmt.Fprintf(w, "Reason     %s\n", j.Reason)
 	}
@@ -41,11 +44,21 @@ func printJob(w io.Writer, j *api.Job) {
 	}
 	fmt.Fprintln(w, "\nAllocations")
 	tw := newTable(w)
-	fmt.Fprintln(tw, "RANK\tNODE\tGPUS\tSTATUS\tEXIT\tID\tMESSAGE")
+	fmt.Fprintln(tw, "RANK\tATTEMPT\tNODE\tGPUS\tSTATUS\tEXIT\tID\tMESSAGE")
 	for _, a := range j.Allocations {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Rank, a.Node, ints(a.GPUs), a.Status, exitOf(a), a.ID, a.Message)
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Rank, a.Attempt, a.Node, ints(a.GPUs), a.Status, exitOf(a), a.ID, a.Message)
 	}
 	tw.Flush()
+	for _, a := range j.Allocations {
+		if a.Terminal() || (a.Progress == "" && a.LastCheckpoint == nil) {
+			continue
+		}
+		line := fmt.Sprintf("rank %d: %s", a.Rank, a.Progress)
+		if c := a.LastCheckpoint; c != nil {
+			line += fmt.Sprintf(" (checkpoint step %d, %s ago: %s)", c.Step, time.Since(c.Time).Round(time.Second), c.URI)
+		}
+		fmt.Fprintln(w, line)
+	}
 }
 
 func gpuFilter(r spec.Resources) string {

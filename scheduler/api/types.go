@@ -120,6 +120,10 @@ type Allocation struct {
 	ExitCode *int   `json:"exitCode,omitempty"`
 	Signal   string `json:"signal,omitempty"`
 	Message  string `json:"message,omitempty"`
+	// Progress is the task's last progress line ("step 120/300 loss 2.31").
+	Progress string `json:"progress,omitempty"`
+	// LastCheckpoint is the newest checkpoint the task reported.
+	LastCheckpoint *CheckpointRef `json:"lastCheckpoint,omitempty"`
 
 	StartTime   *time.Time `json:"startTime,omitempty"`
 	FinishTime  *time.Time `json:"finishTime,omitempty"`
@@ -274,6 +278,25 @@ type AllocStatusUpdate struct {
 	ExitCode *int   `json:"exitCode,omitempty"`
 	Signal   string `json:"signal,omitempty"`
 	Message  string `json:"message,omitempty"`
+	// Progress and Checkpoint carry what the task last reported (ark task
+	// report); absent fields leave the recorded ones as they are.
+	Progress   string         `json:"progress,omitempty"`
+	Checkpoint *CheckpointRef `json:"checkpoint,omitempty"`
+}
+
+// CheckpointRef is the last checkpoint a task reported: what a preemption
+// would fall back to, and where a restarted gang resumes.
+type CheckpointRef struct {
+	URI  string    `json:"uri"`
+	Step int64     `json:"step"`
+	Time time.Time `json:"time"`
+}
+
+// TaskReport is what a task tells its agent (POST
+// /v1/allocations/{id}/report on the agent, or ark task report).
+type TaskReport struct {
+	Progress   string         `json:"progress,omitempty"`
+	Checkpoint *CheckpointRef `json:"checkpoint,omitempty"`
 }
 
 // LeaderResponse answers GET /v1/status/leader.

@@ -452,6 +452,13 @@ func (s *Server) handleAllocStatus(w http.ResponseWriter, r *http.Request) {
 	if len(u.Message) > 4096 {
 		u.Message = u.Message[:4096]
 	}
+	if len(u.Progress) > 1024 {
+		u.Progress = u.Progress[:1024]
+	}
+	if u.Checkpoint != nil && (u.Checkpoint.URI == "" || len(u.Checkpoint.URI) > 2048 || u.Checkpoint.Step < 0) {
+		s.fail(w, r, spec.Errors{{Path: "checkpoint", Msg: "needs a uri (at most 2048 characters) and a step >= 0"}})
+		return
+	}
 	if s.store.Snapshot().Alloc(nil, id) == nil {
 		s.fail(w, r, fmt.Errorf("allocation %q: %w", id, state.ErrNotFound))
 		return

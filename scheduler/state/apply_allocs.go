@@ -170,8 +170,16 @@ func applyAllocStatus(txn *memdb.Txn, index uint64, req *AllocStatusRequest) err
 		return nil
 	}
 	u := req.Update
-	if a.Status == u.Status && a.Message == u.Message {
+	reported := (u.Progress != "" && u.Progress != a.Progress) || (u.Checkpoint != nil && (a.LastCheckpoint == nil || *u.Checkpoint != *a.LastCheckpoint))
+	if a.Status == u.Status && a.Message == u.Message && !reported {
 		return nil
+	}
+	if u.Progress != "" {
+		a.Progress = u.Progress
+	}
+	if u.Checkpoint != nil {
+		cp := *u.Checkpoint
+		a.LastCheckpoint = &cp
 	}
 	a.Status = u.Status
 	a.ExitCode = u.ExitCode

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -305,5 +306,49 @@ func TestIneligibleNodeTakesNothing(t *testing.T) {
 	}
 	if job := waitJob(t, c, resp.ID, 10*time.Second); job.Status != api.JobSucceeded {
 		t.Errorf("after enabling: %s %q", job.Status, job.Reason)
+	}
+}
+
+// TestTaskReport: a running task's report reaches the servers through its
+// agent and shows on its allocation.
+func TestTaskReport(t *testing.T) {
+	c := cluster(t, 1)
+	ctx := context.Background()
+	resp, err := c.SubmitJob(ctx, jobSpec("reporter", 1, 1, `echo "$ARK_AGENT_ADDR" > agent-addr; sleep 30`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job *api.Job
+	waitFor(t, 10*time.Second, "running", func() bool {
+		job, _, _ = c.Job(ctx, resp.ID, 0, 0)
+		return len(job.Allocations) == 1 && job.Allocations[0].Status == api.AllocRunning
+	})
+	node, err := c.Node(ctx, job.Allocations[0].Node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(body string) int {
+		r, err := http.Post("http://"+node.AgentAddr+"/v1/allocations/"+job.Allocations[0].ID+"/report", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		return r.StatusCode
+	}
+	if code := post(`{"progress":"step 5/10","checkpoint":{"uri":"file:///ckpt/reporter/5","step":5}}`); code != http.StatusNoContent {
+		t.Fatalf("report: %d", code)
+	}
+	job, _, _ = c.Job(ctx, resp.ID, 0, 0)
+	a := job.Allocations[0]
+	if a.Progress != "step 5/10" || a.LastCheckpoint == nil || a.LastCheckpoint.Step != 5 || a.LastCheckpoint.URI != "file:///ckpt/reporter/5" || a.LastCheckpoint.Time.IsZero() {
+		t.Errorf("allocation after report: progress %q checkpoint %+v", a.Progress, a.LastCheckpoint)
+	}
+	for body, want := range map[string]int{`{}`: 400, `{"bogus":1}`: 400, `not json`: 400} {
+		if code := post(body); code != want {
+			t.Errorf("report %s: %d, want %d", body, code, want)
+		}
+	}
+	if err := c.CancelJob(ctx, resp.ID); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -66,6 +66,7 @@ func (a *Agent) taskEnv(al *api.Allocation, dir string) []string {
 		"CUDA_VISIBLE_DEVICES": strings.Join(visible, ","),
 		"ARK_CHECKPOINT_URI":   al.CheckpointURI,
 		"ARK_RESTART_COUNT":    strconv.Itoa(al.Attempt),
+		"ARK_AGENT_ADDR":       "http://" + a.ln.Addr().String(),
 	} {
 		env[k] = v
 	}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"time"
+
+	"github.com/ark-sched/ark/scheduler/api"
 )
 
 var allocIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$`)
@@ -17,6 +20,7 @@ var allocIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$`)
 func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/allocations/{id}/logs", a.handleLogs)
+	mux.HandleFunc("POST /v1/allocations/{id}/report", a.handleReport)
 	return mux
 }
 
@@ -94,4 +98,40 @@ func httpError(w http.ResponseWriter, code int, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}
+
+// handleReport takes a running task's progress and last checkpoint and
+// passes them to the servers (so that preemption can choose the victims
+// that lose the least work).
+func (a *Agent) handleReport(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var rep api.TaskReport
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil {
+		httpError(w, http.StatusBadRequest, fmt.Errorf("invalid report: %w", err))
+		return
+	}
+	if rep.Progress == "" && rep.Checkpoint == nil {
+		httpError(w, http.StatusBadRequest, errors.New("a report needs progress or a checkpoint"))
+		return
+	}
+	if rep.Checkpoint != nil && rep.Checkpoint.Time.IsZero() {
+		rep.Checkpoint.Time = time.Now().UTC()
+	}
+	a.mu.Lock()
+	t := a.tasks[id]
+	a.mu.Unlock()
+	if t == nil || t.finished() {
+		httpError(w, http.StatusNotFound, fmt.Errorf("allocation %s is not running on node %s", id, a.cfg.Name))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	err := a.client.UpdateAllocStatus(ctx, id, api.AllocStatusUpdate{Status: api.AllocRunning, Progress: rep.Progress, Checkpoint: rep.Checkpoint})
+	if err != nil {
+		httpError(w, http.StatusBadGateway, fmt.Errorf("pass the report to the servers: %w", err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
