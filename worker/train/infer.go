@@ -1,0 +1,141 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"unsafe"
+
+	"github.com/ark-sched/ark/kernels"
+)
+
+// collectiveBytes views a float32 slice as bytes (no copy).
+func collectiveBytes(s []float32) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), 4*len(s))
+}
+
+// EvalResult is the loss on held-out text.
+type EvalResult struct {
+	Loss       float64 // mean cross-entropy per token (nats)
+	Perplexity float64
+	Tokens     int
+}
+
+// Eval computes the mean loss over up to maxWindows non-overlapping
+// context-length windows of the held-out split, batch at a time.
+func (m *Model) Eval(ds *Dataset, batch, maxWindows int) (EvalResult, error) {
+	T := m.Cfg.Context
+	offs := ds.evalWindows(T, maxWindows)
+	if len(offs) == 0 {
+		return EvalResult{}, fmt.Errorf("%w: held-out text of %d tokens is shorter than one window of %d", ErrConfig, len(ds.Val), T+1)
+	}
+	batch = max(1, min(batch, len(offs)))
+	a, err := m.actsFor(batch)
+	if err != nil {
+		return EvalResult{}, err
+	}
+	ids, tgts := make([]int32, batch*T), make([]int32, batch*T)
+	var sum float64
+	var count int
+	for i := 0; i < len(offs); i += batch {
+		for b := range batch {
+			row, trow := ids[b*T:(b+1)*T], tgts[b*T:(b+1)*T]
+			if i+b < len(offs) {
+				off := offs[i+b]
+				copy(row, ds.Val[off:off+T])
+				copy(trow, ds.Val[off+1:off+T+1])
+				continue
+			}
+			for j := range row {
+				row[j], trow[j] = 0, -1 // padding: ignored
+			}
+		}
+		if err := m.setBatch(a, ids, tgts); err != nil {
+			return EvalResult{}, err
+		}
+		loss, err := m.forward(a, false)
+		if err != nil {
+			return EvalResult{}, err
+		}
+		n := min(batch, len(offs)-i) * T
+		sum += loss * float64(n)
+		count += n
+	}
+	loss := sum / float64(count)
+	return EvalResult{Loss: loss, Perplexity: math.Exp(loss), Tokens: count}, nil
+}
+
+// Generate continues prompt by n tokens: greedy when temperature <= 0, else
+// sampled from softmax(logits/temperature) with a generator seeded by seed.
+// The model sees at most its context's last tokens.
+func (m *Model) Generate(prompt []byte, n int, temperature float64, seed uint64) ([]byte, error) {
+	T, V := m.Cfg.Context, m.Cfg.Vocab
+	a, err := m.actsFor(1)
+	if err != nil {
+		return nil, err
+	}
+	toks := Encode(prompt)
+	if len(toks) == 0 {
+		toks = []int32{'\n'}
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x67656e))
+	ids, tgts := make([]int32, T), make([]int32, T)
+	for i := range tgts {
+		tgts[i] = -1
+	}
+	row := make([]float32, V)
+	var out []int32
+	for range n {
+		window := toks
+		if len(window) > T {
+			window = window[len(window)-T:]
+		}
+		clear(ids)
+		copy(ids, window) // causal: the padding after the window does not change its logits
+		if err := m.setBatch(a, ids, tgts); err != nil {
+			return nil, err
+		}
+		if err := m.forwardLogits(a); err != nil {
+			return nil, err
+		}
+		last, err := m.d.Slice(a.logits, (len(window)-1)*V, V)
+		if err != nil {
+			return nil, err
+		}
+		if err := kernels.ReadFloat32(m.d, row, last); err != nil {
+			return nil, err
+		}
+		next := sample(row, temperature, rng)
+		toks = append(toks, next)
+		out = append(out, next)
+	}
+	return Decode(out), nil
+}
+
+func sample(logits []float32, temperature float64, rng *rand.Rand) int32 {
+	best := 0
+	for i, v := range logits {
+		if v > logits[best] {
+			best = i
+		}
+	}
+	if temperature <= 0 {
+		return int32(best)
+	}
+	probs := make([]float64, len(logits))
+	var sum float64
+	for i, v := range logits {
+		probs[i] = math.Exp(float64(v-logits[best]) / temperature)
+		sum += probs[i]
+	}
+	r := rng.Float64() * sum
+	for i, p := range probs {
+		if r -= p; r <= 0 {
+			return int32(i)
+		}
+	}
+	return int32(best)
+}

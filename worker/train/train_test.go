@@ -1,0 +1,269 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ark-sched/ark/collective"
+	"github.com/ark-sched/ark/kernels"
+	"github.com/ark-sched/ark/kernels/cpu"
+	"github.com/ark-sched/ark/storage/checkpoint"
+	"github.com/ark-sched/ark/storage/filestore"
+)
+
+// testText is a small corpus with structure a tiny model picks up fast.
+var testText = []byte(strings.Repeat("the cat sat on the mat. the dog ate the log. a bird in the hand.\n", 60))
+
+func testConfig(t *testing.T) Config {
+	t.Helper()
+	c, err := Preset("gpt-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func newTestModel(t *testing.T, threads int) (*Model, *cpu.Device) {
+	t.Helper()
+	d := cpu.New(threads)
+	t.Cleanup(func() { d.Close() })
+	m, err := NewModel(d, testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, d
+}
+
+func params(t *testing.T, m *Model) []float32 {
+	t.Helper()
+	p, err := kernels.Download(m.d, m.params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The whole backward pass against a central difference of the forward
+// along a random direction.
+func TestGradientMatchesFiniteDifference(t *testing.T) {
+	m, d := newTestModel(t, 1)
+	if err := m.Init(1); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	p := params(t, m)
+	for i := range p {
+		p[i] += 0.1 * float32(rng.NormFloat64()) // away from the flat start
+	}
+	if err := kernels.WriteFloat32(d, m.params, p); err != nil {
+		t.Fatal(err)
+	}
+	const B = 2
+	T := m.Cfg.Context
+	a, err := m.actsFor(B)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := NewDataset(testText, 0.1)
+	ids, tgts := make([]int32, B*T), make([]int32, B*T)
+	if err := ds.Batch(1, 1, 0, 1, B, T, ids, tgts); err != nil {
+		t.Fatal(err)
+	}
+	tgts[3] = -1 // an ignored target
+	if err := m.setBatch(a, ids, tgts); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Fill(m.gradAll, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.forward(a, true); err != nil {
+		t.Fatal(err)
+	}
+	var order []int
+	if err := m.backward(a, func(l int) error { order = append(order, l); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{1, 0, -1}; len(order) != 3 || order[0] != want[0] || order[2] != want[2] {
+		t.Fatalf("bucket callbacks %v, want %v", order, want)
+	}
+	g, err := kernels.Download(d, m.grads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := make([]float32, len(p))
+	var analytic float64
+	for i := range u {
+		u[i] = float32(rng.NormFloat64())
+		analytic += float64(u[i]) * float64(g[i])
+	}
+	const eps = 1e-3
+	var lp [2]float64
+	for k, sign := range []float32{1, -1} {
+		q := make([]float32, len(p))
+		for i := range q {
+			q[i] = p[i] + sign*eps*u[i]
+		}
+		if err := kernels.WriteFloat32(d, m.params, q); err != nil {
+			t.Fatal(err)
+		}
+		if lp[k], err = m.forward(a, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	numeric := (lp[0] - lp[1]) / (2 * eps)
+	if math.Abs(numeric-analytic) > 0.03*math.Abs(analytic)+1e-3 {
+		t.Fatalf("gradient along a random direction: analytic %.6g, numeric %.6g", analytic, numeric)
+	}
+	t.Logf("analytic %.6g numeric %.6g", analytic, numeric)
+}
+
+func TestTrainOneRankLossFalls(t *testing.T) {
+	m, _ := newTestModel(t, 2)
+	var log bytes.Buffer
+	tr, err := New(context.Background(), m, nil, Options{
+		Data: NewDataset(testText, 0.1), Steps: 60, Batch: 4, LR: 1e-2, Seed: 7, Log: &log, LogEvery: 20,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := tr.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(st.LastLoss < 0.7*st.FirstLoss) {
+		t.Fatalf("loss %.3f -> %.3f: want a fall of 30%%\n%s", st.FirstLoss, st.LastLoss, log.String())
+	}
+	if !strings.Contains(log.String(), "step 60/60 loss") {
+		t.Fatalf("no progress line for the last step:\n%s", log.String())
+	}
+	ev, err := m.Eval(NewDataset(testText, 0.1), 4, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(ev.Loss < st.FirstLoss) {
+		t.Fatalf("held-out loss %.3f not below the first training loss %.3f", ev.Loss, st.FirstLoss)
+	}
+	out, err := m.Generate([]byte("the "), 8, 0, 1)
+	if err != nil || len(out) != 8 {
+		t.Fatalf("generate: %q, %v", out, err)
+	}
+	t.Logf("loss %.3f -> %.3f, eval %.3f, greedy %q", st.FirstLoss, st.LastLoss, ev.Loss, out)
+}
+
+// runRanks trains world ranks in this process over loopback TCP and returns
+// each rank's final parameters.
+func runRanks(t *testing.T, world int, o Options) ([][]float32, []Stats) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	out, stats, errs := make([][]float32, world), make([]Stats, world), make([]error, world)
+	var wg sync.WaitGroup
+	for r := range world {
+		wg.Go(func() {
+			co := collective.Options{Rank: r, WorldSize: world, MasterAddr: ln.Addr().String(), TransportName: "tcp"}
+			if r == 0 {
+				co.Listener = ln
+			}
+			comm, err := collective.New(ctx, co)
+			if err != nil {
+				errs[r] = err
+				return
+			}
+			defer comm.Close()
+			d := cpu.New(1)
+			defer d.Close()
+			m, err := NewModel(d, testConfig(t))
+			if err != nil {
+				errs[r] = err
+				return
+			}
+			ro := o
+			if r != 0 {
+				ro.Log = nil
+			}
+			tr, err := New(ctx, m, comm, ro)
+			if err != nil {
+				errs[r] = err
+				return
+			}
+			if stats[r], errs[r] = tr.Run(ctx); errs[r] != nil {
+				return
+			}
+			out[r], errs[r] = kernels.Download(d, m.params)
+		})
+	}
+	wg.Wait()
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v", r, err)
+		}
+	}
+	return out, stats
+}
+
+func TestTwoRanksStayIdenticalAndResume(t *testing.T) {
+	dir := t.TempDir()
+	store, err := filestore.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	o := Options{
+		ModelName: "gpt-test", Data: NewDataset(testText, 0.1), Steps: 6, Batch: 2, LR: 1e-2, Seed: 5,
+		Store: store, Job: "ft", Every: 3, Keep: 2, Log: &log, LogEvery: 1,
+		BucketElems: 1, // a bucket per block: exercise the overlap
+	}
+	p, stats := runRanks(t, 2, o)
+	if !equal(p[0], p[1]) {
+		t.Fatal("ranks hold different parameters after training")
+	}
+	if stats[0].LastLoss != stats[1].LastLoss {
+		t.Fatalf("ranks report different mean losses %v, %v", stats[0].LastLoss, stats[1].LastLoss)
+	}
+	infos, err := checkpoint.List(context.Background(), store, "ft")
+	if err != nil || len(infos) != 2 || infos[0].Step != 3 || infos[1].Step != 6 {
+		t.Fatalf("checkpoints %+v, %v: want steps 3 and 6", infos, err)
+	}
+	// A gang restarted after step 3 resumes there and ends where the
+	// uninterrupted run ended, bit for bit.
+	if err := checkpoint.Delete(context.Background(), store, checkpoint.Ref{Job: "ft", Step: 6}); err != nil {
+		t.Fatal(err)
+	}
+	log.Reset()
+	q, stats2 := runRanks(t, 2, o)
+	if stats2[0].ResumedFrom != 3 || stats2[1].StartStep != 4 {
+		t.Fatalf("resumed from %d, rank 1 started at %d: want 3 and 4\n%s", stats2[0].ResumedFrom, stats2[1].StartStep, log.String())
+	}
+	if !equal(q[0], p[0]) || !equal(q[1], p[0]) {
+		t.Fatal("resumed run ended with different parameters from the uninterrupted one")
+	}
+	// The checkpoint loads as a model; a fresh run starts from it as a base.
+	m, step, err := LoadModel(context.Background(), cpu.New(1), "file://"+dir+"/ft")
+	if err != nil || step != 6 {
+		t.Fatalf("load model: step %d, %v", step, err)
+	}
+	if !equal(params(t, m), p[0]) {
+		t.Fatal("loaded parameters differ from the trained ones")
+	}
+}
+
+func equal(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}

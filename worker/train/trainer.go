@@ -1,0 +1,418 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/ark-sched/ark/collective"
+	"github.com/ark-sched/ark/kernels"
+	"github.com/ark-sched/ark/storage"
+	"github.com/ark-sched/ark/storage/checkpoint"
+)
+
+// Comm is what the trainer needs of a *collective.Communicator.
+type Comm interface {
+	Rank() int
+	Size() int
+	AllReduceAsync(ctx context.Context, buf collective.Buffer, op collective.ReduceOp) *collective.Handle
+	Broadcast(ctx context.Context, buf collective.Buffer, root int) error
+}
+
+// Options configures a training run. Zero values take the defaults noted.
+type Options struct {
+	ModelName string // recorded in checkpoints
+	Data      *Dataset
+	Steps     int     // total steps of the run (a resumed run stops at the same step)
+	Batch     int     // sequences per rank per step
+	LR        float64 // peak learning rate
+	// WarmupSteps of linear warmup, then cosine decay to MinLRFrac*LR at
+	// Steps. Default min(100, Steps/10); MinLRFrac default 0.1.
+	WarmupSteps int
+	MinLRFrac   float64
+	WeightDecay float64 // default 0.01 (0 stays 0 only with NoWeightDecay)
+	ClipNorm    float64 // global gradient norm bound, default 1
+	Seed        uint64  // initialisation and data order
+
+	// Store and Job name where checkpoints go (JOB/STEP/ in Store) and
+	// where a restarted run resumes from; nil Store: neither.
+	Store storage.Store
+	Job   string
+	Every int // steps between checkpoints; 0: only at the end (with a Store)
+	Keep  int // complete checkpoints kept; 0 keeps all
+	// Base is a checkpoint URI (STORE/JOB/STEP, or STORE/JOB for its
+	// newest) whose parameters a fresh run starts from.
+	Base string
+
+	// BucketElems is the smallest all-reduce bucket in float32s; smaller
+	// ready ranges wait for the next block. Default 32768 (128 KiB).
+	BucketElems int
+	LogEvery    int       // default 10
+	Log         io.Writer // progress lines; nil: none
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Data == nil || o.Steps < 1 || o.Batch < 1 || !(o.LR > 0) {
+		return o, fmt.Errorf("%w: need data, steps >= 1, batch >= 1 and lr > 0", ErrConfig)
+	}
+	if o.WarmupSteps <= 0 {
+		o.WarmupSteps = min(100, max(1, o.Steps/10))
+	}
+	if o.MinLRFrac <= 0 {
+		o.MinLRFrac = 0.1
+	}
+	if o.WeightDecay == 0 {
+		o.WeightDecay = 0.01
+	}
+	if o.ClipNorm <= 0 {
+		o.ClipNorm = 1
+	}
+	if o.BucketElems <= 0 {
+		o.BucketElems = 32768
+	}
+	if o.LogEvery <= 0 {
+		o.LogEvery = 10
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.Store != nil && !checkpoint.ValidName(o.Job) {
+		return o, fmt.Errorf("%w: checkpoint job name %q", ErrConfig, o.Job)
+	}
+	return o, nil
+}
+
+// LRAt is the learning rate of step (from 1): linear warmup, cosine decay.
+func (o Options) LRAt(step int) float64 {
+	if step <= o.WarmupSteps {
+		return o.LR * float64(step) / float64(o.WarmupSteps)
+	}
+	span := max(1, o.Steps-o.WarmupSteps)
+	p := min(1, float64(step-o.WarmupSteps)/float64(span))
+	lo := o.MinLRFrac * o.LR
+	return lo + (o.LR-lo)*0.5*(1+math.Cos(math.Pi*p))
+}
+
+// Stats summarise a run, per rank.
+type Stats struct {
+	StartStep, LastStep int   // first step run (after a resume), last step run
+	ResumedFrom         int64 // checkpoint step resumed from, -1 for none
+	FirstLoss, LastLoss float64
+	Tokens              int64 // tokens this rank processed
+	Elapsed             time.Duration
+	TokensPerSec        float64 // per rank
+	Compute             time.Duration
+	ExposedComm         time.Duration // waiting for all-reduces after backward
+	CkptStall           time.Duration
+	Checkpoints         int
+}
+
+// Trainer runs data-parallel training of one Model: one Trainer per rank,
+// each with its own Device.
+type Trainer struct {
+	m           *Model
+	comm        Comm // nil with one rank
+	rank, world int
+	o           Options
+	a           *acts
+	hostGrad    []float32 // the gradient buffer (and loss slot) as host memory
+	ids, tgts   []int32
+	w           *checkpoint.AsyncWriter
+	start       int
+	resumed     int64
+	stats       Stats
+}
+
+// New prepares rank comm.Rank() (rank 0 of 1 when comm is nil): rank 0
+// restores the newest checkpoint of opts.Job from opts.Store, else the
+// parameters of opts.Base, else a seeded random initialisation, and
+// broadcasts the state so every rank starts identical.
+func New(ctx context.Context, m *Model, comm Comm, opts Options) (*Trainer, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	t := &Trainer{m: m, comm: comm, world: 1, o: o, start: 1, resumed: -1}
+	if comm != nil {
+		t.rank, t.world = comm.Rank(), comm.Size()
+	}
+	T := m.Cfg.Context
+	t.ids, t.tgts = make([]int32, o.Batch*T), make([]int32, o.Batch*T)
+	if t.a, err = m.actsFor(o.Batch); err != nil {
+		return nil, err
+	}
+	if t.world > 1 {
+		h, ok := m.d.(kernels.HostAccess)
+		if !ok {
+			// A device-memory backend needs staging copies or a device
+			// collective (NCCL); not wired yet.
+			return nil, fmt.Errorf("%w: data parallel needs a device with host access (cpu), got %s", ErrConfig, m.d.Name())
+		}
+		if t.hostGrad, err = h.Float32s(m.gradAll); err != nil {
+			return nil, err
+		}
+	}
+	if err := t.restore(ctx); err != nil {
+		return nil, err
+	}
+	if o.Store != nil && t.rank == 0 {
+		t.w = checkpoint.NewAsyncWriter(o.Store, checkpoint.AsyncOptions{
+			Keep: o.Keep,
+			OnDone: func(r checkpoint.Result) {
+				if r.Err != nil {
+					fmt.Fprintf(o.Log, "checkpoint %s failed: %v\n", r.Ref, r.Err)
+					return
+				}
+				fmt.Fprintf(o.Log, "checkpoint %s: %d bytes, stall %s, upload %s\n", r.Ref, r.Bytes, r.Stall.Round(time.Microsecond), r.Upload.Round(time.Millisecond))
+			},
+		})
+	}
+	return t, nil
+}
+
+// StartStep is the first step Run will run (after any resume).
+func (t *Trainer) StartStep() int { return t.start }
+
+// Model returns the trained model.
+func (t *Trainer) Model() *Model { return t.m }
+
+// restore sets the starting state on rank 0 and broadcasts it.
+func (t *Trainer) restore(ctx context.Context) error {
+	m := t.m
+	if err := m.Init(t.o.Seed); err != nil {
+		return err
+	}
+	if t.rank == 0 {
+		if t.o.Store != nil {
+			c, err := checkpoint.Latest(ctx, t.o.Store, t.o.Job, nil)
+			switch {
+			case err == nil:
+				st, err := c.Load(ctx)
+				if err != nil {
+					return fmt.Errorf("resume from %s: %w", c.Ref, err)
+				}
+				if err := m.loadState(st, true); err != nil {
+					return fmt.Errorf("resume from %s: %w", c.Ref, err)
+				}
+				t.resumed = st.Step
+				t.start = int(st.Step) + 1
+				fmt.Fprintf(t.o.Log, "resumed from checkpoint %s\n", c.Ref)
+			case !errors.Is(err, checkpoint.ErrNotFound):
+				return fmt.Errorf("look for a checkpoint to resume from: %w", err)
+			}
+		}
+		if t.resumed < 0 && t.o.Base != "" {
+			c, err := OpenCheckpoint(ctx, t.o.Base)
+			if err != nil {
+				return fmt.Errorf("base: %w", err)
+			}
+			st, err := c.Load(ctx)
+			if err != nil {
+				return fmt.Errorf("base %s: %w", c.Ref, err)
+			}
+			if err := m.loadState(st, false); err != nil {
+				return fmt.Errorf("base %s: %w", c.Ref, err)
+			}
+			fmt.Fprintf(t.o.Log, "starting from base %s\n", c.Ref)
+		}
+	}
+	if t.world == 1 {
+		return nil
+	}
+	h := m.d.(kernels.HostAccess)
+	hdr := []float32{float32(t.start), float32(t.resumed)}
+	if err := t.comm.Broadcast(ctx, collective.Float32s(hdr), 0); err != nil {
+		return fmt.Errorf("broadcast start step: %w", err)
+	}
+	t.start, t.resumed = int(hdr[0]), int64(hdr[1])
+	for _, b := range []kernels.Buffer{m.params, m.m, m.v} {
+		s, err := h.Float32s(b)
+		if err != nil {
+			return err
+		}
+		if err := t.comm.Broadcast(ctx, collective.Float32s(s), 0); err != nil {
+			return fmt.Errorf("broadcast initial state: %w", err)
+		}
+	}
+	return nil
+}
+
+// Run trains from StartStep to Steps and, with a Store, writes the last
+// checkpoint before returning.
+func (t *Trainer) Run(ctx context.Context) (Stats, error) {
+	o := t.o
+	st := &t.stats
+	st.StartStep, st.ResumedFrom = t.start, t.resumed
+	began := time.Now()
+	intervalStart, intervalTokens := began, 0
+	for step := t.start; step <= o.Steps; step++ {
+		loss, norm, err := t.Step(ctx, step)
+		if err != nil {
+			t.abortWriter()
+			return *st, err
+		}
+		if step == t.start {
+			st.FirstLoss = loss
+		}
+		st.LastLoss, st.LastStep = loss, step
+		tok := o.Batch * t.m.Cfg.Context
+		st.Tokens += int64(tok)
+		intervalTokens += tok
+		if step%o.LogEvery == 0 || step == o.Steps || step == t.start {
+			now := time.Now()
+			tps := float64(intervalTokens) / now.Sub(intervalStart).Seconds()
+			fmt.Fprintf(o.Log, "step %d/%d loss %.4f lr %.2e grad-norm %.3f tok/s/rank %.0f rank %d/%d\n",
+				step, o.Steps, loss, o.LRAt(step), norm, tps, t.rank, t.world)
+			intervalStart, intervalTokens = now, 0
+		}
+		if t.w != nil && ((o.Every > 0 && step%o.Every == 0) || step == o.Steps) {
+			if err := t.save(ctx, step, loss); err != nil {
+				t.abortWriter()
+				return *st, err
+			}
+		}
+	}
+	st.Elapsed = time.Since(began)
+	if st.Elapsed > 0 {
+		st.TokensPerSec = float64(st.Tokens) / st.Elapsed.Seconds()
+	}
+	if t.w != nil {
+		err := t.w.Close()
+		t.w = nil
+		if err != nil {
+			return *st, fmt.Errorf("last checkpoint: %w", err)
+		}
+	}
+	return *st, nil
+}
+
+func (t *Trainer) abortWriter() {
+	if t.w != nil {
+		t.w.Abort()
+		_ = t.w.Close()
+		t.w = nil
+	}
+}
+
+// Step runs one training step: this rank's batch forward and backward,
+// gradients averaged across ranks in buckets started as backward produces
+// them, clipping and AdamW. It returns the loss averaged over ranks and the
+// gradient norm before clipping.
+func (t *Trainer) Step(ctx context.Context, step int) (loss float64, norm float32, err error) {
+	m, a, o := t.m, t.a, t.o
+	T := m.Cfg.Context
+	t0 := time.Now()
+	if err := o.Data.Batch(o.Seed, step, t.rank, t.world, o.Batch, T, t.ids, t.tgts); err != nil {
+		return 0, 0, err
+	}
+	if err := m.setBatch(a, t.ids, t.tgts); err != nil {
+		return 0, 0, err
+	}
+	if err := m.d.Fill(m.gradAll, 0); err != nil {
+		return 0, 0, err
+	}
+	loss, err = m.forward(a, true)
+	if err != nil {
+		return 0, 0, err
+	}
+	var handles []*collective.Handle
+	var done func(int) error
+	if t.world > 1 {
+		// The loss rides in the gradient buffer's last slot, so its mean
+		// across ranks costs no extra collective.
+		t.hostGrad[m.n] = float32(loss)
+		hi := m.n + 1 // gradients above hi are in flight
+		done = func(block int) error {
+			lo := 0
+			if block >= 0 {
+				lo = m.Cfg.blockStart(block)
+			}
+			if hi-lo < o.BucketElems && block >= 0 {
+				return nil // wait for more
+			}
+			handles = append(handles, t.comm.AllReduceAsync(ctx, collective.Float32s(t.hostGrad[lo:hi]), collective.Avg))
+			hi = lo
+			return nil
+		}
+	}
+	if err := m.backward(a, done); err != nil {
+		for _, h := range handles {
+			_ = h.Wait()
+		}
+		return 0, 0, err
+	}
+	t1 := time.Now()
+	for _, h := range handles {
+		if werr := h.Wait(); werr != nil && err == nil {
+			err = fmt.Errorf("step %d: all-reduce gradients: %w", step, werr)
+		}
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	t2 := time.Now()
+	t.stats.ExposedComm += t2.Sub(t1)
+	if t.world > 1 {
+		loss = float64(t.hostGrad[m.n])
+	}
+	norm, err = kernels.ClipGradNorm(m.d, m.acc, []kernels.Buffer{m.grads}, float32(o.ClipNorm))
+	if err != nil {
+		return 0, 0, err
+	}
+	err = m.d.AdamW(m.params, m.grads, m.m, m.v, kernels.AdamWArgs{
+		LR: float32(o.LRAt(step)), Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: float32(o.WeightDecay), Step: step,
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("step %d: adamw: %w", step, err)
+	}
+	if err := m.d.Sync(); err != nil {
+		return 0, 0, err
+	}
+	t.stats.Compute += t1.Sub(t0) + time.Since(t2)
+	return loss, norm, nil
+}
+
+// save hands the state after step to the async writer (rank 0 only: every
+// rank holds the same parameters and moments, so one full copy is the
+// checkpoint).
+func (t *Trainer) save(ctx context.Context, step int, loss float64) error {
+	m := t.m
+	began := time.Now()
+	cfg, err := json.Marshal(m.Cfg)
+	if err != nil {
+		return err
+	}
+	var tensors []checkpoint.Tensor
+	for _, tb := range []struct {
+		name string
+		b    kernels.Buffer
+	}{{"params", m.params}, {"adam_m", m.m}, {"adam_v", m.v}} {
+		data, err := bufferBytes(m.d, tb.b)
+		if err != nil {
+			return err
+		}
+		tensors = append(tensors, checkpoint.Tensor{Name: tb.name, DType: "f32", Shape: []int64{int64(tb.b.Len())}, Data: data})
+	}
+	st := &checkpoint.State{
+		Job: t.o.Job, Step: int64(step), WorldSize: t.world,
+		Metadata: map[string]string{
+			"model":  t.o.ModelName,
+			"config": string(cfg),
+			"loss":   strconv.FormatFloat(loss, 'f', 5, 64),
+			"seed":   strconv.FormatUint(t.o.Seed, 10),
+			"layout": "replicated: rank 0 writes params, adam_m, adam_v",
+		},
+		Shards: []checkpoint.Shard{{Rank: 0, Tensors: tensors}},
+	}
+	if _, err := t.w.Save(ctx, st); err != nil {
+		return fmt.Errorf("checkpoint step %d: %w", step, err)
+	}
+	t.stats.CkptStall += time.Since(began)
+	t.stats.Checkpoints++
+	return nil
+}
