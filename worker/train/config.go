@@ -25,7 +25,7 @@ type Config struct {
 var presets = map[string]Config{
 	// Learns visible structure of English text in a few hundred steps on
 	// two CPU cores.
-	"gpt-tiny": {Layers: 2, Heads: 4, Width: 64, Context: 64, Vocab: ByteVocab},
+	"gpt-tiny":  {Layers: 2, Heads: 4, Width: 64, Context: 64, Vocab: ByteVocab},
 	"gpt-small": {Layers: 4, Heads: 4, Width: 128, Context: 128, Vocab: ByteVocab},
 	// For tests: a few thousand parameters.
 	"gpt-test": {Layers: 2, Heads: 2, Width: 16, Context: 16, Vocab: ByteVocab},

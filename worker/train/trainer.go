@@ -251,6 +251,10 @@ func (t *Trainer) Run(ctx context.Context) (Stats, error) {
 	began := time.Now()
 	intervalStart, intervalTokens := began, 0
 	for step := t.start; step <= o.Steps; step++ {
+		if err := ctx.Err(); err != nil {
+			t.abortWriter()
+			return *st, fmt.Errorf("stopped before step %d: %w", step, err)
+		}
 		loss, norm, err := t.Step(ctx, step)
 		if err != nil {
 			t.abortWriter()

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ark-sched/ark/collective"
+	"github.com/ark-sched/ark/kernels/cpu"
+	"github.com/ark-sched/ark/worker/train"
+)
+
+func init() {
+	taskCommands = append(taskCommands, newTrainCmd, newTaskEvalCmd, newTaskGenerateCmd)
+}
+
+// envInt reads an integer variable of the task contract; unset is def.
+func envInt(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, usagef("%s=%q: not an integer", name, v)
+	}
+	return n, nil
+}
+
+// defaultThreads shares the machine's cores among the ranks on this node
+// (LOCAL_WORLD_SIZE), at least one each.
+func defaultThreads() int {
+	local, err := envInt("LOCAL_WORLD_SIZE", 1)
+	if err != nil || local < 1 {
+		local = 1
+	}
+	return max(1, runtime.NumCPU()/local)
+}
+
+func readDataset(path string, valFrac float64) (*train.Dataset, error) {
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--data: %w", err)}
+	}
+	return train.NewDataset(text, valFrac), nil
+}
+
+func newTrainCmd() *cobra.Command {
+	var (
+		model, data, base, ckptURI string
+		steps, batch, every, keep  int
+		threads, logEvery, evalWin int
+		lr, valFrac                float64
+		seed                       uint64
+	)
+	cmd := &cobra.Command{
+		Use:   "train",
+		Short: "Train (or fine-tune from --base) a builtin GPT, data-parallel across the job's ranks",
+		Long: `Trains a builtin model on a text file (byte-level tokens). With WORLD_SIZE > 1
+the ranks meet at MASTER_ADDR:MASTER_PORT (RANK, WORLD_SIZE as Ark sets them)
+and average gradients every step; with WORLD_SIZE unset or 1 it trains alone.
+--batch is sequences per rank per step; each rank samples its own shard of the
+text, in an order fixed by --seed and the step.
+
+Checkpoints (parameters and AdamW moments, written by rank 0) go every --every
+steps and at the end to --checkpoint (default $ARK_CHECKPOINT_URI, a
+STORE_URI/JOB location such as file:///data/ckpt/ns/job-1), keeping --keep.
+On start, the newest complete checkpoint there is resumed (a restarted gang
+continues where it stopped); otherwise --base (a checkpoint STORE_URI/JOB/STEP,
+or STORE_URI/JOB for its newest) gives the starting parameters; otherwise a
+random initialisation from --seed.
+
+Prints a progress line (step, loss averaged over ranks, learning rate, gradient
+norm, tokens/s per rank) every --log-every steps, and rank 0 prints the
+held-out loss before and after.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := train.Preset(model)
+			if err != nil {
+				return usageError{err}
+			}
+			if data == "" {
+				return usagef("--data is required")
+			}
+			ds, err := readDataset(data, valFrac)
+			if err != nil {
+				return err
+			}
+			rank, err := envInt("RANK", 0)
+			if err != nil {
+				return err
+			}
+			world, err := envInt("WORLD_SIZE", 1)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			out := cmd.OutOrStdout()
+			opts := train.Options{
+				ModelName: model, Data: ds, Steps: steps, Batch: batch, LR: lr, Seed: seed,
+				Every: every, Keep: keep, Base: base, LogEvery: logEvery, Log: out,
+			}
+			if ckptURI != "" {
+				if opts.Store, opts.Job, err = train.OpenJobStore(ctx, ckptURI); err != nil {
+					return usageError{err}
+				}
+			}
+			var comm *collective.Communicator
+			if world > 1 {
+				if comm, err = collective.NewFromEnv(ctx); err != nil {
+					return err
+				}
+				defer comm.Close()
+			}
+			if threads <= 0 {
+				threads = defaultThreads()
+			}
+			d := cpu.New(threads)
+			defer d.Close()
+			m, err := train.NewModel(d, cfg)
+			if err != nil {
+				return err
+			}
+			var tc train.Comm
+			if comm != nil {
+				tc = comm
+			}
+			tr, err := train.New(ctx, m, tc, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "model %s: %d parameters, %d layers, width %d, context %d; rank %d/%d, %s; %d tokens/step/rank; start at step %d of %d\n",
+				model, m.NumParams(), cfg.Layers, cfg.Width, cfg.Context, rank, world, d.Describe(), batch*cfg.Context, tr.StartStep(), steps)
+			evalAt := func(when string) error {
+				if rank != 0 || evalWin <= 0 {
+					return nil
+				}
+				ev, err := m.Eval(ds, batch, evalWin)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "eval %s: held-out loss %.4f perplexity %.2f over %d tokens\n", when, ev.Loss, ev.Perplexity, ev.Tokens)
+				return nil
+			}
+			if err := evalAt("before"); err != nil {
+				return err
+			}
+			st, err := tr.Run(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "done: steps %d-%d, loss %.4f -> %.4f, %.0f tokens/s per rank, %s (compute %s, exposed all-reduce %s, checkpoint stall %s)\n",
+				st.StartStep, st.LastStep, st.FirstLoss, st.LastLoss, st.TokensPerSec, st.Elapsed.Round(time.Millisecond),
+				st.Compute.Round(time.Millisecond), st.ExposedComm.Round(time.Millisecond), st.CkptStall.Round(time.Millisecond))
+			return evalAt("after")
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&model, "model", "gpt-tiny", fmt.Sprintf("builtin model %v", train.Presets()))
+	f.StringVar(&data, "data", "", "training text file (the last --val-frac is held out)")
+	f.IntVar(&steps, "steps", 300, "total training steps")
+	f.IntVar(&batch, "batch", 8, "sequences per rank per step")
+	f.Float64Var(&lr, "lr", 3e-3, "peak learning rate (warmup, then cosine decay to 10%)")
+	f.StringVar(&base, "base", "", "checkpoint to fine-tune from: STORE_URI/JOB/STEP or STORE_URI/JOB (newest)")
+	f.StringVar(&ckptURI, "checkpoint", os.Getenv("ARK_CHECKPOINT_URI"), "checkpoint location STORE_URI/JOB (env ARK_CHECKPOINT_URI); empty: none")
+	f.IntVar(&every, "every", 0, "steps between checkpoints (0: only at the end)")
+	f.IntVar(&keep, "keep", 3, "complete checkpoints to keep (0: all)")
+	f.IntVar(&threads, "threads", 0, "CPU threads (default: cores / LOCAL_WORLD_SIZE)")
+	f.IntVar(&logEvery, "log-every", 10, "steps between progress lines")
+	f.IntVar(&evalWin, "eval-windows", 64, "held-out windows evaluated before and after (0: no eval)")
+	f.Float64Var(&valFrac, "val-frac", 0.1, "fraction of the text held out for eval")
+	f.Uint64Var(&seed, "seed", 1337, "seed of the initialisation and the data order")
+	return cmd
+}
+
+func newTaskEvalCmd() *cobra.Command {
+	var (
+		ckpts          []string
+		data           string
+		batch, windows int
+		valFrac        float64
+	)
+	cmd := &cobra.Command{
+		Use:   "eval",
+		Short: "Held-out loss and perplexity of checkpoints on a text file",
+		Long: `Evaluates each --ckpt (STORE_URI/JOB/STEP, or STORE_URI/JOB for its newest)
+on the held-out tail (--val-frac) of --data: mean loss per token and perplexity,
+one row per checkpoint (for example the base and the fine-tuned model).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(ckpts) == 0 || data == "" {
+				return usagef("--ckpt and --data are required")
+			}
+			ds, err := readDataset(data, valFrac)
+			if err != nil {
+				return err
+			}
+			d := cpu.New(0)
+			defer d.Close()
+			type row struct {
+				Checkpoint string  `json:"checkpoint"`
+				Step       int64   `json:"step"`
+				Loss       float64 `json:"loss"`
+				Perplexity float64 `json:"perplexity"`
+				Tokens     int     `json:"tokens"`
+			}
+			var rows []row
+			for _, c := range ckpts {
+				m, step, err := train.LoadModel(cmd.Context(), d, c)
+				if err != nil {
+					return fmt.Errorf("%s: %w", c, err)
+				}
+				ev, err := m.Eval(ds, batch, windows)
+				if err != nil {
+					return fmt.Errorf("%s: %w", c, err)
+				}
+				rows = append(rows, row{c, step, ev.Loss, ev.Perplexity, ev.Tokens})
+			}
+			if wantJSON(cmd) {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"results": rows})
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintln(out, "| checkpoint | step | loss | perplexity | tokens |")
+			fmt.Fprintln(out, "| --- | ---: | ---: | ---: | ---: |")
+			for _, r := range rows {
+				fmt.Fprintf(out, "| %s | %d | %.4f | %.2f | %d |\n", r.Checkpoint, r.Step, r.Loss, r.Perplexity, r.Tokens)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&ckpts, "ckpt", nil, "checkpoint(s) to evaluate (repeat or comma-separate)")
+	f.StringVar(&data, "data", "", "text file; its last --val-frac is the held-out split")
+	f.IntVar(&batch, "batch", 8, "sequences per forward pass")
+	f.IntVar(&windows, "windows", 256, "held-out windows (of the model's context) to evaluate at most")
+	f.Float64Var(&valFrac, "val-frac", 0.1, "held-out fraction (as in training)")
+	return cmd
+}
+
+func newTaskGenerateCmd() *cobra.Command {
+	var (
+		ckpt, prompt string
+		n            int
+		temperature  float64
+		seed         uint64
+	)
+	cmd := &cobra.Command{
+		Use:   "generate",
+		Short: "Continue a prompt with a checkpoint (greedy, or sampled with --temperature)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if ckpt == "" {
+				return usagef("--ckpt is required")
+			}
+			d := cpu.New(0)
+			defer d.Close()
+			m, _, err := train.LoadModel(cmd.Context(), d, ckpt)
+			if err != nil {
+				return err
+			}
+			text, err := m.Generate([]byte(prompt), n, temperature, seed)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s%s\n", prompt, text)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&ckpt, "ckpt", "", "checkpoint: STORE_URI/JOB/STEP or STORE_URI/JOB (newest)")
+	f.StringVar(&prompt, "prompt", "", "text to continue")
+	f.IntVar(&n, "tokens", 200, "tokens (bytes) to generate")
+	f.Float64Var(&temperature, "temperature", 0, "sampling temperature (0: greedy)")
+	f.Uint64Var(&seed, "seed", 1, "sampling seed")
+	return cmd
+}
