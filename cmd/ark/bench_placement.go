@@ -38,7 +38,8 @@ fit's decisions against the reference simulator's events.
   --pods LIST.csv --seed N generate a sequence from a task list
   --events FILE            write the single policy's decisions (reference format)
   --compare-events FILE    compare decisions with a reference events file
-  --speed                  synthetic 10,000-node speed benchmark (one core)`,
+  --speed                  synthetic 10,000-node speed benchmark (one core)
+  --over-time [--time-scale K]  trace-driven run with departures (wait, utilisation)`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if arrivals != "" {
@@ -78,6 +79,10 @@ fit's decisions against the reference simulator's events.
 	f.BoolVar(&o.All, "all", false, "replay every openb list and seed in bench/data/openb")
 	f.BoolVar(&o.Speed, "speed", false, "run the synthetic speed benchmark (10,000 nodes, one core)")
 	f.IntVar(&o.SpeedNodes, "speed-nodes", 10000, "nodes in the speed benchmark")
+	f.BoolVar(&o.OverTime, "over-time", false, "trace-driven simulation with departures (queueing delay, utilisation, makespan)")
+	f.StringVar(&o.OverTimePods, "over-time-pods", "", "task list for --over-time (default: the openb default list)")
+	f.Float64Var(&o.TimeScale, "time-scale", 1, "divide arrival times by this in --over-time (contention)")
+	f.IntVar(&o.Copies, "copies", 1, "submit the --over-time list this many times (copies 1s apart)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
 }

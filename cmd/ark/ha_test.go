@@ -184,6 +184,16 @@ func TestHARestartAllIdenticalState(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Let the scheduler settle (every job pending with its reason), so that
+	// nothing is still being written when the servers stop.
+	waitUntil(t, 15*time.Second, "every job to have its pending reason", func() bool {
+		for _, j := range c.listJobs() {
+			if j.Reason == "" {
+				return false
+			}
+		}
+		return true
+	})
 	before := summary(c.listJobs())
 	for _, p := range c.procs {
 		p.signal(syscall.SIGTERM)
@@ -203,7 +213,7 @@ func TestHARestartAllIdenticalState(t *testing.T) {
 func summary(jobs []*api.Job) string {
 	var parts []string
 	for _, j := range jobs {
-		parts = append(parts, fmt.Sprintf("%s/%s/%d/%d", j.ID, j.Status, j.CreateIndex, j.ModifyIndex))
+		parts = append(parts, fmt.Sprintf("%s/%s/%d/%d/%s", j.ID, j.Status, j.CreateIndex, j.ModifyIndex, j.Reason))
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, " ")

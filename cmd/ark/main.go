@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/ark-sched/ark/scheduler/api/client"
+	"github.com/ark-sched/ark/worker/driver"
 )
 
 // Exit codes.
@@ -116,6 +117,9 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 }
 
 func main() {
+	// When the agent started this process to supervise a task, that is
+	// all it does.
+	driver.MaybeSupervise()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRoot().ExecuteContext(ctx)
 	stop()

@@ -308,3 +308,70 @@ func TestCLIExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestSystemAgentCrashReattach: an agent SIGKILLed while its task runs
+// leaves the task running; restarted on the same data dir it re-attaches,
+// and the job ends with the task's real exit status. A task that ends while
+// the agent is down is reported with its recorded exit code.
+func TestSystemAgentCrashReattach(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	s := newSrv(t)
+	s.start(t)
+	agentDir := t.TempDir()
+	agentArgs := []string{"agent", "--name", "crashy", "--servers", s.http, "--data-dir", agentDir, "--fake-gpus", "2xH200:141Gi", "--log-level", "warn"}
+	a := start(t, agentArgs...)
+	waitUntil(t, 15*time.Second, "node ready", func() bool {
+		out, err := cli(t, s.http, "node", "list", "-o", "json")
+		return err == nil && strings.Contains(out, `"status": "ready"`)
+	})
+	spec := filepath.Join(t.TempDir(), "job.yaml")
+	write := func(name, script string) string {
+		body := fmt.Sprintf("name: %s\nkind: batch\nresources: {gpus: 1}\ntask: {driver: exec, exec: {command: [sh, -c, %q]}}\n", name, script)
+		if err := os.WriteFile(spec, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := cli(t, s.http, "job", "submit", spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out)
+	}
+	// One task outlives the agent's absence, one ends during it.
+	long := write("long", "echo begin; sleep 3; echo end")
+	short := write("short", "sleep 1; exit 3")
+	waitUntil(t, 15*time.Second, "both running", func() bool {
+		l, _ := cli(t, s.http, "job", "status", long, "-o", "json")
+		sh, _ := cli(t, s.http, "job", "status", short, "-o", "json")
+		return strings.Contains(l, `"status": "running"`) && strings.Contains(sh, `"status": "running"`) &&
+			!strings.Contains(l, `"status": "pending"`) && !strings.Contains(sh, `"status": "pending"`)
+	})
+	a.kill9(t)
+	time.Sleep(1500 * time.Millisecond) // the short task ends meanwhile
+	start(t, agentArgs...)
+	waitUntil(t, 20*time.Second, "both jobs to end", func() bool {
+		l, _ := cli(t, s.http, "job", "list", "-o", "json")
+		return !strings.Contains(l, `"status": "running"`) && !strings.Contains(l, `"status": "pending"`)
+	})
+	var lj, sj api.Job
+	for id, j := range map[string]*api.Job{long: &lj, short: &sj} {
+		out, err := cli(t, s.http, "job", "status", id, "-o", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(out), j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lj.Status != api.JobSucceeded {
+		t.Errorf("long job %s: %s", lj.Status, lj.Reason)
+	}
+	if sj.Status != api.JobFailed || !strings.Contains(sj.Reason, "exit code 3") {
+		t.Errorf("short job %s: %q, want failed with exit code 3", sj.Status, sj.Reason)
+	}
+	logs, err := cli(t, s.http, "job", "logs", long)
+	if err != nil || !strings.Contains(logs, "begin") || !strings.Contains(logs, "end") {
+		t.Errorf("long job's log %q (%v)", logs, err)
+	}
+}

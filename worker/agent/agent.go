@@ -101,9 +101,9 @@ func New(cfg Config) (*Agent, error) {
 // NodeID is the node's ID once registered.
 func (a *Agent) NodeID() string { return a.nodeID }
 
-// Run registers the node and runs its loops until ctx ends. On the way out
-// it stops every task it runs and reports them (re-attaching to running
-// tasks across an agent restart comes with the node agent issue).
+// Run registers the node, re-attaches to the tasks an earlier run of the
+// agent left running (after a crash), and runs its loops until ctx ends. On
+// a clean shutdown it stops every task it runs and reports them.
 func (a *Agent) Run(ctx context.Context) error {
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(a.ln) }()
@@ -115,6 +115,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("node registered", zap.String("id", a.nodeID), zap.Int("gpus", len(a.inv.GPUs)),
 		zap.String("gpu_source", a.inv.Source), zap.String("logs", a.ln.Addr().String()))
 
+	a.reattach(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()

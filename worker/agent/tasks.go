@@ -127,12 +127,7 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 	defer close(t.done)
 	al := t.alloc
 	log := a.log.With(zap.String("alloc", al.ID), zap.String("job", al.JobID), zap.Int("rank", al.Rank))
-	final := func(u api.AllocStatusUpdate) {
-		// Report the end even while the agent shuts down.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		a.report(rctx, al.ID, u)
-	}
+	final := func(u api.AllocStatusUpdate) { a.final(ctx, al.ID, u) }
 	drv, ok := a.drivers[al.Task.Driver]
 	if !ok {
 		final(api.AllocStatusUpdate{Status: api.AllocFailed, Message: fmt.Sprintf("%v: this node has no %q driver", driver.ErrUnsupported, al.Task.Driver)})
@@ -149,7 +144,13 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 	}
 	log.Info("task started", zap.Int("pid", h.Pid()), zap.Ints("gpus", al.GPUs))
 	go a.report(ctx, al.ID, api.AllocStatusUpdate{Status: api.AllocRunning})
+	a.watch(ctx, t, h, log)
+}
 
+// watch follows a running task to its end, stopping it when asked, and
+// reports how it ended.
+func (a *Agent) watch(ctx context.Context, t *task, h driver.Handle, log *zap.Logger) {
+	al := t.alloc
 	stopReason := ""
 	select {
 	case <-h.Done():
@@ -163,6 +164,20 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 		<-h.Done()
 	}
 	res := h.Result()
+	u := resultUpdate(res, stopReason)
+	log.Info("task ended", zap.String("status", u.Status), zap.Int("exit_code", res.ExitCode), zap.String("signal", res.Signal))
+	a.final(ctx, al.ID, u)
+}
+
+// final reports a task's end, even while the agent shuts down.
+func (a *Agent) final(ctx context.Context, allocID string, u api.AllocStatusUpdate) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	a.report(rctx, allocID, u)
+}
+
+// resultUpdate turns a driver result into the final status report.
+func resultUpdate(res driver.Result, stopReason string) api.AllocStatusUpdate {
 	u := api.AllocStatusUpdate{Status: api.AllocSucceeded, Signal: res.Signal, Message: stopReason}
 	code := res.ExitCode
 	u.ExitCode = &code
@@ -172,8 +187,50 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 			u.Message = res.Err.Error()
 		}
 	}
-	log.Info("task ended", zap.String("status", u.Status), zap.Int("exit_code", code), zap.String("signal", res.Signal))
-	final(u)
+	return u
+}
+
+// reattach finds the tasks an earlier run of this agent started that the
+// servers still count as running here, and follows them again: a task that
+// still runs is watched to its end; one that ended while the agent was
+// away is reported with the exit status its supervisor recorded. Nothing is
+// left running unknown to the agent, and nothing is started twice.
+func (a *Agent) reattach(ctx context.Context) {
+	allocs, _, err := a.client.NodeAllocations(ctx, a.nodeID, 0, 0)
+	if err != nil {
+		a.log.Warn("cannot list this node's allocations to re-attach to its tasks", zap.Error(err))
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, al := range allocs {
+		if al.Terminal() || al.Status == api.AllocPending {
+			continue
+		}
+		dir := filepath.Join(a.cfg.DataDir, "allocs", al.ID)
+		log := a.log.With(zap.String("alloc", al.ID), zap.String("job", al.JobID), zap.Int("rank", al.Rank))
+		h, res, err := driver.Reattach(dir)
+		t := &task{alloc: al, dir: dir, stopCh: make(chan string, 1), done: make(chan struct{})}
+		switch {
+		case err != nil:
+			log.Warn("task left by an earlier agent cannot be found", zap.Error(err))
+			a.tasks[al.ID] = doneTask(al)
+			a.reportAsync(ctx, al.ID, api.AllocStatusUpdate{Status: api.AllocFailed, Message: "lost while the agent was down: " + err.Error()})
+		case res != nil:
+			log.Info("task ended while the agent was down", zap.Int("exit_code", res.ExitCode), zap.String("signal", res.Signal))
+			a.tasks[al.ID] = doneTask(al)
+			a.reportAsync(ctx, al.ID, resultUpdate(*res, ""))
+		default:
+			log.Info("re-attached to a running task", zap.Int("pid", h.Pid()))
+			a.tasks[al.ID] = t
+			a.taskWG.Add(1)
+			go func() {
+				defer a.taskWG.Done()
+				defer close(t.done)
+				a.watch(ctx, t, h, log)
+			}()
+		}
+	}
 }
 
 // report sends a status update, retrying until the servers take it, reject

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -48,12 +49,40 @@ func (Exec) Start(_ context.Context, cfg TaskConfig) (Handle, error) {
 	}
 	defer stderr.Close()
 
+	// The supervisor starts the program; catch what would keep it from
+	// starting here, where the error can still be returned.
+	abs := path
+	if !filepath.IsAbs(abs) {
+		abs = filepath.Join(workDir, abs)
+	}
+	if fi, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("allocation %s: start %s: %w", cfg.AllocID, argv[0], err)
+	} else if fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return nil, fmt.Errorf("allocation %s: start %s: not an executable file", cfg.AllocID, argv[0])
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the agent's executable to supervise the task: %w", err)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create allocation dir: %w", err)
+	}
+	_ = os.Remove(filepath.Join(cfg.Dir, statusFile))
+	spec, err := json.Marshal(superviseSpec{
+		Path: path, Args: argv[1:],
+		// Exactly cfg.Env, never nil: a nil Env would hand the task the
+		// agent's own environment.
+		Env:    append(make([]string, 0, len(cfg.Env)), cfg.Env...),
+		Status: filepath.Join(cfg.Dir, statusFile),
+	})
+	if err != nil {
+		return nil, err
+	}
 	// Not exec.CommandContext: the task's life is governed by Stop, not by
-	// the context of whoever started it.
-	cmd := exec.Command(path, argv[1:]...)
-	// Exactly cfg.Env, never nil: a nil Env would hand the task the
-	// agent's own environment.
-	cmd.Env = append(make([]string, 0, len(cfg.Env)), cfg.Env...)
+	// the context of whoever started it. The supervisor (this executable
+	// again) runs the task; see supervise.go.
+	cmd := exec.Command(self)
+	cmd.Env = []string{superviseEnv + "=" + string(spec)}
 	cmd.Dir = workDir
 	cmd.Stdin = nil
 	cmd.Stdout = stdout
@@ -64,8 +93,21 @@ func (Exec) Start(_ context.Context, cfg TaskConfig) (Handle, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("allocation %s: start %s: %w", cfg.AllocID, argv[0], err)
 	}
-	h := &execHandle{cmd: cmd, done: make(chan struct{})}
+	h := &execHandle{cmd: cmd, dir: cfg.Dir, done: make(chan struct{})}
 	go h.wait()
+	// What a restarted agent needs to find the task again.
+	start, err := procStartTime(cmd.Process.Pid)
+	if err == nil {
+		err = writeJSONAtomic(filepath.Join(cfg.Dir, taskFile), taskRecord{Pid: cmd.Process.Pid, StartTime: start})
+	}
+	if err != nil {
+		select {
+		case <-h.done: // it ended already: nothing to re-attach to
+		default:
+			_ = h.Stop(context.Background(), 0)
+			return nil, fmt.Errorf("allocation %s: record the task for re-attach: %w", cfg.AllocID, err)
+		}
+	}
 	return h, nil
 }
 
@@ -105,6 +147,7 @@ func openLog(path string) (*os.File, error) {
 
 type execHandle struct {
 	cmd  *exec.Cmd
+	dir  string
 	done chan struct{}
 
 	mu     sync.Mutex
@@ -137,6 +180,11 @@ func (h *execHandle) wait() {
 		res.ExitCode = -1
 		res.Err = err
 	}
+	// The supervisor recorded how the task itself ended; without the
+	// record (the supervisor was killed), its own end is what we know.
+	if st, ok := readStatus(h.dir); ok {
+		res = st
+	}
 	// The leader is gone; make sure nothing it left in its group lives on.
 	_ = syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL)
 	h.mu.Lock()
@@ -146,19 +194,24 @@ func (h *execHandle) wait() {
 }
 
 func (h *execHandle) Stop(ctx context.Context, grace time.Duration) error {
+	return stopGroup(ctx, h.cmd.Process.Pid, h.done, grace)
+}
+
+// stopGroup sends SIGTERM to a task's process group, then SIGKILL after
+// grace, and returns once done is closed or ctx ends.
+func stopGroup(ctx context.Context, pgid int, done <-chan struct{}, grace time.Duration) error {
 	select {
-	case <-h.done:
+	case <-done:
 		return nil
 	default:
 	}
-	pgid := h.cmd.Process.Pid
 	if err := syscall.Kill(-pgid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("signal process group %d: %w", pgid, err)
 	}
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
-	case <-h.done:
+	case <-done:
 		return nil
 	case <-t.C:
 	case <-ctx.Done():
@@ -167,7 +220,7 @@ func (h *execHandle) Stop(ctx context.Context, grace time.Duration) error {
 		return fmt.Errorf("kill process group %d: %w", pgid, err)
 	}
 	select {
-	case <-h.done:
+	case <-done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
