@@ -267,3 +267,15 @@ func equal(a, b []float32) bool {
 	}
 	return true
 }
+
+func TestBench(t *testing.T) {
+	res, err := Bench(context.Background(), BenchConfig{
+		Model: "gpt-test", Ranks: []int{1, 2}, ThreadsPerRank: 1, Batch: 2, Warmup: 1, Steps: 2, Transport: "tcp", Text: testText,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Runs) != 2 || !res.Runs[1].Identical || res.TokensPerSecByN["2"] <= 0 || res.ScalingEfficiency <= 0 {
+		t.Fatalf("bench result %+v", res)
+	}
+}
