@@ -42,6 +42,7 @@ func newAgentCmd(g *globals) *cobra.Command {
 	f.StringVar(&cfg.FakeGPUs, "fake-gpus", "", "simulate GPUs instead of discovering them, e.g. 8xH200:141Gi")
 	f.StringVar(&cfg.Address, "address", "", "address other nodes reach this one at (default: 127.0.0.1 with loopback servers, else the first non-loopback IPv4)")
 	f.StringVar(&cfg.HTTPAddr, "http", "", "address the agent serves task logs on (default ADDRESS:0)")
+	f.StringVar(&cfg.TaskUser, "task-user", "", "run tasks as this unprivileged user (the agent runs as root); default: the agent's own user")
 	f.DurationVar(&cfg.StopGrace, "stop-grace", 0, "time between SIGTERM and SIGKILL when a task is stopped (default 10s)")
 	return cmd
 }

@@ -38,6 +38,8 @@ type Config struct {
 	HTTPAddr string
 	// StopGrace is how long a stopped task gets between SIGTERM and SIGKILL.
 	StopGrace time.Duration
+	// TaskUser, when set, is the unprivileged user tasks run as.
+	TaskUser string
 	Logger    *zap.Logger
 }
 

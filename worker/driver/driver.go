@@ -21,6 +21,9 @@ type TaskConfig struct {
 	Dir string
 	// Stdout and Stderr are the files the task's output goes to.
 	Stdout, Stderr string
+	// User, when set, is the (unprivileged) user the task runs as; the
+	// agent must run as root to switch to it.
+	User string
 }
 
 // Result is how a task ended.

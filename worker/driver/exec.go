@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -68,13 +70,19 @@ func (Exec) Start(_ context.Context, cfg TaskConfig) (Handle, error) {
 		return nil, fmt.Errorf("create allocation dir: %w", err)
 	}
 	_ = os.Remove(filepath.Join(cfg.Dir, statusFile))
-	spec, err := json.Marshal(superviseSpec{
+	sup := superviseSpec{
 		Path: path, Args: argv[1:],
 		// Exactly cfg.Env, never nil: a nil Env would hand the task the
 		// agent's own environment.
 		Env:    append(make([]string, 0, len(cfg.Env)), cfg.Env...),
 		Status: filepath.Join(cfg.Dir, statusFile),
-	})
+	}
+	if cfg.User != "" {
+		if err := runAs(&sup, cfg.User, workDir); err != nil {
+			return nil, fmt.Errorf("allocation %s: %w", cfg.AllocID, err)
+		}
+	}
+	spec, err := json.Marshal(sup)
 	if err != nil {
 		return nil, err
 	}
@@ -247,4 +255,34 @@ func signalName(s syscall.Signal) string {
 		return "SIGPIPE"
 	}
 	return fmt.Sprintf("signal %d (%s)", int(s), s)
+}
+
+// runAs sets the supervisor spec to start the task as user, and gives the
+// user the task's work dir.
+func runAs(sup *superviseSpec, name, workDir string) error {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return fmt.Errorf("task user: %w", err)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("task user %s has a non-numeric uid or gid", name)
+	}
+	var groups []uint32
+	if ids, err := u.GroupIds(); err == nil {
+		for _, g := range ids {
+			if n, err := strconv.ParseUint(g, 10, 32); err == nil {
+				groups = append(groups, uint32(n))
+			}
+		}
+	}
+	if os.Geteuid() != 0 && uint64(os.Geteuid()) != uid {
+		return fmt.Errorf("running tasks as %s needs the agent to run as root", name)
+	}
+	if err := os.Chown(workDir, int(uid), int(gid)); err != nil {
+		return fmt.Errorf("give the work dir to %s: %w", name, err)
+	}
+	sup.Creds, sup.UID, sup.GID, sup.Groups = true, uint32(uid), uint32(gid), groups
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/user"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -350,4 +351,39 @@ func TestName(t *testing.T) {
 		t.Fatal("exec driver is not named exec")
 	}
 	var _ Driver = Exec{}
+}
+
+func TestRunAsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch users")
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		t.Skip("no user nobody")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := TaskConfig{AllocID: "as-nobody", Dir: dir, Stdout: filepath.Join(dir, "out"), Stderr: filepath.Join(dir, "err"), User: "nobody",
+		Env:  []string{testPath},
+		Task: spec.Task{Driver: spec.DriverExec, Exec: &spec.ExecTask{Command: []string{"sh", "-c", "id -u; touch mine"}}}}
+	h, err := Exec{}.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-h.Done()
+	if r := h.Result(); !r.Succeeded() {
+		t.Fatalf("task as nobody: %+v", r)
+	}
+	out, _ := os.ReadFile(filepath.Join(dir, "out"))
+	u, _ := user.Lookup("nobody")
+	if strings.TrimSpace(string(out)) != u.Uid {
+		t.Errorf("task ran as uid %q, want %s", out, u.Uid)
+	}
+	bad := TaskConfig{AllocID: "x", Dir: t.TempDir(), Stdout: filepath.Join(dir, "o2"), Stderr: filepath.Join(dir, "e2"),
+		User: "no-such-user-ark", Env: []string{testPath},
+		Task: spec.Task{Driver: spec.DriverExec, Exec: &spec.ExecTask{Command: []string{"true"}}}}
+	if _, err := (Exec{}).Start(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "no-such-user-ark") {
+		t.Errorf("unknown user: %v", err)
+	}
 }

@@ -36,6 +36,11 @@ type superviseSpec struct {
 	Args   []string `json:"args"`
 	Env    []string `json:"env"`
 	Status string   `json:"status"`
+	// UID and GID, when Creds is set, are whom the task runs as.
+	Creds  bool     `json:"creds,omitempty"`
+	UID    uint32   `json:"uid,omitempty"`
+	GID    uint32   `json:"gid,omitempty"`
+	Groups []uint32 `json:"groups,omitempty"`
 }
 
 type exitStatus struct {
@@ -74,6 +79,9 @@ func supervise(raw string) int {
 	cmd := exec.Command(spec.Path, spec.Args...)
 	cmd.Env = append(make([]string, 0, len(spec.Env)), spec.Env...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	if spec.Creds {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: spec.UID, Gid: spec.GID, Groups: spec.Groups}}
+	}
 	st := exitStatus{}
 	if err := cmd.Start(); err != nil {
 		st = exitStatus{ExitCode: 127, Error: fmt.Sprintf("start %s: %v", spec.Path, err)}
