@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -13,6 +18,7 @@ import (
 
 	"github.com/ark-sched/ark/collective"
 	"github.com/ark-sched/ark/kernels/cpu"
+	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/worker/train"
 )
 
@@ -112,6 +118,17 @@ held-out loss before and after.`,
 					return usageError{err}
 				}
 			}
+			if rank == 0 {
+				if rep := newAgentReporter(); rep != nil {
+					defer rep.close(3 * time.Second)
+					opts.OnProgress = func(_ int, line string) { rep.send(api.TaskReport{Progress: line}) }
+					opts.OnCheckpoint = func(step int64) {
+						rep.send(api.TaskReport{Checkpoint: &api.CheckpointRef{
+							URI: strings.TrimRight(ckptURI, "/") + "/" + strconv.FormatInt(step, 10), Step: step, Time: time.Now().UTC(),
+						}})
+					}
+				}
+			}
 			var comm *collective.Communicator
 			if world > 1 {
 				if comm, err = collective.NewFromEnv(ctx); err != nil {
@@ -148,6 +165,10 @@ held-out loss before and after.`,
 				}
 				fmt.Fprintf(out, "eval %s: held-out loss %.4f perplexity %.2f over %d tokens\n", when, ev.Loss, ev.Perplexity, ev.Tokens)
 				return nil
+			}
+			if tr.StartStep() > steps {
+				fmt.Fprintf(out, "the newest checkpoint already reaches step %d of %d: nothing to train\n", tr.StartStep()-1, steps)
+				return evalAt("after")
 			}
 			if err := evalAt("before"); err != nil {
 				return err
@@ -280,4 +301,61 @@ func newTaskGenerateCmd() *cobra.Command {
 	f.Float64Var(&temperature, "temperature", 0, "sampling temperature (0: greedy)")
 	f.Uint64Var(&seed, "seed", 1, "sampling seed")
 	return cmd
+}
+
+// agentReporter posts progress and checkpoints to the task's agent
+// (ARK_AGENT_ADDR, as ark task report does) from its own goroutine, so a
+// slow or absent agent never stalls training: reports queue up to a few and
+// the oldest progress lines are dropped beyond that.
+type agentReporter struct {
+	url  string
+	ch   chan api.TaskReport
+	done chan struct{}
+}
+
+// newAgentReporter returns nil outside an Ark task.
+func newAgentReporter() *agentReporter {
+	agent, alloc := os.Getenv("ARK_AGENT_ADDR"), os.Getenv("ARK_ALLOC_ID")
+	if agent == "" || alloc == "" {
+		return nil
+	}
+	r := &agentReporter{url: agent + "/v1/allocations/" + alloc + "/report", ch: make(chan api.TaskReport, 8), done: make(chan struct{})}
+	go r.run()
+	return r
+}
+
+func (r *agentReporter) send(rep api.TaskReport) {
+	select {
+	case r.ch <- rep:
+	default: // full: drop a progress line, never a checkpoint
+		if rep.Checkpoint != nil {
+			r.ch <- rep
+		}
+	}
+}
+
+func (r *agentReporter) run() {
+	defer close(r.done)
+	client := &http.Client{Timeout: 5 * time.Second}
+	for rep := range r.ch {
+		body, _ := json.Marshal(rep)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+			if resp, err := client.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+		cancel()
+	}
+}
+
+// close sends what is queued, waiting at most wait.
+func (r *agentReporter) close(wait time.Duration) {
+	close(r.ch)
+	select {
+	case <-r.done:
+	case <-time.After(wait):
+	}
 }

@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -277,5 +278,57 @@ func TestBench(t *testing.T) {
 	}
 	if len(res.Runs) != 2 || !res.Runs[1].Identical || res.TokensPerSecByN["2"] <= 0 || res.ScalingEfficiency <= 0 {
 		t.Fatalf("bench result %+v", res)
+	}
+}
+
+// A run stopped between steps (SIGTERM, preemption) checkpoints the last
+// completed step; the restarted run resumes there and ends bit-identical to
+// an uninterrupted run.
+func TestStopCheckpointsAndResumes(t *testing.T) {
+	run := func(o Options, ctx context.Context) ([]float32, Stats, error) {
+		m, d := newTestModel(t, 1)
+		tr, err := New(ctx, m, nil, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := tr.Run(ctx)
+		p, derr := kernels.Download(d, m.params)
+		if derr != nil {
+			t.Fatal(derr)
+		}
+		return p, st, err
+	}
+	base := Options{Data: NewDataset(testText, 0.1), Steps: 8, Batch: 2, LR: 1e-2, Seed: 9, Job: "j", LogEvery: 1}
+	want, _, err := run(base, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := filestore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reported []int64
+	o := base
+	o.Store, o.Every = store, 100
+	o.OnCheckpoint = func(step int64) { reported = append(reported, step) }
+	ctx, cancel := context.WithCancel(context.Background())
+	o.OnProgress = func(step int, _ string) {
+		if step == 3 {
+			cancel()
+		}
+	}
+	if _, _, err := run(o, ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("stopped run: %v, want context.Canceled", err)
+	}
+	if len(reported) != 1 || reported[0] != 3 {
+		t.Fatalf("checkpoints reported %v, want [3]", reported)
+	}
+	o.OnProgress, o.OnCheckpoint = nil, nil
+	got, st, err := run(o, context.Background())
+	if err != nil || st.StartStep != 4 {
+		t.Fatalf("resumed run: start %d, %v", st.StartStep, err)
+	}
+	if !equal(got, want) {
+		t.Fatal("stopped and resumed run differs from the uninterrupted one")
 	}
 }

@@ -54,6 +54,12 @@ type Options struct {
 	BucketElems int
 	LogEvery    int       // default 10
 	Log         io.Writer // progress lines; nil: none
+	// OnProgress, if set, gets each progress line (without the rank) as
+	// it is printed; OnCheckpoint (rank 0) the step of each checkpoint once
+	// it is complete in the store, from the upload goroutine. Neither may
+	// block for long.
+	OnProgress   func(step int, line string)
+	OnCheckpoint func(step int64)
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -169,6 +175,9 @@ func New(ctx context.Context, m *Model, comm Comm, opts Options) (*Trainer, erro
 					return
 				}
 				fmt.Fprintf(o.Log, "checkpoint %s: %d bytes, stall %s, upload %s\n", r.Ref, r.Bytes, r.Stall.Round(time.Microsecond), r.Upload.Round(time.Millisecond))
+				if o.OnCheckpoint != nil {
+					o.OnCheckpoint(r.Ref.Step)
+				}
 			},
 		})
 	}
@@ -243,22 +252,36 @@ func (t *Trainer) restore(ctx context.Context) error {
 }
 
 // Run trains from StartStep to Steps and, with a Store, writes the last
-// checkpoint before returning.
+// checkpoint before returning. When ctx ends or a step fails, rank 0 still
+// checkpoints the last completed step (every rank holds that state: a failed
+// step never reaches the optimizer) and waits for the upload, so a
+// preempted or broken gang loses no finished work.
 func (t *Trainer) Run(ctx context.Context) (Stats, error) {
 	o := t.o
 	st := &t.stats
 	st.StartStep, st.ResumedFrom = t.start, t.resumed
 	began := time.Now()
 	intervalStart, intervalTokens := began, 0
+	saved := t.start - 1 // newest step whose state is (being) checkpointed
 	for step := t.start; step <= o.Steps; step++ {
-		if err := ctx.Err(); err != nil {
-			t.abortWriter()
-			return *st, fmt.Errorf("stopped before step %d: %w", step, err)
-		}
-		loss, norm, err := t.Step(ctx, step)
+		err := ctx.Err()
 		if err != nil {
-			t.abortWriter()
-			return *st, err
+			err = fmt.Errorf("stopped before step %d: %w", step, err)
+		}
+		var loss float64
+		var norm float32
+		if err == nil {
+			loss, norm, err = t.Step(ctx, step)
+		}
+		if err != nil {
+			if t.w != nil && saved < step-1 {
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 8*time.Second)
+				if serr := t.save(sctx, step-1, st.LastLoss); serr != nil {
+					fmt.Fprintf(o.Log, "checkpoint of step %d on stop: %v\n", step-1, serr)
+				}
+				cancel()
+			}
+			return *st, errors.Join(err, t.closeWriter())
 		}
 		if step == t.start {
 			st.FirstLoss = loss
@@ -270,37 +293,39 @@ func (t *Trainer) Run(ctx context.Context) (Stats, error) {
 		if step%o.LogEvery == 0 || step == o.Steps || step == t.start {
 			now := time.Now()
 			tps := float64(intervalTokens) / now.Sub(intervalStart).Seconds()
-			fmt.Fprintf(o.Log, "step %d/%d loss %.4f lr %.2e grad-norm %.3f tok/s/rank %.0f rank %d/%d\n",
-				step, o.Steps, loss, o.LRAt(step), norm, tps, t.rank, t.world)
+			line := fmt.Sprintf("step %d/%d loss %.4f lr %.2e grad-norm %.3f tok/s/rank %.0f", step, o.Steps, loss, o.LRAt(step), norm, tps)
+			fmt.Fprintf(o.Log, "%s rank %d/%d\n", line, t.rank, t.world)
+			if o.OnProgress != nil {
+				o.OnProgress(step, line)
+			}
 			intervalStart, intervalTokens = now, 0
 		}
 		if t.w != nil && ((o.Every > 0 && step%o.Every == 0) || step == o.Steps) {
 			if err := t.save(ctx, step, loss); err != nil {
-				t.abortWriter()
-				return *st, err
+				return *st, errors.Join(err, t.closeWriter())
 			}
+			saved = step
 		}
 	}
 	st.Elapsed = time.Since(began)
 	if st.Elapsed > 0 {
 		st.TokensPerSec = float64(st.Tokens) / st.Elapsed.Seconds()
 	}
-	if t.w != nil {
-		err := t.w.Close()
-		t.w = nil
-		if err != nil {
-			return *st, fmt.Errorf("last checkpoint: %w", err)
-		}
+	if err := t.closeWriter(); err != nil {
+		return *st, fmt.Errorf("last checkpoint: %w", err)
 	}
 	return *st, nil
 }
 
-func (t *Trainer) abortWriter() {
-	if t.w != nil {
-		t.w.Abort()
-		_ = t.w.Close()
-		t.w = nil
+// closeWriter waits for the checkpoint in flight (it is of a completed
+// step, so worth keeping) and closes the writer.
+func (t *Trainer) closeWriter() error {
+	if t.w == nil {
+		return nil
 	}
+	err := t.w.Close()
+	t.w = nil
+	return err
 }
 
 // Step runs one training step: this rank's batch forward and backward,
