@@ -32,6 +32,7 @@ lint:
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test ./scheduler/spec -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./scheduler/state -run '^$$' -fuzz '^FuzzReadSnapshot$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./storage/checkpoint -run '^$$' -fuzz '^FuzzDecodeManifest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./storage/crypt -run '^$$' -fuzz '^FuzzDecrypt$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./collective -run '^$$' -fuzz '^FuzzChunking$$' -fuzztime $(FUZZTIME)
