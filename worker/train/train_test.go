@@ -276,7 +276,7 @@ func TestBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Runs) != 2 || !res.Runs[1].Identical || res.TokensPerSecByN["2"] <= 0 || res.ScalingEfficiency <= 0 {
+	if len(res.Runs) != 3 || !res.Runs[1].Identical || !res.Runs[2].Independent || res.CommEfficiency <= 0 || res.TokensPerSecByN["2"] <= 0 || res.ScalingEfficiency <= 0 {
 		t.Fatalf("bench result %+v", res)
 	}
 }
