@@ -5,12 +5,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ark-sched/ark/scheduler/spec"
 	"github.com/ark-sched/ark/worker/agent"
 )
 
 func newAgentCmd(g *globals) *cobra.Command {
 	host, _ := os.Hostname()
-	var cfg agent.Config
+	var (
+		cfg    agent.Config
+		logMax string
+	)
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the node agent: register GPUs, run tasks, report back",
@@ -27,6 +31,12 @@ func newAgentCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer func() { _ = log.Sync() }()
+			if cfg.LogMaxBytes, err = spec.Quantity(logMax).Bytes(); err != nil || cfg.LogMaxBytes < 4096 {
+				return usagef("--log-max-size must be a size of at least 4Ki, got %q", logMax)
+			}
+			if cfg.LogKeep < 0 {
+				return usagef("--log-keep must be >= 0")
+			}
 			cfg.Logger = log
 			a, err := agent.New(cfg)
 			if err != nil {
@@ -43,6 +53,8 @@ func newAgentCmd(g *globals) *cobra.Command {
 	f.StringVar(&cfg.Address, "address", "", "address other nodes reach this one at (default: 127.0.0.1 with loopback servers, else the first non-loopback IPv4)")
 	f.StringVar(&cfg.HTTPAddr, "http", "", "address the agent serves task logs on (default ADDRESS:0)")
 	f.StringVar(&cfg.TaskUser, "task-user", "", "run tasks as this unprivileged user (the agent runs as root); default: the agent's own user")
+	f.StringVar(&logMax, "log-max-size", "64Mi", "rotate a task's stdout or stderr log at this size")
+	f.IntVar(&cfg.LogKeep, "log-keep", 3, "rotated task log files to keep per stream")
 	f.DurationVar(&cfg.StopGrace, "stop-grace", 0, "time between SIGTERM and SIGKILL when a task is stopped (default 10s)")
 	return cmd
 }

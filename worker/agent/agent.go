@@ -40,6 +40,9 @@ type Config struct {
 	StopGrace time.Duration
 	// TaskUser, when set, is the unprivileged user tasks run as.
 	TaskUser string
+	// LogMaxBytes and LogKeep rotate task logs (defaults 64 MiB, 3 kept).
+	LogMaxBytes int64
+	LogKeep     int
 	Logger    *zap.Logger
 }
 

@@ -71,7 +71,20 @@ func (a *Agent) handleLogs(w http.ResponseWriter, r *http.Request) {
 		if err != nil && !errors.Is(err, io.EOF) {
 			return
 		}
-		// At the end of what is written so far.
+		// At the end of what is written so far. A rotated log continues
+		// in a new file under the same name.
+		if follow {
+			if cur, err := os.Stat(logPath(dir, stream)); err == nil {
+				if fi, err := f.Stat(); err == nil && !os.SameFile(cur, fi) {
+					nf, err := os.Open(logPath(dir, stream))
+					if err == nil {
+						f.Close()
+						f = nf
+						continue
+					}
+				}
+			}
+		}
 		if !follow || t == nil || t.finished() {
 			if follow && t != nil {
 				// One more read: the task may have written just before it ended.

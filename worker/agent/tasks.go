@@ -136,6 +136,7 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 	h, err := drv.Start(ctx, driver.TaskConfig{
 		AllocID: al.ID, Task: al.Task, Env: a.taskEnv(al, t.dir), Dir: t.dir,
 		Stdout: logPath(t.dir, "stdout"), Stderr: logPath(t.dir, "stderr"), User: a.cfg.TaskUser,
+		LogMaxBytes: a.cfg.LogMaxBytes, LogKeep: a.cfg.LogKeep,
 	})
 	if err != nil {
 		log.Warn("task failed to start", zap.Error(err))

@@ -19,8 +19,12 @@ type TaskConfig struct {
 	// Dir is the allocation's directory; the task runs in Dir/work unless
 	// its spec names a work dir.
 	Dir string
-	// Stdout and Stderr are the files the task's output goes to.
+	// Stdout and Stderr are the files the task's output goes to, rotated
+	// at LogMaxBytes (default 64 MiB) keeping LogKeep older files
+	// (default 3).
 	Stdout, Stderr string
+	LogMaxBytes    int64
+	LogKeep        int
 	// User, when set, is the (unprivileged) user the task runs as; the
 	// agent must run as root to switch to it.
 	User string

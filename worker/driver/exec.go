@@ -40,16 +40,16 @@ func (Exec) Start(_ context.Context, cfg TaskConfig) (Handle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("allocation %s: %w", cfg.AllocID, err)
 	}
-	stdout, err := openLog(cfg.Stdout)
-	if err != nil {
-		return nil, err
-	}
-	defer stdout.Close()
+	// The supervisor writes the task's output (rotating it); its own
+	// messages before that go to the stderr log too.
 	stderr, err := openLog(cfg.Stderr)
 	if err != nil {
 		return nil, err
 	}
 	defer stderr.Close()
+	if err := os.MkdirAll(filepath.Dir(cfg.Stdout), 0o755); err != nil {
+		return nil, fmt.Errorf("create log dir: %w", err)
+	}
 
 	// The supervisor starts the program; catch what would keep it from
 	// starting here, where the error can still be returned.
@@ -76,6 +76,8 @@ func (Exec) Start(_ context.Context, cfg TaskConfig) (Handle, error) {
 		// agent's own environment.
 		Env:    append(make([]string, 0, len(cfg.Env)), cfg.Env...),
 		Status: filepath.Join(cfg.Dir, statusFile),
+		Stdout: cfg.Stdout, Stderr: cfg.Stderr,
+		LogMaxBytes: cfg.LogMaxBytes, LogKeep: cfg.LogKeep,
 	}
 	if cfg.User != "" {
 		if err := runAs(&sup, cfg.User, workDir); err != nil {
@@ -93,7 +95,7 @@ func (Exec) Start(_ context.Context, cfg TaskConfig) (Handle, error) {
 	cmd.Env = []string{superviseEnv + "=" + string(spec)}
 	cmd.Dir = workDir
 	cmd.Stdin = nil
-	cmd.Stdout = stdout
+	cmd.Stdout = nil
 	cmd.Stderr = stderr
 	// Its own process group, so that stopping the task reaches every
 	// process it started (torchrun's workers, a shell's children).

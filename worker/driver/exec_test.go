@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"fmt"
 	"context"
 	"errors"
 	"os"
@@ -385,5 +386,51 @@ func TestRunAsUser(t *testing.T) {
 		Task: spec.Task{Driver: spec.DriverExec, Exec: &spec.ExecTask{Command: []string{"true"}}}}
 	if _, err := (Exec{}).Start(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "no-such-user-ark") {
 		t.Errorf("unknown user: %v", err)
+	}
+}
+
+// TestLogRotation: output past the size limit rotates into numbered files,
+// keeping the configured number, and nothing within them is lost.
+func TestLogRotation(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "logs", "stdout.log")
+	cfg := TaskConfig{AllocID: "rot", Dir: dir, Stdout: out, Stderr: filepath.Join(dir, "logs", "stderr.log"),
+		LogMaxBytes: 1000, LogKeep: 2, Env: []string{testPath},
+		Task: spec.Task{Driver: spec.DriverExec, Exec: &spec.ExecTask{Command: []string{"sh", "-c",
+			`i=0; while [ $i -lt 100 ]; do echo "line $i of the task's output, padded to about fifty bytes"; i=$((i+1)); done`}}}}
+	h, err := Exec{}.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-h.Done()
+	if r := h.Result(); !r.Succeeded() {
+		t.Fatalf("%+v", r)
+	}
+	var kept []string
+	for _, p := range []string{out + ".2", out + ".1", out} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if len(b) > 1000 {
+			t.Errorf("%s has %d bytes, over the 1000-byte limit", p, len(b))
+		}
+		kept = append(kept, strings.Split(strings.TrimSpace(string(b)), "\n")...)
+	}
+	if _, err := os.Stat(out + ".3"); !os.IsNotExist(err) {
+		t.Errorf("more than 2 rotated files kept: %v", err)
+	}
+	// The kept files hold the newest lines, in order, ending with line 99.
+	last := kept[len(kept)-1]
+	if !strings.HasPrefix(last, "line 99 ") {
+		t.Errorf("last kept line %q", last)
+	}
+	for i := 1; i < len(kept); i++ {
+		var a, b int
+		fmt.Sscanf(kept[i-1], "line %d", &a)
+		fmt.Sscanf(kept[i], "line %d", &b)
+		if b != a+1 {
+			t.Fatalf("lines out of order or missing: %q then %q", kept[i-1], kept[i])
+		}
 	}
 }

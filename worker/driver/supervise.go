@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -36,6 +37,11 @@ type superviseSpec struct {
 	Args   []string `json:"args"`
 	Env    []string `json:"env"`
 	Status string   `json:"status"`
+	// Stdout and Stderr are the task's log files, rotated by size.
+	Stdout      string `json:"stdout"`
+	Stderr      string `json:"stderr"`
+	LogMaxBytes int64  `json:"logMaxBytes,omitempty"`
+	LogKeep     int    `json:"logKeep,omitempty"`
 	// UID and GID, when Creds is set, are whom the task runs as.
 	Creds  bool     `json:"creds,omitempty"`
 	UID    uint32   `json:"uid,omitempty"`
@@ -78,7 +84,28 @@ func supervise(raw string) int {
 	}()
 	cmd := exec.Command(spec.Path, spec.Args...)
 	cmd.Env = append(make([]string, 0, len(spec.Env)), spec.Env...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	keep := spec.LogKeep
+	if keep == 0 {
+		keep = DefaultLogKeep
+	}
+	for _, out := range []struct {
+		path string
+		dst  *io.Writer
+	}{{spec.Stdout, &cmd.Stdout}, {spec.Stderr, &cmd.Stderr}} {
+		if out.path == "" {
+			continue
+		}
+		w, err := openRotating(out.path, spec.LogMaxBytes, keep)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ark supervisor: open task log: %v\n", err)
+			return 127
+		}
+		defer w.Close()
+		// A pipe (not the file) so the supervisor can rotate what the task
+		// writes; os/exec copies it in a goroutine until the task and
+		// everything holding the pipe are done.
+		*out.dst = w
+	}
 	if spec.Creds {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: spec.UID, Gid: spec.GID, Groups: spec.Groups}}
 	}
@@ -87,7 +114,7 @@ func supervise(raw string) int {
 		st = exitStatus{ExitCode: 127, Error: fmt.Sprintf("start %s: %v", spec.Path, err)}
 		fmt.Fprintln(os.Stderr, "ark supervisor:", st.Error)
 	} else {
-		st = waitStatus(cmd.Wait())
+		st = waitStatus(waitBounded(cmd))
 	}
 	if err := writeJSONAtomic(spec.Status, st); err != nil {
 		fmt.Fprintf(os.Stderr, "ark supervisor: record exit status: %v\n", err)
@@ -238,4 +265,16 @@ func (h *pollHandle) poll() {
 
 func (h *pollHandle) Stop(ctx context.Context, grace time.Duration) error {
 	return stopGroup(ctx, h.pid, h.done, grace)
+}
+
+// waitBounded waits for the task, and then at most a few seconds for its
+// output to drain: a background process the task left behind may hold the
+// pipe open (it is killed with the process group right after).
+func waitBounded(cmd *exec.Cmd) error {
+	cmd.WaitDelay = 3 * time.Second
+	err := cmd.Wait()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		return nil // the task itself exited 0; only the pipe lingered
+	}
+	return err
 }
