@@ -332,3 +332,23 @@ func TestStopCheckpointsAndResumes(t *testing.T) {
 		t.Fatal("stopped and resumed run differs from the uninterrupted one")
 	}
 }
+
+func TestSplitJobURI(t *testing.T) {
+	for _, c := range []struct{ in, store, job string }{
+		{"file:///data/ckpt/nlp/ft-1", "file:///data/ckpt/nlp", "ft-1"},
+		{"file:///data/ckpt/nlp/ft-1/", "file:///data/ckpt/nlp", "ft-1"},
+		{"s3://bucket/prefix/nlp/ft-1?endpoint=http://127.0.0.1:9000", "s3://bucket/prefix/nlp?endpoint=http://127.0.0.1:9000", "ft-1"},
+		{"/abs/dir/job", "file:///abs/dir", "job"},
+		{"s3://bucket/ft-1", "s3://bucket", "ft-1"},
+	} {
+		store, job, err := SplitJobURI(c.in)
+		if err != nil || store != c.store || job != c.job {
+			t.Errorf("SplitJobURI(%q) = %q, %q, %v; want %q, %q", c.in, store, job, err, c.store, c.job)
+		}
+	}
+	for _, bad := range []string{"s3://bucket", "file:///data/ckpt/nlp/bad name"} {
+		if _, _, err := SplitJobURI(bad); err == nil {
+			t.Errorf("SplitJobURI(%q): no error", bad)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ark-sched/ark/collective"
@@ -87,6 +88,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
+	// The checkpoint writer's goroutine logs too.
+	o.Log = &syncWriter{w: o.Log}
 	if o.Store != nil && !checkpoint.ValidName(o.Job) {
 		return o, fmt.Errorf("%w: checkpoint job name %q", ErrConfig, o.Job)
 	}
@@ -444,4 +447,17 @@ func (t *Trainer) save(ctx context.Context, step int, loss float64) error {
 	t.stats.CkptStall += time.Since(began)
 	t.stats.Checkpoints++
 	return nil
+}
+
+// syncWriter serialises writes from the training loop and the checkpoint
+// upload goroutine.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
