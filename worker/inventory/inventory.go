@@ -128,8 +128,7 @@ func nvlinkTopology(gpus []api.GPU, devs []nvml.Device) {
 	for i := range parent {
 		parent[i] = i
 	}
-	var find func(int) int
-	find = func(i int) int {
+	find := func(i int) int {
 		for parent[i] != i {
 			parent[i] = parent[parent[i]]
 			i = parent[i]
