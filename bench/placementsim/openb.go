@@ -33,6 +33,9 @@ type Pod struct {
 	NumGPU    int
 	GPUMilli  int64
 	GPUSpec   string
+	// Created, Scheduled and Deleted are the trace's times in seconds
+	// (pod lists only; 0 when absent).
+	Created, Scheduled, Deleted int64
 }
 
 // Task converts the pod to what placement scores.
@@ -165,6 +168,17 @@ func LoadPods(path string) ([]Pod, error) {
 		p.NumGPU = int(g)
 		if p.GPUMilli, err = atoi(path, i, m, "gpu_milli"); err != nil {
 			return nil, err
+		}
+		if _, ok := m["creation_time"]; ok {
+			if p.Created, err = atoi(path, i, m, "creation_time"); err != nil {
+				return nil, err
+			}
+			if p.Scheduled, err = atoi(path, i, m, "scheduled_time"); err != nil {
+				return nil, err
+			}
+			if p.Deleted, err = atoi(path, i, m, "deletion_time"); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, p)
 	}

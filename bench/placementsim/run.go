@@ -33,6 +33,15 @@ type Options struct {
 	Compare   string // reference events file to compare decisions with
 	All       bool   // every arrival file in the data folder
 	Speed     bool
+	// OverTime runs the trace-driven simulation with arrivals and
+	// departures on OverTimePods (default: the default list), arrivals
+	// compressed by TimeScale.
+	OverTime     bool
+	OverTimePods string
+	TimeScale    float64
+	// Copies submits the list this many times (copy c one second after
+	// copy c-1), to load the cluster past what the trace alone does.
+	Copies int
 	// SpeedNodes, Singles and Gangs size the speed benchmark.
 	SpeedNodes, Singles, Gangs int
 }
@@ -57,6 +66,11 @@ type Report struct {
 	Env     map[string]string `json:"env"`
 	Results []Row             `json:"results"`
 	Speed   *SpeedOut         `json:"speed,omitempty"`
+	// OverTime has one row per policy of the trace-driven simulation.
+	OverTime       []OverTimeResult `json:"over_time,omitempty"`
+	OverTimeScale  float64          `json:"over_time_scale,omitempty"`
+	OverTimePods   string           `json:"over_time_pods,omitempty"`
+	OverTimeCopies int              `json:"over_time_copies,omitempty"`
 	// Ark vs FGD per sequence, when both ran.
 	ArkBeatsFGD *bool `json:"ark_beats_fgd,omitempty"`
 }
@@ -128,7 +142,7 @@ func Run(o Options, progress io.Writer) (*Report, error) {
 			}
 		}
 	}
-	if len(o.Arrivals) == 0 && o.Pods == "" && !o.Speed {
+	if len(o.Arrivals) == 0 && o.Pods == "" && !o.Speed && !o.OverTime {
 		o.Arrivals = []string{filepath.Join(data, "arrivals", "arrivals_openb_pod_list_default_seed42.csv.gz")}
 	}
 	if o.Compare == "" {
@@ -251,6 +265,44 @@ func Run(o Options, progress io.Writer) (*Report, error) {
 		}
 	}
 	rep.ArkBeatsFGD = arkVsFGD(rep.Results)
+	if o.OverTime {
+		if o.OverTimePods == "" {
+			o.OverTimePods = filepath.Join(data, "openb_pod_list_default.csv.gz")
+		}
+		if o.TimeScale == 0 {
+			o.TimeScale = 1
+		}
+		list, err := LoadPods(o.OverTimePods)
+		if err != nil {
+			return nil, err
+		}
+		n := len(list)
+		for c := 1; c < o.Copies; c++ {
+			for _, p := range list[:n] {
+				p.Name = fmt.Sprintf("%s-copy-%d", p.Name, c)
+				p.Created += int64(c)
+				if p.Scheduled > 0 {
+					p.Scheduled += int64(c)
+				}
+				p.Deleted += int64(c)
+				list = append(list, p)
+			}
+		}
+		rep.OverTimeScale, rep.OverTimePods, rep.OverTimeCopies = o.TimeScale, Base(o.OverTimePods), max(o.Copies, 1)
+		var orig []placement.Task
+		for _, p := range list {
+			orig = append(orig, p.Task())
+		}
+		dist := placement.TypicalShapes(orig, 95)
+		for _, name := range o.Policies {
+			p, _ := placement.NewPolicy(name, dist, o.Seed)
+			r := OverTime(nodes, list, p, o.TimeScale)
+			if progress != nil {
+				fmt.Fprintf(progress, "over time %s: mean wait %.0fs, p95 %.0fs, util %.1f%%\n", name, r.MeanWaitSec, r.P95WaitSec, r.UtilPct)
+			}
+			rep.OverTime = append(rep.OverTime, r)
+		}
+	}
 	if o.Speed {
 		if o.SpeedNodes == 0 {
 			o.SpeedNodes = 10000
@@ -373,6 +425,14 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		}
 		if r.ArkBeatsFGD != nil {
 			fmt.Fprintf(w, "\nArk leaves fewer GPUs unallocated than FGD on every sequence run: %v\n\n", *r.ArkBeatsFGD)
+		}
+	}
+	if len(r.OverTime) > 0 {
+		fmt.Fprintf(w, "\nOver time (%s x %d copies: arrivals at creation time / %g, trace durations, departures; waiting tasks retried in\n", r.OverTimePods, r.OverTimeCopies, r.OverTimeScale)
+		fmt.Fprintf(w, "arrival order at every event, first 64 waiting; no queues or preemption yet). firstfit is the FIFO first-fit baseline.\n\n")
+		fmt.Fprintf(w, "| policy | placed / tasks | mean wait s | p95 wait s | GPU util %% | makespan s |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, x := range r.OverTime {
+			fmt.Fprintf(w, "| %s | %d / %d | %.0f | %.0f | %.1f | %.0f |\n", x.Policy, x.Placed, x.Tasks, x.MeanWaitSec, x.P95WaitSec, x.UtilPct, x.MakespanSec)
 		}
 	}
 	if r.Speed != nil {
