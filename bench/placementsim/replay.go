@@ -152,10 +152,10 @@ func gpuIndex(g []int) string {
 
 // Diff compares a replay's decisions with a reference events file.
 type Diff struct {
-	Compared    int
-	NodeDiffers int // a different node (or placed vs dropped)
-	GPUDiffers  int // same node, different GPU indexes
-	FirstSeq    int // first differing decision, -1 if none
+	Compared    int `json:"compared"`
+	NodeDiffers int `json:"node_differs"` // a different node (or placed vs dropped)
+	GPUDiffers  int `json:"gpu_differs"`  // same node, different GPU indexes
+	FirstSeq    int `json:"first_seq"`    // first differing decision, -1 if none
 }
 
 // CompareEvents reads a reference events file and compares decision by

@@ -142,7 +142,7 @@ func Run(o Options, progress io.Writer) (*Report, error) {
 			}
 		}
 	}
-	if len(o.Arrivals) == 0 && o.Pods == "" && !o.Speed && !o.OverTime {
+	if len(o.Arrivals) == 0 && o.Pods == "" {
 		o.Arrivals = []string{filepath.Join(data, "arrivals", "arrivals_openb_pod_list_default_seed42.csv.gz")}
 	}
 	if o.Compare == "" {
@@ -151,7 +151,7 @@ func Run(o Options, progress io.Writer) (*Report, error) {
 	if o.Events != "" && (len(o.Policies) != 1 || len(o.Arrivals)+btoi(o.Pods != "") != 1) {
 		return nil, fmt.Errorf("%w: --events needs one policy and one sequence", ErrConfig)
 	}
-	rep := &Report{Env: Env()}
+	rep := &Report{Env: Env(), Results: []Row{}}
 	nodes, err := LoadNodes(o.Nodes)
 	if err != nil {
 		return nil, err
