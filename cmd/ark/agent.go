@@ -37,6 +37,9 @@ func newAgentCmd(g *globals) *cobra.Command {
 			if cfg.LogKeep < 0 {
 				return usagef("--log-keep must be >= 0")
 			}
+			if cfg.Token == "" {
+				cfg.Token = g.token
+			}
 			cfg.Logger = log
 			a, err := agent.New(cfg)
 			if err != nil {

@@ -24,28 +24,20 @@ type threeServers struct {
 	srvs  []srv
 	procs []*proc
 	addrs []string
+	extra []string // more server flags
+	token string   // the token clients use
 }
 
 func startThree(t *testing.T) *threeServers {
 	t.Helper()
-	c := &threeServers{t: t}
-	for i := 0; i < 3; i++ {
-		s := newSrv(t)
-		c.srvs = append(c.srvs, s)
-		c.addrs = append(c.addrs, s.http)
-	}
-	c.procs = make([]*proc, 3)
-	for i := range c.srvs {
-		c.start(i)
-	}
-	c.waitLeader()
-	return c
+	return startThreeWithToken(t, "")
 }
 
 func (c *threeServers) start(i int) {
 	s := c.srvs[i]
-	c.procs[i] = start(c.t, "server", "--name", fmt.Sprintf("s%d", i+1), "--data-dir", s.dir, "--http", s.http, "--raft", s.raft,
-		"--bootstrap-expect", "3", "--join", strings.Join(c.addrs, ","), "--log-level", "warn")
+	args := []string{"server", "--name", fmt.Sprintf("s%d", i+1), "--data-dir", s.dir, "--http", s.http, "--raft", s.raft,
+		"--bootstrap-expect", "3", "--join", strings.Join(c.addrs, ","), "--log-level", "warn"}
+	c.procs[i] = start(c.t, append(args, c.extra...)...)
 }
 
 func (c *threeServers) client() *client.Client {
@@ -54,6 +46,7 @@ func (c *threeServers) client() *client.Client {
 		c.t.Fatal(err)
 	}
 	cl.AttemptTimeout = 2 * time.Second // a SIGSTOPped server is given up on quickly
+	cl.Token = c.token
 	return cl
 }
 
@@ -68,6 +61,7 @@ func (c *threeServers) waitLeader(exclude ...int) int {
 				continue
 			}
 			cl, _ := client.New(a)
+			cl.Token = c.token
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			self, err := cl.ServerSelf(ctx)
 			cancel()
@@ -382,4 +376,51 @@ func TestHASnapshotSaveRestore(t *testing.T) {
 		})
 	}
 	_ = kept
+}
+
+// TestHAWithTokens: a cluster that requires tokens forms (the servers use
+// their management token with each other), forwards a namespace token's
+// write from a follower, and refuses a request without a token.
+func TestHAWithTokens(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	file := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(file, []byte("mgmt-token-0123456789 management\nnlp-token-0123456789ab namespace:nlp\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startThreeWithToken(t, "mgmt-token-0123456789", "--token-file", file)
+	l := c.waitLeader()
+	follower := c.addrs[(l+1)%3]
+	spec := filepath.Join(t.TempDir(), "nlp.yaml")
+	if err := os.WriteFile(spec, []byte("name: nlp-job\nnamespace: nlp\nkind: batch\nresources: {gpus: 1}\ntask: {driver: exec, exec: {command: [\"true\"]}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cli(t, follower, "job", "submit", "--token", "nlp-token-0123456789ab", spec); err != nil || !strings.HasPrefix(out, "nlp-job-") {
+		t.Fatalf("namespace token through a follower: %v %q", err, out)
+	}
+	if _, err := cli(t, follower, "job", "list"); err == nil || !strings.Contains(err.Error(), "token") {
+		t.Errorf("a request without a token: %v", err)
+	}
+	if out, err := cli(t, follower, "operator", "raft", "list-peers", "--token", c.token); err != nil || strings.Count(out, "true") < 3 {
+		t.Errorf("list-peers with the management token: %v\n%s", err, out)
+	}
+}
+
+// startThreeWithToken starts the cluster with more server flags; clients
+// use token.
+func startThreeWithToken(t *testing.T, token string, extra ...string) *threeServers {
+	t.Helper()
+	c := &threeServers{t: t, extra: extra, token: token}
+	for i := 0; i < 3; i++ {
+		s := newSrv(t)
+		c.srvs = append(c.srvs, s)
+		c.addrs = append(c.addrs, s.http)
+	}
+	c.procs = make([]*proc, 3)
+	for i := range c.srvs {
+		c.start(i)
+	}
+	c.waitLeader()
+	return c
 }

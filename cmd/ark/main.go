@@ -40,12 +40,18 @@ func (e silentError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 // globals are the flags every command shares.
 type globals struct {
 	addr     string
+	token    string
 	output   string
 	logLevel string
 }
 
 func (g *globals) client() (*client.Client, error) {
-	return client.New(g.addr)
+	c, err := client.New(g.addr)
+	if err != nil {
+		return nil, err
+	}
+	c.Token = g.token
+	return c, nil
 }
 
 func (g *globals) json() bool { return g.output == "json" }
@@ -83,6 +89,7 @@ func newRoot() *cobra.Command {
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.addr, "addr", defAddr, "server address(es), comma-separated (env ARK_ADDR)")
+	pf.StringVar(&g.token, "token", os.Getenv("ARK_TOKEN"), "API token (env ARK_TOKEN)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level for servers and agents: debug, info, warn, error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })

@@ -68,7 +68,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) bool {
 		s.fail(w, r, err)
 		return true
 	}
-	for _, h := range []string{"Content-Type", api.IdempotencyHeader} {
+	for _, h := range []string{"Content-Type", api.IdempotencyHeader, "Authorization"} {
 		if v := r.Header.Get(h); v != "" {
 			req.Header.Set(h, v)
 		}

@@ -29,31 +29,31 @@ const maxWait = 5 * time.Minute
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/jobs", s.writeHandler(s.handleSubmitJob))
-	mux.HandleFunc("GET /v1/jobs", s.readHandler(s.handleListJobs))
-	mux.HandleFunc("GET /v1/jobs/{id}", s.readHandler(s.handleGetJob))
-	mux.HandleFunc("DELETE /v1/jobs/{id}", s.writeHandler(s.handleCancelJob))
-	mux.HandleFunc("GET /v1/jobs/{id}/logs", s.handleJobLogs)
-	mux.HandleFunc("POST /v1/nodes/register", s.writeHandler(s.handleRegisterNode))
-	mux.HandleFunc("GET /v1/nodes", s.readHandler(s.handleListNodes))
-	mux.HandleFunc("GET /v1/nodes/{id}", s.readHandler(s.handleGetNode))
-	mux.HandleFunc("PUT /v1/nodes/{id}/heartbeat", s.writeHandler(s.handleHeartbeat))
-	mux.HandleFunc("PUT /v1/nodes/{id}/drain", s.writeHandler(s.handleDrain))
-	mux.HandleFunc("PUT /v1/nodes/{id}/eligibility", s.writeHandler(s.handleEligibility))
-	mux.HandleFunc("GET /v1/nodes/{id}/allocations", s.readHandler(s.handleNodeAllocations))
-	mux.HandleFunc("GET /v1/allocations/{id}", s.readHandler(s.handleGetAlloc))
-	mux.HandleFunc("PUT /v1/allocations/{id}/status", s.writeHandler(s.handleAllocStatus))
+	mux.HandleFunc("POST /v1/jobs", s.auth(jobsAccess, s.writeHandler(s.handleSubmitJob)))
+	mux.HandleFunc("GET /v1/jobs", s.auth(jobsAccess, s.readHandler(s.handleListJobs)))
+	mux.HandleFunc("GET /v1/jobs/{id}", s.auth(jobsAccess, s.readHandler(s.handleGetJob)))
+	mux.HandleFunc("DELETE /v1/jobs/{id}", s.auth(jobsAccess, s.writeHandler(s.handleCancelJob)))
+	mux.HandleFunc("GET /v1/jobs/{id}/logs", s.auth(jobsAccess, s.handleJobLogs))
+	mux.HandleFunc("POST /v1/nodes/register", s.auth(agentAccess, s.writeHandler(s.handleRegisterNode)))
+	mux.HandleFunc("GET /v1/nodes", s.auth(anyToken, s.readHandler(s.handleListNodes)))
+	mux.HandleFunc("GET /v1/nodes/{id}", s.auth(anyToken, s.readHandler(s.handleGetNode)))
+	mux.HandleFunc("PUT /v1/nodes/{id}/heartbeat", s.auth(agentAccess, s.writeHandler(s.handleHeartbeat)))
+	mux.HandleFunc("PUT /v1/nodes/{id}/drain", s.auth(mgmtAccess, s.writeHandler(s.handleDrain)))
+	mux.HandleFunc("PUT /v1/nodes/{id}/eligibility", s.auth(mgmtAccess, s.writeHandler(s.handleEligibility)))
+	mux.HandleFunc("GET /v1/nodes/{id}/allocations", s.auth(agentAccess, s.readHandler(s.handleNodeAllocations)))
+	mux.HandleFunc("GET /v1/allocations/{id}", s.auth(agentAccess, s.readHandler(s.handleGetAlloc)))
+	mux.HandleFunc("PUT /v1/allocations/{id}/status", s.auth(agentAccess, s.writeHandler(s.handleAllocStatus)))
 	mux.HandleFunc("GET /v1/status/leader", s.handleLeader)
-	mux.HandleFunc("GET /v1/operator/raft/self", s.handleSelf)
-	mux.HandleFunc("POST /v1/operator/raft/join", s.writeHandler(s.handleJoin))
-	mux.HandleFunc("GET /v1/operator/raft/peers", s.handlePeers)
-	mux.HandleFunc("DELETE /v1/operator/raft/peers/{id}", s.writeHandler(s.handleRemovePeer))
-	mux.HandleFunc("GET /v1/operator/snapshot", s.writeHandler(s.handleSnapshotSave))
-	mux.HandleFunc("PUT /v1/operator/snapshot", s.writeHandler(s.handleSnapshotRestore))
+	mux.HandleFunc("GET /v1/operator/raft/self", s.auth(mgmtAccess, s.handleSelf))
+	mux.HandleFunc("POST /v1/operator/raft/join", s.auth(mgmtAccess, s.writeHandler(s.handleJoin)))
+	mux.HandleFunc("GET /v1/operator/raft/peers", s.auth(mgmtAccess, s.handlePeers))
+	mux.HandleFunc("DELETE /v1/operator/raft/peers/{id}", s.auth(mgmtAccess, s.writeHandler(s.handleRemovePeer)))
+	mux.HandleFunc("GET /v1/operator/snapshot", s.auth(mgmtAccess, s.writeHandler(s.handleSnapshotSave)))
+	mux.HandleFunc("PUT /v1/operator/snapshot", s.auth(mgmtAccess, s.writeHandler(s.handleSnapshotRestore)))
 	if s.cfg.EnableDebug {
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("GET /debug/pprof/", s.auth(mgmtAccess, pprof.Index))
+		mux.HandleFunc("GET /debug/pprof/profile", s.auth(mgmtAccess, pprof.Profile))
+		mux.HandleFunc("GET /debug/pprof/trace", s.auth(mgmtAccess, pprof.Trace))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no route %s %s", r.Method, r.URL.Path))
@@ -222,6 +222,10 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if p := principalOf(r.Context()); !p.canNamespace(js.Namespace) {
+		s.fail(w, r, &httpError{http.StatusForbidden, fmt.Errorf("%w: this token submits to namespace %q, not %q", ErrForbidden, p.namespace, js.Namespace)})
+		return
+	}
 	token := r.Header.Get(api.IdempotencyHeader)
 	if len(token) > 128 {
 		s.fail(w, r, &httpError{http.StatusBadRequest, fmt.Errorf("%s header is longer than 128 characters", api.IdempotencyHeader)})
@@ -263,10 +267,11 @@ func withAllocs(snap *state.Snapshot, ws memdb.WatchSet, j *api.Job) *api.Job {
 
 func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 	status := r.URL.Query().Get("status")
+	p := principalOf(r.Context())
 	s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
 		out := []*api.Job{}
 		for _, j := range snap.Jobs(ws) {
-			if status == "" || j.Status == status {
+			if (status == "" || j.Status == status) && p.canNamespace(j.Namespace) {
 				out = append(out, withAllocs(snap, ws, j))
 			}
 		}
@@ -276,10 +281,11 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	p := principalOf(r.Context())
 	s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
 		j := snap.Job(ws, id)
-		if j == nil {
-			return 0, nil, fmt.Errorf("job %q: %w", id, state.ErrNotFound)
+		if j == nil || !p.canNamespace(j.Namespace) {
+			return 0, nil, hiddenJob(id)
 		}
 		return max(snap.Index(state.TableJobs), snap.Index(state.TableAllocs)), withAllocs(snap, ws, j), nil
 	})
@@ -287,8 +293,8 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleCancelJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if s.store.Snapshot().Job(nil, id) == nil {
-		s.fail(w, r, fmt.Errorf("job %q: %w", id, state.ErrNotFound))
+	if j := s.store.Snapshot().Job(nil, id); j == nil || !principalOf(r.Context()).canNamespace(j.Namespace) {
+		s.fail(w, r, hiddenJob(id))
 		return
 	}
 	_, idx, err := s.apply(r.Context(), state.CancelJobType, &state.CancelJobRequest{

@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/ark-sched/ark/scheduler/api"
-	"github.com/ark-sched/ark/scheduler/state"
 )
 
 // handleJobLogs streams one rank's stdout or stderr from the agent that
@@ -35,8 +34,8 @@ func (s *Server) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	snap := s.store.Snapshot()
 	job := snap.Job(nil, id)
-	if job == nil {
-		s.fail(w, r, fmt.Errorf("job %q: %w", id, state.ErrNotFound))
+	if job == nil || !principalOf(r.Context()).canNamespace(job.Namespace) {
+		s.fail(w, r, hiddenJob(id))
 		return
 	}
 	var alloc *api.Allocation

@@ -96,7 +96,7 @@ func (s *Server) handlePeers(w http.ResponseWriter, r *http.Request) {
 			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 			defer cancel()
 			var self api.ServerSelf
-			if err := getJSON(ctx, pe.HTTPAddr, "/v1/operator/raft/self", &self); err != nil {
+			if err := s.getJSON(ctx, pe.HTTPAddr, "/v1/operator/raft/self", &self); err != nil {
 				pe.Error = err.Error()
 				return
 			}
@@ -171,11 +171,12 @@ func (s *Server) handleSnapshotRestore(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"restored": true, "bytes": len(data)})
 }
 
-func getJSON(ctx context.Context, addr, path string, out any) error {
+func (s *Server) getJSON(ctx context.Context, addr, path string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
 	if err != nil {
 		return err
 	}
+	s.setServerAuth(req)
 	resp, err := forwardClient.Do(req)
 	if err != nil {
 		return err
@@ -188,7 +189,7 @@ func getJSON(ctx context.Context, addr, path string, out any) error {
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-func postJSON(ctx context.Context, addr, path string, in, out any) error {
+func (s *Server) postJSON(ctx context.Context, addr, path string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return err
@@ -198,6 +199,7 @@ func postJSON(ctx context.Context, addr, path string, in, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	s.setServerAuth(req)
 	resp, err := forwardClient.Do(req)
 	if err != nil {
 		return err
@@ -246,7 +248,7 @@ func (s *Server) form(ctx context.Context) {
 		for _, addr := range s.knownPeers() {
 			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			var other api.ServerSelf
-			err := getJSON(rctx, addr, "/v1/operator/raft/self", &other)
+			err := s.getJSON(rctx, addr, "/v1/operator/raft/self", &other)
 			cancel()
 			if err != nil {
 				log.Debug("peer not answering yet", zap.String("peer", addr), zap.Error(err))
@@ -261,7 +263,7 @@ func (s *Server) form(ctx context.Context) {
 			s.peersMu.Unlock()
 			if other.HasState && other.Leader != "" {
 				jctx, cancel := context.WithTimeout(ctx, 35*time.Second)
-				err := postJSON(jctx, addr, "/v1/operator/raft/join", s.self(), nil)
+				err := s.postJSON(jctx, addr, "/v1/operator/raft/join", s.self(), nil)
 				cancel()
 				if err != nil {
 					log.Warn("asking to join the cluster failed; retrying", zap.String("via", addr), zap.Error(err))

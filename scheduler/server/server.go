@@ -31,6 +31,9 @@ type Config struct {
 	// Join are HTTP addresses of other servers: peers of a cluster being
 	// formed, or members of a running cluster to join.
 	Join []string
+	// ACL, when set, requires a token on every request (LoadTokens);
+	// nil leaves the API open (dev mode).
+	ACL *ACL
 	// EnableDebug serves Go's profiler under /debug/pprof/.
 	EnableDebug bool
 	// RaftDefaults turns off Ark's write batching (group commit) for
@@ -62,6 +65,7 @@ type Server struct {
 	store *state.Store
 	raft  *cluster.Node
 	hb    *heartbeats
+	acl   *ACL
 
 	ln      net.Listener
 	httpSrv *http.Server
@@ -116,7 +120,7 @@ func New(cfg Config) (*Server, error) {
 		node.Close()
 		return nil, fmt.Errorf("listen for http on %s: %w", cfg.HTTPAddr, err)
 	}
-	s := &Server{cfg: cfg, log: log, fsm: fsm, store: fsm.Store(), raft: node, ln: ln, peers: map[string]bool{}, bootIndex: node.LastIndex()}
+	s := &Server{cfg: cfg, log: log, fsm: fsm, store: fsm.Store(), raft: node, ln: ln, peers: map[string]bool{}, bootIndex: node.LastIndex(), acl: cfg.ACL}
 	s.hb = newHeartbeats(cfg.HeartbeatTTL, s.markNodeDown, log)
 	s.httpSrv = &http.Server{
 		Handler:           s.routes(),
@@ -146,6 +150,9 @@ func (s *Server) Run(ctx context.Context) error {
 		close(errc)
 	}()
 	s.log.Info("server started", zap.String("http", s.HTTPAddr()), zap.String("raft", s.cfg.RaftAddr))
+	if s.acl == nil {
+		s.log.Warn("no token file: the API is open to anyone who can reach it (start with --token-file to require tokens)")
+	}
 	var formWG sync.WaitGroup
 	defer formWG.Wait()
 	if !s.raft.HasState() && (s.cfg.BootstrapExpect > 1 || len(s.cfg.Join) > 0) {

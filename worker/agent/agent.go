@@ -38,6 +38,9 @@ type Config struct {
 	HTTPAddr string
 	// StopGrace is how long a stopped task gets between SIGTERM and SIGKILL.
 	StopGrace time.Duration
+	// Token is the agent's API token (role agent), when the servers
+	// require tokens.
+	Token string
 	// TaskUser, when set, is the unprivileged user tasks run as.
 	TaskUser string
 	// LogMaxBytes and LogKeep rotate task logs (defaults 64 MiB, 3 kept).
@@ -78,6 +81,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	client.Token = cfg.Token
 	if cfg.Address == "" {
 		cfg.Address = defaultAddress(client.Addrs())
 	}

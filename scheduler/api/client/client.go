@@ -32,6 +32,8 @@ type Client struct {
 	// preferred is the index of the address that answered last; calls
 	// start there, so a dead or frozen server costs one timeout, once.
 	preferred atomic.Int32
+	// Token, when set, is sent as "Authorization: Bearer <token>".
+	Token string
 	// AttemptTimeout bounds one try on one server (a blocking query gets
 	// its wait on top). A server that accepts connections but never
 	// answers (frozen, partitioned) is given up on after it.
@@ -165,6 +167,9 @@ func (c *Client) send(ctx context.Context, method, url string, payload []byte, h
 	}
 	for k, v := range header {
 		req.Header[k] = v
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	return c.http.Do(req)
 }

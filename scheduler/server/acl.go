@@ -1,0 +1,184 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/ark-sched/ark/scheduler/state"
+)
+
+// Access control. A token file lists one token per line with its role:
+//
+//	<token> management            everything, including operator commands
+//	<token> agent                 what node agents do: register, heartbeat, allocations
+//	<token> namespace:<name>      submit, read, cancel and read logs of jobs in one namespace
+//
+// Blank lines and lines starting with # are ignored. Requests carry the
+// token as "Authorization: Bearer <token>". Without a token file the API
+// is open (dev mode), and the server says so in its log.
+
+type role int
+
+const (
+	roleNamespace role = iota + 1
+	roleAgent
+	roleManagement
+)
+
+// principal is who a request acts as.
+type principal struct {
+	role      role
+	namespace string // for roleNamespace
+}
+
+// ACL maps token digests to principals; nil means access control is off.
+type ACL struct {
+	tokens map[[32]byte]principal
+	// serverToken is the management token servers use with each other.
+	serverToken string
+}
+
+// Access errors.
+var (
+	ErrUnauthenticated = errors.New("missing or unknown token")
+	ErrForbidden       = errors.New("token does not allow this")
+)
+
+// LoadTokens reads a token file.
+func LoadTokens(path string) (*ACL, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("token file: %w", err)
+	}
+	defer f.Close()
+	acl := &ACL{tokens: map[[32]byte]principal{}}
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		fields := strings.Fields(text)
+		if len(fields) != 2 {
+			return nil, fmt.Errorf("token file %s line %d: want TOKEN ROLE", path, line)
+		}
+		tok, r := fields[0], fields[1]
+		if len(tok) < 16 {
+			return nil, fmt.Errorf("token file %s line %d: tokens must be at least 16 characters", path, line)
+		}
+		var p principal
+		switch {
+		case r == "management":
+			p.role = roleManagement
+			if acl.serverToken == "" {
+				acl.serverToken = tok
+			}
+		case r == "agent":
+			p.role = roleAgent
+		case strings.HasPrefix(r, "namespace:"):
+			p.role, p.namespace = roleNamespace, strings.TrimPrefix(r, "namespace:")
+			if p.namespace == "" {
+				return nil, fmt.Errorf("token file %s line %d: namespace role needs a name", path, line)
+			}
+		default:
+			return nil, fmt.Errorf("token file %s line %d: unknown role %q (management, agent or namespace:NAME)", path, line, r)
+		}
+		acl.tokens[sha256.Sum256([]byte(tok))] = p
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("token file %s: %w", path, err)
+	}
+	if acl.serverToken == "" {
+		return nil, fmt.Errorf("token file %s has no management token (servers use one to talk to each other)", path)
+	}
+	return acl, nil
+}
+
+// identify returns the principal of a request.
+func (a *ACL) identify(r *http.Request) (principal, error) {
+	if a == nil {
+		return principal{role: roleManagement}, nil
+	}
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || tok == "" {
+		return principal{}, fmt.Errorf("%w: send Authorization: Bearer <token> (ark --token or ARK_TOKEN)", ErrUnauthenticated)
+	}
+	p, ok := a.tokens[sha256.Sum256([]byte(tok))]
+	if !ok {
+		return principal{}, ErrUnauthenticated
+	}
+	return p, nil
+}
+
+// access levels of routes.
+type access int
+
+const (
+	anyToken   access = iota // any valid token
+	jobsAccess               // management or a namespace token (checked per job)
+	agentAccess              // management or agent
+	mgmtAccess               // management only
+)
+
+func (p principal) allows(need access) bool {
+	switch need {
+	case anyToken:
+		return true
+	case jobsAccess:
+		return p.role == roleManagement || p.role == roleNamespace
+	case agentAccess:
+		return p.role == roleManagement || p.role == roleAgent
+	}
+	return p.role == roleManagement
+}
+
+// canNamespace reports whether the principal may act on jobs of ns.
+func (p principal) canNamespace(ns string) bool {
+	return p.role == roleManagement || (p.role == roleNamespace && p.namespace == ns)
+}
+
+type principalKey struct{}
+
+func principalOf(ctx context.Context) principal {
+	p, ok := ctx.Value(principalKey{}).(principal)
+	if !ok {
+		return principal{role: roleManagement} // in-process callers
+	}
+	return p
+}
+
+// auth wraps a handler with an access check.
+func (s *Server) auth(need access, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.acl.identify(r)
+		if err != nil {
+			writeError(w, http.StatusUnauthorized, err)
+			return
+		}
+		if !p.allows(need) {
+			writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s %s", ErrForbidden, r.Method, r.URL.Path))
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	}
+}
+
+// hiddenJob is the answer for a job in a namespace the token cannot see:
+// not found, so that other namespaces' job IDs are not revealed.
+func hiddenJob(id string) error {
+	return fmt.Errorf("job %q: %w", id, state.ErrNotFound)
+}
+
+// setServerAuth adds the servers' own token to a request between servers.
+func (s *Server) setServerAuth(req *http.Request) {
+	if s.acl != nil {
+		req.Header.Set("Authorization", "Bearer "+s.acl.serverToken)
+	}
+}
