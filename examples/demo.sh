@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make demo: start a dev cluster (one server, two agents with 4 fake H200s
-# each) in a temporary directory, run the hello-gang job on it, print each
-# rank's output and the job's final state, and stop the cluster. Exits 0
-# only if the job succeeded.
+# each) in a temporary directory and walk the main job: a 2-rank gang checks
+# its rendezvous across both nodes; Ark's builtin GPT is fine-tuned with 2
+# data-parallel ranks (progress lines, checkpoints to the store); an eval
+# job measures the fine-tuned checkpoint; the model continues a prompt.
+# Exits 0 only if every job succeeded. Stops the cluster either way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/bin:$PATH"
@@ -39,24 +41,72 @@ for _ in $(seq 100); do
 done
 ark node list
 echo
-echo "==> ark job submit --wait examples/hello-gang.yaml"
+echo "==> 1. a 2-rank gang across both nodes: rendezvous check (examples/hello-gang.yaml)"
 set +e
 out=$(ark job submit --wait --timeout 60s examples/hello-gang.yaml)
 rc=$?
 set -e
-echo "$out"
 id=$(echo "$out" | awk '$1 == "ID" {print $2; exit}')
-if [ -z "$id" ]; then
-	echo "demo: the job was not submitted; dev cluster log:" >&2
-	cat "$dir/dev.log" >&2
+if [ -z "$id" ] || [ "$rc" != 0 ]; then
+	echo "$out"
+	echo "demo: the gang did not succeed; dev cluster log:" >&2
+	tail -50 "$dir/dev.log" >&2
 	exit 1
 fi
 for rank in 0 1; do
-	echo
-	echo "==> ark job logs $id --rank $rank"
+	echo "--- rank $rank"
 	ark job logs "$id" --rank "$rank"
 done
+echo "==> job $id: succeeded"
+
 echo
-status=$(ark job status "$id" -o json | awk -F'"' '$2 == "status" {print $4; exit}')
-echo "==> job $id: $status"
-exit "$rc"
+echo "==> 2. fine-tune the builtin GPT, 2 data-parallel ranks (examples/finetune.yaml)"
+set +e
+out=$(ark job submit --wait --timeout 120s examples/finetune.yaml)
+rc=$?
+set -e
+echo "$out"
+ft=$(echo "$out" | awk '$1 == "ID" {print $2; exit}')
+if [ -z "$ft" ] || [ "$rc" != 0 ]; then
+	echo "demo: the fine-tune did not succeed; dev cluster log:" >&2
+	tail -50 "$dir/dev.log" >&2
+	exit 1
+fi
+echo "--- rank 0's log"
+ark job logs "$ft" --rank 0
+ckpt=$(ark job status "$ft" -o json | awk -F'"' '$2 == "uri" {print $4; exit}')
+if [ -z "$ckpt" ]; then
+	echo "demo: the fine-tune reported no checkpoint" >&2
+	exit 1
+fi
+
+echo
+echo "==> 3. evaluate the fine-tuned checkpoint as an eval job: $ckpt"
+cat >"$dir/eval.yaml" <<EOF
+name: shakespeare-eval
+kind: eval
+resources: {gpus: 1, cpu: 1, memory: 512Mi}
+task:
+  driver: builtin
+  builtin: {model: gpt-tiny, data: examples/data/shakespeare.txt, base: "$ckpt"}
+EOF
+set +e
+out=$(ark job submit --wait --timeout 60s "$dir/eval.yaml")
+rc=$?
+set -e
+ev=$(echo "$out" | awk '$1 == "ID" {print $2; exit}')
+if [ -z "$ev" ] || [ "$rc" != 0 ]; then
+	echo "$out"
+	echo "demo: the eval job did not succeed" >&2
+	exit 1
+fi
+ark job logs "$ev"
+
+echo
+echo "==> 4. the fine-tuned model continues a prompt"
+ark task generate --ckpt "$ckpt" --prompt "ROMEO:" --tokens 160 --temperature 0.8
+echo
+echo
+echo "==> jobs"
+ark job list
+echo "==> demo succeeded"

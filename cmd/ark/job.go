@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -46,6 +47,17 @@ func readSpec(path string) (*spec.Job, error) {
 			return nil, usagef("%s is invalid:\n%s", path, strings.Join(lines, "\n"))
 		}
 		return nil, usagef("%s: %v", path, err)
+	}
+	// The builtin runtime's files are named from where the user stands;
+	// the nodes need absolute paths (or URIs).
+	if b := job.Task.Builtin; b != nil {
+		for _, p := range []*string{&b.Data, &b.Base} {
+			if *p != "" && !strings.Contains(*p, "://") && !filepath.IsAbs(*p) {
+				if abs, err := filepath.Abs(*p); err == nil {
+					*p = abs
+				}
+			}
+		}
 	}
 	return job, nil
 }

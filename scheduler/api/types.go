@@ -108,9 +108,12 @@ type Allocation struct {
 	MasterAddr string `json:"masterAddr"`
 	MasterPort int    `json:"masterPort"`
 
-	// Task is what the allocation runs (copied from the job's spec).
-	Task          spec.Task `json:"task"`
-	CheckpointURI string    `json:"checkpointUri,omitempty"`
+	// Kind is the job's kind, and Task what the allocation runs (both
+	// copied from the job's spec).
+	Kind          string          `json:"kind"`
+	Task          spec.Task       `json:"task"`
+	Checkpoint    spec.Checkpoint `json:"checkpoint"`
+	CheckpointURI string          `json:"checkpointUri,omitempty"`
 
 	// DesiredStatus is what the scheduler wants: run or stop.
 	DesiredStatus string `json:"desiredStatus"`

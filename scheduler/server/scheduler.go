@@ -228,7 +228,9 @@ func (s *Server) allocations(job *api.Job, p placement.Placement, nodes map[stri
 			MasterAddr:     masterAddr,
 			MasterPort:     masterPort,
 			Attempt:        job.RestartCount,
+			Kind:           job.Kind,
 			Task:           job.Spec.Task,
+			Checkpoint:     job.Spec.Checkpoint,
 			CheckpointURI:  s.cfg.CheckpointStore + "/" + job.Namespace + "/" + job.ID,
 		})
 		local[a.NodeID]++

@@ -187,10 +187,33 @@ func (j *Job) Validate() error {
 			add("task.builtin", "must be empty when task.driver is exec")
 		}
 	case DriverBuiltin:
-		// The builtin trainer, evaluator and server land with their own
-		// issue; until then a builtin job is refused here, before it can
-		// reach a node.
-		add("task.driver", "the builtin driver is not available in this build yet; use exec")
+		switch {
+		case t.Builtin == nil:
+			add("task.builtin", "is required when task.driver is builtin (model, data, ...)")
+		case j.Kind != KindFinetune && j.Kind != KindEval:
+			// The builtin inference server lands with its own issue.
+			add("task.driver", "the builtin runtime runs finetune and eval jobs, not %s; use exec", j.Kind)
+		default:
+			b := t.Builtin
+			if strings.TrimSpace(b.Model) == "" {
+				add("task.builtin.model", "is required (gpt-tiny, gpt-small)")
+			}
+			if strings.TrimSpace(b.Data) == "" {
+				add("task.builtin.data", "is required (a text file on the nodes)")
+			}
+			if j.Kind == KindEval && strings.TrimSpace(b.Base) == "" {
+				add("task.builtin.base", "is required for eval jobs (the checkpoint to evaluate)")
+			}
+			if b.Steps < 0 {
+				add("task.builtin.steps", "must be >= 0, got %d", b.Steps)
+			}
+			if b.Batch < 0 {
+				add("task.builtin.batch", "must be >= 0, got %d", b.Batch)
+			}
+			if b.LR < 0 || b.LR > 1 {
+				add("task.builtin.lr", "must be between 0 and 1, got %g", b.LR)
+			}
+		}
 		if t.Exec != nil {
 			add("task.exec", "must be empty when task.driver is builtin")
 		}

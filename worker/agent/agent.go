@@ -102,7 +102,7 @@ func New(cfg Config) (*Agent, error) {
 	log := cfg.Logger.With(zap.String("node", cfg.Name))
 	return &Agent{
 		cfg: cfg, log: log, client: client, inv: inv, ln: ln,
-		drivers: map[string]driver.Driver{driver.Exec{}.Name(): driver.Exec{}},
+		drivers: map[string]driver.Driver{driver.Exec{}.Name(): driver.Exec{}, driver.Builtin{}.Name(): driver.Builtin{}},
 		tasks:   map[string]*task{},
 	}, nil
 }

@@ -12,8 +12,15 @@ import (
 type TaskConfig struct {
 	// AllocID names the allocation, for logs and errors.
 	AllocID string
+	// Kind is the job's kind (finetune, eval, inference, batch).
+	Kind string
 	// Task is the task spec.
 	Task spec.Task
+	// CPUMilli is the CPU the allocation holds (the builtin runtime sizes
+	// its thread pool from it).
+	CPUMilli int64
+	// CheckpointEvery and CheckpointKeep are the job's checkpoint policy.
+	CheckpointEvery, CheckpointKeep int
 	// Env is the complete environment of the task, as KEY=VALUE.
 	Env []string
 	// Dir is the allocation's directory; the task runs in Dir/work unless

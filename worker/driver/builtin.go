@@ -1,0 +1,74 @@
+package driver
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/ark-sched/ark/scheduler/spec"
+)
+
+// Builtin runs Ark's own runtime: the agent's executable as `ark task train`
+// for finetune jobs and `ark task eval` for eval jobs, with the job's
+// task.builtin settings as flags, under the same supervisor and process
+// group as any exec task (see worker/train).
+type Builtin struct{}
+
+// Name is "builtin".
+func (Builtin) Name() string { return spec.DriverBuiltin }
+
+// Start starts the builtin runtime for the task.
+func (Builtin) Start(ctx context.Context, cfg TaskConfig) (Handle, error) {
+	argv, err := BuiltinCommand(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("allocation %s: %w", cfg.AllocID, err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("allocation %s: find the agent's executable: %w", cfg.AllocID, err)
+	}
+	run := cfg
+	run.Task = spec.Task{Driver: spec.DriverExec, Exec: &spec.ExecTask{Command: append([]string{self}, argv...)}}
+	return Exec{}.Start(ctx, run)
+}
+
+// BuiltinCommand is the ark subcommand and flags a builtin task runs.
+func BuiltinCommand(cfg TaskConfig) ([]string, error) {
+	b := cfg.Task.Builtin
+	if b == nil {
+		return nil, fmt.Errorf("builtin task has no task.builtin settings")
+	}
+	threads := max(1, int(cfg.CPUMilli/1000))
+	var argv []string
+	switch cfg.Kind {
+	case spec.KindFinetune:
+		argv = []string{"task", "train", "--model", b.Model, "--data", b.Data, "--threads", strconv.Itoa(threads)}
+		if b.Steps > 0 {
+			argv = append(argv, "--steps", strconv.Itoa(b.Steps))
+		}
+		if b.Batch > 0 {
+			argv = append(argv, "--batch", strconv.Itoa(b.Batch))
+		}
+		if b.LR > 0 {
+			argv = append(argv, "--lr", strconv.FormatFloat(b.LR, 'g', -1, 64))
+		}
+		if b.Base != "" {
+			argv = append(argv, "--base", b.Base)
+		}
+		if cfg.CheckpointEvery > 0 {
+			argv = append(argv, "--every", strconv.Itoa(cfg.CheckpointEvery))
+		}
+		if cfg.CheckpointKeep > 0 {
+			argv = append(argv, "--keep", strconv.Itoa(cfg.CheckpointKeep))
+		}
+	case spec.KindEval:
+		argv = []string{"task", "eval", "--ckpt", b.Base, "--data", b.Data}
+		if b.Batch > 0 {
+			argv = append(argv, "--batch", strconv.Itoa(b.Batch))
+		}
+	default:
+		return nil, fmt.Errorf("the builtin runtime runs finetune and eval jobs, not %s", cfg.Kind)
+	}
+	return argv, nil
+}
