@@ -1,0 +1,40 @@
+package driver
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ark-sched/ark/scheduler/spec"
+)
+
+func TestBuiltinCommand(t *testing.T) {
+	b := &spec.BuiltinTask{Model: "gpt-tiny", Data: "/d.txt", Steps: 200, Batch: 8, LR: 3e-3, Base: "file:///c/job"}
+	cases := []struct {
+		name string
+		cfg  TaskConfig
+		want []string
+		err  string
+	}{
+		{"finetune", TaskConfig{Kind: spec.KindFinetune, CPUMilli: 2000, CheckpointEvery: 50, CheckpointKeep: 2, Task: spec.Task{Builtin: b}},
+			[]string{"task", "train", "--model", "gpt-tiny", "--data", "/d.txt", "--threads", "2", "--steps", "200", "--batch", "8", "--lr", "0.003", "--base", "file:///c/job", "--every", "50", "--keep", "2"}, ""},
+		{"finetune with defaults", TaskConfig{Kind: spec.KindFinetune, CPUMilli: 500, Task: spec.Task{Builtin: &spec.BuiltinTask{Model: "gpt-tiny", Data: "/d.txt"}}},
+			[]string{"task", "train", "--model", "gpt-tiny", "--data", "/d.txt", "--threads", "1"}, ""},
+		{"eval", TaskConfig{Kind: spec.KindEval, Task: spec.Task{Builtin: b}},
+			[]string{"task", "eval", "--ckpt", "file:///c/job", "--data", "/d.txt", "--batch", "8"}, ""},
+		{"inference", TaskConfig{Kind: spec.KindInference, Task: spec.Task{Builtin: b}}, nil, "not inference"},
+		{"no settings", TaskConfig{Kind: spec.KindFinetune}, nil, "no task.builtin"},
+	}
+	for _, tc := range cases {
+		got, err := BuiltinCommand(tc.cfg)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s:\n got %q (%v)\nwant %q", tc.name, got, err, tc.want)
+		}
+	}
+}
