@@ -14,12 +14,14 @@ type Cluster struct {
 	classes []*nodeClass
 	byKey   map[classKey]int
 	classOf []int
+	// fabricOf is each node's fabric as an index into fabrics (sorted).
+	fabricOf []int32
+	fabrics  []string
 }
 
 type classKey struct {
 	stateKey
 	down   bool
-	fabric string
 	layout string // NVLink domain and NUMA side per GPU, when known
 	solo   int32  // node index + 1 for nodes that are never grouped
 }
@@ -87,7 +89,18 @@ type PerNode interface{ PerNode() }
 
 // NewCluster indexes the nodes (they are used in place, not copied).
 func NewCluster(nodes []*NodeState) *Cluster {
-	c := &Cluster{Nodes: nodes, byKey: map[classKey]int{}, classOf: make([]int, len(nodes))}
+	c := &Cluster{Nodes: nodes, byKey: map[classKey]int{}, classOf: make([]int, len(nodes)), fabricOf: make([]int32, len(nodes))}
+	seen := map[string]bool{}
+	for _, n := range nodes {
+		if !seen[n.Fabric] {
+			seen[n.Fabric] = true
+			c.fabrics = append(c.fabrics, n.Fabric)
+		}
+	}
+	sort.Strings(c.fabrics)
+	for i, n := range nodes {
+		c.fabricOf[i] = int32(sort.SearchStrings(c.fabrics, n.Fabric))
+	}
 	for i := range nodes {
 		c.insert(i)
 	}
@@ -97,7 +110,7 @@ func NewCluster(nodes []*NodeState) *Cluster {
 func (c *Cluster) keyOf(i int) classKey {
 	n := c.Nodes[i]
 	sk, ok := keyOf(n)
-	k := classKey{stateKey: sk, down: n.NotReady, fabric: n.Fabric}
+	k := classKey{stateKey: sk, down: n.NotReady}
 	if !ok {
 		k.solo = int32(i + 1)
 		return k

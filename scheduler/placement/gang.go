@@ -240,92 +240,71 @@ func capacity(n *NodeState, t Task) int {
 }
 
 // planFewestNodes spreads a training gang over the fewest nodes: within
-// each fabric, nodes that hold the most replicas first (lowest index on
-// ties); the fabric that needs the fewest nodes wins (then the least
-// capacity left over, then the fabric met first); across fabrics only when
-// no fabric can hold it. It works on node classes: members of a class hold
-// the same number of replicas.
+// each fabric, nodes that hold the most replicas first; the fabric that
+// needs the fewest nodes wins (then the least capacity left over, then the
+// first fabric by name); across fabrics only when no fabric can hold it.
+// One pass over the node classes in order of capacity.
 func (c *Cluster) planFewestNodes(g Gang) []Slot {
 	type cand struct {
 		cl  *nodeClass
 		cap int
 	}
-	byFabric := map[string][]cand{}
-	var fabrics []string
-	var all []cand
+	var cs []cand
 	for _, cl := range c.classes {
-		cp := min(capacity(c.Nodes[cl.members[0]], g.Task), g.Replicas)
-		if cp == 0 {
-			continue
+		if cp := min(capacity(c.Nodes[cl.members[0]], g.Task), g.Replicas); cp > 0 {
+			cs = append(cs, cand{cl, cp})
 		}
-		f := cl.key.fabric
-		if _, ok := byFabric[f]; !ok {
-			fabrics = append(fabrics, f)
+	}
+	sort.Slice(cs, func(a, b int) bool {
+		if cs[a].cap != cs[b].cap {
+			return cs[a].cap > cs[b].cap
 		}
-		byFabric[f] = append(byFabric[f], cand{cl, cp})
-		all = append(all, cand{cl, cp})
+		return cs[a].cl.members[0] < cs[b].cl.members[0]
+	})
+	nf := len(c.fabrics)
+	need := make([]int, nf)
+	used := make([]int, nf)
+	waste := make([]int, nf)
+	for f := range need {
+		need[f] = g.Replicas
 	}
-	sort.Strings(fabrics)
-	type pick struct {
-		node, cap int
-	}
-	take := func(cs []cand) []pick {
-		sort.Slice(cs, func(a, b int) bool {
-			if cs[a].cap != cs[b].cap {
-				return cs[a].cap > cs[b].cap
+	best := -1
+	for _, x := range cs {
+		for _, m := range x.cl.members {
+			f := c.fabricOf[m]
+			if need[f] <= 0 {
+				continue
 			}
-			return cs[a].cl.members[0] < cs[b].cl.members[0]
-		})
-		need := g.Replicas
-		var out []pick
-		// Classes of equal capacity interleave by node index.
-		for i := 0; i < len(cs) && need > 0; {
-			j := i
-			for j < len(cs) && cs[j].cap == cs[i].cap {
-				j++
-			}
-			var nodes []int
-			for _, x := range cs[i:j] {
-				nodes = append(nodes, x.cl.members...)
-			}
-			sort.Ints(nodes)
-			for _, n := range nodes {
-				if need <= 0 {
-					break
+			used[f]++
+			need[f] -= x.cap
+			if need[f] <= 0 {
+				waste[f] = -need[f]
+				if best < 0 || used[f] < used[best] || (used[f] == used[best] && (waste[f] < waste[best] || (waste[f] == waste[best] && int(f) < best))) {
+					best = int(f)
 				}
-				out = append(out, pick{n, cs[i].cap})
-				need -= cs[i].cap
 			}
-			i = j
 		}
-		if need > 0 {
-			return nil
-		}
-		return out
 	}
+	type pick struct{ node, cap int }
 	var chosen []pick
-	bestWaste := 0
-	for _, f := range fabrics {
-		p := take(byFabric[f])
-		if p == nil {
-			continue
-		}
-		waste := -g.Replicas
-		for _, x := range p {
-			waste += x.cap
-		}
-		if chosen == nil || len(p) < len(chosen) || (len(p) == len(chosen) && waste < bestWaste) {
-			chosen, bestWaste = p, waste
+	left := g.Replicas
+	for _, x := range cs {
+		for _, m := range x.cl.members {
+			if left <= 0 {
+				break
+			}
+			if best >= 0 && int(c.fabricOf[m]) != best {
+				continue
+			}
+			chosen = append(chosen, pick{m, x.cap})
+			left -= x.cap
 		}
 	}
-	if chosen == nil {
-		chosen = take(all)
-	}
-	if chosen == nil {
+	if left > 0 {
 		return nil
 	}
 	var slots []Slot
-	left := g.Replicas
+	left = g.Replicas
 	for _, x := range chosen {
 		n := c.Nodes[x.node].Clone()
 		for r := 0; r < min(x.cap, left); r++ {

@@ -226,3 +226,46 @@ func randomTask(rng *rand.Rand) Task {
 	}
 	return Task{GPUs: 1 << rng.IntN(4), GPUMilli: 1000, CPUMilli: 4000, Memory: 16}
 }
+
+func TestGangFabric(t *testing.T) {
+	mk := func(fabric string, gpus int) *NodeState {
+		n := ns("H100", 64000, 1000, make([]int64, gpus)...)
+		for g := range n.GPUFree {
+			n.GPUFree[g] = MilliPerGPU
+		}
+		n.Fabric = fabric
+		return n
+	}
+	// Fabric a has two idle 8-GPU nodes, fabric b three: a gang of three
+	// 8-GPU replicas stays in b rather than spanning fabrics.
+	nodes := []*NodeState{mk("a", 8), mk("a", 8), mk("b", 8), mk("b", 8), mk("b", 8)}
+	c := NewCluster(nodes)
+	slots, ok := c.PlaceGang(Gang{Replicas: 3, Task: Task{GPUs: 8, GPUMilli: 1000}}, NewArk(), nil)
+	if !ok {
+		t.Fatal("gang not placed")
+	}
+	for _, s := range slots {
+		if nodes[s.Node].Fabric != "b" {
+			t.Errorf("replica on node %d in fabric %s, want fabric b", s.Node, nodes[s.Node].Fabric)
+		}
+	}
+	// Fewest nodes first: fabric a's 16-GPU node holds both 8-GPU replicas.
+	nodes = []*NodeState{mk("b", 8), mk("b", 8), mk("a", 16)}
+	c = NewCluster(nodes)
+	slots, ok = c.PlaceGang(Gang{Replicas: 2, Task: Task{GPUs: 8, GPUMilli: 1000}}, NewArk(), nil)
+	if !ok || slots[0].Node != 2 || slots[1].Node != 2 {
+		t.Errorf("gang placed %v (ok %v), want both replicas on the 16-GPU node 2", slots, ok)
+	}
+	// No fabric holds it alone: it spans fabrics rather than wait.
+	nodes = []*NodeState{mk("a", 8), mk("b", 8)}
+	c = NewCluster(nodes)
+	if slots, ok = c.PlaceGang(Gang{Replicas: 2, Task: Task{GPUs: 8, GPUMilli: 1000}}, NewArk(), nil); !ok || len(slots) != 2 {
+		t.Errorf("cross-fabric gang: %v, %v", slots, ok)
+	}
+	// Nothing was over-committed.
+	for _, n := range nodes {
+		if n.FreeMilli() != 0 {
+			t.Errorf("node in fabric %s has %d milli free after a gang that fills it", n.Fabric, n.FreeMilli())
+		}
+	}
+}
