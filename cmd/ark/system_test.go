@@ -375,3 +375,108 @@ func TestSystemAgentCrashReattach(t *testing.T) {
 		t.Errorf("long job's log %q (%v)", logs, err)
 	}
 }
+
+// TestSystemNodeLossResumesGang: a 2-node gang of the builtin trainer runs;
+// one node dies (its agent and its tasks are SIGKILLed); after the heartbeat
+// TTL the servers mark it down, the gang restarts on the remaining capacity
+// (a third agent), resumes from the newest checkpoint, and succeeds.
+func TestSystemNodeLossResumesGang(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	s := newSrv(t)
+	p := start(t, "server", "--name", "s1", "--data-dir", s.dir, "--http", s.http, "--raft", s.raft, "--heartbeat-ttl", "2s", "--log-level", "warn")
+	_ = p
+	c, _ := client.New(s.http)
+	waitUntil(t, 15*time.Second, "leader", func() bool {
+		l, err := c.Leader(context.Background())
+		return err == nil && l.Leader == "s1"
+	})
+	agents := map[string]*proc{}
+	dirs := map[string]string{}
+	for _, name := range []string{"a", "b", "c"} {
+		dirs[name] = t.TempDir()
+		agents[name] = start(t, "agent", "--name", name, "--servers", s.http, "--data-dir", dirs[name], "--fake-gpus", "1xH200:141Gi", "--log-level", "warn")
+	}
+	waitUntil(t, 15*time.Second, "three nodes", func() bool {
+		out, err := cli(t, s.http, "node", "list", "-o", "json")
+		return err == nil && strings.Count(out, `"status": "ready"`) == 3
+	})
+	spec := filepath.Join(t.TempDir(), "ft.yaml")
+	data, _ := filepath.Abs("../../examples/data/shakespeare.txt")
+	body := fmt.Sprintf(`name: resilient
+kind: finetune
+replicas: 2
+resources: {gpus: 1, cpu: 1, memory: 256Mi}
+task:
+  driver: builtin
+  builtin: {model: gpt-tiny, data: %s, steps: 400, batch: 4, lr: 3e-3}
+checkpoint: {every: 25, keep: 2}
+restart: {maxRestarts: 2, backoff: 100ms}
+`, data)
+	if err := os.WriteFile(spec, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cli(t, s.http, "job", "submit", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(out)
+	status := func() *api.Job {
+		j, _, err := c.Job(context.Background(), id, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	var victim string
+	waitUntil(t, 60*time.Second, "a reported checkpoint", func() bool {
+		j := status()
+		for _, a := range j.Allocations {
+			if a.Rank == 0 && a.LastCheckpoint != nil && a.LastCheckpoint.Step >= 25 {
+				victim = j.Allocations[1].Node
+				return true
+			}
+		}
+		return false
+	})
+	// The node dies: its agent and every task it started.
+	agents[victim].kill9(t)
+	tasks, _ := filepath.Glob(filepath.Join(dirs[victim], "allocs", "*", "task.json"))
+	for _, f := range tasks {
+		var rec struct{ Pid int }
+		if b, err := os.ReadFile(f); err == nil && json.Unmarshal(b, &rec) == nil && rec.Pid > 0 {
+			_ = syscall.Kill(-rec.Pid, syscall.SIGKILL)
+		}
+	}
+	died := time.Now()
+	var again time.Duration
+	waitUntil(t, 30*time.Second, "the gang running again elsewhere", func() bool {
+		j := status()
+		running := 0
+		for _, a := range j.Allocations {
+			if a.Attempt >= 1 && a.Status == api.AllocRunning && a.Node != victim {
+				running++
+			}
+		}
+		if running == 2 {
+			again = time.Since(died)
+			return true
+		}
+		return false
+	})
+	t.Logf("node %s died; the gang ran again on the other nodes %s later (heartbeat TTL 2s)", victim, again.Round(time.Millisecond))
+	waitUntil(t, 90*time.Second, "the job to end", func() bool { return status().Terminal() })
+	j := status()
+	if j.Status != api.JobSucceeded || j.RestartCount < 1 {
+		t.Fatalf("job %s after %d restarts: %s", j.Status, j.RestartCount, j.Reason)
+	}
+	logs, err := cli(t, s.http, "job", "logs", id, "--rank", "0")
+	if err != nil || !strings.Contains(logs, "resumed from checkpoint") {
+		t.Errorf("rank 0 of the restarted gang did not resume from a checkpoint:\n%s", logs)
+	}
+	st, _ := cli(t, s.http, "job", "status", id)
+	if !strings.Contains(st, "Restarts   1") || !strings.Contains(st, "lost") {
+		t.Errorf("ark job status does not show the restart and why:\n%s", st)
+	}
+}
