@@ -53,6 +53,7 @@ func newAgentCmd(g *globals) *cobra.Command {
 	f.StringSliceVar(&cfg.Servers, "servers", nil, "servers' HTTP addresses, comma-separated")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the node ID, task directories and logs")
 	f.StringVar(&cfg.FakeGPUs, "fake-gpus", "", "simulate GPUs instead of discovering them, e.g. 8xH200:141Gi")
+	f.StringVar(&cfg.MockNVML, "mock-nvml", "", "discover GPUs through go-nvml's mock of a whole machine (dgxh100, dgxh200): the real NVML code path without a GPU")
 	f.StringVar(&cfg.Address, "address", "", "address other nodes reach this one at (default: 127.0.0.1 with loopback servers, else the first non-loopback IPv4)")
 	f.StringVar(&cfg.HTTPAddr, "http", "", "address the agent serves task logs on (default ADDRESS:0)")
 	f.StringVar(&cfg.TaskUser, "task-user", "", "run tasks as this unprivileged user (the agent runs as root); default: the agent's own user")

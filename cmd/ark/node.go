@@ -192,13 +192,17 @@ func newNodeStatusCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintln(w, "\nGPUs")
 			tw := newTable(w)
-			fmt.Fprintln(tw, "INDEX\tMODEL\tMEMORY\tUUID\tPCI\tALLOCATION")
+			fmt.Fprintln(tw, "INDEX\tMODEL\tMEMORY\tNUMA\tNVLINK\tUUID\tPCI\tALLOCATION")
 			for _, gp := range n.GPUs {
 				holder := used[gp.Index]
 				if holder == "" {
 					holder = "-"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", gp.Index, gp.Model, spec.FormatBytes(gp.MemoryBytes), gp.UUID, gp.PCIBusID, holder)
+				nvlink := "-"
+				if len(gp.NVLinkPeers) > 0 {
+					nvlink = fmt.Sprintf("domain %d (%d peers)", gp.NVLinkDomain, len(gp.NVLinkPeers))
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", gp.Index, gp.Model, spec.FormatBytes(gp.MemoryBytes), gp.NUMANode, nvlink, gp.UUID, orDash(gp.PCIBusID), holder)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -216,4 +220,11 @@ func newNodeStatusCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -30,6 +30,9 @@ type Config struct {
 	DataDir string
 	// FakeGPUs, when set, replaces GPU discovery ("4xH200:141Gi").
 	FakeGPUs string
+	// MockNVML, when set, discovers GPUs through go-nvml's mock of a
+	// whole machine ("dgxh200") instead of the real NVML.
+	MockNVML string
 	// Address is what other nodes use to reach this one (MASTER_ADDR).
 	// Empty picks 127.0.0.1 when the servers are on loopback, else the
 	// first non-loopback IPv4 address.
@@ -91,7 +94,13 @@ func New(cfg Config) (*Agent, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	inv, err := inventory.Discover(inventory.Options{FakeGPUs: cfg.FakeGPUs, NodeName: cfg.Name})
+	opts := inventory.Options{FakeGPUs: cfg.FakeGPUs, NodeName: cfg.Name}
+	if cfg.MockNVML != "" {
+		if opts.NVML, err = inventory.MockMachine(cfg.MockNVML); err != nil {
+			return nil, err
+		}
+	}
+	inv, err := inventory.Discover(opts)
 	if err != nil {
 		return nil, fmt.Errorf("discover inventory: %w", err)
 	}
