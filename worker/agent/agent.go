@@ -61,6 +61,8 @@ type Agent struct {
 	drivers map[string]driver.Driver
 	ln      net.Listener
 
+	cgroups *driver.Cgroups
+
 	nodeID string
 	ttl    time.Duration
 
@@ -109,7 +111,14 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("listen for agent http on %s: %w", cfg.HTTPAddr, err)
 	}
 	log := cfg.Logger.With(zap.String("node", cfg.Name))
+	cg, why := driver.DetectCgroups(driver.DefaultCgroupRoot)
+	if cg == nil {
+		log.Warn("tasks run without CPU and memory limits", zap.String("why", why))
+	} else {
+		log.Info("tasks run in cgroups v2 with their CPU and memory limits")
+	}
 	return &Agent{
+		cgroups: cg,
 		cfg: cfg, log: log, client: client, inv: inv, ln: ln,
 		drivers: map[string]driver.Driver{driver.Exec{}.Name(): driver.Exec{}, driver.Builtin{}.Name(): driver.Builtin{}},
 		tasks:   map[string]*task{},

@@ -134,7 +134,7 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 		return
 	}
 	h, err := drv.Start(ctx, driver.TaskConfig{
-		AllocID: al.ID, Kind: al.Kind, Task: al.Task, CPUMilli: al.CPUMilli, Env: a.taskEnv(al, t.dir), Dir: t.dir,
+		AllocID: al.ID, Kind: al.Kind, Task: al.Task, CPUMilli: al.CPUMilli, MemoryBytes: al.MemoryBytes, Cgroups: a.cgroups, Env: a.taskEnv(al, t.dir), Dir: t.dir,
 		CheckpointEvery: al.Checkpoint.Every, CheckpointKeep: al.Checkpoint.Keep,
 		Stdout: logPath(t.dir, "stdout"), Stderr: logPath(t.dir, "stderr"), User: a.cfg.TaskUser,
 		LogMaxBytes: a.cfg.LogMaxBytes, LogKeep: a.cfg.LogKeep,

@@ -16,9 +16,14 @@ type TaskConfig struct {
 	Kind string
 	// Task is the task spec.
 	Task spec.Task
-	// CPUMilli is the CPU the allocation holds (the builtin runtime sizes
-	// its thread pool from it).
-	CPUMilli int64
+	// CPUMilli and MemoryBytes are what the allocation holds: the limits
+	// of its cgroup (when Cgroups is set), and the builtin runtime sizes
+	// its thread pool from the CPU.
+	CPUMilli    int64
+	MemoryBytes int64
+	// Cgroups, when set, runs the task in its own cgroup v2 with those
+	// limits.
+	Cgroups *Cgroups
 	// CheckpointEvery and CheckpointKeep are the job's checkpoint policy.
 	CheckpointEvery, CheckpointKeep int
 	// Env is the complete environment of the task, as KEY=VALUE.

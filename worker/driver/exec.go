@@ -100,10 +100,26 @@ func (Exec) Start(_ context.Context, cfg TaskConfig) (Handle, error) {
 	// Its own process group, so that stopping the task reaches every
 	// process it started (torchrun's workers, a shell's children).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var cg *taskCgroup
+	if cfg.Cgroups != nil {
+		if cg, err = cfg.Cgroups.create(cfg.AllocID, cfg.CPUMilli, cfg.MemoryBytes); err != nil {
+			return nil, fmt.Errorf("allocation %s: %w", cfg.AllocID, err)
+		}
+		defer syscall.Close(cg.fd)
+		// Started inside its cgroup (clone3 CLONE_INTO_CGROUP): no window
+		// in which the task runs unlimited.
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cg.fd
+	}
 	if err := cmd.Start(); err != nil {
+		if cg != nil {
+			removeCgroup(cg.dir)
+		}
 		return nil, fmt.Errorf("allocation %s: start %s: %w", cfg.AllocID, argv[0], err)
 	}
 	h := &execHandle{cmd: cmd, dir: cfg.Dir, done: make(chan struct{})}
+	if cg != nil {
+		h.cgroup = cg.dir
+	}
 	go h.wait()
 	// What a restarted agent needs to find the task again.
 	start, err := procStartTime(cmd.Process.Pid)
@@ -156,9 +172,10 @@ func openLog(path string) (*os.File, error) {
 }
 
 type execHandle struct {
-	cmd  *exec.Cmd
-	dir  string
-	done chan struct{}
+	cmd    *exec.Cmd
+	dir    string
+	cgroup string // the task's cgroup, if it has one
+	done   chan struct{}
 
 	mu     sync.Mutex
 	result Result
@@ -197,6 +214,12 @@ func (h *execHandle) wait() {
 	}
 	// The leader is gone; make sure nothing it left in its group lives on.
 	_ = syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL)
+	if h.cgroup != "" {
+		if oomKilled(h.cgroup) && res.Err == nil {
+			res.Err = errors.New("killed by the kernel's OOM killer: the task used more memory than resources.memory")
+		}
+		removeCgroup(h.cgroup)
+	}
 	h.mu.Lock()
 	h.result = res
 	h.mu.Unlock()
