@@ -15,6 +15,11 @@ type SpeedResult struct {
 	SinglePlaced int     `json:"single_placed"`
 	SingleTried  int     `json:"single_tried"`
 	SinglePerSec float64 `json:"single_per_sec"`
+	// The same with CPU and memory drawn per task (1-16 cores, 4-128 GiB):
+	// many more distinct node states, the harder case for the class index.
+	DiversePlaced  int     `json:"diverse_placed"`
+	DiversePerSec  float64 `json:"diverse_per_sec"`
+	DiverseClasses int     `json:"diverse_classes"`
 	GangPlaced   int     `json:"gang_placed"`
 	GangTried    int     `json:"gang_tried"`
 	GangPerSec   float64 `json:"gang_per_sec"`
@@ -123,6 +128,41 @@ func Speed(nodes, singles, gangs int, seed uint64) (*SpeedResult, error) {
 		return nil, err
 	}
 	res.SinglePerSec = float64(res.SinglePlaced) / el.Seconds()
+
+	// Singles with diverse CPU and memory, on a cluster prefilled the same
+	// way.
+	diverse := func(t placement.Task) placement.Task {
+		t.CPUMilli = int64(1+rng.IntN(16)) * 1000
+		t.Memory = int64(4+rng.IntN(125)) * 1024
+		return t
+	}
+	c = placement.NewCluster(SyntheticCluster(nodes))
+	ark = placement.NewArk()
+	for used = 0; used < total/2; {
+		t := diverse(synthTask(rng, false))
+		ark.Observe(t)
+		if i, g := c.Select(t, ark, nil); i >= 0 {
+			c.Place(i, t, g)
+			used += t.TotalMilli()
+		}
+	}
+	for i := range tasks {
+		tasks[i] = diverse(synthTask(rng, true))
+	}
+	start = time.Now()
+	for _, t := range tasks {
+		ark.Observe(t)
+		if i, g := c.Select(t, ark, nil); i >= 0 {
+			c.Place(i, t, g)
+			res.DiversePlaced++
+		}
+	}
+	el = time.Since(start)
+	res.DiverseClasses = c.Classes()
+	if err := checkCluster(c.Nodes); err != nil {
+		return nil, err
+	}
+	res.DiversePerSec = float64(res.DiversePlaced) / el.Seconds()
 
 	// Gangs.
 	c = placement.NewCluster(SyntheticCluster(nodes))

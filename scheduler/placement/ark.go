@@ -34,6 +34,10 @@ const (
 	arkCoverPct = 99   // share of arrived tasks the learned shapes cover
 	arkScale    = 1000 // FGD's sigmoid scale, milli-GPU
 	arkLevels   = 100  // FGD's score levels
+	// arkMaxShapes bounds the learned shapes: one fragmentation measure
+	// costs shapes x GPUs. On openb 256 gives the same decisions as no
+	// bound; with CPU and memory drawn per task it keeps scoring cheap.
+	arkMaxShapes = 256
 )
 
 // NewArk returns Ark's policy with an empty history.
@@ -50,7 +54,7 @@ func (a *Ark) Observe(t Task) {
 	a.counts[sh]++
 	a.seen++
 	if a.m == nil || a.seen-a.rebuilt >= max(50, a.rebuilt/10) {
-		a.m = newFragModel(typicalFromCounts(a.counts, a.seen, arkCoverPct))
+		a.m = newFragModel(typicalFromCounts(a.counts, a.seen, arkCoverPct, arkMaxShapes))
 		a.rebuilt = a.seen
 		a.version++
 	}

@@ -48,10 +48,12 @@ func TypicalShapes(tasks []Task, thresholdPct float64) []ShapeFreq {
 	for _, t := range tasks {
 		counts[shapeOf(t)]++
 	}
-	return typicalFromCounts(counts, float64(len(tasks)), thresholdPct)
+	return typicalFromCounts(counts, float64(len(tasks)), thresholdPct, 0)
 }
 
-func typicalFromCounts(counts map[ShapeFreq]float64, total, thresholdPct float64) []ShapeFreq {
+// typicalFromCounts keeps the most frequent shapes that cover thresholdPct
+// of total, at most maxShapes of them (0: no limit).
+func typicalFromCounts(counts map[ShapeFreq]float64, total, thresholdPct float64, maxShapes int) []ShapeFreq {
 	list := make([]ShapeFreq, 0, len(counts))
 	for k, c := range counts {
 		k.Freq = c
@@ -69,7 +71,7 @@ func typicalFromCounts(counts map[ShapeFreq]float64, total, thresholdPct float64
 	}
 	want := thresholdPct * total / 100
 	cum, n := 0.0, 0
-	for n < len(list) && cum < want {
+	for n < len(list) && cum < want && (maxShapes == 0 || n < maxShapes) {
 		cum += list[n].Freq
 		list[n].Freq /= total
 		n++
@@ -104,6 +106,15 @@ type fragModel struct {
 	models [][]string
 	access map[string][]bool // node model -> per shape
 	memo   map[stateKey]float64
+	// cpuCuts and memCuts are the shapes' CPU and memory asks, sorted:
+	// fragmentation sees free CPU and memory only through comparisons
+	// with them, so the memo keys on their rank, not the exact value.
+	cpuCuts, memCuts []int64
+}
+
+// rank is how many cuts v reaches (cuts[i] <= v).
+func rank(cuts []int64, v int64) int64 {
+	return int64(sort.Search(len(cuts), func(i int) bool { return cuts[i] > v }))
 }
 
 // stateKey identifies what fragmentation depends on: model, free CPU and
@@ -118,6 +129,19 @@ type stateKey struct {
 
 func newFragModel(shapes []ShapeFreq) *fragModel {
 	m := &fragModel{shapes: shapes, access: map[string][]bool{}, memo: map[stateKey]float64{}}
+	cpu, mem := map[int64]bool{}, map[int64]bool{}
+	for _, s := range shapes {
+		if !cpu[s.CPUMilli] {
+			cpu[s.CPUMilli] = true
+			m.cpuCuts = append(m.cpuCuts, s.CPUMilli)
+		}
+		if !mem[s.Memory] {
+			mem[s.Memory] = true
+			m.memCuts = append(m.memCuts, s.Memory)
+		}
+	}
+	sort.Slice(m.cpuCuts, func(i, k int) bool { return m.cpuCuts[i] < m.cpuCuts[k] })
+	sort.Slice(m.memCuts, func(i, k int) bool { return m.memCuts[i] < m.memCuts[k] })
 	for _, s := range shapes {
 		var ms []string
 		if s.Models != "" {
@@ -160,6 +184,7 @@ func keyOf(n *NodeState) (stateKey, bool) {
 // Frag is the node's expected fragmentation in GPU milli.
 func (m *fragModel) Frag(n *NodeState) float64 {
 	k, ok := keyOf(n)
+	k.cpu, k.mem = rank(m.cpuCuts, n.CPUFree), rank(m.memCuts, n.MemFree)
 	if ok {
 		if f, hit := m.memo[k]; hit {
 			return f
