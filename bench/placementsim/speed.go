@@ -20,10 +20,10 @@ type SpeedResult struct {
 	DiversePlaced  int     `json:"diverse_placed"`
 	DiversePerSec  float64 `json:"diverse_per_sec"`
 	DiverseClasses int     `json:"diverse_classes"`
-	GangPlaced   int     `json:"gang_placed"`
-	GangTried    int     `json:"gang_tried"`
-	GangPerSec   float64 `json:"gang_per_sec"`
-	Classes      int     `json:"classes"` // distinct node states at the end of the single run
+	GangPlaced     int     `json:"gang_placed"`
+	GangTried      int     `json:"gang_tried"`
+	GangPerSec     float64 `json:"gang_per_sec"`
+	Classes        int     `json:"classes"` // distinct node states at the end of the single run
 }
 
 // SyntheticCluster is n nodes of 8 GPUs (one NVLink domain, two NUMA
