@@ -66,6 +66,12 @@ func (c *threeServers) waitLeader(exclude ...int) int {
 			self, err := cl.ServerSelf(ctx)
 			cancel()
 			if err == nil && self.Leader == self.Name {
+				// ... and has published its address, so followers
+				// can forward to it.
+				l, err := cl.Leader(context.Background())
+				if err != nil || l.Address == "" {
+					return false
+				}
 				leader = i
 				return true
 			}
@@ -252,6 +258,7 @@ func TestHAMinority(t *testing.T) {
 		}
 	}
 	ac, _ := client.New(c.addrs[alone])
+	ac.RetryFor = 0 // see the refusal itself, not the retries
 	var err error
 	waitUntil(t, 15*time.Second, "the isolated server to refuse writes", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

@@ -182,6 +182,15 @@ func TestCancelKillsTask(t *testing.T) {
 		job, _, err := c.Job(ctx, resp.ID, 0, 0)
 		return err == nil && len(job.Allocations) == 1 && job.Allocations[0].Status == api.AllocRunning
 	})
+	waitFor(t, 10*time.Second, "the task's first output", func() bool {
+		rc, err := c.JobLogs(ctx, resp.ID, 0, "stdout", false)
+		if err != nil {
+			return false
+		}
+		defer rc.Close()
+		b, _ := io.ReadAll(rc)
+		return strings.Contains(string(b), "started")
+	})
 	if err := c.CancelJob(ctx, resp.ID); err != nil {
 		t.Fatal(err)
 	}

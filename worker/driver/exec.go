@@ -47,9 +47,12 @@ func (Exec) Start(_ context.Context, cfg TaskConfig) (Handle, error) {
 		return nil, err
 	}
 	defer stderr.Close()
-	if err := os.MkdirAll(filepath.Dir(cfg.Stdout), 0o755); err != nil {
-		return nil, fmt.Errorf("create log dir: %w", err)
+	// Both logs exist from the start, so they can be read at once.
+	stdout, err := openLog(cfg.Stdout)
+	if err != nil {
+		return nil, err
 	}
+	stdout.Close()
 
 	// The supervisor starts the program; catch what would keep it from
 	// starting here, where the error can still be returned.

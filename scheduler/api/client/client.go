@@ -34,14 +34,22 @@ type Client struct {
 	preferred atomic.Int32
 	// Token, when set, is sent as "Authorization: Bearer <token>".
 	Token string
+	// RetryFor is how long a call keeps trying while every server answers
+	// 503 (no leader yet, an election, a leader that has not published
+	// its address) or cannot be reached. Every write the API takes is safe
+	// to retry (submissions carry an idempotency key).
+	RetryFor time.Duration
 	// AttemptTimeout bounds one try on one server (a blocking query gets
 	// its wait on top). A server that accepts connections but never
 	// answers (frozen, partitioned) is given up on after it.
 	AttemptTimeout time.Duration
 }
 
-// DefaultAttemptTimeout is the default AttemptTimeout.
-const DefaultAttemptTimeout = 10 * time.Second
+// Defaults of AttemptTimeout and RetryFor.
+const (
+	DefaultAttemptTimeout = 10 * time.Second
+	DefaultRetryFor       = 10 * time.Second
+)
 
 // APIError is an error answer from a server.
 type APIError struct {
@@ -92,7 +100,7 @@ func New(addrs ...string) (*Client, error) {
 	}
 	// No overall timeout: blocking queries and log streams are long; each
 	// call is bounded by its context.
-	return &Client{addrs: out, http: &http.Client{Transport: http.DefaultTransport}, AttemptTimeout: DefaultAttemptTimeout}, nil
+	return &Client{addrs: out, http: &http.Client{Transport: http.DefaultTransport}, AttemptTimeout: DefaultAttemptTimeout, RetryFor: DefaultRetryFor}, nil
 }
 
 // Addrs returns the server addresses.
@@ -117,22 +125,34 @@ func (c *Client) doWith(ctx context.Context, method, path string, header http.He
 			return 0, err
 		}
 	}
-	var lastErr error
-	first := int(c.preferred.Load())
-	for k := range c.addrs {
-		i := (first + k) % len(c.addrs)
-		idx, code, err := c.attempt(ctx, method, c.addrs[i]+path, header, payload, out, wait)
-		if ctx.Err() != nil {
+	deadline := time.Now().Add(c.RetryFor)
+	backoff := 50 * time.Millisecond
+	for {
+		var lastErr error
+		first := int(c.preferred.Load())
+		for k := range c.addrs {
+			i := (first + k) % len(c.addrs)
+			idx, code, err := c.attempt(ctx, method, c.addrs[i]+path, header, payload, out, wait)
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			if code == 0 || code == http.StatusServiceUnavailable {
+				lastErr = err
+				continue
+			}
+			c.preferred.Store(int32(i))
+			return idx, err
+		}
+		if time.Now().Add(backoff).After(deadline) {
+			return 0, lastErr
+		}
+		select {
+		case <-ctx.Done():
 			return 0, ctx.Err()
+		case <-time.After(backoff):
 		}
-		if code == 0 || (code == http.StatusServiceUnavailable && len(c.addrs) > 1) {
-			lastErr = err
-			continue
-		}
-		c.preferred.Store(int32(i))
-		return idx, err
+		backoff = min(backoff*2, time.Second)
 	}
-	return 0, lastErr
 }
 
 // attempt makes one try on one server; code is 0 when no answer came.
