@@ -86,7 +86,8 @@ func jobStates(nodes []*api.Node, usage map[string]*Usage, req Request) ([]*Node
 			s.CPUFree -= u.CPUMilli
 			s.MemFree -= u.MemoryBytes
 		}
-		var numa []int
+		var numa, domains []int
+		nvlinkKnown := false
 		for gi, g := range n.GPUs {
 			if req.gpuMismatch(g) != "" {
 				continue
@@ -101,11 +102,25 @@ func jobStates(nodes []*api.Node, usage map[string]*Usage, req Request) ([]*Node
 			s.GPUMemory = g.MemoryBytes
 			s.GPUFree = append(s.GPUFree, free)
 			numa = append(numa, g.NUMANode)
+			// A GPU without NVLink peers is a domain of its own.
+			d := g.NVLinkDomain
+			if len(g.NVLinkPeers) == 0 {
+				d = -1 - gi
+			} else {
+				nvlinkKnown = true
+			}
+			domains = append(domains, d)
 			index[i] = append(index[i], gi)
 		}
 		for _, m := range numa {
 			if m != numa[0] {
 				s.NUMA = numa
+				break
+			}
+		}
+		for _, d := range domains {
+			if nvlinkKnown && d != domains[0] {
+				s.NVLinkGroup = domains
 				break
 			}
 		}
