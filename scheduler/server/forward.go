@@ -147,16 +147,22 @@ func (s *Server) waitReplayed(ctx context.Context) error {
 	return nil
 }
 
-// replayed reports whether the startup replay is done: everything the log
-// held is applied or, when its tail was never committed (a deposed
-// leader's), everything the current leader has committed is.
+// replayed reports whether the startup replay is done. On the leader it is
+// once its first barrier has completed (Raft's applied index alone runs
+// ahead of the FSM: entries count as applied when handed to it). On a
+// follower, once everything its log held is applied or, when its tail was
+// never committed (a deposed leader's), everything the leader has
+// committed is.
 func (s *Server) replayed() bool {
-	applied := s.raft.AppliedIndex()
-	if applied >= s.bootIndex {
+	if s.barrierDone.Load() {
 		return true
 	}
 	if s.raft.IsLeader() {
-		return false // a leader's log is authoritative: all of it gets applied
+		return false // startLeader's barrier sets barrierDone
+	}
+	applied := s.raft.AppliedIndex()
+	if applied >= s.bootIndex {
+		return true
 	}
 	leader, _ := s.raft.Leader()
 	commit := s.raft.CommitIndex()

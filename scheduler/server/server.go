@@ -75,8 +75,10 @@ type Server struct {
 	servers atomic.Value     // map[string]api.Server found at bootstrap
 
 	// bootIndex is the last index in the Raft log when the server opened;
-	// reads wait until it is applied.
-	bootIndex uint64
+	// reads wait until it is applied. barrierDone is set once this server,
+	// as leader, has applied everything committed before it led.
+	bootIndex   uint64
+	barrierDone atomic.Bool
 
 	// nextWake is when the scheduler must look again without a state
 	// change (the first end of a restart backoff); owned by its goroutine.
@@ -200,6 +202,7 @@ func (s *Server) startLeader(parent context.Context) {
 			s.log.Warn("leader barrier failed", zap.Error(err))
 			return
 		}
+		s.barrierDone.Store(true)
 		s.publishSelf(ctx)
 		s.hb.start(ctx, s.store.Snapshot().Nodes(nil))
 		done := make(chan struct{})
