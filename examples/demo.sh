@@ -60,7 +60,7 @@ done
 echo "==> job $id: succeeded"
 
 echo
-echo "==> 2. fine-tune the builtin GPT, 2 data-parallel ranks (examples/finetune.yaml)"
+echo "==> 2. fine-tune the builtin GPT from examples/base, 2 data-parallel ranks (examples/finetune.yaml)"
 set +e
 out=$(ark job submit --wait --timeout 120s examples/finetune.yaml)
 rc=$?
@@ -81,14 +81,14 @@ if [ -z "$ckpt" ]; then
 fi
 
 echo
-echo "==> 3. evaluate the fine-tuned checkpoint as an eval job: $ckpt"
+echo "==> 3. an eval job compares the base and the fine-tuned model on the held-out text"
 cat >"$dir/eval.yaml" <<EOF
 name: shakespeare-eval
 kind: eval
 resources: {gpus: 1, cpu: 1, memory: 512Mi}
 task:
   driver: builtin
-  builtin: {model: gpt-tiny, data: examples/data/shakespeare.txt, base: "$ckpt"}
+  builtin: {model: gpt-tiny, data: examples/data/shakespeare.txt, base: "file://$PWD/examples/base/gpt-tiny,$ckpt"}
 EOF
 set +e
 out=$(ark job submit --wait --timeout 60s "$dir/eval.yaml")
