@@ -43,11 +43,15 @@ func sameNode(s *spec.Job) { s.Topology.SameNode = true }
 
 func model(m string) func(*spec.Job) { return func(s *spec.Job) { s.Resources.GPUModel = m } }
 
-func gpuMem(q string) func(*spec.Job) { return func(s *spec.Job) { s.Resources.GPUMemory = spec.Quantity(q) } }
+func gpuMem(q string) func(*spec.Job) {
+	return func(s *spec.Job) { s.Resources.GPUMemory = spec.Quantity(q) }
+}
 
 func cpu(q string) func(*spec.Job) { return func(s *spec.Job) { s.Resources.CPU = spec.Quantity(q) } }
 
-func mem(q string) func(*spec.Job) { return func(s *spec.Job) { s.Resources.Memory = spec.Quantity(q) } }
+func mem(q string) func(*spec.Job) {
+	return func(s *spec.Job) { s.Resources.Memory = spec.Quantity(q) }
+}
 
 // live is a running allocation holding GPUs on a node.
 func live(id, nodeID string, gpus ...int) *api.Allocation {
@@ -87,8 +91,8 @@ func TestFirstFit(t *testing.T) {
 			placed: map[string]string{"a": "0@n1[0 1] 1@n1[2 3] 2@n2[0 1]"},
 		},
 		{
-			name: "gang never reuses a GPU within itself",
-			in:   Input{Nodes: []*api.Node{h200("n1", 2)}, Pending: []*api.Job{job("a", 2, 1)}},
+			name:   "gang never reuses a GPU within itself",
+			in:     Input{Nodes: []*api.Node{h200("n1", 2)}, Pending: []*api.Job{job("a", 2, 1)}},
 			placed: map[string]string{"a": "0@n1[0] 1@n1[1]"},
 		},
 		{

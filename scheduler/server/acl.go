@@ -121,10 +121,10 @@ func (a *ACL) identify(r *http.Request) (principal, error) {
 type access int
 
 const (
-	anyToken   access = iota // any valid token
-	jobsAccess               // management or a namespace token (checked per job)
-	agentAccess              // management or agent
-	mgmtAccess               // management only
+	anyToken    access = iota // any valid token
+	jobsAccess                // management or a namespace token (checked per job)
+	agentAccess               // management or agent
+	mgmtAccess                // management only
 )
 
 func (p principal) allows(need access) bool {

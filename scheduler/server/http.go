@@ -234,13 +234,13 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 	job := &api.Job{
 		ID:          js.Name + "-" + randomSuffix(3),
 		SubmitToken: token,
-		Name:       js.Name,
-		Namespace:  js.Namespace,
-		Queue:      js.Queue,
-		Kind:       js.Kind,
-		Priority:   js.Priority,
-		Spec:       *js,
-		SubmitTime: time.Now().UTC(),
+		Name:        js.Name,
+		Namespace:   js.Namespace,
+		Queue:       js.Queue,
+		Kind:        js.Kind,
+		Priority:    js.Priority,
+		Spec:        *js,
+		SubmitTime:  time.Now().UTC(),
 	}
 	resp, idx, err := s.apply(r.Context(), state.RegisterJobType, &state.RegisterJobRequest{Job: job})
 	if err != nil {

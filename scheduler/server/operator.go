@@ -171,34 +171,31 @@ func (s *Server) handleSnapshotRestore(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"restored": true, "bytes": len(data)})
 }
 
+// getJSON and postJSON call another server's API with the servers' token.
 func (s *Server) getJSON(ctx context.Context, addr, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
-	if err != nil {
-		return err
-	}
-	s.setServerAuth(req)
-	resp, err := forwardClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return s.callJSON(ctx, http.MethodGet, addr, path, nil, out)
 }
 
 func (s *Server) postJSON(ctx context.Context, addr, path string, in, out any) error {
-	body, err := json.Marshal(in)
+	return s.callJSON(ctx, http.MethodPost, addr, path, in, out)
+}
+
+func (s *Server) callJSON(ctx context.Context, method, addr, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, body)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, bytes.NewReader(body))
-	if err != nil {
-		return err
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("Content-Type", "application/json")
 	s.setServerAuth(req)
 	resp, err := forwardClient.Do(req)
 	if err != nil {

@@ -72,7 +72,7 @@ type Server struct {
 
 	peersMu sync.Mutex
 	peers   map[string]bool // HTTP addresses heard of while forming
-	servers atomic.Value     // map[string]api.Server found at bootstrap
+	servers atomic.Value    // map[string]api.Server found at bootstrap
 
 	// bootIndex is the last index in the Raft log when the server opened;
 	// reads wait until it is applied. barrierDone is set once this server,

@@ -52,9 +52,9 @@ func TestParseValid(t *testing.T) {
 			in:   validJSON,
 			want: Job{
 				Name: "j", Namespace: "default", Queue: "default", Kind: KindFinetune, Priority: 50, Replicas: 1,
-				Resources: Resources{GPUs: 8, CPU: "1", Memory: "1Gi"},
-				Topology:  Topology{NVLink: PrefPreferred, RDMA: PrefPreferred},
-				Task:      Task{Driver: DriverExec, Exec: &ExecTask{Command: []string{"torchrun", "train.py"}}},
+				Resources:  Resources{GPUs: 8, CPU: "1", Memory: "1Gi"},
+				Topology:   Topology{NVLink: PrefPreferred, RDMA: PrefPreferred},
+				Task:       Task{Driver: DriverExec, Exec: &ExecTask{Command: []string{"torchrun", "train.py"}}},
 				Checkpoint: Checkpoint{Store: "default"},
 				Restart:    Restart{Backoff: Duration(10 * time.Second)},
 			},
@@ -76,9 +76,9 @@ restart: {maxRestarts: 100, backoff: 1.5}
 `,
 			want: Job{
 				Name: "ft", Namespace: "nlp", Queue: "research", Kind: KindInference, Priority: 1000, Replicas: 4096,
-				Resources: Resources{GPUs: 64, GPUMemory: "80Gi", GPUModel: "H200", CPU: "0.5", Memory: "2048"},
-				Topology:  Topology{SameNode: true, NVLink: PrefRequired, RDMA: PrefNone},
-				Task:      Task{Driver: DriverExec, Exec: &ExecTask{Command: []string{"serve"}, WorkDir: "/srv"}},
+				Resources:  Resources{GPUs: 64, GPUMemory: "80Gi", GPUModel: "H200", CPU: "0.5", Memory: "2048"},
+				Topology:   Topology{SameNode: true, NVLink: PrefRequired, RDMA: PrefNone},
+				Task:       Task{Driver: DriverExec, Exec: &ExecTask{Command: []string{"serve"}, WorkDir: "/srv"}},
 				Checkpoint: Checkpoint{Store: "s3-main", Every: 50, Keep: 3},
 				Restart:    Restart{MaxRestarts: 100, Backoff: Duration(1500 * time.Millisecond)},
 			},
@@ -547,7 +547,6 @@ func normalize(j *Job) *Job {
 	}
 	return &c
 }
-
 
 // TestReplicasZeroDefaults: an explicit 0 means "not set" and becomes 1.
 func TestReplicasZeroDefaults(t *testing.T) {

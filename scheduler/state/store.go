@@ -13,9 +13,9 @@ import (
 
 // Tables.
 const (
-	tableJobs   = "jobs"
-	tableAllocs = "allocs"
-	tableNodes  = "nodes"
+	tableJobs    = "jobs"
+	tableAllocs  = "allocs"
+	tableNodes   = "nodes"
 	tableIndex   = "index"
 	tableServers = "servers"
 )
@@ -160,15 +160,7 @@ func (s *Snapshot) LatestIndex() uint64 {
 
 // Job returns a job, or nil.
 func (s *Snapshot) Job(ws memdb.WatchSet, id string) *api.Job {
-	ch, raw, err := s.txn.FirstWatch(tableJobs, "id", id)
-	if err != nil {
-		panic(err)
-	}
-	ws.Add(ch)
-	if raw == nil {
-		return nil
-	}
-	return raw.(*api.Job)
+	return first[*api.Job](ws, s.txn, tableJobs, "id", id)
 }
 
 // Jobs returns every job, oldest first.
@@ -211,15 +203,7 @@ func sortByPriority(jobs []*api.Job) {
 
 // Alloc returns an allocation, or nil.
 func (s *Snapshot) Alloc(ws memdb.WatchSet, id string) *api.Allocation {
-	ch, raw, err := s.txn.FirstWatch(tableAllocs, "id", id)
-	if err != nil {
-		panic(err)
-	}
-	ws.Add(ch)
-	if raw == nil {
-		return nil
-	}
-	return raw.(*api.Allocation)
+	return first[*api.Allocation](ws, s.txn, tableAllocs, "id", id)
 }
 
 // AllocsByJob returns a job's allocations by rank.
@@ -239,15 +223,7 @@ func (s *Snapshot) Allocs(ws memdb.WatchSet) []*api.Allocation {
 
 // Node returns a node by ID, or nil.
 func (s *Snapshot) Node(ws memdb.WatchSet, id string) *api.Node {
-	ch, raw, err := s.txn.FirstWatch(tableNodes, "id", id)
-	if err != nil {
-		panic(err)
-	}
-	ws.Add(ch)
-	if raw == nil {
-		return nil
-	}
-	return raw.(*api.Node)
+	return first[*api.Node](ws, s.txn, tableNodes, "id", id)
 }
 
 // Server returns a server by name, or nil.
@@ -269,15 +245,7 @@ func (s *Snapshot) Servers() []*api.Server {
 
 // NodeByName returns a node by name, or nil.
 func (s *Snapshot) NodeByName(ws memdb.WatchSet, name string) *api.Node {
-	ch, raw, err := s.txn.FirstWatch(tableNodes, "name", name)
-	if err != nil {
-		panic(err)
-	}
-	ws.Add(ch)
-	if raw == nil {
-		return nil
-	}
-	return raw.(*api.Node)
+	return first[*api.Node](ws, s.txn, tableNodes, "name", name)
 }
 
 // Nodes returns every node, by name.
@@ -285,6 +253,21 @@ func (s *Snapshot) Nodes(ws memdb.WatchSet) []*api.Node {
 	nodes := collect[*api.Node](ws, s.txn, tableNodes, "id")
 	sort.Slice(nodes, func(i, k int) bool { return nodes[i].Name < nodes[k].Name })
 	return nodes
+}
+
+// first returns the object an index finds, or the zero value, adding the
+// index's watch channel to ws.
+func first[T any](ws memdb.WatchSet, txn *memdb.Txn, table, index string, args ...any) T {
+	ch, raw, err := txn.FirstWatch(table, index, args...)
+	if err != nil {
+		panic(fmt.Sprintf("state: query %s.%s: %v", table, index, err)) // schema bug
+	}
+	ws.Add(ch)
+	var zero T
+	if raw == nil {
+		return zero
+	}
+	return raw.(T)
 }
 
 func collect[T any](ws memdb.WatchSet, txn *memdb.Txn, table, index string, args ...any) []T {

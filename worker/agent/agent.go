@@ -49,7 +49,7 @@ type Config struct {
 	// LogMaxBytes and LogKeep rotate task logs (defaults 64 MiB, 3 kept).
 	LogMaxBytes int64
 	LogKeep     int
-	Logger    *zap.Logger
+	Logger      *zap.Logger
 }
 
 // Agent runs one node.
@@ -119,7 +119,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	return &Agent{
 		cgroups: cg,
-		cfg: cfg, log: log, client: client, inv: inv, ln: ln,
+		cfg:     cfg, log: log, client: client, inv: inv, ln: ln,
 		drivers: map[string]driver.Driver{driver.Exec{}.Name(): driver.Exec{}, driver.Builtin{}.Name(): driver.Builtin{}},
 		tasks:   map[string]*task{},
 	}, nil
@@ -184,7 +184,7 @@ func (a *Agent) register(ctx context.Context) error {
 				a.ttl = 10 * time.Second
 			}
 			if id != resp.ID {
-				if err := writeFileAtomic(filepath.Join(a.cfg.DataDir, "node-id"), []byte(resp.ID+"\n")); err != nil {
+				if err := driver.WriteFileAtomic(filepath.Join(a.cfg.DataDir, "node-id"), []byte(resp.ID+"\n")); err != nil {
 					return fmt.Errorf("save node id: %w", err)
 				}
 			}
@@ -244,26 +244,6 @@ func defaultAddress(servers []string) string {
 		}
 	}
 	return "127.0.0.1"
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // sleep waits d or until ctx ends; it reports whether d passed.

@@ -1,12 +1,12 @@
 package driver
 
 import (
-	"fmt"
 	"context"
 	"errors"
+	"fmt"
 	"os"
-	"os/user"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"

@@ -141,12 +141,19 @@ func writeJSONAtomic(path string, v any) error {
 	if err != nil {
 		return err
 	}
+	return WriteFileAtomic(path, b)
+}
+
+// WriteFileAtomic replaces path with data: written to a temporary file,
+// fsync'd, then renamed over path, so a reader sees the old or the new
+// content, never a part.
+func WriteFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(b); err != nil {
+	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return err
 	}
