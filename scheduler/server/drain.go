@@ -76,16 +76,25 @@ func (s *Server) drainPass(ctx context.Context, now time.Time) {
 	}
 }
 
-// handleDrain starts or cancels a node's drain.
-func (s *Server) handleDrain(w http.ResponseWriter, r *http.Request) {
-	var req api.DrainRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+// nodeRequest decodes a node operator request's body into req and finds
+// the node the path names; it answers the error itself and returns nil.
+func (s *Server) nodeRequest(w http.ResponseWriter, r *http.Request, req any) *api.Node {
+	if err := decodeJSON(w, r, req); err != nil {
 		s.fail(w, r, err)
-		return
+		return nil
 	}
 	n := nodeByRef(nil, s.store.Snapshot(), r.PathValue("id"))
 	if n == nil {
 		s.fail(w, r, fmt.Errorf("node %q: %w", r.PathValue("id"), state.ErrNotFound))
+	}
+	return n
+}
+
+// handleDrain starts or cancels a node's drain.
+func (s *Server) handleDrain(w http.ResponseWriter, r *http.Request) {
+	var req api.DrainRequest
+	n := s.nodeRequest(w, r, &req)
+	if n == nil {
 		return
 	}
 	cmd := &state.NodeDrainRequest{NodeID: n.ID}
@@ -111,13 +120,8 @@ func (s *Server) handleDrain(w http.ResponseWriter, r *http.Request) {
 // handleEligibility opens or closes a node to new allocations.
 func (s *Server) handleEligibility(w http.ResponseWriter, r *http.Request) {
 	var req api.EligibilityRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	n := nodeByRef(nil, s.store.Snapshot(), r.PathValue("id"))
+	n := s.nodeRequest(w, r, &req)
 	if n == nil {
-		s.fail(w, r, fmt.Errorf("node %q: %w", r.PathValue("id"), state.ErrNotFound))
 		return
 	}
 	if _, _, err := s.apply(r.Context(), state.NodeEligibilityType, &state.NodeEligibilityRequest{NodeID: n.ID, Eligible: req.Eligible}); err != nil {
