@@ -3,7 +3,8 @@
 # each) in a temporary directory and walk the main job: a 2-rank gang checks
 # its rendezvous across both nodes; Ark's builtin GPT is fine-tuned with 2
 # data-parallel ranks (progress lines, checkpoints to the store); an eval
-# job measures the fine-tuned checkpoint; the model continues a prompt.
+# job compares base and fine-tuned; an inference job serves the result and
+# answers a prompt.
 # Exits 0 only if every job succeeded. Stops the cluster either way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -103,9 +104,21 @@ fi
 ark job logs "$ev"
 
 echo
-echo "==> 4. the fine-tuned model continues a prompt"
-ark task generate --ckpt "$ckpt" --prompt "ROMEO:" --tokens 160 --temperature 0.8
-echo
+echo "==> 4. an inference job serves the fine-tuned model (2 replicas, one per node) and answers a prompt"
+cat >"$dir/serve.yaml" <<EOF
+name: shakespeare-serve
+kind: inference
+replicas: 2
+resources: {gpus: 1, cpu: 500m, memory: 256Mi}
+task:
+  driver: builtin
+  builtin: {model: gpt-tiny, base: "$ckpt"}
+EOF
+srv=$(ark job submit "$dir/serve.yaml")
+echo "submitted $srv"
+ark infer "$srv" --prompt "ROMEO:" --tokens 160 --temperature 0.8 --timeout 60s
+ark job status "$srv" | sed -n '/^Allocations/,$p'
+ark job cancel "$srv" >/dev/null
 echo
 echo "==> jobs"
 ark job list

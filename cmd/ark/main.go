@@ -101,6 +101,7 @@ func newRoot() *cobra.Command {
 		newJobCmd(g),
 		newNodeCmd(g),
 		newOperatorCmd(g),
+		newInferCmd(g),
 		newBenchCmd(g),
 		newExampleCmd(),
 	)

@@ -480,3 +480,77 @@ restart: {maxRestarts: 2, backoff: 100ms}
 		t.Errorf("ark job status does not show the restart and why:\n%s", st)
 	}
 }
+
+// TestSystemInference: a 2-replica builtin inference job serves the base
+// checkpoint from two agent processes, one replica per node, each on its own
+// reserved port; ark infer gets an answer; cancel stops both.
+func TestSystemInference(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	s := newSrv(t)
+	s.start(t)
+	for _, name := range []string{"a", "b"} {
+		start(t, "agent", "--name", name, "--servers", s.http, "--data-dir", t.TempDir(), "--fake-gpus", "2xH200:141Gi", "--log-level", "warn")
+	}
+	waitUntil(t, 15*time.Second, "two nodes", func() bool {
+		out, err := cli(t, s.http, "node", "list", "-o", "json")
+		return err == nil && strings.Count(out, `"status": "ready"`) == 2
+	})
+	base, _ := filepath.Abs("../../examples/base/gpt-tiny")
+	spec := filepath.Join(t.TempDir(), "serve.yaml")
+	if err := os.WriteFile(spec, []byte("name: serve\nkind: inference\nreplicas: 2\nresources: {gpus: 1, cpu: 500m, memory: 256Mi}\n"+
+		"task: {driver: builtin, builtin: {model: gpt-tiny, base: "+base+"}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cli(t, s.http, "job", "submit", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(out)
+	answer, err := cli(t, s.http, "infer", id, "--prompt", "ROMEO:", "--tokens", "20", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp struct {
+		Text   string `json:"text"`
+		Tokens int    `json:"tokens"`
+		Step   int64  `json:"step"`
+	}
+	if err := json.Unmarshal([]byte(answer), &resp); err != nil || resp.Tokens != 20 || resp.Step != 600 {
+		t.Fatalf("answer %q (%v)", answer, err)
+	}
+	st, err := cli(t, s.http, "job", "status", id, "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job api.Job
+	if err := json.Unmarshal([]byte(st), &job); err != nil {
+		t.Fatal(err)
+	}
+	nodes, ports := map[string]bool{}, map[int]bool{}
+	for _, a := range job.Allocations {
+		nodes[a.Node], ports[a.Port] = true, true
+	}
+	if len(nodes) != 2 || len(ports) != 2 || ports[0] {
+		t.Errorf("replicas on nodes %v with ports %v: want one per node, each with its own port", nodes, ports)
+	}
+	if _, err := cli(t, s.http, "job", "cancel", id); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 20*time.Second, "both replicas stopped", func() bool {
+		j, _, err := func() (*api.Job, uint64, error) {
+			c, _ := client.New(s.http)
+			return c.Job(context.Background(), id, 0, 0)
+		}()
+		if err != nil {
+			return false
+		}
+		for _, a := range j.Allocations {
+			if !a.Terminal() {
+				return false
+			}
+		}
+		return true
+	})
+}

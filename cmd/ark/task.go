@@ -56,28 +56,33 @@ checkpoint is what preemption and restarts count lost work from.`,
 			if rep.Progress == "" && rep.Checkpoint == nil {
 				return usagef("give --progress or --checkpoint")
 			}
-			body, _ := json.Marshal(rep)
-			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
-			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, agent+"/v1/allocations/"+alloc+"/report", bytes.NewReader(body))
-			if err != nil {
-				return usageError{err}
-			}
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return fmt.Errorf("reach the agent at %s: %w", agent, err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode >= 300 {
-				b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-				return fmt.Errorf("agent refused the report: %s %s", resp.Status, bytes.TrimSpace(b))
-			}
-			return nil
+			return postReport(cmd.Context(), agent, alloc, rep)
 		},
 	}
 	cmd.Flags().StringVar(&progress, "progress", "", "a progress line")
 	cmd.Flags().StringVar(&uri, "checkpoint", "", "URI of the newest complete checkpoint")
 	cmd.Flags().Int64Var(&step, "step", 0, "training step of that checkpoint")
 	return cmd
+}
+
+// postReport sends a task report to the task's agent.
+func postReport(ctx context.Context, agent, alloc string, rep api.TaskReport) error {
+	body, _ := json.Marshal(rep)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, agent+"/v1/allocations/"+alloc+"/report", bytes.NewReader(body))
+	if err != nil {
+		return usageError{err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reach the agent at %s: %w", agent, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("agent refused the report: %s %s", resp.Status, bytes.TrimSpace(b))
+	}
+	return nil
 }

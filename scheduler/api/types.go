@@ -107,6 +107,9 @@ type Allocation struct {
 	// MasterAddr and MasterPort are where rank 0 listens for rendezvous.
 	MasterAddr string `json:"masterAddr"`
 	MasterPort int    `json:"masterPort"`
+	// Port is reserved for this replica on its node (inference replicas
+	// serve on it; ARK_PORT).
+	Port int `json:"port,omitempty"`
 
 	// Kind is the job's kind, and Task what the allocation runs (both
 	// copied from the job's spec).

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/placement"
+	"github.com/ark-sched/ark/scheduler/spec"
 	"github.com/ark-sched/ark/scheduler/state"
 )
 
@@ -132,7 +133,9 @@ func (s *Server) plan(snap *state.Snapshot, newerThan uint64) state.Plan {
 	// Ineligible (and draining) nodes take nothing new.
 	var nodes []*api.Node
 	closed := 0
+	nodeAddr := map[string]string{} // every node's, eligible or not: ports are per address
 	for _, n := range snap.Nodes(nil) {
+		nodeAddr[n.ID] = n.Address
 		if n.Ineligible {
 			closed++
 			continue
@@ -163,6 +166,12 @@ func (s *Server) plan(snap *state.Snapshot, newerThan uint64) state.Plan {
 			}
 			ports[a.MasterAddr][a.MasterPort] = true
 		}
+		if addr := nodeAddr[a.NodeID]; a.Port != 0 {
+			if ports[addr] == nil {
+				ports[addr] = map[int]bool{}
+			}
+			ports[addr][a.Port] = true
+		}
 	}
 	var plan state.Plan
 	for _, p := range res.Placements {
@@ -173,10 +182,20 @@ func (s *Server) plan(snap *state.Snapshot, newerThan uint64) state.Plan {
 			res.Unplaced[job.ID] = fmt.Sprintf("waiting for a free rendezvous port on %s", master.Address)
 			continue
 		}
-		plan.Placements = append(plan.Placements, state.JobPlacement{
-			JobID:  job.ID,
-			Allocs: s.allocations(job, p, byID, master.Address, port),
-		})
+		allocs := s.allocations(job, p, byID, master.Address, port)
+		if job.Kind == spec.KindInference {
+			ok := true
+			for _, a := range allocs {
+				if a.Port = freePort(ports, byID[a.NodeID].Address); a.Port == 0 {
+					ok = false
+				}
+			}
+			if !ok {
+				res.Unplaced[job.ID] = "waiting for free service ports on the chosen nodes"
+				continue
+			}
+		}
+		plan.Placements = append(plan.Placements, state.JobPlacement{JobID: job.ID, Allocs: allocs})
 	}
 	if closed > 0 {
 		for id, why := range res.Unplaced {

@@ -47,7 +47,7 @@ const (
 var ReservedEnv = []string{
 	"ARK_JOB_ID", "ARK_ALLOC_ID", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "NODE_RANK",
 	"MASTER_ADDR", "MASTER_PORT", "CUDA_VISIBLE_DEVICES", "ARK_CHECKPOINT_URI",
-	"ARK_RESTART_COUNT", "NCCL_IB_HCA", "NCCL_SOCKET_IFNAME", "ARK_AGENT_ADDR",
+	"ARK_RESTART_COUNT", "NCCL_IB_HCA", "NCCL_SOCKET_IFNAME", "ARK_AGENT_ADDR", "ARK_NODE_ADDR", "ARK_PORT",
 }
 
 var (
@@ -190,19 +190,21 @@ func (j *Job) Validate() error {
 		switch {
 		case t.Builtin == nil:
 			add("task.builtin", "is required when task.driver is builtin (model, data, ...)")
-		case j.Kind != KindFinetune && j.Kind != KindEval:
-			// The builtin inference server lands with its own issue.
-			add("task.driver", "the builtin runtime runs finetune and eval jobs, not %s; use exec", j.Kind)
+		case j.Kind == KindBatch:
+			add("task.driver", "the builtin runtime runs finetune, eval and inference jobs, not batch; use exec")
 		default:
 			b := t.Builtin
 			if strings.TrimSpace(b.Model) == "" {
 				add("task.builtin.model", "is required (gpt-tiny, gpt-small)")
 			}
-			if strings.TrimSpace(b.Data) == "" {
+			if strings.TrimSpace(b.Data) == "" && j.Kind != KindInference {
 				add("task.builtin.data", "is required (a text file on the nodes)")
 			}
 			if j.Kind == KindEval && strings.TrimSpace(b.Base) == "" {
 				add("task.builtin.base", "is required for eval jobs (the checkpoint to evaluate)")
+			}
+			if j.Kind == KindInference && strings.TrimSpace(b.Base) == "" {
+				add("task.builtin.base", "is required for inference jobs (the checkpoint to serve)")
 			}
 			if b.Steps < 0 {
 				add("task.builtin.steps", "must be >= 0, got %d", b.Steps)

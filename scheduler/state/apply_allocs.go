@@ -17,7 +17,7 @@ func applyPlan(txn *memdb.Txn, index uint64, req *ApplyPlanRequest) (*ApplyPlanR
 	resp := &ApplyPlanResponse{Rejected: map[string]string{}}
 	live := collect[*api.Allocation](nil, txn, tableAllocs, "id")
 	usage := placement.NodeUsage(live)
-	ports := usedPorts(live)
+	ports := usedPorts(txn, live)
 	allocsChanged, jobsChanged := false, false
 	for _, p := range req.Plan.Placements {
 		if why := checkPlacement(txn, usage, ports, p); why != "" {
@@ -84,15 +84,29 @@ type portKey struct {
 	port int
 }
 
-// usedPorts returns the rendezvous ports held by live gangs.
-func usedPorts(live []*api.Allocation) map[portKey]bool {
+// usedPorts returns the rendezvous ports held by live gangs and the
+// service ports held by live replicas.
+func usedPorts(txn *memdb.Txn, live []*api.Allocation) map[portKey]bool {
 	out := map[portKey]bool{}
 	for _, a := range live {
-		if !a.Terminal() && a.MasterPort != 0 {
+		if a.Terminal() {
+			continue
+		}
+		if a.MasterPort != 0 {
 			out[portKey{a.MasterAddr, a.MasterPort}] = true
+		}
+		if a.Port != 0 {
+			out[portKey{nodeAddress(txn, a.NodeID), a.Port}] = true
 		}
 	}
 	return out
+}
+
+func nodeAddress(txn *memdb.Txn, nodeID string) string {
+	if raw, _ := txn.First(tableNodes, "id", nodeID); raw != nil {
+		return raw.(*api.Node).Address
+	}
+	return ""
 }
 
 // checkPlacement re-checks one job's placement against the current state

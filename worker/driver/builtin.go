@@ -10,7 +10,8 @@ import (
 )
 
 // Builtin runs Ark's own runtime: the agent's executable as `ark task train`
-// for finetune jobs and `ark task eval` for eval jobs, with the job's
+// for finetune jobs, `ark task eval` for eval jobs and `ark task serve` for
+// inference replicas, with the job's
 // task.builtin settings as flags, under the same supervisor and process
 // group as any exec task (see worker/train).
 type Builtin struct{}
@@ -67,8 +68,10 @@ func BuiltinCommand(cfg TaskConfig) ([]string, error) {
 		if b.Batch > 0 {
 			argv = append(argv, "--batch", strconv.Itoa(b.Batch))
 		}
+	case spec.KindInference:
+		argv = []string{"task", "serve", "--ckpt", b.Base, "--threads", strconv.Itoa(threads)}
 	default:
-		return nil, fmt.Errorf("the builtin runtime runs finetune and eval jobs, not %s", cfg.Kind)
+		return nil, fmt.Errorf("the builtin runtime runs finetune, eval and inference jobs, not %s", cfg.Kind)
 	}
 	return argv, nil
 }

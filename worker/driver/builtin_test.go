@@ -22,7 +22,9 @@ func TestBuiltinCommand(t *testing.T) {
 			[]string{"task", "train", "--model", "gpt-tiny", "--data", "/d.txt", "--threads", "1"}, ""},
 		{"eval", TaskConfig{Kind: spec.KindEval, Task: spec.Task{Builtin: b}},
 			[]string{"task", "eval", "--ckpt", "file:///c/job", "--data", "/d.txt", "--batch", "8"}, ""},
-		{"inference", TaskConfig{Kind: spec.KindInference, Task: spec.Task{Builtin: b}}, nil, "not inference"},
+		{"inference", TaskConfig{Kind: spec.KindInference, CPUMilli: 1000, Task: spec.Task{Builtin: b}},
+			[]string{"task", "serve", "--ckpt", "file:///c/job", "--threads", "1"}, ""},
+		{"batch", TaskConfig{Kind: spec.KindBatch, Task: spec.Task{Builtin: b}}, nil, "not batch"},
 		{"no settings", TaskConfig{Kind: spec.KindFinetune}, nil, "no task.builtin"},
 	}
 	for _, tc := range cases {

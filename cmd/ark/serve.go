@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ark-sched/ark/kernels/cpu"
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/worker/serve"
+	"github.com/ark-sched/ark/worker/train"
+)
+
+func init() { taskCommands = append(taskCommands, newTaskServeCmd) }
+
+// newTaskServeCmd is `ark task serve`: the builtin inference server that an
+// inference job's replicas run.
+func newTaskServeCmd() *cobra.Command {
+	var (
+		ckpt, listen string
+		threads      int
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve a builtin GPT checkpoint over HTTP (POST /v1/generate), as an inference replica",
+		Long: `Loads a checkpoint and answers POST /v1/generate {"prompt", "tokens",
+"temperature", "seed"} and GET /v1/health. Inside an Ark task it listens on
+the port the scheduler reserved for the replica (ARK_NODE_ADDR:ARK_PORT) and
+reports its endpoint to the agent; it stops on SIGTERM.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if ckpt == "" {
+				return usagef("--ckpt is required")
+			}
+			if listen == "" {
+				host, port := os.Getenv("ARK_NODE_ADDR"), os.Getenv("ARK_PORT")
+				if host == "" || port == "" {
+					return usagef("--listen is required outside an Ark inference task")
+				}
+				listen = net.JoinHostPort(host, port)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			d := cpu.New(threads)
+			defer d.Close()
+			m, step, err := train.LoadModel(ctx, d, ckpt)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", listen, err)
+			}
+			replica := os.Getenv("ARK_ALLOC_ID")
+			srv := &http.Server{Handler: serve.New(m, fmt.Sprintf("gpt %d layers x %d wide", m.Cfg.Layers, m.Cfg.Width), ckpt, step, replica).Handler(), ReadHeaderTimeout: 10 * time.Second}
+			endpoint := "http://" + ln.Addr().String()
+			fmt.Fprintf(cmd.OutOrStdout(), "serving %s (step %d) on %s\n", ckpt, step, endpoint)
+			if agent, alloc := os.Getenv("ARK_AGENT_ADDR"), os.Getenv("ARK_ALLOC_ID"); agent != "" && alloc != "" {
+				if err := postReport(ctx, agent, alloc, api.TaskReport{Progress: "serving on " + endpoint}); err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", err)
+				}
+			}
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			select {
+			case err := <-errc:
+				return err
+			case <-ctx.Done():
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "stopped")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&ckpt, "ckpt", "", "checkpoint: STORE_URI/JOB/STEP or STORE_URI/JOB (newest)")
+	f.StringVar(&listen, "listen", "", "address to serve on (default ARK_NODE_ADDR:ARK_PORT)")
+	f.IntVar(&threads, "threads", 1, "compute threads")
+	return cmd
+}
+
+// newInferCmd is `ark infer JOB --prompt ...`: ask a running inference job.
+func newInferCmd(g *globals) *cobra.Command {
+	var (
+		req     serve.GenerateRequest
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "infer JOB",
+		Short: "Send a prompt to a running builtin inference job (any ready replica)",
+		Args:  exactArgs(1, "an inference job ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return usageError{err}
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			for {
+				job, _, err := c.Job(ctx, args[0], 0, 0)
+				if err != nil {
+					return err
+				}
+				if job.Terminal() {
+					return fmt.Errorf("job %s is %s: %s", job.ID, job.Status, job.Reason)
+				}
+				for _, a := range job.Allocations {
+					ep, ok := strings.CutPrefix(a.Progress, "serving on ")
+					if a.Status != api.AllocRunning || !ok {
+						continue
+					}
+					var resp serve.GenerateResponse
+					if err := postJSONTo(ctx, ep+"/v1/generate", req, &resp); err != nil {
+						continue
+					}
+					if g.json() {
+						return printJSON(cmd.OutOrStdout(), resp)
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s%s\n", req.Prompt, resp.Text)
+					fmt.Fprintf(cmd.ErrOrStderr(), "(%d tokens in %.0f ms from %s, step %d)\n", resp.Tokens, resp.Millis, resp.Replica, resp.Step)
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("no replica of %s answered within %s", args[0], timeout)
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Prompt, "prompt", "", "text to continue")
+	f.IntVar(&req.Tokens, "tokens", 128, "tokens to generate")
+	f.Float64Var(&req.Temperature, "temperature", 0.8, "sampling temperature (0: greedy)")
+	f.Uint64Var(&req.Seed, "seed", 1, "sampling seed")
+	f.DurationVar(&timeout, "timeout", 60*time.Second, "how long to wait for a ready replica")
+	return cmd
+}
+
+// postJSONTo posts in as JSON to url and decodes a 200 answer into out.
+func postJSONTo(ctx context.Context, url string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
