@@ -16,6 +16,7 @@ func newServerCmd(g *globals) *cobra.Command {
 		bootstrapExpect int
 		join            []string
 		tokenFile       string
+		queuesFile      string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -43,6 +44,11 @@ func newServerCmd(g *globals) *cobra.Command {
 			for _, j := range join {
 				cfg.Join = append(cfg.Join, strings.TrimPrefix(strings.TrimPrefix(j, "http://"), "https://"))
 			}
+			if queuesFile != "" {
+				if cfg.Queues, err = server.LoadQueues(queuesFile); err != nil {
+					return usageError{err}
+				}
+			}
 			if tokenFile != "" {
 				if cfg.ACL, err = server.LoadTokens(tokenFile); err != nil {
 					return usageError{err}
@@ -66,6 +72,7 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", server.DefaultHeartbeatTTL, "how long a node may miss heartbeats before it is marked down")
 	f.Uint64Var(&cfg.SnapshotThreshold, "raft-snapshot-threshold", 0, "log entries between automatic Raft snapshots (default 8192)")
 	f.DurationVar(&cfg.SnapshotInterval, "raft-snapshot-interval", 0, "how often Raft checks whether to snapshot (default 2m)")
+	f.StringVar(&queuesFile, "queues-file", "", "queues with GPU quotas and fair-share weights: a YAML list of {name, quotaGPUs, weight, borrow}")
 	f.StringVar(&tokenFile, "token-file", "", "require tokens: a file of lines TOKEN ROLE (management, agent, namespace:NAME)")
 	f.BoolVar(&cfg.EnableDebug, "enable-debug", false, "serve Go's profiler under /debug/pprof/ on the HTTP address")
 	f.BoolVar(&cfg.RaftDefaults, "raft-untuned", false, "use hashicorp/raft's own batching defaults (MaxAppendEntries 64, no BatchApplyCh): the baseline of ark bench raft")

@@ -44,6 +44,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/allocations/{id}", s.auth(agentAccess, s.readHandler(s.handleGetAlloc)))
 	mux.HandleFunc("PUT /v1/allocations/{id}/status", s.auth(agentAccess, s.writeHandler(s.handleAllocStatus)))
 	mux.HandleFunc("GET /v1/status/leader", s.handleLeader)
+	mux.HandleFunc("GET /v1/queues", s.auth(anyToken, s.handleQueues))
 	mux.HandleFunc("GET /v1/operator/raft/self", s.auth(mgmtAccess, s.handleSelf))
 	mux.HandleFunc("POST /v1/operator/raft/join", s.auth(mgmtAccess, s.writeHandler(s.handleJoin)))
 	mux.HandleFunc("GET /v1/operator/raft/peers", s.auth(mgmtAccess, s.handlePeers))

@@ -148,14 +148,22 @@ func (s *Server) plan(snap *state.Snapshot, newerThan uint64) state.Plan {
 			live = append(live, a)
 		}
 	}
+	// Fair share across queues, and queue quotas, decide which pending
+	// jobs this pass tries, in which order.
+	held := map[string]string{}
+	all := pending
+	pending = s.admit(snap, pending, nodes, live, held)
 	res := placement.Place(placement.Input{Nodes: nodes, Allocs: live, Pending: pending})
+	for id, why := range held {
+		res.Unplaced[id] = why
+	}
 
 	byID := map[string]*api.Node{}
 	for _, n := range nodes {
 		byID[n.ID] = n
 	}
 	jobs := map[string]*api.Job{}
-	for _, j := range pending {
+	for _, j := range all {
 		jobs[j.ID] = j
 	}
 	ports := map[string]map[int]bool{}

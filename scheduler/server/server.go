@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ark-sched/ark/scheduler/cluster"
+	"github.com/ark-sched/ark/scheduler/placement"
 	"github.com/ark-sched/ark/scheduler/state"
 )
 
@@ -31,6 +32,9 @@ type Config struct {
 	// Join are HTTP addresses of other servers: peers of a cluster being
 	// formed, or members of a running cluster to join.
 	Join []string
+	// Queues are the configured queues (LoadQueues); a queue not listed
+	// has weight 1 and no quota.
+	Queues map[string]placement.Queue
 	// ACL, when set, requires a token on every request (LoadTokens);
 	// nil leaves the API open (dev mode).
 	ACL *ACL

@@ -424,3 +424,10 @@ func (c *Client) SetNodeEligibility(ctx context.Context, ref string, eligible bo
 	_, err := c.do(ctx, http.MethodPut, "/v1/nodes/"+url.PathEscape(ref)+"/eligibility", api.EligibilityRequest{Eligible: eligible}, &out)
 	return &out, err
 }
+
+// Queues lists the queues with their quotas and usage.
+func (c *Client) Queues(ctx context.Context) ([]map[string]any, error) {
+	var out []map[string]any
+	_, err := c.do(ctx, http.MethodGet, "/v1/queues", nil, &out)
+	return out, err
+}

@@ -1,0 +1,190 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/placement"
+	"github.com/ark-sched/ark/scheduler/state"
+)
+
+// Queues are read from a file given to every server (--queues-file):
+//
+//	- {name: research, quotaGPUs: 64, weight: 2, borrow: true}
+//	- {name: prod, quotaGPUs: 128, weight: 1}
+//
+// A job names its queue in spec.queue; a queue the file does not list has
+// weight 1 and no quota. Each pass, pending jobs are ordered by dominant
+// resource fairness across queues (weights applied; priority then age
+// within a queue), and a job that would take its queue past its GPU quota
+// waits, unless the queue may borrow GPUs that no other queue's quota
+// needs.
+
+// QueueConfig is one queue in the queues file.
+type QueueConfig struct {
+	Name      string  `json:"name"`
+	QuotaGPUs int     `json:"quotaGPUs,omitempty"`
+	Weight    float64 `json:"weight,omitempty"`
+	Borrow    bool    `json:"borrow,omitempty"`
+}
+
+// LoadQueues reads a queues file.
+func LoadQueues(path string) (map[string]placement.Queue, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("queues file: %w", err)
+	}
+	var list []QueueConfig
+	if err := yaml.UnmarshalStrict(data, &list); err != nil {
+		return nil, fmt.Errorf("queues file %s: %w", path, err)
+	}
+	out := map[string]placement.Queue{}
+	for i, q := range list {
+		switch {
+		case q.Name == "":
+			return nil, fmt.Errorf("queues file %s: queue %d has no name", path, i)
+		case q.QuotaGPUs < 0 || q.Weight < 0:
+			return nil, fmt.Errorf("queues file %s: queue %s: quotaGPUs and weight must not be negative", path, q.Name)
+		case out[q.Name].Name != "":
+			return nil, fmt.Errorf("queues file %s: queue %s is listed twice", path, q.Name)
+		}
+		if q.Weight == 0 {
+			q.Weight = 1
+		}
+		out[q.Name] = placement.Queue{Name: q.Name, QuotaGPUs: q.QuotaGPUs, Weight: q.Weight, Borrow: q.Borrow}
+	}
+	return out, nil
+}
+
+func (s *Server) queue(name string) placement.Queue {
+	if q, ok := s.cfg.Queues[name]; ok {
+		return q
+	}
+	return placement.Queue{Name: name, Weight: 1}
+}
+
+func demandOf(j *api.Job) placement.Demand {
+	req, err := placement.RequestOf(j)
+	if err != nil {
+		return placement.Demand{}
+	}
+	n := int64(j.Spec.Replicas)
+	return placement.Demand{GPUs: j.Spec.GPUsTotal(), CPUMilli: req.CPUMilli * n, Memory: req.MemoryBytes * n}
+}
+
+// admit orders pending jobs by fair share and holds back those over their
+// queue's quota (with the reason). It returns the jobs to try, in order.
+func (s *Server) admit(snap *state.Snapshot, pending []*api.Job, nodes []*api.Node, live []*api.Allocation, unplaced map[string]string) []*api.Job {
+	var capacity placement.Demand
+	for _, n := range nodes {
+		if n.Status == api.NodeReady {
+			capacity = capacity.Add(placement.Demand{GPUs: len(n.GPUs), CPUMilli: n.CPUMilli, Memory: n.MemoryBytes})
+		}
+	}
+	used := map[string]placement.Demand{}
+	queueOf := map[string]string{}
+	for _, a := range live {
+		q, ok := queueOf[a.JobID]
+		if !ok {
+			if j := snap.Job(nil, a.JobID); j != nil {
+				q = j.Queue
+			}
+			queueOf[a.JobID] = q
+		}
+		used[q] = used[q].Add(placement.Demand{GPUs: len(a.GPUs), CPUMilli: a.CPUMilli, Memory: a.MemoryBytes})
+	}
+	byID := map[string]*api.Job{}
+	in := make([]placement.PendingJob, len(pending))
+	for i, j := range pending {
+		byID[j.ID] = j
+		in[i] = placement.PendingJob{ID: j.ID, Queue: j.Queue, Priority: j.Priority, Order: int(j.CreateIndex), Demand: demandOf(j)}
+	}
+	queues := map[string]placement.Queue{}
+	for _, j := range pending {
+		queues[j.Queue] = s.queue(j.Queue)
+	}
+	order := placement.FairOrder(in, queues, used, capacity)
+
+	// GPUs no queue's quota needs: free GPUs less what other queues are
+	// guaranteed and do not use yet.
+	freeGPUs := capacity.GPUs
+	for _, d := range used {
+		freeGPUs -= d.GPUs
+	}
+	reserved := func(except string) int {
+		r := 0
+		for name, q := range s.cfg.Queues {
+			if name != except && q.QuotaGPUs > used[name].GPUs {
+				r += q.QuotaGPUs - used[name].GPUs
+			}
+		}
+		return r
+	}
+	out := make([]*api.Job, 0, len(order))
+	for _, pj := range order {
+		j := byID[pj.ID]
+		q := s.queue(j.Queue)
+		adm := placement.Admit(q, used[j.Queue].GPUs, pj.Demand.GPUs, max(0, freeGPUs-reserved(j.Queue)))
+		if !adm.Admit {
+			unplaced[j.ID] = "waiting for quota: " + adm.Reason
+			continue
+		}
+		// Count it as started for the jobs after it in this pass.
+		used[j.Queue] = used[j.Queue].Add(pj.Demand)
+		freeGPUs -= pj.Demand.GPUs
+		out = append(out, j)
+	}
+	return out
+}
+
+// QueueStatus is a queue as GET /v1/queues shows it.
+type QueueStatus struct {
+	QueueConfig
+	UsedGPUs    int `json:"usedGPUs"`
+	RunningJobs int `json:"runningJobs"`
+	PendingJobs int `json:"pendingJobs"`
+}
+
+func (s *Server) handleQueues(w http.ResponseWriter, r *http.Request) {
+	snap := s.store.Snapshot()
+	st := map[string]*QueueStatus{}
+	get := func(name string) *QueueStatus {
+		if q, ok := st[name]; ok {
+			return q
+		}
+		q := s.queue(name)
+		st[name] = &QueueStatus{QueueConfig: QueueConfig{Name: name, QuotaGPUs: q.QuotaGPUs, Weight: q.Weight, Borrow: q.Borrow}}
+		return st[name]
+	}
+	for name := range s.cfg.Queues {
+		get(name)
+	}
+	for _, j := range snap.Jobs(nil) {
+		if !principalOf(r.Context()).canNamespace(j.Namespace) {
+			continue
+		}
+		q := get(j.Queue)
+		switch j.Status {
+		case api.JobPending:
+			q.PendingJobs++
+		case api.JobRunning:
+			q.RunningJobs++
+			for _, a := range snap.AllocsByJob(nil, j.ID) {
+				if !a.Terminal() {
+					q.UsedGPUs += len(a.GPUs)
+				}
+			}
+		}
+	}
+	out := make([]*QueueStatus, 0, len(st))
+	for _, q := range st {
+		out = append(out, q)
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].Name < out[k].Name })
+	writeJSON(w, http.StatusOK, out)
+}
