@@ -554,3 +554,57 @@ func TestSystemInference(t *testing.T) {
 		return true
 	})
 }
+
+// TestSystemDrainMovesInferenceReplica: draining the node that runs an
+// inference replica moves it to the other node, where it serves again.
+func TestSystemDrainMovesInferenceReplica(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	s := newSrv(t)
+	s.start(t)
+	for _, name := range []string{"a", "b"} {
+		start(t, "agent", "--name", name, "--servers", s.http, "--data-dir", t.TempDir(), "--fake-gpus", "1xH200:141Gi", "--stop-grace", "2s", "--log-level", "warn")
+	}
+	waitUntil(t, 15*time.Second, "two nodes", func() bool {
+		out, err := cli(t, s.http, "node", "list", "-o", "json")
+		return err == nil && strings.Count(out, `"status": "ready"`) == 2
+	})
+	base, _ := filepath.Abs("../../examples/base/gpt-tiny")
+	spec := filepath.Join(t.TempDir(), "serve.yaml")
+	if err := os.WriteFile(spec, []byte("name: serve\nkind: inference\nresources: {gpus: 1, cpu: 500m, memory: 256Mi}\n"+
+		"task: {driver: builtin, builtin: {model: gpt-tiny, base: "+base+"}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cli(t, s.http, "job", "submit", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(out)
+	if _, err := cli(t, s.http, "infer", id, "--prompt", "A", "--tokens", "5"); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := client.New(s.http)
+	job, _, err := c.Job(context.Background(), id, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := job.Allocations[0].Node
+	if out, err := cli(t, s.http, "node", "drain", from, "--deadline", "0s", "--wait"); err != nil || !strings.Contains(out, "is drained") {
+		t.Fatalf("drain: %v %q", err, out)
+	}
+	answer, err := cli(t, s.http, "infer", id, "--prompt", "A", "--tokens", "5", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, _, _ = c.Job(context.Background(), id, 0, 0)
+	var now *api.Allocation
+	for _, a := range job.Allocations {
+		if a.Status == api.AllocRunning {
+			now = a
+		}
+	}
+	if now == nil || now.Node == from || now.Attempt != 1 || job.Migrations != 1 || !strings.Contains(answer, `"tokens": 5`) {
+		t.Errorf("after the drain: running on %+v, migrations %d, answer %s", now, job.Migrations, answer)
+	}
+}
