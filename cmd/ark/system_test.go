@@ -174,13 +174,7 @@ func TestSystemGang(t *testing.T) {
 	}
 	s := newSrv(t)
 	s.start(t)
-	for _, name := range []string{"gpu-a", "gpu-b"} {
-		start(t, "agent", "--name", name, "--servers", s.http, "--data-dir", t.TempDir(), "--fake-gpus", "4xH200:141Gi", "--log-level", "warn")
-	}
-	waitUntil(t, 15*time.Second, "two ready nodes", func() bool {
-		out, err := cli(t, s.http, "node", "list", "-o", "json")
-		return err == nil && strings.Count(out, `"status": "ready"`) == 2
-	})
+	startAgents(t, s.http, "4xH200:141Gi", []string{"gpu-a", "gpu-b"})
 	out, err := cli(t, s.http, "job", "submit", "--wait", "--timeout", "60s", "-o", "json", "../../examples/hello-gang.yaml")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -398,10 +392,7 @@ func TestSystemNodeLossResumesGang(t *testing.T) {
 		dirs[name] = t.TempDir()
 		agents[name] = start(t, "agent", "--name", name, "--servers", s.http, "--data-dir", dirs[name], "--fake-gpus", "1xH200:141Gi", "--log-level", "warn")
 	}
-	waitUntil(t, 15*time.Second, "three nodes", func() bool {
-		out, err := cli(t, s.http, "node", "list", "-o", "json")
-		return err == nil && strings.Count(out, `"status": "ready"`) == 3
-	})
+	waitNodes(t, s.http, 3)
 	spec := filepath.Join(t.TempDir(), "ft.yaml")
 	data, _ := filepath.Abs("../../examples/data/shakespeare.txt")
 	body := fmt.Sprintf(`name: resilient
@@ -490,24 +481,10 @@ func TestSystemInference(t *testing.T) {
 	}
 	s := newSrv(t)
 	s.start(t)
-	for _, name := range []string{"a", "b"} {
-		start(t, "agent", "--name", name, "--servers", s.http, "--data-dir", t.TempDir(), "--fake-gpus", "2xH200:141Gi", "--log-level", "warn")
-	}
-	waitUntil(t, 15*time.Second, "two nodes", func() bool {
-		out, err := cli(t, s.http, "node", "list", "-o", "json")
-		return err == nil && strings.Count(out, `"status": "ready"`) == 2
-	})
+	startAgents(t, s.http, "2xH200:141Gi", []string{"a", "b"})
 	base, _ := filepath.Abs("../../examples/base/gpt-tiny")
-	spec := filepath.Join(t.TempDir(), "serve.yaml")
-	if err := os.WriteFile(spec, []byte("name: serve\nkind: inference\nreplicas: 2\nresources: {gpus: 1, cpu: 500m, memory: 256Mi}\n"+
-		"task: {driver: builtin, builtin: {model: gpt-tiny, base: "+base+"}}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := cli(t, s.http, "job", "submit", spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := strings.TrimSpace(out)
+	id := submitSpec(t, s.http, "name: serve\nkind: inference\nreplicas: 2\nresources: {gpus: 1, cpu: 500m, memory: 256Mi}\n"+
+		"task: {driver: builtin, builtin: {model: gpt-tiny, base: "+base+"}}\n")
 	answer, err := cli(t, s.http, "infer", id, "--prompt", "ROMEO:", "--tokens", "20", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
@@ -563,24 +540,10 @@ func TestSystemDrainMovesInferenceReplica(t *testing.T) {
 	}
 	s := newSrv(t)
 	s.start(t)
-	for _, name := range []string{"a", "b"} {
-		start(t, "agent", "--name", name, "--servers", s.http, "--data-dir", t.TempDir(), "--fake-gpus", "1xH200:141Gi", "--stop-grace", "2s", "--log-level", "warn")
-	}
-	waitUntil(t, 15*time.Second, "two nodes", func() bool {
-		out, err := cli(t, s.http, "node", "list", "-o", "json")
-		return err == nil && strings.Count(out, `"status": "ready"`) == 2
-	})
+	startAgents(t, s.http, "1xH200:141Gi", []string{"a", "b"}, "--stop-grace", "2s")
 	base, _ := filepath.Abs("../../examples/base/gpt-tiny")
-	spec := filepath.Join(t.TempDir(), "serve.yaml")
-	if err := os.WriteFile(spec, []byte("name: serve\nkind: inference\nresources: {gpus: 1, cpu: 500m, memory: 256Mi}\n"+
-		"task: {driver: builtin, builtin: {model: gpt-tiny, base: "+base+"}}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := cli(t, s.http, "job", "submit", spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := strings.TrimSpace(out)
+	id := submitSpec(t, s.http, "name: serve\nkind: inference\nresources: {gpus: 1, cpu: 500m, memory: 256Mi}\n"+
+		"task: {driver: builtin, builtin: {model: gpt-tiny, base: "+base+"}}\n")
 	if _, err := cli(t, s.http, "infer", id, "--prompt", "A", "--tokens", "5"); err != nil {
 		t.Fatal(err)
 	}
@@ -607,4 +570,38 @@ func TestSystemDrainMovesInferenceReplica(t *testing.T) {
 	if now == nil || now.Node == from || now.Attempt != 1 || job.Migrations != 1 || !strings.Contains(answer, `"tokens": 5`) {
 		t.Errorf("after the drain: running on %+v, migrations %d, answer %s", now, job.Migrations, answer)
 	}
+}
+
+// startAgents starts one ark agent per name with fake GPUs (and extra
+// flags) against the server at addr, and waits until all are ready.
+func startAgents(t *testing.T, addr, gpus string, names []string, extra ...string) {
+	t.Helper()
+	for _, name := range names {
+		args := []string{"agent", "--name", name, "--servers", addr, "--data-dir", t.TempDir(), "--fake-gpus", gpus, "--log-level", "warn"}
+		start(t, append(args, extra...)...)
+	}
+	waitNodes(t, addr, len(names))
+}
+
+// waitNodes waits until n nodes are ready.
+func waitNodes(t *testing.T, addr string, n int) {
+	t.Helper()
+	waitUntil(t, 15*time.Second, fmt.Sprintf("%d ready nodes", n), func() bool {
+		out, err := cli(t, addr, "node", "list", "-o", "json")
+		return err == nil && strings.Count(out, `"status": "ready"`) == n
+	})
+}
+
+// submitSpec writes a job spec to a file, submits it and returns the job ID.
+func submitSpec(t *testing.T, addr, body string) string {
+	t.Helper()
+	spec := filepath.Join(t.TempDir(), "job.yaml")
+	if err := os.WriteFile(spec, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cli(t, addr, "job", "submit", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(out)
 }

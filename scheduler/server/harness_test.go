@@ -22,10 +22,28 @@ func testServerTTL(t *testing.T, dir string, ttl time.Duration) (*Server, *clien
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	s, err := New(Config{
-		Name: "s1", DataDir: dir, HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
-		Bootstrap: true, HeartbeatTTL: ttl, Logger: zaptest.NewLogger(t),
-	})
+	s := startServer(t, Config{DataDir: dir, HeartbeatTTL: ttl})
+	c, err := client.New(s.HTTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, c
+}
+
+// startServer runs a single-voter server with cfg on ephemeral loopback
+// ports (name, ports, bootstrap, logger and a temporary data dir filled in
+// when unset) until the test ends, and waits for it to lead.
+func startServer(t *testing.T, cfg Config) *Server {
+	t.Helper()
+	cfg.Name, cfg.HTTPAddr, cfg.RaftAddr, cfg.Bootstrap = "s1", "127.0.0.1:0", "127.0.0.1:0", true
+	cfg.Logger = zaptest.NewLogger(t)
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	if cfg.HeartbeatTTL == 0 {
+		cfg.HeartbeatTTL = time.Minute
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
@@ -38,12 +56,8 @@ func testServerTTL(t *testing.T, dir string, ttl time.Duration) (*Server, *clien
 			t.Errorf("server run: %v", err)
 		}
 	})
-	c, err := client.New(s.HTTPAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 10*time.Second, "leader", func() bool { return s.IsLeader() })
-	return s, c
+	waitFor(t, 10*time.Second, "leader", s.IsLeader)
+	return s
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
