@@ -75,7 +75,7 @@ func newJobValidateCmd(g *globals) *cobra.Command {
 			if g.json() {
 				return printJSON(cmd.OutOrStdout(), job)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s is valid: %s job %q, %d replica(s) x %d GPU(s)\n", args[0], job.Kind, job.Name, job.Replicas, job.Resources.GPUs)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is valid: %s job %q, %d replica(s) x %s\n", args[0], job.Kind, job.Name, job.Replicas, gpuAsk(job.Resources))
 			return nil
 		},
 	}
@@ -258,7 +258,7 @@ func newJobListCmd(g *globals) *cobra.Command {
 			tw := newTable(cmd.OutOrStdout())
 			fmt.Fprintln(tw, "ID\tKIND\tSTATUS\tRANKS\tGPUS\tAGE\tREASON")
 			for _, j := range jobs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", j.ID, j.Kind, j.Status, j.Spec.Replicas, j.Spec.GPUsTotal(), age(j.SubmitTime), truncate(j.Reason, 80))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", j.ID, j.Kind, j.Status, j.Spec.Replicas, gpuCount(j.Spec.GPUMilliTotal()), age(j.SubmitTime), truncate(j.Reason, 80))
 			}
 			return tw.Flush()
 		},

@@ -182,11 +182,17 @@ func newNodeStatusCmd(g *globals) *cobra.Command {
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "Name     %s\nID       %s\nStatus   %s %s\nAddress  %s (agent %s)\nCPU      %d cores\nMemory   %s\n",
 				n.Name, n.ID, nodeState(n), n.StatusInfo, n.Address, n.AgentAddr, n.CPUMilli/1000, spec.FormatBytes(n.MemoryBytes))
-			used := map[int]string{}
+			// Each GPU's holders: one allocation, or the shares on it
+			// ("a-0-1f (500m), b-0-2e (250m)").
+			used := map[int][]string{}
 			for _, a := range allocs {
 				if !a.Terminal() {
 					for _, gi := range a.GPUs {
-						used[gi] = a.ID
+						h := a.ID
+						if a.GPUMilli > 0 {
+							h = fmt.Sprintf("%s (%dm)", a.ID, a.GPUMilli)
+						}
+						used[gi] = append(used[gi], h)
 					}
 				}
 			}
@@ -194,7 +200,7 @@ func newNodeStatusCmd(g *globals) *cobra.Command {
 			tw := newTable(w)
 			fmt.Fprintln(tw, "INDEX\tMODEL\tMEMORY\tNUMA\tNVLINK\tUUID\tPCI\tALLOCATION")
 			for _, gp := range n.GPUs {
-				holder := used[gp.Index]
+				holder := strings.Join(used[gp.Index], ", ")
 				if holder == "" {
 					holder = "-"
 				}

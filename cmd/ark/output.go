@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -28,13 +29,19 @@ func printJob(w io.Writer, j *api.Job) {
 	fmt.Fprintf(w, "Kind       %s (namespace %s, queue %s, priority %d)\n", j.Kind, j.Namespace, j.Queue, j.Priority)
 	fmt.Fprintf(w, "Status     %s\n", j.Status)
 	if j.RestartCount > 0 {
-		fmt.Fprintf(w, "Restarts   %d (%d to move off draining nodes)\n", j.RestartCount, j.Migrations)
+		fmt.Fprintf(w, "Restarts   %d (%d to move off draining nodes, %d preempted)\n", j.RestartCount, j.Migrations, j.Preemptions)
+	}
+	if len(j.Preempting) > 0 {
+		fmt.Fprintf(w, "Preempting %s\n", strings.Join(j.Preempting, ", "))
+	}
+	if j.Spec.MaxRuntime > 0 {
+		fmt.Fprintf(w, "MaxRuntime %s\n", time.Duration(j.Spec.MaxRuntime))
 	}
 	if j.Reason != "" {
 		fmt.Fprintf(w, "Reason     %s\n", j.Reason)
 	}
 	r := j.Spec.Resources
-	fmt.Fprintf(w, "Resources  %d replica(s) x %d GPU(s)%s, cpu %s, memory %s\n", j.Spec.Replicas, r.GPUs, gpuFilter(r), r.CPU, r.Memory)
+	fmt.Fprintf(w, "Resources  %d replica(s) x %s%s, cpu %s, memory %s\n", j.Spec.Replicas, gpuAsk(r), gpuFilter(r), r.CPU, r.Memory)
 	fmt.Fprintf(w, "Submitted  %s\n", j.SubmitTime.Local().Format(time.DateTime))
 	if j.StartTime != nil && j.EndTime != nil {
 		fmt.Fprintf(w, "Duration   %s\n", j.EndTime.Sub(*j.StartTime).Round(time.Millisecond))
@@ -46,7 +53,7 @@ func printJob(w io.Writer, j *api.Job) {
 	tw := newTable(w)
 	fmt.Fprintln(tw, "RANK\tATTEMPT\tNODE\tGPUS\tSTATUS\tEXIT\tID\tMESSAGE")
 	for _, a := range j.Allocations {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Rank, a.Attempt, a.Node, ints(a.GPUs), a.Status, exitOf(a), a.ID, a.Message)
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Rank, a.Attempt, a.Node, allocGPUs(a), a.Status, exitOf(a), a.ID, a.Message)
 	}
 	tw.Flush()
 	for _, a := range j.Allocations {
@@ -61,12 +68,38 @@ func printJob(w io.Writer, j *api.Job) {
 	}
 }
 
+// gpuAsk renders what one replica asks of GPUs: "2 GPU(s)" or "500m of
+// 1 GPU".
+func gpuAsk(r spec.Resources) string {
+	if r.Shared() {
+		return fmt.Sprintf("%dm of 1 GPU", r.GPUMilli)
+	}
+	return fmt.Sprintf("%d GPU(s)", r.GPUs)
+}
+
+// allocGPUs renders an allocation's GPUs: "0,1", or "3 (500m)" for a
+// share of GPU 3.
+func allocGPUs(a *api.Allocation) string {
+	if a.GPUMilli > 0 {
+		return fmt.Sprintf("%s (%dm)", ints(a.GPUs), a.GPUMilli)
+	}
+	return ints(a.GPUs)
+}
+
+// gpuCount renders milli-GPU as GPUs: "2", "1.5".
+func gpuCount(milli int64) string {
+	return strconv.FormatFloat(float64(milli)/spec.MilliPerGPU, 'f', -1, 64)
+}
+
 func gpuFilter(r spec.Resources) string {
 	var parts []string
 	if r.GPUModel != "" {
 		parts = append(parts, "model "+r.GPUModel)
 	}
-	if r.GPUMemory != "" {
+	switch {
+	case r.GPUMemory != "" && r.Shared():
+		parts = append(parts, string(r.GPUMemory)+" of GPU memory")
+	case r.GPUMemory != "":
 		parts = append(parts, ">= "+string(r.GPUMemory))
 	}
 	if len(parts) == 0 {

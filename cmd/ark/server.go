@@ -17,6 +17,8 @@ func newServerCmd(g *globals) *cobra.Command {
 		join            []string
 		tokenFile       string
 		queuesFile      string
+		preemption      = true
+		backfill        = true
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -54,6 +56,7 @@ func newServerCmd(g *globals) *cobra.Command {
 					return usageError{err}
 				}
 			}
+			cfg.NoPreemption, cfg.NoBackfill = !preemption, !backfill
 			cfg.Logger = log
 			s, err := server.New(cfg)
 			if err != nil {
@@ -73,6 +76,8 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.Uint64Var(&cfg.SnapshotThreshold, "raft-snapshot-threshold", 0, "log entries between automatic Raft snapshots (default 8192)")
 	f.DurationVar(&cfg.SnapshotInterval, "raft-snapshot-interval", 0, "how often Raft checks whether to snapshot (default 2m)")
 	f.StringVar(&queuesFile, "queues-file", "", "queues with GPU quotas and fair-share weights: a YAML list of {name, quotaGPUs, weight, borrow}")
+	f.BoolVar(&preemption, "preemption", true, "let a pending job evict lower-priority gangs (and a queue reclaim GPUs others borrowed past their quota) when it fits nowhere else")
+	f.BoolVar(&backfill, "backfill", true, "hold nodes for the first job that fits nowhere; later jobs use them only if their maxRuntime ends before it can start")
 	f.StringVar(&tokenFile, "token-file", "", "require tokens: a file of lines TOKEN ROLE (management, agent, namespace:NAME)")
 	f.BoolVar(&cfg.EnableDebug, "enable-debug", false, "serve Go's profiler under /debug/pprof/ on the HTTP address")
 	f.BoolVar(&cfg.RaftDefaults, "raft-untuned", false, "use hashicorp/raft's own batching defaults (MaxAppendEntries 64, no BatchApplyCh): the baseline of ark bench raft")

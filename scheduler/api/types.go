@@ -58,6 +58,13 @@ type Job struct {
 	// Migrations counts restarts that moved the job off a draining node;
 	// they are in RestartCount but do not use up maxRestarts.
 	Migrations int `json:"migrations,omitempty"`
+	// Preemptions counts restarts forced by a higher-priority job (or a
+	// queue reclaiming its quota); they are in RestartCount but do not use
+	// up maxRestarts.
+	Preemptions int `json:"preemptions,omitempty"`
+	// Preempting lists the jobs this pending job evicted to make room; it
+	// is placed before other pending work once their allocations stop.
+	Preempting []string `json:"preempting,omitempty"`
 	// RestartAfter holds a restarting job back until its backoff has passed.
 	RestartAfter *time.Time `json:"restartAfter,omitempty"`
 	// SubmitToken is the submitter's idempotency key: a submission
@@ -100,9 +107,15 @@ type Allocation struct {
 	LocalWorldSize int `json:"localWorldSize"`
 
 	// GPUs are the indexes of the node's GPUs this allocation holds.
-	GPUs        []int `json:"gpus"`
-	CPUMilli    int64 `json:"cpuMilli"`
-	MemoryBytes int64 `json:"memoryBytes"`
+	GPUs []int `json:"gpus"`
+	// GPUMilli is the share of its one GPU a shared allocation holds, in
+	// thousandths (1..999); 0 means it holds its GPUs whole.
+	GPUMilli int64 `json:"gpuMilli,omitempty"`
+	// GPUMemoryBytes is the GPU memory a shared allocation holds on its
+	// GPU (0: not limited); whole GPUs hold all their memory.
+	GPUMemoryBytes int64 `json:"gpuMemoryBytes,omitempty"`
+	CPUMilli       int64 `json:"cpuMilli"`
+	MemoryBytes    int64 `json:"memoryBytes"`
 
 	// MasterAddr and MasterPort are where rank 0 listens for rendezvous.
 	MasterAddr string `json:"masterAddr"`

@@ -1,7 +1,9 @@
 package placement
 
 import (
+	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/spec"
@@ -27,11 +29,13 @@ func Place(in Input) Result {
 	// The distribution starts from what runs now (one shape per replica).
 	for _, a := range in.Allocs {
 		if !a.Terminal() {
-			policy.Observe(Task{CPUMilli: a.CPUMilli, Memory: a.MemoryBytes, GPUs: len(a.GPUs), GPUMilli: MilliPerGPU})
+			policy.Observe(Task{CPUMilli: a.CPUMilli, Memory: a.MemoryBytes, GPUs: len(a.GPUs), GPUMilli: allocMilli(a)})
 		}
 	}
 	res := Result{Unplaced: map[string]string{}}
-	for _, job := range in.Pending {
+	pre := &preempter{in: &in, taken: map[string]bool{}}
+	var held *reservation // room kept for the head-of-line job (backfill)
+	for _, job := range preemptorsFirst(in.Pending) {
 		req, err := RequestOf(job)
 		if err != nil {
 			res.Unplaced[job.ID] = "invalid resources: " + err.Error()
@@ -40,20 +44,47 @@ func Place(in Input) Result {
 		replicas := max(job.Spec.Replicas, 1)
 		g := Gang{
 			Replicas:       replicas,
-			Task:           Task{CPUMilli: req.CPUMilli, Memory: req.MemoryBytes, GPUs: req.GPUs, GPUMilli: MilliPerGPU},
+			Task:           taskOf(req),
 			SameNode:       req.SameNode,
 			NVLinkRequired: job.Spec.Topology.NVLink == spec.PrefRequired,
 			Spread:         job.Spec.Kind == spec.KindInference,
 		}
-		if req.GPUs == 0 {
-			g.Task.GPUMilli = 0
-		}
 		policy.Observe(g.Task)
 		states, index := jobStates(nodes, usage, req)
+		// Behind a held job, only work that ends before it could start
+		// may use the nodes held for it.
+		blocked := held != nil && !held.admits(job)
+		if blocked {
+			for i := range held.Nodes {
+				states[i].NotReady = true
+			}
+		}
 		c := NewCluster(states)
 		slots, ok := c.PlaceGang(g, policy, nil)
 		if !ok {
-			res.Unplaced[job.ID] = explain(nodes, usage, replicas, req)
+			why := explain(nodes, usage, replicas, req)
+			if wait := waitingOn(in.Allocs, job.Preempting); len(wait) > 0 {
+				// Its victims are stopping: preempt no more, wait for them.
+				res.Unplaced[job.ID] = fmt.Sprintf("%s; waiting for preempted job(s) %s to stop", why, strings.Join(wait, ", "))
+				continue
+			}
+			if in.Preempt {
+				if pr, ok := pre.victimsFor(job, nodes, usage, req, g, policy, in.Reclaim[job.ID]); ok {
+					res.Preemptions = append(res.Preemptions, pr)
+					res.Unplaced[job.ID] = fmt.Sprintf("%s; preempting %s", why, strings.Join(pr.Victims, ", "))
+					continue
+				}
+			}
+			if blocked {
+				why += "; " + held.describe(nodes)
+			}
+			if held == nil && in.Backfill && req.GPUs > 0 {
+				if r, ok := reserveFor(job, &in, nodes, usage, req, g, policy); ok {
+					held = &r
+					res.Held = job.ID
+				}
+			}
+			res.Unplaced[job.ID] = why
 			continue
 		}
 		asg := make([]Assignment, len(slots))
@@ -65,16 +96,33 @@ func Place(in Input) Result {
 			}
 			sort.Ints(gpus)
 			asg[r] = Assignment{Rank: r, NodeID: n.ID, GPUs: gpus}
-			usage[n.ID] = usage[n.ID].add(&api.Allocation{ID: job.ID, GPUs: gpus, CPUMilli: req.CPUMilli, MemoryBytes: req.MemoryBytes})
+			usage[n.ID] = usage[n.ID].add(req.Allocation(job.ID, gpus))
 		}
 		res.Placements = append(res.Placements, Placement{JobID: job.ID, Request: req, Assignments: asg})
 	}
 	return res
 }
 
+// taskOf is one replica of the request as the packing layer sees it: a
+// share of one GPU (GPUMilli < 1000), whole GPUs, or CPU only.
+func taskOf(req Request) Task {
+	t := Task{CPUMilli: req.CPUMilli, Memory: req.MemoryBytes, GPUs: req.GPUs, GPUMilli: MilliPerGPU}
+	switch {
+	case req.GPUs == 0:
+		t.GPUMilli = 0
+	case req.Shared():
+		t.GPUMilli = req.GPUMilli
+	}
+	return t
+}
+
 // jobStates builds one NodeState per node as this job sees it: only the
 // GPUs of the model and memory it accepts, with index mapping each back to
-// the node's GPU index. A GPU held by an allocation has nothing free.
+// the node's GPU index. A GPU's free milli is what allocations leave of
+// it. For a share that needs GPU memory, a GPU's free milli is capped at
+// what the shares its free memory holds take (NodeState keeps no memory
+// per GPU), so the job's replicas, all the same shape, never over-commit
+// a GPU's memory either.
 func jobStates(nodes []*api.Node, usage map[string]*Usage, req Request) ([]*NodeState, [][]int) {
 	states := make([]*NodeState, len(nodes))
 	index := make([][]int, len(nodes))
@@ -92,11 +140,9 @@ func jobStates(nodes []*api.Node, usage map[string]*Usage, req Request) ([]*Node
 			if req.gpuMismatch(g) != "" {
 				continue
 			}
-			free := int64(MilliPerGPU)
-			if u != nil {
-				if _, busy := u.GPUs[gi]; busy {
-					free = 0
-				}
+			free := max(0, MilliPerGPU-u.UsedMilli(gi))
+			if req.Shared() && req.ShareMemory() > 0 {
+				free = min(free, req.shares(g, u.UsedMilli(gi), u.UsedGPUMemory(gi))*req.GPUMilli)
 			}
 			s.Model = g.Model
 			s.GPUMemory = g.MemoryBytes

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/spec"
 )
 
 // Input is everything a placement pass may look at.
@@ -16,6 +17,19 @@ type Input struct {
 	Allocs []*api.Allocation
 	// Pending are the jobs to place, in the order to try them.
 	Pending []*api.Job
+
+	// Run holds what preemption and backfill read of each live
+	// allocation (by ID); one missing is never preempted and is taken to
+	// run without a declared end.
+	Run map[string]RunInfo
+	// Preempt lets a job that fits nowhere evict lower-priority gangs
+	// (and, when Reclaim has it, borrowed ones).
+	Preempt bool
+	// Reclaim marks the pending jobs within their queue's quota.
+	Reclaim map[string]bool
+	// Backfill holds room for the first job that fits nowhere: later jobs
+	// use the held nodes only if their maxRuntime ends before it starts.
+	Backfill bool
 }
 
 // Assignment places one rank.
@@ -37,6 +51,10 @@ type Result struct {
 	Placements []Placement
 	// Unplaced maps each job that stays pending to the reason why.
 	Unplaced map[string]string
+	// Preemptions are the evictions jobs that fit nowhere asked for.
+	Preemptions []Preemption
+	// Held is the job nodes are held for (backfill), if any.
+	Held string
 }
 
 // RequestOf converts a job's spec to what one replica needs.
@@ -54,7 +72,14 @@ func RequestOf(j *api.Job) (Request, error) {
 	if err != nil {
 		return Request{}, fmt.Errorf("resources.memory: %w", err)
 	}
-	return Request{GPUs: r.GPUs, GPUMemoryBytes: gm, GPUModel: r.GPUModel, CPUMilli: cpu, MemoryBytes: mem, SameNode: j.Spec.Topology.SameNode}, nil
+	req := Request{GPUs: r.GPUs, GPUMemoryBytes: gm, GPUModel: r.GPUModel, CPUMilli: cpu, MemoryBytes: mem, SameNode: j.Spec.Topology.SameNode}
+	if r.GPUMilli != 0 {
+		if r.GPUMilli < 0 || r.GPUMilli >= MilliPerGPU {
+			return Request{}, fmt.Errorf("resources.gpuMilli: must be between 1 and %d, got %d", MilliPerGPU-1, r.GPUMilli)
+		}
+		req.GPUs, req.GPUMilli = 1, int64(r.GPUMilli)
+	}
+	return req, nil
 }
 
 // FirstFit places each pending job, in order, rank by rank on the first
@@ -78,7 +103,7 @@ func FirstFit(in Input) Result {
 			continue
 		}
 		for _, a := range asg {
-			usage[a.NodeID] = usage[a.NodeID].add(&api.Allocation{ID: job.ID, GPUs: a.GPUs, CPUMilli: req.CPUMilli, MemoryBytes: req.MemoryBytes})
+			usage[a.NodeID] = usage[a.NodeID].add(req.Allocation(job.ID, a.GPUs))
 		}
 		res.Placements = append(res.Placements, Placement{JobID: job.ID, Request: req, Assignments: asg})
 	}
@@ -96,7 +121,7 @@ func placeGang(nodes []*api.Node, usage map[string]*Usage, replicas int, req Req
 				if gpus == nil {
 					break
 				}
-				u = u.add(&api.Allocation{GPUs: gpus, CPUMilli: req.CPUMilli, MemoryBytes: req.MemoryBytes})
+				u = u.add(req.Allocation("", gpus))
 				asg = append(asg, Assignment{Rank: r, NodeID: n.ID, GPUs: gpus})
 			}
 			if len(asg) == replicas {
@@ -123,7 +148,7 @@ func placeGang(nodes []*api.Node, usage map[string]*Usage, replicas int, req Req
 			if gpus == nil {
 				continue
 			}
-			tentative[n.ID] = u.add(&api.Allocation{GPUs: gpus, CPUMilli: req.CPUMilli, MemoryBytes: req.MemoryBytes})
+			tentative[n.ID] = u.add(req.Allocation("", gpus))
 			asg = append(asg, Assignment{Rank: r, NodeID: n.ID, GPUs: gpus})
 			placed = true
 			break
@@ -145,8 +170,31 @@ const (
 	reasonMemory   = "have too little free memory"
 )
 
-// fitNode returns the lowest free matching GPU indexes for one replica, or
-// nil and the reason the node cannot take it.
+// busyReason is the rejection of a node whose matching GPUs are taken:
+// too few free whole GPUs, or no GPU with room for the share.
+func (r Request) busyReason() string {
+	if !r.Shared() {
+		return reasonBusyGPUs
+	}
+	if r.GPUMemoryBytes > 0 {
+		return fmt.Sprintf("have no GPU with %dm and %s free", r.GPUMilli, spec.FormatBytes(r.GPUMemoryBytes))
+	}
+	return fmt.Sprintf("have no GPU with %dm free", r.GPUMilli)
+}
+
+// shares is how many replicas of a shared request GPU g holds given what
+// is used there (by milli and by GPU memory).
+func (r Request) shares(g api.GPU, usedMilli, usedMem int64) int64 {
+	k := (MilliPerGPU - usedMilli) / r.GPUMilli
+	if m := r.ShareMemory(); m > 0 {
+		k = min(k, (g.MemoryBytes-usedMem)/m)
+	}
+	return max(k, 0)
+}
+
+// fitNode returns the lowest free matching GPU indexes for one replica (a
+// share: the lowest GPU with room for it), or nil and the reason the node
+// cannot take it.
 func fitNode(n *api.Node, u *Usage, req Request) ([]int, string) {
 	if n.Status != api.NodeReady {
 		return nil, reasonDown
@@ -157,11 +205,12 @@ func fitNode(n *api.Node, u *Usage, req Request) ([]int, string) {
 			continue
 		}
 		matching = append(matching, i)
-		busy := false
-		if u != nil {
-			_, busy = u.GPUs[i]
-		}
-		if !busy {
+		switch {
+		case req.Shared():
+			if req.shares(g, u.UsedMilli(i), u.UsedGPUMemory(i)) > 0 {
+				free = append(free, i)
+			}
+		case u.UsedMilli(i) == 0:
 			free = append(free, i)
 		}
 	}
@@ -171,7 +220,7 @@ func fitNode(n *api.Node, u *Usage, req Request) ([]int, string) {
 	case len(matching) < req.GPUs:
 		return nil, reasonTotal
 	case len(free) < req.GPUs:
-		return nil, reasonBusyGPUs
+		return nil, req.busyReason()
 	}
 	var cpu, mem int64
 	if u != nil {
@@ -194,17 +243,24 @@ func explain(nodes []*api.Node, usage map[string]*Usage, replicas int, req Reque
 	}
 	counts := map[string]int{}
 	fitOne := 0
-	largest, capacity := 0, 0
+	largest, capacity, largestFits := 0, 0, 0
 	for _, n := range nodes {
-		matching := 0
+		matching, fits := 0, 0
 		for _, g := range n.GPUs {
 			if req.gpuMismatch(g) == "" {
 				matching++
+				if req.Shared() {
+					fits += int(req.shares(g, 0, 0))
+				}
 			}
+		}
+		if !req.Shared() {
+			fits = matching / max(req.GPUs, 1)
 		}
 		if n.Status == api.NodeReady {
 			largest = max(largest, matching)
-			capacity += matching / max(req.GPUs, 1)
+			largestFits = max(largestFits, fits)
+			capacity += fits
 		}
 		if _, why := fitNode(n, usage[n.ID], req); why != "" {
 			counts[why]++
@@ -213,11 +269,17 @@ func explain(nodes []*api.Node, usage map[string]*Usage, replicas int, req Reque
 		}
 	}
 	shape := fmt.Sprintf("%d replica(s) x %d GPU(s)", replicas, req.GPUs)
+	if req.Shared() {
+		shape = fmt.Sprintf("%d replica(s) x %dm of a GPU", replicas, req.GPUMilli)
+		if req.GPUMemoryBytes > 0 {
+			shape += " with " + spec.FormatBytes(req.GPUMemoryBytes)
+		}
+	}
 	if req.GPUModel != "" {
 		shape += " of model " + req.GPUModel
 	}
 	var parts []string
-	for _, why := range []string{reasonDown, reasonModel, reasonTotal, reasonBusyGPUs, reasonCPU, reasonMemory} {
+	for _, why := range []string{reasonDown, reasonModel, reasonTotal, req.busyReason(), reasonCPU, reasonMemory} {
 		if c := counts[why]; c > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", c, why))
 		}
@@ -237,6 +299,8 @@ func explain(nodes []*api.Node, usage map[string]*Usage, replicas int, req Reque
 		return fmt.Sprintf("waiting for resources: %s, and no node is ready (%s)", shape, detail)
 	case largest < req.GPUs:
 		return fmt.Sprintf("cannot fit on this cluster: %s needs %d GPUs on one node, the largest ready node has %d matching (%s)", shape, req.GPUs, largest, detail)
+	case req.SameNode && req.Shared() && largestFits < replicas:
+		return fmt.Sprintf("cannot fit on this cluster: %s on one node, the largest ready node holds %d such shares (%s)", shape, largestFits, detail)
 	case req.SameNode && largest < req.GPUs*replicas:
 		return fmt.Sprintf("cannot fit on this cluster: %s on one node needs %d GPUs, the largest ready node has %d matching (%s)", shape, req.GPUs*replicas, largest, detail)
 	case capacity < replicas:
@@ -248,12 +312,18 @@ func explain(nodes []*api.Node, usage map[string]*Usage, replicas int, req Reque
 // Clone returns a copy of the usage that may be changed freely (nil is an
 // empty usage).
 func (u *Usage) Clone() *Usage {
-	c := &Usage{GPUs: map[int]string{}}
+	c := newUsage()
 	if u == nil {
 		return c
 	}
 	for k, v := range u.GPUs {
 		c.GPUs[k] = v
+	}
+	for k, v := range u.GPUMilli {
+		c.GPUMilli[k] = v
+	}
+	for k, v := range u.GPUMemory {
+		c.GPUMemory[k] = v
 	}
 	c.CPUMilli, c.MemoryBytes = u.CPUMilli, u.MemoryBytes
 	return c

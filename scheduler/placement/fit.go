@@ -5,11 +5,19 @@ import (
 	"strings"
 
 	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/spec"
 )
 
 // Usage is what live allocations hold on one node.
 type Usage struct {
-	GPUs        map[int]string // GPU index -> allocation ID
+	// GPUs maps each GPU index something holds, whole or a share of, to
+	// an allocation holding it.
+	GPUs map[int]string
+	// GPUMilli is the milli-GPU held per GPU index (1000 for a GPU held
+	// whole, the sum of the shares otherwise).
+	GPUMilli map[int]int64
+	// GPUMemory is the GPU memory the shares on each GPU index hold.
+	GPUMemory   map[int]int64
 	CPUMilli    int64
 	MemoryBytes int64
 }
@@ -27,12 +35,28 @@ func NodeUsage(allocs []*api.Allocation) map[string]*Usage {
 	return out
 }
 
+func newUsage() *Usage {
+	return &Usage{GPUs: map[int]string{}, GPUMilli: map[int]int64{}, GPUMemory: map[int]int64{}}
+}
+
+// allocMilli is the milli-GPU an allocation holds on each of its GPUs.
+func allocMilli(a *api.Allocation) int64 {
+	if a.GPUMilli > 0 {
+		return a.GPUMilli
+	}
+	return MilliPerGPU
+}
+
 func (u *Usage) add(a *api.Allocation) *Usage {
 	if u == nil {
-		u = &Usage{GPUs: map[int]string{}}
+		u = newUsage()
 	}
 	for _, g := range a.GPUs {
 		u.GPUs[g] = a.ID
+		u.GPUMilli[g] += allocMilli(a)
+		if a.GPUMilli > 0 {
+			u.GPUMemory[g] += a.GPUMemoryBytes
+		}
 	}
 	u.CPUMilli += a.CPUMilli
 	u.MemoryBytes += a.MemoryBytes
@@ -42,15 +66,36 @@ func (u *Usage) add(a *api.Allocation) *Usage {
 // Add records an allocation in the usage (nil is an empty usage).
 func (u *Usage) Add(a *api.Allocation) *Usage { return u.add(a) }
 
+// UsedMilli is the milli-GPU held on GPU g (nil is an empty usage).
+func (u *Usage) UsedMilli(g int) int64 {
+	if u == nil {
+		return 0
+	}
+	return u.GPUMilli[g]
+}
+
+// UsedGPUMemory is the GPU memory the shares on GPU g hold.
+func (u *Usage) UsedGPUMemory(g int) int64 {
+	if u == nil {
+		return 0
+	}
+	return u.GPUMemory[g]
+}
+
 // Fit reports whether an allocation as placed fits on node given what is
 // already used there: the node is ready, its GPU indexes exist, match the
-// job's model and memory, and are free, and CPU and memory fit.
+// job's model and memory, and are free (a whole GPU: nothing holds any of
+// it; a share: the GPU's free milli and memory hold it), and CPU and memory
+// fit. It is the FSM's re-check: no GPU milli is ever booked twice.
 func Fit(node *api.Node, used *Usage, a *api.Allocation, req Request) error {
 	if node.Status != api.NodeReady {
 		return fmt.Errorf("node %s is %s", node.Name, node.Status)
 	}
 	if len(a.GPUs) != req.GPUs {
 		return fmt.Errorf("allocation holds %d GPUs, job asks for %d", len(a.GPUs), req.GPUs)
+	}
+	if a.GPUMilli != req.GPUMilli || a.GPUMemoryBytes != req.ShareMemory() {
+		return fmt.Errorf("allocation holds %s of each GPU, job asks for %s", shareText(a.GPUMilli, a.GPUMemoryBytes), shareText(req.GPUMilli, req.ShareMemory()))
 	}
 	seen := map[int]bool{}
 	for _, g := range a.GPUs {
@@ -61,13 +106,25 @@ func Fit(node *api.Node, used *Usage, a *api.Allocation, req Request) error {
 			return fmt.Errorf("GPU %d listed twice", g)
 		}
 		seen[g] = true
-		if used != nil {
-			if holder, busy := used.GPUs[g]; busy {
-				return fmt.Errorf("GPU %d of node %s is held by allocation %s", g, node.Name, holder)
-			}
-		}
 		if why := req.gpuMismatch(node.GPUs[g]); why != "" {
 			return fmt.Errorf("GPU %d of node %s: %s", g, node.Name, why)
+		}
+		usedMilli := used.UsedMilli(g)
+		if usedMilli == 0 {
+			continue
+		}
+		holder := used.GPUs[g]
+		switch {
+		case usedMilli >= MilliPerGPU:
+			return fmt.Errorf("GPU %d of node %s is held by allocation %s", g, node.Name, holder)
+		case a.GPUMilli == 0:
+			return fmt.Errorf("GPU %d of node %s is shared (%dm held, by allocation %s and maybe others), a whole GPU is asked", g, node.Name, usedMilli, holder)
+		case usedMilli+a.GPUMilli > MilliPerGPU:
+			return fmt.Errorf("GPU %d of node %s has %dm free, allocation needs %dm", g, node.Name, max(0, MilliPerGPU-usedMilli), a.GPUMilli)
+		}
+		if mem := used.UsedGPUMemory(g); mem+a.GPUMemoryBytes > node.GPUs[g].MemoryBytes {
+			return fmt.Errorf("GPU %d of node %s has %s of memory free, allocation needs %s", g, node.Name,
+				spec.FormatBytes(max(0, node.GPUs[g].MemoryBytes-mem)), spec.FormatBytes(a.GPUMemoryBytes))
 		}
 	}
 	var cpu, mem int64
@@ -83,14 +140,49 @@ func Fit(node *api.Node, used *Usage, a *api.Allocation, req Request) error {
 	return nil
 }
 
+// shareText renders what an allocation holds of each GPU: "whole GPUs",
+// "500m" or "500m with 20Gi".
+func shareText(milli, mem int64) string {
+	switch {
+	case milli == 0:
+		return "whole GPUs"
+	case mem > 0:
+		return fmt.Sprintf("%dm with %s", milli, spec.FormatBytes(mem))
+	}
+	return fmt.Sprintf("%dm", milli)
+}
+
 // Request is what one replica of a job needs, in the units placement uses.
 type Request struct {
-	GPUs           int
+	GPUs int
+	// GPUMilli is the share of one GPU a shared replica asks (1..999; GPUs
+	// is then 1); 0 asks for GPUs whole GPUs.
+	GPUMilli int64
+	// GPUMemoryBytes is the least memory of each GPU; for a share, also
+	// the GPU memory the share holds.
 	GPUMemoryBytes int64
 	GPUModel       string
 	CPUMilli       int64
 	MemoryBytes    int64
 	SameNode       bool
+}
+
+// Shared reports whether a replica asks for a share of one GPU.
+func (r Request) Shared() bool { return r.GPUMilli > 0 }
+
+// ShareMemory is the GPU memory a shared replica holds on its GPU (0 for
+// whole GPUs, which hold all of theirs).
+func (r Request) ShareMemory() int64 {
+	if r.Shared() {
+		return r.GPUMemoryBytes
+	}
+	return 0
+}
+
+// Allocation is what one replica placed on gpus holds, for usage
+// accounting (ID, resources and GPUs only).
+func (r Request) Allocation(id string, gpus []int) *api.Allocation {
+	return &api.Allocation{ID: id, GPUs: gpus, GPUMilli: r.GPUMilli, GPUMemoryBytes: r.ShareMemory(), CPUMilli: r.CPUMilli, MemoryBytes: r.MemoryBytes}
 }
 
 // gpuMismatch says why a GPU cannot serve the request, or "".

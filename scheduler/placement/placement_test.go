@@ -304,7 +304,8 @@ func TestFirstFitValidAgainstFit(t *testing.T) {
 	usage := NodeUsage(allocs)
 	for _, p := range res.Placements {
 		for _, a := range p.Assignments {
-			al := &api.Allocation{ID: fmt.Sprintf("%s-%d", p.JobID, a.Rank), NodeID: a.NodeID, GPUs: a.GPUs, CPUMilli: p.Request.CPUMilli, MemoryBytes: p.Request.MemoryBytes}
+			al := p.Request.Allocation(fmt.Sprintf("%s-%d", p.JobID, a.Rank), a.GPUs)
+			al.NodeID = a.NodeID
 			if err := Fit(byID[a.NodeID], usage[a.NodeID], al, p.Request); err != nil {
 				t.Errorf("job %s rank %d: FirstFit placed what Fit refuses: %v", p.JobID, a.Rank, err)
 			}
@@ -366,8 +367,8 @@ func TestNodeUsage(t *testing.T) {
 	done.Status = api.AllocSucceeded
 	u := NodeUsage([]*api.Allocation{live("x", "id-n1", 0, 1), live("y", "id-n1", 3), live("w", "id-n2", 0), done})
 	want := map[string]*Usage{
-		"id-n1": {GPUs: map[int]string{0: "x", 1: "x", 3: "y"}, CPUMilli: 2000, MemoryBytes: 2 * gi},
-		"id-n2": {GPUs: map[int]string{0: "w"}, CPUMilli: 1000, MemoryBytes: gi},
+		"id-n1": {GPUs: map[int]string{0: "x", 1: "x", 3: "y"}, GPUMilli: map[int]int64{0: 1000, 1: 1000, 3: 1000}, GPUMemory: map[int]int64{}, CPUMilli: 2000, MemoryBytes: 2 * gi},
+		"id-n2": {GPUs: map[int]string{0: "w"}, GPUMilli: map[int]int64{0: 1000}, GPUMemory: map[int]int64{}, CPUMilli: 1000, MemoryBytes: gi},
 	}
 	if !reflect.DeepEqual(u, want) {
 		t.Fatalf("NodeUsage = %+v, want %+v", u, want)

@@ -11,9 +11,11 @@ import (
 )
 
 // TestPropertyPlaceNeverOvercommits: over random clusters (mixed models,
-// NUMA layouts, down nodes, live allocations) and random job mixes, every
-// plan passes Fit (no GPU double-booked, CPU and memory within the node)
-// and every job is placed whole (all its replicas) or left pending.
+// NUMA layouts, down nodes, live allocations, whole and shared) and random
+// job mixes (shares of a GPU among them), every plan passes Fit (no GPU
+// double-booked, no GPU's milli or memory over-committed by shares, CPU and
+// memory within the node) and every job is placed whole (all its replicas)
+// or left pending.
 func TestPropertyPlaceNeverOvercommits(t *testing.T) {
 	f := func(seed uint64) bool {
 		rng := rand.New(rand.NewPCG(seed, 3))
@@ -33,11 +35,21 @@ func TestPropertyPlaceNeverOvercommits(t *testing.T) {
 			if n.Status == api.NodeReady && rng.IntN(2) == 0 {
 				allocs = append(allocs, live(fmt.Sprintf("x%d", i), n.ID, rng.IntN(len(n.GPUs))))
 			}
+			// Shares on a few GPUs, some with GPU memory.
+			for k := 0; n.Status == api.NodeReady && k < rng.IntN(4); k++ {
+				g := rng.IntN(len(n.GPUs))
+				u := NodeUsage(allocs)[n.ID]
+				milli := min(int64(1+rng.IntN(999)), MilliPerGPU-u.UsedMilli(g))
+				mem := min(int64(rng.IntN(3))*20*gi, n.GPUs[g].MemoryBytes-u.UsedGPUMemory(g))
+				if milli > 0 {
+					allocs = append(allocs, liveShare(fmt.Sprintf("s%d-%d", i, k), n.ID, g, milli, mem))
+				}
+			}
 		}
 		var jobs []*api.Job
 		for j := 0; j < 1+rng.IntN(12); j++ {
 			var opts []func(*spec.Job)
-			switch rng.IntN(6) {
+			switch rng.IntN(8) {
 			case 0:
 				opts = append(opts, sameNode)
 			case 1:
@@ -48,6 +60,14 @@ func TestPropertyPlaceNeverOvercommits(t *testing.T) {
 				opts = append(opts, cpu(fmt.Sprint(1+rng.IntN(16))), mem(fmt.Sprintf("%dGi", 1+rng.IntN(64))))
 			case 4:
 				opts = append(opts, func(s *spec.Job) { s.Topology.NVLink = spec.PrefRequired })
+			case 5, 6:
+				mem := []string{"", "10Gi", "50Gi", "100Gi"}[rng.IntN(4)]
+				opts = append(opts, share([]int{100, 250, 300, 500, 700, 999}[rng.IntN(6)], mem))
+				if rng.IntN(3) == 0 {
+					opts = append(opts, func(s *spec.Job) { s.Kind = spec.KindInference })
+				} else if rng.IntN(3) == 0 {
+					opts = append(opts, sameNode)
+				}
 			}
 			jobs = append(jobs, job(fmt.Sprintf("j%02d", j), 1+rng.IntN(4), rng.IntN(5), opts...))
 		}

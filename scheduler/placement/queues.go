@@ -3,6 +3,7 @@ package placement
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -20,16 +21,22 @@ type Queue struct {
 }
 
 // Demand is what a queue holds or a job asks, in the resources dominant
-// resource fairness compares.
+// resource fairness compares. GPUs are counted in milli-GPU, so a share
+// of a GPU counts as its fraction.
 type Demand struct {
-	GPUs     int
+	GPUMilli int64
 	CPUMilli int64
 	Memory   int64
 }
 
 // Add returns d + o.
 func (d Demand) Add(o Demand) Demand {
-	return Demand{d.GPUs + o.GPUs, d.CPUMilli + o.CPUMilli, d.Memory + o.Memory}
+	return Demand{d.GPUMilli + o.GPUMilli, d.CPUMilli + o.CPUMilli, d.Memory + o.Memory}
+}
+
+// FormatGPUs renders milli-GPU as GPUs: "2", "1.5", "0.25".
+func FormatGPUs(milli int64) string {
+	return strconv.FormatFloat(float64(milli)/MilliPerGPU, 'f', -1, 64)
 }
 
 // DominantShare is d's largest share of the cluster's capacity, divided
@@ -39,8 +46,8 @@ func DominantShare(d, capacity Demand, weight float64) float64 {
 		weight = 1
 	}
 	s := 0.0
-	if capacity.GPUs > 0 {
-		s = max(s, float64(d.GPUs)/float64(capacity.GPUs))
+	if capacity.GPUMilli > 0 {
+		s = max(s, float64(d.GPUMilli)/float64(capacity.GPUMilli))
 	}
 	if capacity.CPUMilli > 0 {
 		s = max(s, float64(d.CPUMilli)/float64(capacity.CPUMilli))
@@ -119,18 +126,20 @@ type Admission struct {
 	Reason    string // why not admitted ("queue research at quota 64/64 GPUs")
 }
 
-// Admit applies the queue's hard GPU quota to a job asking for gpus: it
-// fits under the quota, or borrows idle GPUs when the queue allows it and
-// the cluster has them free beyond what other queues are guaranteed and
-// not using (idleGPUs is that number).
-func Admit(q Queue, usedGPUs, gpus, idleGPUs int) Admission {
-	if q.QuotaGPUs <= 0 || usedGPUs+gpus <= q.QuotaGPUs {
+// Admit applies the queue's hard GPU quota to a job asking for milli
+// milli-GPU (a share counts as its fraction): it fits under the quota, or
+// borrows idle GPUs when the queue allows it and the cluster has them free
+// beyond what other queues are guaranteed and not using (idleMilli is
+// that much). usedMilli is what the queue holds.
+func Admit(q Queue, usedMilli, milli, idleMilli int64) Admission {
+	quota := int64(q.QuotaGPUs) * MilliPerGPU
+	if q.QuotaGPUs <= 0 || usedMilli+milli <= quota {
 		return Admission{Admit: true}
 	}
-	if q.Borrow && gpus <= idleGPUs {
+	if q.Borrow && milli <= idleMilli {
 		return Admission{Admit: true, Borrowing: true}
 	}
-	return Admission{Reason: fmt.Sprintf("queue %s at quota %d/%d GPUs", q.Name, usedGPUs, q.QuotaGPUs)}
+	return Admission{Reason: fmt.Sprintf("queue %s at quota %s/%d GPUs", q.Name, FormatGPUs(usedMilli), q.QuotaGPUs)}
 }
 
 // Running is a live allocation as preemption sees it.

@@ -6,26 +6,26 @@ import (
 )
 
 func TestDominantShare(t *testing.T) {
-	capacity := Demand{GPUs: 100, CPUMilli: 1000_000, Memory: 1000}
-	if s := DominantShare(Demand{GPUs: 10, CPUMilli: 300_000, Memory: 50}, capacity, 1); s != 0.3 {
+	capacity := Demand{GPUMilli: 100000, CPUMilli: 1000_000, Memory: 1000}
+	if s := DominantShare(Demand{GPUMilli: 10000, CPUMilli: 300_000, Memory: 50}, capacity, 1); s != 0.3 {
 		t.Errorf("share = %v, want 0.3 (CPU dominates)", s)
 	}
-	if s := DominantShare(Demand{GPUs: 10}, capacity, 2); s != 0.05 {
+	if s := DominantShare(Demand{GPUMilli: 10000}, capacity, 2); s != 0.05 {
 		t.Errorf("weighted share = %v, want 0.05", s)
 	}
 }
 
 func TestFairOrder(t *testing.T) {
-	capacity := Demand{GPUs: 16, CPUMilli: 160_000, Memory: 1 << 40}
+	capacity := Demand{GPUMilli: 16000, CPUMilli: 160_000, Memory: 1 << 40}
 	jobs := []PendingJob{
-		{ID: "a1", Queue: "a", Priority: 50, Order: 1, Demand: Demand{GPUs: 4}},
-		{ID: "a2", Queue: "a", Priority: 50, Order: 2, Demand: Demand{GPUs: 4}},
-		{ID: "a3", Queue: "a", Priority: 90, Order: 3, Demand: Demand{GPUs: 4}},
-		{ID: "b1", Queue: "b", Priority: 50, Order: 4, Demand: Demand{GPUs: 4}},
+		{ID: "a1", Queue: "a", Priority: 50, Order: 1, Demand: Demand{GPUMilli: 4000}},
+		{ID: "a2", Queue: "a", Priority: 50, Order: 2, Demand: Demand{GPUMilli: 4000}},
+		{ID: "a3", Queue: "a", Priority: 90, Order: 3, Demand: Demand{GPUMilli: 4000}},
+		{ID: "b1", Queue: "b", Priority: 50, Order: 4, Demand: Demand{GPUMilli: 4000}},
 	}
 	// Queue a already holds 4 GPUs: b's job goes first, then a's by
 	// priority, with b's share counted as it goes.
-	got := FairOrder(jobs, map[string]Queue{"a": {Name: "a"}, "b": {Name: "b"}}, map[string]Demand{"a": {GPUs: 4}}, capacity)
+	got := FairOrder(jobs, map[string]Queue{"a": {Name: "a"}, "b": {Name: "b"}}, map[string]Demand{"a": {GPUMilli: 4000}}, capacity)
 	var ids []string
 	for _, j := range got {
 		ids = append(ids, j.ID)
@@ -34,7 +34,7 @@ func TestFairOrder(t *testing.T) {
 		t.Errorf("order %v, want %v", ids, want)
 	}
 	// A weight of 3 lets queue a run three jobs per one of b's.
-	jobs = append(jobs, PendingJob{ID: "b2", Queue: "b", Priority: 50, Order: 5, Demand: Demand{GPUs: 4}})
+	jobs = append(jobs, PendingJob{ID: "b2", Queue: "b", Priority: 50, Order: 5, Demand: Demand{GPUMilli: 4000}})
 	got = FairOrder(jobs, map[string]Queue{"a": {Name: "a", Weight: 3}, "b": {Name: "b"}}, nil, capacity)
 	ids = ids[:0]
 	for _, j := range got {
@@ -48,21 +48,23 @@ func TestFairOrder(t *testing.T) {
 func TestAdmit(t *testing.T) {
 	q := Queue{Name: "research", QuotaGPUs: 64}
 	tests := []struct {
-		name             string
-		q                Queue
-		used, gpus, idle int
-		want             Admission
+		name              string
+		q                 Queue
+		used, milli, idle int64
+		want              Admission
 	}{
-		{"under quota", q, 32, 8, 0, Admission{Admit: true}},
-		{"exactly at quota", q, 56, 8, 0, Admission{Admit: true}},
-		{"over quota, no borrowing", q, 64, 8, 100, Admission{Reason: "queue research at quota 64/64 GPUs"}},
-		{"borrows idle GPUs", Queue{Name: "research", QuotaGPUs: 64, Borrow: true}, 64, 8, 16, Admission{Admit: true, Borrowing: true}},
-		{"nothing idle to borrow", Queue{Name: "research", QuotaGPUs: 64, Borrow: true}, 64, 8, 4, Admission{Reason: "queue research at quota 64/64 GPUs"}},
-		{"no quota", Queue{Name: "x"}, 1000, 8, 0, Admission{Admit: true}},
+		{"under quota", q, 32000, 8000, 0, Admission{Admit: true}},
+		{"exactly at quota", q, 56000, 8000, 0, Admission{Admit: true}},
+		{"over quota, no borrowing", q, 64000, 8000, 100000, Admission{Reason: "queue research at quota 64/64 GPUs"}},
+		{"borrows idle GPUs", Queue{Name: "research", QuotaGPUs: 64, Borrow: true}, 64000, 8000, 16000, Admission{Admit: true, Borrowing: true}},
+		{"nothing idle to borrow", Queue{Name: "research", QuotaGPUs: 64, Borrow: true}, 64000, 8000, 4000, Admission{Reason: "queue research at quota 64/64 GPUs"}},
+		{"no quota", Queue{Name: "x"}, 1000000, 8000, 0, Admission{Admit: true}},
+		{"a share fits the last half GPU", Queue{Name: "s", QuotaGPUs: 2}, 1500, 500, 0, Admission{Admit: true}},
+		{"a share past the quota", Queue{Name: "s", QuotaGPUs: 2}, 1750, 500, 0, Admission{Reason: "queue s at quota 1.75/2 GPUs"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Admit(tt.q, tt.used, tt.gpus, tt.idle); got != tt.want {
+			if got := Admit(tt.q, tt.used, tt.milli, tt.idle); got != tt.want {
 				t.Errorf("Admit = %+v, want %+v", got, tt.want)
 			}
 		})

@@ -31,7 +31,7 @@ var reasonText = [numReasons]string{
 	ReasonGPUMemory: "lack GPUs with enough memory",
 	ReasonGPUTotal:  "have fewer GPUs in total than one replica needs",
 	ReasonFreeGPUs:  "lack %d free GPUs",
-	ReasonGPUMilli:  "lack a GPU with %d free milli-GPU",
+	ReasonGPUMilli:  "lack a GPU with %dm free",
 	ReasonCPU:       "have too little free CPU",
 	ReasonMemory:    "have too little free memory",
 	ReasonNVLink:    "lack %d free GPUs in one NVLink domain",

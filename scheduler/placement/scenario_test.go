@@ -18,8 +18,11 @@ import (
 // line ("#" starts a comment):
 //
 //	node NAME gpus=N [model=M] [gpumem=GI] [cpu=CORES] [ram=GI] [numa=0,0,1,1] [down]
-//	alloc ID node=NAME gpus=0,1 [cpu=CORES] [ram=GI]
-//	job ID [replicas=R] [gpus=G] [model=M] [gpumem=Q] [cpu=Q] [ram=Q] [samenode] [kind=K] [nvlink=required]
+//	alloc ID node=NAME gpus=0,1 [cpu=CORES] [ram=GI] [milli=M [gpumem=GI]]
+//	job ID [replicas=R] [gpus=G] [milli=M] [model=M] [gpumem=Q] [cpu=Q] [ram=Q] [samenode] [kind=K] [nvlink=required]
+//
+// milli= makes an allocation or a job a share of one GPU (gpumem= is then
+// the GPU memory the share holds).
 //	place
 //	JOB: rank@node[gpus] ...        expected placement (exact)
 //	JOB: pending: PREFIX            expected reason (prefix)
@@ -163,6 +166,9 @@ func runScenario(t *testing.T, path string) {
 			a := live(fields[1], n.ID, ints(t, vals["gpus"])...)
 			a.CPUMilli = num(t, vals["cpu"], 1) * 1000
 			a.MemoryBytes = num(t, vals["ram"], 1) * gi
+			if m := num(t, vals["milli"], 0); m > 0 {
+				a.GPUMilli, a.GPUMemoryBytes = m, num(t, vals["gpumem"], 0)*gi
+			}
 			allocs = append(allocs, a)
 		case "job":
 			var opts []func(*spec.Job)
@@ -187,14 +193,18 @@ func runScenario(t *testing.T, path string) {
 			if v := vals["nvlink"]; v != "" {
 				opts = append(opts, func(s *spec.Job) { s.Topology.NVLink = v })
 			}
+			if m := int(num(t, vals["milli"], 0)); m > 0 {
+				opts = append(opts, func(s *spec.Job) { s.Resources.GPUMilli = m })
+			}
 			pending = append(pending, job(fields[1], int(num(t, vals["replicas"], 1)), int(num(t, vals["gpus"], 1)), opts...))
 		case "place":
 			res = Place(Input{Nodes: nodes, Allocs: allocs, Pending: pending})
 			verifyResult(t, nodes, allocs, res)
 			for _, p := range res.Placements {
 				for _, a := range p.Assignments {
-					allocs = append(allocs, &api.Allocation{ID: fmt.Sprintf("%s-%d", p.JobID, a.Rank), JobID: p.JobID, NodeID: a.NodeID,
-						GPUs: a.GPUs, CPUMilli: p.Request.CPUMilli, MemoryBytes: p.Request.MemoryBytes, Status: api.AllocRunning, DesiredStatus: api.DesiredRun})
+					al := p.Request.Allocation(fmt.Sprintf("%s-%d", p.JobID, a.Rank), a.GPUs)
+					al.JobID, al.NodeID, al.Status, al.DesiredStatus = p.JobID, a.NodeID, api.AllocRunning, api.DesiredRun
+					allocs = append(allocs, al)
 				}
 			}
 			pending = nil
@@ -230,7 +240,8 @@ func verifyResult(t *testing.T, nodes []*api.Node, allocs []*api.Allocation, res
 			t.Errorf("job %s both placed and pending", p.JobID)
 		}
 		for _, a := range p.Assignments {
-			al := &api.Allocation{ID: fmt.Sprintf("%s-%d", p.JobID, a.Rank), NodeID: a.NodeID, GPUs: a.GPUs, CPUMilli: p.Request.CPUMilli, MemoryBytes: p.Request.MemoryBytes}
+			al := p.Request.Allocation(fmt.Sprintf("%s-%d", p.JobID, a.Rank), a.GPUs)
+			al.NodeID = a.NodeID
 			if err := Fit(byID[a.NodeID], usage[a.NodeID], al, p.Request); err != nil {
 				t.Errorf("job %s rank %d: Fit refuses the plan: %v", p.JobID, a.Rank, err)
 			}

@@ -29,7 +29,9 @@ func (s *Server) runDrainer(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		s.drainPass(ctx, time.Now().UTC())
+		now := time.Now().UTC()
+		s.drainPass(ctx, now)
+		s.runtimePass(ctx, now)
 	}
 }
 

@@ -74,7 +74,7 @@ func demandOf(j *api.Job) placement.Demand {
 		return placement.Demand{}
 	}
 	n := int64(j.Spec.Replicas)
-	return placement.Demand{GPUs: j.Spec.GPUsTotal(), CPUMilli: req.CPUMilli * n, Memory: req.MemoryBytes * n}
+	return placement.Demand{GPUMilli: j.Spec.GPUMilliTotal(), CPUMilli: req.CPUMilli * n, Memory: req.MemoryBytes * n}
 }
 
 // admit orders pending jobs by fair share and holds back those over their
@@ -83,7 +83,7 @@ func (s *Server) admit(snap *state.Snapshot, pending []*api.Job, nodes []*api.No
 	var capacity placement.Demand
 	for _, n := range nodes {
 		if n.Status == api.NodeReady {
-			capacity = capacity.Add(placement.Demand{GPUs: len(n.GPUs), CPUMilli: n.CPUMilli, Memory: n.MemoryBytes})
+			capacity = capacity.Add(placement.Demand{GPUMilli: int64(len(n.GPUs)) * placement.MilliPerGPU, CPUMilli: n.CPUMilli, Memory: n.MemoryBytes})
 		}
 	}
 	used := map[string]placement.Demand{}
@@ -96,7 +96,7 @@ func (s *Server) admit(snap *state.Snapshot, pending []*api.Job, nodes []*api.No
 			}
 			queueOf[a.JobID] = q
 		}
-		used[q] = used[q].Add(placement.Demand{GPUs: len(a.GPUs), CPUMilli: a.CPUMilli, Memory: a.MemoryBytes})
+		used[q] = used[q].Add(placement.Demand{GPUMilli: allocGPUMilli(a), CPUMilli: a.CPUMilli, Memory: a.MemoryBytes})
 	}
 	byID := map[string]*api.Job{}
 	in := make([]placement.PendingJob, len(pending))
@@ -111,16 +111,16 @@ func (s *Server) admit(snap *state.Snapshot, pending []*api.Job, nodes []*api.No
 	order := placement.FairOrder(in, queues, used, capacity)
 
 	// GPUs no queue's quota needs: free GPUs less what other queues are
-	// guaranteed and do not use yet.
-	freeGPUs := capacity.GPUs
+	// guaranteed and do not use yet (all in milli-GPU).
+	freeMilli := capacity.GPUMilli
 	for _, d := range used {
-		freeGPUs -= d.GPUs
+		freeMilli -= d.GPUMilli
 	}
-	reserved := func(except string) int {
-		r := 0
+	reserved := func(except string) int64 {
+		var r int64
 		for name, q := range s.cfg.Queues {
-			if name != except && q.QuotaGPUs > used[name].GPUs {
-				r += q.QuotaGPUs - used[name].GPUs
+			if quota := int64(q.QuotaGPUs) * placement.MilliPerGPU; name != except && quota > used[name].GPUMilli {
+				r += quota - used[name].GPUMilli
 			}
 		}
 		return r
@@ -129,25 +129,36 @@ func (s *Server) admit(snap *state.Snapshot, pending []*api.Job, nodes []*api.No
 	for _, pj := range order {
 		j := byID[pj.ID]
 		q := s.queue(j.Queue)
-		adm := placement.Admit(q, used[j.Queue].GPUs, pj.Demand.GPUs, max(0, freeGPUs-reserved(j.Queue)))
+		adm := placement.Admit(q, used[j.Queue].GPUMilli, pj.Demand.GPUMilli, max(0, freeMilli-reserved(j.Queue)))
 		if !adm.Admit {
 			unplaced[j.ID] = "waiting for quota: " + adm.Reason
 			continue
 		}
 		// Count it as started for the jobs after it in this pass.
 		used[j.Queue] = used[j.Queue].Add(pj.Demand)
-		freeGPUs -= pj.Demand.GPUs
+		freeMilli -= pj.Demand.GPUMilli
 		out = append(out, j)
 	}
 	return out
 }
 
+// allocGPUMilli is the milli-GPU an allocation holds: its share, or 1000
+// per whole GPU.
+func allocGPUMilli(a *api.Allocation) int64 {
+	if a.GPUMilli > 0 {
+		return a.GPUMilli * int64(len(a.GPUs))
+	}
+	return int64(len(a.GPUs)) * placement.MilliPerGPU
+}
+
 // QueueStatus is a queue as GET /v1/queues shows it.
 type QueueStatus struct {
 	QueueConfig
-	UsedGPUs    int `json:"usedGPUs"`
-	RunningJobs int `json:"runningJobs"`
-	PendingJobs int `json:"pendingJobs"`
+	// UsedGPUs counts a share of a GPU as its fraction (1.5).
+	UsedGPUs    float64 `json:"usedGPUs"`
+	RunningJobs int     `json:"runningJobs"`
+	PendingJobs int     `json:"pendingJobs"`
+	usedMilli   int64
 }
 
 func (s *Server) handleQueues(w http.ResponseWriter, r *http.Request) {
@@ -176,13 +187,14 @@ func (s *Server) handleQueues(w http.ResponseWriter, r *http.Request) {
 			q.RunningJobs++
 			for _, a := range snap.AllocsByJob(nil, j.ID) {
 				if !a.Terminal() {
-					q.UsedGPUs += len(a.GPUs)
+					q.usedMilli += allocGPUMilli(a)
 				}
 			}
 		}
 	}
 	out := make([]*QueueStatus, 0, len(st))
 	for _, q := range st {
+		q.UsedGPUs = float64(q.usedMilli) / placement.MilliPerGPU
 		out = append(out, q)
 	}
 	sort.Slice(out, func(i, k int) bool { return out[i].Name < out[k].Name })

@@ -78,7 +78,7 @@ func (s *Server) runScheduler(ctx context.Context) {
 		}
 		capacitySeen, jobsSeen = capacity, snap.Index(state.TableJobs)
 		plan := s.plan(snap, newerThan)
-		if len(plan.Placements) == 0 && len(plan.Pending) == 0 {
+		if len(plan.Placements) == 0 && len(plan.Pending) == 0 && len(plan.Preemptions) == 0 {
 			continue
 		}
 		resp, _, err := s.apply(ctx, state.ApplyPlanType, &state.ApplyPlanRequest{Plan: plan, Time: time.Now().UTC()})
@@ -92,6 +92,9 @@ func (s *Server) runScheduler(ctx context.Context) {
 		r := resp.(*state.ApplyPlanResponse)
 		for _, id := range r.Placed {
 			s.log.Info("job placed", zap.String("job", id))
+		}
+		for id, victims := range r.Preempted {
+			s.log.Info("job preempts", zap.String("job", id), zap.Strings("victims", victims))
 		}
 		if len(r.Rejected) > 0 {
 			// The state moved under the plan (or the planner and the
@@ -110,6 +113,13 @@ func (s *Server) plan(snap *state.Snapshot, newerThan uint64) state.Plan {
 	var pending []*api.Job
 	if newerThan > 0 {
 		pending = snap.PendingJobsSince(newerThan)
+		// The job the last full pass held nodes for is planned again
+		// first, so that the new jobs see its reservation.
+		if held := s.heldJob; held != "" {
+			if j := snap.Job(nil, held); j != nil && j.Status == api.JobPending && j.CreateIndex <= newerThan {
+				pending = append([]*api.Job{j}, pending...)
+			}
+		}
 	} else {
 		pending = snap.JobsByStatus(nil, api.JobPending)
 	}
@@ -153,7 +163,16 @@ func (s *Server) plan(snap *state.Snapshot, newerThan uint64) state.Plan {
 	held := map[string]string{}
 	all := pending
 	pending = s.admit(snap, pending, nodes, live, held)
-	res := placement.Place(placement.Input{Nodes: nodes, Allocs: live, Pending: pending})
+	in := placement.Input{Nodes: nodes, Allocs: live, Pending: pending,
+		Preempt: !s.cfg.NoPreemption, Backfill: !s.cfg.NoBackfill}
+	if in.Preempt || in.Backfill {
+		in.Run = s.runInfo(snap, live, now)
+		in.Reclaim = s.withinQuota(snap, pending, live)
+	}
+	res := placement.Place(in)
+	if newerThan == 0 || res.Held != "" {
+		s.heldJob = res.Held
+	}
 	for id, why := range held {
 		res.Unplaced[id] = why
 	}
@@ -181,7 +200,7 @@ func (s *Server) plan(snap *state.Snapshot, newerThan uint64) state.Plan {
 			ports[addr][a.Port] = true
 		}
 	}
-	var plan state.Plan
+	plan := state.Plan{Preemptions: preemptions(res)}
 	for _, p := range res.Placements {
 		job := jobs[p.JobID]
 		master := byID[p.Assignments[0].NodeID]
@@ -250,6 +269,8 @@ func (s *Server) allocations(job *api.Job, p placement.Placement, nodes map[stri
 			LocalRank:      local[a.NodeID],
 			LocalWorldSize: localCount[a.NodeID],
 			GPUs:           a.GPUs,
+			GPUMilli:       p.Request.GPUMilli,
+			GPUMemoryBytes: p.Request.ShareMemory(),
 			CPUMilli:       p.Request.CPUMilli,
 			MemoryBytes:    p.Request.MemoryBytes,
 			MasterAddr:     masterAddr,

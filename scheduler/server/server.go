@@ -35,6 +35,11 @@ type Config struct {
 	// Queues are the configured queues (LoadQueues); a queue not listed
 	// has weight 1 and no quota.
 	Queues map[string]placement.Queue
+	// NoPreemption stops pending jobs from evicting lower-priority (or
+	// borrowed) work; NoBackfill stops holding nodes for the job at the
+	// head of the queue.
+	NoPreemption bool
+	NoBackfill   bool
 	// ACL, when set, requires a token on every request (LoadTokens);
 	// nil leaves the API open (dev mode).
 	ACL *ACL
@@ -87,6 +92,9 @@ type Server struct {
 	// nextWake is when the scheduler must look again without a state
 	// change (the first end of a restart backoff); owned by its goroutine.
 	nextWake time.Time
+	// heldJob is the job the last full pass held nodes for (backfill);
+	// scheduler goroutine only.
+	heldJob string
 
 	mu        sync.Mutex
 	leaderCtx context.CancelFunc

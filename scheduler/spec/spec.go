@@ -46,13 +46,26 @@ type Job struct {
 	Checkpoint Checkpoint `json:"checkpoint,omitempty"`
 	// Restart bounds automatic restarts.
 	Restart Restart `json:"restart,omitempty"`
+	// MaxRuntime bounds how long the job may run ("2h"): past it the job
+	// is cancelled. The scheduler uses it to backfill: a job with a
+	// maxRuntime may start on nodes held for a waiting gang when it ends
+	// before the gang could start. 0 is unbounded.
+	MaxRuntime Duration `json:"maxRuntime,omitempty"`
 }
 
 // Resources are what one replica needs.
 type Resources struct {
-	// GPUs is the number of whole GPUs per replica.
+	// GPUs is the number of whole GPUs per replica; with GPUMilli it is 1
+	// (or left out): the one GPU the share is taken from.
 	GPUs int `json:"gpus"`
-	// GPUMemory is the minimum memory of each GPU ("20Gi").
+	// GPUMilli asks for a share of one GPU instead of whole GPUs, in
+	// thousandths (1..999: 500 is half a GPU). Shares of one GPU run side
+	// by side (the agent sets up CUDA MPS limits for them); the shares on a
+	// GPU never add up to more than 1000.
+	GPUMilli int `json:"gpuMilli,omitempty"`
+	// GPUMemory is, for whole GPUs, the minimum memory of each GPU
+	// ("20Gi"). For a share (GPUMilli) it is the GPU memory the share
+	// needs: the shares on one GPU must fit in its memory together.
 	GPUMemory Quantity `json:"gpuMemory,omitempty"`
 	// GPUModel restricts the GPU model ("H200"); empty accepts any.
 	GPUModel string `json:"gpuModel,omitempty"`
@@ -120,5 +133,18 @@ type Restart struct {
 	Backoff     Duration `json:"backoff,omitempty"`
 }
 
-// GPUsTotal is the number of whole GPUs the job needs across all replicas.
+// GPUsTotal is the number of GPUs the job holds (whole or a share of)
+// across all replicas.
 func (j *Job) GPUsTotal() int { return j.Replicas * j.Resources.GPUs }
+
+// Shared reports whether each replica asks for a share of one GPU.
+func (r Resources) Shared() bool { return r.GPUMilli > 0 }
+
+// GPUMilliTotal is the GPU the job needs across all replicas in
+// thousandths of a GPU: a share counts as its fraction.
+func (j *Job) GPUMilliTotal() int64 {
+	if j.Resources.Shared() {
+		return int64(j.Replicas) * int64(j.Resources.GPUMilli)
+	}
+	return int64(j.Replicas) * int64(j.Resources.GPUs) * 1000
+}

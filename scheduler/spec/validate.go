@@ -27,13 +27,18 @@ func (es Errors) Error() string {
 	return strings.Join(parts, "; ")
 }
 
+// MilliPerGPU is one whole GPU in resources.gpuMilli's unit.
+const MilliPerGPU = 1000
+
 // Limits on what one spec may ask for.
 const (
-	MaxReplicas        = 4096
-	MaxGPUsPerReplica  = 64
-	MaxPriority        = 1000
-	DefaultPriority    = 50
-	MaxRestarts        = 100
+	MaxReplicas       = 4096
+	MaxGPUsPerReplica = 64
+	MaxPriority       = 1000
+	DefaultPriority   = 50
+	MaxRestarts       = 100
+	// MaxRuntimeLimit bounds spec.maxRuntime (a year).
+	MaxRuntimeLimit    = 365 * 24 * time.Hour
 	DefaultNamespace   = "default"
 	DefaultQueue       = "default"
 	defaultCPU         = Quantity("1")
@@ -48,6 +53,7 @@ var ReservedEnv = []string{
 	"ARK_JOB_ID", "ARK_ALLOC_ID", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "NODE_RANK",
 	"MASTER_ADDR", "MASTER_PORT", "CUDA_VISIBLE_DEVICES", "ARK_CHECKPOINT_URI",
 	"ARK_RESTART_COUNT", "NCCL_IB_HCA", "NCCL_SOCKET_IFNAME", "ARK_AGENT_ADDR", "ARK_NODE_ADDR", "ARK_PORT",
+	"ARK_GPU_MILLI", "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT",
 }
 
 var (
@@ -68,6 +74,9 @@ func (j *Job) Default() {
 	}
 	if j.Replicas == 0 {
 		j.Replicas = 1
+	}
+	if j.Resources.GPUs == 0 && j.Resources.GPUMilli > 0 {
+		j.Resources.GPUs = 1 // a share of one GPU
 	}
 	if j.Resources.CPU == "" {
 		j.Resources.CPU = defaultCPU
@@ -132,6 +141,11 @@ func (j *Job) Validate() error {
 		add("resources.gpus", "must be >= 1, got %d", r.GPUs)
 	} else if r.GPUs > MaxGPUsPerReplica {
 		add("resources.gpus", "must be <= %d per replica, got %d", MaxGPUsPerReplica, r.GPUs)
+	}
+	if r.GPUMilli < 0 || r.GPUMilli >= MilliPerGPU {
+		add("resources.gpuMilli", "must be between 1 and %d (a share of one GPU in thousandths; ask for whole GPUs with resources.gpus), got %d", MilliPerGPU-1, r.GPUMilli)
+	} else if r.GPUMilli > 0 && r.GPUs > 1 {
+		add("resources.gpuMilli", "is a share of one GPU: resources.gpus must be 1 or left out, got %d (ask for whole GPUs or for a share, not both)", r.GPUs)
 	}
 	bytesField := func(path string, q Quantity) {
 		if v, err := q.Bytes(); err != nil {
@@ -237,6 +251,11 @@ func (j *Job) Validate() error {
 	}
 	if j.Restart.Backoff < 0 {
 		add("restart.backoff", "must not be negative, got %s", time.Duration(j.Restart.Backoff))
+	}
+	if j.MaxRuntime < 0 || time.Duration(j.MaxRuntime) > MaxRuntimeLimit {
+		add("maxRuntime", "must be between 0 (unbounded) and %s, got %s", MaxRuntimeLimit, time.Duration(j.MaxRuntime))
+	} else if j.MaxRuntime > 0 && time.Duration(j.MaxRuntime) < time.Second {
+		add("maxRuntime", "must be at least 1s when set, got %s", time.Duration(j.MaxRuntime))
 	}
 	if len(es) == 0 {
 		return nil

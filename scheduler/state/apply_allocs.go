@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/go-memdb"
 
@@ -42,6 +43,7 @@ func applyPlan(txn *memdb.Txn, index uint64, req *ApplyPlanRequest) (*ApplyPlanR
 		}
 		j.Status = api.JobRunning
 		j.Reason = ""
+		j.Preempting = nil
 		j.StartTime = timePtr(req.Time)
 		j.ModifyIndex = index
 		if err := txn.Insert(tableJobs, &j); err != nil {
@@ -65,6 +67,20 @@ func applyPlan(txn *memdb.Txn, index uint64, req *ApplyPlanRequest) (*ApplyPlanR
 			return nil, err
 		}
 		jobsChanged = true
+	}
+	for _, pr := range req.Plan.Preemptions {
+		if why := checkPreemption(txn, pr); why != "" {
+			resp.Rejected[pr.JobID] = why
+			continue
+		}
+		if err := applyPreemption(txn, index, pr); err != nil {
+			return nil, err
+		}
+		if resp.Preempted == nil {
+			resp.Preempted = map[string][]string{}
+		}
+		resp.Preempted[pr.JobID] = pr.Victims
+		allocsChanged, jobsChanged = true, true
 	}
 	if allocsChanged {
 		if err := setIndex(txn, tableAllocs, index); err != nil {
@@ -213,4 +229,69 @@ func applyAllocStatus(txn *memdb.Txn, index uint64, req *AllocStatusRequest) err
 		return err
 	}
 	return reconcileJob(txn, index, a.JobID, req.Time)
+}
+
+// checkPreemption re-checks a preemption against the current state: the
+// job is pending and every victim is a running job of lower priority (or
+// borrowed capacity it reclaims).
+func checkPreemption(txn *memdb.Txn, pr Preemption) string {
+	raw, _ := txn.First(tableJobs, "id", pr.JobID)
+	if raw == nil {
+		return "job no longer exists"
+	}
+	j := raw.(*api.Job)
+	if j.Status != api.JobPending {
+		return "job is " + j.Status + ", not pending"
+	}
+	if len(pr.Victims) == 0 {
+		return "preemption names no victims"
+	}
+	for _, id := range pr.Victims {
+		raw, _ := txn.First(tableJobs, "id", id)
+		if raw == nil {
+			return fmt.Sprintf("victim %s no longer exists", id)
+		}
+		v := raw.(*api.Job)
+		switch {
+		case v.ID == j.ID:
+			return "a job cannot preempt itself"
+		case v.Status != api.JobRunning:
+			return fmt.Sprintf("victim %s is %s, not running", id, v.Status)
+		case v.Priority >= j.Priority && !pr.Reclaim:
+			return fmt.Sprintf("victim %s has priority %d, not below %d", id, v.Priority, j.Priority)
+		}
+	}
+	return ""
+}
+
+// applyPreemption stops every victim's allocations and requeues each
+// victim whole; the job records what it waits for.
+func applyPreemption(txn *memdb.Txn, index uint64, pr Preemption) error {
+	raw, _ := txn.First(tableJobs, "id", pr.JobID)
+	j := *raw.(*api.Job)
+	for _, id := range pr.Victims {
+		raw, _ := txn.First(tableJobs, "id", id)
+		v := *raw.(*api.Job)
+		v.RestartCount++
+		v.Preemptions++
+		v.Status = api.JobPending
+		if pr.Reclaim && v.Priority >= j.Priority {
+			v.Reason = fmt.Sprintf("preempted: queue %s reclaimed the GPUs this job borrowed (for job %s)", j.Queue, j.ID)
+		} else {
+			v.Reason = fmt.Sprintf("preempted by job %s (priority %d over %d)", j.ID, j.Priority, v.Priority)
+		}
+		v.RestartAfter = nil
+		v.Preempting = nil
+		v.ModifyIndex = index
+		if err := stopLiveAllocs(txn, index, id, ""); err != nil {
+			return err
+		}
+		if err := txn.Insert(tableJobs, &v); err != nil {
+			return err
+		}
+	}
+	j.Preempting = append([]string(nil), pr.Victims...)
+	j.Reason = fmt.Sprintf("preempting %s; waiting for their allocations to stop", strings.Join(pr.Victims, ", "))
+	j.ModifyIndex = index
+	return txn.Insert(tableJobs, &j)
 }

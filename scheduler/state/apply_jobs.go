@@ -109,13 +109,13 @@ func reconcileJob(txn *memdb.Txn, index uint64, jobID string, now time.Time) err
 		}
 	}
 	switch {
-	case failed != nil && j.RestartCount-j.Migrations < j.Spec.Restart.MaxRestarts:
+	case failed != nil && j.RestartCount-j.Migrations-j.Preemptions < j.Spec.Restart.MaxRestarts:
 		// The gang restarts whole: every live rank is stopped, and the
 		// job goes back to the queue after its backoff, to be placed
 		// again (on healthy nodes, when a node was lost).
 		j.RestartCount++
 		j.Status = api.JobPending
-		j.Reason = fmt.Sprintf("restarting (%d of %d) after %s", j.RestartCount-j.Migrations, j.Spec.Restart.MaxRestarts, failureReason(failed))
+		j.Reason = fmt.Sprintf("restarting (%d of %d) after %s", j.RestartCount-j.Migrations-j.Preemptions, j.Spec.Restart.MaxRestarts, failureReason(failed))
 		j.RestartAfter = timePtr(now.Add(time.Duration(j.Spec.Restart.Backoff)))
 		if err := stopLiveAllocs(txn, index, jobID, ""); err != nil {
 			return err

@@ -99,6 +99,24 @@ type Plan struct {
 	Placements []JobPlacement `json:"placements"`
 	// Pending gives the new reason of jobs that stay pending.
 	Pending []PendingReason `json:"pending"`
+	// Preemptions evict running gangs for pending jobs that fit nowhere
+	// else. Each commits whole or not at all: the FSM re-checks that the
+	// job is still pending and every victim still runs at a lower
+	// priority (or is borrowed capacity the job's queue reclaims).
+	Preemptions []Preemption `json:"preemptions,omitempty"`
+}
+
+// Preemption evicts Victims (job IDs) for JobID: their allocations are
+// asked to stop and each goes back to the queue whole, without using up
+// its restarts.
+type Preemption struct {
+	JobID   string   `json:"jobId"`
+	Victims []string `json:"victims"`
+	// Reclaim: the job takes back its queue's quota from borrowed
+	// allocations, which may outrank it.
+	Reclaim bool `json:"reclaim,omitempty"`
+	// LostGPUSeconds is the work the victims lose (for the record).
+	LostGPUSeconds float64 `json:"lostGpuSeconds,omitempty"`
 }
 
 // JobPlacement is every allocation of one job.
@@ -122,8 +140,10 @@ type ApplyPlanRequest struct {
 
 // ApplyPlanResponse says which placements were committed.
 type ApplyPlanResponse struct {
-	Placed   []string          `json:"placed"`
-	Rejected map[string]string `json:"rejected,omitempty"`
+	Placed []string `json:"placed"`
+	// Preempted are the victims evicted, by preempting job ID.
+	Preempted map[string][]string `json:"preempted,omitempty"`
+	Rejected  map[string]string   `json:"rejected,omitempty"`
 }
 
 // AllocStatusRequest records what an agent reports of an allocation.

@@ -72,10 +72,32 @@ func (a *Agent) taskEnv(al *api.Allocation, dir string) []string {
 	} {
 		env[k] = v
 	}
+	for k, v := range shareEnv(al) {
+		env[k] = v
+	}
 	out := make([]string, 0, len(env))
 	for k, v := range env {
 		out = append(out, k+"="+v)
 	}
 	sort.Strings(out)
 	return out
+}
+
+// shareEnv is what a task holding a share of one GPU is told, and the CUDA
+// MPS client limits that keep it to its share when the node runs an MPS
+// control daemon (without one, CUDA ignores them): compute as a percentage
+// of the GPU's SMs, and device memory as a limit on device 0, the one GPU
+// CUDA_VISIBLE_DEVICES leaves visible. Whole-GPU tasks get none of these.
+func shareEnv(al *api.Allocation) map[string]string {
+	if al.GPUMilli <= 0 {
+		return nil
+	}
+	env := map[string]string{
+		"ARK_GPU_MILLI":                     strconv.FormatInt(al.GPUMilli, 10),
+		"CUDA_MPS_ACTIVE_THREAD_PERCENTAGE": strconv.FormatInt(max(1, al.GPUMilli/10), 10),
+	}
+	if al.GPUMemoryBytes > 0 {
+		env["CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"] = "0=" + strconv.FormatInt(max(1, al.GPUMemoryBytes>>20), 10) + "M"
+	}
+	return env
 }

@@ -1,0 +1,319 @@
+package placement
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ark-sched/ark/scheduler/api"
+)
+
+// RunInfo is what preemption and backfill read of a live allocation beyond
+// its resources. The leader computes it from its clock and the job; the
+// engine reads no clock.
+type RunInfo struct {
+	// Priority is the allocation's job priority.
+	Priority int
+	// SinceCheckpoint is the work lost if the allocation is evicted now:
+	// seconds since its last reported checkpoint, or since it started.
+	SinceCheckpoint float64
+	// EndsIn is the seconds until the job's declared maxRuntime runs out
+	// (+Inf when it declared none).
+	EndsIn float64
+	// Borrowed: the job's queue holds more than its quota and this
+	// allocation is past it; a job within its own quota may reclaim it
+	// whatever the priorities.
+	Borrowed bool
+}
+
+// Preemption is a pending job's decision to evict running gangs: every
+// allocation of each victim is stopped and the victim goes back to the
+// queue whole; the job is placed once their GPUs are free.
+type Preemption struct {
+	JobID   string
+	Victims []string // job IDs, sorted
+	// LostGPUSeconds is the work the victims lose: GPU-seconds since each
+	// one's last checkpoint.
+	LostGPUSeconds float64
+	// Reclaim is set when the job takes back its queue's quota from
+	// borrowed allocations rather than outranking them.
+	Reclaim bool
+}
+
+// preempter finds victims for the jobs of one pass that fit nowhere.
+type preempter struct {
+	in    *Input
+	taken map[string]bool // gangs already evicted in this pass
+}
+
+// victimsFor returns the cheapest set of gangs whose eviction lets the job
+// fit, using the same gang planner as a normal placement on the cluster as
+// it would be without them. It evicts only gangs of lower priority, or
+// borrowed ones when reclaim is set, and never the job's own allocations or
+// those already stopping.
+func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string]*Usage, req Request, g Gang, policy Policy, reclaim bool) (Preemption, bool) {
+	states, index := jobStates(nodes, usage, req)
+	nodeIdx := make(map[string]int, len(nodes))
+	for i, n := range nodes {
+		nodeIdx[n.ID] = i
+	}
+	// The job-state GPU index of each node GPU index (GPUs of a model the
+	// job does not accept are not in its states: freeing them is no help).
+	stateGPU := make([]map[int]int, len(nodes))
+	for i := range nodes {
+		stateGPU[i] = make(map[int]int, len(index[i]))
+		for si, gi := range index[i] {
+			stateGPU[i][gi] = si
+		}
+	}
+	var running []Running
+	for _, a := range p.in.Allocs {
+		if a.Terminal() || a.DesiredStatus == api.DesiredStop || a.JobID == job.ID || p.taken[a.JobID] {
+			continue
+		}
+		ni, ok := nodeIdx[a.NodeID]
+		if !ok {
+			continue
+		}
+		info, ok := p.in.Run[a.ID]
+		if !ok {
+			continue // nothing known about it: not a candidate
+		}
+		r := Running{AllocID: a.ID, Gang: a.JobID, Node: ni, GPUMilli: allocShare(a), CPUMilli: a.CPUMilli, Memory: a.MemoryBytes,
+			Priority: info.Priority, LostSeconds: info.SinceCheckpoint, Borrowed: info.Borrowed && reclaim}
+		for _, gi := range a.GPUs {
+			if si, ok := stateGPU[ni][gi]; ok {
+				r.GPUs = append(r.GPUs, si)
+			}
+		}
+		if r.Priority >= job.Priority && !r.Borrowed {
+			continue
+		}
+		running = append(running, r)
+	}
+	if len(running) == 0 {
+		return Preemption{}, false
+	}
+	// Greedy, one replica at a time: the cheapest victims for it, freed
+	// everywhere (a gang is evicted whole), then the replica reserved.
+	trial := cloneStates(states)
+	freed := cloneStates(states) // the victims' room, without the reserved replicas
+	victims := map[string]bool{}
+	var lost float64
+	t, reps := g.Task, g.Replicas
+	if g.SameNode && reps > 1 {
+		t, reps = combined(g), 1
+	}
+	for r := 0; r < reps; r++ {
+		v, ok := ChooseVictims(trial, running, t, job.Priority)
+		if !ok {
+			return Preemption{}, false
+		}
+		for _, gang := range v.Gangs {
+			victims[gang] = true
+			for _, o := range running {
+				if o.Gang == gang {
+					release(trial[o.Node], o)
+					release(freed[o.Node], o)
+				}
+			}
+		}
+		// Drop the evicted gangs from the candidates, and count their cost.
+		kept := running[:0]
+		for _, o := range running {
+			if victims[o.Gang] {
+				lost += o.LostSeconds * float64(max(len(o.GPUs), 1))
+				continue
+			}
+			kept = append(kept, o)
+		}
+		running = kept
+		gpus := pickGPUs(trial[v.Node], t)
+		if t.GPUs > 0 && gpus == nil {
+			return Preemption{}, false
+		}
+		trial[v.Node].Place(t, gpus)
+	}
+	if len(victims) == 0 {
+		return Preemption{}, false // it fits as is: not a preemption
+	}
+	// The gang as the planner would place it on the freed cluster.
+	if _, ok := NewCluster(freed).PlaceGang(g, policy, nil); !ok {
+		return Preemption{}, false
+	}
+	pr := Preemption{JobID: job.ID, LostGPUSeconds: lost}
+	for v := range victims {
+		pr.Victims = append(pr.Victims, v)
+		p.taken[v] = true
+		if info := p.victimInfo(v); info.Priority >= job.Priority {
+			pr.Reclaim = true
+		}
+	}
+	sort.Strings(pr.Victims)
+	return pr, true
+}
+
+// victimInfo is the RunInfo of any live allocation of a job.
+func (p *preempter) victimInfo(jobID string) RunInfo {
+	for _, a := range p.in.Allocs {
+		if a.JobID == jobID {
+			if info, ok := p.in.Run[a.ID]; ok {
+				return info
+			}
+		}
+	}
+	return RunInfo{}
+}
+
+// allocShare is the milli of its one GPU a shared allocation holds; 0 for
+// whole GPUs (the convention of Running and Ending).
+func allocShare(a *api.Allocation) int64 {
+	if a.GPUMilli > 0 && a.GPUMilli < MilliPerGPU {
+		return a.GPUMilli
+	}
+	return 0
+}
+
+// preemptorsFirst moves the jobs waiting for their victims to stop to the
+// front, keeping the order otherwise: the room they evicted is theirs.
+func preemptorsFirst(jobs []*api.Job) []*api.Job {
+	out := make([]*api.Job, 0, len(jobs))
+	for _, j := range jobs {
+		if len(j.Preempting) > 0 {
+			out = append(out, j)
+		}
+	}
+	for _, j := range jobs {
+		if len(j.Preempting) == 0 {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// admits says whether a job may use the held nodes: it declared a
+// maxRuntime that ends before the held job can start.
+func (r *reservation) admits(job *api.Job) bool {
+	rt := time.Duration(job.Spec.MaxRuntime).Seconds()
+	return r.known && rt > 0 && rt <= r.At
+}
+
+func release(n *NodeState, o Running) {
+	n.CPUFree += o.CPUMilli
+	n.MemFree += o.Memory
+	for _, g := range o.GPUs {
+		if o.GPUMilli > 0 {
+			n.GPUFree[g] = min(n.GPUFree[g]+o.GPUMilli, MilliPerGPU)
+		} else {
+			n.GPUFree[g] = MilliPerGPU
+		}
+	}
+}
+
+func cloneStates(states []*NodeState) []*NodeState {
+	out := make([]*NodeState, len(states))
+	for i, s := range states {
+		out[i] = s.Clone()
+	}
+	return out
+}
+
+// waitingOn returns the jobs of ids that still hold live allocations.
+func waitingOn(allocs []*api.Allocation, ids []string) []string {
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range allocs {
+		if want[a.JobID] && !a.Terminal() && !seen[a.JobID] {
+			seen[a.JobID] = true
+			out = append(out, a.JobID)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// reservation is the room held for the head-of-line job while it waits.
+type reservation struct {
+	jobID string
+	Reservation
+	known bool // At is a time the reservation can promise
+}
+
+// reserveFor computes the head-of-line job's reservation from the live
+// allocations' declared ends. Allocations with no declared end are
+// released last; when the job needs one of them the time is unknown, and
+// only jobs kept off the reserved nodes may start (backfill never delays
+// the held job).
+func reserveFor(job *api.Job, in *Input, nodes []*api.Node, usage map[string]*Usage, req Request, g Gang, policy Policy) (reservation, bool) {
+	const never = 1e15 // seconds: after every declared end
+	states, index := jobStates(nodes, usage, req)
+	nodeIdx := make(map[string]int, len(nodes))
+	for i, n := range nodes {
+		nodeIdx[n.ID] = i
+	}
+	var ending []Ending
+	for _, a := range in.Allocs {
+		ni, ok := nodeIdx[a.NodeID]
+		if !ok || a.Terminal() {
+			continue
+		}
+		at := never
+		if info, ok := in.Run[a.ID]; ok && !math.IsInf(info.EndsIn, 1) && !math.IsNaN(info.EndsIn) {
+			at = max(info.EndsIn, 0)
+		}
+		if a.DesiredStatus == api.DesiredStop {
+			at = 0 // stopping now
+		}
+		e := Ending{Node: ni, GPUMilli: allocShare(a), CPUMilli: a.CPUMilli, Memory: a.MemoryBytes, EndsAt: at}
+		for si, gi := range index[ni] {
+			for _, ag := range a.GPUs {
+				if ag == gi {
+					e.GPUs = append(e.GPUs, si)
+				}
+			}
+		}
+		ending = append(ending, e)
+	}
+	r, ok := Reserve(states, ending, g, policy)
+	if !ok {
+		return reservation{}, false
+	}
+	res := reservation{jobID: job.ID, Reservation: r, known: r.At < never}
+	if !res.known {
+		res.At = 0
+	}
+	return res, true
+}
+
+// describe says which nodes the reservation holds and until when.
+func (r reservation) describe(nodes []*api.Node) string {
+	names := make([]string, 0, len(r.Nodes))
+	for i := range r.Nodes {
+		names = append(names, nodes[i].Name)
+	}
+	sort.Strings(names)
+	if len(names) > 4 {
+		names = append(names[:4], fmt.Sprintf("and %d more", len(names)-4))
+	}
+	when := "until it starts"
+	if r.known {
+		when = fmt.Sprintf("for about %s", fmtSeconds(r.At))
+	}
+	return fmt.Sprintf("node(s) %s held for job %s %s", strings.Join(names, ", "), r.jobID, when)
+}
+
+func fmtSeconds(s float64) string {
+	switch {
+	case s < 120:
+		return fmt.Sprintf("%.0fs", s)
+	case s < 7200:
+		return fmt.Sprintf("%.0fm", s/60)
+	}
+	return fmt.Sprintf("%.1fh", s/3600)
+}

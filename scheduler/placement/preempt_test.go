@@ -1,0 +1,288 @@
+package placement
+
+import (
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/spec"
+)
+
+func prio(p int) func(*spec.Job) { return func(s *spec.Job) { s.Priority = p } }
+
+func maxRuntime(d time.Duration) func(*spec.Job) {
+	return func(s *spec.Job) { s.MaxRuntime = spec.Duration(d) }
+}
+
+// withPrio sets the job's priority on the api.Job as the server does.
+func withPrio(j *api.Job) *api.Job { j.Priority = j.Spec.Priority; return j }
+
+// gangAlloc is rank rank of job jobID on nodeID.
+func gangAlloc(jobID string, rank int, nodeID string, gpus ...int) *api.Allocation {
+	a := live(jobID+"-"+string(rune('0'+rank)), nodeID, gpus...)
+	a.JobID = jobID
+	a.Rank = rank
+	return a
+}
+
+func stopping(a *api.Allocation) *api.Allocation { a.DesiredStatus = api.DesiredStop; return a }
+
+func run(p int, since, ends float64) RunInfo {
+	return RunInfo{Priority: p, SinceCheckpoint: since, EndsIn: ends}
+}
+
+var inf = math.Inf(1)
+
+func TestPreemption(t *testing.T) {
+	tests := []struct {
+		name        string
+		in          Input
+		preemptions []Preemption
+		placed      map[string]string
+		pending     map[string]string // job -> substrings ("|"-separated)
+	}{
+		{
+			name: "the victim with the least work since its checkpoint",
+			in: Input{
+				Nodes:   []*api.Node{h200("n1", 8)},
+				Allocs:  []*api.Allocation{gangAlloc("a", 0, "id-n1", 0, 1, 2, 3), gangAlloc("b", 0, "id-n1", 4, 5, 6, 7)},
+				Run:     map[string]RunInfo{"a-0": run(10, 100, inf), "b-0": run(10, 10, inf)},
+				Pending: []*api.Job{withPrio(job("x", 1, 4, prio(100)))},
+				Preempt: true,
+			},
+			preemptions: []Preemption{{JobID: "x", Victims: []string{"b"}, LostGPUSeconds: 40}},
+			pending:     map[string]string{"x": "preempting b"},
+		},
+		{
+			name: "lower priority first when the work lost is equal",
+			in: Input{
+				Nodes:   []*api.Node{h200("n1", 8)},
+				Allocs:  []*api.Allocation{gangAlloc("a", 0, "id-n1", 0, 1, 2, 3), gangAlloc("b", 0, "id-n1", 4, 5, 6, 7)},
+				Run:     map[string]RunInfo{"a-0": run(5, 10, inf), "b-0": run(20, 10, inf)},
+				Pending: []*api.Job{withPrio(job("x", 1, 4, prio(100)))},
+				Preempt: true,
+			},
+			preemptions: []Preemption{{JobID: "x", Victims: []string{"a"}, LostGPUSeconds: 40}},
+		},
+		{
+			name: "equal priority evicts nothing",
+			in: Input{
+				Nodes:   []*api.Node{h200("n1", 8)},
+				Allocs:  []*api.Allocation{gangAlloc("a", 0, "id-n1", 0, 1, 2, 3, 4, 5, 6, 7)},
+				Run:     map[string]RunInfo{"a-0": run(50, 10, inf)},
+				Pending: []*api.Job{withPrio(job("x", 1, 4))},
+				Preempt: true,
+			},
+			pending: map[string]string{"x": "free"},
+		},
+		{
+			name: "preemption off",
+			in: Input{
+				Nodes:   []*api.Node{h200("n1", 8)},
+				Allocs:  []*api.Allocation{gangAlloc("a", 0, "id-n1", 0, 1, 2, 3, 4, 5, 6, 7)},
+				Run:     map[string]RunInfo{"a-0": run(1, 10, inf)},
+				Pending: []*api.Job{withPrio(job("x", 1, 4, prio(100)))},
+			},
+			pending: map[string]string{"x": "free"},
+		},
+		{
+			name: "a gang is evicted whole and its lost work counts on every node",
+			in: Input{
+				Nodes: []*api.Node{h200("n1", 8), h200("n2", 8)},
+				Allocs: []*api.Allocation{
+					gangAlloc("g", 0, "id-n1", 0, 1, 2, 3), gangAlloc("g", 1, "id-n2", 0, 1, 2, 3),
+					gangAlloc("s", 0, "id-n1", 4, 5, 6, 7),
+					gangAlloc("t", 0, "id-n2", 4, 5, 6, 7),
+				},
+				Run: map[string]RunInfo{
+					"g-0": run(10, 30, inf), "g-1": run(10, 30, inf),
+					"s-0": run(10, 50, inf), "t-0": run(60, 1, inf),
+				},
+				// 8 GPUs on one node: n1 by evicting g (240 GPU-s, both ranks) and s (200),
+				// or n2 by evicting g and t (t outranks nothing: priority 60 > 55).
+				Pending: []*api.Job{withPrio(job("x", 1, 8, prio(55)))},
+				Preempt: true,
+			},
+			preemptions: []Preemption{{JobID: "x", Victims: []string{"g", "s"}, LostGPUSeconds: 440}},
+		},
+		{
+			name: "a multi-node gang preempts for every replica",
+			in: Input{
+				Nodes: []*api.Node{h200("n1", 8), h200("n2", 8)},
+				Allocs: []*api.Allocation{
+					gangAlloc("a", 0, "id-n1", 0, 1, 2, 3, 4, 5, 6, 7),
+					gangAlloc("b", 0, "id-n2", 0, 1, 2, 3, 4, 5, 6, 7),
+				},
+				Run:     map[string]RunInfo{"a-0": run(10, 5, inf), "b-0": run(10, 6, inf)},
+				Pending: []*api.Job{withPrio(job("x", 2, 8, prio(100)))},
+				Preempt: true,
+			},
+			preemptions: []Preemption{{JobID: "x", Victims: []string{"a", "b"}, LostGPUSeconds: 88}},
+		},
+		{
+			name: "borrowed capacity is reclaimed by a job within its quota, whatever the priority",
+			in: Input{
+				Nodes:   []*api.Node{h200("n1", 8)},
+				Allocs:  []*api.Allocation{gangAlloc("a", 0, "id-n1", 0, 1, 2, 3, 4, 5, 6, 7)},
+				Run:     map[string]RunInfo{"a-0": {Priority: 900, SinceCheckpoint: 5, EndsIn: inf, Borrowed: true}},
+				Pending: []*api.Job{withPrio(job("x", 1, 8))},
+				Reclaim: map[string]bool{"x": true},
+				Preempt: true,
+			},
+			preemptions: []Preemption{{JobID: "x", Victims: []string{"a"}, LostGPUSeconds: 40, Reclaim: true}},
+		},
+		{
+			name: "borrowed capacity stays when the job is itself past its quota",
+			in: Input{
+				Nodes:   []*api.Node{h200("n1", 8)},
+				Allocs:  []*api.Allocation{gangAlloc("a", 0, "id-n1", 0, 1, 2, 3, 4, 5, 6, 7)},
+				Run:     map[string]RunInfo{"a-0": {Priority: 900, SinceCheckpoint: 5, EndsIn: inf, Borrowed: true}},
+				Pending: []*api.Job{withPrio(job("x", 1, 8))},
+				Preempt: true,
+			},
+			pending: map[string]string{"x": "free"},
+		},
+		{
+			name: "allocations already stopping are not victims, and a preemptor waits for its own",
+			in: Input{
+				Nodes:  []*api.Node{h200("n1", 8)},
+				Allocs: []*api.Allocation{stopping(gangAlloc("v", 0, "id-n1", 0, 1, 2, 3, 4, 5, 6, 7))},
+				Run:    map[string]RunInfo{"v-0": run(1, 5, inf)},
+				Pending: []*api.Job{func() *api.Job {
+					j := withPrio(job("x", 1, 8, prio(100)))
+					j.Preempting = []string{"v"}
+					return j
+				}()},
+				Preempt: true,
+			},
+			pending: map[string]string{"x": "waiting for preempted job(s) v to stop"},
+		},
+		{
+			name: "one pass does not evict the same gang for two jobs",
+			in: Input{
+				Nodes:  []*api.Node{h200("n1", 8)},
+				Allocs: []*api.Allocation{gangAlloc("a", 0, "id-n1", 0, 1, 2, 3, 4, 5, 6, 7)},
+				Run:    map[string]RunInfo{"a-0": run(1, 5, inf)},
+				Pending: []*api.Job{
+					withPrio(job("x", 1, 8, prio(100))),
+					withPrio(job("y", 1, 4, prio(100))),
+				},
+				Preempt: true,
+			},
+			preemptions: []Preemption{{JobID: "x", Victims: []string{"a"}, LostGPUSeconds: 40}},
+			pending:     map[string]string{"x": "preempting a", "y": "free"},
+		},
+		{
+			name: "the preemptor goes before earlier jobs once its victims are gone",
+			in: Input{
+				Nodes: []*api.Node{h200("n1", 8)},
+				Pending: []*api.Job{
+					withPrio(job("early", 1, 8)),
+					func() *api.Job {
+						j := withPrio(job("x", 1, 8, prio(100)))
+						j.Preempting = []string{"v"}
+						return j
+					}(),
+				},
+				Preempt: true,
+			},
+			placed:  map[string]string{"x": "0@n1[0 1 2 3 4 5 6 7]"},
+			pending: map[string]string{"early": "free"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := Place(tt.in)
+			if !reflect.DeepEqual(res.Preemptions, tt.preemptions) {
+				t.Errorf("preemptions = %+v, want %+v", res.Preemptions, tt.preemptions)
+			}
+			checkResult(t, res, tt.placed, tt.pending)
+		})
+	}
+}
+
+func TestBackfill(t *testing.T) {
+	// n1: 4 of 8 GPUs held by "a" (ends in 100 s when declared);
+	// n2: all 8 held by "b" with no declared end. The head-of-line job h
+	// needs 8 GPUs on one node: n1 once a ends.
+	nodes := []*api.Node{h200("n1", 8), h200("n2", 8)}
+	allocs := []*api.Allocation{gangAlloc("a", 0, "id-n1", 0, 1, 2, 3), gangAlloc("b", 0, "id-n2", 0, 1, 2, 3, 4, 5, 6, 7)}
+	pending := []*api.Job{
+		job("h", 1, 8),
+		job("nolimit", 1, 4),
+		job("long", 1, 4, maxRuntime(500*time.Second)),
+		job("short", 1, 4, maxRuntime(50*time.Second)),
+	}
+	tests := []struct {
+		name     string
+		aEnds    float64
+		backfill bool
+		placed   map[string]string
+		pending  map[string]string
+	}{
+		{
+			name: "only work that ends before the held job starts uses its nodes", aEnds: 100, backfill: true,
+			placed: map[string]string{"short": "0@n1[4 5 6 7]"},
+			pending: map[string]string{
+				"h":       "free",
+				"nolimit": "n1 held for job h for about 100s",
+				"long":    "n1 held for job h for about 100s",
+			},
+		},
+		{
+			name: "an unknown end holds the nodes for everyone", aEnds: inf, backfill: true,
+			pending: map[string]string{
+				"h":       "free",
+				"nolimit": "held for job h until it starts",
+				"long":    "held for job h until it starts",
+				"short":   "held for job h until it starts",
+			},
+		},
+		{
+			name: "without backfill the first job that fits takes the room", aEnds: 100,
+			placed:  map[string]string{"nolimit": "0@n1[4 5 6 7]"},
+			pending: map[string]string{"h": "free", "long": "free", "short": "free"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := Input{Nodes: nodes, Allocs: allocs, Pending: pending, Backfill: tt.backfill,
+				Run: map[string]RunInfo{"a-0": run(50, 0, tt.aEnds), "b-0": run(50, 0, inf)}}
+			res := Place(in)
+			checkResult(t, res, tt.placed, tt.pending)
+		})
+	}
+}
+
+// checkResult compares placements (asg form) and pending reasons (each
+// "|"-separated substring must appear).
+func checkResult(t *testing.T, res Result, placed, pending map[string]string) {
+	t.Helper()
+	got := map[string]string{}
+	for _, p := range res.Placements {
+		got[p.JobID] = asg(p)
+	}
+	if len(got) != len(placed) {
+		t.Errorf("placed %v, want %v", got, placed)
+	}
+	for id, want := range placed {
+		if got[id] != want {
+			t.Errorf("job %s placed at %q, want %q", id, got[id], want)
+		}
+	}
+	for id, want := range pending {
+		why, ok := res.Unplaced[id]
+		if !ok {
+			t.Errorf("job %s not pending (placed %v)", id, got)
+			continue
+		}
+		for _, sub := range strings.Split(want, "|") {
+			if !strings.Contains(why, sub) {
+				t.Errorf("job %s reason %q lacks %q", id, why, sub)
+			}
+		}
+	}
+}
