@@ -59,6 +59,7 @@ func newAgentCmd(g *globals) *cobra.Command {
 	f.StringVar(&cfg.TaskUser, "task-user", "", "run tasks as this unprivileged user (the agent runs as root); default: the agent's own user")
 	f.StringVar(&logMax, "log-max-size", "64Mi", "rotate a task's stdout or stderr log at this size")
 	f.IntVar(&cfg.LogKeep, "log-keep", 3, "rotated task log files to keep per stream")
+	f.StringVar(&cfg.Fabric, "fabric", "", "network domain of this node (rack or RDMA leaf switch): multi-node gangs prefer nodes of one fabric")
 	f.DurationVar(&cfg.StopGrace, "stop-grace", 0, "time between SIGTERM and SIGKILL when a task is stopped (default 10s)")
 	return cmd
 }

@@ -182,6 +182,9 @@ func newNodeStatusCmd(g *globals) *cobra.Command {
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "Name     %s\nID       %s\nStatus   %s %s\nAddress  %s (agent %s)\nCPU      %d cores\nMemory   %s\n",
 				n.Name, n.ID, nodeState(n), n.StatusInfo, n.Address, n.AgentAddr, n.CPUMilli/1000, spec.FormatBytes(n.MemoryBytes))
+			if n.Fabric != "" {
+				fmt.Fprintf(w, "Fabric   %s\n", n.Fabric)
+			}
 			// Each GPU's holders: one allocation, or the shares on it
 			// ("a-0-1f (500m), b-0-2e (250m)").
 			used := map[int][]string{}

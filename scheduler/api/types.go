@@ -206,6 +206,9 @@ type Node struct {
 	MemoryBytes int64        `json:"memoryBytes"`
 	// Fake is true when the GPUs are simulated (dev mode and tests).
 	Fake bool `json:"fake,omitempty"`
+	// Fabric names the network domain the node sits in (a rack, an RDMA
+	// leaf switch): a multi-node gang prefers nodes of one fabric.
+	Fabric string `json:"fabric,omitempty"`
 	// Ineligible nodes take no new allocations (ark node eligibility,
 	// and every draining node).
 	Ineligible bool `json:"ineligible,omitempty"`

@@ -129,7 +129,7 @@ func jobStates(nodes []*api.Node, usage map[string]*Usage, req Request) ([]*Node
 	for i, n := range nodes {
 		u := usage[n.ID]
 		s := &NodeState{Name: n.Name, CPUMilli: n.CPUMilli, CPUFree: n.CPUMilli, Memory: n.MemoryBytes, MemFree: n.MemoryBytes,
-			NotReady: n.Status != api.NodeReady, Order: i}
+			NotReady: n.Status != api.NodeReady, Order: i, Fabric: n.Fabric}
 		if u != nil {
 			s.CPUFree -= u.CPUMilli
 			s.MemFree -= u.MemoryBytes

@@ -355,6 +355,9 @@ func validateNode(n *api.Node) error {
 			add(fmt.Sprintf("gpus[%d].memoryBytes", i), "must not be negative")
 		}
 	}
+	if len(n.Fabric) > 63 || strings.ContainsAny(n.Fabric, " /\t\n") {
+		add("fabric", "must be at most 63 characters without spaces or slashes, got %q", n.Fabric)
+	}
 	if n.CPUMilli <= 0 {
 		add("cpuMilli", "must be > 0, got %d", n.CPUMilli)
 	}

@@ -76,6 +76,8 @@ func TestBadInput(t *testing.T) {
 		{"get unknown job", "GET", "/v1/jobs/nope", nil, 404, `job "nope"`},
 		{"unknown route", "GET", "/v1/nope", nil, 404, "no route"},
 		{"node without name", "POST", "/v1/nodes/register", []byte(`{"address":"127.0.0.1","cpuMilli":1000,"memoryBytes":1}`), 400, "name: is required"},
+		{"node with a bad fabric", "POST", "/v1/nodes/register", []byte(`{"name":"n9","address":"127.0.0.1","cpuMilli":1000,"memoryBytes":1,"fabric":"rack 1"}`), 400,
+			`fabric: must be at most 63 characters without spaces or slashes, got "rack 1"`},
 		{"node unknown field", "POST", "/v1/nodes/register", []byte(`{"name":"n","gpuz":1}`), 400, "unknown field"},
 		{"heartbeat unknown node", "PUT", "/v1/nodes/nope/heartbeat", []byte(`{}`), 404, "not registered"},
 		{"status of unknown alloc", "PUT", "/v1/allocations/nope/status", []byte(`{"status":"running"}`), 404, `allocation "nope"`},

@@ -30,6 +30,9 @@ type Config struct {
 	DataDir string
 	// FakeGPUs, when set, replaces GPU discovery ("4xH200:141Gi").
 	FakeGPUs string
+	// Fabric labels the node's network domain (rack, RDMA leaf switch);
+	// multi-node gangs prefer nodes of one fabric.
+	Fabric string
 	// MockNVML, when set, discovers GPUs through go-nvml's mock of a
 	// whole machine ("dgxh200") instead of the real NVML.
 	MockNVML string
@@ -173,6 +176,7 @@ func (a *Agent) register(ctx context.Context) error {
 	node := &api.Node{
 		ID: id, Name: a.cfg.Name, Address: a.cfg.Address, AgentAddr: a.ln.Addr().String(),
 		GPUs: a.inv.GPUs, RDMA: a.inv.RDMA, CPUMilli: a.inv.CPUMilli, MemoryBytes: a.inv.MemoryBytes, Fake: a.inv.Fake,
+		Fabric: a.cfg.Fabric,
 	}
 	backoff := 200 * time.Millisecond
 	for {
