@@ -20,9 +20,6 @@ import (
 //	node NAME gpus=N [model=M] [gpumem=GI] [cpu=CORES] [ram=GI] [numa=0,0,1,1] [down]
 //	alloc ID node=NAME gpus=0,1 [cpu=CORES] [ram=GI] [milli=M [gpumem=GI]]
 //	job ID [replicas=R] [gpus=G] [milli=M] [model=M] [gpumem=Q] [cpu=Q] [ram=Q] [samenode] [kind=K] [nvlink=required]
-//
-// milli= makes an allocation or a job a share of one GPU (gpumem= is then
-// the GPU memory the share holds).
 //	place
 //	JOB: rank@node[gpus] ...        expected placement (exact)
 //	JOB: pending: PREFIX            expected reason (prefix)
@@ -30,7 +27,9 @@ import (
 //
 // "place" runs one pass over the jobs declared since the last pass, with
 // the nodes and allocations so far (placed jobs become allocations), and
-// checks the expectations up to "end": every job must be listed.
+// checks the expectations up to "end": every job must be listed. milli=
+// makes an allocation or a job a share of one GPU (gpumem= is then the GPU
+// memory the share holds).
 func TestScenarios(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
 	if err != nil || len(files) == 0 {
