@@ -53,12 +53,20 @@ type preempter struct {
 // it would be without them. It evicts only gangs of lower priority, or
 // borrowed ones when reclaim is set, and never the job's own allocations or
 // those already stopping.
+//
+// Replicas are taken one at a time: for each, every node is tried with its
+// candidates evicted cheapest first (fewest GPU-seconds since their last
+// checkpoint, a gang's cost counting all its ranks; then lowest priority)
+// until the replica fits, and the best node wins (least work lost, then
+// lowest highest priority, then fewest victims). Each trial rebuilds the
+// node's state from the usage without the evicted gangs, so GPU memory
+// held by shares is counted exactly.
 func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string]*Usage, req Request, g Gang, policy Policy, reclaim bool) (Preemption, bool) {
-	states, index := jobStates(nodes, usage, req)
 	nodeIdx := make(map[string]int, len(nodes))
 	for i, n := range nodes {
 		nodeIdx[n.ID] = i
 	}
+	_, index := jobStates(nodes, usage, req)
 	// The job-state GPU index of each node GPU index (GPUs of a model the
 	// job does not accept are not in its states: freeing them is no help).
 	stateGPU := make([]map[int]int, len(nodes))
@@ -96,56 +104,140 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 	if len(running) == 0 {
 		return Preemption{}, false
 	}
-	// Greedy, one replica at a time: the cheapest victims for it, freed
-	// everywhere (a gang is evicted whole), then the replica reserved.
-	trial := cloneStates(states)
-	freed := cloneStates(states) // the victims' room, without the reserved replicas
-	victims := map[string]bool{}
-	var lost float64
+	gangCost := map[string]float64{}
+	for _, r := range running {
+		gangCost[r.Gang] += r.lost()
+	}
 	t, reps := g.Task, g.Replicas
 	if g.SameNode && reps > 1 {
 		t, reps = combined(g), 1
 	}
-	for r := 0; r < reps; r++ {
-		v, ok := ChooseVictims(trial, running, t, job.Priority)
-		if !ok {
-			return Preemption{}, false
+	type reserved struct {
+		node int
+		gpus []int
+	}
+	var held []reserved
+	// nodeState is node ni as the job sees it with the evicted gangs gone
+	// and the replicas planned so far on it.
+	onNode := make([][]*api.Allocation, len(nodes))
+	for _, a := range p.in.Allocs {
+		if ni, ok := nodeIdx[a.NodeID]; ok && !a.Terminal() {
+			onNode[ni] = append(onNode[ni], a)
 		}
-		for _, gang := range v.Gangs {
-			victims[gang] = true
-			for _, o := range running {
-				if o.Gang == gang {
-					release(trial[o.Node], o)
-					release(freed[o.Node], o)
-				}
+	}
+	nodeState := func(ni int, evicted map[string]bool) *NodeState {
+		id := nodes[ni].ID
+		st, _ := jobStates(nodes[ni:ni+1], map[string]*Usage{id: without(usage[id], onNode[ni], evicted)}, req)
+		s := st[0]
+		s.Order = ni
+		for _, h := range held {
+			if h.node == ni {
+				s.Place(t, h.gpus)
 			}
 		}
-		// Drop the evicted gangs from the candidates, and count their cost.
-		kept := running[:0]
-		for _, o := range running {
-			if victims[o.Gang] {
-				lost += o.LostSeconds * float64(max(len(o.GPUs), 1))
+		return s
+	}
+	victims := map[string]bool{}
+	for r := 0; r < reps; r++ {
+		var best Victims
+		var bestState *NodeState
+		found := false
+		for ni := range nodes {
+			st := nodeState(ni, victims)
+			if st.NotReady {
 				continue
 			}
-			kept = append(kept, o)
+			v := Victims{Node: ni}
+			if st.Check(t) != ReasonNone {
+				var cands []Running
+				for _, o := range running {
+					if o.Node == ni && !victims[o.Gang] {
+						cands = append(cands, o)
+					}
+				}
+				sort.SliceStable(cands, func(a, b int) bool {
+					ca, cb := gangCost[cands[a].Gang], gangCost[cands[b].Gang]
+					if ca != cb {
+						return ca < cb
+					}
+					return cands[a].Priority < cands[b].Priority
+				})
+				trial := map[string]bool{}
+				for k := range victims {
+					trial[k] = true
+				}
+				fits := false
+				for _, o := range cands {
+					if trial[o.Gang] {
+						continue
+					}
+					trial[o.Gang] = true
+					v.Gangs = append(v.Gangs, o.Gang)
+					v.LostGPUs += gangCost[o.Gang]
+					v.MaxPrio = max(v.MaxPrio, o.Priority)
+					if st = nodeState(ni, trial); st.Check(t) == ReasonNone {
+						fits = true
+						break
+					}
+				}
+				if !fits {
+					continue
+				}
+				// Keep only the victims the replica needs: an earlier,
+				// cheaper victim may not have been enough on its own and
+				// be unneeded once a bigger one is gone.
+				for k := len(v.Gangs) - 2; k >= 0; k-- {
+					delete(trial, v.Gangs[k])
+					if s2 := nodeState(ni, trial); s2.Check(t) == ReasonNone {
+						st = s2
+						v.Gangs = append(v.Gangs[:k], v.Gangs[k+1:]...)
+						continue
+					}
+					trial[v.Gangs[k]] = true
+				}
+				v.LostGPUs, v.MaxPrio = 0, 0
+				for _, gang := range v.Gangs {
+					v.LostGPUs += gangCost[gang]
+				}
+				for _, o := range cands {
+					if trial[o.Gang] && !victims[o.Gang] {
+						v.MaxPrio = max(v.MaxPrio, o.Priority)
+					}
+				}
+				sort.Strings(v.Gangs)
+			}
+			if !found || better(v, best) {
+				best, bestState, found = v, st, true
+			}
+			if len(v.Gangs) == 0 {
+				break // fits with what is already evicted
+			}
 		}
-		running = kept
-		gpus := pickGPUs(trial[v.Node], t)
+		if !found {
+			return Preemption{}, false
+		}
+		for _, gang := range best.Gangs {
+			victims[gang] = true
+		}
+		gpus := pickGPUs(bestState, t)
 		if t.GPUs > 0 && gpus == nil {
 			return Preemption{}, false
 		}
-		trial[v.Node].Place(t, gpus)
+		held = append(held, reserved{best.Node, gpus})
 	}
 	if len(victims) == 0 {
 		return Preemption{}, false // it fits as is: not a preemption
 	}
-	// The gang as the planner would place it on the freed cluster.
+	// The gang as the planner would place it on the cluster without the
+	// victims: evict only when that succeeds.
+	freed, _ := jobStates(nodes, usageWithout(usage, p.in.Allocs, victims), req)
 	if _, ok := NewCluster(freed).PlaceGang(g, policy, nil); !ok {
 		return Preemption{}, false
 	}
-	pr := Preemption{JobID: job.ID, LostGPUSeconds: lost}
+	pr := Preemption{JobID: job.ID}
 	for v := range victims {
 		pr.Victims = append(pr.Victims, v)
+		pr.LostGPUSeconds += gangCost[v]
 		p.taken[v] = true
 		if info := p.victimInfo(v); info.Priority >= job.Priority {
 			pr.Reclaim = true
@@ -200,24 +292,51 @@ func (r *reservation) admits(job *api.Job) bool {
 	return r.known && rt > 0 && rt <= r.At
 }
 
-func release(n *NodeState, o Running) {
-	n.CPUFree += o.CPUMilli
-	n.MemFree += o.Memory
-	for _, g := range o.GPUs {
-		if o.GPUMilli > 0 {
-			n.GPUFree[g] = min(n.GPUFree[g]+o.GPUMilli, MilliPerGPU)
-		} else {
-			n.GPUFree[g] = MilliPerGPU
+// usageWithout is usage less what the given jobs' live allocations hold
+// (copied on write: usage is not changed).
+func usageWithout(usage map[string]*Usage, allocs []*api.Allocation, jobs map[string]bool) map[string]*Usage {
+	byNode := map[string][]*api.Allocation{}
+	for _, a := range allocs {
+		if jobs[a.JobID] {
+			byNode[a.NodeID] = append(byNode[a.NodeID], a)
 		}
 	}
-}
-
-func cloneStates(states []*NodeState) []*NodeState {
-	out := make([]*NodeState, len(states))
-	for i, s := range states {
-		out[i] = s.Clone()
+	out := make(map[string]*Usage, len(usage))
+	for k, u := range usage {
+		out[k] = u
+	}
+	for id, as := range byNode {
+		out[id] = without(out[id], as, jobs)
 	}
 	return out
+}
+
+// without is one node's usage less what the given jobs' live allocations
+// among allocs hold; u itself is not changed.
+func without(u *Usage, allocs []*api.Allocation, jobs map[string]bool) *Usage {
+	copied := false
+	for _, a := range allocs {
+		if !jobs[a.JobID] || a.Terminal() || u == nil {
+			continue
+		}
+		if !copied {
+			u, copied = u.Clone(), true
+		}
+		for _, g := range a.GPUs {
+			u.GPUMilli[g] -= allocMilli(a)
+			if a.GPUMilli > 0 {
+				u.GPUMemory[g] -= a.GPUMemoryBytes
+			}
+			if u.GPUMilli[g] <= 0 {
+				delete(u.GPUMilli, g)
+				delete(u.GPUMemory, g)
+				delete(u.GPUs, g)
+			}
+		}
+		u.CPUMilli -= a.CPUMilli
+		u.MemoryBytes -= a.MemoryBytes
+	}
+	return u
 }
 
 // waitingOn returns the jobs of ids that still hold live allocations.

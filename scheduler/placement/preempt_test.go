@@ -1,10 +1,13 @@
 package placement
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
+	"testing/quick"
 	"time"
 
 	"github.com/ark-sched/ark/scheduler/api"
@@ -27,6 +30,8 @@ func gangAlloc(jobID string, rank int, nodeID string, gpus ...int) *api.Allocati
 	a.Rank = rank
 	return a
 }
+
+func withJob(a *api.Allocation, jobID string) *api.Allocation { a.JobID = jobID; return a }
 
 func stopping(a *api.Allocation) *api.Allocation { a.DesiredStatus = api.DesiredStop; return a }
 
@@ -107,6 +112,21 @@ func TestPreemption(t *testing.T) {
 				Preempt: true,
 			},
 			preemptions: []Preemption{{JobID: "x", Victims: []string{"g", "s"}, LostGPUSeconds: 440}},
+		},
+		{
+			name: "shares: the victim whose GPU memory is needed, not just the cheapest",
+			in: Input{
+				Nodes: []*api.Node{h200("n1", 1)},
+				Allocs: []*api.Allocation{
+					withJob(liveShare("a-0", "id-n1", 0, 500, 100*gi), "a"),
+					withJob(liveShare("b-0", "id-n1", 0, 400, 30*gi), "b"),
+				},
+				Run:     map[string]RunInfo{"a-0": run(10, 100, inf), "b-0": run(10, 1, inf)},
+				Pending: []*api.Job{withPrio(job("x", 1, 1, prio(90), share(300, "60Gi")))},
+				Preempt: true,
+			},
+			// Evicting b (cheaper) frees milli but leaves 41Gi: a is needed, and then b is not.
+			preemptions: []Preemption{{JobID: "x", Victims: []string{"a"}, LostGPUSeconds: 100}},
 		},
 		{
 			name: "a multi-node gang preempts for every replica",
@@ -285,4 +305,88 @@ func checkResult(t *testing.T, res Result, placed, pending map[string]string) {
 			}
 		}
 	}
+}
+
+// TestPropertyPreemptionFrees: over random clusters of whole and shared
+// allocations with random priorities, every preemption Place asks for
+// evicts only lower-priority (or reclaimed borrowed) gangs, never the same
+// gang twice, and is never wasted: with its victims gone, the job places.
+func TestPropertyPreemptionFrees(t *testing.T) {
+	preempted := 0
+	f := func(seed uint64) bool {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		var nodes []*api.Node
+		var allocs []*api.Allocation
+		run := map[string]RunInfo{}
+		jobPrio := map[string]int{}
+		for i := 0; i < 1+rng.IntN(5); i++ {
+			n := h200(fmt.Sprintf("n%d", i), 1+rng.IntN(8))
+			nodes = append(nodes, n)
+			for g := 0; g < len(n.GPUs); g++ {
+				id := fmt.Sprintf("v%d-%d", i, g)
+				var a *api.Allocation
+				switch rng.IntN(4) {
+				case 0:
+					continue
+				case 1:
+					a = withJob(liveShare(id+"-0", n.ID, g, int64(100+rng.IntN(400)), int64(rng.IntN(3))*30*gi), id)
+				default:
+					a = gangAlloc(id, 0, n.ID, g)
+				}
+				allocs = append(allocs, a)
+				jobPrio[a.JobID] = rng.IntN(100)
+				run[a.ID] = RunInfo{Priority: jobPrio[a.JobID], SinceCheckpoint: float64(rng.IntN(1000)), EndsIn: inf, Borrowed: rng.IntN(5) == 0}
+			}
+		}
+		var opts []func(*spec.Job)
+		gpus := 1 + rng.IntN(8)
+		if rng.IntN(3) == 0 {
+			opts = append(opts, share([]int{200, 500, 900}[rng.IntN(3)], []string{"", "40Gi", "100Gi"}[rng.IntN(3)]))
+			gpus = 1
+		}
+		opts = append(opts, prio(rng.IntN(100)))
+		x := withPrio(job("x", 1+rng.IntN(2), gpus, opts...))
+		reclaim := rng.IntN(2) == 0
+		res := Place(Input{Nodes: nodes, Allocs: allocs, Pending: []*api.Job{x}, Run: run, Preempt: true, Reclaim: map[string]bool{"x": reclaim}})
+		if len(res.Placements) > 0 && len(res.Preemptions) > 0 {
+			t.Errorf("seed %d: placed and preempted", seed)
+			return false
+		}
+		for _, pr := range res.Preemptions {
+			preempted++
+			gone := map[string]bool{}
+			for _, v := range pr.Victims {
+				if gone[v] {
+					t.Errorf("seed %d: victim %s twice", seed, v)
+					return false
+				}
+				gone[v] = true
+				for _, a := range allocs {
+					if a.JobID == v && run[a.ID].Priority >= x.Priority && !(run[a.ID].Borrowed && reclaim) {
+						t.Errorf("seed %d: victim %s (priority %d, borrowed %v) for job of priority %d, reclaim %v",
+							seed, v, run[a.ID].Priority, run[a.ID].Borrowed, x.Priority, reclaim)
+						return false
+					}
+				}
+			}
+			var left []*api.Allocation
+			for _, a := range allocs {
+				if !gone[a.JobID] {
+					left = append(left, a)
+				}
+			}
+			if again := Place(Input{Nodes: nodes, Allocs: left, Pending: []*api.Job{x}}); len(again.Placements) != 1 {
+				t.Errorf("seed %d: evicting %v does not make room: %v", seed, pr.Victims, again.Unplaced)
+				return false
+			}
+		}
+		return true
+	}
+	if err := quick.Check(f, &quick.Config{MaxCount: 500}); err != nil {
+		t.Error(err)
+	}
+	if preempted < 50 {
+		t.Errorf("only %d of 500 cases preempted: the generator does not exercise preemption", preempted)
+	}
+	t.Logf("%d of 500 cases preempted", preempted)
 }
