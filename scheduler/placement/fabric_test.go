@@ -1,6 +1,7 @@
 package placement
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/ark-sched/ark/scheduler/api"
@@ -33,5 +34,29 @@ func TestPlaceGangPrefersOneFabric(t *testing.T) {
 				t.Errorf("placed %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestPlaceModelAlternatives: gpuModel "H100,H200" accepts either model.
+func TestPlaceModelAlternatives(t *testing.T) {
+	nodes := []*api.Node{node("a", 8, "NVIDIA A100-SXM4-80GB", 80), h200("h", 8)}
+	res := Place(Input{Nodes: nodes, Pending: []*api.Job{
+		job("either", 1, 8, model("H100,H200")),
+		job("none", 1, 1, model("H100, L40S")),
+		job("spaced", 1, 4, model(" B200 , A100 ")),
+	}})
+	got := map[string]string{}
+	for _, p := range res.Placements {
+		got[p.JobID] = asg(p)
+	}
+	if got["either"] != "0@h[0 1 2 3 4 5 6 7]" || got["spaced"] != "0@a[0 1 2 3]" {
+		t.Errorf("placed %v", got)
+	}
+	if why := res.Unplaced["none"]; !strings.Contains(why, "of model H100 or L40S") {
+		t.Errorf("reason %q", why)
+	}
+	u := Fit(nodes[0], nil, &api.Allocation{ID: "x", GPUs: []int{0}, CPUMilli: 1000, MemoryBytes: gi}, Request{GPUs: 1, GPUModel: "H100,H200", CPUMilli: 1000, MemoryBytes: gi})
+	if u == nil || !strings.Contains(u.Error(), `is not "H100" or "H200"`) {
+		t.Errorf("Fit = %v", u)
 	}
 }

@@ -276,7 +276,7 @@ func explain(nodes []*api.Node, usage map[string]*Usage, replicas int, req Reque
 		}
 	}
 	if req.GPUModel != "" {
-		shape += " of model " + req.GPUModel
+		shape += " of model " + strings.Join(ModelAlternatives(req.GPUModel), " or ")
 	}
 	var parts []string
 	for _, why := range []string{reasonDown, reasonModel, reasonTotal, req.busyReason(), reasonCPU, reasonMemory} {

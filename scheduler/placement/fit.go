@@ -187,13 +187,44 @@ func (r Request) Allocation(id string, gpus []int) *api.Allocation {
 
 // gpuMismatch says why a GPU cannot serve the request, or "".
 func (r Request) gpuMismatch(g api.GPU) string {
-	if r.GPUModel != "" && !ModelMatches(g.Model, r.GPUModel) {
-		return fmt.Sprintf("model %q is not %q", g.Model, r.GPUModel)
+	if r.GPUModel != "" && !AnyModelMatches(g.Model, r.GPUModel) {
+		return fmt.Sprintf("model %q is not %s", g.Model, strings.Join(quoted(ModelAlternatives(r.GPUModel)), " or "))
 	}
 	if r.GPUMemoryBytes > 0 && g.MemoryBytes < r.GPUMemoryBytes {
 		return fmt.Sprintf("has %d bytes of memory, job asks for %d", g.MemoryBytes, r.GPUMemoryBytes)
 	}
 	return ""
+}
+
+// ModelAlternatives splits a spec's gpuModel ("H100,H200") into the
+// models it accepts.
+func ModelAlternatives(want string) []string {
+	var out []string
+	for _, m := range strings.Split(want, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// AnyModelMatches reports whether a GPU's model is one of the
+// alternatives of a spec's gpuModel.
+func AnyModelMatches(model, want string) bool {
+	for _, m := range ModelAlternatives(want) {
+		if ModelMatches(model, m) {
+			return true
+		}
+	}
+	return false
+}
+
+func quoted(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
 }
 
 // ModelMatches reports whether a GPU's model name ("NVIDIA H200 141GB

@@ -67,7 +67,8 @@ type Resources struct {
 	// ("20Gi"). For a share (GPUMilli) it is the GPU memory the share
 	// needs: the shares on one GPU must fit in its memory together.
 	GPUMemory Quantity `json:"gpuMemory,omitempty"`
-	// GPUModel restricts the GPU model ("H200"); empty accepts any.
+	// GPUModel restricts the GPU model: one ("H200") or alternatives
+	// separated by commas ("H100,H200": either will do); empty accepts any.
 	GPUModel string `json:"gpuModel,omitempty"`
 	// CPU in cores ("1", "500m"). Defaults to 1.
 	CPU Quantity `json:"cpu,omitempty"`

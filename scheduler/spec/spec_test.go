@@ -208,6 +208,8 @@ var badSpecs = []struct {
 		`checkpoint.every: must be >= 0, got -1; checkpoint.keep: must be >= 0, got -2; checkpoint.store: must be lowercase letters, digits and '-', starting and ending with a letter or digit, got "S3"`},
 	{"restarts out of range", strings.Replace(validYAML, "kind: batch", "kind: batch\nrestart: {maxRestarts: 101, backoff: -5s}", 1),
 		"restart.maxRestarts: must be between 0 and 100, got 101; restart.backoff: must not be negative, got -5s"},
+	{"empty model alternative", strings.Replace(validYAML, "gpuMemory: 20Gi", "gpuModel: 'H100,,H200'", 1),
+		`resources.gpuModel: alternative 2 of "H100,,H200" is empty (write models separated by commas: "H100,H200")`},
 	{"negative maxRuntime", strings.Replace(validYAML, "kind: batch", "kind: batch\nmaxRuntime: -1m", 1),
 		"maxRuntime: must be between 0 (unbounded) and 8760h0m0s, got -1m0s"},
 	{"tiny maxRuntime", strings.Replace(validYAML, "kind: batch", "kind: batch\nmaxRuntime: 10ms", 1),

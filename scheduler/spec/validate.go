@@ -155,6 +155,13 @@ func (j *Job) Validate() error {
 		}
 	}
 	bytesField("resources.gpuMemory", r.GPUMemory)
+	if r.GPUModel != "" {
+		for i, m := range strings.Split(r.GPUModel, ",") {
+			if strings.TrimSpace(m) == "" {
+				add("resources.gpuModel", "alternative %d of %q is empty (write models separated by commas: \"H100,H200\")", i+1, r.GPUModel)
+			}
+		}
+	}
 	bytesField("resources.memory", r.Memory)
 	if v, err := r.CPU.Milli(); err != nil {
 		add("resources.cpu", "%v", err)
