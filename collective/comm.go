@@ -131,8 +131,14 @@ func (c *Communicator) setup(ctx context.Context, master string) error {
 		trs = []Transport{&c.o.TCP}
 	case c.o.TransportName == "shm":
 		trs = []Transport{&c.o.Shm}
-	default:
+	case c.o.TransportName == "auto":
 		trs = []Transport{&c.o.TCP, &c.o.Shm}
+	default:
+		tr, err := openRegistered(c.o.TransportName)
+		if err != nil {
+			return err
+		}
+		trs = []Transport{tr}
 	}
 	addrs := map[string]string{}
 	for _, tr := range trs {

@@ -39,7 +39,9 @@ type Options struct {
 	Listener net.Listener
 
 	// TransportName is "auto" (shm between ranks on the same host, tcp
-	// otherwise), "tcp" or "shm" (ARK_COLL_TRANSPORT). Ignored if Transport is set.
+	// otherwise), "tcp", "shm", or a name registered with RegisterTransport
+	// ("rdma" once collective/rdma is imported) (ARK_COLL_TRANSPORT).
+	// Ignored if Transport is set.
 	TransportName string
 	// Transport, if set, is used for every peer (for example rdma.Transport).
 	Transport Transport
@@ -176,8 +178,8 @@ func (o Options) withDefaults() (Options, error) {
 	switch o.TransportName {
 	case "auto", "tcp", "shm":
 	default:
-		if o.Transport == nil {
-			return o, fmt.Errorf("transport %q (want auto, tcp or shm): %w", o.TransportName, ErrInvalid)
+		if _, ok := registeredTransport(o.TransportName); !ok && o.Transport == nil {
+			return o, fmt.Errorf("transport %q (want auto, tcp, shm or a registered one such as rdma, which needs its package imported): %w", o.TransportName, ErrInvalid)
 		}
 	}
 	return o, nil

@@ -2,6 +2,7 @@ package rdma
 
 /*
 #cgo LDFLAGS: -ldl
+#define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdlib.h>
 
@@ -21,6 +22,16 @@ static int call_close_device(void *f, void *c) { return ((ibv_close_device_fn)f)
 static void *dev_at(void **l, int i) { return l[i]; }
 
 static void *ark_dlopen(const char *name) { return dlopen(name, RTLD_NOW | RTLD_LOCAL); }
+
+// ark_dlsym prefers the IBVERBS_1.1 version of a symbol, the ABI the
+// mirrors in abi.go follow, and falls back to the default version.
+static void *ark_dlsym(void *h, const char *name) {
+	void *p = NULL;
+#ifdef __GLIBC__
+	p = dlvsym(h, name, "IBVERBS_1.1");
+#endif
+	return p ? p : dlsym(h, name);
+}
 static const char *ark_dlerror(void) { const char *e = dlerror(); return e ? e : "unknown dlopen error"; }
 */
 import "C"
@@ -45,6 +56,11 @@ var (
 type Lib struct {
 	h                                                   unsafe.Pointer
 	getList, freeList, getName, openDevice, closeDevice unsafe.Pointer
+	// The data path (abi.go): exported functions only; the inline ones
+	// (post_send, post_recv, poll_cq) go through the context's ops table.
+	allocPDFn, deallocPDFn, regMR, deregMR             unsafe.Pointer
+	createCQ, destroyCQ, createQP, modifyQP, destroyQP unsafe.Pointer
+	queryPortFn, queryGIDFn                            unsafe.Pointer
 }
 
 var (
@@ -75,9 +91,14 @@ func open(name string) (*Lib, error) {
 		{"ibv_get_device_list", &l.getList}, {"ibv_free_device_list", &l.freeList},
 		{"ibv_get_device_name", &l.getName}, {"ibv_open_device", &l.openDevice},
 		{"ibv_close_device", &l.closeDevice},
+		{"ibv_alloc_pd", &l.allocPDFn}, {"ibv_dealloc_pd", &l.deallocPDFn},
+		{"ibv_reg_mr", &l.regMR}, {"ibv_dereg_mr", &l.deregMR},
+		{"ibv_create_cq", &l.createCQ}, {"ibv_destroy_cq", &l.destroyCQ},
+		{"ibv_create_qp", &l.createQP}, {"ibv_modify_qp", &l.modifyQP}, {"ibv_destroy_qp", &l.destroyQP},
+		{"ibv_query_port", &l.queryPortFn}, {"ibv_query_gid", &l.queryGIDFn},
 	} {
 		cs := C.CString(s.name)
-		p := C.dlsym(h, cs)
+		p := C.ark_dlsym(h, cs)
 		C.free(unsafe.Pointer(cs))
 		if p == nil {
 			C.dlclose(h)
@@ -91,9 +112,10 @@ func open(name string) (*Lib, error) {
 // DeviceNames lists the devices libibverbs sees (e.g. mlx5_0).
 func (l *Lib) DeviceNames() ([]string, error) {
 	var n C.int
-	list := C.call_get_device_list(l.getList, &n)
+	list, errno := C.call_get_device_list(l.getList, &n)
 	if list == nil {
-		return nil, fmt.Errorf("ibv_get_device_list failed: %w", ErrNoDevice)
+		// rdma-core fails with ENOSYS when the kernel has no verbs support.
+		return nil, fmt.Errorf("ibv_get_device_list failed (%v): %w", errnoOr(errno, -1), ErrNoDevice)
 	}
 	defer C.call_free_device_list(l.freeList, list)
 	names := make([]string, 0, int(n))
@@ -124,6 +146,42 @@ func (l *Lib) Probe() error {
 		if rc := C.call_close_device(l.closeDevice, ctx); rc != 0 {
 			return fmt.Errorf("ibv_close_device %s: %d", name, int(rc))
 		}
+	}
+	return nil
+}
+
+// openContext opens the named device (the first one when name is empty)
+// and returns its ibv_context and name.
+func (l *Lib) openContext(name string) (unsafe.Pointer, string, error) {
+	var n C.int
+	list := C.call_get_device_list(l.getList, &n)
+	if list == nil || n == 0 {
+		if list != nil {
+			C.call_free_device_list(l.freeList, list)
+		}
+		return nil, "", fmt.Errorf("libibverbs lists no device: %w", ErrNoDevice)
+	}
+	defer C.call_free_device_list(l.freeList, list)
+	var seen []string
+	for i := range int(n) {
+		d := C.dev_at(list, C.int(i))
+		dn := C.GoString(C.call_get_device_name(l.getName, d))
+		seen = append(seen, dn)
+		if name != "" && dn != name {
+			continue
+		}
+		ctx, errno := C.call_open_device(l.openDevice, d)
+		if ctx == nil {
+			return nil, "", fmt.Errorf("ibv_open_device %s: %v", dn, errnoOr(errno, -1))
+		}
+		return ctx, dn, nil
+	}
+	return nil, "", fmt.Errorf("device %q not among %v: %w", name, seen, ErrNoDevice)
+}
+
+func (l *Lib) closeContext(ctx unsafe.Pointer) error {
+	if rc := C.call_close_device(l.closeDevice, ctx); rc != 0 {
+		return fmt.Errorf("ibv_close_device: %d", int(rc))
 	}
 	return nil
 }
