@@ -60,6 +60,7 @@ func readDataset(path string, valFrac float64) (*train.Dataset, error) {
 func newTrainCmd() *cobra.Command {
 	var (
 		model, data, base, ckptURI string
+		device                     string
 		steps, batch, every, keep  int
 		threads, logEvery, evalWin int
 		lr, valFrac                float64
@@ -139,7 +140,10 @@ held-out loss before and after.`,
 			if threads <= 0 {
 				threads = defaultThreads()
 			}
-			d := cpu.New(threads)
+			d, err := openDevice(device, threads, out)
+			if err != nil {
+				return err
+			}
 			defer d.Close()
 			m, err := train.NewModel(d, cfg)
 			if err != nil {
@@ -148,13 +152,19 @@ held-out loss before and after.`,
 			var tc train.Comm
 			if comm != nil {
 				tc = comm
+				dc, closeDC, err := deviceComm(ctx, d, comm, out)
+				if err != nil {
+					return err
+				}
+				defer closeDC()
+				opts.DeviceComm = dc
 			}
 			tr, err := train.New(ctx, m, tc, opts)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(out, "model %s: %d parameters, %d layers, width %d, context %d; rank %d/%d, %s; %d tokens/step/rank; start at step %d of %d\n",
-				model, m.NumParams(), cfg.Layers, cfg.Width, cfg.Context, rank, world, d.Describe(), batch*cfg.Context, tr.StartStep(), steps)
+				model, m.NumParams(), cfg.Layers, cfg.Width, cfg.Context, rank, world, describe(d), batch*cfg.Context, tr.StartStep(), steps)
 			evalAt := func(when string) error {
 				if rank != 0 || evalWin <= 0 {
 					return nil
@@ -194,6 +204,7 @@ held-out loss before and after.`,
 	f.IntVar(&every, "every", 0, "steps between checkpoints (0: only at the end)")
 	f.IntVar(&keep, "keep", 3, "complete checkpoints to keep (0: all)")
 	f.IntVar(&threads, "threads", 0, "CPU threads (default: cores / LOCAL_WORLD_SIZE)")
+	f.StringVar(&device, "device", "auto", "compute device: auto (cuda when the task has a GPU and the driver loads, else cpu), cpu or cuda; on cuda with several ranks gradients are averaged by NCCL when libnccl.so.2 loads, else through host memory")
 	f.IntVar(&logEvery, "log-every", 10, "steps between progress lines")
 	f.IntVar(&evalWin, "eval-windows", 64, "held-out windows evaluated before and after (0: no eval)")
 	f.Float64Var(&valFrac, "val-frac", 0.1, "fraction of the text held out for eval")

@@ -287,3 +287,23 @@ func (d *Device) runN(name string, n int, args ...uint64) error {
 	}
 	return d.run(name, grid1(n, 256), [3]uint32{256, 1, 1}, args...)
 }
+
+// DevicePtr is the device address of a buffer of this device (a
+// CUdeviceptr), for libraries that take raw pointers, such as NCCL.
+func (d *Device) DevicePtr(b kernels.Buffer) (uintptr, error) {
+	cb, err := d.own("device pointer", b)
+	if err != nil {
+		return 0, err
+	}
+	return uintptr(cb.ptr), nil
+}
+
+// MakeCurrent makes the device's context current on the calling OS thread,
+// for libraries that use the CUDA runtime on it (NCCL). The caller locks
+// the goroutine to its thread (runtime.LockOSThread) around the calls.
+func (d *Device) MakeCurrent() error {
+	if d.closed {
+		return fmt.Errorf("make current: %w", kernels.ErrClosed)
+	}
+	return ctxSetCurrent(d.ctx)
+}

@@ -240,6 +240,7 @@ static nvrtcResult ark_nvrtc_compile(const char *src, const char *name, int nopt
 	return rc;
 }
 
+static CUresult ark_ctx_set_current(uintptr_t ctx) { return p_cuCtxSetCurrent((CUcontext)ctx); }
 static cublasStatus_t ark_cublas_create(uintptr_t ctx, uintptr_t *h) {
 	cublasHandle_t c = NULL;
 	if (p_cuCtxSetCurrent((CUcontext)ctx)) return 1;
@@ -373,6 +374,8 @@ func ctxRetain(dev C.int) (ctxHandle, error) {
 func ctxRelease(dev C.int) error { return check(C.ark_ctx_release(dev)) }
 
 func ctxSync(ctx ctxHandle) error { return check(C.ark_sync(ctx)) }
+
+func ctxSetCurrent(ctx ctxHandle) error { return check(C.ark_ctx_set_current(ctx)) }
 
 func memAlloc(ctx ctxHandle, bytes int) (uint64, error) {
 	var p C.CUdeviceptr

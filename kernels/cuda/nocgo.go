@@ -20,3 +20,13 @@ func New(ordinal int) (*Device, error) {
 func Available() error {
 	return fmt.Errorf("cuda: binary built without cgo: %w", kernels.ErrUnavailable)
 }
+
+// DevicePtr needs cgo.
+func (d *Device) DevicePtr(kernels.Buffer) (uintptr, error) {
+	return 0, fmt.Errorf("cuda: binary built without cgo: %w", kernels.ErrUnavailable)
+}
+
+// MakeCurrent needs cgo.
+func (d *Device) MakeCurrent() error {
+	return fmt.Errorf("cuda: binary built without cgo: %w", kernels.ErrUnavailable)
+}

@@ -161,6 +161,13 @@ func TestTrainOneRankLossFalls(t *testing.T) {
 // each rank's final parameters.
 func runRanks(t *testing.T, world int, o Options) ([][]float32, []Stats) {
 	t.Helper()
+	return runRanksOn(t, world, o, nil)
+}
+
+// runRanksOn runs world ranks as goroutines over TCP; setup, when set,
+// wraps rank r's device and options (another gradient path).
+func runRanksOn(t *testing.T, world int, o Options, setup func(r int, d kernels.Device, o *Options) kernels.Device) ([][]float32, []Stats) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -180,14 +187,18 @@ func runRanks(t *testing.T, world int, o Options) ([][]float32, []Stats) {
 				return
 			}
 			defer comm.Close()
-			d := cpu.New(1)
-			defer d.Close()
+			cd := cpu.New(1)
+			defer cd.Close()
+			var d kernels.Device = cd
+			ro := o
+			if setup != nil {
+				d = setup(r, d, &ro)
+			}
 			m, err := NewModel(d, testConfig(t))
 			if err != nil {
 				errs[r] = err
 				return
 			}
-			ro := o
 			if r != 0 {
 				ro.Log = nil
 			}

@@ -50,6 +50,11 @@ type Options struct {
 	// newest) whose parameters a fresh run starts from.
 	Base string
 
+	// DeviceComm, when set, all-reduces gradients in place in device
+	// memory (NCCL on a CUDA device); otherwise a device with host memory
+	// reduces in place through Comm, and any other device stages
+	// gradients through host memory.
+	DeviceComm DeviceComm
 	// BucketElems is the smallest all-reduce bucket in float32s; smaller
 	// ready ranges wait for the next block. Default 32768 (128 KiB).
 	BucketElems int
@@ -118,7 +123,11 @@ type Stats struct {
 	Compute             time.Duration
 	ExposedComm         time.Duration // waiting for all-reduces after backward
 	CkptStall           time.Duration
-	Checkpoints         int
+	// GradPath is how gradients were averaged across ranks: "host" (in
+	// place in host memory), "staged" (device memory copied through the
+	// host) or "nccl" (in place on the device); "" with one rank.
+	GradPath    string
+	Checkpoints int
 }
 
 // Trainer runs data-parallel training of one Model: one Trainer per rank,
@@ -129,7 +138,7 @@ type Trainer struct {
 	rank, world int
 	o           Options
 	a           *acts
-	hostGrad    []float32 // the gradient buffer (and loss slot) as host memory
+	red         gradReducer // averages gradients across ranks (world > 1)
 	ids, tgts   []int32
 	w           *checkpoint.AsyncWriter
 	start       int
@@ -156,13 +165,7 @@ func New(ctx context.Context, m *Model, comm Comm, opts Options) (*Trainer, erro
 		return nil, err
 	}
 	if t.world > 1 {
-		h, ok := m.d.(kernels.HostAccess)
-		if !ok {
-			// A device-memory backend needs staging copies or a device
-			// collective (NCCL); not wired yet.
-			return nil, fmt.Errorf("%w: data parallel needs a device with host access (cpu), got %s", ErrConfig, m.d.Name())
-		}
-		if t.hostGrad, err = h.Float32s(m.gradAll); err != nil {
+		if t.red, err = newReducer(m, comm, o.DeviceComm); err != nil {
 			return nil, err
 		}
 	}
@@ -236,19 +239,32 @@ func (t *Trainer) restore(ctx context.Context) error {
 	if t.world == 1 {
 		return nil
 	}
-	h := m.d.(kernels.HostAccess)
 	hdr := []float32{float32(t.start), float32(t.resumed)}
 	if err := t.comm.Broadcast(ctx, collective.Float32s(hdr), 0); err != nil {
 		return fmt.Errorf("broadcast start step: %w", err)
 	}
 	t.start, t.resumed = int(hdr[0]), int64(hdr[1])
+	// In place where the device memory is host memory; else through a
+	// host copy (rank 0 reads its state out, the others write it in).
+	h, inPlace := m.d.(kernels.HostAccess)
 	for _, b := range []kernels.Buffer{m.params, m.m, m.v} {
-		s, err := h.Float32s(b)
+		var s []float32
+		var err error
+		if inPlace {
+			s, err = h.Float32s(b)
+		} else {
+			s, err = kernels.Download(m.d, b)
+		}
 		if err != nil {
 			return err
 		}
 		if err := t.comm.Broadcast(ctx, collective.Float32s(s), 0); err != nil {
 			return fmt.Errorf("broadcast initial state: %w", err)
+		}
+		if !inPlace && t.rank != 0 {
+			if err := kernels.WriteFloat32(m.d, b, s); err != nil {
+				return fmt.Errorf("load broadcast state: %w", err)
+			}
 		}
 	}
 	return nil
@@ -263,6 +279,9 @@ func (t *Trainer) Run(ctx context.Context) (Stats, error) {
 	o := t.o
 	st := &t.stats
 	st.StartStep, st.ResumedFrom = t.start, t.resumed
+	if t.red != nil {
+		st.GradPath = t.red.name()
+	}
 	began := time.Now()
 	intervalStart, intervalTokens := began, 0
 	saved := t.start - 1 // newest step whose state is (being) checkpointed
@@ -352,12 +371,13 @@ func (t *Trainer) Step(ctx context.Context, step int) (loss float64, norm float3
 	if err != nil {
 		return 0, 0, err
 	}
-	var handles []*collective.Handle
 	var done func(int) error
 	if t.world > 1 {
 		// The loss rides in the gradient buffer's last slot, so its mean
 		// across ranks costs no extra collective.
-		t.hostGrad[m.n] = float32(loss)
+		if err := kernels.WriteFloat32(m.d, m.lossSlot, []float32{float32(loss)}); err != nil {
+			return 0, 0, err
+		}
 		hi := m.n + 1 // gradients above hi are in flight
 		done = func(block int) error {
 			lo := 0
@@ -367,31 +387,32 @@ func (t *Trainer) Step(ctx context.Context, step int) (loss float64, norm float3
 			if hi-lo < o.BucketElems && block >= 0 {
 				return nil // wait for more
 			}
-			handles = append(handles, t.comm.AllReduceAsync(ctx, collective.Float32s(t.hostGrad[lo:hi]), collective.Avg))
+			if err := t.red.start(ctx, lo, hi); err != nil {
+				return fmt.Errorf("all-reduce gradients [%d:%d]: %w", lo, hi, err)
+			}
 			hi = lo
 			return nil
 		}
 	}
 	if err := m.backward(a, done); err != nil {
-		for _, h := range handles {
-			_ = h.Wait()
+		if t.red != nil {
+			_ = t.red.wait()
 		}
 		return 0, 0, err
 	}
 	t1 := time.Now()
-	for _, h := range handles {
-		if werr := h.Wait(); werr != nil && err == nil {
-			err = fmt.Errorf("step %d: all-reduce gradients: %w", step, werr)
+	if t.world > 1 {
+		if err := t.red.wait(); err != nil {
+			return 0, 0, fmt.Errorf("step %d: all-reduce gradients: %w", step, err)
 		}
-	}
-	if err != nil {
-		return 0, 0, err
+		var l [1]float32
+		if err := kernels.ReadFloat32(m.d, l[:], m.lossSlot); err != nil {
+			return 0, 0, err
+		}
+		loss = float64(l[0])
 	}
 	t2 := time.Now()
 	t.stats.ExposedComm += t2.Sub(t1)
-	if t.world > 1 {
-		loss = float64(t.hostGrad[m.n])
-	}
 	norm, err = kernels.ClipGradNorm(m.d, m.acc, []kernels.Buffer{m.grads}, float32(o.ClipNorm))
 	if err != nil {
 		return 0, 0, err
