@@ -439,8 +439,8 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		s := r.Speed.Detail
 		fmt.Fprintf(w, "\nSpeed (one core, Ark policy): synthetic %d nodes x 8 GPUs, prefilled to ~50%% (singles) / ~20%% (gangs).\n\n", s.Nodes)
 		fmt.Fprintf(w, "| workload | placed / tried | per second | target |\n| --- | ---: | ---: | ---: |\n")
-		fmt.Fprintf(w, "| single-GPU tasks (whole, 500m, 250m; %d node states) | %d / %d | %.0f | 20,000 |\n", s.Classes, s.SinglePlaced, s.SingleTried, s.SinglePerSec)
-		fmt.Fprintf(w, "| same, CPU and memory drawn per task (%d node states) | %d / %d | %.0f | - |\n", s.DiverseClasses, s.DiversePlaced, s.SingleTried, s.DiversePerSec)
+		fmt.Fprintf(w, "| single-GPU tasks (whole, 500m, 250m; %d node states, %d GPU states) | %d / %d | %.0f | 20,000 |\n", s.Classes, s.Groups, s.SinglePlaced, s.SingleTried, s.SinglePerSec)
+		fmt.Fprintf(w, "| same, CPU and memory drawn per task (%d node states, %d GPU states) | %d / %d | %.0f | 20,000 |\n", s.DiverseClasses, s.DiverseGroups, s.DiversePlaced, s.SingleTried, s.DiversePerSec)
 		fmt.Fprintf(w, "| gangs of 2-8 nodes x 8 GPUs | %d / %d | %.0f | 2,000 |\n", s.GangPlaced, s.GangTried, s.GangPerSec)
 	}
 }

@@ -20,10 +20,12 @@ type SpeedResult struct {
 	DiversePlaced  int     `json:"diverse_placed"`
 	DiversePerSec  float64 `json:"diverse_per_sec"`
 	DiverseClasses int     `json:"diverse_classes"`
+	DiverseGroups  int     `json:"diverse_groups"` // distinct GPU states
 	GangPlaced     int     `json:"gang_placed"`
 	GangTried      int     `json:"gang_tried"`
 	GangPerSec     float64 `json:"gang_per_sec"`
 	Classes        int     `json:"classes"` // distinct node states at the end of the single run
+	Groups         int     `json:"groups"`  // distinct GPU states then
 }
 
 // SyntheticCluster is n nodes of 8 GPUs (one NVLink domain, two NUMA
@@ -78,9 +80,84 @@ func checkCluster(nodes []*placement.NodeState) error {
 	return nil
 }
 
+// diverseTask draws t's CPU (1-16 cores) and memory (4-128 GiB) apart
+// from its GPUs, as when every task brings its own.
+func diverseTask(rng *rand.Rand, t placement.Task) placement.Task {
+	t.CPUMilli = int64(1+rng.IntN(16)) * 1000
+	t.Memory = int64(4+rng.IntN(125)) * 1024
+	return t
+}
+
+// prefill returns a synthetic cluster of n nodes with tasks from draw
+// placed by Ark's policy until 1/den of its GPU milli is used, and the
+// policy, which has seen them.
+func prefill(n int, den int64, draw func() placement.Task) (*placement.Cluster, *placement.Ark) {
+	c := placement.NewCluster(SyntheticCluster(n))
+	ark := placement.NewArk()
+	var total, used int64
+	for _, n := range c.Nodes {
+		total += int64(len(n.GPUFree)) * placement.MilliPerGPU
+	}
+	for used < total/den {
+		t := draw()
+		ark.Observe(t)
+		if i, g := c.Select(t, ark, nil); i >= 0 {
+			c.Place(i, t, g)
+			used += t.TotalMilli()
+		}
+	}
+	return c, ark
+}
+
+// placeAll places the tasks one by one with the policy (which observes
+// each first) and returns how many it placed.
+func placeAll(c *placement.Cluster, ark *placement.Ark, tasks []placement.Task) int {
+	placed := 0
+	for _, t := range tasks {
+		ark.Observe(t)
+		if i, g := c.Select(t, ark, nil); i >= 0 {
+			c.Place(i, t, g)
+			placed++
+		}
+	}
+	return placed
+}
+
 type live struct {
 	t     placement.Task
 	slots []placement.Slot
+}
+
+// gangRun places gangs one by one with Ark's policy; once more than keep
+// are live, the oldest finishes.
+type gangRun struct {
+	c      *placement.Cluster
+	ark    *placement.Ark
+	keep   int
+	window []live
+}
+
+// gang8 is a gang of 8-GPU replicas.
+func gang8(replicas int) placement.Gang {
+	return placement.Gang{Replicas: replicas, Task: placement.Task{GPUs: 8, GPUMilli: 1000, CPUMilli: 96000, Memory: 786432}}
+}
+
+func (r *gangRun) place(g placement.Gang) (bool, error) {
+	r.ark.Observe(g.Task)
+	slots, ok := r.c.PlaceGang(g, r.ark, nil)
+	if ok {
+		if len(slots) != g.Replicas {
+			return false, fmt.Errorf("gang of %d placed %d replicas", g.Replicas, len(slots))
+		}
+		r.window = append(r.window, live{g.Task, slots})
+	}
+	if len(r.window) > r.keep {
+		for _, s := range r.window[0].slots {
+			r.c.Release(s.Node, r.window[0].t, s.GPUs)
+		}
+		r.window = r.window[1:]
+	}
+	return ok, nil
 }
 
 // Speed runs the synthetic speed benchmark on one core: single-GPU
@@ -95,35 +172,16 @@ func Speed(nodes, singles, gangs int, seed uint64) (*SpeedResult, error) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 
 	// Single placements.
-	c := placement.NewCluster(SyntheticCluster(nodes))
-	ark := placement.NewArk()
-	var total, used int64
-	for _, n := range c.Nodes {
-		total += int64(len(n.GPUFree)) * placement.MilliPerGPU
-	}
-	for used < total/2 {
-		t := synthTask(rng, false)
-		ark.Observe(t)
-		if i, g := c.Select(t, ark, nil); i >= 0 {
-			c.Place(i, t, g)
-			used += t.TotalMilli()
-		}
-	}
+	c, ark := prefill(nodes, 2, func() placement.Task { return synthTask(rng, false) })
 	tasks := make([]placement.Task, singles)
 	for i := range tasks {
 		tasks[i] = synthTask(rng, true)
 	}
 	start := time.Now()
-	for _, t := range tasks {
-		ark.Observe(t)
-		if i, g := c.Select(t, ark, nil); i >= 0 {
-			c.Place(i, t, g)
-			res.SinglePlaced++
-		}
-	}
+	res.SinglePlaced = placeAll(c, ark, tasks)
 	el := time.Since(start)
 	res.SingleTried = singles
-	res.Classes = c.Classes()
+	res.Classes, res.Groups = c.Classes(), c.Groups()
 	if err := checkCluster(c.Nodes); err != nil {
 		return nil, err
 	}
@@ -131,72 +189,34 @@ func Speed(nodes, singles, gangs int, seed uint64) (*SpeedResult, error) {
 
 	// Singles with diverse CPU and memory, on a cluster prefilled the same
 	// way.
-	diverse := func(t placement.Task) placement.Task {
-		t.CPUMilli = int64(1+rng.IntN(16)) * 1000
-		t.Memory = int64(4+rng.IntN(125)) * 1024
-		return t
-	}
-	c = placement.NewCluster(SyntheticCluster(nodes))
-	ark = placement.NewArk()
-	for used = 0; used < total/2; {
-		t := diverse(synthTask(rng, false))
-		ark.Observe(t)
-		if i, g := c.Select(t, ark, nil); i >= 0 {
-			c.Place(i, t, g)
-			used += t.TotalMilli()
-		}
-	}
+	c, ark = prefill(nodes, 2, func() placement.Task { return diverseTask(rng, synthTask(rng, false)) })
 	for i := range tasks {
-		tasks[i] = diverse(synthTask(rng, true))
+		tasks[i] = diverseTask(rng, synthTask(rng, true))
 	}
 	start = time.Now()
-	for _, t := range tasks {
-		ark.Observe(t)
-		if i, g := c.Select(t, ark, nil); i >= 0 {
-			c.Place(i, t, g)
-			res.DiversePlaced++
-		}
-	}
+	res.DiversePlaced = placeAll(c, ark, tasks)
 	el = time.Since(start)
-	res.DiverseClasses = c.Classes()
+	res.DiverseClasses, res.DiverseGroups = c.Classes(), c.Groups()
 	if err := checkCluster(c.Nodes); err != nil {
 		return nil, err
 	}
 	res.DiversePerSec = float64(res.DiversePlaced) / el.Seconds()
 
 	// Gangs.
-	c = placement.NewCluster(SyntheticCluster(nodes))
-	ark = placement.NewArk()
-	for used = 0; used < total/5; {
-		t := synthTask(rng, false)
-		ark.Observe(t)
-		if i, g := c.Select(t, ark, nil); i >= 0 {
-			c.Place(i, t, g)
-			used += t.TotalMilli()
-		}
-	}
+	c, ark = prefill(nodes, 5, func() placement.Task { return synthTask(rng, false) })
 	reqs := make([]placement.Gang, gangs)
 	for i := range reqs {
-		reqs[i] = placement.Gang{Replicas: 2 + rng.IntN(7), Task: placement.Task{GPUs: 8, GPUMilli: 1000, CPUMilli: 96000, Memory: 786432}}
+		reqs[i] = gang8(2 + rng.IntN(7))
 	}
-	var window []live
-	keep := nodes / 10 // live gangs at most (about half the cluster)
+	run := &gangRun{c: c, ark: ark, keep: nodes / 10} // about half the cluster
 	start = time.Now()
 	for _, g := range reqs {
-		ark.Observe(g.Task)
-		slots, ok := c.PlaceGang(g, ark, nil)
-		if ok {
-			if len(slots) != g.Replicas {
-				return nil, fmt.Errorf("gang of %d placed %d replicas", g.Replicas, len(slots))
-			}
-			res.GangPlaced++
-			window = append(window, live{g.Task, slots})
+		ok, err := run.place(g)
+		if err != nil {
+			return nil, err
 		}
-		if len(window) > keep {
-			for _, s := range window[0].slots {
-				c.Release(s.Node, window[0].t, s.GPUs)
-			}
-			window = window[1:]
+		if ok {
+			res.GangPlaced++
 		}
 	}
 	el = time.Since(start)

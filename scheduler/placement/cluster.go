@@ -1,33 +1,81 @@
 package placement
 
 import (
+	"iter"
 	"sort"
 	"strings"
 )
 
-// Cluster is a set of nodes indexed for fast selection: nodes whose free
-// state is identical (model, free CPU and memory, multiset of free GPU
-// milli) are checked and scored once, as one class. Node i's rank in ties
-// is i: callers order Nodes as they want ties broken.
+// Cluster is a set of nodes indexed for fast selection, in two levels.
+// Nodes whose GPUs are in the same state (model, GPU memory, readiness,
+// the multiset of free GPU milli, or the free milli per GPU index when
+// the node says which GPUs share an NVLink domain or NUMA side) form a
+// group: the checkers that read GPUs pass or fail for all of them at once,
+// so a task skips a group of full nodes in one check however their free
+// CPU and memory differ. Within a group, nodes whose free CPU and memory
+// are equal too form a class, checked and scored once. Node i's rank in
+// ties is i: callers order Nodes as they want ties broken.
 type Cluster struct {
 	Nodes   []*NodeState
-	classes []*nodeClass
-	byKey   map[classKey]int
-	classOf []int
+	groups  []*nodeGroup
+	byGroup map[groupKey]*nodeGroup
+	classOf []*nodeClass
+	classes int
+	// kindOf is each node's fixed part of its group key (model, GPU memory
+	// and count, layout) as an index into kinds.
+	kindOf []int32
+	kinds  map[nodeKind]int32
 	// fabricOf is each node's fabric as an index into fabrics (sorted).
 	fabricOf []int32
 	fabrics  []string
+	// ungrouped makes every node a group of its own: the plain per-node
+	// scan that tests compare the grouped cluster with.
+	ungrouped bool
 }
 
-type classKey struct {
-	stateKey
-	down   bool
+// groupKey is what the checkers other than CPU's and memory's read of a
+// node: its kind, readiness and free GPU milli.
+type groupKey struct {
+	kind int32
+	down bool
+	g    [8]int16 // sorted, or per index when the kind has a layout
+	solo int32    // node index + 1 for nodes that are never grouped
+}
+
+// nodeKind is what Place and Release never change about a node.
+type nodeKind struct {
+	model  string
+	gpuMem int64
+	gpus   int
 	layout string // NVLink domain and NUMA side per GPU, when known
-	solo   int32  // node index + 1 for nodes that are never grouped
+}
+
+type cpuMem struct{ cpu, mem int64 }
+
+// nodeGroup is the classes of one GPU state. Its state never changes (a
+// node that changes moves to another group), so the reason it rejects a
+// task for is cached per task shape.
+type nodeGroup struct {
+	key     groupKey
+	at      int // index in Cluster.groups
+	classes []*nodeClass
+	byState map[cpuMem]*nodeClass // once it has more than a few classes
+	nodes   int                   // members of all its classes
+	reasons [4]groupReason
+	next    int
+}
+
+// groupReason is a cached reason for a task shape.
+type groupReason struct {
+	valid  bool
+	key    taskKey // CPU and memory zero
+	reason Reason
 }
 
 type nodeClass struct {
-	key     classKey
+	key     cpuMem
+	group   *nodeGroup
+	at      int   // index in group.classes
 	members []int // node indexes, ascending
 	// scores caches the rep's check and score for the last few task
 	// shapes; a class's state never changes, so an entry holds while the
@@ -88,8 +136,11 @@ func taskKeyOf(t Task) taskKey {
 type PerNode interface{ PerNode() }
 
 // NewCluster indexes the nodes (they are used in place, not copied).
-func NewCluster(nodes []*NodeState) *Cluster {
-	c := &Cluster{Nodes: nodes, byKey: map[classKey]int{}, classOf: make([]int, len(nodes)), fabricOf: make([]int32, len(nodes))}
+func NewCluster(nodes []*NodeState) *Cluster { return newCluster(nodes, false) }
+
+func newCluster(nodes []*NodeState, ungrouped bool) *Cluster {
+	c := &Cluster{ungrouped: ungrouped, Nodes: nodes, byGroup: map[groupKey]*nodeGroup{}, classOf: make([]*nodeClass, len(nodes)),
+		kindOf: make([]int32, len(nodes)), kinds: map[nodeKind]int32{}, fabricOf: make([]int32, len(nodes))}
 	seen := map[string]bool{}
 	for _, n := range nodes {
 		if !seen[n.Fabric] {
@@ -101,82 +152,185 @@ func NewCluster(nodes []*NodeState) *Cluster {
 	for i, n := range nodes {
 		c.fabricOf[i] = int32(sort.SearchStrings(c.fabrics, n.Fabric))
 	}
-	for i := range nodes {
+	for i, n := range nodes {
+		k := nodeKind{model: n.Model, gpuMem: n.GPUMemory, gpus: len(n.GPUFree)}
+		if n.NVLinkGroup != nil || n.NUMA != nil {
+			b := make([]byte, 0, 4*len(n.GPUFree))
+			for g := range n.GPUFree {
+				d, m := 0, 0
+				if n.NVLinkGroup != nil {
+					d = n.NVLinkGroup[g]
+				}
+				if n.NUMA != nil {
+					m = n.NUMA[g]
+				}
+				b = append(b, byte(d), byte(d>>8), byte(m), byte(m>>8))
+			}
+			k.layout = string(b)
+		}
+		id, ok := c.kinds[k]
+		if !ok {
+			id = int32(len(c.kinds))
+			c.kinds[k] = id
+		}
+		c.kindOf[i] = id
 		c.insert(i)
 	}
 	return c
 }
 
-func (c *Cluster) keyOf(i int) classKey {
+func (c *Cluster) groupKeyOf(i int) groupKey {
 	n := c.Nodes[i]
-	sk, ok := keyOf(n)
-	k := classKey{stateKey: sk, down: n.NotReady}
-	if !ok {
+	k := groupKey{kind: c.kindOf[i], down: n.NotReady}
+	if c.ungrouped || len(n.GPUFree) > len(k.g) {
 		k.solo = int32(i + 1)
 		return k
 	}
+	for g, f := range n.GPUFree {
+		k.g[g] = int16(f)
+	}
 	if n.NVLinkGroup != nil || n.NUMA != nil {
-		// Which GPU is free matters within a layout: key by index.
-		b := make([]byte, 0, 4*len(n.GPUFree))
-		for g, f := range n.GPUFree {
-			k.g[g] = int16(f)
-			d, m := 0, 0
-			if n.NVLinkGroup != nil {
-				d = n.NVLinkGroup[g]
-			}
-			if n.NUMA != nil {
-				m = n.NUMA[g]
-			}
-			b = append(b, byte(d), byte(d>>8), byte(m), byte(m>>8))
+		return k // which GPU is free matters within a layout: by index
+	}
+	g := k.g[:len(n.GPUFree)]
+	for i := 1; i < len(g); i++ { // insertion sort, descending
+		for j := i; j > 0 && g[j] > g[j-1]; j-- {
+			g[j], g[j-1] = g[j-1], g[j]
 		}
-		k.layout = string(b)
 	}
 	return k
 }
 
 func (c *Cluster) insert(i int) {
-	k := c.keyOf(i)
-	ci, ok := c.byKey[k]
+	gk := c.groupKeyOf(i)
+	g, ok := c.byGroup[gk]
 	if !ok {
-		ci = len(c.classes)
-		c.classes = append(c.classes, &nodeClass{key: k})
-		c.byKey[k] = ci
+		g = &nodeGroup{key: gk, at: len(c.groups)}
+		c.groups = append(c.groups, g)
+		c.byGroup[gk] = g
 	}
-	cl := c.classes[ci]
+	k := cpuMem{c.Nodes[i].CPUFree, c.Nodes[i].MemFree}
+	cl := g.class(k)
+	if cl == nil {
+		cl = &nodeClass{key: k, group: g, at: len(g.classes)}
+		g.classes = append(g.classes, cl)
+		if g.byState != nil {
+			g.byState[k] = cl
+		} else if len(g.classes) > smallGroup {
+			g.byState = make(map[cpuMem]*nodeClass, len(g.classes))
+			for _, x := range g.classes {
+				g.byState[x.key] = x
+			}
+		}
+		c.classes++
+	}
 	at := sort.SearchInts(cl.members, i)
 	cl.members = append(cl.members, 0)
 	copy(cl.members[at+1:], cl.members[at:])
 	cl.members[at] = i
-	c.classOf[i] = ci
+	cl.group.nodes++
+	c.classOf[i] = cl
 }
 
 func (c *Cluster) remove(i int) {
-	ci := c.classOf[i]
-	cl := c.classes[ci]
+	cl := c.classOf[i]
 	at := sort.SearchInts(cl.members, i)
 	cl.members = append(cl.members[:at], cl.members[at+1:]...)
+	g := cl.group
+	g.nodes--
 	if len(cl.members) > 0 {
 		return
 	}
-	// Swap-delete the empty class; fix the moved class's index.
-	last := len(c.classes) - 1
-	delete(c.byKey, cl.key)
-	if ci != last {
-		moved := c.classes[last]
-		c.classes[ci] = moved
-		c.byKey[moved.key] = ci
-		for _, m := range moved.members {
-			c.classOf[m] = ci
+	// Swap-delete the empty class, then the empty group.
+	if g.byState != nil {
+		delete(g.byState, cl.key)
+	}
+	c.classes--
+	last := len(g.classes) - 1
+	g.classes[cl.at] = g.classes[last]
+	g.classes[cl.at].at = cl.at
+	g.classes = g.classes[:last]
+	if len(g.classes) > 0 {
+		return
+	}
+	delete(c.byGroup, g.key)
+	last = len(c.groups) - 1
+	c.groups[g.at] = c.groups[last]
+	c.groups[g.at].at = g.at
+	c.groups = c.groups[:last]
+}
+
+// smallGroup is how many classes a group finds by a scan, not a map.
+const smallGroup = 8
+
+// class is g's class of free CPU and memory k, or nil.
+func (g *nodeGroup) class(k cpuMem) *nodeClass {
+	if g.byState != nil {
+		return g.byState[k]
+	}
+	for _, cl := range g.classes {
+		if cl.key == k {
+			return cl
 		}
 	}
-	c.classes = c.classes[:last]
+	return nil
 }
 
 // Classes is the number of distinct node states.
-func (c *Cluster) Classes() int { return len(c.classes) }
+func (c *Cluster) Classes() int { return c.classes }
+
+// Groups is the number of distinct GPU states.
+func (c *Cluster) Groups() int { return len(c.groups) }
+
+// reason is the reason every node of g rejects t for, or ReasonNone
+// when some node may take it. It runs the checkers with t's CPU and memory
+// set to zero: every checker but CPU's and memory's reads only what the
+// group key holds, so one that fails there fails for every member. A CPU
+// or memory rejection (a node over-committed) is left to the classes.
+func (g *nodeGroup) reason(c *Cluster, t Task, gk taskKey) Reason {
+	for i := range g.reasons {
+		if e := &g.reasons[i]; e.valid && e.key == gk {
+			return e.reason
+		}
+	}
+	t.CPUMilli, t.Memory = 0, 0
+	r := c.Nodes[g.classes[0].members[0]].Check(t)
+	if r == ReasonCPU || r == ReasonMemory {
+		r = ReasonNone
+	}
+	g.reasons[g.next] = groupReason{valid: true, key: gk, reason: r}
+	g.next = (g.next + 1) % len(g.reasons)
+	return r
+}
+
+// gpuTaskKey is t's key with CPU and memory zero (what group reasons read).
+func gpuTaskKey(k taskKey) taskKey {
+	k.cpu, k.mem = 0, 0
+	return k
+}
+
+// classesFor yields the classes of the groups whose GPU state does not
+// reject t outright.
+func (c *Cluster) classesFor(t Task) iter.Seq[*nodeClass] {
+	gk := gpuTaskKey(taskKeyOf(t))
+	return func(yield func(*nodeClass) bool) {
+		for _, g := range c.groups {
+			if len(g.classes) > 1 && g.reason(c, t, gk) != ReasonNone {
+				continue
+			}
+			for _, cl := range g.classes {
+				if !yield(cl) {
+					return
+				}
+			}
+		}
+	}
+}
 
 // Select is Select over the cluster: the best feasible node for t (lowest
-// index among equal scores) and its GPUs, or -1.
+// index among equal scores) and its GPUs, or -1. It checks each group's
+// GPU state once, then checks and scores each class of the groups that
+// pass, once per class.
 func (c *Cluster) Select(t Task, p Policy, counts *ReasonCounts) (int, []int) {
 	if _, ok := p.(PerNode); ok {
 		return Select(c.Nodes, t, p, counts)
@@ -185,38 +339,50 @@ func (c *Cluster) Select(t Task, p Policy, counts *ReasonCounts) (int, []int) {
 		return Select(c.Nodes, t, p, counts)
 	}
 	ver, cached := p.(Versioned)
-	var tk taskKey
+	tk := taskKeyOf(t)
+	gk := gpuTaskKey(tk)
 	var v uint64
 	if cached {
-		tk, v = taskKeyOf(t), ver.Version()
+		v = ver.Version()
 	}
 	best, bestScore := -1, 0.0
 	var bestGPUs []int
-	for _, cl := range c.classes {
-		rep := cl.members[0]
-		var e cachedScore
-		hit := false
-		if cached {
-			e, hit = cl.cached(tk, v, rep)
-		}
-		if !hit {
-			n := c.Nodes[rep]
-			e = cachedScore{valid: true, key: tk, version: v, rep: rep, reason: n.Check(t)}
-			if e.reason == ReasonNone {
-				e.score, e.gpus = p.Score(n, t)
+	for _, g := range c.groups {
+		// A group of one class is checked as the class.
+		if len(g.classes) > 1 {
+			if r := g.reason(c, t, gk); r != ReasonNone {
+				if counts != nil {
+					counts[r] += g.nodes
+				}
+				continue
 			}
+		}
+		for _, cl := range g.classes {
+			rep := cl.members[0]
+			var e cachedScore
+			hit := false
 			if cached {
-				cl.store(e)
+				e, hit = cl.cached(tk, v, rep)
 			}
-		}
-		if e.reason != ReasonNone {
-			if counts != nil {
-				counts[e.reason] += len(cl.members)
+			if !hit {
+				n := c.Nodes[rep]
+				e = cachedScore{valid: true, key: tk, version: v, rep: rep, reason: n.Check(t)}
+				if e.reason == ReasonNone {
+					e.score, e.gpus = p.Score(n, t)
+				}
+				if cached {
+					cl.store(e)
+				}
 			}
-			continue
-		}
-		if best < 0 || e.score > bestScore || (e.score == bestScore && rep < best) {
-			best, bestScore, bestGPUs = rep, e.score, e.gpus
+			if e.reason != ReasonNone {
+				if counts != nil {
+					counts[e.reason] += len(cl.members)
+				}
+				continue
+			}
+			if best < 0 || e.score > bestScore || (e.score == bestScore && rep < best) {
+				best, bestScore, bestGPUs = rep, e.score, e.gpus
+			}
 		}
 	}
 	return best, append([]int(nil), bestGPUs...)

@@ -16,10 +16,11 @@
 //     the reference simulator scores it; best fit, first fit and seeded
 //     random as baselines; Ark's default (online-learned shapes, memory in
 //     the fragmentation measure, exact GPU choice, CPU-only tasks packed).
-//   - cluster.go: Cluster indexes nodes by identical free state so each
-//     state is checked and scored once (tens of thousands of placements/s
-//     on 10,000 nodes); gang.go places gangs all-or-nothing (one node and
-//     NVLink domain, then fewest nodes in one fabric; inference spread).
+//   - cluster.go: Cluster indexes nodes by GPU state, then by free CPU
+//     and memory, so each GPU state is checked once and each node state
+//     scored once (hundreds of thousands of placements/s on 10,000
+//     nodes); gang.go places gangs all-or-nothing (one node and NVLink
+//     domain, then fewest nodes in one fabric; inference spread).
 //
 // Fit and NodeUsage are what the FSM uses to re-check a plan before it
 // commits, so the scheduler and the re-check can never disagree on what

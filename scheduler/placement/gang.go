@@ -84,7 +84,7 @@ func (c *Cluster) planOneNode(g Gang, p Policy) []Slot {
 	t := combined(g)
 	best, bestScore, bestDomain := -1, 0.0, false
 	var bestGPUs []int
-	for _, cl := range c.classes {
+	for cl := range c.classesFor(t) {
 		rep := cl.members[0]
 		n := c.Nodes[rep]
 		if n.Check(t) != ReasonNone {
@@ -119,7 +119,7 @@ func (c *Cluster) planOneNode(g Gang, p Policy) []Slot {
 // best node (by the policy's score of one replica) that holds them all.
 func (c *Cluster) planOneNodeEach(g Gang, p Policy) []Slot {
 	best, bestScore := -1, 0.0
-	for _, cl := range c.classes {
+	for cl := range c.classesFor(g.Task) {
 		rep := cl.members[0]
 		n := c.Nodes[rep]
 		if capacity(n, g.Task) < g.Replicas {
@@ -250,7 +250,7 @@ func (c *Cluster) planFewestNodes(g Gang) []Slot {
 		cap int
 	}
 	var cs []cand
-	for _, cl := range c.classes {
+	for cl := range c.classesFor(g.Task) {
 		if cp := min(capacity(c.Nodes[cl.members[0]], g.Task), g.Replicas); cp > 0 {
 			cs = append(cs, cand{cl, cp})
 		}
@@ -368,7 +368,7 @@ func (c *Cluster) planSpread(g Gang, p Policy) []Slot {
 func (c *Cluster) selectExcept(t Task, p Policy, skip map[int]bool) (int, []int) {
 	best, bestScore := -1, 0.0
 	var bestGPUs []int
-	for _, cl := range c.classes {
+	for cl := range c.classesFor(t) {
 		rep := -1
 		for _, m := range cl.members {
 			if !skip[m] {
