@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,10 +27,12 @@ type Communicator struct {
 	coord *coordinator
 	ctrl  *control
 
-	eps   map[string]Endpoint
-	conns [][]Conn // [peer][channel]; nil where unused
-	all   []Conn   // every open conn, once
-	names []string // transport name per peer
+	eps       map[string]Endpoint
+	inter     string   // auto: the transport between hosts besides tcp ("rdma"), "" if none
+	conns     [][]Conn // [peer][channel]; nil where unused
+	all       []Conn   // every open conn, once
+	names     []string // transport name per peer ("rdma+tcp" when channels differ)
+	fallbacks []error  // auto: connections made over tcp after their transport's check failed
 
 	reqs    chan *request
 	workers []*chanWorker
@@ -133,6 +137,13 @@ func (c *Communicator) setup(ctx context.Context, master string) error {
 		trs = []Transport{&c.o.Shm}
 	case c.o.TransportName == "auto":
 		trs = []Transport{&c.o.TCP, &c.o.Shm}
+		inter, err := c.o.interHost()
+		if err != nil {
+			return err
+		}
+		if inter != nil {
+			trs = append(trs, inter)
+		}
 	default:
 		tr, err := openRegistered(c.o.TransportName)
 		if err != nil {
@@ -140,17 +151,23 @@ func (c *Communicator) setup(ctx context.Context, master string) error {
 		}
 		trs = []Transport{tr}
 	}
+	auto := c.o.Transport == nil && c.o.TransportName == "auto"
 	addrs := map[string]string{}
 	for _, tr := range trs {
 		ep, err := tr.Listen(ctx, self)
 		if err != nil {
-			if c.o.TransportName == "auto" && tr.Name() == "shm" {
-				continue // no usable /dev/shm: tcp for everyone
+			if auto && tr.Name() != "tcp" {
+				// No usable /dev/shm, or no RDMA port: this rank publishes
+				// no address for it, so every peer picks tcp to reach it.
+				continue
 			}
 			return fmt.Errorf("listen %s: %w", tr.Name(), err)
 		}
 		c.eps[tr.Name()] = ep
 		addrs[tr.Name()] = ep.Addr()
+		if auto && tr.Name() != "tcp" && tr.Name() != "shm" {
+			c.inter = tr.Name()
+		}
 	}
 	if err := ct.exchange(addrs); err != nil {
 		return err
@@ -173,6 +190,7 @@ func (c *Communicator) setup(ctx context.Context, master string) error {
 	}
 	need := c.neededConns()
 	errs := make([]error, len(need))
+	used := make([]string, len(need)) // transport of need[i] once connected
 	var wg sync.WaitGroup
 	for i, k := range need {
 		wg.Add(1)
@@ -180,21 +198,26 @@ func (c *Communicator) setup(ctx context.Context, master string) error {
 			defer wg.Done()
 			peer, ch := k[0], k[1]
 			name := c.names[peer]
-			ep, ok := c.eps[name]
-			addr := ct.peers[peer].Addrs[name]
-			if !ok || addr == "" {
-				errs[i] = fmt.Errorf("rank %d has no %s address", peer, name)
-				return
+			conn, err := c.connect(ctx, name, peer, ch)
+			if err != nil && name == c.inter && errors.Is(err, ErrTransportUnavailable) {
+				// Both ranks reached this verdict in the transport's own
+				// setup, so both connect this (peer, channel) over tcp now.
+				c.mu.Lock()
+				c.fallbacks = append(c.fallbacks, err)
+				c.mu.Unlock()
+				name = "tcp"
+				conn, err = c.connect(ctx, name, peer, ch)
 			}
-			conn, err := ep.Connect(ctx, peer, addr, ch)
 			if err != nil {
-				errs[i] = fmt.Errorf("connect rank %d ch %d over %s: %w", peer, ch, name, err)
+				errs[i] = err
 				return
 			}
 			c.conns[peer][ch] = conn
+			used[i] = name
 		}()
 	}
 	wg.Wait()
+	c.names = linkNames(c.names, need, used)
 	c.mu.Lock()
 	for p := range c.conns {
 		for _, cn := range c.conns[p] {
@@ -215,6 +238,24 @@ func (c *Communicator) setup(ctx context.Context, master string) error {
 	return nil
 }
 
+// connect opens (peer, ch) over the transport name.
+func (c *Communicator) connect(ctx context.Context, name string, peer, ch int) (Conn, error) {
+	ep, ok := c.eps[name]
+	addr := c.ctrl.peers[peer].Addrs[name]
+	if !ok || addr == "" {
+		return nil, fmt.Errorf("rank %d has no %s address", peer, name)
+	}
+	conn, err := ep.Connect(ctx, peer, addr, ch)
+	if err != nil {
+		return nil, fmt.Errorf("connect rank %d ch %d over %s: %w", peer, ch, name, err)
+	}
+	return conn, nil
+}
+
+// pickTransport chooses how to reach peer. Under auto: shm on the same
+// host, the transport between hosts (rdma) where both ranks published an
+// address for it, tcp otherwise. Both ranks of a pair see the same table,
+// so they choose alike.
 func (c *Communicator) pickTransport(peer int) string {
 	if c.o.Transport != nil {
 		return c.o.Transport.Name()
@@ -222,10 +263,37 @@ func (c *Communicator) pickTransport(peer int) string {
 	if c.o.TransportName != "auto" {
 		return c.o.TransportName
 	}
-	if _, ok := c.eps["shm"]; ok && c.ctrl.peers[peer].Host == c.ctrl.peers[c.rank].Host && c.ctrl.peers[peer].Addrs["shm"] != "" {
-		return "shm"
+	me, them := c.ctrl.peers[c.rank], c.ctrl.peers[peer]
+	if me.Host == them.Host {
+		if _, ok := c.eps["shm"]; ok && them.Addrs["shm"] != "" {
+			return "shm"
+		}
+		return "tcp"
+	}
+	if _, ok := c.eps[c.inter]; ok && c.inter != "" && them.Addrs[c.inter] != "" {
+		return c.inter
 	}
 	return "tcp"
+}
+
+// linkNames is the transport name per peer after connecting: the one
+// picked, unless the peer's channels ended on different transports (some
+// fell back to tcp), which reads e.g. "rdma+tcp".
+func linkNames(picked []string, need [][2]int, used []string) []string {
+	per := make([][]string, len(picked))
+	for i, k := range need {
+		if u := used[i]; u != "" && !slices.Contains(per[k[0]], u) {
+			per[k[0]] = append(per[k[0]], u)
+		}
+	}
+	out := slices.Clone(picked)
+	for p, us := range per {
+		if len(us) > 0 {
+			slices.Sort(us)
+			out[p] = strings.Join(us, "+")
+		}
+	}
+	return out
 }
 
 // neededConns lists (peer, channel) pairs: ring neighbours on every channel
@@ -259,8 +327,20 @@ func (c *Communicator) Rank() int { return c.rank }
 // Size is the world size.
 func (c *Communicator) Size() int { return c.size }
 
-// TransportTo names the transport used to reach peer ("tcp", "shm", ...).
+// TransportTo names the transport used to reach peer ("tcp", "shm",
+// "rdma"). Under auto, a peer some of whose channels fell back from rdma to
+// tcp reads "rdma+tcp".
 func (c *Communicator) TransportTo(peer int) string { return c.names[peer] }
+
+// Fallbacks lists, under auto, the connections made over tcp because their
+// transport's connect-time check failed: one error per (peer, channel),
+// each wrapping ErrTransportUnavailable and naming the reason. Empty when
+// every connection uses the transport picked for it.
+func (c *Communicator) Fallbacks() []error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.fallbacks)
+}
 
 // Err is the error that broke the Communicator, or nil while it is healthy.
 func (c *Communicator) Err() error {

@@ -414,8 +414,8 @@ func dialControl(ctx context.Context, o Options, masterAddr string) (*control, e
 	}
 	cc := newCtrlConn(c)
 	host := hostID()
-	if o.host != "" {
-		host = o.host
+	if o.Host != "" {
+		host = o.Host
 	}
 	if err := cc.send(&ctrlMsg{T: "hello", Rank: o.Rank, World: o.WorldSize, Host: host}); err != nil {
 		c.Close()

@@ -8,7 +8,9 @@
 //     plane: heartbeats, abort notices and stall diagnosis);
 //   - the Transport interface and its TCP and shared-memory implementations
 //     (RDMA verbs and NCCL live in the rdma and nccl subpackages and are loaded
-//     at run time);
+//     at run time), and the choice per peer under auto: shm on one host, rdma
+//     between hosts where both ranks can open it (falling back to tcp on a
+//     failed connect-time check), tcp otherwise;
 //   - the algorithms (chunked, pipelined multi-channel ring; recursive doubling
 //     for small messages) and their automatic choice;
 //   - the progress engine: every byte moved and every reduction runs on

@@ -19,6 +19,12 @@ var (
 	ErrAborted = errors.New("collective: aborted")
 	// ErrInvalid is wrapped by argument errors (buffer sizes, dtypes, ranks).
 	ErrInvalid = errors.New("collective: invalid argument")
+	// ErrTransportUnavailable is wrapped by an Endpoint.Connect error when
+	// both ends agreed that the transport cannot carry this connection (for
+	// rdma: a queue pair or its connect-time probe failed on either side).
+	// Both ends return it, so with TransportName "auto" both fall back to
+	// tcp for that (peer, channel); a transport asked for by name fails New.
+	ErrTransportUnavailable = errors.New("collective: transport unavailable")
 )
 
 // PeerError is the error every rank gets when a peer dies, stalls or its

@@ -4,4 +4,4 @@ package collective
 func Crash(c *Communicator) { c.crash() }
 
 // OnHost makes o's rank claim to run on host, so tests can mix transports.
-func OnHost(o Options, host string) Options { o.host = host; return o }
+func OnHost(o Options, host string) Options { o.Host = host; return o }

@@ -38,10 +38,13 @@ type Options struct {
 	// New takes ownership of it.
 	Listener net.Listener
 
-	// TransportName is "auto" (shm between ranks on the same host, tcp
-	// otherwise), "tcp", "shm", or a name registered with RegisterTransport
-	// ("rdma" once collective/rdma is imported) (ARK_COLL_TRANSPORT).
-	// Ignored if Transport is set.
+	// TransportName is "auto", "tcp", "shm", or a name registered with
+	// RegisterTransport ("rdma" once collective/rdma is imported)
+	// (ARK_COLL_TRANSPORT). Ignored if Transport is set. "auto" uses shm
+	// between ranks on the same host and, between hosts, rdma where both
+	// ranks could open it (RDMA below), else tcp; an rdma connection whose
+	// connect-time check fails on either side is made over tcp instead
+	// (Communicator.Fallbacks). "tcp" forces TCP everywhere.
 	TransportName string
 	// Transport, if set, is used for every peer (for example rdma.Transport).
 	Transport Transport
@@ -50,6 +53,11 @@ type Options struct {
 	// (which the agent sets to the RDMA NIC's netdev) when one matches.
 	TCP TCPTransport
 	Shm ShmTransport
+	// RDMA is the transport auto uses between hosts. Nil opens the one
+	// registered as "rdma" (collective/rdma, configured by ARK_COLL_RDMA_*)
+	// when a binary imports it; where it cannot open or listen (no
+	// libibverbs, no active device) auto uses tcp between hosts, silently.
+	RDMA Transport
 
 	Algo       string // auto, ring, rd (ARK_COLL_ALGO)
 	ChunkBytes int    // ring pipeline chunk (ARK_COLL_CHUNK, e.g. "512K")
@@ -68,7 +76,11 @@ type Options struct {
 	Heartbeat   time.Duration
 	PeerTimeout time.Duration
 
-	host string // tests: pretend to be on this host (mixes shm and tcp in one process)
+	// Host is this rank's host identity: ranks with equal ones use shm under
+	// auto, others a network transport. Empty (the normal case) takes the
+	// hostname and boot id; tests set it to put in-process ranks on
+	// different "hosts".
+	Host string
 }
 
 // FromEnv returns o with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT and the
@@ -174,6 +186,12 @@ func (o Options) withDefaults() (Options, error) {
 	case AlgoAuto, AlgoRing, AlgoRD:
 	default:
 		return o, fmt.Errorf("algorithm %q (want auto, ring or rd): %w", o.Algo, ErrInvalid)
+	}
+	if o.RDMA != nil {
+		switch o.RDMA.Name() {
+		case "auto", "tcp", "shm", "":
+			return o, fmt.Errorf("the auto transport between hosts (Options.RDMA) names itself %q: %w", o.RDMA.Name(), ErrInvalid)
+		}
 	}
 	switch o.TransportName {
 	case "auto", "tcp", "shm":

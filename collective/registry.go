@@ -1,6 +1,7 @@
 package collective
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -53,6 +54,27 @@ func openRegistered(name string) (Transport, error) {
 	}
 	if tr.Name() != name {
 		return nil, fmt.Errorf("transport registered as %q names itself %q: %w", name, tr.Name(), ErrInvalid)
+	}
+	return tr, nil
+}
+
+// interHost is the transport auto uses between hosts besides tcp: o.RDMA,
+// else the registered "rdma" when it opens here. A missing library or
+// device is not an error (auto then uses tcp between hosts); a malformed
+// configuration (ErrInvalid, e.g. ARK_COLL_RDMA_PORT=x) is.
+func (o *Options) interHost() (Transport, error) {
+	if o.RDMA != nil {
+		return o.RDMA, nil
+	}
+	if _, ok := registeredTransport("rdma"); !ok {
+		return nil, nil
+	}
+	tr, err := openRegistered("rdma")
+	switch {
+	case errors.Is(err, ErrInvalid):
+		return nil, err
+	case err != nil:
+		return nil, nil
 	}
 	return tr, nil
 }

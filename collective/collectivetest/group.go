@@ -15,6 +15,12 @@ import (
 // rank 0 serving the rendezvous on a fresh 127.0.0.1 port. o's Rank,
 // WorldSize, MasterAddr and Listener are set per rank.
 func Start(ctx context.Context, n int, o collective.Options) ([]*collective.Communicator, error) {
+	return StartEach(ctx, n, o, nil)
+}
+
+// StartEach is Start with each (if not nil) adjusting every rank's copy of
+// o, for groups whose ranks differ (hosts, transports, injected faults).
+func StartEach(ctx context.Context, n int, o collective.Options, each func(rank int, o *collective.Options)) ([]*collective.Communicator, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("rendezvous listener: %w", err)
@@ -27,6 +33,9 @@ func Start(ctx context.Context, n int, o collective.Options) ([]*collective.Comm
 		ro.Rank, ro.WorldSize, ro.MasterAddr = r, n, ln.Addr().String()
 		if r == 0 {
 			ro.Listener = ln
+		}
+		if each != nil {
+			each(r, &ro)
 		}
 		wg.Add(1)
 		go func() {

@@ -100,9 +100,14 @@ func newConn(q queuePair, side net.Conn, dev *devRef, peer int, lay layout, pw *
 		rx: newRxRing(lay.slots, lay.slotBytes),
 	}
 	c.credit = c.word(0)
+	return c
+}
+
+// start begins watching the side channel, once Connect no longer reads
+// from it (the verdict).
+func (c *conn) start() {
 	c.wg.Add(1)
 	go c.watch()
-	return c
 }
 
 // word is control word i of the registered region.

@@ -40,6 +40,13 @@ func (o fakeOpener) open(*Transport, collective.Self) (device, error) {
 type fakeDevice struct {
 	live   atomic.Int32 // queue pairs not destroyed
 	closes atomic.Int32
+
+	// Faults, for the connect-time probe's tests: newQP or connect fail
+	// with failQP or failConnect; every write with an immediate from this
+	// device's queue pairs lands with its first byte flipped (corrupt) or
+	// completes without landing (drop).
+	failQP, failConnect error
+	corrupt, drop       bool
 }
 
 func (d *fakeDevice) name() string { return "fake0" }
@@ -49,6 +56,9 @@ func (d *fakeDevice) port() portInfo {
 func (d *fakeDevice) close() error { d.closes.Add(1); return nil }
 
 func (d *fakeDevice) newQP(memBytes, sendDepth, recvDepth int) (queuePair, error) {
+	if d.failQP != nil {
+		return nil, d.failQP
+	}
 	words := make([]uint64, (memBytes+7)/8)
 	fabric.mu.Lock()
 	fabric.next++
@@ -92,6 +102,9 @@ func (q *fakeQP) base() uint64 { return q.baseAddr }
 func (q *fakeQP) key() uint32  { return q.rkey }
 
 func (q *fakeQP) connect(_ portInfo, peer *wireInfo, _, _ int) error {
+	if q.dev.failConnect != nil {
+		return q.dev.failConnect
+	}
 	fabric.mu.Lock()
 	p := fabric.qps[peer.QPN]
 	fabric.mu.Unlock()
@@ -131,11 +144,16 @@ func (q *fakeQP) postWrite(id uint64, off, n int, raddr uint64, rkey uint32, imm
 		status = 10 // remote access error
 	case withImm && len(p.recvs) == 0:
 		status = fakeRNRRetryExceeded
+	case withImm && q.dev.drop:
+		// lost on the way, yet acknowledged: the sender sees success
 	default:
 		if n == 8 && off%8 == 0 && roff%8 == 0 {
 			atomic.StoreUint64(&p.words[roff/8], atomic.LoadUint64(&q.words[off/8]))
 		} else {
 			copy(p.buf[roff:roff+n], q.buf[off:off+n])
+		}
+		if withImm && q.dev.corrupt && n > 0 {
+			p.buf[roff] ^= 0x5a
 		}
 		if withImm {
 			rid := p.recvs[0]

@@ -41,15 +41,19 @@ type Transport struct {
 	// AckTimeout is the RC ack timeout exponent: 4.096 us << AckTimeout
 	// (default 14, about 67 ms), retried 7 times.
 	AckTimeout int
+	// ProbeTimeout bounds the connect-time probe over the new queue pair
+	// (default 5 s; see Connect).
+	ProbeTimeout time.Duration
 
 	opener opener // nil: libibverbs; tests set an in-memory fake
 }
 
 // Defaults of Transport.
 const (
-	DefaultSlots      = 8
-	DefaultSlotBytes  = 512 << 10
-	DefaultAckTimeout = 14
+	DefaultSlots        = 8
+	DefaultSlotBytes    = 512 << 10
+	DefaultAckTimeout   = 14
+	DefaultProbeTimeout = 5 * time.Second
 )
 
 // Name implements collective.Transport.
@@ -105,6 +109,9 @@ func (t *Transport) withDefaults() (Transport, error) {
 	if c.AckTimeout == 0 {
 		c.AckTimeout = DefaultAckTimeout
 	}
+	if c.ProbeTimeout == 0 {
+		c.ProbeTimeout = DefaultProbeTimeout
+	}
 	switch {
 	case c.Port < 1 || c.Port > 255:
 		return c, fmt.Errorf("rdma port %d: %w", c.Port, collective.ErrInvalid)
@@ -116,6 +123,8 @@ func (t *Transport) withDefaults() (Transport, error) {
 		return c, fmt.Errorf("rdma ack timeout exponent %d: %w", c.AckTimeout, collective.ErrInvalid)
 	case c.TrafficClass < 0 || c.TrafficClass > 255:
 		return c, fmt.Errorf("rdma traffic class %d: %w", c.TrafficClass, collective.ErrInvalid)
+	case c.ProbeTimeout < 0:
+		return c, fmt.Errorf("rdma probe timeout %v: %w", c.ProbeTimeout, collective.ErrInvalid)
 	}
 	if c.opener == nil {
 		c.opener = verbsOpener{}
@@ -224,10 +233,24 @@ func (e *endpoint) handshake(c net.Conn) {
 
 // Connect implements collective.Endpoint. Both ranks create their queue
 // pair and post their receives; the lower rank dials the higher one's side
-// channel and sends its wireInfo, the higher answers with its own; each
-// moves its queue pair to RTR and RTS and sends one byte; each returns
-// once it has the other's byte, so neither writes into a queue pair that
-// is not ready.
+// channel and sends its wireInfo, the higher answers with its own. From
+// then on both sides take the same steps whatever fails, so they reach the
+// same verdict:
+//
+//  1. each checks the other's handshake and moves its queue pair to RTR
+//     and RTS, then sends one ready byte (1: in RTS, 0: not) and reads the
+//     peer's, so neither writes into a queue pair that is not ready;
+//  2. if both are ready, the probe (probe.go) sends a known pattern from
+//     the lower rank to the higher and back over the new queue pairs,
+//     within ProbeTimeout;
+//  3. each sends its status (ok, or failed with a reason) over the side
+//     channel and reads the peer's.
+//
+// The conn is returned only if both statuses are ok; otherwise both sides
+// destroy their queue pairs and return an error wrapping
+// collective.ErrTransportUnavailable and the reason, so a Communicator
+// under auto connects the pair over tcp on both sides. Failures before the
+// side channel is up (or of the side channel itself) are plain errors.
 func (e *endpoint) Connect(ctx context.Context, peer int, peerAddr string, ch int) (collective.Conn, error) {
 	if peer == e.self.Rank || peer < 0 || ch < 0 {
 		return nil, fmt.Errorf("rdma connect rank %d ch %d from rank %d: %w", peer, ch, e.self.Rank, collective.ErrInvalid)
@@ -244,11 +267,12 @@ func (e *endpoint) Connect(ctx context.Context, peer int, peerAddr string, ch in
 	e.dev.acquire() // held by the conn, or released below on failure
 	e.mu.Unlock()
 	lay := layout{slots: e.cfg.Slots, slotBytes: e.cfg.SlotBytes}
-	q, err := e.dev.newQP(lay.size(), 2*lay.slots+1, lay.slots)
-	if err != nil {
-		e.dev.release()
-		return nil, fmt.Errorf("rdma connect rank %d ch %d: %w", peer, ch, err)
-	}
+	pi := e.dev.port()
+	pi.PSN = rand.Uint32() & 0xffffff
+	// A queue pair that cannot be created (registration beyond
+	// RLIMIT_MEMLOCK, say) is this side's fault to report, not a reason to
+	// leave the peer waiting: the handshake then says so (flagNoQP).
+	q, fault := e.newQP(lay)
 	var side net.Conn
 	ok := false
 	defer func() {
@@ -256,22 +280,22 @@ func (e *endpoint) Connect(ctx context.Context, peer int, peerAddr string, ch in
 			if side != nil {
 				side.Close()
 			}
-			_ = q.destroy()
+			if q != nil {
+				_ = q.destroy()
+			}
 			e.dev.release()
 		}
 	}()
-	for i := range lay.slots {
-		if err := q.postRecv(uint64(i)); err != nil {
-			return nil, fmt.Errorf("rdma connect rank %d ch %d: %w", peer, ch, err)
-		}
-	}
-	pi := e.dev.port()
-	pi.PSN = rand.Uint32() & 0xffffff
 	mine := &wireInfo{
 		MTU: pi.MTU, LinkLayer: pi.LinkLayer, Rank: uint32(e.self.Rank), Ch: uint32(ch),
-		Session: sessionHash(e.self.Session), QPN: q.num(), PSN: pi.PSN, LID: pi.LID,
-		Slots: uint32(lay.slots), SlotBytes: uint32(lay.slotBytes), RKey: q.key(),
-		RingAddr: q.base() + uint64(lay.ringOff()), CreditAddr: q.base() + uint64(lay.ctlOff()), GID: pi.GID,
+		Session: sessionHash(e.self.Session), LID: pi.LID,
+		Slots: uint32(lay.slots), SlotBytes: uint32(lay.slotBytes), GID: pi.GID,
+	}
+	if q != nil {
+		mine.QPN, mine.PSN, mine.RKey = q.num(), pi.PSN, q.key()
+		mine.RingAddr, mine.CreditAddr = q.base()+uint64(lay.ringOff()), q.base()+uint64(lay.ctlOff())
+	} else {
+		mine.Flags |= flagNoQP
 	}
 	var theirs *wireInfo
 	if e.self.Rank < peer {
@@ -282,26 +306,62 @@ func (e *endpoint) Connect(ctx context.Context, peer int, peerAddr string, ch in
 	if err != nil {
 		return nil, fmt.Errorf("rdma connect rank %d ch %d at %s: %w", peer, ch, peerAddr, err)
 	}
-	switch {
-	case int(theirs.Rank) != peer || int(theirs.Ch) != ch:
-		err = fmt.Errorf("answer from rank %d ch %d: %w", theirs.Rank, theirs.Ch, errHandshake)
-	case theirs.Slots != mine.Slots || theirs.SlotBytes != mine.SlotBytes:
-		err = fmt.Errorf("ring of %d x %d bytes here, %d x %d there (Transport.Slots/SlotBytes differ): %w",
-			mine.Slots, mine.SlotBytes, theirs.Slots, theirs.SlotBytes, errHandshake)
-	case theirs.LinkLayer != mine.LinkLayer:
-		err = fmt.Errorf("link layer %d here, %d there: %w", mine.LinkLayer, theirs.LinkLayer, errHandshake)
+	if fault == nil {
+		fault = checkPeer(mine, theirs, peer, ch)
 	}
-	if err == nil {
-		err = q.connect(pi, theirs, e.cfg.TrafficClass, e.cfg.AckTimeout)
+	if fault == nil {
+		fault = q.connect(pi, theirs, e.cfg.TrafficClass, e.cfg.AckTimeout)
 	}
-	if err == nil {
-		err = ready(ctx, side)
-	}
+	peerReady, err := ready(ctx, side, fault == nil)
 	if err != nil {
 		return nil, fmt.Errorf("rdma connect rank %d ch %d at %s: %w", peer, ch, peerAddr, err)
 	}
+	var c *conn
+	if fault == nil && peerReady {
+		c = newConn(q, side, e.dev, peer, lay, theirs)
+	}
+	fault, theirFault, err := e.settle(ctx, c, side, peer, ch, fault)
+	if err != nil {
+		return nil, fmt.Errorf("rdma connect rank %d ch %d at %s: %w", peer, ch, peerAddr, err)
+	}
+	if fault != nil || theirFault != nil {
+		return nil, fmt.Errorf("rdma connect rank %d ch %d at %s: %w: %w", peer, ch, peerAddr,
+			collective.ErrTransportUnavailable, reason(peer, fault, theirFault))
+	}
 	ok = true
-	return newConn(q, side, e.dev, peer, lay, theirs), nil
+	c.start()
+	return c, nil
+}
+
+// newQP creates a connection's queue pair and posts its receives.
+func (e *endpoint) newQP(lay layout) (queuePair, error) {
+	q, err := e.dev.newQP(lay.size(), 2*lay.slots+1, lay.slots)
+	if err != nil {
+		return nil, err
+	}
+	for i := range lay.slots {
+		if err := q.postRecv(uint64(i)); err != nil {
+			_ = q.destroy()
+			return nil, err
+		}
+	}
+	return q, nil
+}
+
+// checkPeer checks the peer's handshake against ours.
+func checkPeer(mine, theirs *wireInfo, peer, ch int) error {
+	switch {
+	case int(theirs.Rank) != peer || int(theirs.Ch) != ch:
+		return fmt.Errorf("answer from rank %d ch %d: %w", theirs.Rank, theirs.Ch, errHandshake)
+	case theirs.Flags&flagNoQP != 0:
+		return errors.New("the peer has no queue pair")
+	case theirs.Slots != mine.Slots || theirs.SlotBytes != mine.SlotBytes:
+		return fmt.Errorf("ring of %d x %d bytes here, %d x %d there (Transport.Slots/SlotBytes differ): %w",
+			mine.Slots, mine.SlotBytes, theirs.Slots, theirs.SlotBytes, errHandshake)
+	case theirs.LinkLayer != mine.LinkLayer:
+		return fmt.Errorf("link layer %d here, %d there: %w", mine.LinkLayer, theirs.LinkLayer, errHandshake)
+	}
+	return nil
 }
 
 // dial connects to the peer's side channel (retrying while it is not yet
@@ -367,20 +427,24 @@ func exchange(ctx context.Context, c net.Conn, mine *wireInfo, read bool) (*wire
 	return w, nil
 }
 
-// ready tells the peer our queue pair is in RTS and waits for the same.
-func ready(ctx context.Context, c net.Conn) error {
+// ready tells the peer whether our queue pair is in RTS and reads the
+// same of the peer's.
+func ready(ctx context.Context, c net.Conn, rts bool) (bool, error) {
 	setupDeadline(ctx, c)
-	if _, err := c.Write([]byte{1}); err != nil {
-		return fmt.Errorf("send ready: %w", err)
+	b := [1]byte{0}
+	if rts {
+		b[0] = 1
 	}
-	var b [1]byte
+	if _, err := c.Write(b[:]); err != nil {
+		return false, fmt.Errorf("send ready: %w", err)
+	}
 	if _, err := io.ReadFull(c, b[:]); err != nil {
-		return fmt.Errorf("wait for ready: %w", err)
+		return false, fmt.Errorf("wait for ready: %w", err)
 	}
-	if b[0] != 1 {
-		return fmt.Errorf("ready byte %d: %w", b[0], errHandshake)
+	if b[0] > 1 {
+		return false, fmt.Errorf("ready byte %d: %w", b[0], errHandshake)
 	}
-	return c.SetDeadline(time.Time{})
+	return b[0] == 1, nil
 }
 
 func setupDeadline(ctx context.Context, c net.Conn) {

@@ -79,10 +79,15 @@ const (
 //
 //	0  magic "ARKR" (u32)   4 version (u16)   6 path MTU enum (u8)   7 link layer (u8)
 //	8  rank (u32)          12 channel (u32)  16 session hash (u64)
-//	24 QP number (u32)     28 first PSN (u32) 32 LID (u16)   34 zero (u16)
+//	24 QP number (u32)     28 first PSN (u32) 32 LID (u16)   34 flags (u16)
 //	36 slots (u32)         40 slot bytes (u32) 44 rkey (u32)
 //	48 ring address (u64)  56 credit word address (u64)     64 GID (16 bytes)
+//
+// Flags: bit 0 (flagNoQP) says the sender could not create or prepare its
+// queue pair; QP number, PSN, rkey and addresses are then zero, and the
+// connection goes on only to exchange the verdict (see Connect).
 type wireInfo struct {
+	Flags          uint16
 	MTU, LinkLayer uint8
 	Rank, Ch       uint32
 	Session        uint64
@@ -98,8 +103,10 @@ type wireInfo struct {
 
 const (
 	wireMagic   = 0x524b5241 // "ARKR" as little-endian bytes
-	wireVersion = 1
+	wireVersion = 2          // 2: flags, and the probe and verdict after the ready bytes
 	wireSize    = 80
+
+	flagNoQP = 1 << 0
 )
 
 func (w *wireInfo) encode() []byte {
@@ -114,6 +121,7 @@ func (w *wireInfo) encode() []byte {
 	le.PutUint32(b[24:], w.QPN)
 	le.PutUint32(b[28:], w.PSN)
 	le.PutUint16(b[32:], w.LID)
+	le.PutUint16(b[34:], w.Flags)
 	le.PutUint32(b[36:], w.Slots)
 	le.PutUint32(b[40:], w.SlotBytes)
 	le.PutUint32(b[44:], w.RKey)
@@ -139,7 +147,7 @@ func decodeWire(b []byte) (*wireInfo, error) {
 	w := &wireInfo{
 		MTU: b[6], LinkLayer: b[7],
 		Rank: le.Uint32(b[8:]), Ch: le.Uint32(b[12:]), Session: le.Uint64(b[16:]),
-		QPN: le.Uint32(b[24:]), PSN: le.Uint32(b[28:]), LID: le.Uint16(b[32:]),
+		QPN: le.Uint32(b[24:]), PSN: le.Uint32(b[28:]), LID: le.Uint16(b[32:]), Flags: le.Uint16(b[34:]),
 		Slots: le.Uint32(b[36:]), SlotBytes: le.Uint32(b[40:]), RKey: le.Uint32(b[44:]),
 		RingAddr: le.Uint64(b[48:]), CreditAddr: le.Uint64(b[56:]),
 	}
@@ -151,12 +159,16 @@ func decodeWire(b []byte) (*wireInfo, error) {
 		return nil, fmt.Errorf("handshake link layer %d: %w", w.LinkLayer, errHandshake)
 	case w.Rank > 1<<30 || w.Ch > 1<<16:
 		return nil, fmt.Errorf("handshake rank %d channel %d: %w", w.Rank, w.Ch, errHandshake)
-	case w.QPN == 0 || w.QPN >= 1<<24 || w.PSN >= 1<<24:
-		return nil, fmt.Errorf("handshake QP number %d PSN %d (24 bits, QP 0 reserved): %w", w.QPN, w.PSN, errHandshake)
-	case le.Uint16(b[34:]) != 0:
-		return nil, fmt.Errorf("handshake reserved field set: %w", errHandshake)
+	case w.Flags&^flagNoQP != 0:
+		return nil, fmt.Errorf("handshake flags %#x: %w", w.Flags, errHandshake)
 	case w.Slots < 1 || w.Slots > maxSlots || w.SlotBytes < minSlotBytes || w.SlotBytes > maxSlotBytes:
 		return nil, fmt.Errorf("handshake ring of %d x %d bytes: %w", w.Slots, w.SlotBytes, errHandshake)
+	case w.Flags&flagNoQP != 0:
+		if w.QPN != 0 || w.PSN != 0 || w.RKey != 0 || w.RingAddr != 0 || w.CreditAddr != 0 {
+			return nil, fmt.Errorf("handshake without a queue pair carries one: %w", errHandshake)
+		}
+	case w.QPN == 0 || w.QPN >= 1<<24 || w.PSN >= 1<<24:
+		return nil, fmt.Errorf("handshake QP number %d PSN %d (24 bits, QP 0 reserved): %w", w.QPN, w.PSN, errHandshake)
 	case w.RingAddr == 0 || w.CreditAddr == 0 || w.CreditAddr%8 != 0:
 		return nil, fmt.Errorf("handshake ring %#x credit word %#x: %w", w.RingAddr, w.CreditAddr, errHandshake)
 	case w.RingAddr > ^uint64(0)-uint64(w.Slots)*uint64(w.SlotBytes):

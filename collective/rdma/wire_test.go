@@ -69,6 +69,17 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 }
 
+// TestWireNoQP: a side without a queue pair still hands over a valid
+// handshake, flagged, with no queue pair fields.
+func TestWireNoQP(t *testing.T) {
+	w := sampleWire()
+	w.Flags, w.QPN, w.PSN, w.RKey, w.RingAddr, w.CreditAddr = flagNoQP, 0, 0, 0, 0, 0
+	got, err := decodeWire(w.encode())
+	if err != nil || *got != *w {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+}
+
 func TestWireRejects(t *testing.T) {
 	mut := map[string]func(w *wireInfo){
 		"mtu 0":          func(w *wireInfo) { w.MTU = 0 },
@@ -94,11 +105,12 @@ func TestWireRejects(t *testing.T) {
 	}
 	b := sampleWire().encode()
 	for name, edit := range map[string]func([]byte) []byte{
-		"short":    func(b []byte) []byte { return b[:wireSize-1] },
-		"long":     func(b []byte) []byte { return append(b, 0) },
-		"magic":    func(b []byte) []byte { b[0] ^= 1; return b },
-		"version":  func(b []byte) []byte { b[4] = 9; return b },
-		"reserved": func(b []byte) []byte { b[34] = 1; return b },
+		"short":   func(b []byte) []byte { return b[:wireSize-1] },
+		"long":    func(b []byte) []byte { return append(b, 0) },
+		"magic":   func(b []byte) []byte { b[0] ^= 1; return b },
+		"version": func(b []byte) []byte { b[4] = 9; return b },
+		"flags":   func(b []byte) []byte { b[34] = 2; return b },
+		"no QP":   func(b []byte) []byte { b[34] = flagNoQP; return b }, // but a QP number
 	} {
 		if _, err := decodeWire(edit(bytes.Clone(b))); !errors.Is(err, errHandshake) {
 			t.Errorf("%s: %v, want errHandshake", name, err)
@@ -123,7 +135,7 @@ func FuzzDecodeWire(f *testing.F) {
 		if !bytes.Equal(w.encode(), b) {
 			t.Fatalf("accepted %x, re-encodes as %x", b, w.encode())
 		}
-		if w.Slots == 0 || w.Slots > maxSlots || w.QPN >= 1<<24 || w.CreditAddr%8 != 0 {
+		if w.Slots == 0 || w.Slots > maxSlots || w.QPN >= 1<<24 || w.CreditAddr%8 != 0 || (w.QPN == 0) != (w.Flags&flagNoQP != 0) {
 			t.Fatalf("accepted out-of-range fields: %+v", w)
 		}
 	})
