@@ -33,6 +33,10 @@ type Pod struct {
 	NumGPU    int
 	GPUMilli  int64
 	GPUSpec   string
+	// QoS is the trace's qos column (LS, BE, Burstable, Guaranteed; empty
+	// when the list has none). The over-time simulation maps it to a
+	// priority class.
+	QoS string
 	// Created, Scheduled and Deleted are the trace's times in seconds
 	// (pod lists only; 0 when absent).
 	Created, Scheduled, Deleted int64
@@ -142,7 +146,7 @@ func LoadPods(path string) ([]Pod, error) {
 	}
 	out := make([]Pod, 0, len(rows))
 	for i, m := range rows {
-		p := Pod{Name: m["name"], Source: m["source_pod"], GPUSpec: m["gpu_spec"]}
+		p := Pod{Name: m["name"], Source: m["source_pod"], GPUSpec: m["gpu_spec"], QoS: m["qos"]}
 		if p.Name == "" {
 			p.Name = m["pod"]
 		}

@@ -2,6 +2,7 @@ package placementsim
 
 import (
 	"container/heap"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -9,28 +10,98 @@ import (
 	"github.com/ark-sched/ark/scheduler/placement"
 )
 
-// OverTimeResult is one policy's trace-driven run with arrivals and
-// departures.
+// OverTimeResult is one scheduler's trace-driven run with arrivals,
+// departures and (for Ark) queues, preemption and backfill.
 type OverTimeResult struct {
-	Policy      string  `json:"policy"`
+	Policy      string  `json:"policy"` // node scoring policy
 	Tasks       int     `json:"tasks"`
-	Placed      int     `json:"placed"`
-	NeverFit    int     `json:"never_fit"` // larger than any node: not queued
+	Placed      int     `json:"placed"`    // started at least once
+	NeverFit    int     `json:"never_fit"` // fits no empty node: not queued
 	MeanWaitSec float64 `json:"mean_wait_s"`
 	P95WaitSec  float64 `json:"p95_wait_s"`
+	// MakespanSec is the first arrival to the last completion: on openb it
+	// is set by the trace's longest tasks, which run for months.
 	MakespanSec float64 `json:"makespan_s"`
 	// UtilPct is the allocated GPU time over capacity x the arrival window
-	// (first to last arrival): the makespan is set by a few tasks of the
-	// trace that run for months.
+	// (first to last arrival).
 	UtilPct float64 `json:"gpu_util_pct"`
+
+	Scheduler string `json:"scheduler"` // fifo, ark, ...
+	Completed int    `json:"completed"`
+	// UtilMakespanPct is the allocated GPU time over capacity x the
+	// makespan. Allocated time includes work later lost to preemption.
+	UtilMakespanPct float64 `json:"gpu_util_makespan_pct"`
+	// LastStartSec is when the last waiting task started (from the first
+	// arrival): when the backlog cleared.
+	LastStartSec float64 `json:"last_start_s"`
+	// Preemptions counts evictions; LostGPUHours the work they threw away
+	// (run time since the victim's last checkpoint x its GPUs).
+	Preemptions  int     `json:"preemptions"`
+	LostGPUHours float64 `json:"lost_gpu_hours"`
+	// Backfilled counts tasks started while a multi-GPU task ahead of them
+	// held a reservation; Reserved counts the tasks that held one.
+	Backfilled int `json:"backfilled"`
+	Reserved   int `json:"reserved"`
+	// QuotaHeld counts (pass, task) decisions where Admit held a task for
+	// its queue's quota.
+	QuotaHeld int `json:"quota_held"`
+	// Waits by priority class, by queue, and for tasks of 2 GPUs or more.
+	ByPriority []WaitStats `json:"by_priority"`
+	ByQueue    []WaitStats `json:"by_queue,omitempty"`
+	MultiGPU   WaitStats   `json:"multi_gpu"`
 }
 
+// WaitStats is the queueing delay of a group of completed tasks: total
+// time pending, including the waits after each preemption.
+type WaitStats struct {
+	Name        string  `json:"name"`
+	Tasks       int     `json:"tasks"`
+	MeanWaitSec float64 `json:"mean_wait_s"`
+	P95WaitSec  float64 `json:"p95_wait_s"`
+}
+
+// SimConfig is one scheduler of the over-time simulation.
+type SimConfig struct {
+	Name   string           // row name
+	Policy placement.Policy // node scoring
+	// Queues turns Ark's queueing on: every pass orders the pending tasks
+	// with placement.FairOrder over these queues and applies
+	// placement.Admit. Empty: FIFO in arrival order, no quotas.
+	Queues []placement.Queue
+	// Preempt evicts lower-priority tasks of the same queue, or borrowed
+	// tasks of other queues for a queue under its quota, with
+	// placement.ChooseVictims.
+	Preempt bool
+	// Backfill reserves room for the first task of at least ReserveGPUs
+	// GPUs that cannot start (placement.Reserve's rule) and lets later
+	// tasks start only where placement.CanBackfill allows. ReserveGPUs 0
+	// is 1: any GPU task, as the engine's Place does.
+	Backfill    bool
+	ReserveGPUs int
+	// CheckpointEvery is the seconds between a task's checkpoints: an
+	// evicted task restarts from its last one (default 1800).
+	CheckpointEvery float64
+	// PassInterval groups events into scheduling passes (default 1 s).
+	PassInterval float64
+	// Window bounds how many waiting tasks, from the head, each pass
+	// tries (0: all of them, as the engine's Place does; Ark counts only
+	// tasks its quotas admit).
+	Window int
+}
+
+// Simulation defaults.
+const (
+	defaultCheckpoint = 1800
+	// preemptAttempts bounds the eviction searches per pass, as a real
+	// scheduler preempts for a few pods per cycle.
+	preemptAttempts = 16
+)
+
 type simEvent struct {
-	at     float64
-	finish bool
-	task   int
-	node   int
-	gpus   []int
+	at      float64
+	finish  bool
+	task    int
+	attempt int
 }
 
 type eventHeap []simEvent
@@ -54,117 +125,358 @@ func (h *eventHeap) Pop() any {
 	return x
 }
 
-// overTimeWindow is how many waiting tasks, from the head, each pass may
-// start (a backfill window, as batch schedulers bound theirs).
-const overTimeWindow = 64
+type taskState uint8
 
-// OverTime replays a task list over time: each task arrives at its
-// creation time divided by scale (scale > 1 compresses arrivals to make
-// the cluster contended), runs for its trace duration (deletion minus
-// scheduled, or minus creation when never scheduled), then leaves. At
-// every arrival and departure the first overTimeWindow waiting tasks are
-// tried in arrival order (one that does not fit does not block the others
-// in the window; a shape that failed is not retried in the same pass). It
-// reports queueing delay, GPU utilisation and makespan.
-func OverTime(nodes []Node, list []Pod, p placement.Policy, scale float64) OverTimeResult {
-	if scale <= 0 {
-		scale = 1
+const (
+	notArrived taskState = iota
+	waiting
+	running
+	done
+	neverFits
+)
+
+// simRun is a task's life in the simulation.
+type simRun struct {
+	state     taskState
+	node      int
+	gpus      []int
+	start     float64 // of the current attempt
+	remaining float64 // work left when the current attempt started
+	attempt   int
+	since     float64 // pending since
+	wait      float64 // total time pending
+	started   bool
+	end       float64
+}
+
+type sim struct {
+	cfg      SimConfig
+	tasks    []SimTask
+	run      []simRun
+	nodes    []*placement.NodeState
+	empty    []*placement.NodeState
+	fitEmpty map[string]bool
+	c        *placement.Cluster
+	h        eventHeap
+	now      float64
+	pending  []int // waiting tasks by index (arrival order)
+	evicted  []int // requeued in this pass
+	byNode   [][]int
+	byQueue  map[string][]int // running tasks of each queue, in arrival order
+	queues   map[string]placement.Queue
+	usedQ    map[string]placement.Demand
+	capacity placement.Demand
+	used     int64 // milli-GPU allocated
+
+	first, last, lastArrival, lastStart float64
+	area, areaWin, lostGPUSec           float64
+	reserved                            map[int]bool
+	scratch                             *placement.NodeState
+	res                                 OverTimeResult
+}
+
+// Simulate runs the tasks (in arrival order) through one scheduler on the
+// nodes. Events are grouped into passes every PassInterval seconds: a
+// task that arrives, or a GPU freed, at 99.3 s is seen by the pass at
+// 100 s, for every scheduler alike. A pass first applies the departures
+// and arrivals, then starts what it can:
+//
+//   - FIFO (no Queues): the waiting tasks in arrival order, each placed
+//     by the policy where it fits; one that does not fit does not block
+//     those behind it (as kube-scheduler's queue), and a shape that failed
+//     is not retried in the pass. No preemption.
+//   - Ark: FairOrder over the queues, Admit per task, place; when a task
+//     does not fit, preempt for it (Preempt); the first multi-GPU task
+//     that still cannot start gets a reservation, and later tasks start
+//     only if CanBackfill (Backfill).
+func Simulate(nodes []Node, tasks []SimTask, cfg SimConfig) OverTimeResult {
+	return simulate(nodes, tasks, cfg).res
+}
+
+func simulate(nodes []Node, tasks []SimTask, cfg SimConfig) *sim {
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = defaultCheckpoint
+	}
+	if cfg.PassInterval <= 0 {
+		cfg.PassInterval = 1
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = math.MaxInt
 	}
 	states, _ := Cluster(nodes, nil)
-	c := placement.NewCluster(states)
-	var capacity int64
-	maxGPUs := 0
-	for _, s := range states {
-		capacity += int64(len(s.GPUFree)) * placement.MilliPerGPU
-		maxGPUs = max(maxGPUs, len(s.GPUFree))
+	empty, _ := Cluster(nodes, nil)
+	s := &sim{
+		cfg: cfg, nodes: states, empty: empty, fitEmpty: map[string]bool{}, c: placement.NewCluster(states),
+		byNode: make([][]int, len(states)), byQueue: map[string][]int{}, queues: map[string]placement.Queue{},
+		usedQ: map[string]placement.Demand{}, reserved: map[int]bool{}, scratch: &placement.NodeState{},
 	}
-	pods := append([]Pod(nil), list...)
-	sort.SliceStable(pods, func(i, k int) bool { return pods[i].Created < pods[k].Created })
-	res := OverTimeResult{Policy: p.Name(), Tasks: len(pods)}
-	tasks := make([]placement.Task, len(pods))
-	arrive := make([]float64, len(pods))
-	h := &eventHeap{}
-	for i, pod := range pods {
-		tasks[i] = pod.Task()
-		arrive[i] = float64(pod.Created) / scale
-		heap.Push(h, simEvent{at: arrive[i], task: i})
+	s.tasks = append([]SimTask(nil), tasks...)
+	sort.SliceStable(s.tasks, func(i, k int) bool { return s.tasks[i].Arrive < s.tasks[k].Arrive })
+	s.run = make([]simRun, len(s.tasks))
+	s.res = OverTimeResult{Scheduler: cfg.Name, Policy: cfg.Policy.Name(), Tasks: len(s.tasks)}
+	for _, n := range states {
+		s.capacity = s.capacity.Add(demand(placement.Task{GPUs: len(n.GPUFree), GPUMilli: placement.MilliPerGPU, CPUMilli: n.CPUMilli, Memory: n.Memory}, 1))
 	}
-	obs, _ := p.(placement.Observer)
-	var queue []int
-	var waits []float64
-	var used int64
-	var area, last, first float64
-	first = -1
-	lastArrival := arrive[len(arrive)-1]
-	duration := func(pod Pod) float64 {
-		start := pod.Scheduled
-		if start == 0 {
-			start = pod.Created
-		}
-		return float64(max(pod.Deleted-start, 1))
+	for _, q := range cfg.Queues {
+		s.queues[q.Name] = q
 	}
-	for h.Len() > 0 {
-		ev := heap.Pop(h).(simEvent)
-		if last < lastArrival {
-			area += float64(used) * (min(ev.at, lastArrival) - last)
-		}
-		last = ev.at
-		if first < 0 {
-			first = ev.at
-		}
-		if ev.finish {
-			c.Release(ev.node, tasks[ev.task], ev.gpus)
-			used -= pods[ev.task].TotalMilli()
-		} else {
-			if tasks[ev.task].GPUs > maxGPUs {
-				res.NeverFit++
+	if len(s.tasks) == 0 {
+		return s
+	}
+	for i := range s.tasks {
+		s.tasks[i].id = strconv.Itoa(i)
+		s.run[i].remaining = s.tasks[i].Duration
+		heap.Push(&s.h, simEvent{at: s.tasks[i].Arrive, task: i})
+	}
+	s.first, s.last = s.tasks[0].Arrive, s.tasks[0].Arrive
+	s.lastArrival = s.tasks[len(s.tasks)-1].Arrive
+	obs, _ := cfg.Policy.(placement.Observer)
+	for s.h.Len() > 0 {
+		tick := math.Ceil(s.h[0].at/cfg.PassInterval) * cfg.PassInterval
+		for s.h.Len() > 0 && s.h[0].at <= tick {
+			ev := heap.Pop(&s.h).(simEvent)
+			s.now = ev.at
+			if ev.finish {
+				if r := &s.run[ev.task]; r.state == running && r.attempt == ev.attempt {
+					s.finish(ev.task)
+				}
+				continue
+			}
+			if !s.fits(s.tasks[ev.task].Task) {
+				s.run[ev.task].state = neverFits
+				s.res.NeverFit++
 				continue
 			}
 			if obs != nil {
-				obs.Observe(tasks[ev.task])
+				obs.Observe(s.tasks[ev.task].Task)
 			}
-			queue = append(queue, ev.task)
+			s.run[ev.task].state, s.run[ev.task].since = waiting, ev.at
+			s.pending = append(s.pending, ev.task)
 		}
-		failed := map[string]bool{}
-		win := min(len(queue), overTimeWindow)
-		kept := make([]int, 0, win)
-		for _, i := range queue[:win] {
-			t := tasks[i]
-			key := shapeKey(t)
-			if failed[key] {
-				kept = append(kept, i)
-				continue
-			}
-			n, gpus := c.Select(t, p, nil)
-			if n < 0 {
-				failed[key] = true
-				kept = append(kept, i)
-				continue
-			}
-			c.Place(n, t, gpus)
-			used += pods[i].TotalMilli()
-			res.Placed++
-			waits = append(waits, ev.at-arrive[i])
-			heap.Push(h, simEvent{at: ev.at + duration(pods[i]), finish: true, task: i, node: n, gpus: gpus})
+		s.now = tick
+		if len(s.pending) == 0 {
+			continue
 		}
-		if len(kept) < win {
-			queue = append(kept, queue[win:]...)
+		if len(cfg.Queues) == 0 {
+			s.passFIFO()
+		} else {
+			s.passArk()
+		}
+		s.compact()
+	}
+	s.finishResult()
+	return s
+}
+
+// fits says whether t fits some node of the empty cluster (cached by
+// shape): a task that does not is never queued.
+func (s *sim) fits(t placement.Task) bool {
+	k := shapeKey(t)
+	ok, seen := s.fitEmpty[k]
+	if !seen {
+		for _, n := range s.empty {
+			if n.Check(t) == placement.ReasonNone {
+				ok = true
+				break
+			}
+		}
+		s.fitEmpty[k] = ok
+	}
+	return ok
+}
+
+// advance accounts the allocated GPU time up to t.
+func (s *sim) advance(t float64) {
+	if t <= s.last {
+		return
+	}
+	u := float64(s.used)
+	s.area += u * (t - s.last)
+	if s.last < s.lastArrival {
+		s.areaWin += u * (min(t, s.lastArrival) - s.last)
+	}
+	s.last = t
+}
+
+// demand is what a task counts for in fair share and quotas (milli-GPU;
+// sign -1 to subtract).
+func demand(t placement.Task, sign int64) placement.Demand {
+	return placement.Demand{GPUMilli: sign * t.TotalMilli(), CPUMilli: sign * t.CPUMilli, Memory: sign * t.Memory}
+}
+
+func (s *sim) start(i, node int, gpus []int) {
+	s.advance(s.now)
+	st, r := &s.tasks[i], &s.run[i]
+	s.c.Place(node, st.Task, gpus)
+	r.state, r.node, r.gpus, r.start = running, node, gpus, s.now
+	r.attempt++
+	r.wait += s.now - r.since
+	if !r.started {
+		r.started = true
+		s.res.Placed++
+	}
+	s.used += st.Task.TotalMilli()
+	s.usedQ[st.Queue] = s.usedQ[st.Queue].Add(demand(st.Task, 1))
+	s.byNode[node] = append(s.byNode[node], i)
+	s.byQueue[st.Queue] = insertSorted(s.byQueue[st.Queue], i)
+	s.lastStart = s.now
+	heap.Push(&s.h, simEvent{at: s.now + r.remaining, finish: true, task: i, attempt: r.attempt})
+}
+
+// stop takes a running task off its node.
+func (s *sim) stop(i int) {
+	s.advance(s.now)
+	st, r := &s.tasks[i], &s.run[i]
+	s.c.Release(r.node, st.Task, r.gpus)
+	s.used -= st.Task.TotalMilli()
+	s.usedQ[st.Queue] = s.usedQ[st.Queue].Add(demand(st.Task, -1))
+	s.byNode[r.node] = without(s.byNode[r.node], i)
+	if q := s.byQueue[st.Queue]; len(q) > 0 {
+		if k := sort.SearchInts(q, i); k < len(q) && q[k] == i {
+			s.byQueue[st.Queue] = append(q[:k], q[k+1:]...)
 		}
 	}
-	res.MakespanSec = last - first
-	if w := lastArrival - max(first, 0); w > 0 {
-		res.UtilPct = 100 * area / (float64(capacity) * w)
-	}
-	if len(waits) > 0 {
-		var s float64
-		for _, w := range waits {
-			s += w
+}
+
+func insertSorted(list []int, x int) []int {
+	k := sort.SearchInts(list, x)
+	list = append(list, 0)
+	copy(list[k+1:], list[k:])
+	list[k] = x
+	return list
+}
+
+func without(list []int, x int) []int {
+	for k, v := range list {
+		if v == x {
+			return append(list[:k], list[k+1:]...)
 		}
-		res.MeanWaitSec = s / float64(len(waits))
-		sort.Float64s(waits)
-		res.P95WaitSec = waits[int(float64(len(waits)-1)*0.95)]
 	}
-	return res
+	return list
+}
+
+func (s *sim) finish(i int) {
+	s.stop(i)
+	r := &s.run[i]
+	r.state, r.end, r.remaining = done, s.now, 0
+	s.res.Completed++
+}
+
+// evict preempts a running task: it keeps the work up to its last
+// checkpoint (one every CheckpointEvery seconds of this attempt), loses
+// the rest, and waits again in its original place in arrival order.
+func (s *sim) evict(i int) {
+	s.stop(i)
+	r := &s.run[i]
+	ran := s.now - r.start
+	saved := math.Floor(ran/s.cfg.CheckpointEvery) * s.cfg.CheckpointEvery
+	s.lostGPUSec += (ran - saved) * float64(s.tasks[i].Task.TotalMilli()) / placement.MilliPerGPU
+	r.remaining -= saved
+	r.state, r.since = waiting, s.now
+	s.evicted = append(s.evicted, i)
+	s.res.Preemptions++
+}
+
+// compact drops started tasks from the pending list and puts evicted ones
+// back in arrival order.
+func (s *sim) compact() {
+	if len(s.evicted) > 0 {
+		s.pending = append(s.pending, s.evicted...)
+		s.evicted = s.evicted[:0]
+		sort.Ints(s.pending)
+	}
+	kept := s.pending[:0]
+	for _, i := range s.pending {
+		if s.run[i].state == waiting {
+			kept = append(kept, i)
+		}
+	}
+	s.pending = kept
+}
+
+func (s *sim) passFIFO() {
+	failed := map[string]bool{}
+	for _, i := range s.pending[:min(len(s.pending), s.cfg.Window)] {
+		t := s.tasks[i].Task
+		key := shapeKey(t)
+		if failed[key] {
+			continue
+		}
+		n, gpus := s.c.Select(t, s.cfg.Policy, nil)
+		if n < 0 {
+			failed[key] = true
+			continue
+		}
+		s.start(i, n, gpus)
+	}
+}
+
+func (s *sim) finishResult() {
+	res := &s.res
+	end := s.first
+	var all []float64
+	multi := []float64{}
+	byPrio := map[int][]float64{}
+	byQueue := map[string][]float64{}
+	for i, r := range s.run {
+		if r.state != done {
+			continue
+		}
+		end = max(end, r.end)
+		all = append(all, r.wait)
+		st := &s.tasks[i]
+		byPrio[st.Priority] = append(byPrio[st.Priority], r.wait)
+		if st.Queue != "" {
+			byQueue[st.Queue] = append(byQueue[st.Queue], r.wait)
+		}
+		if st.Task.GPUs >= 2 {
+			multi = append(multi, r.wait)
+		}
+	}
+	overall := waitStats("all", all)
+	res.MeanWaitSec, res.P95WaitSec = overall.MeanWaitSec, overall.P95WaitSec
+	res.MakespanSec = end - s.first
+	res.LastStartSec = max(s.lastStart-s.first, 0)
+	capMilli := float64(s.capacity.GPUMilli)
+	if res.MakespanSec > 0 && capMilli > 0 {
+		res.UtilMakespanPct = 100 * s.area / (capMilli * res.MakespanSec)
+	}
+	if w := s.lastArrival - s.first; w > 0 && capMilli > 0 {
+		res.UtilPct = 100 * s.areaWin / (capMilli * w)
+	}
+	res.LostGPUHours = s.lostGPUSec / 3600
+	res.Reserved = len(s.reserved)
+	for _, p := range []int{PrioHigh, PrioNormal, PrioLow} {
+		if w, ok := byPrio[p]; ok {
+			res.ByPriority = append(res.ByPriority, waitStats(ClassName(p), w))
+		}
+	}
+	names := make([]string, 0, len(byQueue))
+	for q := range byQueue {
+		names = append(names, q)
+	}
+	sort.Strings(names)
+	for _, q := range names {
+		res.ByQueue = append(res.ByQueue, waitStats(q, byQueue[q]))
+	}
+	res.MultiGPU = waitStats("multi-gpu", multi)
+}
+
+// waitStats is the mean and p95 (nearest rank below) of waits.
+func waitStats(name string, waits []float64) WaitStats {
+	w := WaitStats{Name: name, Tasks: len(waits)}
+	if len(waits) == 0 {
+		return w
+	}
+	var sum float64
+	for _, x := range waits {
+		sum += x
+	}
+	w.MeanWaitSec = sum / float64(len(waits))
+	sorted := append([]float64(nil), waits...)
+	sort.Float64s(sorted)
+	w.P95WaitSec = sorted[int(float64(len(sorted)-1)*0.95)]
+	return w
 }
 
 func shapeKey(t placement.Task) string {

@@ -42,6 +42,13 @@ type Options struct {
 	// Copies submits the list this many times (copy c one second after
 	// copy c-1), to load the cluster past what the trace alone does.
 	Copies int
+	// Schedulers are the over-time schedulers to compare (default fifo,
+	// ark-nopreempt, ark; see OverTimeSchedulers). CheckpointEvery is the seconds between
+	// checkpoints (default 1800); Overestimate the most a declared
+	// maxRuntime over-estimates the real one (default 3).
+	Schedulers      []string
+	CheckpointEvery float64
+	Overestimate    float64
 	// SpeedNodes, Singles and Gangs size the speed benchmark.
 	SpeedNodes, Singles, Gangs int
 }
@@ -71,6 +78,11 @@ type Report struct {
 	OverTimeScale  float64          `json:"over_time_scale,omitempty"`
 	OverTimePods   string           `json:"over_time_pods,omitempty"`
 	OverTimeCopies int              `json:"over_time_copies,omitempty"`
+	// OverTimeCheckpoint is the seconds between checkpoints; an evicted task
+	// restarts from its last one. OverTimeOverestimate bounds the declared
+	// maxRuntime's over-estimate (uniform in [1, it)).
+	OverTimeCheckpoint   float64 `json:"over_time_checkpoint_s,omitempty"`
+	OverTimeOverestimate float64 `json:"over_time_runtime_overestimate,omitempty"`
 	// Ark vs FGD per sequence, when both ran.
 	ArkBeatsFGD *bool `json:"ark_beats_fgd,omitempty"`
 }
@@ -289,18 +301,15 @@ func Run(o Options, progress io.Writer) (*Report, error) {
 			}
 		}
 		rep.OverTimeScale, rep.OverTimePods, rep.OverTimeCopies = o.TimeScale, Base(o.OverTimePods), max(o.Copies, 1)
-		var orig []placement.Task
-		for _, p := range list {
-			orig = append(orig, p.Task())
+		if o.CheckpointEvery <= 0 {
+			o.CheckpointEvery = defaultCheckpoint
 		}
-		dist := placement.TypicalShapes(orig, 95)
-		for _, name := range o.Policies {
-			p, _ := placement.NewPolicy(name, dist, o.Seed)
-			r := OverTime(nodes, list, p, o.TimeScale)
-			if progress != nil {
-				fmt.Fprintf(progress, "over time %s: mean wait %.0fs, p95 %.0fs, util %.1f%%\n", name, r.MeanWaitSec, r.P95WaitSec, r.UtilPct)
-			}
-			rep.OverTime = append(rep.OverTime, r)
+		if o.Overestimate < 1 {
+			o.Overestimate = 3
+		}
+		rep.OverTimeCheckpoint, rep.OverTimeOverestimate = o.CheckpointEvery, o.Overestimate
+		if rep.OverTime, err = runOverTime(nodes, list, o, progress); err != nil {
+			return nil, err
 		}
 	}
 	if o.Speed {
@@ -428,12 +437,7 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		}
 	}
 	if len(r.OverTime) > 0 {
-		fmt.Fprintf(w, "\nOver time (%s x %d copies: arrivals at creation time / %g, trace durations, departures; waiting tasks retried in\n", r.OverTimePods, r.OverTimeCopies, r.OverTimeScale)
-		fmt.Fprintf(w, "arrival order at every event, first 64 waiting; no queues or preemption yet). firstfit is the FIFO first-fit baseline.\n\n")
-		fmt.Fprintf(w, "| policy | placed / tasks | mean wait s | p95 wait s | GPU util %% | makespan s |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
-		for _, x := range r.OverTime {
-			fmt.Fprintf(w, "| %s | %d / %d | %.0f | %.0f | %.1f | %.0f |\n", x.Policy, x.Placed, x.Tasks, x.MeanWaitSec, x.P95WaitSec, x.UtilPct, x.MakespanSec)
-		}
+		r.writeOverTime(w)
 	}
 	if r.Speed != nil {
 		s := r.Speed.Detail

@@ -19,8 +19,10 @@ func newBenchPlacementCmd() *cobra.Command {
 		o        placementsim.Options
 		arrivals string
 		policies string
-		seed     uint64
-		asJSON   bool
+		// schedulers are the --over-time schedulers.
+		schedulers string
+		seed       uint64
+		asJSON     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "placement",
@@ -39,11 +41,16 @@ fit's decisions against the reference simulator's events.
   --events FILE            write the single policy's decisions (reference format)
   --compare-events FILE    compare decisions with a reference events file
   --speed                  synthetic 10,000-node speed benchmark (one core)
-  --over-time [--time-scale K]  trace-driven run with departures (wait, utilisation)`,
+  --over-time [--time-scale K]  trace-driven run with departures: FIFO first fit vs
+                           Ark (queues, quotas, preemption, backfill); --schedulers,
+                           --checkpoint-every, --runtime-overestimate tune it`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if arrivals != "" {
 				o.Arrivals = strings.Split(arrivals, ",")
+			}
+			if schedulers != "" {
+				o.Schedulers = strings.Split(schedulers, ",")
 			}
 			if policies != "" {
 				o.Policies = strings.Split(policies, ",")
@@ -83,6 +90,9 @@ fit's decisions against the reference simulator's events.
 	f.StringVar(&o.OverTimePods, "over-time-pods", "", "task list for --over-time (default: the openb default list)")
 	f.Float64Var(&o.TimeScale, "time-scale", 1, "divide arrival times by this in --over-time (contention)")
 	f.IntVar(&o.Copies, "copies", 1, "submit the --over-time list this many times (copies 1s apart)")
+	f.StringVar(&schedulers, "schedulers", "fifo,ark-nopreempt,ark", "--over-time schedulers: fifo, fifo-ark, ark, ark-nopreempt, ark-nobackfill")
+	f.Float64Var(&o.CheckpointEvery, "checkpoint-every", 1800, "--over-time: seconds between a task's checkpoints (an evicted task restarts from its last)")
+	f.Float64Var(&o.Overestimate, "runtime-overestimate", 3, "--over-time: declared maxRuntime = real runtime x a factor uniform in [1, this)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
 }

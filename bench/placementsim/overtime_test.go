@@ -1,0 +1,264 @@
+package placementsim
+
+import (
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"github.com/ark-sched/ark/scheduler/placement"
+)
+
+func gpuTask(gpus int) placement.Task {
+	return placement.Task{CPUMilli: 1000, Memory: 1024, GPUs: gpus, GPUMilli: placement.MilliPerGPU}
+}
+
+func oneNode(gpus int) []Node {
+	return []Node{{Name: "n0", CPUMilli: 64000, MemoryMiB: 262144, GPUs: gpus, Model: "V100"}}
+}
+
+// byName indexes a run's tasks by name.
+func byName(s *sim) map[string]*simRun {
+	out := map[string]*simRun{}
+	for i := range s.tasks {
+		out[s.tasks[i].Name] = &s.run[i]
+	}
+	return out
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
+
+// TestPreemptionRequeuesFromCheckpoint: a high-priority task that does not
+// fit evicts a low-priority one, which loses the work since its last
+// checkpoint and runs the rest later; FIFO makes the high one wait.
+func TestPreemptionRequeuesFromCheckpoint(t *testing.T) {
+	tasks := []SimTask{
+		{Name: "low", Task: gpuTask(2), Queue: "q", Priority: PrioLow, Arrive: 0, Duration: 1000},
+		{Name: "high", Task: gpuTask(2), Queue: "q", Priority: PrioHigh, Arrive: 100, Duration: 50},
+	}
+	queues := []placement.Queue{{Name: "q", QuotaGPUs: 2, Weight: 1}}
+	ark := simulate(oneNode(2), tasks, SimConfig{Name: "ark", Policy: placement.NewArk(), Queues: queues, Preempt: true, CheckpointEvery: 60})
+	r := byName(ark)
+	// low runs 0-100 (checkpoint at 60), high 100-150, low again from 150
+	// with 1000-60 s left: done at 1090.
+	if r["high"].wait != 0 || r["low"].wait != 50 || r["low"].end != 1090 || r["high"].end != 150 {
+		t.Fatalf("ark: high wait %v end %v, low wait %v end %v; want 0/150, 50/1090", r["high"].wait, r["high"].end, r["low"].wait, r["low"].end)
+	}
+	res := ark.res
+	if res.Preemptions != 1 || !near(res.LostGPUHours, 40*2/3600.0) {
+		t.Errorf("ark: %d preemptions, %.6f GPU-h lost; want 1, 40 s x 2 GPUs", res.Preemptions, res.LostGPUHours)
+	}
+	// Allocated 200 + 100 + 1880 GPU-s over 2 GPUs x 1090 s: 100%.
+	if res.MakespanSec != 1090 || !near(res.UtilMakespanPct, 100) || res.MeanWaitSec != 25 {
+		t.Errorf("ark: makespan %v util %v mean wait %v; want 1090, 100, 25", res.MakespanSec, res.UtilMakespanPct, res.MeanWaitSec)
+	}
+	if g := res.ByPriority[0]; g.Name != "high" || g.MeanWaitSec != 0 {
+		t.Errorf("ark: first class %+v, want high with no wait", g)
+	}
+
+	fifo := simulate(oneNode(2), tasks, SimConfig{Name: "fifo", Policy: placement.FirstFitPolicy{}})
+	r = byName(fifo)
+	if r["high"].wait != 900 || r["low"].wait != 0 || fifo.res.Preemptions != 0 || fifo.res.MakespanSec != 1050 {
+		t.Errorf("fifo: high wait %v low wait %v, %d preemptions, makespan %v; want 900, 0, 0, 1050",
+			r["high"].wait, r["low"].wait, fifo.res.Preemptions, fifo.res.MakespanSec)
+	}
+}
+
+// TestReclaimBorrowed: a queue past its quota borrows an idle GPU; when a
+// queue under its quota needs it, its newest task is evicted whatever the
+// priorities.
+func TestReclaimBorrowed(t *testing.T) {
+	tasks := []SimTask{
+		{Name: "b1", Task: gpuTask(1), Queue: "b", Arrive: 0, Duration: 1000},
+		{Name: "b2", Task: gpuTask(1), Queue: "b", Arrive: 1, Duration: 1000},
+		{Name: "a1", Task: gpuTask(1), Queue: "a", Arrive: 10, Duration: 100},
+	}
+	queues := []placement.Queue{{Name: "a", QuotaGPUs: 1, Weight: 1, Borrow: true}, {Name: "b", QuotaGPUs: 1, Weight: 1, Borrow: true}}
+	s := simulate(oneNode(2), tasks, SimConfig{Name: "ark", Policy: placement.NewArk(), Queues: queues, Preempt: true})
+	r := byName(s)
+	// b2 borrows at 1, is evicted at 10 and waits until a1 ends at 110.
+	if r["a1"].wait != 0 || r["b1"].end != 1000 || r["b2"].wait != 100 || r["b2"].end != 110+1000 || s.res.Preemptions != 1 {
+		t.Errorf("a1 wait %v, b1 end %v, b2 wait %v end %v, %d preemptions; want a1 to reclaim b2's borrowed GPU at 10 (b2 restarts from scratch at 110)",
+			r["a1"].wait, r["b1"].end, r["b2"].wait, r["b2"].end, s.res.Preemptions)
+	}
+	if !near(s.res.LostGPUHours, 9/3600.0) {
+		t.Errorf("lost %v GPU-h, want b2's 9 s on one GPU", s.res.LostGPUHours)
+	}
+}
+
+// TestBackfillKeepsReservation: behind an 8-GPU task waiting for a 4-GPU
+// one to end, a short task backfills and a long one does not, so the big
+// task starts as soon as the GPUs free up. FIFO first fit lets both run and
+// delays the big task until the long one ends.
+func TestBackfillKeepsReservation(t *testing.T) {
+	tasks := []SimTask{
+		{Name: "running", Task: gpuTask(4), Queue: "q", Arrive: 0, Duration: 100},
+		{Name: "big", Task: gpuTask(8), Queue: "q", Arrive: 1, Duration: 10},
+		{Name: "short", Task: gpuTask(2), Queue: "q", Arrive: 2, Duration: 50},
+		{Name: "long", Task: gpuTask(2), Queue: "q", Arrive: 3, Duration: 500},
+	}
+	queues := []placement.Queue{{Name: "q", Weight: 1}}
+	s := simulate(oneNode(8), tasks, SimConfig{Name: "ark", Policy: placement.NewArk(), Queues: queues, Preempt: true, Backfill: true})
+	r := byName(s)
+	if r["short"].wait != 0 {
+		t.Errorf("short task waited %v: it ends before the reservation and should backfill", r["short"].wait)
+	}
+	if r["big"].wait != 99 {
+		t.Errorf("big task waited %v, want 99 (it starts when the running task ends at 100)", r["big"].wait)
+	}
+	if r["long"].wait != 107 {
+		t.Errorf("long task waited %v, want 107 (after the big task)", r["long"].wait)
+	}
+	// Reservations: the big task, then the long one once the big one runs.
+	if s.res.Backfilled != 1 || s.res.Reserved != 2 || s.res.Preemptions != 0 {
+		t.Errorf("backfilled %d, reserved %d, preemptions %d; want 1, 2, 0", s.res.Backfilled, s.res.Reserved, s.res.Preemptions)
+	}
+
+	fifo := simulate(oneNode(8), tasks, SimConfig{Name: "fifo", Policy: placement.FirstFitPolicy{}})
+	r = byName(fifo)
+	if r["short"].wait != 0 || r["long"].wait != 0 || r["big"].wait != 502 {
+		t.Errorf("fifo: short %v long %v big %v; want 0, 0, 502", r["short"].wait, r["long"].wait, r["big"].wait)
+	}
+}
+
+// TestWaitAndUtilisationMath checks the figures on a run small enough to
+// do by hand.
+func TestWaitAndUtilisationMath(t *testing.T) {
+	tasks := []SimTask{
+		{Name: "a", Task: gpuTask(1), Arrive: 0, Duration: 10},
+		{Name: "b", Task: gpuTask(1), Arrive: 0.5, Duration: 10}, // seen by the pass at 1, starts at 10
+		{Name: "c", Task: gpuTask(1), Arrive: 30, Duration: 10},
+		{Name: "huge", Task: gpuTask(2), Arrive: 31, Duration: 10}, // fits no node
+	}
+	res := Simulate(oneNode(1), tasks, SimConfig{Name: "fifo", Policy: placement.FirstFitPolicy{}})
+	if res.Tasks != 4 || res.NeverFit != 1 || res.Completed != 3 || res.Placed != 3 {
+		t.Fatalf("%+v", res)
+	}
+	if !near(res.MeanWaitSec, 9.5/3) || res.P95WaitSec != 0 {
+		t.Errorf("mean wait %v p95 %v; want 9.5/3 and 0 (nearest rank below of 0, 0, 9.5)", res.MeanWaitSec, res.P95WaitSec)
+	}
+	// Busy 0-20 and 30-40 on one GPU; makespan 0-40; arrivals 0-31.
+	if res.MakespanSec != 40 || !near(res.UtilMakespanPct, 75) || !near(res.UtilPct, 100*21/31.0) || res.LastStartSec != 30 {
+		t.Errorf("makespan %v util %v (arrivals %v) last start %v; want 40, 75, %v, 30", res.MakespanSec, res.UtilMakespanPct, res.UtilPct, res.LastStartSec, 100*21/31.0)
+	}
+	if w := waitStats("x", []float64{5, 1, 3, 2, 4}); w.MeanWaitSec != 3 || w.P95WaitSec != 4 {
+		t.Errorf("waitStats = %+v, want mean 3, p95 4", w)
+	}
+}
+
+// TestReserveOneMatchesReserve checks the node-by-node reservation against
+// placement.Reserve on random small clusters.
+func TestReserveOneMatchesReserve(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for iter := range 300 {
+		var nodes []*placement.NodeState
+		var ending []placement.Ending
+		for i := range 2 + rng.IntN(4) {
+			g := []int{2, 4, 8}[rng.IntN(3)]
+			n := &placement.NodeState{Name: string(rune('a' + i)), Model: "V100", CPUMilli: 64000, CPUFree: 64000, Memory: 1 << 18, MemFree: 1 << 18,
+				GPUFree: make([]int64, g), Order: i}
+			for k := range n.GPUFree {
+				n.GPUFree[k] = placement.MilliPerGPU
+			}
+			for k := range n.GPUFree {
+				if rng.IntN(3) == 0 {
+					continue
+				}
+				share := int64(0)
+				if rng.IntN(4) == 0 {
+					share = int64(100 * (1 + rng.IntN(9)))
+				}
+				e := placement.Ending{Node: i, GPUs: []int{k}, GPUMilli: share, CPUMilli: 2000, Memory: 1024, EndsAt: float64(10 * (1 + rng.IntN(6)))}
+				if share > 0 {
+					n.GPUFree[k] -= share
+				} else {
+					n.GPUFree[k] = 0
+				}
+				n.CPUFree -= e.CPUMilli
+				n.MemFree -= e.Memory
+				ending = append(ending, e)
+			}
+			nodes = append(nodes, n)
+		}
+		task := gpuTask([]int{1, 2, 4, 8}[rng.IntN(4)])
+		if rng.IntN(4) == 0 {
+			task = placement.Task{CPUMilli: 1000, Memory: 1024, GPUs: 1, GPUMilli: int64(100 * (1 + rng.IntN(9)))}
+		}
+		for _, p := range []placement.Policy{placement.FirstFitPolicy{}, placement.NewArk()} {
+			if o, ok := p.(placement.Observer); ok {
+				o.Observe(task)
+			}
+			want, wok := placement.Reserve(nodes, ending, placement.Gang{Replicas: 1, Task: task}, p)
+			got, gok := reserveOne(nodes, ending, task, p)
+			if wok != gok || want.At != got.At || len(want.Nodes) != len(got.Nodes) {
+				t.Fatalf("iter %d %s: reserveOne = %+v, %v; Reserve = %+v, %v", iter, p.Name(), got, gok, want, wok)
+			}
+			for n := range want.Nodes {
+				if !got.Nodes[n] {
+					t.Fatalf("iter %d %s: reserveOne = %+v; Reserve = %+v", iter, p.Name(), got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestSimulateInvariants runs a contended slice of the default list through
+// every scheduler: every task that fits a node completes, nothing is left
+// allocated, and the per-class counts add up.
+func TestSimulateInvariants(t *testing.T) {
+	dir := DataDir()
+	nodes, err := LoadNodes(filepath.Join(dir, "openb_node_list_gpu_node.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := LoadPods(filepath.Join(dir, "openb_pod_list_default.csv.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 40 nodes of 8 and 2 GPUs, 600 tasks.
+	var small []Node
+	for _, n := range nodes {
+		if (n.GPUs == 8 && len(small) < 30) || (n.GPUs == 2 && len(small) >= 30 && len(small) < 40) {
+			small = append(small, n)
+		}
+	}
+	gpus := 0
+	for _, n := range small {
+		gpus += n.GPUs
+	}
+	queues := SimQueues(gpus)
+	tasks := SimTasks(list[len(list)-600:], 2000, queues, 3)
+	for _, name := range OverTimeSchedulers {
+		cfg, err := overTimeConfig(name, queues, 600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := simulate(small, tasks, cfg)
+		res := s.res
+		if res.Completed+res.NeverFit != res.Tasks || res.Completed == 0 {
+			t.Fatalf("%s: %d completed + %d never fit != %d", name, res.Completed, res.NeverFit, res.Tasks)
+		}
+		if s.used != 0 {
+			t.Errorf("%s: %d milli-GPU still allocated", name, s.used)
+		}
+		for i, n := range s.nodes {
+			e := s.empty[i]
+			if n.CPUFree != e.CPUFree || n.MemFree != e.MemFree || n.FreeMilli() != e.FreeMilli() {
+				t.Fatalf("%s: node %s not free at the end", name, n.Name)
+			}
+		}
+		sum := 0
+		for _, g := range res.ByPriority {
+			sum += g.Tasks
+		}
+		if sum != res.Completed {
+			t.Errorf("%s: classes count %d tasks, %d completed", name, sum, res.Completed)
+		}
+		if name == "fifo" && (res.Preemptions != 0 || res.Backfilled != 0) {
+			t.Errorf("fifo preempted or backfilled: %+v", res)
+		}
+		if name == "ark" && res.Preemptions == 0 {
+			t.Errorf("ark never preempted on a contended slice: %+v", res)
+		}
+	}
+}
