@@ -136,6 +136,9 @@ held-out loss before and after.`,
 					return err
 				}
 				defer comm.Close()
+				for _, f := range comm.Fallbacks() {
+					fmt.Fprintf(out, "collective: fell back to tcp: %v\n", f)
+				}
 			}
 			if threads <= 0 {
 				threads = defaultThreads()
