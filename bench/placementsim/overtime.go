@@ -81,6 +81,10 @@ type SimConfig struct {
 	// CheckpointEvery is the seconds between a task's checkpoints: an
 	// evicted task restarts from its last one (default 1800).
 	CheckpointEvery float64
+	// MinRuntime protects a task from eviction until it has run this many
+	// seconds (the engine's RunInfo.Protected): without it the cheapest
+	// victims are the tasks just restarted, evicted again and again.
+	MinRuntime float64
 	// PassInterval groups events into scheduling passes (default 1 s).
 	PassInterval float64
 	// Window bounds how many waiting tasks, from the head, each pass

@@ -172,6 +172,9 @@ func (s *sim) preempt(i int, noVictims map[string]bool, overQuota bool) (placed,
 		rs = rs[:0]
 		for _, j := range ids {
 			o := &s.tasks[j]
+			if s.now-s.run[j].start < s.cfg.MinRuntime {
+				continue // protected: too recently (re)started
+			}
 			switch {
 			case o.Priority < st.Priority && (!overQuota || o.Queue == st.Queue):
 				rs = append(rs, s.running(j, false))

@@ -15,8 +15,8 @@ var OverTimeSchedulers = []string{"fifo", "fifo-ark", "ark", "ark-nopreempt", "a
 // baseline); fifo-ark is FIFO with Ark's packing (no queues); ark is Ark's
 // scheduler (fair order, quotas, preemption, backfill, Ark's packing);
 // ark-nopreempt and ark-nobackfill drop one of its features.
-func overTimeConfig(name string, queues []placement.Queue, checkpoint float64) (SimConfig, error) {
-	c := SimConfig{Name: name, CheckpointEvery: checkpoint}
+func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntime float64) (SimConfig, error) {
+	c := SimConfig{Name: name, CheckpointEvery: checkpoint, MinRuntime: minRuntime}
 	switch name {
 	case "fifo":
 		c.Policy = placement.FirstFitPolicy{}
@@ -46,7 +46,7 @@ func runOverTime(nodes []Node, list []Pod, o Options, progress io.Writer) ([]Ove
 	}
 	var out []OverTimeResult
 	for _, name := range names {
-		cfg, err := overTimeConfig(name, queues, o.CheckpointEvery)
+		cfg, err := overTimeConfig(name, queues, o.CheckpointEvery, o.PreemptMinRuntime)
 		if err != nil {
 			return nil, err
 		}

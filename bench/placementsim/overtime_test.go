@@ -229,7 +229,7 @@ func TestSimulateInvariants(t *testing.T) {
 	queues := SimQueues(gpus)
 	tasks := SimTasks(list[len(list)-600:], 2000, queues, 3)
 	for _, name := range OverTimeSchedulers {
-		cfg, err := overTimeConfig(name, queues, 600)
+		cfg, err := overTimeConfig(name, queues, 600, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

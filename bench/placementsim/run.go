@@ -49,6 +49,9 @@ type Options struct {
 	Schedulers      []string
 	CheckpointEvery float64
 	Overestimate    float64
+	// PreemptMinRuntime protects a task from eviction for its first
+	// seconds of each run (the server's --preemption-min-runtime).
+	PreemptMinRuntime float64
 	// SpeedNodes, Singles and Gangs size the speed benchmark.
 	SpeedNodes, Singles, Gangs int
 }

@@ -67,6 +67,7 @@ func runDev(ctx context.Context, log *zap.Logger, dataDir, httpAddr, raftAddr st
 	srv, err := server.New(server.Config{
 		Name: "dev", DataDir: filepath.Join(dataDir, "server"), HTTPAddr: httpAddr, RaftAddr: raftAddr,
 		Bootstrap: true, Logger: log,
+		PreemptMinRuntime: 0, // dev: preemption takes effect at once, to try it
 	})
 	if err != nil {
 		return err

@@ -31,6 +31,9 @@ func printJob(w io.Writer, j *api.Job) {
 	if j.RestartCount > 0 {
 		fmt.Fprintf(w, "Restarts   %d (%d to move off draining nodes, %d preempted)\n", j.RestartCount, j.Migrations, j.Preemptions)
 	}
+	if j.LastPreemption != "" {
+		fmt.Fprintf(w, "Preempted  %s\n", strings.TrimPrefix(j.LastPreemption, "preempted "))
+	}
 	if len(j.Preempting) > 0 {
 		fmt.Fprintf(w, "Preempting %s\n", strings.Join(j.Preempting, ", "))
 	}

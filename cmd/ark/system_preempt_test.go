@@ -19,7 +19,7 @@ func TestSystemPreemption(t *testing.T) {
 		t.Skip("multi-process test")
 	}
 	s := newSrv(t)
-	s.start(t)
+	s.start(t, "--preemption-min-runtime", "0s")
 	startAgents(t, s.http, "2xH200:141Gi", []string{"a"}, "--stop-grace", "1s")
 	c, _ := client.New(s.http)
 	ctx := context.Background()

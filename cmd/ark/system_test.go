@@ -115,8 +115,8 @@ func newSrv(t *testing.T) srv {
 	return srv{dir: t.TempDir(), http: fmt.Sprintf("127.0.0.1:%d", freePort(t)), raft: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 }
 
-func (s srv) start(t *testing.T) *proc {
-	p := start(t, "server", "--name", "s1", "--data-dir", s.dir, "--http", s.http, "--raft", s.raft, "--log-level", "warn")
+func (s srv) start(t *testing.T, extra ...string) *proc {
+	p := start(t, append([]string{"server", "--name", "s1", "--data-dir", s.dir, "--http", s.http, "--raft", s.raft, "--log-level", "warn"}, extra...)...)
 	c, err := client.New(s.http)
 	if err != nil {
 		t.Fatal(err)

@@ -62,6 +62,9 @@ type Job struct {
 	// queue reclaiming its quota); they are in RestartCount but do not use
 	// up maxRestarts.
 	Preemptions int `json:"preemptions,omitempty"`
+	// LastPreemption says what evicted the job last ("preempted by job
+	// x-1 (priority 90 over 10)"); Reason moves on, this stays.
+	LastPreemption string `json:"lastPreemption,omitempty"`
 	// Preempting lists the jobs this pending job evicted to make room; it
 	// is placed before other pending work once their allocations stop.
 	Preempting []string `json:"preempting,omitempty"`

@@ -60,7 +60,12 @@ func Place(in Input) Result {
 			}
 		}
 		c := NewCluster(states)
-		slots, ok := c.PlaceGang(g, policy, nil)
+		need := in.QuotaNeed[job.ID]
+		var slots []Slot
+		ok := false
+		if need == 0 {
+			slots, ok = c.PlaceGang(g, policy, nil)
+		}
 		if !ok {
 			why := explain(nodes, usage, replicas, req)
 			if wait := waitingOn(in.Allocs, job.Preempting); len(wait) > 0 {
@@ -68,12 +73,19 @@ func Place(in Input) Result {
 				res.Unplaced[job.ID] = fmt.Sprintf("%s; waiting for preempted job(s) %s to stop", why, strings.Join(wait, ", "))
 				continue
 			}
+			if need > 0 {
+				why = fmt.Sprintf("waiting for quota: queue %s is at its quota and %.3g GPU(s) of its lower-priority work must stop first", job.Queue, float64(need)/MilliPerGPU)
+			}
 			if in.Preempt {
-				if pr, ok := pre.victimsFor(job, nodes, usage, req, g, policy, in.Reclaim[job.ID]); ok {
+				if pr, ok := pre.victimsFor(job, nodes, usage, req, g, policy, in.Reclaim[job.ID], need); ok {
 					res.Preemptions = append(res.Preemptions, pr)
 					res.Unplaced[job.ID] = fmt.Sprintf("%s; preempting %s", why, strings.Join(pr.Victims, ", "))
 					continue
 				}
+			}
+			if need > 0 {
+				res.Unplaced[job.ID] = why
+				continue
 			}
 			if blocked {
 				why += "; " + held.describe(nodes)

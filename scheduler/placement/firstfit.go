@@ -27,6 +27,10 @@ type Input struct {
 	Preempt bool
 	// Reclaim marks the pending jobs within their queue's quota.
 	Reclaim map[string]bool
+	// QuotaNeed marks the pending jobs past their queue's quota that may
+	// run only by evicting lower-priority work of their own queue: at least
+	// this many milli-GPU of it. They are never placed directly.
+	QuotaNeed map[string]int64
 	// Backfill holds room for the first job that fits nowhere: later jobs
 	// use the held nodes only if their maxRuntime ends before it starts.
 	Backfill bool

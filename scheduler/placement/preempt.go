@@ -14,8 +14,9 @@ import (
 // its resources. The leader computes it from its clock and the job; the
 // engine reads no clock.
 type RunInfo struct {
-	// Priority is the allocation's job priority.
+	// Priority is the allocation's job priority, and Queue its queue.
 	Priority int
+	Queue    string
 	// SinceCheckpoint is the work lost if the allocation is evicted now:
 	// seconds since its last reported checkpoint, or since it started.
 	SinceCheckpoint float64
@@ -26,6 +27,10 @@ type RunInfo struct {
 	// allocation is past it; a job within its own quota may reclaim it
 	// whatever the priorities.
 	Borrowed bool
+	// Protected allocations started too recently to be evicted (the
+	// leader's --preemption-min-runtime): without a floor the cheapest
+	// victims are always the ones just restarted, evicted again and again.
+	Protected bool
 }
 
 // Preemption is a pending job's decision to evict running gangs: every
@@ -61,7 +66,11 @@ type preempter struct {
 // lowest highest priority, then fewest victims). Each trial rebuilds the
 // node's state from the usage without the evicted gangs, so GPU memory
 // held by shares is counted exactly.
-func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string]*Usage, req Request, g Gang, policy Policy, reclaim bool) (Preemption, bool) {
+//
+// need > 0 is a job past its queue's quota: it may evict only lower-priority
+// work of its own queue, and at least need milli-GPU of it, so that the
+// queue is back within its quota.
+func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string]*Usage, req Request, g Gang, policy Policy, reclaim bool, need int64) (Preemption, bool) {
 	nodeIdx := make(map[string]int, len(nodes))
 	for i, n := range nodes {
 		nodeIdx[n.ID] = i
@@ -86,11 +95,14 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 			continue
 		}
 		info, ok := p.in.Run[a.ID]
-		if !ok {
-			continue // nothing known about it: not a candidate
+		if !ok || info.Protected {
+			continue // nothing known about it, or too recently started
+		}
+		if need > 0 && (info.Queue != job.Queue || info.Priority >= job.Priority) {
+			continue // over quota: only lower-priority work of its own queue
 		}
 		r := Running{AllocID: a.ID, Gang: a.JobID, Node: ni, GPUMilli: allocShare(a), CPUMilli: a.CPUMilli, Memory: a.MemoryBytes,
-			Priority: info.Priority, LostSeconds: info.SinceCheckpoint, Borrowed: info.Borrowed && reclaim}
+			Priority: info.Priority, LostSeconds: info.SinceCheckpoint, Borrowed: info.Borrowed && reclaim && need == 0}
 		for _, gi := range a.GPUs {
 			if si, ok := stateGPU[ni][gi]; ok {
 				r.GPUs = append(r.GPUs, si)
@@ -225,6 +237,46 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 		}
 		held = append(held, reserved{best.Node, gpus})
 	}
+	if need > 0 {
+		// Back within the quota: add the cheapest remaining gangs of the
+		// queue until the victims hold need milli-GPU.
+		milli := map[string]int64{}
+		for _, a := range p.in.Allocs {
+			if !a.Terminal() {
+				milli[a.JobID] += allocMilli(a) * int64(len(a.GPUs))
+			}
+		}
+		var freed int64
+		for v := range victims {
+			freed += milli[v]
+		}
+		rest := map[string]bool{}
+		for _, o := range running {
+			if !victims[o.Gang] {
+				rest[o.Gang] = true
+			}
+		}
+		order := make([]string, 0, len(rest))
+		for gang := range rest {
+			order = append(order, gang)
+		}
+		sort.Slice(order, func(a, b int) bool {
+			if gangCost[order[a]] != gangCost[order[b]] {
+				return gangCost[order[a]] < gangCost[order[b]]
+			}
+			return order[a] < order[b]
+		})
+		for _, gang := range order {
+			if freed >= need {
+				break
+			}
+			victims[gang] = true
+			freed += milli[gang]
+		}
+		if freed < need {
+			return Preemption{}, false
+		}
+	}
 	if len(victims) == 0 {
 		return Preemption{}, false // it fits as is: not a preemption
 	}
@@ -339,7 +391,9 @@ func without(u *Usage, allocs []*api.Allocation, jobs map[string]bool) *Usage {
 	return u
 }
 
-// waitingOn returns the jobs of ids that still hold live allocations.
+// waitingOn returns the jobs of ids whose evicted allocations (asked to
+// stop, not yet ended) still hold resources. A victim placed again since
+// holds new allocations that are no business of the preemptor's.
 func waitingOn(allocs []*api.Allocation, ids []string) []string {
 	want := map[string]bool{}
 	for _, id := range ids {
@@ -348,7 +402,7 @@ func waitingOn(allocs []*api.Allocation, ids []string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, a := range allocs {
-		if want[a.JobID] && !a.Terminal() && !seen[a.JobID] {
+		if want[a.JobID] && !a.Terminal() && a.DesiredStatus == api.DesiredStop && !seen[a.JobID] {
 			seen[a.JobID] = true
 			out = append(out, a.JobID)
 		}

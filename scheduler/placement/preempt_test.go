@@ -73,6 +73,45 @@ func TestPreemption(t *testing.T) {
 			preemptions: []Preemption{{JobID: "x", Victims: []string{"a"}, LostGPUSeconds: 40}},
 		},
 		{
+			name: "a protected (just restarted) allocation is passed over",
+			in: Input{
+				Nodes:   []*api.Node{h200("n1", 8)},
+				Allocs:  []*api.Allocation{gangAlloc("a", 0, "id-n1", 0, 1, 2, 3), gangAlloc("b", 0, "id-n1", 4, 5, 6, 7)},
+				Run:     map[string]RunInfo{"a-0": run(10, 100, inf), "b-0": {Priority: 10, SinceCheckpoint: 1, EndsIn: inf, Protected: true}},
+				Pending: []*api.Job{withPrio(job("x", 1, 4, prio(100)))},
+				Preempt: true,
+			},
+			preemptions: []Preemption{{JobID: "x", Victims: []string{"a"}, LostGPUSeconds: 400}},
+		},
+		{
+			name: "over its queue's quota: its own queue's lower-priority work goes, even with GPUs idle",
+			in: Input{
+				Nodes:  []*api.Node{h200("n1", 8)},
+				Allocs: []*api.Allocation{gangAlloc("own", 0, "id-n1", 0, 1, 2, 3), gangAlloc("other", 0, "id-n1", 4, 5)},
+				Run: map[string]RunInfo{
+					"own-0":   {Priority: 10, Queue: "q1", SinceCheckpoint: 500, EndsIn: inf},
+					"other-0": {Priority: 10, Queue: "q2", SinceCheckpoint: 1, EndsIn: inf},
+				},
+				Pending:   []*api.Job{func() *api.Job { j := withPrio(job("x", 1, 2, prio(50))); j.Queue = "q1"; return j }()},
+				QuotaNeed: map[string]int64{"x": 2000},
+				Preempt:   true,
+			},
+			preemptions: []Preemption{{JobID: "x", Victims: []string{"own"}, LostGPUSeconds: 2000}},
+			pending:     map[string]string{"x": "queue q1 is at its quota|preempting own"},
+		},
+		{
+			name: "over quota with no lower-priority work of its own queue: it waits",
+			in: Input{
+				Nodes:     []*api.Node{h200("n1", 8)},
+				Allocs:    []*api.Allocation{gangAlloc("other", 0, "id-n1", 4, 5)},
+				Run:       map[string]RunInfo{"other-0": {Priority: 10, Queue: "q2", EndsIn: inf}},
+				Pending:   []*api.Job{func() *api.Job { j := withPrio(job("x", 1, 2, prio(50))); j.Queue = "q1"; return j }()},
+				QuotaNeed: map[string]int64{"x": 2000},
+				Preempt:   true,
+			},
+			pending: map[string]string{"x": "waiting for quota: queue q1 is at its quota and 2 GPU(s)"},
+		},
+		{
 			name: "equal priority evicts nothing",
 			in: Input{
 				Nodes:   []*api.Node{h200("n1", 8)},

@@ -36,7 +36,7 @@ func (s *Server) runInfo(snap *state.Snapshot, live []*api.Allocation, now time.
 		if j == nil {
 			continue
 		}
-		info := placement.RunInfo{Priority: j.Priority, EndsIn: math.Inf(1)}
+		info := placement.RunInfo{Priority: j.Priority, Queue: j.Queue, EndsIn: math.Inf(1)}
 		since := now
 		switch {
 		case a.StartTime != nil:
@@ -48,6 +48,13 @@ func (s *Server) runInfo(snap *state.Snapshot, live []*api.Allocation, now time.
 			since = c.Time
 		}
 		info.SinceCheckpoint = max(now.Sub(since).Seconds(), 0)
+		started := now
+		if a.StartTime != nil {
+			started = *a.StartTime
+		} else if j.StartTime != nil {
+			started = *j.StartTime
+		}
+		info.Protected = now.Sub(started) < s.cfg.PreemptMinRuntime
 		if j.Spec.MaxRuntime > 0 && j.StartTime != nil {
 			info.EndsIn = max(j.StartTime.Add(time.Duration(j.Spec.MaxRuntime)).Sub(now).Seconds(), 0)
 		}

@@ -79,7 +79,13 @@ func demandOf(j *api.Job) placement.Demand {
 
 // admit orders pending jobs by fair share and holds back those over their
 // queue's quota (with the reason). It returns the jobs to try, in order.
-func (s *Server) admit(snap *state.Snapshot, pending []*api.Job, nodes []*api.Node, live []*api.Allocation, unplaced map[string]string) []*api.Job {
+//
+// With preemption on, a queue may borrow any idle GPU (what it borrows is
+// reclaimed by preemption when another queue needs its quota back), and a
+// job over its queue's quota is still tried when evicting lower-priority
+// work of its own queue brings the queue back within quota: quotaNeed gets
+// the milli-GPU of that work it must evict first.
+func (s *Server) admit(snap *state.Snapshot, pending []*api.Job, nodes []*api.Node, live []*api.Allocation, unplaced map[string]string, quotaNeed map[string]int64) []*api.Job {
 	var capacity placement.Demand
 	for _, n := range nodes {
 		if n.Status == api.NodeReady {
@@ -87,16 +93,39 @@ func (s *Server) admit(snap *state.Snapshot, pending []*api.Job, nodes []*api.No
 		}
 	}
 	used := map[string]placement.Demand{}
-	queueOf := map[string]string{}
-	for _, a := range live {
-		q, ok := queueOf[a.JobID]
+	jobOf := map[string]*api.Job{}
+	job := func(id string) *api.Job {
+		j, ok := jobOf[id]
 		if !ok {
-			if j := snap.Job(nil, a.JobID); j != nil {
-				q = j.Queue
-			}
-			queueOf[a.JobID] = q
+			j = snap.Job(nil, id)
+			jobOf[id] = j
 		}
+		return j
+	}
+	queueOf := func(id string) string {
+		if j := job(id); j != nil {
+			return j.Queue
+		}
+		return ""
+	}
+	for _, a := range live {
+		q := queueOf(a.JobID)
 		used[q] = used[q].Add(placement.Demand{GPUMilli: allocGPUMilli(a), CPUMilli: a.CPUMilli, Memory: a.MemoryBytes})
+	}
+	// lowerThan is the milli-GPU a queue's running work below a priority
+	// holds (and is not already stopping): what a job of that queue could
+	// evict to stay within its quota.
+	lowerThan := func(queue string, prio int) int64 {
+		var m int64
+		for _, a := range live {
+			if a.DesiredStatus == api.DesiredStop {
+				continue
+			}
+			if j := job(a.JobID); j != nil && j.Queue == queue && j.Priority < prio {
+				m += allocGPUMilli(a)
+			}
+		}
+		return m
 	}
 	byID := map[string]*api.Job{}
 	in := make([]placement.PendingJob, len(pending))
@@ -117,6 +146,9 @@ func (s *Server) admit(snap *state.Snapshot, pending []*api.Job, nodes []*api.No
 		freeMilli -= d.GPUMilli
 	}
 	reserved := func(except string) int64 {
+		if !s.cfg.NoPreemption {
+			return 0 // borrowed GPUs are reclaimed by preemption
+		}
 		var r int64
 		for name, q := range s.cfg.Queues {
 			if quota := int64(q.QuotaGPUs) * placement.MilliPerGPU; name != except && quota > used[name].GPUMilli {
@@ -131,6 +163,13 @@ func (s *Server) admit(snap *state.Snapshot, pending []*api.Job, nodes []*api.No
 		q := s.queue(j.Queue)
 		adm := placement.Admit(q, used[j.Queue].GPUMilli, pj.Demand.GPUMilli, max(0, freeMilli-reserved(j.Queue)))
 		if !adm.Admit {
+			quota := int64(q.QuotaGPUs) * placement.MilliPerGPU
+			over := used[j.Queue].GPUMilli + pj.Demand.GPUMilli - quota
+			if !s.cfg.NoPreemption && over > 0 && lowerThan(j.Queue, j.Priority) >= over {
+				quotaNeed[j.ID] = over
+				out = append(out, j)
+				continue
+			}
 			unplaced[j.ID] = "waiting for quota: " + adm.Reason
 			continue
 		}

@@ -162,12 +162,14 @@ func (s *Server) plan(snap *state.Snapshot, newerThan uint64) state.Plan {
 	// jobs this pass tries, in which order.
 	held := map[string]string{}
 	all := pending
-	pending = s.admit(snap, pending, nodes, live, held)
+	quotaNeed := map[string]int64{}
+	pending = s.admit(snap, pending, nodes, live, held, quotaNeed)
 	in := placement.Input{Nodes: nodes, Allocs: live, Pending: pending,
 		Preempt: !s.cfg.NoPreemption, Backfill: !s.cfg.NoBackfill}
 	if in.Preempt || in.Backfill {
 		in.Run = s.runInfo(snap, live, now)
 		in.Reclaim = s.withinQuota(snap, pending, live)
+		in.QuotaNeed = quotaNeed
 	}
 	res := placement.Place(in)
 	if newerThan == 0 || res.Held != "" {

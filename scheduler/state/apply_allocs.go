@@ -280,6 +280,7 @@ func applyPreemption(txn *memdb.Txn, index uint64, pr Preemption) error {
 		} else {
 			v.Reason = fmt.Sprintf("preempted by job %s (priority %d over %d)", j.ID, j.Priority, v.Priority)
 		}
+		v.LastPreemption = v.Reason
 		v.RestartAfter = nil
 		v.Preempting = nil
 		v.ModifyIndex = index
