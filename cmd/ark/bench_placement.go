@@ -91,7 +91,7 @@ fit's decisions against the reference simulator's events.
 	f.Float64Var(&o.TimeScale, "time-scale", 1, "divide arrival times by this in --over-time (contention)")
 	f.IntVar(&o.Copies, "copies", 1, "submit the --over-time list this many times (copies 1s apart)")
 	f.StringVar(&schedulers, "schedulers", "fifo,ark-nopreempt,ark", "--over-time schedulers: fifo, fifo-ark, ark, ark-nopreempt, ark-nobackfill")
-	f.Float64Var(&o.PreemptMinRuntime, "preempt-min-runtime", 0, "--over-time: seconds a task runs before it may be preempted (anti-churn)")
+	f.Float64Var(&o.PreemptMinRuntime, "preempt-min-runtime", 600, "--over-time: seconds a task runs before it may be preempted (anti-churn; the server default --preemption-min-runtime is 10m)")
 	f.Float64Var(&o.CheckpointEvery, "checkpoint-every", 1800, "--over-time: seconds between a task's checkpoints (an evicted task restarts from its last)")
 	f.Float64Var(&o.Overestimate, "runtime-overestimate", 3, "--over-time: declared maxRuntime = real runtime x a factor uniform in [1, this)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
