@@ -68,6 +68,7 @@ func runDev(ctx context.Context, log *zap.Logger, dataDir, httpAddr, raftAddr st
 		Name: "dev", DataDir: filepath.Join(dataDir, "server"), HTTPAddr: httpAddr, RaftAddr: raftAddr,
 		Bootstrap: true, Logger: log,
 		PreemptMinRuntime: 0, // dev: preemption takes effect at once, to try it
+		JobGCThreshold:    server.DefaultJobGCThreshold,
 	})
 	if err != nil {
 		return err

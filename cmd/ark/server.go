@@ -78,6 +78,7 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.StringVar(&queuesFile, "queues-file", "", "queues with GPU quotas and fair-share weights: a YAML list of {name, quotaGPUs, weight, borrow}")
 	f.BoolVar(&preemption, "preemption", true, "let a pending job evict lower-priority gangs (and a queue reclaim GPUs others borrowed past their quota) when it fits nowhere else")
 	f.DurationVar(&cfg.PreemptMinRuntime, "preemption-min-runtime", server.DefaultPreemptMinRuntime, "how long an allocation runs before it may be preempted (0: at once); keeps the same low-priority work from being evicted again and again")
+	f.DurationVar(&cfg.JobGCThreshold, "job-gc-threshold", server.DefaultJobGCThreshold, "how long finished jobs (and their allocations) are kept before they are forgotten; 0 keeps them")
 	f.BoolVar(&backfill, "backfill", true, "hold nodes for the first job that fits nowhere; later jobs use them only if their maxRuntime ends before it can start")
 	f.StringVar(&tokenFile, "token-file", "", "require tokens: a file of lines TOKEN ROLE (management, agent, namespace:NAME)")
 	f.BoolVar(&cfg.EnableDebug, "enable-debug", false, "serve Go's profiler under /debug/pprof/ on the HTTP address")

@@ -19,10 +19,13 @@ const drainTick = 500 * time.Millisecond
 // runDrainer moves work off draining nodes, on the leader, until ctx ends:
 // jobs still running on a node when its drain deadline passes are
 // restarted elsewhere (whole gangs), and a drain with nothing left on its
-// node is recorded complete. The node stays ineligible afterwards.
+// node is recorded complete. The node stays ineligible afterwards. The same
+// tick stops jobs past their maxRuntime and, every gcEvery, forgets jobs
+// finished more than JobGCThreshold ago.
 func (s *Server) runDrainer(ctx context.Context) {
 	t := time.NewTicker(drainTick)
 	defer t.Stop()
+	var lastGC time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -32,6 +35,10 @@ func (s *Server) runDrainer(ctx context.Context) {
 		now := time.Now().UTC()
 		s.drainPass(ctx, now)
 		s.runtimePass(ctx, now)
+		if now.Sub(lastGC) >= min(gcEvery, max(s.cfg.JobGCThreshold, drainTick)) {
+			s.gcPass(ctx, now)
+			lastGC = now
+		}
 	}
 }
 

@@ -43,6 +43,9 @@ type Config struct {
 	// PreemptMinRuntime is how long an allocation runs before it may be
 	// preempted (anti-churn); see DefaultPreemptMinRuntime.
 	PreemptMinRuntime time.Duration
+	// JobGCThreshold is how long finished jobs are kept before the leader
+	// forgets them with their allocations (0 keeps them forever).
+	JobGCThreshold time.Duration
 	// ACL, when set, requires a token on every request (LoadTokens);
 	// nil leaves the API open (dev mode).
 	ACL *ACL

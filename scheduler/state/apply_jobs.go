@@ -199,3 +199,49 @@ func applyMigrateJobs(txn *memdb.Txn, index uint64, req *MigrateJobsRequest) err
 	}
 	return setIndex(txn, tableJobs, index)
 }
+
+// applyGCJobs deletes the named jobs that are terminal, ended before
+// req.Before and have no allocation still running (an agent that has not
+// stopped a task yet keeps its job), with every allocation of theirs.
+func applyGCJobs(txn *memdb.Txn, index uint64, req *GCJobsRequest) (*GCJobsResponse, error) {
+	resp := &GCJobsResponse{}
+	for _, id := range req.JobIDs {
+		raw, _ := txn.First(tableJobs, "id", id)
+		if raw == nil {
+			continue
+		}
+		j := raw.(*api.Job)
+		if !j.Terminal() || j.EndTime == nil || !j.EndTime.Before(req.Before) {
+			continue
+		}
+		allocs := collect[*api.Allocation](nil, txn, tableAllocs, "job", id)
+		live := false
+		for _, a := range allocs {
+			live = live || !a.Terminal()
+		}
+		if live {
+			continue
+		}
+		for _, a := range allocs {
+			if err := txn.Delete(tableAllocs, a); err != nil {
+				return nil, fmt.Errorf("gc allocation %s: %w", a.ID, err)
+			}
+			resp.Allocs++
+		}
+		if err := txn.Delete(tableJobs, j); err != nil {
+			return nil, fmt.Errorf("gc job %s: %w", id, err)
+		}
+		resp.Jobs++
+	}
+	if resp.Allocs > 0 {
+		if err := setIndex(txn, tableAllocs, index); err != nil {
+			return nil, err
+		}
+	}
+	if resp.Jobs > 0 {
+		if err := setIndex(txn, tableJobs, index); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}

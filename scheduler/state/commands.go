@@ -29,6 +29,8 @@ const (
 	// MigrateJobsType restarts gangs elsewhere (off draining nodes)
 	// without using their restart budget.
 	MigrateJobsType MessageType = 10
+	// GCJobsType forgets finished jobs and their allocations.
+	GCJobsType MessageType = 11
 )
 
 func (t MessageType) String() string {
@@ -53,6 +55,8 @@ func (t MessageType) String() string {
 		return "NodeDrain"
 	case MigrateJobsType:
 		return "MigrateJobs"
+	case GCJobsType:
+		return "GCJobs"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }
@@ -182,6 +186,19 @@ type MigrateJobsRequest struct {
 	JobIDs []string  `json:"jobIds"`
 	Reason string    `json:"reason"`
 	Time   time.Time `json:"time"`
+}
+
+// GCJobsRequest forgets jobs that ended before Before, with their
+// allocations. The leader names them; the FSM re-checks each (a job that
+// is not terminal, or ended later, stays).
+type GCJobsRequest struct {
+	JobIDs []string  `json:"jobIds"`
+	Before time.Time `json:"before"`
+}
+
+// GCJobsResponse counts what was forgotten.
+type GCJobsResponse struct {
+	Jobs, Allocs int
 }
 
 // Encode renders a command as a log entry: its type byte, then JSON.

@@ -71,6 +71,8 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 		err = applyNodeDrain(txn, index, decode[NodeDrainRequest](t, index, body))
 	case MigrateJobsType:
 		err = applyMigrateJobs(txn, index, decode[MigrateJobsRequest](t, index, body))
+	case GCJobsType:
+		resp, err = applyGCJobs(txn, index, decode[GCJobsRequest](t, index, body))
 	default:
 		// An unknown type means a newer server wrote the log; applying
 		// around it would diverge from the leader.
