@@ -78,6 +78,14 @@ type SimConfig struct {
 	// is 1: any GPU task, as the engine's Place does.
 	Backfill    bool
 	ReserveGPUs int
+	// Reservations is how many tasks may hold a reservation in one pass
+	// (0 or 1: the first, as the engine's default), each on nodes no
+	// earlier one holds. ReserveBig gives the ones after the first only
+	// to tasks of 2 GPUs or more; ReserveBySize lets a bigger task take
+	// the place of the smallest one after the first when all are taken.
+	Reservations  int
+	ReserveBig    bool
+	ReserveBySize bool
 	// CheckpointEvery is the seconds between a task's checkpoints: an
 	// evicted task restarts from its last one (default 1800).
 	CheckpointEvery float64

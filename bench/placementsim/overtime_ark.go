@@ -11,7 +11,8 @@ import (
 )
 
 // passArk is one pass of Ark's scheduler: fair order, quota admission,
-// placement, preemption, and EASY backfill behind one reservation.
+// placement, preemption, and EASY backfill behind up to Reservations
+// reservations (see SimConfig).
 func (s *sim) passArk() {
 	jobs := make([]placement.PendingJob, len(s.pending))
 	for k, i := range s.pending {
@@ -19,7 +20,8 @@ func (s *sim) passArk() {
 		jobs[k] = placement.PendingJob{ID: st.id, Queue: st.Queue, Priority: st.Priority, Order: i, Demand: demand(st.Task, 1)}
 	}
 	order := placement.FairOrder(jobs, s.queues, s.usedQ, s.capacity)
-	var resv *placement.Reservation
+	var resv []simReservation
+	var ending []placement.Ending  // computed once per pass, when first needed
 	failed := map[string]bool{}    // shapes no node fits now
 	noVictims := map[string]bool{} // eviction searches that found nothing
 	tried, attempts := 0, 0
@@ -52,7 +54,7 @@ func (s *sim) passArk() {
 			}
 			if !placed {
 				s.res.QuotaHeld++
-			} else if resv != nil {
+			} else if len(resv) > 0 {
 				s.res.Backfilled++
 			}
 			continue
@@ -64,11 +66,11 @@ func (s *sim) passArk() {
 			if n < 0 {
 				failed[key] = true
 			} else {
-				if resv != nil && !placement.CanBackfill(*resv, []placement.Slot{{Node: n, GPUs: gpus}}, s.declared(i)) {
-					n, gpus = s.selectOff(st.Task, resv.Nodes)
+				if skip := blockedBy(resv, s.declared(i)); len(skip) > 0 && skip[n] {
+					n, gpus = s.selectOff(st.Task, skip)
 				}
 				if n >= 0 {
-					if resv != nil {
+					if len(resv) > 0 {
 						s.res.Backfilled++
 					}
 					s.start(i, n, gpus)
@@ -82,19 +84,90 @@ func (s *sim) passArk() {
 				attempts++
 			}
 			if placed {
-				if resv != nil {
+				if len(resv) > 0 {
 					s.res.Backfilled++
 				}
 				continue
 			}
 		}
-		if s.cfg.Backfill && resv == nil && st.Task.GPUs >= max(s.cfg.ReserveGPUs, 1) {
-			if r, ok := reserveOne(s.nodes, s.endings(), st.Task, s.cfg.Policy); ok {
-				resv = &r
-				s.reserved[i] = true
+		if s.cfg.Backfill && st.Task.GPUs >= max(s.cfg.ReserveGPUs, 1) {
+			if ending == nil {
+				ending = s.endings()
 			}
+			resv = s.reserve(resv, i, ending)
 		}
 	}
+}
+
+// simReservation is one task's reservation in a pass.
+type simReservation struct {
+	task int
+	placement.Reservation
+}
+
+// reserve gives waiting task i a reservation if the pass has room for one
+// (SimConfig.Reservations, ReserveBig, ReserveBySize): computed on the
+// nodes no earlier reservation holds, so reservations never share a node.
+func (s *sim) reserve(resv []simReservation, i int, ending []placement.Ending) []simReservation {
+	limit := max(s.cfg.Reservations, 1)
+	gpus := s.tasks[i].Task.GPUs
+	if len(resv) > 0 && s.cfg.ReserveBig && gpus < 2 {
+		return resv // only the head and multi-GPU tasks hold nodes
+	}
+	drop := -1
+	if len(resv) >= limit {
+		if !s.cfg.ReserveBySize {
+			return resv
+		}
+		// The smallest reservation after the head's gives way to a bigger
+		// task: the tasks already admitted past it stay correct, and the
+		// new reservation is computed on the cluster with them running.
+		for k := 1; k < len(resv); k++ {
+			if g := s.tasks[resv[k].task].Task.GPUs; g < gpus && (drop < 0 || g < s.tasks[resv[drop].task].Task.GPUs) {
+				drop = k
+			}
+		}
+		if drop < 0 {
+			return resv
+		}
+	}
+	held := map[int]bool{}
+	for k, r := range resv {
+		if k == drop {
+			continue
+		}
+		for n := range r.Nodes {
+			held[n] = true
+		}
+	}
+	r, ok := reserveOne(s.nodes, ending, s.tasks[i].Task, s.cfg.Policy, held)
+	if !ok {
+		return resv
+	}
+	if drop >= 0 {
+		resv = append(resv[:drop], resv[drop+1:]...)
+	}
+	s.reserved[i] = true
+	return append(resv, simReservation{task: i, Reservation: r})
+}
+
+// blockedBy is the nodes a task declaring runtime seconds may not use:
+// those of every reservation it could delay (placement.CanBackfill's rule
+// for each reservation).
+func blockedBy(resv []simReservation, runtime float64) map[int]bool {
+	var skip map[int]bool
+	for _, r := range resv {
+		if runtime > 0 && runtime <= r.At {
+			continue
+		}
+		if skip == nil {
+			skip = map[int]bool{}
+		}
+		for n := range r.Nodes {
+			skip[n] = true
+		}
+	}
+	return skip
 }
 
 // declared is the maxRuntime task i declares for its current attempt.
@@ -298,8 +371,9 @@ func betterVictims(a, b placement.Victims) bool {
 // PlaceGang would pick. Reserve rebuilds and rescans the whole cluster at
 // every distinct end time, which on openb (thousands of running tasks,
 // one reservation per pass) is too slow; TestReserveOneMatchesReserve
-// checks the two agree.
-func reserveOne(nodes []*placement.NodeState, ending []placement.Ending, t placement.Task, p placement.Policy) (placement.Reservation, bool) {
+// checks the two agree. Nodes in held (other reservations') are never
+// chosen, as Reserve never chooses a node that is not ready.
+func reserveOne(nodes []*placement.NodeState, ending []placement.Ending, t placement.Task, p placement.Policy, held map[int]bool) (placement.Reservation, bool) {
 	byNode := make([][]placement.Ending, len(nodes))
 	for _, e := range ending {
 		byNode[e.Node] = append(byNode[e.Node], e)
@@ -319,6 +393,9 @@ func reserveOne(nodes []*placement.NodeState, ending []placement.Ending, t place
 		}
 	}
 	for i, n := range nodes {
+		if held[i] {
+			continue
+		}
 		if n.Check(t) == placement.ReasonNone {
 			consider(i, 0, n)
 			continue

@@ -3,6 +3,7 @@ package placementsim
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/ark-sched/ark/scheduler/placement"
@@ -29,7 +30,21 @@ func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntim
 		c.Preempt, c.Backfill = name != "ark-nopreempt", name != "ark-nobackfill"
 		return c, nil
 	}
-	return c, fmt.Errorf("%w: unknown scheduler %q (%s)", ErrConfig, name, strings.Join(OverTimeSchedulers, ", "))
+	// ark-resvN, ark-bigN, ark-sizeN: Ark with up to N reservations a pass
+	// for the first N tasks that cannot start, for the first and then only
+	// multi-GPU tasks, or for the biggest of them (see SimConfig).
+	for _, v := range []string{"ark-resv", "ark-big", "ark-size"} {
+		if rest, ok := strings.CutPrefix(name, v); ok {
+			n, err := strconv.Atoi(rest)
+			if err != nil || n < 1 {
+				break
+			}
+			c.Policy, c.Queues, c.Preempt, c.Backfill = placement.NewArk(), queues, true, true
+			c.Reservations, c.ReserveBig, c.ReserveBySize = n, v == "ark-big", v == "ark-size"
+			return c, nil
+		}
+	}
+	return c, fmt.Errorf("%w: unknown scheduler %q (%s, ark-resvN, ark-bigN, ark-sizeN)", ErrConfig, name, strings.Join(OverTimeSchedulers, ", "))
 }
 
 // runOverTime runs each scheduler on the same tasks.

@@ -121,6 +121,54 @@ func TestBackfillKeepsReservation(t *testing.T) {
 	}
 }
 
+// TestSeveralReservations: two 8-GPU tasks wait for different nodes (r0
+// fills n0 until 100, r1 half of n1 until 300). With one reservation only
+// the first holds a node, and a long task takes the room the second one
+// needs on n1; with two, the second holds n1 and the long task waits
+// behind both (then holds the third reservation itself).
+func TestSeveralReservations(t *testing.T) {
+	nodes := []Node{
+		{Name: "n0", CPUMilli: 64000, MemoryMiB: 262144, GPUs: 8, Model: "V100"},
+		{Name: "n1", CPUMilli: 64000, MemoryMiB: 262144, GPUs: 8, Model: "V100"},
+	}
+	tasks := []SimTask{
+		{Name: "r0", Task: gpuTask(8), Queue: "q", Arrive: 0, Duration: 100},
+		{Name: "r1", Task: gpuTask(4), Queue: "q", Arrive: 0, Duration: 300},
+		{Name: "big1", Task: gpuTask(8), Queue: "q", Arrive: 1, Duration: 1000},
+		{Name: "big2", Task: gpuTask(8), Queue: "q", Arrive: 2, Duration: 10},
+		{Name: "long", Task: gpuTask(4), Queue: "q", Arrive: 3, Duration: 500},
+	}
+	queues := []placement.Queue{{Name: "q", Weight: 1}}
+	for _, tt := range []struct {
+		name                 string
+		cfg                  SimConfig
+		big1, big2, long     float64
+		reserved, backfilled int
+	}{
+		// big1 holds n0 from 100; long starts on n1 at 3, and big2 waits
+		// for it to end at 503.
+		{"one", SimConfig{Reservations: 1}, 99, 501, 0, 2, 1},
+		// big2 holds n1 from 300; long (500 s) may use neither node, and
+		// starts when big2 ends at 310.
+		{"two", SimConfig{Reservations: 2}, 99, 298, 307, 3, 0},
+		// Same: big2 is a multi-GPU task.
+		{"big", SimConfig{Reservations: 2, ReserveBig: true}, 99, 298, 307, 3, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.Name, cfg.Policy, cfg.Queues, cfg.Preempt, cfg.Backfill = "ark", placement.NewArk(), queues, true, true
+			s := simulate(nodes, tasks, cfg)
+			r := byName(s)
+			if r["big1"].wait != tt.big1 || r["big2"].wait != tt.big2 || r["long"].wait != tt.long {
+				t.Errorf("waits big1 %v big2 %v long %v, want %v %v %v", r["big1"].wait, r["big2"].wait, r["long"].wait, tt.big1, tt.big2, tt.long)
+			}
+			if s.res.Reserved != tt.reserved || s.res.Backfilled != tt.backfilled {
+				t.Errorf("reserved %d backfilled %d, want %d %d", s.res.Reserved, s.res.Backfilled, tt.reserved, tt.backfilled)
+			}
+		})
+	}
+}
+
 // TestWaitAndUtilisationMath checks the figures on a run small enough to
 // do by hand.
 func TestWaitAndUtilisationMath(t *testing.T) {
@@ -188,8 +236,17 @@ func TestReserveOneMatchesReserve(t *testing.T) {
 			if o, ok := p.(placement.Observer); ok {
 				o.Observe(task)
 			}
-			want, wok := placement.Reserve(nodes, ending, placement.Gang{Replicas: 1, Task: task}, p)
-			got, gok := reserveOne(nodes, ending, task, p)
+			held := map[int]bool{}
+			if rng.IntN(2) == 0 {
+				held[rng.IntN(len(nodes))] = true
+			}
+			trial := make([]*placement.NodeState, len(nodes))
+			for i, n := range nodes {
+				trial[i] = n.Clone()
+				trial[i].NotReady = held[i]
+			}
+			want, wok := placement.Reserve(trial, ending, placement.Gang{Replicas: 1, Task: task}, p)
+			got, gok := reserveOne(nodes, ending, task, p, held)
 			if wok != gok || want.At != got.At || len(want.Nodes) != len(got.Nodes) {
 				t.Fatalf("iter %d %s: reserveOne = %+v, %v; Reserve = %+v, %v", iter, p.Name(), got, gok, want, wok)
 			}
@@ -203,8 +260,9 @@ func TestReserveOneMatchesReserve(t *testing.T) {
 }
 
 // TestSimulateInvariants runs a contended slice of the default list through
-// every scheduler: every task that fits a node completes, nothing is left
-// allocated, and the per-class counts add up.
+// every scheduler and the several-reservation variants: every task that
+// fits a node completes, nothing is left allocated, and the per-class
+// counts add up.
 func TestSimulateInvariants(t *testing.T) {
 	dir := DataDir()
 	nodes, err := LoadNodes(filepath.Join(dir, "openb_node_list_gpu_node.csv"))
@@ -228,7 +286,7 @@ func TestSimulateInvariants(t *testing.T) {
 	}
 	queues := SimQueues(gpus)
 	tasks := SimTasks(list[len(list)-600:], 2000, queues, 3)
-	for _, name := range OverTimeSchedulers {
+	for _, name := range append(OverTimeSchedulers, "ark-resv4", "ark-big4", "ark-size4") {
 		cfg, err := overTimeConfig(name, queues, 600, 0)
 		if err != nil {
 			t.Fatal(err)

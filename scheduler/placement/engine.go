@@ -34,7 +34,8 @@ func Place(in Input) Result {
 	}
 	res := Result{Unplaced: map[string]string{}}
 	pre := &preempter{in: &in, taken: map[string]bool{}}
-	var held *reservation // room kept for the head-of-line job (backfill)
+	var held []reservation // room kept for jobs that fit nowhere (backfill)
+	limit := max(in.MaxReservations, 1)
 	for _, job := range preemptorsFirst(in.Pending) {
 		req, err := RequestOf(job)
 		if err != nil {
@@ -51,12 +52,15 @@ func Place(in Input) Result {
 		}
 		policy.Observe(g.Task)
 		states, index := jobStates(nodes, usage, req)
-		// Behind a held job, only work that ends before it could start
+		// Behind held jobs, only work that ends before one could start
 		// may use the nodes held for it.
-		blocked := held != nil && !held.admits(job)
-		if blocked {
-			for i := range held.Nodes {
-				states[i].NotReady = true
+		var blocked []reservation
+		for _, r := range held {
+			if !r.admits(job) {
+				blocked = append(blocked, r)
+				for i := range r.Nodes {
+					states[i].NotReady = true
+				}
 			}
 		}
 		c := NewCluster(states)
@@ -87,13 +91,13 @@ func Place(in Input) Result {
 				res.Unplaced[job.ID] = why
 				continue
 			}
-			if blocked {
-				why += "; " + held.describe(nodes)
+			for _, r := range blocked {
+				why += "; " + r.describe(nodes)
 			}
-			if held == nil && in.Backfill && req.GPUs > 0 {
-				if r, ok := reserveFor(job, &in, nodes, usage, req, g, policy); ok {
-					held = &r
-					res.Held = job.ID
+			if len(held) < limit && in.Backfill && req.GPUs > 0 {
+				if r, ok := reserveFor(job, &in, nodes, usage, req, g, policy, held); ok {
+					held = append(held, r)
+					res.Held = append(res.Held, r.hold(nodes))
 				}
 			}
 			res.Unplaced[job.ID] = why

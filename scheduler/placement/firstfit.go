@@ -34,6 +34,10 @@ type Input struct {
 	// Backfill holds room for the first job that fits nowhere: later jobs
 	// use the held nodes only if their maxRuntime ends before it starts.
 	Backfill bool
+	// MaxReservations is how many jobs of a pass may hold room (0 or 1:
+	// the first). Each further GPU job that fits nowhere is held nodes no
+	// earlier reservation holds, and only when it can say when it starts.
+	MaxReservations int
 }
 
 // Assignment places one rank.
@@ -57,8 +61,19 @@ type Result struct {
 	Unplaced map[string]string
 	// Preemptions are the evictions jobs that fit nowhere asked for.
 	Preemptions []Preemption
-	// Held is the job nodes are held for (backfill), if any.
-	Held string
+	// Held are the jobs nodes are held for (backfill), in pass order.
+	Held []Hold
+}
+
+// Hold is room held for a pending job: later jobs of the pass use these
+// nodes only if their maxRuntime ends within In seconds.
+type Hold struct {
+	JobID string
+	Nodes []string // node IDs, sorted
+	// In is the seconds until the job can start as allocations end by
+	// their declared maxRuntime; 0 when unknown (it needs an allocation
+	// that declared none), and the nodes are then held for everyone.
+	In float64
 }
 
 // RequestOf converts a job's spec to what one replica needs.

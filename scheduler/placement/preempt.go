@@ -418,14 +418,22 @@ type reservation struct {
 	known bool // At is a time the reservation can promise
 }
 
-// reserveFor computes the head-of-line job's reservation from the live
-// allocations' declared ends. Allocations with no declared end are
-// released last; when the job needs one of them the time is unknown, and
-// only jobs kept off the reserved nodes may start (backfill never delays
-// the held job).
-func reserveFor(job *api.Job, in *Input, nodes []*api.Node, usage map[string]*Usage, req Request, g Gang, policy Policy) (reservation, bool) {
+// reserveFor computes a job's reservation from the live allocations'
+// declared ends, on the nodes none of held holds (reservations never
+// share a node, so each one's time holds whatever the others do).
+// Allocations with no declared end are released last; when the job needs
+// one of them the time is unknown, and only jobs kept off the reserved
+// nodes may start (backfill never delays the held job). Only the first
+// reservation of a pass may be unknown: others would keep their nodes
+// idle for no time anyone can bound.
+func reserveFor(job *api.Job, in *Input, nodes []*api.Node, usage map[string]*Usage, req Request, g Gang, policy Policy, held []reservation) (reservation, bool) {
 	const never = 1e15 // seconds: after every declared end
 	states, index := jobStates(nodes, usage, req)
+	for _, r := range held {
+		for i := range r.Nodes {
+			states[i].NotReady = true
+		}
+	}
 	nodeIdx := make(map[string]int, len(nodes))
 	for i, n := range nodes {
 		nodeIdx[n.ID] = i
@@ -459,9 +467,22 @@ func reserveFor(job *api.Job, in *Input, nodes []*api.Node, usage map[string]*Us
 	}
 	res := reservation{jobID: job.ID, Reservation: r, known: r.At < never}
 	if !res.known {
+		if len(held) > 0 {
+			return reservation{}, false
+		}
 		res.At = 0
 	}
 	return res, true
+}
+
+// hold is the reservation as Result reports it.
+func (r reservation) hold(nodes []*api.Node) Hold {
+	h := Hold{JobID: r.jobID, In: r.At}
+	for i := range r.Nodes {
+		h.Nodes = append(h.Nodes, nodes[i].ID)
+	}
+	sort.Strings(h.Nodes)
+	return h
 }
 
 // describe says which nodes the reservation holds and until when.

@@ -17,6 +17,11 @@ import (
 	"github.com/ark-sched/ark/scheduler/state"
 )
 
+// backfillReservations is how many pending jobs a pass may hold nodes
+// for (placement.Input.MaxReservations); see bench/README.md's over-time
+// section for the measurements behind it.
+const backfillReservations = 1
+
 // Rendezvous ports are taken from this range on rank 0's node address.
 const (
 	masterPortBase  = 29500
@@ -113,13 +118,16 @@ func (s *Server) plan(snap *state.Snapshot, newerThan uint64) state.Plan {
 	var pending []*api.Job
 	if newerThan > 0 {
 		pending = snap.PendingJobsSince(newerThan)
-		// The job the last full pass held nodes for is planned again
-		// first, so that the new jobs see its reservation.
-		if held := s.heldJob; held != "" {
-			if j := snap.Job(nil, held); j != nil && j.Status == api.JobPending && j.CreateIndex <= newerThan {
-				pending = append([]*api.Job{j}, pending...)
+		// The jobs the last full pass held nodes for are planned again
+		// first, in the same order, so that the new jobs see their
+		// reservations.
+		var held []*api.Job
+		for _, id := range s.heldJobs {
+			if j := snap.Job(nil, id); j != nil && j.Status == api.JobPending && j.CreateIndex <= newerThan {
+				held = append(held, j)
 			}
 		}
+		pending = append(held, pending...)
 	} else {
 		pending = snap.JobsByStatus(nil, api.JobPending)
 	}
@@ -165,15 +173,18 @@ func (s *Server) plan(snap *state.Snapshot, newerThan uint64) state.Plan {
 	quotaNeed := map[string]int64{}
 	pending = s.admit(snap, pending, nodes, live, held, quotaNeed)
 	in := placement.Input{Nodes: nodes, Allocs: live, Pending: pending,
-		Preempt: !s.cfg.NoPreemption, Backfill: !s.cfg.NoBackfill}
+		Preempt: !s.cfg.NoPreemption, Backfill: !s.cfg.NoBackfill, MaxReservations: backfillReservations}
 	if in.Preempt || in.Backfill {
 		in.Run = s.runInfo(snap, live, now)
 		in.Reclaim = s.withinQuota(snap, pending, live)
 		in.QuotaNeed = quotaNeed
 	}
 	res := placement.Place(in)
-	if newerThan == 0 || res.Held != "" {
-		s.heldJob = res.Held
+	if newerThan == 0 || len(res.Held) > 0 {
+		s.heldJobs = s.heldJobs[:0]
+		for _, h := range res.Held {
+			s.heldJobs = append(s.heldJobs, h.JobID)
+		}
 	}
 	for id, why := range held {
 		res.Unplaced[id] = why

@@ -103,9 +103,9 @@ type Server struct {
 	// nextWake is when the scheduler must look again without a state
 	// change (the first end of a restart backoff); owned by its goroutine.
 	nextWake time.Time
-	// heldJob is the job the last full pass held nodes for (backfill);
-	// scheduler goroutine only.
-	heldJob string
+	// heldJobs are the jobs the last full pass held nodes for (backfill),
+	// in pass order; scheduler goroutine only.
+	heldJobs []string
 
 	mu        sync.Mutex
 	leaderCtx context.CancelFunc
