@@ -37,6 +37,8 @@ fuzz:
 	$(GO) test ./storage/checkpoint -run '^$$' -fuzz '^FuzzDecodeManifest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./storage/crypt -run '^$$' -fuzz '^FuzzDecrypt$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./collective -run '^$$' -fuzz '^FuzzChunking$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./collective/rdma -run '^$$' -fuzz '^FuzzParseAddr$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./collective/rdma -run '^$$' -fuzz '^FuzzDecodeWire$$' -fuzztime $(FUZZTIME)
 
 demo: build
 	bash examples/demo.sh
