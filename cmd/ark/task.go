@@ -75,6 +75,7 @@ func postReport(ctx context.Context, agent, alloc string, rep api.TaskReport) er
 		return usageError{err}
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+os.Getenv("ARK_TASK_TOKEN"))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("reach the agent at %s: %w", agent, err)

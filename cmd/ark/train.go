@@ -357,6 +357,7 @@ func (r *agentReporter) run() {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(body))
 		if err == nil {
 			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+os.Getenv("ARK_TASK_TOKEN"))
 			if resp, err := client.Do(req); err == nil {
 				resp.Body.Close()
 			}

@@ -209,6 +209,10 @@ type Node struct {
 	MemoryBytes int64        `json:"memoryBytes"`
 	// Fake is true when the GPUs are simulated (dev mode and tests).
 	Fake bool `json:"fake,omitempty"`
+	// TokenFingerprint identifies (without revealing) the token the agent
+	// registered with; the servers present that token when they call the
+	// agent (logs), and the agent refuses calls without it.
+	TokenFingerprint string `json:"tokenFingerprint,omitempty"`
 	// Fabric names the network domain the node sits in (a rack, an RDMA
 	// leaf switch): a multi-node gang prefers nodes of one fabric.
 	Fabric string `json:"fabric,omitempty"`

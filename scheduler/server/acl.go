@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -40,6 +41,10 @@ type principal struct {
 // ACL maps token digests to principals; nil means access control is off.
 type ACL struct {
 	tokens map[[32]byte]principal
+	// agentTokens holds the raw agent and management tokens by
+	// fingerprint: the server presents a node's own token to its agent
+	// when it fetches logs (agents check it).
+	agentTokens map[string]string
 	// serverToken is the management token servers use with each other.
 	serverToken string
 }
@@ -57,7 +62,7 @@ func LoadTokens(path string) (*ACL, error) {
 		return nil, fmt.Errorf("token file: %w", err)
 	}
 	defer f.Close()
-	acl := &ACL{tokens: map[[32]byte]principal{}}
+	acl := &ACL{tokens: map[[32]byte]principal{}, agentTokens: map[string]string{}}
 	sc := bufio.NewScanner(f)
 	for line := 1; sc.Scan(); line++ {
 		text := strings.TrimSpace(sc.Text())
@@ -90,6 +95,9 @@ func LoadTokens(path string) (*ACL, error) {
 			return nil, fmt.Errorf("token file %s line %d: unknown role %q (management, agent or namespace:NAME)", path, line, r)
 		}
 		acl.tokens[sha256.Sum256([]byte(tok))] = p
+		if p.role == roleAgent || p.role == roleManagement {
+			acl.agentTokens[TokenFingerprint(tok)] = tok
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("token file %s: %w", path, err)
@@ -181,4 +189,27 @@ func (s *Server) setServerAuth(req *http.Request) {
 	if s.acl != nil {
 		req.Header.Set("Authorization", "Bearer "+s.acl.serverToken)
 	}
+}
+
+// TokenFingerprint names a token without revealing it: what a node record
+// keeps of the token its agent registered with.
+func TokenFingerprint(tok string) string {
+	sum := sha256.Sum256([]byte("ark-token-fingerprint\x00" + tok))
+	return hex.EncodeToString(sum[:8])
+}
+
+// bearer is the token a request carries, or "".
+func bearer(r *http.Request) string {
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return tok
+}
+
+// agentToken returns the token of a node's agent from its fingerprint
+// ("" when unknown: the node registered without a token, or the token
+// file changed since).
+func (a *ACL) agentToken(fp string) string {
+	if a == nil || fp == "" {
+		return ""
+	}
+	return a.agentTokens[fp]
 }

@@ -321,6 +321,10 @@ func (s *Server) handleRegisterNode(w http.ResponseWriter, r *http.Request) {
 	if n.ID == "" {
 		n.ID = randomSuffix(8)
 	}
+	n.TokenFingerprint = ""
+	if s.acl != nil {
+		n.TokenFingerprint = TokenFingerprint(bearer(r))
+	}
 	n.RegisterTime = time.Now().UTC()
 	_, idx, err := s.apply(r.Context(), state.UpsertNodeType, &state.UpsertNodeRequest{Node: &n})
 	if err != nil {

@@ -60,6 +60,9 @@ func (s *Server) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if tok := s.acl.agentToken(node.TokenFingerprint); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.fail(w, r, &httpError{http.StatusBadGateway, fmt.Errorf("reach agent of node %s at %s: %w", node.Name, node.AgentAddr, err)})

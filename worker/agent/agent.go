@@ -57,12 +57,14 @@ type Config struct {
 
 // Agent runs one node.
 type Agent struct {
-	cfg     Config
-	log     *zap.Logger
-	client  *client.Client
-	inv     *inventory.Inventory
-	drivers map[string]driver.Driver
-	ln      net.Listener
+	// reportKey keys the task tokens of task reports (auth.go).
+	reportKey []byte
+	cfg       Config
+	log       *zap.Logger
+	client    *client.Client
+	inv       *inventory.Inventory
+	drivers   map[string]driver.Driver
+	ln        net.Listener
 
 	cgroups *driver.Cgroups
 
@@ -99,6 +101,10 @@ func New(cfg Config) (*Agent, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	reportKey, err := loadReportKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	opts := inventory.Options{FakeGPUs: cfg.FakeGPUs, NodeName: cfg.Name}
 	if cfg.MockNVML != "" {
 		if opts.NVML, err = inventory.MockMachine(cfg.MockNVML); err != nil {
@@ -121,8 +127,9 @@ func New(cfg Config) (*Agent, error) {
 		log.Info("tasks run in cgroups v2 with their CPU and memory limits")
 	}
 	return &Agent{
-		cgroups: cg,
-		cfg:     cfg, log: log, client: client, inv: inv, ln: ln,
+		reportKey: reportKey,
+		cgroups:   cg,
+		cfg:       cfg, log: log, client: client, inv: inv, ln: ln,
 		drivers: map[string]driver.Driver{driver.Exec{}.Name(): driver.Exec{}, driver.Builtin{}.Name(): driver.Builtin{}},
 		tasks:   map[string]*task{},
 	}, nil

@@ -20,10 +20,17 @@ import (
 // cluster starts an in-process server and n agents with fake GPUs.
 func cluster(t *testing.T, n int) *client.Client {
 	t.Helper()
+	return clusterWith(t, n, nil, "", "")
+}
+
+// clusterWith is cluster with access control: the servers' tokens, the
+// token every agent uses, and the client's.
+func clusterWith(t *testing.T, n int, acl *server.ACL, agentToken, clientToken string) *client.Client {
+	t.Helper()
 	log := zaptest.NewLogger(t)
 	s, err := server.New(server.Config{
 		Name: "s1", DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
-		Bootstrap: true, Logger: log,
+		Bootstrap: true, Logger: log, ACL: acl,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +50,7 @@ func cluster(t *testing.T, n int) *client.Client {
 	for i := 0; i < n; i++ {
 		a, err := New(Config{
 			Name: fmt.Sprintf("node-%d", i), Servers: []string{s.HTTPAddr()}, DataDir: t.TempDir(),
-			FakeGPUs: "2xH200:141Gi", Address: "127.0.0.1", StopGrace: 2 * time.Second, Logger: log,
+			FakeGPUs: "2xH200:141Gi", Address: "127.0.0.1", StopGrace: 2 * time.Second, Logger: log, Token: agentToken,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -66,6 +73,7 @@ func cluster(t *testing.T, n int) *client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.Token = clientToken
 	waitFor(t, 10*time.Second, "nodes ready", func() bool {
 		nodes, err := c.Nodes(context.Background())
 		return err == nil && len(nodes) == n
@@ -318,12 +326,13 @@ func TestIneligibleNodeTakesNothing(t *testing.T) {
 	}
 }
 
-// TestTaskReport: a running task's report reaches the servers through its
-// agent and shows on its allocation.
+// TestTaskReport: a running task's report, with the task's token, reaches
+// the servers through its agent and shows on its allocation; reports
+// without it, or with another allocation's, are refused.
 func TestTaskReport(t *testing.T) {
 	c := cluster(t, 1)
 	ctx := context.Background()
-	resp, err := c.SubmitJob(ctx, jobSpec("reporter", 1, 1, `echo "$ARK_AGENT_ADDR" > agent-addr; sleep 30`))
+	resp, err := c.SubmitJob(ctx, jobSpec("reporter", 1, 1, `echo "token $ARK_TASK_TOKEN"; sleep 30`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,15 +345,41 @@ func TestTaskReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	post := func(body string) int {
-		r, err := http.Post("http://"+node.AgentAddr+"/v1/allocations/"+job.Allocations[0].ID+"/report", "application/json", strings.NewReader(body))
+	var token string
+	waitFor(t, 10*time.Second, "the task's token in its log", func() bool {
+		rc, err := c.JobLogs(ctx, resp.ID, 0, "stdout", false)
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		_, token, _ = strings.Cut(strings.TrimSpace(string(b)), "token ")
+		return len(token) == 64
+	})
+	postAs := func(id, tok, body string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+node.AgentAddr+"/v1/allocations/"+id+"/report", strings.NewReader(body))
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		r, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		r.Body.Close()
 		return r.StatusCode
 	}
-	if code := post(`{"progress":"step 5/10","checkpoint":{"uri":"file:///ckpt/reporter/5","step":5}}`); code != http.StatusNoContent {
+	post := func(body string) int { return postAs(job.Allocations[0].ID, token, body) }
+	good := `{"progress":"step 5/10","checkpoint":{"uri":"file:///ckpt/reporter/5","step":5}}`
+	for name, code := range map[string]int{
+		"no token":                   postAs(job.Allocations[0].ID, "", good),
+		"wrong token":                postAs(job.Allocations[0].ID, strings.Repeat("0", 64), good),
+		"another allocation's token": postAs("other-0-aa", token, good),
+	} {
+		if code != http.StatusUnauthorized {
+			t.Errorf("%s: %d, want 401", name, code)
+		}
+	}
+	if code := post(good); code != http.StatusNoContent {
 		t.Fatalf("report: %d", code)
 	}
 	job, _, _ = c.Job(ctx, resp.ID, 0, 0)

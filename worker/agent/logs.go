@@ -27,6 +27,10 @@ func (a *Agent) routes() http.Handler {
 // handleLogs serves a task's stdout or stderr; with follow=true it streams
 // what the task writes until the task ends or the client goes away.
 func (a *Agent) handleLogs(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Token != "" && !checkBearer(r, a.cfg.Token) {
+		httpError(w, http.StatusUnauthorized, errors.New("logs need this node's agent token (the servers present it; ask them: ark job logs)"))
+		return
+	}
 	id := r.PathValue("id")
 	if !allocIDRE.MatchString(id) {
 		httpError(w, http.StatusBadRequest, fmt.Errorf("invalid allocation ID %q", id))
@@ -118,6 +122,10 @@ func httpError(w http.ResponseWriter, code int, err error) {
 // that lose the least work).
 func (a *Agent) handleReport(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if !checkBearer(r, a.taskToken(id)) {
+		httpError(w, http.StatusUnauthorized, fmt.Errorf("a report for allocation %s needs its task token (ARK_TASK_TOKEN, as Authorization: Bearer)", id))
+		return
+	}
 	var rep api.TaskReport
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
