@@ -401,3 +401,11 @@ func (c *Cluster) Release(i int, t Task, gpus []int) {
 	c.Nodes[i].Release(t, gpus)
 	c.insert(i)
 }
+
+// SetNotReady closes node i to placement (or opens it again) and
+// re-indexes it.
+func (c *Cluster) SetNotReady(i int, notReady bool) {
+	c.remove(i)
+	c.Nodes[i].NotReady = notReady
+	c.insert(i)
+}

@@ -21,7 +21,39 @@ import (
 //	    one fabric; inference replicas spread over nodes
 //
 // Assignments use the same GPU indexes Fit re-checks before commit.
-func Place(in Input) Result {
+//
+// Jobs that see the nodes alike (the same GPU model and memory filter, and
+// for shares that need GPU memory the same share) share one indexed
+// Cluster, built once and updated by each placement, so a pass over many
+// jobs costs one index build per kind of job, not one per job.
+func Place(in Input) Result { return place(in, false) }
+
+// viewKey is what jobStates reads of a request: jobs with equal keys see
+// the same node states.
+type viewKey struct {
+	model     string
+	gpuMemory int64
+	share     int64 // GPUMilli, for shares that need GPU memory only
+	shareMem  int64
+}
+
+func viewKeyOf(req Request) viewKey {
+	k := viewKey{model: req.GPUModel, gpuMemory: req.GPUMemoryBytes}
+	if req.Shared() && req.ShareMemory() > 0 {
+		k.share, k.shareMem = req.GPUMilli, req.ShareMemory()
+	}
+	return k
+}
+
+// view is the cluster as jobs of one viewKey see it.
+type view struct {
+	c     *Cluster
+	index [][]int
+}
+
+// place is Place; fresh builds every job's cluster anew (the reference
+// the shared views are tested against).
+func place(in Input, fresh bool) Result {
 	nodes := append([]*api.Node(nil), in.Nodes...)
 	sort.Slice(nodes, func(i, k int) bool { return nodes[i].Name < nodes[k].Name })
 	usage := NodeUsage(in.Allocs)
@@ -33,6 +65,8 @@ func Place(in Input) Result {
 		}
 	}
 	res := Result{Unplaced: map[string]string{}}
+	views := map[viewKey]*view{}
+	explained := map[string]string{} // by request and replicas, until the next placement
 	pre := &preempter{in: &in, taken: map[string]bool{}}
 	var held []reservation // room kept for jobs that fit nowhere (backfill)
 	limit := max(in.MaxReservations, 1)
@@ -51,27 +85,45 @@ func Place(in Input) Result {
 			Spread:         job.Spec.Kind == spec.KindInference,
 		}
 		policy.Observe(g.Task)
-		states, index := jobStates(nodes, usage, req)
+		key := viewKeyOf(req)
+		v := views[key]
+		if v == nil || fresh {
+			states, index := jobStates(nodes, usage, req)
+			v = &view{c: NewCluster(states), index: index}
+			views[key] = v
+		}
+		c, index := v.c, v.index
 		// Behind held jobs, only work that ends before one could start
-		// may use the nodes held for it.
+		// may use the nodes held for it: they are closed to this job.
 		var blocked []reservation
+		var closed []int
 		for _, r := range held {
 			if !r.admits(job) {
 				blocked = append(blocked, r)
 				for i := range r.Nodes {
-					states[i].NotReady = true
+					if !c.Nodes[i].NotReady {
+						c.SetNotReady(i, true)
+						closed = append(closed, i)
+					}
 				}
 			}
 		}
-		c := NewCluster(states)
 		need := in.QuotaNeed[job.ID]
 		var slots []Slot
 		ok := false
 		if need == 0 {
 			slots, ok = c.PlaceGang(g, policy, nil)
 		}
+		for _, i := range closed {
+			c.SetNotReady(i, false)
+		}
 		if !ok {
-			why := explain(nodes, usage, replicas, req)
+			ek := fmt.Sprintf("%+v/%d", req, replicas)
+			why, seen := explained[ek]
+			if !seen {
+				why = explain(nodes, usage, replicas, req)
+				explained[ek] = why
+			}
 			if wait := waitingOn(in.Allocs, job.Preempting); len(wait) > 0 {
 				// Its victims are stopping: preempt no more, wait for them.
 				res.Unplaced[job.ID] = fmt.Sprintf("%s; waiting for preempted job(s) %s to stop", why, strings.Join(wait, ", "))
@@ -115,6 +167,13 @@ func Place(in Input) Result {
 			usage[n.ID] = usage[n.ID].add(req.Allocation(job.ID, gpus))
 		}
 		res.Placements = append(res.Placements, Placement{JobID: job.ID, Request: req, Assignments: asg})
+		// PlaceGang updated this view; the others read the old usage.
+		for k := range views {
+			if k != key {
+				delete(views, k)
+			}
+		}
+		clear(explained)
 	}
 	return res
 }

@@ -1,0 +1,72 @@
+package placement
+
+import (
+	"flag"
+	"fmt"
+	"testing"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/spec"
+)
+
+// BenchmarkPlaceLeader is the leader's whole pass (placement.Place, as the
+// server calls it): 10,000 nodes x 8 H200s, 1,000 pending jobs per pass
+// (single-GPU, 500m shares and 2x8 gangs mixed), per placement.
+func BenchmarkPlaceLeader(b *testing.B) {
+	var nodes []*api.Node
+	for i := 0; i < 10000; i++ {
+		nodes = append(nodes, h200(fmt.Sprintf("n%05d", i), 8))
+	}
+	var jobs []*api.Job
+	for j := 0; j < 1000; j++ {
+		switch j % 10 {
+		case 0:
+			jobs = append(jobs, job(fmt.Sprintf("g%04d", j), 2, 8))
+		case 1, 2:
+			jobs = append(jobs, job(fmt.Sprintf("s%04d", j), 1, 1, func(s *spec.Job) { s.Resources.GPUMilli = 500 }))
+		default:
+			jobs = append(jobs, job(fmt.Sprintf("j%04d", j), 1, 1))
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if res := place(Input{Nodes: nodes, Pending: jobs}, *benchFresh); len(res.Placements) != len(jobs) {
+			b.Fatalf("placed %d of %d", len(res.Placements), len(jobs))
+		}
+	}
+	b.ReportMetric(float64(b.N*len(jobs))/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// benchFresh makes BenchmarkPlaceLeader build every job's cluster anew
+// (the pass before views were shared), for side-by-side figures:
+// go test -run X -bench PlaceLeader -args -fresh
+var benchFresh = flag.Bool("fresh", false, "BenchmarkPlaceLeader: one cluster per job (the old pass)")
+
+// BenchmarkPlaceLeaderFull is a pass on a full cluster: 10,000 nodes x 8
+// GPUs all held by single-GPU allocations with declared ends, 100 pending
+// 8-GPU jobs, backfill on (the head one gets a reservation).
+func BenchmarkPlaceLeaderFull(b *testing.B) {
+	var nodes []*api.Node
+	var allocs []*api.Allocation
+	run := map[string]RunInfo{}
+	for i := 0; i < 10000; i++ {
+		n := h200(fmt.Sprintf("n%05d", i), 8)
+		nodes = append(nodes, n)
+		for g := 0; g < 8; g++ {
+			a := live(fmt.Sprintf("a%05d-%d", i, g), n.ID, g)
+			allocs = append(allocs, a)
+			run[a.ID] = RunInfo{Priority: 50, EndsIn: float64(60 + (i*8+g)%7919)}
+		}
+	}
+	var jobs []*api.Job
+	for j := 0; j < 100; j++ {
+		jobs = append(jobs, job(fmt.Sprintf("j%04d", j), 1, 8))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res := place(Input{Nodes: nodes, Allocs: allocs, Pending: jobs, Run: run, Backfill: true}, *benchFresh)
+		if len(res.Placements) != 0 || len(res.Held) != 1 {
+			b.Fatalf("placed %d, held %d", len(res.Placements), len(res.Held))
+		}
+	}
+}
