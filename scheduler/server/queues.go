@@ -115,14 +115,23 @@ func (s *Server) admit(snap *state.Snapshot, pending []*api.Job, nodes []*api.No
 	// lowerThan is the milli-GPU a queue's running work below a priority
 	// holds (and is not already stopping): what a job of that queue could
 	// evict to stay within its quota.
+	heldAt := map[string]map[int]int64{} // queue -> priority -> milli-GPU held
+	for _, a := range live {
+		if a.DesiredStatus == api.DesiredStop {
+			continue
+		}
+		if j := job(a.JobID); j != nil {
+			if heldAt[j.Queue] == nil {
+				heldAt[j.Queue] = map[int]int64{}
+			}
+			heldAt[j.Queue][j.Priority] += allocGPUMilli(a)
+		}
+	}
 	lowerThan := func(queue string, prio int) int64 {
 		var m int64
-		for _, a := range live {
-			if a.DesiredStatus == api.DesiredStop {
-				continue
-			}
-			if j := job(a.JobID); j != nil && j.Queue == queue && j.Priority < prio {
-				m += allocGPUMilli(a)
+		for p, milli := range heldAt[queue] {
+			if p < prio {
+				m += milli
 			}
 		}
 		return m
