@@ -23,7 +23,7 @@ import (
 // Assignments use the same GPU indexes Fit re-checks before commit.
 //
 // Jobs that see the nodes alike (the same GPU model and memory filter, and
-// for shares that need GPU memory the same share) share one indexed
+// for shares the same share) share one indexed
 // Cluster, built once and updated by each placement, so a pass over many
 // jobs costs one index build per kind of job, not one per job.
 func Place(in Input) Result { return place(in, false) }
@@ -33,13 +33,13 @@ func Place(in Input) Result { return place(in, false) }
 type viewKey struct {
 	model     string
 	gpuMemory int64
-	share     int64 // GPUMilli, for shares that need GPU memory only
-	shareMem  int64
+	share     int64 // GPUMilli, for shares (their GPU memory folds into free milli)
+	shareMem  int64 // the share's explicit GPU memory (0: its proportion)
 }
 
 func viewKeyOf(req Request) viewKey {
 	k := viewKey{model: req.GPUModel, gpuMemory: req.GPUMemoryBytes}
-	if req.Shared() && req.ShareMemory() > 0 {
+	if req.Shared() {
 		k.share, k.shareMem = req.GPUMilli, req.ShareMemory()
 	}
 	return k
@@ -164,7 +164,7 @@ func place(in Input, fresh bool) Result {
 			}
 			sort.Ints(gpus)
 			asg[r] = Assignment{Rank: r, NodeID: n.ID, GPUs: gpus}
-			usage[n.ID] = usage[n.ID].add(req.Allocation(job.ID, gpus))
+			usage[n.ID] = usage[n.ID].add(req.Allocation(job.ID, n, gpus))
 		}
 		res.Placements = append(res.Placements, Placement{JobID: job.ID, Request: req, Assignments: asg})
 		// PlaceGang updated this view; the others read the old usage.
@@ -194,7 +194,8 @@ func taskOf(req Request) Task {
 // jobStates builds one NodeState per node as this job sees it: only the
 // GPUs of the model and memory it accepts, with index mapping each back to
 // the node's GPU index. A GPU's free milli is what allocations leave of
-// it. For a share that needs GPU memory, a GPU's free milli is capped at
+// it. For a share (whose GPU memory is its own, or its proportion of the
+// GPU's), a GPU's free milli is capped at
 // what the shares its free memory holds take (NodeState keeps no memory
 // per GPU), so the job's replicas, all the same shape, never over-commit
 // a GPU's memory either.
@@ -216,7 +217,7 @@ func jobStates(nodes []*api.Node, usage map[string]*Usage, req Request) ([]*Node
 				continue
 			}
 			free := max(0, MilliPerGPU-u.UsedMilli(gi))
-			if req.Shared() && req.ShareMemory() > 0 {
+			if req.Shared() {
 				free = min(free, req.shares(g, u.UsedMilli(gi), u.UsedGPUMemory(gi))*req.GPUMilli)
 			}
 			s.Model = g.Model

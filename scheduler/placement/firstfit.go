@@ -109,6 +109,10 @@ func FirstFit(in Input) Result {
 	nodes := append([]*api.Node(nil), in.Nodes...)
 	sort.Slice(nodes, func(i, k int) bool { return nodes[i].Name < nodes[k].Name })
 	usage := NodeUsage(in.Allocs)
+	byID := map[string]*api.Node{}
+	for _, n := range nodes {
+		byID[n.ID] = n
+	}
 	res := Result{Unplaced: map[string]string{}}
 	for _, job := range in.Pending {
 		req, err := RequestOf(job)
@@ -122,7 +126,7 @@ func FirstFit(in Input) Result {
 			continue
 		}
 		for _, a := range asg {
-			usage[a.NodeID] = usage[a.NodeID].add(req.Allocation(job.ID, a.GPUs))
+			usage[a.NodeID] = usage[a.NodeID].add(req.Allocation(job.ID, byID[a.NodeID], a.GPUs))
 		}
 		res.Placements = append(res.Placements, Placement{JobID: job.ID, Request: req, Assignments: asg})
 	}
@@ -140,7 +144,7 @@ func placeGang(nodes []*api.Node, usage map[string]*Usage, replicas int, req Req
 				if gpus == nil {
 					break
 				}
-				u = u.add(req.Allocation("", gpus))
+				u = u.add(req.Allocation("", n, gpus))
 				asg = append(asg, Assignment{Rank: r, NodeID: n.ID, GPUs: gpus})
 			}
 			if len(asg) == replicas {
@@ -167,7 +171,7 @@ func placeGang(nodes []*api.Node, usage map[string]*Usage, replicas int, req Req
 			if gpus == nil {
 				continue
 			}
-			tentative[n.ID] = u.add(req.Allocation("", gpus))
+			tentative[n.ID] = u.add(req.Allocation("", n, gpus))
 			asg = append(asg, Assignment{Rank: r, NodeID: n.ID, GPUs: gpus})
 			placed = true
 			break
@@ -205,7 +209,7 @@ func (r Request) busyReason() string {
 // is used there (by milli and by GPU memory).
 func (r Request) shares(g api.GPU, usedMilli, usedMem int64) int64 {
 	k := (MilliPerGPU - usedMilli) / r.GPUMilli
-	if m := r.ShareMemory(); m > 0 {
+	if m := r.ShareMemoryOn(g); m > 0 {
 		k = min(k, (g.MemoryBytes-usedMem)/m)
 	}
 	return max(k, 0)

@@ -94,7 +94,7 @@ func Fit(node *api.Node, used *Usage, a *api.Allocation, req Request) error {
 	if len(a.GPUs) != req.GPUs {
 		return fmt.Errorf("allocation holds %d GPUs, job asks for %d", len(a.GPUs), req.GPUs)
 	}
-	if a.GPUMilli != req.GPUMilli || a.GPUMemoryBytes != req.ShareMemory() {
+	if a.GPUMilli != req.GPUMilli {
 		return fmt.Errorf("allocation holds %s of each GPU, job asks for %s", shareText(a.GPUMilli, a.GPUMemoryBytes), shareText(req.GPUMilli, req.ShareMemory()))
 	}
 	seen := map[int]bool{}
@@ -108,6 +108,9 @@ func Fit(node *api.Node, used *Usage, a *api.Allocation, req Request) error {
 		seen[g] = true
 		if why := req.gpuMismatch(node.GPUs[g]); why != "" {
 			return fmt.Errorf("GPU %d of node %s: %s", g, node.Name, why)
+		}
+		if want := req.ShareMemoryOn(node.GPUs[g]); a.GPUMemoryBytes != want {
+			return fmt.Errorf("allocation holds %s of GPU %d, job asks for %s", shareText(a.GPUMilli, a.GPUMemoryBytes), g, shareText(req.GPUMilli, want))
 		}
 		usedMilli := used.UsedMilli(g)
 		if usedMilli == 0 {
@@ -170,8 +173,9 @@ type Request struct {
 // Shared reports whether a replica asks for a share of one GPU.
 func (r Request) Shared() bool { return r.GPUMilli > 0 }
 
-// ShareMemory is the GPU memory a shared replica holds on its GPU (0 for
-// whole GPUs, which hold all of theirs).
+// ShareMemory is the GPU memory a shared replica asks for explicitly (0
+// for whole GPUs, which hold all of theirs, and for a share that leaves
+// it to its proportion of the GPU: see ShareMemoryOn).
 func (r Request) ShareMemory() int64 {
 	if r.Shared() {
 		return r.GPUMemoryBytes
@@ -179,10 +183,28 @@ func (r Request) ShareMemory() int64 {
 	return 0
 }
 
-// Allocation is what one replica placed on gpus holds, for usage
-// accounting (ID, resources and GPUs only).
-func (r Request) Allocation(id string, gpus []int) *api.Allocation {
-	return &api.Allocation{ID: id, GPUs: gpus, GPUMilli: r.GPUMilli, GPUMemoryBytes: r.ShareMemory(), CPUMilli: r.CPUMilli, MemoryBytes: r.MemoryBytes}
+// ShareMemoryOn is the GPU memory a shared replica holds on GPU g: what
+// it asks, or by default its share of the GPU's memory (500m of a 141 GB
+// GPU holds 70.5 GB), so that shares that name no memory are still
+// counted and limited (CUDA_MPS_PINNED_DEVICE_MEM_LIMIT). 0 for whole GPUs.
+func (r Request) ShareMemoryOn(g api.GPU) int64 {
+	switch {
+	case !r.Shared():
+		return 0
+	case r.GPUMemoryBytes > 0:
+		return r.GPUMemoryBytes
+	}
+	return g.MemoryBytes * r.GPUMilli / MilliPerGPU
+}
+
+// Allocation is what one replica placed on gpus of node n holds, for
+// usage accounting (ID, resources and GPUs only).
+func (r Request) Allocation(id string, n *api.Node, gpus []int) *api.Allocation {
+	a := &api.Allocation{ID: id, GPUs: gpus, GPUMilli: r.GPUMilli, CPUMilli: r.CPUMilli, MemoryBytes: r.MemoryBytes}
+	if r.Shared() && len(gpus) == 1 && gpus[0] >= 0 && gpus[0] < len(n.GPUs) {
+		a.GPUMemoryBytes = r.ShareMemoryOn(n.GPUs[gpus[0]])
+	}
+	return a
 }
 
 // gpuMismatch says why a GPU cannot serve the request, or "".

@@ -304,7 +304,7 @@ func TestFirstFitValidAgainstFit(t *testing.T) {
 	usage := NodeUsage(allocs)
 	for _, p := range res.Placements {
 		for _, a := range p.Assignments {
-			al := p.Request.Allocation(fmt.Sprintf("%s-%d", p.JobID, a.Rank), a.GPUs)
+			al := p.Request.Allocation(fmt.Sprintf("%s-%d", p.JobID, a.Rank), byID[a.NodeID], a.GPUs)
 			al.NodeID = a.NodeID
 			if err := Fit(byID[a.NodeID], usage[a.NodeID], al, p.Request); err != nil {
 				t.Errorf("job %s rank %d: FirstFit placed what Fit refuses: %v", p.JobID, a.Rank, err)

@@ -203,7 +203,7 @@ func TestPropertyReservations(t *testing.T) {
 					continue
 				}
 				for _, a := range p.Assignments {
-					al := p.Request.Allocation(p.JobID, a.GPUs)
+					al := p.Request.Allocation(p.JobID, nodeByID(nodes, a.NodeID), a.GPUs)
 					al.NodeID = a.NodeID
 					left = append(left, al)
 				}

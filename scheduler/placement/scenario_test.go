@@ -201,7 +201,7 @@ func runScenario(t *testing.T, path string) {
 			verifyResult(t, nodes, allocs, res)
 			for _, p := range res.Placements {
 				for _, a := range p.Assignments {
-					al := p.Request.Allocation(fmt.Sprintf("%s-%d", p.JobID, a.Rank), a.GPUs)
+					al := p.Request.Allocation(fmt.Sprintf("%s-%d", p.JobID, a.Rank), nodeByID(nodes, a.NodeID), a.GPUs)
 					al.JobID, al.NodeID, al.Status, al.DesiredStatus = p.JobID, a.NodeID, api.AllocRunning, api.DesiredRun
 					allocs = append(allocs, al)
 				}
@@ -239,7 +239,7 @@ func verifyResult(t *testing.T, nodes []*api.Node, allocs []*api.Allocation, res
 			t.Errorf("job %s both placed and pending", p.JobID)
 		}
 		for _, a := range p.Assignments {
-			al := p.Request.Allocation(fmt.Sprintf("%s-%d", p.JobID, a.Rank), a.GPUs)
+			al := p.Request.Allocation(fmt.Sprintf("%s-%d", p.JobID, a.Rank), byID[a.NodeID], a.GPUs)
 			al.NodeID = a.NodeID
 			if err := Fit(byID[a.NodeID], usage[a.NodeID], al, p.Request); err != nil {
 				t.Errorf("job %s rank %d: Fit refuses the plan: %v", p.JobID, a.Rank, err)

@@ -31,7 +31,7 @@ func TestFitShares(t *testing.T) {
 	noMem := Request{GPUs: 1, GPUMilli: 500, CPUMilli: 1000, MemoryBytes: gi}
 	whole := Request{GPUs: 1, CPUMilli: 1000, MemoryBytes: gi}
 	alloc := func(req Request, gpu int) *api.Allocation {
-		a := req.Allocation("new", []int{gpu})
+		a := req.Allocation("new", n, []int{gpu})
 		a.NodeID = n.ID
 		return a
 	}
@@ -59,10 +59,12 @@ func TestFitShares(t *testing.T) {
 		{"share asking more memory than the GPU has", nil, alloc(Request{GPUs: 1, GPUMilli: 500, GPUMemoryBytes: 200 * gi}, 0),
 			Request{GPUs: 1, GPUMilli: 500, GPUMemoryBytes: 200 * gi}, "has 151397597184 bytes of memory, job asks for 214748364800"},
 		{"allocation's share differs from the job's", nil, alloc(noMem, 0), shareReq,
-			"allocation holds 500m of each GPU, job asks for 500m with 40Gi"},
+			"allocation holds 500m with 70.5Gi of GPU 0, job asks for 500m with 40Gi"},
+		{"a share naming no memory holds its proportion of the GPU's", usage(liveShare("s", n.ID, 0, 400, 100*gi)), alloc(noMem, 0), noMem,
+			"GPU 0 of node n1 has 41Gi of memory free, allocation needs 70.5Gi"},
 		{"whole allocation for a shared job", nil, alloc(whole, 0), noMem,
 			"allocation holds whole GPUs of each GPU, job asks for 500m"},
-		{"share for a whole job", nil, alloc(noMem, 0), whole, "allocation holds 500m of each GPU, job asks for whole GPUs"},
+		{"share for a whole job", nil, alloc(noMem, 0), whole, "allocation holds 500m with 70.5Gi of each GPU, job asks for whole GPUs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,7 +130,7 @@ func placeAll(t *testing.T, nodes []*api.Node, allocs []*api.Allocation, jobs ..
 		for _, p := range res.Placements {
 			out[p.JobID] = asg(p)
 			for _, a := range p.Assignments {
-				al := p.Request.Allocation(p.JobID+"-"+string(rune('0'+a.Rank)), a.GPUs)
+				al := p.Request.Allocation(p.JobID+"-"+string(rune('0'+a.Rank)), nodeByID(nodes, a.NodeID), a.GPUs)
 				al.JobID, al.NodeID, al.Status = p.JobID, a.NodeID, api.AllocRunning
 				allocs = append(allocs, al)
 			}
@@ -213,4 +215,14 @@ func TestPlaceShares(t *testing.T) {
 			t.Errorf("m:\n got %s\nwant %s", got["m"], want)
 		}
 	})
+}
+
+// nodeByID finds a node of a test cluster by ID (nil when absent).
+func nodeByID(nodes []*api.Node, id string) *api.Node {
+	for _, n := range nodes {
+		if n.ID == id {
+			return n
+		}
+	}
+	return nil
 }

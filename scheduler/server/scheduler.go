@@ -283,7 +283,7 @@ func (s *Server) allocations(job *api.Job, p placement.Placement, nodes map[stri
 			LocalWorldSize: localCount[a.NodeID],
 			GPUs:           a.GPUs,
 			GPUMilli:       p.Request.GPUMilli,
-			GPUMemoryBytes: p.Request.ShareMemory(),
+			GPUMemoryBytes: p.Request.Allocation("", n, a.GPUs).GPUMemoryBytes,
 			CPUMilli:       p.Request.CPUMilli,
 			MemoryBytes:    p.Request.MemoryBytes,
 			MasterAddr:     masterAddr,

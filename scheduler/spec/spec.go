@@ -65,7 +65,8 @@ type Resources struct {
 	GPUMilli int `json:"gpuMilli,omitempty"`
 	// GPUMemory is, for whole GPUs, the minimum memory of each GPU
 	// ("20Gi"). For a share (GPUMilli) it is the GPU memory the share
-	// needs: the shares on one GPU must fit in its memory together.
+	// holds, by default its proportion of the chosen GPU's memory: the
+	// shares on one GPU must fit in its memory together.
 	GPUMemory Quantity `json:"gpuMemory,omitempty"`
 	// GPUModel restricts the GPU model: one ("H200") or alternatives
 	// separated by commas ("H100,H200": either will do); empty accepts any.

@@ -41,14 +41,19 @@ func TestApplyPlanShares(t *testing.T) {
 	h.addShareJob("m2", 1, 100, "50Gi")
 	h.addJob("w", 1, 1)
 
+	// A share that names no GPU memory holds its proportion of the GPU's.
+	prop := func(milli int64) int64 { return 141 * gi * milli / 1000 }
+	if r := h.place(sharePlacement("a", 600, 0, on("n1", 0))); !strings.Contains(r.Rejected["a"], "allocation holds 600m of GPU 0, job asks for 600m with 84.6Gi") {
+		t.Fatalf("a share booked without its memory: %v", r.Rejected)
+	}
 	// Two schedulers planned a and b on GPU 0 from the same snapshot: the
 	// second is rejected at commit, not double-booked.
-	r := h.place(sharePlacement("a", 600, 0, on("n1", 0)), sharePlacement("b", 600, 0, on("n1", 0)))
+	r := h.place(sharePlacement("a", 600, prop(600), on("n1", 0)), sharePlacement("b", 600, prop(600), on("n1", 0)))
 	if len(r.Placed) != 1 || r.Placed[0] != "a" || !strings.Contains(r.Rejected["b"], "rank 0: GPU 0 of node n1 has 400m free, allocation needs 600m") {
 		t.Fatalf("placed %v, rejected %v", r.Placed, r.Rejected)
 	}
 	// Two ranks of one gang share what is left of GPU 0.
-	if r := h.place(sharePlacement("c", 200, 0, on("n1", 0), on("n1", 0))); len(r.Placed) != 1 {
+	if r := h.place(sharePlacement("c", 200, prop(200), on("n1", 0), on("n1", 0))); len(r.Placed) != 1 {
 		t.Fatalf("c: rejected %v", r.Rejected)
 	}
 	if a := h.alloc("c-1"); a.GPUMilli != 200 || a.Status != api.AllocPending {
