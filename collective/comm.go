@@ -112,6 +112,12 @@ func New(ctx context.Context, o Options) (*Communicator, error) {
 		c.teardown(0)
 		return nil, fmt.Errorf("collective rank %d/%d: %w", o.Rank, o.WorldSize, err)
 	}
+	if o.Tune {
+		if err := c.tune(cctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("collective rank %d/%d: %w", o.Rank, o.WorldSize, err)
+		}
+	}
 	return c, nil
 }
 

@@ -63,8 +63,14 @@ type Options struct {
 	ChunkBytes int    // ring pipeline chunk (ARK_COLL_CHUNK, e.g. "512K")
 	Channels   int    // parallel ring channels (ARK_COLL_CHANNELS)
 	// SmallMax is, for auto, the largest message (bytes) sent with recursive
-	// doubling (ARK_COLL_SMALL_MAX); 0 picks it by world size (SmallMaxFor).
+	// doubling (ARK_COLL_SMALL_MAX); 0 picks it by world size (SmallMaxFor),
+	// or by the tuning pass with Tune.
 	SmallMax int
+	// Tune runs a tuning pass when the communicator starts (about 30 ms on
+	// loopback): both algorithms are timed on a few sizes and the measured
+	// crossover replaces SmallMax. It is skipped when SmallMax or Algo is
+	// set. NewFromEnv turns it on unless ARK_COLL_TUNE=0.
+	Tune bool
 
 	// Timeout is the deadline of every operation unless its context has an
 	// earlier one (ARK_COLL_TIMEOUT, e.g. "30s").
@@ -137,6 +143,7 @@ func (o Options) FromEnv() (Options, error) {
 	geti("ARK_COLL_CHUNK", &o.ChunkBytes)
 	geti("ARK_COLL_CHANNELS", &o.Channels)
 	geti("ARK_COLL_SMALL_MAX", &o.SmallMax)
+	o.Tune = os.Getenv("ARK_COLL_TUNE") != "0"
 	getd("ARK_COLL_TIMEOUT", &o.Timeout)
 	getd("ARK_COLL_PEER_TIMEOUT", &o.PeerTimeout)
 	return o, err
@@ -154,6 +161,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Channels <= 0 {
 		o.Channels = DefaultChannels
+	}
+	if o.SmallMax > 0 || o.Algo != AlgoAuto {
+		o.Tune = false // the caller chose
 	}
 	if o.SmallMax <= 0 {
 		o.SmallMax = SmallMaxFor(o.WorldSize)

@@ -19,6 +19,7 @@ import (
 	"github.com/ark-sched/ark/collective"
 	"github.com/ark-sched/ark/kernels/cpu"
 	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/spec"
 	"github.com/ark-sched/ark/worker/train"
 )
 
@@ -139,6 +140,8 @@ held-out loss before and after.`,
 				for _, f := range comm.Fallbacks() {
 					fmt.Fprintf(out, "collective: fell back to tcp: %v\n", f)
 				}
+				fmt.Fprintf(out, "collective: %d ranks, to rank %d over %s, recursive doubling up to %s then ring\n",
+					comm.Size(), (rank+1)%world, comm.TransportTo((rank+1)%world), spec.FormatBytes(int64(comm.Crossover())))
 			}
 			if threads <= 0 {
 				threads = defaultThreads()
