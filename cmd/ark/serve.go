@@ -17,7 +17,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ark-sched/ark/kernels/cpu"
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/worker/serve"
 	"github.com/ark-sched/ark/worker/train"
@@ -31,6 +30,7 @@ func newTaskServeCmd() *cobra.Command {
 	var (
 		ckpt, listen string
 		threads      int
+		device       string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -53,7 +53,10 @@ reports its endpoint to the agent; it stops on SIGTERM.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			d := cpu.New(threads)
+			d, err := openDevice(device, threads, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
 			defer d.Close()
 			m, step, err := train.LoadModel(ctx, d, ckpt)
 			if err != nil {
@@ -92,6 +95,7 @@ reports its endpoint to the agent; it stops on SIGTERM.`,
 	f.StringVar(&ckpt, "ckpt", "", "checkpoint: STORE_URI/JOB/STEP or STORE_URI/JOB (newest)")
 	f.StringVar(&listen, "listen", "", "address to serve on (default ARK_NODE_ADDR:ARK_PORT)")
 	f.IntVar(&threads, "threads", 1, "compute threads")
+	f.StringVar(&device, "device", "auto", "compute device: auto (cuda when the task has a GPU and the driver loads, else cpu), cpu or cuda")
 	return cmd
 }
 

@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ark-sched/ark/collective"
-	"github.com/ark-sched/ark/kernels/cpu"
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/spec"
 	"github.com/ark-sched/ark/worker/train"
@@ -221,7 +220,7 @@ held-out loss before and after.`,
 func newTaskEvalCmd() *cobra.Command {
 	var (
 		ckpts          []string
-		data           string
+		data, device   string
 		batch, windows int
 		valFrac        float64
 	)
@@ -240,7 +239,10 @@ one row per checkpoint (for example the base and the fine-tuned model).`,
 			if err != nil {
 				return err
 			}
-			d := cpu.New(0)
+			d, err := openDevice(device, 0, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
 			defer d.Close()
 			type row struct {
 				Checkpoint string  `json:"checkpoint"`
@@ -279,12 +281,14 @@ one row per checkpoint (for example the base and the fine-tuned model).`,
 	f.IntVar(&batch, "batch", 8, "sequences per forward pass")
 	f.IntVar(&windows, "windows", 256, "held-out windows (of the model's context) to evaluate at most")
 	f.Float64Var(&valFrac, "val-frac", 0.1, "held-out fraction (as in training)")
+	f.StringVar(&device, "device", "auto", "compute device: auto, cpu or cuda")
 	return cmd
 }
 
 func newTaskGenerateCmd() *cobra.Command {
 	var (
 		ckpt, prompt string
+		device       string
 		n            int
 		temperature  float64
 		seed         uint64
@@ -297,7 +301,10 @@ func newTaskGenerateCmd() *cobra.Command {
 			if ckpt == "" {
 				return usagef("--ckpt is required")
 			}
-			d := cpu.New(0)
+			d, err := openDevice(device, 0, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
 			defer d.Close()
 			m, _, err := train.LoadModel(cmd.Context(), d, ckpt)
 			if err != nil {
@@ -317,6 +324,7 @@ func newTaskGenerateCmd() *cobra.Command {
 	f.IntVar(&n, "tokens", 200, "tokens (bytes) to generate")
 	f.Float64Var(&temperature, "temperature", 0, "sampling temperature (0: greedy)")
 	f.Uint64Var(&seed, "seed", 1, "sampling seed")
+	f.StringVar(&device, "device", "auto", "compute device: auto, cpu or cuda")
 	return cmd
 }
 
