@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	mrand "math/rand/v2"
 	"sort"
 	"time"
 
@@ -299,11 +300,17 @@ func (s *Server) allocations(job *api.Job, p placement.Placement, nodes map[stri
 	return out
 }
 
+// freePort takes a port of the range no live allocation holds on addr. It
+// starts the search at a random offset: a port something outside Ark
+// holds on the node (a user's own torchrun, another cluster on the same
+// host) then fails one attempt, not every restart of the job.
 func freePort(used map[string]map[int]bool, addr string) int {
 	if used[addr] == nil {
 		used[addr] = map[int]bool{}
 	}
-	for p := masterPortBase; p < masterPortBase+masterPortRange; p++ {
+	start := mrand.IntN(masterPortRange)
+	for i := range masterPortRange {
+		p := masterPortBase + (start+i)%masterPortRange
 		if !used[addr][p] {
 			used[addr][p] = true
 			return p
