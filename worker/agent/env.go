@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -101,4 +103,26 @@ func shareEnv(al *api.Allocation) map[string]string {
 		env["CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"] = "0=" + strconv.FormatInt(max(1, al.GPUMemoryBytes>>20), 10) + "M"
 	}
 	return env
+}
+
+// mpsPipeDir is where the CUDA MPS control daemon listens
+// (CUDA_MPS_PIPE_DIRECTORY, default /tmp/nvidia-mps).
+func mpsPipeDir() string {
+	if d := os.Getenv("CUDA_MPS_PIPE_DIRECTORY"); d != "" {
+		return d
+	}
+	return "/tmp/nvidia-mps"
+}
+
+// shareUnenforced says why a shared allocation's limits will not hold on
+// this node ("" when they will, or for whole GPUs and fake ones): the MPS
+// variables the agent sets are read only by the MPS control daemon.
+func (a *Agent) shareUnenforced(al *api.Allocation) string {
+	if al.GPUMilli <= 0 || a.inv.Fake {
+		return ""
+	}
+	if _, err := os.Stat(filepath.Join(mpsPipeDir(), "control")); err != nil {
+		return fmt.Sprintf("GPU share of %dm without CUDA MPS on this node (no daemon at %s: start nvidia-cuda-mps-control -d): its compute and memory limits are not enforced", al.GPUMilli, mpsPipeDir())
+	}
+	return ""
 }

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -58,5 +60,29 @@ func TestTaskEnvShares(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestShareUnenforced: on real GPUs a share without the MPS control
+// daemon is flagged (its limits would not hold); with the daemon's pipe,
+// on fake GPUs, or for whole GPUs it is not.
+func TestShareUnenforced(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("CUDA_MPS_PIPE_DIRECTORY", dir)
+	real := &Agent{inv: &inventory.Inventory{}}
+	fake := &Agent{inv: &inventory.Inventory{Fake: true}}
+	share := &api.Allocation{GPUs: []int{0}, GPUMilli: 250}
+	whole := &api.Allocation{GPUs: []int{0}}
+	if why := real.shareUnenforced(share); !strings.Contains(why, "GPU share of 250m without CUDA MPS") || !strings.Contains(why, dir) {
+		t.Errorf("no daemon: %q", why)
+	}
+	if why := fake.shareUnenforced(share) + real.shareUnenforced(whole); why != "" {
+		t.Errorf("fake GPUs or a whole GPU flagged: %q", why)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "control"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if why := real.shareUnenforced(share); why != "" {
+		t.Errorf("with the daemon's pipe: %q", why)
 	}
 }

@@ -145,7 +145,12 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 		return
 	}
 	log.Info("task started", zap.Int("pid", h.Pid()), zap.Ints("gpus", al.GPUs))
-	go a.report(ctx, al.ID, api.AllocStatusUpdate{Status: api.AllocRunning})
+	started := api.AllocStatusUpdate{Status: api.AllocRunning}
+	if why := a.shareUnenforced(al); why != "" {
+		log.Warn("GPU share runs without enforced limits", zap.String("why", why))
+		started.Message = why
+	}
+	go a.report(ctx, al.ID, started)
 	a.watch(ctx, t, h, log)
 }
 
