@@ -3,12 +3,14 @@ package placement
 import (
 	"bufio"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/spec"
@@ -19,17 +21,24 @@ import (
 //
 //	node NAME gpus=N [model=M] [gpumem=GI] [cpu=CORES] [ram=GI] [numa=0,0,1,1] [down]
 //	alloc ID node=NAME gpus=0,1 [cpu=CORES] [ram=GI] [milli=M [gpumem=GI]]
+//	      [job=GANG] [prio=P] [since=SECONDS] [ends=SECONDS] [stopping]
 //	job ID [replicas=R] [gpus=G] [milli=M] [model=M] [gpumem=Q] [cpu=Q] [ram=Q] [samenode] [kind=K] [nvlink=required]
-//	place
+//	      [prio=P] [maxruntime=DURATION]
+//	place [preempt] [backfill]
 //	JOB: rank@node[gpus] ...        expected placement (exact)
 //	JOB: pending: PREFIX            expected reason (prefix)
+//	JOB: preempts V1,V2             expected preemption (exact victims)
 //	end
 //
 // "place" runs one pass over the jobs declared since the last pass, with
 // the nodes and allocations so far (placed jobs become allocations), and
 // checks the expectations up to "end": every job must be listed. milli=
 // makes an allocation or a job a share of one GPU (gpumem= is then the GPU
-// memory the share holds).
+// memory the share holds). An allocation's job= names its gang (default
+// job-ID), prio= its job's priority (default 50), since= the seconds since
+// its last checkpoint and ends= the seconds until its declared end (none:
+// unknown); stopping marks it asked to stop. "place preempt" and "place
+// backfill" turn those passes on.
 func TestScenarios(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
 	if err != nil || len(files) == 0 {
@@ -84,6 +93,8 @@ func runScenario(t *testing.T, path string) {
 	var nodes []*api.Node
 	var allocs []*api.Allocation
 	var pending []*api.Job
+	run := map[string]RunInfo{}
+	jobPrio := map[string]int{}
 	byName := map[string]*api.Node{}
 	var res Result
 	expect := map[string]string{}
@@ -96,6 +107,9 @@ func runScenario(t *testing.T, path string) {
 		}
 		for id, r := range res.Unplaced {
 			got[id] = "pending: " + r
+		}
+		for _, p := range res.Preemptions {
+			got[p.JobID] = "preempts " + strings.Join(p.Victims, ",")
 		}
 		var ids []string
 		for id := range got {
@@ -168,6 +182,17 @@ func runScenario(t *testing.T, path string) {
 			if m := num(t, vals["milli"], 0); m > 0 {
 				a.GPUMilli, a.GPUMemoryBytes = m, num(t, vals["gpumem"], 0)*gi
 			}
+			if v := vals["job"]; v != "" {
+				a.JobID = v
+			}
+			if flags["stopping"] {
+				a.DesiredStatus = api.DesiredStop
+			}
+			info := RunInfo{Priority: int(num(t, vals["prio"], 50)), SinceCheckpoint: float64(num(t, vals["since"], 0)), EndsIn: math.Inf(1)}
+			if v := vals["ends"]; v != "" {
+				info.EndsIn = float64(num(t, v, 0))
+			}
+			run[a.ID] = info
 			allocs = append(allocs, a)
 		case "job":
 			var opts []func(*spec.Job)
@@ -195,15 +220,27 @@ func runScenario(t *testing.T, path string) {
 			if m := int(num(t, vals["milli"], 0)); m > 0 {
 				opts = append(opts, func(s *spec.Job) { s.Resources.GPUMilli = m })
 			}
-			pending = append(pending, job(fields[1], int(num(t, vals["replicas"], 1)), int(num(t, vals["gpus"], 1)), opts...))
+			if v := vals["maxruntime"]; v != "" {
+				d, err := time.ParseDuration(v)
+				if err != nil {
+					t.Fatalf("%s:%d: maxruntime %q: %v", path, lineNo, v, err)
+				}
+				opts = append(opts, maxRuntime(d))
+			}
+			j := job(fields[1], int(num(t, vals["replicas"], 1)), int(num(t, vals["gpus"], 1)), opts...)
+			j.Priority = int(num(t, vals["prio"], 50))
+			jobPrio[j.ID] = j.Priority
+			pending = append(pending, j)
 		case "place":
-			res = Place(Input{Nodes: nodes, Allocs: allocs, Pending: pending})
+			_, on := kv(fields[1:])
+			res = Place(Input{Nodes: nodes, Allocs: allocs, Pending: pending, Run: run, Preempt: on["preempt"], Backfill: on["backfill"]})
 			verifyResult(t, nodes, allocs, res)
 			for _, p := range res.Placements {
 				for _, a := range p.Assignments {
 					al := p.Request.Allocation(fmt.Sprintf("%s-%d", p.JobID, a.Rank), nodeByID(nodes, a.NodeID), a.GPUs)
 					al.JobID, al.NodeID, al.Status, al.DesiredStatus = p.JobID, a.NodeID, api.AllocRunning, api.DesiredRun
 					allocs = append(allocs, al)
+					run[al.ID] = RunInfo{Priority: jobPrio[p.JobID], EndsIn: math.Inf(1)}
 				}
 			}
 			pending = nil
