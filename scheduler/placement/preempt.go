@@ -85,22 +85,34 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 			stateGPU[i][gi] = si
 		}
 	}
+	// A gang is a victim whole or not at all: one rank that may not be
+	// evicted (unknown, protected, already stopping, not below the job's
+	// priority, another queue's when the job is over quota) keeps it all.
+	keep := map[string]bool{}
+	for _, a := range p.in.Allocs {
+		if a.Terminal() || a.JobID == job.ID {
+			continue
+		}
+		info, ok := p.in.Run[a.ID]
+		switch {
+		case !ok, info.Protected, a.DesiredStatus == api.DesiredStop:
+			keep[a.JobID] = true
+		case need > 0 && (info.Queue != job.Queue || info.Priority >= job.Priority):
+			keep[a.JobID] = true // over quota: only lower-priority work of its own queue
+		case info.Priority >= job.Priority && !(info.Borrowed && reclaim && need == 0):
+			keep[a.JobID] = true
+		}
+	}
 	var running []Running
 	for _, a := range p.in.Allocs {
-		if a.Terminal() || a.DesiredStatus == api.DesiredStop || a.JobID == job.ID || p.taken[a.JobID] {
+		if a.Terminal() || a.JobID == job.ID || p.taken[a.JobID] || keep[a.JobID] {
 			continue
 		}
 		ni, ok := nodeIdx[a.NodeID]
 		if !ok {
 			continue
 		}
-		info, ok := p.in.Run[a.ID]
-		if !ok || info.Protected {
-			continue // nothing known about it, or too recently started
-		}
-		if need > 0 && (info.Queue != job.Queue || info.Priority >= job.Priority) {
-			continue // over quota: only lower-priority work of its own queue
-		}
+		info := p.in.Run[a.ID]
 		r := Running{AllocID: a.ID, Gang: a.JobID, Node: ni, GPUMilli: allocShare(a), CPUMilli: a.CPUMilli, Memory: a.MemoryBytes,
 			Priority: info.Priority, LostSeconds: info.SinceCheckpoint, Borrowed: info.Borrowed && reclaim && need == 0}
 		for _, gi := range a.GPUs {

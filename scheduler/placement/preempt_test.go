@@ -112,6 +112,19 @@ func TestPreemption(t *testing.T) {
 			pending: map[string]string{"x": "waiting for quota: queue q1 is at its quota and 2 GPU(s)"},
 		},
 		{
+			name: "a gang with one rank that may not go is kept whole",
+			in: Input{
+				Nodes: []*api.Node{h200("n1", 4), h200("n2", 4)},
+				Allocs: []*api.Allocation{
+					gangAlloc("g", 0, "id-n1", 0, 1, 2, 3), gangAlloc("g", 1, "id-n2", 0, 1, 2, 3),
+				},
+				Run:     map[string]RunInfo{"g-0": run(10, 5, inf), "g-1": {Priority: 10, EndsIn: inf, Protected: true}},
+				Pending: []*api.Job{withPrio(job("x", 1, 4, prio(100)))},
+				Preempt: true,
+			},
+			pending: map[string]string{"x": "free"},
+		},
+		{
 			name: "equal priority evicts nothing",
 			in: Input{
 				Nodes:   []*api.Node{h200("n1", 8)},
