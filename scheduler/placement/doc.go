@@ -21,6 +21,14 @@
 //     scored once (hundreds of thousands of placements/s on 10,000
 //     nodes); gang.go places gangs all-or-nothing (one node and NVLink
 //     domain, then fewest nodes in one fabric; inference spread).
+//   - preempt.go, backfill.go: for a job that fits nowhere, the gangs to
+//     evict (lower priority, or borrowed capacity a queue reclaims; least
+//     work lost since their checkpoints; protected when just started),
+//     and the room held for it while others backfill around it (Reserve,
+//     from the declared maxRuntime of what runs). The leader passes the
+//     clock-derived inputs (RunInfo) in; nothing here reads the time.
+//   - queues.go: dominant resource fairness across queues (FairOrder) and
+//     quota admission with borrowing (Admit).
 //
 // Fit and NodeUsage are what the FSM uses to re-check a plan before it
 // commits, so the scheduler and the re-check can never disagree on what
