@@ -26,13 +26,13 @@ func init() {
 					return printJSON(cmd.OutOrStdout(), qs)
 				}
 				tw := newTable(cmd.OutOrStdout())
-				fmt.Fprintln(tw, "QUEUE\tQUOTA GPUS\tWEIGHT\tBORROW\tUSED GPUS\tRUNNING\tPENDING")
+				fmt.Fprintln(tw, "QUEUE\tQUOTA GPUS\tWEIGHT\tBORROW\tUSED GPUS\tBORROWED\tRUNNING\tPENDING")
 				for _, q := range qs {
 					quota := "-"
 					if v, _ := q["quotaGPUs"].(float64); v > 0 {
 						quota = fmt.Sprint(v)
 					}
-					fmt.Fprintf(tw, "%v\t%s\t%v\t%v\t%v\t%v\t%v\n", q["name"], quota, q["weight"], q["borrow"] == true, q["usedGPUs"], q["runningJobs"], q["pendingJobs"])
+					fmt.Fprintf(tw, "%v\t%s\t%v\t%v\t%v\t%v\t%v\t%v\n", q["name"], quota, q["weight"], q["borrow"] == true, q["usedGPUs"], q["borrowedGPUs"], q["runningJobs"], q["pendingJobs"])
 				}
 				return tw.Flush()
 			},

@@ -203,10 +203,13 @@ func allocGPUMilli(a *api.Allocation) int64 {
 type QueueStatus struct {
 	QueueConfig
 	// UsedGPUs counts a share of a GPU as its fraction (1.5).
-	UsedGPUs    float64 `json:"usedGPUs"`
-	RunningJobs int     `json:"runningJobs"`
-	PendingJobs int     `json:"pendingJobs"`
-	usedMilli   int64
+	UsedGPUs float64 `json:"usedGPUs"`
+	// BorrowedGPUs is what the queue uses past its quota: idle capacity
+	// other queues may reclaim by preemption.
+	BorrowedGPUs float64 `json:"borrowedGPUs"`
+	RunningJobs  int     `json:"runningJobs"`
+	PendingJobs  int     `json:"pendingJobs"`
+	usedMilli    int64
 }
 
 func (s *Server) handleQueues(w http.ResponseWriter, r *http.Request) {
@@ -243,6 +246,9 @@ func (s *Server) handleQueues(w http.ResponseWriter, r *http.Request) {
 	out := make([]*QueueStatus, 0, len(st))
 	for _, q := range st {
 		q.UsedGPUs = float64(q.usedMilli) / placement.MilliPerGPU
+		if quota := int64(q.QuotaGPUs) * placement.MilliPerGPU; q.QuotaGPUs > 0 && q.usedMilli > quota {
+			q.BorrowedGPUs = float64(q.usedMilli-quota) / placement.MilliPerGPU
+		}
 		out = append(out, q)
 	}
 	sort.Slice(out, func(i, k int) bool { return out[i].Name < out[k].Name })

@@ -69,6 +69,15 @@ func TestQueueQuota(t *testing.T) {
 	if j := status(second); j.Status != api.JobPending {
 		t.Errorf("small's second job: %s", j.Status)
 	}
+	qs, err := c.Queues(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		if q["name"] == "lender" && (q["usedGPUs"] != 4.0 || q["borrowedGPUs"] != 2.0) {
+			t.Errorf("lender queue: %v", q)
+		}
+	}
 }
 
 func TestLoadQueuesErrors(t *testing.T) {
