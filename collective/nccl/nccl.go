@@ -1,8 +1,6 @@
 package nccl
 
 /*
-#cgo LDFLAGS: -ldl
-#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
@@ -28,8 +26,6 @@ static int call_commDestroy(void *f, ncclComm_t c) { return ((commDestroy_fn)f)(
 static int call_commAbort(void *f, ncclComm_t c) { return ((commAbort_fn)f)(c); }
 static const char *call_getErrorString(void *f, int r) { return ((getErrorString_fn)f)(r); }
 
-static void *ark_dlopen(const char *name) { return dlopen(name, RTLD_NOW | RTLD_LOCAL); }
-static const char *ark_dlerror(void) { const char *e = dlerror(); return e ? e : "unknown dlopen error"; }
 */
 import "C"
 
@@ -41,6 +37,7 @@ import (
 	"unsafe"
 
 	"github.com/ark-sched/ark/collective"
+	"github.com/ark-sched/ark/internal/dynlib"
 )
 
 // LibName is the library Load opens.
@@ -90,30 +87,15 @@ func Load() (*Lib, error) {
 }
 
 func open(name string) (*Lib, error) {
-	cname := C.CString(name)
-	defer C.free(unsafe.Pointer(cname))
-	h := C.ark_dlopen(cname)
-	if h == nil {
-		return nil, fmt.Errorf("%s not found: %s: %w", name, C.GoString(C.ark_dlerror()), ErrNoLibrary)
-	}
 	l := &Lib{}
-	for _, s := range []struct {
-		name string
-		dst  *unsafe.Pointer
-	}{
-		{"ncclGetVersion", &l.getVersion}, {"ncclGetUniqueId", &l.getUniqueID},
-		{"ncclCommInitRank", &l.commInitRank}, {"ncclAllReduce", &l.allReduce},
-		{"ncclCommDestroy", &l.commDestroy}, {"ncclCommAbort", &l.commAbort},
-		{"ncclGetErrorString", &l.errString},
-	} {
-		cs := C.CString(s.name)
-		p := C.dlsym(h, cs)
-		C.free(unsafe.Pointer(cs))
-		if p == nil {
-			C.dlclose(h)
-			return nil, fmt.Errorf("%s: symbol %s missing: %w", name, s.name, ErrNoLibrary)
-		}
-		*s.dst = p
+	err := dynlib.Open(name, "", ErrNoLibrary,
+		dynlib.Sym{Name: "ncclGetVersion", Dst: &l.getVersion}, dynlib.Sym{Name: "ncclGetUniqueId", Dst: &l.getUniqueID},
+		dynlib.Sym{Name: "ncclCommInitRank", Dst: &l.commInitRank}, dynlib.Sym{Name: "ncclAllReduce", Dst: &l.allReduce},
+		dynlib.Sym{Name: "ncclCommDestroy", Dst: &l.commDestroy}, dynlib.Sym{Name: "ncclCommAbort", Dst: &l.commAbort},
+		dynlib.Sym{Name: "ncclGetErrorString", Dst: &l.errString},
+	)
+	if err != nil {
+		return nil, err
 	}
 	return l, nil
 }

@@ -1,9 +1,6 @@
 package rdma
 
 /*
-#cgo LDFLAGS: -ldl
-#define _GNU_SOURCE
-#include <dlfcn.h>
 #include <stdlib.h>
 
 // The few libibverbs entry points used, declared here so no verbs.h is
@@ -21,18 +18,6 @@ static void *call_open_device(void *f, void *d) { return ((ibv_open_device_fn)f)
 static int call_close_device(void *f, void *c) { return ((ibv_close_device_fn)f)(c); }
 static void *dev_at(void **l, int i) { return l[i]; }
 
-static void *ark_dlopen(const char *name) { return dlopen(name, RTLD_NOW | RTLD_LOCAL); }
-
-// ark_dlsym prefers the IBVERBS_1.1 version of a symbol, the ABI the
-// mirrors in abi.go follow, and falls back to the default version.
-static void *ark_dlsym(void *h, const char *name) {
-	void *p = NULL;
-#ifdef __GLIBC__
-	p = dlvsym(h, name, "IBVERBS_1.1");
-#endif
-	return p ? p : dlsym(h, name);
-}
-static const char *ark_dlerror(void) { const char *e = dlerror(); return e ? e : "unknown dlopen error"; }
 */
 import "C"
 
@@ -41,6 +26,8 @@ import (
 	"fmt"
 	"sync"
 	"unsafe"
+
+	"github.com/ark-sched/ark/internal/dynlib"
 )
 
 // LibName is the library Load opens.
@@ -54,7 +41,6 @@ var (
 
 // Lib is a loaded libibverbs.
 type Lib struct {
-	h                                                   unsafe.Pointer
 	getList, freeList, getName, openDevice, closeDevice unsafe.Pointer
 	// The data path (abi.go): exported functions only; the inline ones
 	// (post_send, post_recv, poll_cq) go through the context's ops table.
@@ -76,35 +62,23 @@ func Load() (*Lib, error) {
 	return loaded, loadErr
 }
 
+// open loads the library, preferring the IBVERBS_1.1 version of each
+// symbol (the ABI the mirrors in abi.go follow) over the default one.
 func open(name string) (*Lib, error) {
-	cname := C.CString(name)
-	defer C.free(unsafe.Pointer(cname))
-	h := C.ark_dlopen(cname)
-	if h == nil {
-		return nil, fmt.Errorf("%s not found: %s: %w", name, C.GoString(C.ark_dlerror()), ErrNoLibrary)
-	}
-	l := &Lib{h: h}
-	for _, s := range []struct {
-		name string
-		dst  *unsafe.Pointer
-	}{
-		{"ibv_get_device_list", &l.getList}, {"ibv_free_device_list", &l.freeList},
-		{"ibv_get_device_name", &l.getName}, {"ibv_open_device", &l.openDevice},
-		{"ibv_close_device", &l.closeDevice},
-		{"ibv_alloc_pd", &l.allocPDFn}, {"ibv_dealloc_pd", &l.deallocPDFn},
-		{"ibv_reg_mr", &l.regMR}, {"ibv_dereg_mr", &l.deregMR},
-		{"ibv_create_cq", &l.createCQ}, {"ibv_destroy_cq", &l.destroyCQ},
-		{"ibv_create_qp", &l.createQP}, {"ibv_modify_qp", &l.modifyQP}, {"ibv_destroy_qp", &l.destroyQP},
-		{"ibv_query_port", &l.queryPortFn}, {"ibv_query_gid", &l.queryGIDFn},
-	} {
-		cs := C.CString(s.name)
-		p := C.ark_dlsym(h, cs)
-		C.free(unsafe.Pointer(cs))
-		if p == nil {
-			C.dlclose(h)
-			return nil, fmt.Errorf("%s: symbol %s missing: %w", name, s.name, ErrNoLibrary)
-		}
-		*s.dst = p
+	l := &Lib{}
+	err := dynlib.Open(name, "IBVERBS_1.1", ErrNoLibrary,
+		dynlib.Sym{Name: "ibv_get_device_list", Dst: &l.getList}, dynlib.Sym{Name: "ibv_free_device_list", Dst: &l.freeList},
+		dynlib.Sym{Name: "ibv_get_device_name", Dst: &l.getName}, dynlib.Sym{Name: "ibv_open_device", Dst: &l.openDevice},
+		dynlib.Sym{Name: "ibv_close_device", Dst: &l.closeDevice},
+		dynlib.Sym{Name: "ibv_alloc_pd", Dst: &l.allocPDFn}, dynlib.Sym{Name: "ibv_dealloc_pd", Dst: &l.deallocPDFn},
+		dynlib.Sym{Name: "ibv_reg_mr", Dst: &l.regMR}, dynlib.Sym{Name: "ibv_dereg_mr", Dst: &l.deregMR},
+		dynlib.Sym{Name: "ibv_create_cq", Dst: &l.createCQ}, dynlib.Sym{Name: "ibv_destroy_cq", Dst: &l.destroyCQ},
+		dynlib.Sym{Name: "ibv_create_qp", Dst: &l.createQP}, dynlib.Sym{Name: "ibv_modify_qp", Dst: &l.modifyQP},
+		dynlib.Sym{Name: "ibv_destroy_qp", Dst: &l.destroyQP},
+		dynlib.Sym{Name: "ibv_query_port", Dst: &l.queryPortFn}, dynlib.Sym{Name: "ibv_query_gid", Dst: &l.queryGIDFn},
+	)
+	if err != nil {
+		return nil, err
 	}
 	return l, nil
 }
