@@ -5,7 +5,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/ark-sched/ark/scheduler/placement"
 )
@@ -273,7 +272,7 @@ func (s *sim) preempt(i int, noVictims map[string]bool, overQuota bool) (placed,
 				continue
 			}
 		}
-		if !found || betterVictims(v, best) {
+		if !found || v.Better(best) {
 			best, found = v, true
 		}
 	}
@@ -347,21 +346,6 @@ func (s *sim) borrowed(except string) map[int]bool {
 		}
 	}
 	return out
-}
-
-// betterVictims is placement's order between two preemption choices
-// (least work lost, then lowest highest victim priority, then fewest
-// victims, then names), which placement does not export.
-func betterVictims(a, b placement.Victims) bool {
-	switch {
-	case a.LostGPUs != b.LostGPUs:
-		return a.LostGPUs < b.LostGPUs
-	case a.MaxPrio != b.MaxPrio:
-		return a.MaxPrio < b.MaxPrio
-	case len(a.Gangs) != len(b.Gangs):
-		return len(a.Gangs) < len(b.Gangs)
-	}
-	return strings.Join(a.Gangs, ",") < strings.Join(b.Gangs, ",")
 }
 
 // reserveOne is placement.Reserve for a one-replica gang, computed node by

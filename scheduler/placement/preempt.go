@@ -179,13 +179,7 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 						cands = append(cands, o)
 					}
 				}
-				sort.SliceStable(cands, func(a, b int) bool {
-					ca, cb := gangCost[cands[a].Gang], gangCost[cands[b].Gang]
-					if ca != cb {
-						return ca < cb
-					}
-					return cands[a].Priority < cands[b].Priority
-				})
+				cheapestFirst(cands, gangCost)
 				trial := map[string]bool{}
 				for k := range victims {
 					trial[k] = true
@@ -230,7 +224,7 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 				}
 				sort.Strings(v.Gangs)
 			}
-			if !found || better(v, best) {
+			if !found || v.Better(best) {
 				best, bestState, found = v, st, true
 			}
 			if len(v.Gangs) == 0 {

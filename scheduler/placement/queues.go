@@ -199,14 +199,7 @@ func ChooseVictims(nodes []*NodeState, running []Running, t Task, priority int) 
 				cands = append(cands, r)
 			}
 		}
-		// Cheapest gangs first.
-		sort.SliceStable(cands, func(a, b int) bool {
-			ca, cb := gangCost[cands[a].Gang], gangCost[cands[b].Gang]
-			if ca != cb {
-				return ca < cb
-			}
-			return cands[a].Priority < cands[b].Priority
-		})
+		cheapestFirst(cands, gangCost)
 		trial := n.Clone()
 		v := Victims{Node: ni}
 		taken := map[string]bool{}
@@ -239,14 +232,16 @@ func ChooseVictims(nodes []*NodeState, running []Running, t Task, priority int) 
 			continue
 		}
 		sort.Strings(v.Gangs)
-		if !found || better(v, best) {
+		if !found || v.Better(best) {
 			best, found = v, true
 		}
 	}
 	return best, found
 }
 
-func better(a, b Victims) bool {
+// Better reports whether preemption choice a beats b: less work lost,
+// then a lower highest victim priority, then fewer victims, then names.
+func (a Victims) Better(b Victims) bool {
 	switch {
 	case a.LostGPUs != b.LostGPUs:
 		return a.LostGPUs < b.LostGPUs
@@ -256,4 +251,16 @@ func better(a, b Victims) bool {
 		return len(a.Gangs) < len(b.Gangs)
 	}
 	return strings.Join(a.Gangs, ",") < strings.Join(b.Gangs, ",")
+}
+
+// cheapestFirst orders victim candidates by their gang's lost work, then
+// by priority (stable: ties keep their order).
+func cheapestFirst(cands []Running, gangCost map[string]float64) {
+	sort.SliceStable(cands, func(a, b int) bool {
+		ca, cb := gangCost[cands[a].Gang], gangCost[cands[b].Gang]
+		if ca != cb {
+			return ca < cb
+		}
+		return cands[a].Priority < cands[b].Priority
+	})
 }
