@@ -128,13 +128,9 @@ func nodeAddress(txn *memdb.Txn, nodeID string) string {
 // checkPlacement re-checks one job's placement against the current state
 // (usage and ports include what this plan already committed).
 func checkPlacement(txn *memdb.Txn, usage map[string]*placement.Usage, ports map[portKey]bool, p JobPlacement) string {
-	raw, _ := txn.First(tableJobs, "id", p.JobID)
-	if raw == nil {
-		return "job no longer exists"
-	}
-	j := raw.(*api.Job)
-	if j.Status != api.JobPending {
-		return "job is " + j.Status + ", not pending"
+	j, why := pendingJob(txn, p.JobID)
+	if j == nil {
+		return why
 	}
 	if len(p.Allocs) != j.Spec.Replicas {
 		return fmt.Sprintf("plan places %d allocations, job has %d replicas", len(p.Allocs), j.Spec.Replicas)
@@ -235,13 +231,9 @@ func applyAllocStatus(txn *memdb.Txn, index uint64, req *AllocStatusRequest) err
 // job is pending and every victim is a running job of lower priority (or
 // borrowed capacity it reclaims).
 func checkPreemption(txn *memdb.Txn, pr Preemption) string {
-	raw, _ := txn.First(tableJobs, "id", pr.JobID)
-	if raw == nil {
-		return "job no longer exists"
-	}
-	j := raw.(*api.Job)
-	if j.Status != api.JobPending {
-		return "job is " + j.Status + ", not pending"
+	j, why := pendingJob(txn, pr.JobID)
+	if j == nil {
+		return why
 	}
 	if len(pr.Victims) == 0 {
 		return "preemption names no victims"
@@ -272,22 +264,13 @@ func applyPreemption(txn *memdb.Txn, index uint64, pr Preemption) error {
 	for _, id := range pr.Victims {
 		raw, _ := txn.First(tableJobs, "id", id)
 		v := *raw.(*api.Job)
-		v.RestartCount++
 		v.Preemptions++
-		v.Status = api.JobPending
+		v.LastPreemption = fmt.Sprintf("preempted by job %s (priority %d over %d)", j.ID, j.Priority, v.Priority)
 		if pr.Reclaim && v.Priority >= j.Priority {
-			v.Reason = fmt.Sprintf("preempted: queue %s reclaimed the GPUs this job borrowed (for job %s)", j.Queue, j.ID)
-		} else {
-			v.Reason = fmt.Sprintf("preempted by job %s (priority %d over %d)", j.ID, j.Priority, v.Priority)
+			v.LastPreemption = fmt.Sprintf("preempted: queue %s reclaimed the GPUs this job borrowed (for job %s)", j.Queue, j.ID)
 		}
-		v.LastPreemption = v.Reason
-		v.RestartAfter = nil
 		v.Preempting = nil
-		v.ModifyIndex = index
-		if err := stopLiveAllocs(txn, index, id, ""); err != nil {
-			return err
-		}
-		if err := txn.Insert(tableJobs, &v); err != nil {
+		if err := requeue(txn, index, &v, v.LastPreemption); err != nil {
 			return err
 		}
 	}

@@ -169,6 +169,34 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
+// requeue sends a running job back to the queue whole as its next attempt,
+// asking its live allocations to stop. The caller counts why (Migrations,
+// Preemptions): such restarts do not use up maxRestarts.
+func requeue(txn *memdb.Txn, index uint64, j *api.Job, reason string) error {
+	j.RestartCount++
+	j.Status = api.JobPending
+	j.Reason = reason
+	j.RestartAfter = nil
+	j.ModifyIndex = index
+	if err := stopLiveAllocs(txn, index, j.ID, ""); err != nil {
+		return err
+	}
+	return txn.Insert(tableJobs, j)
+}
+
+// pendingJob returns a job that a plan may still act for, or why not.
+func pendingJob(txn *memdb.Txn, id string) (*api.Job, string) {
+	raw, _ := txn.First(tableJobs, "id", id)
+	if raw == nil {
+		return nil, "job no longer exists"
+	}
+	j := raw.(*api.Job)
+	if j.Status != api.JobPending {
+		return nil, "job is " + j.Status + ", not pending"
+	}
+	return j, ""
+}
+
 func applyMigrateJobs(txn *memdb.Txn, index uint64, req *MigrateJobsRequest) error {
 	changed := false
 	for _, id := range req.JobIDs {
@@ -180,16 +208,8 @@ func applyMigrateJobs(txn *memdb.Txn, index uint64, req *MigrateJobsRequest) err
 		if j.Status != api.JobRunning {
 			continue
 		}
-		j.RestartCount++
 		j.Migrations++
-		j.Status = api.JobPending
-		j.Reason = req.Reason
-		j.RestartAfter = nil
-		j.ModifyIndex = index
-		if err := stopLiveAllocs(txn, index, id, ""); err != nil {
-			return err
-		}
-		if err := txn.Insert(tableJobs, &j); err != nil {
+		if err := requeue(txn, index, &j, req.Reason); err != nil {
 			return err
 		}
 		changed = true
