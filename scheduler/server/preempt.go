@@ -20,15 +20,7 @@ import (
 // its job's maxRuntime runs out, and whether it runs on capacity its queue
 // borrowed past its quota.
 func (s *Server) runInfo(snap *state.Snapshot, live []*api.Allocation, now time.Time) map[string]placement.RunInfo {
-	jobs := map[string]*api.Job{}
-	job := func(id string) *api.Job {
-		j, ok := jobs[id]
-		if !ok {
-			j = snap.Job(nil, id)
-			jobs[id] = j
-		}
-		return j
-	}
+	job := jobLookup(snap)
 	out := make(map[string]placement.RunInfo, len(live))
 	byQueue := map[string][]*api.Allocation{}
 	for _, a := range live {
@@ -88,13 +80,28 @@ func (s *Server) runInfo(snap *state.Snapshot, live []*api.Allocation, now time.
 	return out
 }
 
+// jobLookup finds jobs by ID in snap, each looked up once: a pass reads
+// the job of every live allocation, and gangs hold several.
+func jobLookup(snap *state.Snapshot) func(id string) *api.Job {
+	jobs := map[string]*api.Job{}
+	return func(id string) *api.Job {
+		j, ok := jobs[id]
+		if !ok {
+			j = snap.Job(nil, id)
+			jobs[id] = j
+		}
+		return j
+	}
+}
+
 // withinQuota returns the pending jobs that fit under their queue's GPU
 // quota as the queue stands: they may reclaim what other queues borrowed.
 // A queue without a quota has nothing to reclaim.
 func (s *Server) withinQuota(snap *state.Snapshot, pending []*api.Job, live []*api.Allocation) map[string]bool {
 	used := map[string]int64{}
+	job := jobLookup(snap)
 	for _, a := range live {
-		if j := snap.Job(nil, a.JobID); j != nil {
+		if j := job(a.JobID); j != nil {
 			used[j.Queue] += allocGPUMilli(a)
 		}
 	}

@@ -93,15 +93,7 @@ func (s *Server) admit(snap *state.Snapshot, pending []*api.Job, nodes []*api.No
 		}
 	}
 	used := map[string]placement.Demand{}
-	jobOf := map[string]*api.Job{}
-	job := func(id string) *api.Job {
-		j, ok := jobOf[id]
-		if !ok {
-			j = snap.Job(nil, id)
-			jobOf[id] = j
-		}
-		return j
-	}
+	job := jobLookup(snap)
 	queueOf := func(id string) string {
 		if j := job(id); j != nil {
 			return j.Queue
