@@ -12,24 +12,32 @@ import (
 
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/api/client"
+	"github.com/ark-sched/ark/scheduler/placement"
 )
 
 func queueSpec(name, queue string, gpus int) []byte {
 	return []byte(`{"name":"` + name + `","queue":"` + queue + `","kind":"batch","resources":{"gpus":` + string(rune('0'+gpus)) + `},"task":{"driver":"exec","exec":{"command":["true"]}}}`)
 }
 
-// TestQueueQuota: a queue at its GPU quota holds its next job back with a
-// reason, while another queue's job runs; a queue that may borrow uses idle
-// GPUs no other quota needs.
-func TestQueueQuota(t *testing.T) {
+// loadQueuesYAML loads a queues file with the given body.
+func loadQueuesYAML(t *testing.T, body string) map[string]placement.Queue {
+	t.Helper()
 	file := filepath.Join(t.TempDir(), "queues.yaml")
-	if err := os.WriteFile(file, []byte("- {name: small, quotaGPUs: 2}\n- {name: lender, quotaGPUs: 2, borrow: true}\n- {name: big, quotaGPUs: 2}\n"), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	queues, err := LoadQueues(file)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return queues
+}
+
+// TestQueueQuota: a queue at its GPU quota holds its next job back with a
+// reason, while another queue's job runs; a queue that may borrow uses idle
+// GPUs no other quota needs.
+func TestQueueQuota(t *testing.T) {
+	queues := loadQueuesYAML(t, "- {name: small, quotaGPUs: 2}\n- {name: lender, quotaGPUs: 2, borrow: true}\n- {name: big, quotaGPUs: 2}\n")
 	s := startServer(t, Config{Queues: queues})
 	c, _ := client.New(s.HTTPAddr())
 	bg := context.Background()
@@ -105,14 +113,7 @@ func TestLoadQueuesErrors(t *testing.T) {
 // goroutine plays the agents: it reports placed allocations running and
 // stopped ones ended.
 func TestQueuePreemption(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "queues.yaml")
-	if err := os.WriteFile(file, []byte("- {name: owner, quotaGPUs: 2}\n- {name: borrower, quotaGPUs: 2, borrow: true}\n- {name: team, quotaGPUs: 2}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	queues, err := LoadQueues(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	queues := loadQueuesYAML(t, "- {name: owner, quotaGPUs: 2}\n- {name: borrower, quotaGPUs: 2, borrow: true}\n- {name: team, quotaGPUs: 2}\n")
 	s := startServer(t, Config{Queues: queues})
 	c, _ := client.New(s.HTTPAddr())
 	bg := context.Background()
