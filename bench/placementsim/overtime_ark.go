@@ -304,15 +304,7 @@ func (s *sim) fitsWithout(node int, rs []placement.Running, t placement.Task) bo
 	*w = *n
 	w.GPUFree = buf
 	for _, r := range rs {
-		w.CPUFree += r.CPUMilli
-		w.MemFree += r.Memory
-		for _, g := range r.GPUs {
-			if r.GPUMilli > 0 {
-				w.GPUFree[g] += r.GPUMilli
-			} else {
-				w.GPUFree[g] = placement.MilliPerGPU
-			}
-		}
+		w.Free(r.CPUMilli, r.Memory, r.GPUMilli, r.GPUs)
 	}
 	return w.Check(t) == placement.ReasonNone
 }
@@ -397,15 +389,7 @@ func reserveOne(nodes []*placement.NodeState, ending []placement.Ending, t place
 			if math.IsInf(e.EndsAt, 1) || e.EndsAt > bestAt {
 				break
 			}
-			w.CPUFree += e.CPUMilli
-			w.MemFree += e.Memory
-			for _, g := range e.GPUs {
-				if e.GPUMilli > 0 {
-					w.GPUFree[g] += e.GPUMilli
-				} else {
-					w.GPUFree[g] = placement.MilliPerGPU
-				}
-			}
+			w.Free(e.CPUMilli, e.Memory, e.GPUMilli, e.GPUs)
 			if k+1 < len(es) && es[k+1].EndsAt == e.EndsAt {
 				continue
 			}

@@ -62,16 +62,7 @@ func Reserve(nodes []*NodeState, ending []Ending, g Gang, p Policy) (Reservation
 		if math.IsInf(e.EndsAt, 1) {
 			break
 		}
-		n := work[e.Node]
-		n.CPUFree += e.CPUMilli
-		n.MemFree += e.Memory
-		for _, gi := range e.GPUs {
-			if e.GPUMilli > 0 {
-				n.GPUFree[gi] += e.GPUMilli
-			} else {
-				n.GPUFree[gi] = MilliPerGPU
-			}
-		}
+		work[e.Node].Free(e.CPUMilli, e.Memory, e.GPUMilli, e.GPUs)
 		if i+1 < len(order) && order[i+1].EndsAt == e.EndsAt {
 			continue // release everything ending at the same instant first
 		}

@@ -116,6 +116,22 @@ func (n *NodeState) Release(t Task, gpus []int) {
 	}
 }
 
+// Free gives back what a live allocation holds: CPU, memory, and on each of
+// gpus its share (milli > 0) or the whole GPU (milli 0), the convention of
+// Running and Ending. Preemption and reservations use it to see a node
+// without some of its allocations.
+func (n *NodeState) Free(cpuMilli, memory, milli int64, gpus []int) {
+	n.CPUFree += cpuMilli
+	n.MemFree += memory
+	for _, g := range gpus {
+		if milli > 0 {
+			n.GPUFree[g] += milli
+		} else {
+			n.GPUFree[g] = MilliPerGPU
+		}
+	}
+}
+
 // lowestFree returns the lowest k GPU indexes with at least milli free
 // (k whole GPUs: the lowest fully free ones), or nil.
 func lowestFree(n *NodeState, k int, milli int64) []int {

@@ -216,15 +216,7 @@ func ChooseVictims(nodes []*NodeState, running []Running, t Task, priority int) 
 			// Free everything the gang holds on this node.
 			for _, o := range running {
 				if o.Gang == r.Gang && o.Node == ni {
-					trial.CPUFree += o.CPUMilli
-					trial.MemFree += o.Memory
-					for _, g := range o.GPUs {
-						if o.GPUMilli > 0 {
-							trial.GPUFree[g] += o.GPUMilli
-						} else {
-							trial.GPUFree[g] = MilliPerGPU
-						}
-					}
+					trial.Free(o.CPUMilli, o.Memory, o.GPUMilli, o.GPUs)
 				}
 			}
 		}
