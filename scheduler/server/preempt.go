@@ -29,23 +29,18 @@ func (s *Server) runInfo(snap *state.Snapshot, live []*api.Allocation, now time.
 			continue
 		}
 		info := placement.RunInfo{Priority: j.Priority, Queue: j.Queue, EndsIn: math.Inf(1)}
-		since := now
+		started := now
 		switch {
 		case a.StartTime != nil:
-			since = *a.StartTime
+			started = *a.StartTime
 		case j.StartTime != nil:
-			since = *j.StartTime
+			started = *j.StartTime
 		}
+		since := started
 		if c := a.LastCheckpoint; c != nil && c.Time.After(since) {
 			since = c.Time
 		}
 		info.SinceCheckpoint = max(now.Sub(since).Seconds(), 0)
-		started := now
-		if a.StartTime != nil {
-			started = *a.StartTime
-		} else if j.StartTime != nil {
-			started = *j.StartTime
-		}
 		info.Protected = now.Sub(started) < s.cfg.PreemptMinRuntime
 		if j.Spec.MaxRuntime > 0 && j.StartTime != nil {
 			info.EndsIn = max(j.StartTime.Add(time.Duration(j.Spec.MaxRuntime)).Sub(now).Seconds(), 0)
