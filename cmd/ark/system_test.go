@@ -33,7 +33,13 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		arkBin = filepath.Join(dir, "ark")
-		out, err := exec.Command("go", "build", "-o", arkBin, ".").CombinedOutput()
+		args := []string{"build", "-o", arkBin}
+		if raceEnabled {
+			// The servers and agents are where the concurrency is: under
+			// -race they run with the detector too (see raceReports).
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build ark: %v\n%s", err, out)
 			return 1
@@ -72,8 +78,15 @@ func start(t *testing.T, args ...string) *proc {
 	defer f.Close()
 	out := f.Name()
 	cmd.Stdout, cmd.Stderr = f, f
+	// A raced process writes each race report to raceDir/race.<pid>; so do
+	// the tasks it starts, which inherit the environment.
+	raceDir := filepath.Join(t.TempDir(), "races")
+	if err := os.Mkdir(raceDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	// Tasks run `ark example rendezvous`: put the binary on their PATH.
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(arkBin)+":"+os.Getenv("PATH"))
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(arkBin)+":"+os.Getenv("PATH"),
+		"GORACE=log_path="+filepath.Join(raceDir, "race"))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -87,12 +100,30 @@ func start(t *testing.T, args ...string) *proc {
 			p.signal(syscall.SIGKILL)
 			<-p.done
 		}
+		if races := raceReports(raceDir, out); races != "" {
+			t.Errorf("the race detector reported in ark %s or a task it started:\n%s", strings.Join(args, " "), races)
+		}
 		if t.Failed() {
 			b, _ := os.ReadFile(out)
 			t.Logf("output of ark %s:\n%s", strings.Join(args, " "), b)
 		}
 	})
 	return p
+}
+
+// raceReports returns every data race report a process (or a task it
+// started) wrote: the files in raceDir, and its output file in case
+// GORACE did not reach it. Empty when there were none.
+func raceReports(raceDir, out string) string {
+	var b strings.Builder
+	files, _ := filepath.Glob(filepath.Join(raceDir, "race.*"))
+	for _, f := range append(files, out) {
+		data, _ := os.ReadFile(f)
+		if strings.Contains(string(data), "WARNING: DATA RACE") {
+			fmt.Fprintf(&b, "--- %s:\n%s\n", filepath.Base(f), data)
+		}
+	}
+	return b.String()
 }
 
 func (p *proc) signal(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
@@ -296,7 +327,12 @@ func TestCLIExitCodes(t *testing.T) {
 	}
 	// Every problem of an invalid spec is listed, each with its path.
 	out, _ := exec.Command(arkBin, "job", "validate", bad).CombinedOutput()
-	for _, want := range []string{"bogus: unknown field"} {
+	for _, want := range []string{
+		"bogus: unknown field",
+		`kind: must be one of finetune, eval, inference, batch, got "train"`,
+		"resources.gpus: must be >= 1, got -1",
+		"task.exec: is required when task.driver is exec",
+	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("validate output lacks %q:\n%s", want, out)
 		}

@@ -17,13 +17,52 @@ const MaxSpecBytes = 1 << 20
 
 // Decode parses a job spec written in YAML or JSON (JSON is YAML). Unknown
 // fields, duplicate keys and values of the wrong type are errors that name
-// the field path. Decode does not apply defaults or validate; Parse does.
+// the field path; every such problem is listed, not only the first. Decode
+// does not apply defaults or validate; Parse does.
 func Decode(data []byte) (*Job, error) {
+	job, problems, _, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return job, nil
+}
+
+// Parse decodes, defaults and validates a spec. It reports every problem in
+// one pass: unknown fields and values of the wrong type together with what
+// validation finds in the rest of the spec.
+func Parse(data []byte) (*Job, error) {
+	job, problems, present, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	job.Default()
+	if verr := job.Validate(); verr != nil {
+		var ves Errors
+		if !errors.As(verr, &ves) {
+			return nil, verr
+		}
+		problems = append(problems, withoutCovered(ves, problems, present)...)
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return job, nil
+}
+
+// decode parses data into a Job. Syntax errors (malformed YAML or JSON, a
+// repeated key, a document that is not a mapping) are returned as err: there
+// is nothing sensible to validate after them. Field problems (unknown keys,
+// values of the wrong type) are returned as problems, and the job is decoded
+// from the rest of the document, so validation can still look at it.
+func decode(data []byte) (*Job, Errors, map[string]bool, error) {
 	if len(data) > MaxSpecBytes {
-		return nil, fmt.Errorf("spec is %d bytes, more than the limit of %d", len(data), MaxSpecBytes)
+		return nil, nil, nil, fmt.Errorf("spec is %d bytes, more than the limit of %d", len(data), MaxSpecBytes)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, errors.New("spec is empty")
+		return nil, nil, nil, errors.New("spec is empty")
 	}
 	var js []byte
 	if trimmed := bytes.TrimSpace(data); trimmed[0] == '{' && json.Valid(trimmed) {
@@ -31,52 +70,97 @@ func Decode(data []byte) (*Job, error) {
 		// several times the rest of decoding, but keep its strictness
 		// about repeated keys.
 		if err := checkDuplicateKeys(trimmed); err != nil {
-			return nil, fmt.Errorf("malformed spec: %w", err)
+			return nil, nil, nil, fmt.Errorf("malformed spec: %w", err)
 		}
 		js = trimmed
 	} else {
 		var err error
 		js, err = yaml.YAMLToJSONStrict(data)
 		if err != nil {
-			return nil, fmt.Errorf("malformed spec: %s", strings.TrimPrefix(err.Error(), "error converting YAML to JSON: "))
+			return nil, nil, nil, fmt.Errorf("malformed spec: %s", strings.TrimPrefix(err.Error(), "error converting YAML to JSON: "))
 		}
 	}
 	var generic any
 	if err := json.Unmarshal(js, &generic); err != nil {
-		return nil, fmt.Errorf("malformed spec: %w", err)
+		return nil, nil, nil, fmt.Errorf("malformed spec: %w", err)
 	}
 	if _, ok := generic.(map[string]any); !ok {
-		return nil, fmt.Errorf("spec must be a mapping of fields, got %s", jsonKind(bytes.TrimSpace(js)))
+		return nil, nil, nil, fmt.Errorf("spec must be a mapping of fields, got %s", jsonKind(bytes.TrimSpace(js)))
 	}
-	var unknown Errors
-	checkFields(generic, reflect.TypeFor[Job](), "", &unknown)
-	if len(unknown) > 0 {
-		return nil, unknown
+	present := map[string]bool{}
+	paths(generic, "", present)
+	var problems Errors
+	checkFields(generic, reflect.TypeFor[Job](), "", &problems)
+	if len(problems) > 0 {
+		// checkFields removed every offending value; decode what is left.
+		var err error
+		if js, err = json.Marshal(generic); err != nil {
+			return nil, nil, nil, fmt.Errorf("malformed spec: %w", err)
+		}
 	}
 	var job Job
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&job); err != nil {
+		// checkFields knows every type the spec uses; this is a backstop
+		// for one it does not.
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return nil, Errors{{Path: te.Field, Msg: fmt.Sprintf("must be %s, got %s", typeName(te.Type), te.Value)}}
+			return nil, append(problems, FieldError{Path: te.Field, Msg: fmt.Sprintf("must be %s, got %s", typeName(te.Type), te.Value)}), present, nil
 		}
-		return nil, fmt.Errorf("malformed spec: %w", err)
+		return nil, nil, nil, fmt.Errorf("malformed spec: %w", err)
 	}
-	return &job, nil
+	return &job, problems, present, nil
 }
 
-// Parse decodes, defaults and validates a spec.
-func Parse(data []byte) (*Job, error) {
-	job, err := Decode(data)
-	if err != nil {
-		return nil, err
+// withoutCovered drops validation errors that a decoding problem explains.
+// A value of the wrong type was removed before validation, which then sees
+// it as missing: an error about that path (or one under it) would only
+// repeat the problem, and so would one about a sibling the user did not
+// write ("gpus: must be >= 1" when the gpuMilli beside it was "500m").
+func withoutCovered(ves, problems Errors, present map[string]bool) Errors {
+	var out Errors
+	for _, ve := range ves {
+		covered := false
+		for _, p := range problems {
+			if under(ve.Path, p.Path) || (!strings.HasPrefix(p.Msg, "unknown field") && !present[ve.Path] && parent(ve.Path) == parent(p.Path)) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			out = append(out, ve)
+		}
 	}
-	job.Default()
-	if err := job.Validate(); err != nil {
-		return nil, err
+	return out
+}
+
+// under says whether path is p or lies inside it.
+func under(path, p string) bool {
+	return path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[")
+}
+
+// parent is the path of the mapping or list that holds path.
+func parent(path string) string {
+	if i := strings.LastIndexAny(path, ".["); i >= 0 {
+		return path[:i]
 	}
-	return job, nil
+	return ""
+}
+
+// paths records the path of every value in a decoded document.
+func paths(v any, path string, out map[string]bool) {
+	out[path] = true
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			paths(e, join(path, k), out)
+		}
+	case []any:
+		for i, e := range x {
+			paths(e, fmt.Sprintf("%s[%d]", path, i), out)
+		}
+	}
 }
 
 // checkDuplicateKeys reports a key repeated within one JSON object (which
@@ -130,78 +214,130 @@ func orTop(path string) string {
 }
 
 // checkFields walks a decoded JSON value against the Go type it will be
-// decoded into and records every key that names no field, with its path.
-func checkFields(v any, t reflect.Type, path string, errs *Errors) {
+// decoded into and records every key that names no field and every value of
+// the wrong type, with its path. It removes each offending value from v (an
+// element of a list becomes null) so that the rest still decodes, and
+// returns true when v itself must be removed by its parent.
+func checkFields(v any, t reflect.Type, path string, errs *Errors) (drop bool) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if v == nil {
+		return false // null decodes to the zero value of any type
+	}
+	if reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+		// Quantity, Duration: ask the type itself, so that its error
+		// carries this value's own path (an element of a list too).
+		raw, err := json.Marshal(v)
+		if err == nil {
+			err = reflect.New(t).Interface().(json.Unmarshaler).UnmarshalJSON(raw)
+		}
+		if err == nil {
+			return false
+		}
+		msg := err.Error()
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			msg = fmt.Sprintf("must be %s, got %s", typeName(t), te.Value)
+		}
+		*errs = append(*errs, FieldError{Path: path, Msg: msg})
+		return true
 	}
 	switch t.Kind() {
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
 		if !ok {
-			return // a type error; the decoder reports it with its path
+			*errs = append(*errs, FieldError{Path: path, Msg: "must be a mapping, got " + describe(v)})
+			return true
 		}
 		fields := jsonFields(t)
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			f, ok := fields[k]
-			if !ok {
+		for _, k := range sortedKeys(m) {
+			name := k
+			if _, ok := fields[k]; !ok {
 				msg := "unknown field"
-				if s := suggest(k, fields); s != "" {
+				s := suggest(k, fields)
+				if s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
 				*errs = append(*errs, FieldError{Path: join(path, k), Msg: msg})
-				continue
+				val := m[k]
+				delete(m, k)
+				if _, taken := m[s]; s == "" || taken {
+					continue
+				}
+				// Validate the rest as the user meant it: without this,
+				// "GPUs: 4" would also report "gpus: must be >= 1", a
+				// problem the typo made, not the user.
+				name = s
+				m[name] = val
 			}
-			checkFields(m[k], f.Type, join(path, k), errs)
+			if checkFields(m[name], fields[name].Type, join(path, name), errs) {
+				delete(m, name)
+			}
 		}
 	case reflect.Slice:
-		if a, ok := v.([]any); ok {
-			for i, e := range a {
-				checkFields(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+		a, ok := v.([]any)
+		if !ok {
+			*errs = append(*errs, FieldError{Path: path, Msg: "must be a list, got " + describe(v)})
+			return true
+		}
+		for i, e := range a {
+			if checkFields(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs) {
+				a[i] = nil
 			}
 		}
 	case reflect.Map:
-		if m, ok := v.(map[string]any); ok {
-			keys := make([]string, 0, len(m))
-			for k := range m {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				checkFields(m[k], t.Elem(), join(path, k), errs)
+		m, ok := v.(map[string]any)
+		if !ok {
+			*errs = append(*errs, FieldError{Path: path, Msg: "must be a mapping, got " + describe(v)})
+			return true
+		}
+		for _, k := range sortedKeys(m) {
+			if checkFields(m[k], t.Elem(), join(path, k), errs) {
+				delete(m, k)
 			}
 		}
 	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64, reflect.Int32, reflect.Float64:
 		// Scalars are checked here rather than left to encoding/json so
 		// that an element of a list or map is named by its own path
 		// (task.exec.command[3], task.exec.env.OMP_NUM_THREADS).
-		if v == nil || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
-			return
-		}
 		if msg := scalarMismatch(v, t); msg != "" {
 			*errs = append(*errs, FieldError{Path: path, Msg: msg})
+			return true
 		}
 	}
+	return false
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// describe names the JSON kind of a decoded value for an error message.
+func describe(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("string %q", x)
+	case bool:
+		return fmt.Sprintf("bool %v", x)
+	case float64:
+		return fmt.Sprintf("number %v", x)
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a mapping"
+	}
+	return "null"
 }
 
 // scalarMismatch says why a decoded JSON value does not fit a scalar type.
 func scalarMismatch(v any, t reflect.Type) string {
-	got := "a mapping"
-	switch x := v.(type) {
-	case string:
-		got = fmt.Sprintf("string %q", x)
-	case bool:
-		got = fmt.Sprintf("bool %v", x)
-	case float64:
-		got = fmt.Sprintf("number %v", x)
-	case []any:
-		got = "a list"
-	}
+	got := describe(v)
 	switch t.Kind() {
 	case reflect.String:
 		if _, ok := v.(string); ok {
