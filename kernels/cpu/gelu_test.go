@@ -10,7 +10,7 @@ import (
 // the scalar one, over ordinary and extreme inputs.
 func TestGELUVector(t *testing.T) {
 	if !useGELUAVX512 {
-		t.Skip("no vectorised GELU on this CPU")
+		t.Skip("no AVX-512 on this CPU: the vectorised GELU is not used here")
 	}
 	r := rand.New(rand.NewPCG(3, 4))
 	x := make([]float32, 4096)
