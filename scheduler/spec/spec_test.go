@@ -70,7 +70,7 @@ priority: 1000
 replicas: 4096
 resources: {gpus: 64, gpuMemory: 80Gi, gpuModel: H200, cpu: 0.5, memory: 2048}
 topology: {sameNode: true, nvlink: required, rdma: none}
-task: {driver: exec, exec: {command: [serve], workDir: /srv}}
+task: {driver: exec, exec: {command: [serve], workDir: srv}}
 checkpoint: {store: s3-main, every: 50, keep: 3}
 restart: {maxRestarts: 100, backoff: 1.5}
 `,
@@ -78,7 +78,7 @@ restart: {maxRestarts: 100, backoff: 1.5}
 				Name: "ft", Namespace: "nlp", Queue: "research", Kind: KindInference, Priority: 1000, Replicas: 4096,
 				Resources:  Resources{GPUs: 64, GPUMemory: "80Gi", GPUModel: "H200", CPU: "0.5", Memory: "2048"},
 				Topology:   Topology{SameNode: true, NVLink: PrefRequired, RDMA: PrefNone},
-				Task:       Task{Driver: DriverExec, Exec: &ExecTask{Command: []string{"serve"}, WorkDir: "/srv"}},
+				Task:       Task{Driver: DriverExec, Exec: &ExecTask{Command: []string{"serve"}, WorkDir: "srv"}},
 				Checkpoint: Checkpoint{Store: "s3-main", Every: 50, Keep: 3},
 				Restart:    Restart{MaxRestarts: 100, Backoff: Duration(1500 * time.Millisecond)},
 			},

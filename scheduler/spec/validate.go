@@ -48,7 +48,9 @@ const (
 	defaultRestartWait = Duration(10 * time.Second)
 )
 
-// ReservedEnv are the variables Ark sets in every task; a spec may not set them.
+// ReservedEnv are the variables Ark sets in every task; a spec may not set
+// them. Every ARK_* name is reserved as well (see IsReservedEnv), so that a
+// variable Ark adds later cannot be pre-empted by a spec written today.
 var ReservedEnv = []string{
 	"ARK_JOB_ID", "ARK_ALLOC_ID", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "NODE_RANK",
 	"MASTER_ADDR", "MASTER_PORT", "CUDA_VISIBLE_DEVICES", "ARK_CHECKPOINT_URI",
@@ -199,8 +201,13 @@ func (j *Job) Validate() error {
 				switch {
 				case !envKeyRE.MatchString(k):
 					add("task.exec.env."+k, "is not a valid environment variable name")
-				case isReserved(k):
+				case IsReservedEnv(k):
 					add("task.exec.env."+k, "is set by Ark for every task and cannot be overridden")
+				}
+			}
+			if t.Exec.WorkDir != "" {
+				if err := CheckWorkDir(t.Exec.WorkDir); err != nil {
+					add("task.exec.workDir", "%v", err)
 				}
 			}
 		}
@@ -270,11 +277,41 @@ func (j *Job) Validate() error {
 	return es
 }
 
-func isReserved(k string) bool {
+// IsReservedEnv reports whether a spec may not set the variable k: one Ark
+// sets in every task, any ARK_* (Ark's own, the agent's token among them)
+// or a CUDA MPS control variable (a task must not escape its GPU share).
+func IsReservedEnv(k string) bool {
+	if strings.HasPrefix(k, "ARK_") || strings.HasPrefix(k, "CUDA_MPS_") {
+		return true
+	}
 	for _, r := range ReservedEnv {
 		if r == k {
 			return true
 		}
 	}
 	return false
+}
+
+// CheckWorkDir says why a task's workDir is refused: it must be a relative
+// path inside the allocation's directory. An absolute path or any ".."
+// component is refused, never cleaned: the agent creates the directory and
+// gives it to the task's user, so a path that could leave the allocation's
+// directory would hand a system directory to the tenant.
+func CheckWorkDir(dir string) error {
+	switch {
+	case dir == "":
+		return nil
+	case strings.HasPrefix(dir, "/"):
+		return fmt.Errorf("must be relative to the allocation's directory, got the absolute path %q", dir)
+	case strings.ContainsRune(dir, 0):
+		return fmt.Errorf("must not contain a NUL byte")
+	case len(dir) > 1024:
+		return fmt.Errorf("must be at most 1024 bytes, got %d", len(dir))
+	}
+	for _, part := range strings.Split(dir, "/") {
+		if part == ".." {
+			return fmt.Errorf("must stay inside the allocation's directory: %q has a '..' component", dir)
+		}
+	}
+	return nil
 }

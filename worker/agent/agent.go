@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -47,13 +48,21 @@ type Config struct {
 	// Token is the agent's API token (role agent), when the servers
 	// require tokens.
 	Token string
-	// TaskUser, when set, is the unprivileged user tasks run as.
+	// TLS, when set, is the client config for the servers' HTTPS API
+	// (pki.Identity.HTTPClient with the agent's certificate).
+	TLS *tls.Config
+	// TaskUser is the unprivileged user tasks run as (a name or uid). An
+	// agent running as root defaults it to DefaultTaskUser: tasks never run
+	// as root. An agent running as another user runs tasks as itself.
 	TaskUser string
 	// LogMaxBytes and LogKeep rotate task logs (defaults 64 MiB, 3 kept).
 	LogMaxBytes int64
 	LogKeep     int
 	Logger      *zap.Logger
 }
+
+// DefaultTaskUser is whom tasks run as under an agent running as root.
+const DefaultTaskUser = "nobody"
 
 // Agent runs one node.
 type Agent struct {
@@ -84,6 +93,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.TaskUser == "" && os.Geteuid() == 0 {
+		cfg.TaskUser = DefaultTaskUser
+	}
 	if cfg.StopGrace == 0 {
 		cfg.StopGrace = 10 * time.Second
 	}
@@ -92,14 +104,24 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	client.Token = cfg.Token
+	if cfg.TLS != nil {
+		client.SetTLS(cfg.TLS)
+	}
 	if cfg.Address == "" {
 		cfg.Address = defaultAddress(client.Addrs())
 	}
 	if cfg.HTTPAddr == "" {
 		cfg.HTTPAddr = net.JoinHostPort(cfg.Address, "0")
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	// 0711: nobody but the agent lists or reads the data dir (the report
+	// key, node ID and every allocation's files are the agent's, 0600);
+	// search only, so that a task reaches its own work directory
+	// (allocs/ID/work, 0700, its user's) by path.
+	if err := os.MkdirAll(cfg.DataDir, 0o711); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if err := os.Chmod(cfg.DataDir, 0o711); err != nil {
+		return nil, fmt.Errorf("restrict data dir: %w", err)
 	}
 	reportKey, err := loadReportKey(cfg.DataDir)
 	if err != nil {
@@ -120,6 +142,11 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("listen for agent http on %s: %w", cfg.HTTPAddr, err)
 	}
 	log := cfg.Logger.With(zap.String("node", cfg.Name))
+	if cfg.TaskUser != "" {
+		log.Info("tasks run as an unprivileged user", zap.String("task_user", cfg.TaskUser))
+	} else {
+		log.Info("tasks run as the agent's own (unprivileged) user", zap.Int("uid", os.Geteuid()))
+	}
 	cg, why := driver.DetectCgroups(driver.DefaultCgroupRoot)
 	if cg == nil {
 		log.Warn("tasks run without CPU and memory limits", zap.String("why", why))

@@ -13,22 +13,43 @@ import (
 	"github.com/ark-sched/ark/worker/inventory"
 )
 
-// taskEnv builds a task's environment: the agent's own environment (so
-// PATH, HOME and the like reach torchrun), the spec's env, then Ark's
-// rendezvous variables, which always win.
-func (a *Agent) taskEnv(al *api.Allocation, dir string) []string {
-	env := map[string]string{}
-	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok {
+// inheritedEnv are the only variables of the agent's own environment a task
+// gets (with every LC_* locale variable): what a program needs to find its
+// tools and speak the node's language. Nothing else of the agent's
+// environment reaches a task: not its token (ARK_TOKEN), not its cloud or
+// proxy credentials.
+var inheritedEnv = map[string]bool{"PATH": true, "LANG": true, "LANGUAGE": true, "TZ": true}
+
+// defaultPath is the task's PATH when the agent has none.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// allowedEnv is the part of an environment (KEY=VALUE) a task may inherit.
+func allowedEnv(environ []string) map[string]string {
+	env := map[string]string{"PATH": defaultPath}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && (inheritedEnv[k] || strings.HasPrefix(k, "LC_")) {
 			env[k] = v
 		}
 	}
-	for _, k := range spec.ReservedEnv {
-		delete(env, k)
-	}
+	return env
+}
+
+// taskEnv builds a task's environment from an allowlist: PATH, LANG, LC_*
+// and TZ of the agent's environment, HOME (the task's own directory: the
+// agent's HOME is not the task user's), the spec's env (validation keeps it
+// off Ark's names), then Ark's variables, which always win.
+func (a *Agent) taskEnv(al *api.Allocation, dir string) []string {
+	env := allowedEnv(os.Environ())
+	workDir := filepath.Join(dir, "work")
+	env["HOME"] = workDir
 	if al.Task.Exec != nil {
 		for k, v := range al.Task.Exec.Env {
-			env[k] = v
+			// Validation refuses these; a spec from an older server that
+			// accepted them must not set them either.
+			if !spec.IsReservedEnv(k) {
+				env[k] = v
+			}
 		}
 	}
 	visible := make([]string, len(al.GPUs))
@@ -56,7 +77,7 @@ func (a *Agent) taskEnv(al *api.Allocation, dir string) []string {
 		"ARK_JOB_ID":           al.JobID,
 		"ARK_ALLOC_ID":         al.ID,
 		"ARK_NODE_NAME":        a.cfg.Name,
-		"ARK_ALLOC_DIR":        dir,
+		"ARK_ALLOC_DIR":        workDir,
 		"ARK_GPU_UUIDS":        strings.Join(uuids, ","),
 		"RANK":                 strconv.Itoa(al.Rank),
 		"WORLD_SIZE":           strconv.Itoa(al.WorldSize),

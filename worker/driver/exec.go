@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -29,12 +27,17 @@ func (Exec) Start(_ context.Context, cfg TaskConfig) (Handle, error) {
 		return nil, fmt.Errorf("allocation %s: exec task has no command", cfg.AllocID)
 	}
 	argv := cfg.Task.Exec.Command
-	workDir := cfg.Task.Exec.WorkDir
-	if workDir == "" {
-		workDir = filepath.Join(cfg.Dir, "work")
+	var creds *taskCreds
+	if cfg.User != "" {
+		c, err := lookupUser(cfg.User)
+		if err != nil {
+			return nil, fmt.Errorf("allocation %s: %w", cfg.AllocID, err)
+		}
+		creds = &c
 	}
-	if err := os.MkdirAll(workDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create work dir: %w", err)
+	workDir, err := makeTaskDirs(cfg.Dir, cfg.Task.Exec.WorkDir, creds)
+	if err != nil {
+		return nil, fmt.Errorf("allocation %s: %w", cfg.AllocID, err)
 	}
 	path, err := lookPath(argv[0], cfg.Env)
 	if err != nil {
@@ -69,9 +72,6 @@ func (Exec) Start(_ context.Context, cfg TaskConfig) (Handle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find the agent's executable to supervise the task: %w", err)
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create allocation dir: %w", err)
-	}
 	_ = os.Remove(filepath.Join(cfg.Dir, statusFile))
 	sup := superviseSpec{
 		Path: path, Args: argv[1:],
@@ -82,10 +82,8 @@ func (Exec) Start(_ context.Context, cfg TaskConfig) (Handle, error) {
 		Stdout: cfg.Stdout, Stderr: cfg.Stderr,
 		LogMaxBytes: cfg.LogMaxBytes, LogKeep: cfg.LogKeep,
 	}
-	if cfg.User != "" {
-		if err := runAs(&sup, cfg.User, workDir); err != nil {
-			return nil, fmt.Errorf("allocation %s: %w", cfg.AllocID, err)
-		}
+	if creds != nil {
+		sup.Creds, sup.UID, sup.GID, sup.Groups = true, creds.uid, creds.gid, creds.groups
 	}
 	spec, err := json.Marshal(sup)
 	if err != nil {
@@ -130,9 +128,12 @@ func (Exec) Start(_ context.Context, cfg TaskConfig) (Handle, error) {
 		err = writeJSONAtomic(filepath.Join(cfg.Dir, taskFile), taskRecord{Pid: cmd.Process.Pid, StartTime: start})
 	}
 	if err != nil {
+		// A task that ends at once can be gone before its start time is
+		// read (its supervisor exited): wait for the reaper briefly before
+		// calling it a failure.
 		select {
 		case <-h.done: // it ended already: nothing to re-attach to
-		default:
+		case <-time.After(time.Second):
 			_ = h.Stop(context.Background(), 0)
 			return nil, fmt.Errorf("allocation %s: record the task for re-attach: %w", cfg.AllocID, err)
 		}
@@ -163,11 +164,15 @@ func lookPath(prog string, env []string) (string, error) {
 	return "", fmt.Errorf("program %q not found in the task's PATH (%s)", prog, pathVar)
 }
 
+// openLog opens a task's log for appending. Logs live in the allocation's
+// logs directory (0700, the agent's), 0600: the supervisor writes what the
+// task prints through a pipe, so only the agent reads them (and serves them
+// to callers the API lets read the job's logs); no other task can.
 func openLog(path string) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open task log: %w", err)
 	}
@@ -283,34 +288,4 @@ func signalName(s syscall.Signal) string {
 		return "SIGPIPE"
 	}
 	return fmt.Sprintf("signal %d (%s)", int(s), s)
-}
-
-// runAs sets the supervisor spec to start the task as user, and gives the
-// user the task's work dir.
-func runAs(sup *superviseSpec, name, workDir string) error {
-	u, err := user.Lookup(name)
-	if err != nil {
-		return fmt.Errorf("task user: %w", err)
-	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err1 != nil || err2 != nil {
-		return fmt.Errorf("task user %s has a non-numeric uid or gid", name)
-	}
-	var groups []uint32
-	if ids, err := u.GroupIds(); err == nil {
-		for _, g := range ids {
-			if n, err := strconv.ParseUint(g, 10, 32); err == nil {
-				groups = append(groups, uint32(n))
-			}
-		}
-	}
-	if os.Geteuid() != 0 && uint64(os.Geteuid()) != uid {
-		return fmt.Errorf("running tasks as %s needs the agent to run as root", name)
-	}
-	if err := os.Chown(workDir, int(uid), int(gid)); err != nil {
-		return fmt.Errorf("give the work dir to %s: %w", name, err)
-	}
-	sup.Creds, sup.UID, sup.GID, sup.Groups = true, uint32(uid), uint32(gid), groups
-	return nil
 }

@@ -186,8 +186,9 @@ func TestWorkDir(t *testing.T) {
 		t.Fatalf("default work dir = %q, want %q", got, want)
 	}
 
-	custom := filepath.Join(t.TempDir(), "a", "b")
-	cfg.Task.Exec.WorkDir = custom
+	// A spec's workDir is relative to the allocation's work directory.
+	custom := filepath.Join(cfg.Dir, "work", "a", "b")
+	cfg.Task.Exec.WorkDir = "a/b"
 	cfg.Stdout = filepath.Join(cfg.Dir, "logs", "stdout2")
 	h2, err := Exec{}.Start(context.Background(), cfg)
 	if err != nil {

@@ -149,7 +149,7 @@ func writeJSONAtomic(path string, v any) error {
 // content, never a part.
 func WriteFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}
@@ -173,8 +173,8 @@ func readStatus(dir string) (Result, bool) {
 	if err != nil {
 		return Result{}, false
 	}
-	var st exitStatus
-	if err := json.Unmarshal(b, &st); err != nil {
+	st, err := decodeStatus(b)
+	if err != nil {
 		return Result{}, false
 	}
 	res := Result{ExitCode: st.ExitCode, Signal: st.Signal}
@@ -182,6 +182,29 @@ func readStatus(dir string) (Result, bool) {
 		res.Err = errors.New(st.Error)
 	}
 	return res, true
+}
+
+// decodeStatus parses a status file. The supervisor always writes
+// exitCode, so a file without one ("null", "{}") records nothing: it must
+// not read as a task that exited 0.
+func decodeStatus(b []byte) (exitStatus, error) {
+	var st struct {
+		ExitCode *int   `json:"exitCode"`
+		Signal   string `json:"signal"`
+		Error    string `json:"error"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return exitStatus{}, fmt.Errorf("status file: %w", err)
+	}
+	switch {
+	case st.ExitCode == nil:
+		return exitStatus{}, errors.New("status file: no exitCode")
+	case *st.ExitCode < -1 || *st.ExitCode > 255:
+		return exitStatus{}, fmt.Errorf("status file: exitCode %d outside [-1, 255]", *st.ExitCode)
+	case st.Signal != "" && *st.ExitCode != -1:
+		return exitStatus{}, fmt.Errorf("status file: signal %s with exitCode %d, want -1", st.Signal, *st.ExitCode)
+	}
+	return exitStatus{ExitCode: *st.ExitCode, Signal: st.Signal, Error: st.Error}, nil
 }
 
 type taskRecord struct {
