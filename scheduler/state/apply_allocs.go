@@ -152,6 +152,11 @@ func checkPlacement(txn *memdb.Txn, usage map[string]*placement.Usage, ports map
 			return fmt.Sprintf("rank %d is out of range or repeated", a.Rank)
 		}
 		ranks[a.Rank] = true
+		// A plan made before the job last restarted places an attempt
+		// that is over: its ranks would never count for the job.
+		if a.Attempt != j.RestartCount {
+			return fmt.Sprintf("rank %d was planned for attempt %d, the job is at attempt %d (stale plan)", a.Rank, a.Attempt, j.RestartCount)
+		}
 		if a.CPUMilli != req.CPUMilli || a.MemoryBytes != req.MemoryBytes {
 			return fmt.Sprintf("rank %d asks for other resources than the job", a.Rank)
 		}

@@ -36,6 +36,10 @@ func applyUpsertNode(txn *memdb.Txn, index uint64, req *UpsertNodeRequest) error
 		old := raw.(*api.Node)
 		nn.CreateIndex = old.CreateIndex
 		nn.RegisterTime = old.RegisterTime
+		// Eligibility and drain are the operator's: an agent that
+		// restarts and registers again must not reopen its node.
+		nn.Ineligible = old.Ineligible
+		nn.Drain = old.Drain
 	}
 	if err := txn.Insert(tableNodes, &nn); err != nil {
 		return fmt.Errorf("insert node %s: %w", n.Name, err)

@@ -9,8 +9,16 @@ import (
 )
 
 // MessageType is the first byte of every Raft log entry. The values are
-// append-only: never renumber or reuse one.
+// append-only: never renumber or reuse one. Commands stay below
+// IgnoreUnknownTypeFlag; a command that older servers may safely skip is
+// numbered with the flag set.
 type MessageType uint8
+
+// IgnoreUnknownTypeFlag set in a type tells a server that does not know the
+// type to skip the entry rather than stop (Nomad's flag of the same name and
+// value). Only a command whose loss cannot change what the other commands do
+// may carry it: for instance a record kept for operators.
+const IgnoreUnknownTypeFlag MessageType = 128
 
 // Commands.
 const (
@@ -60,6 +68,11 @@ func (t MessageType) String() string {
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }
+
+// known reports whether this version can apply the type. Types are
+// numbered from 1 without gaps: appending one moves the upper bound (a test
+// checks that every named type is known).
+func (t MessageType) known() bool { return t >= RegisterJobType && t <= GCJobsType }
 
 // RegisterJobRequest stores a new job as pending.
 type RegisterJobRequest struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/raft"
@@ -21,18 +22,54 @@ var (
 type FSM struct {
 	store *Store
 	log   *zap.Logger
+
+	// fatal holds the entry the FSM could not apply; halted closes then.
+	mu      sync.Mutex
+	fatal   *UndecodableEntryError
+	halted  chan struct{}
+	skipped map[MessageType]bool // ignorable unknown types already logged
 }
 
 // NewFSM returns an FSM over a new, empty store.
 func NewFSM(log *zap.Logger) *FSM {
-	return &FSM{store: NewStore(), log: log}
+	return &FSM{store: NewStore(), log: log, halted: make(chan struct{}), skipped: map[MessageType]bool{}}
 }
 
 // Store returns the store the FSM writes.
 func (f *FSM) Store() *Store { return f.store }
 
+// Fatal returns the *UndecodableEntryError that halted the FSM, or nil.
+func (f *FSM) Fatal() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fatal == nil {
+		return nil
+	}
+	return f.fatal
+}
+
+// Halted is closed when the FSM meets an entry it cannot apply; the server
+// then stops with Fatal's error.
+func (f *FSM) Halted() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.halted
+}
+
+func (f *FSM) halt(e *UndecodableEntryError) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fatal == nil {
+		f.fatal = e
+		close(f.halted)
+		f.log.Error("halting: a committed log entry cannot be applied", zap.Uint64("index", e.Index), zap.Error(e))
+	}
+	return f.fatal
+}
+
 // Apply applies one committed entry. It returns nil or an error (a business
-// rejection) or, for ApplyPlan, an *ApplyPlanResponse.
+// rejection, or an *UndecodableEntryError) or, for ApplyPlan, an
+// *ApplyPlanResponse.
 func (f *FSM) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
@@ -41,42 +78,75 @@ func (f *FSM) Apply(l *raft.Log) any {
 }
 
 // ApplyEntry applies one command at a Raft index; Apply and tests use it.
+// It never panics on what the log holds: see UndecodableEntryError.
 func (f *FSM) ApplyEntry(index uint64, data []byte) any {
+	if err := f.Fatal(); err != nil {
+		return err
+	}
 	if len(data) == 0 {
-		panic(fmt.Sprintf("state: empty log entry at index %d", index))
+		return f.halt(&UndecodableEntryError{Index: index, Err: errors.New("empty entry")})
 	}
 	t, body := MessageType(data[0]), data[1:]
+	if !t.known() && t&IgnoreUnknownTypeFlag != 0 {
+		f.skip(index, t)
+		return nil
+	}
 	txn := f.store.writeTxn()
 	defer txn.Abort()
 	var resp any
-	var err error
+	var err, bad error
 	switch t {
 	case RegisterJobType:
-		resp, err = applyRegisterJob(txn, index, decode[RegisterJobRequest](t, index, body))
+		if r, ok := decode[RegisterJobRequest](t, body, &bad); ok {
+			resp, err = applyRegisterJob(txn, index, r)
+		}
 	case CancelJobType:
-		err = applyCancelJob(txn, index, decode[CancelJobRequest](t, index, body))
+		if r, ok := decode[CancelJobRequest](t, body, &bad); ok {
+			err = applyCancelJob(txn, index, r)
+		}
 	case UpsertNodeType:
-		err = applyUpsertNode(txn, index, decode[UpsertNodeRequest](t, index, body))
+		if r, ok := decode[UpsertNodeRequest](t, body, &bad); ok {
+			err = applyUpsertNode(txn, index, r)
+		}
 	case NodeStatusType:
-		err = applyNodeStatus(txn, index, decode[NodeStatusRequest](t, index, body))
+		if r, ok := decode[NodeStatusRequest](t, body, &bad); ok {
+			err = applyNodeStatus(txn, index, r)
+		}
 	case ApplyPlanType:
-		resp, err = applyPlan(txn, index, decode[ApplyPlanRequest](t, index, body))
+		if r, ok := decode[ApplyPlanRequest](t, body, &bad); ok {
+			resp, err = applyPlan(txn, index, r)
+		}
 	case AllocStatusType:
-		err = applyAllocStatus(txn, index, decode[AllocStatusRequest](t, index, body))
+		if r, ok := decode[AllocStatusRequest](t, body, &bad); ok {
+			err = applyAllocStatus(txn, index, r)
+		}
 	case ServerType:
-		err = applyServer(txn, decode[ServerRequest](t, index, body))
+		if r, ok := decode[ServerRequest](t, body, &bad); ok {
+			err = applyServer(txn, r)
+		}
 	case NodeEligibilityType:
-		err = applyNodeEligibility(txn, index, decode[NodeEligibilityRequest](t, index, body))
+		if r, ok := decode[NodeEligibilityRequest](t, body, &bad); ok {
+			err = applyNodeEligibility(txn, index, r)
+		}
 	case NodeDrainType:
-		err = applyNodeDrain(txn, index, decode[NodeDrainRequest](t, index, body))
+		if r, ok := decode[NodeDrainRequest](t, body, &bad); ok {
+			err = applyNodeDrain(txn, index, r)
+		}
 	case MigrateJobsType:
-		err = applyMigrateJobs(txn, index, decode[MigrateJobsRequest](t, index, body))
+		if r, ok := decode[MigrateJobsRequest](t, body, &bad); ok {
+			err = applyMigrateJobs(txn, index, r)
+		}
 	case GCJobsType:
-		resp, err = applyGCJobs(txn, index, decode[GCJobsRequest](t, index, body))
+		if r, ok := decode[GCJobsRequest](t, body, &bad); ok {
+			resp, err = applyGCJobs(txn, index, r)
+		}
 	default:
-		// An unknown type means a newer server wrote the log; applying
-		// around it would diverge from the leader.
-		panic(fmt.Sprintf("state: unknown message type %d at index %d", t, index))
+		// A newer server wrote the log; applying around the entry would
+		// diverge from the servers that can read it.
+		bad = fmt.Errorf("%w %d", ErrUnknownMessageType, uint8(t))
+	}
+	if bad != nil {
+		return f.halt(&UndecodableEntryError{Index: index, Type: t, Err: bad})
 	}
 	if err != nil {
 		return err
@@ -85,12 +155,26 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 	return resp
 }
 
-func decode[T any](t MessageType, index uint64, body []byte) *T {
+// skip passes over an entry of an unknown type marked ignorable, logging the
+// first of each type.
+func (f *FSM) skip(index uint64, t MessageType) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.skipped[t] {
+		f.skipped[t] = true
+		f.log.Warn("skipping log entries of an unknown, ignorable message type (written by a newer server)",
+			zap.Uint64("index", index), zap.Uint8("type", uint8(t)))
+	}
+}
+
+// decode reads a command's body; on failure it sets *bad and reports false.
+func decode[T any](t MessageType, body []byte, bad *error) (*T, bool) {
 	var v T
 	if err := json.Unmarshal(body, &v); err != nil {
-		panic(fmt.Sprintf("state: decode %s at index %d: %v", t, index, err))
+		*bad = fmt.Errorf("decode %s: %w", t, err)
+		return nil, false
 	}
-	return &v
+	return &v, true
 }
 
 func setIndex(txn *memdb.Txn, table string, index uint64) error {
@@ -103,6 +187,11 @@ func setIndex(txn *memdb.Txn, table string, index uint64) error {
 // Snapshot captures the store for Raft. Persist runs concurrently with
 // Apply; it reads the immutable view taken here.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	// A halted FSM lags the log: a snapshot would be labelled with an
+	// index past the entry it never applied, and the log compacted over it.
+	if err := f.Fatal(); err != nil {
+		return nil, fmt.Errorf("state snapshot refused: %w", err)
+	}
 	return &fsmSnapshot{snap: f.store.Snapshot()}, nil
 }
 
@@ -114,6 +203,14 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("restore state snapshot: %w", err)
 	}
 	f.store.replace(db)
+	// The state is replaced whole and Raft applies the log from the
+	// snapshot's index on: if the entry that halted the FSM is still there
+	// it halts again; if not, the server is whole.
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fatal != nil {
+		f.fatal, f.halted = nil, make(chan struct{})
+	}
 	return nil
 }
 

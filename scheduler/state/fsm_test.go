@@ -843,36 +843,6 @@ func TestBlocking(t *testing.T) {
 	})
 }
 
-func TestApplyEntryPanics(t *testing.T) {
-	tests := []struct {
-		name string
-		data []byte
-		want string
-	}{
-		{"empty entry", nil, "empty log entry at index 7"},
-		{"bad JSON", append([]byte{byte(RegisterJobType)}, `{"job":`...), "decode RegisterJob at index 7"},
-		{"wrong shape", append([]byte{byte(AllocStatusType)}, `[1,2]`...), "decode AllocStatus at index 7"},
-		{"unknown type", append([]byte{200}, `{}`...), "unknown message type 200 at index 7"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t)
-			defer func() {
-				r := recover()
-				msg, _ := r.(string)
-				if !strings.Contains(msg, tt.want) {
-					t.Fatalf("panic %v, want %q", r, tt.want)
-				}
-				if n := len(h.snap().Jobs(nil)); n != 0 || h.snap().LatestIndex() != 0 {
-					t.Fatal("a panicking entry wrote to the store")
-				}
-			}()
-			h.fsm.ApplyEntry(7, tt.data)
-			t.Fatal("ApplyEntry did not panic")
-		})
-	}
-}
-
 func TestApplyIgnoresNonCommands(t *testing.T) {
 	h := newHarness(t)
 	data, _ := Encode(RegisterJobType, RegisterJobRequest{Job: testJob("a", 1, 1)})
