@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/ark-sched/ark/internal/pki"
 	"github.com/ark-sched/ark/scheduler/server"
 	"github.com/ark-sched/ark/worker/agent"
 )
@@ -35,7 +37,7 @@ same directory.`,
 			if agents < 1 || agents > 16 {
 				return usagef("--agents must be 1..16, got %d", agents)
 			}
-			host, portStr, err := net.SplitHostPort(httpAddr)
+			_, portStr, err := net.SplitHostPort(httpAddr)
 			if err != nil {
 				return usagef("--http %q: %v", httpAddr, err)
 			}
@@ -52,7 +54,13 @@ same directory.`,
 				home, _ := os.UserHomeDir()
 				dataDir = filepath.Join(home, ".ark", "dev")
 			}
-			return runDev(cmd.Context(), log, dataDir, httpAddr, net.JoinHostPort(host, strconv.Itoa(port+1)), agents, fakeGPUs)
+			id, err := g.identity(true)
+			if err != nil {
+				return err
+			}
+			// Raft stays on loopback whatever --http says: the dev server is
+			// its only voter, and no one else has any business on its port.
+			return runDev(cmd.Context(), log, dataDir, httpAddr, net.JoinHostPort("127.0.0.1", strconv.Itoa(port+1)), agents, fakeGPUs, id)
 		},
 	}
 	f := cmd.Flags()
@@ -63,10 +71,14 @@ same directory.`,
 	return cmd
 }
 
-func runDev(ctx context.Context, log *zap.Logger, dataDir, httpAddr, raftAddr string, agents int, fakeGPUs string) error {
+func runDev(ctx context.Context, log *zap.Logger, dataDir, httpAddr, raftAddr string, agents int, fakeGPUs string, id *pki.Identity) error {
+	store, err := devTaskStore(dataDir)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
 		Name: "dev", DataDir: filepath.Join(dataDir, "server"), HTTPAddr: httpAddr, RaftAddr: raftAddr,
-		Bootstrap: true, Logger: log,
+		Bootstrap: true, Logger: log, TLS: id, CheckpointStore: store,
 		PreemptMinRuntime: 0, // dev: preemption takes effect at once, to try it
 		JobGCThreshold:    server.DefaultJobGCThreshold,
 	})
@@ -91,13 +103,19 @@ func runDev(ctx context.Context, log *zap.Logger, dataDir, httpAddr, raftAddr st
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// With TLS the in-process agents present the server's certificate,
+	// which the agent routes accept (servers forward agents' requests).
+	var agentTLS *tls.Config
+	if id != nil {
+		agentTLS = id.HTTPClient()
+	}
 	var wg sync.WaitGroup
 	agentErr := make(chan error, agents)
 	for i := 1; i <= agents; i++ {
 		name := fmt.Sprintf("dev-%d", i)
 		a, err := agent.New(agent.Config{
 			Name: name, Servers: []string{srv.HTTPAddr()}, DataDir: filepath.Join(dataDir, "agents", name),
-			FakeGPUs: fakeGPUs, Address: "127.0.0.1", Logger: log,
+			FakeGPUs: fakeGPUs, Address: "127.0.0.1", Logger: log, TLS: agentTLS,
 		})
 		if err != nil {
 			stopAgents()
@@ -109,7 +127,11 @@ func runDev(ctx context.Context, log *zap.Logger, dataDir, httpAddr, raftAddr st
 		wg.Add(1)
 		go func() { defer wg.Done(); agentErr <- a.Run(agentCtx) }()
 	}
-	log.Info("dev cluster running", zap.String("api", "http://"+srv.HTTPAddr()), zap.String("data_dir", dataDir), zap.Int("agents", agents))
+	scheme := "http://"
+	if id != nil {
+		scheme = "https://"
+	}
+	log.Info("dev cluster running", zap.String("api", scheme+srv.HTTPAddr()), zap.String("data_dir", dataDir), zap.Int("agents", agents))
 
 	var first error
 	select {
@@ -127,4 +149,29 @@ func runDev(ctx context.Context, log *zap.Logger, dataDir, httpAddr, raftAddr st
 		first = err
 	}
 	return first
+}
+
+// devTaskStore makes the dev cluster's checkpoint store reachable by its
+// tasks, which run as an unprivileged user when ark dev runs as root
+// (agent.DefaultTaskUser): the data dir becomes search-only for others
+// (0711: nothing in it can be listed, the server's own files stay 0700) and
+// the store lives beside the server's dir, not in it. The agents give each
+// job its own directory in the store (worker/agent/ckptdir.go).
+func devTaskStore(dataDir string) (string, error) {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return "", err
+	}
+	store := filepath.Join(abs, "checkpoints")
+	if err := os.MkdirAll(store, 0o711); err != nil {
+		return "", fmt.Errorf("create dev checkpoint store: %w", err)
+	}
+	if os.Geteuid() == 0 {
+		for _, d := range []string{abs, store} {
+			if err := os.Chmod(d, 0o711); err != nil {
+				return "", fmt.Errorf("let dev tasks reach %s: %w", d, err)
+			}
+		}
+	}
+	return "file://" + store, nil
 }

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/ark-sched/ark/internal/pki"
 	"github.com/ark-sched/ark/scheduler/api/client"
 	"github.com/ark-sched/ark/worker/driver"
 )
@@ -43,6 +44,7 @@ type globals struct {
 	token    string
 	output   string
 	logLevel string
+	tls      pki.Files
 }
 
 func (g *globals) client() (*client.Client, error) {
@@ -51,6 +53,13 @@ func (g *globals) client() (*client.Client, error) {
 		return nil, err
 	}
 	c.Token = g.token
+	if g.tls.Enabled() {
+		id, err := g.identity(false)
+		if err != nil {
+			return nil, err
+		}
+		c.SetTLS(id.HTTPClient())
+	}
 	return c, nil
 }
 
@@ -92,6 +101,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.token, "token", os.Getenv("ARK_TOKEN"), "API token (env ARK_TOKEN)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level for servers and agents: debug, info, warn, error")
+	addTLSFlags(pf, &g.tls)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
 	root.AddCommand(
@@ -104,6 +114,7 @@ func newRoot() *cobra.Command {
 		newInferCmd(g),
 		newBenchCmd(g),
 		newExampleCmd(),
+		newTLSCmd(),
 	)
 	for _, extra := range extraCommands {
 		root.AddCommand(extra(g))

@@ -19,6 +19,7 @@ func newServerCmd(g *globals) *cobra.Command {
 		queuesFile      string
 		preemption      = true
 		backfill        = true
+		limits          = server.DefaultLimits
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -57,7 +58,11 @@ func newServerCmd(g *globals) *cobra.Command {
 				}
 			}
 			cfg.NoPreemption, cfg.NoBackfill = !preemption, !backfill
+			if cfg.TLS, err = g.identity(true); err != nil {
+				return err
+			}
 			cfg.Logger = log
+			cfg.Limits = &limits
 			s, err := server.New(cfg)
 			if err != nil {
 				return err
@@ -84,7 +89,13 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.BoolVar(&cfg.EnableDebug, "enable-debug", false, "serve Go's profiler under /debug/pprof/ on the HTTP address")
 	f.BoolVar(&cfg.RaftDefaults, "raft-untuned", false, "use hashicorp/raft's own batching defaults (MaxAppendEntries 64, no BatchApplyCh): the baseline of ark bench raft")
 	_ = f.MarkHidden("raft-untuned")
+	f.BoolVar(&cfg.InsecureRaft, "insecure-raft", false, "allow Raft without TLS on a non-loopback --raft address (only on a network no one but the servers can reach: anyone who reaches the port can commit any command)")
 	f.StringVar(&cfg.CheckpointStore, "checkpoint-store", "", "URI under which jobs checkpoint (default file://DATA-DIR/checkpoints)")
+	f.IntVar(&limits.MaxConnsPerClient, "max-conns-per-client", limits.MaxConnsPerClient, "open connections one IP address may hold (0: no cap)")
+	f.Float64Var(&limits.TenantRate, "tenant-rate", limits.TenantRate, "requests per second a namespace token may make (429 past it; agents and management are not limited; 0: no limit)")
+	f.IntVar(&limits.TenantBurst, "tenant-burst", limits.TenantBurst, "requests a namespace token may make at once above --tenant-rate")
+	f.IntVar(&limits.NamespaceMaxJobs, "namespace-max-jobs", limits.NamespaceMaxJobs, "unfinished (pending or running) jobs one namespace may have; submissions past it get 403 (0: no cap)")
+	f.DurationVar(&limits.BodyTimeout, "body-timeout", limits.BodyTimeout, "how long a request's body may take to arrive")
 	cmd.AddCommand(newServerJoinCmd(g))
 	return cmd
 }

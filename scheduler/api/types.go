@@ -70,7 +70,8 @@ type Job struct {
 	Preempting []string `json:"preempting,omitempty"`
 	// RestartAfter holds a restarting job back until its backoff has passed.
 	RestartAfter *time.Time `json:"restartAfter,omitempty"`
-	// SubmitToken is the submitter's idempotency key: a submission
+	// SubmitToken is the submitter's idempotency key, scoped to the job's
+	// namespace ("NAMESPACE/KEY"; keys of other namespaces never match): a submission
 	// retried with the same key (after a lost answer or a failover)
 	// returns the job it created the first time instead of a second job.
 	SubmitToken string `json:"submitToken,omitempty"`

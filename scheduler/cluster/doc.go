@@ -1,7 +1,10 @@
 // Package cluster wires hashicorp/raft for Ark's servers: the raft-boltdb
 // log and stable store (fsync on every write), the file snapshot store, the
-// TCP transport, single-voter bootstrap for dev, and the write path (apply a
-// command, map raft.ErrNotLeader to ErrNotLeader so callers can forward).
+// transport (mutual TLS through tlsStream when given a config; plain TCP
+// only on loopback or with InsecureRaft, since an unauthenticated Raft port
+// lets anyone commit anything), single-voter bootstrap for dev, and the
+// write path (apply a command, map raft.ErrNotLeader to ErrNotLeader so
+// callers can forward).
 // Raft's own logs go through zap via an hclog adapter.
 //
 // It knows nothing about what the commands mean: that is package state.

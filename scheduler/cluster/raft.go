@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -52,7 +53,12 @@ type Config struct {
 	// Untuned keeps hashicorp/raft's own batching defaults (the baseline
 	// the benchmark compares against).
 	Untuned bool
-	Logger  *zap.Logger
+	// TLS, when set, runs the Raft transport over mutual TLS with this
+	// config (pki.Identity.Raft): only servers of the cluster's CA connect.
+	TLS *tls.Config
+	// InsecureRaft allows plain TCP on a non-loopback address.
+	InsecureRaft bool
+	Logger       *zap.Logger
 }
 
 // LAN defaults. hashicorp/raft's own defaults (1 s heartbeat and election
@@ -73,7 +79,9 @@ type Node struct {
 	leaderCh  chan bool
 	name      string
 	log       *zap.Logger
-	hasState  bool
+	// hasState is set by BootstrapCluster (the server's formation
+	// goroutine) and read by HTTP handlers: atomic.
+	hasState  atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
 	// closed is set before Raft shuts down. With BatchApplyCh the apply
@@ -147,7 +155,21 @@ func Open(cfg Config, fsm raft.FSM) (*Node, error) {
 	if addr.Port == 0 {
 		advertise = nil // a test's ephemeral port: advertise what was bound
 	}
-	transport, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, 3, 10*time.Second, rc.Logger.Named("transport"))
+	if err := checkRaftBind(addr, cfg.TLS != nil, cfg.InsecureRaft); err != nil {
+		store.Close()
+		return nil, err
+	}
+	var transport *raft.NetworkTransport
+	if cfg.TLS != nil {
+		var stream *tlsStream
+		if stream, err = newTLSStream(cfg.RaftAddr, advertise, cfg.TLS, log.Named("raft-tls")); err == nil {
+			transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+				Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: rc.Logger.Named("transport"),
+			})
+		}
+	} else {
+		transport, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, 3, 10*time.Second, rc.Logger.Named("transport"))
+	}
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("listen for raft on %s: %w", cfg.RaftAddr, err)
@@ -164,7 +186,8 @@ func Open(cfg Config, fsm raft.FSM) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("start raft on %s (refusing to serve state it cannot read; restore a backup with ark operator snapshot restore, or empty the data dir and join the cluster again): %w", cfg.DataDir, err)
 	}
-	n := &Node{raft: r, transport: transport, store: store, leaderCh: leaderCh, name: cfg.Name, log: log, hasState: hasState}
+	n := &Node{raft: r, transport: transport, store: store, leaderCh: leaderCh, name: cfg.Name, log: log}
+	n.hasState.Store(hasState)
 	if cfg.Bootstrap && !hasState {
 		f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
 			ID: rc.LocalID, Address: transport.LocalAddr(), Suffrage: raft.Voter,
@@ -240,7 +263,7 @@ func (n *Node) Leader() (id, raftAddr string) {
 // HasState reports whether this node had Raft state when it opened, or has
 // joined or bootstrapped a cluster since.
 func (n *Node) HasState() bool {
-	if n.hasState {
+	if n.hasState.Load() {
 		return true
 	}
 	_, id := n.raft.LeaderWithID()
@@ -270,7 +293,7 @@ func (n *Node) BootstrapCluster(peers []Peer) error {
 	if err := n.raft.BootstrapCluster(cfg).Error(); err != nil {
 		return fmt.Errorf("bootstrap cluster: %w", err)
 	}
-	n.hasState = true
+	n.hasState.Store(true)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/ark-sched/ark/scheduler/state"
 )
@@ -94,6 +95,11 @@ func LoadTokens(path string) (*ACL, error) {
 		default:
 			return nil, fmt.Errorf("token file %s line %d: unknown role %q (management, agent or namespace:NAME)", path, line, r)
 		}
+		// A token listed again with another role would silently take the
+		// later one (even the servers' own management token).
+		if _, dup := acl.tokens[sha256.Sum256([]byte(tok))]; dup {
+			return nil, fmt.Errorf("token file %s line %d: token is listed twice", path, line)
+		}
 		acl.tokens[sha256.Sum256([]byte(tok))] = p
 		if p.role == roleAgent || p.role == roleManagement {
 			acl.agentTokens[TokenFingerprint(tok)] = tok
@@ -167,12 +173,24 @@ func (s *Server) auth(need access, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.acl.identify(r)
 		if err != nil {
+			// Answer before reading the body, and close at once:
+			// net/http drains up to 256 KiB of an unread body before
+			// closing, and a stranger trickling it would hold the
+			// connection for as long as the body timeout.
+			w.Header().Set("Connection", "close")
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 			writeError(w, http.StatusUnauthorized, err)
 			return
 		}
 		if !p.allows(need) {
 			writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s %s", ErrForbidden, r.Method, r.URL.Path))
 			return
+		}
+		if p.role == roleNamespace {
+			if ok, retry := s.rate.allow(bearer(r)); !ok {
+				tooManyRequests(w, retry)
+				return
+			}
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	}

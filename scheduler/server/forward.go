@@ -17,8 +17,6 @@ import (
 // forwarded twice (a loop while leadership moves).
 const forwardedHeader = "X-Ark-Forwarded-By"
 
-var forwardClient = &http.Client{Timeout: 2 * time.Minute}
-
 // leaderHTTP returns the leader's HTTP address, as recorded in the state.
 func (s *Server) leaderHTTP() (name, addr string) {
 	id, _ := s.raft.Leader()
@@ -62,7 +60,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) bool {
 		}
 		body = bytes.NewReader(b)
 	}
-	u := url.URL{Scheme: "http", Host: addr, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
+	u := url.URL{Scheme: s.tls.scheme, Host: addr, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, u.String(), body)
 	if err != nil {
 		s.fail(w, r, err)
@@ -74,7 +72,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) bool {
 		}
 	}
 	req.Header.Set(forwardedHeader, s.cfg.Name)
-	resp, err := forwardClient.Do(req)
+	resp, err := s.tls.peer.Do(req)
 	if err != nil {
 		if r.Context().Err() == nil {
 			err = fmt.Errorf("%w: forward to leader %s at %s: %v", cluster.ErrNoLeader, name, addr, err)

@@ -8,9 +8,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-memdb"
 	"go.uber.org/zap"
@@ -141,6 +143,11 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		if errors.As(err, &mbe) {
 			return nil, err
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// withDeadlines' body timeout: a client that trickles its body.
+			w.Header().Set("Connection", "close")
+			return nil, &httpError{http.StatusRequestTimeout, fmt.Errorf("request body did not arrive in time: %w", err)}
+		}
 		return nil, &httpError{http.StatusBadRequest, fmt.Errorf("read request body: %w", err)}
 	}
 	return body, nil
@@ -231,6 +238,18 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 	if len(token) > 128 {
 		s.fail(w, r, &httpError{http.StatusBadRequest, fmt.Errorf("%s header is longer than 128 characters", api.IdempotencyHeader)})
 		return
+	}
+	if token != "" {
+		// Keys are the namespace's own: another tenant who learns or
+		// guesses a key must not be able to squat it. Scoping it here,
+		// not in the FSM, keeps old log entries replaying as they did.
+		token = js.Namespace + "/" + token
+	}
+	if max := s.lim.NamespaceMaxJobs; max > 0 {
+		if n := s.store.Snapshot().CountUnfinished(js.Namespace, max); n >= max {
+			s.fail(w, r, &httpError{http.StatusForbidden, fmt.Errorf("namespace %q has %d unfinished jobs, its limit: wait for some to end or cancel some", js.Namespace, n)})
+			return
+		}
 	}
 	job := &api.Job{
 		ID:          js.Name + "-" + randomSuffix(3),
@@ -463,12 +482,8 @@ func (s *Server) handleAllocStatus(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, spec.Errors{{Path: "status", Msg: fmt.Sprintf("must be one of pending, running, succeeded, failed, got %q", u.Status)}})
 		return
 	}
-	if len(u.Message) > 4096 {
-		u.Message = u.Message[:4096]
-	}
-	if len(u.Progress) > 1024 {
-		u.Progress = u.Progress[:1024]
-	}
+	u.Message = truncateUTF8(u.Message, 4096)
+	u.Progress = truncateUTF8(u.Progress, 1024)
 	if u.Checkpoint != nil && (u.Checkpoint.URI == "" || len(u.Checkpoint.URI) > 2048 || u.Checkpoint.Step < 0) {
 		s.fail(w, r, spec.Errors{{Path: "checkpoint", Msg: "needs a uri (at most 2048 characters) and a step >= 0"}})
 		return
@@ -483,6 +498,17 @@ func (s *Server) handleAllocStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]uint64{"index": idx})
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func (s *Server) handleLeader(w http.ResponseWriter, r *http.Request) {

@@ -189,7 +189,7 @@ func (s *Server) callJSON(ctx context.Context, method, addr, path string, in, ou
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, s.tls.scheme+"://"+addr+path, body)
 	if err != nil {
 		return err
 	}
@@ -197,7 +197,7 @@ func (s *Server) callJSON(ctx context.Context, method, addr, path string, in, ou
 		req.Header.Set("Content-Type", "application/json")
 	}
 	s.setServerAuth(req)
-	resp, err := forwardClient.Do(req)
+	resp, err := s.tls.peer.Do(req)
 	if err != nil {
 		return err
 	}

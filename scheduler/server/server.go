@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ark-sched/ark/internal/pki"
 	"github.com/ark-sched/ark/scheduler/cluster"
 	"github.com/ark-sched/ark/scheduler/placement"
 	"github.com/ark-sched/ark/scheduler/state"
@@ -49,6 +51,16 @@ type Config struct {
 	// ACL, when set, requires a token on every request (LoadTokens);
 	// nil leaves the API open (dev mode).
 	ACL *ACL
+	// TLS, when set, serves the API over HTTPS and runs Raft over mutual
+	// TLS with this identity (a server certificate of the cluster CA);
+	// nil is plain HTTP and TCP.
+	TLS *pki.Identity
+	// InsecureRaft lets Raft listen without TLS on a non-loopback address.
+	InsecureRaft bool
+	// Limits bound what one client may hold or ask (connections, request
+	// rate, slow bodies, unfinished jobs per namespace); nil is
+	// DefaultLimits.
+	Limits *Limits
 	// EnableDebug serves Go's profiler under /debug/pprof/.
 	EnableDebug bool
 	// RaftDefaults turns off Ark's write batching (group commit) for
@@ -86,6 +98,9 @@ type Server struct {
 	raft  *cluster.Node
 	hb    *heartbeats
 	acl   *ACL
+	tls   *tlsSetup
+	lim   Limits
+	rate  *rateLimiter
 
 	ln      net.Listener
 	httpSrv *http.Server
@@ -130,12 +145,17 @@ func New(cfg Config) (*Server, error) {
 		cfg.CheckpointStore = "file://" + abs
 	}
 	log := cfg.Logger.With(zap.String("server", cfg.Name))
+	tlsSet, err := newTLSSetup(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
 	fsm := state.NewFSM(log)
 	node, err := cluster.Open(cluster.Config{
 		Name: cfg.Name, DataDir: filepath.Join(cfg.DataDir, "raft"), RaftAddr: cfg.RaftAddr,
 		Bootstrap: cfg.Bootstrap, HeartbeatTimeout: cfg.RaftHeartbeatTimeout,
 		ElectionTimeout: cfg.RaftElectionTimeout, SnapshotThreshold: cfg.SnapshotThreshold,
 		SnapshotInterval: cfg.SnapshotInterval, Untuned: cfg.RaftDefaults, Logger: log,
+		TLS: tlsSet.raft, InsecureRaft: cfg.InsecureRaft,
 	}, fsm)
 	if err != nil {
 		return nil, err
@@ -145,11 +165,20 @@ func New(cfg Config) (*Server, error) {
 		node.Close()
 		return nil, fmt.Errorf("listen for http on %s: %w", cfg.HTTPAddr, err)
 	}
-	s := &Server{cfg: cfg, log: log, fsm: fsm, store: fsm.Store(), raft: node, ln: ln, peers: map[string]bool{}, bootIndex: node.LastIndex(), acl: cfg.ACL}
+	lim := DefaultLimits
+	if cfg.Limits != nil {
+		lim = *cfg.Limits
+	}
+	ln = limitConns(ln, lim.MaxConnsPerClient) // counted before the TLS handshake, which costs
+	if tlsSet.http != nil {
+		ln = tls.NewListener(ln, tlsSet.http)
+	}
+	s := &Server{cfg: cfg, log: log, fsm: fsm, store: fsm.Store(), raft: node, ln: ln, peers: map[string]bool{}, bootIndex: node.LastIndex(), acl: cfg.ACL, tls: tlsSet, lim: lim, rate: newRateLimiter(lim.TenantRate, lim.TenantBurst)}
 	s.hb = newHeartbeats(cfg.HeartbeatTTL, s.markNodeDown, log)
 	s.httpSrv = &http.Server{
-		Handler:           s.routes(),
+		Handler:           withDeadlines(lim, s.requireCerts(s.routes())),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       lim.IdleTimeout,
 		ErrorLog:          zap.NewStdLog(log.Named("http")),
 	}
 	return s, nil
@@ -196,6 +225,13 @@ func (s *Server) Run(ctx context.Context) error {
 				err = serr
 			}
 			return err
+		case <-s.fsm.Halted():
+			// A committed entry this version cannot apply: serving on
+			// would answer from a state the other servers do not have.
+			err := s.fsm.Fatal()
+			s.log.Error("stopping: the state machine halted", zap.Error(err))
+			_ = s.shutdown()
+			return fmt.Errorf("server %s stopped: %w", s.cfg.Name, err)
 		case leader := <-s.raft.LeaderCh():
 			if leader {
 				s.startLeader(ctx)
