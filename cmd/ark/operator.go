@@ -11,7 +11,7 @@ import (
 )
 
 func newOperatorCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "operator", Short: "Administer the servers: Raft peers and snapshots"}
+	cmd := &cobra.Command{Use: "operator", Short: "Administer the servers: Raft peers, snapshots and the audit log"}
 	raftCmd := &cobra.Command{Use: "raft", Short: "Inspect and change the Raft peer set"}
 	raftCmd.AddCommand(
 		&cobra.Command{
@@ -119,7 +119,7 @@ func newOperatorCmd(g *globals) *cobra.Command {
 			},
 		},
 	)
-	cmd.AddCommand(raftCmd, snapCmd)
+	cmd.AddCommand(raftCmd, snapCmd, newAuditCmd())
 	return cmd
 }
 
