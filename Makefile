@@ -43,6 +43,15 @@ fuzz:
 	$(GO) test ./collective -run '^$$' -fuzz '^FuzzChunking$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./collective/rdma -run '^$$' -fuzz '^FuzzParseAddr$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./collective/rdma -run '^$$' -fuzz '^FuzzDecodeWire$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./collective -run '^$$' -fuzz '^FuzzTCPHello$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./collective -run '^$$' -fuzz '^FuzzCtrlFrames$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./storage/checkpoint -run '^$$' -fuzz '^FuzzSplitURI$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./worker/train -run '^$$' -fuzz '^FuzzSplitJobURI$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./worker/driver -run '^$$' -fuzz '^FuzzReadStatus$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./worker/agent -run '^$$' -fuzz '^FuzzTaskReport$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./scheduler/server -run '^$$' -fuzz '^FuzzLoadTokens$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./scheduler/server -run '^$$' -fuzz '^FuzzLoadQueues$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./scheduler/server -run '^$$' -fuzz '^FuzzHTTPBodies$$' -fuzztime $(FUZZTIME)
 
 demo: build
 	bash examples/demo.sh

@@ -161,10 +161,10 @@ func (co *coordinator) run(connectTimeout time.Duration) {
 				_ = c.SetReadDeadline(time.Now().Add(connectTimeout))
 				var m ctrlMsg
 				j := joined{rank: -1, cc: cc}
-				if err := cc.dec.Decode(&m); err != nil || m.T != "hello" {
-					j.err = fmt.Errorf("bad hello: %v", err)
-				} else if m.World != co.world || m.Rank < 0 || m.Rank >= co.world {
-					j.err = fmt.Errorf("rank %d of world %d does not fit world %d", m.Rank, m.World, co.world)
+				if err := cc.dec.Decode(&m); err != nil {
+					j.err = fmt.Errorf("bad hello: %w", err)
+				} else if err := checkHello(&m, co.world); err != nil {
+					j.err = err
 				} else {
 					j.rank = m.Rank
 					_ = cc.send(&ctrlMsg{T: "session", Session: session})
@@ -238,6 +238,18 @@ func (co *coordinator) run(connectTimeout time.Duration) {
 		go co.serve(r)
 	}
 	co.watch()
+}
+
+// checkHello checks a rank's first control message against the world the
+// coordinator runs.
+func checkHello(m *ctrlMsg, world int) error {
+	switch {
+	case m.T != "hello":
+		return fmt.Errorf("bad hello: got a %q message", m.T)
+	case m.World != world || m.Rank < 0 || m.Rank >= world:
+		return fmt.Errorf("rank %d of world %d does not fit world %d", m.Rank, m.World, world)
+	}
+	return nil
 }
 
 // serve reads one rank's control messages.

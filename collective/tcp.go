@@ -98,6 +98,18 @@ func (e *tcpEndpoint) hello(rank, ch int) []byte {
 	return b[:]
 }
 
+// parseHello reads a dialer's hello; ok is false for bytes that are not a
+// hello of this session, and for a rank that would not dial self (the lower
+// rank dials), whose connection no Connect would ever claim.
+func parseHello(b [24]byte, self Self) (peer, ch int, ok bool) {
+	if binary.LittleEndian.Uint32(b[0:]) != tcpHelloMagic || binary.LittleEndian.Uint32(b[12:]) != 0 ||
+		binary.LittleEndian.Uint64(b[16:]) != sessionHash(self.Session) {
+		return 0, 0, false
+	}
+	peer, ch = int(binary.LittleEndian.Uint32(b[4:])), int(binary.LittleEndian.Uint32(b[8:]))
+	return peer, ch, peer < self.Rank
+}
+
 func (e *tcpEndpoint) acceptLoop() {
 	defer e.wg.Done()
 	for {
@@ -119,12 +131,11 @@ func (e *tcpEndpoint) handshake(c *net.TCPConn) {
 		c.Close()
 		return
 	}
-	if binary.LittleEndian.Uint32(b[0:]) != tcpHelloMagic ||
-		binary.LittleEndian.Uint64(b[16:]) != sessionHash(e.self.Session) {
+	peer, ch, ok := parseHello(b, e.self)
+	if !ok {
 		c.Close()
 		return
 	}
-	peer, ch := int(binary.LittleEndian.Uint32(b[4:])), int(binary.LittleEndian.Uint32(b[8:]))
 	if _, err := c.Write([]byte{1}); err != nil {
 		c.Close()
 		return

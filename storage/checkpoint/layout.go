@@ -54,6 +54,10 @@ func SplitURI(uri string) (store string, ref Ref, err error) {
 	if err != nil {
 		return "", Ref{}, fmt.Errorf("checkpoint URI %q: %w", uri, err)
 	}
+	// JoinURI appends JOB/STEP to the store, so a fragment would swallow it.
+	if u.Fragment != "" {
+		return "", Ref{}, fmt.Errorf("checkpoint URI %q: want STORE_URI/JOB/STEP without a #fragment", uri)
+	}
 	p := strings.TrimSuffix(u.Path, "/")
 	stepStr := path.Base(p)
 	rest := path.Dir(p)
@@ -70,7 +74,7 @@ func SplitURI(uri string) (store string, ref Ref, err error) {
 	if u.Path == "/" && u.Scheme != "file" {
 		u.Path = ""
 	}
-	u.RawPath = ""
+	u.RawPath, u.ForceQuery = "", false
 	return u.String(), ref, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"strings"
 
@@ -20,13 +21,23 @@ import (
 // directory.
 func SplitJobURI(uri string) (store, job string, err error) {
 	uri = fileURI(uri)
+	// What the store could not open (not a SCHEME://... URI), or a #fragment
+	// that would swallow the STEP a checkpoint URI appends, is no location.
+	if u, err := url.Parse(uri); err != nil || u.Scheme == "" || u.Opaque != "" || u.Fragment != "" {
+		return "", "", fmt.Errorf("%w: checkpoint location %q: want STORE_URI/JOB, a URI without a #fragment", ErrConfig, uri)
+	}
 	base, query, hasQuery := strings.Cut(uri, "?")
 	base = strings.TrimRight(base, "/")
 	i := strings.LastIndex(base, "/")
-	if i < 0 || strings.HasSuffix(base[:i], ":/") && !strings.HasPrefix(base, "file:") {
+	// SCHEME://JOB and SCHEME:///JOB name no store, but file:///JOB is a
+	// job at the root.
+	if i < 0 || strings.HasSuffix(base[:i], ":/") || strings.HasSuffix(base[:i], "://") && base[:i] != "file://" {
 		return "", "", fmt.Errorf("%w: checkpoint location %q: want STORE_URI/JOB", ErrConfig, uri)
 	}
 	store, job = base[:i], base[i+1:]
+	if store == "file://" {
+		store = "file:///"
+	}
 	if !checkpoint.ValidName(job) {
 		return "", "", fmt.Errorf("%w: checkpoint location %q: job name %q", ErrConfig, uri, job)
 	}
