@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/ark-sched/ark/collective"
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/spec"
+	"github.com/ark-sched/ark/storage/checkpoint"
 	"github.com/ark-sched/ark/worker/train"
 )
 
@@ -123,9 +123,12 @@ held-out loss before and after.`,
 				if rep := newAgentReporter(); rep != nil {
 					defer rep.close(3 * time.Second)
 					opts.OnProgress = func(_ int, line string) { rep.send(api.TaskReport{Progress: line}) }
+					// The step's URI as the store names it: JoinURI keeps an
+					// endpoint's query (s3://b?endpoint=...) after the path.
+					store, job, _ := train.SplitJobURI(ckptURI)
 					opts.OnCheckpoint = func(step int64) {
 						rep.send(api.TaskReport{Checkpoint: &api.CheckpointRef{
-							URI: strings.TrimRight(ckptURI, "/") + "/" + strconv.FormatInt(step, 10), Step: step, Time: time.Now().UTC(),
+							URI: checkpoint.JoinURI(store, checkpoint.Ref{Job: job, Step: step}), Step: step, Time: time.Now().UTC(),
 						}})
 					}
 				}
