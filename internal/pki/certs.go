@@ -149,9 +149,13 @@ func CreateCert(caDir string, role Role, name, outDir string) (certPath string, 
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		DNSNames:     []string{role.dnsName()},
-		// Agents and CLI users only ever dial; servers also dial each
-		// other (Raft, forwarding), so they are clients too.
+		// CLI users only ever dial; servers also dial each other (Raft,
+		// forwarding), and agents serve the servers' log requests, so
+		// those are servers too.
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if role == RoleAgent {
+		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
 	}
 	if role == RoleServer {
 		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageServerAuth)

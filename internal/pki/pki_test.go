@@ -43,7 +43,7 @@ func TestCreateCertRoles(t *testing.T) {
 		usage []x509.ExtKeyUsage
 	}{
 		{RoleServer, []string{ServerName, "localhost"}, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}},
-		{RoleAgent, []string{AgentName}, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}},
+		{RoleAgent, []string{AgentName}, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}},
 		{RoleCLI, []string{CLIName}, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}},
 	} {
 		name := "n-" + tc.role.String()

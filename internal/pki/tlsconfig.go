@@ -134,6 +134,33 @@ func (id *Identity) HTTPClient() *tls.Config {
 	return c
 }
 
+// AgentServer is the config of an agent's own listener, which serves task
+// logs to the servers: only a server of this cluster (server.ark) gets
+// past the handshake, so logs never go to anyone else.
+func (id *Identity) AgentServer() (*tls.Config, error) {
+	if !id.HasRole(RoleAgent) {
+		return nil, fmt.Errorf("--tls-cert: not an agent certificate (want DNS name %s; create one with ark tls cert create --agent)", AgentName)
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: cipherSuites,
+		Certificates: []tls.Certificate{*id.cert},
+		ClientCAs:    id.pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			return requireRole(cs, RoleServer)
+		},
+	}, nil
+}
+
+// AgentClient is the config a server calls an agent with: it verifies the
+// agent by the name agent.ark and presents the server's certificate.
+func (id *Identity) AgentClient() *tls.Config {
+	c := id.HTTPClient()
+	c.ServerName = AgentName
+	return c
+}
+
 // Raft is the config of the Raft transport, both ends: TLS 1.3 only (every
 // peer is an Ark server of the same version range), a certificate required
 // from both sides, signed by the CA and naming server.ark. An agent's or a

@@ -210,10 +210,11 @@ type Node struct {
 	MemoryBytes int64        `json:"memoryBytes"`
 	// Fake is true when the GPUs are simulated (dev mode and tests).
 	Fake bool `json:"fake,omitempty"`
-	// TokenFingerprint identifies (without revealing) the token the agent
-	// registered with; the servers present that token when they call the
-	// agent (logs), and the agent refuses calls without it.
-	TokenFingerprint string `json:"tokenFingerprint,omitempty"`
+	// SecretDigest is the hex SHA-256 of the node's secret, the bearer
+	// token its agent uses once registered. It is replicated (UpsertNode)
+	// so that every server can check it, and never served: the API's node
+	// answers carry it blank (scheduler/server node_identity.go).
+	SecretDigest string `json:"secretDigest,omitempty"`
 	// Fabric names the network domain the node sits in (a rack, an RDMA
 	// leaf switch): a multi-node gang prefers nodes of one fabric.
 	Fabric string `json:"fabric,omitempty"`
@@ -295,6 +296,14 @@ type RegisterNodeResponse struct {
 	ID           string `json:"id"`
 	HeartbeatTTL string `json:"heartbeatTTL"`
 	Index        uint64 `json:"index"`
+	// Secret is the node's new secret (64 hex digits): its agent keeps it
+	// (0600) and presents it as its bearer token from then on. It is empty
+	// when the agent re-registered with its secret, which stays valid.
+	Secret string `json:"secret,omitempty"`
+	// LogsKey is what the servers present when they call this node's agent
+	// (logs); the agent refuses calls without it. Empty without access
+	// control.
+	LogsKey string `json:"logsKey,omitempty"`
 }
 
 // HeartbeatResponse answers PUT /v1/nodes/{id}/heartbeat.

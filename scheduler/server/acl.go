@@ -12,13 +12,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/state"
 )
 
 // Access control. A token file lists one token per line with its role:
 //
 //	<token> management            everything, including operator commands
-//	<token> agent                 what node agents do: register, heartbeat, allocations
+//	<token> agent                 registers new nodes (each then uses its node secret: node_identity.go)
 //	<token> namespace:<name>      submit, read, cancel and read logs of jobs in one namespace
 //
 // Blank lines and lines starting with # are ignored. Requests carry the
@@ -36,16 +37,14 @@ const (
 // principal is who a request acts as.
 type principal struct {
 	role      role
-	namespace string // for roleNamespace
+	namespace string    // for roleNamespace
+	node      string    // for roleNode: the node's ID
+	grant     *aclGrant // for tokens of the ACL state (acl_tokens.go)
 }
 
 // ACL maps token digests to principals; nil means access control is off.
 type ACL struct {
 	tokens map[[32]byte]principal
-	// agentTokens holds the raw agent and management tokens by
-	// fingerprint: the server presents a node's own token to its agent
-	// when it fetches logs (agents check it).
-	agentTokens map[string]string
 	// serverToken is the management token servers use with each other.
 	serverToken string
 }
@@ -63,7 +62,7 @@ func LoadTokens(path string) (*ACL, error) {
 		return nil, fmt.Errorf("token file: %w", err)
 	}
 	defer f.Close()
-	acl := &ACL{tokens: map[[32]byte]principal{}, agentTokens: map[string]string{}}
+	acl := &ACL{tokens: map[[32]byte]principal{}}
 	sc := bufio.NewScanner(f)
 	for line := 1; sc.Scan(); line++ {
 		text := strings.TrimSpace(sc.Text())
@@ -101,9 +100,6 @@ func LoadTokens(path string) (*ACL, error) {
 			return nil, fmt.Errorf("token file %s line %d: token is listed twice", path, line)
 		}
 		acl.tokens[sha256.Sum256([]byte(tok))] = p
-		if p.role == roleAgent || p.role == roleManagement {
-			acl.agentTokens[TokenFingerprint(tok)] = tok
-		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("token file %s: %w", path, err)
@@ -137,7 +133,7 @@ type access int
 const (
 	anyToken    access = iota // any valid token
 	jobsAccess                // management or a namespace token (checked per job)
-	agentAccess               // management or agent
+	agentAccess               // node registration: management, agent, or a node (node_identity.go)
 	mgmtAccess                // management only
 )
 
@@ -148,13 +144,18 @@ func (p principal) allows(need access) bool {
 	case jobsAccess:
 		return p.role == roleManagement || p.role == roleNamespace
 	case agentAccess:
-		return p.role == roleManagement || p.role == roleAgent
+		return p.role == roleManagement || p.role == roleAgent || p.role == roleNode
+	case nodeAccess:
+		return p.role == roleManagement || p.role == roleNode
 	}
 	return p.role == roleManagement
 }
 
 // canNamespace reports whether the principal may act on jobs of ns.
 func (p principal) canNamespace(ns string) bool {
+	if p.grant != nil && p.role == roleNamespace {
+		return p.grant.has(ns, api.CapRead)
+	}
 	return p.role == roleManagement || (p.role == roleNamespace && p.namespace == ns)
 }
 
@@ -170,8 +171,8 @@ func principalOf(ctx context.Context) principal {
 
 // auth wraps a handler with an access check.
 func (s *Server) auth(need access, h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.acl.identify(r)
+	return s.withAudit(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.identifyRequest(r)
 		if err != nil {
 			// Answer before reading the body, and close at once:
 			// net/http drains up to 256 KiB of an unread body before
@@ -193,7 +194,7 @@ func (s *Server) auth(need access, h http.HandlerFunc) http.HandlerFunc {
 			}
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
-	}
+	})
 }
 
 // hiddenJob is the answer for a job in a namespace the token cannot see:
@@ -209,8 +210,8 @@ func (s *Server) setServerAuth(req *http.Request) {
 	}
 }
 
-// TokenFingerprint names a token without revealing it: what a node record
-// keeps of the token its agent registered with.
+// TokenFingerprint names a token without revealing it (the audit log's
+// accessor).
 func TokenFingerprint(tok string) string {
 	sum := sha256.Sum256([]byte("ark-token-fingerprint\x00" + tok))
 	return hex.EncodeToString(sum[:8])
@@ -220,14 +221,4 @@ func TokenFingerprint(tok string) string {
 func bearer(r *http.Request) string {
 	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return tok
-}
-
-// agentToken returns the token of a node's agent from its fingerprint
-// ("" when unknown: the node registered without a token, or the token
-// file changed since).
-func (a *ACL) agentToken(fp string) string {
-	if a == nil || fp == "" {
-		return ""
-	}
-	return a.agentTokens[fp]
 }

@@ -123,7 +123,7 @@ func (s *Server) handleDrain(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.store.Snapshot().Node(nil, n.ID))
+	writeJSON(w, http.StatusOK, publicNode(s.store.Snapshot().Node(nil, n.ID)))
 }
 
 // handleEligibility opens or closes a node to new allocations.
@@ -137,5 +137,5 @@ func (s *Server) handleEligibility(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.store.Snapshot().Node(nil, n.ID))
+	writeJSON(w, http.StatusOK, publicNode(s.store.Snapshot().Node(nil, n.ID)))
 }

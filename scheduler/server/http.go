@@ -30,7 +30,7 @@ const MaxBodyBytes = 1 << 20
 const maxWait = 5 * time.Minute
 
 func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
+	mux := newRouteMux()
 	mux.HandleFunc("POST /v1/jobs", s.auth(jobsAccess, s.writeHandler(s.handleSubmitJob)))
 	mux.HandleFunc("GET /v1/jobs", s.auth(jobsAccess, s.readHandler(s.handleListJobs)))
 	mux.HandleFunc("GET /v1/jobs/{id}", s.auth(jobsAccess, s.readHandler(s.handleGetJob)))
@@ -39,12 +39,12 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/nodes/register", s.auth(agentAccess, s.writeHandler(s.handleRegisterNode)))
 	mux.HandleFunc("GET /v1/nodes", s.auth(anyToken, s.readHandler(s.handleListNodes)))
 	mux.HandleFunc("GET /v1/nodes/{id}", s.auth(anyToken, s.readHandler(s.handleGetNode)))
-	mux.HandleFunc("PUT /v1/nodes/{id}/heartbeat", s.auth(agentAccess, s.writeHandler(s.handleHeartbeat)))
+	mux.HandleFunc("PUT /v1/nodes/{id}/heartbeat", s.auth(nodeAccess, s.writeHandler(s.handleHeartbeat)))
 	mux.HandleFunc("PUT /v1/nodes/{id}/drain", s.auth(mgmtAccess, s.writeHandler(s.handleDrain)))
 	mux.HandleFunc("PUT /v1/nodes/{id}/eligibility", s.auth(mgmtAccess, s.writeHandler(s.handleEligibility)))
-	mux.HandleFunc("GET /v1/nodes/{id}/allocations", s.auth(agentAccess, s.readHandler(s.handleNodeAllocations)))
-	mux.HandleFunc("GET /v1/allocations/{id}", s.auth(agentAccess, s.readHandler(s.handleGetAlloc)))
-	mux.HandleFunc("PUT /v1/allocations/{id}/status", s.auth(agentAccess, s.writeHandler(s.handleAllocStatus)))
+	mux.HandleFunc("GET /v1/nodes/{id}/allocations", s.auth(nodeAccess, s.readHandler(s.handleNodeAllocations)))
+	mux.HandleFunc("GET /v1/allocations/{id}", s.auth(nodeAccess, s.readHandler(s.handleGetAlloc)))
+	mux.HandleFunc("PUT /v1/allocations/{id}/status", s.auth(nodeAccess, s.writeHandler(s.handleAllocStatus)))
 	mux.HandleFunc("GET /v1/status/leader", s.handleLeader)
 	mux.HandleFunc("GET /v1/queues", s.auth(anyToken, s.handleQueues))
 	mux.HandleFunc("GET /v1/operator/raft/self", s.auth(mgmtAccess, s.handleSelf))
@@ -58,6 +58,7 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /debug/pprof/profile", s.auth(mgmtAccess, pprof.Profile))
 		mux.HandleFunc("GET /debug/pprof/trace", s.auth(mgmtAccess, pprof.Trace))
 	}
+	s.aclRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no route %s %s", r.Method, r.URL.Path))
 	})
@@ -230,8 +231,8 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if p := principalOf(r.Context()); !p.canNamespace(js.Namespace) {
-		s.fail(w, r, &httpError{http.StatusForbidden, fmt.Errorf("%w: this token submits to namespace %q, not %q", ErrForbidden, p.namespace, js.Namespace)})
+	if err := s.authorizeSubmit(principalOf(r.Context()), js); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	token := r.Header.Get(api.IdempotencyHeader)
@@ -313,8 +314,8 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleCancelJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if j := s.store.Snapshot().Job(nil, id); j == nil || !principalOf(r.Context()).canNamespace(j.Namespace) {
-		s.fail(w, r, hiddenJob(id))
+	if err := principalOf(r.Context()).jobAccess(s.store.Snapshot().Job(nil, id), id, api.CapCancel); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	_, idx, err := s.apply(r.Context(), state.CancelJobType, &state.CancelJobRequest{
@@ -337,12 +338,13 @@ func (s *Server) handleRegisterNode(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	secret, err := s.registration(r, s.store.Snapshot(), &n)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if n.ID == "" {
 		n.ID = randomSuffix(8)
-	}
-	n.TokenFingerprint = ""
-	if s.acl != nil {
-		n.TokenFingerprint = TokenFingerprint(bearer(r))
 	}
 	n.RegisterTime = time.Now().UTC()
 	_, idx, err := s.apply(r.Context(), state.UpsertNodeType, &state.UpsertNodeRequest{Node: &n})
@@ -351,7 +353,9 @@ func (s *Server) handleRegisterNode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.hb.beat(n.ID)
-	writeJSON(w, http.StatusOK, api.RegisterNodeResponse{ID: n.ID, HeartbeatTTL: s.cfg.HeartbeatTTL.String(), Index: idx})
+	writeJSON(w, http.StatusOK, api.RegisterNodeResponse{
+		ID: n.ID, HeartbeatTTL: s.cfg.HeartbeatTTL.String(), Index: idx, Secret: secret, LogsKey: s.nodeLogsKey(n.ID),
+	})
 }
 
 func validateNode(n *api.Node) error {
@@ -395,11 +399,7 @@ func validateNode(n *api.Node) error {
 
 func (s *Server) handleListNodes(w http.ResponseWriter, r *http.Request) {
 	s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
-		nodes := snap.Nodes(ws)
-		if nodes == nil {
-			nodes = []*api.Node{}
-		}
-		return snap.Index(state.TableNodes), nodes, nil
+		return snap.Index(state.TableNodes), publicNodes(snap.Nodes(ws)), nil
 	})
 }
 
@@ -418,12 +418,16 @@ func (s *Server) handleGetNode(w http.ResponseWriter, r *http.Request) {
 		if n == nil {
 			return 0, nil, fmt.Errorf("node %q: %w", ref, state.ErrNotFound)
 		}
-		return snap.Index(state.TableNodes), n, nil
+		return snap.Index(state.TableNodes), publicNode(n), nil
 	})
 }
 
 func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if !principalOf(r.Context()).canNode(id) {
+		s.fail(w, r, forbiddenNode("node "+id))
+		return
+	}
 	n := s.store.Snapshot().Node(nil, id)
 	if n == nil {
 		s.fail(w, r, fmt.Errorf("node %q is not registered; register it first: %w", id, state.ErrNotFound))
@@ -446,6 +450,10 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleNodeAllocations(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if !principalOf(r.Context()).canNode(id) {
+		s.fail(w, r, forbiddenNode("node "+id))
+		return
+	}
 	s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
 		if snap.Node(ws, id) == nil {
 			return 0, nil, fmt.Errorf("node %q: %w", id, state.ErrNotFound)
@@ -460,10 +468,14 @@ func (s *Server) handleNodeAllocations(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleGetAlloc(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	p := principalOf(r.Context())
 	s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
 		a := snap.Alloc(ws, id)
 		if a == nil {
 			return 0, nil, fmt.Errorf("allocation %q: %w", id, state.ErrNotFound)
+		}
+		if !p.canNode(a.NodeID) {
+			return 0, nil, forbiddenNode("allocation " + id)
 		}
 		return snap.Index(state.TableAllocs), a, nil
 	})
@@ -488,8 +500,13 @@ func (s *Server) handleAllocStatus(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, spec.Errors{{Path: "checkpoint", Msg: "needs a uri (at most 2048 characters) and a step >= 0"}})
 		return
 	}
-	if s.store.Snapshot().Alloc(nil, id) == nil {
+	if a := s.store.Snapshot().Alloc(nil, id); a == nil {
 		s.fail(w, r, fmt.Errorf("allocation %q: %w", id, state.ErrNotFound))
+		return
+	} else if !principalOf(r.Context()).canNode(a.NodeID) {
+		// A node reports only what runs on it: another node's (or a
+		// tenant's) report could free GPUs whose process still runs.
+		s.fail(w, r, forbiddenNode("allocation "+id))
 		return
 	}
 	_, idx, err := s.apply(r.Context(), state.AllocStatusType, &state.AllocStatusRequest{AllocID: id, Update: u, Time: time.Now().UTC()})

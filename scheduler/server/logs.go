@@ -34,8 +34,8 @@ func (s *Server) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	snap := s.store.Snapshot()
 	job := snap.Job(nil, id)
-	if job == nil || !principalOf(r.Context()).canNamespace(job.Namespace) {
-		s.fail(w, r, hiddenJob(id))
+	if err := principalOf(r.Context()).jobAccess(job, id, api.CapLogs); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	var alloc *api.Allocation
@@ -60,8 +60,10 @@ func (s *Server) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if tok := s.acl.agentToken(node.TokenFingerprint); tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
+	// The node's own logs key, never a token the API accepts: an agent (or
+	// an impostor that registered a node) learns nothing it could use.
+	if key := s.nodeLogsKey(node.ID); key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

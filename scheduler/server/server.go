@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ark-sched/ark/internal/audit"
 	"github.com/ark-sched/ark/internal/pki"
 	"github.com/ark-sched/ark/scheduler/cluster"
 	"github.com/ark-sched/ark/scheduler/placement"
@@ -61,6 +62,9 @@ type Config struct {
 	// rate, slow bodies, unfinished jobs per namespace); nil is
 	// DefaultLimits.
 	Limits *Limits
+	// AuditPath is the audit log's file (hash-chained JSON lines, see
+	// internal/audit); empty is DATA-DIR/audit.log.
+	AuditPath string
 	// EnableDebug serves Go's profiler under /debug/pprof/.
 	EnableDebug bool
 	// RaftDefaults turns off Ark's write batching (group commit) for
@@ -101,6 +105,7 @@ type Server struct {
 	tls   *tlsSetup
 	lim   Limits
 	rate  *rateLimiter
+	audit *audit.Log
 
 	ln      net.Listener
 	httpSrv *http.Server
@@ -174,6 +179,15 @@ func New(cfg Config) (*Server, error) {
 		ln = tls.NewListener(ln, tlsSet.http)
 	}
 	s := &Server{cfg: cfg, log: log, fsm: fsm, store: fsm.Store(), raft: node, ln: ln, peers: map[string]bool{}, bootIndex: node.LastIndex(), acl: cfg.ACL, tls: tlsSet, lim: lim, rate: newRateLimiter(lim.TenantRate, lim.TenantBurst)}
+	if cfg.AuditPath == "" {
+		cfg.AuditPath = filepath.Join(cfg.DataDir, "audit.log")
+		s.cfg.AuditPath = cfg.AuditPath
+	}
+	if s.audit, err = openAudit(cfg.AuditPath, log); err != nil {
+		ln.Close()
+		node.Close()
+		return nil, err
+	}
 	s.hb = newHeartbeats(cfg.HeartbeatTTL, s.markNodeDown, log)
 	s.httpSrv = &http.Server{
 		Handler:           withDeadlines(lim, s.requireCerts(s.routes())),
@@ -293,6 +307,7 @@ func (s *Server) shutdown() error {
 		_ = s.httpSrv.Shutdown(sctx)
 		s.stopLeader()
 		err = s.raft.Close()
+		_ = s.audit.Close()
 	})
 	return err
 }

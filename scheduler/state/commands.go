@@ -39,6 +39,13 @@ const (
 	MigrateJobsType MessageType = 10
 	// GCJobsType forgets finished jobs and their allocations.
 	GCJobsType MessageType = 11
+	// ACL state (apply_acl.go): the first management token, once;
+	// policies and tokens.
+	ACLBootstrapType    MessageType = 12
+	ACLUpsertPolicyType MessageType = 13
+	ACLDeletePolicyType MessageType = 14
+	ACLUpsertTokenType  MessageType = 15
+	ACLDeleteTokenType  MessageType = 16
 )
 
 func (t MessageType) String() string {
@@ -65,6 +72,16 @@ func (t MessageType) String() string {
 		return "MigrateJobs"
 	case GCJobsType:
 		return "GCJobs"
+	case ACLBootstrapType:
+		return "ACLBootstrap"
+	case ACLUpsertPolicyType:
+		return "ACLUpsertPolicy"
+	case ACLDeletePolicyType:
+		return "ACLDeletePolicy"
+	case ACLUpsertTokenType:
+		return "ACLUpsertToken"
+	case ACLDeleteTokenType:
+		return "ACLDeleteToken"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }
@@ -72,7 +89,7 @@ func (t MessageType) String() string {
 // known reports whether this version can apply the type. Types are
 // numbered from 1 without gaps: appending one moves the upper bound (a test
 // checks that every named type is known).
-func (t MessageType) known() bool { return t >= RegisterJobType && t <= GCJobsType }
+func (t MessageType) known() bool { return t >= RegisterJobType && t <= ACLDeleteTokenType }
 
 // RegisterJobRequest stores a new job as pending.
 type RegisterJobRequest struct {

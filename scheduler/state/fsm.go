@@ -140,6 +140,26 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 		if r, ok := decode[GCJobsRequest](t, body, &bad); ok {
 			resp, err = applyGCJobs(txn, index, r)
 		}
+	case ACLBootstrapType:
+		if r, ok := decode[ACLBootstrapRequest](t, body, &bad); ok {
+			err = applyACLBootstrap(txn, index, r)
+		}
+	case ACLUpsertPolicyType:
+		if r, ok := decode[ACLUpsertPolicyRequest](t, body, &bad); ok {
+			err = applyACLUpsertPolicy(txn, index, r)
+		}
+	case ACLDeletePolicyType:
+		if r, ok := decode[ACLDeletePolicyRequest](t, body, &bad); ok {
+			err = applyACLDeletePolicy(txn, index, r)
+		}
+	case ACLUpsertTokenType:
+		if r, ok := decode[ACLUpsertTokenRequest](t, body, &bad); ok {
+			err = applyACLUpsertToken(txn, index, r)
+		}
+	case ACLDeleteTokenType:
+		if r, ok := decode[ACLDeleteTokenRequest](t, body, &bad); ok {
+			err = applyACLDeleteToken(txn, index, r)
+		}
 	default:
 		// A newer server wrote the log; applying around the entry would
 		// diverge from the servers that can read it.

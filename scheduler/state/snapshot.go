@@ -12,8 +12,9 @@ import (
 )
 
 // SnapshotVersion is the format of state snapshots. A reader refuses a
-// version it does not know rather than guess.
-const SnapshotVersion = 1
+// version it does not know rather than guess. Version 2 added ACL
+// policies and tokens; version 1 (without them) is still read.
+const SnapshotVersion = 2
 
 // The snapshot format is a stream of JSON values: a header, then one record
 // per object, then a trailer with the object count so a truncated stream is
@@ -29,6 +30,9 @@ type snapshotRecord struct {
 	Alloc  *api.Allocation `json:"alloc,omitempty"`
 	Node   *api.Node       `json:"node,omitempty"`
 	Server *api.Server     `json:"server,omitempty"`
+	// Since version 2.
+	ACLPolicy *api.ACLPolicy `json:"aclPolicy,omitempty"`
+	ACLToken  *ACLToken      `json:"aclToken,omitempty"`
 	// End is set only on the trailer and holds the number of records.
 	End *int `json:"end,omitempty"`
 }
@@ -43,7 +47,7 @@ func writeSnapshot(w io.Writer, snap *Snapshot) error {
 	}
 	n := 0
 	put := func(r snapshotRecord) error { n++; return enc.Encode(r) }
-	for _, t := range []string{tableJobs, tableAllocs, tableNodes} {
+	for _, t := range []string{tableJobs, tableAllocs, tableNodes, tableACLPolicies, tableACLTokens, aclBootstrapKey} {
 		if i := snap.Index(t); i > 0 {
 			if err := put(snapshotRecord{Index: &indexEntry{Key: t, Value: i}}); err != nil {
 				return err
@@ -70,6 +74,16 @@ func writeSnapshot(w io.Writer, snap *Snapshot) error {
 			return err
 		}
 	}
+	for _, p := range snap.ACLPolicies(nil) {
+		if err := put(snapshotRecord{ACLPolicy: p}); err != nil {
+			return err
+		}
+	}
+	for _, tok := range snap.ACLTokens(nil) {
+		if err := put(snapshotRecord{ACLToken: tok}); err != nil {
+			return err
+		}
+	}
 	if err := enc.Encode(snapshotRecord{End: &n}); err != nil {
 		return err
 	}
@@ -86,8 +100,8 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, error) {
 	if h.Format != snapshotFormat {
 		return nil, fmt.Errorf("not an Ark state snapshot (format %q)", h.Format)
 	}
-	if h.Version != SnapshotVersion {
-		return nil, fmt.Errorf("snapshot version %d is not supported (this server reads version %d)", h.Version, SnapshotVersion)
+	if h.Version != SnapshotVersion && h.Version != 1 {
+		return nil, fmt.Errorf("snapshot version %d is not supported (this server reads versions 1 to %d)", h.Version, SnapshotVersion)
 	}
 	db, err := memdb.NewMemDB(schema())
 	if err != nil {
@@ -119,6 +133,10 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, error) {
 			table, obj = tableNodes, rec.Node
 		case rec.Server != nil:
 			table, obj = tableServers, rec.Server
+		case rec.ACLPolicy != nil && h.Version >= 2:
+			table, obj = tableACLPolicies, rec.ACLPolicy
+		case rec.ACLToken != nil && h.Version >= 2:
+			table, obj = tableACLTokens, rec.ACLToken
 		default:
 			return nil, fmt.Errorf("record %d is empty", n)
 		}

@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 
@@ -30,7 +31,7 @@ func schema() *memdb.DBSchema {
 	id := func(field string) *memdb.IndexSchema {
 		return &memdb.IndexSchema{Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: field}}
 	}
-	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
+	db := &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 		tableJobs: {Name: tableJobs, Indexes: map[string]*memdb.IndexSchema{
 			"id":     id("ID"),
 			"status": {Name: "status", Indexer: &memdb.StringFieldIndex{Field: "Status"}},
@@ -49,6 +50,8 @@ func schema() *memdb.DBSchema {
 		tableNodes: {Name: tableNodes, Indexes: map[string]*memdb.IndexSchema{
 			"id":   id("ID"),
 			"name": {Name: "name", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Name"}},
+			// Node secrets are looked up on every agent request.
+			"secret": {Name: "secret", Unique: true, AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "SecretDigest"}},
 		}},
 		tableIndex: {Name: tableIndex, Indexes: map[string]*memdb.IndexSchema{
 			"id": id("Key"),
@@ -57,6 +60,8 @@ func schema() *memdb.DBSchema {
 			"id": id("Name"),
 		}},
 	}}
+	maps.Copy(db.Tables, aclSchema())
+	return db
 }
 
 // Store is the indexed in-memory state. Reads go through Snapshot, an
@@ -266,6 +271,14 @@ func (s *Snapshot) Servers() []*api.Server {
 // NodeByName returns a node by name, or nil.
 func (s *Snapshot) NodeByName(ws memdb.WatchSet, name string) *api.Node {
 	return first[*api.Node](ws, s.txn, tableNodes, "name", name)
+}
+
+// NodeBySecretDigest returns the node whose secret has this digest, or nil.
+func (s *Snapshot) NodeBySecretDigest(digest string) *api.Node {
+	if digest == "" {
+		return nil
+	}
+	return first[*api.Node](nil, s.txn, tableNodes, "secret", digest)
 }
 
 // Nodes returns every node, by name.

@@ -34,6 +34,8 @@ type Client struct {
 	preferred atomic.Int32
 	// Token, when set, is sent as "Authorization: Bearer <token>".
 	Token string
+	// swapped, when set by SetToken, replaces Token.
+	swapped atomic.Pointer[string]
 	// RetryFor is how long a call keeps trying while every server answers
 	// 503 (no leader yet, an election, a leader that has not published
 	// its address) or cannot be reached. Every write the API takes is safe
@@ -188,8 +190,12 @@ func (c *Client) send(ctx context.Context, method, url string, payload []byte, h
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
+	tok := c.Token
+	if p := c.swapped.Load(); p != nil {
+		tok = *p
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	return c.http.Do(req)
 }
@@ -405,6 +411,10 @@ func (c *Client) JobsConsistent(ctx context.Context) ([]*api.Job, error) {
 	_, err := c.do(ctx, http.MethodGet, "/v1/jobs?consistent=true", nil, &out)
 	return out, err
 }
+
+// SetToken replaces the token while calls may be in flight: an agent
+// switches to its node secret once registered.
+func (c *Client) SetToken(tok string) { c.swapped.Store(&tok) }
 
 // SetHTTPClient replaces the HTTP client (a benchmark's larger connection
 // pool, a test's transport).

@@ -1,0 +1,118 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/spec"
+)
+
+// What a token of the ACL state may submit, checked by the leader before
+// the job is committed (followers forward submissions). Every refusal is a
+// 403 that names the rule and the policies in force, so that a tenant
+// knows what to ask an operator for.
+
+// forbid is a 403 wrapping ErrForbidden.
+func forbid(format string, args ...any) error {
+	return &httpError{http.StatusForbidden, fmt.Errorf("%w: %s", ErrForbidden, fmt.Sprintf(format, args...))}
+}
+
+// authorizeSubmit checks a parsed spec against the submitting principal.
+func (s *Server) authorizeSubmit(p principal, js *spec.Job) error {
+	if p.grant == nil || p.role != roleNamespace {
+		if !p.canNamespace(js.Namespace) {
+			return forbid("this token submits to namespace %q, not %q", p.namespace, js.Namespace)
+		}
+		return nil
+	}
+	n := p.grant.ns[js.Namespace]
+	if n == nil || !n.caps[api.CapSubmit] {
+		return forbid("token %s may not submit to namespace %q (its policies grant submit in: %s)", p.grant.accessor, js.Namespace, listOrNone(p.grant.namespacesWith(api.CapSubmit)))
+	}
+	pols := strings.Join(n.policies, ", ")
+	if !slices.Contains(n.queues, js.Queue) {
+		return forbid("namespace %q may not use queue %q (policy %s allows: %s)", js.Namespace, js.Queue, pols, strings.Join(n.queues, ", "))
+	}
+	if js.Priority > n.maxPriority {
+		return forbid("namespace %q may not submit at priority %d (policy %s allows at most %d)", js.Namespace, js.Priority, pols, n.maxPriority)
+	}
+	if b := js.Task.Builtin; b != nil {
+		for _, f := range []struct{ field, loc string }{{"task.builtin.base", b.Base}, {"task.builtin.data", b.Data}} {
+			if f.loc == "" {
+				continue
+			}
+			if err := n.mayRead(f.loc); err != nil {
+				return forbid("%s: namespace %q %v (policy %s allows reading: %s)", f.field, js.Namespace, err, pols, listOrNone(n.readPrefixes))
+			}
+		}
+	}
+	lim := n.limits
+	if lim == (api.ACLLimits{}) {
+		return nil
+	}
+	u := s.store.Snapshot().NamespaceUsage(js.Namespace)
+	switch {
+	case lim.Jobs > 0 && u.Pending+u.Running >= lim.Jobs:
+		return forbid("namespace %q has %d unfinished jobs (policy %s allows %d): wait for some to end or cancel some", js.Namespace, u.Pending+u.Running, pols, lim.Jobs)
+	case lim.PendingJobs > 0 && u.Pending >= lim.PendingJobs:
+		return forbid("namespace %q has %d pending jobs (policy %s allows %d)", js.Namespace, u.Pending, pols, lim.PendingJobs)
+	case lim.GPUs > 0 && u.GPUMilli+js.GPUMilliTotal() > int64(lim.GPUs)*spec.MilliPerGPU:
+		return forbid("namespace %q would ask for %s GPUs with this job, more than the %d its policy %s allows", js.Namespace, milliGPUs(u.GPUMilli+js.GPUMilliTotal()), lim.GPUs, pols)
+	}
+	return nil
+}
+
+// mayRead reports why a storage location may not be read, or nil.
+func (n *nsGrant) mayRead(loc string) error {
+	key, err := storageKey(loc)
+	if err != nil {
+		return fmt.Errorf("may not read %q: it %v", loc, err)
+	}
+	for _, pre := range n.readPrefixes {
+		if underPrefix(key, pre) {
+			return nil
+		}
+	}
+	return fmt.Errorf("may not read %q", loc)
+}
+
+func (g *aclGrant) namespacesWith(capability string) []string {
+	var out []string
+	for name, n := range g.ns {
+		if n.caps[capability] {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func listOrNone(xs []string) string {
+	if len(xs) == 0 {
+		return "none"
+	}
+	return strings.Join(xs, ", ")
+}
+
+func milliGPUs(m int64) string {
+	if m%spec.MilliPerGPU == 0 {
+		return fmt.Sprint(m / spec.MilliPerGPU)
+	}
+	return fmt.Sprintf("%.3g", float64(m)/spec.MilliPerGPU)
+}
+
+// jobAccess checks a principal's capability on a job: a job it may not
+// read is not found (its ID is not revealed); one it may read but not act
+// on this way is a 403 naming the capability.
+func (p principal) jobAccess(j *api.Job, id, capability string) error {
+	if j == nil || !p.canNamespace(j.Namespace) {
+		return hiddenJob(id)
+	}
+	if !p.can(j.Namespace, capability) {
+		return forbid("this token lacks capability %q on jobs of namespace %q (its policies do not grant it there)", capability, j.Namespace)
+	}
+	return nil
+}
