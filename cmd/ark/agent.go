@@ -46,6 +46,9 @@ func newAgentCmd(g *globals) *cobra.Command {
 			}
 			if id != nil {
 				cfg.TLS = id.HTTPClient()
+				if cfg.ServeTLS, err = id.AgentServer(); err != nil {
+					return usageError{err}
+				}
 			}
 			cfg.Logger = log
 			a, err := agent.New(cfg)

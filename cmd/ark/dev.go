@@ -105,9 +105,14 @@ func runDev(ctx context.Context, log *zap.Logger, dataDir, httpAddr, raftAddr st
 	}
 	// With TLS the in-process agents present the server's certificate,
 	// which the agent routes accept (servers forward agents' requests).
-	var agentTLS *tls.Config
+	var agentTLS, agentServe *tls.Config
 	if id != nil {
 		agentTLS = id.HTTPClient()
+		if agentServe, err = id.AgentServer(); err != nil {
+			stopSrv()
+			<-srvErr
+			return err
+		}
 	}
 	var wg sync.WaitGroup
 	agentErr := make(chan error, agents)
@@ -115,7 +120,7 @@ func runDev(ctx context.Context, log *zap.Logger, dataDir, httpAddr, raftAddr st
 		name := fmt.Sprintf("dev-%d", i)
 		a, err := agent.New(agent.Config{
 			Name: name, Servers: []string{srv.HTTPAddr()}, DataDir: filepath.Join(dataDir, "agents", name),
-			FakeGPUs: fakeGPUs, Address: "127.0.0.1", Logger: log, TLS: agentTLS,
+			FakeGPUs: fakeGPUs, Address: "127.0.0.1", Logger: log, TLS: agentTLS, ServeTLS: agentServe,
 		})
 		if err != nil {
 			stopAgents()

@@ -138,7 +138,8 @@ func (id *Identity) HTTPClient() *tls.Config {
 // logs to the servers: only a server of this cluster (server.ark) gets
 // past the handshake, so logs never go to anyone else.
 func (id *Identity) AgentServer() (*tls.Config, error) {
-	if !id.HasRole(RoleAgent) {
+	// ark dev's in-process agents serve with the server's certificate.
+	if !id.HasRole(RoleAgent) && !id.HasRole(RoleServer) {
 		return nil, fmt.Errorf("--tls-cert: not an agent certificate (want DNS name %s; create one with ark tls cert create --agent)", AgentName)
 	}
 	return &tls.Config{
@@ -154,10 +155,31 @@ func (id *Identity) AgentServer() (*tls.Config, error) {
 }
 
 // AgentClient is the config a server calls an agent with: it verifies the
-// agent by the name agent.ark and presents the server's certificate.
+// agent's chain against the CA and its name, agent.ark (or server.ark: ark
+// dev's agents serve with the server's certificate), whatever address was
+// dialled, and presents the server's certificate.
 func (id *Identity) AgentClient() *tls.Config {
 	c := id.HTTPClient()
-	c.ServerName = AgentName
+	// crypto/tls checks one ServerName; two names are checked here, in
+	// VerifyConnection, with the same chain verification it would do.
+	c.InsecureSkipVerify = true
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return fmt.Errorf("agent presented no certificate")
+		}
+		inter := x509.NewCertPool()
+		for _, ic := range cs.PeerCertificates[1:] {
+			inter.AddCert(ic)
+		}
+		leaf := cs.PeerCertificates[0]
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: id.pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+			return fmt.Errorf("agent certificate: %w", err)
+		}
+		if leaf.VerifyHostname(AgentName) != nil && leaf.VerifyHostname(ServerName) != nil {
+			return fmt.Errorf("peer certificate %q is not an agent certificate (%s)", leaf.Subject.CommonName, AgentName)
+		}
+		return nil
+	}
 	return c
 }
 

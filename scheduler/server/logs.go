@@ -53,7 +53,7 @@ func (s *Server) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &httpError{http.StatusBadGateway, fmt.Errorf("node %s of rank %d serves no logs", alloc.Node, rank)})
 		return
 	}
-	u := url.URL{Scheme: "http", Host: node.AgentAddr, Path: "/v1/allocations/" + alloc.ID + "/logs",
+	u := url.URL{Scheme: s.tls.scheme, Host: node.AgentAddr, Path: "/v1/allocations/" + alloc.ID + "/logs",
 		RawQuery: url.Values{"stream": {stream}, "follow": {q.Get("follow")}}.Encode()}
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -65,7 +65,7 @@ func (s *Server) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 	if key := s.nodeLogsKey(node.ID); key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.tls.agent.Do(req)
 	if err != nil {
 		s.fail(w, r, &httpError{http.StatusBadGateway, fmt.Errorf("reach agent of node %s at %s: %w", node.Name, node.AgentAddr, err)})
 		return

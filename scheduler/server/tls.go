@@ -35,12 +35,16 @@ type tlsSetup struct {
 	http, raft *tls.Config
 	peer       *http.Client
 	scheme     string
+	// agent calls agents' log endpoints (no timeout: a followed log
+	// streams as long as the task runs); under TLS it verifies agent.ark
+	// and presents the server's certificate, which agents require.
+	agent *http.Client
 }
 
 // newTLSSetup builds the configs from id; a nil id is plain HTTP and TCP.
 func newTLSSetup(id *pki.Identity) (*tlsSetup, error) {
 	if id == nil {
-		return &tlsSetup{peer: &http.Client{Timeout: 2 * time.Minute}, scheme: "http"}, nil
+		return &tlsSetup{peer: &http.Client{Timeout: 2 * time.Minute}, scheme: "http", agent: &http.Client{}}, nil
 	}
 	httpCfg, err := id.HTTPServer()
 	if err != nil {
@@ -52,9 +56,12 @@ func newTLSSetup(id *pki.Identity) (*tlsSetup, error) {
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = id.HTTPClient()
+	at := http.DefaultTransport.(*http.Transport).Clone()
+	at.TLSClientConfig = id.AgentClient()
 	return &tlsSetup{
 		http: httpCfg, raft: raftCfg, scheme: "https",
-		peer: &http.Client{Timeout: 2 * time.Minute, Transport: t},
+		peer:  &http.Client{Timeout: 2 * time.Minute, Transport: t},
+		agent: &http.Client{Transport: at},
 	}, nil
 }
 

@@ -45,12 +45,19 @@ type Config struct {
 	HTTPAddr string
 	// StopGrace is how long a stopped task gets between SIGTERM and SIGKILL.
 	StopGrace time.Duration
-	// Token is the agent's API token (role agent), when the servers
-	// require tokens.
+	// Token is the agent token (role agent), when the servers require
+	// tokens. It only registers a new node: once registered, the agent
+	// uses its node secret (identity.go) and needs Token again only if
+	// the servers forget the node.
 	Token string
 	// TLS, when set, is the client config for the servers' HTTPS API
 	// (pki.Identity.HTTPClient with the agent's certificate).
 	TLS *tls.Config
+	// ServeTLS, when set, makes the agent's own listener (task logs, for
+	// the servers) HTTPS that only a server certificate of the cluster
+	// gets through (pki.Identity.AgentServer). Tasks then report to the
+	// agent on a loopback listener of their own.
+	ServeTLS *tls.Config
 	// TaskUser is the unprivileged user tasks run as (a name or uid). An
 	// agent running as root defaults it to DefaultTaskUser: tasks never run
 	// as root. An agent running as another user runs tasks as itself.
@@ -71,18 +78,26 @@ type Agent struct {
 	cfg       Config
 	log       *zap.Logger
 	client    *client.Client
-	inv       *inventory.Inventory
-	drivers   map[string]driver.Driver
-	ln        net.Listener
+	// reg registers the node, with the node secret or the agent token;
+	// only register uses it (one goroutine at a time).
+	reg     *client.Client
+	inv     *inventory.Inventory
+	drivers map[string]driver.Driver
+	ln      net.Listener
+	// reportLn is where tasks report under ServeTLS (loopback, plain
+	// HTTP: tasks hold no certificate); nil means they use ln.
+	reportLn net.Listener
 
 	cgroups *driver.Cgroups
 
 	nodeID string
 	ttl    time.Duration
 
-	mu     sync.Mutex
-	tasks  map[string]*task // by allocation ID
-	taskWG sync.WaitGroup
+	mu sync.Mutex
+	// logsKey is what the servers present for this node's logs (identity.go).
+	logsKey string
+	tasks   map[string]*task // by allocation ID
+	taskWG  sync.WaitGroup
 }
 
 // New discovers the node's inventory and binds the log server.
@@ -99,16 +114,21 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.StopGrace == 0 {
 		cfg.StopGrace = 10 * time.Second
 	}
-	client, err := client.New(cfg.Servers...)
+	cl, err := client.New(cfg.Servers...)
 	if err != nil {
 		return nil, err
 	}
-	client.Token = cfg.Token
+	cl.Token = cfg.Token
+	reg, err := client.New(cfg.Servers...)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.TLS != nil {
-		client.SetTLS(cfg.TLS)
+		cl.SetTLS(cfg.TLS)
+		reg.SetTLS(cfg.TLS)
 	}
 	if cfg.Address == "" {
-		cfg.Address = defaultAddress(client.Addrs())
+		cfg.Address = defaultAddress(cl.Addrs())
 	}
 	if cfg.HTTPAddr == "" {
 		cfg.HTTPAddr = net.JoinHostPort(cfg.Address, "0")
@@ -127,6 +147,17 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	secret, err := readSecretFile(cfg.DataDir, nodeSecretFile)
+	if err != nil {
+		return nil, err
+	}
+	if secret != "" {
+		cl.SetToken(secret)
+	}
+	logsKey, err := readSecretFile(cfg.DataDir, logsKeyFile)
+	if err != nil {
+		return nil, err
+	}
 	opts := inventory.Options{FakeGPUs: cfg.FakeGPUs, NodeName: cfg.Name}
 	if cfg.MockNVML != "" {
 		if opts.NVML, err = inventory.MockMachine(cfg.MockNVML); err != nil {
@@ -141,6 +172,14 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for agent http on %s: %w", cfg.HTTPAddr, err)
 	}
+	var reportLn net.Listener
+	if cfg.ServeTLS != nil {
+		ln = tls.NewListener(ln, cfg.ServeTLS)
+		if reportLn, err = listenReports(cfg.DataDir); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	log := cfg.Logger.With(zap.String("node", cfg.Name))
 	if cfg.TaskUser != "" {
 		log.Info("tasks run as an unprivileged user", zap.String("task_user", cfg.TaskUser))
@@ -153,10 +192,17 @@ func New(cfg Config) (*Agent, error) {
 	} else {
 		log.Info("tasks run in cgroups v2 with their CPU and memory limits")
 	}
+	// Each task's init confines it; what this host cannot apply is said
+	// once here (each allocation's sandbox.json records what was).
+	for _, m := range driver.ProbeSandbox() {
+		log.Warn("task confinement incomplete", zap.String("missing", m))
+	}
 	return &Agent{
 		reportKey: reportKey,
+		logsKey:   logsKey,
+		reg:       reg,
 		cgroups:   cg,
-		cfg:       cfg, log: log, client: client, inv: inv, ln: ln,
+		cfg:       cfg, log: log, client: cl, inv: inv, ln: ln, reportLn: reportLn,
 		drivers: map[string]driver.Driver{driver.Exec{}.Name(): driver.Exec{}, driver.Builtin{}.Name(): driver.Builtin{}},
 		tasks:   map[string]*task{},
 	}, nil
@@ -169,9 +215,11 @@ func (a *Agent) NodeID() string { return a.nodeID }
 // agent left running (after a crash), and runs its loops until ctx ends. On
 // a clean shutdown it stops every task it runs and reports them.
 func (a *Agent) Run(ctx context.Context) error {
-	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(a.ln) }()
-	defer srv.Close()
+	for _, l := range a.listeners() {
+		srv := newAgentHTTP(l.handler)
+		go func() { _ = srv.Serve(l.ln) }()
+		defer srv.Close()
+	}
 
 	if err := a.register(ctx); err != nil {
 		return err
@@ -202,8 +250,15 @@ func (a *Agent) loadNodeID() (string, error) {
 	return "", nil
 }
 
+// register registers the node: with its node secret when it has one (a
+// restart: same ID, same secret, drain and eligibility kept), else with the
+// agent token as a new node, whose secret it then keeps.
 func (a *Agent) register(ctx context.Context) error {
 	id, err := a.loadNodeID()
+	if err != nil {
+		return err
+	}
+	secret, err := readSecretFile(a.cfg.DataDir, nodeSecretFile)
 	if err != nil {
 		return err
 	}
@@ -214,23 +269,27 @@ func (a *Agent) register(ctx context.Context) error {
 	}
 	backoff := 200 * time.Millisecond
 	for {
-		resp, err := a.client.RegisterNode(ctx, node)
+		tok := a.cfg.Token
+		if secret != "" {
+			tok = secret
+		}
+		a.reg.SetToken(tok)
+		resp, err := a.reg.RegisterNode(ctx, node)
 		if err == nil {
-			a.nodeID = resp.ID
-			a.ttl, _ = time.ParseDuration(resp.HeartbeatTTL)
-			if a.ttl <= 0 {
-				a.ttl = 10 * time.Second
-			}
-			if id != resp.ID {
-				if err := driver.WriteFileAtomic(filepath.Join(a.cfg.DataDir, "node-id"), []byte(resp.ID+"\n")); err != nil {
-					return fmt.Errorf("save node id: %w", err)
-				}
-			}
-			return nil
+			return a.registered(id, secret, resp)
 		}
 		var ae *client.APIError
-		if errors.As(err, &ae) && ae.StatusCode == http.StatusBadRequest {
-			return fmt.Errorf("register node: %w", err)
+		if errors.As(err, &ae) {
+			switch {
+			case ae.StatusCode == http.StatusUnauthorized && secret != "" && a.cfg.Token != "":
+				// The servers do not know the secret: they forgot the node
+				// (a restored snapshot). It registers anew, same ID.
+				a.log.Warn("the servers do not know this node's secret; registering it as a new node", zap.Error(err))
+				secret = ""
+				continue
+			case ae.StatusCode == http.StatusBadRequest, ae.StatusCode == http.StatusUnauthorized, ae.StatusCode == http.StatusForbidden:
+				return fmt.Errorf("register node: %w", err)
+			}
 		}
 		a.log.Warn("registering node failed; retrying", zap.Error(err), zap.Duration("in", backoff))
 		if !sleep(ctx, backoff) {
@@ -238,6 +297,35 @@ func (a *Agent) register(ctx context.Context) error {
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+// registered keeps what a registration returned: the secret first (a crash
+// before the ID is saved still finds the node by its secret), then the ID
+// and the logs key.
+func (a *Agent) registered(id, secret string, resp *api.RegisterNodeResponse) error {
+	if resp.Secret != "" {
+		if err := writeSecretFile(a.cfg.DataDir, nodeSecretFile, resp.Secret); err != nil {
+			return err
+		}
+		secret = resp.Secret
+	}
+	if id != resp.ID {
+		if err := driver.WriteFileAtomic(filepath.Join(a.cfg.DataDir, "node-id"), []byte(resp.ID+"\n")); err != nil {
+			return fmt.Errorf("save node id: %w", err)
+		}
+	}
+	if err := a.setLogsKey(resp.LogsKey); err != nil {
+		return err
+	}
+	if secret != "" {
+		a.client.SetToken(secret)
+	}
+	a.nodeID = resp.ID
+	a.ttl, _ = time.ParseDuration(resp.HeartbeatTTL)
+	if a.ttl <= 0 {
+		a.ttl = 10 * time.Second
+	}
+	return nil
 }
 
 func (a *Agent) heartbeatLoop(ctx context.Context) {

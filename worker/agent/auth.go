@@ -18,9 +18,10 @@ import (
 
 // The agent's HTTP endpoints are authenticated:
 //
-//   - logs (GET /v1/allocations/{id}/logs) need the agent's own token when
-//     it has one (the servers present it: they know which token the node
-//     registered with), and are open like the servers' API without one;
+//   - logs (GET /v1/allocations/{id}/logs) need the node's logs key, which
+//     the servers hand out at registration and present when they fetch
+//     logs (identity.go); they are open like the servers' API only when
+//     the agent has neither a token nor a key;
 //   - task reports (POST .../report) need the allocation's task token, a
 //     MAC of the allocation ID under a key only this agent holds
 //     (DataDir/report-key), given to the task as ARK_TASK_TOKEN. It

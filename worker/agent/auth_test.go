@@ -2,6 +2,9 @@ package agent
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"os"
@@ -14,9 +17,10 @@ import (
 )
 
 // TestAgentLogsNeedToken: with tokens on, an agent serves logs only to a
-// caller with its own token; the servers present it (they know which
-// token the node registered with), so ark job logs keeps working while a
-// direct call without it, or with a namespace token, is refused.
+// caller with its node's logs key; the servers present it (they derive it),
+// so ark job logs keeps working while a direct call without it, with any
+// token of the token file (the agent token included) or with another
+// node's key is refused.
 func TestAgentLogsNeedToken(t *testing.T) {
 	const (
 		mgmt  = "mgmt-token-0123456789"
@@ -54,9 +58,13 @@ func TestAgentLogsNeedToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if node.TokenFingerprint != server.TokenFingerprint(agent) {
-		t.Errorf("node token fingerprint %q, want the agent token's", node.TokenFingerprint)
-	}
+	// The servers' key for this node: HMAC-SHA256(management token, ID).
+	m := hmac.New(sha256.New, []byte(mgmt))
+	m.Write([]byte("ark-node-logs\x00" + node.ID))
+	logsKey := hex.EncodeToString(m.Sum(nil))
+	m = hmac.New(sha256.New, []byte(mgmt))
+	m.Write([]byte("ark-node-logs\x00other-node"))
+	otherKey := hex.EncodeToString(m.Sum(nil))
 	get := func(tok string) int {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+node.AgentAddr+"/v1/allocations/"+job.Allocations[0].ID+"/logs", nil)
 		if tok != "" {
@@ -69,7 +77,7 @@ func TestAgentLogsNeedToken(t *testing.T) {
 		r.Body.Close()
 		return r.StatusCode
 	}
-	for tok, want := range map[string]int{"": 401, ns: 401, mgmt: 401, agent: 200} {
+	for tok, want := range map[string]int{"": 401, ns: 401, mgmt: 401, agent: 401, otherKey: 401, logsKey: 200} {
 		if got := get(tok); got != want {
 			t.Errorf("agent logs with token %q: %d, want %d", tok, got, want)
 		}

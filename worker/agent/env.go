@@ -89,7 +89,7 @@ func (a *Agent) taskEnv(al *api.Allocation, dir string) []string {
 		"CUDA_VISIBLE_DEVICES": strings.Join(visible, ","),
 		"ARK_CHECKPOINT_URI":   al.CheckpointURI,
 		"ARK_RESTART_COUNT":    strconv.Itoa(al.Attempt),
-		"ARK_AGENT_ADDR":       "http://" + a.ln.Addr().String(),
+		"ARK_AGENT_ADDR":       "http://" + a.reportAddr(),
 		"ARK_TASK_TOKEN":       a.taskToken(al.ID),
 		"ARK_NODE_ADDR":        a.cfg.Address,
 		"ARK_PORT":             strconv.Itoa(al.Port),

@@ -27,8 +27,8 @@ func (a *Agent) routes() http.Handler {
 // handleLogs serves a task's stdout or stderr; with follow=true it streams
 // what the task writes until the task ends or the client goes away.
 func (a *Agent) handleLogs(w http.ResponseWriter, r *http.Request) {
-	if a.cfg.Token != "" && !checkBearer(r, a.cfg.Token) {
-		httpError(w, http.StatusUnauthorized, errors.New("logs need this node's agent token (the servers present it; ask them: ark job logs)"))
+	if !a.logsAllowed(r) {
+		httpError(w, http.StatusUnauthorized, errors.New("logs need this node's logs key (the servers present it; ask them: ark job logs)"))
 		return
 	}
 	id := r.PathValue("id")
@@ -133,8 +133,18 @@ func (a *Agent) handleReport(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, fmt.Errorf("invalid report: %w", err))
 		return
 	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		httpError(w, http.StatusBadRequest, errors.New("invalid report: trailing data after the object"))
+		return
+	}
 	if rep.Progress == "" && rep.Checkpoint == nil {
 		httpError(w, http.StatusBadRequest, errors.New("a report needs progress or a checkpoint"))
+		return
+	}
+	// The servers' rule (scheduler/server handleAllocStatus): refused here,
+	// a bad checkpoint is the task's 400, not a 502 from passing it on.
+	if cp := rep.Checkpoint; cp != nil && (cp.URI == "" || len(cp.URI) > 2048 || cp.Step < 0) {
+		httpError(w, http.StatusBadRequest, fmt.Errorf("invalid report: checkpoint needs a uri (at most 2048 characters) and a step >= 0, got %d characters and step %d", len(cp.URI), cp.Step))
 		return
 	}
 	if rep.Checkpoint != nil && rep.Checkpoint.Time.IsZero() {

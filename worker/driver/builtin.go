@@ -30,7 +30,9 @@ func (Builtin) Start(ctx context.Context, cfg TaskConfig) (Handle, error) {
 		return nil, fmt.Errorf("allocation %s: find the agent's executable: %w", cfg.AllocID, err)
 	}
 	run := cfg
-	run.Task = spec.Task{Driver: spec.DriverExec, Exec: &spec.ExecTask{Command: append([]string{self}, argv...)}}
+	// Builtin stays: its data and base paths are what the task may read
+	// (see confinePaths).
+	run.Task = spec.Task{Driver: spec.DriverExec, Exec: &spec.ExecTask{Command: append([]string{self}, argv...)}, Builtin: cfg.Task.Builtin}
 	return Exec{}.Start(ctx, run)
 }
 

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ark-sched/ark/scheduler/spec"
@@ -31,19 +32,30 @@ func TestDetectCgroups(t *testing.T) {
 		t.Fatalf("controllers present: %s", why)
 	}
 	for _, d := range []string{root, filepath.Join(root, "ark")} {
-		if b, _ := os.ReadFile(filepath.Join(d, "cgroup.subtree_control")); string(b) != "+cpu +memory" {
+		if b, _ := os.ReadFile(filepath.Join(d, "cgroup.subtree_control")); string(b) != "+cpu +memory +pids" {
 			t.Errorf("%s subtree_control %q", d, b)
 		}
 	}
-	tc, err := cg.create("alloc-1", 1500, 2<<30)
+	tc, err := cg.create("alloc-1", 1500, 2<<30, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer removeCgroup(tc.dir)
-	for file, want := range map[string]string{"cpu.max": "150000 100000", "memory.max": "2147483648"} {
+	for file, want := range map[string]string{"cpu.max": "150000 100000", "memory.max": "2147483648", "pids.max": "16384"} {
 		if b, _ := os.ReadFile(filepath.Join(tc.dir, file)); string(b) != want {
 			t.Errorf("%s = %q, want %q", file, b, want)
 		}
+	}
+	// Without the pids controller, no pids.max is written.
+	nopids := &Cgroups{dir: cg.dir}
+	tc2, err := nopids.create("alloc-2", 0, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Close(tc2.fd)
+	defer removeCgroup(tc2.dir)
+	if _, err := os.Stat(filepath.Join(tc2.dir, "pids.max")); err == nil {
+		t.Error("pids.max written without the pids controller")
 	}
 	if err := os.WriteFile(filepath.Join(tc.dir, "memory.events"), []byte("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -77,4 +89,29 @@ func TestCgroupsOnThisHost(t *testing.T) {
 
 func specTask(argv ...string) spec.Task {
 	return spec.Task{Driver: spec.DriverExec, Exec: &spec.ExecTask{Command: argv}}
+}
+
+// TestForkBombStopsAtPidsMax: where cgroup v2 has the pids controller, a
+// task cannot start more processes than its pids.max.
+func TestForkBombStopsAtPidsMax(t *testing.T) {
+	cg, why := DetectCgroups(DefaultCgroupRoot)
+	if cg == nil {
+		t.Skipf("cgroup v2 not available here: %s", why)
+	}
+	if !cg.pids {
+		t.Skip("cgroup v2 here lacks the pids controller")
+	}
+	dir := t.TempDir()
+	cfg := TaskConfig{AllocID: "pids-test", Dir: dir, Stdout: filepath.Join(dir, "out"), Stderr: filepath.Join(dir, "err"),
+		Cgroups: cg, PidsMax: 20, Env: []string{testPath},
+		Task: specTask("sh", "-c", "n=0; while [ $n -lt 100 ]; do sleep 5 & n=$((n+1)); done; echo started $n")}
+	h, err := Exec{}.Start(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-h.Done()
+	if res := h.Result(); res.Succeeded() {
+		out, _ := os.ReadFile(filepath.Join(dir, "out"))
+		t.Fatalf("100 processes started under pids.max 20: %+v %q", res, out)
+	}
 }

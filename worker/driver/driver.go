@@ -21,6 +21,9 @@ type TaskConfig struct {
 	// its thread pool from the CPU.
 	CPUMilli    int64
 	MemoryBytes int64
+	// PidsMax is the cgroup's pids.max where the pids controller is there
+	// (0: DefaultPidsMax).
+	PidsMax int64
 	// Cgroups, when set, runs the task in its own cgroup v2 with those
 	// limits.
 	Cgroups *Cgroups

@@ -73,6 +73,8 @@ func (Exec) Start(_ context.Context, cfg TaskConfig) (Handle, error) {
 		return nil, fmt.Errorf("find the agent's executable to supervise the task: %w", err)
 	}
 	_ = os.Remove(filepath.Join(cfg.Dir, statusFile))
+	_ = os.Remove(filepath.Join(cfg.Dir, sandboxFile))
+	read, write := confinePaths(cfg, abs)
 	sup := superviseSpec{
 		Path: path, Args: argv[1:],
 		// Exactly cfg.Env, never nil: a nil Env would hand the task the
@@ -81,6 +83,9 @@ func (Exec) Start(_ context.Context, cfg TaskConfig) (Handle, error) {
 		Status: filepath.Join(cfg.Dir, statusFile),
 		Stdout: cfg.Stdout, Stderr: cfg.Stderr,
 		LogMaxBytes: cfg.LogMaxBytes, LogKeep: cfg.LogKeep,
+		// Namespaces need root (no user namespaces here).
+		Confine: confineSpec{Namespaces: os.Geteuid() == 0, WorkRoot: filepath.Join(cfg.Dir, "work"), Cwd: workDir, Read: read, Write: write},
+		Sandbox: filepath.Join(cfg.Dir, sandboxFile),
 	}
 	if creds != nil {
 		sup.Creds, sup.UID, sup.GID, sup.Groups = true, creds.uid, creds.gid, creds.groups
@@ -103,7 +108,7 @@ func (Exec) Start(_ context.Context, cfg TaskConfig) (Handle, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var cg *taskCgroup
 	if cfg.Cgroups != nil {
-		if cg, err = cfg.Cgroups.create(cfg.AllocID, cfg.CPUMilli, cfg.MemoryBytes); err != nil {
+		if cg, err = cfg.Cgroups.create(cfg.AllocID, cfg.CPUMilli, cfg.MemoryBytes, cfg.PidsMax); err != nil {
 			return nil, fmt.Errorf("allocation %s: %w", cfg.AllocID, err)
 		}
 		defer syscall.Close(cg.fd)

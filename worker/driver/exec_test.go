@@ -268,10 +268,52 @@ func childOf(t *testing.T, prelude string) (Handle, int) {
 		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
 		return err == nil
 	})
+	// The task wrote its PID in its own PID namespace.
+	pid = hostPid(t, h.Pid(), pid)
 	if gone(pid) {
 		t.Fatalf("child %d is not running", pid)
 	}
 	return h, pid
+}
+
+// hostPid maps the PID a task sees (in its own PID namespace, under its
+// init, the supervisor's child) to the host's.
+func hostPid(t *testing.T, supervisor, nsPid int) int {
+	t.Helper()
+	init := 0
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", supervisor))
+	for _, f := range tasks {
+		if b, err := os.ReadFile(f); err == nil && len(strings.Fields(string(b))) > 0 {
+			init, _ = strconv.Atoi(strings.Fields(string(b))[0])
+		}
+	}
+	if init == 0 {
+		t.Fatalf("supervisor %d has no init", supervisor)
+	}
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", init))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if self, _ := os.Readlink("/proc/self/ns/pid"); self == ns {
+		return nsPid // no PID namespace (not root): the same numbers
+	}
+	statuses, _ := filepath.Glob("/proc/[0-9]*/status")
+	for _, f := range statuses {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == "NSpid:" && f[len(f)-1] == strconv.Itoa(nsPid) {
+				host, _ := strconv.Atoi(f[1])
+				if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", host)); l == ns {
+					return host
+				}
+			}
+		}
+	}
+	t.Fatalf("no process %d in the task's PID namespace %s", nsPid, ns)
+	return 0
 }
 
 func TestStopTerminatesProcessGroup(t *testing.T) {
@@ -300,15 +342,26 @@ func TestStopTerminatesProcessGroup(t *testing.T) {
 }
 
 func TestLeaderExitKillsItsGroup(t *testing.T) {
-	h, cfg := sh(t, "sleep 300 & echo $! > child.pid; exit 0")
+	// The leader waits for the go-ahead, so that its child's PID (in the
+	// task's namespace) can be mapped to the host's while it runs.
+	h, cfg := sh(t, "sleep 300 & echo $! > child.pid; while [ ! -e go ]; do sleep 0.02; done; exit 0")
+	work := filepath.Join(cfg.Dir, "work")
+	var child int
+	eventually(t, "the child's PID", func() bool {
+		b, err := os.ReadFile(filepath.Join(work, "child.pid"))
+		if err != nil || !strings.HasSuffix(string(b), "\n") {
+			return false
+		}
+		child, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	})
+	child = hostPid(t, h.Pid(), child)
+	if err := os.WriteFile(filepath.Join(work, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if r := wait(t, h); !r.Succeeded() {
 		t.Fatalf("Result = %+v", r)
 	}
-	b, err := os.ReadFile(filepath.Join(cfg.Dir, "work", "child.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	child, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	eventually(t, "the orphaned child to be gone", func() bool { return gone(child) })
 }
 
@@ -432,6 +485,31 @@ func TestLogRotation(t *testing.T) {
 		fmt.Sscanf(kept[i], "line %d", &b)
 		if b != a+1 {
 			t.Fatalf("lines out of order or missing: %q then %q", kept[i-1], kept[i])
+		}
+	}
+}
+
+// TestLogRotationKeepsLinesWhole: a line written on its own (as a task's
+// pipe often delivers them) that does not fit the current file starts the
+// next one instead of being split across two.
+func TestLogRotationKeepsLinesWhole(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.log")
+	w, err := openRotating(path, 100, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if _, err := fmt.Fprintf(w, "line %d padded to about thirty\n", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + ".1", path + ".2"} {
+		b := readFile(t, p)
+		if len(b) > 100 || !strings.HasSuffix(b, "\n") || !strings.HasPrefix(b, "line ") {
+			t.Errorf("%s holds a split line or is over the limit: %q", p, b)
 		}
 	}
 }

@@ -74,6 +74,14 @@ func (w *rotatingWriter) Write(p []byte) (int, error) {
 			chunk = p[:room]
 			if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
 				chunk = chunk[:i+1]
+			} else if w.size > 0 {
+				// No line end fits: start the line in a new file
+				// rather than split it (only a line longer than the
+				// limit is split).
+				if err := w.rotate(); err != nil {
+					return written, err
+				}
+				continue
 			}
 		}
 		n, err := w.f.Write(chunk)

@@ -47,6 +47,10 @@ type superviseSpec struct {
 	UID    uint32   `json:"uid,omitempty"`
 	GID    uint32   `json:"gid,omitempty"`
 	Groups []uint32 `json:"groups,omitempty"`
+	// Confine is how the task's init confines it; Sandbox is where the
+	// supervisor records what the init applied.
+	Confine confineSpec `json:"confine"`
+	Sandbox string      `json:"sandbox"`
 }
 
 type exitStatus struct {
@@ -59,6 +63,7 @@ type exitStatus struct {
 // started it as one, and never returns then. Every binary (and test
 // binary) that runs the exec driver calls it first thing in main.
 func MaybeSupervise() {
+	maybeTaskInit()
 	raw := os.Getenv(superviseEnv)
 	if raw == "" {
 		return
@@ -82,8 +87,14 @@ func supervise(raw string) int {
 		for range sigs {
 		}
 	}()
-	cmd := exec.Command(spec.Path, spec.Args...)
-	cmd.Env = append(make([]string, 0, len(spec.Env)), spec.Env...)
+	// The task runs under its init (this executable once more), which
+	// confines it; see confine.go.
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ark supervisor: find the executable for the task's init: %v\n", err)
+		return 127
+	}
+	cmd := exec.Command(self)
 	keep := spec.LogKeep
 	if keep == 0 {
 		keep = DefaultLogKeep
@@ -106,16 +117,7 @@ func supervise(raw string) int {
 		// everything holding the pipe are done.
 		*out.dst = w
 	}
-	if spec.Creds {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: spec.UID, Gid: spec.GID, Groups: spec.Groups}}
-	}
-	st := exitStatus{}
-	if err := cmd.Start(); err != nil {
-		st = exitStatus{ExitCode: 127, Error: fmt.Sprintf("start %s: %v", spec.Path, err)}
-		fmt.Fprintln(os.Stderr, "ark supervisor:", st.Error)
-	} else {
-		st = waitStatus(waitBounded(cmd))
-	}
+	st := runInit(cmd, spec)
 	if err := writeJSONAtomic(spec.Status, st); err != nil {
 		fmt.Fprintf(os.Stderr, "ark supervisor: record exit status: %v\n", err)
 	}
