@@ -3,6 +3,7 @@ package collective_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 
 	"github.com/ark-sched/ark/collective"
@@ -11,15 +12,23 @@ import (
 // Two ranks in one process; a trainer instead calls collective.NewFromEnv
 // with the RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT Ark sets.
 func Example() {
+	// Rank 0 serves the rendezvous on a listener on any free port; the
+	// other ranks dial its address.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
 	var wg sync.WaitGroup
 	results := make([][]float32, 2)
 	for rank := range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := collective.New(context.Background(), collective.Options{
-				Rank: rank, WorldSize: 2, MasterAddr: "127.0.0.1:29517",
-			})
+			o := collective.Options{Rank: rank, WorldSize: 2, MasterAddr: ln.Addr().String()}
+			if rank == 0 {
+				o.Listener = ln
+			}
+			c, err := collective.New(context.Background(), o)
 			if err != nil {
 				panic(err)
 			}

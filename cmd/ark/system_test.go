@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ark-sched/ark/internal/testenv"
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/api/client"
 )
@@ -32,6 +32,12 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(dir)
+		// Agents running as root run tasks as nobody, and tasks exec the
+		// binary (the builtin driver, `ark example rendezvous`).
+		if err := os.Chmod(dir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 		arkBin = filepath.Join(dir, "ark")
 		args := []string{"build", "-o", arkBin}
 		if raceEnabled {
@@ -47,16 +53,6 @@ func TestMain(m *testing.M) {
 		return m.Run()
 	}()
 	os.Exit(code)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // proc is a running ark process.
@@ -96,7 +92,7 @@ func start(t *testing.T, args ...string) *proc {
 		p.signal(syscall.SIGTERM)
 		select {
 		case <-p.done:
-		case <-time.After(15 * time.Second):
+		case <-time.After(testenv.Scale(15 * time.Second)):
 			p.signal(syscall.SIGKILL)
 			<-p.done
 		}
@@ -133,7 +129,7 @@ func (p *proc) kill9(t *testing.T) {
 	p.signal(syscall.SIGKILL)
 	select {
 	case <-p.done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(testenv.Scale(10 * time.Second)):
 		t.Fatal("process did not die")
 	}
 }
@@ -162,7 +158,7 @@ func (s srv) start(t *testing.T, extra ...string) *proc {
 // cli runs a client command and returns its stdout.
 func cli(t *testing.T, addr string, args ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(90*time.Second))
 	defer cancel()
 	cmd := exec.CommandContext(ctx, arkBin, append(args, "--addr", addr)...)
 	var stdout, stderr bytes.Buffer
@@ -174,8 +170,11 @@ func cli(t *testing.T, addr string, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
+// waitUntil polls cond until it holds; d, scaled by ARK_TEST_TIMEOUT_SCALE
+// (testenv.Scale), is how long that may take.
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	d = testenv.Scale(d)
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -343,6 +342,11 @@ func TestCLIExitCodes(t *testing.T) {
 // leaves the task running; restarted on the same data dir it re-attaches,
 // and the job ends with the task's real exit status. A task that ends while
 // the agent is down is reported with its recorded exit code.
+//
+// Files the test creates, not sleeps, say when each task ends: the short
+// one after the agent is dead (and the test waits until its supervisor is
+// gone before restarting the agent), the long one once the restarted agent
+// has re-attached to it, so the test holds on any machine speed.
 func TestSystemAgentCrashReattach(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
@@ -350,8 +354,8 @@ func TestSystemAgentCrashReattach(t *testing.T) {
 	s := newSrv(t)
 	s.start(t)
 	agentDir := t.TempDir()
-	agentArgs := []string{"agent", "--name", "crashy", "--servers", s.http, "--data-dir", agentDir, "--fake-gpus", "2xH200:141Gi", "--log-level", "warn"}
-	a := start(t, agentArgs...)
+	agentArgs := []string{"agent", "--name", "crashy", "--servers", s.http, "--data-dir", agentDir, "--fake-gpus", "2xH200:141Gi"}
+	a := start(t, append(agentArgs, "--log-level", "warn")...)
 	waitUntil(t, 15*time.Second, "node ready", func() bool {
 		out, err := cli(t, s.http, "node", "list", "-o", "json")
 		return err == nil && strings.Contains(out, `"status": "ready"`)
@@ -368,32 +372,67 @@ func TestSystemAgentCrashReattach(t *testing.T) {
 		}
 		return strings.TrimSpace(out)
 	}
+	// until waits for the test to create a gate file in the task's working
+	// directory: the one place of the host's a confined task (private
+	// /tmp, run as nobody) is sure to see.
+	until := "until [ -e release ]; do sleep 0.05; done"
 	// One task outlives the agent's absence, one ends during it.
-	long := write("long", "echo begin; sleep 3; echo end")
-	short := write("short", "sleep 1; exit 3")
-	waitUntil(t, 15*time.Second, "both running", func() bool {
-		l, _ := cli(t, s.http, "job", "status", long, "-o", "json")
-		sh, _ := cli(t, s.http, "job", "status", short, "-o", "json")
-		return strings.Contains(l, `"status": "running"`) && strings.Contains(sh, `"status": "running"`) &&
-			!strings.Contains(l, `"status": "pending"`) && !strings.Contains(sh, `"status": "pending"`)
-	})
-	a.kill9(t)
-	time.Sleep(1500 * time.Millisecond) // the short task ends meanwhile
-	start(t, agentArgs...)
-	waitUntil(t, 20*time.Second, "both jobs to end", func() bool {
-		l, _ := cli(t, s.http, "job", "list", "-o", "json")
-		return !strings.Contains(l, `"status": "running"`) && !strings.Contains(l, `"status": "pending"`)
-	})
-	var lj, sj api.Job
-	for id, j := range map[string]*api.Job{long: &lj, short: &sj} {
+	long := write("long", "echo begin; "+until+"; echo end")
+	short := write("short", until+"; exit 3")
+	job := func(id string) api.Job {
 		out, err := cli(t, s.http, "job", "status", id, "-o", "json")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := json.Unmarshal([]byte(out), j); err != nil {
+		var j api.Job
+		if err := json.Unmarshal([]byte(out), &j); err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	running := func(id string) bool {
+		j := job(id)
+		return j.Status == api.JobRunning && len(j.Allocations) == 1 && j.Allocations[0].Status == api.AllocRunning
+	}
+	waitUntil(t, 15*time.Second, "both running", func() bool { return running(long) && running(short) })
+	// The supervisor of each task, which the agent recorded in task.json.
+	supervisor := func(id string) int {
+		var rec struct{ Pid int }
+		b, err := os.ReadFile(filepath.Join(agentDir, "allocs", job(id).Allocations[0].ID, "task.json"))
+		if err != nil || json.Unmarshal(b, &rec) != nil || rec.Pid <= 0 {
+			t.Fatalf("task record of %s: %v %q", id, err, b)
+		}
+		return rec.Pid
+	}
+	longSup, shortSup := supervisor(long), supervisor(short)
+	release := func(id string) {
+		gate := filepath.Join(agentDir, "allocs", job(id).Allocations[0].ID, "work", "release")
+		if err := os.WriteFile(gate, nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+
+	a.kill9(t)
+	release(short)
+	waitUntil(t, 15*time.Second, "the short task to end while the agent is down", func() bool { return exited(shortSup) })
+	if exited(longSup) {
+		t.Fatal("the long task did not outlive its agent")
+	}
+	// Info level: the restarted agent says when it has re-attached.
+	b := start(t, append(agentArgs, "--log-level", "info")...)
+	waitUntil(t, 20*time.Second, "the restarted agent to re-attach to the long task", func() bool {
+		out, _ := os.ReadFile(b.out)
+		return strings.Contains(string(out), "re-attached to a running task")
+	})
+	if exited(longSup) {
+		t.Fatal("the long task ended before it was released")
+	}
+	release(long)
+	waitUntil(t, 20*time.Second, "both jobs to end", func() bool {
+		l, _ := cli(t, s.http, "job", "list", "-o", "json")
+		return !strings.Contains(l, `"status": "running"`) && !strings.Contains(l, `"status": "pending"`)
+	})
+	lj, sj := job(long), job(short)
 	if lj.Status != api.JobSucceeded {
 		t.Errorf("long job %s: %s", lj.Status, lj.Reason)
 	}
@@ -406,6 +445,18 @@ func TestSystemAgentCrashReattach(t *testing.T) {
 	}
 }
 
+// exited reports whether process pid has ended: gone, or a zombie nobody
+// has reaped yet (an orphan whose new parent does not reap).
+func exited(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')') // the command name may hold spaces
+	return i < 0 || strings.HasPrefix(strings.TrimSpace(s[i+1:]), "Z")
+}
+
 // TestSystemNodeLossResumesGang: a 2-node gang of the builtin trainer runs;
 // one node dies (its agent and its tasks are SIGKILLed); after the heartbeat
 // TTL the servers mark it down, the gang restarts on the remaining capacity
@@ -415,7 +466,10 @@ func TestSystemNodeLossResumesGang(t *testing.T) {
 		t.Skip("multi-process test")
 	}
 	s := newSrv(t)
-	p := start(t, "server", "--name", "s1", "--data-dir", s.dir, "--http", s.http, "--raft", s.raft, "--heartbeat-ttl", "2s", "--log-level", "warn")
+	// Short, to see the node lost soon; scaled, so that a starved healthy
+	// agent is not taken for a lost one.
+	ttl := testenv.Scale(2 * time.Second)
+	p := start(t, "server", "--name", "s1", "--data-dir", s.dir, "--http", s.http, "--raft", s.raft, "--heartbeat-ttl", ttl.String(), "--log-level", "warn")
 	_ = p
 	c, _ := client.New(s.http)
 	waitUntil(t, 15*time.Second, "leader", func() bool {
@@ -492,7 +546,7 @@ restart: {maxRestarts: 2, backoff: 100ms}
 		}
 		return false
 	})
-	t.Logf("node %s died; the gang ran again on the other nodes %s later (heartbeat TTL 2s)", victim, again.Round(time.Millisecond))
+	t.Logf("node %s died; the gang ran again on the other nodes %s later (heartbeat TTL %s)", victim, again.Round(time.Millisecond), ttl)
 	waitUntil(t, 90*time.Second, "the job to end", func() bool { return status().Terminal() })
 	j := status()
 	if j.Status != api.JobSucceeded || j.RestartCount < 1 {
