@@ -90,8 +90,14 @@ type Agent struct {
 
 	cgroups *driver.Cgroups
 
+	// regMu serialises registration: the sync and heartbeat loops may
+	// both find the node forgotten, and only one re-registers it.
+	regMu sync.Mutex
+	// idMu guards what a registration sets, read by both loops.
+	idMu   sync.Mutex
 	nodeID string
 	ttl    time.Duration
+	regGen uint64 // registrations so far
 
 	mu sync.Mutex
 	// logsKey is what the servers present for this node's logs (identity.go).
@@ -209,7 +215,30 @@ func New(cfg Config) (*Agent, error) {
 }
 
 // NodeID is the node's ID once registered.
-func (a *Agent) NodeID() string { return a.nodeID }
+func (a *Agent) NodeID() string {
+	id, _, _ := a.identity()
+	return id
+}
+
+// identity is the node's ID and heartbeat TTL as last registered, and how
+// many registrations there have been.
+func (a *Agent) identity() (id string, ttl time.Duration, gen uint64) {
+	a.idMu.Lock()
+	defer a.idMu.Unlock()
+	return a.nodeID, a.ttl, a.regGen
+}
+
+// reregister registers the node again after the servers said they do not
+// know it, unless another loop already did since gen (what the caller saw
+// when its call failed).
+func (a *Agent) reregister(ctx context.Context, gen uint64) error {
+	a.regMu.Lock()
+	defer a.regMu.Unlock()
+	if _, _, now := a.identity(); now != gen {
+		return nil
+	}
+	return a.registerLocked(ctx)
+}
 
 // Run registers the node, re-attaches to the tasks an earlier run of the
 // agent left running (after a crash), and runs its loops until ctx ends. On
@@ -224,7 +253,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.register(ctx); err != nil {
 		return err
 	}
-	a.log.Info("node registered", zap.String("id", a.nodeID), zap.Int("gpus", len(a.inv.GPUs)),
+	a.log.Info("node registered", zap.String("id", a.NodeID()), zap.Int("gpus", len(a.inv.GPUs)),
 		zap.String("gpu_source", a.inv.Source), zap.String("logs", a.ln.Addr().String()))
 
 	a.reattach(ctx)
@@ -254,6 +283,12 @@ func (a *Agent) loadNodeID() (string, error) {
 // restart: same ID, same secret, drain and eligibility kept), else with the
 // agent token as a new node, whose secret it then keeps.
 func (a *Agent) register(ctx context.Context) error {
+	a.regMu.Lock()
+	defer a.regMu.Unlock()
+	return a.registerLocked(ctx)
+}
+
+func (a *Agent) registerLocked(ctx context.Context) error {
 	id, err := a.loadNodeID()
 	if err != nil {
 		return err
@@ -320,25 +355,29 @@ func (a *Agent) registered(id, secret string, resp *api.RegisterNodeResponse) er
 	if secret != "" {
 		a.client.SetToken(secret)
 	}
-	a.nodeID = resp.ID
-	a.ttl, _ = time.ParseDuration(resp.HeartbeatTTL)
-	if a.ttl <= 0 {
-		a.ttl = 10 * time.Second
+	ttl, _ := time.ParseDuration(resp.HeartbeatTTL)
+	if ttl <= 0 {
+		ttl = 10 * time.Second
 	}
+	a.idMu.Lock()
+	a.nodeID, a.ttl = resp.ID, ttl
+	a.regGen++
+	a.idMu.Unlock()
 	return nil
 }
 
 func (a *Agent) heartbeatLoop(ctx context.Context) {
 	for {
-		if !sleep(ctx, a.ttl/3) {
+		id, ttl, gen := a.identity()
+		if !sleep(ctx, ttl/3) {
 			return
 		}
-		_, err := a.client.Heartbeat(ctx, a.nodeID)
+		_, err := a.client.Heartbeat(ctx, id)
 		switch {
 		case err == nil:
 		case client.IsNotFound(err):
 			a.log.Warn("servers do not know this node; registering again")
-			if err := a.register(ctx); err != nil && ctx.Err() == nil {
+			if err := a.reregister(ctx, gen); err != nil && ctx.Err() == nil {
 				a.log.Error("re-registering failed", zap.Error(err))
 			}
 		case ctx.Err() == nil:

@@ -43,14 +43,15 @@ func (a *Agent) syncLoop(ctx context.Context) {
 	var index uint64
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
-		allocs, idx, err := a.client.NodeAllocations(ctx, a.nodeID, index, 30*time.Second)
+		id, _, gen := a.identity()
+		allocs, idx, err := a.client.NodeAllocations(ctx, id, index, 30*time.Second)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			if client.IsNotFound(err) {
 				a.log.Warn("servers do not know this node; registering again")
-				if err := a.register(ctx); err != nil {
+				if err := a.reregister(ctx, gen); err != nil {
 					continue
 				}
 			} else {
@@ -208,7 +209,7 @@ func resultUpdate(res driver.Result, stopReason string) api.AllocStatusUpdate {
 // away is reported with the exit status its supervisor recorded. Nothing is
 // left running unknown to the agent, and nothing is started twice.
 func (a *Agent) reattach(ctx context.Context) {
-	allocs, _, err := a.client.NodeAllocations(ctx, a.nodeID, 0, 0)
+	allocs, _, err := a.client.NodeAllocations(ctx, a.NodeID(), 0, 0)
 	if err != nil {
 		a.log.Warn("cannot list this node's allocations to re-attach to its tasks", zap.Error(err))
 		return
@@ -249,12 +250,21 @@ func (a *Agent) reattach(ctx context.Context) {
 // it, or ctx ends.
 func (a *Agent) report(ctx context.Context, allocID string, u api.AllocStatusUpdate) {
 	backoff := 100 * time.Millisecond
+	// An allocation this agent runs came from the servers, so "not found"
+	// is first taken for a new leader that has not yet applied its log
+	// (a failover): retried for a while, then believed (GC'd).
+	notFoundUntil := time.Now().Add(notFoundPatience)
 	for {
 		err := a.client.UpdateAllocStatus(ctx, allocID, u)
 		if err == nil {
 			return
 		}
 		var ae *client.APIError
+		if client.IsNotFound(err) && time.Now().Before(notFoundUntil) && ctx.Err() == nil {
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, 2*time.Second)
+			continue
+		}
 		if errors.As(err, &ae) && ae.StatusCode >= 400 && ae.StatusCode < 500 {
 			a.log.Warn("servers rejected a task report", zap.String("alloc", allocID), zap.Error(err))
 			return
@@ -267,6 +277,9 @@ func (a *Agent) report(ctx context.Context, allocID string, u api.AllocStatusUpd
 		backoff = min(backoff*2, 2*time.Second)
 	}
 }
+
+// notFoundPatience is how long a report answered "not found" is retried.
+const notFoundPatience = 30 * time.Second
 
 func (a *Agent) reportAsync(ctx context.Context, allocID string, u api.AllocStatusUpdate) {
 	a.taskWG.Add(1)
