@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -69,4 +71,24 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+const visionTok = "vision-0123456789abcdef"
+
+// tokenServer is startServer with a token file of four tokens: management
+// (mgmtTok), agent (agentTok) and the tenants nlp (nlpTok) and vision
+// (visionTok). cfg's ACL is set from it.
+func tokenServer(t *testing.T, cfg Config) *Server {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "tokens")
+	body := mgmtTok + " management\n" + agentTok + " agent\n" + nlpTok + " namespace:nlp\n" + visionTok + " namespace:vision\n"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	acl, err := LoadTokens(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ACL = acl
+	return startServer(t, cfg)
 }

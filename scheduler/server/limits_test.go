@@ -8,8 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,22 +15,10 @@ import (
 	"github.com/ark-sched/ark/scheduler/api/client"
 )
 
-const visionTok = "vision-0123456789abcdef"
-
-// limitServer is an ACL server (management, agent, namespaces nlp and
-// vision) with the given limits.
+// limitServer is a token-file server (tokenServer) with the given limits.
 func limitServer(t *testing.T, lim Limits) *Server {
 	t.Helper()
-	file := filepath.Join(t.TempDir(), "tokens")
-	body := mgmtTok + " management\n" + agentTok + " agent\n" + nlpTok + " namespace:nlp\n" + visionTok + " namespace:vision\n"
-	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	acl, err := LoadTokens(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return startServer(t, Config{ACL: acl, Limits: &lim})
+	return tokenServer(t, Config{Limits: &lim})
 }
 
 // trickle opens a connection and sends a POST's headers announcing a body

@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,20 +14,11 @@ import (
 	"github.com/ark-sched/ark/scheduler/api"
 )
 
-// nodeACLServer is an ACL server with management, agent and two tenants'
-// tokens (nlp and vision), without request limits.
+// nodeACLServer is a token-file server (tokenServer) without request limits.
 func nodeACLServer(t *testing.T) *Server {
 	t.Helper()
-	file := filepath.Join(t.TempDir(), "tokens")
-	body := mgmtTok + " management\n" + agentTok + " agent\n" + nlpTok + " namespace:nlp\n" + visionTok + " namespace:vision\n"
-	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	acl, err := LoadTokens(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return startServer(t, Config{ACL: acl})
+	none := Limits{}
+	return tokenServer(t, Config{Limits: &none})
 }
 
 // twoNodes registers node x (4 GPUs), places a one-GPU job of namespace nlp
