@@ -50,7 +50,10 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("filestore: resolve %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(filepath.Join(abs, tmpDir), 0o755); err != nil {
+	// Only the root: the staging directory is made by the first put, so
+	// that a reader (a task loading a base model from a directory it may
+	// not write) can open a store.
+	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("filestore: create %s: %w", abs, err)
 	}
 	return &Store{root: abs}, nil
@@ -76,6 +79,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 		return err
 	}
 	f, err := os.CreateTemp(filepath.Join(s.root, tmpDir), "put-*")
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(filepath.Join(s.root, tmpDir), 0o755); err == nil {
+			f, err = os.CreateTemp(filepath.Join(s.root, tmpDir), "put-*")
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("filestore: put %s: %w", key, err)
 	}
@@ -278,6 +286,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // crash). Their names are not keys; prefix is ignored.
 func (s *Store) ListIncomplete(ctx context.Context, prefix string) ([]string, error) {
 	ents, err := os.ReadDir(filepath.Join(s.root, tmpDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // nothing was ever put
+	}
 	if err != nil {
 		return nil, fmt.Errorf("filestore: list incomplete: %w", err)
 	}
@@ -294,6 +305,9 @@ func (s *Store) ListIncomplete(ctx context.Context, prefix string) ([]string, er
 func (s *Store) SweepIncomplete(ctx context.Context, prefix string, age time.Duration) error {
 	dir := filepath.Join(s.root, tmpDir)
 	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("filestore: sweep: %w", err)
 	}

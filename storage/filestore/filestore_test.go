@@ -1,8 +1,10 @@
 package filestore_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +27,10 @@ func TestSweep(t *testing.T) {
 	dir := t.TempDir()
 	s, err := filestore.Open(dir)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Puts that crashed left their staging files.
+	if err := os.Mkdir(filepath.Join(dir, ".ark-tmp"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	old := filepath.Join(dir, ".ark-tmp", "put-crashed")
@@ -61,5 +67,31 @@ func TestURI(t *testing.T) {
 	}
 	if got, want := s.URI(), "file://"+filepath.ToSlash(filepath.Dir(dir))+"/x%20y"; got != want {
 		t.Errorf("URI = %q, want %q", got, want)
+	}
+}
+
+// A reader may open a store it cannot write (a task reading a base model
+// from a root-owned directory): opening creates nothing in it, and the
+// first put makes the staging directory.
+func TestOpenCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	s, err := filestore.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("Open created %v", ents)
+	}
+	if inc, err := s.ListIncomplete(context.Background(), ""); err != nil || len(inc) != 0 {
+		t.Errorf("ListIncomplete = %v, %v", inc, err)
+	}
+	if err := s.SweepIncomplete(context.Background(), "", time.Hour); err != nil {
+		t.Errorf("SweepIncomplete: %v", err)
+	}
+	if err := s.Put(context.Background(), "a/b", strings.NewReader("x"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".ark-tmp")); err != nil {
+		t.Errorf("the first put made no staging directory: %v", err)
 	}
 }
