@@ -76,9 +76,14 @@ func runDev(ctx context.Context, log *zap.Logger, dataDir, httpAddr, raftAddr st
 	if err != nil {
 		return err
 	}
+	// Dev mode encrypts checkpoints too, with a cluster key of its own.
+	clusterKey, err := devClusterKey(dataDir)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
 		Name: "dev", DataDir: filepath.Join(dataDir, "server"), HTTPAddr: httpAddr, RaftAddr: raftAddr,
-		Bootstrap: true, Logger: log, TLS: id, CheckpointStore: store,
+		Bootstrap: true, Logger: log, TLS: id, CheckpointStore: store, ClusterKey: clusterKey,
 		PreemptMinRuntime: 0, // dev: preemption takes effect at once, to try it
 		JobGCThreshold:    server.DefaultJobGCThreshold,
 	})

@@ -119,7 +119,7 @@ func newOperatorCmd(g *globals) *cobra.Command {
 			},
 		},
 	)
-	cmd.AddCommand(raftCmd, snapCmd, newAuditCmd())
+	cmd.AddCommand(raftCmd, snapCmd, newAuditCmd(), newNamespaceKeyCmd(g))
 	return cmd
 }
 

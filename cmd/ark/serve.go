@@ -28,21 +28,25 @@ func init() { taskCommands = append(taskCommands, newTaskServeCmd) }
 // inference job's replicas run.
 func newTaskServeCmd() *cobra.Command {
 	var (
-		ckpt, listen string
-		threads      int
-		device       string
+		ckpt, listen, name string
+		threads            int
+		device             string
+		opt                serve.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve a builtin GPT checkpoint over HTTP (POST /v1/generate), as an inference replica",
-		Long: `Loads a checkpoint and answers POST /v1/generate {"prompt", "tokens",
-"temperature", "seed"} and GET /v1/health. Inside an Ark task it listens on
-the port the scheduler reserved for the replica (ARK_NODE_ADDR:ARK_PORT) and
-reports its endpoint to the agent; it stops on SIGTERM.`,
+		Short: "Serve a builtin GPT checkpoint over an OpenAI-compatible HTTP API, as an inference replica",
+		Long: `Loads a checkpoint (--base, or --ckpt) and answers, with continuous batching:
+POST /v1/completions and /v1/chat/completions (OpenAI-compatible, "stream": true
+for Server-Sent Events), GET /v1/models, GET /v1/health, and Ark's own
+POST /v1/generate {"prompt", "tokens", "temperature", "seed"} (ark infer).
+Inside an Ark task it listens on the port the scheduler reserved for the
+replica (ARK_NODE_ADDR:ARK_PORT) and reports its endpoint to the agent;
+standalone, give --listen. It stops on SIGTERM.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if ckpt == "" {
-				return usagef("--ckpt is required")
+				return usagef("--base (or --ckpt) is required")
 			}
 			if listen == "" {
 				host, port := os.Getenv("ARK_NODE_ADDR"), os.Getenv("ARK_PORT")
@@ -58,7 +62,11 @@ reports its endpoint to the agent; it stops on SIGTERM.`,
 				return err
 			}
 			defer d.Close()
-			m, step, err := train.LoadModel(ctx, d, ckpt)
+			keys, err := train.TaskKeys() // the namespace's checkpoint key
+			if err != nil {
+				return err
+			}
+			m, step, err := train.LoadModel(ctx, d, ckpt, keys)
 			if err != nil {
 				return err
 			}
@@ -66,10 +74,18 @@ reports its endpoint to the agent; it stops on SIGTERM.`,
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", listen, err)
 			}
-			replica := os.Getenv("ARK_ALLOC_ID")
-			srv := &http.Server{Handler: serve.New(m, fmt.Sprintf("gpt %d layers x %d wide", m.Cfg.Layers, m.Cfg.Width), ckpt, step, replica).Handler(), ReadHeaderTimeout: 10 * time.Second}
+			if name == "" {
+				name = servedName(m.Cfg)
+			}
+			opt.Model, opt.Ckpt, opt.Step, opt.Replica = name, ckpt, step, os.Getenv("ARK_ALLOC_ID")
+			s := serve.New(m, opt)
+			ectx, stopEngine := context.WithCancel(context.Background())
+			engineDone := make(chan error, 1)
+			go func() { engineDone <- s.Run(ectx) }()
+			defer func() { stopEngine(); <-engineDone }()
+			srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 			endpoint := "http://" + ln.Addr().String()
-			fmt.Fprintf(cmd.OutOrStdout(), "serving %s (step %d) on %s\n", ckpt, step, endpoint)
+			fmt.Fprintf(cmd.OutOrStdout(), "serving %s as model %q (step %d) on %s\n", ckpt, name, step, endpoint)
 			if agent, alloc := os.Getenv("ARK_AGENT_ADDR"), os.Getenv("ARK_ALLOC_ID"); agent != "" && alloc != "" {
 				if err := postReport(ctx, agent, alloc, api.TaskReport{Progress: "serving on " + endpoint}); err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", err)
@@ -93,10 +109,26 @@ reports its endpoint to the agent; it stops on SIGTERM.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&ckpt, "ckpt", "", "checkpoint: STORE_URI/JOB/STEP or STORE_URI/JOB (newest)")
+	f.StringVar(&ckpt, "base", "", "the base model's checkpoint (same as --ckpt)")
+	f.StringVar(&name, "served-model-name", "", "the name requests' `model` must give (default: the builtin preset's name, e.g. gpt-tiny)")
 	f.StringVar(&listen, "listen", "", "address to serve on (default ARK_NODE_ADDR:ARK_PORT)")
 	f.IntVar(&threads, "threads", 1, "compute threads")
 	f.StringVar(&device, "device", "auto", "compute device: auto (cuda when the task has a GPU and the driver loads, else cpu), cpu or cuda")
+	f.IntVar(&opt.MaxBatch, "max-batch", 32, "sequences decoded together in one step")
+	f.IntVar(&opt.MaxQueue, "max-queue", 256, "requests waiting for a batch slot; past it requests get 429 with Retry-After")
+	f.DurationVar(&opt.RequestTimeout, "request-timeout", 5*time.Minute, "deadline of one request, queueing included (0: none)")
 	return cmd
+}
+
+// servedName is the name of the builtin preset with m's shape, else a
+// description of it.
+func servedName(c train.Config) string {
+	for _, p := range train.Presets() {
+		if pc, err := train.Preset(p); err == nil && pc == c {
+			return p
+		}
+	}
+	return fmt.Sprintf("gpt-%dx%d", c.Layers, c.Width)
 }
 
 // newInferCmd is `ark infer JOB --prompt ...`: ask a running inference job.

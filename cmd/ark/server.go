@@ -16,6 +16,7 @@ func newServerCmd(g *globals) *cobra.Command {
 		bootstrapExpect int
 		join            []string
 		tokenFile       string
+		clusterKeyFile  string
 		queuesFile      string
 		preemption      = true
 		backfill        = true
@@ -57,6 +58,11 @@ func newServerCmd(g *globals) *cobra.Command {
 					return usageError{err}
 				}
 			}
+			if clusterKeyFile != "" {
+				if cfg.ClusterKey, err = server.LoadClusterKey(clusterKeyFile); err != nil {
+					return usageError{err}
+				}
+			}
 			cfg.NoPreemption, cfg.NoBackfill = !preemption, !backfill
 			if cfg.TLS, err = g.identity(true); err != nil {
 				return err
@@ -86,6 +92,7 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.DurationVar(&cfg.JobGCThreshold, "job-gc-threshold", server.DefaultJobGCThreshold, "how long finished jobs (and their allocations) are kept before they are forgotten; 0 keeps them")
 	f.BoolVar(&backfill, "backfill", true, "hold nodes for the first job that fits nowhere; later jobs use them only if their maxRuntime ends before it can start")
 	f.StringVar(&tokenFile, "token-file", "", "require tokens: a file of lines TOKEN ROLE (management, agent, namespace:NAME)")
+	f.StringVar(&clusterKeyFile, "cluster-key-file", "", "encrypt checkpoints per namespace: a file (mode 0600) holding the 32-byte key (base64) that wraps the namespaces' keys; every server of the cluster needs the same file")
 	f.BoolVar(&cfg.EnableDebug, "enable-debug", false, "serve Go's profiler under /debug/pprof/ on the HTTP address")
 	f.BoolVar(&cfg.RaftDefaults, "raft-untuned", false, "use hashicorp/raft's own batching defaults (MaxAppendEntries 64, no BatchApplyCh): the baseline of ark bench raft")
 	_ = f.MarkHidden("raft-untuned")

@@ -110,9 +110,15 @@ held-out loss before and after.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			out := cmd.OutOrStdout()
+			// The namespace's checkpoint key, from the agent: seals what
+			// this job saves, opens what it resumes from and its base.
+			keys, err := train.TaskKeys()
+			if err != nil {
+				return err
+			}
 			opts := train.Options{
 				ModelName: model, Data: ds, Steps: steps, Batch: batch, LR: lr, Seed: seed,
-				Every: every, Keep: keep, Base: base, LogEvery: logEvery, Log: out,
+				Every: every, Keep: keep, Base: base, Keys: keys, LogEvery: logEvery, Log: out,
 			}
 			if ckptURI != "" {
 				if opts.Store, opts.Job, err = train.OpenJobStore(ctx, ckptURI); err != nil {
@@ -254,9 +260,13 @@ one row per checkpoint (for example the base and the fine-tuned model).`,
 				Perplexity float64 `json:"perplexity"`
 				Tokens     int     `json:"tokens"`
 			}
+			keys, err := train.TaskKeys()
+			if err != nil {
+				return err
+			}
 			var rows []row
 			for _, c := range ckpts {
-				m, step, err := train.LoadModel(cmd.Context(), d, c)
+				m, step, err := train.LoadModel(cmd.Context(), d, c, keys)
 				if err != nil {
 					return fmt.Errorf("%s: %w", c, err)
 				}
@@ -309,7 +319,11 @@ func newTaskGenerateCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			m, _, err := train.LoadModel(cmd.Context(), d, ckpt)
+			keys, err := train.TaskKeys()
+			if err != nil {
+				return err
+			}
+			m, _, err := train.LoadModel(cmd.Context(), d, ckpt, keys)
 			if err != nil {
 				return err
 			}

@@ -134,6 +134,11 @@ type Allocation struct {
 	Task          spec.Task       `json:"task"`
 	Checkpoint    spec.Checkpoint `json:"checkpoint"`
 	CheckpointURI string          `json:"checkpointUri,omitempty"`
+	// CheckpointKey is the job namespace's checkpoint data key. Only the
+	// allocation's own node gets it, when its agent lists its allocations
+	// with its node secret; the state never holds it unwrapped and no
+	// other answer carries it.
+	CheckpointKey *CheckpointKey `json:"checkpointKey,omitempty"`
 
 	// DesiredStatus is what the scheduler wants: run or stop.
 	DesiredStatus string `json:"desiredStatus"`
@@ -152,6 +157,13 @@ type Allocation struct {
 	FinishTime  *time.Time `json:"finishTime,omitempty"`
 	CreateIndex uint64     `json:"createIndex"`
 	ModifyIndex uint64     `json:"modifyIndex"`
+}
+
+// CheckpointKey is a namespace's checkpoint data key (AES-256) and the ID
+// that checkpoint manifests record.
+type CheckpointKey struct {
+	ID  string `json:"id"`
+	Key []byte `json:"key"`
 }
 
 // Terminal reports whether the allocation's task has ended.

@@ -59,6 +59,7 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /debug/pprof/trace", s.auth(mgmtAccess, pprof.Trace))
 	}
 	s.aclRoutes(mux)
+	s.keyRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no route %s %s", r.Method, r.URL.Path))
 	})
@@ -251,6 +252,10 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, &httpError{http.StatusForbidden, fmt.Errorf("namespace %q has %d unfinished jobs, its limit: wait for some to end or cancel some", js.Namespace, n)})
 			return
 		}
+	}
+	if err := s.ensureNamespaceKey(r.Context(), js.Namespace); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	job := &api.Job{
 		ID:          js.Name + "-" + randomSuffix(3),
@@ -461,6 +466,13 @@ func (s *Server) handleNodeAllocations(w http.ResponseWriter, r *http.Request) {
 		allocs := snap.AllocsByNode(ws, id)
 		if allocs == nil {
 			allocs = []*api.Allocation{}
+		}
+		if presentsNodeSecret(r, snap.Node(ws, id)) {
+			// Only the node's own agent gets its tasks' checkpoint keys.
+			var err error
+			if allocs, err = s.withCheckpointKeys(snap, allocs); err != nil {
+				return 0, nil, err
+			}
 		}
 		return snap.Index(state.TableAllocs), allocs, nil
 	})

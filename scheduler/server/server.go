@@ -76,6 +76,10 @@ type Config struct {
 	// HeartbeatTTL is how long a node may stay silent before it is marked
 	// down. Agents heartbeat at a third of it.
 	HeartbeatTTL time.Duration
+	// ClusterKey, when set, wraps the namespaces' checkpoint data keys
+	// (keys.go); every server of a cluster needs the same. Nil: checkpoints
+	// are not encrypted.
+	ClusterKey *ClusterKey
 	// CheckpointStore is the URI under which jobs' checkpoints go
 	// (file:///path or s3://bucket/prefix).
 	CheckpointStore string
@@ -221,6 +225,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.acl == nil {
 		s.log.Warn("no token file: the API is open to anyone who can reach it (start with --token-file to require tokens)")
 	}
+	s.logKeyMode()
 	var formWG sync.WaitGroup
 	defer formWG.Wait()
 	if !s.raft.HasState() && (s.cfg.BootstrapExpect > 1 || len(s.cfg.Join) > 0) {

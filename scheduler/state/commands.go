@@ -46,6 +46,9 @@ const (
 	ACLDeletePolicyType MessageType = 14
 	ACLUpsertTokenType  MessageType = 15
 	ACLDeleteTokenType  MessageType = 16
+	// Namespace checkpoint keys (apply_keys.go), stored wrapped.
+	NamespaceKeyCreateType MessageType = 17
+	NamespaceKeyDeleteType MessageType = 18
 )
 
 func (t MessageType) String() string {
@@ -82,6 +85,10 @@ func (t MessageType) String() string {
 		return "ACLUpsertToken"
 	case ACLDeleteTokenType:
 		return "ACLDeleteToken"
+	case NamespaceKeyCreateType:
+		return "NamespaceKeyCreate"
+	case NamespaceKeyDeleteType:
+		return "NamespaceKeyDelete"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }
@@ -89,7 +96,7 @@ func (t MessageType) String() string {
 // known reports whether this version can apply the type. Types are
 // numbered from 1 without gaps: appending one moves the upper bound (a test
 // checks that every named type is known).
-func (t MessageType) known() bool { return t >= RegisterJobType && t <= ACLDeleteTokenType }
+func (t MessageType) known() bool { return t >= RegisterJobType && t <= NamespaceKeyDeleteType }
 
 // RegisterJobRequest stores a new job as pending.
 type RegisterJobRequest struct {

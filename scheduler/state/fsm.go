@@ -160,6 +160,14 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 		if r, ok := decode[ACLDeleteTokenRequest](t, body, &bad); ok {
 			err = applyACLDeleteToken(txn, index, r)
 		}
+	case NamespaceKeyCreateType:
+		if r, ok := decode[NamespaceKeyCreateRequest](t, body, &bad); ok {
+			err = applyNamespaceKeyCreate(txn, index, r)
+		}
+	case NamespaceKeyDeleteType:
+		if r, ok := decode[NamespaceKeyDeleteRequest](t, body, &bad); ok {
+			err = applyNamespaceKeyDelete(txn, index, r)
+		}
 	default:
 		// A newer server wrote the log; applying around the entry would
 		// diverge from the servers that can read it.

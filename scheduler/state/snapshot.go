@@ -13,8 +13,9 @@ import (
 
 // SnapshotVersion is the format of state snapshots. A reader refuses a
 // version it does not know rather than guess. Version 2 added ACL
-// policies and tokens; version 1 (without them) is still read.
-const SnapshotVersion = 2
+// policies and tokens, version 3 namespace checkpoint keys (wrapped);
+// versions 1 and 2 (without them) are still read.
+const SnapshotVersion = 3
 
 // The snapshot format is a stream of JSON values: a header, then one record
 // per object, then a trailer with the object count so a truncated stream is
@@ -33,6 +34,8 @@ type snapshotRecord struct {
 	// Since version 2.
 	ACLPolicy *api.ACLPolicy `json:"aclPolicy,omitempty"`
 	ACLToken  *ACLToken      `json:"aclToken,omitempty"`
+	// Since version 3.
+	NamespaceKey *NamespaceKey `json:"namespaceKey,omitempty"`
 	// End is set only on the trailer and holds the number of records.
 	End *int `json:"end,omitempty"`
 }
@@ -47,7 +50,7 @@ func writeSnapshot(w io.Writer, snap *Snapshot) error {
 	}
 	n := 0
 	put := func(r snapshotRecord) error { n++; return enc.Encode(r) }
-	for _, t := range []string{tableJobs, tableAllocs, tableNodes, tableACLPolicies, tableACLTokens, aclBootstrapKey} {
+	for _, t := range []string{tableJobs, tableAllocs, tableNodes, tableACLPolicies, tableACLTokens, aclBootstrapKey, tableNamespaceKeys} {
 		if i := snap.Index(t); i > 0 {
 			if err := put(snapshotRecord{Index: &indexEntry{Key: t, Value: i}}); err != nil {
 				return err
@@ -84,6 +87,11 @@ func writeSnapshot(w io.Writer, snap *Snapshot) error {
 			return err
 		}
 	}
+	for _, k := range snap.NamespaceKeys(nil) {
+		if err := put(snapshotRecord{NamespaceKey: k}); err != nil {
+			return err
+		}
+	}
 	if err := enc.Encode(snapshotRecord{End: &n}); err != nil {
 		return err
 	}
@@ -100,7 +108,7 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, error) {
 	if h.Format != snapshotFormat {
 		return nil, fmt.Errorf("not an Ark state snapshot (format %q)", h.Format)
 	}
-	if h.Version != SnapshotVersion && h.Version != 1 {
+	if h.Version < 1 || h.Version > SnapshotVersion {
 		return nil, fmt.Errorf("snapshot version %d is not supported (this server reads versions 1 to %d)", h.Version, SnapshotVersion)
 	}
 	db, err := memdb.NewMemDB(schema())
@@ -137,6 +145,8 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, error) {
 			table, obj = tableACLPolicies, rec.ACLPolicy
 		case rec.ACLToken != nil && h.Version >= 2:
 			table, obj = tableACLTokens, rec.ACLToken
+		case rec.NamespaceKey != nil && h.Version >= 3:
+			table, obj = tableNamespaceKeys, rec.NamespaceKey
 		default:
 			return nil, fmt.Errorf("record %d is empty", n)
 		}

@@ -61,6 +61,7 @@ func schema() *memdb.DBSchema {
 		}},
 	}}
 	maps.Copy(db.Tables, aclSchema())
+	maps.Copy(db.Tables, keysSchema())
 	return db
 }
 

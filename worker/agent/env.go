@@ -99,6 +99,9 @@ func (a *Agent) taskEnv(al *api.Allocation, dir string) []string {
 	for k, v := range shareEnv(al) {
 		env[k] = v
 	}
+	if p := checkpointKeyPath(al, dir); p != "" {
+		env["ARK_CHECKPOINT_KEY_FILE"] = p // written by writeCheckpointKey
+	}
 	out := make([]string, 0, len(env))
 	for k, v := range env {
 		out = append(out, k+"="+v)

@@ -139,6 +139,11 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 		final(api.AllocStatusUpdate{Status: api.AllocFailed, Message: err.Error()})
 		return
 	}
+	if err := writeCheckpointKey(al, t.dir, a.cfg.TaskUser); err != nil {
+		log.Warn("task failed to start", zap.Error(err))
+		final(api.AllocStatusUpdate{Status: api.AllocFailed, Message: err.Error()})
+		return
+	}
 	h, err := drv.Start(ctx, driver.TaskConfig{
 		AllocID: al.ID, Kind: al.Kind, Task: al.Task, CPUMilli: al.CPUMilli, MemoryBytes: al.MemoryBytes, Cgroups: a.cgroups, Env: a.taskEnv(al, t.dir), Dir: t.dir,
 		CheckpointEvery: al.Checkpoint.Every, CheckpointKeep: al.Checkpoint.Keep,

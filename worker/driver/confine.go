@@ -86,6 +86,11 @@ func confinePaths(cfg TaskConfig, program string) (read, write []string) {
 				write = append(write, filepath.Dir(p))
 			}
 		}
+		// The namespace's checkpoint key, which the agent puts in the
+		// allocation's directory (outside work/) for the task to read.
+		if p, ok := strings.CutPrefix(kv, "ARK_CHECKPOINT_KEY_FILE="); ok && filepath.IsAbs(p) {
+			read = append(read, p)
+		}
 	}
 	return read, write
 }

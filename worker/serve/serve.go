@@ -1,11 +1,11 @@
 package serve
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/ark-sched/ark/worker/train"
@@ -17,7 +17,8 @@ const (
 	MaxTokens      = 2048
 )
 
-// GenerateRequest is the body of POST /v1/generate.
+// GenerateRequest is the body of POST /v1/generate, Ark's own endpoint that
+// `ark infer` uses; new clients use the OpenAI API (openai.go).
 type GenerateRequest struct {
 	Prompt      string  `json:"prompt"`
 	Tokens      int     `json:"tokens,omitempty"`
@@ -44,28 +45,60 @@ type Health struct {
 	Replica string `json:"replica,omitempty"`
 }
 
-// Server answers generation requests with one model. The kernels device is
-// not safe for concurrent callers, so requests take turns.
-type Server struct {
-	mu      sync.Mutex
-	model   *train.Model
-	health  Health
-	replica string
+// Options configure a Server.
+type Options struct {
+	Model          string // the served model's name: what a request's `model` must say
+	Ckpt           string // where it was loaded from
+	Step           int64
+	Replica        string
+	MaxBatch       int           // default 32
+	MaxQueue       int           // default 256
+	RequestTimeout time.Duration // per request, queueing included; 0: none
 }
 
-// New serves m, loaded from checkpoint ckpt at step.
-func New(m *train.Model, modelName, ckpt string, step int64, replica string) *Server {
-	return &Server{model: m, replica: replica, health: Health{Model: modelName, Step: step, Ckpt: ckpt, Replica: replica}}
+// Server answers generation requests for one model through an Engine.
+type Server struct {
+	eng     *Engine
+	opt     Options
+	health  Health
+	created int64 // for /v1/models
 }
+
+// New serves m; Run must be running for requests to be answered.
+func New(m *train.Model, o Options) *Server {
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 32
+	}
+	if o.MaxQueue <= 0 {
+		o.MaxQueue = 256
+	}
+	return &Server{
+		eng:     NewEngine(m.NewDecoder(), EngineConfig{MaxBatch: o.MaxBatch, MaxQueue: o.MaxQueue}),
+		opt:     o,
+		health:  Health{Model: o.Model, Step: o.Step, Ckpt: o.Ckpt, Replica: o.Replica},
+		created: time.Now().Unix(),
+	}
+}
+
+// Run runs the engine's scheduler until ctx ends.
+func (s *Server) Run(ctx context.Context) error { return s.eng.Run(ctx) }
+
+// Stats are the engine's counters.
+func (s *Server) Stats() Stats { return s.eng.Stats() }
 
 // Handler is the server's HTTP API.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, _ *http.Request) { reply(w, http.StatusOK, s.health) })
 	mux.HandleFunc("POST /v1/generate", s.handleGenerate)
+	mux.HandleFunc("GET /v1/models", s.handleModels)
+	mux.HandleFunc("POST /v1/completions", func(w http.ResponseWriter, r *http.Request) { s.handleOpenAI(w, r, false) })
+	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) { s.handleOpenAI(w, r, true) })
 	return mux
 }
 
+// handleGenerate is /v1/generate over the engine. As before the engine, a
+// prompt longer than the context keeps its last tokens.
 func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	var req GenerateRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxPromptBytes+4096))
@@ -96,20 +129,75 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	if req.Seed == 0 {
 		req.Seed = 1
 	}
-	s.mu.Lock()
+	prompt := train.Encode([]byte(req.Prompt))
+	if len(prompt) == 0 {
+		prompt = []int32{'\n'}
+	}
+	if T := s.eng.Config().Context; len(prompt) > T {
+		prompt = prompt[len(prompt)-T:]
+	}
+	ctx, cancel := withDeadline(r.Context(), s.opt.RequestTimeout)
+	defer cancel()
 	start := time.Now()
-	text, err := s.model.Generate([]byte(req.Prompt), req.Tokens, req.Temperature, req.Seed)
+	res, err := s.complete(ctx, Request{Prompt: prompt, MaxTokens: req.Tokens, Temperature: req.Temperature, Seed: req.Seed})
 	took := time.Since(start)
-	s.mu.Unlock()
 	if err != nil {
-		reply(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		code, _ := errorStatus(err)
+		if code == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", retryAfter)
+		}
+		reply(w, code, map[string]string{"error": err.Error()})
 		return
 	}
 	reply(w, http.StatusOK, GenerateResponse{
-		Text: string(text), Tokens: len(text), Millis: float64(took.Microseconds()) / 1000,
-		Model: s.health.Model, Step: s.health.Step, Replica: s.replica,
-		TokensSec: float64(len(text)) / took.Seconds(),
+		Text: res.text, Tokens: res.tokens, Millis: float64(took.Microseconds()) / 1000,
+		Model: s.health.Model, Step: s.health.Step, Replica: s.opt.Replica,
+		TokensSec: float64(res.tokens) / took.Seconds(),
 	})
+}
+
+// result is a whole completion.
+type result struct {
+	text   string
+	tokens int
+	finish string
+}
+
+// complete runs req to its end.
+func (s *Server) complete(ctx context.Context, req Request) (result, error) {
+	events, err := s.eng.Submit(ctx, req)
+	if err != nil {
+		return result{}, err
+	}
+	var res result
+	for ev := range events {
+		res.text += ev.Text
+		res.tokens = ev.Tokens
+		if ev.Done {
+			res.finish = ev.Finish
+			return res, ev.Err
+		}
+	}
+	return res, ErrClosed
+}
+
+// retryAfter is the Retry-After of a 429, in seconds: a full queue drains
+// in about a step per token, so a second is a fair first back-off.
+const retryAfter = "1"
+
+// errorStatus maps an engine error to an HTTP status and OpenAI error type.
+func errorStatus(err error) (int, string) {
+	switch {
+	case errors.Is(err, ErrQueueFull):
+		return http.StatusTooManyRequests, "rate_limit_exceeded"
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, "timeout"
+	case errors.Is(err, context.Canceled):
+		return 499, "cancelled" // the client is gone: nobody reads it
+	case errors.Is(err, ErrClosed):
+		return http.StatusServiceUnavailable, "server_error"
+	}
+	return http.StatusInternalServerError, "server_error"
 }
 
 func reply(w http.ResponseWriter, code int, v any) {

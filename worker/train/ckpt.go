@@ -73,12 +73,13 @@ func OpenJobStore(ctx context.Context, uri string) (storage.Store, string, error
 }
 
 // OpenCheckpoint opens a checkpoint named STORE_URI/JOB/STEP, or the newest
-// complete one of STORE_URI/JOB.
-func OpenCheckpoint(ctx context.Context, uri string) (*checkpoint.Checkpoint, error) {
+// complete one of STORE_URI/JOB. An encrypted checkpoint's shards open
+// only with keys (see CheckpointKeys).
+func OpenCheckpoint(ctx context.Context, uri string, keys *CheckpointKeys) (*checkpoint.Checkpoint, error) {
 	uri = fileURI(uri)
 	if storeURI, ref, err := checkpoint.SplitURI(uri); err == nil {
 		if s, err := stores.Open(ctx, storeURI, stores.Options{}); err == nil {
-			c, err := checkpoint.Open(ctx, s, ref, nil)
+			c, err := checkpoint.Open(ctx, s, ref, keys.keys())
 			if err == nil || !errors.Is(err, checkpoint.ErrNotFound) {
 				return c, err
 			}
@@ -88,14 +89,14 @@ func OpenCheckpoint(ctx context.Context, uri string) (*checkpoint.Checkpoint, er
 	if err != nil {
 		return nil, err
 	}
-	return checkpoint.Latest(ctx, s, job, nil)
+	return checkpoint.Latest(ctx, s, job, keys.keys())
 }
 
 // LoadModel builds a model on d from a checkpoint (see OpenCheckpoint): its
 // configuration from the manifest's metadata, its parameters from the
-// shard. It returns the checkpoint's step.
-func LoadModel(ctx context.Context, d kernels.Device, uri string) (*Model, int64, error) {
-	c, err := OpenCheckpoint(ctx, uri)
+// shard, opened with keys. It returns the checkpoint's step.
+func LoadModel(ctx context.Context, d kernels.Device, uri string, keys *CheckpointKeys) (*Model, int64, error) {
+	c, err := OpenCheckpoint(ctx, uri, keys)
 	if err != nil {
 		return nil, 0, err
 	}

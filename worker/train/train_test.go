@@ -259,7 +259,7 @@ func TestTwoRanksStayIdenticalAndResume(t *testing.T) {
 		t.Fatal("resumed run ended with different parameters from the uninterrupted one")
 	}
 	// The checkpoint loads as a model; a fresh run starts from it as a base.
-	m, step, err := LoadModel(context.Background(), cpu.New(1), "file://"+dir+"/ft")
+	m, step, err := LoadModel(context.Background(), cpu.New(1), "file://"+dir+"/ft", nil)
 	if err != nil || step != 6 {
 		t.Fatalf("load model: step %d, %v", step, err)
 	}

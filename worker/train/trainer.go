@@ -49,6 +49,9 @@ type Options struct {
 	// Base is a checkpoint URI (STORE/JOB/STEP, or STORE/JOB for its
 	// newest) whose parameters a fresh run starts from.
 	Base string
+	// Keys seal every checkpoint saved and open the ones resumed from and
+	// the base (the namespace's key, TaskKeys); nil: plain checkpoints.
+	Keys *CheckpointKeys
 
 	// DeviceComm, when set, all-reduces gradients in place in device
 	// memory (NCCL on a CUDA device); otherwise a device with host memory
@@ -174,6 +177,7 @@ func New(ctx context.Context, m *Model, comm Comm, opts Options) (*Trainer, erro
 	}
 	if o.Store != nil && t.rank == 0 {
 		t.w = checkpoint.NewAsyncWriter(o.Store, checkpoint.AsyncOptions{
+			Save: checkpoint.SaveOptions{Key: o.Keys.Seal()},
 			Keep: o.Keep,
 			OnDone: func(r checkpoint.Result) {
 				if r.Err != nil {
@@ -204,7 +208,7 @@ func (t *Trainer) restore(ctx context.Context) error {
 	}
 	if t.rank == 0 {
 		if t.o.Store != nil {
-			c, err := checkpoint.Latest(ctx, t.o.Store, t.o.Job, nil)
+			c, err := checkpoint.Latest(ctx, t.o.Store, t.o.Job, t.o.Keys.keys())
 			switch {
 			case err == nil:
 				st, err := c.Load(ctx)
@@ -222,7 +226,7 @@ func (t *Trainer) restore(ctx context.Context) error {
 			}
 		}
 		if t.resumed < 0 && t.o.Base != "" {
-			c, err := OpenCheckpoint(ctx, t.o.Base)
+			c, err := OpenCheckpoint(ctx, t.o.Base, t.o.Keys)
 			if err != nil {
 				return fmt.Errorf("base: %w", err)
 			}
