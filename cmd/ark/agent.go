@@ -1,7 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -12,8 +15,9 @@ import (
 func newAgentCmd(g *globals) *cobra.Command {
 	host, _ := os.Hostname()
 	var (
-		cfg    agent.Config
-		logMax string
+		cfg       agent.Config
+		logMax    string
+		tokenFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -37,8 +41,10 @@ func newAgentCmd(g *globals) *cobra.Command {
 			if cfg.LogKeep < 0 {
 				return usagef("--log-keep must be >= 0")
 			}
-			if cfg.Token == "" {
-				cfg.Token = g.token
+			if cfg.Token = g.token; tokenFile != "" {
+				if cfg.Token, err = readTokenFile(tokenFile); err != nil {
+					return usageError{err}
+				}
 			}
 			id, err := g.identity(true)
 			if err != nil {
@@ -70,6 +76,28 @@ func newAgentCmd(g *globals) *cobra.Command {
 	f.StringVar(&logMax, "log-max-size", "64Mi", "rotate a task's stdout or stderr log at this size")
 	f.IntVar(&cfg.LogKeep, "log-keep", 3, "rotated task log files to keep per stream")
 	f.StringVar(&cfg.Fabric, "fabric", "", "network domain of this node (rack or RDMA leaf switch): multi-node gangs prefer nodes of one fabric")
+	f.StringVar(&tokenFile, "token-file", "", "file (mode 0600) holding the agent token: unlike --token, not visible in ps; needed only until the node has registered")
 	f.DurationVar(&cfg.StopGrace, "stop-grace", 0, "time between SIGTERM and SIGKILL when a task is stopped (default 10s)")
 	return cmd
+}
+
+// readTokenFile reads a token from a file only its owner may read.
+func readTokenFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("--token-file: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("--token-file %s is readable by others (mode %v): chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return "", fmt.Errorf("--token-file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("--token-file %s is empty", path)
+	}
+	return tok, nil
 }

@@ -303,6 +303,10 @@ func TestCLIExitCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	unreachable := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	openTokens := filepath.Join(dir, "agent.token")
+	if err := os.WriteFile(openTokens, []byte("agent-0123456789abcdef\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args []string
 		code int
@@ -316,6 +320,7 @@ func TestCLIExitCodes(t *testing.T) {
 		{[]string{"no-such-command"}, 2, "unknown command"},
 		{[]string{"job", "list", "--output", "yaml"}, 2, "--output must be text or json"},
 		{[]string{"job", "list", "--addr", unreachable}, 1, "connection refused"},
+		{[]string{"agent", "--servers", unreachable, "--data-dir", dir, "--token-file", openTokens}, 2, "chmod 600"},
 	}
 	for _, tc := range cases {
 		cmd := exec.Command(arkBin, tc.args...)

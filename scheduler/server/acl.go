@@ -62,6 +62,11 @@ func LoadTokens(path string) (*ACL, error) {
 		return nil, fmt.Errorf("token file: %w", err)
 	}
 	defer f.Close()
+	// The file holds every role's secret: one readable by others gives
+	// them away (attack 7 of the tenant review).
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("token file %s is readable by others (mode %v): chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
 	acl := &ACL{tokens: map[[32]byte]principal{}}
 	sc := bufio.NewScanner(f)
 	for line := 1; sc.Scan(); line++ {

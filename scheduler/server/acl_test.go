@@ -119,4 +119,12 @@ func TestLoadTokensErrors(t *testing.T) {
 			t.Errorf("LoadTokens(%q) = %v, want %q", body, err, want)
 		}
 	}
+	// A token file others can read gives every role away.
+	file := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(file, []byte(mgmtTok+" management\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadTokens(file); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("a token file of mode 0644: %v, want a refusal saying chmod 600", err)
+	}
 }
