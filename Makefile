@@ -52,6 +52,7 @@ fuzz:
 	$(GO) test ./scheduler/server -run '^$$' -fuzz '^FuzzLoadTokens$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./scheduler/server -run '^$$' -fuzz '^FuzzLoadQueues$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./scheduler/server -run '^$$' -fuzz '^FuzzHTTPBodies$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/audit -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
 
 demo: build
 	bash examples/demo.sh
