@@ -4,8 +4,9 @@
 // with blocking queries on the Raft index and versioned snapshots.
 //
 // Apply is deterministic: every time stamp and ID a command needs is chosen
-// by the leader before the command enters the log. A command that cannot be
-// decoded is a bug and panics; a command that is rejected for business
-// reasons (unknown job, plan conflict) returns an error as the apply
-// response and changes nothing.
+// by the leader before the command enters the log. A command that is
+// rejected for business reasons (unknown job, plan conflict) returns an
+// error as the apply response and changes nothing. An entry this version
+// cannot decode never panics: a type flagged ignorable is skipped, anything
+// else halts the FSM with an error naming the index (undecodable.go).
 package state

@@ -3,4 +3,12 @@
 // query on the state index), starts and stops tasks through drivers with
 // the rendezvous environment, reports every task's state back, and serves
 // the tasks' logs to the servers.
+//
+// It acts only for its own node: registration returns a node secret and a
+// logs key that it keeps in its data dir (identity.go) and uses for
+// everything after. A task's environment is an allowlist, never the
+// agent's own (env.go); a task reports to its agent with its own task
+// token (auth.go) on the agent's listener, or on a loopback one when the
+// agent serves logs over TLS (listen.go); a namespace's checkpoint key
+// reaches the task as a file only it may read (keys.go).
 package agent
