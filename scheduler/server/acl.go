@@ -115,6 +115,18 @@ func LoadTokens(path string) (*ACL, error) {
 	return acl, nil
 }
 
+// namespaceTokens counts the file's namespace tokens (the legacy kind,
+// bound to a namespace and nothing else).
+func (a *ACL) namespaceTokens() int {
+	n := 0
+	for _, p := range a.tokens {
+		if p.role == roleNamespace {
+			n++
+		}
+	}
+	return n
+}
+
 // identify returns the principal of a request.
 func (a *ACL) identify(r *http.Request) (principal, error) {
 	if a == nil {

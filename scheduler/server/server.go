@@ -224,6 +224,8 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("server started", zap.String("http", s.HTTPAddr()), zap.String("raft", s.cfg.RaftAddr))
 	if s.acl == nil {
 		s.log.Warn("no token file: the API is open to anyone who can reach it (start with --token-file to require tokens)")
+	} else if n := s.acl.namespaceTokens(); n > 0 {
+		s.log.Warn("the token file has namespace tokens: they are bound to their namespace only, not to queues, priorities, limits or storage prefixes; give tenants ACL tokens with policies (ark acl token create --policy)", zap.Int("namespace_tokens", n))
 	}
 	s.logKeyMode()
 	var formWG sync.WaitGroup
