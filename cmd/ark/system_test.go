@@ -496,7 +496,7 @@ replicas: 2
 resources: {gpus: 1, cpu: 1, memory: 256Mi}
 task:
   driver: builtin
-  builtin: {model: gpt-tiny, data: %s, steps: 400, batch: 4, lr: 3e-3}
+  builtin: {model: gpt-tiny, data: %s, steps: 160, batch: 4, lr: 3e-3}
 checkpoint: {every: 25, keep: 2}
 restart: {maxRestarts: 2, backoff: 100ms}
 `, data)
@@ -552,7 +552,10 @@ restart: {maxRestarts: 2, backoff: 100ms}
 		return false
 	})
 	t.Logf("node %s died; the gang ran again on the other nodes %s later (heartbeat TTL %s)", victim, again.Round(time.Millisecond), ttl)
-	waitUntil(t, 90*time.Second, "the job to end", func() bool { return status().Terminal() })
+	// The ranks are the race-built ark when the tests are raced: several
+	// times slower than a plain build, and 2 cores are shared with other
+	// packages' tests. The claim is that it ends, resumed; not how fast.
+	waitUntil(t, 240*time.Second, "the job to end", func() bool { return status().Terminal() })
 	j := status()
 	if j.Status != api.JobSucceeded || j.RestartCount < 1 {
 		t.Fatalf("job %s after %d restarts: %s", j.Status, j.RestartCount, j.Reason)
