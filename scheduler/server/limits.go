@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -48,62 +47,6 @@ var DefaultLimits = Limits{
 	TenantRate:        50,
 	TenantBurst:       100,
 	NamespaceMaxJobs:  5000,
-}
-
-// connLimiter is a listener that closes a new connection when its client
-// address already holds max of them.
-type connLimiter struct {
-	net.Listener
-	max int
-	mu  sync.Mutex
-	per map[string]int
-}
-
-func limitConns(ln net.Listener, max int) net.Listener {
-	if max <= 0 {
-		return ln
-	}
-	return &connLimiter{Listener: ln, max: max, per: map[string]int{}}
-}
-
-func (l *connLimiter) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-		l.mu.Lock()
-		if l.per[host] >= l.max {
-			l.mu.Unlock()
-			c.Close()
-			continue
-		}
-		l.per[host]++
-		l.mu.Unlock()
-		return &countedConn{Conn: c, release: func() { l.release(host) }}, nil
-	}
-}
-
-func (l *connLimiter) release(host string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.per[host]--; l.per[host] <= 0 {
-		delete(l.per, host)
-	}
-}
-
-// countedConn gives its slot back once, when closed.
-type countedConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *countedConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
 }
 
 // withDeadlines sets each request's read and write deadlines: the body must

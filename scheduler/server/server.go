@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ark-sched/ark/internal/audit"
+	"github.com/ark-sched/ark/internal/netlimit"
 	"github.com/ark-sched/ark/internal/pki"
 	"github.com/ark-sched/ark/scheduler/cluster"
 	"github.com/ark-sched/ark/scheduler/placement"
@@ -178,7 +179,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Limits != nil {
 		lim = *cfg.Limits
 	}
-	ln = limitConns(ln, lim.MaxConnsPerClient) // counted before the TLS handshake, which costs
+	ln = netlimit.PerClient(ln, lim.MaxConnsPerClient) // counted before the TLS handshake, which costs
 	if tlsSet.http != nil {
 		ln = tls.NewListener(ln, tlsSet.http)
 	}

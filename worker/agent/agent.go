@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ark-sched/ark/internal/netlimit"
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/api/client"
 	"github.com/ark-sched/ark/worker/driver"
@@ -178,6 +179,9 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for agent http on %s: %w", cfg.HTTPAddr, err)
 	}
+	// Servers (a handful) and, without TLS, the node's own tasks call it:
+	// no one address needs more.
+	ln = netlimit.PerClient(ln, maxConnsPerClient)
 	var reportLn net.Listener
 	if cfg.ServeTLS != nil {
 		ln = tls.NewListener(ln, cfg.ServeTLS)

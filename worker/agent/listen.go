@@ -10,7 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ark-sched/ark/internal/netlimit"
 )
+
+// maxConnsPerClient caps the open connections of one address on each of
+// the agent's listeners.
+const maxConnsPerClient = 256
 
 // listener pairs a listener with what it serves.
 type listener struct {
@@ -63,7 +69,7 @@ func listenReports(dataDir string) (net.Listener, error) {
 	if b, err := os.ReadFile(path); err == nil {
 		if port, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && port > 0 {
 			if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
-				return ln, nil
+				return netlimit.PerClient(ln, maxConnsPerClient), nil
 			}
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -73,6 +79,7 @@ func listenReports(dataDir string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for task reports: %w", err)
 	}
+	ln = netlimit.PerClient(ln, maxConnsPerClient)
 	port := ln.Addr().(*net.TCPAddr).Port
 	if err := os.WriteFile(path, []byte(strconv.Itoa(port)+"\n"), 0o600); err != nil {
 		ln.Close()
