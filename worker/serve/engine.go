@@ -212,10 +212,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
-// admit moves queued requests into free slots, oldest first, prefilling
-// each and emitting its first token.
+// admit moves queued requests into free slots, oldest first, and prefills
+// them together (their prompts share each weight read, as a step's rows
+// do), emitting each one's first token.
 func (e *Engine) admit(batch []*pending) []*pending {
-	for len(batch) < e.cfg.MaxBatch {
+	var fresh []*pending
+	for len(batch)+len(fresh) < e.cfg.MaxBatch {
 		e.mu.Lock()
 		if len(e.queue) == 0 {
 			e.mu.Unlock()
@@ -231,18 +233,31 @@ func (e *Engine) admit(batch []*pending) []*pending {
 		}
 		e.admitted.Add(1)
 		seq, err := e.dec.NewSeq()
-		if err == nil {
-			p.seq = seq
-			var logits []float32
-			if logits, err = e.dec.Prefill(seq, p.req.Prompt); err == nil {
-				p.sampler = train.NewSampler(p.req.Temperature, p.req.Seed)
-				e.emit(p, p.sampler.Next(logits))
-			}
-		}
 		if err != nil {
 			e.finish(p, "", err)
 			continue
 		}
+		p.seq = seq
+		fresh = append(fresh, p)
+	}
+	if len(fresh) == 0 {
+		return batch
+	}
+	seqs, prompts := make([]*train.Seq, len(fresh)), make([][]int32, len(fresh))
+	for i, p := range fresh {
+		seqs[i], prompts[i] = p.seq, p.req.Prompt
+	}
+	logits, err := e.dec.PrefillBatch(seqs, prompts)
+	if err != nil {
+		for _, p := range fresh {
+			e.finish(p, "", err)
+		}
+		return batch
+	}
+	V := e.dec.Config().Vocab
+	for i, p := range fresh {
+		p.sampler = train.NewSampler(p.req.Temperature, p.req.Seed)
+		e.emit(p, p.sampler.Next(logits[i*V:(i+1)*V]))
 		batch = append(batch, p)
 	}
 	return batch

@@ -30,9 +30,9 @@ type Seq struct {
 func (s *Seq) Len() int { return len(s.toks) }
 
 // Decoder runs a Model token by token with a KV cache per sequence: Prefill
-// fills a sequence's cache from its prompt with the model's own forward,
-// and Step decodes one token for a batch of sequences at once, each at its
-// own position. The projections (QKV, output, MLP, logits) of a step are
+// (or PrefillBatch, for several) fills a sequence's cache from its prompt,
+// computing the prompt's positions only, and Step decodes one token for a
+// batch of sequences at once, each at its own position. The projections (QKV, output, MLP, logits) of a step are
 // one [B,C]x[C,N] MatMul per layer for the whole batch, so concurrent
 // sequences share each weight read; attention is per row over that row's
 // cache. Sequences may join and leave between steps. Like the Model, a
@@ -41,12 +41,15 @@ func (s *Seq) Len() int { return len(s.toks) }
 // The model has learned positions for Context tokens only. A sequence
 // whose cache is full when it is stepped keeps its last Context/2 tokens:
 // they are prefilled again at positions 0.., then decoding goes on (a
-// sliding window paid for once every Context/2 tokens).
+// sliding window paid for once every Context/2 tokens; the sequences of one
+// step that fill together are prefilled together).
 type Decoder struct {
-	m     *Model
-	free  []*Seq
-	steps map[int]*stepBufs // by batch size
-	host  []float32         // logits read back, B x V
+	m      *Model
+	free   []*Seq
+	steps  map[int]*stepBufs // by batch size
+	pre    *prefillBufs      // see PrefillBatch
+	host   []float32         // logits read back, B x V
+	scores []float32         // hostAttention's scratch
 }
 
 // stepBufs are one batch size's activations for a decode step; the
@@ -124,62 +127,6 @@ func (c *calls) mm(out, a, b, bias kernels.Buffer, p kernels.MatMulArgs) {
 	}
 }
 
-// Prefill puts prompt into s's cache (replacing what it held) with the
-// model's forward, and returns the logits after its last token (V values,
-// valid until the next call). A prompt longer than the context keeps its
-// last Context tokens.
-func (d *Decoder) Prefill(s *Seq, prompt []int32) ([]float32, error) {
-	m, c := d.m, d.m.Cfg
-	T, C, V, H := c.Context, c.Width, c.Vocab, c.Heads
-	hs := C / H
-	if len(prompt) == 0 {
-		return nil, fmt.Errorf("%w: empty prompt", ErrDecode)
-	}
-	if len(prompt) > T {
-		prompt = prompt[len(prompt)-T:]
-	}
-	n := len(prompt)
-	a, err := m.actsFor(1)
-	if err != nil {
-		return nil, err
-	}
-	ids, tgts := make([]int32, T), make([]int32, T)
-	copy(ids, prompt) // causal: the padding after the prompt does not change its activations
-	for i := range tgts {
-		tgts[i] = -1
-	}
-	if err := m.setBatch(a, ids, tgts); err != nil {
-		return nil, err
-	}
-	if err := m.forwardLogits(a); err != nil {
-		return nil, fmt.Errorf("prefill: %w", err)
-	}
-	// Each head's keys and values straight from the layernormed input and
-	// that head's rows of wqkv: one MatMul per head writes the contiguous
-	// cache layout that a per-position copy out of qkv would take n of.
-	k := calls{d: m.d}
-	for l := range c.Layers {
-		w, h1 := m.p.blocks[l], k.sl(a.blocks[l].h1, 0, n*C)
-		for h := range H {
-			for part, cache := range []kernels.Buffer{s.k[l], s.v[l]} {
-				row := (part+1)*C + h*hs // first row of this head's k or v in wqkv
-				k.mm(k.sl(cache, h*T*hs, n*hs), h1, k.sl(w.wqkv, row*C, hs*C), k.sl(w.bqkv, row, hs),
-					kernels.MatMulArgs{M: n, N: hs, K: C, TransB: true, Alpha: 1})
-			}
-		}
-	}
-	last := k.sl(a.logits, (n-1)*V, V)
-	if k.err != nil {
-		return nil, fmt.Errorf("prefill cache: %w", k.err)
-	}
-	d.host = growFloats(d.host, V)
-	if err := kernels.ReadFloat32(m.d, d.host[:V], last); err != nil {
-		return nil, err
-	}
-	s.toks = append(s.toks[:0], prompt...)
-	return d.host[:V], nil
-}
-
 // Step feeds toks[i] to rows[i] for every row at once (each at its own
 // position, appended to its own cache) and returns the logits for each
 // row's next token: len(rows) x V, valid until the next call. A sequence
@@ -196,14 +143,19 @@ func (d *Decoder) Step(rows []*Seq, toks []int32) ([]float32, error) {
 			return nil, fmt.Errorf("%w: token %d of row %d outside vocabulary of %d", ErrDecode, t, i, V)
 		}
 	}
+	var full []*Seq
+	var kept [][]int32
 	for _, s := range rows {
 		if s.Len() == 0 {
 			return nil, fmt.Errorf("%w: step of a sequence that was not prefilled", ErrDecode)
 		}
 		if s.Len() == T { // full: slide the window (see Decoder)
-			if _, err := d.Prefill(s, s.toks[T-T/2:]); err != nil {
-				return nil, err
-			}
+			full, kept = append(full, s), append(kept, s.toks[T-T/2:])
+		}
+	}
+	if len(full) > 0 { // all at once: rows that filled together share the prefill's matmuls
+		if _, err := d.PrefillBatch(full, kept); err != nil {
+			return nil, err
 		}
 	}
 	b, err := d.bufsFor(B)
@@ -215,6 +167,7 @@ func (d *Decoder) Step(rows []*Seq, toks []int32) ([]float32, error) {
 		return nil, fmt.Errorf("upload ids: %w", err)
 	}
 	dev, p := m.d, m.p
+	host, _ := dev.(kernels.HostAccess)
 	k := calls{d: dev}
 	for i, s := range rows { // token plus the row's own position
 		k.do(dev.Embedding(k.sl(b.xa, i*C, C), k.sl(b.ids, i, 1), p.wte, k.sl(p.wpe, s.Len()*C, C), 1, 1, C))
@@ -227,31 +180,38 @@ func (d *Decoder) Step(rows []*Seq, toks []int32) ([]float32, error) {
 		k.do(dev.LayerNorm(b.h, b.mean, b.rstd, x, w.ln1w, w.ln1b, B, C, 1e-5))
 		k.mm(b.qkv, b.h, w.wqkv, w.bqkv, kernels.MatMulArgs{M: B, N: 3 * C, K: C, TransB: true, Alpha: 1})
 		for i, s := range rows { // append this token's k and v to the row's cache
+			if host != nil {
+				break // hostAttention appends them
+			}
 			pos := s.Len()
 			for h := range H {
 				k.do(dev.Copy(k.sl(s.k[l], (h*T+pos)*hs, hs), k.sl(b.qkv, i*3*C+C+h*hs, hs)))
 				k.do(dev.Copy(k.sl(s.v[l], (h*T+pos)*hs, hs), k.sl(b.qkv, i*3*C+2*C+h*hs, hs)))
 			}
 		}
-		// Scores of each (row, head) over that row's n keys, the rest
-		// masked. The Device has no softmax of its own; CrossEntropy's
-		// gradient is softmax - onehot(target), so the target is the last
-		// column, which no row uses: every other column is the softmax.
-		k.do(dev.Fill(b.scores, maskScore))
-		k.do(dev.Fill(b.probs, 0))
-		for i, s := range rows {
-			n := s.Len() + 1
-			for h := range H {
-				k.mm(k.sl(b.scores, (i*H+h)*W, n), k.sl(b.qkv, i*3*C+h*hs, hs), k.sl(s.k[l], h*T*hs, n*hs), nil,
-					kernels.MatMulArgs{M: 1, N: n, K: hs, TransB: true, Alpha: scale})
+		if host != nil { // see hostAttention
+			k.do(d.hostAttention(host, rows, l, b.qkv, b.att))
+		} else {
+			// Scores of each (row, head) over that row's n keys, the rest
+			// masked. The Device has no softmax of its own; CrossEntropy's
+			// gradient is softmax - onehot(target), so the target is the last
+			// column, which no row uses: every other column is the softmax.
+			k.do(dev.Fill(b.scores, maskScore))
+			k.do(dev.Fill(b.probs, 0))
+			for i, s := range rows {
+				n := s.Len() + 1
+				for h := range H {
+					k.mm(k.sl(b.scores, (i*H+h)*W, n), k.sl(b.qkv, i*3*C+h*hs, hs), k.sl(s.k[l], h*T*hs, n*hs), nil,
+						kernels.MatMulArgs{M: 1, N: n, K: hs, TransB: true, Alpha: scale})
+				}
 			}
-		}
-		k.do(dev.CrossEntropy(b.losses, b.probs, b.scores, b.targets, B*H, W, 1))
-		for i, s := range rows {
-			n := s.Len() + 1
-			for h := range H {
-				k.mm(k.sl(b.att, i*C+h*hs, hs), k.sl(b.probs, (i*H+h)*W, n), k.sl(s.v[l], h*T*hs, n*hs), nil,
-					kernels.MatMulArgs{M: 1, N: hs, K: n, Alpha: 1})
+			k.do(dev.CrossEntropy(b.losses, b.probs, b.scores, b.targets, B*H, W, 1))
+			for i, s := range rows {
+				n := s.Len() + 1
+				for h := range H {
+					k.mm(k.sl(b.att, i*C+h*hs, hs), k.sl(b.probs, (i*H+h)*W, n), k.sl(s.v[l], h*T*hs, n*hs), nil,
+						kernels.MatMulArgs{M: 1, N: hs, K: n, Alpha: 1})
+				}
 			}
 		}
 		k.mm(b.x1, b.att, w.wo, w.bo, kernels.MatMulArgs{M: B, N: C, K: C, TransB: true, Alpha: 1})

@@ -1,0 +1,195 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/ark-sched/ark/kernels"
+)
+
+// prefillBufs are the activations of a prefill pass, sized for up to rows
+// prompt tokens and seqs prompts; they grow (by doubling) and are reused.
+type prefillBufs struct {
+	rows, seqs                      int
+	ids                             kernels.Buffer
+	xa, xb, h, mean, rstd, qkv, att kernels.Buffer
+	x1, fc, gl, probs               kernels.Buffer
+	last, lmean, lrstd, lh, logits  kernels.Buffer // one row per prompt: its last token
+	hostIDs                         []int32
+}
+
+// Prefill puts prompt into s's cache (replacing what it held) and returns
+// the logits after its last token (V values, valid until the next call).
+// A prompt longer than the context keeps its last Context tokens.
+func (d *Decoder) Prefill(s *Seq, prompt []int32) ([]float32, error) {
+	return d.PrefillBatch([]*Seq{s}, [][]int32{prompt})
+}
+
+// PrefillBatch prefills seqs[i] with prompts[i] for every i in one pass and
+// returns the logits after each prompt's last token: len(seqs) x V, valid
+// until the next call. Only the prompts' own positions are computed (not
+// the whole context): the tokens of all prompts are stacked as the rows of
+// each projection, so they share every weight read as a Step's rows do,
+// and attention is causal within each prompt (every prompt starts at
+// position 0). A sequence appears at most once.
+func (d *Decoder) PrefillBatch(seqs []*Seq, prompts [][]int32) ([]float32, error) {
+	m, c := d.m, d.m.Cfg
+	T, C, V, H, L := c.Context, c.Width, c.Vocab, c.Heads, c.Layers
+	hs, P := C/H, len(seqs)
+	if P == 0 || len(prompts) != P {
+		return nil, fmt.Errorf("%w: %d sequences, %d prompts", ErrDecode, P, len(prompts))
+	}
+	ps := make([][]int32, P)
+	N := 0
+	for i, pr := range prompts {
+		if len(pr) == 0 {
+			return nil, fmt.Errorf("%w: empty prompt %d", ErrDecode, i)
+		}
+		if len(pr) > T {
+			pr = pr[len(pr)-T:]
+		}
+		for j, t := range pr {
+			if t < 0 || int(t) >= V {
+				return nil, fmt.Errorf("%w: token %d at %d of prompt %d outside vocabulary of %d", ErrDecode, t, j, i, V)
+			}
+		}
+		ps[i] = pr
+		N += len(pr)
+	}
+	b, err := d.prefillFor(N, P)
+	if err != nil {
+		return nil, err
+	}
+	ids := b.hostIDs[:0]
+	for _, pr := range ps {
+		ids = append(ids, pr...)
+	}
+	dev, p := m.d, m.p
+	k := calls{d: dev}
+	k.do(kernels.WriteInt32(dev, k.sl(b.ids, 0, N), ids))
+	// rows(buf, width) is the first N rows of a buffer sized for b.rows.
+	rows := func(buf kernels.Buffer, width int) kernels.Buffer { return k.sl(buf, 0, N*width) }
+	xa, xb, h, mean, rstd := rows(b.xa, C), rows(b.xb, C), rows(b.h, C), rows(b.mean, 1), rows(b.rstd, 1)
+	qkv, att, x1, fc, gl := rows(b.qkv, 3*C), rows(b.att, C), rows(b.x1, C), rows(b.fc, 4*C), rows(b.gl, 4*C)
+	off := 0
+	for _, pr := range ps { // each prompt's tokens at positions 0..n-1
+		n := len(pr)
+		k.do(dev.Embedding(k.sl(xa, off*C, n*C), k.sl(b.ids, off, n), p.wte, k.sl(p.wpe, 0, n*C), 1, n, C))
+		off += n
+	}
+	if k.err != nil {
+		return nil, fmt.Errorf("prefill embedding: %w", k.err)
+	}
+	x, xn := xa, xb
+	for l := range L {
+		w := p.blocks[l]
+		k.do(dev.LayerNorm(h, mean, rstd, x, w.ln1w, w.ln1b, N, C, 1e-5))
+		k.mm(qkv, h, w.wqkv, w.bqkv, kernels.MatMulArgs{M: N, N: 3 * C, K: C, TransB: true, Alpha: 1})
+		off := 0
+		for i, pr := range ps {
+			n, s := len(pr), seqs[i]
+			k.do(dev.Attention(k.sl(att, off*C, n*C), k.sl(b.probs, 0, H*n*n), k.sl(qkv, off*3*C, n*3*C),
+				kernels.AttnShape{B: 1, T: n, C: C, Heads: H}))
+			// Each head's keys and values straight from the layernormed
+			// input and that head's rows of wqkv: one MatMul per head
+			// writes the contiguous cache layout that a per-position copy
+			// out of qkv would take n of.
+			hp := k.sl(h, off*C, n*C)
+			for hd := range H {
+				for part, cache := range []kernels.Buffer{s.k[l], s.v[l]} {
+					row := (part+1)*C + hd*hs // first row of this head's k or v in wqkv
+					k.mm(k.sl(cache, hd*T*hs, n*hs), hp, k.sl(w.wqkv, row*C, hs*C), k.sl(w.bqkv, row, hs),
+						kernels.MatMulArgs{M: n, N: hs, K: C, TransB: true, Alpha: 1})
+				}
+			}
+			off += n
+		}
+		k.mm(x1, att, w.wo, w.bo, kernels.MatMulArgs{M: N, N: C, K: C, TransB: true, Alpha: 1})
+		k.do(dev.Add(x1, x1, x))
+		k.do(dev.LayerNorm(h, mean, rstd, x1, w.ln2w, w.ln2b, N, C, 1e-5))
+		k.mm(fc, h, w.wfc, w.bfc, kernels.MatMulArgs{M: N, N: 4 * C, K: C, TransB: true, Alpha: 1})
+		k.do(dev.GELU(gl, fc))
+		k.mm(xn, gl, w.wp, w.bp, kernels.MatMulArgs{M: N, N: C, K: 4 * C, TransB: true, Alpha: 1})
+		k.do(dev.Add(xn, xn, x1))
+		if k.err != nil {
+			return nil, fmt.Errorf("prefill block %d: %w", l, k.err)
+		}
+		x, xn = xn, x
+	}
+	// Only each prompt's last position needs logits: gather those rows.
+	last := k.sl(b.last, 0, P*C)
+	off = 0
+	for i, pr := range ps {
+		off += len(pr)
+		k.do(dev.Copy(k.sl(last, i*C, C), k.sl(x, (off-1)*C, C)))
+	}
+	lh, logits := k.sl(b.lh, 0, P*C), k.sl(b.logits, 0, P*V)
+	k.do(dev.LayerNorm(lh, k.sl(b.lmean, 0, P), k.sl(b.lrstd, 0, P), last, p.lnfw, p.lnfb, P, C, 1e-5))
+	k.mm(logits, lh, p.wte, nil, kernels.MatMulArgs{M: P, N: V, K: C, TransB: true, Alpha: 1})
+	if k.err != nil {
+		return nil, fmt.Errorf("prefill output: %w", k.err)
+	}
+	d.host = growFloats(d.host, P*V)
+	if err := kernels.ReadFloat32(dev, d.host[:P*V], logits); err != nil {
+		return nil, err
+	}
+	for i, s := range seqs {
+		s.toks = append(s.toks[:0], ps[i]...) // ps[i] may alias s.toks: append copies forward
+	}
+	return d.host[:P*V], nil
+}
+
+// prefillFor returns prefill buffers for at least rows tokens of seqs
+// prompts, reallocating (doubled, so a growing load settles after a few)
+// when the current ones are too small.
+func (d *Decoder) prefillFor(rows, seqs int) (*prefillBufs, error) {
+	if b := d.pre; b != nil && b.rows >= rows && b.seqs >= seqs {
+		return b, nil
+	}
+	c := d.m.Cfg
+	C, H, V, T := c.Width, c.Heads, c.Vocab, c.Context
+	R, S := max(rows, 2*T), max(seqs, 4)
+	if b := d.pre; b != nil {
+		R, S = max(R, 2*b.rows), max(S, 2*b.seqs)
+		if err := d.freePrefill(); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	alloc := func(dt kernels.DType, n int) kernels.Buffer {
+		if err != nil {
+			return nil
+		}
+		var buf kernels.Buffer
+		buf, err = d.m.d.Alloc(dt, n)
+		return buf
+	}
+	f := func(n int) kernels.Buffer { return alloc(kernels.Float32, n) }
+	b := &prefillBufs{rows: R, seqs: S, hostIDs: make([]int32, 0, R)}
+	b.ids = alloc(kernels.Int32, R)
+	b.xa, b.xb, b.h, b.mean, b.rstd = f(R*C), f(R*C), f(R*C), f(R), f(R)
+	b.qkv, b.att, b.x1, b.fc, b.gl = f(R*3*C), f(R*C), f(R*C), f(R*4*C), f(R*4*C)
+	b.probs = f(H * T * T)
+	b.last, b.lmean, b.lrstd, b.lh, b.logits = f(S*C), f(S), f(S), f(S*C), f(S*V)
+	d.pre = b
+	if err != nil {
+		_ = d.freePrefill() // what was allocated; the allocation error is the one to report
+		return nil, fmt.Errorf("allocate prefill buffers for %d tokens: %w", R, err)
+	}
+	return b, nil
+}
+
+// freePrefill gives the prefill buffers back to the device.
+func (d *Decoder) freePrefill() error {
+	b := d.pre
+	d.pre = nil
+	var first error
+	for _, buf := range []kernels.Buffer{b.ids, b.xa, b.xb, b.h, b.mean, b.rstd, b.qkv, b.att,
+		b.x1, b.fc, b.gl, b.probs, b.last, b.lmean, b.lrstd, b.lh, b.logits} {
+		if buf != nil {
+			if err := d.m.d.Free(buf); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
