@@ -35,24 +35,29 @@ lint:
 
 # A short run of every fuzz target (FUZZTIME each).
 FUZZTIME ?= 20s
+FUZZ_TARGETS := \
+	./scheduler/spec:FuzzDecode \
+	./scheduler/state:FuzzReadSnapshot \
+	./storage/checkpoint:FuzzDecodeManifest \
+	./storage/crypt:FuzzDecrypt \
+	./collective:FuzzChunking \
+	./collective/rdma:FuzzParseAddr \
+	./collective/rdma:FuzzDecodeWire \
+	./collective:FuzzTCPHello \
+	./collective:FuzzCtrlFrames \
+	./storage/checkpoint:FuzzSplitURI \
+	./worker/train:FuzzSplitJobURI \
+	./worker/driver:FuzzReadStatus \
+	./worker/agent:FuzzTaskReport \
+	./scheduler/server:FuzzLoadTokens \
+	./scheduler/server:FuzzLoadQueues \
+	./scheduler/server:FuzzHTTPBodies \
+	./internal/audit:FuzzVerify
+
+# Each target through .ci/fuzz-one.sh, which retries once a run that ended
+# on Go 1.26's fuzzing-deadline race without a failing input.
 fuzz:
-	$(GO) test ./scheduler/spec -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./scheduler/state -run '^$$' -fuzz '^FuzzReadSnapshot$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./storage/checkpoint -run '^$$' -fuzz '^FuzzDecodeManifest$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./storage/crypt -run '^$$' -fuzz '^FuzzDecrypt$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./collective -run '^$$' -fuzz '^FuzzChunking$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./collective/rdma -run '^$$' -fuzz '^FuzzParseAddr$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./collective/rdma -run '^$$' -fuzz '^FuzzDecodeWire$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./collective -run '^$$' -fuzz '^FuzzTCPHello$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./collective -run '^$$' -fuzz '^FuzzCtrlFrames$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./storage/checkpoint -run '^$$' -fuzz '^FuzzSplitURI$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./worker/train -run '^$$' -fuzz '^FuzzSplitJobURI$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./worker/driver -run '^$$' -fuzz '^FuzzReadStatus$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./worker/agent -run '^$$' -fuzz '^FuzzTaskReport$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./scheduler/server -run '^$$' -fuzz '^FuzzLoadTokens$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./scheduler/server -run '^$$' -fuzz '^FuzzLoadQueues$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./scheduler/server -run '^$$' -fuzz '^FuzzHTTPBodies$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/audit -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
+	@for t in $(FUZZ_TARGETS); do bash .ci/fuzz-one.sh "$${t%%:*}" "$${t##*:}" $(FUZZTIME) || exit 1; done
 
 demo: build
 	bash examples/demo.sh
