@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -72,6 +74,9 @@ same directory.`,
 }
 
 func runDev(ctx context.Context, log *zap.Logger, dataDir, httpAddr, raftAddr string, agents int, fakeGPUs string, id *pki.Identity) error {
+	if err := checkDevPorts(httpAddr, raftAddr); err != nil {
+		return err
+	}
 	store, err := devTaskStore(dataDir)
 	if err != nil {
 		return err
@@ -159,6 +164,30 @@ func runDev(ctx context.Context, log *zap.Logger, dataDir, httpAddr, raftAddr st
 		first = err
 	}
 	return first
+}
+
+// checkDevPorts says which port of a dev cluster is taken, and which flag
+// moves it, before anything else starts: a second ark dev otherwise fails
+// on a data dir lock or a bare "address already in use" deep in the
+// server's start. A port that frees up or fills between this check and
+// the server's bind gets the server's own error.
+func checkDevPorts(httpAddr, raftAddr string) error {
+	for _, p := range []struct{ addr, what string }{
+		{httpAddr, "the HTTP API port (--http)"},
+		{raftAddr, "the Raft port (the --http port + 1)"},
+	} {
+		ln, err := net.Listen("tcp", p.addr)
+		if err == nil {
+			ln.Close()
+			continue
+		}
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("%s %s is already in use: is another `ark dev` or `ark server` running there? "+
+				"Stop it, or start this one elsewhere with --http HOST:PORT (and its own --data-dir)", p.what, p.addr)
+		}
+		return fmt.Errorf("%s %s: %w", p.what, p.addr, err)
+	}
+	return nil
 }
 
 // devTaskStore makes the dev cluster's checkpoint store reachable by its

@@ -82,7 +82,7 @@ func newJobValidateCmd(g *globals) *cobra.Command {
 }
 
 func newJobSubmitCmd(g *globals) *cobra.Command {
-	var wait bool
+	var wait, waitPending bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "submit FILE",
@@ -122,9 +122,13 @@ func newJobSubmitCmd(g *globals) *cobra.Command {
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			final, err := waitJob(ctx, c, resp.ID, cmd.ErrOrStderr(), !g.json())
+			final, err := waitJob(ctx, c, resp.ID, cmd.ErrOrStderr(), !g.json(), !waitPending)
+			if errors.Is(err, errCannotFit) {
+				return fmt.Errorf("job %s %s; it stays pending (ark job cancel %s to remove it, or --wait-pending to wait for nodes that fit)",
+					resp.ID, final.Reason, resp.ID)
+			}
 			if err != nil {
-				return err
+				return waitStopped(cmd, resp.ID, timeout, err)
 			}
 			if g.json() {
 				if err := printJSON(out, final); err != nil {
@@ -141,21 +145,72 @@ func newJobSubmitCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "follow the job to its end; exit non-zero unless it succeeds")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "with --wait, give up after this long (0: no limit)")
+	cmd.Flags().BoolVar(&waitPending, "wait-pending", false, "with --wait, keep waiting while the job cannot fit on the cluster as it is (for nodes yet to join)")
 	return cmd
 }
 
+// exitInterrupted is the exit code after Ctrl-C (128 + SIGINT), as shells
+// report it.
+const exitInterrupted = 130
+
+// waitStopped explains why following job id stopped early: Ctrl-C only
+// detaches (exit 130) and --timeout only gives up (exit 1); the job keeps
+// running either way, which the user must not have to guess.
+func waitStopped(cmd *cobra.Command, id string, timeout time.Duration, err error) error {
+	var ws *waitStop
+	if !errors.As(err, &ws) {
+		return err
+	}
+	status := "submitted"
+	if ws.last != nil {
+		status = ws.last.Status
+	}
+	switch {
+	case cmd.Context().Err() != nil: // Ctrl-C or SIGTERM
+		fmt.Fprintf(cmd.ErrOrStderr(), "\ndetached; job %s keeps running (ark job cancel %s to stop it)\n", id, id)
+		return silentError{exitInterrupted}
+	case errors.Is(ws.err, context.DeadlineExceeded):
+		return fmt.Errorf("gave up waiting for job %s after --timeout %s; it is still %s and keeps going (ark job status %s to check on it, ark job cancel %s to stop it)",
+			id, timeout, status, id, id)
+	}
+	return ws.err
+}
+
+// waitStop is waitJob's error when its context ended, with the last state
+// of the job it saw (nil if none).
+type waitStop struct {
+	last *api.Job
+	err  error
+}
+
+func (e *waitStop) Error() string { return e.err.Error() }
+func (e *waitStop) Unwrap() error { return e.err }
+
+// cannotFitPrefix starts the pending reason the leader's placement pass
+// gives a job that no ready node could take even if the cluster were idle
+// (scheduler/placement's explain: more GPUs than any node has, an unknown
+// GPU model, more replicas than the nodes hold); "waiting for resources"
+// starts one that fits once others finish.
+const cannotFitPrefix = "cannot fit on this cluster"
+
+// errCannotFit is waitJob's error when the job cannot fit (see
+// cannotFitPrefix); the job it returns carries the reason.
+var errCannotFit = errors.New("job cannot fit on this cluster")
+
 // waitJob follows a job with blocking queries until it ends, drawing a live
-// status line.
-func waitJob(ctx context.Context, c *client.Client, id string, w io.Writer, live bool) (*api.Job, error) {
+// status line. With stopUnfit it returns the job and errCannotFit as soon
+// as the job is pending because it cannot fit: waiting would be forever.
+func waitJob(ctx context.Context, c *client.Client, id string, w io.Writer, live, stopUnfit bool) (*api.Job, error) {
 	var index uint64
 	last := ""
 	start := time.Now()
 	tty := isTerminal(w)
+	var seen *api.Job
 	for {
 		job, idx, err := c.Job(ctx, id, index, 10*time.Second)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("waiting for job %s: %w", id, ctx.Err())
+				return nil, &waitStop{last: seen, err: fmt.Errorf("waiting for job %s: %w", id, ctx.Err())}
 			}
 			if client.IsNotFound(err) {
 				return nil, err
@@ -163,7 +218,7 @@ func waitJob(ctx context.Context, c *client.Client, id string, w io.Writer, live
 			time.Sleep(500 * time.Millisecond)
 			continue
 		}
-		index = idx
+		index, seen = idx, job
 		line := statusLine(job)
 		if live && line != last {
 			if tty {
@@ -173,9 +228,13 @@ func waitJob(ctx context.Context, c *client.Client, id string, w io.Writer, live
 			}
 			last = line
 		}
-		if job.Terminal() {
+		unfit := stopUnfit && job.Status == api.JobPending && strings.HasPrefix(job.Reason, cannotFitPrefix)
+		if job.Terminal() || unfit {
 			if live && tty {
 				fmt.Fprintln(w)
+			}
+			if unfit {
+				return job, errCannotFit
 			}
 			return job, nil
 		}

@@ -58,7 +58,10 @@ type Config struct {
 	TLS *tls.Config
 	// InsecureRaft allows plain TCP on a non-loopback address.
 	InsecureRaft bool
-	Logger       *zap.Logger
+	// APIAddr is the server's HTTP API address, named in the answer to an
+	// HTTP request that reaches the Raft port by mistake; may be empty.
+	APIAddr string
+	Logger  *zap.Logger
 }
 
 // LAN defaults. hashicorp/raft's own defaults (1 s heartbeat and election
@@ -160,15 +163,17 @@ func Open(cfg Config, fsm raft.FSM) (*Node, error) {
 		return nil, err
 	}
 	var transport *raft.NetworkTransport
+	sniff := newHTTPSniffer(cfg.APIAddr, log.Named("raft"))
+	var stream raft.StreamLayer
 	if cfg.TLS != nil {
-		var stream *tlsStream
-		if stream, err = newTLSStream(cfg.RaftAddr, advertise, cfg.TLS, log.Named("raft-tls")); err == nil {
-			transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-				Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: rc.Logger.Named("transport"),
-			})
-		}
+		stream, err = newTLSStream(cfg.RaftAddr, advertise, cfg.TLS, log.Named("raft-tls"), sniff)
 	} else {
-		transport, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, 3, 10*time.Second, rc.Logger.Named("transport"))
+		stream, err = newTCPStream(cfg.RaftAddr, advertise, sniff)
+	}
+	if err == nil {
+		transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+			Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: rc.Logger.Named("transport"),
+		})
 	}
 	if err != nil {
 		store.Close()

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -26,11 +27,12 @@ type tlsStream struct {
 	advertise net.Addr
 	cfg       *tls.Config
 	log       *zap.Logger
+	sniff     *httpSniffer
 }
 
 // newTLSStream listens on bind. advertise, when non-nil, is the address
 // peers dial instead of the bound one.
-func newTLSStream(bind string, advertise net.Addr, cfg *tls.Config, log *zap.Logger) (*tlsStream, error) {
+func newTLSStream(bind string, advertise net.Addr, cfg *tls.Config, log *zap.Logger, sniff *httpSniffer) (*tlsStream, error) {
 	if cfg == nil || len(cfg.Certificates) == 0 || cfg.ClientAuth != tls.RequireAndVerifyClientCert {
 		return nil, errors.New("raft tls: a config with a certificate that requires and verifies peer certificates is needed")
 	}
@@ -38,7 +40,7 @@ func newTLSStream(bind string, advertise net.Addr, cfg *tls.Config, log *zap.Log
 	if err != nil {
 		return nil, err
 	}
-	s := &tlsStream{ln: ln, advertise: advertise, cfg: cfg, log: log}
+	s := &tlsStream{ln: ln, advertise: advertise, cfg: cfg, log: log, sniff: sniff}
 	if advertise == nil {
 		advertise = ln.Addr()
 	}
@@ -57,7 +59,11 @@ func (s *tlsStream) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &serverConn{Conn: tls.Server(c, s.cfg), log: s.log}, nil
+	raw := c
+	if s.sniff != nil {
+		raw = s.sniff.wrap(c) // plain HTTP is answered before the handshake
+	}
+	return &serverConn{Conn: tls.Server(raw, s.cfg), raw: raw, log: s.log}, nil
 }
 
 func (s *tlsStream) Close() error { return s.ln.Close() }
@@ -86,6 +92,7 @@ func (s *tlsStream) Dial(address raft.ServerAddress, timeout time.Duration) (net
 // any byte is read from or written to it.
 type serverConn struct {
 	*tls.Conn
+	raw  net.Conn // under the TLS layer
 	log  *zap.Logger
 	once sync.Once
 	err  error
@@ -97,6 +104,12 @@ func (c *serverConn) handshake() error {
 		defer cancel()
 		if err := c.Conn.HandshakeContext(ctx); err != nil {
 			c.err = fmt.Errorf("raft tls handshake from %s refused: %w", c.RemoteAddr(), err)
+			if answeredHTTP(c.raw) {
+				// Answered and logged as a stray HTTP request; a bare EOF
+				// keeps Raft's transport from logging it again.
+				c.err = io.EOF
+				return
+			}
 			c.log.Warn("refused a raft connection", zap.Stringer("remote", c.RemoteAddr()), zap.Error(err))
 			_ = c.Conn.Close()
 		}

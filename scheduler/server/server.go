@@ -165,7 +165,7 @@ func New(cfg Config) (*Server, error) {
 		Bootstrap: cfg.Bootstrap, HeartbeatTimeout: cfg.RaftHeartbeatTimeout,
 		ElectionTimeout: cfg.RaftElectionTimeout, SnapshotThreshold: cfg.SnapshotThreshold,
 		SnapshotInterval: cfg.SnapshotInterval, Untuned: cfg.RaftDefaults, Logger: log,
-		TLS: tlsSet.raft, InsecureRaft: cfg.InsecureRaft,
+		TLS: tlsSet.raft, InsecureRaft: cfg.InsecureRaft, APIAddr: cfg.HTTPAddr,
 	}, fsm)
 	if err != nil {
 		return nil, err

@@ -13,11 +13,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ark-sched/ark/scheduler/api"
@@ -45,6 +47,10 @@ type Client struct {
 	// its wait on top). A server that accepts connections but never
 	// answers (frozen, partitioned) is given up on after it.
 	AttemptTimeout time.Duration
+	// answered[i] is set once addrs[i] has answered anything in this
+	// process: only such a server (restarting, mid-election) is worth
+	// waiting RetryFor for when it refuses connections.
+	answered []atomic.Bool
 }
 
 // Defaults of AttemptTimeout and RetryFor.
@@ -68,6 +74,50 @@ func (e *APIError) Error() string {
 		return strings.Join(parts, "\n")
 	}
 	return e.Body.Error
+}
+
+// unreachableGrace is how long a call retries when no server has ever
+// answered it and every one refuses connections.
+const unreachableGrace = 300 * time.Millisecond
+
+// UnreachableError means no address had a server listening: every one
+// refused the connection or did not resolve, and none had answered before.
+type UnreachableError struct {
+	Addrs []string
+	Err   error // the last address's error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("no Ark server at %s: %s; is `ark server` or `ark dev` running? (--addr / ARK_ADDR)",
+		strings.Join(e.Addrs, ", "), unreachableCause(e.Err))
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// isUnreachable reports whether err says nothing listens at the address
+// (refused, or no such host), as opposed to a server that was reached and
+// then failed or timed out.
+func isUnreachable(err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
+}
+
+// unreachableCause is err in a few words ("connection refused", "no such
+// host example.invalid") rather than Go's full dial chain.
+func unreachableCause(err error) string {
+	var de *net.DNSError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.As(err, &de):
+		return "no such host " + de.Name
+	case err == nil:
+		return "no answer"
+	}
+	return err.Error()
 }
 
 // IsNotFound reports whether err is a 404 answer.
@@ -102,7 +152,8 @@ func New(addrs ...string) (*Client, error) {
 	}
 	// No overall timeout: blocking queries and log streams are long; each
 	// call is bounded by its context.
-	return &Client{addrs: out, http: &http.Client{Transport: http.DefaultTransport}, AttemptTimeout: DefaultAttemptTimeout, RetryFor: DefaultRetryFor}, nil
+	return &Client{addrs: out, http: &http.Client{Transport: http.DefaultTransport}, AttemptTimeout: DefaultAttemptTimeout, RetryFor: DefaultRetryFor,
+		answered: make([]atomic.Bool, len(out))}, nil
 }
 
 // Addrs returns the server addresses.
@@ -127,10 +178,14 @@ func (c *Client) doWith(ctx context.Context, method, path string, header http.He
 			return 0, err
 		}
 	}
-	deadline := time.Now().Add(c.RetryFor)
+	start := time.Now()
+	deadline := start.Add(c.RetryFor)
 	backoff := 50 * time.Millisecond
 	for {
 		var lastErr error
+		// nobody stays true while every address refuses connections (or
+		// does not resolve) and none has ever answered this client.
+		nobody := true
 		first := int(c.preferred.Load())
 		for k := range c.addrs {
 			i := (first + k) % len(c.addrs)
@@ -138,12 +193,24 @@ func (c *Client) doWith(ctx context.Context, method, path string, header http.He
 			if ctx.Err() != nil {
 				return 0, ctx.Err()
 			}
+			if code != 0 || !isUnreachable(err) {
+				c.answered[i].Store(true)
+			}
 			if code == 0 || code == http.StatusServiceUnavailable {
 				lastErr = err
+				if c.answered[i].Load() {
+					nobody = false
+				}
 				continue
 			}
 			c.preferred.Store(int32(i))
 			return idx, err
+		}
+		// Nothing listens anywhere: a typo'd --addr or a server that is not
+		// running. Waiting RetryFor would only delay saying so; a short
+		// grace still covers a server that is starting right now.
+		if nobody && (time.Since(start) >= unreachableGrace || time.Now().Add(backoff).After(deadline)) {
+			return 0, &UnreachableError{Addrs: c.addrs, Err: lastErr}
 		}
 		if time.Now().Add(backoff).After(deadline) {
 			return 0, lastErr
