@@ -286,10 +286,11 @@ func growFloats(s []float32, n int) []float32 {
 // Sampler picks one sequence's tokens from its logits: greedy at
 // temperature <= 0, else from softmax(logits/temperature) with its own
 // generator, so a seeded request draws the same tokens whatever else
-// shares its batch. The generator is Generate's, so both agree.
+// shares its batch. Generate draws through one too, so both agree.
 type Sampler struct {
 	temperature float64
 	rng         *rand.Rand
+	probs       []float32 // sample's scratch
 }
 
 // NewSampler returns a sampler seeded by seed.
@@ -298,4 +299,6 @@ func NewSampler(temperature float64, seed uint64) *Sampler {
 }
 
 // Next draws a token from one row of logits.
-func (s *Sampler) Next(logits []float32) int32 { return sample(logits, s.temperature, s.rng) }
+func (s *Sampler) Next(logits []float32) int32 {
+	return sample(logits, s.temperature, s.rng, &s.probs)
+}

@@ -64,6 +64,7 @@ func (d *Decoder) PrefillBatch(seqs []*Seq, prompts [][]int32) ([]float32, error
 		ids = append(ids, pr...)
 	}
 	dev, p := m.d, m.p
+	host, _ := dev.(kernels.HostAccess)
 	k := calls{d: dev}
 	k.do(kernels.WriteInt32(dev, k.sl(b.ids, 0, N), ids))
 	// rows(buf, width) is the first N rows of a buffer sized for b.rows.
@@ -89,6 +90,11 @@ func (d *Decoder) PrefillBatch(seqs []*Seq, prompts [][]int32) ([]float32, error
 			n, s := len(pr), seqs[i]
 			k.do(dev.Attention(k.sl(att, off*C, n*C), k.sl(b.probs, 0, H*n*n), k.sl(qkv, off*3*C, n*3*C),
 				kernels.AttnShape{B: 1, T: n, C: C, Heads: H}))
+			if host != nil { // see hostCacheKV
+				k.do(hostCacheKV(host, s, l, qkv, off, n, T, C, H))
+				off += n
+				continue
+			}
 			// Each head's keys and values straight from the layernormed
 			// input and that head's rows of wqkv: one MatMul per head
 			// writes the contiguous cache layout that a per-position copy
@@ -136,6 +142,37 @@ func (d *Decoder) PrefillBatch(seqs []*Seq, prompts [][]int32) ([]float32, error
 		s.toks = append(s.toks[:0], ps[i]...) // ps[i] may alias s.toks: append copies forward
 	}
 	return d.host[:P*V], nil
+}
+
+// hostCacheKV copies the keys and values of one prompt (its n rows of qkv,
+// from row off) into s's layer-l cache, for a device whose memory is the
+// host's. The device path's per-head MatMuls each pack their slice of wqkv
+// again: with 32 prompts sliding their windows together, that packing was
+// most of a prefill, where here it is plain copies of numbers qkv already
+// holds (as Step's device path copies them).
+func hostCacheKV(ha kernels.HostAccess, s *Seq, l int, qkvBuf kernels.Buffer, off, n, T, C, H int) error {
+	hs := C / H
+	qkv, err := ha.Float32s(qkvBuf)
+	if err != nil {
+		return err
+	}
+	kc, err := ha.Float32s(s.k[l])
+	if err != nil {
+		return err
+	}
+	vc, err := ha.Float32s(s.v[l])
+	if err != nil {
+		return err
+	}
+	for t := range n {
+		row := qkv[(off+t)*3*C : (off+t+1)*3*C]
+		for h := range H {
+			at := (h*T + t) * hs
+			copy(kc[at:at+hs], row[C+h*hs:])
+			copy(vc[at:at+hs], row[2*C+h*hs:])
+		}
+	}
+	return nil
 }
 
 // prefillFor returns prefill buffers for at least rows tokens of seqs

@@ -81,7 +81,7 @@ func (m *Model) Generate(prompt []byte, n int, temperature float64, seed uint64)
 	if len(toks) == 0 {
 		toks = []int32{'\n'}
 	}
-	rng := rand.New(rand.NewPCG(seed, 0x67656e))
+	sampler := NewSampler(temperature, seed)
 	ids, tgts := make([]int32, T), make([]int32, T)
 	for i := range tgts {
 		tgts[i] = -1
@@ -108,14 +108,19 @@ func (m *Model) Generate(prompt []byte, n int, temperature float64, seed uint64)
 		if err := kernels.ReadFloat32(m.d, row, last); err != nil {
 			return nil, err
 		}
-		next := sample(row, temperature, rng)
+		next := sampler.Next(row)
 		toks = append(toks, next)
 		out = append(out, next)
 	}
 	return Decode(out), nil
 }
 
-func sample(logits []float32, temperature float64, rng *rand.Rand) int32 {
+// sample picks a token from logits: the first largest at temperature <= 0,
+// else a draw from softmax(logits/temperature) by inverse CDF over probs
+// (scratch, grown to the vocabulary). The softmax is float32 through
+// expSoftmax; math.Exp in float64 over the vocabulary, on every token of
+// every sequence, was an eighth of a batched step.
+func sample(logits []float32, temperature float64, rng *rand.Rand, probs *[]float32) int32 {
 	best := 0
 	for i, v := range logits {
 		if v > logits[best] {
@@ -125,15 +130,14 @@ func sample(logits []float32, temperature float64, rng *rand.Rand) int32 {
 	if temperature <= 0 {
 		return int32(best)
 	}
-	probs := make([]float64, len(logits))
-	var sum float64
-	for i, v := range logits {
-		probs[i] = math.Exp(float64(v-logits[best]) / temperature)
-		sum += probs[i]
-	}
-	r := rng.Float64() * sum
-	for i, p := range probs {
-		if r -= p; r <= 0 {
+	*probs = growFloats(*probs, len(logits))
+	p := *probs
+	sum := expSoftmax(p, logits, logits[best], float32(1/temperature))
+	// Float32 is in [0, 1), so r < sum; the fallback to best only catches
+	// the sum's rounding leaving r a hair above the running total.
+	r := rng.Float32() * sum
+	for i, q := range p {
+		if r -= q; r < 0 {
 			return int32(i)
 		}
 	}
