@@ -283,7 +283,7 @@ func newJobStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			job, _, err := c.Job(cmd.Context(), args[0], 0, 0)
+			job, err := resolveJob(cmd.Context(), c, args[0])
 			if err != nil {
 				return err
 			}
@@ -328,24 +328,150 @@ func newJobListCmd(g *globals) *cobra.Command {
 
 func newJobCancelCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "cancel ID",
-		Short: "Cancel a job and stop its tasks",
-		Args:  exactArgs(1, "a job ID"),
+		Use:   "cancel ID...",
+		Short: "Cancel jobs and stop their tasks (a job that already ended is left as it is)",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("want one or more job IDs, got none")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
 			if err != nil {
 				return usageError{err}
 			}
-			if err := c.CancelJob(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			if g.json() {
-				return printJSON(cmd.OutOrStdout(), map[string]string{"id": args[0], "status": api.JobCancelled})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "cancelled %s\n", args[0])
-			return nil
+			return cancelJobs(cmd, c, args, g.json())
 		},
 	}
+}
+
+// cancelResult is what `ark job cancel` did to one job.
+type cancelResult struct {
+	Ref    string `json:"ref"`
+	ID     string `json:"id,omitempty"`
+	Status string `json:"status,omitempty"`
+	Result string `json:"result"` // cancelled, already ended, or error
+	Error  string `json:"error,omitempty"`
+}
+
+// cancelJobs cancels each job refs names, idempotently: a job that already
+// ended is reported as such and is no failure, so scripts may cancel
+// without checking first (as kubectl delete --ignore-not-found and scancel
+// do). Any ref that fails makes the exit 1; a single ref returns its error
+// as is (an ambiguous prefix stays exit 2).
+func cancelJobs(cmd *cobra.Command, c *client.Client, refs []string, asJSON bool) error {
+	ctx := cmd.Context()
+	out := cmd.OutOrStdout()
+	var results []cancelResult
+	failed := false
+	for _, ref := range refs {
+		r := cancelResult{Ref: ref}
+		job, err := resolveJob(ctx, c, ref)
+		if err == nil {
+			r.ID = job.ID
+			if !job.Terminal() {
+				err = c.CancelJob(ctx, job.ID)
+				var ae *client.APIError
+				if errors.As(err, &ae) && ae.StatusCode == 409 {
+					// It ended between the look-up and the cancel.
+					if j, _, jerr := c.Job(ctx, job.ID, 0, 0); jerr == nil && j.Terminal() {
+						job, err = j, nil
+					}
+				} else if err == nil {
+					job = &api.Job{ID: job.ID, Status: api.JobCancelled}
+					r.Result = "cancelled"
+				}
+			}
+			r.Status = job.Status
+		}
+		switch {
+		case err != nil:
+			if len(refs) == 1 {
+				return err
+			}
+			failed = true
+			r.Result, r.Error = "error", err.Error()
+			if !asJSON {
+				fmt.Fprintf(cmd.ErrOrStderr(), "error: %s: %v\n", ref, err)
+			}
+		case r.Result == "cancelled":
+			if !asJSON {
+				fmt.Fprintf(out, "cancelled %s\n", r.ID)
+			}
+		default:
+			r.Result = "already ended"
+			if !asJSON {
+				fmt.Fprintf(out, "job %s already ended (%s)\n", r.ID, r.Status)
+			}
+		}
+		results = append(results, r)
+	}
+	if asJSON {
+		var err error
+		if len(results) == 1 {
+			err = printJSON(out, results[0])
+		} else {
+			err = printJSON(out, results)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if failed {
+		return silentError{exitFailure}
+	}
+	return nil
+}
+
+// logsTarget resolves the job whose logs `ark job logs` prints and checks
+// the rank: without --rank it says on stderr which rank is shown (a gang's
+// other ranks are easy to miss), a rank the job lacks is a usage error
+// naming the valid ones, and with follow a job yet to start is waited for,
+// as kubectl logs -f waits for a container, rather than failing.
+func logsTarget(cmd *cobra.Command, c *client.Client, ref string, rank int, follow bool) (*api.Job, error) {
+	job, err := resolveJob(cmd.Context(), c, ref)
+	if err != nil {
+		return nil, err
+	}
+	n := job.Spec.Replicas
+	if n > 0 && rank >= n {
+		return nil, usagef("job %s has no rank %d; its ranks are 0-%d", job.ID, rank, n-1)
+	}
+	if !cmd.Flags().Changed("rank") && n > 1 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "rank %d of %d; --rank N for another\n", rank, n)
+	}
+	if !follow || started(job, rank) {
+		return job, nil
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "waiting for job %s to start...\n", job.ID)
+	var index uint64
+	for !started(job, rank) {
+		var idx uint64
+		job, idx, err = c.Job(cmd.Context(), job.ID, index, 10*time.Second)
+		if err != nil {
+			if cmd.Context().Err() != nil {
+				return nil, silentError{exitInterrupted}
+			}
+			return nil, fmt.Errorf("waiting for job %s: %w", ref, err)
+		}
+		index = idx
+	}
+	return job, nil
+}
+
+// started reports whether rank of job has an allocation past pending, or
+// the job ended (its logs, if any, are as complete as they will be).
+func started(job *api.Job, rank int) bool {
+	if job.Terminal() {
+		return true
+	}
+	for _, a := range job.Allocations {
+		if a.Rank == rank && a.Status != api.AllocPending {
+			return true
+		}
+	}
+	return false
 }
 
 func newJobLogsCmd(g *globals) *cobra.Command {
@@ -370,7 +496,11 @@ func newJobLogsCmd(g *globals) *cobra.Command {
 			if stderr {
 				stream = "stderr"
 			}
-			rc, err := c.JobLogs(cmd.Context(), args[0], rank, stream, follow)
+			job, err := logsTarget(cmd, c, args[0], rank, follow)
+			if err != nil {
+				return err
+			}
+			rc, err := c.JobLogs(cmd.Context(), job.ID, rank, stream, follow)
 			if err != nil {
 				return err
 			}

@@ -116,6 +116,7 @@ func newRoot() *cobra.Command {
 		newExampleCmd(),
 		newTLSCmd(),
 	)
+	addVersion(root, g)
 	for _, extra := range extraCommands {
 		root.AddCommand(extra(g))
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/ark-sched/ark/internal/editdist"
 )
 
 // MaxSpecBytes bounds the size of a spec the decoder accepts.
@@ -394,7 +396,7 @@ func suggest(k string, fields map[string]reflect.StructField) string {
 		if ln == lk {
 			return name
 		}
-		d := editDistance(lk, ln)
+		d := editdist.Levenshtein(lk, ln)
 		if d > 2 {
 			continue
 		}
@@ -407,26 +409,6 @@ func suggest(k string, fields map[string]reflect.StructField) string {
 		}
 	}
 	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func join(path, k string) string {
