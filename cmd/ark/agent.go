@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ark-sched/ark/internal/secretfile"
 	"github.com/ark-sched/ark/scheduler/spec"
 	"github.com/ark-sched/ark/worker/agent"
 )
@@ -83,14 +84,14 @@ func newAgentCmd(g *globals) *cobra.Command {
 
 // readTokenFile reads a token from a file only its owner may read.
 func readTokenFile(path string) (string, error) {
+	if err := secretfile.Check(path); err != nil {
+		return "", fmt.Errorf("--token-file: %w", err)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("--token-file: %w", err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("--token-file %s is readable by others (mode %v): chmod 600 %s", path, fi.Mode().Perm(), path)
-	}
 	b, err := io.ReadAll(io.LimitReader(f, 4096))
 	if err != nil {
 		return "", fmt.Errorf("--token-file: %w", err)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/ark-sched/ark/internal/secretfile"
 )
 
 // Files names the PEM files of one process's TLS identity: the cluster CA
@@ -58,10 +60,8 @@ func Load(f Files) (*Identity, error) {
 	if f.Cert == "" {
 		return id, nil
 	}
-	if fi, err := os.Stat(f.Key); err != nil {
+	if err := secretfile.Check(f.Key); err != nil {
 		return nil, fmt.Errorf("--tls-key: %w", err)
-	} else if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("--tls-key: %s has mode %#o; a private key must be readable by its owner only (chmod 600 %s)", f.Key, fi.Mode().Perm(), f.Key)
 	}
 	cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
 	if err != nil {

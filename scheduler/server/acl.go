@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ark-sched/ark/internal/secretfile"
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/state"
 )
@@ -57,16 +58,15 @@ var (
 
 // LoadTokens reads a token file.
 func LoadTokens(path string) (*ACL, error) {
+	// The file holds every role's secret (attack 7 of the tenant review).
+	if err := secretfile.Check(path); err != nil {
+		return nil, fmt.Errorf("token file: %w", err)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("token file: %w", err)
 	}
 	defer f.Close()
-	// The file holds every role's secret: one readable by others gives
-	// them away (attack 7 of the tenant review).
-	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("token file %s is readable by others (mode %v): chmod 600 %s", path, fi.Mode().Perm(), path)
-	}
 	acl := &ACL{tokens: map[[32]byte]principal{}}
 	sc := bufio.NewScanner(f)
 	for line := 1; sc.Scan(); line++ {

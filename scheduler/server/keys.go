@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ark-sched/ark/internal/secretfile"
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/state"
 	"github.com/ark-sched/ark/storage/crypt"
@@ -62,12 +63,8 @@ func NewClusterKey(raw []byte) (*ClusterKey, error) {
 // one line. The file must be the owner's alone (mode 0600 or 0400): the
 // key opens every namespace's checkpoints.
 func LoadClusterKey(path string) (*ClusterKey, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
+	if err := secretfile.Check(path); err != nil {
 		return nil, fmt.Errorf("cluster key file: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("cluster key file %s has mode %04o: it must be readable by its owner only (chmod 600)", path, fi.Mode().Perm())
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
