@@ -6,14 +6,10 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/ark-sched/ark/worker/driver"
 )
 
 // The agent's HTTP endpoints are authenticated:
@@ -29,26 +25,22 @@ import (
 
 // loadReportKey reads the agent's report key, creating it on first start.
 func loadReportKey(dataDir string) ([]byte, error) {
-	path := filepath.Join(dataDir, "report-key")
-	b, err := os.ReadFile(path)
-	if err == nil {
-		k, derr := hex.DecodeString(strings.TrimSpace(string(b)))
-		if derr != nil || len(k) != 32 {
-			return nil, fmt.Errorf("report key %s is not 64 hex digits", path)
+	v, err := readSecretFile(dataDir, reportKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	if v != "" {
+		k, err := hex.DecodeString(v)
+		if err != nil || len(k) != 32 {
+			return nil, fmt.Errorf("%s is not 64 hex digits", filepath.Join(dataDir, reportKeyFile))
 		}
 		return k, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("read report key: %w", err)
 	}
 	k := make([]byte, 32)
 	if _, err := rand.Read(k); err != nil {
 		return nil, err
 	}
-	if err := driver.WriteFileAtomic(path, []byte(hex.EncodeToString(k)+"\n")); err != nil {
-		return nil, fmt.Errorf("save report key: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	if err := writeSecretFile(dataDir, reportKeyFile, hex.EncodeToString(k)); err != nil {
 		return nil, err
 	}
 	return k, nil

@@ -27,6 +27,7 @@ import (
 const (
 	nodeSecretFile = "node-secret"
 	logsKeyFile    = "logs-key"
+	reportKeyFile  = "report-key" // the key of task tokens (auth.go)
 )
 
 // readSecretFile reads a hex secret of the data dir; "" when there is none.
@@ -41,7 +42,7 @@ func readSecretFile(dataDir, name string) (string, error) {
 	}
 	v := strings.TrimSpace(string(b))
 	if _, err := hex.DecodeString(v); err != nil || len(v) < 32 {
-		return "", fmt.Errorf("%s is not a hex secret of at least 32 digits; remove it to register anew", path)
+		return "", fmt.Errorf("%s is not a hex secret of at least 32 digits; remove it and restart the agent (a node secret: the node then registers anew)", path)
 	}
 	return v, nil
 }
