@@ -188,30 +188,36 @@ func principalOf(ctx context.Context) principal {
 
 // auth wraps a handler with an access check.
 func (s *Server) auth(need access, h http.HandlerFunc) http.HandlerFunc {
-	return s.withAudit(func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.identifyRequest(r)
-		if err != nil {
-			// Answer before reading the body, and close at once:
-			// net/http drains up to 256 KiB of an unread body before
-			// closing, and a stranger trickling it would hold the
-			// connection for as long as the body timeout.
-			w.Header().Set("Connection", "close")
-			_ = http.NewResponseController(w).SetReadDeadline(time.Now())
-			writeError(w, http.StatusUnauthorized, err)
+		s.audited(w, r, p, err, func(w http.ResponseWriter) { s.gate(w, r, need, p, err, h) })
+	}
+}
+
+// gate answers a request its caller may not make (401, 403, 429), or
+// passes it to h with the caller's principal in its context.
+func (s *Server) gate(w http.ResponseWriter, r *http.Request, need access, p principal, err error, h http.HandlerFunc) {
+	if err != nil {
+		// Answer before reading the body, and close at once:
+		// net/http drains up to 256 KiB of an unread body before
+		// closing, and a stranger trickling it would hold the
+		// connection for as long as the body timeout.
+		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+		writeError(w, http.StatusUnauthorized, err)
+		return
+	}
+	if !p.allows(need) {
+		writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s %s", ErrForbidden, r.Method, r.URL.Path))
+		return
+	}
+	if p.role == roleNamespace {
+		if ok, retry := s.rate.allow(bearer(r)); !ok {
+			tooManyRequests(w, retry)
 			return
 		}
-		if !p.allows(need) {
-			writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s %s", ErrForbidden, r.Method, r.URL.Path))
-			return
-		}
-		if p.role == roleNamespace {
-			if ok, retry := s.rate.allow(bearer(r)); !ok {
-				tooManyRequests(w, retry)
-				return
-			}
-		}
-		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
-	})
+	}
+	h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 }
 
 // hiddenJob is the answer for a job in a namespace the token cannot see:

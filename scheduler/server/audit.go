@@ -44,39 +44,38 @@ func audited(r *http.Request) bool {
 	return !strings.HasSuffix(r.URL.Path, "/heartbeat")
 }
 
-// withAudit records a request before it runs and its outcome after, with
-// who made it (an ACL token's accessor ID, or a file token's fingerprint;
-// never the secret), the route and its target. Refused requests are
-// recorded too.
-func (s *Server) withAudit(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.audit == nil || !audited(r) {
-			h(w, r)
-			return
-		}
-		e := audit.Entry{
-			Phase: audit.PhaseRequest, Request: randomSuffix(8),
-			Method: r.Method, Route: r.Pattern, Target: r.PathValue("id"), Remote: r.RemoteAddr,
-		}
-		if tok := bearer(r); tok != "" {
-			e.Accessor = TokenFingerprint(tok)
-		}
-		if p, err := s.identifyRequest(r); err == nil {
-			e.Role, e.Namespace = p.role.String(), p.namespace
-			if p.role == roleNode {
-				e.Role = "node:" + p.node
-			}
-			if p.grant != nil {
-				// An ACL token has a public accessor ID: name it by that.
-				e.Accessor = p.grant.accessor
-			}
-		}
-		s.appendAudit(e)
-		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		h(rec, r)
-		e.Phase, e.Code, e.Outcome = audit.PhaseResponse, rec.code, audit.Outcome(rec.code)
-		s.appendAudit(e)
+// audited serves a request through serve, recording it before it runs and
+// its outcome after when it is audited, with who made it (p, as auth
+// identified it: an ACL token's accessor ID, or a file token's
+// fingerprint; never the secret), the route and its target. Refused
+// requests are recorded too.
+func (s *Server) audited(w http.ResponseWriter, r *http.Request, p principal, idErr error, serve func(http.ResponseWriter)) {
+	if s.audit == nil || !audited(r) {
+		serve(w)
+		return
 	}
+	e := audit.Entry{
+		Phase: audit.PhaseRequest, Request: randomSuffix(8),
+		Method: r.Method, Route: r.Pattern, Target: r.PathValue("id"), Remote: r.RemoteAddr,
+	}
+	if tok := bearer(r); tok != "" {
+		e.Accessor = TokenFingerprint(tok)
+	}
+	if idErr == nil {
+		e.Role, e.Namespace = p.role.String(), p.namespace
+		if p.role == roleNode {
+			e.Role = "node:" + p.node
+		}
+		if p.grant != nil {
+			// An ACL token has a public accessor ID: name it by that.
+			e.Accessor = p.grant.accessor
+		}
+	}
+	s.appendAudit(e)
+	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+	serve(rec)
+	e.Phase, e.Code, e.Outcome = audit.PhaseResponse, rec.code, audit.Outcome(rec.code)
+	s.appendAudit(e)
 }
 
 func (s *Server) appendAudit(e audit.Entry) {
