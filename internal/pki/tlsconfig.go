@@ -98,6 +98,10 @@ var cipherSuites = []uint16{
 	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
+// errNotServer is the answer to a server started with another role's
+// certificate.
+var errNotServer = fmt.Errorf("--tls-cert: not a server certificate (want DNS name %s; create one with ark tls cert create --server)", ServerName)
+
 // HTTPServer is the config of a server's HTTP API. A client certificate is
 // verified if given, not required at the handshake: CLI users authenticate
 // with tokens, and a browser or curl without a certificate must still get
@@ -106,7 +110,7 @@ var cipherSuites = []uint16{
 // verify_https_client for its RPC-only paths.
 func (id *Identity) HTTPServer() (*tls.Config, error) {
 	if !id.HasRole(RoleServer) {
-		return nil, fmt.Errorf("--tls-cert: not a server certificate (want DNS name %s; create one with ark tls cert create --server)", ServerName)
+		return nil, errNotServer
 	}
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
@@ -189,7 +193,7 @@ func (id *Identity) AgentClient() *tls.Config {
 // CLI user's certificate, though signed by the same CA, is refused.
 func (id *Identity) Raft() (*tls.Config, error) {
 	if !id.HasRole(RoleServer) {
-		return nil, fmt.Errorf("--tls-cert: not a server certificate (want DNS name %s; create one with ark tls cert create --server)", ServerName)
+		return nil, errNotServer
 	}
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
