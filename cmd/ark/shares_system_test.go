@@ -50,7 +50,7 @@ func TestSystemGPUShares(t *testing.T) {
 	}
 	third := share("s3")
 	waitUntil(t, 10*time.Second, "a reason for the third share", func() bool { return job(third).Reason != "" })
-	if j := job(third); j.Status != api.JobPending || !strings.Contains(j.Reason, "1 have no GPU with 500m and 20Gi free") {
+	if j := job(third); j.Status != api.JobPending || !strings.Contains(j.Reason, "1 node has no GPU with 500m and 20Gi free") {
 		t.Errorf("third share: %s %q", j.Status, j.Reason)
 	}
 	st, err := cli(t, s.http, "job", "status", first)

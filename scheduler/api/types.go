@@ -48,6 +48,9 @@ type Job struct {
 	Status string `json:"status"`
 	// Reason says why a job is pending, failed or cancelled.
 	Reason string `json:"reason,omitempty"`
+	// Reasons are why a pending job waits, one per rule, as the scheduler
+	// counted them (Reason is their text).
+	Reasons []Reason `json:"reasons,omitempty"`
 	// Spec is the defaulted spec the job was submitted with.
 	Spec spec.Job `json:"spec"`
 	// Allocations is filled in API answers; the store keeps them apart.
@@ -68,6 +71,10 @@ type Job struct {
 	// Preempting lists the jobs this pending job evicted to make room; it
 	// is placed before other pending work once their allocations stop.
 	Preempting []string `json:"preempting,omitempty"`
+	// HeldNodes are the nodes this pending job's preemption freed, closed
+	// to other work until it is placed or HoldUntil passes.
+	HeldNodes []string   `json:"heldNodes,omitempty"`
+	HoldUntil *time.Time `json:"holdUntil,omitempty"`
 	// RestartAfter holds a restarting job back until its backoff has passed.
 	RestartAfter *time.Time `json:"restartAfter,omitempty"`
 	// SubmitToken is the submitter's idempotency key, scoped to the job's
@@ -369,3 +376,12 @@ const IdempotencyHeader = "Idempotency-Key"
 // IndexHeader carries the state index an answer reflects; pass it back as
 // ?index= to block until something newer exists.
 const IndexHeader = "X-Ark-Index"
+
+// Reason is one rule that keeps a job pending: the rule's name ("free_gpus",
+// "nvlink", "fabric", "quota", "held", ...), the nodes it rejected (0 for
+// a rule about the job or the gang), and what it says.
+type Reason struct {
+	Rule   string `json:"rule"`
+	Nodes  int    `json:"nodes,omitempty"`
+	Detail string `json:"detail"`
+}

@@ -48,6 +48,9 @@ type nodeKind struct {
 	gpuMem int64
 	gpus   int
 	layout string // NVLink domain and NUMA side per GPU, when known
+	// excluded is why a job's view left GPUs out (the rule a node left
+	// without GPUs fails).
+	excluded Rule
 }
 
 type cpuMem struct{ cpu, mem int64 }
@@ -69,7 +72,7 @@ type nodeGroup struct {
 type groupReason struct {
 	valid  bool
 	key    taskKey // CPU and memory zero
-	reason Reason
+	reason Rule
 }
 
 type nodeClass struct {
@@ -103,6 +106,7 @@ type taskKey struct {
 	cpu, mem, milli, gpuMem int64
 	gpus                    int
 	models                  string
+	nvlink                  bool
 }
 
 type cachedScore struct {
@@ -110,7 +114,7 @@ type cachedScore struct {
 	key     taskKey
 	version uint64
 	rep     int
-	reason  Reason
+	reason  Rule
 	score   float64
 	gpus    []int
 }
@@ -120,7 +124,7 @@ type cachedScore struct {
 type Versioned interface{ Version() uint64 }
 
 func taskKeyOf(t Task) taskKey {
-	k := taskKey{cpu: t.CPUMilli, mem: t.Memory, milli: t.GPUMilli, gpuMem: t.GPUMemory, gpus: t.GPUs}
+	k := taskKey{cpu: t.CPUMilli, mem: t.Memory, milli: t.GPUMilli, gpuMem: t.GPUMemory, gpus: t.GPUs, nvlink: t.NVLink}
 	switch len(t.Models) {
 	case 0:
 	case 1:
@@ -153,7 +157,7 @@ func newCluster(nodes []*NodeState, ungrouped bool) *Cluster {
 		c.fabricOf[i] = int32(sort.SearchStrings(c.fabrics, n.Fabric))
 	}
 	for i, n := range nodes {
-		k := nodeKind{model: n.Model, gpuMem: n.GPUMemory, gpus: len(n.GPUFree)}
+		k := nodeKind{model: n.Model, gpuMem: n.GPUMemory, gpus: len(n.GPUFree), excluded: n.Excluded}
 		if n.NVLinkGroup != nil || n.NUMA != nil {
 			b := make([]byte, 0, 4*len(n.GPUFree))
 			for g := range n.GPUFree {
@@ -282,12 +286,12 @@ func (c *Cluster) Classes() int { return c.classes }
 // Groups is the number of distinct GPU states.
 func (c *Cluster) Groups() int { return len(c.groups) }
 
-// reason is the reason every node of g rejects t for, or ReasonNone
+// reason is the rule every node of g rejects t for, or RuleNone
 // when some node may take it. It runs the checkers with t's CPU and memory
 // set to zero: every checker but CPU's and memory's reads only what the
 // group key holds, so one that fails there fails for every member. A CPU
 // or memory rejection (a node over-committed) is left to the classes.
-func (g *nodeGroup) reason(c *Cluster, t Task, gk taskKey) Reason {
+func (g *nodeGroup) reason(c *Cluster, t Task, gk taskKey) Rule {
 	for i := range g.reasons {
 		if e := &g.reasons[i]; e.valid && e.key == gk {
 			return e.reason
@@ -295,8 +299,8 @@ func (g *nodeGroup) reason(c *Cluster, t Task, gk taskKey) Reason {
 	}
 	t.CPUMilli, t.Memory = 0, 0
 	r := c.Nodes[g.classes[0].members[0]].Check(t)
-	if r == ReasonCPU || r == ReasonMemory {
-		r = ReasonNone
+	if r == RuleCPU || r == RuleMemory {
+		r = RuleNone
 	}
 	g.reasons[g.next] = groupReason{valid: true, key: gk, reason: r}
 	g.next = (g.next + 1) % len(g.reasons)
@@ -315,7 +319,7 @@ func (c *Cluster) classesFor(t Task) iter.Seq[*nodeClass] {
 	gk := gpuTaskKey(taskKeyOf(t))
 	return func(yield func(*nodeClass) bool) {
 		for _, g := range c.groups {
-			if len(g.classes) > 1 && g.reason(c, t, gk) != ReasonNone {
+			if len(g.classes) > 1 && g.reason(c, t, gk) != RuleNone {
 				continue
 			}
 			for _, cl := range g.classes {
@@ -331,7 +335,7 @@ func (c *Cluster) classesFor(t Task) iter.Seq[*nodeClass] {
 // index among equal scores) and its GPUs, or -1. It checks each group's
 // GPU state once, then checks and scores each class of the groups that
 // pass, once per class.
-func (c *Cluster) Select(t Task, p Policy, counts *ReasonCounts) (int, []int) {
+func (c *Cluster) Select(t Task, p Policy, counts *RuleCounts) (int, []int) {
 	if _, ok := p.(PerNode); ok {
 		return Select(c.Nodes, t, p, counts)
 	}
@@ -350,7 +354,7 @@ func (c *Cluster) Select(t Task, p Policy, counts *ReasonCounts) (int, []int) {
 	for _, g := range c.groups {
 		// A group of one class is checked as the class.
 		if len(g.classes) > 1 {
-			if r := g.reason(c, t, gk); r != ReasonNone {
+			if r := g.reason(c, t, gk); r != RuleNone {
 				if counts != nil {
 					counts[r] += g.nodes
 				}
@@ -367,14 +371,14 @@ func (c *Cluster) Select(t Task, p Policy, counts *ReasonCounts) (int, []int) {
 			if !hit {
 				n := c.Nodes[rep]
 				e = cachedScore{valid: true, key: tk, version: v, rep: rep, reason: n.Check(t)}
-				if e.reason == ReasonNone {
+				if e.reason == RuleNone {
 					e.score, e.gpus = p.Score(n, t)
 				}
 				if cached {
 					cl.store(e)
 				}
 			}
-			if e.reason != ReasonNone {
+			if e.reason != RuleNone {
 				if counts != nil {
 					counts[e.reason] += len(cl.members)
 				}

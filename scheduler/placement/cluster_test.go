@@ -105,7 +105,7 @@ func TestPropertyClusterSelectMatchesScan(t *testing.T) {
 				o.Observe(tk)
 				p2.(Observer).Observe(tk)
 			}
-			var ca, cb ReasonCounts
+			var ca, cb RuleCounts
 			i1, g1 := Select(ref, tk, p1, &ca)
 			i2, g2 := c.Select(tk, p2, &cb)
 			if len(g1) == 0 {
@@ -149,7 +149,7 @@ func TestPropertyGangMatchesUngrouped(t *testing.T) {
 				p2.(Observer).Observe(tk)
 			}
 			g := Gang{Replicas: 1 + rng.IntN(4), Task: tk, SameNode: rng.IntN(4) == 0, Spread: rng.IntN(4) == 0, NVLinkRequired: rng.IntN(3) == 0}
-			var ca, cb ReasonCounts
+			var ca, cb RuleCounts
 			s1, ok1 := a.PlaceGang(g, p1, &ca)
 			s2, ok2 := b.PlaceGang(g, p2, &cb)
 			if ok1 != ok2 || !reflect.DeepEqual(s1, s2) || ca != cb {
@@ -186,12 +186,12 @@ func TestClusterGroups(t *testing.T) {
 	if c.Classes() != 51 || c.Groups() != 2 {
 		t.Fatalf("%d classes in %d groups, want 51 in 2", c.Classes(), c.Groups())
 	}
-	var counts ReasonCounts
+	var counts RuleCounts
 	tk := Task{GPUs: 2, GPUMilli: 1000, CPUMilli: 1000, Memory: 10}
 	if i, g := c.Select(tk, NewArk(), &counts); i != 50 || !reflect.DeepEqual(g, []int{0, 1}) {
 		t.Errorf("Select = %d %v, want 50 [0 1]", i, g)
 	}
-	if counts[ReasonFreeGPUs] != 50 {
+	if counts[RuleFreeGPUs] != 50 {
 		t.Errorf("counts %v, want 50 nodes lacking free GPUs", counts)
 	}
 	c.Place(50, tk, []int{0, 1})

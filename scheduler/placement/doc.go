@@ -10,8 +10,15 @@
 //     as a baseline.
 //   - packing.go, reasons.go: NodeState (what a node has free, per GPU in
 //     milli-GPU) and Task (one replica: CPU, memory, whole GPUs or a share
-//     of one); the feasibility checkers, each returning a Reason constant,
-//     and ReasonCounts that explain a pending job per reason.
+//     of one); the feasibility checkers, each returning a Rule, run by
+//     NodeState.Check, the one per-node check the planner, the
+//     explanation and Fit share; Reason ({rule, nodes, detail}) and
+//     Explanation, a pending job's reasons counted per rule, rendered to
+//     text in one place (Explanation.Text).
+//   - explain.go: why a gang stays pending (explainGang): per-node rules
+//     counted over the job's view of the nodes, then the gang's own
+//     (sameNode, NVLink per replica, one fabric, replicas' room in all),
+//     and the verdict on the idle cluster ("cannot fit on this cluster").
 //   - policy.go, fgd.go, ark.go: the scorers. FGD (Weng et al., ATC'23) as
 //     the reference simulator scores it; best fit, first fit and seeded
 //     random as baselines; Ark's default (online-learned shapes, memory in
@@ -30,7 +37,7 @@
 //   - queues.go: dominant resource fairness across queues (FairOrder) and
 //     quota admission with borrowing (Admit).
 //
-// Fit and NodeUsage are what the FSM uses to re-check a plan before it
-// commits, so the scheduler and the re-check can never disagree on what
-// fits. bench/placementsim replays the openb trace through these policies.
+// Fit and NodeUsage re-check a plan before it commits; Fit sees a node as
+// the planner does (jobStates) and runs the same checkers, so the planner
+// and the re-check can never disagree on what fits. bench/placementsim replays the openb trace through these policies.
 package placement

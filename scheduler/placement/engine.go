@@ -2,6 +2,7 @@ package placement
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,7 +15,7 @@ import (
 // reason why. It is pure: the same Input gives the same Result.
 //
 //	checkers (reasons.go): ready, GPU model and memory, GPUs in total,
-//	    free whole GPUs, free milli for a share, CPU, memory
+//	    free whole GPUs, free milli for a share, CPU, memory, NVLink domain
 //	scorer (Ark's policy, ark.go): least growth of expected fragmentation
 //	    under the shape distribution learned from live and earlier jobs
 //	gang (gang.go): one node and one NVLink domain, then fewest nodes in
@@ -66,14 +67,17 @@ func place(in Input, fresh bool) Result {
 	}
 	res := Result{Unplaced: map[string]string{}}
 	views := map[viewKey]*view{}
-	explained := map[string]string{} // by request and replicas, until the next placement
+	explained := map[string]Explanation{} // by request and gang, until the next placement
 	pre := &preempter{in: &in, taken: map[string]bool{}}
 	var held []reservation // room kept for jobs that fit nowhere (backfill)
+	// Nodes freed by committed preemptions are their preemptors' alone.
+	nodeIdx := nodeIndex(nodes)
+	holds := preemptHolds(&in, nodeIdx)
 	limit := max(in.MaxReservations, 1)
 	for _, job := range preemptorsFirst(in.Pending) {
 		req, err := RequestOf(job)
 		if err != nil {
-			res.Unplaced[job.ID] = "invalid resources: " + err.Error()
+			res.pending(job.ID, Explain(Reason{Rule: RuleInvalid, Detail: "invalid resources: " + err.Error()}))
 			continue
 		}
 		replicas := max(job.Spec.Replicas, 1)
@@ -83,6 +87,7 @@ func place(in Input, fresh bool) Result {
 			SameNode:       req.SameNode,
 			NVLinkRequired: job.Spec.Topology.NVLink == spec.PrefRequired,
 			Spread:         job.Spec.Kind == spec.KindInference,
+			OneFabric:      job.Spec.Topology.RDMA == spec.PrefRequired,
 		}
 		policy.Observe(g.Task)
 		key := viewKeyOf(req)
@@ -97,10 +102,20 @@ func place(in Input, fresh bool) Result {
 		// may use the nodes held for it: they are closed to this job.
 		var blocked []reservation
 		var closed []int
-		for _, r := range held {
-			if !r.admits(job) {
+		clear(pre.closed)
+		for _, list := range [][]reservation{holds, held} {
+			for _, r := range list {
+				if r.admits(job) {
+					continue
+				}
 				blocked = append(blocked, r)
 				for i := range r.Nodes {
+					if r.preemptor {
+						if pre.closed == nil {
+							pre.closed = map[int]bool{}
+						}
+						pre.closed[i] = true
+					}
 					if !c.Nodes[i].NotReady {
 						c.SetNotReady(i, true)
 						closed = append(closed, i)
@@ -118,33 +133,38 @@ func place(in Input, fresh bool) Result {
 			c.SetNotReady(i, false)
 		}
 		if !ok {
-			ek := fmt.Sprintf("%+v/%d", req, replicas)
+			ek := fmt.Sprintf("%+v/%+v", req, g)
 			why, seen := explained[ek]
 			if !seen {
-				why = explain(nodes, usage, replicas, req)
+				why = explainGang(nodes, usage, g, req)
 				explained[ek] = why
 			}
 			if wait := waitingOn(in.Allocs, job.Preempting); len(wait) > 0 {
 				// Its victims are stopping: preempt no more, wait for them.
-				res.Unplaced[job.ID] = fmt.Sprintf("%s; waiting for preempted job(s) %s to stop", why, strings.Join(wait, ", "))
+				why.Add(Reason{Rule: RulePreempting, Detail: fmt.Sprintf("waiting for preempted job(s) %s to stop", strings.Join(wait, ", "))})
+				res.pending(job.ID, why)
 				continue
 			}
 			if need > 0 {
-				why = fmt.Sprintf("waiting for quota: queue %s is at its quota and %.3g GPU(s) of its lower-priority work must stop first", job.Queue, float64(need)/MilliPerGPU)
+				why = Explain(Reason{Rule: RuleQuota, Detail: fmt.Sprintf("waiting for quota: queue %s is at its quota and %.3g GPU(s) of its lower-priority work must stop first", job.Queue, float64(need)/MilliPerGPU)})
 			}
 			if in.Preempt {
 				if pr, ok := pre.victimsFor(job, nodes, usage, req, g, policy, in.Reclaim[job.ID], need); ok {
 					res.Preemptions = append(res.Preemptions, pr)
-					res.Unplaced[job.ID] = fmt.Sprintf("%s; preempting %s", why, strings.Join(pr.Victims, ", "))
+					// Later jobs of the pass see the nodes held already:
+					// two preemptors never count on one node.
+					holds = append(holds, preemptHold(job.ID, pr.Nodes, nodeIdx))
+					why.Add(Reason{Rule: RulePreempting, Detail: "preempting " + strings.Join(pr.Victims, ", ")})
+					res.pending(job.ID, why)
 					continue
 				}
 			}
 			if need > 0 {
-				res.Unplaced[job.ID] = why
+				res.pending(job.ID, why)
 				continue
 			}
 			for _, r := range blocked {
-				why += "; " + r.describe(nodes)
+				why.Add(Reason{Rule: RuleHeld, Detail: r.describe(nodes)})
 			}
 			if len(held) < limit && in.Backfill && req.GPUs > 0 {
 				if r, ok := reserveFor(job, &in, nodes, usage, req, g, policy, held); ok {
@@ -152,7 +172,7 @@ func place(in Input, fresh bool) Result {
 					res.Held = append(res.Held, r.hold(nodes))
 				}
 			}
-			res.Unplaced[job.ID] = why
+			res.pending(job.ID, why)
 			continue
 		}
 		asg := make([]Assignment, len(slots))
@@ -167,6 +187,10 @@ func place(in Input, fresh bool) Result {
 			usage[n.ID] = usage[n.ID].add(req.Allocation(job.ID, n, gpus))
 		}
 		res.Placements = append(res.Placements, Placement{JobID: job.ID, Request: req, Assignments: asg})
+		if len(job.Preempting) > 0 {
+			// Placed: the nodes it held are open to the rest of the pass.
+			holds = slices.DeleteFunc(holds, func(r reservation) bool { return r.jobID == job.ID })
+		}
 		// PlaceGang updated this view; the others read the old usage.
 		for k := range views {
 			if k != key {
@@ -213,7 +237,11 @@ func jobStates(nodes []*api.Node, usage map[string]*Usage, req Request) ([]*Node
 		var numa, domains []int
 		nvlinkKnown := false
 		for gi, g := range n.GPUs {
-			if req.gpuMismatch(g) != "" {
+			if r, _ := req.gpuRule(g); r != RuleNone {
+				// The most telling rule: memory, when the model was right.
+				if s.Excluded == RuleNone || r == RuleGPUMemory {
+					s.Excluded = r
+				}
 				continue
 			}
 			free := max(0, MilliPerGPU-u.UsedMilli(gi))

@@ -3,10 +3,8 @@ package placement
 import (
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/ark-sched/ark/scheduler/api"
-	"github.com/ark-sched/ark/scheduler/spec"
 )
 
 // Input is everything a placement pass may look at.
@@ -38,6 +36,10 @@ type Input struct {
 	// the first). Each further GPU job that fits nowhere is held nodes no
 	// earlier reservation holds, and only when it can say when it starts.
 	MaxReservations int
+	// Holds are nodes freed by committed preemptions: closed to every job
+	// but the preemptor, which is tried before other work. A hold's In is
+	// unused.
+	Holds []Hold
 }
 
 // Assignment places one rank.
@@ -57,8 +59,13 @@ type Placement struct {
 // Result is a placement pass's plan.
 type Result struct {
 	Placements []Placement
-	// Unplaced maps each job that stays pending to the reason why.
+	// Unplaced maps each job that stays pending to the reason why, as
+	// text (Why[id].Text()).
 	Unplaced map[string]string
+	// Why maps each job that stays pending to its structured reasons,
+	// counted per rule; the leader adds its own (quota, ports, held nodes)
+	// and renders them with Explanation.Text.
+	Why map[string]Explanation
 	// Preemptions are the evictions jobs that fit nowhere asked for.
 	Preemptions []Preemption
 	// Held are the jobs nodes are held for (backfill), in pass order.
@@ -104,7 +111,8 @@ func RequestOf(j *api.Job) (Request, error) {
 // FirstFit places each pending job, in order, rank by rank on the first
 // node (by name) with room, taking the lowest free GPU indexes. A gang is
 // placed all-or-nothing: if any rank does not fit, none is placed and the
-// job gets a reason.
+// job gets a reason. It sees the nodes as Place does (jobStates) and
+// judges them by the same checkers.
 func FirstFit(in Input) Result {
 	nodes := append([]*api.Node(nil), in.Nodes...)
 	sort.Slice(nodes, func(i, k int) bool { return nodes[i].Name < nodes[k].Name })
@@ -113,16 +121,17 @@ func FirstFit(in Input) Result {
 	for _, n := range nodes {
 		byID[n.ID] = n
 	}
-	res := Result{Unplaced: map[string]string{}}
+	res := Result{Unplaced: map[string]string{}, Why: map[string]Explanation{}}
 	for _, job := range in.Pending {
 		req, err := RequestOf(job)
 		if err != nil {
-			res.Unplaced[job.ID] = "invalid resources: " + err.Error()
+			res.pending(job.ID, Explain(Reason{Rule: RuleInvalid, Detail: "invalid resources: " + err.Error()}))
 			continue
 		}
-		asg, reason := placeGang(nodes, usage, job.Spec.Replicas, req)
+		g := Gang{Replicas: max(job.Spec.Replicas, 1), Task: taskOf(req), SameNode: req.SameNode}
+		asg := placeFirstFit(nodes, usage, g, req)
 		if asg == nil {
-			res.Unplaced[job.ID] = reason
+			res.pending(job.ID, explainGang(nodes, usage, g, req))
 			continue
 		}
 		for _, a := range asg {
@@ -133,76 +142,56 @@ func FirstFit(in Input) Result {
 	return res
 }
 
-// placeGang places every replica or none; it does not change usage.
-func placeGang(nodes []*api.Node, usage map[string]*Usage, replicas int, req Request) ([]Assignment, string) {
-	if req.SameNode {
-		for _, n := range nodes {
-			u := usage[n.ID].Clone()
-			var asg []Assignment
-			for r := 0; r < replicas; r++ {
-				gpus, _ := fitNode(n, u, req)
+// placeFirstFit places every replica or none on the first nodes that pass
+// the checkers; it does not change usage.
+func placeFirstFit(nodes []*api.Node, usage map[string]*Usage, g Gang, req Request) []Assignment {
+	states, index := jobStates(nodes, usage, req)
+	take := func(i int) []int {
+		s := states[i]
+		if s.Check(g.Task) != RuleNone {
+			return nil
+		}
+		local := lowestFree(s, g.Task.GPUs, g.Task.GPUMilli)
+		s.Place(g.Task, local)
+		gpus := make([]int, len(local))
+		for k, l := range local {
+			gpus[k] = index[i][l]
+		}
+		return gpus
+	}
+	var asg []Assignment
+	if g.SameNode {
+		for i, n := range nodes {
+			s := states[i].Clone()
+			asg = asg[:0]
+			for r := 0; r < g.Replicas; r++ {
+				gpus := take(i)
 				if gpus == nil {
 					break
 				}
-				u = u.add(req.Allocation("", n, gpus))
 				asg = append(asg, Assignment{Rank: r, NodeID: n.ID, GPUs: gpus})
 			}
-			if len(asg) == replicas {
-				return asg, ""
+			if len(asg) == g.Replicas {
+				return asg
 			}
+			states[i] = s
 		}
-		return nil, explain(nodes, usage, replicas, req)
+		return nil
 	}
-	tentative := map[string]*Usage{}
-	get := func(id string) *Usage {
-		if u, ok := tentative[id]; ok {
-			return u
-		}
-		u := usage[id].Clone()
-		tentative[id] = u
-		return u
-	}
-	var asg []Assignment
-	for r := 0; r < replicas; r++ {
+	for r := 0; r < g.Replicas; r++ {
 		placed := false
-		for _, n := range nodes {
-			u := get(n.ID)
-			gpus, _ := fitNode(n, u, req)
-			if gpus == nil {
-				continue
+		for i, n := range nodes {
+			if gpus := take(i); gpus != nil {
+				asg = append(asg, Assignment{Rank: r, NodeID: n.ID, GPUs: gpus})
+				placed = true
+				break
 			}
-			tentative[n.ID] = u.add(req.Allocation("", n, gpus))
-			asg = append(asg, Assignment{Rank: r, NodeID: n.ID, GPUs: gpus})
-			placed = true
-			break
 		}
 		if !placed {
-			return nil, explain(nodes, usage, replicas, req)
+			return nil
 		}
 	}
-	return asg, ""
-}
-
-// Rejection reasons, per node, for one replica.
-const (
-	reasonDown     = "not ready"
-	reasonModel    = "lack GPUs of the requested model and memory"
-	reasonTotal    = "have fewer GPUs in total than one replica needs"
-	reasonBusyGPUs = "have too few free GPUs"
-	reasonCPU      = "have too little free CPU"
-	reasonMemory   = "have too little free memory"
-)
-
-// busyReason is the rejection of a node whose matching GPUs are taken:
-// too few free whole GPUs, or no GPU with room for the share.
-func (r Request) busyReason() string {
-	if !r.Shared() {
-		return reasonBusyGPUs
-	}
-	if r.GPUMemoryBytes > 0 {
-		return fmt.Sprintf("have no GPU with %dm and %s free", r.GPUMilli, spec.FormatBytes(r.GPUMemoryBytes))
-	}
-	return fmt.Sprintf("have no GPU with %dm free", r.GPUMilli)
+	return asg
 }
 
 // shares is how many replicas of a shared request GPU g holds given what
@@ -213,123 +202,6 @@ func (r Request) shares(g api.GPU, usedMilli, usedMem int64) int64 {
 		k = min(k, (g.MemoryBytes-usedMem)/m)
 	}
 	return max(k, 0)
-}
-
-// fitNode returns the lowest free matching GPU indexes for one replica (a
-// share: the lowest GPU with room for it), or nil and the reason the node
-// cannot take it.
-func fitNode(n *api.Node, u *Usage, req Request) ([]int, string) {
-	if n.Status != api.NodeReady {
-		return nil, reasonDown
-	}
-	var matching, free []int
-	for i, g := range n.GPUs {
-		if req.gpuMismatch(g) != "" {
-			continue
-		}
-		matching = append(matching, i)
-		switch {
-		case req.Shared():
-			if req.shares(g, u.UsedMilli(i), u.UsedGPUMemory(i)) > 0 {
-				free = append(free, i)
-			}
-		case u.UsedMilli(i) == 0:
-			free = append(free, i)
-		}
-	}
-	switch {
-	case len(matching) == 0:
-		return nil, reasonModel
-	case len(matching) < req.GPUs:
-		return nil, reasonTotal
-	case len(free) < req.GPUs:
-		return nil, req.busyReason()
-	}
-	var cpu, mem int64
-	if u != nil {
-		cpu, mem = u.CPUMilli, u.MemoryBytes
-	}
-	if cpu+req.CPUMilli > n.CPUMilli {
-		return nil, reasonCPU
-	}
-	if mem+req.MemoryBytes > n.MemoryBytes {
-		return nil, reasonMemory
-	}
-	return append([]int(nil), free[:req.GPUs]...), ""
-}
-
-// explain says why a gang does not fit, counting nodes by reason, and
-// whether it could ever fit on the nodes as they are.
-func explain(nodes []*api.Node, usage map[string]*Usage, replicas int, req Request) string {
-	if len(nodes) == 0 {
-		return "no nodes are registered"
-	}
-	counts := map[string]int{}
-	fitOne := 0
-	largest, capacity, largestFits := 0, 0, 0
-	for _, n := range nodes {
-		matching, fits := 0, 0
-		for _, g := range n.GPUs {
-			if req.gpuMismatch(g) == "" {
-				matching++
-				if req.Shared() {
-					fits += int(req.shares(g, 0, 0))
-				}
-			}
-		}
-		if !req.Shared() {
-			fits = matching / max(req.GPUs, 1)
-		}
-		if n.Status == api.NodeReady {
-			largest = max(largest, matching)
-			largestFits = max(largestFits, fits)
-			capacity += fits
-		}
-		if _, why := fitNode(n, usage[n.ID], req); why != "" {
-			counts[why]++
-		} else {
-			fitOne++
-		}
-	}
-	shape := fmt.Sprintf("%d replica(s) x %d GPU(s)", replicas, req.GPUs)
-	if req.Shared() {
-		shape = fmt.Sprintf("%d replica(s) x %dm of a GPU", replicas, req.GPUMilli)
-		if req.GPUMemoryBytes > 0 {
-			shape += " with " + spec.FormatBytes(req.GPUMemoryBytes)
-		}
-	}
-	if req.GPUModel != "" {
-		shape += " of model " + strings.Join(ModelAlternatives(req.GPUModel), " or ")
-	}
-	var parts []string
-	for _, why := range []string{reasonDown, reasonModel, reasonTotal, req.busyReason(), reasonCPU, reasonMemory} {
-		if c := counts[why]; c > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", c, why))
-		}
-	}
-	detail := fmt.Sprintf("%d/%d nodes can take a replica now", fitOne, len(nodes))
-	if len(parts) > 0 {
-		detail += "; " + strings.Join(parts, ", ")
-	}
-	ready := 0
-	for _, n := range nodes {
-		if n.Status == api.NodeReady {
-			ready++
-		}
-	}
-	switch {
-	case ready == 0:
-		return fmt.Sprintf("waiting for resources: %s, and no node is ready (%s)", shape, detail)
-	case largest < req.GPUs:
-		return fmt.Sprintf("cannot fit on this cluster: %s needs %d GPUs on one node, the largest ready node has %d matching (%s)", shape, req.GPUs, largest, detail)
-	case req.SameNode && req.Shared() && largestFits < replicas:
-		return fmt.Sprintf("cannot fit on this cluster: %s on one node, the largest ready node holds %d such shares (%s)", shape, largestFits, detail)
-	case req.SameNode && largest < req.GPUs*replicas:
-		return fmt.Sprintf("cannot fit on this cluster: %s on one node needs %d GPUs, the largest ready node has %d matching (%s)", shape, req.GPUs*replicas, largest, detail)
-	case capacity < replicas:
-		return fmt.Sprintf("cannot fit on this cluster: %s, but the ready nodes hold only %d such replicas even when idle (%s)", shape, capacity, detail)
-	}
-	return fmt.Sprintf("waiting for resources: %s (%s)", shape, detail)
 }
 
 // Clone returns a copy of the usage that may be changed freely (nil is an

@@ -83,10 +83,15 @@ func (u *Usage) UsedGPUMemory(g int) int64 {
 }
 
 // Fit reports whether an allocation as placed fits on node given what is
-// already used there: the node is ready, its GPU indexes exist, match the
-// job's model and memory, and are free (a whole GPU: nothing holds any of
-// it; a share: the GPU's free milli and memory hold it), and CPU and memory
-// fit. It is the FSM's re-check: no GPU milli is ever booked twice.
+// already used there: the allocation is the job's shape, its GPU indexes
+// exist, are distinct and match the job's model and memory; then the node
+// as the planner sees it (jobStates), narrowed to those GPUs, passes the
+// planner's checkers (NodeState.Check) for what the allocation holds: the
+// node is ready, the GPUs are free (a whole GPU: nothing holds any of it;
+// a share: the GPU's free milli and memory hold it), CPU and memory fit.
+// It is the plan's re-check before commit: no GPU milli is ever booked
+// twice, and it cannot disagree with the planner. Errors name the node,
+// the GPU and what holds it.
 func Fit(node *api.Node, used *Usage, a *api.Allocation, req Request) error {
 	if node.Status != api.NodeReady {
 		return fmt.Errorf("node %s is %s", node.Name, node.Status)
@@ -106,12 +111,53 @@ func Fit(node *api.Node, used *Usage, a *api.Allocation, req Request) error {
 			return fmt.Errorf("GPU %d listed twice", g)
 		}
 		seen[g] = true
-		if why := req.gpuMismatch(node.GPUs[g]); why != "" {
+		if _, why := req.gpuRule(node.GPUs[g]); why != "" {
 			return fmt.Errorf("GPU %d of node %s: %s", g, node.Name, why)
 		}
 		if want := req.ShareMemoryOn(node.GPUs[g]); a.GPUMemoryBytes != want {
 			return fmt.Errorf("allocation holds %s of GPU %d, job asks for %s", shareText(a.GPUMilli, a.GPUMemoryBytes), g, shareText(req.GPUMilli, want))
 		}
+	}
+	s := allocState(node, used, a, req)
+	t := Task{CPUMilli: a.CPUMilli, Memory: a.MemoryBytes, GPUs: len(a.GPUs), GPUMilli: allocMilli(a)}
+	if len(a.GPUs) == 0 {
+		t.GPUMilli = 0
+	}
+	switch r := s.Check(t); r {
+	case RuleNone:
+		return nil
+	case RuleFreeGPUs, RuleGPUMilli:
+		return gpuTaken(node, used, a)
+	case RuleCPU:
+		return fmt.Errorf("node %s has %dm CPU free, allocation needs %dm", node.Name, s.CPUFree, a.CPUMilli)
+	case RuleMemory:
+		return fmt.Errorf("node %s has %d bytes of memory free, allocation needs %d", node.Name, s.MemFree, a.MemoryBytes)
+	default:
+		return fmt.Errorf("node %s %s", node.Name, singular(nodeDetail(r, t, "")))
+	}
+}
+
+// allocState is node as the planner sees it for req (jobStates), narrowed
+// to the GPUs the allocation holds, in its order. Fit checked that each
+// of them is in the view (it matches the request's model and memory).
+func allocState(node *api.Node, used *Usage, a *api.Allocation, req Request) *NodeState {
+	states, index := jobStates([]*api.Node{node}, map[string]*Usage{node.ID: used}, req)
+	s := states[0]
+	at := make(map[int]int, len(index[0]))
+	for i, g := range index[0] {
+		at[g] = i
+	}
+	free := make([]int64, len(a.GPUs))
+	for k, g := range a.GPUs {
+		free[k] = s.GPUFree[at[g]]
+	}
+	s.GPUFree, s.NVLinkGroup, s.NUMA = free, nil, nil
+	return s
+}
+
+// gpuTaken says which of the allocation's GPUs is taken and by what.
+func gpuTaken(node *api.Node, used *Usage, a *api.Allocation) error {
+	for _, g := range a.GPUs {
 		usedMilli := used.UsedMilli(g)
 		if usedMilli == 0 {
 			continue
@@ -130,17 +176,7 @@ func Fit(node *api.Node, used *Usage, a *api.Allocation, req Request) error {
 				spec.FormatBytes(max(0, node.GPUs[g].MemoryBytes-mem)), spec.FormatBytes(a.GPUMemoryBytes))
 		}
 	}
-	var cpu, mem int64
-	if used != nil {
-		cpu, mem = used.CPUMilli, used.MemoryBytes
-	}
-	if cpu+a.CPUMilli > node.CPUMilli {
-		return fmt.Errorf("node %s has %dm CPU free, allocation needs %dm", node.Name, node.CPUMilli-cpu, a.CPUMilli)
-	}
-	if mem+a.MemoryBytes > node.MemoryBytes {
-		return fmt.Errorf("node %s has %d bytes of memory free, allocation needs %d", node.Name, node.MemoryBytes-mem, a.MemoryBytes)
-	}
-	return nil
+	return fmt.Errorf("GPUs %v of node %s are taken", a.GPUs, node.Name)
 }
 
 // shareText renders what an allocation holds of each GPU: "whole GPUs",
@@ -207,15 +243,17 @@ func (r Request) Allocation(id string, n *api.Node, gpus []int) *api.Allocation 
 	return a
 }
 
-// gpuMismatch says why a GPU cannot serve the request, or "".
-func (r Request) gpuMismatch(g api.GPU) string {
+// gpuRule is the rule a GPU fails for the request (RuleModel or
+// RuleGPUMemory) and why, or RuleNone and "". A job's view of a node
+// (jobStates) keeps only the GPUs that pass.
+func (r Request) gpuRule(g api.GPU) (Rule, string) {
 	if r.GPUModel != "" && !AnyModelMatches(g.Model, r.GPUModel) {
-		return fmt.Sprintf("model %q is not %s", g.Model, strings.Join(quoted(ModelAlternatives(r.GPUModel)), " or "))
+		return RuleModel, fmt.Sprintf("model %q is not %s", g.Model, strings.Join(quoted(ModelAlternatives(r.GPUModel)), " or "))
 	}
 	if r.GPUMemoryBytes > 0 && g.MemoryBytes < r.GPUMemoryBytes {
-		return fmt.Sprintf("has %d bytes of memory, job asks for %d", g.MemoryBytes, r.GPUMemoryBytes)
+		return RuleGPUMemory, fmt.Sprintf("has %d bytes of memory, job asks for %d", g.MemoryBytes, r.GPUMemoryBytes)
 	}
-	return ""
+	return RuleNone, ""
 }
 
 // ModelAlternatives splits a spec's gpuModel ("H100,H200") into the

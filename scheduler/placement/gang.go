@@ -8,8 +8,12 @@ type Gang struct {
 	Task     Task // one replica
 	// SameNode puts every replica on one node.
 	SameNode bool
-	// NVLink, when required, keeps a replica's GPUs in one NVLink domain.
+	// NVLink, when required, keeps a replica's GPUs in one NVLink domain
+	// (PlaceGang sets Task.NVLink from it, so checkNVLink applies).
 	NVLinkRequired bool
+	// OneFabric, when set (topology.rdma: required), keeps a gang that
+	// spans nodes inside one fabric; it waits rather than cross fabrics.
+	OneFabric bool
 	// Spread puts replicas on distinct nodes when it can (inference: a node
 	// failure takes out at most one replica), packing otherwise.
 	Spread bool
@@ -26,10 +30,11 @@ type Slot struct {
 // domain when the node has several), then the fewest nodes, then one
 // fabric; inference replicas spread across nodes. counts gets the reasons
 // nodes rejected one replica when the gang does not fit.
-func (c *Cluster) PlaceGang(g Gang, p Policy, counts *ReasonCounts) ([]Slot, bool) {
+func (c *Cluster) PlaceGang(g Gang, p Policy, counts *RuleCounts) ([]Slot, bool) {
 	if g.Replicas <= 0 {
 		return nil, true
 	}
+	g = g.withRules()
 	var slots []Slot
 	switch {
 	case g.Replicas == 1:
@@ -50,7 +55,7 @@ func (c *Cluster) PlaceGang(g Gang, p Policy, counts *ReasonCounts) ([]Slot, boo
 	if slots == nil {
 		if counts != nil {
 			for _, n := range c.Nodes {
-				if r := n.Check(g.Task); r != ReasonNone {
+				if r := n.Check(g.Task); r != RuleNone {
 					counts[r]++
 				}
 			}
@@ -63,9 +68,20 @@ func (c *Cluster) PlaceGang(g Gang, p Policy, counts *ReasonCounts) ([]Slot, boo
 	return slots, true
 }
 
-// combined is the whole gang as one task on one node.
+// withRules is g with its topology rules on its task (what the checkers
+// read).
+func (g Gang) withRules() Gang {
+	if g.NVLinkRequired {
+		g.Task.NVLink = true
+	}
+	return g
+}
+
+// combined is the whole gang as one task on one node. NVLink stays a
+// rule per replica (planOneNode keeps each replica in one domain).
 func combined(g Gang) Task {
 	t := g.Task
+	t.NVLink = false
 	t.CPUMilli *= int64(g.Replicas)
 	t.Memory *= int64(g.Replicas)
 	if t.Shared() {
@@ -87,14 +103,16 @@ func (c *Cluster) planOneNode(g Gang, p Policy) []Slot {
 	for cl := range c.classesFor(t) {
 		rep := cl.members[0]
 		n := c.Nodes[rep]
-		if n.Check(t) != ReasonNone {
+		if n.Check(t) != RuleNone {
 			continue
 		}
 		gpus, oneDomain := nvlinkGPUs(n, t.GPUs)
 		if gpus == nil {
 			continue
 		}
-		if g.NVLinkRequired && !oneDomain && t.GPUs <= maxDomain(n) {
+		// The whole gang in one domain keeps every replica in one; else
+		// each replica needs a domain of its own when NVLink is required.
+		if g.Task.NVLink && !oneDomain && capacity(n, g.Task) < g.Replicas {
 			continue
 		}
 		s, _ := p.Score(n, t)
@@ -108,6 +126,18 @@ func (c *Cluster) planOneNode(g Gang, p Policy) []Slot {
 		return nil
 	}
 	slots := make([]Slot, g.Replicas)
+	if g.Task.NVLink && !bestDomain {
+		n := c.Nodes[best].Clone()
+		for r := range slots {
+			gpus := perReplicaGPUs(n, g.Task)
+			if gpus == nil {
+				return nil
+			}
+			n.Place(g.Task, gpus)
+			slots[r] = Slot{best, gpus}
+		}
+		return slots
+	}
 	k := g.Task.GPUs
 	for r := range slots {
 		slots[r] = Slot{best, bestGPUs[r*k : (r+1)*k]}
@@ -216,7 +246,7 @@ func maxDomain(n *NodeState) int {
 
 // capacity is how many replicas of t fit on n as it is now.
 func capacity(n *NodeState, t Task) int {
-	if n.Check(t) != ReasonNone {
+	if n.Check(t) != RuleNone {
 		return 0
 	}
 	c := 1 << 30
@@ -233,6 +263,8 @@ func capacity(n *NodeState, t Task) int {
 			s += int(f / t.GPUMilli)
 		}
 		c = min(c, s)
+	case t.NVLink && t.GPUs > 1 && t.GPUs <= maxDomain(n):
+		c = min(c, domainReplicas(n, t.GPUs))
 	case t.GPUs > 0:
 		c = min(c, n.FullyFree()/t.GPUs)
 	}
@@ -242,7 +274,8 @@ func capacity(n *NodeState, t Task) int {
 // planFewestNodes spreads a training gang over the fewest nodes: within
 // each fabric, nodes that hold the most replicas first; the fabric that
 // needs the fewest nodes wins (then the least capacity left over, then the
-// first fabric by name); across fabrics only when no fabric can hold it.
+// first fabric by name); across fabrics only when no fabric can hold it
+// and the gang does not require one (OneFabric).
 // One pass over the node classes in order of capacity.
 func (c *Cluster) planFewestNodes(g Gang) []Slot {
 	type cand struct {
@@ -284,6 +317,9 @@ func (c *Cluster) planFewestNodes(g Gang) []Slot {
 				}
 			}
 		}
+	}
+	if best < 0 && g.OneFabric {
+		return nil // no fabric holds it, and it may not cross one
 	}
 	type pick struct{ node, cap int }
 	var chosen []pick
@@ -380,7 +416,7 @@ func (c *Cluster) selectExcept(t Task, p Policy, skip map[int]bool) (int, []int)
 			continue
 		}
 		n := c.Nodes[rep]
-		if n.Check(t) != ReasonNone {
+		if n.Check(t) != RuleNone {
 			continue
 		}
 		s, gp := p.Score(n, t)

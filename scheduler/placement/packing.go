@@ -19,6 +19,9 @@ type Task struct {
 	Models []string
 	// GPUMemory is the least memory each GPU must have (0: any).
 	GPUMemory int64
+	// NVLink requires the replica's whole GPUs in one NVLink domain
+	// (checkNVLink); Gang.NVLinkRequired sets it.
+	NVLink bool
 }
 
 // Shared reports whether the task asks for a fraction of one GPU.
@@ -43,6 +46,10 @@ type NodeState struct {
 	NVLinkGroup []int // NVLink domain of each GPU index (nil: one domain)
 	NUMA        []int // NUMA side of each GPU index (nil: unknown)
 	Fabric      string
+	// Excluded is the rule that left GPUs of the node out of a job's view
+	// (RuleModel or RuleGPUMemory), RuleNone when none was: the rule a GPU
+	// task fails on a node left without GPUs.
+	Excluded Rule
 	// Order is the node's position in the cluster sorted by name (first fit).
 	Order int
 }
@@ -88,14 +95,16 @@ func ModelAccepted(model string, models []string) bool {
 }
 
 // Check runs the feasibility checkers for one task on one node, in order,
-// and returns the first reason it does not fit (ReasonNone when it fits).
-func (n *NodeState) Check(t Task) Reason {
+// and returns the first rule it fails (RuleNone when it fits). It is the
+// one per-node feasibility check: the planner, the explanation of a
+// pending job and Fit all call it.
+func (n *NodeState) Check(t Task) Rule {
 	for _, c := range checkers {
-		if r := c(n, t); r != ReasonNone {
+		if r := c(n, t); r != RuleNone {
 			return r
 		}
 	}
-	return ReasonNone
+	return RuleNone
 }
 
 // Place takes the task's share of the given GPUs, CPU and memory.

@@ -2,11 +2,11 @@ package placement
 
 import (
 	"fmt"
-	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/ark-sched/ark/internal/puretest"
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/spec"
 )
@@ -124,7 +124,7 @@ func TestFirstFit(t *testing.T) {
 				job("first", 1, 3), job("second", 1, 2),
 			}},
 			placed:  map[string]string{"first": "0@n1[0 1 2]"},
-			pending: map[string]string{"second": "waiting for resources: 1 replica(s) x 2 GPU(s) (0/1 nodes can take a replica now; 1 have too few free GPUs)"},
+			pending: map[string]string{"second": "waiting for resources: 1 replica(s) x 2 GPU(s) (0/1 nodes can take a replica now; 1 node lacks 2 free GPUs)"},
 		},
 		{
 			name: "sameNode keeps the gang on one node",
@@ -144,7 +144,7 @@ func TestFirstFit(t *testing.T) {
 			name: "sameNode waits when the big node is busy",
 			in: Input{Nodes: []*api.Node{h200("n1", 2), h200("n2", 4)}, Allocs: []*api.Allocation{live("x", "id-n2", 3)},
 				Pending: []*api.Job{job("a", 2, 2, sameNode)}},
-			pending: map[string]string{"a": "waiting for resources: 2 replica(s) x 2 GPU(s) (2/2 nodes can take a replica now)"},
+			pending: map[string]string{"a": "waiting for resources: 2 replica(s) x 2 GPU(s) (2/2 nodes can take a replica now; 2 nodes lack room for all 2 replicas (sameNode))"},
 		},
 		{
 			name: "GPU model filter (case-insensitive substring)",
@@ -158,7 +158,7 @@ func TestFirstFit(t *testing.T) {
 			in: Input{Nodes: []*api.Node{node("a1", 8, "NVIDIA A100-SXM4-80GB", 80)}, Pending: []*api.Job{
 				job("a", 1, 1, model("B200")),
 			}},
-			pending: map[string]string{"a": "cannot fit on this cluster: 1 replica(s) x 1 GPU(s) of model B200 needs 1 GPUs on one node, the largest ready node has 0 matching (0/1 nodes can take a replica now; 1 lack GPUs of the requested model and memory)"},
+			pending: map[string]string{"a": "cannot fit on this cluster: 1 replica(s) x 1 GPU(s) of model B200 needs 1 GPUs on one node, the largest ready node has 0 matching (0/1 nodes can take a replica now; 1 node lacks GPUs of model B200)"},
 		},
 		{
 			name: "GPU memory filter",
@@ -188,14 +188,14 @@ func TestFirstFit(t *testing.T) {
 			in: Input{Nodes: []*api.Node{down(h200("n1", 8))}, Pending: []*api.Job{
 				job("a", 1, 1),
 			}},
-			pending: map[string]string{"a": "waiting for resources: 1 replica(s) x 1 GPU(s), and no node is ready (0/1 nodes can take a replica now; 1 not ready)"},
+			pending: map[string]string{"a": "waiting for resources: 1 replica(s) x 1 GPU(s), and no node is ready (0/1 nodes can take a replica now; 1 node is not ready)"},
 		},
 		{
 			name: "replica needs more GPUs than any node has",
 			in: Input{Nodes: []*api.Node{h200("n1", 4), h200("n2", 4)}, Pending: []*api.Job{
 				job("a", 1, 8),
 			}},
-			pending: map[string]string{"a": "cannot fit on this cluster: 1 replica(s) x 8 GPU(s) needs 8 GPUs on one node, the largest ready node has 4 matching (0/2 nodes can take a replica now; 2 have fewer GPUs in total than one replica needs)"},
+			pending: map[string]string{"a": "cannot fit on this cluster: 1 replica(s) x 8 GPU(s) needs 8 GPUs on one node, the largest ready node has 4 matching (0/2 nodes can take a replica now; 2 nodes have fewer GPUs in total than one replica needs)"},
 		},
 		{
 			name: "CPU limit",
@@ -215,33 +215,33 @@ func TestFirstFit(t *testing.T) {
 			in: Input{Nodes: []*api.Node{func() *api.Node { n := h200("n1", 8); n.CPUMilli = 1500; return n }()},
 				Allocs:  []*api.Allocation{live("x", "id-n1", 0)},
 				Pending: []*api.Job{job("a", 1, 1, cpu("501m"))}},
-			pending: map[string]string{"a": "waiting for resources: 1 replica(s) x 1 GPU(s) (0/1 nodes can take a replica now; 1 have too little free CPU)"},
+			pending: map[string]string{"a": "waiting for resources: 1 replica(s) x 1 GPU(s) (0/1 nodes can take a replica now; 1 node has too little free CPU)"},
 		},
 		{
 			name: "memory limit",
 			in: Input{Nodes: []*api.Node{func() *api.Node { n := h200("n1", 8); n.MemoryBytes = 3 * gi; return n }()},
 				Pending: []*api.Job{job("a", 2, 1, mem("2Gi"))}},
-			pending: map[string]string{"a": "waiting for resources: 2 replica(s) x 1 GPU(s) (1/1 nodes can take a replica now)"},
+			pending: map[string]string{"a": "cannot fit on this cluster: 2 replica(s) x 1 GPU(s), but the ready nodes hold only 1 such replicas even when idle (1/1 nodes can take a replica now); the nodes with room hold only 1 of 2 replicas now"},
 		},
 		{
 			name: "memory exhausted on an idle node",
 			in: Input{Nodes: []*api.Node{func() *api.Node { n := h200("n1", 8); n.MemoryBytes = gi; return n }()},
 				Pending: []*api.Job{job("a", 1, 1, mem("2Gi"))}},
-			pending: map[string]string{"a": "waiting for resources: 1 replica(s) x 1 GPU(s) (0/1 nodes can take a replica now; 1 have too little free memory)"},
+			pending: map[string]string{"a": "cannot fit on this cluster: 1 replica(s) x 1 GPU(s), but the ready nodes hold only 0 such replicas even when idle (0/1 nodes can take a replica now; 1 node has too little free memory)"},
 		},
 		{
 			name: "waiting: cluster could hold it when idle",
 			in: Input{Nodes: []*api.Node{h200("n1", 8), h200("n2", 8)},
 				Allocs:  []*api.Allocation{live("x", "id-n1", 0, 1, 2, 3, 4), live("y", "id-n2", 0, 1, 2, 3, 4)},
 				Pending: []*api.Job{job("a", 2, 4)}},
-			pending: map[string]string{"a": "waiting for resources: 2 replica(s) x 4 GPU(s) (0/2 nodes can take a replica now; 2 have too few free GPUs)"},
+			pending: map[string]string{"a": "waiting for resources: 2 replica(s) x 4 GPU(s) (0/2 nodes can take a replica now; 2 nodes lack 4 free GPUs)"},
 		},
 		{
 			name: "idle nodes in the explanation do not crash it",
 			in: Input{Nodes: []*api.Node{h200("n1", 8), h200("n2", 2)},
 				Allocs:  []*api.Allocation{live("x", "id-n1", 0)},
 				Pending: []*api.Job{job("a", 2, 8)}},
-			pending: map[string]string{"a": "cannot fit on this cluster: 2 replica(s) x 8 GPU(s), but the ready nodes hold only 1 such replicas even when idle (0/2 nodes can take a replica now; 1 have fewer GPUs in total than one replica needs, 1 have too few free GPUs)"},
+			pending: map[string]string{"a": "cannot fit on this cluster: 2 replica(s) x 8 GPU(s), but the ready nodes hold only 1 such replicas even when idle (0/2 nodes can take a replica now; 1 node has fewer GPUs in total than one replica needs, 1 node lacks 8 free GPUs)"},
 		},
 		{
 			name: "invalid resources",
@@ -404,42 +404,22 @@ func TestRequestOf(t *testing.T) {
 
 // TestPure keeps the package free of Raft, HTTP and the state store.
 func TestPure(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go is not on PATH")
-	}
-	// Each line: a dependency, then what it imports.
-	out, err := exec.Command(goBin, "list", "-deps", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list -deps: %v\n%s", err, out)
-	}
-	banned := func(p string) bool {
-		for _, b := range []string{"github.com/hashicorp/raft", "net/http", "github.com/hashicorp/go-memdb"} {
-			if p == b || strings.HasPrefix(p, b+"/") {
-				return true
-			}
-		}
-		return false
-	}
 	var known []string
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || banned(f[0]) {
+	for _, e := range puretest.Deps(t) {
+		banned := func(p string) bool {
+			return puretest.Under(p, "github.com/hashicorp/raft") || p == "net/http" || puretest.Under(p, "github.com/hashicorp/go-memdb")
+		}
+		if banned(e.From) || !banned(e.To) {
 			continue
 		}
-		for _, imp := range f[1:] {
-			if !banned(imp) {
-				continue
-			}
-			// Known and tracked: scheduler/api holds the HTTP client
-			// (client.go) next to the wire types placement needs. Moving
-			// the client out of that package makes this check strict.
-			if f[0] == "github.com/ark-sched/ark/scheduler/api" && imp == "net/http" {
-				known = append(known, f[0]+" -> "+imp)
-				continue
-			}
-			t.Errorf("scheduler/placement depends on %s (imported by %s)", imp, f[0])
+		// Known and tracked: scheduler/api holds the HTTP client
+		// (client.go) next to the wire types placement needs. Moving the
+		// client out of that package makes this check strict.
+		if e.From == "github.com/ark-sched/ark/scheduler/api" && e.To == "net/http" {
+			known = append(known, e.From+" -> "+e.To)
+			continue
 		}
+		t.Errorf("scheduler/placement depends on %s (imported by %s)", e.To, e.From)
 	}
 	if len(known) > 0 && !t.Failed() {
 		t.Skipf("known impurity, to fix outside this package: %s", strings.Join(known, ", "))

@@ -30,7 +30,7 @@ type Normalizer interface {
 // returns the index of the best (the first in nodes' order among equal
 // scores) with its GPUs, or -1. counts, when not nil, gets one reason per
 // rejected node.
-func Select(nodes []*NodeState, t Task, p Policy, counts *ReasonCounts) (int, []int) {
+func Select(nodes []*NodeState, t Task, p Policy, counts *RuleCounts) (int, []int) {
 	norm, isNorm := p.(Normalizer)
 	if isNorm {
 		return selectNormalized(nodes, t, p, norm, counts)
@@ -38,7 +38,7 @@ func Select(nodes []*NodeState, t Task, p Policy, counts *ReasonCounts) (int, []
 	best, bestScore := -1, 0.0
 	var bestGPUs []int
 	for i, n := range nodes {
-		if r := n.Check(t); r != ReasonNone {
+		if r := n.Check(t); r != RuleNone {
 			if counts != nil {
 				counts[r]++
 			}
@@ -52,12 +52,12 @@ func Select(nodes []*NodeState, t Task, p Policy, counts *ReasonCounts) (int, []
 	return best, bestGPUs
 }
 
-func selectNormalized(nodes []*NodeState, t Task, p Policy, norm Normalizer, counts *ReasonCounts) (int, []int) {
+func selectNormalized(nodes []*NodeState, t Task, p Policy, norm Normalizer, counts *RuleCounts) (int, []int) {
 	var idx []int
 	var scores []float64
 	var gpus [][]int
 	for i, n := range nodes {
-		if r := n.Check(t); r != ReasonNone {
+		if r := n.Check(t); r != RuleNone {
 			if counts != nil {
 				counts[r]++
 			}

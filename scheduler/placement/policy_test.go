@@ -16,21 +16,21 @@ func TestCheckers(t *testing.T) {
 		name string
 		n    *NodeState
 		t    Task
-		want Reason
+		want Rule
 	}{
-		{"fits whole", ns("T4", 8000, 100, 1000, 1000), Task{GPUs: 2, GPUMilli: 1000, CPUMilli: 8000, Memory: 100}, ReasonNone},
-		{"not ready", func() *NodeState { n := ns("T4", 8000, 100, 1000); n.NotReady = true; return n }(), Task{GPUs: 1, GPUMilli: 1000}, ReasonNotReady},
-		{"model", ns("T4", 8000, 100, 1000), Task{GPUs: 1, GPUMilli: 1000, Models: []string{"V100M16", "V100M32"}}, ReasonModel},
-		{"model in the set", ns("V100M32", 8000, 100, 1000), Task{GPUs: 1, GPUMilli: 1000, Models: []string{"V100M16", "V100M32"}}, ReasonNone},
-		{"no GPUs at all", ns("", 8000, 100), Task{GPUs: 1, GPUMilli: 1000}, ReasonModel},
-		{"CPU-only on a GPU-less node", ns("", 8000, 100), Task{CPUMilli: 100}, ReasonNone},
-		{"GPU memory", func() *NodeState { n := ns("T4", 8000, 100, 1000); n.GPUMemory = 16; return n }(), Task{GPUs: 1, GPUMilli: 1000, GPUMemory: 32}, ReasonGPUMemory},
-		{"GPUs in total", ns("T4", 8000, 100, 1000, 1000), Task{GPUs: 4, GPUMilli: 1000}, ReasonGPUTotal},
-		{"free whole GPUs", ns("T4", 8000, 100, 1000, 500), Task{GPUs: 2, GPUMilli: 1000}, ReasonFreeGPUs},
-		{"free milli", ns("T4", 8000, 100, 400, 300), Task{GPUs: 1, GPUMilli: 500}, ReasonGPUMilli},
-		{"shared fits a partly used GPU", ns("T4", 8000, 100, 0, 600), Task{GPUs: 1, GPUMilli: 500}, ReasonNone},
-		{"CPU", ns("T4", 8000, 100, 1000), Task{GPUs: 1, GPUMilli: 1000, CPUMilli: 8001}, ReasonCPU},
-		{"memory", ns("T4", 8000, 100, 1000), Task{GPUs: 1, GPUMilli: 1000, Memory: 101}, ReasonMemory},
+		{"fits whole", ns("T4", 8000, 100, 1000, 1000), Task{GPUs: 2, GPUMilli: 1000, CPUMilli: 8000, Memory: 100}, RuleNone},
+		{"not ready", func() *NodeState { n := ns("T4", 8000, 100, 1000); n.NotReady = true; return n }(), Task{GPUs: 1, GPUMilli: 1000}, RuleNotReady},
+		{"model", ns("T4", 8000, 100, 1000), Task{GPUs: 1, GPUMilli: 1000, Models: []string{"V100M16", "V100M32"}}, RuleModel},
+		{"model in the set", ns("V100M32", 8000, 100, 1000), Task{GPUs: 1, GPUMilli: 1000, Models: []string{"V100M16", "V100M32"}}, RuleNone},
+		{"no GPUs at all", ns("", 8000, 100), Task{GPUs: 1, GPUMilli: 1000}, RuleModel},
+		{"CPU-only on a GPU-less node", ns("", 8000, 100), Task{CPUMilli: 100}, RuleNone},
+		{"GPU memory", func() *NodeState { n := ns("T4", 8000, 100, 1000); n.GPUMemory = 16; return n }(), Task{GPUs: 1, GPUMilli: 1000, GPUMemory: 32}, RuleGPUMemory},
+		{"GPUs in total", ns("T4", 8000, 100, 1000, 1000), Task{GPUs: 4, GPUMilli: 1000}, RuleGPUTotal},
+		{"free whole GPUs", ns("T4", 8000, 100, 1000, 500), Task{GPUs: 2, GPUMilli: 1000}, RuleFreeGPUs},
+		{"free milli", ns("T4", 8000, 100, 400, 300), Task{GPUs: 1, GPUMilli: 500}, RuleGPUMilli},
+		{"shared fits a partly used GPU", ns("T4", 8000, 100, 0, 600), Task{GPUs: 1, GPUMilli: 500}, RuleNone},
+		{"CPU", ns("T4", 8000, 100, 1000), Task{GPUs: 1, GPUMilli: 1000, CPUMilli: 8001}, RuleCPU},
+		{"memory", ns("T4", 8000, 100, 1000), Task{GPUs: 1, GPUMilli: 1000, Memory: 101}, RuleMemory},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,15 +41,17 @@ func TestCheckers(t *testing.T) {
 	}
 }
 
+// TestExplain: per-node counts render most common first, ties in rule
+// order, with the verb agreeing with the count.
 func TestExplain(t *testing.T) {
-	var c ReasonCounts
-	c[ReasonFreeGPUs] = 3
-	c[ReasonNotReady] = 1
-	c[ReasonCPU] = 3
-	got := c.Explain(Task{GPUs: 8, GPUMilli: 1000})
-	want := "3 nodes lack 8 free GPUs, 3 nodes have too little free CPU, 1 node are not ready"
+	var c RuleCounts
+	c[RuleFreeGPUs] = 3
+	c[RuleNotReady] = 1
+	c[RuleCPU] = 3
+	got := Explain(c.Reasons(Task{GPUs: 8, GPUMilli: 1000}, "")...).Text()
+	want := "(3 nodes lack 8 free GPUs, 3 nodes have too little free CPU, 1 node is not ready)"
 	if got != want {
-		t.Errorf("Explain = %q, want %q", got, want)
+		t.Errorf("Text = %q, want %q", got, want)
 	}
 }
 
@@ -202,7 +204,7 @@ func TestClusterMatchesScan(t *testing.T) {
 					o.Observe(tk)
 					p2.(Observer).Observe(tk)
 				}
-				var ca, cb ReasonCounts
+				var ca, cb RuleCounts
 				i1, g1 := Select(a, tk, p1, &ca)
 				i2, g2 := c.Select(tk, p2, &cb)
 				if i1 != i2 || !reflect.DeepEqual(g1, g2) || ca != cb {

@@ -45,12 +45,18 @@ type Preemption struct {
 	// Reclaim is set when the job takes back its queue's quota from
 	// borrowed allocations rather than outranking them.
 	Reclaim bool
+	// Nodes are where the job goes once the victims stop (node IDs,
+	// sorted): the leader holds them for it (Input.Holds).
+	Nodes []string
 }
 
 // preempter finds victims for the jobs of one pass that fit nowhere.
 type preempter struct {
 	in    *Input
 	taken map[string]bool // gangs already evicted in this pass
+	// closed are the nodes held for other jobs (by index): the job may
+	// neither evict work there nor count on them.
+	closed map[int]bool
 }
 
 // victimsFor returns the cheapest set of gangs whose eviction lets the job
@@ -89,6 +95,12 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 	// evicted (unknown, protected, already stopping, not below the job's
 	// priority, another queue's when the job is over quota) keeps it all.
 	keep := map[string]bool{}
+	// Work this job evicted once (and that restarted since) is never its
+	// victim again: a preemption that did not end in the job's placement
+	// must not turn into a loop of evictions.
+	for _, id := range job.Preempting {
+		keep[id] = true
+	}
 	for _, a := range p.in.Allocs {
 		if a.Terminal() || a.JobID == job.ID {
 			continue
@@ -154,6 +166,7 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 		st, _ := jobStates(nodes[ni:ni+1], map[string]*Usage{id: without(usage[id], onNode[ni], evicted)}, req)
 		s := st[0]
 		s.Order = ni
+		s.NotReady = s.NotReady || p.closed[ni]
 		for _, h := range held {
 			if h.node == ni {
 				s.Place(t, h.gpus)
@@ -289,10 +302,14 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 	// The gang as the planner would place it on the cluster without the
 	// victims: evict only when that succeeds.
 	freed, _ := jobStates(nodes, usageWithout(usage, p.in.Allocs, victims), req)
-	if _, ok := NewCluster(freed).PlaceGang(g, policy, nil); !ok {
+	for i := range p.closed {
+		freed[i].NotReady = true
+	}
+	slots, ok := NewCluster(freed).PlaceGang(g, policy, nil)
+	if !ok {
 		return Preemption{}, false
 	}
-	pr := Preemption{JobID: job.ID}
+	pr := Preemption{JobID: job.ID, Nodes: slotNodes(slots, nodes)}
 	for v := range victims {
 		pr.Victims = append(pr.Victims, v)
 		pr.LostGPUSeconds += gangCost[v]
@@ -303,6 +320,20 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 	}
 	sort.Strings(pr.Victims)
 	return pr, true
+}
+
+// slotNodes are the IDs of the nodes slots use, sorted.
+func slotNodes(slots []Slot, nodes []*api.Node) []string {
+	seen := map[int]bool{}
+	var out []string
+	for _, s := range slots {
+		if !seen[s.Node] {
+			seen[s.Node] = true
+			out = append(out, nodes[s.Node].ID)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // victimInfo is the RunInfo of any live allocation of a job.
@@ -346,6 +377,9 @@ func preemptorsFirst(jobs []*api.Job) []*api.Job {
 // admits says whether a job may use the held nodes: it declared a
 // maxRuntime that ends before the held job can start.
 func (r *reservation) admits(job *api.Job) bool {
+	if r.preemptor {
+		return job.ID == r.jobID
+	}
 	rt := time.Duration(job.Spec.MaxRuntime).Seconds()
 	return r.known && rt > 0 && rt <= r.At
 }
@@ -422,6 +456,32 @@ type reservation struct {
 	jobID string
 	Reservation
 	known bool // At is a time the reservation can promise
+	// preemptor: the nodes a committed preemption freed for jobID, closed
+	// to every other job whatever its runtime.
+	preemptor bool
+}
+
+// preemptHolds are the input's preemption holds as reservations, on the
+// nodes of this pass (a held node that is gone or ineligible holds
+// nothing).
+func preemptHolds(in *Input, idx map[string]int) []reservation {
+	out := make([]reservation, 0, len(in.Holds))
+	for _, h := range in.Holds {
+		out = append(out, preemptHold(h.JobID, h.Nodes, idx))
+	}
+	return out
+}
+
+// preemptHold is the reservation of nodeIDs for a preemptor; idx maps node
+// IDs to this pass's node indexes.
+func preemptHold(jobID string, nodeIDs []string, idx map[string]int) reservation {
+	r := reservation{jobID: jobID, preemptor: true, Reservation: Reservation{Nodes: map[int]bool{}}}
+	for _, id := range nodeIDs {
+		if i, ok := idx[id]; ok {
+			r.Nodes[i] = true
+		}
+	}
+	return r
 }
 
 // reserveFor computes a job's reservation from the live allocations'
@@ -502,7 +562,10 @@ func (r reservation) describe(nodes []*api.Node) string {
 		names = append(names[:4], fmt.Sprintf("and %d more", len(names)-4))
 	}
 	when := "until it starts"
-	if r.known {
+	switch {
+	case r.preemptor:
+		return fmt.Sprintf("node(s) %s held for job %s, which preempted work there", strings.Join(names, ", "), r.jobID)
+	case r.known:
 		when = fmt.Sprintf("for about %s", fmtSeconds(r.At))
 	}
 	return fmt.Sprintf("node(s) %s held for job %s %s", strings.Join(names, ", "), r.jobID, when)
@@ -516,4 +579,13 @@ func fmtSeconds(s float64) string {
 		return fmt.Sprintf("%.0fm", s/60)
 	}
 	return fmt.Sprintf("%.1fh", s/3600)
+}
+
+// nodeIndex maps node IDs to their index in nodes.
+func nodeIndex(nodes []*api.Node) map[string]int {
+	idx := make(map[string]int, len(nodes))
+	for i, n := range nodes {
+		idx[n.ID] = i
+	}
+	return idx
 }

@@ -268,7 +268,20 @@ func TestPreemption(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := Place(tt.in)
-			if !reflect.DeepEqual(res.Preemptions, tt.preemptions) {
+			// Every preemption names the nodes held for its job (the
+			// cases below check the victims; holds are TestPreemptionHolds').
+			got := make([]Preemption, len(res.Preemptions))
+			for i, p := range res.Preemptions {
+				if len(p.Nodes) == 0 {
+					t.Errorf("preemption for %s holds no nodes", p.JobID)
+				}
+				p.Nodes = nil
+				got[i] = p
+			}
+			if len(got) == 0 {
+				got = res.Preemptions
+			}
+			if !reflect.DeepEqual(got, tt.preemptions) {
 				t.Errorf("preemptions = %+v, want %+v", res.Preemptions, tt.preemptions)
 			}
 			checkResult(t, res, tt.placed, tt.pending)
@@ -441,4 +454,26 @@ func TestPropertyPreemptionFrees(t *testing.T) {
 		t.Errorf("only %d of 500 cases preempted: the generator does not exercise preemption", preempted)
 	}
 	t.Logf("%d of 500 cases preempted", preempted)
+}
+
+// TestPreemptionHolds: nodes a committed preemption freed are closed to
+// every job but the preemptor, which takes them; a job behind it goes
+// elsewhere or waits, and says why.
+func TestPreemptionHolds(t *testing.T) {
+	p := withPrio(job("p", 1, 8, prio(100)))
+	p.Preempting = []string{"v"}
+	in := Input{
+		Nodes:   []*api.Node{node("n1", 8, "H100", 80), node("n2", 8, "H100", 80)},
+		Pending: []*api.Job{job("other", 1, 8), p},
+		Holds:   []Hold{{JobID: "p", Nodes: []string{"id-n1"}}},
+	}
+	res := Place(in)
+	checkResult(t, res, map[string]string{"p": "0@n1[0 1 2 3 4 5 6 7]", "other": "0@n2[0 1 2 3 4 5 6 7]"}, nil)
+
+	// Without p, other may not use n1 either while the hold stands.
+	in.Pending = []*api.Job{job("other", 2, 8)}
+	res = Place(in)
+	if why := res.Unplaced["other"]; !strings.Contains(why, "node(s) n1 held for job p, which preempted work there") {
+		t.Fatalf("other: %q", why)
+	}
 }

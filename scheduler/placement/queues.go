@@ -190,7 +190,7 @@ func ChooseVictims(nodes []*NodeState, running []Running, t Task, priority int) 
 		if n.NotReady {
 			continue
 		}
-		if r := n.Check(t); r == ReasonNone {
+		if r := n.Check(t); r == RuleNone {
 			return Victims{Node: ni}, true // fits without preemption
 		}
 		var cands []Running
@@ -204,7 +204,7 @@ func ChooseVictims(nodes []*NodeState, running []Running, t Task, priority int) 
 		v := Victims{Node: ni}
 		taken := map[string]bool{}
 		for _, r := range cands {
-			if trial.Check(t) == ReasonNone {
+			if trial.Check(t) == RuleNone {
 				break
 			}
 			if !taken[r.Gang] {
@@ -220,7 +220,7 @@ func ChooseVictims(nodes []*NodeState, running []Running, t Task, priority int) 
 				}
 			}
 		}
-		if trial.Check(t) != ReasonNone {
+		if trial.Check(t) != RuleNone {
 			continue
 		}
 		sort.Strings(v.Gangs)

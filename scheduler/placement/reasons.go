@@ -2,96 +2,311 @@ package placement
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
-// Reason says why a node cannot take a replica. Every feasibility checker
-// returns one; explanations count nodes per reason.
-type Reason int
+// Rule is one feasibility rule. Every checker returns one (RuleNone when
+// the node passes); a pending job's Explanation counts nodes per rule.
+type Rule int
 
-// Rejection reasons, in the order the checkers run.
+// The rules, per-node ones first in the order the checkers run, then the
+// rules about a gang as a whole and about the job (the leader's pass adds
+// the last ones: held nodes, ports, quota, victims still stopping).
 const (
-	ReasonNone      Reason = iota
-	ReasonNotReady         // node is not ready
-	ReasonModel            // no GPU of an accepted model
-	ReasonGPUMemory        // GPUs have too little memory
-	ReasonGPUTotal         // fewer GPUs in total than one replica needs
-	ReasonFreeGPUs         // too few completely free GPUs
-	ReasonGPUMilli         // no GPU with enough free milli for a shared request
-	ReasonCPU              // too little free CPU
-	ReasonMemory           // too little free memory
-	ReasonNVLink           // not enough free GPUs in one NVLink domain
-	numReasons
+	RuleNone      Rule = iota
+	RuleNotReady       // node is not ready
+	RuleModel          // no GPU of an accepted model
+	RuleGPUMemory      // GPUs of the model have too little memory
+	RuleGPUTotal       // fewer GPUs in total than one replica needs
+	RuleFreeGPUs       // too few completely free GPUs
+	RuleGPUMilli       // no GPU with enough free milli (and memory) for a share
+	RuleCPU            // too little free CPU
+	RuleMemory         // too little free memory
+	RuleNVLink         // too few free GPUs in one NVLink domain (topology.nvlink: required)
+
+	RuleSameNode   // no node holds every replica (topology.sameNode)
+	RuleReplicas   // the nodes with room hold fewer replicas than the gang has
+	RuleFabric     // no fabric holds every replica (topology.rdma: required)
+	RuleHeld       // nodes held for another job (backfill, preemption)
+	RulePorts      // no free port for the rendezvous or the service
+	RuleQuota      // the job's queue is at its quota
+	RulePreempting // waiting for evicted work to stop
+	RuleIneligible // nodes ineligible or draining
+	RuleInvalid    // the job's resources cannot be read
+	numRules
 )
 
-var reasonText = [numReasons]string{
-	ReasonNone:      "fit",
-	ReasonNotReady:  "are not ready",
-	ReasonModel:     "lack GPUs of the requested model",
-	ReasonGPUMemory: "lack GPUs with enough memory",
-	ReasonGPUTotal:  "have fewer GPUs in total than one replica needs",
-	ReasonFreeGPUs:  "lack %d free GPUs",
-	ReasonGPUMilli:  "lack a GPU with %dm free",
-	ReasonCPU:       "have too little free CPU",
-	ReasonMemory:    "have too little free memory",
-	ReasonNVLink:    "lack %d free GPUs in one NVLink domain",
+// ReasonNone is RuleNone under its old name, for bench/placementsim until
+// it drives the shipped pass (scheduler/sched) instead of NodeState.Check.
+//
+// Deprecated: use RuleNone.
+const ReasonNone = RuleNone
+
+// ruleNames are the stable names a Reason carries as JSON.
+var ruleNames = [numRules]string{
+	RuleNone:       "none",
+	RuleNotReady:   "not_ready",
+	RuleModel:      "model",
+	RuleGPUMemory:  "gpu_memory",
+	RuleGPUTotal:   "gpu_total",
+	RuleFreeGPUs:   "free_gpus",
+	RuleGPUMilli:   "gpu_milli",
+	RuleCPU:        "cpu",
+	RuleMemory:     "memory",
+	RuleNVLink:     "nvlink",
+	RuleSameNode:   "same_node",
+	RuleReplicas:   "replicas",
+	RuleFabric:     "fabric",
+	RuleHeld:       "held",
+	RulePorts:      "ports",
+	RuleQuota:      "quota",
+	RulePreempting: "preempting",
+	RuleIneligible: "ineligible",
+	RuleInvalid:    "invalid",
 }
 
-// Text is the reason as a phrase after a node count ("3 nodes lack 8 free
-// GPUs"), with the task's numbers filled in.
-func (r Reason) Text(t Task) string {
-	if r < 0 || r >= numReasons {
-		return fmt.Sprintf("reason(%d)", int(r))
+func (r Rule) String() string {
+	if r < 0 || r >= numRules {
+		return fmt.Sprintf("rule(%d)", int(r))
 	}
-	s := reasonText[r]
+	return ruleNames[r]
+}
+
+// MarshalText writes the rule's stable name ("nvlink").
+func (r Rule) MarshalText() ([]byte, error) {
+	if r < 0 || r >= numRules {
+		return nil, fmt.Errorf("placement: unknown rule %d", int(r))
+	}
+	return []byte(ruleNames[r]), nil
+}
+
+// UnmarshalText reads a rule's stable name.
+func (r *Rule) UnmarshalText(b []byte) error {
+	for i, n := range ruleNames {
+		if n == string(b) {
+			*r = Rule(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("placement: unknown rule %q", b)
+}
+
+// Reason is one rule that keeps a job pending. A per-node reason counts
+// the nodes it rejected and its Detail reads after that count, in the
+// plural ("lack 8 free GPUs": "3 nodes lack 8 free GPUs"); a reason about
+// the gang or the job has Nodes 0 and its Detail is a whole clause ("no
+// fabric holds all 4 replicas now").
+type Reason struct {
+	Rule   Rule   `json:"rule"`
+	Nodes  int    `json:"nodes,omitempty"`
+	Detail string `json:"detail"`
+}
+
+// Explanation is why a job stays pending: the verdict on its shape, how
+// many nodes could take one replica now, and the reasons, counted per rule.
+// Text renders it; it is the one place pending reasons become text.
+type Explanation struct {
+	// Summary is the verdict and the job's shape ("waiting for resources:
+	// 2 replica(s) x 4 GPU(s)", "cannot fit on this cluster: ..."); empty
+	// when a job-level reason says it all (quota).
+	Summary string `json:"summary,omitempty"`
+	// Never is set when the job cannot fit even on the idle cluster.
+	Never bool `json:"never,omitempty"`
+	// Fit of Nodes can take one replica now; Nodes is 0 when no node was
+	// looked at (and the count is not rendered).
+	Fit     int      `json:"fit"`
+	Nodes   int      `json:"nodes"`
+	Reasons []Reason `json:"reasons,omitempty"`
+}
+
+// Explain makes an explanation of job-level reasons only (quota, ports,
+// an invalid spec).
+func Explain(rs ...Reason) Explanation { return Explanation{Reasons: rs} }
+
+// Add records a reason. A per-node reason of a rule already counted with
+// the same detail adds its nodes to it, so each rule is counted once.
+// It copies the reasons first: explanations are values, and copies of one
+// (a cached explanation extended per job) never share them.
+func (e *Explanation) Add(r Reason) {
+	rs := make([]Reason, len(e.Reasons), len(e.Reasons)+1)
+	copy(rs, e.Reasons)
+	e.Reasons = rs
+	if r.Nodes > 0 {
+		for i := range e.Reasons {
+			if x := &e.Reasons[i]; x.Rule == r.Rule && x.Detail == r.Detail && x.Nodes > 0 {
+				x.Nodes += r.Nodes
+				return
+			}
+		}
+	}
+	e.Reasons = append(e.Reasons, r)
+}
+
+// Count is the nodes the rule rejected.
+func (e Explanation) Count(r Rule) int {
+	n := 0
+	for _, x := range e.Reasons {
+		if x.Rule == r {
+			n += x.Nodes
+		}
+	}
+	return n
+}
+
+// Has reports whether some reason is of the rule.
+func (e Explanation) Has(r Rule) bool {
+	for _, x := range e.Reasons {
+		if x.Rule == r {
+			return true
+		}
+	}
+	return false
+}
+
+// Text renders the explanation: "waiting for resources: 1 replica(s) x 8
+// GPU(s) (0/4 nodes can take a replica now; 3 nodes lack 8 free GPUs, 1
+// node is not ready); node(s) n1 held for job big for about 10m". Per-node
+// reasons are listed most common first (ties in rule order), job-level
+// ones follow in the order they were added.
+func (e Explanation) Text() string {
+	var nodes, job []Reason
+	for _, r := range e.Reasons {
+		if r.Nodes > 0 {
+			nodes = append(nodes, r)
+		} else if r.Detail != "" {
+			job = append(job, r)
+		}
+	}
+	sort.SliceStable(nodes, func(i, k int) bool {
+		if nodes[i].Nodes != nodes[k].Nodes {
+			return nodes[i].Nodes > nodes[k].Nodes
+		}
+		return nodes[i].Rule < nodes[k].Rule
+	})
+	var b strings.Builder
+	b.WriteString(e.Summary)
+	if e.Nodes > 0 || len(nodes) > 0 {
+		parts := make([]string, 0, len(nodes)+1)
+		if e.Nodes > 0 {
+			parts = append(parts, fmt.Sprintf("%d/%d nodes can take a replica now", e.Fit, e.Nodes))
+		}
+		list := make([]string, len(nodes))
+		for i, r := range nodes {
+			list[i] = nodeClause(r)
+		}
+		if len(list) > 0 {
+			parts = append(parts, strings.Join(list, ", "))
+		}
+		if b.Len() > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString("(" + strings.Join(parts, "; ") + ")")
+	}
+	for _, r := range job {
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(r.Detail)
+	}
+	return b.String()
+}
+
+func (e Explanation) String() string { return e.Text() }
+
+// nodeClause is "3 nodes lack 8 free GPUs" or "1 node lacks 8 free GPUs".
+func nodeClause(r Reason) string {
+	if r.Nodes == 1 {
+		return "1 node " + singular(r.Detail)
+	}
+	return fmt.Sprintf("%d nodes %s", r.Nodes, r.Detail)
+}
+
+// singular turns a plural detail's leading verb singular.
+func singular(detail string) string {
+	verb, rest, _ := strings.Cut(detail, " ")
+	switch verb {
+	case "are":
+		verb = "is"
+	case "have":
+		verb = "has"
+	case "":
+		return detail
+	default:
+		verb += "s"
+	}
+	if rest == "" {
+		return verb
+	}
+	return verb + " " + rest
+}
+
+// nodeDetail is a per-node rule's detail for a task (plural, to follow a
+// node count). gpuMem is the request's GPU memory as text ("20Gi"), ""
+// when it names none.
+func nodeDetail(r Rule, t Task, gpuMem string) string {
 	switch r {
-	case ReasonFreeGPUs, ReasonNVLink:
-		return fmt.Sprintf(s, t.GPUs)
-	case ReasonGPUMilli:
-		return fmt.Sprintf(s, t.GPUMilli)
+	case RuleNotReady:
+		return "are not ready"
+	case RuleModel:
+		if len(t.Models) == 0 {
+			return "have no GPUs"
+		}
+		return "lack GPUs of model " + strings.Join(t.Models, " or ")
+	case RuleGPUMemory:
+		if gpuMem == "" {
+			return "lack GPUs with enough memory"
+		}
+		return "lack GPUs with " + gpuMem + " of memory"
+	case RuleGPUTotal:
+		return "have fewer GPUs in total than one replica needs"
+	case RuleFreeGPUs:
+		return fmt.Sprintf("lack %s", gpus(t.GPUs, "free"))
+	case RuleGPUMilli:
+		if gpuMem != "" {
+			return fmt.Sprintf("have no GPU with %dm and %s free", t.GPUMilli, gpuMem)
+		}
+		return fmt.Sprintf("have no GPU with %dm free", t.GPUMilli)
+	case RuleCPU:
+		return "have too little free CPU"
+	case RuleMemory:
+		return "have too little free memory"
+	case RuleNVLink:
+		return fmt.Sprintf("lack %s in one NVLink domain", gpus(t.GPUs, "free"))
 	}
-	return s
+	return "are rejected by rule " + r.String()
 }
 
-func (r Reason) String() string { return r.Text(Task{}) }
-
-// ReasonCounts counts nodes per rejection reason.
-type ReasonCounts [numReasons]int
-
-// Explain renders the counts as "3 nodes lack 8 free GPUs, 1 node is not
-// ready", most common first, ties in reason order.
-func (c *ReasonCounts) Explain(t Task) string {
-	type rc struct {
-		r Reason
-		n int
+// gpus is "1 free GPU" or "8 free GPUs".
+func gpus(n int, adj string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s GPU", n, adj)
 	}
-	var list []rc
-	for r := ReasonNotReady; r < numReasons; r++ {
+	return fmt.Sprintf("%d %s GPUs", n, adj)
+}
+
+// RuleCounts counts nodes per rule.
+type RuleCounts [numRules]int
+
+// Reasons are the counts as per-node reasons for task t, in rule order.
+// gpuMem is the task's GPU memory as text, "" for none.
+func (c *RuleCounts) Reasons(t Task, gpuMem string) []Reason {
+	var out []Reason
+	for r := RuleNotReady; r < numRules; r++ {
 		if c[r] > 0 {
-			list = append(list, rc{r, c[r]})
+			out = append(out, Reason{Rule: r, Nodes: c[r], Detail: nodeDetail(r, t, gpuMem)})
 		}
 	}
-	for i := 1; i < len(list); i++ {
-		for j := i; j > 0 && list[j].n > list[j-1].n; j-- {
-			list[j], list[j-1] = list[j-1], list[j]
-		}
-	}
-	parts := make([]string, 0, len(list))
-	for _, e := range list {
-		noun := "nodes"
-		if e.n == 1 {
-			noun = "node"
-		}
-		parts = append(parts, fmt.Sprintf("%d %s %s", e.n, noun, e.r.Text(t)))
-	}
-	return strings.Join(parts, ", ")
+	return out
 }
 
-// A checker is one feasibility filter: ReasonNone when the node can take
-// the task as far as this checker is concerned.
-type checker func(n *NodeState, t Task) Reason
+// A checker is one per-node feasibility rule: RuleNone when the node can
+// take the task as far as this rule is concerned.
+type checker func(n *NodeState, t Task) Rule
 
 // checkers is the feasibility pipeline, cheapest and most decisive first.
+// NodeState.Check runs it for the planner, for the explanation of a
+// pending job and for Fit, the re-check of a plan.
 var checkers = []checker{
 	checkReady,
 	checkModel,
@@ -101,71 +316,127 @@ var checkers = []checker{
 	checkGPUMilli,
 	checkCPU,
 	checkMemory,
+	checkNVLink,
 }
 
-func checkReady(n *NodeState, _ Task) Reason {
+func checkReady(n *NodeState, _ Task) Rule {
 	if n.NotReady {
-		return ReasonNotReady
+		return RuleNotReady
 	}
-	return ReasonNone
+	return RuleNone
 }
 
-func checkModel(n *NodeState, t Task) Reason {
+// checkModel: the node has GPUs and they are of a model the task takes.
+// A node the engine's view left without GPUs says which rule left them
+// out (Excluded: model or GPU memory).
+func checkModel(n *NodeState, t Task) Rule {
 	if t.GPUs == 0 {
-		return ReasonNone
+		return RuleNone
 	}
-	if len(n.GPUFree) == 0 || !ModelAccepted(n.Model, t.Models) {
-		return ReasonModel
+	if len(n.GPUFree) == 0 {
+		if n.Excluded != RuleNone {
+			return n.Excluded
+		}
+		return RuleModel
 	}
-	return ReasonNone
+	if !ModelAccepted(n.Model, t.Models) {
+		return RuleModel
+	}
+	return RuleNone
 }
 
-func checkGPUMemory(n *NodeState, t Task) Reason {
+func checkGPUMemory(n *NodeState, t Task) Rule {
 	if t.GPUs > 0 && t.GPUMemory > 0 && n.GPUMemory < t.GPUMemory {
-		return ReasonGPUMemory
+		return RuleGPUMemory
 	}
-	return ReasonNone
+	return RuleNone
 }
 
-func checkGPUTotal(n *NodeState, t Task) Reason {
+func checkGPUTotal(n *NodeState, t Task) Rule {
 	if t.GPUs > len(n.GPUFree) {
-		return ReasonGPUTotal
+		return RuleGPUTotal
 	}
-	return ReasonNone
+	return RuleNone
 }
 
-func checkFreeGPUs(n *NodeState, t Task) Reason {
+func checkFreeGPUs(n *NodeState, t Task) Rule {
 	if t.GPUs == 0 || t.Shared() {
-		return ReasonNone
+		return RuleNone
 	}
 	if n.FullyFree() < t.GPUs {
-		return ReasonFreeGPUs
+		return RuleFreeGPUs
 	}
-	return ReasonNone
+	return RuleNone
 }
 
-func checkGPUMilli(n *NodeState, t Task) Reason {
+func checkGPUMilli(n *NodeState, t Task) Rule {
 	if !t.Shared() {
-		return ReasonNone
+		return RuleNone
 	}
 	for _, f := range n.GPUFree {
 		if f >= t.GPUMilli {
-			return ReasonNone
+			return RuleNone
 		}
 	}
-	return ReasonGPUMilli
+	return RuleGPUMilli
 }
 
-func checkCPU(n *NodeState, t Task) Reason {
+func checkCPU(n *NodeState, t Task) Rule {
 	if n.CPUFree < t.CPUMilli {
-		return ReasonCPU
+		return RuleCPU
 	}
-	return ReasonNone
+	return RuleNone
 }
 
-func checkMemory(n *NodeState, t Task) Reason {
+func checkMemory(n *NodeState, t Task) Rule {
 	if n.MemFree < t.Memory {
-		return ReasonMemory
+		return RuleMemory
 	}
-	return ReasonNone
+	return RuleNone
+}
+
+// checkNVLink: a replica that requires NVLink gets its whole GPUs free in
+// one NVLink domain, on a node that says which GPUs share one and has a
+// domain that large (a replica larger than every domain of the node takes
+// what it can, as it would on any node of that kind).
+func checkNVLink(n *NodeState, t Task) Rule {
+	if !t.NVLink || t.Shared() || t.GPUs <= 1 || n.NVLinkGroup == nil {
+		return RuleNone
+	}
+	if t.GPUs > maxDomain(n) || domainReplicas(n, t.GPUs) > 0 {
+		return RuleNone
+	}
+	return RuleNVLink
+}
+
+// domainReplicas is how many replicas of k whole GPUs fit on n with each
+// replica's GPUs in one NVLink domain (nil NVLinkGroup: one domain).
+func domainReplicas(n *NodeState, k int) int {
+	if k <= 0 {
+		return 0
+	}
+	if n.NVLinkGroup == nil {
+		return n.FullyFree() / k
+	}
+	total := 0
+	for i, d := range n.NVLinkGroup {
+		first := true
+		for _, e := range n.NVLinkGroup[:i] {
+			if e == d {
+				first = false
+				break
+			}
+		}
+		if !first {
+			continue
+		}
+		free := 0
+		for j := i; j < len(n.NVLinkGroup); j++ {
+			if n.NVLinkGroup[j] == d && n.GPUFree[j] == MilliPerGPU {
+				free++
+			}
+		}
+		total += free / k
+	}
+	return total
 }

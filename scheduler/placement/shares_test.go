@@ -157,7 +157,7 @@ func TestPlaceShares(t *testing.T) {
 		}
 		// The GPU is full now: a third share waits, and says why.
 		got, _ = placeAll(t, []*api.Node{h200("n1", 1)}, allocs, job("third", 1, 1, share(100, "")))
-		if want := "pending: waiting for resources: 1 replica(s) x 100m of a GPU (0/1 nodes can take a replica now; 1 have no GPU with 100m free)"; got["third"] != want {
+		if want := "pending: waiting for resources: 1 replica(s) x 100m of a GPU (0/1 nodes can take a replica now; 1 node has no GPU with 100m free)"; got["third"] != want {
 			t.Errorf("third:\n got %s\nwant %s", got["third"], want)
 		}
 	})
@@ -203,7 +203,7 @@ func TestPlaceShares(t *testing.T) {
 		if got["w"] != "0@n1[1]" {
 			t.Errorf("w: %s", got["w"])
 		}
-		if !strings.HasPrefix(got["ww"], "pending: waiting for resources: 1 replica(s) x 2 GPU(s) (0/1 nodes can take a replica now; 1 have too few free GPUs)") {
+		if !strings.HasPrefix(got["ww"], "pending: waiting for resources: 1 replica(s) x 2 GPU(s) (0/1 nodes can take a replica now; 1 node lacks 2 free GPUs)") {
 			t.Errorf("ww: %s", got["ww"])
 		}
 	})
@@ -211,7 +211,7 @@ func TestPlaceShares(t *testing.T) {
 		nodes := []*api.Node{h200("n1", 1)}
 		allocs := []*api.Allocation{liveShare("s", "id-n1", 0, 500, 130*gi)}
 		got, _ := placeAll(t, nodes, allocs, job("m", 1, 1, share(500, "20Gi")))
-		if want := "pending: waiting for resources: 1 replica(s) x 500m of a GPU with 20Gi (0/1 nodes can take a replica now; 1 have no GPU with 500m and 20Gi free)"; got["m"] != want {
+		if want := "pending: waiting for resources: 1 replica(s) x 500m of a GPU with 20Gi (0/1 nodes can take a replica now; 1 node has no GPU with 500m and 20Gi free)"; got["m"] != want {
 			t.Errorf("m:\n got %s\nwant %s", got["m"], want)
 		}
 	})

@@ -10,7 +10,7 @@ import (
 
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/placement"
-	"github.com/ark-sched/ark/scheduler/state"
+	"github.com/ark-sched/ark/scheduler/sched"
 )
 
 // Queues are read from a file given to every server (--queues-file):
@@ -62,133 +62,8 @@ func LoadQueues(path string) (map[string]placement.Queue, error) {
 }
 
 func (s *Server) queue(name string) placement.Queue {
-	if q, ok := s.cfg.Queues[name]; ok {
-		return q
-	}
-	return placement.Queue{Name: name, Weight: 1}
-}
-
-func demandOf(j *api.Job) placement.Demand {
-	req, err := placement.RequestOf(j)
-	if err != nil {
-		return placement.Demand{}
-	}
-	n := int64(j.Spec.Replicas)
-	return placement.Demand{GPUMilli: j.Spec.GPUMilliTotal(), CPUMilli: req.CPUMilli * n, Memory: req.MemoryBytes * n}
-}
-
-// admit orders pending jobs by fair share and holds back those over their
-// queue's quota (with the reason). It returns the jobs to try, in order.
-//
-// With preemption on, a queue may borrow any idle GPU (what it borrows is
-// reclaimed by preemption when another queue needs its quota back), and a
-// job over its queue's quota is still tried when evicting lower-priority
-// work of its own queue brings the queue back within quota: quotaNeed gets
-// the milli-GPU of that work it must evict first.
-func (s *Server) admit(snap *state.Snapshot, pending []*api.Job, nodes []*api.Node, live []*api.Allocation, unplaced map[string]string, quotaNeed map[string]int64) []*api.Job {
-	var capacity placement.Demand
-	for _, n := range nodes {
-		if n.Status == api.NodeReady {
-			capacity = capacity.Add(placement.Demand{GPUMilli: int64(len(n.GPUs)) * placement.MilliPerGPU, CPUMilli: n.CPUMilli, Memory: n.MemoryBytes})
-		}
-	}
-	used := map[string]placement.Demand{}
-	job := jobLookup(snap)
-	queueOf := func(id string) string {
-		if j := job(id); j != nil {
-			return j.Queue
-		}
-		return ""
-	}
-	for _, a := range live {
-		q := queueOf(a.JobID)
-		used[q] = used[q].Add(placement.Demand{GPUMilli: allocGPUMilli(a), CPUMilli: a.CPUMilli, Memory: a.MemoryBytes})
-	}
-	// lowerThan is the milli-GPU a queue's running work below a priority
-	// holds (and is not already stopping): what a job of that queue could
-	// evict to stay within its quota.
-	heldAt := map[string]map[int]int64{} // queue -> priority -> milli-GPU held
-	for _, a := range live {
-		if a.DesiredStatus == api.DesiredStop {
-			continue
-		}
-		if j := job(a.JobID); j != nil {
-			if heldAt[j.Queue] == nil {
-				heldAt[j.Queue] = map[int]int64{}
-			}
-			heldAt[j.Queue][j.Priority] += allocGPUMilli(a)
-		}
-	}
-	lowerThan := func(queue string, prio int) int64 {
-		var m int64
-		for p, milli := range heldAt[queue] {
-			if p < prio {
-				m += milli
-			}
-		}
-		return m
-	}
-	byID := map[string]*api.Job{}
-	in := make([]placement.PendingJob, len(pending))
-	for i, j := range pending {
-		byID[j.ID] = j
-		in[i] = placement.PendingJob{ID: j.ID, Queue: j.Queue, Priority: j.Priority, Order: int(j.CreateIndex), Demand: demandOf(j)}
-	}
-	queues := map[string]placement.Queue{}
-	for _, j := range pending {
-		queues[j.Queue] = s.queue(j.Queue)
-	}
-	order := placement.FairOrder(in, queues, used, capacity)
-
-	// GPUs no queue's quota needs: free GPUs less what other queues are
-	// guaranteed and do not use yet (all in milli-GPU).
-	freeMilli := capacity.GPUMilli
-	for _, d := range used {
-		freeMilli -= d.GPUMilli
-	}
-	reserved := func(except string) int64 {
-		if !s.cfg.NoPreemption {
-			return 0 // borrowed GPUs are reclaimed by preemption
-		}
-		var r int64
-		for name, q := range s.cfg.Queues {
-			if quota := int64(q.QuotaGPUs) * placement.MilliPerGPU; name != except && quota > used[name].GPUMilli {
-				r += quota - used[name].GPUMilli
-			}
-		}
-		return r
-	}
-	out := make([]*api.Job, 0, len(order))
-	for _, pj := range order {
-		j := byID[pj.ID]
-		q := s.queue(j.Queue)
-		adm := placement.Admit(q, used[j.Queue].GPUMilli, pj.Demand.GPUMilli, max(0, freeMilli-reserved(j.Queue)))
-		if !adm.Admit {
-			quota := int64(q.QuotaGPUs) * placement.MilliPerGPU
-			over := used[j.Queue].GPUMilli + pj.Demand.GPUMilli - quota
-			if !s.cfg.NoPreemption && over > 0 && lowerThan(j.Queue, j.Priority) >= over {
-				quotaNeed[j.ID] = over
-				out = append(out, j)
-				continue
-			}
-			unplaced[j.ID] = "waiting for quota: " + adm.Reason
-			continue
-		}
-		// Count it as started for the jobs after it in this pass.
-		used[j.Queue] = used[j.Queue].Add(pj.Demand)
-		freeMilli -= pj.Demand.GPUMilli
-		out = append(out, j)
-	}
-	return out
-}
-
-// allocGPUMilli is the milli-GPU an allocation holds: its share, or 1000
-// per whole GPU.
-func allocGPUMilli(a *api.Allocation) int64 {
-	if a.GPUMilli > 0 {
-		return a.GPUMilli * int64(len(a.GPUs))
-	}
-	return int64(len(a.GPUs)) * placement.MilliPerGPU
+	cfg := s.schedConfig()
+	return cfg.Queue(name)
 }
 
 // QueueStatus is a queue as GET /v1/queues shows it.
@@ -230,7 +105,7 @@ func (s *Server) handleQueues(w http.ResponseWriter, r *http.Request) {
 			q.RunningJobs++
 			for _, a := range snap.AllocsByJob(nil, j.ID) {
 				if !a.Terminal() {
-					q.usedMilli += allocGPUMilli(a)
+					q.usedMilli += sched.AllocGPUMilli(a)
 				}
 			}
 		}

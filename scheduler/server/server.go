@@ -125,13 +125,6 @@ type Server struct {
 	bootIndex   uint64
 	barrierDone atomic.Bool
 
-	// nextWake is when the scheduler must look again without a state
-	// change (the first end of a restart backoff); owned by its goroutine.
-	nextWake time.Time
-	// heldJobs are the jobs the last full pass held nodes for (backfill),
-	// in pass order; scheduler goroutine only.
-	heldJobs []string
-
 	mu        sync.Mutex
 	leaderCtx context.CancelFunc
 	leaderWG  sync.WaitGroup
@@ -287,7 +280,7 @@ func (s *Server) startLeader(parent context.Context) {
 		s.publishSelf(ctx)
 		s.hb.start(ctx, s.store.Snapshot().Nodes(nil))
 		done := make(chan struct{})
-		go func() { defer close(done); s.runDrainer(ctx) }()
+		go func() { defer close(done); s.runJanitor(ctx) }()
 		s.runScheduler(ctx)
 		<-done
 	}()

@@ -2,12 +2,12 @@ package state
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/go-memdb"
 
 	"github.com/ark-sched/ark/scheduler/api"
-	"github.com/ark-sched/ark/scheduler/placement"
 )
 
 // applyPlan commits each job placement of a plan that still fits the state
@@ -17,11 +17,11 @@ import (
 func applyPlan(txn *memdb.Txn, index uint64, req *ApplyPlanRequest) (*ApplyPlanResponse, error) {
 	resp := &ApplyPlanResponse{Rejected: map[string]string{}}
 	live := collect[*api.Allocation](nil, txn, tableAllocs, "id")
-	usage := placement.NodeUsage(live)
+	loads := loadsOf(live)
 	ports := usedPorts(txn, live)
 	allocsChanged, jobsChanged := false, false
 	for _, p := range req.Plan.Placements {
-		if why := checkPlacement(txn, usage, ports, p); why != "" {
+		if why := checkPlacement(txn, loads, ports, p); why != "" {
 			resp.Rejected[p.JobID] = why
 			continue
 		}
@@ -36,14 +36,17 @@ func applyPlan(txn *memdb.Txn, index uint64, req *ApplyPlanRequest) (*ApplyPlanR
 			if err := txn.Insert(tableAllocs, &na); err != nil {
 				return nil, fmt.Errorf("insert allocation %s: %w", a.ID, err)
 			}
-			usage[a.NodeID] = usage[a.NodeID].Add(&na)
+			if loads[a.NodeID] == nil {
+				loads[a.NodeID] = loads[a.NodeID].clone()
+			}
+			loads[a.NodeID].add(&na)
 			if a.Rank == 0 && a.MasterPort != 0 {
 				ports[portKey{a.MasterAddr, a.MasterPort}] = true
 			}
 		}
 		j.Status = api.JobRunning
-		j.Reason = ""
-		j.Preempting = nil
+		j.Reason, j.Reasons = "", nil
+		j.Preempting, j.HeldNodes, j.HoldUntil = nil, nil, nil
 		j.StartTime = timePtr(req.Time)
 		j.ModifyIndex = index
 		if err := txn.Insert(tableJobs, &j); err != nil {
@@ -61,7 +64,7 @@ func applyPlan(txn *memdb.Txn, index uint64, req *ApplyPlanRequest) (*ApplyPlanR
 		if j.Status != api.JobPending || j.Reason == pr.Reason {
 			continue
 		}
-		j.Reason = pr.Reason
+		j.Reason, j.Reasons = pr.Reason, pr.Reasons
 		j.ModifyIndex = index
 		if err := txn.Insert(tableJobs, &j); err != nil {
 			return nil, err
@@ -126,8 +129,9 @@ func nodeAddress(txn *memdb.Txn, nodeID string) string {
 }
 
 // checkPlacement re-checks one job's placement against the current state
-// (usage and ports include what this plan already committed).
-func checkPlacement(txn *memdb.Txn, usage map[string]*placement.Usage, ports map[portKey]bool, p JobPlacement) string {
+// (loads and ports include what this plan already committed), with the
+// checks that never change between versions.
+func checkPlacement(txn *memdb.Txn, loads map[string]*nodeLoad, ports map[portKey]bool, p JobPlacement) string {
 	j, why := pendingJob(txn, p.JobID)
 	if j == nil {
 		return why
@@ -135,11 +139,7 @@ func checkPlacement(txn *memdb.Txn, usage map[string]*placement.Usage, ports map
 	if len(p.Allocs) != j.Spec.Replicas {
 		return fmt.Sprintf("plan places %d allocations, job has %d replicas", len(p.Allocs), j.Spec.Replicas)
 	}
-	req, err := placement.RequestOf(j)
-	if err != nil {
-		return err.Error()
-	}
-	tentative := map[string]*placement.Usage{}
+	tentative := map[string]*nodeLoad{}
 	ranks := map[int]bool{}
 	ids := map[string]bool{}
 	for _, a := range p.Allocs {
@@ -157,9 +157,6 @@ func checkPlacement(txn *memdb.Txn, usage map[string]*placement.Usage, ports map
 		if a.Attempt != j.RestartCount {
 			return fmt.Sprintf("rank %d was planned for attempt %d, the job is at attempt %d (stale plan)", a.Rank, a.Attempt, j.RestartCount)
 		}
-		if a.CPUMilli != req.CPUMilli || a.MemoryBytes != req.MemoryBytes {
-			return fmt.Sprintf("rank %d asks for other resources than the job", a.Rank)
-		}
 		if a.Rank == 0 && a.MasterPort != 0 && ports[portKey{a.MasterAddr, a.MasterPort}] {
 			return fmt.Sprintf("rendezvous port %s:%d is taken", a.MasterAddr, a.MasterPort)
 		}
@@ -167,17 +164,22 @@ func checkPlacement(txn *memdb.Txn, usage map[string]*placement.Usage, ports map
 		if rawNode == nil {
 			return fmt.Sprintf("rank %d: node %s does not exist", a.Rank, a.NodeID)
 		}
-		if nd := rawNode.(*api.Node); nd.Ineligible {
+		nd := rawNode.(*api.Node)
+		switch {
+		case nd.Ineligible:
 			return fmt.Sprintf("rank %d: node %s is not eligible for new allocations", a.Rank, nd.Name)
+		case nd.Status != api.NodeReady:
+			return fmt.Sprintf("rank %d: node %s is %s", a.Rank, nd.Name, nd.Status)
 		}
-		u, ok := tentative[a.NodeID]
+		l, ok := tentative[a.NodeID]
 		if !ok {
-			u = usage[a.NodeID].Clone()
+			l = loads[a.NodeID].clone()
+			tentative[a.NodeID] = l
 		}
-		if err := placement.Fit(rawNode.(*api.Node), u, a, req); err != nil {
-			return fmt.Sprintf("rank %d: %v", a.Rank, err)
+		if why := l.check(nd, a); why != "" {
+			return fmt.Sprintf("rank %d: %s", a.Rank, why)
 		}
-		tentative[a.NodeID] = u.Add(a)
+		l.add(a)
 	}
 	return ""
 }
@@ -279,8 +281,25 @@ func applyPreemption(txn *memdb.Txn, index uint64, pr Preemption) error {
 			return err
 		}
 	}
-	j.Preempting = append([]string(nil), pr.Victims...)
+	// Victims accumulate until the job is placed: the scheduler never
+	// evicts one of them again for this job.
+	j.Preempting = appendNew(append([]string(nil), j.Preempting...), pr.Victims...)
+	j.HeldNodes, j.HoldUntil = nil, nil
+	if len(pr.Nodes) > 0 && !pr.HoldUntil.IsZero() {
+		j.HeldNodes = append([]string(nil), pr.Nodes...)
+		j.HoldUntil = timePtr(pr.HoldUntil)
+	}
 	j.Reason = fmt.Sprintf("preempting %s; waiting for their allocations to stop", strings.Join(pr.Victims, ", "))
 	j.ModifyIndex = index
 	return txn.Insert(tableJobs, &j)
+}
+
+// appendNew appends the ids list does not hold yet.
+func appendNew(list []string, ids ...string) []string {
+	for _, id := range ids {
+		if !slices.Contains(list, id) {
+			list = append(list, id)
+		}
+	}
+	return list
 }

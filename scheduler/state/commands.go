@@ -158,6 +158,11 @@ type Preemption struct {
 	Reclaim bool `json:"reclaim,omitempty"`
 	// LostGPUSeconds is the work the victims lose (for the record).
 	LostGPUSeconds float64 `json:"lostGpuSeconds,omitempty"`
+	// Nodes are where the job goes once the victims stop; they are held
+	// for it (closed to other work) until it is placed or HoldUntil.
+	// Entries written before holds existed have none.
+	Nodes     []string  `json:"nodes,omitempty"`
+	HoldUntil time.Time `json:"holdUntil,omitempty"`
 }
 
 // JobPlacement is every allocation of one job.
@@ -168,12 +173,17 @@ type JobPlacement struct {
 
 // PendingReason is why a job could not be placed.
 type PendingReason struct {
-	JobID  string `json:"jobId"`
-	Reason string `json:"reason"`
+	JobID   string       `json:"jobId"`
+	Reason  string       `json:"reason"`
+	Reasons []api.Reason `json:"reasons,omitempty"`
 }
 
-// ApplyPlanRequest commits a plan. The FSM re-checks every placement
-// against the state at its index and drops any that no longer fits.
+// ApplyPlanRequest commits a plan. The leader checks the plan against the
+// latest state just before it proposes it (scheduler/sched.Verify); the FSM
+// keeps only checks that never change between versions (the job is still
+// pending, IDs are unique, nodes are eligible, no GPU holds more than 1000
+// milli, CPU and memory within the node) and drops a placement that fails
+// them, whole.
 type ApplyPlanRequest struct {
 	Plan Plan      `json:"plan"`
 	Time time.Time `json:"time"`

@@ -164,15 +164,6 @@ func TestApplyPlanRejects(t *testing.T) {
 			rejected: map[string]string{"a": "allocation ID live-0 is taken"},
 		},
 		{
-			name: "resources differ from the job",
-			plan: []JobPlacement{func() JobPlacement {
-				p := placementOf("a", on("n1", 1), on("n1", 2))
-				p.Allocs[1].MemoryBytes = 1
-				return p
-			}()},
-			rejected: map[string]string{"a": "rank 1 asks for other resources than the job"},
-		},
-		{
 			name: "rendezvous port held by a live gang",
 			plan: []JobPlacement{func() JobPlacement {
 				p := placementOf("a", on("n1", 1), on("n1", 2))
@@ -296,7 +287,7 @@ func TestApplyPlanPendingReasons(t *testing.T) {
 		h.ok(ApplyPlanType, ApplyPlanRequest{Plan: Plan{Pending: reasons}, Time: t0})
 	}
 
-	pending(PendingReason{"a", "waiting for resources: x"}, PendingReason{"ghost", "y"})
+	pending(PendingReason{JobID: "a", Reason: "waiting for resources: x"}, PendingReason{JobID: "ghost", Reason: "y"})
 	first := h.index
 	if j := h.job("a"); j.Reason != "waiting for resources: x" || j.ModifyIndex != first || j.Status != api.JobPending {
 		t.Fatalf("job a = %+v", j)
@@ -309,7 +300,7 @@ func TestApplyPlanPendingReasons(t *testing.T) {
 	}
 
 	// The same reason again changes nothing: no write, no wake-up.
-	pending(PendingReason{"a", "waiting for resources: x"})
+	pending(PendingReason{JobID: "a", Reason: "waiting for resources: x"})
 	if j := h.job("a"); j.ModifyIndex != first {
 		t.Fatalf("unchanged reason rewrote the job at %d", j.ModifyIndex)
 	}
@@ -318,7 +309,7 @@ func TestApplyPlanPendingReasons(t *testing.T) {
 	}
 
 	// A new reason is recorded.
-	pending(PendingReason{"a", "cannot fit on this cluster: z"})
+	pending(PendingReason{JobID: "a", Reason: "cannot fit on this cluster: z"})
 	if j := h.job("a"); j.Reason != "cannot fit on this cluster: z" || j.ModifyIndex != h.index {
 		t.Fatalf("job a = %+v", j)
 	}
@@ -327,7 +318,7 @@ func TestApplyPlanPendingReasons(t *testing.T) {
 	h.addNode("n1", 1)
 	h.run("b", on("n1", 0))
 	running := h.job("b")
-	pending(PendingReason{"b", "late"})
+	pending(PendingReason{JobID: "b", Reason: "late"})
 	if j := h.job("b"); !reflect.DeepEqual(j, running) {
 		t.Fatalf("reason for a running job changed it: %+v", j)
 	}
@@ -630,7 +621,7 @@ func TestUpsertNode(t *testing.T) {
 func populated(t *testing.T) *harness {
 	h := gang(t)
 	h.addJob("p", 2, 8)
-	h.ok(ApplyPlanType, ApplyPlanRequest{Plan: Plan{Pending: []PendingReason{{"p", "cannot fit on this cluster: x"}}}})
+	h.ok(ApplyPlanType, ApplyPlanRequest{Plan: Plan{Pending: []PendingReason{{JobID: "p", Reason: "cannot fit on this cluster: x"}}}})
 	if err := report(h, "g-1", api.AllocFailed, 137, "SIGKILL"); err != nil {
 		t.Fatal(err)
 	}
@@ -918,7 +909,7 @@ func TestPersistWhileApplying(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		id := "j" + string(rune('a'+i%26)) + string(rune('a'+i/26))
 		h.addJob(id, 1, 1)
-		h.ok(ApplyPlanType, ApplyPlanRequest{Plan: Plan{Pending: []PendingReason{{id, "waiting"}}}})
+		h.ok(ApplyPlanType, ApplyPlanRequest{Plan: Plan{Pending: []PendingReason{{JobID: id, Reason: "waiting"}}}})
 		h.ok(CancelJobType, CancelJobRequest{JobID: id, Reason: "r"})
 	}
 	_ = report(h, "g-0", api.AllocFailed, 1, "")

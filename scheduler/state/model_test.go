@@ -11,10 +11,12 @@ import (
 
 // model is an independent, plain-maps account of what the FSM should hold,
 // used by TestFSMModel. It shares no code with the FSM or with placement:
-// its rules are written out here from the documented behaviour (a GPU is
-// held whole by one live allocation, or shared by live allocations whose
-// milli add up to at most 1000 and whose GPU memory fits; gangs commit
-// whole; a failed or lost rank restarts or fails the whole gang).
+// its rules are written out here from the documented behaviour (the
+// milli-GPU live allocations hold on a GPU, 1000 for a whole one, add up
+// to at most 1000 and the GPU memory they record fits; whether an
+// allocation is what its job asks is the leader's check, not the FSM's;
+// gangs commit whole; a failed or lost rank restarts or fails the whole
+// gang).
 type model struct {
 	nodes  map[string]*mNode // by ID
 	jobs   map[string]*mJob
@@ -152,10 +154,12 @@ func (m *model) placeable(h map[gpuKey][]holding, p JobPlacement) string {
 			return "ineligible"
 		case !n.ready:
 			return "down"
-		case len(a.GPUs) != j.gpus:
-			return "GPU count"
-		case a.GPUMilli != j.milli:
-			return "milli"
+		}
+		// What the allocation holds is its own record: whether that is
+		// what the job asks (count, share, memory) is the leader's check.
+		milliOf := int64(1000)
+		if a.GPUMilli > 0 {
+			milliOf = a.GPUMilli
 		}
 		seen := map[int]bool{}
 		for _, g := range a.GPUs {
@@ -163,21 +167,15 @@ func (m *model) placeable(h map[gpuKey][]holding, p JobPlacement) string {
 				return "GPU index"
 			}
 			seen[g] = true
-			if j.memAsk > n.gpuMem[g] || a.GPUMemoryBytes != j.shareMem(n.gpuMem[g]) {
-				return "GPU memory ask"
-			}
 			k := gpuKey{a.NodeID, g}
 			milli, mem := m.used(h, k)
 			for _, x := range tent[k] {
 				milli, mem = milli+x.milli, mem+x.mem
 			}
-			if milli > 0 && (j.milli == 0 || milli+j.milli > 1000 || mem+a.GPUMemoryBytes > n.gpuMem[g]) {
+			if milli+milliOf > 1000 || mem+a.GPUMemoryBytes > n.gpuMem[g] {
 				return "GPU busy"
 			}
-			hh := holding{alloc: a.ID, milli: 1000}
-			if j.milli > 0 {
-				hh.milli, hh.mem = j.milli, a.GPUMemoryBytes
-			}
+			hh := holding{alloc: a.ID, milli: milliOf, mem: a.GPUMemoryBytes}
 			tent[k] = append(tent[k], hh)
 		}
 	}

@@ -37,6 +37,11 @@ func schema() *memdb.DBSchema {
 			"status": {Name: "status", Indexer: &memdb.StringFieldIndex{Field: "Status"}},
 			"token":  {Name: "token", Unique: true, AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "SubmitToken"}},
 			"create": {Name: "create", Indexer: &memdb.UintFieldIndex{Field: "CreateIndex"}},
+			// Every pass reads the jobs holding nodes their preemptions
+			// freed, however deep the queue.
+			"held": {Name: "held", Indexer: &memdb.ConditionalIndex{Conditional: func(obj any) (bool, error) {
+				return len(obj.(*api.Job).HeldNodes) > 0, nil
+			}}},
 			// Per-namespace limits count a namespace's unfinished jobs.
 			"ns_status": {Name: "ns_status", AllowMissing: true, Indexer: &memdb.CompoundIndex{Indexes: []memdb.Indexer{
 				&memdb.StringFieldIndex{Field: "Namespace"}, &memdb.StringFieldIndex{Field: "Status"},
@@ -214,6 +219,14 @@ func (s *Snapshot) PendingJobsSince(index uint64) []*api.Job {
 			jobs = append(jobs, j)
 		}
 	}
+	sortByPriority(jobs)
+	return jobs
+}
+
+// JobsHoldingNodes returns the jobs that hold nodes freed by their
+// preemptions (pending ones; a placed job holds none), by priority then age.
+func (s *Snapshot) JobsHoldingNodes() []*api.Job {
+	jobs := collect[*api.Job](nil, s.txn, tableJobs, "held", true)
 	sortByPriority(jobs)
 	return jobs
 }

@@ -1,0 +1,61 @@
+package sched
+
+import (
+	"time"
+
+	"github.com/ark-sched/ark/scheduler/placement"
+)
+
+// Config is the scheduler's part of a server's configuration.
+type Config struct {
+	// Queues are the configured queues; a queue not listed has weight 1
+	// and no quota.
+	Queues map[string]placement.Queue
+	// NoPreemption stops pending jobs from evicting lower-priority (or
+	// borrowed) work; NoBackfill stops holding nodes for the job at the
+	// head of the line.
+	NoPreemption bool
+	NoBackfill   bool
+	// PreemptMinRuntime is how long an allocation runs before it may be
+	// preempted (anti-churn).
+	PreemptMinRuntime time.Duration
+	// PreemptHold is how long the nodes a preemption frees stay held for
+	// the preemptor (DefaultPreemptHold when 0): long enough for victims
+	// to checkpoint and stop, short enough that a preemptor that can no
+	// longer be placed there (its node went down) does not idle them.
+	PreemptHold time.Duration
+	// MaxReservations is how many pending jobs a pass may hold nodes for
+	// (backfill); DefaultReservations when 0.
+	MaxReservations int
+	// CheckpointStore is the URI under which jobs' checkpoints go.
+	CheckpointStore string
+}
+
+// DefaultReservations is the backfill reservations a pass makes; see
+// bench/README.md's over-time section for the measurements behind it.
+const DefaultReservations = 1
+
+// DefaultPreemptHold is how long a preemption's freed nodes stay held.
+const DefaultPreemptHold = 10 * time.Minute
+
+// Queue is a queue's configuration, or the default for one not listed.
+func (c *Config) Queue(name string) placement.Queue {
+	if q, ok := c.Queues[name]; ok {
+		return q
+	}
+	return placement.Queue{Name: name, Weight: 1}
+}
+
+func (c *Config) preemptHold() time.Duration {
+	if c.PreemptHold > 0 {
+		return c.PreemptHold
+	}
+	return DefaultPreemptHold
+}
+
+func (c *Config) reservations() int {
+	if c.MaxReservations > 0 {
+		return c.MaxReservations
+	}
+	return DefaultReservations
+}

@@ -1,0 +1,99 @@
+package sched
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ark-sched/ark/scheduler/api"
+)
+
+// TestPreemptionEnds is the loop issue 17 reported: with no minimum
+// runtime, an 8-GPU job evicted the same 1-GPU job dozens of times and was
+// never placed, because the victim restarted on the GPUs its eviction had
+// freed (here: the 7 idle GPUs of node a, the only room it has). The freed
+// node is held for the preemptor, so one eviction places it, and the
+// victim waits.
+func TestPreemptionEnds(t *testing.T) {
+	c := newCluster(t, Config{PreemptMinRuntime: 0})
+	c.node("a", 8)
+	c.submit("small", 1, 1, 10)
+	c.settle(10)
+	c.node("b", 8)
+	c.submit("big-other", 1, 8, 2000) // b is full and outranks the preemptor
+	c.settle(10)
+	if c.job("small").Status != api.JobRunning || c.job("big-other").Status != api.JobRunning {
+		t.Fatalf("setup: small %s, big-other %s", c.job("small").Status, c.job("big-other").Status)
+	}
+	c.submit("p", 1, 8, 1000)
+	c.settle(50)
+	if j := c.job("p"); j.Status != api.JobRunning {
+		t.Fatalf("preemptor %s after 50 rounds: %s (evictions %v)", j.Status, j.Reason, c.preempted)
+	}
+	if c.ended != 1 || len(c.preempted) != 0 {
+		t.Fatalf("%d preemptions ended in a placement, still open: %v", c.ended, c.preempted)
+	}
+	if n := c.job("small").Preemptions; n != 1 {
+		t.Fatalf("small evicted %d times, want once", n)
+	}
+	if j := c.job("p"); len(j.HeldNodes) != 0 || j.HoldUntil != nil || len(j.Preempting) != 0 {
+		t.Fatalf("placed preemptor still holds: %+v", j)
+	}
+	if s := c.job("small"); s.Status != api.JobPending || s.Preemptions != 1 {
+		t.Fatalf("victim: %s, %d preemptions", s.Status, s.Preemptions)
+	}
+}
+
+// TestPreemptionProperty: on random clusters and workloads, no job is ever
+// evicted twice for the same preemptor, and every preemptor whose
+// preemption committed is placed once its victims stop.
+func TestPreemptionProperty(t *testing.T) {
+	seeds := 40
+	if testing.Short() {
+		seeds = 10
+	}
+	total := 0
+	defer func() { t.Logf("%d preemptions, each ended in its preemptor's placement", total) }()
+	for seed := range uint64(seeds) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 17))
+			c := newCluster(t, Config{PreemptMinRuntime: 0})
+			nodes := 2 + rng.IntN(3)
+			for i := range nodes {
+				c.node(fmt.Sprintf("n%d", i), []int{4, 8}[rng.IntN(2)])
+			}
+			// Fill the cluster with low-priority work of mixed shapes.
+			for i := range 4 * nodes {
+				c.submit(fmt.Sprintf("low%d", i), 1+rng.IntN(2), 1+rng.IntN(3), 10+rng.IntN(40))
+			}
+			c.settle(40)
+			// Then preemptors, some bigger than any gap.
+			var pre []string
+			for i := range 1 + rng.IntN(3) {
+				id := fmt.Sprintf("hi%d", i)
+				c.submit(id, 1, []int{2, 4, 8}[rng.IntN(3)], 500+rng.IntN(500))
+				pre = append(pre, id)
+			}
+			c.settle(200)
+			total += c.ended
+			// Every preemption still open is an eviction that did not
+			// (yet) place its preemptor: with every victim stopped, none
+			// may be left.
+			for p, victims := range c.preempted {
+				for v, n := range victims {
+					if n > 1 {
+						t.Errorf("%s evicted %s %d times", p, v, n)
+					}
+				}
+				if j := c.job(p); j.Status != api.JobRunning {
+					t.Errorf("%s preempted %v but is %s: %s (held %v until %v, now %v)", p, victims, j.Status, j.Reason, j.HeldNodes, j.HoldUntil, c.now)
+					for _, a := range c.snap().Allocs(nil) {
+						if !a.Terminal() {
+							t.Logf("live %s on %s gpus %v prio %d", a.ID, a.Node, a.GPUs, c.job(a.JobID).Priority)
+						}
+					}
+				}
+			}
+		})
+	}
+}
