@@ -37,7 +37,11 @@
 //   - queues.go: dominant resource fairness across queues (FairOrder) and
 //     quota admission with borrowing (Admit).
 //
-// Fit and NodeUsage re-check a plan before it commits; Fit sees a node as
-// the planner does (jobStates) and runs the same checkers, so the planner
-// and the re-check can never disagree on what fits. bench/placementsim replays the openb trace through these policies.
+// Fit and NodeUsage are the leader's check of a plan just before it
+// commits (scheduler/sched.Verify); Fit sees a node as the planner does
+// (jobStates) and runs the same checkers, so the planner and the check can
+// never disagree on what fits. The FSM does not use them (it keeps plain
+// arithmetic that never changes between versions). scheduler/sched runs
+// Place as part of the leader's pass; bench/placementsim replays the openb
+// trace through these policies.
 package placement

@@ -3,6 +3,9 @@
 // loop that turns pending jobs into committed plans, and the heartbeat
 // tracker that marks silent nodes down. Handlers depend on narrow
 // interfaces (Raft is reached only through the cluster package's Node).
+// The pass itself is scheduler/sched's (pure); scheduler.go runs it, checks
+// the plan against the latest state and commits it; janitor.go holds the
+// leader's timed chores (drains, maxRuntime, job GC).
 //
 // Every request is someone's. acl.go identifies it (the token file, then a
 // node's own secret: node_identity.go, then an ACL token of the replicated

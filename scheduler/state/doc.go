@@ -9,4 +9,9 @@
 // error as the apply response and changes nothing. An entry this version
 // cannot decode never panics: a type flagged ignorable is skipped, anything
 // else halts the FSM with an error naming the index (undecodable.go).
+//
+// The FSM's checks of a plan are plain arithmetic that never changes
+// between versions (capacity.go); placement rules run on the leader before
+// the commit (scheduler/sched.Verify), and this package does not import
+// scheduler/placement, so every version replays a log the same way.
 package state
