@@ -77,10 +77,7 @@ type preempter struct {
 // work of its own queue, and at least need milli-GPU of it, so that the
 // queue is back within its quota.
 func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string]*Usage, req Request, g Gang, policy Policy, reclaim bool, need int64) (Preemption, bool) {
-	nodeIdx := make(map[string]int, len(nodes))
-	for i, n := range nodes {
-		nodeIdx[n.ID] = i
-	}
+	nodeIdx := nodeIndex(nodes)
 	_, index := jobStates(nodes, usage, req)
 	// The job-state GPU index of each node GPU index (GPUs of a model the
 	// job does not accept are not in its states: freeing them is no help).
@@ -185,7 +182,7 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 				continue
 			}
 			v := Victims{Node: ni}
-			if st.Check(t) != ReasonNone {
+			if st.Check(t) != RuleNone {
 				var cands []Running
 				for _, o := range running {
 					if o.Node == ni && !victims[o.Gang] {
@@ -206,7 +203,7 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 					v.Gangs = append(v.Gangs, o.Gang)
 					v.LostGPUs += gangCost[o.Gang]
 					v.MaxPrio = max(v.MaxPrio, o.Priority)
-					if st = nodeState(ni, trial); st.Check(t) == ReasonNone {
+					if st = nodeState(ni, trial); st.Check(t) == RuleNone {
 						fits = true
 						break
 					}
@@ -219,7 +216,7 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 				// be unneeded once a bigger one is gone.
 				for k := len(v.Gangs) - 2; k >= 0; k-- {
 					delete(trial, v.Gangs[k])
-					if s2 := nodeState(ni, trial); s2.Check(t) == ReasonNone {
+					if s2 := nodeState(ni, trial); s2.Check(t) == RuleNone {
 						st = s2
 						v.Gangs = append(v.Gangs[:k], v.Gangs[k+1:]...)
 						continue
@@ -500,10 +497,7 @@ func reserveFor(job *api.Job, in *Input, nodes []*api.Node, usage map[string]*Us
 			states[i].NotReady = true
 		}
 	}
-	nodeIdx := make(map[string]int, len(nodes))
-	for i, n := range nodes {
-		nodeIdx[n.ID] = i
-	}
+	nodeIdx := nodeIndex(nodes)
 	var ending []Ending
 	for _, a := range in.Allocs {
 		ni, ok := nodeIdx[a.NodeID]
