@@ -73,9 +73,9 @@ func TestConsistentCommands(t *testing.T) {
 		want []string
 	}{
 		// version needs no server (`ark --version --addr X` is no use).
-		{[]string{"version"}, 0, []string{"ark dev", "commit: ", "go: go1.", "linux/"}},
+		{[]string{"version"}, 0, []string{"ark dev", "commit: ", "go: go1.", "linux/", "cuda kernels: sm_80, sm_90, compute_90 (NVRTC 11.8)"}},
 		{[]string{"--version"}, 0, []string{"ark dev", "commit: ", "go: go1."}},
-		{[]string{"version", "-o", "json"}, 0, []string{`"version": "dev"`, `"goVersion": "go1.`}},
+		{[]string{"version", "-o", "json"}, 0, []string{`"version": "dev"`, `"goVersion": "go1.`, `"cudaArchs": [`}},
 		{[]string{"job", "status", a}, 0, []string{a}},
 		{[]string{"job", "status", uniquePrefix}, 0, []string{a}},
 		{[]string{"job", "status", "hi"}, 2, []string{`name "hi" matches 2 jobs: `, a + " (succeeded)", b + " (succeeded)", "give more of the ID"}},

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ark-sched/ark/kernels/cuda"
 )
 
 // version is the release this binary was built as; releases set it with
@@ -25,6 +28,11 @@ type buildInfo struct {
 	Modified  bool   `json:"modified"`
 	GoVersion string `json:"goVersion"`
 	Platform  string `json:"platform"`
+	// CUDAArchs are the GPU architectures whose kernels the binary carries
+	// compiled (a GPU of another one needs NVRTC at run time); CUDANVRTC is
+	// the NVRTC that compiled them.
+	CUDAArchs []string `json:"cudaArchs"`
+	CUDANVRTC string   `json:"cudaNVRTC,omitempty"`
 }
 
 // readBuildInfo takes the commit from the VCS stamp go build embeds, else
@@ -35,6 +43,7 @@ func readBuildInfo() buildInfo {
 		c = "unknown (built without VCS stamping: -buildvcs=false or outside a git checkout)"
 	}
 	b := buildInfo{Version: version, Commit: c, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	b.CUDAArchs, b.CUDANVRTC = cuda.EmbeddedArchs()
 	if info, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range info.Settings {
 			switch s.Key {
@@ -53,13 +62,17 @@ func (b buildInfo) String() string {
 	if b.Modified {
 		commit += " (modified)"
 	}
-	return fmt.Sprintf("ark %s\ncommit: %s\ngo: %s %s", b.Version, commit, b.GoVersion, b.Platform)
+	kernels := "none embedded (compiled with NVRTC at run time)"
+	if len(b.CUDAArchs) > 0 {
+		kernels = strings.Join(b.CUDAArchs, ", ") + " (NVRTC " + b.CUDANVRTC + ")"
+	}
+	return fmt.Sprintf("ark %s\ncommit: %s\ngo: %s %s\ncuda kernels: %s", b.Version, commit, b.GoVersion, b.Platform, kernels)
 }
 
 func newVersionCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:     "version",
-		Short:   "Print the version, commit and Go version of this binary",
+		Short:   "Print the version, commit, Go version and embedded CUDA architectures of this binary",
 		Example: "  ark version\n  ark --version\n  ark version -o json",
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -5,6 +5,7 @@ package cuda
 import (
 	"fmt"
 	"math"
+	"os"
 	"sync"
 
 	"github.com/ark-sched/ark/kernels"
@@ -31,6 +32,7 @@ type Device struct {
 	name         string
 	major, minor int
 	mod          cHandle
+	image        string // where the kernels came from: "embedded sm_90", "NVRTC 11.8 sm_75"
 	fn           map[string]cHandle
 	blas         cHandle // 0 without cuBLAS
 	mu           sync.Mutex
@@ -42,7 +44,8 @@ var _ kernels.BF16Storage = (*Device)(nil)
 var _ kernels.Describer = (*Device)(nil)
 
 // New opens GPU ordinal: loads the libraries, retains the primary context,
-// compiles (or loads from cache) the kernels and creates a cuBLAS handle
+// loads the kernels (the embedded image for the device's architecture, or
+// NVRTC's from the cache or compiled now) and creates a cuBLAS handle
 // when libcublas is present. Without a driver or a device the error wraps
 // kernels.ErrUnavailable.
 func New(ordinal int) (*Device, error) {
@@ -66,12 +69,9 @@ func New(ordinal int) (*Device, error) {
 }
 
 func (d *Device) init() error {
-	img, err := cubin(d.major, d.minor)
-	if err != nil {
+	var err error
+	if d.mod, d.image, err = loadKernels(d.ctx, d.major, d.minor); err != nil {
 		return err
-	}
-	if d.mod, err = moduleLoad(d.ctx, img); err != nil {
-		return fmt.Errorf("cuda: load kernel module: %w", err)
 	}
 	for _, n := range kernelNames {
 		f, err := moduleFunction(d.ctx, d.mod, n)
@@ -80,7 +80,9 @@ func (d *Device) init() error {
 		}
 		d.fn[n] = f
 	}
-	if haveBLAS {
+	// ARK_CUDA_CUBLAS=off measures Ark's own matmul where cuBLAS is
+	// installed too (bench/gpu/check.sh compares the two).
+	if haveBLAS && os.Getenv("ARK_CUDA_CUBLAS") != "off" {
 		if d.blas, err = cublasCreate(d.ctx); err != nil {
 			d.blas = 0 // fall back to Ark's matmul kernel
 		}
@@ -97,7 +99,7 @@ func (d *Device) Describe() string {
 	if d.blas != 0 {
 		mm = "cuBLAS matmul"
 	}
-	return fmt.Sprintf("cuda: %s, sm_%d%d, %s", d.name, d.major, d.minor, mm)
+	return fmt.Sprintf("cuda: %s, sm_%d%d, kernels %s, %s", d.name, d.major, d.minor, d.image, mm)
 }
 
 // Close frees the module and the cuBLAS handle and releases the context.

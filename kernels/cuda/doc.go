@@ -6,10 +6,14 @@
 // missing, New returns an error wrapping kernels.ErrUnavailable that says so
 // ("cuda: libcuda.so.1 not found ..."), never a crash.
 //
-// The kernels are CUDA C++ in kernels.cu, embedded in the binary and compiled
-// by NVRTC for the device's compute capability on first use; the cubin is
-// cached under the user cache directory keyed by source, architecture and
-// NVRTC version. Matmul goes to cuBLAS (row-major mapped onto its
+// The kernels are CUDA C++ in kernels.cu. The binary embeds them compiled
+// (images/: cubins for sm_80 and sm_90, PTX for compute_90, built by
+// go generate with NVRTC and checked against the source by a test), so a
+// GPU needs only the driver; for other architectures NVRTC compiles
+// kernels.cu on first use and the cubin is cached under the user cache
+// directory keyed by source, architecture and NVRTC version. Compile is the
+// one NVRTC path (the fallback, the generator, the compile test); it needs
+// no driver. Matmul goes to cuBLAS (row-major mapped onto its
 // column-major SGEMM) when libcublas loads, and to Ark's tiled kernel
 // otherwise. All work runs on the legacy default stream, which orders every
 // launch and copy; errors from asynchronous faults surface at the next Sync

@@ -55,6 +55,8 @@ static nvrtcResult (*p_nvrtcGetProgramLogSize)(nvrtcProgram, size_t *);
 static nvrtcResult (*p_nvrtcGetProgramLog)(nvrtcProgram, char *);
 static nvrtcResult (*p_nvrtcGetCUBINSize)(nvrtcProgram, size_t *);
 static nvrtcResult (*p_nvrtcGetCUBIN)(nvrtcProgram, char *);
+static nvrtcResult (*p_nvrtcGetPTXSize)(nvrtcProgram, size_t *);
+static nvrtcResult (*p_nvrtcGetPTX)(nvrtcProgram, char *);
 static nvrtcResult (*p_nvrtcDestroyProgram)(nvrtcProgram *);
 static const char *(*p_nvrtcGetErrorString)(nvrtcResult);
 
@@ -122,6 +124,8 @@ static int ark_load_nvrtc(void) {
 	SYM(h, p_nvrtcGetProgramLog, "nvrtcGetProgramLog");
 	SYM(h, p_nvrtcGetCUBINSize, "nvrtcGetCUBINSize");
 	SYM(h, p_nvrtcGetCUBIN, "nvrtcGetCUBIN");
+	SYM(h, p_nvrtcGetPTXSize, "nvrtcGetPTXSize");
+	SYM(h, p_nvrtcGetPTX, "nvrtcGetPTX");
 	SYM(h, p_nvrtcDestroyProgram, "nvrtcDestroyProgram");
 	SYM(h, p_nvrtcGetErrorString, "nvrtcGetErrorString");
 	lib_nvrtc = h;
@@ -215,8 +219,10 @@ static int ark_nvrtc_version(int *major, int *minor) { return p_nvrtcVersion(maj
 static const char *ark_nvrtc_error(nvrtcResult r) { return p_nvrtcGetErrorString(r); }
 
 // ark_nvrtc_compile compiles src; on return *log (malloc'd, may be NULL)
-// holds the compiler log and *cubin (malloc'd) the image.
-static nvrtcResult ark_nvrtc_compile(const char *src, const char *name, int nopts, const char **opts,
+// holds the compiler log and *cubin (malloc'd) the image: the cubin, or
+// the PTX text (with its terminating NUL, as cuModuleLoadData wants it)
+// when ptx is set (a compute_XX target has no cubin).
+static nvrtcResult ark_nvrtc_compile(const char *src, const char *name, int nopts, const char **opts, int ptx,
 	char **cubin, size_t *cubin_size, char **log) {
 	nvrtcProgram p = NULL;
 	size_t n = 0;
@@ -229,11 +235,11 @@ static nvrtcResult ark_nvrtc_compile(const char *src, const char *name, int nopt
 		if (*log && p_nvrtcGetProgramLog(p, *log) != 0) { free(*log); *log = NULL; }
 	}
 	if (rc == 0) {
-		rc = p_nvrtcGetCUBINSize(p, &n);
+		rc = ptx ? p_nvrtcGetPTXSize(p, &n) : p_nvrtcGetCUBINSize(p, &n);
 		if (rc == 0) {
 			*cubin = malloc(n);
 			*cubin_size = n;
-			rc = *cubin ? p_nvrtcGetCUBIN(p, *cubin) : 1;
+			rc = !*cubin ? 1 : ptx ? p_nvrtcGetPTX(p, *cubin) : p_nvrtcGetCUBIN(p, *cubin);
 		}
 	}
 	p_nvrtcDestroyProgram(&p);
@@ -287,13 +293,17 @@ func check(r C.CUresult) error {
 const cudaErrorNoDevice = 100
 
 var (
-	loadOnce sync.Once
-	loadErr  error
-	haveBLAS bool
+	loadOnce  sync.Once
+	loadErr   error
+	haveBLAS  bool
+	nvrtcOnce sync.Once
+	nvrtcErr  error
 )
 
-// load opens libcuda and libnvrtc (required) and libcublas (optional) once
-// per process and initialises the driver.
+// load opens libcuda (required) and libcublas (optional) once per process
+// and initialises the driver. NVRTC is loaded apart (loadNVRTC): a GPU
+// whose architecture has an embedded image needs only the driver, and
+// compiling needs no driver.
 func load() error {
 	loadOnce.Do(func() {
 		switch C.ark_load_cuda() {
@@ -313,18 +323,23 @@ func load() error {
 			}
 			return
 		}
-		switch C.ark_load_nvrtc() {
-		case -1:
-			loadErr = fmt.Errorf("cuda: libnvrtc.so not found (install the CUDA runtime's NVRTC): %s: %w",
-				C.GoString(C.ark_dl_error()), kernels.ErrUnavailable)
-			return
-		case -2:
-			loadErr = fmt.Errorf("cuda: libnvrtc: %s: %w", C.GoString(C.ark_dl_error()), kernels.ErrUnavailable)
-			return
-		}
 		haveBLAS = C.ark_load_cublas() == 0
 	})
 	return loadErr
+}
+
+// loadNVRTC opens libnvrtc once per process.
+func loadNVRTC() error {
+	nvrtcOnce.Do(func() {
+		switch C.ark_load_nvrtc() {
+		case -1:
+			nvrtcErr = fmt.Errorf("cuda: libnvrtc.so not found (install NVRTC: Debian's libnvrtc11.2 and libnvrtc-builtins11.8 from non-free, or the CUDA toolkit): %s: %w",
+				C.GoString(C.ark_dl_error()), kernels.ErrUnavailable)
+		case -2:
+			nvrtcErr = fmt.Errorf("cuda: libnvrtc: %s: %w", C.GoString(C.ark_dl_error()), kernels.ErrUnavailable)
+		}
+	})
+	return nvrtcErr
 }
 
 // Available reports whether a CUDA device can be opened here, and why not.
@@ -450,8 +465,10 @@ func nvrtcVersion() (int, int) {
 	return int(ma), int(mi)
 }
 
-// nvrtcCompile compiles CUDA C++ source to a cubin with the given options.
-func nvrtcCompile(src, name string, opts []string) ([]byte, string, error) {
+// nvrtcCompile compiles CUDA C++ source to a cubin (or PTX text, NUL
+// included, when ptx is set) with the given options. loadNVRTC must have
+// succeeded.
+func nvrtcCompile(src, name string, opts []string, ptx bool) ([]byte, string, error) {
 	csrc, cname := C.CString(src), C.CString(name)
 	defer C.free(unsafe.Pointer(csrc))
 	defer C.free(unsafe.Pointer(cname))
@@ -466,7 +483,7 @@ func nvrtcCompile(src, name string, opts []string) ([]byte, string, error) {
 	copy(unsafe.Slice(arr, len(copts)), copts)
 	var cubin, clog *C.char
 	var size C.size_t
-	r := C.ark_nvrtc_compile(csrc, cname, C.int(len(opts)), arr, &cubin, &size, &clog)
+	r := C.ark_nvrtc_compile(csrc, cname, C.int(len(opts)), arr, C.int(b2i(ptx)), &cubin, &size, &clog)
 	var log string
 	if clog != nil {
 		log = C.GoString(clog)

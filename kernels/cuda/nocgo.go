@@ -30,3 +30,13 @@ func (d *Device) DevicePtr(kernels.Buffer) (uintptr, error) {
 func (d *Device) MakeCurrent() error {
 	return fmt.Errorf("cuda: binary built without cgo: %w", kernels.ErrUnavailable)
 }
+
+// NVRTCVersion needs cgo.
+func NVRTCVersion() (major, minor int, err error) {
+	return 0, 0, fmt.Errorf("cuda: binary built without cgo: %w", kernels.ErrUnavailable)
+}
+
+// Compile needs cgo.
+func Compile(src, name, arch string) (image []byte, log string, err error) {
+	return nil, "", fmt.Errorf("cuda: compile %s: binary built without cgo: %w", name, kernels.ErrUnavailable)
+}

@@ -66,7 +66,11 @@ type Config struct {
 	// LogMaxBytes and LogKeep rotate task logs (defaults 64 MiB, 3 kept).
 	LogMaxBytes int64
 	LogKeep     int
-	Logger      *zap.Logger
+	// MPSControl is the CUDA MPS control program the agent runs a daemon
+	// with per GPU that holds shares (mps.go); empty looks up
+	// nvidia-cuda-mps-control on PATH.
+	MPSControl string
+	Logger     *zap.Logger
 }
 
 // DefaultTaskUser is whom tasks run as under an agent running as root.
@@ -90,6 +94,7 @@ type Agent struct {
 	reportLn net.Listener
 
 	cgroups *driver.Cgroups
+	mps     *mps
 
 	// regMu serialises registration: the sync and heartbeat loops may
 	// both find the node forgotten, and only one re-registers it.
@@ -212,6 +217,7 @@ func New(cfg Config) (*Agent, error) {
 		logsKey:   logsKey,
 		reg:       reg,
 		cgroups:   cg,
+		mps:       newMPS(cfg.MPSControl, cfg.DataDir, log),
 		cfg:       cfg, log: log, client: cl, inv: inv, ln: ln, reportLn: reportLn,
 		drivers: map[string]driver.Driver{driver.Exec{}.Name(): driver.Exec{}, driver.Builtin{}.Name(): driver.Builtin{}},
 		tasks:   map[string]*task{},
@@ -261,6 +267,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		zap.String("gpu_source", a.inv.Source), zap.String("logs", a.ln.Addr().String()))
 
 	a.reattach(ctx)
+	a.mps.sweep()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()

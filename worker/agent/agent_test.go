@@ -27,6 +27,17 @@ func cluster(t *testing.T, n int) *client.Client {
 // token every agent uses, and the client's.
 func clusterWith(t *testing.T, n int, acl *server.ACL, agentToken, clientToken string) *client.Client {
 	t.Helper()
+	return clusterOpts(t, n, acl, clientToken, func(cfg *Config) { cfg.Token = agentToken })
+}
+
+// clusterCfg is cluster with each agent's Config changed by edit.
+func clusterCfg(t *testing.T, n int, edit func(*Config)) *client.Client {
+	t.Helper()
+	return clusterOpts(t, n, nil, "", edit)
+}
+
+func clusterOpts(t *testing.T, n int, acl *server.ACL, clientToken string, edit func(*Config)) *client.Client {
+	t.Helper()
 	log := zaptest.NewLogger(t)
 	s, err := server.New(server.Config{
 		Name: "s1", DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
@@ -48,10 +59,12 @@ func clusterWith(t *testing.T, n int, acl *server.ACL, agentToken, clientToken s
 	}
 	var agentDone []chan error
 	for i := 0; i < n; i++ {
-		a, err := New(Config{
+		cfg := Config{
 			Name: fmt.Sprintf("node-%d", i), Servers: []string{s.HTTPAddr()}, DataDir: t.TempDir(),
-			FakeGPUs: "2xH200:141Gi", Address: "127.0.0.1", StopGrace: 2 * time.Second, Logger: log, Token: agentToken,
-		})
+			FakeGPUs: "2xH200:141Gi", Address: "127.0.0.1", StopGrace: 2 * time.Second, Logger: log,
+		}
+		edit(&cfg)
+		a, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

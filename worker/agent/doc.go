@@ -10,5 +10,8 @@
 // agent's own (env.go); a task reports to its agent with its own task
 // token (auth.go) on the agent's listener, or on a loopback one when the
 // agent serves logs over TLS (listen.go); a namespace's checkpoint key
-// reaches the task as a file only it may read (keys.go).
+// reaches the task as a file only it may read (keys.go). Where
+// nvidia-cuda-mps-control exists, a GPU that holds shares runs its own CUDA
+// MPS control daemon, started before its first share and stopped after its
+// last, so a share's compute and memory limits hold (mps.go).
 package agent

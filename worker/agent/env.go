@@ -145,6 +145,9 @@ func (a *Agent) shareUnenforced(al *api.Allocation) string {
 	if al.GPUMilli <= 0 || a.inv.Fake {
 		return ""
 	}
+	if why, handled := a.mps.enforced(al); handled {
+		return why // the agent runs (or failed to run) this GPU's daemon
+	}
 	if _, err := os.Stat(filepath.Join(mpsPipeDir(), "control")); err != nil {
 		return fmt.Sprintf("GPU share of %dm without CUDA MPS on this node (no daemon at %s: start nvidia-cuda-mps-control -d): its compute and memory limits are not enforced", al.GPUMilli, mpsPipeDir())
 	}

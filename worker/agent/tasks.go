@@ -144,8 +144,11 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 		final(api.AllocStatusUpdate{Status: api.AllocFailed, Message: err.Error()})
 		return
 	}
+	mpsPipe := a.mps.acquire(al, a.shareGPUUUIDs(al)) // a share's MPS daemon runs before its task
+	defer a.mps.release(al.ID)
 	h, err := drv.Start(ctx, driver.TaskConfig{
-		AllocID: al.ID, Kind: al.Kind, Task: al.Task, CPUMilli: al.CPUMilli, MemoryBytes: al.MemoryBytes, Cgroups: a.cgroups, Env: a.taskEnv(al, t.dir), Dir: t.dir,
+		AllocID: al.ID, Kind: al.Kind, Task: al.Task, CPUMilli: al.CPUMilli, MemoryBytes: al.MemoryBytes, Cgroups: a.cgroups,
+		Env: withEnv(a.taskEnv(al, t.dir), "CUDA_MPS_PIPE_DIRECTORY", mpsPipe), Dir: t.dir,
 		CheckpointEvery: al.Checkpoint.Every, CheckpointKeep: al.Checkpoint.Keep,
 		Stdout: logPath(t.dir, "stdout"), Stderr: logPath(t.dir, "stderr"), User: a.cfg.TaskUser,
 		LogMaxBytes: a.cfg.LogMaxBytes, LogKeep: a.cfg.LogKeep,
@@ -241,10 +244,12 @@ func (a *Agent) reattach(ctx context.Context) {
 		default:
 			log.Info("re-attached to a running task", zap.Int("pid", h.Pid()))
 			a.tasks[al.ID] = t
+			a.mps.acquire(al, a.shareGPUUUIDs(al)) // adopts its daemon, before sweep stops the unheld ones
 			a.taskWG.Add(1)
 			go func() {
 				defer a.taskWG.Done()
 				defer close(t.done)
+				defer a.mps.release(al.ID)
 				a.watch(ctx, t, h, log)
 			}()
 		}
