@@ -7,11 +7,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/placement"
+	"github.com/ark-sched/ark/scheduler/sched"
 )
 
 // OverTimeResult is one scheduler's trace-driven run with arrivals,
-// departures and (for Ark) queues, preemption and backfill.
+// departures and (for Ark, the server's own pass) queues, preemption and
+// backfill.
 type OverTimeResult struct {
 	Policy      string  `json:"policy"` // node scoring policy
 	Tasks       int     `json:"tasks"`
@@ -38,17 +41,24 @@ type OverTimeResult struct {
 	// (run time since the victim's last checkpoint x its GPUs).
 	Preemptions  int     `json:"preemptions"`
 	LostGPUHours float64 `json:"lost_gpu_hours"`
-	// Backfilled counts tasks started while a multi-GPU task ahead of them
-	// held a reservation; Reserved counts the tasks that held one.
+	// Backfilled counts tasks a pass started ahead of an older one it
+	// held nodes for (backfill); Reserved counts the jobs that held nodes.
 	Backfilled int `json:"backfilled"`
 	Reserved   int `json:"reserved"`
-	// QuotaHeld counts (pass, task) decisions where Admit held a task for
-	// its queue's quota.
-	QuotaHeld int `json:"quota_held"`
-	// Waits by priority class, by queue, and for tasks of 2 GPUs or more.
+	// Passes counts the scheduling passes run; PassSeconds is the wall
+	// time they took (the shipped pass only).
+	Passes      int     `json:"passes"`
+	PassSeconds float64 `json:"pass_s"`
+	// PlanRejected counts placements the leader's re-check (sched.Verify)
+	// dropped: 0 unless the simulation's view and the pass disagree.
+	PlanRejected int `json:"plan_rejected"`
+	// RoundsCut counts scheduling points whose passes kept changing the
+	// allocations past maxRounds (the rest waits for the next point).
+	RoundsCut int `json:"rounds_cut"`
+	// Waits by priority class, by size class (SizeClasses) and by queue.
 	ByPriority []WaitStats `json:"by_priority"`
+	BySize     []WaitStats `json:"by_size"`
 	ByQueue    []WaitStats `json:"by_queue,omitempty"`
-	MultiGPU   WaitStats   `json:"multi_gpu"`
 }
 
 // WaitStats is the queueing delay of a group of completed tasks: total
@@ -62,56 +72,34 @@ type WaitStats struct {
 
 // SimConfig is one scheduler of the over-time simulation.
 type SimConfig struct {
-	Name   string           // row name
-	Policy placement.Policy // node scoring
-	// Queues turns Ark's queueing on: every pass orders the pending tasks
-	// with placement.FairOrder over these queues and applies
-	// placement.Admit. Empty: FIFO in arrival order, no quotas.
-	Queues []placement.Queue
-	// Preempt evicts lower-priority tasks of the same queue, or borrowed
-	// tasks of other queues for a queue under its quota, with
-	// placement.ChooseVictims.
-	Preempt bool
-	// Backfill reserves room for the first task of at least ReserveGPUs
-	// GPUs that cannot start (placement.Reserve's rule) and lets later
-	// tasks start only where placement.CanBackfill allows. ReserveGPUs 0
-	// is 1: any GPU task, as the engine's Place does.
-	Backfill    bool
-	ReserveGPUs int
-	// Reservations is how many tasks may hold a reservation in one pass
-	// (0 or 1: the first, as the engine's default), each on nodes no
-	// earlier one holds. ReserveBig gives the ones after the first only
-	// to tasks of 2 GPUs or more; ReserveBySize lets a bigger task take
-	// the place of the smallest one after the first when all are taken.
-	Reservations  int
-	ReserveBig    bool
-	ReserveBySize bool
+	Name string // row name
+	// Sched, when set, runs the server's own pass (scheduler/sched.Pass)
+	// with this configuration at every scheduling point: fair order
+	// across queues, quotas and borrowing, preemption, backfill, holds.
+	// Nil runs FIFO with Policy.
+	Sched *sched.Config
+	// Policy scores nodes for FIFO (the shipped pass always uses Ark's).
+	Policy placement.Policy
 	// CheckpointEvery is the seconds between a task's checkpoints: an
 	// evicted task restarts from its last one (default 1800).
 	CheckpointEvery float64
-	// MinRuntime protects a task from eviction until it has run this many
-	// seconds (the engine's RunInfo.Protected): without it the cheapest
-	// victims are the tasks just restarted, evicted again and again.
-	MinRuntime float64
 	// PassInterval groups events into scheduling passes (default 1 s).
 	PassInterval float64
-	// Window bounds how many waiting tasks, from the head, each pass
-	// tries (0: all of them, as the engine's Place does; Ark counts only
-	// tasks its quotas admit).
-	Window int
 }
 
-// Simulation defaults.
+// defaultCheckpoint is the seconds between checkpoints when unset.
+const defaultCheckpoint = 1800
+
+// Kinds of simulation events.
 const (
-	defaultCheckpoint = 1800
-	// preemptAttempts bounds the eviction searches per pass, as a real
-	// scheduler preempts for a few pods per cycle.
-	preemptAttempts = 16
+	evArrive = iota
+	evFinish
+	evWake // a pass asked to run again then (a preemption hold ends)
 )
 
 type simEvent struct {
 	at      float64
-	finish  bool
+	kind    int
 	task    int
 	attempt int
 }
@@ -123,8 +111,8 @@ func (h eventHeap) Less(i, k int) bool {
 	if h[i].at != h[k].at {
 		return h[i].at < h[k].at
 	}
-	if h[i].finish != h[k].finish {
-		return h[i].finish // departures first at the same instant
+	if (h[i].kind == evFinish) != (h[k].kind == evFinish) {
+		return h[i].kind == evFinish // departures first at the same instant
 	}
 	return h[i].task < h[k].task
 }
@@ -173,17 +161,16 @@ type sim struct {
 	now      float64
 	pending  []int // waiting tasks by index (arrival order)
 	evicted  []int // requeued in this pass
-	byNode   [][]int
-	byQueue  map[string][]int // running tasks of each queue, in arrival order
-	queues   map[string]placement.Queue
-	usedQ    map[string]placement.Demand
-	capacity placement.Demand
+	capacity int64 // milli-GPU
 	used     int64 // milli-GPU allocated
+	// changed is set when capacity changed (a task started or stopped)
+	// since the last pass; woken when a pass asked to run again.
+	changed, woken bool
+	// ark is the state the shipped pass reads (nil for FIFO).
+	ark *arkState
 
 	first, last, lastArrival, lastStart float64
 	area, areaWin, lostGPUSec           float64
-	reserved                            map[int]bool
-	scratch                             *placement.NodeState
 	res                                 OverTimeResult
 }
 
@@ -193,14 +180,13 @@ type sim struct {
 // 100 s, for every scheduler alike. A pass first applies the departures
 // and arrivals, then starts what it can:
 //
-//   - FIFO (no Queues): the waiting tasks in arrival order, each placed
+//   - FIFO (no Sched): the waiting tasks in arrival order, each placed
 //     by the policy where it fits; one that does not fit does not block
 //     those behind it (as kube-scheduler's queue), and a shape that failed
 //     is not retried in the pass. No preemption.
-//   - Ark: FairOrder over the queues, Admit per task, place; when a task
-//     does not fit, preempt for it (Preempt); the first multi-GPU task
-//     that still cannot start gets a reservation, and later tasks start
-//     only if CanBackfill (Backfill).
+//   - Ark (Sched): the server's own pass, scheduler/sched.Pass, over a
+//     View of the simulation's state (overtime_pass.go), its plan applied
+//     as the FSM applies it.
 func Simulate(nodes []Node, tasks []SimTask, cfg SimConfig) OverTimeResult {
 	return simulate(nodes, tasks, cfg).res
 }
@@ -212,33 +198,29 @@ func simulate(nodes []Node, tasks []SimTask, cfg SimConfig) *sim {
 	if cfg.PassInterval <= 0 {
 		cfg.PassInterval = 1
 	}
-	if cfg.Window <= 0 {
-		cfg.Window = math.MaxInt
-	}
 	states, _ := Cluster(nodes, nil)
 	empty, _ := Cluster(nodes, nil)
-	s := &sim{
-		cfg: cfg, nodes: states, empty: empty, fitEmpty: map[string]bool{}, c: placement.NewCluster(states),
-		byNode: make([][]int, len(states)), byQueue: map[string][]int{}, queues: map[string]placement.Queue{},
-		usedQ: map[string]placement.Demand{}, reserved: map[int]bool{}, scratch: &placement.NodeState{},
-	}
+	s := &sim{cfg: cfg, nodes: states, empty: empty, fitEmpty: map[string]bool{}, c: placement.NewCluster(states)}
 	s.tasks = append([]SimTask(nil), tasks...)
 	sort.SliceStable(s.tasks, func(i, k int) bool { return s.tasks[i].Arrive < s.tasks[k].Arrive })
 	s.run = make([]simRun, len(s.tasks))
-	s.res = OverTimeResult{Scheduler: cfg.Name, Policy: cfg.Policy.Name(), Tasks: len(s.tasks)}
-	for _, n := range states {
-		s.capacity = s.capacity.Add(demand(placement.Task{GPUs: len(n.GPUFree), GPUMilli: placement.MilliPerGPU, CPUMilli: n.CPUMilli, Memory: n.Memory}, 1))
+	name := "ark"
+	if cfg.Policy != nil {
+		name = cfg.Policy.Name()
 	}
-	for _, q := range cfg.Queues {
-		s.queues[q.Name] = q
+	s.res = OverTimeResult{Scheduler: cfg.Name, Policy: name, Tasks: len(s.tasks)}
+	for _, n := range states {
+		s.capacity += int64(len(n.GPUFree)) * placement.MilliPerGPU
+	}
+	if cfg.Sched != nil {
+		s.ark = newArkState(nodes, len(s.tasks))
 	}
 	if len(s.tasks) == 0 {
 		return s
 	}
 	for i := range s.tasks {
-		s.tasks[i].id = strconv.Itoa(i)
 		s.run[i].remaining = s.tasks[i].Duration
-		heap.Push(&s.h, simEvent{at: s.tasks[i].Arrive, task: i})
+		heap.Push(&s.h, simEvent{at: s.tasks[i].Arrive, kind: evArrive, task: i})
 	}
 	s.first, s.last = s.tasks[0].Arrive, s.tasks[0].Arrive
 	s.lastArrival = s.tasks[len(s.tasks)-1].Arrive
@@ -248,10 +230,14 @@ func simulate(nodes []Node, tasks []SimTask, cfg SimConfig) *sim {
 		for s.h.Len() > 0 && s.h[0].at <= tick {
 			ev := heap.Pop(&s.h).(simEvent)
 			s.now = ev.at
-			if ev.finish {
+			switch ev.kind {
+			case evFinish:
 				if r := &s.run[ev.task]; r.state == running && r.attempt == ev.attempt {
 					s.finish(ev.task)
 				}
+				continue
+			case evWake:
+				s.woken = true
 				continue
 			}
 			if !s.fits(s.tasks[ev.task].Task) {
@@ -264,15 +250,18 @@ func simulate(nodes []Node, tasks []SimTask, cfg SimConfig) *sim {
 			}
 			s.run[ev.task].state, s.run[ev.task].since = waiting, ev.at
 			s.pending = append(s.pending, ev.task)
+			if s.ark != nil {
+				s.ark.arrive(s, ev.task)
+			}
 		}
 		s.now = tick
 		if len(s.pending) == 0 {
 			continue
 		}
-		if len(cfg.Queues) == 0 {
-			s.passFIFO()
+		if s.ark != nil {
+			s.passShipped()
 		} else {
-			s.passArk()
+			s.passFIFO()
 		}
 		s.compact()
 	}
@@ -310,12 +299,6 @@ func (s *sim) advance(t float64) {
 	s.last = t
 }
 
-// demand is what a task counts for in fair share and quotas (milli-GPU;
-// sign -1 to subtract).
-func demand(t placement.Task, sign int64) placement.Demand {
-	return placement.Demand{GPUMilli: sign * t.TotalMilli(), CPUMilli: sign * t.CPUMilli, Memory: sign * t.Memory}
-}
-
 func (s *sim) start(i, node int, gpus []int) {
 	s.advance(s.now)
 	st, r := &s.tasks[i], &s.run[i]
@@ -328,11 +311,9 @@ func (s *sim) start(i, node int, gpus []int) {
 		s.res.Placed++
 	}
 	s.used += st.Task.TotalMilli()
-	s.usedQ[st.Queue] = s.usedQ[st.Queue].Add(demand(st.Task, 1))
-	s.byNode[node] = append(s.byNode[node], i)
-	s.byQueue[st.Queue] = insertSorted(s.byQueue[st.Queue], i)
 	s.lastStart = s.now
-	heap.Push(&s.h, simEvent{at: s.now + r.remaining, finish: true, task: i, attempt: r.attempt})
+	s.changed = true
+	heap.Push(&s.h, simEvent{at: s.now + r.remaining, kind: evFinish, task: i, attempt: r.attempt})
 }
 
 // stop takes a running task off its node.
@@ -341,30 +322,10 @@ func (s *sim) stop(i int) {
 	st, r := &s.tasks[i], &s.run[i]
 	s.c.Release(r.node, st.Task, r.gpus)
 	s.used -= st.Task.TotalMilli()
-	s.usedQ[st.Queue] = s.usedQ[st.Queue].Add(demand(st.Task, -1))
-	s.byNode[r.node] = without(s.byNode[r.node], i)
-	if q := s.byQueue[st.Queue]; len(q) > 0 {
-		if k := sort.SearchInts(q, i); k < len(q) && q[k] == i {
-			s.byQueue[st.Queue] = append(q[:k], q[k+1:]...)
-		}
+	s.changed = true
+	if s.ark != nil {
+		s.ark.stop(i)
 	}
-}
-
-func insertSorted(list []int, x int) []int {
-	k := sort.SearchInts(list, x)
-	list = append(list, 0)
-	copy(list[k+1:], list[k:])
-	list[k] = x
-	return list
-}
-
-func without(list []int, x int) []int {
-	for k, v := range list {
-		if v == x {
-			return append(list[:k], list[k+1:]...)
-		}
-	}
-	return list
 }
 
 func (s *sim) finish(i int) {
@@ -372,6 +333,9 @@ func (s *sim) finish(i int) {
 	r := &s.run[i]
 	r.state, r.end, r.remaining = done, s.now, 0
 	s.res.Completed++
+	if s.ark != nil {
+		s.ark.jobs[i].Status = api.JobSucceeded
+	}
 }
 
 // evict preempts a running task: it keeps the work up to its last
@@ -408,7 +372,7 @@ func (s *sim) compact() {
 
 func (s *sim) passFIFO() {
 	failed := map[string]bool{}
-	for _, i := range s.pending[:min(len(s.pending), s.cfg.Window)] {
+	for _, i := range s.pending {
 		t := s.tasks[i].Task
 		key := shapeKey(t)
 		if failed[key] {
@@ -423,12 +387,30 @@ func (s *sim) passFIFO() {
 	}
 }
 
+// SizeClasses name the size classes waits are reported by: a share of
+// one GPU, one whole GPU, 2 GPUs or more (openb's tasks are all single
+// pods: no multi-node gangs), and tasks that ask for no GPU.
+var SizeClasses = []string{"share", "1gpu", "multi_gpu", "cpu"}
+
+// sizeClass is t's size class.
+func sizeClass(t placement.Task) string {
+	switch {
+	case t.GPUs == 0:
+		return "cpu"
+	case t.Shared():
+		return "share"
+	case t.GPUs == 1:
+		return "1gpu"
+	}
+	return "multi_gpu"
+}
+
 func (s *sim) finishResult() {
 	res := &s.res
 	end := s.first
 	var all []float64
-	multi := []float64{}
 	byPrio := map[int][]float64{}
+	bySize := map[string][]float64{}
 	byQueue := map[string][]float64{}
 	for i, r := range s.run {
 		if r.state != done {
@@ -438,18 +420,16 @@ func (s *sim) finishResult() {
 		all = append(all, r.wait)
 		st := &s.tasks[i]
 		byPrio[st.Priority] = append(byPrio[st.Priority], r.wait)
+		bySize[sizeClass(st.Task)] = append(bySize[sizeClass(st.Task)], r.wait)
 		if st.Queue != "" {
 			byQueue[st.Queue] = append(byQueue[st.Queue], r.wait)
-		}
-		if st.Task.GPUs >= 2 {
-			multi = append(multi, r.wait)
 		}
 	}
 	overall := waitStats("all", all)
 	res.MeanWaitSec, res.P95WaitSec = overall.MeanWaitSec, overall.P95WaitSec
 	res.MakespanSec = end - s.first
 	res.LastStartSec = max(s.lastStart-s.first, 0)
-	capMilli := float64(s.capacity.GPUMilli)
+	capMilli := float64(s.capacity)
 	if res.MakespanSec > 0 && capMilli > 0 {
 		res.UtilMakespanPct = 100 * s.area / (capMilli * res.MakespanSec)
 	}
@@ -457,11 +437,11 @@ func (s *sim) finishResult() {
 		res.UtilPct = 100 * s.areaWin / (capMilli * w)
 	}
 	res.LostGPUHours = s.lostGPUSec / 3600
-	res.Reserved = len(s.reserved)
 	for _, p := range []int{PrioHigh, PrioNormal, PrioLow} {
-		if w, ok := byPrio[p]; ok {
-			res.ByPriority = append(res.ByPriority, waitStats(ClassName(p), w))
-		}
+		res.ByPriority = append(res.ByPriority, waitStats(ClassName(p), byPrio[p]))
+	}
+	for _, c := range SizeClasses {
+		res.BySize = append(res.BySize, waitStats(c, bySize[c]))
 	}
 	names := make([]string, 0, len(byQueue))
 	for q := range byQueue {
@@ -471,7 +451,6 @@ func (s *sim) finishResult() {
 	for _, q := range names {
 		res.ByQueue = append(res.ByQueue, waitStats(q, byQueue[q]))
 	}
-	res.MultiGPU = waitStats("multi-gpu", multi)
 }
 
 // waitStats is the mean and p95 (nearest rank below) of waits.

@@ -3,6 +3,7 @@ package placementsim
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,11 +14,13 @@ import (
 var OverTimeSchedulers = []string{"fifo", "fifo-ark", "ark", "ark-nopreempt", "ark-nobackfill"}
 
 // overTimeConfig is a scheduler by name: fifo is FIFO first fit (the
-// baseline); fifo-ark is FIFO with Ark's packing (no queues); ark is Ark's
-// scheduler (fair order, quotas, preemption, backfill, Ark's packing);
-// ark-nopreempt and ark-nobackfill drop one of its features.
+// baseline); fifo-ark is FIFO with Ark's packing (no queues); ark is the
+// server's pass (scheduler/sched) with the server's configuration for
+// these queues; ark-nopreempt and ark-nobackfill turn one of its
+// features off, ark-resvN gives it N backfill reservations a pass.
 func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntime float64) (SimConfig, error) {
-	c := SimConfig{Name: name, CheckpointEvery: checkpoint, MinRuntime: minRuntime}
+	c := SimConfig{Name: name, CheckpointEvery: checkpoint}
+	cfg := schedConfig(queues, minRuntime)
 	switch name {
 	case "fifo":
 		c.Policy = placement.FirstFitPolicy{}
@@ -26,25 +29,18 @@ func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntim
 		c.Policy = placement.NewArk()
 		return c, nil
 	case "ark", "ark-nopreempt", "ark-nobackfill":
-		c.Policy, c.Queues = placement.NewArk(), queues
-		c.Preempt, c.Backfill = name != "ark-nopreempt", name != "ark-nobackfill"
+		cfg.NoPreemption, cfg.NoBackfill = name == "ark-nopreempt", name == "ark-nobackfill"
+		c.Sched = &cfg
 		return c, nil
 	}
-	// ark-resvN, ark-bigN, ark-sizeN: Ark with up to N reservations a pass
-	// for the first N tasks that cannot start, for the first and then only
-	// multi-GPU tasks, or for the biggest of them (see SimConfig).
-	for _, v := range []string{"ark-resv", "ark-big", "ark-size"} {
-		if rest, ok := strings.CutPrefix(name, v); ok {
-			n, err := strconv.Atoi(rest)
-			if err != nil || n < 1 {
-				break
-			}
-			c.Policy, c.Queues, c.Preempt, c.Backfill = placement.NewArk(), queues, true, true
-			c.Reservations, c.ReserveBig, c.ReserveBySize = n, v == "ark-big", v == "ark-size"
+	if rest, ok := strings.CutPrefix(name, "ark-resv"); ok {
+		if n, err := strconv.Atoi(rest); err == nil && n >= 1 {
+			cfg.MaxReservations = n
+			c.Sched = &cfg
 			return c, nil
 		}
 	}
-	return c, fmt.Errorf("%w: unknown scheduler %q (%s, ark-resvN, ark-bigN, ark-sizeN)", ErrConfig, name, strings.Join(OverTimeSchedulers, ", "))
+	return c, fmt.Errorf("%w: unknown scheduler %q (%s, ark-resvN)", ErrConfig, name, strings.Join(OverTimeSchedulers, ", "))
 }
 
 // runOverTime runs each scheduler on the same tasks.
@@ -59,6 +55,10 @@ func runOverTime(nodes []Node, list []Pod, o Options, progress io.Writer) ([]Ove
 	if len(names) == 0 {
 		names = []string{"fifo", "ark-nopreempt", "ark"}
 	}
+	if names[0] != "fifo" {
+		// FIFO first fit is the baseline every row is read against.
+		names = append([]string{"fifo"}, slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == "fifo" })...)
+	}
 	var out []OverTimeResult
 	for _, name := range names {
 		cfg, err := overTimeConfig(name, queues, o.CheckpointEvery, o.PreemptMinRuntime)
@@ -67,7 +67,8 @@ func runOverTime(nodes []Node, list []Pod, o Options, progress io.Writer) ([]Ove
 		}
 		r := Simulate(nodes, tasks, cfg)
 		if progress != nil {
-			fmt.Fprintf(progress, "over time %s: mean wait %.0fs, p95 %.0fs, util %.1f%%, %d preemptions\n", name, r.MeanWaitSec, r.P95WaitSec, r.UtilMakespanPct, r.Preemptions)
+			fmt.Fprintf(progress, "over time %s: mean wait %.0fs, p95 %.0fs, util %.1f%%, %d preemptions, %d passes in %.1fs\n",
+				name, r.MeanWaitSec, r.P95WaitSec, r.UtilMakespanPct, r.Preemptions, r.Passes, r.PassSeconds)
 		}
 		out = append(out, r)
 	}
@@ -88,7 +89,7 @@ func (r *Report) writeOverTime(w io.Writer) {
 	fmt.Fprintf(w, "\nWait by group, mean / p95 s (tasks):\n\n| scheduler |")
 	groups := func(x OverTimeResult) []WaitStats {
 		g := append([]WaitStats(nil), x.ByPriority...)
-		g = append(g, x.MultiGPU)
+		g = append(g, x.BySize...)
 		return append(g, x.ByQueue...)
 	}
 	head := groups(r.OverTime[0])
@@ -103,4 +104,45 @@ func (r *Report) writeOverTime(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// SchedulerRow is one over-time scheduler's headline figures, as
+// `ark bench placement --over-time --json` prints them under
+// "schedulers" (FIFO first fit first): mean and p95 wait, the mean wait
+// of each priority and size class, preemptions and the GPU-hours they
+// threw away.
+type SchedulerRow struct {
+	Name         string     `json:"name"`
+	MeanWaitSec  float64    `json:"mean_wait_s"`
+	P95WaitSec   float64    `json:"p95_wait_s"`
+	ByClass      ClassWaits `json:"by_class"`
+	Preemptions  int        `json:"preemptions"`
+	GPUHoursLost float64    `json:"gpu_hours_lost"`
+}
+
+// ClassWaits are mean waits in seconds by priority class and by size
+// class (a share of a GPU, one GPU, 2 GPUs or more).
+type ClassWaits struct {
+	High     float64 `json:"high"`
+	Normal   float64 `json:"normal"`
+	Low      float64 `json:"low"`
+	Share    float64 `json:"share"`
+	OneGPU   float64 `json:"1gpu"`
+	MultiGPU float64 `json:"multi_gpu"`
+}
+
+// schedulerRows are the headline rows of over-time results.
+func schedulerRows(results []OverTimeResult) []SchedulerRow {
+	out := make([]SchedulerRow, 0, len(results))
+	for _, r := range results {
+		mean := map[string]float64{}
+		for _, g := range append(append([]WaitStats(nil), r.ByPriority...), r.BySize...) {
+			mean[g.Name] = g.MeanWaitSec
+		}
+		out = append(out, SchedulerRow{Name: r.Scheduler, MeanWaitSec: r.MeanWaitSec, P95WaitSec: r.P95WaitSec,
+			ByClass: ClassWaits{High: mean["high"], Normal: mean["normal"], Low: mean["low"], Share: mean["share"],
+				OneGPU: mean["1gpu"], MultiGPU: mean["multi_gpu"]},
+			Preemptions: r.Preemptions, GPUHoursLost: r.LostGPUHours})
+	}
+	return out
 }

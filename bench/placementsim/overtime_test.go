@@ -1,12 +1,15 @@
 package placementsim
 
 import (
+	"encoding/json"
 	"math"
-	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/placement"
+	"github.com/ark-sched/ark/scheduler/sched"
 )
 
 func gpuTask(gpus int) placement.Task {
@@ -28,6 +31,17 @@ func byName(s *sim) map[string]*simRun {
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
 
+// arkSim is the over-time simulation running the server's pass with the
+// server's configuration for queues, no protection window and a
+// checkpoint every checkpoint seconds (0: the default).
+func arkSim(queues []placement.Queue, checkpoint float64, edit ...func(*sched.Config)) SimConfig {
+	cfg := schedConfig(queues, 0)
+	for _, e := range edit {
+		e(&cfg)
+	}
+	return SimConfig{Name: "ark", Sched: &cfg, CheckpointEvery: checkpoint}
+}
+
 // TestPreemptionRequeuesFromCheckpoint: a high-priority task that does not
 // fit evicts a low-priority one, which loses the work since its last
 // checkpoint and runs the rest later; FIFO makes the high one wait.
@@ -37,7 +51,7 @@ func TestPreemptionRequeuesFromCheckpoint(t *testing.T) {
 		{Name: "high", Task: gpuTask(2), Queue: "q", Priority: PrioHigh, Arrive: 100, Duration: 50},
 	}
 	queues := []placement.Queue{{Name: "q", QuotaGPUs: 2, Weight: 1}}
-	ark := simulate(oneNode(2), tasks, SimConfig{Name: "ark", Policy: placement.NewArk(), Queues: queues, Preempt: true, CheckpointEvery: 60})
+	ark := simulate(oneNode(2), tasks, arkSim(queues, 60))
 	r := byName(ark)
 	// low runs 0-100 (checkpoint at 60), high 100-150, low again from 150
 	// with 1000-60 s left: done at 1090.
@@ -74,7 +88,7 @@ func TestReclaimBorrowed(t *testing.T) {
 		{Name: "a1", Task: gpuTask(1), Queue: "a", Arrive: 10, Duration: 100},
 	}
 	queues := []placement.Queue{{Name: "a", QuotaGPUs: 1, Weight: 1, Borrow: true}, {Name: "b", QuotaGPUs: 1, Weight: 1, Borrow: true}}
-	s := simulate(oneNode(2), tasks, SimConfig{Name: "ark", Policy: placement.NewArk(), Queues: queues, Preempt: true})
+	s := simulate(oneNode(2), tasks, arkSim(queues, 0))
 	r := byName(s)
 	// b2 borrows at 1, is evicted at 10 and waits until a1 ends at 110.
 	if r["a1"].wait != 0 || r["b1"].end != 1000 || r["b2"].wait != 100 || r["b2"].end != 110+1000 || s.res.Preemptions != 1 {
@@ -98,7 +112,7 @@ func TestBackfillKeepsReservation(t *testing.T) {
 		{Name: "long", Task: gpuTask(2), Queue: "q", Arrive: 3, Duration: 500},
 	}
 	queues := []placement.Queue{{Name: "q", Weight: 1}}
-	s := simulate(oneNode(8), tasks, SimConfig{Name: "ark", Policy: placement.NewArk(), Queues: queues, Preempt: true, Backfill: true})
+	s := simulate(oneNode(8), tasks, arkSim(queues, 0))
 	r := byName(s)
 	if r["short"].wait != 0 {
 		t.Errorf("short task waited %v: it ends before the reservation and should backfill", r["short"].wait)
@@ -141,23 +155,19 @@ func TestSeveralReservations(t *testing.T) {
 	queues := []placement.Queue{{Name: "q", Weight: 1}}
 	for _, tt := range []struct {
 		name                 string
-		cfg                  SimConfig
+		reservations         int
 		big1, big2, long     float64
 		reserved, backfilled int
 	}{
 		// big1 holds n0 from 100; long starts on n1 at 3, and big2 waits
 		// for it to end at 503.
-		{"one", SimConfig{Reservations: 1}, 99, 501, 0, 2, 1},
+		{"one", 1, 99, 501, 0, 2, 1},
 		// big2 holds n1 from 300; long (500 s) may use neither node, and
 		// starts when big2 ends at 310.
-		{"two", SimConfig{Reservations: 2}, 99, 298, 307, 3, 0},
-		// Same: big2 is a multi-GPU task.
-		{"big", SimConfig{Reservations: 2, ReserveBig: true}, 99, 298, 307, 3, 0},
+		{"two", 2, 99, 298, 307, 3, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := tt.cfg
-			cfg.Name, cfg.Policy, cfg.Queues, cfg.Preempt, cfg.Backfill = "ark", placement.NewArk(), queues, true, true
-			s := simulate(nodes, tasks, cfg)
+			s := simulate(nodes, tasks, arkSim(queues, 0, func(c *sched.Config) { c.MaxReservations = tt.reservations }))
 			r := byName(s)
 			if r["big1"].wait != tt.big1 || r["big2"].wait != tt.big2 || r["long"].wait != tt.long {
 				t.Errorf("waits big1 %v big2 %v long %v, want %v %v %v", r["big1"].wait, r["big2"].wait, r["long"].wait, tt.big1, tt.big2, tt.long)
@@ -194,71 +204,6 @@ func TestWaitAndUtilisationMath(t *testing.T) {
 	}
 }
 
-// TestReserveOneMatchesReserve checks the node-by-node reservation against
-// placement.Reserve on random small clusters.
-func TestReserveOneMatchesReserve(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 11))
-	for iter := range 300 {
-		var nodes []*placement.NodeState
-		var ending []placement.Ending
-		for i := range 2 + rng.IntN(4) {
-			g := []int{2, 4, 8}[rng.IntN(3)]
-			n := &placement.NodeState{Name: string(rune('a' + i)), Model: "V100", CPUMilli: 64000, CPUFree: 64000, Memory: 1 << 18, MemFree: 1 << 18,
-				GPUFree: make([]int64, g), Order: i}
-			for k := range n.GPUFree {
-				n.GPUFree[k] = placement.MilliPerGPU
-			}
-			for k := range n.GPUFree {
-				if rng.IntN(3) == 0 {
-					continue
-				}
-				share := int64(0)
-				if rng.IntN(4) == 0 {
-					share = int64(100 * (1 + rng.IntN(9)))
-				}
-				e := placement.Ending{Node: i, GPUs: []int{k}, GPUMilli: share, CPUMilli: 2000, Memory: 1024, EndsAt: float64(10 * (1 + rng.IntN(6)))}
-				if share > 0 {
-					n.GPUFree[k] -= share
-				} else {
-					n.GPUFree[k] = 0
-				}
-				n.CPUFree -= e.CPUMilli
-				n.MemFree -= e.Memory
-				ending = append(ending, e)
-			}
-			nodes = append(nodes, n)
-		}
-		task := gpuTask([]int{1, 2, 4, 8}[rng.IntN(4)])
-		if rng.IntN(4) == 0 {
-			task = placement.Task{CPUMilli: 1000, Memory: 1024, GPUs: 1, GPUMilli: int64(100 * (1 + rng.IntN(9)))}
-		}
-		for _, p := range []placement.Policy{placement.FirstFitPolicy{}, placement.NewArk()} {
-			if o, ok := p.(placement.Observer); ok {
-				o.Observe(task)
-			}
-			held := map[int]bool{}
-			if rng.IntN(2) == 0 {
-				held[rng.IntN(len(nodes))] = true
-			}
-			trial := make([]*placement.NodeState, len(nodes))
-			for i, n := range nodes {
-				trial[i] = n.Clone()
-				trial[i].NotReady = held[i]
-			}
-			want, wok := placement.Reserve(trial, ending, placement.Gang{Replicas: 1, Task: task}, p)
-			got, gok := reserveOne(nodes, ending, task, p, held)
-			if wok != gok || want.At != got.At || len(want.Nodes) != len(got.Nodes) {
-				t.Fatalf("iter %d %s: reserveOne = %+v, %v; Reserve = %+v, %v", iter, p.Name(), got, gok, want, wok)
-			}
-			for n := range want.Nodes {
-				if !got.Nodes[n] {
-					t.Fatalf("iter %d %s: reserveOne = %+v; Reserve = %+v", iter, p.Name(), got, want)
-				}
-			}
-		}
-	}
-}
-
 // TestSimulateInvariants runs a contended slice of the default list through
 // every scheduler and the several-reservation variants: every task that
 // fits a node completes, nothing is left allocated, and the per-class
@@ -286,7 +231,7 @@ func TestSimulateInvariants(t *testing.T) {
 	}
 	queues := SimQueues(gpus)
 	tasks := SimTasks(list[len(list)-600:], 2000, queues, 3)
-	for _, name := range append(OverTimeSchedulers, "ark-resv4", "ark-big4", "ark-size4") {
+	for _, name := range OverTimeSchedulers {
 		cfg, err := overTimeConfig(name, queues, 600, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -318,5 +263,69 @@ func TestSimulateInvariants(t *testing.T) {
 		if name == "ark" && res.Preemptions == 0 {
 			t.Errorf("ark never preempted on a contended slice: %+v", res)
 		}
+		if res.PlanRejected != 0 {
+			t.Errorf("%s: the leader's re-check dropped %d placements of plans made on the same state", name, res.PlanRejected)
+		}
+		if s.ark != nil {
+			if len(s.ark.live) != 0 {
+				t.Errorf("%s: %d allocations still live at the end", name, len(s.ark.live))
+			}
+			for i, j := range s.ark.jobs {
+				if j != nil && s.run[i].state == done && j.Status != api.JobSucceeded {
+					t.Errorf("%s: task %d finished but its job is %s", name, i, j.Status)
+				}
+			}
+		}
+	}
+}
+
+// TestSchedulerRowsJSON: --over-time --json prints one row per scheduler
+// under "schedulers", FIFO first fit first even when not asked first,
+// with the issue's keys.
+func TestSchedulerRowsJSON(t *testing.T) {
+	pods := []Pod{
+		{Name: "a", CPUMilli: 1000, MemoryMiB: 1024, NumGPU: 2, GPUMilli: 1000, QoS: "BE", Created: 0, Scheduled: 0, Deleted: 100},
+		{Name: "b", CPUMilli: 1000, MemoryMiB: 1024, NumGPU: 1, GPUMilli: 500, QoS: "LS", Created: 10, Scheduled: 10, Deleted: 60},
+		{Name: "c", CPUMilli: 1000, MemoryMiB: 1024, NumGPU: 1, GPUMilli: 1000, QoS: "LS", Created: 11, Scheduled: 11, Deleted: 40},
+	}
+	res, err := runOverTime(oneNode(2), pods, Options{Schedulers: []string{"ark"}, TimeScale: 1, CheckpointEvery: 60}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Report{Schedulers: schedulerRows(res)}
+	var buf strings.Builder
+	if err := rep.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Schedulers []map[string]any `json:"schedulers"`
+	}
+	if err := json.Unmarshal([]byte(buf.String()), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Schedulers) != 2 || got.Schedulers[0]["name"] != "fifo" || got.Schedulers[1]["name"] != "ark" {
+		t.Fatalf("schedulers = %v, want fifo then ark", got.Schedulers)
+	}
+	for _, row := range got.Schedulers {
+		for _, k := range []string{"name", "mean_wait_s", "p95_wait_s", "by_class", "preemptions", "gpu_hours_lost"} {
+			if _, ok := row[k]; !ok {
+				t.Errorf("row %v has no %q", row["name"], k)
+			}
+		}
+		classes, _ := row["by_class"].(map[string]any)
+		for _, k := range []string{"high", "normal", "low", "share", "1gpu", "multi_gpu"} {
+			if _, ok := classes[k]; !ok {
+				t.Errorf("row %v: by_class has no %q", row["name"], k)
+			}
+		}
+	}
+	// b (a share, high) and c (one GPU, high) arrive while the low 2-GPU
+	// task a fills the node: Ark evicts a for them; FIFO makes them wait.
+	fifo, ark := got.Schedulers[0], got.Schedulers[1]
+	if ark["preemptions"].(float64) < 1 || fifo["preemptions"].(float64) != 0 {
+		t.Errorf("preemptions fifo %v ark %v, want 0 and at least 1", fifo["preemptions"], ark["preemptions"])
+	}
+	if h := ark["by_class"].(map[string]any)["high"].(float64); h >= fifo["by_class"].(map[string]any)["high"].(float64) {
+		t.Errorf("high-priority wait under ark %v, not below fifo's %v", h, fifo["by_class"].(map[string]any)["high"])
 	}
 }

@@ -76,7 +76,9 @@ type Report struct {
 	Env     map[string]string `json:"env"`
 	Results []Row             `json:"results"`
 	Speed   *SpeedOut         `json:"speed,omitempty"`
-	// OverTime has one row per policy of the trace-driven simulation.
+	// Schedulers are the over-time headline rows, FIFO first fit first;
+	// OverTime has the full figures of each.
+	Schedulers     []SchedulerRow   `json:"schedulers,omitempty"`
 	OverTime       []OverTimeResult `json:"over_time,omitempty"`
 	OverTimeScale  float64          `json:"over_time_scale,omitempty"`
 	OverTimePods   string           `json:"over_time_pods,omitempty"`
@@ -314,6 +316,7 @@ func Run(o Options, progress io.Writer) (*Report, error) {
 		if rep.OverTime, err = runOverTime(nodes, list, o, progress); err != nil {
 			return nil, err
 		}
+		rep.Schedulers = schedulerRows(rep.OverTime)
 	}
 	if o.Speed {
 		if o.SpeedNodes == 0 {

@@ -42,8 +42,12 @@ fit's decisions against the reference simulator's events.
   --compare-events FILE    compare decisions with a reference events file
   --speed                  synthetic 10,000-node speed benchmark (one core)
   --over-time [--time-scale K]  trace-driven run with departures: FIFO first fit vs
-                           Ark (queues, quotas, preemption, backfill); --schedulers,
-                           --checkpoint-every, --runtime-overestimate tune it`,
+                           Ark, the server's own scheduling pass (scheduler/sched:
+                           queues, quotas, preemption, backfill); --schedulers,
+                           --checkpoint-every, --runtime-overestimate tune it. With
+                           --json, "schedulers" holds one row per scheduler (FIFO
+                           first fit first): mean and p95 wait, mean wait by class,
+                           preemptions, GPU-hours lost`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if arrivals != "" {
@@ -90,7 +94,7 @@ fit's decisions against the reference simulator's events.
 	f.StringVar(&o.OverTimePods, "over-time-pods", "", "task list for --over-time (default: the openb default list)")
 	f.Float64Var(&o.TimeScale, "time-scale", 1, "divide arrival times by this in --over-time (contention)")
 	f.IntVar(&o.Copies, "copies", 1, "submit the --over-time list this many times (copies 1s apart)")
-	f.StringVar(&schedulers, "schedulers", "fifo,ark-nopreempt,ark", "--over-time schedulers: fifo, fifo-ark, ark, ark-nopreempt, ark-nobackfill")
+	f.StringVar(&schedulers, "schedulers", "fifo,ark-nopreempt,ark", "--over-time schedulers: fifo (always run, first), fifo-ark, ark, ark-nopreempt, ark-nobackfill, ark-resvN")
 	f.Float64Var(&o.PreemptMinRuntime, "preempt-min-runtime", 600, "--over-time: seconds a task runs before it may be preempted (anti-churn; the server default --preemption-min-runtime is 10m)")
 	f.Float64Var(&o.CheckpointEvery, "checkpoint-every", 1800, "--over-time: seconds between a task's checkpoints (an evicted task restarts from its last)")
 	f.Float64Var(&o.Overestimate, "runtime-overestimate", 3, "--over-time: declared maxRuntime = real runtime x a factor uniform in [1, this)")
