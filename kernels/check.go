@@ -186,3 +186,13 @@ func CheckCopy(b Buffer, bytes int) error {
 	}
 	return nil
 }
+
+// CheckGatherLoRA validates GatherLoRA's buffers.
+func CheckGatherLoRA(y, x, a, bt, slots, scales Buffer, p LoRAArgs) error {
+	if err := positive("gather lora", p.Rows, p.In, p.Out, p.Rank, p.Slots); err != nil {
+		return err
+	}
+	return all(want("gather lora y", y, Float32, p.Rows*p.Out), want("gather lora x", x, Float32, p.Rows*p.In),
+		want("gather lora a", a, Float32, p.Slots*p.Rank*p.In), want("gather lora bt", bt, Float32, p.Slots*p.Rank*p.Out),
+		want("gather lora slots", slots, Int32, p.Rows), want("gather lora scales", scales, Float32, p.Slots))
+}

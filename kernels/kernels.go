@@ -236,3 +236,25 @@ type ThreadSetter interface {
 type Describer interface {
 	Describe() string
 }
+
+// LoRAArgs is the shape of a gathered low-rank update: Rows rows of x (In
+// wide) add into the rows of y (Out wide), each through the adapter in its
+// own slot of Slots stacked adapters of rank Rank (a smaller rank is
+// padded with zero rows).
+type LoRAArgs struct {
+	Rows, In, Out, Rank, Slots int
+}
+
+// GatheredLoRA is implemented by devices with a batched multi-adapter
+// kernel (the gathered matrix-vector idea of Punica's BGMV and S-LoRA's
+// SGMV): rows of one batch that use different LoRA adapters of one base
+// share a launch, instead of one matmul pair per adapter.
+type GatheredLoRA interface {
+	// GatherLoRA adds scales[s]·(x[i]·A[s]ᵀ)·Bᵀ[s] into y[i] for every row
+	// i whose slots[i] = s is >= 0; rows with a negative slot are left
+	// alone. x is Rows x In, y Rows x Out, a is Slots x Rank x In, bt
+	// (each adapter's B transposed) Slots x Rank x Out, slots Rows Int32,
+	// scales Slots Float32. A slot >= Slots is an ErrArgument on backends
+	// that check (CPU).
+	GatherLoRA(y, x, a, bt, slots, scales Buffer, p LoRAArgs) error
+}

@@ -31,15 +31,24 @@ func newTaskServeCmd() *cobra.Command {
 		ckpt, listen, name string
 		threads            int
 		device             string
+		adapters           []string
+		adminTokenFile     string
 		opt                serve.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve a builtin GPT checkpoint over an OpenAI-compatible HTTP API, as an inference replica",
-		Long: `Loads a checkpoint (--base, or --ckpt) and answers, with continuous batching:
+		Long: `Loads a checkpoint (--base, or --ckpt) and any number of LoRA adapters trained
+on it (--adapter NAME=URI, repeatable), and answers, with continuous batching:
 POST /v1/completions and /v1/chat/completions (OpenAI-compatible, "stream": true
-for Server-Sent Events), GET /v1/models, GET /v1/health, and Ark's own
-POST /v1/generate {"prompt", "tokens", "temperature", "seed"} (ark infer).
+for Server-Sent Events; "model" picks the base or an adapter by name), GET
+/v1/models (adapters listed with the base as parent), GET /v1/health, and Ark's
+own POST /v1/generate {"prompt", "tokens", "temperature", "seed"} (ark infer).
+Requests for different adapters share each decode step. Adapters live in
+--adapter-slots compute slots, an LRU cache of --host-adapters in host memory,
+and the object store; POST /v1/adapters {"name","uri"} loads one at run time
+and DELETE /v1/adapters/NAME removes it (with --admin-token-file: that bearer
+token; without: from this machine only); GET /v1/adapters shows their tiers.
 Inside an Ark task it listens on the port the scheduler reserved for the
 replica (ARK_NODE_ADDR:ARK_PORT) and reports its endpoint to the agent;
 standalone, give --listen. It stops on SIGTERM.`,
@@ -70,6 +79,25 @@ standalone, give --listen. It stops on SIGTERM.`,
 			if err != nil {
 				return err
 			}
+			for _, a := range adapters {
+				n, uri, ok := strings.Cut(a, "=")
+				if !ok || n == "" || uri == "" {
+					return usagef("--adapter %q: want NAME=URI", a)
+				}
+				opt.Adapters = append(opt.Adapters, serve.AdapterSpec{Name: n, URI: uri})
+			}
+			opt.LoadAdapter = func(ctx context.Context, uri string) (*train.AdapterWeights, error) {
+				return train.ReadAdapter(ctx, uri, keys)
+			}
+			if adminTokenFile != "" {
+				tok, err := os.ReadFile(adminTokenFile)
+				if err != nil {
+					return usageError{fmt.Errorf("--admin-token-file: %w", err)}
+				}
+				if opt.AdminToken = strings.TrimSpace(string(tok)); opt.AdminToken == "" {
+					return usagef("--admin-token-file %s is empty", adminTokenFile)
+				}
+			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", listen, err)
@@ -78,7 +106,10 @@ standalone, give --listen. It stops on SIGTERM.`,
 				name = servedName(m.Cfg)
 			}
 			opt.Model, opt.Ckpt, opt.Step, opt.Replica = name, ckpt, step, os.Getenv("ARK_ALLOC_ID")
-			s := serve.New(m, opt)
+			s, err := serve.New(m, opt)
+			if err != nil {
+				return err
+			}
 			ectx, stopEngine := context.WithCancel(context.Background())
 			engineDone := make(chan error, 1)
 			go func() { engineDone <- s.Run(ectx) }()
@@ -86,6 +117,9 @@ standalone, give --listen. It stops on SIGTERM.`,
 			srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 			endpoint := "http://" + ln.Addr().String()
 			fmt.Fprintf(cmd.OutOrStdout(), "serving %s as model %q (step %d) on %s\n", ckpt, name, step, endpoint)
+			for _, a := range opt.Adapters {
+				fmt.Fprintf(cmd.OutOrStdout(), "adapter %q from %s (loading in the background)\n", a.Name, a.URI)
+			}
 			if agent, alloc := os.Getenv("ARK_AGENT_ADDR"), os.Getenv("ARK_ALLOC_ID"); agent != "" && alloc != "" {
 				if err := postReport(ctx, agent, alloc, api.TaskReport{Progress: "serving on " + endpoint}); err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", err)
@@ -117,6 +151,11 @@ standalone, give --listen. It stops on SIGTERM.`,
 	f.IntVar(&opt.MaxBatch, "max-batch", 32, "sequences decoded together in one step")
 	f.IntVar(&opt.MaxQueue, "max-queue", 256, "requests waiting for a batch slot; past it requests get 429 with Retry-After")
 	f.DurationVar(&opt.RequestTimeout, "request-timeout", 5*time.Minute, "deadline of one request, queueing included (0: none)")
+	f.StringArrayVar(&adapters, "adapter", nil, "a LoRA adapter to serve as NAME=URI (a checkpoint STORE_URI/JOB/STEP or STORE_URI/JOB); repeatable")
+	f.IntVar(&opt.AdapterSlots, "adapter-slots", 8, "adapters active in compute memory at once (requests of other adapters wait for a slot)")
+	f.IntVar(&opt.MaxLoRARank, "max-lora-rank", 16, "largest adapter rank a slot holds")
+	f.IntVar(&opt.HostAdapters, "host-adapters", 64, "unpinned adapters cached in host memory (least recently used evicted first)")
+	f.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the bearer token POST/DELETE /v1/adapters require (default: allowed from this machine only)")
 	return cmd
 }
 

@@ -65,6 +65,7 @@ func newTrainCmd() *cobra.Command {
 		threads, logEvery, evalWin int
 		lr, valFrac                float64
 		seed                       uint64
+		lora                       train.LoRAConfig
 	)
 	cmd := &cobra.Command{
 		Use:   "train",
@@ -119,6 +120,16 @@ held-out loss before and after.`,
 			opts := train.Options{
 				ModelName: model, Data: ds, Steps: steps, Batch: batch, LR: lr, Seed: seed,
 				Every: every, Keep: keep, Base: base, Keys: keys, LogEvery: logEvery, Log: out,
+			}
+			if lora.Rank > 0 {
+				l := lora.WithDefaults()
+				if err := l.Validate(cfg); err != nil {
+					return usageError{err}
+				}
+				if base == "" {
+					return usagef("--lora-rank needs --base: the frozen checkpoint the adapter trains on")
+				}
+				opts.LoRA = &l
 			}
 			if ckptURI != "" {
 				if opts.Store, opts.Job, err = train.OpenJobStore(ctx, ckptURI); err != nil {
@@ -223,6 +234,9 @@ held-out loss before and after.`,
 	f.IntVar(&evalWin, "eval-windows", 64, "held-out windows evaluated before and after (0: no eval)")
 	f.Float64Var(&valFrac, "val-frac", 0.1, "fraction of the text held out for eval")
 	f.Uint64Var(&seed, "seed", 1337, "seed of the initialisation and the data order")
+	f.IntVar(&lora.Rank, "lora-rank", 0, "train a LoRA adapter of this rank on the frozen --base instead of every weight (0: full fine-tune)")
+	f.Float64Var(&lora.Alpha, "lora-alpha", 0, "LoRA scale numerator: updates are scaled by alpha/rank (0: twice the rank)")
+	f.StringSliceVar(&lora.Targets, "lora-targets", nil, "layers the adapter adapts: attn, mlp (default both)")
 	return cmd
 }
 
@@ -238,7 +252,9 @@ func newTaskEvalCmd() *cobra.Command {
 		Short: "Held-out loss and perplexity of checkpoints on a text file",
 		Long: `Evaluates each --ckpt (STORE_URI/JOB/STEP, or STORE_URI/JOB for its newest)
 on the held-out tail (--val-frac) of --data: mean loss per token and perplexity,
-one row per checkpoint (for example the base and the fine-tuned model).`,
+one row per checkpoint (for example the base and the fine-tuned model). A LoRA
+adapter's checkpoint is evaluated on its base: a --ckpt before it with the same
+parameters (--ckpt BASE,ADAPTER), else the base the adapter records.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(ckpts) == 0 || data == "" {
@@ -253,28 +269,18 @@ one row per checkpoint (for example the base and the fine-tuned model).`,
 				return err
 			}
 			defer d.Close()
-			type row struct {
-				Checkpoint string  `json:"checkpoint"`
-				Step       int64   `json:"step"`
-				Loss       float64 `json:"loss"`
-				Perplexity float64 `json:"perplexity"`
-				Tokens     int     `json:"tokens"`
-			}
 			keys, err := train.TaskKeys()
 			if err != nil {
 				return err
 			}
-			var rows []row
+			ev := train.NewEvaluator(d, keys)
+			var rows []train.EvalRow
 			for _, c := range ckpts {
-				m, step, err := train.LoadModel(cmd.Context(), d, c, keys)
+				r, err := ev.Eval(cmd.Context(), c, ds, batch, windows)
 				if err != nil {
 					return fmt.Errorf("%s: %w", c, err)
 				}
-				ev, err := m.Eval(ds, batch, windows)
-				if err != nil {
-					return fmt.Errorf("%s: %w", c, err)
-				}
-				rows = append(rows, row{c, step, ev.Loss, ev.Perplexity, ev.Tokens})
+				rows = append(rows, r)
 			}
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), map[string]any{"results": rows})
@@ -283,7 +289,11 @@ one row per checkpoint (for example the base and the fine-tuned model).`,
 			fmt.Fprintln(out, "| checkpoint | step | loss | perplexity | tokens |")
 			fmt.Fprintln(out, "| --- | ---: | ---: | ---: | ---: |")
 			for _, r := range rows {
-				fmt.Fprintf(out, "| %s | %d | %.4f | %.2f | %d |\n", r.Checkpoint, r.Step, r.Loss, r.Perplexity, r.Tokens)
+				name := r.Checkpoint
+				if r.Adapter {
+					name += " (lora adapter on " + r.Base + ")"
+				}
+				fmt.Fprintf(out, "| %s | %d | %.4f | %.2f | %d |\n", name, r.Step, r.Loss, r.Perplexity, r.Tokens)
 			}
 			return nil
 		},

@@ -50,6 +50,7 @@ type Device struct {
 
 	gemm    gemmState
 	attn    attnJob
+	lora    loraJob
 	rows    rowJob
 	embed   embedJob
 	adam    adamJob
@@ -62,6 +63,7 @@ var _ kernels.HostAccess = (*Device)(nil)
 var _ kernels.BF16Storage = (*Device)(nil)
 var _ kernels.ThreadSetter = (*Device)(nil)
 var _ kernels.Describer = (*Device)(nil)
+var _ kernels.GatheredLoRA = (*Device)(nil)
 
 // New returns a Device with a pool of threads workers (the caller's goroutine
 // counts as one); threads <= 0 means GOMAXPROCS.

@@ -31,6 +31,7 @@ func Run(t *testing.T, newDevice func(t *testing.T) kernels.Device) {
 		{"Errors", testErrors},
 		{"BF16", testBF16},
 		{"TinyModel", testTinyModel},
+		{"GatherLoRA", testGatherLoRA},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := newDevice(t)

@@ -117,6 +117,27 @@ type BuiltinTask struct {
 	Steps int     `json:"steps,omitempty"`
 	Batch int     `json:"batch,omitempty"`
 	LR    float64 `json:"lr,omitempty"`
+	// LoRA, on a finetune job, trains a low-rank adapter on the frozen
+	// Base instead of every weight; the checkpoints hold the adapter.
+	LoRA *LoRA `json:"lora,omitempty"`
+	// Adapters, on an inference job, are LoRA adapters served with the
+	// base; a request's model field picks one by name.
+	Adapters []Adapter `json:"adapters,omitempty"`
+}
+
+// LoRA is a low-rank adapter's shape: rank r, scale alpha/r, and the
+// layers it adapts (attn: the attention projections, mlp: the MLP's).
+type LoRA struct {
+	Rank    int      `json:"rank"`
+	Alpha   float64  `json:"alpha,omitempty"`   // default 2·rank
+	Targets []string `json:"targets,omitempty"` // default [attn, mlp]
+}
+
+// Adapter is a served LoRA adapter: the name requests use and its
+// checkpoint (STORE_URI/JOB/STEP, or STORE_URI/JOB for the newest).
+type Adapter struct {
+	Name string `json:"name"`
+	URI  string `json:"uri"`
 }
 
 // Checkpoint says where and how often a task checkpoints.

@@ -243,6 +243,7 @@ func (j *Job) Validate() error {
 			if b.LR < 0 || b.LR > 1 {
 				add("task.builtin.lr", "must be between 0 and 1, got %g", b.LR)
 			}
+			validateLoRA(j.Kind, b, add)
 		}
 		if t.Exec != nil {
 			add("task.exec", "must be empty when task.driver is builtin")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/ark-sched/ark/scheduler/spec"
 )
@@ -59,6 +60,15 @@ func BuiltinCommand(cfg TaskConfig) ([]string, error) {
 		if b.Base != "" {
 			argv = append(argv, "--base", b.Base)
 		}
+		if l := b.LoRA; l != nil {
+			argv = append(argv, "--lora-rank", strconv.Itoa(l.Rank))
+			if l.Alpha > 0 {
+				argv = append(argv, "--lora-alpha", strconv.FormatFloat(l.Alpha, 'g', -1, 64))
+			}
+			if len(l.Targets) > 0 {
+				argv = append(argv, "--lora-targets", strings.Join(l.Targets, ","))
+			}
+		}
 		if cfg.CheckpointEvery > 0 {
 			argv = append(argv, "--every", strconv.Itoa(cfg.CheckpointEvery))
 		}
@@ -72,6 +82,9 @@ func BuiltinCommand(cfg TaskConfig) ([]string, error) {
 		}
 	case spec.KindInference:
 		argv = []string{"task", "serve", "--ckpt", b.Base, "--threads", strconv.Itoa(threads)}
+		for _, a := range b.Adapters {
+			argv = append(argv, "--adapter", a.Name+"="+a.URI)
+		}
 	default:
 		return nil, fmt.Errorf("the builtin runtime runs finetune, eval and inference jobs, not %s", cfg.Kind)
 	}

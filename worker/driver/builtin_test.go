@@ -24,6 +24,10 @@ func TestBuiltinCommand(t *testing.T) {
 			[]string{"task", "eval", "--ckpt", "file:///c/job", "--data", "/d.txt", "--batch", "8"}, ""},
 		{"inference", TaskConfig{Kind: spec.KindInference, CPUMilli: 1000, Task: spec.Task{Builtin: b}},
 			[]string{"task", "serve", "--ckpt", "file:///c/job", "--threads", "1"}, ""},
+		{"lora finetune", TaskConfig{Kind: spec.KindFinetune, CPUMilli: 1000, Task: spec.Task{Builtin: &spec.BuiltinTask{Model: "gpt-tiny", Data: "/d.txt", Base: "file:///c/b", LoRA: &spec.LoRA{Rank: 8, Alpha: 16, Targets: []string{"attn", "mlp"}}}}},
+			[]string{"task", "train", "--model", "gpt-tiny", "--data", "/d.txt", "--threads", "1", "--base", "file:///c/b", "--lora-rank", "8", "--lora-alpha", "16", "--lora-targets", "attn,mlp"}, ""},
+		{"inference with adapters", TaskConfig{Kind: spec.KindInference, CPUMilli: 1000, Task: spec.Task{Builtin: &spec.BuiltinTask{Model: "gpt-tiny", Base: "file:///c/b", Adapters: []spec.Adapter{{Name: "legal", URI: "file:///c/legal"}, {Name: "med", URI: "s3://b/med"}}}}},
+			[]string{"task", "serve", "--ckpt", "file:///c/b", "--threads", "1", "--adapter", "legal=file:///c/legal", "--adapter", "med=s3://b/med"}, ""},
 		{"batch", TaskConfig{Kind: spec.KindBatch, Task: spec.Task{Builtin: b}}, nil, "not batch"},
 		{"no settings", TaskConfig{Kind: spec.KindFinetune}, nil, "no task.builtin"},
 	}

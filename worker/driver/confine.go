@@ -73,7 +73,11 @@ func confinePaths(cfg TaskConfig, program string) (read, write []string) {
 		}
 	}
 	if b := cfg.Task.Builtin; b != nil {
-		for _, uri := range append(strings.Split(b.Base, ","), b.Data) {
+		uris := append(strings.Split(b.Base, ","), b.Data)
+		for _, a := range b.Adapters {
+			uris = append(uris, a.URI)
+		}
+		for _, uri := range uris {
 			if p := localPath(uri); p != "" {
 				// A checkpoint (STORE/JOB/STEP) is read through its store.
 				read = append(read, p, filepath.Dir(filepath.Dir(p)))

@@ -20,4 +20,26 @@
 // fit the model's context; generation may run past it (the decoder slides
 // its window). Only n=1 is supported. Defaults: max_tokens 16
 // (completions) or 128 (chat), temperature 1, a random seed.
+//
+// One base serves N LoRA adapters ("1+N"): `model` names the base or an
+// adapter, and requests for different adapters share each decode step (the
+// decoder applies each row's own adapter with one gathered kernel call per
+// layer, train.Decoder.SetAdapterSlots). Adapters live in three tiers
+// (adapters.go): active in one of AdapterSlots compute slots (engine_slots.go:
+// a slot held by running requests is never taken; otherwise the least
+// recently used is reused), an LRU cache of HostAdapters in host memory
+// (pinned ones are never evicted), and the object store, fetched in the
+// background: a request whose adapter is being fetched, or for which no slot
+// is free, keeps its place in the queue while requests behind it run. An
+// adapter is checked against the base on load (train.AdapterWeights.CheckBase:
+// the base's parameter checksum). They come from Options.Adapters
+// (task.builtin.adapters, --adapter NAME=URI) and at run time from
+// POST /v1/adapters {"name","uri"} (vLLM's lora_name/lora_path accepted),
+// which answers once the adapter is in host memory; DELETE
+// /v1/adapters/{name} removes one (its running requests finish); GET
+// /v1/adapters shows each adapter's tier. Managing adapters needs
+// Options.AdminToken as a bearer token, or, without one, a loopback client.
+// GET /v1/models lists adapters with the base as parent and their
+// checkpoint as root. RunLoad (loadgen.go) is the load generator of
+// `ark bench serve`.
 package serve

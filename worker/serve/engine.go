@@ -36,6 +36,8 @@ type EngineConfig struct {
 
 // Request is one generation: the prompt as tokens and how to continue it.
 type Request struct {
+	// Adapter is the LoRA adapter to decode with, by name; "" for the base.
+	Adapter     string
 	Prompt      []int32
 	MaxTokens   int
 	Temperature float64
@@ -73,6 +75,13 @@ type Engine struct {
 	dec *train.Decoder
 	cfg EngineConfig
 
+	// Adapters (see useAdapters): the registry of served adapters and the
+	// decoder's compute slots, which only the scheduler goroutine touches.
+	reg      *registry
+	slots    []*adapter // slot -> the adapter in it, nil when free
+	slotUsed []uint64   // LRU clock of each slot
+	clock    uint64
+
 	mu      sync.Mutex
 	queue   []*pending
 	closed  bool
@@ -90,6 +99,9 @@ type pending struct {
 	req    Request
 	events chan Event // buffered for every event it can get: the scheduler never blocks on a client
 
+	ad      *adapter // nil: the base
+	slotted bool     // holds a reference on ad's compute slot
+
 	seq     *train.Seq
 	sampler *train.Sampler
 	last    int32  // token to feed at the next step
@@ -106,6 +118,14 @@ func NewEngine(dec *train.Decoder, cfg EngineConfig) *Engine {
 	return &Engine{dec: dec, cfg: cfg, wake: make(chan struct{}, 1)}
 }
 
+// poke wakes the scheduler (an adapter fetch ended).
+func (e *Engine) poke() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
 // Config is the decoded model's shape.
 func (e *Engine) Config() train.Config { return e.dec.Config() }
 
@@ -117,6 +137,15 @@ func (e *Engine) Submit(ctx context.Context, req Request) (<-chan Event, error) 
 	}
 	events := make(chan Event, req.MaxTokens+1)
 	p := &pending{ctx: ctx, req: req, events: events}
+	if req.Adapter != "" {
+		var ok bool
+		if e.reg != nil {
+			p.ad, ok = e.reg.lookup(req.Adapter)
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: %q", ErrUnknownAdapter, req.Adapter)
+		}
+	}
 	for _, s := range req.Stop {
 		p.holdMax = max(p.holdMax, len(s)-1)
 	}
@@ -185,8 +214,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		e.running.Store(0)
 	}()
+	// retry: the batch just emptied, freeing adapter slots that requests
+	// still queued may have been waiting for: admit once more before
+	// waiting for news.
+	retry := false
 	for {
-		if len(batch) == 0 { // idle: wait for work
+		if len(batch) == 0 && !retry { // idle: wait for work
 			select {
 			case <-ctx.Done():
 				return nil
@@ -195,6 +228,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		} else if ctx.Err() != nil {
 			return nil
 		}
+		retry = false
 		batch = e.admit(batch)
 		batch = e.drop(batch)
 		e.running.Store(int64(len(batch)))
@@ -209,37 +243,58 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		batch = e.drop(batch)
 		e.running.Store(int64(len(batch)))
+		retry = len(batch) == 0
 	}
 }
 
-// admit moves queued requests into free slots, oldest first, and prefills
-// them together (their prompts share each weight read, as a step's rows
-// do), emitting each one's first token.
+// admit moves queued requests into free batch places, oldest first, and
+// prefills them together (their prompts share each weight read, as a
+// step's rows do), emitting each one's first token. A request whose
+// adapter is not ready (being fetched, or every compute slot busy with
+// running requests of other adapters) keeps its place in the queue while
+// requests behind it are admitted: one adapter's load never holds up
+// another's requests.
 func (e *Engine) admit(batch []*pending) []*pending {
 	var fresh []*pending
-	for len(batch)+len(fresh) < e.cfg.MaxBatch {
-		e.mu.Lock()
-		if len(e.queue) == 0 {
-			e.mu.Unlock()
-			break
+	e.mu.Lock()
+	for i := 0; i < len(e.queue) && len(batch)+len(fresh) < e.cfg.MaxBatch; {
+		p := e.queue[i]
+		if p.ctx.Err() == nil {
+			ready, err := e.acquire(p)
+			if !ready && err == nil {
+				i++ // waits for its adapter
+				continue
+			}
+			if err != nil {
+				e.queue = slices.Delete(e.queue, i, i+1)
+				e.mu.Unlock()
+				e.finish(p, "", err)
+				e.mu.Lock()
+				continue
+			}
 		}
-		p := e.queue[0]
-		e.queue[0] = nil
-		e.queue = e.queue[1:]
+		e.queue = slices.Delete(e.queue, i, i+1)
 		e.mu.Unlock()
 		if p.ctx.Err() != nil { // gave up while queued
 			e.finish(p, "", p.ctx.Err())
+			e.mu.Lock()
 			continue
 		}
 		e.admitted.Add(1)
 		seq, err := e.dec.NewSeq()
 		if err != nil {
 			e.finish(p, "", err)
+			e.mu.Lock()
 			continue
 		}
 		p.seq = seq
+		if p.ad != nil {
+			seq.Slot = p.ad.slot
+		}
 		fresh = append(fresh, p)
+		e.mu.Lock()
 	}
+	e.mu.Unlock()
 	if len(fresh) == 0 {
 		return batch
 	}
@@ -368,6 +423,9 @@ func (e *Engine) finish(p *pending, reason string, err error) {
 	if p.seq != nil {
 		e.dec.Release(p.seq)
 		p.seq = nil
+	}
+	if p.slotted {
+		e.release(p)
 	}
 }
 

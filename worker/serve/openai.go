@@ -118,16 +118,6 @@ type completion struct {
 	Usage   *usage   `json:"usage,omitempty"`
 }
 
-func (s *Server) handleModels(w http.ResponseWriter, _ *http.Request) {
-	type model struct {
-		ID      string `json:"id"`
-		Object  string `json:"object"`
-		Created int64  `json:"created"`
-		OwnedBy string `json:"owned_by"`
-	}
-	reply(w, http.StatusOK, map[string]any{"object": "list", "data": []model{{ID: s.opt.Model, Object: "model", Created: s.created, OwnedBy: "ark"}}})
-}
-
 // handleOpenAI answers /v1/completions (chat false) and
 // /v1/chat/completions, whole or streamed.
 func (s *Server) handleOpenAI(w http.ResponseWriter, r *http.Request, chat bool) {
@@ -143,7 +133,7 @@ func (s *Server) handleOpenAI(w http.ResponseWriter, r *http.Request, chat bool)
 	}
 	ctx, cancel := withDeadline(r.Context(), s.opt.RequestTimeout)
 	defer cancel()
-	c := completion{ID: newID(chat), Object: "text_completion", Created: time.Now().Unix(), Model: s.opt.Model}
+	c := completion{ID: newID(chat), Object: "text_completion", Created: time.Now().Unix(), Model: body.Model}
 	if chat {
 		c.Object = "chat.completion"
 	}
@@ -170,9 +160,9 @@ func (s *Server) handleOpenAI(w http.ResponseWriter, r *http.Request, chat bool)
 
 // parse validates a request into the engine's terms.
 func (s *Server) parse(b *openAIRequest, chat bool) (Request, int, *apiError) {
-	if b.Model != s.opt.Model {
-		return Request{}, 0, newAPIError(http.StatusNotFound, "invalid_request_error", "model", "model_not_found",
-			fmt.Sprintf("the model %q does not exist: this server serves %q (GET /v1/models)", b.Model, s.opt.Model))
+	adapter, aerr := s.model(b.Model)
+	if aerr != nil {
+		return Request{}, 0, aerr
 	}
 	var text string
 	param := "prompt"
@@ -196,7 +186,7 @@ func (s *Server) parse(b *openAIRequest, chat bool) (Request, int, *apiError) {
 		return Request{}, 0, badRequest(param, "context_length_exceeded",
 			"this model's context is %d tokens; the prompt has %d", T, len(prompt))
 	}
-	req := Request{Prompt: prompt, MaxTokens: DefaultMaxTokens, Temperature: 1, Seed: rand.Uint64()}
+	req := Request{Adapter: adapter, Prompt: prompt, MaxTokens: DefaultMaxTokens, Temperature: 1, Seed: rand.Uint64()}
 	if chat {
 		req.MaxTokens = DefaultChatMaxTokens
 	}

@@ -54,34 +54,115 @@ type Options struct {
 	MaxBatch       int           // default 32
 	MaxQueue       int           // default 256
 	RequestTimeout time.Duration // per request, queueing included; 0: none
+
+	// Adapters are LoRA adapters served from the start, each fetched in
+	// the background (requests for one wait until it is loaded).
+	Adapters []AdapterSpec
+	// AdapterSlots is the number of adapters active in compute memory at
+	// once (default 8); MaxLoRARank the largest rank a slot holds
+	// (default 16, at most the model's width); HostAdapters the unpinned
+	// adapters kept in host memory (default 64).
+	AdapterSlots, MaxLoRARank, HostAdapters int
+	// LoadAdapter reads an adapter checkpoint; default train.ReadAdapter
+	// without keys.
+	LoadAdapter AdapterLoader
+	// AdminToken, when set, is the bearer token POST and DELETE
+	// /v1/adapters require; unset, they are answered on loopback only.
+	AdminToken string
 }
 
-// Server answers generation requests for one model through an Engine.
+// AdapterSpec names an adapter checkpoint to serve.
+type AdapterSpec struct {
+	Name string `json:"name"`
+	URI  string `json:"uri"`
+}
+
+// Server answers generation requests for one base model and its LoRA
+// adapters through an Engine.
 type Server struct {
-	eng     *Engine
-	opt     Options
-	health  Health
-	created int64 // for /v1/models
+	eng         *Engine
+	reg         *registry
+	stopFetches context.CancelFunc
+	opt         Options
+	health      Health
+	created     int64 // for /v1/models
 }
 
-// New serves m; Run must be running for requests to be answered.
-func New(m *train.Model, o Options) *Server {
+// New serves m and o.Adapters (fetched in the background); Run must be
+// running for requests to be answered.
+func New(m *train.Model, o Options) (*Server, error) {
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 32
 	}
 	if o.MaxQueue <= 0 {
 		o.MaxQueue = 256
 	}
-	return &Server{
-		eng:     NewEngine(m.NewDecoder(), EngineConfig{MaxBatch: o.MaxBatch, MaxQueue: o.MaxQueue}),
-		opt:     o,
+	if o.AdapterSlots <= 0 {
+		o.AdapterSlots = 8
+	}
+	if o.MaxLoRARank <= 0 {
+		o.MaxLoRARank = 16
+	}
+	o.MaxLoRARank = min(o.MaxLoRARank, m.Cfg.Width) // a higher rank would be a full-rank update
+	if o.HostAdapters <= 0 {
+		o.HostAdapters = 64
+	}
+	if o.LoadAdapter == nil {
+		o.LoadAdapter = func(ctx context.Context, uri string) (*train.AdapterWeights, error) {
+			return train.ReadAdapter(ctx, uri, nil)
+		}
+	}
+	sum, err := m.ParamsSHA256()
+	if err != nil {
+		return nil, err
+	}
+	dec := m.NewDecoder()
+	if err := dec.SetAdapterSlots(o.AdapterSlots, o.MaxLoRARank); err != nil {
+		return nil, err
+	}
+	eng := NewEngine(dec, EngineConfig{MaxBatch: o.MaxBatch, MaxQueue: o.MaxQueue})
+	ctx, cancel := context.WithCancel(context.Background())
+	reg := newRegistry(ctx, o.Model, sum, m.Cfg, o.LoadAdapter, o.HostAdapters, eng.poke)
+	eng.useAdapters(reg)
+	s := &Server{
+		eng: eng, reg: reg, stopFetches: cancel, opt: o,
 		health:  Health{Model: o.Model, Step: o.Step, Ckpt: o.Ckpt, Replica: o.Replica},
 		created: time.Now().Unix(),
 	}
+	for i, a := range o.Adapters {
+		if _, err := reg.add(a.Name, a.URI, false); err != nil {
+			cancel()
+			return nil, fmt.Errorf("adapter %d: %w", i, err)
+		}
+	}
+	return s, nil
 }
 
-// Run runs the engine's scheduler until ctx ends.
-func (s *Server) Run(ctx context.Context) error { return s.eng.Run(ctx) }
+// Run runs the engine's scheduler until ctx ends, then stops the adapter
+// fetches in flight.
+func (s *Server) Run(ctx context.Context) error {
+	defer func() {
+		s.stopFetches()
+		s.reg.close()
+	}()
+	return s.eng.Run(ctx)
+}
+
+// WaitAdapters waits until every registered adapter's fetch has ended and
+// returns the first failure.
+func (s *Server) WaitAdapters(ctx context.Context) error {
+	for _, in := range s.reg.list() {
+		if a, ok := s.reg.lookup(in.Name); ok {
+			if err := s.reg.wait(ctx, a); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Adapters describes the registered adapters.
+func (s *Server) Adapters() []AdapterInfo { return s.reg.list() }
 
 // Stats are the engine's counters.
 func (s *Server) Stats() Stats { return s.eng.Stats() }
@@ -94,6 +175,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/models", s.handleModels)
 	mux.HandleFunc("POST /v1/completions", func(w http.ResponseWriter, r *http.Request) { s.handleOpenAI(w, r, false) })
 	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) { s.handleOpenAI(w, r, true) })
+	mux.HandleFunc("GET /v1/adapters", func(w http.ResponseWriter, _ *http.Request) {
+		reply(w, http.StatusOK, map[string]any{"object": "list", "data": s.reg.list()})
+	})
+	mux.HandleFunc("POST /v1/adapters", s.handleAddAdapter)
+	mux.HandleFunc("DELETE /v1/adapters/{name}", s.handleRemoveAdapter)
 	return mux
 }
 
@@ -196,6 +282,10 @@ func errorStatus(err error) (int, string) {
 		return 499, "cancelled" // the client is gone: nobody reads it
 	case errors.Is(err, ErrClosed):
 		return http.StatusServiceUnavailable, "server_error"
+	case errors.Is(err, ErrUnknownAdapter):
+		return http.StatusNotFound, "model_not_found"
+	case errors.Is(err, ErrAdapterUnavailable):
+		return http.StatusServiceUnavailable, "adapter_unavailable"
 	}
 	return http.StatusInternalServerError, "server_error"
 }

@@ -20,6 +20,12 @@ import (
 // engine starts when start is called, so tests can fill its queue first.
 func testServer(t *testing.T, o Options) (url string, s *Server, start func()) {
 	t.Helper()
+	return testServerOf(t, testModel(t), o)
+}
+
+// testModel is gpt-test's shape with a context of testContext, seeded.
+func testModel(t *testing.T) *train.Model {
+	t.Helper()
 	cfg, err := train.Preset("gpt-test")
 	if err != nil {
 		t.Fatal(err)
@@ -34,8 +40,17 @@ func testServer(t *testing.T, o Options) (url string, s *Server, start func()) {
 	if err := m.Init(1); err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+// testServerOf serves m (see testServer).
+func testServerOf(t *testing.T, m *train.Model, o Options) (url string, s *Server, start func()) {
+	t.Helper()
 	o.Model, o.Ckpt, o.Step, o.Replica = "gpt-test", "file:///ckpt", 7, "alloc-1"
-	s = New(m, o)
+	s, err := New(m, o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(s.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

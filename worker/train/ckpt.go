@@ -121,6 +121,10 @@ func LoadModel(ctx context.Context, d kernels.Device, uri string, keys *Checkpoi
 // loadState copies a checkpoint's parameters (and, withOptimizer, AdamW
 // moments) into the model; the configuration must match.
 func (m *Model) loadState(st *checkpoint.State, withOptimizer bool) error {
+	if st.Metadata[metaLoRA] != "" {
+		return fmt.Errorf("%w: checkpoint %s is a lora adapter (of base %s), not a whole model: load the base and attach the adapter",
+			ErrConfig, st.Ref(), st.Metadata[metaLoRABase])
+	}
 	if s := st.Metadata["config"]; s != "" {
 		var cfg Config
 		if err := json.Unmarshal([]byte(s), &cfg); err != nil {

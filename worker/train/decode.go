@@ -24,6 +24,9 @@ const maskScore = -1e30
 type Seq struct {
 	k, v []kernels.Buffer // per layer
 	toks []int32          // the tokens in the cache, oldest first
+	// Slot is the adapter slot the sequence decodes with (see
+	// SetAdapterSlots), -1 for the base alone; NewSeq sets -1.
+	Slot int
 }
 
 // Len is the number of tokens in the cache (the position of the next one).
@@ -50,6 +53,7 @@ type Decoder struct {
 	pre    *prefillBufs      // see PrefillBatch
 	host   []float32         // logits read back, B x V
 	scores []float32         // hostAttention's scratch
+	lora   *decodeLoRA       // adapter slots; nil: the base alone
 }
 
 // stepBufs are one batch size's activations for a decode step; the
@@ -76,10 +80,11 @@ func (d *Decoder) NewSeq() (*Seq, error) {
 		s := d.free[n-1]
 		d.free = d.free[:n-1]
 		s.toks = s.toks[:0]
+		s.Slot = -1
 		return s, nil
 	}
 	c := d.m.Cfg
-	s := &Seq{k: make([]kernels.Buffer, c.Layers), v: make([]kernels.Buffer, c.Layers)}
+	s := &Seq{k: make([]kernels.Buffer, c.Layers), v: make([]kernels.Buffer, c.Layers), Slot: -1}
 	for l := range c.Layers {
 		var err error
 		if s.k[l], err = d.m.d.Alloc(kernels.Float32, c.Context*c.Width); err != nil {
@@ -162,13 +167,23 @@ func (d *Decoder) Step(rows []*Seq, toks []int32) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
+	k := calls{d: m.d}
+	// After the window slides above: its prefill sets up its own rows.
+	adapted, err := d.loraRows(B, func(i int) int { return rows[i].Slot })
+	if err != nil {
+		return nil, err
+	}
+	lora := func(l, t int, y, x kernels.Buffer) {
+		if adapted {
+			d.applyLoRA(&k, l, t, y, x, B, nil)
+		}
+	}
 	copy(b.hostIDs, toks)
 	if err := kernels.WriteInt32(m.d, b.ids, b.hostIDs); err != nil {
 		return nil, fmt.Errorf("upload ids: %w", err)
 	}
 	dev, p := m.d, m.p
 	host, _ := dev.(kernels.HostAccess)
-	k := calls{d: dev}
 	for i, s := range rows { // token plus the row's own position
 		k.do(dev.Embedding(k.sl(b.xa, i*C, C), k.sl(b.ids, i, 1), p.wte, k.sl(p.wpe, s.Len()*C, C), 1, 1, C))
 	}
@@ -179,6 +194,7 @@ func (d *Decoder) Step(rows []*Seq, toks []int32) ([]float32, error) {
 		w := p.blocks[l]
 		k.do(dev.LayerNorm(b.h, b.mean, b.rstd, x, w.ln1w, w.ln1b, B, C, 1e-5))
 		k.mm(b.qkv, b.h, w.wqkv, w.bqkv, kernels.MatMulArgs{M: B, N: 3 * C, K: C, TransB: true, Alpha: 1})
+		lora(l, loraQKV, b.qkv, b.h)
 		for i, s := range rows { // append this token's k and v to the row's cache
 			if host != nil {
 				break // hostAttention appends them
@@ -215,11 +231,14 @@ func (d *Decoder) Step(rows []*Seq, toks []int32) ([]float32, error) {
 			}
 		}
 		k.mm(b.x1, b.att, w.wo, w.bo, kernels.MatMulArgs{M: B, N: C, K: C, TransB: true, Alpha: 1})
+		lora(l, loraO, b.x1, b.att)
 		k.do(dev.Add(b.x1, b.x1, x))
 		k.do(dev.LayerNorm(b.h, b.mean, b.rstd, b.x1, w.ln2w, w.ln2b, B, C, 1e-5))
 		k.mm(b.fc, b.h, w.wfc, w.bfc, kernels.MatMulArgs{M: B, N: 4 * C, K: C, TransB: true, Alpha: 1})
+		lora(l, loraFC, b.fc, b.h)
 		k.do(dev.GELU(b.gl, b.fc))
 		k.mm(xn, b.gl, w.wp, w.bp, kernels.MatMulArgs{M: B, N: C, K: 4 * C, TransB: true, Alpha: 1})
+		lora(l, loraProj, xn, b.gl)
 		k.do(dev.Add(xn, xn, b.x1))
 		if k.err != nil {
 			return nil, fmt.Errorf("decode block %d: %w", l, k.err)

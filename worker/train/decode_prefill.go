@@ -59,6 +59,19 @@ func (d *Decoder) PrefillBatch(seqs []*Seq, prompts [][]int32) ([]float32, error
 	if err != nil {
 		return nil, err
 	}
+	tokSlot := make([]int, 0, N) // each token's sequence's adapter slot
+	segs := make([]int, 0, P+1)  // each sequence's first row, then N
+	for i, pr := range ps {
+		segs = append(segs, len(tokSlot))
+		for range pr {
+			tokSlot = append(tokSlot, seqs[i].Slot)
+		}
+	}
+	segs = append(segs, N)
+	adapted, err := d.loraRows(N, func(i int) int { return tokSlot[i] })
+	if err != nil {
+		return nil, err
+	}
 	ids := b.hostIDs[:0]
 	for _, pr := range ps {
 		ids = append(ids, pr...)
@@ -66,6 +79,11 @@ func (d *Decoder) PrefillBatch(seqs []*Seq, prompts [][]int32) ([]float32, error
 	dev, p := m.d, m.p
 	host, _ := dev.(kernels.HostAccess)
 	k := calls{d: dev}
+	lora := func(l, t int, y, x kernels.Buffer) {
+		if adapted {
+			d.applyLoRA(&k, l, t, y, x, N, segs)
+		}
+	}
 	k.do(kernels.WriteInt32(dev, k.sl(b.ids, 0, N), ids))
 	// rows(buf, width) is the first N rows of a buffer sized for b.rows.
 	rows := func(buf kernels.Buffer, width int) kernels.Buffer { return k.sl(buf, 0, N*width) }
@@ -85,6 +103,7 @@ func (d *Decoder) PrefillBatch(seqs []*Seq, prompts [][]int32) ([]float32, error
 		w := p.blocks[l]
 		k.do(dev.LayerNorm(h, mean, rstd, x, w.ln1w, w.ln1b, N, C, 1e-5))
 		k.mm(qkv, h, w.wqkv, w.bqkv, kernels.MatMulArgs{M: N, N: 3 * C, K: C, TransB: true, Alpha: 1})
+		lora(l, loraQKV, qkv, h)
 		off := 0
 		for i, pr := range ps {
 			n, s := len(pr), seqs[i]
@@ -92,6 +111,16 @@ func (d *Decoder) PrefillBatch(seqs []*Seq, prompts [][]int32) ([]float32, error
 				kernels.AttnShape{B: 1, T: n, C: C, Heads: H}))
 			if host != nil { // see hostCacheKV
 				k.do(hostCacheKV(host, s, l, qkv, off, n, T, C, H))
+				off += n
+				continue
+			}
+			if adapted { // keys and values carry adapter updates: copy them out of qkv
+				for t := range n {
+					for hd := range H {
+						k.do(dev.Copy(k.sl(s.k[l], (hd*T+t)*hs, hs), k.sl(qkv, (off+t)*3*C+C+hd*hs, hs)))
+						k.do(dev.Copy(k.sl(s.v[l], (hd*T+t)*hs, hs), k.sl(qkv, (off+t)*3*C+2*C+hd*hs, hs)))
+					}
+				}
 				off += n
 				continue
 			}
@@ -110,11 +139,14 @@ func (d *Decoder) PrefillBatch(seqs []*Seq, prompts [][]int32) ([]float32, error
 			off += n
 		}
 		k.mm(x1, att, w.wo, w.bo, kernels.MatMulArgs{M: N, N: C, K: C, TransB: true, Alpha: 1})
+		lora(l, loraO, x1, att)
 		k.do(dev.Add(x1, x1, x))
 		k.do(dev.LayerNorm(h, mean, rstd, x1, w.ln2w, w.ln2b, N, C, 1e-5))
 		k.mm(fc, h, w.wfc, w.bfc, kernels.MatMulArgs{M: N, N: 4 * C, K: C, TransB: true, Alpha: 1})
+		lora(l, loraFC, fc, h)
 		k.do(dev.GELU(gl, fc))
 		k.mm(xn, gl, w.wp, w.bp, kernels.MatMulArgs{M: N, N: C, K: 4 * C, TransB: true, Alpha: 1})
+		lora(l, loraProj, xn, gl)
 		k.do(dev.Add(xn, xn, x1))
 		if k.err != nil {
 			return nil, fmt.Errorf("prefill block %d: %w", l, k.err)

@@ -121,25 +121,33 @@ type Model struct {
 	Cfg Config
 	d   kernels.Device
 
+	paramSet                // every weight of the decoder
+	acc      kernels.Buffer // 1: clipping scratch
+
+	p, g weights
+	acts map[int]*acts // by batch size
+
+	// lora, when set, is a low-rank adapter applied on top of the weights
+	// (see lora.go); backward then trains only the adapter: the base's
+	// gradients are not computed.
+	lora *Adapter
+}
+
+// paramSet is what an optimizer steps: parameters, their gradient buffer
+// (with one extra slot for the loss, all-reduced with them) and AdamW's
+// moments. The whole model is one; a LoRA adapter is another.
+type paramSet struct {
 	n        int            // parameters
 	params   kernels.Buffer // n
 	gradAll  kernels.Buffer // n+1: the gradients, then one slot for the loss (all-reduced with them)
 	grads    kernels.Buffer // gradAll[:n]
 	lossSlot kernels.Buffer // gradAll[n]
 	m, v     kernels.Buffer
-	acc      kernels.Buffer // 1: clipping scratch
-
-	p, g weights
-	acts map[int]*acts // by batch size
 }
 
-// NewModel allocates a model on d, its parameters zero (see Init).
-func NewModel(d kernels.Device, c Config) (*Model, error) {
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	n := c.NumParams()
-	m := &Model{Cfg: c, d: d, n: n, acts: map[int]*acts{}}
+// newParamSet allocates a zeroed set of n parameters on d.
+func newParamSet(d kernels.Memory, n int) (paramSet, error) {
+	ps := paramSet{n: n}
 	var err error
 	alloc := func(k int) kernels.Buffer {
 		if err != nil {
@@ -149,15 +157,51 @@ func NewModel(d kernels.Device, c Config) (*Model, error) {
 		b, err = d.Alloc(kernels.Float32, k)
 		return b
 	}
-	m.params, m.gradAll, m.m, m.v, m.acc = alloc(n), alloc(n+1), alloc(n), alloc(n), alloc(1)
+	ps.params, ps.gradAll, ps.m, ps.v = alloc(n), alloc(n+1), alloc(n), alloc(n)
 	if err != nil {
-		return nil, fmt.Errorf("allocate model (%d parameters): %w", n, err)
+		return ps, fmt.Errorf("allocate %d parameters: %w", n, err)
 	}
-	if m.grads, err = d.Slice(m.gradAll, 0, n); err != nil {
+	if ps.grads, err = d.Slice(ps.gradAll, 0, n); err != nil {
+		return ps, err
+	}
+	if ps.lossSlot, err = d.Slice(ps.gradAll, n, 1); err != nil {
+		return ps, err
+	}
+	return ps, nil
+}
+
+// free releases the set's buffers.
+func (ps *paramSet) free(d kernels.Memory) {
+	for _, b := range []kernels.Buffer{ps.params, ps.gradAll, ps.m, ps.v} {
+		if b != nil {
+			_ = d.Free(b)
+		}
+	}
+	*ps = paramSet{}
+}
+
+// trainable is the parameter set training steps: the adapter's when one
+// is attached, else the whole model's.
+func (m *Model) trainable() *paramSet {
+	if m.lora != nil {
+		return &m.lora.paramSet
+	}
+	return &m.paramSet
+}
+
+// NewModel allocates a model on d, its parameters zero (see Init).
+func NewModel(d kernels.Device, c Config) (*Model, error) {
+	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if m.lossSlot, err = d.Slice(m.gradAll, n, 1); err != nil {
-		return nil, err
+	n := c.NumParams()
+	m := &Model{Cfg: c, d: d, acts: map[int]*acts{}}
+	var err error
+	if m.paramSet, err = newParamSet(d, n); err != nil {
+		return nil, fmt.Errorf("allocate model: %w", err)
+	}
+	if m.acc, err = d.Alloc(kernels.Float32, 1); err != nil {
+		return nil, fmt.Errorf("allocate model: %w", err)
 	}
 	if m.p, err = bind(d, c, m.params); err != nil {
 		return nil, err
@@ -218,6 +262,8 @@ type acts struct {
 	hostTargets   []int32
 
 	dx, dh, dqkv, datt, dfc, dg, dlogits kernels.Buffer
+
+	lora *loraActs // allocated when an adapter is attached
 }
 
 type blockActs struct {
@@ -300,16 +346,24 @@ func (m *Model) forwardLogits(a *acts) error {
 	}
 	for l := range L {
 		w, s, x := p.blocks[l], a.blocks[l], a.xs[l]
-		err := firstErr(
+		lp, _, lu, _, err := m.loraLayers(a, l)
+		if err != nil {
+			return err
+		}
+		err = firstErr(
 			d.LayerNorm(s.h1, s.mean1, s.rstd1, x, w.ln1w, w.ln1b, N, C, 1e-5),
 			m.mm(s.qkv, s.h1, w.wqkv, w.bqkv, N, 3*C, C, false, true, 0),
+			m.loraForward(lp[loraQKV], s.qkv, s.h1, lu[loraQKV], N),
 			d.Attention(s.att, s.probs, s.qkv, shape),
 			m.mm(s.x1, s.att, w.wo, w.bo, N, C, C, false, true, 0),
+			m.loraForward(lp[loraO], s.x1, s.att, lu[loraO], N),
 			d.Add(s.x1, s.x1, x),
 			d.LayerNorm(s.h2, s.mean2, s.rstd2, s.x1, w.ln2w, w.ln2b, N, C, 1e-5),
 			m.mm(s.fc, s.h2, w.wfc, w.bfc, N, 4*C, C, false, true, 0),
+			m.loraForward(lp[loraFC], s.fc, s.h2, lu[loraFC], N),
 			d.GELU(s.gl, s.fc),
 			m.mm(a.xs[l+1], s.gl, w.wp, w.bp, N, C, 4*C, false, true, 0),
+			m.loraForward(lp[loraProj], a.xs[l+1], s.gl, lu[loraProj], N),
 			d.Add(a.xs[l+1], a.xs[l+1], s.x1),
 		)
 		if err != nil {
@@ -361,7 +415,9 @@ func (m *Model) forward(a *acts, withGrad bool) (float64, error) {
 	return sum / float64(count), nil
 }
 
-// backward adds every parameter's gradient into m.grads (zero them first).
+// backward adds every parameter's gradient into m.grads (zero them first);
+// with an adapter attached, only the adapter's, into its grads (the base's
+// weight gradients are skipped; its layernorms still add theirs, unused).
 // done(l) is called as soon as block l's gradients (and, for the last block,
 // the final layernorm's) are final, from the last block down; done(-1) once
 // the embeddings' are.
@@ -375,7 +431,7 @@ func (m *Model) backward(a *acts, done func(block int) error) error {
 	// gradient of the residual stream.
 	err := firstErr(
 		m.mm(a.dh, a.dlogits, p.wte, nil, N, C, V, false, false, 0),
-		m.mm(g.wte, a.dlogits, a.hf, nil, V, C, N, true, false, 1),
+		m.weightGrad(g.wte, a.dlogits, a.hf, V, C, N),
 		d.Fill(a.dx, 0),
 		d.LayerNormBackward(a.dx, g.lnfw, g.lnfb, a.dh, a.xs[L], p.lnfw, a.meanf, a.rstdf, N, C),
 	)
@@ -384,26 +440,34 @@ func (m *Model) backward(a *acts, done func(block int) error) error {
 	}
 	for l := L - 1; l >= 0; l-- {
 		w, gw, s := p.blocks[l], g.blocks[l], a.blocks[l]
-		err := firstErr(
+		lp, lg, lu, ldu, err := m.loraLayers(a, l)
+		if err != nil {
+			return err
+		}
+		err = firstErr(
 			// MLP: xs[l+1] = x1 + gl·wpᵀ + bp; dx flows to x1 unchanged.
 			m.mm(a.dg, a.dx, w.wp, nil, N, 4*C, C, false, false, 0),
-			m.mm(gw.wp, a.dx, s.gl, nil, C, 4*C, N, true, false, 1),
-			d.ColSum(gw.bp, a.dx, N, C),
+			m.loraBackward(lp[loraProj], lg[loraProj], a.dg, a.dx, s.gl, lu[loraProj], ldu, N),
+			m.weightGrad(gw.wp, a.dx, s.gl, C, 4*C, N),
+			m.biasGrad(gw.bp, a.dx, N, C),
 			d.Fill(a.dfc, 0),
 			d.GELUBackward(a.dfc, s.fc, a.dg),
 			m.mm(a.dh, a.dfc, w.wfc, nil, N, C, 4*C, false, false, 0),
-			m.mm(gw.wfc, a.dfc, s.h2, nil, 4*C, C, N, true, false, 1),
-			d.ColSum(gw.bfc, a.dfc, N, 4*C),
+			m.loraBackward(lp[loraFC], lg[loraFC], a.dh, a.dfc, s.h2, lu[loraFC], ldu, N),
+			m.weightGrad(gw.wfc, a.dfc, s.h2, 4*C, C, N),
+			m.biasGrad(gw.bfc, a.dfc, N, 4*C),
 			d.LayerNormBackward(a.dx, gw.ln2w, gw.ln2b, a.dh, s.x1, w.ln2w, s.mean2, s.rstd2, N, C),
 			// Attention: x1 = x + att·woᵀ + bo.
 			m.mm(a.datt, a.dx, w.wo, nil, N, C, C, false, false, 0),
-			m.mm(gw.wo, a.dx, s.att, nil, C, C, N, true, false, 1),
-			d.ColSum(gw.bo, a.dx, N, C),
+			m.loraBackward(lp[loraO], lg[loraO], a.datt, a.dx, s.att, lu[loraO], ldu, N),
+			m.weightGrad(gw.wo, a.dx, s.att, C, C, N),
+			m.biasGrad(gw.bo, a.dx, N, C),
 			d.Fill(a.dqkv, 0),
 			d.AttentionBackward(a.dqkv, a.datt, s.qkv, s.probs, shape),
 			m.mm(a.dh, a.dqkv, w.wqkv, nil, N, C, 3*C, false, false, 0),
-			m.mm(gw.wqkv, a.dqkv, s.h1, nil, 3*C, C, N, true, false, 1),
-			d.ColSum(gw.bqkv, a.dqkv, N, 3*C),
+			m.loraBackward(lp[loraQKV], lg[loraQKV], a.dh, a.dqkv, s.h1, lu[loraQKV], ldu, N),
+			m.weightGrad(gw.wqkv, a.dqkv, s.h1, 3*C, C, N),
+			m.biasGrad(gw.bqkv, a.dqkv, N, 3*C),
 			d.LayerNormBackward(a.dx, gw.ln1w, gw.ln1b, a.dh, a.xs[l], w.ln1w, s.mean1, s.rstd1, N, C),
 		)
 		if err != nil {
@@ -415,8 +479,10 @@ func (m *Model) backward(a *acts, done func(block int) error) error {
 			}
 		}
 	}
-	if err := d.EmbeddingBackward(g.wte, g.wpe, a.dx, a.ids, B, T, C); err != nil {
-		return fmt.Errorf("embedding backward: %w", err)
+	if m.lora == nil {
+		if err := d.EmbeddingBackward(g.wte, g.wpe, a.dx, a.ids, B, T, C); err != nil {
+			return fmt.Errorf("embedding backward: %w", err)
+		}
 	}
 	if done != nil {
 		return done(-1)

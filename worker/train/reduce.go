@@ -40,25 +40,26 @@ type devicePointers interface {
 // place on the device with DeviceComm (CUDA + NCCL), or staged through a
 // host copy over Ark's collectives (any other device).
 func newReducer(m *Model, comm Comm, dc DeviceComm) (gradReducer, error) {
+	grad := m.trainable().gradAll
 	if dc != nil {
 		dp, ok := m.d.(devicePointers)
 		if !ok {
 			return nil, fmt.Errorf("%w: a device collective needs a device with raw pointers (cuda), got %s", ErrConfig, m.d.Name())
 		}
-		base, err := dp.DevicePtr(m.gradAll)
+		base, err := dp.DevicePtr(grad)
 		if err != nil {
 			return nil, err
 		}
 		return &deviceReducer{d: m.d, dp: dp, dc: dc, base: base}, nil
 	}
 	if h, ok := m.d.(kernels.HostAccess); ok {
-		host, err := h.Float32s(m.gradAll)
+		host, err := h.Float32s(grad)
 		if err != nil {
 			return nil, err
 		}
 		return &hostReducer{comm: comm, host: host}, nil
 	}
-	return &stagedReducer{comm: comm, d: m.d, grad: m.gradAll, stage: make([]float32, m.gradAll.Len())}, nil
+	return &stagedReducer{comm: comm, d: m.d, grad: grad, stage: make([]float32, grad.Len())}, nil
 }
 
 // hostReducer all-reduces the gradient buffer where it is: host memory.

@@ -210,7 +210,7 @@ func runRanksOn(t *testing.T, world int, o Options, setup func(r int, d kernels.
 			if stats[r], errs[r] = tr.Run(ctx); errs[r] != nil {
 				return
 			}
-			out[r], errs[r] = kernels.Download(d, m.params)
+			out[r], errs[r] = kernels.Download(d, m.trainable().params) // the adapter, on a LoRA run
 		})
 	}
 	wg.Wait()

@@ -49,6 +49,11 @@ type Options struct {
 	// Base is a checkpoint URI (STORE/JOB/STEP, or STORE/JOB for its
 	// newest) whose parameters a fresh run starts from.
 	Base string
+	// LoRA, when set, trains a low-rank adapter on the frozen Base
+	// (required) instead of every weight: checkpoints hold the adapter
+	// alone, with the base's URI and parameter checksum, and a resumed run
+	// refuses a base other than the one the adapter was trained on.
+	LoRA *LoRAConfig
 	// Keys seal every checkpoint saved and open the ones resumed from and
 	// the base (the namespace's key, TaskKeys); nil: plain checkpoints.
 	Keys *CheckpointKeys
@@ -98,6 +103,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	// The checkpoint writer's goroutine logs too.
 	o.Log = &syncWriter{w: o.Log}
+	if o.LoRA != nil && o.Base == "" {
+		return o, fmt.Errorf("%w: a lora fine-tune needs a base checkpoint to adapt", ErrConfig)
+	}
 	if o.Store != nil && !checkpoint.ValidName(o.Job) {
 		return o, fmt.Errorf("%w: checkpoint job name %q", ErrConfig, o.Job)
 	}
@@ -154,6 +162,10 @@ type Trainer struct {
 // parameters of opts.Base, else a seeded random initialisation, and
 // broadcasts the state so every rank starts identical.
 func New(ctx context.Context, m *Model, comm Comm, opts Options) (*Trainer, error) {
+	if opts.LoRA == nil && m.lora != nil { // the caller attached the adapter to train
+		c := m.lora.Cfg
+		opts.LoRA = &c
+	}
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -161,6 +173,15 @@ func New(ctx context.Context, m *Model, comm Comm, opts Options) (*Trainer, erro
 	t := &Trainer{m: m, comm: comm, world: 1, o: o, start: 1, resumed: -1}
 	if comm != nil {
 		t.rank, t.world = comm.Rank(), comm.Size()
+	}
+	if o.LoRA != nil && m.lora == nil {
+		a, err := NewAdapter(m.d, m.Cfg, *o.LoRA)
+		if err != nil {
+			return nil, err
+		}
+		if err := m.SetAdapter(a); err != nil {
+			return nil, err
+		}
 	}
 	T := m.Cfg.Context
 	t.ids, t.tgts = make([]int32, o.Batch*T), make([]int32, o.Batch*T)
@@ -206,38 +227,14 @@ func (t *Trainer) restore(ctx context.Context) error {
 	if err := m.Init(t.o.Seed); err != nil {
 		return err
 	}
-	if t.rank == 0 {
-		if t.o.Store != nil {
-			c, err := checkpoint.Latest(ctx, t.o.Store, t.o.Job, t.o.Keys.keys())
-			switch {
-			case err == nil:
-				st, err := c.Load(ctx)
-				if err != nil {
-					return fmt.Errorf("resume from %s: %w", c.Ref, err)
-				}
-				if err := m.loadState(st, true); err != nil {
-					return fmt.Errorf("resume from %s: %w", c.Ref, err)
-				}
-				t.resumed = st.Step
-				t.start = int(st.Step) + 1
-				fmt.Fprintf(t.o.Log, "resumed from checkpoint %s\n", c.Ref)
-			case !errors.Is(err, checkpoint.ErrNotFound):
-				return fmt.Errorf("look for a checkpoint to resume from: %w", err)
-			}
+	if m.lora != nil {
+		if err := m.lora.Init(t.o.Seed); err != nil {
+			return err
 		}
-		if t.resumed < 0 && t.o.Base != "" {
-			c, err := OpenCheckpoint(ctx, t.o.Base, t.o.Keys)
-			if err != nil {
-				return fmt.Errorf("base: %w", err)
-			}
-			st, err := c.Load(ctx)
-			if err != nil {
-				return fmt.Errorf("base %s: %w", c.Ref, err)
-			}
-			if err := m.loadState(st, false); err != nil {
-				return fmt.Errorf("base %s: %w", c.Ref, err)
-			}
-			fmt.Fprintf(t.o.Log, "starting from base %s\n", c.Ref)
+	}
+	if t.rank == 0 {
+		if err := t.restoreRank0(ctx); err != nil {
+			return err
 		}
 	}
 	if t.world == 1 {
@@ -250,8 +247,13 @@ func (t *Trainer) restore(ctx context.Context) error {
 	t.start, t.resumed = int(hdr[0]), int64(hdr[1])
 	// In place where the device memory is host memory; else through a
 	// host copy (rank 0 reads its state out, the others write it in).
+	ps := m.trainable()
+	state := []kernels.Buffer{ps.params, ps.m, ps.v}
+	if m.lora != nil {
+		state = append(state, m.params) // the frozen base
+	}
 	h, inPlace := m.d.(kernels.HostAccess)
-	for _, b := range []kernels.Buffer{m.params, m.m, m.v} {
+	for _, b := range state {
 		var s []float32
 		var err error
 		if inPlace {
@@ -270,6 +272,63 @@ func (t *Trainer) restore(ctx context.Context) error {
 				return fmt.Errorf("load broadcast state: %w", err)
 			}
 		}
+	}
+	return nil
+}
+
+// restoreRank0 loads what rank 0 starts from: for a LoRA run the base
+// first (always: the adapter's checkpoints do not hold it), then the newest
+// checkpoint of the job, else the base's parameters (full fine-tune).
+func (t *Trainer) restoreRank0(ctx context.Context) error {
+	m := t.m
+	if m.lora != nil {
+		c, err := OpenCheckpoint(ctx, t.o.Base, t.o.Keys)
+		if err != nil {
+			return fmt.Errorf("base: %w", err)
+		}
+		if err := m.loadBase(ctx, c); err != nil {
+			return fmt.Errorf("base %s: %w", c.Ref, err)
+		}
+		if m.lora.Base, err = resolvedURI(t.o.Base, c.Ref); err != nil {
+			return err
+		}
+		if m.lora.BaseSHA256, err = m.ParamsSHA256(); err != nil {
+			return err
+		}
+		fmt.Fprintf(t.o.Log, "lora %s on frozen base %s: %d trainable parameters of %d\n", m.lora.Cfg, c.Ref, m.lora.n, m.n)
+	}
+	if t.o.Store != nil {
+		c, err := checkpoint.Latest(ctx, t.o.Store, t.o.Job, t.o.Keys.keys())
+		switch {
+		case err == nil:
+			st, err := c.Load(ctx)
+			if err != nil {
+				return fmt.Errorf("resume from %s: %w", c.Ref, err)
+			}
+			if m.lora != nil {
+				err = m.lora.loadState(st, true)
+			} else {
+				err = m.loadState(st, true)
+			}
+			if err != nil {
+				return fmt.Errorf("resume from %s: %w", c.Ref, err)
+			}
+			t.resumed = st.Step
+			t.start = int(st.Step) + 1
+			fmt.Fprintf(t.o.Log, "resumed from checkpoint %s\n", c.Ref)
+		case !errors.Is(err, checkpoint.ErrNotFound):
+			return fmt.Errorf("look for a checkpoint to resume from: %w", err)
+		}
+	}
+	if t.resumed < 0 && t.o.Base != "" && m.lora == nil {
+		c, err := OpenCheckpoint(ctx, t.o.Base, t.o.Keys)
+		if err != nil {
+			return fmt.Errorf("base: %w", err)
+		}
+		if err := m.loadBase(ctx, c); err != nil {
+			return fmt.Errorf("base %s: %w", c.Ref, err)
+		}
+		fmt.Fprintf(t.o.Log, "starting from base %s\n", c.Ref)
 	}
 	return nil
 }
@@ -368,7 +427,8 @@ func (t *Trainer) Step(ctx context.Context, step int) (loss float64, norm float3
 	if err := m.setBatch(a, t.ids, t.tgts); err != nil {
 		return 0, 0, err
 	}
-	if err := m.d.Fill(m.gradAll, 0); err != nil {
+	ps := m.trainable()
+	if err := m.d.Fill(ps.gradAll, 0); err != nil {
 		return 0, 0, err
 	}
 	loss, err = m.forward(a, true)
@@ -379,13 +439,16 @@ func (t *Trainer) Step(ctx context.Context, step int) (loss float64, norm float3
 	if t.world > 1 {
 		// The loss rides in the gradient buffer's last slot, so its mean
 		// across ranks costs no extra collective.
-		if err := kernels.WriteFloat32(m.d, m.lossSlot, []float32{float32(loss)}); err != nil {
+		if err := kernels.WriteFloat32(m.d, ps.lossSlot, []float32{float32(loss)}); err != nil {
 			return 0, 0, err
 		}
-		hi := m.n + 1 // gradients above hi are in flight
+		hi := ps.n + 1 // gradients above hi are in flight
 		done = func(block int) error {
 			lo := 0
 			if block >= 0 {
+				if m.lora != nil {
+					return nil // an adapter is small: one bucket at the end
+				}
 				lo = m.Cfg.blockStart(block)
 			}
 			if hi-lo < o.BucketElems && block >= 0 {
@@ -410,18 +473,18 @@ func (t *Trainer) Step(ctx context.Context, step int) (loss float64, norm float3
 			return 0, 0, fmt.Errorf("step %d: all-reduce gradients: %w", step, err)
 		}
 		var l [1]float32
-		if err := kernels.ReadFloat32(m.d, l[:], m.lossSlot); err != nil {
+		if err := kernels.ReadFloat32(m.d, l[:], ps.lossSlot); err != nil {
 			return 0, 0, err
 		}
 		loss = float64(l[0])
 	}
 	t2 := time.Now()
 	t.stats.ExposedComm += t2.Sub(t1)
-	norm, err = kernels.ClipGradNorm(m.d, m.acc, []kernels.Buffer{m.grads}, float32(o.ClipNorm))
+	norm, err = kernels.ClipGradNorm(m.d, m.acc, []kernels.Buffer{ps.grads}, float32(o.ClipNorm))
 	if err != nil {
 		return 0, 0, err
 	}
-	err = m.d.AdamW(m.params, m.grads, m.m, m.v, kernels.AdamWArgs{
+	err = m.d.AdamW(ps.params, ps.grads, ps.m, ps.v, kernels.AdamWArgs{
 		LR: float32(o.LRAt(step)), Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: float32(o.WeightDecay), Step: step,
 	})
 	if err != nil {
@@ -444,11 +507,15 @@ func (t *Trainer) save(ctx context.Context, step int, loss float64) error {
 	if err != nil {
 		return err
 	}
+	ps, paramsName := m.trainable(), "params"
+	if m.lora != nil {
+		paramsName = loraTensor
+	}
 	var tensors []checkpoint.Tensor
 	for _, tb := range []struct {
 		name string
 		b    kernels.Buffer
-	}{{"params", m.params}, {"adam_m", m.m}, {"adam_v", m.v}} {
+	}{{paramsName, ps.params}, {"adam_m", ps.m}, {"adam_v", ps.v}} {
 		data, err := bufferBytes(m.d, tb.b)
 		if err != nil {
 			return err
@@ -462,9 +529,14 @@ func (t *Trainer) save(ctx context.Context, step int, loss float64) error {
 			"config": string(cfg),
 			"loss":   strconv.FormatFloat(loss, 'f', 5, 64),
 			"seed":   strconv.FormatUint(t.o.Seed, 10),
-			"layout": "replicated: rank 0 writes params, adam_m, adam_v",
+			"layout": "replicated: rank 0 writes " + paramsName + ", adam_m, adam_v",
 		},
 		Shards: []checkpoint.Shard{{Rank: 0, Tensors: tensors}},
+	}
+	if m.lora != nil {
+		if err := m.lora.describe(st.Metadata); err != nil {
+			return err
+		}
 	}
 	if _, err := t.w.Save(ctx, st); err != nil {
 		return fmt.Errorf("checkpoint step %d: %w", step, err)

@@ -1,0 +1,343 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ark-sched/ark/kernels/cpu"
+	"github.com/ark-sched/ark/storage/filestore"
+	"github.com/ark-sched/ark/worker/serve"
+	"github.com/ark-sched/ark/worker/train"
+)
+
+func init() { benchCommands = append(benchCommands, newBenchServeCmd) }
+
+// serveBenchRow is one row of `ark bench serve`, named as issue 12 asks.
+type serveBenchRow struct {
+	Adapters int `json:"adapters"`
+	serve.LoadResult
+}
+
+type serveBenchResult struct {
+	Env  map[string]string `json:"env"`
+	Rows []serveBenchRow   `json:"rows"`
+	// RulesOverheadMsP99 stays null: intervention rules are not built yet.
+	RulesOverheadMsP99 *float64 `json:"rules_overhead_ms_p99"`
+	// ColdAdapterTTFTRatio is the median TTFT with twice as many adapters
+	// in use as compute slots over the median with all of them in slots.
+	ColdAdapterTTFTRatio float64          `json:"cold_adapter_ttft_ratio"`
+	Cold, Warm           serve.LoadResult `json:"-"`
+}
+
+func newBenchServeCmd() *cobra.Command {
+	var (
+		base, model                 string
+		adapterCounts, concurrency  []int
+		slots, threads, rank, reqPC int
+		promptBytes, outputTokens   int
+		rate                        float64
+		asJSON                      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serving throughput and latency of one base with 0, 1 and 100 LoRA adapters at concurrency 1, 8, 32",
+		Long: `Starts a real inference server process (ark task serve) on the --base
+checkpoint with 100 random LoRA adapters of --rank (written as checkpoints to a
+temporary store and loaded into host memory before timing), and drives it with
+a closed-loop load generator: --concurrency clients, each sending its next
+streamed /v1/completions request (--prompt-bytes prompt, --output-tokens at
+temperature 0, models drawn uniformly and seeded) when the last ends, or,
+with --rate, Poisson arrivals with the row's concurrency as the cap. Per row
+(adapters in use x concurrency) it prints vLLM's serving benchmark figures:
+request and output throughput, TTFT and TPOT p50/p99, failed requests. Then
+the cold-adapter ratio: median TTFT with twice as many adapters in use as
+--adapter-slots over the median with all of them in slots.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			res, err := benchServe(ctx, cmd.ErrOrStderr(), base, model, adapterCounts, concurrency, slots, threads, rank, reqPC, promptBytes, outputTokens, rate)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			writeServeBench(cmd.OutOrStdout(), res, slots)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&base, "base", "examples/base/gpt-tiny", "base checkpoint (STORE_URI/JOB[/STEP] or a local path)")
+	f.StringVar(&model, "model", "", fmt.Sprintf("instead of --base, a seeded base of this builtin model %v (one training step from the initialisation)", train.Presets()))
+	f.IntSliceVar(&adapterCounts, "adapters", []int{0, 1, 100}, "adapters in use per row (0: the base alone), mixed uniformly across requests")
+	f.IntSliceVar(&concurrency, "concurrency", []int{1, 8, 32}, "closed-loop clients per row")
+	f.IntVar(&slots, "adapter-slots", 32, "the server's compute slots (the cold row uses twice as many adapters)")
+	f.IntVar(&threads, "threads", 1, "the server's compute threads")
+	f.IntVar(&rank, "rank", 8, "the adapters' LoRA rank (alpha 2x, attn and mlp)")
+	f.IntVar(&reqPC, "requests-per-client", 4, "requests per client in each row")
+	f.IntVar(&promptBytes, "prompt-bytes", 32, "prompt length (bytes = tokens)")
+	f.IntVar(&outputTokens, "output-tokens", 64, "output tokens per request")
+	f.Float64Var(&rate, "rate", 0, "Poisson arrivals at this many requests/s, the row's concurrency capping those in flight (0: closed loop)")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of Markdown")
+	return cmd
+}
+
+func benchServe(ctx context.Context, log io.Writer, base, model string, counts, conc []int, slots, threads, rank, reqPC, promptBytes, outputTokens int, rate float64) (*serveBenchResult, error) {
+	dir, err := os.MkdirTemp("", "ark-bench-serve-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if model != "" {
+		if base, err = writeBenchBase(ctx, dir, model); err != nil {
+			return nil, err
+		}
+	}
+	if !strings.Contains(base, "://") {
+		abs, err := filepath.Abs(base)
+		if err != nil {
+			return nil, err
+		}
+		base = "file://" + abs
+	}
+	nAdapters := 2 * slots
+	for _, c := range counts {
+		nAdapters = max(nAdapters, c)
+	}
+	names, err := writeBenchAdapters(ctx, dir, base, nAdapters, rank)
+	if err != nil {
+		return nil, err
+	}
+	url, stop, err := startBenchServer(ctx, log, dir, base, names, slots, threads, rank)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	res := &serveBenchResult{Env: map[string]string{
+		"cpu": cpuModel(), "cores": strconv.Itoa(runtime.NumCPU()), "go": runtime.Version(), "base": base,
+		"server": fmt.Sprintf("ark task serve, %d thread(s), %d adapter slots, %d adapters of rank %d registered", threads, slots, nAdapters, rank),
+		"load":   fmt.Sprintf("closed loop, %d requests per client, prompt %d bytes, %d output tokens, temperature 0", reqPC, promptBytes, outputTokens),
+	}}
+	if rate > 0 {
+		res.Env["load"] = fmt.Sprintf("Poisson arrivals at %g req/s, at most the row's concurrency in flight, %d requests per unit of concurrency, prompt %d bytes, %d output tokens, temperature 0", rate, reqPC, promptBytes, outputTokens)
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		res.Env["loadavg"] = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	run := func(models []string, c int, seed uint64) (serve.LoadResult, error) {
+		return serve.RunLoad(ctx, serve.LoadConfig{URL: url, Models: models, Concurrency: c, Requests: reqPC * c,
+			PromptBytes: promptBytes, OutputTokens: outputTokens, Seed: seed, Rate: rate})
+	}
+	// Warm the server's buffers for every batch size first.
+	if _, err := run(append([]string{"base"}, names[:min(len(names), 32)]...), 32, 99); err != nil {
+		return nil, err
+	}
+	for _, a := range counts {
+		models := []string{"base"}
+		if a > 0 {
+			models = names[:a]
+		}
+		for _, c := range conc {
+			r, err := run(models, c, uint64(1000*a+c))
+			if err != nil {
+				return nil, err
+			}
+			res.Rows = append(res.Rows, serveBenchRow{Adapters: a, LoadResult: r})
+			fmt.Fprintf(log, "adapters %d concurrency %d: %.0f output tok/s, ttft p50 %.1f ms, failed %d\n", a, c, r.OutputThroughput, r.TTFTMsP50, r.Failed)
+		}
+	}
+	c := conc[len(conc)-1]
+	if res.Warm, err = run(names[:slots/2], c, 7); err != nil {
+		return nil, err
+	}
+	if res.Cold, err = run(names[:2*slots], c, 8); err != nil {
+		return nil, err
+	}
+	if res.Warm.TTFTMsP50 > 0 {
+		res.ColdAdapterTTFTRatio = res.Cold.TTFTMsP50 / res.Warm.TTFTMsP50
+	}
+	return res, nil
+}
+
+// writeBenchBase writes a base of the builtin model into dir's store (job
+// base): one training step from the seeded initialisation, so it is a real
+// checkpoint of that shape.
+func writeBenchBase(ctx context.Context, dir, model string) (string, error) {
+	cfg, err := train.Preset(model)
+	if err != nil {
+		return "", usageError{fmt.Errorf("--model: %w", err)}
+	}
+	store, err := filestore.Open(dir)
+	if err != nil {
+		return "", err
+	}
+	d := cpu.New(1)
+	defer d.Close()
+	m, err := train.NewModel(d, cfg)
+	if err != nil {
+		return "", err
+	}
+	text := []byte(strings.Repeat("the king my lord of a sweet love in thy heart and night day. ", 200))
+	tr, err := train.New(ctx, m, nil, train.Options{ModelName: model, Data: train.NewDataset(text, 0.1), Steps: 1, Batch: 1, LR: 1e-3, Seed: 1, Store: store, Job: "base"})
+	if err != nil {
+		return "", err
+	}
+	if _, err := tr.Run(ctx); err != nil {
+		return "", err
+	}
+	return "file://" + dir + "/base", nil
+}
+
+// writeBenchAdapters writes n random adapters of base into dir's store
+// (jobs ad-000...), as a trained adapter would be: B small, not zero.
+func writeBenchAdapters(ctx context.Context, dir, base string, n, rank int) ([]string, error) {
+	d := cpu.New(1)
+	defer d.Close()
+	m, _, err := train.LoadModel(ctx, d, base, nil)
+	if err != nil {
+		return nil, fmt.Errorf("--base: %w", err)
+	}
+	sum, err := m.ParamsSHA256()
+	if err != nil {
+		return nil, err
+	}
+	store, err := filestore.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	lc := train.LoRAConfig{Rank: rank}.WithDefaults()
+	if err := lc.Validate(m.Cfg); err != nil {
+		return nil, usageError{fmt.Errorf("--rank: %w", err)}
+	}
+	names := make([]string, n)
+	for i := range n {
+		rng := rand.New(rand.NewPCG(uint64(i), 3))
+		w := &train.AdapterWeights{Cfg: lc, Model: m.Cfg, Base: base, BaseSHA256: sum, Params: make([]float32, lc.NumParams(m.Cfg))}
+		for j := range w.Params {
+			w.Params[j] = 0.02 * float32(rng.NormFloat64())
+		}
+		names[i] = fmt.Sprintf("ad-%03d", i)
+		if err := train.SaveAdapter(ctx, store, names[i], 1, w, nil); err != nil {
+			return nil, err
+		}
+	}
+	return names, nil
+}
+
+// startBenchServer runs `ark task serve` as its own process with every
+// adapter, and waits until all of them are in host memory.
+func startBenchServer(ctx context.Context, log io.Writer, dir, base string, names []string, slots, threads, rank int) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	args := []string{"task", "serve", "--base", base, "--served-model-name", "base", "--listen", addr,
+		"--threads", strconv.Itoa(threads), "--adapter-slots", strconv.Itoa(slots), "--max-lora-rank", strconv.Itoa(rank),
+		"--host-adapters", strconv.Itoa(len(names)), "--max-queue", "1024", "--max-batch", "32"}
+	for _, n := range names {
+		args = append(args, "--adapter", n+"=file://"+dir+"/"+n)
+	}
+	srv := exec.Command(self, args...)
+	srv.Stdout, srv.Stderr = io.Discard, log
+	if err := srv.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		_ = srv.Process.Signal(syscall.SIGTERM)
+		_ = srv.Wait()
+	}
+	url := "http://" + addr
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var list struct {
+			Data []serve.AdapterInfo `json:"data"`
+		}
+		ready := false
+		if resp, err := http.Get(url + "/v1/adapters"); err == nil {
+			if json.NewDecoder(resp.Body).Decode(&list) == nil && len(list.Data) == len(names) {
+				ready = true
+				for _, a := range list.Data {
+					if a.Tier == serve.TierFailed {
+						resp.Body.Close()
+						stop()
+						return "", nil, fmt.Errorf("adapter %s: %s", a.Name, a.Error)
+					}
+					ready = ready && a.Tier != serve.TierLoading && a.Tier != serve.TierStore
+				}
+			}
+			resp.Body.Close()
+		}
+		if ready {
+			return url, stop, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			stop()
+			return "", nil, fmt.Errorf("the server at %s did not load its adapters within 60s", url)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func writeServeBench(w io.Writer, r *serveBenchResult, slots int) {
+	fmt.Fprintln(w, "## ark bench serve: one base, N LoRA adapters, continuous batching")
+	fmt.Fprintln(w)
+	for _, k := range []string{"cpu", "cores", "go", "loadavg", "base", "server", "load"} {
+		fmt.Fprintf(w, "- %s: %s\n", k, r.Env[k])
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| adapters | concurrency | req/s | output tok/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | failed |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	tput := map[[2]int]float64{}
+	failed := 0
+	for _, row := range r.Rows {
+		fmt.Fprintf(w, "| %d | %d | %.2f | %.0f | %.1f | %.1f | %.2f | %.2f | %d |\n", row.Adapters, row.Concurrency, row.RequestThroughput,
+			row.OutputThroughput, row.TTFTMsP50, row.TTFTMsP99, row.TPOTMsP50, row.TPOTMsP99, row.Failed)
+		tput[[2]int{row.Adapters, row.Concurrency}] = row.OutputThroughput
+		failed += row.Failed
+	}
+	fmt.Fprintln(w)
+	if a, b := tput[[2]int{0, 32}], tput[[2]int{0, 1}]; a > 0 && b > 0 {
+		fmt.Fprintf(w, "- batching: output throughput at concurrency 32 is %.1fx concurrency 1, base only (target >= 6x)\n", a/b)
+	}
+	if a, b := tput[[2]int{100, 32}], tput[[2]int{0, 32}]; a > 0 && b > 0 {
+		fmt.Fprintf(w, "- 1+N: 100 adapters mixed uniformly reach %.2fx the base-only output throughput at concurrency 32 (target >= 0.85x)\n", a/b)
+	}
+	fmt.Fprintf(w, "- cold adapters: median TTFT with %d adapters in use over %d slots is %.2fx the median with %d (all in slots; target <= 2x)\n",
+		2*slots, slots, r.ColdAdapterTTFTRatio, slots/2)
+	fmt.Fprintf(w, "- failed requests: %d (target 0)\n", failed+r.Cold.Failed+r.Warm.Failed)
+	fmt.Fprintln(w, "- rules overhead: not measured (intervention rules are not built yet)")
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/api/client"
+)
+
+// TestSystemLoRA drives 1+N through the CLI and HTTP, as separate
+// processes: a finetune job trains a LoRA adapter on the shipped base, an
+// eval job reports base vs adapter held-out loss, and an inference job
+// serves the base and the adapter together over the OpenAI API.
+func TestSystemLoRA(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	s := newSrv(t)
+	s.start(t)
+	startAgents(t, s.http, "1xH200:141Gi", []string{"a"})
+	c, err := client.New(s.http)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := filepath.Abs("../../examples/base/gpt-tiny")
+	data, _ := filepath.Abs("../../examples/data/shakespeare.txt")
+	wait := func(id string) *api.Job {
+		t.Helper()
+		var j *api.Job
+		waitUntil(t, 120*time.Second, "job "+id+" to end", func() bool {
+			var err error
+			j, _, err = c.Job(context.Background(), id, 0, 0)
+			return err == nil && j.Terminal()
+		})
+		if j.Status != api.JobSucceeded {
+			logs, _ := cli(t, s.http, "job", "logs", id)
+			t.Fatalf("job %s %s: %s\n%s", id, j.Status, j.Reason, logs)
+		}
+		return j
+	}
+	ft := submitSpec(t, s.http, fmt.Sprintf(`name: lora-ft
+kind: finetune
+resources: {gpus: 1, cpu: 1, memory: 256Mi}
+task:
+  driver: builtin
+  builtin: {model: gpt-tiny, base: %s, data: %s, steps: 30, batch: 4, lr: 3e-3, lora: {rank: 8, alpha: 16, targets: [attn, mlp]}}
+`, base, data))
+	j := wait(ft)
+	var adapter string
+	for _, a := range j.Allocations {
+		if a.LastCheckpoint != nil {
+			adapter = a.LastCheckpoint.URI
+		}
+	}
+	if adapter == "" {
+		t.Fatal("the lora fine-tune reported no checkpoint")
+	}
+	logs, _ := cli(t, s.http, "job", "logs", ft)
+	if !strings.Contains(logs, "lora rank 8 alpha 16 targets attn,mlp on frozen base") || !strings.Contains(logs, "16384 trainable parameters of 120576") {
+		t.Errorf("fine-tune log does not show the adapter:\n%s", logs)
+	}
+
+	ev := submitSpec(t, s.http, fmt.Sprintf(`name: lora-eval
+kind: eval
+resources: {gpus: 1, cpu: 1, memory: 256Mi}
+task:
+  driver: builtin
+  builtin: {model: gpt-tiny, data: %s, base: "%s,%s"}
+`, data, base, adapter))
+	wait(ev)
+	logs, _ = cli(t, s.http, "job", "logs", ev)
+	if !strings.Contains(logs, "| "+base+" | 600 |") || !strings.Contains(logs, "(lora adapter on file://"+base+"/000000000600) | 30 |") {
+		t.Errorf("eval log does not compare the base and the adapter:\n%s", logs)
+	}
+
+	srv := submitSpec(t, s.http, fmt.Sprintf(`name: lora-serve
+kind: inference
+resources: {gpus: 1, cpu: 500m, memory: 256Mi}
+task:
+  driver: builtin
+  builtin: {model: gpt-tiny, base: %s, adapters: [{name: bard, uri: "%s"}]}
+`, base, adapter))
+	var endpoint string
+	waitUntil(t, 60*time.Second, "the replica serving", func() bool {
+		j, _, err := c.Job(context.Background(), srv, 0, 0)
+		if err != nil || len(j.Allocations) == 0 {
+			return false
+		}
+		ep, ok := strings.CutPrefix(j.Allocations[0].Progress, "serving on ")
+		endpoint = ep
+		return ok
+	})
+	ask := func(model string) (int, string) {
+		body := fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":"ROMEO:"}],"max_tokens":12,"temperature":0}`, model)
+		var code int
+		var text string
+		waitUntil(t, 30*time.Second, model+" answering", func() bool {
+			resp, err := http.Post(endpoint+"/v1/chat/completions", "application/json", strings.NewReader(body))
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			code, text = resp.StatusCode, string(b)
+			return true
+		})
+		return code, text
+	}
+	code, out := ask("bard")
+	var answer struct {
+		Model   string `json:"model"`
+		Choices []struct {
+			Message struct{ Content string } `json:"message"`
+		} `json:"choices"`
+	}
+	if code != 200 || json.Unmarshal([]byte(out), &answer) != nil || answer.Model != "bard" || len(answer.Choices) != 1 {
+		t.Fatalf("adapter answer: %d %s", code, out)
+	}
+	if code, out := ask("gpt-tiny"); code != 200 {
+		t.Fatalf("base answer: %d %s", code, out)
+	}
+	if code, out := ask("nope"); code != 404 || !strings.Contains(out, "model_not_found") {
+		t.Fatalf("unknown model: %d %s", code, out)
+	}
+	resp, err := http.Get(endpoint + "/v1/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"id":"bard"`) || !strings.Contains(string(b), `"parent":"gpt-tiny"`) {
+		t.Errorf("models: %s", b)
+	}
+	if _, err := cli(t, s.http, "job", "cancel", srv); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,63 @@
+package kernelstest
+
+import (
+	"errors"
+
+	"github.com/ark-sched/ark/kernels"
+)
+
+// refGatherLoRA is GatherLoRA in float64: y0 plus each row's own adapter
+// update.
+func refGatherLoRA(y0, x, a, bt []float64, slots []int32, scales []float64, p kernels.LoRAArgs) []float64 {
+	y := append([]float64(nil), y0...)
+	for i, s := range slots {
+		if s < 0 {
+			continue
+		}
+		for k := range p.Rank {
+			var u float64
+			for j := range p.In {
+				u += x[i*p.In+j] * a[(int(s)*p.Rank+k)*p.In+j]
+			}
+			for o := range p.Out {
+				y[i*p.Out+o] += scales[s] * u * bt[(int(s)*p.Rank+k)*p.Out+o]
+			}
+		}
+	}
+	return y
+}
+
+// testGatherLoRA checks the optional batched multi-adapter kernel; a
+// device without it passes (the callers fall back to MatMuls per run of
+// rows that share an adapter).
+func testGatherLoRA(e *env) {
+	g, ok := e.d.(kernels.GatheredLoRA)
+	if !ok {
+		e.Logf("%s has no GatherLoRA: callers use MatMul per adapter", e.d.Name())
+		return
+	}
+	for _, p := range []kernels.LoRAArgs{
+		{Rows: 1, In: 8, Out: 24, Rank: 2, Slots: 1},
+		{Rows: 37, In: 64, Out: 192, Rank: 8, Slots: 5},
+		{Rows: 300, In: 33, Out: 17, Rank: 3, Slots: 4},
+		{Rows: 9, In: 20, Out: 44, Rank: 5, Slots: 3}, // four-row blocks and tails
+	} {
+		x, a, bt := e.randn(p.Rows*p.In), e.randn(p.Slots*p.Rank*p.In), e.randn(p.Slots*p.Rank*p.Out)
+		y0, scales := e.randn(p.Rows*p.Out), e.randn(p.Slots)
+		slots := make([]int32, p.Rows)
+		for i := range slots {
+			slots[i] = int32(e.rng.IntN(p.Slots+1)) - 1 // -1: the base alone
+		}
+		y := e.up(y0)
+		e.must(g.GatherLoRA(y, e.up(x), e.up(a), e.up(bt), e.upInt(slots), e.up(scales), p))
+		e.close("gather lora", e.down(y), refGatherLoRA(f64(y0), f64(x), f64(a), f64(bt), slots, f64(scales), p), 1e-4)
+	}
+	p := kernels.LoRAArgs{Rows: 2, In: 4, Out: 4, Rank: 1, Slots: 2}
+	err := g.GatherLoRA(e.alloc(8), e.alloc(8), e.alloc(8), e.alloc(8), e.upInt([]int32{0, 2}), e.alloc(2), p)
+	if !errors.Is(err, kernels.ErrArgument) && e.d.Name() == "cpu" {
+		e.Fatalf("slot out of range: %v, want ErrArgument", err)
+	}
+	if err := g.GatherLoRA(e.alloc(8), e.alloc(7), e.alloc(8), e.alloc(8), e.upInt([]int32{0, 1}), e.alloc(2), p); !errors.Is(err, kernels.ErrShape) {
+		e.Fatalf("short x: %v, want ErrShape", err)
+	}
+}

@@ -1,0 +1,135 @@
+package train
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/ark-sched/ark/kernels/cpu"
+)
+
+// BenchmarkDecodeStepAdapters is one decode step of 32 rows of gpt-tiny
+// (one thread) with no adapter, every row on one adapter, and every row on
+// its own (32 of rank 8): the cost of serving 1+N in one batch.
+//
+//	go test ./worker/train -run '^$' -bench DecodeStepAdapters
+func BenchmarkDecodeStepAdapters(b *testing.B) {
+	cfg, err := Preset("gpt-tiny")
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := cpu.New(1)
+	defer d.Close()
+	m, err := NewModel(d, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := m.Init(1); err != nil {
+		b.Fatal(err)
+	}
+	const B = 32
+	lc := LoRAConfig{Rank: 8}.WithDefaults()
+	for _, distinct := range []int{0, 1, B} {
+		b.Run(fmt.Sprintf("adapters=%d", distinct), func(b *testing.B) {
+			dec := m.NewDecoder()
+			if err := dec.SetAdapterSlots(B, 8); err != nil {
+				b.Fatal(err)
+			}
+			for s := range B {
+				w := &AdapterWeights{Cfg: lc, Model: cfg, Params: make([]float32, lc.NumParams(cfg))}
+				for i := range w.Params {
+					w.Params[i] = 0.01 * float32(i%7-3)
+				}
+				if err := dec.LoadSlot(s, w); err != nil {
+					b.Fatal(err)
+				}
+			}
+			rows, toks := make([]*Seq, B), make([]int32, B)
+			for i := range rows {
+				s, err := dec.NewSeq()
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.Slot = -1
+				if distinct > 0 {
+					s.Slot = i % distinct
+				}
+				if _, err := dec.Prefill(s, Encode([]byte("ROMEO: "))); err != nil {
+					b.Fatal(err)
+				}
+				rows[i], toks[i] = s, 'a'
+			}
+			b.ResetTimer()
+			for range b.N {
+				if rows[0].Len() >= cfg.Context-1 { // stay clear of the window slide
+					b.StopTimer()
+					for _, s := range rows {
+						if _, err := dec.Prefill(s, Encode([]byte("ROMEO: "))); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.StartTimer()
+				}
+				if _, err := dec.Step(rows, toks); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*B)/b.Elapsed().Seconds(), "tok/s")
+		})
+	}
+}
+
+// BenchmarkPrefillAdapters is a PrefillBatch of 32 prompts of 32 tokens
+// with no adapter and with each prompt on its own adapter.
+func BenchmarkPrefillAdapters(b *testing.B) {
+	cfg, err := Preset("gpt-tiny")
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := cpu.New(1)
+	defer d.Close()
+	m, err := NewModel(d, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := m.Init(1); err != nil {
+		b.Fatal(err)
+	}
+	const B = 32
+	lc := LoRAConfig{Rank: 8}.WithDefaults()
+	for _, distinct := range []int{0, B} {
+		b.Run(fmt.Sprintf("adapters=%d", distinct), func(b *testing.B) {
+			dec := m.NewDecoder()
+			if err := dec.SetAdapterSlots(B, 8); err != nil {
+				b.Fatal(err)
+			}
+			for s := range B {
+				w := &AdapterWeights{Cfg: lc, Model: cfg, Params: make([]float32, lc.NumParams(cfg))}
+				for i := range w.Params {
+					w.Params[i] = 0.01 * float32(i%7-3)
+				}
+				if err := dec.LoadSlot(s, w); err != nil {
+					b.Fatal(err)
+				}
+			}
+			seqs, prompts := make([]*Seq, B), make([][]int32, B)
+			for i := range seqs {
+				s, err := dec.NewSeq()
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.Slot = -1
+				if distinct > 0 {
+					s.Slot = i % distinct
+				}
+				seqs[i], prompts[i] = s, Encode([]byte("the king my lord of a sweet love"))
+			}
+			b.ResetTimer()
+			for range b.N {
+				if _, err := dec.PrefillBatch(seqs, prompts); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*B*32)/b.Elapsed().Seconds(), "tok/s")
+		})
+	}
+}
