@@ -39,14 +39,9 @@ func (s *Server) authorizeSubmit(p principal, js *spec.Job) error {
 	if js.Priority > n.maxPriority {
 		return forbid("namespace %q may not submit at priority %d (policy %s allows at most %d)", js.Namespace, js.Priority, pols, n.maxPriority)
 	}
-	if b := js.Task.Builtin; b != nil {
-		for _, f := range []struct{ field, loc string }{{"task.builtin.base", b.Base}, {"task.builtin.data", b.Data}} {
-			if f.loc == "" {
-				continue
-			}
-			if err := n.mayRead(f.loc); err != nil {
-				return forbid("%s: namespace %q %v (policy %s allows reading: %s)", f.field, js.Namespace, err, pols, listOrNone(n.readPrefixes))
-			}
+	for _, f := range builtinReads(js.Task.Builtin) {
+		if err := n.mayRead(f.loc); err != nil {
+			return forbid("%s: namespace %q %v (policy %s allows reading: %s)", f.field, js.Namespace, err, pols, listOrNone(n.readPrefixes))
 		}
 	}
 	lim := n.limits
@@ -63,6 +58,33 @@ func (s *Server) authorizeSubmit(p principal, js *spec.Job) error {
 		return forbid("namespace %q would ask for %s GPUs with this job, more than the %d its policy %s allows", js.Namespace, milliGPUs(u.GPUMilli+js.GPUMilliTotal()), lim.GPUs, pols)
 	}
 	return nil
+}
+
+// storageRead is one location a builtin task reads, and the spec field
+// that names it.
+type storageRead struct{ field, loc string }
+
+// builtinReads lists every location a builtin task reads: its base (an
+// eval job's base lists candidates, BASE,ADAPTER, each read on its own),
+// its data and the adapters it serves. A field missing here is a way to
+// read another tenant's checkpoints.
+func builtinReads(b *spec.BuiltinTask) []storageRead {
+	if b == nil {
+		return nil
+	}
+	var out []storageRead
+	for _, loc := range strings.Split(b.Base, ",") {
+		if loc = strings.TrimSpace(loc); loc != "" {
+			out = append(out, storageRead{"task.builtin.base", loc})
+		}
+	}
+	if b.Data != "" {
+		out = append(out, storageRead{"task.builtin.data", b.Data})
+	}
+	for i, a := range b.Adapters {
+		out = append(out, storageRead{fmt.Sprintf("task.builtin.adapters[%d].uri", i), a.URI})
+	}
+	return out
 }
 
 // mayRead reports why a storage location may not be read, or nil.

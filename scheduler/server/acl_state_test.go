@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,16 @@ const nlpReaderPolicy = `{"name":"nlp-reader","namespaces":[{"name":"nlp","capab
 func builtinSpec(ns, queue string, prio int, base, data string) []byte {
 	return fmt.Appendf(nil, `{"name":"ft","namespace":%q,"queue":%q,"priority":%d,"kind":"finetune","resources":{"gpus":1},`+
 		`"task":{"driver":"builtin","builtin":{"model":"gpt-tiny","base":%q,"data":%q}}}`, ns, queue, prio, base, data)
+}
+
+func evalSpec(ns, base string) []byte {
+	return fmt.Appendf(nil, `{"name":"ev","namespace":%q,"queue":"nlp","priority":50,"kind":"eval","resources":{"gpus":1},`+
+		`"task":{"driver":"builtin","builtin":{"model":"gpt-tiny","base":%q,"data":"/data/nlp/t"}}}`, ns, base)
+}
+
+func adapterSpec(ns, base, adapter string) []byte {
+	return fmt.Appendf(nil, `{"name":"srv","namespace":%q,"queue":"nlp","priority":50,"kind":"inference","resources":{"gpus":1},`+
+		`"task":{"driver":"builtin","builtin":{"model":"gpt-tiny","base":%q,"adapters":[{"name":"a","uri":%q}]}}}`, ns, base, adapter)
 }
 
 // aclStateServer is an ACL server bootstrapped, with the nlp, vision and
@@ -95,6 +106,13 @@ func TestACLStateAttack5(t *testing.T) {
 		{"relative path", nlp, builtinSpec("nlp", "nlp", 50, "", "data/nlp/t"), 403, "must be an absolute path"},
 		{"no submit capability", reader, builtinSpec("nlp", "nlp", 50, "", "/data/nlp/t"), 403, "grant submit in: none"},
 		{"management submits anywhere", root, builtinSpec("vision", "anything", 1000, "file:///data/nlp/x", "/y"), 200, ""},
+		// An eval job's base lists candidates (BASE,ADAPTER): each one is
+		// a location of its own, not a suffix of the first.
+		{"another tenant's checkpoint as an eval candidate", nlp, evalSpec("nlp", "file:///data/nlp/base,file:///data/vision/ckpt"), 403,
+			`task.builtin.base: namespace "nlp" may not read "file:///data/vision/ckpt"`},
+		// Adapters an inference job serves are read like its base.
+		{"another tenant's adapter", nlp, adapterSpec("nlp", "file:///data/nlp/base", "file:///data/vision/adapter"), 403,
+			`task.builtin.adapters[0].uri: namespace "nlp" may not read "file:///data/vision/adapter"`},
 	}
 	for _, tc := range cases {
 		_, err := tc.c.SubmitJob(ctx, tc.spec)
@@ -343,5 +361,21 @@ func TestStorageKey(t *testing.T) {
 		if got := underPrefix(tc.key, tc.prefix); got != tc.want {
 			t.Errorf("underPrefix(%q, %q) = %v", tc.key, tc.prefix, got)
 		}
+	}
+}
+
+// TestBuiltinReads: every location a builtin task reads is checked on its
+// own, eval candidates and served adapters included.
+func TestBuiltinReads(t *testing.T) {
+	b := &spec.BuiltinTask{Base: "file:///data/nlp/base, file:///data/nlp/adapter", Data: "/data/nlp/t",
+		Adapters: []spec.Adapter{{Name: "a", URI: "s3://models/nlp/a"}}}
+	got := builtinReads(b)
+	want := []storageRead{{"task.builtin.base", "file:///data/nlp/base"}, {"task.builtin.base", "file:///data/nlp/adapter"},
+		{"task.builtin.data", "/data/nlp/t"}, {"task.builtin.adapters[0].uri", "s3://models/nlp/a"}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("builtinReads = %v, want %v", got, want)
+	}
+	if builtinReads(nil) != nil {
+		t.Fatal("an exec task reads nothing")
 	}
 }
