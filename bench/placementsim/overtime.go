@@ -156,7 +156,7 @@ type sim struct {
 	nodes    []*placement.NodeState
 	empty    []*placement.NodeState
 	fitEmpty map[string]bool
-	c        *placement.Cluster
+	c        *placement.NodeIndex
 	h        eventHeap
 	now      float64
 	pending  []int // waiting tasks by index (arrival order)
@@ -200,7 +200,7 @@ func simulate(nodes []Node, tasks []SimTask, cfg SimConfig) *sim {
 	}
 	states, _ := Cluster(nodes, nil)
 	empty, _ := Cluster(nodes, nil)
-	s := &sim{cfg: cfg, nodes: states, empty: empty, fitEmpty: map[string]bool{}, c: placement.NewCluster(states)}
+	s := &sim{cfg: cfg, nodes: states, empty: empty, fitEmpty: map[string]bool{}, c: placement.NewNodeIndex(states)}
 	s.tasks = append([]SimTask(nil), tasks...)
 	sort.SliceStable(s.tasks, func(i, k int) bool { return s.tasks[i].Arrive < s.tasks[k].Arrive })
 	s.run = make([]simRun, len(s.tasks))
@@ -302,7 +302,7 @@ func (s *sim) advance(t float64) {
 func (s *sim) start(i, node int, gpus []int) {
 	s.advance(s.now)
 	st, r := &s.tasks[i], &s.run[i]
-	s.c.Place(node, st.Task, gpus)
+	s.c.Take(node, st.Task, gpus)
 	r.state, r.node, r.gpus, r.start = running, node, gpus, s.now
 	r.attempt++
 	r.wait += s.now - r.since

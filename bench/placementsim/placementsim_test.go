@@ -103,7 +103,7 @@ func TestReplayInvariants(t *testing.T) {
 					t.Fatalf("%s: pod %s on %s GPU %d: %d free, needs %d", name, e.Pod, e.Node, g, n.GPUFree[g], tk.GPUMilli)
 				}
 			}
-			n.Place(tk, e.GPUs)
+			n.Take(tk, e.GPUs)
 		}
 	}
 }

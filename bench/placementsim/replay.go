@@ -73,7 +73,7 @@ func Replay(nodes []Node, rank map[string]int, pods []Pod, p placement.Policy) (
 	if err != nil {
 		return nil, err
 	}
-	c := placement.NewCluster(states)
+	c := placement.NewNodeIndex(states)
 	res := &Result{Policy: p.Name(), Events: make([]Event, 0, len(pods))}
 	for _, s := range states {
 		res.TotalMilli += int64(len(s.GPUFree)) * placement.MilliPerGPU
@@ -88,7 +88,7 @@ func Replay(nodes []Node, rank map[string]int, pods []Pod, p placement.Policy) (
 		arrived += pod.TotalMilli()
 		ev := Event{Seq: i, Pod: pod.Name, Node: Failed}
 		if idx, gpus := c.Select(t, p, nil); idx >= 0 {
-			c.Place(idx, t, gpus)
+			c.Take(idx, t, gpus)
 			used += pod.TotalMilli()
 			ev.Node, ev.GPUs = states[idx].Name, gpus
 			res.Placed++

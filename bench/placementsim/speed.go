@@ -91,8 +91,8 @@ func diverseTask(rng *rand.Rand, t placement.Task) placement.Task {
 // prefill returns a synthetic cluster of n nodes with tasks from draw
 // placed by Ark's policy until 1/den of its GPU milli is used, and the
 // policy, which has seen them.
-func prefill(n int, den int64, draw func() placement.Task) (*placement.Cluster, *placement.Ark) {
-	c := placement.NewCluster(SyntheticCluster(n))
+func prefill(n int, den int64, draw func() placement.Task) (*placement.NodeIndex, *placement.Ark) {
+	c := placement.NewNodeIndex(SyntheticCluster(n))
 	ark := placement.NewArk()
 	var total, used int64
 	for _, n := range c.Nodes {
@@ -102,7 +102,7 @@ func prefill(n int, den int64, draw func() placement.Task) (*placement.Cluster, 
 		t := draw()
 		ark.Observe(t)
 		if i, g := c.Select(t, ark, nil); i >= 0 {
-			c.Place(i, t, g)
+			c.Take(i, t, g)
 			used += t.TotalMilli()
 		}
 	}
@@ -111,12 +111,12 @@ func prefill(n int, den int64, draw func() placement.Task) (*placement.Cluster, 
 
 // placeAll places the tasks one by one with the policy (which observes
 // each first) and returns how many it placed.
-func placeAll(c *placement.Cluster, ark *placement.Ark, tasks []placement.Task) int {
+func placeAll(c *placement.NodeIndex, ark *placement.Ark, tasks []placement.Task) int {
 	placed := 0
 	for _, t := range tasks {
 		ark.Observe(t)
 		if i, g := c.Select(t, ark, nil); i >= 0 {
-			c.Place(i, t, g)
+			c.Take(i, t, g)
 			placed++
 		}
 	}
@@ -131,7 +131,7 @@ type live struct {
 // gangRun places gangs one by one with Ark's policy; once more than keep
 // are live, the oldest finishes.
 type gangRun struct {
-	c      *placement.Cluster
+	c      *placement.NodeIndex
 	ark    *placement.Ark
 	keep   int
 	window []live

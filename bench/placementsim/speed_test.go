@@ -39,7 +39,7 @@ func benchSingles(b *testing.B, diverse bool) {
 	}
 	// A fresh prefilled cluster every 20,000 placements (untimed), so the
 	// cluster stays between half and about three quarters full.
-	var c *placement.Cluster
+	var c *placement.NodeIndex
 	var ark *placement.Ark
 	tasks := make([]placement.Task, 20000)
 	k := len(tasks)
@@ -58,7 +58,7 @@ func benchSingles(b *testing.B, diverse bool) {
 		k++
 		ark.Observe(t)
 		if n, g := c.Select(t, ark, nil); n >= 0 {
-			c.Place(n, t, g)
+			c.Take(n, t, g)
 			placed++
 		}
 	}

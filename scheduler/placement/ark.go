@@ -90,7 +90,7 @@ func (a *Ark) Score(n *NodeState, t Task) (float64, []int) {
 		return quantize(best), []int{bestGPU}
 	}
 	gpus := pickGPUs(n, t)
-	n.Place(t, gpus)
+	n.Take(t, gpus)
 	after := a.m.Frag(n)
 	n.Release(t, gpus)
 	return quantize(before - after), gpus

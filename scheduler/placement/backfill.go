@@ -43,7 +43,7 @@ func Reserve(nodes []*NodeState, ending []Ending, g Gang, p Policy) (Reservation
 		for i, n := range work {
 			trial[i] = n.Clone()
 		}
-		slots, ok := NewCluster(trial).PlaceGang(g, p, nil)
+		slots, ok := NewNodeIndex(trial).PlaceGang(g, p, nil)
 		if !ok {
 			return Reservation{}, false
 		}

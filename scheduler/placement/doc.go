@@ -9,7 +9,7 @@
 //     Result out); FirstFit (firstfit.go) is the foundation's policy, kept
 //     as a baseline.
 //   - packing.go, reasons.go: NodeState (what a node has free, per GPU in
-//     milli-GPU) and Task (one replica: CPU, memory, whole GPUs or a share
+//     milli-GPU; Take and Release apply one task) and Task (one replica: CPU, memory, whole GPUs or a share
 //     of one); the feasibility checkers, each returning a Rule, run by
 //     NodeState.Check, the one per-node check the planner, the
 //     explanation and Fit share; Reason ({rule, nodes, detail}) and
@@ -23,7 +23,7 @@
 //     the reference simulator scores it; best fit, first fit and seeded
 //     random as baselines; Ark's default (online-learned shapes, memory in
 //     the fragmentation measure, exact GPU choice, CPU-only tasks packed).
-//   - cluster.go: Cluster indexes nodes by GPU state, then by free CPU
+//   - node_index.go: NodeIndex indexes nodes by GPU state, then by free CPU
 //     and memory, so each GPU state is checked once and each node state
 //     scored once (hundreds of thousands of placements/s on 10,000
 //     nodes); gang.go places gangs all-or-nothing (one node and NVLink

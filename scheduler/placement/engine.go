@@ -24,9 +24,9 @@ import (
 // Assignments use the same GPU indexes Fit re-checks before commit.
 //
 // Jobs that see the nodes alike (the same GPU model and memory filter, and
-// for shares the same share) share one indexed
-// Cluster, built once and updated by each placement, so a pass over many
-// jobs costs one index build per kind of job, not one per job.
+// for shares the same share) share one NodeIndex, built once and updated
+// by each placement, so a pass over many jobs costs one index build per
+// kind of job, not one per job.
 func Place(in Input) Result { return place(in, false) }
 
 // viewKey is what jobStates reads of a request: jobs with equal keys see
@@ -48,7 +48,7 @@ func viewKeyOf(req Request) viewKey {
 
 // view is the cluster as jobs of one viewKey see it.
 type view struct {
-	c     *Cluster
+	c     *NodeIndex
 	index [][]int
 }
 
@@ -73,6 +73,8 @@ func place(in Input, fresh bool) Result {
 	// Nodes freed by committed preemptions are their preemptors' alone.
 	nodeIdx := nodeIndex(nodes)
 	holds := preemptHolds(&in, nodeIdx)
+	noVictims := map[string]bool{} // preemption searches that found nothing, by kind of job
+	searches := 0
 	limit := max(in.MaxReservations, 1)
 	for _, job := range preemptorsFirst(in.Pending) {
 		req, err := RequestOf(job)
@@ -94,7 +96,7 @@ func place(in Input, fresh bool) Result {
 		v := views[key]
 		if v == nil || fresh {
 			states, index := jobStates(nodes, usage, req)
-			v = &view{c: NewCluster(states), index: index}
+			v = &view{c: NewNodeIndex(states), index: index}
 			views[key] = v
 		}
 		c, index := v.c, v.index
@@ -148,8 +150,21 @@ func place(in Input, fresh bool) Result {
 			if need > 0 {
 				why = Explain(Reason{Rule: RuleQuota, Detail: fmt.Sprintf("waiting for quota: queue %s is at its quota and %.3g GPU(s) of its lower-priority work must stop first", job.Queue, float64(need)/MilliPerGPU)})
 			}
-			if in.Preempt {
-				if pr, ok := pre.victimsFor(job, nodes, usage, req, g, policy, in.Reclaim[job.ID], need); ok {
+			// A search that found no victims finds none for a job alike
+			// later in the pass (usage, evicted gangs and held nodes only
+			// grow); a job that already evicted work has its own
+			// exclusions and is never skipped. MaxPreemptSearches bounds
+			// the searches of one pass: a deep queue of jobs that fit
+			// nowhere would otherwise each search the whole cluster.
+			sk := fmt.Sprintf("%+v/%+v/%d/%s/%t/%d/%d", req, g, job.Priority, job.Queue, in.Reclaim[job.ID], need, job.Spec.MaxRuntime)
+			search := in.Preempt && !noVictims[sk] && (in.MaxPreemptSearches <= 0 || searches < in.MaxPreemptSearches || len(job.Preempting) > 0)
+			if search {
+				searches++
+				pr, ok := pre.victimsFor(job, nodes, usage, req, g, policy, in.Reclaim[job.ID], need)
+				if !ok && len(job.Preempting) == 0 {
+					noVictims[sk] = true
+				}
+				if ok {
 					res.Preemptions = append(res.Preemptions, pr)
 					// Later jobs of the pass see the nodes held already:
 					// two preemptors never count on one node.

@@ -36,6 +36,10 @@ type Input struct {
 	// the first). Each further GPU job that fits nowhere is held nodes no
 	// earlier reservation holds, and only when it can say when it starts.
 	MaxReservations int
+	// MaxPreemptSearches bounds the victim searches of one pass (0: no
+	// bound); jobs past it wait for the next pass. Jobs whose earlier
+	// preemption is under way are always searched.
+	MaxPreemptSearches int
 	// Holds are nodes freed by committed preemptions: closed to every job
 	// but the preemptor, which is tried before other work. A hold's In is
 	// unused.
@@ -152,7 +156,7 @@ func placeFirstFit(nodes []*api.Node, usage map[string]*Usage, g Gang, req Reque
 			return nil
 		}
 		local := lowestFree(s, g.Task.GPUs, g.Task.GPUMilli)
-		s.Place(g.Task, local)
+		s.Take(g.Task, local)
 		gpus := make([]int, len(local))
 		for k, l := range local {
 			gpus[k] = index[i][l]

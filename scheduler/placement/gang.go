@@ -21,7 +21,7 @@ type Gang struct {
 
 // Slot is where one replica goes.
 type Slot struct {
-	Node int // index in Cluster.Nodes
+	Node int // index in NodeIndex.Nodes
 	GPUs []int
 }
 
@@ -30,7 +30,7 @@ type Slot struct {
 // domain when the node has several), then the fewest nodes, then one
 // fabric; inference replicas spread across nodes. counts gets the reasons
 // nodes rejected one replica when the gang does not fit.
-func (c *Cluster) PlaceGang(g Gang, p Policy, counts *RuleCounts) ([]Slot, bool) {
+func (c *NodeIndex) PlaceGang(g Gang, p Policy, counts *RuleCounts) ([]Slot, bool) {
 	if g.Replicas <= 0 {
 		return nil, true
 	}
@@ -63,7 +63,7 @@ func (c *Cluster) PlaceGang(g Gang, p Policy, counts *RuleCounts) ([]Slot, bool)
 		return nil, false
 	}
 	for _, s := range slots {
-		c.Place(s.Node, g.Task, s.GPUs)
+		c.Take(s.Node, g.Task, s.GPUs)
 	}
 	return slots, true
 }
@@ -93,7 +93,7 @@ func combined(g Gang) Task {
 
 // planOneNode places the gang on one node, preferring a node where it fits
 // in one NVLink domain, scored by the policy among those.
-func (c *Cluster) planOneNode(g Gang, p Policy) []Slot {
+func (c *NodeIndex) planOneNode(g Gang, p Policy) []Slot {
 	if g.Task.Shared() || g.Task.GPUs == 0 {
 		return c.planOneNodeEach(g, p)
 	}
@@ -133,7 +133,7 @@ func (c *Cluster) planOneNode(g Gang, p Policy) []Slot {
 			if gpus == nil {
 				return nil
 			}
-			n.Place(g.Task, gpus)
+			n.Take(g.Task, gpus)
 			slots[r] = Slot{best, gpus}
 		}
 		return slots
@@ -147,7 +147,7 @@ func (c *Cluster) planOneNode(g Gang, p Policy) []Slot {
 
 // planOneNodeEach puts every replica of a shared or CPU-only gang on the
 // best node (by the policy's score of one replica) that holds them all.
-func (c *Cluster) planOneNodeEach(g Gang, p Policy) []Slot {
+func (c *NodeIndex) planOneNodeEach(g Gang, p Policy) []Slot {
 	best, bestScore := -1, 0.0
 	for cl := range c.classesFor(g.Task) {
 		rep := cl.members[0]
@@ -170,7 +170,7 @@ func (c *Cluster) planOneNodeEach(g Gang, p Policy) []Slot {
 		if gpus == nil && g.Task.GPUs > 0 {
 			return nil
 		}
-		n.Place(g.Task, gpus)
+		n.Take(g.Task, gpus)
 		slots[r] = Slot{best, gpus}
 	}
 	return slots
@@ -277,7 +277,7 @@ func capacity(n *NodeState, t Task) int {
 // first fabric by name); across fabrics only when no fabric can hold it
 // and the gang does not require one (OneFabric).
 // One pass over the node classes in order of capacity.
-func (c *Cluster) planFewestNodes(g Gang) []Slot {
+func (c *NodeIndex) planFewestNodes(g Gang) []Slot {
 	type cand struct {
 		cl  *nodeClass
 		cap int
@@ -348,7 +348,7 @@ func (c *Cluster) planFewestNodes(g Gang) []Slot {
 			if gpus == nil && g.Task.GPUs > 0 {
 				return nil
 			}
-			n.Place(g.Task, gpus)
+			n.Take(g.Task, gpus)
 			slots = append(slots, Slot{x.node, gpus})
 		}
 		left -= min(x.cap, left)
@@ -374,7 +374,7 @@ func perReplicaGPUs(n *NodeState, t Task) []int {
 
 // planSpread places replicas one by one on distinct nodes while it can,
 // then wherever the policy prefers.
-func (c *Cluster) planSpread(g Gang, p Policy) []Slot {
+func (c *NodeIndex) planSpread(g Gang, p Policy) []Slot {
 	used := map[int]bool{}
 	var slots []Slot
 	var undo []Slot
@@ -392,7 +392,7 @@ func (c *Cluster) planSpread(g Gang, p Policy) []Slot {
 			return nil
 		}
 		used[i] = true
-		c.Place(i, g.Task, gpus)
+		c.Take(i, g.Task, gpus)
 		undo = append(undo, Slot{i, gpus})
 		slots = append(slots, Slot{i, gpus})
 	}
@@ -401,7 +401,7 @@ func (c *Cluster) planSpread(g Gang, p Policy) []Slot {
 
 // selectExcept is Select over the nodes not in skip (the lowest index of
 // a class that is not skipped stands for it).
-func (c *Cluster) selectExcept(t Task, p Policy, skip map[int]bool) (int, []int) {
+func (c *NodeIndex) selectExcept(t Task, p Policy, skip map[int]bool) (int, []int) {
 	best, bestScore := -1, 0.0
 	var bestGPUs []int
 	for cl := range c.classesFor(t) {

@@ -107,8 +107,9 @@ func (n *NodeState) Check(t Task) Rule {
 	return RuleNone
 }
 
-// Place takes the task's share of the given GPUs, CPU and memory.
-func (n *NodeState) Place(t Task, gpus []int) {
+// Take takes the task's share of the given GPUs, CPU and memory (one
+// task on one node; the pass over many jobs is Place).
+func (n *NodeState) Take(t Task, gpus []int) {
 	n.CPUFree -= t.CPUMilli
 	n.MemFree -= t.Memory
 	for _, g := range gpus {
@@ -116,7 +117,7 @@ func (n *NodeState) Place(t Task, gpus []int) {
 	}
 }
 
-// Release gives back what Place took.
+// Release gives back what Take took.
 func (n *NodeState) Release(t Task, gpus []int) {
 	n.CPUFree += t.CPUMilli
 	n.MemFree += t.Memory

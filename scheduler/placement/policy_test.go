@@ -175,10 +175,10 @@ func TestBestFitNormalize(t *testing.T) {
 	}
 }
 
-// TestClusterMatchesScan checks the class-indexed Select against a plain
+// TestNodeIndexMatchesScan checks the class-indexed Select against a plain
 // scan of every node (the reference), over random clusters and tasks, for
 // every policy: same node, same GPUs, same reasons.
-func TestClusterMatchesScan(t *testing.T) {
+func TestNodeIndexMatchesScan(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	models := []string{"T4", "V100M16", "A10"}
 	for round := 0; round < 20; round++ {
@@ -193,7 +193,7 @@ func TestClusterMatchesScan(t *testing.T) {
 			n.Order = i
 			a, b = append(a, n), append(b, n.Clone())
 		}
-		c := NewCluster(b)
+		c := NewNodeIndex(b)
 		for _, name := range []string{"ark", "fgd", "bestfit", "firstfit"} {
 			dist := []ShapeFreq{{GPUs: 1, GPUMilli: 500, CPUMilli: 4000, Freq: 0.4}, {GPUs: 2, GPUMilli: 1000, CPUMilli: 4000, Freq: 0.6}}
 			p1, _ := NewPolicy(name, dist, 1)
@@ -211,8 +211,8 @@ func TestClusterMatchesScan(t *testing.T) {
 					t.Fatalf("round %d %s task %+v: scan chose %d %v %v, cluster %d %v %v", round, name, tk, i1, g1, ca, i2, g2, cb)
 				}
 				if i1 >= 0 {
-					a[i1].Place(tk, g1)
-					c.Place(i2, tk, g2)
+					a[i1].Take(tk, g1)
+					c.Take(i2, tk, g2)
 				}
 			}
 		}
@@ -241,7 +241,7 @@ func TestGangFabric(t *testing.T) {
 	// Fabric a has two idle 8-GPU nodes, fabric b three: a gang of three
 	// 8-GPU replicas stays in b rather than spanning fabrics.
 	nodes := []*NodeState{mk("a", 8), mk("a", 8), mk("b", 8), mk("b", 8), mk("b", 8)}
-	c := NewCluster(nodes)
+	c := NewNodeIndex(nodes)
 	slots, ok := c.PlaceGang(Gang{Replicas: 3, Task: Task{GPUs: 8, GPUMilli: 1000}}, NewArk(), nil)
 	if !ok {
 		t.Fatal("gang not placed")
@@ -253,14 +253,14 @@ func TestGangFabric(t *testing.T) {
 	}
 	// Fewest nodes first: fabric a's 16-GPU node holds both 8-GPU replicas.
 	nodes = []*NodeState{mk("b", 8), mk("b", 8), mk("a", 16)}
-	c = NewCluster(nodes)
+	c = NewNodeIndex(nodes)
 	slots, ok = c.PlaceGang(Gang{Replicas: 2, Task: Task{GPUs: 8, GPUMilli: 1000}}, NewArk(), nil)
 	if !ok || slots[0].Node != 2 || slots[1].Node != 2 {
 		t.Errorf("gang placed %v (ok %v), want both replicas on the 16-GPU node 2", slots, ok)
 	}
 	// No fabric holds it alone: it spans fabrics rather than wait.
 	nodes = []*NodeState{mk("a", 8), mk("b", 8)}
-	c = NewCluster(nodes)
+	c = NewNodeIndex(nodes)
 	if slots, ok = c.PlaceGang(Gang{Replicas: 2, Task: Task{GPUs: 8, GPUMilli: 1000}}, NewArk(), nil); !ok || len(slots) != 2 {
 		t.Errorf("cross-fabric gang: %v, %v", slots, ok)
 	}

@@ -78,16 +78,6 @@ type preempter struct {
 // queue is back within its quota.
 func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string]*Usage, req Request, g Gang, policy Policy, reclaim bool, need int64) (Preemption, bool) {
 	nodeIdx := nodeIndex(nodes)
-	_, index := jobStates(nodes, usage, req)
-	// The job-state GPU index of each node GPU index (GPUs of a model the
-	// job does not accept are not in its states: freeing them is no help).
-	stateGPU := make([]map[int]int, len(nodes))
-	for i := range nodes {
-		stateGPU[i] = make(map[int]int, len(index[i]))
-		for si, gi := range index[i] {
-			stateGPU[i][gi] = si
-		}
-	}
 	// A gang is a victim whole or not at all: one rank that may not be
 	// evicted (unknown, protected, already stopping, not below the job's
 	// priority, another queue's when the job is over quota) keeps it all.
@@ -112,15 +102,31 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 			keep[a.JobID] = true
 		}
 	}
-	var running []Running
+	var eligible []*api.Allocation
 	for _, a := range p.in.Allocs {
 		if a.Terminal() || a.JobID == job.ID || p.taken[a.JobID] || keep[a.JobID] {
 			continue
 		}
-		ni, ok := nodeIdx[a.NodeID]
-		if !ok {
-			continue
+		if _, ok := nodeIdx[a.NodeID]; ok {
+			eligible = append(eligible, a)
 		}
+	}
+	if len(eligible) == 0 {
+		return Preemption{}, false // nothing it may evict: no need to look at nodes
+	}
+	_, index := jobStates(nodes, usage, req)
+	// The job-state GPU index of each node GPU index (GPUs of a model the
+	// job does not accept are not in its states: freeing them is no help).
+	stateGPU := make([]map[int]int, len(nodes))
+	for i := range nodes {
+		stateGPU[i] = make(map[int]int, len(index[i]))
+		for si, gi := range index[i] {
+			stateGPU[i][gi] = si
+		}
+	}
+	var running []Running
+	for _, a := range eligible {
+		ni := nodeIdx[a.NodeID]
 		info := p.in.Run[a.ID]
 		r := Running{AllocID: a.ID, Gang: a.JobID, Node: ni, GPUMilli: allocShare(a), CPUMilli: a.CPUMilli, Memory: a.MemoryBytes,
 			Priority: info.Priority, LostSeconds: info.SinceCheckpoint, Borrowed: info.Borrowed && reclaim && need == 0}
@@ -166,7 +172,7 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 		s.NotReady = s.NotReady || p.closed[ni]
 		for _, h := range held {
 			if h.node == ni {
-				s.Place(t, h.gpus)
+				s.Take(t, h.gpus)
 			}
 		}
 		return s
@@ -302,7 +308,7 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 	for i := range p.closed {
 		freed[i].NotReady = true
 	}
-	slots, ok := NewCluster(freed).PlaceGang(g, policy, nil)
+	slots, ok := NewNodeIndex(freed).PlaceGang(g, policy, nil)
 	if !ok {
 		return Preemption{}, false
 	}

@@ -115,7 +115,7 @@ func TestPropertyPackingNeverOvercommits(t *testing.T) {
 			n.Order = i
 			nodes = append(nodes, n)
 		}
-		c := NewCluster(nodes)
+		c := NewNodeIndex(nodes)
 		p, _ := NewPolicy([]string{"ark", "fgd", "bestfit", "firstfit", "random"}[rng.IntN(5)],
 			[]ShapeFreq{{GPUs: 1, GPUMilli: 300, Freq: 0.5}, {GPUs: 1, GPUMilli: 1000, Freq: 0.5}}, seed)
 		for k := 0; k < 60; k++ {

@@ -220,7 +220,7 @@ func TestPropertyReservations(t *testing.T) {
 				}
 			}
 			g := Gang{Replicas: max(jb.Spec.Replicas, 1), Task: taskOf(req), SameNode: req.SameNode}
-			if _, ok := NewCluster(states).PlaceGang(g, FirstFitPolicy{}, nil); !ok {
+			if _, ok := NewNodeIndex(states).PlaceGang(g, FirstFitPolicy{}, nil); !ok {
 				t.Errorf("seed %d: held job %s no longer fits on %v at %vs", seed, h.JobID, h.Nodes, h.In)
 				return false
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/ark-sched/ark/scheduler/placement"
 	"github.com/ark-sched/ark/scheduler/spec"
 	"github.com/ark-sched/ark/scheduler/state"
+	"github.com/ark-sched/ark/storage/checkpoint/ckptpath"
 )
 
 // Rendezvous and service ports are taken from this range on a node's
@@ -128,9 +129,10 @@ func allocations(cfg *Config, job *api.Job, p placement.Placement, nodes map[str
 }
 
 // CheckpointURI is where a job's checkpoints go: STORE/NAMESPACE/JOB, one
-// store prefix per namespace so that namespaces' keys never mix.
+// store prefix per namespace so that namespaces' keys never mix (the
+// format is ckptpath's).
 func CheckpointURI(store string, job *api.Job) string {
-	return store + "/" + job.Namespace + "/" + job.ID
+	return ckptpath.JobURI(store, job.Namespace, job.ID)
 }
 
 // preemptions turns the engine's evictions into the plan's; each holds

@@ -27,6 +27,9 @@ type Config struct {
 	// MaxReservations is how many pending jobs a pass may hold nodes for
 	// (backfill); DefaultReservations when 0.
 	MaxReservations int
+	// PreemptSearches bounds the victim searches of one pass
+	// (DefaultPreemptSearches when 0; negative: no bound).
+	PreemptSearches int
 	// CheckpointStore is the URI under which jobs' checkpoints go.
 	CheckpointStore string
 }
@@ -34,6 +37,13 @@ type Config struct {
 // DefaultReservations is the backfill reservations a pass makes; see
 // bench/README.md's over-time section for the measurements behind it.
 const DefaultReservations = 1
+
+// DefaultPreemptSearches is how many jobs of one pass may search for
+// victims: each search rebuilds the cluster as the job sees it, and a deep
+// queue of jobs that fit nowhere would otherwise make every pass cost one
+// search per job. The rest are searched on the next pass, which the
+// commit of this one's plan starts.
+const DefaultPreemptSearches = 16
 
 // DefaultPreemptHold is how long a preemption's freed nodes stay held.
 const DefaultPreemptHold = 10 * time.Minute
@@ -58,4 +68,14 @@ func (c *Config) reservations() int {
 		return c.MaxReservations
 	}
 	return DefaultReservations
+}
+
+func (c *Config) preemptSearches() int {
+	switch {
+	case c.PreemptSearches < 0:
+		return 0
+	case c.PreemptSearches == 0:
+		return DefaultPreemptSearches
+	}
+	return c.PreemptSearches
 }

@@ -88,7 +88,7 @@ func Pass(v View, cfg Config, in Input) Output {
 	// jobs this pass tries, in which order.
 	adm := admit(&cfg, job, pending, nodes, live)
 	pin := placement.Input{Nodes: nodes, Allocs: live, Pending: adm.order,
-		Preempt: !cfg.NoPreemption, Backfill: !cfg.NoBackfill, MaxReservations: cfg.reservations()}
+		Preempt: !cfg.NoPreemption, Backfill: !cfg.NoBackfill, MaxReservations: cfg.reservations(), MaxPreemptSearches: cfg.preemptSearches()}
 	pin.Holds = holds(pending, in.Now, wake)
 	if pin.Preempt || pin.Backfill {
 		pin.Run = runInfo(&cfg, job, live, in.Now)

@@ -5,7 +5,8 @@
 // interfaces (Raft is reached only through the cluster package's Node).
 // The pass itself is scheduler/sched's (pure); scheduler.go runs it, checks
 // the plan against the latest state and commits it; janitor.go holds the
-// leader's timed chores (drains, maxRuntime, job GC).
+// leader's timed chores (drains, maxRuntime, job GC). queuesfile.go reads
+// the queues file (--queues-file); queues_api.go serves GET /v1/queues.
 //
 // Every request is someone's. acl.go identifies it (the token file, then a
 // node's own secret: node_identity.go, then an ACL token of the replicated

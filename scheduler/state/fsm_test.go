@@ -85,198 +85,7 @@ func TestApplyPlanCommitsGang(t *testing.T) {
 	}
 }
 
-// TestApplyPlanRejects: each case sets up nodes n1 (4 GPUs), n2 (4 GPUs,
-// down when asked), a running job "live" holding n1's GPU 0, and pending
-// jobs "a" (2 x 1 GPU) and "b" (1 x 1 GPU); then it commits the plan and
-// checks that the rejected jobs left no trace while the others committed.
-func TestApplyPlanRejects(t *testing.T) {
-	tests := []struct {
-		name     string
-		plan     []JobPlacement
-		prep     func(h *harness)
-		placed   []string
-		rejected map[string]string // job -> reason substring
-	}{
-		{
-			name:     "GPU held by a live allocation",
-			plan:     []JobPlacement{placementOf("a", on("n1", 0), on("n1", 1)), placementOf("b", on("n2", 0))},
-			placed:   []string{"b"},
-			rejected: map[string]string{"a": "rank 0: GPU 0 of node n1 is held by allocation live-0"},
-		},
-		{
-			name:     "GPU taken by an earlier placement in the same plan",
-			plan:     []JobPlacement{placementOf("b", on("n1", 2)), placementOf("a", on("n1", 1), on("n1", 2))},
-			placed:   []string{"b"},
-			rejected: map[string]string{"a": "rank 1: GPU 2 of node n1 is held by allocation b-0"},
-		},
-		{
-			name:     "GPU used twice within one gang",
-			plan:     []JobPlacement{placementOf("a", on("n2", 1), on("n2", 1)), placementOf("b", on("n2", 2))},
-			placed:   []string{"b"},
-			rejected: map[string]string{"a": "rank 1: GPU 1 of node n2 is held by allocation a-0"},
-		},
-		{
-			name:     "node does not exist",
-			plan:     []JobPlacement{placementOf("a", on("n1", 1), on("n9", 0))},
-			rejected: map[string]string{"a": "rank 1: node id-n9 does not exist"},
-		},
-		{
-			name:     "node is down",
-			prep:     func(h *harness) { h.ok(NodeStatusType, NodeStatusRequest{NodeID: "id-n2", Status: api.NodeDown}) },
-			plan:     []JobPlacement{placementOf("a", on("n1", 1), on("n2", 0))},
-			rejected: map[string]string{"a": "rank 1: node n2 is down"},
-		},
-		{
-			name:     "GPU index out of range",
-			plan:     []JobPlacement{placementOf("a", on("n1", 1), on("n1", 4))},
-			rejected: map[string]string{"a": "rank 1: node n1 has no GPU 4"},
-		},
-		{
-			name:     "too few ranks",
-			plan:     []JobPlacement{placementOf("a", on("n1", 1))},
-			rejected: map[string]string{"a": "plan places 1 allocations, job has 2 replicas"},
-		},
-		{
-			name: "repeated rank",
-			plan: []JobPlacement{func() JobPlacement {
-				p := placementOf("a", on("n1", 1), on("n1", 2))
-				p.Allocs[1].Rank = 0
-				return p
-			}()},
-			rejected: map[string]string{"a": "rank 0 is out of range or repeated"},
-		},
-		{
-			name: "repeated allocation ID within the gang",
-			plan: []JobPlacement{func() JobPlacement {
-				p := placementOf("a", on("n1", 1), on("n1", 2))
-				p.Allocs[1].ID = p.Allocs[0].ID
-				return p
-			}()},
-			rejected: map[string]string{"a": "allocation ID a-0 is taken"},
-		},
-		{
-			name: "allocation ID already in the store",
-			plan: []JobPlacement{func() JobPlacement {
-				p := placementOf("a", on("n1", 1), on("n1", 2))
-				p.Allocs[1].ID = "live-0"
-				return p
-			}()},
-			rejected: map[string]string{"a": "allocation ID live-0 is taken"},
-		},
-		{
-			name: "rendezvous port held by a live gang",
-			plan: []JobPlacement{func() JobPlacement {
-				p := placementOf("a", on("n1", 1), on("n1", 2))
-				p.Allocs[0].MasterPort = placementOf("live", on("n1", 0)).Allocs[0].MasterPort
-				return p
-			}()},
-			rejected: map[string]string{"a": "rendezvous port 10.0.0.1:"},
-		},
-		{
-			name: "rendezvous port taken earlier in the plan",
-			plan: []JobPlacement{placementOf("b", on("n2", 0)), func() JobPlacement {
-				p := placementOf("a", on("n1", 1), on("n1", 2))
-				p.Allocs[0].MasterPort = placementOf("b", on("n2", 0)).Allocs[0].MasterPort
-				return p
-			}()},
-			placed:   []string{"b"},
-			rejected: map[string]string{"a": "is taken"},
-		},
-		{
-			name: "no rendezvous port is not a conflict",
-			plan: []JobPlacement{func() JobPlacement {
-				p := placementOf("b", on("n2", 0))
-				p.Allocs[0].MasterAddr, p.Allocs[0].MasterPort = "", 0
-				return p
-			}(), func() JobPlacement {
-				p := placementOf("a", on("n1", 1), on("n1", 2))
-				p.Allocs[0].MasterAddr, p.Allocs[0].MasterPort = "", 0
-				return p
-			}()},
-			placed: []string{"b", "a"},
-		},
-		{
-			name:     "job placed twice in one plan",
-			plan:     []JobPlacement{placementOf("b", on("n2", 0)), placementOf("b", on("n2", 1))},
-			placed:   []string{"b"},
-			rejected: map[string]string{"b": "job is running, not pending"},
-		},
-		{
-			name:     "job is not pending",
-			plan:     []JobPlacement{placementOf("live", on("n2", 0))},
-			rejected: map[string]string{"live": "job is running, not pending"},
-		},
-		{
-			name:     "job does not exist",
-			plan:     []JobPlacement{placementOf("ghost", on("n2", 0)), placementOf("b", on("n2", 0))},
-			placed:   []string{"b"},
-			rejected: map[string]string{"ghost": "job no longer exists"},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t)
-			h.addNode("n1", 4)
-			h.addNode("n2", 4)
-			h.addJob("live", 1, 1)
-			h.run("live", on("n1", 0))
-			h.addJob("a", 2, 1)
-			h.addJob("b", 1, 1)
-			if tt.prep != nil {
-				tt.prep(h)
-			}
-			before := map[string]*api.Job{"a": h.job("a"), "b": h.job("b")}
-			allocsBefore := len(h.snap().Allocs(nil))
-
-			r := h.place(tt.plan...)
-
-			if !reflect.DeepEqual(r.Placed, tt.placed) {
-				t.Errorf("placed %v, want %v (rejected %v)", r.Placed, tt.placed, r.Rejected)
-			}
-			if len(r.Rejected) != len(tt.rejected) {
-				t.Errorf("rejected %v, want %v", r.Rejected, tt.rejected)
-			}
-			for id, want := range tt.rejected {
-				if !strings.Contains(r.Rejected[id], want) {
-					t.Errorf("rejected %s for %q, want %q", id, r.Rejected[id], want)
-				}
-			}
-			placedGPUs := 0
-			for _, id := range []string{"a", "b"} {
-				j := h.job(id)
-				isPlaced := false
-				for _, p := range tt.placed {
-					isPlaced = isPlaced || p == id
-				}
-				allocs := h.snap().AllocsByJob(nil, id)
-				if !isPlaced {
-					if !reflect.DeepEqual(j, before[id]) || len(allocs) != 0 {
-						t.Errorf("rejected job %s changed: %+v, %d allocations", id, j, len(allocs))
-					}
-					continue
-				}
-				if j.Status != api.JobRunning || len(allocs) != j.Spec.Replicas {
-					t.Errorf("placed job %s is %s with %d allocations", id, j.Status, len(allocs))
-				}
-				placedGPUs += len(allocs)
-			}
-			if got := len(h.snap().Allocs(nil)); got != allocsBefore+placedGPUs {
-				t.Errorf("%d allocations in the store, want %d", got, allocsBefore+placedGPUs)
-			}
-			// Whatever committed, no GPU is held twice.
-			held := map[string]string{}
-			for _, a := range h.snap().Allocs(nil) {
-				for _, g := range a.GPUs {
-					k := a.NodeID + "/" + string(rune('0'+g))
-					if other, dup := held[k]; dup {
-						t.Errorf("GPU %s held by %s and %s", k, other, a.ID)
-					}
-					held[k] = a.ID
-				}
-			}
-		})
-	}
-}
+// Plan rejections: testdata/plan_rejects.txt (TestData).
 
 func TestApplyPlanPendingReasons(t *testing.T) {
 	h := newHarness(t)
@@ -851,14 +660,16 @@ func TestApplyIgnoresNonCommands(t *testing.T) {
 func TestMessageTypeString(t *testing.T) {
 	for typ, want := range map[MessageType]string{
 		RegisterJobType: "RegisterJob", CancelJobType: "CancelJob", UpsertNodeType: "UpsertNode",
-		NodeStatusType: "NodeStatus", ApplyPlanType: "ApplyPlan", AllocStatusType: "AllocStatus", 99: "MessageType(99)",
+		NodeStatusType: "NodeStatus", ApplyPlanType: "ApplyPlan", AllocStatusType: "AllocStatus", GCJobsType: "GCJobs",
+		99: "MessageType(99)",
 	} {
 		if got := typ.String(); got != want {
 			t.Errorf("%d.String() = %q, want %q", typ, got, want)
 		}
 	}
 	// The values are part of the log format: never renumber.
-	if RegisterJobType != 1 || CancelJobType != 2 || UpsertNodeType != 3 || NodeStatusType != 4 || ApplyPlanType != 5 || AllocStatusType != 6 {
+	if RegisterJobType != 1 || CancelJobType != 2 || UpsertNodeType != 3 || NodeStatusType != 4 || ApplyPlanType != 5 || AllocStatusType != 6 ||
+		GCJobsType != 11 {
 		t.Fatal("message type values changed")
 	}
 }

@@ -9,6 +9,10 @@
 //	JOB/STEP/SHARD        shard objects (STEP is the step as 12 digits)
 //	JOB/STEP/MANIFEST.json
 //
+// How a location is spelled (STORE/NAMESPACE/JOB/STEP, the 12-digit step,
+// path elements before a store URI's ?query) is package ckptpath's, which
+// the scheduler's pure pass shares.
+//
 // Save writes a checkpoint synchronously; AsyncWriter copies it to host
 // memory (the only pause the trainer sees) and streams it in the
 // background, one in flight per job with back-pressure. List, Latest and

@@ -6,10 +6,12 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/ark-sched/ark/storage/checkpoint/ckptpath"
 )
 
 // MaxStep is the largest step the 12-digit layout can hold.
-const MaxStep = 999_999_999_999
+const MaxStep = ckptpath.MaxStep
 
 // Ref names a checkpoint: a job and a step.
 type Ref struct {
@@ -19,16 +21,10 @@ type Ref struct {
 
 func (r Ref) String() string { return r.Job + "/" + stepDir(r.Step) }
 
-// stepDir formats a step so that lexical order is numeric order.
-func stepDir(step int64) string { return fmt.Sprintf("%012d", step) }
+// stepDir and parseStep are the step's spelling, which ckptpath owns.
+func stepDir(step int64) string { return ckptpath.StepDir(step) }
 
-func parseStep(s string) (int64, bool) {
-	if len(s) != 12 {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil && n >= 0
-}
+func parseStep(s string) (int64, bool) { return ckptpath.ParseStep(s) }
 
 // Prefix returns the key prefix of the checkpoint's objects ("JOB/STEP/").
 func (r Ref) Prefix() string { return r.String() + "/" }
@@ -79,11 +75,4 @@ func SplitURI(uri string) (store string, ref Ref, err error) {
 }
 
 // JoinURI is the inverse of SplitURI.
-func JoinURI(store string, ref Ref) string {
-	base, query, _ := strings.Cut(store, "?")
-	s := strings.TrimSuffix(base, "/") + "/" + ref.String()
-	if query != "" {
-		s += "?" + query
-	}
-	return s
-}
+func JoinURI(store string, ref Ref) string { return ckptpath.Join(store, ref.Job, stepDir(ref.Step)) }

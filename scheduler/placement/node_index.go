@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Cluster is a set of nodes indexed for fast selection, in two levels.
+// NodeIndex is a set of nodes indexed for fast selection, in two levels.
 // Nodes whose GPUs are in the same state (model, GPU memory, readiness,
 // the multiset of free GPU milli, or the free milli per GPU index when
 // the node says which GPUs share an NVLink domain or NUMA side) form a
@@ -15,7 +15,7 @@ import (
 // CPU and memory differ. Within a group, nodes whose free CPU and memory
 // are equal too form a class, checked and scored once. Node i's rank in
 // ties is i: callers order Nodes as they want ties broken.
-type Cluster struct {
+type NodeIndex struct {
 	Nodes   []*NodeState
 	groups  []*nodeGroup
 	byGroup map[groupKey]*nodeGroup
@@ -42,7 +42,7 @@ type groupKey struct {
 	solo int32    // node index + 1 for nodes that are never grouped
 }
 
-// nodeKind is what Place and Release never change about a node.
+// nodeKind is what Take and Release never change about a node.
 type nodeKind struct {
 	model  string
 	gpuMem int64
@@ -60,7 +60,7 @@ type cpuMem struct{ cpu, mem int64 }
 // task for is cached per task shape.
 type nodeGroup struct {
 	key     groupKey
-	at      int // index in Cluster.groups
+	at      int // index in NodeIndex.groups
 	classes []*nodeClass
 	byState map[cpuMem]*nodeClass // once it has more than a few classes
 	nodes   int                   // members of all its classes
@@ -120,7 +120,7 @@ type cachedScore struct {
 }
 
 // Versioned is a policy whose scores of a node state change only when its
-// version does; Cluster caches their scores per node class.
+// version does; NodeIndex caches their scores per node class.
 type Versioned interface{ Version() uint64 }
 
 func taskKeyOf(t Task) taskKey {
@@ -136,14 +136,14 @@ func taskKeyOf(t Task) taskKey {
 }
 
 // PerNode marks policies that must see every node (their scores differ
-// between nodes in identical states), so Cluster does not group them.
+// between nodes in identical states), so NodeIndex does not group them.
 type PerNode interface{ PerNode() }
 
-// NewCluster indexes the nodes (they are used in place, not copied).
-func NewCluster(nodes []*NodeState) *Cluster { return newCluster(nodes, false) }
+// NewNodeIndex indexes the nodes (they are used in place, not copied).
+func NewNodeIndex(nodes []*NodeState) *NodeIndex { return newNodeIndex(nodes, false) }
 
-func newCluster(nodes []*NodeState, ungrouped bool) *Cluster {
-	c := &Cluster{ungrouped: ungrouped, Nodes: nodes, byGroup: map[groupKey]*nodeGroup{}, classOf: make([]*nodeClass, len(nodes)),
+func newNodeIndex(nodes []*NodeState, ungrouped bool) *NodeIndex {
+	c := &NodeIndex{ungrouped: ungrouped, Nodes: nodes, byGroup: map[groupKey]*nodeGroup{}, classOf: make([]*nodeClass, len(nodes)),
 		kindOf: make([]int32, len(nodes)), kinds: map[nodeKind]int32{}, fabricOf: make([]int32, len(nodes))}
 	seen := map[string]bool{}
 	for _, n := range nodes {
@@ -183,7 +183,7 @@ func newCluster(nodes []*NodeState, ungrouped bool) *Cluster {
 	return c
 }
 
-func (c *Cluster) groupKeyOf(i int) groupKey {
+func (c *NodeIndex) groupKeyOf(i int) groupKey {
 	n := c.Nodes[i]
 	k := groupKey{kind: c.kindOf[i], down: n.NotReady}
 	if c.ungrouped || len(n.GPUFree) > len(k.g) {
@@ -205,7 +205,7 @@ func (c *Cluster) groupKeyOf(i int) groupKey {
 	return k
 }
 
-func (c *Cluster) insert(i int) {
+func (c *NodeIndex) insert(i int) {
 	gk := c.groupKeyOf(i)
 	g, ok := c.byGroup[gk]
 	if !ok {
@@ -236,7 +236,7 @@ func (c *Cluster) insert(i int) {
 	c.classOf[i] = cl
 }
 
-func (c *Cluster) remove(i int) {
+func (c *NodeIndex) remove(i int) {
 	cl := c.classOf[i]
 	at := sort.SearchInts(cl.members, i)
 	cl.members = append(cl.members[:at], cl.members[at+1:]...)
@@ -281,17 +281,17 @@ func (g *nodeGroup) class(k cpuMem) *nodeClass {
 }
 
 // Classes is the number of distinct node states.
-func (c *Cluster) Classes() int { return c.classes }
+func (c *NodeIndex) Classes() int { return c.classes }
 
 // Groups is the number of distinct GPU states.
-func (c *Cluster) Groups() int { return len(c.groups) }
+func (c *NodeIndex) Groups() int { return len(c.groups) }
 
 // reason is the rule every node of g rejects t for, or RuleNone
 // when some node may take it. It runs the checkers with t's CPU and memory
 // set to zero: every checker but CPU's and memory's reads only what the
 // group key holds, so one that fails there fails for every member. A CPU
 // or memory rejection (a node over-committed) is left to the classes.
-func (g *nodeGroup) reason(c *Cluster, t Task, gk taskKey) Rule {
+func (g *nodeGroup) reason(c *NodeIndex, t Task, gk taskKey) Rule {
 	for i := range g.reasons {
 		if e := &g.reasons[i]; e.valid && e.key == gk {
 			return e.reason
@@ -315,7 +315,7 @@ func gpuTaskKey(k taskKey) taskKey {
 
 // classesFor yields the classes of the groups whose GPU state does not
 // reject t outright.
-func (c *Cluster) classesFor(t Task) iter.Seq[*nodeClass] {
+func (c *NodeIndex) classesFor(t Task) iter.Seq[*nodeClass] {
 	gk := gpuTaskKey(taskKeyOf(t))
 	return func(yield func(*nodeClass) bool) {
 		for _, g := range c.groups {
@@ -335,7 +335,7 @@ func (c *Cluster) classesFor(t Task) iter.Seq[*nodeClass] {
 // index among equal scores) and its GPUs, or -1. It checks each group's
 // GPU state once, then checks and scores each class of the groups that
 // pass, once per class.
-func (c *Cluster) Select(t Task, p Policy, counts *RuleCounts) (int, []int) {
+func (c *NodeIndex) Select(t Task, p Policy, counts *RuleCounts) (int, []int) {
 	if _, ok := p.(PerNode); ok {
 		return Select(c.Nodes, t, p, counts)
 	}
@@ -392,15 +392,15 @@ func (c *Cluster) Select(t Task, p Policy, counts *RuleCounts) (int, []int) {
 	return best, append([]int(nil), bestGPUs...)
 }
 
-// Place applies a task to node i and re-indexes it.
-func (c *Cluster) Place(i int, t Task, gpus []int) {
+// Take applies a task to node i and re-indexes it.
+func (c *NodeIndex) Take(i int, t Task, gpus []int) {
 	c.remove(i)
-	c.Nodes[i].Place(t, gpus)
+	c.Nodes[i].Take(t, gpus)
 	c.insert(i)
 }
 
-// Release undoes Place.
-func (c *Cluster) Release(i int, t Task, gpus []int) {
+// Release undoes Take.
+func (c *NodeIndex) Release(i int, t Task, gpus []int) {
 	c.remove(i)
 	c.Nodes[i].Release(t, gpus)
 	c.insert(i)
@@ -408,7 +408,7 @@ func (c *Cluster) Release(i int, t Task, gpus []int) {
 
 // SetNotReady closes node i to placement (or opens it again) and
 // re-indexes it.
-func (c *Cluster) SetNotReady(i int, notReady bool) {
+func (c *NodeIndex) SetNotReady(i int, notReady bool) {
 	c.remove(i)
 	c.Nodes[i].NotReady = notReady
 	c.insert(i)

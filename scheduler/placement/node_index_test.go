@@ -71,17 +71,17 @@ func clonedNodes(nodes []*NodeState) []*NodeState {
 	return out
 }
 
-// TestPropertyClusterSelectMatchesScan: over random clusters with free
+// TestPropertyNodeIndexSelectMatchesScan: over random clusters with free
 // CPU and memory drawn per node, and random task sequences that place and
-// release, the grouped Cluster.Select picks the same node and GPUs as
+// release, the grouped NodeIndex.Select picks the same node and GPUs as
 // Select over every node (the reference), with the same reasons, for
 // every policy.
-func TestPropertyClusterSelectMatchesScan(t *testing.T) {
+func TestPropertyNodeIndexSelectMatchesScan(t *testing.T) {
 	f := func(seed uint64) bool {
 		rng := rand.New(rand.NewPCG(seed, 5))
 		name := []string{"ark", "ark", "fgd", "bestfit", "firstfit", "random"}[rng.IntN(6)]
 		ref := randomNodes(rng, 1+rng.IntN(60))
-		c := NewCluster(clonedNodes(ref))
+		c := NewNodeIndex(clonedNodes(ref))
 		dist := []ShapeFreq{{GPUs: 1, GPUMilli: 500, CPUMilli: 4000, Freq: 0.4}, {GPUs: 2, GPUMilli: 1000, CPUMilli: 8000, Memory: 100, Freq: 0.6}}
 		p1, _ := NewPolicy(name, dist, seed)
 		p2, _ := NewPolicy(name, dist, seed)
@@ -119,8 +119,8 @@ func TestPropertyClusterSelectMatchesScan(t *testing.T) {
 				return false
 			}
 			if i1 >= 0 {
-				ref[i1].Place(tk, g1)
-				c.Place(i2, tk, g2)
+				ref[i1].Take(tk, g1)
+				c.Take(i2, tk, g2)
 				live = append(live, placed{i1, tk, g1})
 			}
 		}
@@ -139,7 +139,7 @@ func TestPropertyGangMatchesUngrouped(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 6))
 		name := []string{"ark", "fgd", "bestfit"}[rng.IntN(3)]
 		nodes := randomNodes(rng, 1+rng.IntN(40))
-		a, b := NewCluster(clonedNodes(nodes)), newCluster(clonedNodes(nodes), true)
+		a, b := NewNodeIndex(clonedNodes(nodes)), newNodeIndex(clonedNodes(nodes), true)
 		p1, _ := NewPolicy(name, nil, seed)
 		p2, _ := NewPolicy(name, nil, seed)
 		for k := 0; k < 40; k++ {
@@ -169,10 +169,10 @@ func TestPropertyGangMatchesUngrouped(t *testing.T) {
 	}
 }
 
-// TestClusterGroups: full nodes whose free CPU and memory all differ are
+// TestNodeIndexGroups: full nodes whose free CPU and memory all differ are
 // many classes but one group, and a GPU task is rejected by the group at
 // once with every node counted.
-func TestClusterGroups(t *testing.T) {
+func TestNodeIndexGroups(t *testing.T) {
 	var nodes []*NodeState
 	for i := range 50 {
 		n := ns("H100", 64000, 1000, 0, 0, 0, 0)
@@ -182,7 +182,7 @@ func TestClusterGroups(t *testing.T) {
 	free := ns("H100", 64000, 1000, 1000, 1000, 1000, 1000)
 	free.Order = 50
 	nodes = append(nodes, free)
-	c := NewCluster(nodes)
+	c := NewNodeIndex(nodes)
 	if c.Classes() != 51 || c.Groups() != 2 {
 		t.Fatalf("%d classes in %d groups, want 51 in 2", c.Classes(), c.Groups())
 	}
@@ -194,7 +194,7 @@ func TestClusterGroups(t *testing.T) {
 	if counts[RuleFreeGPUs] != 50 {
 		t.Errorf("counts %v, want 50 nodes lacking free GPUs", counts)
 	}
-	c.Place(50, tk, []int{0, 1})
+	c.Take(50, tk, []int{0, 1})
 	c.Release(50, tk, []int{0, 1})
 	if c.Classes() != 51 || c.Groups() != 2 {
 		t.Errorf("after place and release: %d classes in %d groups", c.Classes(), c.Groups())
