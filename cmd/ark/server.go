@@ -93,6 +93,7 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.BoolVar(&backfill, "backfill", true, "hold nodes for the first job that fits nowhere; later jobs use them only if their maxRuntime ends before it can start")
 	f.StringVar(&tokenFile, "token-file", "", "require tokens: a file of lines TOKEN ROLE (management, agent, namespace:NAME)")
 	f.StringVar(&clusterKeyFile, "cluster-key-file", "", "encrypt checkpoints per namespace: a file (mode 0600) holding the 32-byte key (base64) that wraps the namespaces' keys; every server of the cluster needs the same file")
+	f.StringVar(&cfg.MetricsAddr, "metrics-listen", "", "also serve GET /metrics, without a token, on this address (for a Prometheus on a private network; /metrics on --http needs a token when tokens are on)")
 	f.BoolVar(&cfg.EnableDebug, "enable-debug", false, "serve Go's profiler under /debug/pprof/ on the HTTP address")
 	f.BoolVar(&cfg.RaftDefaults, "raft-untuned", false, "use hashicorp/raft's own batching defaults (MaxAppendEntries 64, no BatchApplyCh): the baseline of ark bench raft")
 	_ = f.MarkHidden("raft-untuned")

@@ -60,6 +60,7 @@ func (s *Server) routes() http.Handler {
 	}
 	s.aclRoutes(mux)
 	s.keyRoutes(mux)
+	s.metricsRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no route %s %s", r.Method, r.URL.Path))
 	})

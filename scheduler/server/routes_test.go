@@ -48,6 +48,7 @@ func TestRoutesUnderEveryToken(t *testing.T) {
 		"PUT /v1/allocations/{id}/status":                {"/v1/allocations/{alloc}/status", `{"status":"running"}`, [7]int{401, 403, 403, 403, 200, 403, 200}},
 		"GET /v1/status/leader":                          {"/v1/status/leader", "", [7]int{200, 200, 200, 200, 200, 200, 200}},
 		"GET /v1/queues":                                 {"/v1/queues", "", [7]int{401, 200, 200, 200, 200, 200, 200}},
+		"GET /metrics":                                   {"/metrics", "", [7]int{401, 200, 200, 200, 200, 200, 200}},
 		"GET /v1/operator/raft/self":                     {"/v1/operator/raft/self", "", [7]int{401, 403, 403, 403, 403, 403, 200}},
 		"POST /v1/operator/raft/join":                    {"/v1/operator/raft/join", `{}`, [7]int{401, 403, 403, 403, 403, 403, allowed}},
 		"GET /v1/operator/raft/peers":                    {"/v1/operator/raft/peers", "", [7]int{401, 403, 403, 403, 403, 403, 200}},

@@ -70,6 +70,7 @@ func (s *Server) runScheduler(ctx context.Context) {
 		capacitySeen, jobsSeen = capacity, snap.Index(state.TableJobs)
 		now := time.Now().UTC()
 		out := sched.Pass(sched.FromSnapshot(snap), cfg, sched.Input{Now: now, NewerThan: newerThan, Held: held, Rand: rng})
+		s.met.observePass(full, time.Since(now))
 		if out.HeldSet {
 			held = out.Held
 		}
@@ -93,6 +94,7 @@ func (s *Server) runScheduler(ctx context.Context) {
 			continue
 		}
 		r := resp.(*state.ApplyPlanResponse)
+		s.met.observePlan(snap, plan, r, len(rejected), now)
 		for _, id := range r.Placed {
 			s.log.Info("job placed", zap.String("job", id))
 		}

@@ -66,6 +66,10 @@ type Config struct {
 	// AuditPath is the audit log's file (hash-chained JSON lines, see
 	// internal/audit); empty is DATA-DIR/audit.log.
 	AuditPath string
+	// MetricsAddr, when set, is a second listener that serves GET /metrics
+	// alone, without a token (for a scraper on a private network); the API
+	// address serves /metrics too, behind tokens when they are on.
+	MetricsAddr string
 	// EnableDebug serves Go's profiler under /debug/pprof/.
 	EnableDebug bool
 	// RaftDefaults turns off Ark's write batching (group commit) for
@@ -111,9 +115,14 @@ type Server struct {
 	lim   Limits
 	rate  *rateLimiter
 	audit *audit.Log
+	met   *serverMetrics
 
 	ln      net.Listener
 	httpSrv *http.Server
+	// The metrics listener (metrics_http.go), when Config.MetricsAddr is set.
+	metricsLn       net.Listener
+	metricsSrv      *http.Server
+	stopLeaderWatch func()
 
 	peersMu sync.Mutex
 	peers   map[string]bool // HTTP addresses heard of while forming
@@ -153,13 +162,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	fsm := state.NewFSM(log)
+	met := newServerMetrics()
 	node, err := cluster.Open(cluster.Config{
 		Name: cfg.Name, DataDir: filepath.Join(cfg.DataDir, "raft"), RaftAddr: cfg.RaftAddr,
 		Bootstrap: cfg.Bootstrap, HeartbeatTimeout: cfg.RaftHeartbeatTimeout,
 		ElectionTimeout: cfg.RaftElectionTimeout, SnapshotThreshold: cfg.SnapshotThreshold,
 		SnapshotInterval: cfg.SnapshotInterval, Untuned: cfg.RaftDefaults, Logger: log,
 		TLS: tlsSet.raft, InsecureRaft: cfg.InsecureRaft, APIAddr: cfg.HTTPAddr,
-	}, fsm)
+	}, timedFSM{fsm, met.fsmApply})
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +186,7 @@ func New(cfg Config) (*Server, error) {
 	if tlsSet.http != nil {
 		ln = tls.NewListener(ln, tlsSet.http)
 	}
-	s := &Server{cfg: cfg, log: log, fsm: fsm, store: fsm.Store(), raft: node, ln: ln, peers: map[string]bool{}, bootIndex: node.LastIndex(), acl: cfg.ACL, tls: tlsSet, lim: lim, rate: newRateLimiter(lim.TenantRate, lim.TenantBurst)}
+	s := &Server{cfg: cfg, log: log, fsm: fsm, store: fsm.Store(), raft: node, ln: ln, peers: map[string]bool{}, bootIndex: node.LastIndex(), acl: cfg.ACL, tls: tlsSet, lim: lim, rate: newRateLimiter(lim.TenantRate, lim.TenantBurst), met: met}
 	if cfg.AuditPath == "" {
 		cfg.AuditPath = filepath.Join(cfg.DataDir, "audit.log")
 		s.cfg.AuditPath = cfg.AuditPath
@@ -187,8 +197,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.hb = newHeartbeats(cfg.HeartbeatTTL, s.markNodeDown, log)
+	if err := s.registerMetrics(); err != nil {
+		s.audit.Close()
+		ln.Close()
+		node.Close()
+		return nil, err
+	}
 	s.httpSrv = &http.Server{
-		Handler:           withDeadlines(lim, s.requireCerts(s.routes())),
+		Handler:           s.instrumentAPI(withDeadlines(lim, s.requireCerts(s.routes()))),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       lim.IdleTimeout,
 		ErrorLog:          zap.NewStdLog(log.Named("http")),
@@ -215,6 +231,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		close(errc)
 	}()
+	go s.serveMetrics()
 	s.log.Info("server started", zap.String("http", s.HTTPAddr()), zap.String("raft", s.cfg.RaftAddr))
 	if s.acl == nil {
 		s.log.Warn("no token file: the API is open to anyone who can reach it (start with --token-file to require tokens)")
@@ -306,6 +323,7 @@ func (s *Server) shutdown() error {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = s.httpSrv.Shutdown(sctx)
+		s.closeMetrics(sctx)
 		s.stopLeader()
 		err = s.raft.Close()
 		_ = s.audit.Close()
@@ -326,5 +344,10 @@ func (s *Server) apply(ctx context.Context, t state.MessageType, req any) (any, 
 	if err != nil {
 		return nil, 0, err
 	}
-	return s.raft.Apply(ctx, data)
+	start := time.Now()
+	resp, idx, err := s.raft.Apply(ctx, data)
+	if err == nil || idx > 0 { // committed (an FSM rejection still was)
+		s.met.raftCommit.Observe(time.Since(start).Seconds())
+	}
+	return resp, idx, err
 }

@@ -95,6 +95,7 @@ type Agent struct {
 
 	cgroups *driver.Cgroups
 	mps     *mps
+	met     *agentMetrics // metrics.go
 
 	// regMu serialises registration: the sync and heartbeat loops may
 	// both find the node forgotten, and only one re-registers it.
@@ -212,7 +213,7 @@ func New(cfg Config) (*Agent, error) {
 	for _, m := range driver.ProbeSandbox() {
 		log.Warn("task confinement incomplete", zap.String("missing", m))
 	}
-	return &Agent{
+	a := &Agent{
 		reportKey: reportKey,
 		logsKey:   logsKey,
 		reg:       reg,
@@ -221,7 +222,9 @@ func New(cfg Config) (*Agent, error) {
 		cfg:       cfg, log: log, client: cl, inv: inv, ln: ln, reportLn: reportLn,
 		drivers: map[string]driver.Driver{driver.Exec{}.Name(): driver.Exec{}, driver.Builtin{}.Name(): driver.Builtin{}},
 		tasks:   map[string]*task{},
-	}, nil
+	}
+	a.initMetrics(opts.NVML)
+	return a, nil
 }
 
 // NodeID is the node's ID once registered.
@@ -254,6 +257,7 @@ func (a *Agent) reregister(ctx context.Context, gen uint64) error {
 // agent left running (after a crash), and runs its loops until ctx ends. On
 // a clean shutdown it stops every task it runs and reports them.
 func (a *Agent) Run(ctx context.Context) error {
+	defer a.met.close() // after the listeners below stop
 	for _, l := range a.listeners() {
 		srv := newAgentHTTP(l.handler)
 		go func() { _ = srv.Serve(l.ln) }()

@@ -33,6 +33,7 @@ func (a *Agent) listeners() []listener {
 	}
 	logs := http.NewServeMux()
 	logs.HandleFunc("GET /v1/allocations/{id}/logs", a.handleLogs)
+	logs.Handle("GET /metrics", a.metricsHandler())
 	reports := http.NewServeMux()
 	reports.HandleFunc("POST /v1/allocations/{id}/report", a.handleReport)
 	return []listener{{a.ln, logs}, {a.reportLn, reports}}

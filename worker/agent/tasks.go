@@ -118,6 +118,7 @@ func (a *Agent) startLocked(ctx context.Context, al *api.Allocation) {
 		done:   make(chan struct{}),
 	}
 	a.tasks[al.ID] = t
+	a.met.taskStarted(al)
 	a.taskWG.Add(1)
 	go a.runTask(ctx, t)
 }
@@ -194,6 +195,7 @@ func (a *Agent) watch(ctx context.Context, t *task, h driver.Handle, log *zap.Lo
 func (a *Agent) final(ctx context.Context, allocID string, u api.AllocStatusUpdate) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	a.met.taskEnded(u.Status)
 	a.report(rctx, allocID, u)
 }
 

@@ -14,8 +14,9 @@ import (
 // leaves unset filled in as on the real machine: GPUs 0-3 on NUMA node 0
 // and 4-7 on node 1, all eight in one NVLink domain. It lets an agent (ark
 // agent --mock-nvml) and the tests take the real NVML code path without a
-// GPU.
-func MockMachine(name string) (nvml.Interface, error) {
+// GPU. Its telemetry (mock_telemetry.go) reads as a machine under a
+// varying load, and XID events can be injected.
+func MockMachine(name string) (*Mock, error) {
 	var srv *server.Server
 	switch name {
 	case "dgxh100":
@@ -36,5 +37,7 @@ func MockMachine(name string) (nvml.Interface, error) {
 			return nvml.P2P_STATUS_NOT_SUPPORTED, nvml.ERROR_NOT_SUPPORTED
 		}
 	}
-	return srv, nil
+	m := &Mock{Server: srv, events: &mockEvents{}}
+	m.addTelemetry()
+	return m, nil
 }
