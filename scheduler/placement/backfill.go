@@ -58,14 +58,24 @@ func Reserve(nodes []*NodeState, ending []Ending, g Gang, p Policy) (Reservation
 	}
 	order := append([]Ending(nil), ending...)
 	sort.SliceStable(order, func(i, k int) bool { return order[i].EndsAt < order[k].EndsAt })
+	// A release changes only its node. While no released node can take
+	// one replica, what the gang can use is what it could before, so the
+	// whole planner need not run again: this keeps a reservation at one
+	// index build per instant that matters, not per declared end.
+	changed := false
 	for i, e := range order {
 		if math.IsInf(e.EndsAt, 1) {
 			break
 		}
 		work[e.Node].Free(e.CPUMilli, e.Memory, e.GPUMilli, e.GPUs)
+		changed = changed || work[e.Node].Check(g.Task) == RuleNone
 		if i+1 < len(order) && order[i+1].EndsAt == e.EndsAt {
 			continue // release everything ending at the same instant first
 		}
+		if !changed {
+			continue
+		}
+		changed = false
 		if r, ok := try(e.EndsAt); ok {
 			return r, true
 		}

@@ -74,6 +74,7 @@ func place(in Input, fresh bool) Result {
 	nodeIdx := nodeIndex(nodes)
 	holds := preemptHolds(&in, nodeIdx)
 	noVictims := map[string]bool{} // preemption searches that found nothing, by kind of job
+	stopping := stoppingJobs(in.Allocs)
 	searches := 0
 	limit := max(in.MaxReservations, 1)
 	for _, job := range preemptorsFirst(in.Pending) {
@@ -141,7 +142,7 @@ func place(in Input, fresh bool) Result {
 				why = explainGang(nodes, usage, g, req)
 				explained[ek] = why
 			}
-			if wait := waitingOn(in.Allocs, job.Preempting); len(wait) > 0 {
+			if wait := waitingOn(stopping, job.Preempting); len(wait) > 0 {
 				// Its victims are stopping: preempt no more, wait for them.
 				why.Add(Reason{Rule: RulePreempting, Detail: fmt.Sprintf("waiting for preempted job(s) %s to stop", strings.Join(wait, ", "))})
 				res.pending(job.ID, why)

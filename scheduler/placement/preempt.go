@@ -2,6 +2,7 @@ package placement
 
 import (
 	"fmt"
+	"slices"
 	"math"
 	"sort"
 	"strings"
@@ -434,20 +435,25 @@ func without(u *Usage, allocs []*api.Allocation, jobs map[string]bool) *Usage {
 	return u
 }
 
-// waitingOn returns the jobs of ids whose evicted allocations (asked to
-// stop, not yet ended) still hold resources. A victim placed again since
-// holds new allocations that are no business of the preemptor's.
-func waitingOn(allocs []*api.Allocation, ids []string) []string {
-	want := map[string]bool{}
-	for _, id := range ids {
-		want[id] = true
-	}
-	var out []string
-	seen := map[string]bool{}
+// stoppingJobs returns the jobs whose evicted allocations (asked to stop,
+// not yet ended) still hold resources. A victim placed again since holds
+// new allocations that are no business of its preemptor's.
+func stoppingJobs(allocs []*api.Allocation) map[string]bool {
+	out := map[string]bool{}
 	for _, a := range allocs {
-		if want[a.JobID] && !a.Terminal() && a.DesiredStatus == api.DesiredStop && !seen[a.JobID] {
-			seen[a.JobID] = true
-			out = append(out, a.JobID)
+		if !a.Terminal() && a.DesiredStatus == api.DesiredStop {
+			out[a.JobID] = true
+		}
+	}
+	return out
+}
+
+// waitingOn returns the jobs of ids still stopping, sorted.
+func waitingOn(stopping map[string]bool, ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if stopping[id] && !slices.Contains(out, id) {
+			out = append(out, id)
 		}
 	}
 	sort.Strings(out)
