@@ -13,7 +13,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # concurrent, and one flag for all keeps the command simple.
 TESTFLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: build test test-short lint fuzz demo clean
+.PHONY: build test test-short lint fuzz demo image clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ark
@@ -61,6 +61,14 @@ fuzz:
 
 demo: build
 	bash examples/demo.sh
+
+# The container image (FROM scratch, the static ark binary), tagged
+# $(IMAGE):$(IMAGE_VERSION) (default: git describe) and $(IMAGE):latest;
+# deploy/docker/. deploy/k8s/ runs ark:v0.1.0: make image IMAGE_VERSION=v0.1.0.
+IMAGE ?= ark
+IMAGE_VERSION ?=
+image:
+	bash deploy/docker/build.sh $(IMAGE) $(IMAGE_VERSION)
 
 clean:
 	rm -rf bin
