@@ -98,6 +98,12 @@ func TestNodeSecretKeptAcrossRestart(t *testing.T) {
 	mgmt := mgmtClient(t, s)
 	dir := t.TempDir()
 	a1, stop1 := runAgent(t, s, dir, idAgent)
+	// The node is ready once its registration commits; the agent saves
+	// what the answer carries just after (the logs key last).
+	waitFor(t, 10*time.Second, "the node's secrets saved", func() bool {
+		_, err := os.Stat(filepath.Join(dir, logsKeyFile))
+		return err == nil
+	})
 	id := a1.NodeID()
 	secrets := map[string]string{}
 	for _, name := range []string{nodeSecretFile, logsKeyFile} {
