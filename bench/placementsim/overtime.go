@@ -276,7 +276,7 @@ func (s *sim) fits(t placement.Task) bool {
 	ok, seen := s.fitEmpty[k]
 	if !seen {
 		for _, n := range s.empty {
-			if n.Check(t) == placement.ReasonNone {
+			if n.Check(t) == placement.RuleNone {
 				ok = true
 				break
 			}

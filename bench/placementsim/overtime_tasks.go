@@ -93,7 +93,6 @@ type SimTask struct {
 	// Overestimate scales the remaining work into the declared maxRuntime
 	// that reservations and backfill read (1: exact).
 	Overestimate float64
-	id           string // index, as placement.PendingJob's ID
 }
 
 // SimTasks turns a task list into simulation tasks in arrival order: each

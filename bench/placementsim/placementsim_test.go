@@ -95,7 +95,7 @@ func TestReplayInvariants(t *testing.T) {
 			}
 			n := byName[e.Node]
 			tk := pods[i].Task()
-			if r := n.Check(tk); r != placement.ReasonNone {
+			if r := n.Check(tk); r != placement.RuleNone {
 				t.Fatalf("%s: pod %s on %s: %v", name, e.Pod, e.Node, r)
 			}
 			for _, g := range e.GPUs {

@@ -2,8 +2,8 @@ package placement
 
 import (
 	"fmt"
-	"slices"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"

@@ -37,12 +37,6 @@ const (
 	numRules
 )
 
-// ReasonNone is RuleNone under its old name, for bench/placementsim until
-// it drives the shipped pass (scheduler/sched) instead of NodeState.Check.
-//
-// Deprecated: use RuleNone.
-const ReasonNone = RuleNone
-
 // ruleNames are the stable names a Reason carries as JSON.
 var ruleNames = [numRules]string{
 	RuleNone:       "none",

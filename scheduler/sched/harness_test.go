@@ -161,14 +161,3 @@ func (c *cluster) job(id string) *api.Job {
 	}
 	return j
 }
-
-// nodesOf returns the node names of a job's live allocations.
-func (c *cluster) nodesOf(id string) map[string]bool {
-	out := map[string]bool{}
-	for _, a := range c.snap().AllocsByJob(nil, id) {
-		if !a.Terminal() {
-			out[a.Node] = true
-		}
-	}
-	return out
-}

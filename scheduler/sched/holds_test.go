@@ -68,11 +68,8 @@ func TestPreemptionProperty(t *testing.T) {
 			}
 			c.settle(40)
 			// Then preemptors, some bigger than any gap.
-			var pre []string
 			for i := range 1 + rng.IntN(3) {
-				id := fmt.Sprintf("hi%d", i)
-				c.submit(id, 1, []int{2, 4, 8}[rng.IntN(3)], 500+rng.IntN(500))
-				pre = append(pre, id)
+				c.submit(fmt.Sprintf("hi%d", i), 1, []int{2, 4, 8}[rng.IntN(3)], 500+rng.IntN(500))
 			}
 			c.settle(200)
 			total += c.ended
