@@ -113,20 +113,52 @@ var refSeed = map[string]float64{"default/42/fgd": 4.86, "default/42/bestfit": 7
 
 var arrivalName = regexp.MustCompile(`^arrivals_openb_pod_list_([a-z0-9]+)_seed([0-9]+)$`)
 
-// DataDir finds bench/data/openb from the working directory or its parents.
+// DataDirEnv names a directory holding the openb data (what
+// bench/data/openb holds), for a binary run away from its repository.
+const DataDirEnv = "ARK_OPENB_DIR"
+
+// DataDir finds bench/data/openb: $ARK_OPENB_DIR, else under the working
+// directory or one of its parents, else under the directory of the
+// running binary or one of its parents (a binary built into or beside the
+// repository works from any directory). When none has it, it returns the
+// relative path and Run's error says where it looked.
 func DataDir() string {
-	dir, _ := os.Getwd()
-	for {
-		p := filepath.Join(dir, "bench", "data", "openb")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return filepath.Join("bench", "data", "openb")
-		}
-		dir = parent
+	if d := os.Getenv(DataDirEnv); d != "" {
+		return d
 	}
+	starts := []string{}
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		if real, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = real
+		}
+		starts = append(starts, filepath.Dir(exe))
+	}
+	for _, dir := range starts {
+		for {
+			p := filepath.Join(dir, "bench", "data", "openb")
+			if st, err := os.Stat(p); err == nil && st.IsDir() {
+				return p
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+	}
+	return filepath.Join("bench", "data", "openb")
+}
+
+// dataMissing explains a data directory DataDir could not find.
+func dataMissing(data string) error {
+	if _, err := os.Stat(data); err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: the openb data (bench/data/openb of the Ark repository) is not in %s: run from the repository, "+
+		"put the binary in it, or set %s to that directory", ErrConfig, data, DataDirEnv)
 }
 
 func existing(paths ...string) string {
@@ -149,6 +181,11 @@ func Run(o Options, progress io.Writer) (*Report, error) {
 		}
 	}
 	data := DataDir()
+	if o.Nodes == "" && len(o.Arrivals) == 0 {
+		if err := dataMissing(data); err != nil {
+			return nil, err
+		}
+	}
 	if o.Nodes == "" {
 		o.Nodes = filepath.Join(data, "openb_node_list_gpu_node.csv")
 	}

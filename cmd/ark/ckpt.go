@@ -17,14 +17,14 @@ import (
 )
 
 func init() {
-	extraCommands = append(extraCommands, func(*globals) *cobra.Command { return newCkptCmd() })
+	extraCommands = append(extraCommands, func(g *globals) *cobra.Command { return newCkptCmd(g) })
 }
 
 // newCkptCmd is `ark ckpt list|show|verify|rm`: inspect and manage the
 // checkpoints in an object store. A checkpoint URI is STORE_URI/JOB/STEP,
 // e.g. file:///var/lib/ark/ckpt/ft-1/50 or s3://bucket/ckpt/ft-1/50; S3
 // endpoint and keys come from the AWS_* environment.
-func newCkptCmd() *cobra.Command {
+func newCkptCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ckpt",
 		Short: "List, show, verify and remove checkpoints (file:// or s3:// stores)",
@@ -34,7 +34,7 @@ exist. S3 stores take their endpoint, region and keys from AWS_ENDPOINT_URL,
 AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the shared
 credentials file).`,
 	}
-	cmd.AddCommand(newCkptListCmd(), newCkptShowCmd(), newCkptVerifyCmd(), newCkptRmCmd())
+	cmd.AddCommand(newCkptListCmd(g), newCkptShowCmd(), newCkptVerifyCmd(), newCkptRmCmd())
 	return cmd
 }
 
@@ -61,13 +61,17 @@ func openCkptURI(ctx context.Context, uri string) (storage.Store, checkpoint.Ref
 	return s, ref, err
 }
 
-func newCkptListCmd() *cobra.Command {
+func newCkptListCmd(g *globals) *cobra.Command {
 	var store string
 	cmd := &cobra.Command{
 		Use:   "list JOB | STORE_URI/JOB",
 		Short: "List a job's checkpoints, complete or not",
-		Example: `  ark ckpt list ft-1 --store s3://ark/ckpt
-  ark ckpt list file:///var/lib/ark/ckpt/ft-1`,
+		Long: `Lists a job's checkpoints. Given a job of the cluster (an ID, a unique
+prefix of one, or a name), it asks the servers (--addr) where the job
+checkpoints; --store or a STORE_URI/JOB argument looks in a store instead.`,
+		Example: `  ark ckpt list ft-1a2b3c
+  ark ckpt list ft-1 --store s3://ark/ckpt/default
+  ark ckpt list file:///var/lib/ark/ckpt/default/ft-1`,
 		Args: exactArgs(1, "JOB"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			job := args[0]
@@ -75,7 +79,13 @@ func newCkptListCmd() *cobra.Command {
 				store, job = job[:i], job[i+1:]
 			}
 			if store == "" {
-				return usagef("no store: give --store (or ARK_CHECKPOINT_URI) or a STORE_URI/JOB argument")
+				c, err := g.client()
+				if err != nil {
+					return usageError{err}
+				}
+				if store, job, err = clusterCheckpointStore(cmd.Context(), c, job); err != nil {
+					return fmt.Errorf("%w (or give --store, ARK_CHECKPOINT_URI or a STORE_URI/JOB argument)", err)
+				}
 			}
 			if !checkpoint.ValidName(job) {
 				return usagef("job %q: not a valid name", job)

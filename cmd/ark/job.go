@@ -72,6 +72,9 @@ func newJobValidateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkLocalFiles(g, job, func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) }); err != nil {
+				return err
+			}
 			if g.json() {
 				return printJSON(cmd.OutOrStdout(), job)
 			}
@@ -91,6 +94,9 @@ func newJobSubmitCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			job, err := readSpec(args[0])
 			if err != nil {
+				return err
+			}
+			if err := checkLocalFiles(g, job, func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) }); err != nil {
 				return err
 			}
 			c, err := g.client()
@@ -186,15 +192,11 @@ type waitStop struct {
 func (e *waitStop) Error() string { return e.err.Error() }
 func (e *waitStop) Unwrap() error { return e.err }
 
-// cannotFitPrefix starts the pending reason the leader's placement pass
-// gives a job that no ready node could take even if the cluster were idle
-// (scheduler/placement's explain: more GPUs than any node has, an unknown
-// GPU model, more replicas than the nodes hold); "waiting for resources"
-// starts one that fits once others finish.
-const cannotFitPrefix = "cannot fit on this cluster"
-
-// errCannotFit is waitJob's error when the job cannot fit (see
-// cannotFitPrefix); the job it returns carries the reason.
+// errCannotFit is waitJob's error when the job cannot fit: no ready node
+// could take it even if the cluster were idle (api.Job.CannotFit, set by
+// the leader's placement pass: more GPUs than any node has, an unknown GPU
+// model, more replicas than the nodes hold); the job it returns carries
+// the reason.
 var errCannotFit = errors.New("job cannot fit on this cluster")
 
 // waitJob follows a job with blocking queries until it ends, drawing a live
@@ -212,7 +214,10 @@ func waitJob(ctx context.Context, c *client.Client, id string, w io.Writer, live
 			if ctx.Err() != nil {
 				return nil, &waitStop{last: seen, err: fmt.Errorf("waiting for job %s: %w", id, ctx.Err())}
 			}
-			if client.IsNotFound(err) {
+			// The submit went to the leader; this read may reach a
+			// follower that has not applied it yet. A job just submitted
+			// is not "not found" for long.
+			if client.IsNotFound(err) && (seen != nil || time.Since(start) > 5*time.Second) {
 				return nil, err
 			}
 			time.Sleep(500 * time.Millisecond)
@@ -228,7 +233,7 @@ func waitJob(ctx context.Context, c *client.Client, id string, w io.Writer, live
 			}
 			last = line
 		}
-		unfit := stopUnfit && job.Status == api.JobPending && strings.HasPrefix(job.Reason, cannotFitPrefix)
+		unfit := stopUnfit && job.Status == api.JobPending && job.CannotFit
 		if job.Terminal() || unfit {
 			if live && tty {
 				fmt.Fprintln(w)

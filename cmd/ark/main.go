@@ -120,6 +120,7 @@ func newRoot() *cobra.Command {
 	for _, extra := range extraCommands {
 		root.AddCommand(extra(g))
 	}
+	addExamples(root)
 	return root
 }
 

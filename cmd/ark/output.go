@@ -43,12 +43,14 @@ func printJob(w io.Writer, j *api.Job) {
 	if j.Reason != "" {
 		fmt.Fprintf(w, "Reason     %s\n", j.Reason)
 	}
+	printPending(w, j)
 	r := j.Spec.Resources
 	fmt.Fprintf(w, "Resources  %d replica(s) x %s%s, cpu %s, memory %s\n", j.Spec.Replicas, gpuAsk(r), gpuFilter(r), r.CPU, r.Memory)
 	fmt.Fprintf(w, "Submitted  %s\n", j.SubmitTime.Local().Format(time.DateTime))
 	if j.StartTime != nil && j.EndTime != nil {
 		fmt.Fprintf(w, "Duration   %s\n", j.EndTime.Sub(*j.StartTime).Round(time.Millisecond))
 	}
+	printJobCheckpoints(w, j)
 	if len(j.Allocations) == 0 {
 		return
 	}
@@ -60,12 +62,17 @@ func printJob(w io.Writer, j *api.Job) {
 	}
 	tw.Flush()
 	for _, a := range j.Allocations {
+		if a.StderrTail != "" {
+			fmt.Fprintf(w, "\nrank %d (attempt %d) stderr, last lines:\n  %s\n", a.Rank, a.Attempt, strings.ReplaceAll(a.StderrTail, "\n", "\n  "))
+		}
+	}
+	for _, a := range j.Allocations {
 		if a.Terminal() || (a.Progress == "" && a.LastCheckpoint == nil) {
 			continue
 		}
 		line := fmt.Sprintf("rank %d: %s", a.Rank, a.Progress)
 		if c := a.LastCheckpoint; c != nil {
-			line += fmt.Sprintf(" (checkpoint step %d, %s ago: %s)", c.Step, time.Since(c.Time).Round(time.Second), c.URI)
+			line += fmt.Sprintf(" (checkpoint step %d, %s ago: %s)", c.Step, time.Since(c.Time).Round(time.Second), canonicalCkptURI(c.URI))
 		}
 		fmt.Fprintln(w, line)
 	}

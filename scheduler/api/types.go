@@ -51,6 +51,10 @@ type Job struct {
 	// Reasons are why a pending job waits, one per rule, as the scheduler
 	// counted them (Reason is their text).
 	Reasons []Reason `json:"reasons,omitempty"`
+	// CannotFit is set on a pending job that no ready node could take even
+	// if the cluster were idle (Reason says what is missing): waiting for
+	// it is waiting for nodes yet to join.
+	CannotFit bool `json:"cannotFit,omitempty"`
 	// Spec is the defaulted spec the job was submitted with.
 	Spec spec.Job `json:"spec"`
 	// Allocations is filled in API answers; the store keeps them apart.
@@ -82,6 +86,13 @@ type Job struct {
 	// retried with the same key (after a lost answer or a failover)
 	// returns the job it created the first time instead of a second job.
 	SubmitToken string `json:"submitToken,omitempty"`
+	// Service is set by the leader at submission on an inference job: its
+	// replicas live, fail and are replaced one by one (service.go). The
+	// FSM reads this flag, never the kind, so that jobs logged before
+	// services existed replay as the gangs they were.
+	Service bool `json:"service,omitempty"`
+	// ServiceReplicas is each service replica's restart record, by rank.
+	ServiceReplicas []ServiceReplica `json:"serviceReplicas,omitempty"`
 
 	SubmitTime  time.Time  `json:"submitTime"`
 	StartTime   *time.Time `json:"startTime,omitempty"`
@@ -159,6 +170,12 @@ type Allocation struct {
 	Progress string `json:"progress,omitempty"`
 	// LastCheckpoint is the newest checkpoint the task reported.
 	LastCheckpoint *CheckpointRef `json:"lastCheckpoint,omitempty"`
+	// Ready is set while a service replica's health check passes (as its
+	// agent reports it): only a ready replica is sent traffic.
+	Ready bool `json:"ready,omitempty"`
+	// StderrTail is the end of a failed task's stderr, as its agent
+	// reported it: why it failed, in its own words.
+	StderrTail string `json:"stderrTail,omitempty"`
 
 	StartTime   *time.Time `json:"startTime,omitempty"`
 	FinishTime  *time.Time `json:"finishTime,omitempty"`
@@ -340,6 +357,12 @@ type AllocStatusUpdate struct {
 	// report); absent fields leave the recorded ones as they are.
 	Progress   string         `json:"progress,omitempty"`
 	Checkpoint *CheckpointRef `json:"checkpoint,omitempty"`
+	// StderrTail is the end of a failed task's stderr (its last lines,
+	// bounded by the agent), as Kubernetes' termination message.
+	StderrTail string `json:"stderrTail,omitempty"`
+	// Ready, when set, is whether a service replica's health check
+	// passes (absent: unchanged).
+	Ready *bool `json:"ready,omitempty"`
 }
 
 // CheckpointRef is the last checkpoint a task reported: what a preemption

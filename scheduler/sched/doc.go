@@ -23,6 +23,10 @@
 //     preemptor's placement and never evicts the same work twice.
 //   - allocs.go: allocations of a placed job (ranks, rendezvous and
 //     service ports, checkpoint URI).
+//   - services.go: services (inference jobs) stay running while their
+//     replicas come and go: a rank no allocation serves is placed alone,
+//     after its restart backoff, before pending work; a service of zero
+//     replicas runs with none.
 //   - verify.go: Verify, the leader's re-check of a plan against the
 //     latest state just before the commit, with the same feasibility the
 //     planner uses (placement.Fit).

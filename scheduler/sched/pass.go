@@ -66,7 +66,10 @@ func Pass(v View, cfg Config, in Input) Output {
 		n++
 	}
 	pending = pending[:n]
-	if len(pending) == 0 {
+	// Services: scaled to zero, or missing replicas (services.go).
+	pending, out.Plan.Placements = scaledToZero(pending)
+	missing := missingReplicas(v, in.Now, wake)
+	if len(pending) == 0 && len(missing) == 0 {
 		return out
 	}
 	// Ineligible (and draining) nodes take nothing new.
@@ -84,6 +87,14 @@ func Pass(v View, cfg Config, in Input) Output {
 		byID[n.ID] = n
 	}
 	live := v.LiveAllocs()
+	if len(missing) > 0 {
+		var placed []state.JobPlacement
+		placed, live = replaceReplicas(&cfg, missing, nodes, byID, nodeAddr, live, holds(pending, in.Now, func(time.Time) {}), in.Rand)
+		out.Plan.Placements = append(out.Plan.Placements, placed...)
+	}
+	if len(pending) == 0 {
+		return out
+	}
 	// Fair share across queues, and queue quotas, decide which pending
 	// jobs this pass tries, in which order.
 	adm := admit(&cfg, job, pending, nodes, live)
@@ -148,7 +159,7 @@ func Pass(v View, cfg Config, in Input) Output {
 		}
 		e := res.Why[id]
 		if text := e.Text(); jobs[id].Reason != text {
-			out.Plan.Pending = append(out.Plan.Pending, state.PendingReason{JobID: id, Reason: text, Reasons: wireReasons(e)})
+			out.Plan.Pending = append(out.Plan.Pending, state.PendingReason{JobID: id, Reason: text, Reasons: wireReasons(e), Never: e.Never})
 		}
 	}
 	return out

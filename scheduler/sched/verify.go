@@ -52,7 +52,8 @@ func verifyOne(v View, nodes map[string]*api.Node, usage map[string]*placement.U
 	switch {
 	case j == nil:
 		return nil, "job no longer exists"
-	case j.Status != api.JobPending:
+	case j.Status != api.JobPending && !(j.Service && j.Status == api.JobRunning):
+		// A running service's placements replace missing replicas.
 		return nil, "job is " + j.Status + ", not pending"
 	}
 	req, err := placement.RequestOf(j)

@@ -91,7 +91,7 @@ func TestACLStateAttack5(t *testing.T) {
 		msg  string
 	}{
 		{"own namespace and queue", nlp, builtinSpec("nlp", "nlp", 100, "file:///data/nlp/base", "/data/nlp/train.txt"), 200, ""},
-		{"plain path and s3 prefix", nlp, builtinSpec("nlp", "default", 0, "s3://models/nlp/llama", "file:///data/nlp/a/b.txt"), 200, ""},
+		{"plain path and s3 prefix", nlp, builtinSpec("nlp", "default", 0, "s3://models/nlp/llama", "/data/nlp/a/b.txt"), 200, ""},
 		{"another team's queue", nlp, builtinSpec("nlp", "research", 50, "", "/data/nlp/t"), 403,
 			`namespace "nlp" may not use queue "research" (policy nlp-team allows: default, nlp)`},
 		{"another namespace", nlp, builtinSpec("vision", "research", 50, "", "/data/nlp/t"), 403, `may not submit to namespace "vision" (its policies grant submit in: nlp)`},

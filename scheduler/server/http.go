@@ -36,6 +36,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/jobs/{id}", s.auth(jobsAccess, s.readHandler(s.handleGetJob)))
 	mux.HandleFunc("DELETE /v1/jobs/{id}", s.auth(jobsAccess, s.writeHandler(s.handleCancelJob)))
 	mux.HandleFunc("GET /v1/jobs/{id}/logs", s.auth(jobsAccess, s.handleJobLogs))
+	mux.HandleFunc("/v1/services/{job}/{rest...}", s.auth(jobsAccess, s.handleService))
 	mux.HandleFunc("POST /v1/nodes/register", s.auth(agentAccess, s.writeHandler(s.handleRegisterNode)))
 	mux.HandleFunc("GET /v1/nodes", s.auth(anyToken, s.readHandler(s.handleListNodes)))
 	mux.HandleFunc("GET /v1/nodes/{id}", s.auth(anyToken, s.readHandler(s.handleGetNode)))
@@ -268,6 +269,9 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 		Priority:    js.Priority,
 		Spec:        *js,
 		SubmitTime:  time.Now().UTC(),
+		// Inference replicas live and restart one by one; the FSM
+		// reads the flag, so older entries replay as gangs.
+		Service: js.Kind == spec.KindInference,
 	}
 	resp, idx, err := s.apply(r.Context(), state.RegisterJobType, &state.RegisterJobRequest{Job: job})
 	if err != nil {

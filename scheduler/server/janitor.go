@@ -78,7 +78,7 @@ func (s *Server) drainPass(ctx context.Context, now time.Time) {
 			}
 			sort.Strings(ids)
 			_, _, err = s.apply(ctx, state.MigrateJobsType, &state.MigrateJobsRequest{
-				JobIDs: ids, Reason: fmt.Sprintf("moving off draining node %s", n.Name), Time: now,
+				JobIDs: ids, Reason: fmt.Sprintf("moving off draining node %s", n.Name), Time: now, NodeID: n.ID,
 			})
 			if err == nil {
 				s.log.Info("moving jobs off a draining node", zap.String("node", n.Name), zap.Strings("jobs", ids))

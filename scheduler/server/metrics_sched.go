@@ -28,8 +28,8 @@ func (m *serverMetrics) observePlan(snap *state.Snapshot, plan state.Plan, r *st
 	m.plansRejected.Add(float64(rejected + len(r.Rejected)))
 	for _, id := range r.Placed {
 		j := snap.Job(nil, id)
-		if j == nil {
-			continue
+		if j == nil || j.Status != api.JobPending {
+			continue // a running service's replacement replica is no admission
 		}
 		queue := m.queues.label(j.Queue)
 		m.admitted.WithLabelValues(queue).Inc()

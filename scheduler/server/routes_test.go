@@ -37,6 +37,7 @@ func TestRoutesUnderEveryToken(t *testing.T) {
 		"GET /v1/jobs/{id}":                              {"/v1/jobs/{job}", "", [7]int{401, 200, 404, 403, 403, 403, 200}},
 		"GET /v1/jobs/{id}/logs":                         {"/v1/jobs/{job}/logs", "", [7]int{401, 502, 404, 403, 403, 403, 502}},
 		"DELETE /v1/jobs/{id}":                           {"/v1/jobs/no-such-job", "", [7]int{401, 404, 404, 403, 403, 403, 404}},
+		"/v1/services/{job}/{rest...}":                   {"/v1/services/{job}/v1/health", "", [7]int{401, 503, 404, 403, 403, 403, 503}},
 		"POST /v1/nodes/register":                        {"/v1/nodes/register", `{"id":"{node}","name":"x","address":"127.0.0.1","cpuMilli":1000,"memoryBytes":1000}`, [7]int{401, 403, 403, 403, 200, 403, 200}},
 		"GET /v1/nodes":                                  {"/v1/nodes", "", [7]int{401, 200, 200, 200, 200, 200, 200}},
 		"GET /v1/nodes/{id}":                             {"/v1/nodes/{node}", "", [7]int{401, 200, 200, 200, 200, 200, 200}},

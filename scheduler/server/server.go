@@ -116,6 +116,7 @@ type Server struct {
 	rate  *rateLimiter
 	audit *audit.Log
 	met   *serverMetrics
+	svc   serviceProxy // services' stable endpoints (services.go)
 
 	ln      net.Listener
 	httpSrv *http.Server

@@ -40,7 +40,11 @@ func Parse(data []byte) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	zero := present["replicas"] && job.Replicas == 0
 	job.Default()
+	if zero {
+		job.Replicas = 0 // written as 0: Default fills in only what is left out
+	}
 	if verr := job.Validate(); verr != nil {
 		var ves Errors
 		if !errors.As(verr, &ves) {

@@ -34,8 +34,11 @@ type Job struct {
 	// Priority orders pending work; higher goes first. 0..1000, default 50.
 	Priority int `json:"priority,omitempty"`
 	// Replicas is the number of ranks (finetune, eval, batch) or serving
-	// replicas (inference). Defaults to 1.
-	Replicas int `json:"replicas,omitempty"`
+	// replicas (inference). Defaults to 1 when left out; an explicit 0 is
+	// an inference service scaled to zero (and an error for other kinds).
+	// It is always written out, so that an explicit 0 survives the trip
+	// from the CLI to the server.
+	Replicas int `json:"replicas"`
 	// Resources are asked per replica.
 	Resources Resources `json:"resources"`
 	// Topology holds placement preferences for multi-replica jobs.
@@ -95,6 +98,8 @@ type Task struct {
 	Exec *ExecTask `json:"exec,omitempty"`
 	// Builtin configures Ark's builtin trainer, evaluator or server.
 	Builtin *BuiltinTask `json:"builtin,omitempty"`
+	// Health checks the replicas of an inference job (health.go).
+	Health *Health `json:"health,omitempty"`
 }
 
 // ExecTask runs any command, such as torchrun.

@@ -568,17 +568,6 @@ func normalize(j *Job) *Job {
 	return &c
 }
 
-// TestReplicasZeroDefaults: an explicit 0 means "not set" and becomes 1.
-func TestReplicasZeroDefaults(t *testing.T) {
-	j, err := Parse([]byte(strings.Replace(validYAML, "replicas: 2", "replicas: 0", 1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if j.Replicas != 1 {
-		t.Fatalf("replicas = %d, want 1", j.Replicas)
-	}
-}
-
 func TestDecodeJSONRepeatedKey(t *testing.T) {
 	for _, in := range []string{
 		`{"name":"a","name":"b"}`,

@@ -98,6 +98,9 @@ func (j *Job) Default() {
 	if j.Restart.Backoff == 0 {
 		j.Restart.Backoff = defaultRestartWait
 	}
+	if j.Task.Health != nil {
+		j.Task.Health.defaults()
+	}
 }
 
 // Validate reports every problem in a defaulted spec, each with its field
@@ -132,7 +135,13 @@ func (j *Job) Validate() error {
 	if j.Priority < 0 || j.Priority > MaxPriority {
 		add("priority", "must be between 0 and %d, got %d", MaxPriority, j.Priority)
 	}
-	if j.Replicas < 1 {
+	validateHealth(j, add)
+	if j.Replicas == 0 && j.Kind == KindInference {
+		// An inference service scaled to zero: no replicas until it is
+		// scaled up.
+	} else if j.Replicas == 0 && j.Kind != "" {
+		add("replicas", "must be >= 1 for a %s job (0, scaled to zero, is for inference jobs only)", j.Kind)
+	} else if j.Replicas < 1 {
 		add("replicas", "must be >= 1, got %d", j.Replicas)
 	} else if j.Replicas > MaxReplicas {
 		add("replicas", "must be <= %d, got %d", MaxReplicas, j.Replicas)
@@ -223,7 +232,7 @@ func (j *Job) Validate() error {
 		default:
 			b := t.Builtin
 			if strings.TrimSpace(b.Model) == "" {
-				add("task.builtin.model", "is required (gpt-tiny, gpt-small)")
+				add("task.builtin.model", "is required (%s)", strings.Join(BuiltinModels, ", "))
 			}
 			if strings.TrimSpace(b.Data) == "" && j.Kind != KindInference {
 				add("task.builtin.data", "is required (a text file on the nodes)")
@@ -244,6 +253,7 @@ func (j *Job) Validate() error {
 				add("task.builtin.lr", "must be between 0 and 1, got %g", b.LR)
 			}
 			validateLoRA(j.Kind, b, add)
+			validateBuiltinFields(b, add)
 		}
 		if t.Exec != nil {
 			add("task.exec", "must be empty when task.driver is builtin")

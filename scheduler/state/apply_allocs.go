@@ -21,6 +21,21 @@ func applyPlan(txn *memdb.Txn, index uint64, req *ApplyPlanRequest) (*ApplyPlanR
 	ports := usedPorts(txn, live)
 	allocsChanged, jobsChanged := false, false
 	for _, p := range req.Plan.Placements {
+		if svc := runningService(txn, p.JobID); svc != nil {
+			// Replacements of a running service's missing replicas
+			// (apply_service.go).
+			why, err := applyReplacement(txn, index, loads, ports, svc, p, req.Time)
+			switch {
+			case err != nil:
+				return nil, err
+			case why != "":
+				resp.Rejected[p.JobID] = why
+			default:
+				resp.Placed = append(resp.Placed, p.JobID)
+				allocsChanged = true
+			}
+			continue
+		}
 		if why := checkPlacement(txn, loads, ports, p); why != "" {
 			resp.Rejected[p.JobID] = why
 			continue
@@ -45,7 +60,7 @@ func applyPlan(txn *memdb.Txn, index uint64, req *ApplyPlanRequest) (*ApplyPlanR
 			}
 		}
 		j.Status = api.JobRunning
-		j.Reason, j.Reasons = "", nil
+		j.Reason, j.Reasons, j.CannotFit = "", nil, false
 		j.Preempting, j.HeldNodes, j.HoldUntil = nil, nil, nil
 		j.StartTime = timePtr(req.Time)
 		j.ModifyIndex = index
@@ -64,7 +79,7 @@ func applyPlan(txn *memdb.Txn, index uint64, req *ApplyPlanRequest) (*ApplyPlanR
 		if j.Status != api.JobPending || j.Reason == pr.Reason {
 			continue
 		}
-		j.Reason, j.Reasons = pr.Reason, pr.Reasons
+		j.Reason, j.Reasons, j.CannotFit = pr.Reason, pr.Reasons, pr.Never
 		j.ModifyIndex = index
 		if err := txn.Insert(tableJobs, &j); err != nil {
 			return nil, err
@@ -203,7 +218,8 @@ func applyAllocStatus(txn *memdb.Txn, index uint64, req *AllocStatusRequest) err
 		return nil
 	}
 	u := req.Update
-	reported := (u.Progress != "" && u.Progress != a.Progress) || (u.Checkpoint != nil && (a.LastCheckpoint == nil || *u.Checkpoint != *a.LastCheckpoint))
+	reported := (u.Progress != "" && u.Progress != a.Progress) || (u.Checkpoint != nil && (a.LastCheckpoint == nil || *u.Checkpoint != *a.LastCheckpoint)) ||
+		(u.Ready != nil && *u.Ready != a.Ready)
 	if a.Status == u.Status && a.Message == u.Message && !reported {
 		return nil
 	}
@@ -214,21 +230,33 @@ func applyAllocStatus(txn *memdb.Txn, index uint64, req *AllocStatusRequest) err
 		cp := *u.Checkpoint
 		a.LastCheckpoint = &cp
 	}
+	if u.Ready != nil {
+		a.Ready = *u.Ready
+	}
 	a.Status = u.Status
 	a.ExitCode = u.ExitCode
 	a.Signal = u.Signal
-	a.Message = u.Message
+	if u.Ready == nil || u.Message != "" {
+		a.Message = u.Message // a readiness report keeps the message
+	}
+	if u.Status == api.AllocFailed {
+		a.StderrTail = boundTail(u.StderrTail)
+	}
 	if u.Status == api.AllocRunning && a.StartTime == nil {
 		a.StartTime = timePtr(req.Time)
 	}
 	if a.Terminal() {
 		a.FinishTime = timePtr(req.Time)
+		a.Ready = false
 	}
 	a.ModifyIndex = index
 	if err := txn.Insert(tableAllocs, &a); err != nil {
 		return err
 	}
 	if err := setIndex(txn, tableAllocs, index); err != nil {
+		return err
+	}
+	if svc, err := serviceAllocEnded(txn, index, &a, req.Time); svc || err != nil {
 		return err
 	}
 	return reconcileJob(txn, index, a.JobID, req.Time)
@@ -277,6 +305,12 @@ func applyPreemption(txn *memdb.Txn, index uint64, pr Preemption) error {
 			v.LastPreemption = fmt.Sprintf("preempted: queue %s reclaimed the GPUs this job borrowed (for job %s)", j.Queue, j.ID)
 		}
 		v.Preempting = nil
+		if v.Service {
+			if err := preemptReplicas(txn, index, &v, pr.Nodes); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := requeue(txn, index, &v, v.LastPreemption); err != nil {
 			return err
 		}
@@ -290,6 +324,7 @@ func applyPreemption(txn *memdb.Txn, index uint64, pr Preemption) error {
 		j.HoldUntil = timePtr(pr.HoldUntil)
 	}
 	j.Reason = fmt.Sprintf("preempting %s; waiting for their allocations to stop", strings.Join(pr.Victims, ", "))
+	j.CannotFit = false
 	j.ModifyIndex = index
 	return txn.Insert(tableJobs, &j)
 }

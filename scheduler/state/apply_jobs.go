@@ -159,6 +159,9 @@ func failureReason(a *api.Allocation) string {
 	if a.Message != "" {
 		msg += " (" + a.Message + ")"
 	}
+	if t := reasonTail(a.StderrTail); t != "" {
+		msg += "; stderr: " + t
+	}
 	return msg
 }
 
@@ -206,6 +209,14 @@ func applyMigrateJobs(txn *memdb.Txn, index uint64, req *MigrateJobsRequest) err
 		}
 		j := *raw.(*api.Job)
 		if j.Status != api.JobRunning {
+			continue
+		}
+		if j.Service {
+			// A service moves replica by replica (apply_service.go).
+			if err := migrateReplicas(txn, index, &j, req.NodeID, req.Reason); err != nil {
+				return err
+			}
+			changed = true
 			continue
 		}
 		j.Migrations++

@@ -71,6 +71,7 @@ func applyNodeStatus(txn *memdb.Txn, index uint64, req *NodeStatusRequest) error
 	// Every live allocation on a node that is down is lost, and so is the
 	// gang it belongs to.
 	jobs := map[string]bool{}
+	lost := 0
 	for _, a := range collect[*api.Allocation](nil, txn, tableAllocs, "node", n.ID) {
 		if a.Terminal() {
 			continue
@@ -84,9 +85,15 @@ func applyNodeStatus(txn *memdb.Txn, index uint64, req *NodeStatusRequest) error
 		if err := txn.Insert(tableAllocs, &na); err != nil {
 			return err
 		}
-		jobs[a.JobID] = true
+		lost++
+		// A service replaces the replica alone (apply_service.go).
+		if svc, err := serviceAllocEnded(txn, index, &na, req.Time); err != nil {
+			return err
+		} else if !svc {
+			jobs[a.JobID] = true
+		}
 	}
-	if len(jobs) == 0 {
+	if lost == 0 {
 		return nil
 	}
 	if err := setIndex(txn, tableAllocs, index); err != nil {

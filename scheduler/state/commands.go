@@ -176,6 +176,9 @@ type PendingReason struct {
 	JobID   string       `json:"jobId"`
 	Reason  string       `json:"reason"`
 	Reasons []api.Reason `json:"reasons,omitempty"`
+	// Never is set when the job cannot fit even on the idle cluster
+	// (api.Job.CannotFit).
+	Never bool `json:"never,omitempty"`
 }
 
 // ApplyPlanRequest commits a plan. The leader checks the plan against the
@@ -233,6 +236,10 @@ type MigrateJobsRequest struct {
 	JobIDs []string  `json:"jobIds"`
 	Reason string    `json:"reason"`
 	Time   time.Time `json:"time"`
+	// NodeID is the draining node: a service (api.Job.Service) moves only
+	// its replicas there, one replacement each. Entries written before
+	// services existed have none.
+	NodeID string `json:"nodeId,omitempty"`
 }
 
 // GCJobsRequest forgets jobs that ended before Before, with their

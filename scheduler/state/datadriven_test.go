@@ -39,21 +39,24 @@ var rewrite = flag.Bool("rewrite", false, "TestData: rewrite the expected blocks
 //	                                                 GPUMEM (141) Gi; ID defaults to id-NAME
 //	job ID [replicas=R] [gpus=G] [milli=M] [gpumem=Q] [prio=P] [queue=Q]
 //	       [restarts=N] [backoff=DUR] [token=T]      RegisterJob (defaults: 1 replica, 1 GPU, priority 50)
+//	       [service]                                 service: an inference job the leader marked a service
 //	plan                                             ApplyPlan, with one line per entry:
 //	  place JOB SLOT... [attempt=A] [port=P|none] [id=PREFIX] [gpumem=GI] [cpu=CORES] [ram=GI]
-//	        [ranks=R,...] [ids=ID,...]               rank i on SLOT i, NODE:GPUS or NODE:GPU@MILLI (a
+//	        [ranks=R,...] [ids=ID,...] [sport=P]     rank i on SLOT i, NODE:GPUS or NODE:GPU@MILLI (a
 //	                                                 share); allocation IDs PREFIX-i (PREFIX: JOB,
 //	                                                 or JOB.aA at attempt A>0); rendezvous port: a
 //	                                                 fresh one (30000 up) unless given; ranks= and
-//	                                                 ids= override ranks and IDs (broken plans)
+//	                                                 ids= override ranks and IDs (broken plans);
+//	                                                 sport= a service port P+i for rank i
 //	  pending JOB REASON...                          the job's new pending reason
 //	  preempt JOB VICTIM,... [reclaim] [hold=NODE,...] [until=DUR]
 //	report ALLOC STATUS [exit=N] [signal=S] [msg=M]  AllocStatus, as an agent reports it
+//	       [ready=true|false]                        (a service replica's health)
 //	down NODE [info=I] | ready NODE                  NodeStatus
 //	eligible NODE | ineligible NODE                  NodeEligibility
 //	drain NODE deadline=DUR | drain NODE cancel | drain NODE complete
 //	cancel JOB [reason=R]                            CancelJob
-//	migrate JOB... [reason=R]                        MigrateJobs
+//	migrate JOB... [reason=R] [node=NAME]            MigrateJobs (NAME: the draining node)
 //	gc JOB... before=DUR                             GCJobs
 //	tick DUR                                         moves the clock (no command)
 //	state                                            prints every node, job and allocation
@@ -66,6 +69,7 @@ var rewrite = flag.Bool("rewrite", false, "TestData: rewrite the expected blocks
 //	node NAME STATUS gpus=N [ineligible] [drain=+DUR] [info=...]
 //	job ID STATUS prio=P [attempt=N] [migrations=N] [preemptions=N] [start=+DUR] [end=+DUR] [after=+DUR]
 //	    [preempting=V,...] [held=NODE,... until=+DUR] [reason=...] [last-preemption=...]
+//	    [replica=RANK:restarts=N,streak=S[,after=+DUR][,exit=N][,signal=S] ...]   (services)
 //	alloc ID NODE[GPUS][@MILLI][/GPUMEM] attempt=A STATUS/DESIRED [start=+DUR] [end=+DUR] [exit=N] [signal=S] [msg=...]
 //
 // Times print as offsets from t0.
@@ -214,7 +218,7 @@ func parseArgs(ws []string) args {
 	for _, w := range ws {
 		if k, v, ok := strings.Cut(w, "="); ok {
 			a.opts[k] = v
-		} else if len(a.pos) > 0 && (w == "reclaim" || w == "cancel" || w == "complete") {
+		} else if len(a.pos) > 0 && (w == "reclaim" || w == "cancel" || w == "complete" || w == "service") {
 			a.flags[w] = true
 		} else {
 			a.pos = append(a.pos, w)
@@ -306,6 +310,10 @@ func (d *driver) run(path string, b *block) (out []string) {
 			code := d.intOpt(a, "exit", 0)
 			u.ExitCode = &code
 		}
+		if v, ok := a.opts["ready"]; ok {
+			ready := v == "true"
+			u.Ready = &ready
+		}
 		typ, req = AllocStatusType, AllocStatusRequest{AllocID: a.pos[0], Update: u, Time: d.now}
 	case "down", "ready":
 		need(1)
@@ -325,7 +333,11 @@ func (d *driver) run(path string, b *block) (out []string) {
 		typ, req = CancelJobType, CancelJobRequest{JobID: a.pos[0], Reason: a.opts["reason"], Time: d.now}
 	case "migrate":
 		need(1)
-		typ, req = MigrateJobsType, MigrateJobsRequest{JobIDs: a.pos, Reason: a.opts["reason"], Time: d.now}
+		r := MigrateJobsRequest{JobIDs: a.pos, Reason: a.opts["reason"], Time: d.now}
+		if n, ok := a.opts["node"]; ok {
+			r.NodeID = d.nodeID(n)
+		}
+		typ, req = MigrateJobsType, r
 	case "gc":
 		need(1)
 		typ, req = GCJobsType, GCJobsRequest{JobIDs: a.pos, Before: d.now.Add(d.durOpt(a, "before"))}
@@ -382,6 +394,9 @@ func (d *driver) job(a args) *api.Job {
 	}
 	j.SubmitToken = a.opts["token"]
 	j.SubmitTime = d.now
+	if a.flags["service"] {
+		j.Kind, j.Spec.Kind, j.Service = spec.KindInference, spec.KindInference, true
+	}
 	return j
 }
 
@@ -462,6 +477,9 @@ func (d *driver) placement(a args) JobPlacement {
 		}
 		if port != 0 {
 			al.MasterAddr, al.MasterPort = "10.0.0.1", port
+		}
+		if _, ok := a.opts["sport"]; ok {
+			al.Port = d.intOpt(a, "sport", 0) + r
 		}
 		p.Allocs = append(p.Allocs, al)
 	}
@@ -646,6 +664,18 @@ func jobLine(j *api.Job) string {
 	if j.LastPreemption != "" && j.LastPreemption != j.Reason {
 		s += " last-preemption=" + val(j.LastPreemption)
 	}
+	for _, r := range j.ServiceReplicas {
+		s += fmt.Sprintf(" replica=%d:restarts=%d,streak=%d", r.Rank, r.Restarts, r.Streak)
+		if r.RestartAfter != nil {
+			s += ",after=" + since(*r.RestartAfter)
+		}
+		if r.LastExitCode != nil {
+			s += fmt.Sprintf(",exit=%d", *r.LastExitCode)
+		}
+		if r.LastSignal != "" {
+			s += ",signal=" + r.LastSignal
+		}
+	}
 	return s
 }
 
@@ -676,6 +706,9 @@ func allocLine(a *api.Allocation) string {
 	}
 	if a.Message != "" {
 		s += " msg=" + val(a.Message)
+	}
+	if a.Ready {
+		s += " ready"
 	}
 	return s
 }

@@ -166,7 +166,13 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 		started.Message = why
 	}
 	go a.report(ctx, al.ID, started)
+	hctx, stopHealth := context.WithCancel(ctx)
+	if check := healthOf(al); check != nil {
+		a.taskWG.Add(1)
+		go func() { defer a.taskWG.Done(); a.runHealth(hctx, t, check, log) }()
+	}
 	a.watch(ctx, t, h, log)
+	stopHealth()
 }
 
 // watch follows a running task to its end, stopping it when asked, and
@@ -186,7 +192,7 @@ func (a *Agent) watch(ctx context.Context, t *task, h driver.Handle, log *zap.Lo
 		<-h.Done()
 	}
 	res := h.Result()
-	u := resultUpdate(res, stopReason)
+	u := withStderrTail(resultUpdate(res, stopReason), t.dir, stopReason)
 	log.Info("task ended", zap.String("status", u.Status), zap.Int("exit_code", res.ExitCode), zap.String("signal", res.Signal))
 	a.final(ctx, al.ID, u)
 }
@@ -242,7 +248,7 @@ func (a *Agent) reattach(ctx context.Context) {
 		case res != nil:
 			log.Info("task ended while the agent was down", zap.Int("exit_code", res.ExitCode), zap.String("signal", res.Signal))
 			a.tasks[al.ID] = doneTask(al)
-			a.reportAsync(ctx, al.ID, resultUpdate(*res, ""))
+			a.reportAsync(ctx, al.ID, withStderrTail(resultUpdate(*res, ""), dir, ""))
 		default:
 			log.Info("re-attached to a running task", zap.Int("pid", h.Pid()))
 			a.tasks[al.ID] = t

@@ -1,0 +1,224 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/state"
+)
+
+// A service's stable endpoint: every server answers
+// /v1/services/{job}/PATH by forwarding to a ready replica of the job
+// (api.Allocation.Ready, reported by its agent's health check) chosen by
+// least outstanding requests through this server, streaming the answer
+// back as it comes. The caller's token must see the job's namespace, and
+// it is not passed on. A request is tried on another replica only when
+// none of its body was sent to the first (a replica that refused the
+// connection); a service with no ready replica answers 503 with why.
+
+// serviceProxy counts the requests each replica has in flight through
+// this server. Its zero value is ready to use.
+type serviceProxy struct {
+	mu       sync.Mutex
+	inflight map[string]int // by allocation ID
+	once     sync.Once
+	client   *http.Client
+}
+
+// replicaTarget is a ready replica's address.
+type replicaTarget struct {
+	alloc *api.Allocation
+	addr  string
+}
+
+func (p *serviceProxy) httpClient() *http.Client {
+	p.once.Do(func() {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil // replicas are reached directly
+		p.client = &http.Client{Transport: tr,
+			// A replica's redirect is the caller's to follow.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	})
+	return p.client
+}
+
+// pick takes the ready replica with the fewest requests in flight (the
+// lowest rank on a tie) among those not tried, and counts one more on it;
+// done gives it back.
+func (p *serviceProxy) pick(targets []replicaTarget, tried map[string]bool) (t *replicaTarget, done func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.inflight == nil {
+		p.inflight = map[string]int{}
+	}
+	for i := range targets {
+		c := &targets[i]
+		if tried[c.alloc.ID] {
+			continue
+		}
+		if t == nil || p.inflight[c.alloc.ID] < p.inflight[t.alloc.ID] ||
+			(p.inflight[c.alloc.ID] == p.inflight[t.alloc.ID] && c.alloc.Rank < t.alloc.Rank) {
+			t = c
+		}
+	}
+	if t == nil {
+		return nil, nil
+	}
+	id := t.alloc.ID
+	p.inflight[id]++
+	return t, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.inflight[id]--; p.inflight[id] <= 0 {
+			delete(p.inflight, id)
+		}
+	}
+}
+
+// readyReplicas are a service's replicas that serve and passed their
+// health check, with their addresses; why says what is missing when there
+// are none.
+func readyReplicas(snap *state.Snapshot, j *api.Job) (out []replicaTarget, why string) {
+	if !j.Service {
+		return nil, fmt.Sprintf("job %s is a %s job, not a service", j.ID, j.Kind)
+	}
+	if j.Status != api.JobRunning {
+		return nil, fmt.Sprintf("service %s is %s", j.ID, j.Status)
+	}
+	serving := 0
+	for _, a := range snap.AllocsByJob(nil, j.ID) {
+		if !a.Serving() {
+			continue
+		}
+		serving++
+		n := snap.Node(nil, a.NodeID)
+		if !a.Ready || a.Port == 0 || n == nil || n.Status != api.NodeReady {
+			continue
+		}
+		out = append(out, replicaTarget{alloc: a, addr: net.JoinHostPort(n.Address, strconv.Itoa(a.Port))})
+	}
+	if len(out) == 0 {
+		why = fmt.Sprintf("service %s has no ready replica (%d of %d placed, none passed its health check)", j.ID, serving, j.Spec.Replicas)
+		if j.Spec.Replicas == 0 {
+			why = fmt.Sprintf("service %s is scaled to zero", j.ID)
+		}
+	}
+	return out, why
+}
+
+// hopHeaders are a connection's own, never forwarded (RFC 9110 7.6.1),
+// with the caller's Ark token.
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer",
+	"Transfer-Encoding", "Upgrade", "Authorization"}
+
+// countingReader counts what was read of a request body: a request may be
+// retried only while it is 0.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
+}
+
+func (s *Server) handleService(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("job")
+	p := principalOf(r.Context())
+	snap := s.store.Snapshot()
+	j := snap.Job(nil, id)
+	if j == nil || !p.canNamespace(j.Namespace) {
+		s.fail(w, r, hiddenJob(id))
+		return
+	}
+	targets, why := readyReplicas(snap, j)
+	if len(targets) == 0 {
+		writeError(w, http.StatusServiceUnavailable, errors.New(why))
+		return
+	}
+	body := &countingReader{r: r.Body}
+	tried := map[string]bool{}
+	var lastErr error
+	for {
+		t, done := s.svc.pick(targets, tried)
+		if t == nil {
+			writeError(w, http.StatusServiceUnavailable, fmt.Errorf("service %s: no ready replica answered: %w", id, lastErr))
+			return
+		}
+		tried[t.alloc.ID] = true
+		resp, err := s.forwardService(r, t, body)
+		if err != nil {
+			done()
+			lastErr = fmt.Errorf("replica %d (%s): %w", t.alloc.Rank, t.addr, err)
+			if body.n == 0 && r.Context().Err() == nil {
+				continue // nothing of the request reached it: another may take it whole
+			}
+			writeError(w, http.StatusBadGateway, lastErr)
+			return
+		}
+		streamBack(w, resp)
+		resp.Body.Close()
+		done()
+		return
+	}
+}
+
+// forwardService sends r to replica t, its body read through body.
+func (s *Server) forwardService(r *http.Request, t *replicaTarget, body *countingReader) (*http.Response, error) {
+	url := "http://" + t.addr + "/" + r.PathValue("rest")
+	if r.URL.RawQuery != "" {
+		url += "?" + r.URL.RawQuery
+	}
+	var rb io.Reader
+	if r.ContentLength != 0 {
+		rb = io.NopCloser(body) // a failed round trip must not close the caller's body
+	}
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, url, rb)
+	if err != nil {
+		return nil, err
+	}
+	out.ContentLength = r.ContentLength
+	out.Header = r.Header.Clone()
+	for _, h := range hopHeaders {
+		out.Header.Del(h)
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		out.Header.Add("X-Forwarded-For", host)
+	}
+	out.Header.Set("X-Ark-Replica", strconv.Itoa(t.alloc.Rank))
+	return s.svc.httpClient().Do(out)
+}
+
+// streamBack copies a replica's answer to the caller, flushing each read
+// (server-sent events and streamed completions arrive as they are made).
+func streamBack(w http.ResponseWriter, resp *http.Response) {
+	for k, vs := range resp.Header {
+		w.Header()[k] = vs
+	}
+	for _, h := range hopHeaders {
+		w.Header().Del(h)
+	}
+	w.WriteHeader(resp.StatusCode)
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return // the caller left
+			}
+			_ = rc.Flush()
+		}
+		if err != nil {
+			return
+		}
+	}
+}
