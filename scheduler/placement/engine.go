@@ -68,6 +68,7 @@ func place(in Input, fresh bool) Result {
 	res := Result{Unplaced: map[string]string{}}
 	views := map[viewKey]*view{}
 	explained := map[string]Explanation{} // by request and gang, until the next placement
+	idle := verdicts{}                    // the idle cluster's verdicts, for the whole pass
 	pre := &preempter{in: &in, taken: map[string]bool{}}
 	var held []reservation // room kept for jobs that fit nowhere (backfill)
 	// Nodes freed by committed preemptions are their preemptors' alone.
@@ -139,7 +140,7 @@ func place(in Input, fresh bool) Result {
 			ek := fmt.Sprintf("%+v/%+v", req, g)
 			why, seen := explained[ek]
 			if !seen {
-				why = explainGang(nodes, usage, g, req)
+				why = explainGangWith(nodes, usage, g, req, idle)
 				explained[ek] = why
 			}
 			if wait := waitingOn(stopping, job.Preempting); len(wait) > 0 {

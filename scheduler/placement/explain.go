@@ -30,6 +30,23 @@ func (res *Result) pending(jobID string, e Explanation) {
 // replicas' room in all). The verdict reads the idle cluster: a job that
 // could not fit even there "cannot fit on this cluster".
 func explainGang(nodes []*api.Node, usage map[string]*Usage, g Gang, req Request) Explanation {
+	return explainGangWith(nodes, usage, g, req, nil)
+}
+
+// verdicts remembers, for one pass, the verdict on the idle cluster per
+// request and gang: it reads only the nodes, which a pass does not change,
+// while the rest of an explanation reads the usage, which every placement
+// does.
+type verdicts map[string]verdictOf
+
+type verdictOf struct {
+	summary string
+	never   bool
+}
+
+// explainGangWith is explainGang with the idle verdict taken from (and
+// kept in) cache when it is not nil.
+func explainGangWith(nodes []*api.Node, usage map[string]*Usage, g Gang, req Request, cache verdicts) Explanation {
 	if len(nodes) == 0 {
 		return Explanation{Summary: "no nodes are registered"}
 	}
@@ -65,7 +82,15 @@ func explainGang(nodes []*api.Node, usage map[string]*Usage, g Gang, req Request
 	for _, r := range gangReasons(fit, g, replicas, desc, gpuMem) {
 		e.Add(r)
 	}
-	e.Summary, e.Never = verdict(jobStatesIdle(nodes, req), g, req, replicas)
+	key := fmt.Sprintf("%+v/%+v", req, g)
+	v, ok := cache[key]
+	if !ok {
+		v.summary, v.never = verdict(jobStatesIdle(nodes, req), g, req, replicas)
+		if cache != nil {
+			cache[key] = v
+		}
+	}
+	e.Summary, e.Never = v.summary, v.never
 	return e
 }
 
