@@ -175,26 +175,9 @@ func checkPlacement(txn *memdb.Txn, loads map[string]*nodeLoad, ports map[portKe
 		if a.Rank == 0 && a.MasterPort != 0 && ports[portKey{a.MasterAddr, a.MasterPort}] {
 			return fmt.Sprintf("rendezvous port %s:%d is taken", a.MasterAddr, a.MasterPort)
 		}
-		rawNode, _ := txn.First(tableNodes, "id", a.NodeID)
-		if rawNode == nil {
-			return fmt.Sprintf("rank %d: node %s does not exist", a.Rank, a.NodeID)
+		if _, why := onNode(txn, loads, tentative, a); why != "" {
+			return why
 		}
-		nd := rawNode.(*api.Node)
-		switch {
-		case nd.Ineligible:
-			return fmt.Sprintf("rank %d: node %s is not eligible for new allocations", a.Rank, nd.Name)
-		case nd.Status != api.NodeReady:
-			return fmt.Sprintf("rank %d: node %s is %s", a.Rank, nd.Name, nd.Status)
-		}
-		l, ok := tentative[a.NodeID]
-		if !ok {
-			l = loads[a.NodeID].clone()
-			tentative[a.NodeID] = l
-		}
-		if why := l.check(nd, a); why != "" {
-			return fmt.Sprintf("rank %d: %s", a.Rank, why)
-		}
-		l.add(a)
 	}
 	return ""
 }

@@ -174,30 +174,16 @@ func checkReplacement(txn *memdb.Txn, loads map[string]*nodeLoad, ports map[port
 		if r.RestartAfter != nil && now.Before(*r.RestartAfter) {
 			return fmt.Sprintf("replica %d waits out its backoff until %s", a.Rank, r.RestartAfter.Format(time.RFC3339))
 		}
-		rawNode, _ := txn.First(tableNodes, "id", a.NodeID)
-		if rawNode == nil {
-			return fmt.Sprintf("rank %d: node %s does not exist", a.Rank, a.NodeID)
-		}
-		nd := rawNode.(*api.Node)
-		switch {
-		case nd.Ineligible:
-			return fmt.Sprintf("rank %d: node %s is not eligible for new allocations", a.Rank, nd.Name)
-		case nd.Status != api.NodeReady:
-			return fmt.Sprintf("rank %d: node %s is %s", a.Rank, nd.Name, nd.Status)
-		case a.Port != 0 && ports[portKey{nd.Address, a.Port}]:
-			return fmt.Sprintf("rank %d: service port %s:%d is taken", a.Rank, nd.Address, a.Port)
-		case a.MasterPort != 0:
+		if a.MasterPort != 0 {
 			return fmt.Sprintf("rank %d: a replacement replica takes no rendezvous port", a.Rank)
 		}
-		l, ok := tentative[a.NodeID]
-		if !ok {
-			l = loads[a.NodeID].clone()
-			tentative[a.NodeID] = l
+		nd, why := onNode(txn, loads, tentative, a)
+		if why != "" {
+			return why
 		}
-		if why := l.check(nd, a); why != "" {
-			return fmt.Sprintf("rank %d: %s", a.Rank, why)
+		if a.Port != 0 && ports[portKey{nd.Address, a.Port}] {
+			return fmt.Sprintf("rank %d: service port %s:%d is taken", a.Rank, nd.Address, a.Port)
 		}
-		l.add(a)
 	}
 	return ""
 }

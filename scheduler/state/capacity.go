@@ -3,6 +3,8 @@ package state
 import (
 	"fmt"
 
+	"github.com/hashicorp/go-memdb"
+
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/spec"
 )
@@ -121,4 +123,31 @@ func (l *nodeLoad) clone() *nodeLoad {
 		c.cpuMilli, c.memory = l.cpuMilli, l.memory
 	}
 	return c
+}
+
+// onNode checks that rank a's node exists, is ready and eligible, and has
+// room for it on top of loads and what earlier ranks of the same placement
+// took (tentative, which it extends); it returns the node, or why not.
+func onNode(txn *memdb.Txn, loads, tentative map[string]*nodeLoad, a *api.Allocation) (*api.Node, string) {
+	rawNode, _ := txn.First(tableNodes, "id", a.NodeID)
+	if rawNode == nil {
+		return nil, fmt.Sprintf("rank %d: node %s does not exist", a.Rank, a.NodeID)
+	}
+	nd := rawNode.(*api.Node)
+	switch {
+	case nd.Ineligible:
+		return nil, fmt.Sprintf("rank %d: node %s is not eligible for new allocations", a.Rank, nd.Name)
+	case nd.Status != api.NodeReady:
+		return nil, fmt.Sprintf("rank %d: node %s is %s", a.Rank, nd.Name, nd.Status)
+	}
+	l, ok := tentative[a.NodeID]
+	if !ok {
+		l = loads[a.NodeID].clone()
+		tentative[a.NodeID] = l
+	}
+	if why := l.check(nd, a); why != "" {
+		return nil, fmt.Sprintf("rank %d: %s", a.Rank, why)
+	}
+	l.add(a)
+	return nd, ""
 }
