@@ -134,40 +134,13 @@ func (m *Model) loadState(st *checkpoint.State, withOptimizer bool) error {
 			return fmt.Errorf("%w: checkpoint holds model %+v, want %+v", ErrConfig, cfg, m.Cfg)
 		}
 	}
-	tensors := map[string][]byte{}
-	for _, sh := range st.Shards {
-		for _, t := range sh.Tensors {
-			tensors[t.Name] = t.Data
-		}
-	}
-	load := []struct {
-		name string
-		b    kernels.Buffer
-	}{{"params", m.params}}
+	load := []namedBuffer{{"params", m.params}}
 	if withOptimizer {
-		load = append(load, struct {
-			name string
-			b    kernels.Buffer
-		}{"adam_m", m.m}, struct {
-			name string
-			b    kernels.Buffer
-		}{"adam_v", m.v})
+		load = append(load, namedBuffer{"adam_m", m.m}, namedBuffer{"adam_v", m.v})
 	} else if err := m.resetOptimizer(); err != nil {
 		return err
 	}
-	for _, l := range load {
-		data, ok := tensors[l.name]
-		if !ok {
-			return fmt.Errorf("%w: checkpoint has no tensor %q", ErrConfig, l.name)
-		}
-		if len(data) != 4*l.b.Len() {
-			return fmt.Errorf("%w: tensor %q has %d bytes, want %d", ErrConfig, l.name, len(data), 4*l.b.Len())
-		}
-		if err := m.d.CopyIn(l.b, data); err != nil {
-			return fmt.Errorf("load %s: %w", l.name, err)
-		}
-	}
-	return nil
+	return copyTensorsIn(m.d, stateTensors(st), load, "")
 }
 
 // bufferBytes returns a Float32 buffer's bytes: its own memory on a device

@@ -84,30 +84,33 @@ func (a *Adapter) loadState(st *checkpoint.State, withOptimizer bool) error {
 	if err := a.accepts(w); err != nil {
 		return err
 	}
-	tensors := stateTensors(st)
-	load := []struct {
-		name string
-		b    kernels.Buffer
-	}{{loraTensor, a.params}}
+	load := []namedBuffer{{loraTensor, a.params}}
 	if withOptimizer {
-		load = append(load, struct {
-			name string
-			b    kernels.Buffer
-		}{"adam_m", a.m}, struct {
-			name string
-			b    kernels.Buffer
-		}{"adam_v", a.v})
+		load = append(load, namedBuffer{"adam_m", a.m}, namedBuffer{"adam_v", a.v})
 	}
+	return copyTensorsIn(a.d, stateTensors(st), load, "adapter ")
+}
+
+// namedBuffer is a device buffer and the checkpoint tensor it is saved as.
+type namedBuffer struct {
+	name string
+	b    kernels.Buffer
+}
+
+// copyTensorsIn copies each named tensor of a checkpoint into its buffer,
+// checking it exists and has the buffer's size; what ("adapter ") prefixes
+// the errors.
+func copyTensorsIn(d kernels.Device, tensors map[string][]byte, load []namedBuffer, what string) error {
 	for _, l := range load {
 		data, ok := tensors[l.name]
 		if !ok {
-			return fmt.Errorf("%w: adapter checkpoint has no tensor %q", ErrConfig, l.name)
+			return fmt.Errorf("%w: %scheckpoint has no tensor %q", ErrConfig, what, l.name)
 		}
 		if len(data) != 4*l.b.Len() {
-			return fmt.Errorf("%w: adapter tensor %q has %d bytes, want %d", ErrConfig, l.name, len(data), 4*l.b.Len())
+			return fmt.Errorf("%w: %stensor %q has %d bytes, want %d", ErrConfig, what, l.name, len(data), 4*l.b.Len())
 		}
-		if err := a.d.CopyIn(l.b, data); err != nil {
-			return fmt.Errorf("load adapter %s: %w", l.name, err)
+		if err := d.CopyIn(l.b, data); err != nil {
+			return fmt.Errorf("load %s%s: %w", what, l.name, err)
 		}
 	}
 	return nil
