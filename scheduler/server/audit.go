@@ -98,7 +98,8 @@ func (r role) String() string {
 	return "unknown"
 }
 
-// statusRecorder keeps the status code a handler answered with.
+// statusRecorder keeps the status code a handler answered with, for the
+// audit log and the API metrics. It passes Flush through (log streams).
 type statusRecorder struct {
 	http.ResponseWriter
 	code    int
@@ -120,3 +121,9 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection (deadlines,
 // flushes of streamed answers).
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}

@@ -99,7 +99,7 @@ func (s *Server) closeMetrics(ctx context.Context) {
 func (s *Server) instrumentAPI(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		rw := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(rw, r)
 		route := r.Pattern // set on this request by the router
 		if route == "" {
@@ -109,34 +109,6 @@ func (s *Server) instrumentAPI(next http.Handler) http.Handler {
 		s.met.apiLatency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
 }
-
-// statusWriter remembers the status code written. It passes Flush through
-// (log streams) and unwraps for http.ResponseController (deadlines).
-type statusWriter struct {
-	http.ResponseWriter
-	code  int
-	wrote bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.code, w.wrote = code, true
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	w.wrote = true
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // registerMetrics registers the collectors that read the server's state
 // and Raft node, watches for leader changes and binds the metrics
