@@ -127,6 +127,9 @@ func newACLPolicyCmd(g *globals) *cobra.Command {
 			if err := c.ACLPolicyDelete(cmd.Context(), args[0]); err != nil {
 				return err
 			}
+			if g.json() {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"deleted": args[0]})
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "policy %s deleted\n", args[0])
 			return nil
 		},
@@ -210,6 +213,9 @@ func newACLTokenCmd(g *globals) *cobra.Command {
 			}
 			if err := c.ACLTokenDelete(cmd.Context(), args[0]); err != nil {
 				return err
+			}
+			if g.json() {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"deleted": args[0]})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "token %s deleted\n", args[0])
 			return nil

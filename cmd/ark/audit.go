@@ -25,6 +25,9 @@ func newAuditCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s does not verify: %w", args[0], err)
 			}
+			if wantJSON(cmd) {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"file": args[0], "entries": n, "verified": true})
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d entries, the chain verifies\n", args[0], n)
 			return nil
 		},

@@ -75,7 +75,7 @@ tuning pass, and the overlap efficiency of a compute+all-reduce loop.`,
 				}
 				return err
 			}
-			if asJSON {
+			if asJSON || wantJSON(cmd) {
 				return collbench.WriteJSON(cmd.OutOrStdout(), res)
 			}
 			return collbench.WriteMarkdown(cmd.OutOrStdout(), res)

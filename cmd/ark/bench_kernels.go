@@ -50,7 +50,7 @@ before it is timed. Where a CUDA GPU is present, GPU 0 is measured too.`,
 				}
 				return err
 			}
-			if asJSON {
+			if asJSON || wantJSON(cmd) {
 				return kbench.WriteJSON(cmd.OutOrStdout(), res)
 			}
 			return kbench.WriteMarkdown(cmd.OutOrStdout(), res)

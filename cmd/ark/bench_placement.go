@@ -71,7 +71,7 @@ fit's decisions against the reference simulator's events.
 				}
 				return err
 			}
-			if asJSON {
+			if asJSON || wantJSON(cmd) {
 				return rep.WriteJSON(cmd.OutOrStdout())
 			}
 			rep.WriteMarkdown(cmd.OutOrStdout())

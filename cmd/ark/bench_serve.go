@@ -74,7 +74,7 @@ the cold-adapter ratio: median TTFT with twice as many adapters in use as
 			if err != nil {
 				return err
 			}
-			if asJSON {
+			if asJSON || wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), res)
 			}
 			writeServeBench(cmd.OutOrStdout(), res, slots)

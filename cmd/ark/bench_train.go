@@ -53,7 +53,7 @@ Each rank count needs that many threads' worth of idle cores to be meaningful.`,
 				}
 				return err
 			}
-			if asJSON {
+			if asJSON || wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), res)
 			}
 			writeTrainBench(cmd.OutOrStdout(), res)

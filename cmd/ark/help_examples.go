@@ -15,8 +15,9 @@ var commandExamples = map[string]string{
   ark job submit examples/finetune.yaml --wait
   ark job submit big.yaml --wait --wait-pending --timeout 1h
   cat job.yaml | ark job submit -`,
-	"job validate": `  ark job validate examples/finetune.yaml
-  ark job validate job.yaml -o json`,
+	"job validate": `  ark job validate examples/finetune.yaml          # against the cluster at --addr when one answers
+  ark job validate big.yaml --cluster               # the cluster's answer is required
+  ark job validate job.yaml --offline -o json`,
 	"job status": `  ark job status shakespeare-ft-1a2b3c
   ark job status shakespeare-ft        # a name or a unique ID prefix
   ark job status shakespeare-ft -o json`,

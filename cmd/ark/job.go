@@ -62,28 +62,6 @@ func readSpec(path string) (*spec.Job, error) {
 	return job, nil
 }
 
-func newJobValidateCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "validate FILE",
-		Short: "Check a job spec without submitting it",
-		Args:  exactArgs(1, "a spec file"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			job, err := readSpec(args[0])
-			if err != nil {
-				return err
-			}
-			if err := checkLocalFiles(g, job, func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) }); err != nil {
-				return err
-			}
-			if g.json() {
-				return printJSON(cmd.OutOrStdout(), job)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s is valid: %s job %q, %d replica(s) x %s\n", args[0], job.Kind, job.Name, job.Replicas, gpuAsk(job.Resources))
-			return nil
-		},
-	}
-}
-
 func newJobSubmitCmd(g *globals) *cobra.Command {
 	var wait, waitPending bool
 	var timeout time.Duration

@@ -89,7 +89,7 @@ func newRoot() *cobra.Command {
 			if g.output != "" && g.output != "json" && g.output != "text" {
 				return usagef("--output must be text or json, got %q", g.output)
 			}
-			return nil
+			return checkOutputMode(g, cmd)
 		},
 	}
 	defAddr := os.Getenv("ARK_ADDR")

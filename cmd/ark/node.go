@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ func newNodeDrainCmd(g *globals) *cobra.Command {
 		Use:   "drain NAME",
 		Short: "Move work off a node: no new placements; jobs still on it at the deadline restart elsewhere",
 		Args:  exactArgs(1, "a node name or ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if deadline < 0 {
 				return usagef("--deadline must not be negative")
 			}
@@ -41,6 +42,16 @@ func newNodeDrainCmd(g *globals) *cobra.Command {
 				return err
 			}
 			w := cmd.OutOrStdout()
+			if g.json() {
+				// Text says where the drain stands at each step; JSON
+				// prints the node once, at the end (after --wait).
+				w = io.Discard
+				defer func() {
+					if err == nil {
+						err = printJSON(cmd.OutOrStdout(), n)
+					}
+				}()
+			}
 			if disable {
 				fmt.Fprintf(w, "drain of %s cancelled; it stays ineligible until ark node eligibility %s --enable\n", n.Name, n.Name)
 				return nil
@@ -85,6 +96,9 @@ func newNodeEligibilityCmd(g *globals) *cobra.Command {
 			n, err := c.SetNodeEligibility(cmd.Context(), args[0], enable)
 			if err != nil {
 				return err
+			}
+			if g.json() {
+				return printJSON(cmd.OutOrStdout(), n)
 			}
 			state := "eligible"
 			if n.Ineligible {

@@ -54,6 +54,9 @@ func newOperatorCmd(g *globals) *cobra.Command {
 				if err := c.RemoveRaftPeer(cmd.Context(), args[0]); err != nil {
 					return err
 				}
+				if g.json() {
+					return printJSON(cmd.OutOrStdout(), map[string]string{"removed": args[0]})
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", args[0])
 				return nil
 			},
@@ -94,6 +97,9 @@ func newOperatorCmd(g *globals) *cobra.Command {
 				if err := os.Rename(tmp, args[0]); err != nil {
 					return err
 				}
+				if g.json() {
+					return printJSON(cmd.OutOrStdout(), map[string]any{"file": args[0], "bytes": n})
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "saved %d bytes to %s\n", n, args[0])
 				return nil
 			},
@@ -113,6 +119,9 @@ func newOperatorCmd(g *globals) *cobra.Command {
 				}
 				if err := c.SnapshotRestore(cmd.Context(), data); err != nil {
 					return err
+				}
+				if g.json() {
+					return printJSON(cmd.OutOrStdout(), map[string]any{"file": args[0], "bytes": len(data)})
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "restored the state from %s (%d bytes)\n", args[0], len(data))
 				return nil

@@ -33,6 +33,7 @@ func (s *Server) routes() http.Handler {
 	mux := newRouteMux()
 	mux.HandleFunc("POST /v1/jobs", s.auth(jobsAccess, s.writeHandler(s.handleSubmitJob)))
 	mux.HandleFunc("GET /v1/jobs", s.auth(jobsAccess, s.readHandler(s.handleListJobs)))
+	mux.HandleFunc("POST /v1/jobs/validate", s.auth(jobsAccess, s.writeHandler(s.handleValidateJob)))
 	mux.HandleFunc("GET /v1/jobs/{id}", s.auth(jobsAccess, s.readHandler(s.handleGetJob)))
 	mux.HandleFunc("DELETE /v1/jobs/{id}", s.auth(jobsAccess, s.writeHandler(s.handleCancelJob)))
 	mux.HandleFunc("GET /v1/jobs/{id}/logs", s.auth(jobsAccess, s.handleJobLogs))

@@ -34,6 +34,7 @@ func TestRoutesUnderEveryToken(t *testing.T) {
 	table := map[string]routeCase{
 		"POST /v1/jobs":                                  {"/v1/jobs", nlpJob, [7]int{401, 201, 403, 403, 403, 403, 201}},
 		"GET /v1/jobs":                                   {"/v1/jobs", "", [7]int{401, 200, 200, 403, 403, 403, 200}},
+		"POST /v1/jobs/validate":                         {"/v1/jobs/validate", nlpJob, [7]int{401, 200, 403, 403, 403, 403, 200}},
 		"GET /v1/jobs/{id}":                              {"/v1/jobs/{job}", "", [7]int{401, 200, 404, 403, 403, 403, 200}},
 		"GET /v1/jobs/{id}/logs":                         {"/v1/jobs/{job}/logs", "", [7]int{401, 502, 404, 403, 403, 403, 502}},
 		"DELETE /v1/jobs/{id}":                           {"/v1/jobs/no-such-job", "", [7]int{401, 404, 404, 403, 403, 403, 404}},
