@@ -50,16 +50,29 @@ func readSpec(path string) (*spec.Job, error) {
 	}
 	// The builtin runtime's files are named from where the user stands;
 	// the nodes need absolute paths (or URIs).
+	// An eval job's base lists several checkpoints: each is made absolute.
 	if b := job.Task.Builtin; b != nil {
-		for _, p := range []*string{&b.Data, &b.Base} {
-			if *p != "" && !strings.Contains(*p, "://") && !filepath.IsAbs(*p) {
-				if abs, err := filepath.Abs(*p); err == nil {
-					*p = abs
-				}
+		b.Data = absLocal(b.Data)
+		if b.Base != "" {
+			parts := strings.Split(b.Base, ",")
+			for i, p := range parts {
+				parts[i] = absLocal(strings.TrimSpace(p))
 			}
+			b.Base = strings.Join(parts, ",")
 		}
 	}
 	return job, nil
+}
+
+// absLocal is a local path made absolute; URIs and "" are kept.
+func absLocal(p string) string {
+	if p == "" || strings.Contains(p, "://") || filepath.IsAbs(p) {
+		return p
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }
 
 func newJobSubmitCmd(g *globals) *cobra.Command {

@@ -24,7 +24,7 @@ var tourSkips = map[string]string{
 	"ark dev":     "the harness starts ark dev itself, on a free port and in a temporary data dir (ARK_ADDR points the tour at it)",
 	"ark task train": "the per-rank trainer the builtin driver runs; the fine-tune job above has just run it through the scheduler, " +
 		"and text.txt stands for the reader's own data",
-	"ark task serve": "a server that runs until Ctrl-C; the inference job above serves the same checkpoint through the scheduler",
+	"ark task serve": "a server that runs until Ctrl-C; the inference job above runs the same server through the scheduler",
 }
 
 // tourBroken are tour commands that fail as the README writes them today,
@@ -94,8 +94,8 @@ func shellWords(line string) []string {
 
 // TestReadmeTour runs the README's tour as written against a real ark dev:
 // every command must exit 0. The placeholders the README uses for what
-// earlier commands produce (a job ID, a checkpoint URI, the user's
-// serve.yaml) are filled in from the cluster, as a reader would.
+// earlier commands produce (a job ID, a checkpoint URI) are filled in from
+// the cluster, as a reader would; the spec files are examples/'s own.
 func TestReadmeTour(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts ark dev and runs jobs")
@@ -142,22 +142,10 @@ func TestReadmeTour(t *testing.T) {
 		t.Fatal("the fine-tune reported no checkpoint")
 		return ""
 	}
-	serveYAML := filepath.Join(t.TempDir(), "serve.yaml")
-	// What the README's serve.yaml stands for: the reader's inference
-	// spec (kind: inference, driver builtin, base: CKPT_URI).
-	writeServe := func() string {
-		body := fmt.Sprintf("name: tour-serve\nkind: inference\nreplicas: 1\nresources: {gpus: 1, cpu: 500m, memory: 256Mi}\n"+
-			"task:\n  driver: builtin\n  builtin: {model: gpt-tiny, base: %q}\n", ckpt())
-		if err := os.WriteFile(serveYAML, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return serveYAML
-	}
 	placeholders := map[string]func() string{
 		"hello-gang-3fa9c1": func() string { return jobByName("hello-gang").ID },
 		"CKPT_URI":          ckpt,
-		"serve.yaml":        writeServe,
-		"SERVE_JOB_ID":      func() string { return jobByName("tour-serve").ID },
+		"SERVE_JOB_ID":      func() string { return jobByName("shakespeare-serve").ID },
 	}
 
 	began := time.Now()
