@@ -220,11 +220,14 @@ func (s *Server) blocking(w http.ResponseWriter, r *http.Request, query func(ws 
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
+// submittedSpec reads and parses a job spec from the request body and
+// checks that the caller may submit it (submit and validate alike); it
+// answers the error itself and returns ok false.
+func (s *Server) submittedSpec(w http.ResponseWriter, r *http.Request) (*spec.Job, bool) {
 	body, err := readBody(w, r)
 	if err != nil {
 		s.fail(w, r, err)
-		return
+		return nil, false
 	}
 	js, err := spec.Parse(body)
 	if err != nil {
@@ -233,10 +236,18 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 			err = &httpError{http.StatusBadRequest, err}
 		}
 		s.fail(w, r, err)
-		return
+		return nil, false
 	}
 	if err := s.authorizeSubmit(principalOf(r.Context()), js); err != nil {
 		s.fail(w, r, err)
+		return nil, false
+	}
+	return js, true
+}
+
+func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
+	js, ok := s.submittedSpec(w, r)
+	if !ok {
 		return
 	}
 	token := r.Header.Get(api.IdempotencyHeader)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -19,22 +18,8 @@ import (
 // only the leader's configuration is the one that places jobs; the token
 // must be one that may submit the spec (authorizeSubmit), as for a submit.
 func (s *Server) handleValidateJob(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	js, err := spec.Parse(body)
-	if err != nil {
-		var fe spec.Errors
-		if !errors.As(err, &fe) {
-			err = &httpError{http.StatusBadRequest, err}
-		}
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.authorizeSubmit(principalOf(r.Context()), js); err != nil {
-		s.fail(w, r, err)
+	js, ok := s.submittedSpec(w, r)
+	if !ok {
 		return
 	}
 	now := time.Now().UTC()
