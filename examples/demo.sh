@@ -2,9 +2,10 @@
 # make demo: start a dev cluster (one server, two agents with 4 fake H200s
 # each) in a temporary directory and walk the main job: a 2-rank gang checks
 # its rendezvous across both nodes; Ark's builtin GPT is fine-tuned with 2
-# data-parallel ranks (progress lines, checkpoints to the store); an eval
-# job compares base and fine-tuned; an inference job serves the result and
-# answers a prompt.
+# data-parallel ranks from the catalog's base and registers its result, a
+# LoRA adapter is trained and registered the same way, one eval job scores
+# all three, an inference job serves the fine-tune with the adapter and
+# answers a prompt, and the catalog compares them.
 # Exits 0 only if every job succeeded. Stops the cluster either way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,50 +62,83 @@ done
 echo "==> job $id: succeeded"
 
 echo
-echo "==> 2. fine-tune the builtin GPT from examples/base, 2 data-parallel ranks (examples/finetune.yaml)"
-set +e
-out=$(ark job submit --wait --timeout 120s examples/finetune.yaml)
-rc=$?
-set -e
-echo "$out"
-ft=$(echo "$out" | awk '$1 == "ID" {print $2; exit}')
-if [ -z "$ft" ] || [ "$rc" != 0 ]; then
-	echo "demo: the fine-tune did not succeed; dev cluster log:" >&2
-	tail -50 "$dir/dev.log" >&2
-	exit 1
-fi
-echo "--- rank 0's log"
-ark job logs "$ft" --rank 0
-ckpt=$(ark job status "$ft" -o json | awk -F'"' '$2 == "uri" {print $4; exit}')
-if [ -z "$ckpt" ]; then
-	echo "demo: the fine-tune reported no checkpoint" >&2
-	exit 1
-fi
+echo "==> 2. the model catalog: register the shipped base as shakespeare@1"
+ark model register shakespeare --uri "file://$PWD/examples/base/gpt-tiny" --arch gpt-tiny \
+	--description "gpt-tiny pretrained on the second half of tinyshakespeare"
+
+# submit_wait SPEC WHAT: submit and wait for success; sets $job.
+submit_wait() {
+	local out rc
+	set +e
+	out=$(ark job submit --wait --timeout 120s "$1")
+	rc=$?
+	set -e
+	job=$(echo "$out" | awk '$1 == "ID" {print $2; exit}')
+	if [ -z "$job" ] || [ "$rc" != 0 ]; then
+		echo "$out"
+		echo "demo: $2 did not succeed; dev cluster log:" >&2
+		tail -50 "$dir/dev.log" >&2
+		exit 1
+	fi
+}
 
 echo
-echo "==> 3. an eval job compares the base and the fine-tuned model on the held-out text"
+echo "==> 3. fine-tune shakespeare@1 with 2 data-parallel ranks; the result registers as shakespeare@2"
+cat >"$dir/finetune.yaml" <<EOF
+name: shakespeare-ft
+kind: finetune
+replicas: 2
+resources: {gpus: 1, cpu: 1, memory: 512Mi}
+task:
+  driver: builtin
+  builtin: {base: "model://shakespeare@1", data: examples/data/shakespeare.txt, steps: 150, batch: 8, lr: 1e-3}
+checkpoint: {every: 50, keep: 2}
+restart: {maxRestarts: 2}
+output: {model: shakespeare, description: fine-tuned on the first 6000 lines}
+EOF
+submit_wait "$dir/finetune.yaml" "the fine-tune"
+ft=$job
+echo "--- rank 0's log"
+ark job logs "$ft" --rank 0
+
+echo
+echo "==> 4. a LoRA adapter (rank 8) on the frozen shakespeare@1, registered as bard@1"
+cat >"$dir/lora.yaml" <<EOF
+name: shakespeare-lora
+kind: finetune
+resources: {gpus: 1, cpu: 1, memory: 512Mi}
+task:
+  driver: builtin
+  builtin: {base: "model://shakespeare@1", data: examples/data/shakespeare.txt, steps: 60, batch: 8, lr: 3e-3,
+            lora: {rank: 8, alpha: 16}}
+output: {model: bard, description: a LoRA specialist of shakespeare}
+EOF
+submit_wait "$dir/lora.yaml" "the LoRA fine-tune"
+# The leader registers a result within a second of the job's end.
+for _ in $(seq 50); do
+	if ark model show bard >/dev/null 2>&1 && ark model show shakespeare | grep -q "^2 "; then
+		break
+	fi
+	sleep 0.2
+done
+ark model versions shakespeare
+ark model lineage bard@1
+
+echo
+echo "==> 5. one eval job scores the base, the fine-tune and the adapter on the held-out text"
 cat >"$dir/eval.yaml" <<EOF
 name: shakespeare-eval
 kind: eval
 resources: {gpus: 1, cpu: 1, memory: 512Mi}
 task:
   driver: builtin
-  builtin: {model: gpt-tiny, data: examples/data/shakespeare.txt, base: "file://$PWD/examples/base/gpt-tiny,$ckpt"}
+  builtin: {data: examples/data/shakespeare.txt, base: "model://shakespeare@1,model://shakespeare@2,model://bard@1"}
 EOF
-set +e
-out=$(ark job submit --wait --timeout 60s "$dir/eval.yaml")
-rc=$?
-set -e
-ev=$(echo "$out" | awk '$1 == "ID" {print $2; exit}')
-if [ -z "$ev" ] || [ "$rc" != 0 ]; then
-	echo "$out"
-	echo "demo: the eval job did not succeed" >&2
-	exit 1
-fi
-ark job logs "$ev"
+submit_wait "$dir/eval.yaml" "the eval job"
+ark job logs "$job"
 
 echo
-echo "==> 4. an inference job serves the fine-tuned model (2 replicas, one per node) and answers a prompt"
+echo "==> 6. an inference job serves shakespeare@2 with the bard adapter (2 replicas, one per node) and one intervention rule"
 cat >"$dir/serve.yaml" <<EOF
 name: shakespeare-serve
 kind: inference
@@ -112,14 +146,26 @@ replicas: 2
 resources: {gpus: 1, cpu: 500m, memory: 256Mi}
 task:
   driver: builtin
-  builtin: {model: gpt-tiny, base: "$ckpt"}
+  builtin:
+    base: "model://shakespeare@2"
+    adapters: [{name: bard, uri: "model://bard@1"}]
+    rules: [{id: no-poison, stage: input, keywords: [poison], action: block, answer: "The apothecary is closed."}]
 EOF
 srv=$(ark job submit "$dir/serve.yaml")
 echo "submitted $srv"
 ark infer "$srv" --prompt "ROMEO:" --tokens 160 --temperature 0.8 --timeout 60s
+echo "--- a prompt the rule blocks: the rule answers, the model is not asked"
+ark infer "$srv" --prompt "ROMEO: sell me a poison" --tokens 40 --timeout 60s
 ark job status "$srv" | sed -n '/^Allocations/,$p'
 ark job cancel "$srv" >/dev/null
 echo
 echo "==> jobs"
 ark job list
+echo
+echo "==> the catalog compares them, from the recorded results (no rerun)"
+for _ in $(seq 50); do
+	ark model compare shakespeare bard >/dev/null 2>&1 && break
+	sleep 0.2
+done
+ark model compare shakespeare bard
 echo "==> demo succeeded"

@@ -79,6 +79,7 @@ func newAgentCmd(g *globals) *cobra.Command {
 	f.StringVar(&cfg.Fabric, "fabric", "", "network domain of this node (rack or RDMA leaf switch): multi-node gangs prefer nodes of one fabric")
 	f.StringVar(&tokenFile, "token-file", "", "file (mode 0600) holding the agent token: unlike --token, not visible in ps; needed only until the node has registered")
 	f.DurationVar(&cfg.StopGrace, "stop-grace", 0, "time between SIGTERM and SIGKILL when a task is stopped (default 10s)")
+	f.BoolVar(&cfg.KeepTasksOnExit, "keep-tasks-on-exit", false, "on SIGTERM, leave tasks running for the agent's next run on this data dir to re-attach to (a restart neither stops nor fails jobs); default: stop them")
 	return cmd
 }
 

@@ -33,7 +33,9 @@ func newDevCmd(g *globals) *cobra.Command {
 		Short: "Run a one-process dev cluster: one server and two agents with fake GPUs",
 		Long: `Run a single-voter Raft server and agents with fake GPUs in one process,
 on 127.0.0.1. State lives under --data-dir and survives a restart with the
-same directory.`,
+same directory. It prints one banner (the API address, the agents, what
+to run next); its logs go to DATA-DIR/dev.log, or to stderr when
+--log-level is given.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if agents < 1 || agents > 16 {
@@ -47,22 +49,32 @@ same directory.`,
 			if err != nil || port <= 0 || port >= 65535 {
 				return usagef("--http %q: want a fixed port (Raft uses the next one)", httpAddr)
 			}
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			defer func() { _ = log.Sync() }()
 			if dataDir == "" {
 				home, _ := os.UserHomeDir()
 				dataDir = filepath.Join(home, ".ark", "dev")
 			}
+			// The logs are the cluster's, not the user's next step: they
+			// go to a file unless --log-level asks for them here.
+			logFile := ""
+			if !cmd.Flags().Changed("log-level") {
+				logFile = filepath.Join(dataDir, devLogName)
+			}
+			log, err := devLogger(g, logFile)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			out := cmd.OutOrStdout()
 			id, err := g.identity(true)
 			if err != nil {
 				return err
 			}
 			// Raft stays on loopback whatever --http says: the dev server is
 			// its only voter, and no one else has any business on its port.
-			return runDev(cmd.Context(), log, dataDir, httpAddr, net.JoinHostPort("127.0.0.1", strconv.Itoa(port+1)), agents, fakeGPUs, id)
+			banner := func(api string, names []string) {
+				printDevBanner(out, api, names, fakeGPUs, dataDir, logFile)
+			}
+			return runDev(cmd.Context(), log, dataDir, httpAddr, net.JoinHostPort("127.0.0.1", strconv.Itoa(port+1)), agents, fakeGPUs, id, banner)
 		},
 	}
 	f := cmd.Flags()
@@ -73,7 +85,9 @@ same directory.`,
 	return cmd
 }
 
-func runDev(ctx context.Context, log *zap.Logger, dataDir, httpAddr, raftAddr string, agents int, fakeGPUs string, id *pki.Identity) error {
+// runDev runs the dev cluster until ctx ends; banner is called once it
+// serves, with the API's address and the agents' names.
+func runDev(ctx context.Context, log *zap.Logger, dataDir, httpAddr, raftAddr string, agents int, fakeGPUs string, id *pki.Identity, banner func(api string, agents []string)) error {
 	if err := checkDevPorts(httpAddr, raftAddr); err != nil {
 		return err
 	}
@@ -126,8 +140,10 @@ func runDev(ctx context.Context, log *zap.Logger, dataDir, httpAddr, raftAddr st
 	}
 	var wg sync.WaitGroup
 	agentErr := make(chan error, agents)
+	var names []string
 	for i := 1; i <= agents; i++ {
 		name := fmt.Sprintf("dev-%d", i)
+		names = append(names, name)
 		a, err := agent.New(agent.Config{
 			Name: name, Servers: []string{srv.HTTPAddr()}, DataDir: filepath.Join(dataDir, "agents", name),
 			FakeGPUs: fakeGPUs, Address: "127.0.0.1", Logger: log, TLS: agentTLS, ServeTLS: agentServe,
@@ -147,6 +163,8 @@ func runDev(ctx context.Context, log *zap.Logger, dataDir, httpAddr, raftAddr st
 		scheme = "https://"
 	}
 	log.Info("dev cluster running", zap.String("api", scheme+srv.HTTPAddr()), zap.String("data_dir", dataDir), zap.Int("agents", agents))
+	waitDevNodes(ctx, srv, agents)
+	banner(scheme+srv.HTTPAddr(), names)
 
 	var first error
 	select {

@@ -254,7 +254,7 @@ func statusLine(j *api.Job) string {
 		counts[a.Status]++
 	}
 	var parts []string
-	for _, s := range []string{api.AllocPending, api.AllocRunning, api.AllocSucceeded, api.AllocFailed, api.AllocLost} {
+	for _, s := range []string{api.AllocPending, api.AllocRunning, api.AllocSucceeded, api.AllocFailed, api.AllocLost, api.AllocCancelled, api.AllocPreempted, api.AllocDrained, api.AllocStopped} {
 		if counts[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}

@@ -78,6 +78,9 @@ func (g *globals) logger() (*zap.Logger, error) {
 	return cfg.Build()
 }
 
+// defaultAddr is where client commands look for a server by default.
+const defaultAddr = "http://127.0.0.1:4680"
+
 func newRoot() *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
@@ -89,12 +92,15 @@ func newRoot() *cobra.Command {
 			if g.output != "" && g.output != "json" && g.output != "text" {
 				return usagef("--output must be text or json, got %q", g.output)
 			}
+			if err := unusedGlobalFlag(cmd); err != nil {
+				return err
+			}
 			return checkOutputMode(g, cmd)
 		},
 	}
 	defAddr := os.Getenv("ARK_ADDR")
 	if defAddr == "" {
-		defAddr = "http://127.0.0.1:4680"
+		defAddr = defaultAddr
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.addr, "addr", defAddr, "server address(es), comma-separated (env ARK_ADDR)")
@@ -121,6 +127,7 @@ func newRoot() *cobra.Command {
 		root.AddCommand(extra(g))
 	}
 	addExamples(root)
+	scopeHelp(root)
 	return root
 }
 

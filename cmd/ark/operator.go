@@ -61,6 +61,7 @@ func newOperatorCmd(g *globals) *cobra.Command {
 				return nil
 			},
 		},
+		newRaftRecoverCmd(g),
 	)
 	snapCmd := &cobra.Command{Use: "snapshot", Short: "Save and restore the cluster state (backup and disaster recovery)"}
 	snapCmd.AddCommand(
@@ -109,7 +110,14 @@ func newOperatorCmd(g *globals) *cobra.Command {
 			Short: "Replace the whole cluster state with a saved snapshot",
 			Args:  exactArgs(1, "a file"),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				data, err := os.ReadFile(args[0])
+				// Streamed from the file: a state of gigabytes is never
+				// held in memory here.
+				f, err := os.Open(args[0])
+				if err != nil {
+					return usagef("read snapshot: %v", err)
+				}
+				defer f.Close()
+				st, err := f.Stat()
 				if err != nil {
 					return usagef("read snapshot: %v", err)
 				}
@@ -117,13 +125,13 @@ func newOperatorCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return usageError{err}
 				}
-				if err := c.SnapshotRestore(cmd.Context(), data); err != nil {
+				if err := c.SnapshotRestoreFrom(cmd.Context(), f, st.Size()); err != nil {
 					return err
 				}
 				if g.json() {
-					return printJSON(cmd.OutOrStdout(), map[string]any{"file": args[0], "bytes": len(data)})
+					return printJSON(cmd.OutOrStdout(), map[string]any{"file": args[0], "bytes": st.Size()})
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "restored the state from %s (%d bytes)\n", args[0], len(data))
+				fmt.Fprintf(cmd.OutOrStdout(), "restored the state from %s (%d bytes)\n", args[0], st.Size())
 				return nil
 			},
 		},

@@ -12,7 +12,7 @@ import (
 var jsonCommands = setOf(
 	"job submit", "job validate", "job status", "job list", "job cancel",
 	"node list", "node status", "node drain", "node eligibility",
-	"operator raft list-peers", "operator raft remove-peer", "operator snapshot save", "operator snapshot restore",
+	"operator raft list-peers", "operator raft remove-peer", "operator raft recover", "operator snapshot save", "operator snapshot restore",
 	"operator namespace-key delete", "operator audit verify",
 	"acl bootstrap", "acl policy apply", "acl policy list", "acl policy show", "acl policy delete",
 	"acl token create", "acl token list", "acl token delete",
@@ -20,6 +20,7 @@ var jsonCommands = setOf(
 	"ckpt list", "ckpt show", "ckpt verify", "ckpt rm",
 	"bench allreduce", "bench ckpt", "bench kernels", "bench placement", "bench raft", "bench serve", "bench train",
 	"task eval",
+	"model list", "model show", "model versions", "model lineage", "model register", "model rm", "model compare", "model record-eval", "model import",
 )
 
 // textOnly are the commands that offer no JSON, each with why: -o json

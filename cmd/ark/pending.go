@@ -33,11 +33,33 @@ func printPending(w io.Writer, j *api.Job) {
 func reasonWords(r api.Reason) string {
 	switch {
 	case r.Nodes == 1:
-		return "1 node " + singularVerb(r.Detail)
+		return "1 node " + singularVerb(r.Detail) + heldBy(r.Holders)
 	case r.Nodes > 1:
-		return fmt.Sprintf("%d nodes %s", r.Nodes, r.Detail)
+		return fmt.Sprintf("%d nodes %s", r.Nodes, r.Detail) + heldBy(r.Holders)
 	}
 	return r.Detail
+}
+
+// maxHolders is how many jobs holding contested GPUs a reason names
+// before it counts the rest.
+const maxHolders = 3
+
+// heldBy names the jobs that hold the GPUs a reason is about (", held by
+// job a, b and 2 more"), or nothing when it names none.
+func heldBy(holders []string) string {
+	if len(holders) == 0 {
+		return ""
+	}
+	word := "job"
+	if len(holders) > 1 {
+		word = "jobs"
+	}
+	shown := holders[:min(len(holders), maxHolders)]
+	s := ", held by " + word + " " + strings.Join(shown, ", ")
+	if more := len(holders) - len(shown); more > 0 {
+		s += fmt.Sprintf(" and %d more", more)
+	}
+	return s
 }
 
 // singularVerb turns a plural detail's leading verb singular ("lack" ->

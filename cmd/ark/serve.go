@@ -16,9 +16,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
 	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/spec"
 	"github.com/ark-sched/ark/worker/serve"
+	"github.com/ark-sched/ark/worker/serve/rules"
 	"github.com/ark-sched/ark/worker/train"
 )
 
@@ -33,6 +36,8 @@ func newTaskServeCmd() *cobra.Command {
 		device             string
 		adapters           []string
 		adminTokenFile     string
+		rulesFile          string
+		rulesJSON          string
 		opt                serve.Options
 	)
 	cmd := &cobra.Command{
@@ -49,6 +54,10 @@ Requests for different adapters share each decode step. Adapters live in
 and the object store; POST /v1/adapters {"name","uri"} loads one at run time
 and DELETE /v1/adapters/NAME removes it (with --admin-token-file: that bearer
 token; without: from this machine only); GET /v1/adapters shows their tiers.
+Intervention rules (--rules FILE: a YAML or JSON list, as task.builtin.rules in
+a job spec) block, mask or route prompts and mask or block generated text,
+streamed or not; GET /v1/rules shows them with how often each acted, PUT
+/v1/rules {"rules": [...]} replaces them without a restart (as adapters).
 Inside an Ark task it listens on the port the scheduler reserved for the
 replica (ARK_NODE_ADDR:ARK_PORT) and reports its endpoint to the agent;
 standalone, give --listen. It stops on SIGTERM.`,
@@ -97,6 +106,14 @@ standalone, give --listen. It stops on SIGTERM.`,
 				if opt.AdminToken = strings.TrimSpace(string(tok)); opt.AdminToken == "" {
 					return usagef("--admin-token-file %s is empty", adminTokenFile)
 				}
+			}
+			if opt.Rules, err = readRules(rulesFile, rulesJSON); err != nil {
+				return err
+			}
+			stderr := cmd.ErrOrStderr()
+			opt.RuleLog = func(id string, d rules.Decision) {
+				// The request's ID and the rule, never the text.
+				fmt.Fprintf(stderr, "rule %s (version %d) %s request %s\n", d.Rule, d.Version, d.Action, id)
 			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
@@ -155,6 +172,9 @@ standalone, give --listen. It stops on SIGTERM.`,
 	f.IntVar(&opt.AdapterSlots, "adapter-slots", 8, "adapters active in compute memory at once (requests of other adapters wait for a slot)")
 	f.IntVar(&opt.MaxLoRARank, "max-lora-rank", 16, "largest adapter rank a slot holds")
 	f.IntVar(&opt.HostAdapters, "host-adapters", 64, "unpinned adapters cached in host memory (least recently used evicted first)")
+	f.StringVar(&rulesFile, "rules", "", "intervention rules: a YAML or JSON file holding a list of rules")
+	f.StringVar(&rulesJSON, "rules-json", "", "intervention rules as a JSON list (what the builtin driver passes)")
+	_ = f.MarkHidden("rules-json")
 	f.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the bearer token POST/DELETE /v1/adapters require (default: allowed from this machine only)")
 	return cmd
 }
@@ -251,4 +271,31 @@ func postJSONTo(ctx context.Context, url string, in, out any) error {
 		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// readRules reads intervention rules from a file (YAML or JSON, a list)
+// or inline JSON; both empty is none. Unknown fields are errors.
+func readRules(file, inline string) ([]spec.Rule, error) {
+	data := []byte(inline)
+	if file != "" {
+		if inline != "" {
+			return nil, usagef("give --rules or --rules-json, not both")
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--rules: %w", err)}
+		}
+		data = b
+	}
+	if len(data) == 0 {
+		return nil, nil
+	}
+	var rs []spec.Rule
+	if err := yaml.UnmarshalStrict(data, &rs); err != nil {
+		return nil, usageError{fmt.Errorf("rules: %w", err)}
+	}
+	if es := spec.ValidateRules("rules", rs); len(es) > 0 {
+		return nil, usageError{es}
+	}
+	return rs, nil
 }

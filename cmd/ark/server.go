@@ -33,16 +33,14 @@ func newServerCmd(g *globals) *cobra.Command {
 			if bootstrapExpect < 0 || bootstrapExpect > 9 {
 				return usagef("--bootstrap-expect must be 0..9 (1, 3 or 5 servers; 0 waits to be added with ark server join), got %d", bootstrapExpect)
 			}
-			if bootstrapExpect > 1 && len(join) == 0 {
-				return usagef("--bootstrap-expect %d needs --join with the other servers' HTTP addresses", bootstrapExpect)
-			}
 			log, err := g.logger()
 			if err != nil {
 				return err
 			}
 			defer func() { _ = log.Sync() }()
-			// One server alone bootstraps itself; with --join it forms or
-			// joins a cluster with the others.
+			// One server alone bootstraps itself. With --bootstrap-expect
+			// K > 1 it forms a cluster with the servers it joins or that
+			// join it (none need be up yet); with --join alone it joins.
 			cfg.Bootstrap = bootstrapExpect == 1 && len(join) == 0
 			cfg.BootstrapExpect = bootstrapExpect
 			for _, j := range join {
@@ -81,7 +79,7 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log, snapshots and state")
 	f.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:4680", "address of the HTTP API")
 	f.StringVar(&cfg.RaftAddr, "raft", "127.0.0.1:4681", "address for Raft traffic between servers")
-	f.IntVar(&bootstrapExpect, "bootstrap-expect", 1, "number of servers that form a new cluster together (1: this server alone; 0: wait to be added by ark server join)")
+	f.IntVar(&bootstrapExpect, "bootstrap-expect", 1, "number of servers that form a new cluster together (1: this server alone; 0: wait to be added by ark server join); with K > 1 the first server needs no --join, the others --join it")
 	f.StringSliceVar(&join, "join", nil, "HTTP addresses of the other servers (to form a cluster with, or to join a running one)")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", server.DefaultHeartbeatTTL, "how long a node may miss heartbeats before it is marked down")
 	f.Uint64Var(&cfg.SnapshotThreshold, "raft-snapshot-threshold", 0, "log entries between automatic Raft snapshots (default 8192)")
@@ -104,6 +102,8 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.IntVar(&limits.TenantBurst, "tenant-burst", limits.TenantBurst, "requests a namespace token may make at once above --tenant-rate")
 	f.IntVar(&limits.NamespaceMaxJobs, "namespace-max-jobs", limits.NamespaceMaxJobs, "unfinished (pending or running) jobs one namespace may have; submissions past it get 403 (0: no cap)")
 	f.DurationVar(&limits.BodyTimeout, "body-timeout", limits.BodyTimeout, "how long a request's body may take to arrive")
+	f.Int64Var(&limits.SnapshotMaxBytes, "snapshot-max-bytes", limits.SnapshotMaxBytes, "largest snapshot ark operator snapshot restore may upload (a follower streams it to the leader)")
+	f.DurationVar(&limits.SnapshotTimeout, "snapshot-timeout", limits.SnapshotTimeout, "how long a snapshot save or restore may take to transfer (instead of --body-timeout)")
 	cmd.AddCommand(newServerJoinCmd(g))
 	return cmd
 }

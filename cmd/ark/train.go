@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -89,9 +90,8 @@ norm, tokens/s per rank) every --log-every steps, and rank 0 prints the
 held-out loss before and after.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := train.Preset(model)
-			if err != nil {
-				return usageError{err}
+			if model == "" && base == "" {
+				return usagef("--model or --base is required (a builtin model to train from scratch, or the checkpoint to fine-tune)")
 			}
 			if data == "" {
 				return usagef("--data is required")
@@ -116,6 +116,19 @@ held-out loss before and after.`,
 			keys, err := train.TaskKeys()
 			if err != nil {
 				return err
+			}
+			// Without --model the base says what it is: an imported
+			// GPT-2 has no builtin preset.
+			var cfg train.Config
+			if model != "" {
+				if cfg, err = train.Preset(model); err != nil {
+					return usageError{err}
+				}
+			} else {
+				if cfg, err = train.CheckpointConfig(ctx, base, keys); err != nil {
+					return fmt.Errorf("--base %s: %w", base, err)
+				}
+				model = "from-base"
 			}
 			opts := train.Options{
 				ModelName: model, Data: ds, Steps: steps, Batch: batch, LR: lr, Seed: seed,
@@ -219,7 +232,7 @@ held-out loss before and after.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&model, "model", "gpt-tiny", fmt.Sprintf("builtin model %v", train.Presets()))
+	f.StringVar(&model, "model", "gpt-tiny", fmt.Sprintf("builtin model %v; empty with --base: the base's own shape (an imported model)", train.Presets()))
 	f.StringVar(&data, "data", "", "training text file (the last --val-frac is held out)")
 	f.IntVar(&steps, "steps", 300, "total training steps")
 	f.IntVar(&batch, "batch", 8, "sequences per rank per step")
@@ -242,25 +255,38 @@ held-out loss before and after.`,
 
 func newTaskEvalCmd() *cobra.Command {
 	var (
-		ckpts          []string
-		data, device   string
-		batch, windows int
-		valFrac        float64
+		ckpts                        []string
+		data, device                 string
+		batch, windows, answerTokens int
+		valFrac                      float64
 	)
 	cmd := &cobra.Command{
 		Use:   "eval",
-		Short: "Held-out loss and perplexity of checkpoints on a text file",
+		Short: "Held-out loss and perplexity of checkpoints on a text file, or their answers to prompts",
 		Long: `Evaluates each --ckpt (STORE_URI/JOB/STEP, or STORE_URI/JOB for its newest)
 on the held-out tail (--val-frac) of --data: mean loss per token and perplexity,
 one row per checkpoint (for example the base and the fine-tuned model). A LoRA
 adapter's checkpoint is evaluated on its base: a --ckpt before it with the same
-parameters (--ckpt BASE,ADAPTER), else the base the adapter records.`,
+parameters (--ckpt BASE,ADAPTER), else the base the adapter records.
+
+A --data file ending in .jsonl holds prompt/answer pairs instead, one JSON object
+a line ({"prompt": "Q: ...\nA:", "answer": "..."}): each checkpoint answers every
+prompt greedily (up to --answer-tokens tokens, the answer ending at its first
+newline), and the row gives the fraction of exact matches and the mean word
+overlap (F1) with the expected answers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(ckpts) == 0 || data == "" {
 				return usagef("--ckpt and --data are required")
 			}
-			ds, err := readDataset(data, valFrac)
+			var ds *train.Dataset
+			var pairs []train.QAPair
+			var err error
+			if strings.HasSuffix(data, ".jsonl") {
+				pairs, err = readQAPairs(data)
+			} else {
+				ds, err = readDataset(data, valFrac)
+			}
 			if err != nil {
 				return err
 			}
@@ -274,26 +300,55 @@ parameters (--ckpt BASE,ADAPTER), else the base the adapter records.`,
 				return err
 			}
 			ev := train.NewEvaluator(d, keys)
+			// The ranks of an eval job share its candidates: each scores
+			// its own, and the job (the comparison) ends when all have.
+			rank, err := envInt("RANK", 0)
+			if err != nil {
+				return err
+			}
+			world, err := envInt("WORLD_SIZE", 1)
+			if err != nil {
+				return err
+			}
+			ckpts = shardCandidates(ckpts, rank, world)
+			if world > 1 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "rank %d of %d evaluates %d of the candidates\n", rank, world, len(ckpts))
+			}
 			var rows []train.EvalRow
 			for _, c := range ckpts {
-				r, err := ev.Eval(cmd.Context(), c, ds, batch, windows)
+				var r train.EvalRow
+				if pairs != nil {
+					r, err = ev.EvalQA(cmd.Context(), c, pairs, answerTokens)
+				} else {
+					r, err = ev.Eval(cmd.Context(), c, ds, batch, windows)
+				}
 				if err != nil {
 					return fmt.Errorf("%s: %w", c, err)
 				}
 				rows = append(rows, r)
 			}
+			reportEvals(ckpts, data, rows)
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), map[string]any{"results": rows})
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintln(out, "| checkpoint | step | loss | perplexity | tokens |")
-			fmt.Fprintln(out, "| --- | ---: | ---: | ---: | ---: |")
+			if pairs != nil {
+				fmt.Fprintln(out, "| checkpoint | step | exact match | overlap (F1) | pairs |")
+				fmt.Fprintln(out, "| --- | ---: | ---: | ---: | ---: |")
+			} else {
+				fmt.Fprintln(out, "| checkpoint | step | loss | perplexity | tokens |")
+				fmt.Fprintln(out, "| --- | ---: | ---: | ---: | ---: |")
+			}
 			for _, r := range rows {
 				name := r.Checkpoint
 				if r.Adapter {
 					name += " (lora adapter on " + r.Base + ")"
 				}
-				fmt.Fprintf(out, "| %s | %d | %.4f | %.2f | %d |\n", name, r.Step, r.Loss, r.Perplexity, r.Tokens)
+				if pairs != nil {
+					fmt.Fprintf(out, "| %s | %d | %.3f | %.3f | %d |\n", name, r.Step, *r.ExactMatch, *r.Overlap, r.Samples)
+				} else {
+					fmt.Fprintf(out, "| %s | %d | %.4f | %.2f | %d |\n", name, r.Step, r.Loss, r.Perplexity, r.Tokens)
+				}
 			}
 			return nil
 		},
@@ -304,8 +359,23 @@ parameters (--ckpt BASE,ADAPTER), else the base the adapter records.`,
 	f.IntVar(&batch, "batch", 8, "sequences per forward pass")
 	f.IntVar(&windows, "windows", 256, "held-out windows (of the model's context) to evaluate at most")
 	f.Float64Var(&valFrac, "val-frac", 0.1, "held-out fraction (as in training)")
+	f.IntVar(&answerTokens, "answer-tokens", 0, "with a .jsonl --data: tokens each answer may take (0: the expected answer's length and 4 more, at most 64)")
 	f.StringVar(&device, "device", "auto", "compute device: auto, cpu or cuda")
 	return cmd
+}
+
+// readQAPairs reads a .jsonl file of prompt/answer pairs.
+func readQAPairs(path string) ([]train.QAPair, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	pairs, err := train.ReadQAPairs(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return pairs, nil
 }
 
 func newTaskGenerateCmd() *cobra.Command {
@@ -348,11 +418,43 @@ func newTaskGenerateCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&ckpt, "ckpt", "", "checkpoint: STORE_URI/JOB/STEP or STORE_URI/JOB (newest)")
 	f.StringVar(&prompt, "prompt", "", "text to continue")
-	f.IntVar(&n, "tokens", 200, "tokens (bytes) to generate")
+	f.IntVar(&n, "tokens", 200, "tokens to generate (bytes for Ark's byte-level models)")
 	f.Float64Var(&temperature, "temperature", 0, "sampling temperature (0: greedy)")
 	f.Uint64Var(&seed, "seed", 1, "sampling seed")
 	f.StringVar(&device, "device", "auto", "compute device: auto, cpu or cuda")
 	return cmd
+}
+
+// shardCandidates is rank's share of an eval job's candidates: every
+// world-th one from its rank, so that ranks of different speeds get an
+// even count.
+func shardCandidates(ckpts []string, rank, world int) []string {
+	if world <= 1 || rank < 0 || rank >= world {
+		return ckpts
+	}
+	var mine []string
+	for i := rank; i < len(ckpts); i += world {
+		mine = append(mine, ckpts[i])
+	}
+	return mine
+}
+
+// reportEvals passes an eval task's results to its agent, which records
+// them on the allocation; the leader then files them in the model catalog
+// against the versions the job's candidates named. The report lands
+// before the task exits: a report after the end is ignored.
+func reportEvals(ckpts []string, data string, rows []train.EvalRow) {
+	rep := newAgentReporter()
+	if rep == nil {
+		return
+	}
+	evals := make([]api.EvalResult, len(rows))
+	for i, r := range rows {
+		evals[i] = api.EvalResult{Dataset: data, Checkpoint: strings.TrimSpace(ckpts[i]), Loss: r.Loss, Perplexity: r.Perplexity, Tokens: int64(r.Tokens),
+			ExactMatch: r.ExactMatch, Overlap: r.Overlap, Samples: r.Samples}
+	}
+	rep.send(api.TaskReport{Evals: evals})
+	rep.close(10 * time.Second)
 }
 
 // agentReporter posts progress and checkpoints to the task's agent

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"slices"
 	"time"
 
 	"github.com/ark-sched/ark/scheduler/spec"
@@ -23,6 +24,26 @@ const (
 	AllocFailed    = "failed"
 	AllocLost      = "lost"
 )
+
+// Terminal allocation statuses of a task the scheduler stopped, by why:
+// they are no failure of the task's own. The command that asked the stop
+// names the status (Allocation.StopCause); when the agent reports the
+// stopped task's end, the allocation takes it instead of failed.
+const (
+	// AllocCancelled: its job was cancelled.
+	AllocCancelled = "cancelled"
+	// AllocPreempted: a job of higher priority (or a queue reclaiming its
+	// quota) evicted it.
+	AllocPreempted = "preempted"
+	// AllocDrained: it was moved off a draining node.
+	AllocDrained = "drained"
+	// AllocStopped: the scheduler stopped it for another reason (another
+	// rank of its gang ended, its service changed).
+	AllocStopped = "stopped"
+)
+
+// StopCauses are the statuses a stop may name (Allocation.StopCause).
+var StopCauses = map[string]bool{AllocCancelled: true, AllocPreempted: true, AllocDrained: true, AllocStopped: true}
 
 // Desired allocation states, as set by the scheduler.
 const (
@@ -93,6 +114,16 @@ type Job struct {
 	Service bool `json:"service,omitempty"`
 	// ServiceReplicas is each service replica's restart record, by rank.
 	ServiceReplicas []ServiceReplica `json:"serviceReplicas,omitempty"`
+	// Models are the catalog references the spec named (model://NAME@V)
+	// and the versions they resolved to at submission; the spec holds
+	// the resolved URIs.
+	Models []ModelRef `json:"models,omitempty"`
+	// Output is the catalog version a succeeded job's result was
+	// registered as ("NAME@V"; spec.output.model).
+	Output string `json:"output,omitempty"`
+	// EvalsRecorded is set on an eval job once the leader has filed its
+	// results in the catalog.
+	EvalsRecorded bool `json:"evalsRecorded,omitempty"`
 
 	SubmitTime  time.Time  `json:"submitTime"`
 	StartTime   *time.Time `json:"startTime,omitempty"`
@@ -160,8 +191,15 @@ type Allocation struct {
 
 	// DesiredStatus is what the scheduler wants: run or stop.
 	DesiredStatus string `json:"desiredStatus"`
+	// StopCause is why the scheduler asked it to stop (cancelled,
+	// preempted, drained, stopped): the status it ends in when its task
+	// ends on the stop. The stopping command names it; allocations
+	// stopped by entries written before it existed have none and end as
+	// their agent reports them (failed).
+	StopCause string `json:"stopCause,omitempty"`
 	// Status is what the agent last reported: pending, running, succeeded,
-	// failed, or lost when the node was.
+	// failed, or lost when the node was; or the StopCause of a task the
+	// scheduler stopped.
 	Status   string `json:"status"`
 	ExitCode *int   `json:"exitCode,omitempty"`
 	Signal   string `json:"signal,omitempty"`
@@ -176,6 +214,9 @@ type Allocation struct {
 	// StderrTail is the end of a failed task's stderr, as its agent
 	// reported it: why it failed, in its own words.
 	StderrTail string `json:"stderrTail,omitempty"`
+	// Evals are the results an eval task reported, one per checkpoint
+	// it evaluated; the leader records them in the model catalog.
+	Evals []EvalResult `json:"evals,omitempty"`
 
 	StartTime   *time.Time `json:"startTime,omitempty"`
 	FinishTime  *time.Time `json:"finishTime,omitempty"`
@@ -193,7 +234,7 @@ type CheckpointKey struct {
 // Terminal reports whether the allocation's task has ended.
 func (a *Allocation) Terminal() bool {
 	switch a.Status {
-	case AllocSucceeded, AllocFailed, AllocLost:
+	case AllocSucceeded, AllocFailed, AllocLost, AllocCancelled, AllocPreempted, AllocDrained, AllocStopped:
 		return true
 	}
 	return false
@@ -283,6 +324,9 @@ type ServerSelf struct {
 	// Peers are the other servers this one has heard of (its --join
 	// addresses and whom they know), by HTTP address.
 	Peers []string `json:"peers,omitempty"`
+	// BootstrapExpect is the server's --bootstrap-expect: servers that
+	// form a new cluster agree on it, and only they may bootstrap one.
+	BootstrapExpect int `json:"bootstrapExpect,omitempty"`
 	// LastIndex and AppliedIndex are this server's Raft log positions.
 	LastIndex    uint64 `json:"lastIndex"`
 	AppliedIndex uint64 `json:"appliedIndex"`
@@ -363,6 +407,8 @@ type AllocStatusUpdate struct {
 	// Ready, when set, is whether a service replica's health check
 	// passes (absent: unchanged).
 	Ready *bool `json:"ready,omitempty"`
+	// Evals, when set, are an eval task's results (CheckEvals).
+	Evals []EvalResult `json:"evals,omitempty"`
 }
 
 // CheckpointRef is the last checkpoint a task reported: what a preemption
@@ -378,6 +424,8 @@ type CheckpointRef struct {
 type TaskReport struct {
 	Progress   string         `json:"progress,omitempty"`
 	Checkpoint *CheckpointRef `json:"checkpoint,omitempty"`
+	// Evals are an eval task's results, one per checkpoint.
+	Evals []EvalResult `json:"evals,omitempty"`
 }
 
 // LeaderResponse answers GET /v1/status/leader.
@@ -407,4 +455,28 @@ type Reason struct {
 	Rule   string `json:"rule"`
 	Nodes  int    `json:"nodes,omitempty"`
 	Detail string `json:"detail"`
+	// Holders are the jobs that hold GPUs on the nodes a rule about free
+	// GPUs rejected (free_gpus, gpu_milli, nvlink): whom the job waits
+	// for. Reasons recorded before holders were named have none.
+	Holders []string `json:"holders,omitempty"`
+}
+
+// SameHolders reports whether two lists of reasons name the same holders,
+// rule by rule (a job's Reason text may stay while the jobs it waits for
+// change). Lists that name none are the same whatever else they hold: the
+// FSM compares them, and reasons recorded before holders must compare as
+// the text alone did.
+func SameHolders(a, b []Reason) bool {
+	return slices.EqualFunc(holdersOf(a), holdersOf(b), slices.Equal[[]string])
+}
+
+// holdersOf lists, for each reason that names holders, its rule then them.
+func holdersOf(rs []Reason) [][]string {
+	var out [][]string
+	for _, r := range rs {
+		if len(r.Holders) > 0 {
+			out = append(out, append([]string{r.Rule}, r.Holders...))
+		}
+	}
+	return out
 }

@@ -4,7 +4,8 @@
 // only on loopback or with InsecureRaft, since an unauthenticated Raft port
 // lets anyone commit anything), single-voter bootstrap for dev, and the
 // write path (apply a command, map raft.ErrNotLeader to ErrNotLeader so
-// callers can forward).
+// callers can forward), and the offline recovery of a cluster that lost its
+// quorum (Recover: the configuration rewritten from a peers file).
 // Raft's own logs go through zap via an hclog adapter.
 //
 // It knows nothing about what the commands mean: that is package state.

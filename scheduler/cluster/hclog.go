@@ -1,11 +1,13 @@
 package cluster
 
 import (
+	"fmt"
 	"io"
 	"log"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -28,6 +30,9 @@ func (h *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 		return
 	}
 	kv := append(append([]any(nil), h.args...), args...)
+	for i, v := range kv {
+		kv[i] = plainValue(v)
+	}
 	switch {
 	case level <= hclog.Debug:
 		h.z.Debugw(msg, kv...)
@@ -111,4 +116,35 @@ func HCLogLevel(l zapcore.Level) hclog.Level {
 		return hclog.Warn
 	}
 	return hclog.Error
+}
+
+// plainValue renders a value hclog would format itself: hclog.Fmt's
+// format and arguments (raft logs its configuration as Fmt("%+v",
+// servers)), which zap would print as a raw list with the "%+v" in it.
+// Raft's servers read as "NAME ADDRESS (voter)".
+func plainValue(v any) any {
+	f, ok := v.(hclog.Format)
+	if !ok || len(f) == 0 {
+		return v
+	}
+	if len(f) == 2 {
+		if servers, ok := f[1].([]raft.Server); ok {
+			return serversText(servers)
+		}
+	}
+	format, ok := f[0].(string)
+	if !ok {
+		return fmt.Sprint(f...)
+	}
+	return fmt.Sprintf(format, f[1:]...)
+}
+
+// serversText is a Raft configuration in words: "s1 127.0.0.1:4681
+// (voter), s2 127.0.0.1:4683 (nonvoter)".
+func serversText(servers []raft.Server) string {
+	parts := make([]string, len(servers))
+	for i, s := range servers {
+		parts[i] = fmt.Sprintf("%s %s (%s)", s.ID, s.Address, strings.ToLower(s.Suffrage.String()))
+	}
+	return strings.Join(parts, ", ")
 }

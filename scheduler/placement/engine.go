@@ -201,7 +201,9 @@ func place(in Input, fresh bool) Result {
 			}
 			sort.Ints(gpus)
 			asg[r] = Assignment{Rank: r, NodeID: n.ID, GPUs: gpus}
-			usage[n.ID] = usage[n.ID].add(req.Allocation(job.ID, n, gpus))
+			al := req.Allocation(job.ID, n, gpus)
+			al.JobID = job.ID // whom later jobs of the pass wait for
+			usage[n.ID] = usage[n.ID].add(al)
 		}
 		res.Placements = append(res.Placements, Placement{JobID: job.ID, Request: req, Assignments: asg})
 		if len(job.Preempting) > 0 {

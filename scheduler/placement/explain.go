@@ -2,6 +2,7 @@ package placement
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ark-sched/ark/scheduler/api"
@@ -65,9 +66,13 @@ func explainGangWith(nodes []*api.Node, usage map[string]*Usage, g Gang, req Req
 	now, _ := jobStates(nodes, usage, req)
 	var counts RuleCounts
 	var fit []*NodeState
-	for _, s := range now {
+	holders := map[Rule][]string{}
+	for i, s := range now {
 		if r := s.Check(t); r != RuleNone {
 			counts[r]++
+			if r.contested() {
+				holders[r] = appendHolders(holders[r], nodes[i], usage[nodes[i].ID], req)
+			}
 		} else {
 			fit = append(fit, s)
 		}
@@ -77,6 +82,7 @@ func explainGangWith(nodes []*api.Node, usage map[string]*Usage, g Gang, req Req
 		if r.Rule == RuleNVLink && g.SameNode && replicas > 1 {
 			r.Detail += fmt.Sprintf(" for each of the %d replicas", replicas)
 		}
+		r.Holders = holders[r.Rule]
 		e.Add(r)
 	}
 	for _, r := range gangReasons(fit, g, replicas, desc, gpuMem) {
@@ -202,4 +208,25 @@ func verdict(idle []*NodeState, g Gang, req Request, replicas int) (string, bool
 		return fmt.Sprintf("cannot fit on this cluster: %s in one fabric (topology.rdma: required), but one fabric holds at most %d such replicas even when idle", shape, fabricMost), true
 	}
 	return "waiting for resources: " + shape, false
+}
+
+// appendHolders adds to list (sorted, no repeats) the jobs holding GPUs
+// of node that the request could use (its model and memory): the work a
+// job rejected there for want of free GPUs waits for.
+func appendHolders(list []string, node *api.Node, u *Usage, req Request) []string {
+	if u == nil {
+		return list
+	}
+	for gi, g := range node.GPUs {
+		id := u.Jobs[gi]
+		if id == "" || slices.Contains(list, id) {
+			continue
+		}
+		if r, _ := req.gpuRule(g); r != RuleNone {
+			continue
+		}
+		list = append(list, id)
+	}
+	slices.Sort(list)
+	return list
 }

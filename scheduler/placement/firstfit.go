@@ -139,7 +139,9 @@ func FirstFit(in Input) Result {
 			continue
 		}
 		for _, a := range asg {
-			usage[a.NodeID] = usage[a.NodeID].add(req.Allocation(job.ID, byID[a.NodeID], a.GPUs))
+			al := req.Allocation(job.ID, byID[a.NodeID], a.GPUs)
+			al.JobID = job.ID
+			usage[a.NodeID] = usage[a.NodeID].add(al)
 		}
 		res.Placements = append(res.Placements, Placement{JobID: job.ID, Request: req, Assignments: asg})
 	}
@@ -220,6 +222,9 @@ func (u *Usage) Clone() *Usage {
 	}
 	for k, v := range u.GPUMilli {
 		c.GPUMilli[k] = v
+	}
+	for k, v := range u.Jobs {
+		c.Jobs[k] = v
 	}
 	for k, v := range u.GPUMemory {
 		c.GPUMemory[k] = v

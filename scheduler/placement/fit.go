@@ -17,7 +17,10 @@ type Usage struct {
 	// whole, the sum of the shares otherwise).
 	GPUMilli map[int]int64
 	// GPUMemory is the GPU memory the shares on each GPU index hold.
-	GPUMemory   map[int]int64
+	GPUMemory map[int]int64
+	// Jobs maps each GPU index something holds to the job of an
+	// allocation holding it: whom a pending job waits for.
+	Jobs        map[int]string
 	CPUMilli    int64
 	MemoryBytes int64
 }
@@ -36,7 +39,7 @@ func NodeUsage(allocs []*api.Allocation) map[string]*Usage {
 }
 
 func newUsage() *Usage {
-	return &Usage{GPUs: map[int]string{}, GPUMilli: map[int]int64{}, GPUMemory: map[int]int64{}}
+	return &Usage{GPUs: map[int]string{}, GPUMilli: map[int]int64{}, GPUMemory: map[int]int64{}, Jobs: map[int]string{}}
 }
 
 // allocMilli is the milli-GPU an allocation holds on each of its GPUs.
@@ -53,6 +56,7 @@ func (u *Usage) add(a *api.Allocation) *Usage {
 	}
 	for _, g := range a.GPUs {
 		u.GPUs[g] = a.ID
+		u.Jobs[g] = a.JobID
 		u.GPUMilli[g] += allocMilli(a)
 		if a.GPUMilli > 0 {
 			u.GPUMemory[g] += a.GPUMemoryBytes

@@ -367,8 +367,9 @@ func TestNodeUsage(t *testing.T) {
 	done.Status = api.AllocSucceeded
 	u := NodeUsage([]*api.Allocation{live("x", "id-n1", 0, 1), live("y", "id-n1", 3), live("w", "id-n2", 0), done})
 	want := map[string]*Usage{
-		"id-n1": {GPUs: map[int]string{0: "x", 1: "x", 3: "y"}, GPUMilli: map[int]int64{0: 1000, 1: 1000, 3: 1000}, GPUMemory: map[int]int64{}, CPUMilli: 2000, MemoryBytes: 2 * gi},
-		"id-n2": {GPUs: map[int]string{0: "w"}, GPUMilli: map[int]int64{0: 1000}, GPUMemory: map[int]int64{}, CPUMilli: 1000, MemoryBytes: gi},
+		"id-n1": {GPUs: map[int]string{0: "x", 1: "x", 3: "y"}, GPUMilli: map[int]int64{0: 1000, 1: 1000, 3: 1000}, GPUMemory: map[int]int64{},
+			Jobs: map[int]string{0: "job-x", 1: "job-x", 3: "job-y"}, CPUMilli: 2000, MemoryBytes: 2 * gi},
+		"id-n2": {GPUs: map[int]string{0: "w"}, GPUMilli: map[int]int64{0: 1000}, GPUMemory: map[int]int64{}, Jobs: map[int]string{0: "job-w"}, CPUMilli: 1000, MemoryBytes: gi},
 	}
 	if !reflect.DeepEqual(u, want) {
 		t.Fatalf("NodeUsage = %+v, want %+v", u, want)

@@ -427,6 +427,7 @@ func without(u *Usage, allocs []*api.Allocation, jobs map[string]bool) *Usage {
 				delete(u.GPUMilli, g)
 				delete(u.GPUMemory, g)
 				delete(u.GPUs, g)
+				delete(u.Jobs, g)
 			}
 		}
 		u.CPUMilli -= a.CPUMilli

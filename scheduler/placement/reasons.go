@@ -2,6 +2,7 @@ package placement
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -95,6 +96,10 @@ type Reason struct {
 	Rule   Rule   `json:"rule"`
 	Nodes  int    `json:"nodes,omitempty"`
 	Detail string `json:"detail"`
+	// Holders are the jobs holding GPUs on the nodes a contested-GPU rule
+	// (free GPUs, a share's room, NVLink) rejected, sorted: whom the job
+	// waits for. Text leaves them out; the CLI names them.
+	Holders []string `json:"holders,omitempty"`
 }
 
 // Explanation is why a job stays pending: the verdict on its shape, how
@@ -130,6 +135,7 @@ func (e *Explanation) Add(r Reason) {
 		for i := range e.Reasons {
 			if x := &e.Reasons[i]; x.Rule == r.Rule && x.Detail == r.Detail && x.Nodes > 0 {
 				x.Nodes += r.Nodes
+				x.Holders = mergeHolders(x.Holders, r.Holders)
 				return
 			}
 		}
@@ -433,4 +439,27 @@ func domainReplicas(n *NodeState, k int) int {
 		total += free / k
 	}
 	return total
+}
+
+// mergeHolders is the sorted union of two sorted lists of job IDs (a new
+// slice: reasons are values that copies share).
+func mergeHolders(a, b []string) []string {
+	if len(b) == 0 {
+		return a
+	}
+	out := make([]string, 0, len(a)+len(b))
+	out = append(out, a...)
+	for _, id := range b {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// contested reports whether a per-node rule rejects a node for GPUs that
+// other work holds (the node would take the job were they free).
+func (r Rule) contested() bool {
+	return r == RuleFreeGPUs || r == RuleGPUMilli || r == RuleNVLink
 }

@@ -140,7 +140,7 @@ func CheckpointURI(store string, job *api.Job) string {
 func preemptions(res placement.Result) []state.Preemption {
 	out := make([]state.Preemption, 0, len(res.Preemptions))
 	for _, p := range res.Preemptions {
-		out = append(out, state.Preemption{JobID: p.JobID, Victims: p.Victims, Reclaim: p.Reclaim, LostGPUSeconds: p.LostGPUSeconds, Nodes: p.Nodes})
+		out = append(out, state.Preemption{JobID: p.JobID, Victims: p.Victims, Reclaim: p.Reclaim, LostGPUSeconds: p.LostGPUSeconds, Nodes: p.Nodes, StopCause: api.AllocPreempted})
 	}
 	return out
 }

@@ -158,8 +158,10 @@ func Pass(v View, cfg Config, in Input) Output {
 			why(id, placement.Reason{Rule: placement.RuleIneligible, Detail: fmt.Sprintf("%d more node(s) are ineligible or draining", closed)})
 		}
 		e := res.Why[id]
-		if text := e.Text(); jobs[id].Reason != text {
-			out.Plan.Pending = append(out.Plan.Pending, state.PendingReason{JobID: id, Reason: text, Reasons: wireReasons(e), Never: e.Never})
+		// A new text, or the same text with other jobs holding the GPUs
+		// it waits for (the reasons name them).
+		if text, wire := e.Text(), wireReasons(e); jobs[id].Reason != text || !api.SameHolders(jobs[id].Reasons, wire) {
+			out.Plan.Pending = append(out.Plan.Pending, state.PendingReason{JobID: id, Reason: text, Reasons: wire, Never: e.Never})
 		}
 	}
 	return out
@@ -169,7 +171,7 @@ func Pass(v View, cfg Config, in Input) Output {
 func wireReasons(e placement.Explanation) []api.Reason {
 	out := make([]api.Reason, len(e.Reasons))
 	for i, r := range e.Reasons {
-		out[i] = api.Reason{Rule: r.Rule.String(), Nodes: r.Nodes, Detail: r.Detail}
+		out[i] = api.Reason{Rule: r.Rule.String(), Nodes: r.Nodes, Detail: r.Detail, Holders: r.Holders}
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,6 +37,14 @@ func (s *Server) leaderHTTP() (name, addr string) {
 // server is not it, and answers with the leader's answer. It returns false
 // when this server leads and should handle the request itself.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request) bool {
+	return s.forwardBody(w, r, MaxBodyBytes, false)
+}
+
+// forwardBody is forward with the body bounded by limit. A streamed body
+// goes to the leader as it arrives, never held here whole (a snapshot of
+// gigabytes), and the call to the leader is bounded by the request's own
+// deadlines rather than the peer client's timeout.
+func (s *Server) forwardBody(w http.ResponseWriter, r *http.Request, limit int64, stream bool) bool {
 	if s.raft.IsLeader() {
 		return false
 	}
@@ -52,8 +61,11 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	var body io.Reader
-	if r.Body != nil {
-		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	switch {
+	case r.Body != nil && stream:
+		body = http.MaxBytesReader(w, r.Body, limit)
+	case r.Body != nil:
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 		if err != nil {
 			s.fail(w, r, err)
 			return true
@@ -72,8 +84,18 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) bool {
 		}
 	}
 	req.Header.Set(forwardedHeader, s.cfg.Name)
-	resp, err := s.tls.peer.Do(req)
+	peer := s.tls.peer
+	if stream {
+		req.ContentLength = r.ContentLength
+		peer = &http.Client{Transport: s.tls.peer.Transport}
+	}
+	resp, err := peer.Do(req)
 	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			s.fail(w, r, err) // 413, naming the limit
+			return true
+		}
 		if r.Context().Err() == nil {
 			err = fmt.Errorf("%w: forward to leader %s at %s: %v", cluster.ErrNoLeader, name, addr, err)
 		}
@@ -96,6 +118,17 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) bool {
 func (s *Server) writeHandler(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.forward(w, r) {
+			return
+		}
+		h(w, r)
+	}
+}
+
+// streamWriteHandler is writeHandler for a body of up to limit bytes that
+// a follower streams to the leader (a snapshot to restore).
+func (s *Server) streamWriteHandler(limit int64, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.forwardBody(w, r, limit, true) {
 			return
 		}
 		h(w, r)

@@ -91,7 +91,7 @@ func (h *heartbeats) stop() {
 func (s *Server) markNodeDown(ctx context.Context, nodeID string, silent time.Duration) {
 	info := fmt.Sprintf("no heartbeat for %s", silent.Round(time.Millisecond))
 	_, _, err := s.apply(ctx, state.NodeStatusType, &state.NodeStatusRequest{
-		NodeID: nodeID, Status: api.NodeDown, Info: info, Time: time.Now().UTC(),
+		NodeID: nodeID, Status: api.NodeDown, Info: info, Time: time.Now().UTC(), StopCause: api.AllocStopped,
 	})
 	if err != nil {
 		s.log.Warn("marking node down failed", zap.String("node", nodeID), zap.Error(err))

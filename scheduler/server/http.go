@@ -53,16 +53,18 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/operator/raft/join", s.auth(mgmtAccess, s.writeHandler(s.handleJoin)))
 	mux.HandleFunc("GET /v1/operator/raft/peers", s.auth(mgmtAccess, s.handlePeers))
 	mux.HandleFunc("DELETE /v1/operator/raft/peers/{id}", s.auth(mgmtAccess, s.writeHandler(s.handleRemovePeer)))
-	mux.HandleFunc("GET /v1/operator/snapshot", s.auth(mgmtAccess, s.writeHandler(s.handleSnapshotSave)))
-	mux.HandleFunc("PUT /v1/operator/snapshot", s.auth(mgmtAccess, s.writeHandler(s.handleSnapshotRestore)))
+	mux.HandleFunc("GET /v1/operator/snapshot", s.auth(mgmtAccess, s.streamWriteHandler(0, s.handleSnapshotSave)))
+	mux.HandleFunc("PUT /v1/operator/snapshot", s.auth(mgmtAccess, s.streamWriteHandler(s.snapshotLimit(), s.handleSnapshotRestore)))
 	if s.cfg.EnableDebug {
 		mux.HandleFunc("GET /debug/pprof/", s.auth(mgmtAccess, pprof.Index))
 		mux.HandleFunc("GET /debug/pprof/profile", s.auth(mgmtAccess, pprof.Profile))
 		mux.HandleFunc("GET /debug/pprof/trace", s.auth(mgmtAccess, pprof.Trace))
 	}
 	s.aclRoutes(mux)
+	s.modelRoutes(mux)
 	s.keyRoutes(mux)
 	s.metricsRoutes(mux)
+	s.uiRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no route %s %s", r.Method, r.URL.Path))
 	})
@@ -221,13 +223,14 @@ func (s *Server) blocking(w http.ResponseWriter, r *http.Request, query func(ws 
 }
 
 // submittedSpec reads and parses a job spec from the request body and
-// checks that the caller may submit it (submit and validate alike); it
-// answers the error itself and returns ok false.
-func (s *Server) submittedSpec(w http.ResponseWriter, r *http.Request) (*spec.Job, bool) {
+// checks that the caller may submit it (submit and validate alike), with
+// its catalog references resolved (models_resolve.go); it answers the
+// error itself and returns ok false.
+func (s *Server) submittedSpec(w http.ResponseWriter, r *http.Request) (*spec.Job, []api.ModelRef, bool) {
 	body, err := readBody(w, r)
 	if err != nil {
 		s.fail(w, r, err)
-		return nil, false
+		return nil, nil, false
 	}
 	js, err := spec.Parse(body)
 	if err != nil {
@@ -236,17 +239,24 @@ func (s *Server) submittedSpec(w http.ResponseWriter, r *http.Request) (*spec.Jo
 			err = &httpError{http.StatusBadRequest, err}
 		}
 		s.fail(w, r, err)
-		return nil, false
+		return nil, nil, false
+	}
+	// Resolved before the ACL check, so that the checkpoints a
+	// reference names are read-checked like any other.
+	refs, err := resolveModels(s.store.Snapshot(), js)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, nil, false
 	}
 	if err := s.authorizeSubmit(principalOf(r.Context()), js); err != nil {
 		s.fail(w, r, err)
-		return nil, false
+		return nil, nil, false
 	}
-	return js, true
+	return js, refs, true
 }
 
 func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
-	js, ok := s.submittedSpec(w, r)
+	js, refs, ok := s.submittedSpec(w, r)
 	if !ok {
 		return
 	}
@@ -284,6 +294,7 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 		// Inference replicas live and restart one by one; the FSM
 		// reads the flag, so older entries replay as gangs.
 		Service: js.Kind == spec.KindInference,
+		Models:  refs,
 	}
 	resp, idx, err := s.apply(r.Context(), state.RegisterJobType, &state.RegisterJobRequest{Job: job})
 	if err != nil {
@@ -341,7 +352,7 @@ func (s *Server) handleCancelJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, idx, err := s.apply(r.Context(), state.CancelJobType, &state.CancelJobRequest{
-		JobID: id, Reason: "cancelled by user", Time: time.Now().UTC(),
+		JobID: id, Reason: "cancelled by user", Time: time.Now().UTC(), StopCause: api.AllocCancelled,
 	})
 	if err != nil {
 		s.fail(w, r, err)
@@ -529,6 +540,10 @@ func (s *Server) handleAllocStatus(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, spec.Errors{{Path: "checkpoint", Msg: "needs a uri (at most 2048 characters) and a step >= 0"}})
 		return
 	}
+	if err := api.CheckEvals(u.Evals); err != nil {
+		s.fail(w, r, &httpError{http.StatusBadRequest, err})
+		return
+	}
 	if a := s.store.Snapshot().Alloc(nil, id); a == nil {
 		s.fail(w, r, fmt.Errorf("allocation %q: %w", id, state.ErrNotFound))
 		return
@@ -538,7 +553,7 @@ func (s *Server) handleAllocStatus(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, forbiddenNode("allocation "+id))
 		return
 	}
-	_, idx, err := s.apply(r.Context(), state.AllocStatusType, &state.AllocStatusRequest{AllocID: id, Update: u, Time: time.Now().UTC()})
+	_, idx, err := s.apply(r.Context(), state.AllocStatusType, &state.AllocStatusRequest{AllocID: id, Update: u, Time: time.Now().UTC(), StopCause: api.AllocStopped})
 	if err != nil {
 		s.fail(w, r, err)
 		return

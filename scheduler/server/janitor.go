@@ -14,7 +14,8 @@ import (
 
 // The janitor is the leader's loop of timed chores, apart from the
 // scheduling pass (scheduler.go) and heartbeats (heartbeat.go): drains,
-// maxRuntime and job GC. Each writes through Raft like any client.
+// maxRuntime, job GC and registering results in the model catalog. Each
+// writes through Raft like any client.
 
 // drainTick is how often the leader's janitor looks at draining nodes,
 // jobs past their maxRuntime and finished jobs to forget.
@@ -31,6 +32,8 @@ func (s *Server) runJanitor(ctx context.Context) {
 	t := time.NewTicker(drainTick)
 	defer t.Stop()
 	var lastGC time.Time
+	// Results that cannot be registered are logged once per leadership.
+	unregistrable := map[string]bool{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -40,6 +43,8 @@ func (s *Server) runJanitor(ctx context.Context) {
 		now := time.Now().UTC()
 		s.drainPass(ctx, now)
 		s.runtimePass(ctx, now)
+		s.outputPass(ctx, now, unregistrable)
+		s.evalPass(ctx)
 		if now.Sub(lastGC) >= min(gcEvery, max(s.cfg.JobGCThreshold, drainTick)) {
 			s.gcPass(ctx, now)
 			lastGC = now
@@ -78,7 +83,7 @@ func (s *Server) drainPass(ctx context.Context, now time.Time) {
 			}
 			sort.Strings(ids)
 			_, _, err = s.apply(ctx, state.MigrateJobsType, &state.MigrateJobsRequest{
-				JobIDs: ids, Reason: fmt.Sprintf("moving off draining node %s", n.Name), Time: now, NodeID: n.ID,
+				JobIDs: ids, Reason: fmt.Sprintf("moving off draining node %s", n.Name), Time: now, NodeID: n.ID, StopCause: api.AllocDrained,
 			})
 			if err == nil {
 				s.log.Info("moving jobs off a draining node", zap.String("node", n.Name), zap.Strings("jobs", ids))
@@ -105,7 +110,7 @@ func (s *Server) runtimePass(ctx context.Context, now time.Time) {
 			continue
 		}
 		reason := fmt.Sprintf("stopped: ran past its maxRuntime of %s", limit)
-		if _, _, err := s.apply(ctx, state.CancelJobType, &state.CancelJobRequest{JobID: j.ID, Reason: reason, Time: now}); err != nil {
+		if _, _, err := s.apply(ctx, state.CancelJobType, &state.CancelJobRequest{JobID: j.ID, Reason: reason, Time: now, StopCause: api.AllocCancelled}); err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("stopping a job past its maxRuntime failed", zap.String("job", j.ID), zap.Error(err))
 			}

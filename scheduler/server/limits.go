@@ -36,6 +36,12 @@ type Limits struct {
 	// one namespace: past it a submission is refused with 403, so that a
 	// tenant cannot grow the replicated state without bound. 0 means no cap.
 	NamespaceMaxJobs int
+	// SnapshotMaxBytes bounds a snapshot upload (a restore); a follower
+	// streams it to the leader under the same bound. SnapshotTimeout
+	// replaces BodyTimeout and WriteTimeout for snapshot saves and
+	// restores, which move the whole state.
+	SnapshotMaxBytes int64
+	SnapshotTimeout  time.Duration
 }
 
 // DefaultLimits are the limits a server uses unless told otherwise.
@@ -47,6 +53,8 @@ var DefaultLimits = Limits{
 	TenantRate:        50,
 	TenantBurst:       100,
 	NamespaceMaxJobs:  5000,
+	SnapshotMaxBytes:  4 << 30,
+	SnapshotTimeout:   30 * time.Minute,
 }
 
 // withDeadlines sets each request's read and write deadlines: the body must
@@ -58,6 +66,12 @@ func withDeadlines(lim Limits, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		now := time.Now()
+		if r.URL.Path == snapshotPath && lim.SnapshotTimeout > 0 {
+			_ = rc.SetReadDeadline(now.Add(lim.SnapshotTimeout))
+			_ = rc.SetWriteDeadline(now.Add(lim.SnapshotTimeout))
+			next.ServeHTTP(w, r)
+			return
+		}
 		if lim.BodyTimeout > 0 {
 			_ = rc.SetReadDeadline(now.Add(lim.BodyTimeout))
 		}

@@ -1,12 +1,16 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -23,11 +27,13 @@ func (s *Server) self() api.Server {
 	return api.Server{Name: s.cfg.Name, RaftAddr: s.raft.Addr(), HTTPAddr: s.HTTPAddr()}
 }
 
-func (s *Server) handleSelf(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) handleSelf(w http.ResponseWriter, r *http.Request) {
+	s.heardFrom(r.URL.Query().Get("from"))
 	leader, _ := s.raft.Leader()
 	writeJSON(w, http.StatusOK, api.ServerSelf{
 		Server: s.self(), HasState: s.raft.HasState(), Leader: leader, Peers: s.knownPeers(),
-		LastIndex: s.raft.LastIndex(), AppliedIndex: s.raft.AppliedIndex(),
+		BootstrapExpect: s.cfg.BootstrapExpect,
+		LastIndex:       s.raft.LastIndex(), AppliedIndex: s.raft.AppliedIndex(),
 	})
 }
 
@@ -47,11 +53,19 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// A member that restarted with a new --raft address asks with
+	// readdress (readdress.go) and is moved; anyone else reusing a
+	// member's name is refused, so a name clash never steals a seat.
+	readdress := r.URL.Query().Get("readdress") == "true"
 	for _, p := range peers {
-		if p.ID == srv.Name && p.Address != srv.RaftAddr {
+		if p.ID == srv.Name && p.Address != srv.RaftAddr && !readdress {
 			s.fail(w, r, &httpError{http.StatusConflict, fmt.Errorf("a server named %s is already a peer at %s; remove it first (ark operator raft remove-peer %s)", srv.Name, p.Address, srv.Name)})
 			return
 		}
+	}
+	if readdress && !slices.ContainsFunc(peers, func(p cluster.Peer) bool { return p.ID == srv.Name }) {
+		s.fail(w, r, &httpError{http.StatusNotFound, fmt.Errorf("server %s asks to move its Raft address but is not a peer (removed?); empty its data dir and join again", srv.Name)})
+		return
 	}
 	if err := s.raft.AddVoter(srv.Name, srv.RaftAddr, 30*time.Second); err != nil {
 		s.fail(w, r, fmt.Errorf("add voter %s: %w", srv.Name, err))
@@ -147,28 +161,95 @@ func (s *Server) handleSnapshotSave(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// maxSnapshotBytes bounds a snapshot upload.
-const maxSnapshotBytes = 1 << 30
+// snapshotPath is the route of snapshot saves and restores, whose bodies
+// and answers are the whole state (see Limits.SnapshotTimeout).
+const snapshotPath = "/v1/operator/snapshot"
+
+// snapshotLimit bounds a snapshot upload.
+func (s *Server) snapshotLimit() int64 {
+	if s.lim.SnapshotMaxBytes > 0 {
+		return s.lim.SnapshotMaxBytes
+	}
+	return DefaultLimits.SnapshotMaxBytes
+}
 
 // handleSnapshotRestore replaces the cluster's state with an uploaded
-// snapshot, through Raft. The snapshot is checked whole first: a damaged
-// file changes nothing.
+// snapshot, through Raft. The upload goes to a file in the data dir, not
+// memory (it may be gigabytes), and is checked whole first: a damaged file
+// changes nothing.
 func (s *Server) handleSnapshotRestore(w http.ResponseWriter, r *http.Request) {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSnapshotBytes))
+	f, err := os.CreateTemp(s.cfg.DataDir, "restore-*.snap")
 	if err != nil {
+		s.fail(w, r, fmt.Errorf("spool snapshot: %w", err))
+		return
+	}
+	defer func() { f.Close(); os.Remove(f.Name()) }()
+	size, err := io.Copy(f, http.MaxBytesReader(w, r.Body, s.snapshotLimit()))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			s.fail(w, r, fmt.Errorf("snapshot refused, state unchanged (raise --snapshot-max-bytes for a larger state): %w", err))
+			return
+		}
 		s.fail(w, r, &httpError{http.StatusBadRequest, fmt.Errorf("read snapshot: %w", err)})
 		return
 	}
-	if err := state.CheckSnapshot(bytes.NewReader(data)); err != nil {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := state.CheckSnapshot(bufio.NewReaderSize(f, 1<<20)); err != nil {
 		s.fail(w, r, &httpError{http.StatusBadRequest, fmt.Errorf("snapshot refused, state unchanged: %w", err)})
 		return
 	}
-	if err := s.raft.Restore(bytes.NewReader(data), int64(len(data)), time.Minute); err != nil {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	members := s.memberAddrs()
+	if err := s.raft.Restore(bufio.NewReaderSize(f, 1<<20), size, s.lim.SnapshotTimeout); err != nil {
 		s.fail(w, r, fmt.Errorf("restore snapshot: %w", err))
 		return
 	}
-	s.log.Warn("state restored from an uploaded snapshot", zap.Int("bytes", len(data)))
-	writeJSON(w, http.StatusOK, map[string]any{"restored": true, "bytes": len(data)})
+	// The snapshot's server records are those of the cluster it was taken
+	// on (another one, after a disaster): record this cluster's members
+	// again, or followers would forward to addresses that are not theirs.
+	s.republish(r.Context(), members)
+	s.log.Warn("state restored from an uploaded snapshot", zap.Int64("bytes", size))
+	writeJSON(w, http.StatusOK, map[string]any{"restored": true, "bytes": size})
+}
+
+// memberAddrs returns the recorded addresses of the servers in the Raft
+// configuration (this one as it is now).
+func (s *Server) memberAddrs() []api.Server {
+	peers, err := s.raft.Peers()
+	if err != nil {
+		return []api.Server{s.self()}
+	}
+	snap := s.store.Snapshot()
+	var out []api.Server
+	for _, p := range peers {
+		switch sv := snap.Server(p.ID); {
+		case p.ID == s.cfg.Name:
+			out = append(out, s.self())
+		case sv != nil:
+			out = append(out, *sv)
+		}
+	}
+	return out
+}
+
+// republish records servers' addresses where the state has others.
+func (s *Server) republish(ctx context.Context, servers []api.Server) {
+	snap := s.store.Snapshot()
+	for _, sv := range servers {
+		if cur := snap.Server(sv.Name); cur != nil && *cur == sv {
+			continue
+		}
+		if _, _, err := s.apply(ctx, state.ServerType, &state.ServerRequest{Server: &sv}); err != nil {
+			s.log.Warn("recording server addresses failed", zap.String("server", sv.Name), zap.Error(err))
+		}
+	}
 }
 
 // getJSON and postJSON call another server's API with the servers' token.
@@ -224,99 +305,33 @@ func (s *Server) knownPeers() []string {
 	return out
 }
 
-// form brings a server without Raft state into a cluster: if any server it
-// can reach already has a leader, it asks to be added; otherwise, once it
-// has heard of BootstrapExpect servers (itself included) that have no state
-// either, every one of them bootstraps the same configuration. It returns
-// when this server is part of a cluster or ctx ends.
-func (s *Server) form(ctx context.Context) {
-	s.peersMu.Lock()
-	for _, a := range s.cfg.Join {
-		if a != s.HTTPAddr() {
-			s.peers[a] = true
-		}
-	}
-	s.peersMu.Unlock()
-	log := s.log.With(zap.Int("bootstrap_expect", s.cfg.BootstrapExpect))
-	log.Info("forming a cluster", zap.Strings("join", s.cfg.Join))
-	for ctx.Err() == nil && !s.raft.HasState() {
-		found := map[string]api.Server{s.cfg.Name: s.self()}
-		joined := false
-		for _, addr := range s.knownPeers() {
-			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			var other api.ServerSelf
-			err := s.getJSON(rctx, addr, "/v1/operator/raft/self", &other)
-			cancel()
-			if err != nil {
-				log.Debug("peer not answering yet", zap.String("peer", addr), zap.Error(err))
-				continue
-			}
-			s.peersMu.Lock()
-			for _, p := range other.Peers {
-				if p != s.HTTPAddr() {
-					s.peers[p] = true
-				}
-			}
-			s.peersMu.Unlock()
-			if other.HasState && other.Leader != "" {
-				jctx, cancel := context.WithTimeout(ctx, 35*time.Second)
-				err := s.postJSON(jctx, addr, "/v1/operator/raft/join", s.self(), nil)
-				cancel()
-				if err != nil {
-					log.Warn("asking to join the cluster failed; retrying", zap.String("via", addr), zap.Error(err))
-					continue
-				}
-				log.Info("joined an existing cluster", zap.String("via", addr))
-				joined = true
-				break
-			}
-			if !other.HasState {
-				found[other.Name] = other.Server
-			}
-		}
-		if joined {
-			return
-		}
-		if s.cfg.BootstrapExpect > 1 && len(found) >= s.cfg.BootstrapExpect {
-			names := make([]string, 0, len(found))
-			for n := range found {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			var peers []cluster.Peer
-			for _, n := range names {
-				peers = append(peers, cluster.Peer{ID: n, Address: found[n].RaftAddr, Voter: true})
-			}
-			if err := s.raft.BootstrapCluster(peers); err != nil {
-				log.Warn("bootstrap failed", zap.Error(err))
-			} else {
-				log.Info("bootstrapped the cluster", zap.Strings("servers", names))
-			}
-			s.servers.Store(found)
-			return
-		}
-		sleep(ctx, 500*time.Millisecond)
-	}
-}
-
 // publishSelf records this server's addresses in the replicated state (and,
 // on a leader that formed the cluster, those of its bootstrap peers) so
 // that every server can forward to every other.
 func (s *Server) publishSelf(ctx context.Context) {
-	servers := map[string]api.Server{s.cfg.Name: s.self()}
+	servers := map[string]api.Server{}
 	if v, ok := s.servers.Load().(map[string]api.Server); ok {
 		for k, sv := range v {
 			servers[k] = sv
 		}
 	}
-	snap := s.store.Snapshot()
-	for _, sv := range servers {
-		if cur := snap.Server(sv.Name); cur != nil && *cur == sv {
-			continue
-		}
-		sv := sv
-		if _, _, err := s.apply(ctx, state.ServerType, &state.ServerRequest{Server: &sv}); err != nil {
-			s.log.Warn("recording server addresses failed", zap.String("server", sv.Name), zap.Error(err))
+	servers[s.cfg.Name] = s.self()
+	// A server this one heard of while forming but that is not a member
+	// (another server bootstrapped without it) is not recorded.
+	members := map[string]bool{}
+	if peers, err := s.raft.Peers(); err == nil {
+		for _, p := range peers {
+			members[p.ID] = true
 		}
 	}
+	// Others' addresses as found at formation only fill a gap: a record
+	// in the state is newer (the server may have moved since).
+	snap := s.store.Snapshot()
+	var list []api.Server
+	for name, sv := range servers {
+		if members[name] && (name == s.cfg.Name || snap.Server(name) == nil) {
+			list = append(list, sv)
+		}
+	}
+	s.republish(ctx, list)
 }

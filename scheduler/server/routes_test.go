@@ -51,6 +51,8 @@ func TestRoutesUnderEveryToken(t *testing.T) {
 		"GET /v1/status/leader":                          {"/v1/status/leader", "", [7]int{200, 200, 200, 200, 200, 200, 200}},
 		"GET /v1/queues":                                 {"/v1/queues", "", [7]int{401, 200, 200, 200, 200, 200, 200}},
 		"GET /metrics":                                   {"/metrics", "", [7]int{401, 200, 200, 200, 200, 200, 200}},
+		"GET /ui/":                                       {"/ui/", "", [7]int{200, 200, 200, 200, 200, 200, 200}},
+		"GET /ui/data/{page}":                            {"/ui/data/cluster", "", [7]int{401, 200, 200, 200, 200, 200, 200}},
 		"GET /v1/operator/raft/self":                     {"/v1/operator/raft/self", "", [7]int{401, 403, 403, 403, 403, 403, 200}},
 		"POST /v1/operator/raft/join":                    {"/v1/operator/raft/join", `{}`, [7]int{401, 403, 403, 403, 403, 403, allowed}},
 		"GET /v1/operator/raft/peers":                    {"/v1/operator/raft/peers", "", [7]int{401, 403, 403, 403, 403, 403, 200}},
@@ -58,6 +60,13 @@ func TestRoutesUnderEveryToken(t *testing.T) {
 		"GET /v1/operator/snapshot":                      {"/v1/operator/snapshot", "", [7]int{401, 403, 403, 403, 403, 403, 200}},
 		"PUT /v1/operator/snapshot":                      {"/v1/operator/snapshot", "not a snapshot", [7]int{401, 403, 403, 403, 403, 403, allowed}},
 		"DELETE /v1/operator/namespace-keys/{namespace}": {"/v1/operator/namespace-keys/no-such-namespace", "", [7]int{401, 403, 403, 403, 403, 403, 404}},
+		// The model catalog: tenants in their namespace; another's
+		// private model is not found.
+		"GET /v1/models":               {"/v1/models", "", [7]int{401, 200, 200, 403, 403, 403, 200}},
+		"GET /v1/models/{name}":        {"/v1/models/no-such-model?namespace=nlp", "", [7]int{401, 404, 404, 403, 403, 403, 404}},
+		"POST /v1/models":              {"/v1/models", `{"name":"m","namespace":"nlp"}`, [7]int{401, 200, 403, 403, 403, 403, 200}},
+		"DELETE /v1/models/{name}":     {"/v1/models/no-such-model?namespace=nlp", "", [7]int{401, 404, 404, 403, 403, 403, 404}},
+		"POST /v1/models/{name}/evals": {"/v1/models/no-such-model/evals", `{"namespace":"nlp","version":1,"results":[{"dataset":"d","loss":1}]}`, [7]int{401, 404, 404, 403, 403, 403, 404}},
 		// The ACL routes: management only, but for a token's own record.
 		"POST /v1/acl/bootstrap":          {"/v1/acl/bootstrap", "", mgmtOnly},
 		"GET /v1/acl/policies":            {"/v1/acl/policies", "", mgmtOnly},

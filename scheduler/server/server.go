@@ -245,6 +245,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if !s.raft.HasState() && (s.cfg.BootstrapExpect > 1 || len(s.cfg.Join) > 0) {
 		formWG.Add(1)
 		go func() { defer formWG.Done(); s.form(ctx) }()
+	} else if s.raft.HasState() {
+		formWG.Add(1)
+		go func() { defer formWG.Done(); s.readdress(ctx) }()
 	}
 	if s.raft.IsLeader() {
 		s.startLeader(ctx)

@@ -18,7 +18,7 @@ import (
 // only the leader's configuration is the one that places jobs; the token
 // must be one that may submit the spec (authorizeSubmit), as for a submit.
 func (s *Server) handleValidateJob(w http.ResponseWriter, r *http.Request) {
-	js, ok := s.submittedSpec(w, r)
+	js, _, ok := s.submittedSpec(w, r)
 	if !ok {
 		return
 	}

@@ -46,8 +46,8 @@ func validateBuiltinFields(b *BuiltinTask, add func(path, format string, args ..
 			add(path, "is empty; separate checkpoints with single commas")
 			continue
 		}
-		if scheme, _, ok := strings.Cut(part, "://"); ok && !slices.Contains(CheckpointSchemes, scheme) {
-			add(path, "%q: %s:// is no checkpoint store; use a path on the nodes, file:// or s3://", part, scheme)
+		if scheme, _, ok := strings.Cut(part, "://"); ok && scheme != "model" && !slices.Contains(CheckpointSchemes, scheme) {
+			add(path, "%q: %s:// is no checkpoint store; use a path on the nodes, file://, s3:// or a catalog model (model://NAME@VERSION)", part, scheme)
 		}
 	}
 }

@@ -13,7 +13,7 @@ func TestBuiltinFieldsValidated(t *testing.T) {
 		{"unknown model", `{model: gpt-huge, data: /d.txt}`, `task.builtin.model: unknown model "gpt-huge"; the builtin models are gpt-small, gpt-test, gpt-tiny`},
 		{"typo", `{model: gpt-tinny, data: /d.txt}`, `task.builtin.model: unknown model "gpt-tinny"; the builtin models are gpt-small, gpt-test, gpt-tiny (did you mean "gpt-tiny"?)`},
 		{"data as a URI", `{model: gpt-tiny, data: "s3://b/d.txt"}`, `task.builtin.data: must be a text file on the nodes (a path), not a URI (s3://...)`},
-		{"base scheme", `{model: gpt-tiny, data: /d.txt, base: "http://x/ckpt/ft/10"}`, `task.builtin.base: "http://x/ckpt/ft/10": http:// is no checkpoint store; use a path on the nodes, file:// or s3://`},
+		{"base scheme", `{model: gpt-tiny, data: /d.txt, base: "http://x/ckpt/ft/10"}`, `task.builtin.base: "http://x/ckpt/ft/10": http:// is no checkpoint store; use a path on the nodes, file://, s3:// or a catalog model`},
 		{"every problem at once", `{model: gpt-huge, data: "gs://b/d"}`, `task.builtin.model: unknown model "gpt-huge"`},
 	}
 	for _, tc := range cases {

@@ -104,19 +104,58 @@ func decode(data []byte) (*Job, Errors, map[string]bool, error) {
 			return nil, nil, nil, fmt.Errorf("malformed spec: %w", err)
 		}
 	}
-	var job Job
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&job); err != nil {
-		// checkFields knows every type the spec uses; this is a backstop
-		// for one it does not.
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, append(problems, FieldError{Path: te.Field, Msg: fmt.Sprintf("must be %s, got %s", typeName(te.Type), te.Value)}), present, nil
+	// checkFields knows every type the spec uses; the loop is a backstop
+	// for one it does not: each type error the decoder still finds is
+	// recorded, its value removed, and the rest decoded again, so that it
+	// does not hide the other problems of the spec.
+	for range maxBackstop {
+		var job Job
+		dec := json.NewDecoder(bytes.NewReader(js))
+		dec.DisallowUnknownFields()
+		err := dec.Decode(&job)
+		if err == nil {
+			return &job, problems, present, nil
 		}
-		return nil, nil, nil, fmt.Errorf("malformed spec: %w", err)
+		var te *json.UnmarshalTypeError
+		if !errors.As(err, &te) {
+			return nil, nil, nil, fmt.Errorf("malformed spec: %w", err)
+		}
+		problems = append(problems, FieldError{Path: te.Field, Msg: fmt.Sprintf("must be %s, got %s", typeName(te.Type), te.Value)})
+		if !removePath(generic, te.Field) {
+			return nil, problems, present, nil
+		}
+		if js, err = json.Marshal(generic); err != nil {
+			return nil, nil, nil, fmt.Errorf("malformed spec: %w", err)
+		}
 	}
-	return &job, problems, present, nil
+	return nil, problems, present, nil
+}
+
+// maxBackstop bounds the decoder's retries after type errors checkFields
+// did not catch (each removes one value).
+const maxBackstop = 32
+
+// removePath deletes the value at a dotted path of mapping keys (the
+// decoder's UnmarshalTypeError.Field) from a decoded document, reporting
+// whether it found one: a path through a list is not one it can follow.
+func removePath(doc any, path string) bool {
+	keys := strings.Split(path, ".")
+	for i, k := range keys {
+		m, ok := doc.(map[string]any)
+		if !ok {
+			return false
+		}
+		v, ok := m[k]
+		if !ok {
+			return false
+		}
+		if i == len(keys)-1 {
+			delete(m, k)
+			return true
+		}
+		doc = v
+	}
+	return false
 }
 
 // withoutCovered drops validation errors that a decoding problem explains.

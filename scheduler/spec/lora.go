@@ -41,6 +41,12 @@ func validateLoRA(kind string, b *BuiltinTask, add func(path, format string, arg
 			seen[t] = true
 		}
 	}
+	if len(b.Rules) > 0 && kind != KindInference {
+		add("task.builtin.rules", "only inference jobs apply rules, this is a %s job", kind)
+	}
+	for _, e := range ValidateRules("task.builtin.rules", b.Rules) {
+		add(e.Path, "%s", e.Msg)
+	}
 	if len(b.Adapters) > 0 && kind != KindInference {
 		add("task.builtin.adapters", "only inference jobs serve adapters, this is a %s job", kind)
 	}

@@ -54,6 +54,17 @@ type Job struct {
 	// maxRuntime may start on nodes held for a waiting gang when it ends
 	// before the gang could start. 0 is unbounded.
 	MaxRuntime Duration `json:"maxRuntime,omitempty"`
+	// Output registers a finetune job's result in the model catalog.
+	Output *Output `json:"output,omitempty"`
+}
+
+// Output says where a finetune job's result goes in the model catalog:
+// when the job succeeds its last checkpoint becomes a new version of
+// Model in the job's namespace (an adapter when the job trains LoRA),
+// with its lineage (parent, data, method, final loss).
+type Output struct {
+	Model       string `json:"model"`
+	Description string `json:"description,omitempty"`
 }
 
 // Resources are what one replica needs.
@@ -128,6 +139,9 @@ type BuiltinTask struct {
 	// Adapters, on an inference job, are LoRA adapters served with the
 	// base; a request's model field picks one by name.
 	Adapters []Adapter `json:"adapters,omitempty"`
+	// Rules, on an inference job, change what the model is asked or says
+	// without retraining it (rules.go).
+	Rules []Rule `json:"rules,omitempty"`
 }
 
 // LoRA is a low-rank adapter's shape: rank r, scale alpha/r, and the

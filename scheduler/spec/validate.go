@@ -231,8 +231,10 @@ func (j *Job) Validate() error {
 			add("task.driver", "the builtin runtime runs finetune, eval and inference jobs, not batch; use exec")
 		default:
 			b := t.Builtin
-			if strings.TrimSpace(b.Model) == "" {
-				add("task.builtin.model", "is required (%s)", strings.Join(BuiltinModels, ", "))
+			if strings.TrimSpace(b.Model) == "" && strings.TrimSpace(b.Base) == "" {
+				// With a base, the base's own shape is the model (an
+				// imported GPT-2 fits no builtin preset).
+				add("task.builtin.model", "is required without a base (%s), or give task.builtin.base", strings.Join(BuiltinModels, ", "))
 			}
 			if strings.TrimSpace(b.Data) == "" && j.Kind != KindInference {
 				add("task.builtin.data", "is required (a text file on the nodes)")
@@ -282,6 +284,7 @@ func (j *Job) Validate() error {
 	} else if j.MaxRuntime > 0 && time.Duration(j.MaxRuntime) < time.Second {
 		add("maxRuntime", "must be at least 1s when set, got %s", time.Duration(j.MaxRuntime))
 	}
+	validateCatalog(j, add)
 	if len(es) == 0 {
 		return nil
 	}

@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -139,7 +140,7 @@ func TestACLSnapshotRoundTrip(t *testing.T) {
 
 	// The version before ACLs is still read.
 	v1 := persist(t, populated(t).fsm).String()
-	v1 = strings.Replace(v1, `"version":3`, `"version":1`, 1)
+	v1 = strings.Replace(v1, fmt.Sprintf(`"version":%d`, SnapshotVersion), `"version":1`, 1)
 	if err := NewFSM(zaptest.NewLogger(t)).Restore(readCloser([]byte(v1))); err != nil {
 		t.Fatalf("restore a version 1 snapshot: %v", err)
 	}

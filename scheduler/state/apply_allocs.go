@@ -76,7 +76,9 @@ func applyPlan(txn *memdb.Txn, index uint64, req *ApplyPlanRequest) (*ApplyPlanR
 			continue
 		}
 		j := *raw.(*api.Job)
-		if j.Status != api.JobPending || j.Reason == pr.Reason {
+		// Entries written before reasons named holders have none on
+		// either side: they replay as the text alone decided.
+		if j.Status != api.JobPending || (j.Reason == pr.Reason && api.SameHolders(j.Reasons, pr.Reasons)) {
 			continue
 		}
 		j.Reason, j.Reasons, j.CannotFit = pr.Reason, pr.Reasons, pr.Never
@@ -202,7 +204,7 @@ func applyAllocStatus(txn *memdb.Txn, index uint64, req *AllocStatusRequest) err
 	}
 	u := req.Update
 	reported := (u.Progress != "" && u.Progress != a.Progress) || (u.Checkpoint != nil && (a.LastCheckpoint == nil || *u.Checkpoint != *a.LastCheckpoint)) ||
-		(u.Ready != nil && *u.Ready != a.Ready)
+		(u.Ready != nil && *u.Ready != a.Ready) || len(u.Evals) > 0
 	if a.Status == u.Status && a.Message == u.Message && !reported {
 		return nil
 	}
@@ -216,13 +218,21 @@ func applyAllocStatus(txn *memdb.Txn, index uint64, req *AllocStatusRequest) err
 	if u.Ready != nil {
 		a.Ready = *u.Ready
 	}
+	if len(u.Evals) > 0 {
+		a.Evals = append([]api.EvalResult(nil), u.Evals...)
+	}
 	a.Status = u.Status
+	if u.Status == api.AllocFailed && a.DesiredStatus == api.DesiredStop && a.StopCause != "" {
+		// The task ended because the scheduler stopped it: no failure
+		// of its own. The cause was recorded by the stopping command.
+		a.Status = a.StopCause
+	}
 	a.ExitCode = u.ExitCode
 	a.Signal = u.Signal
 	if u.Ready == nil || u.Message != "" {
 		a.Message = u.Message // a readiness report keeps the message
 	}
-	if u.Status == api.AllocFailed {
+	if a.Status == api.AllocFailed {
 		a.StderrTail = boundTail(u.StderrTail)
 	}
 	if u.Status == api.AllocRunning && a.StartTime == nil {
@@ -242,7 +252,7 @@ func applyAllocStatus(txn *memdb.Txn, index uint64, req *AllocStatusRequest) err
 	if svc, err := serviceAllocEnded(txn, index, &a, req.Time); svc || err != nil {
 		return err
 	}
-	return reconcileJob(txn, index, a.JobID, req.Time)
+	return reconcileJob(txn, index, a.JobID, req.Time, req.StopCause)
 }
 
 // checkPreemption re-checks a preemption against the current state: the
@@ -289,12 +299,12 @@ func applyPreemption(txn *memdb.Txn, index uint64, pr Preemption) error {
 		}
 		v.Preempting = nil
 		if v.Service {
-			if err := preemptReplicas(txn, index, &v, pr.Nodes); err != nil {
+			if err := preemptReplicas(txn, index, &v, pr.Nodes, pr.StopCause); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := requeue(txn, index, &v, v.LastPreemption); err != nil {
+		if err := requeue(txn, index, &v, v.LastPreemption, pr.StopCause); err != nil {
 			return err
 		}
 	}

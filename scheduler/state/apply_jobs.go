@@ -48,14 +48,15 @@ func applyCancelJob(txn *memdb.Txn, index uint64, req *CancelJobRequest) error {
 	if err := txn.Insert(tableJobs, &j); err != nil {
 		return err
 	}
-	if err := stopLiveAllocs(txn, index, j.ID, ""); err != nil {
+	if err := stopLiveAllocs(txn, index, j.ID, "", req.StopCause); err != nil {
 		return err
 	}
 	return setIndex(txn, tableJobs, index)
 }
 
-// stopLiveAllocs asks every live allocation of a job, but skip, to stop.
-func stopLiveAllocs(txn *memdb.Txn, index uint64, jobID, skip string) error {
+// stopLiveAllocs asks every live allocation of a job, but skip, to stop,
+// recording the command's cause (stopCause).
+func stopLiveAllocs(txn *memdb.Txn, index uint64, jobID, skip, cause string) error {
 	allocs := collect[*api.Allocation](nil, txn, tableAllocs, "job", jobID)
 	changed := false
 	for _, a := range allocs {
@@ -64,6 +65,7 @@ func stopLiveAllocs(txn *memdb.Txn, index uint64, jobID, skip string) error {
 		}
 		na := *a
 		na.DesiredStatus = api.DesiredStop
+		na.StopCause = stopCause(cause)
 		na.ModifyIndex = index
 		if err := txn.Insert(tableAllocs, &na); err != nil {
 			return err
@@ -78,8 +80,8 @@ func stopLiveAllocs(txn *memdb.Txn, index uint64, jobID, skip string) error {
 
 // reconcileJob derives a job's status from its allocations after one of
 // them changed: a gang fails as a whole when any rank fails or is lost, and
-// succeeds when every rank has.
-func reconcileJob(txn *memdb.Txn, index uint64, jobID string, now time.Time) error {
+// succeeds when every rank has. The ranks it stops take cause.
+func reconcileJob(txn *memdb.Txn, index uint64, jobID string, now time.Time, cause string) error {
 	raw, _ := txn.First(tableJobs, "id", jobID)
 	if raw == nil {
 		return nil
@@ -117,14 +119,14 @@ func reconcileJob(txn *memdb.Txn, index uint64, jobID string, now time.Time) err
 		j.Status = api.JobPending
 		j.Reason = fmt.Sprintf("restarting (%d of %d) after %s", j.RestartCount-j.Migrations-j.Preemptions, j.Spec.Restart.MaxRestarts, failureReason(failed))
 		j.RestartAfter = timePtr(now.Add(time.Duration(j.Spec.Restart.Backoff)))
-		if err := stopLiveAllocs(txn, index, jobID, ""); err != nil {
+		if err := stopLiveAllocs(txn, index, jobID, "", cause); err != nil {
 			return err
 		}
 	case failed != nil:
 		j.Status = api.JobFailed
 		j.Reason = failureReason(failed)
 		j.EndTime = timePtr(now)
-		if err := stopLiveAllocs(txn, index, jobID, failed.ID); err != nil {
+		if err := stopLiveAllocs(txn, index, jobID, failed.ID, cause); err != nil {
 			return err
 		}
 	case len(allocs) > 0 && succeeded == len(allocs):
@@ -174,14 +176,15 @@ func timePtr(t time.Time) *time.Time {
 
 // requeue sends a running job back to the queue whole as its next attempt,
 // asking its live allocations to stop. The caller counts why (Migrations,
-// Preemptions): such restarts do not use up maxRestarts.
-func requeue(txn *memdb.Txn, index uint64, j *api.Job, reason string) error {
+// Preemptions): such restarts do not use up maxRestarts. Its allocations
+// take cause.
+func requeue(txn *memdb.Txn, index uint64, j *api.Job, reason, cause string) error {
 	j.RestartCount++
 	j.Status = api.JobPending
 	j.Reason = reason
 	j.RestartAfter = nil
 	j.ModifyIndex = index
-	if err := stopLiveAllocs(txn, index, j.ID, ""); err != nil {
+	if err := stopLiveAllocs(txn, index, j.ID, "", cause); err != nil {
 		return err
 	}
 	return txn.Insert(tableJobs, j)
@@ -213,14 +216,14 @@ func applyMigrateJobs(txn *memdb.Txn, index uint64, req *MigrateJobsRequest) err
 		}
 		if j.Service {
 			// A service moves replica by replica (apply_service.go).
-			if err := migrateReplicas(txn, index, &j, req.NodeID, req.Reason); err != nil {
+			if err := migrateReplicas(txn, index, &j, req.NodeID, req.Reason, req.StopCause); err != nil {
 				return err
 			}
 			changed = true
 			continue
 		}
 		j.Migrations++
-		if err := requeue(txn, index, &j, req.Reason); err != nil {
+		if err := requeue(txn, index, &j, req.Reason, req.StopCause); err != nil {
 			return err
 		}
 		changed = true
@@ -275,4 +278,14 @@ func applyGCJobs(txn *memdb.Txn, index uint64, req *GCJobsRequest) (*GCJobsRespo
 		}
 	}
 	return resp, nil
+}
+
+// stopCause is the status a command's stop names, or none when it names
+// none it knows (an entry written before stop causes, or by a newer
+// version with a cause this one lacks: its allocations end as reported).
+func stopCause(c string) string {
+	if api.StopCauses[c] {
+		return c
+	}
+	return ""
 }

@@ -100,7 +100,7 @@ func applyNodeStatus(txn *memdb.Txn, index uint64, req *NodeStatusRequest) error
 		return err
 	}
 	for _, id := range slices.Sorted(maps.Keys(jobs)) {
-		if err := reconcileJob(txn, index, id, req.Time); err != nil {
+		if err := reconcileJob(txn, index, id, req.Time, req.StopCause); err != nil {
 			return err
 		}
 	}

@@ -216,8 +216,8 @@ func applyReplacement(txn *memdb.Txn, index uint64, loads map[string]*nodeLoad, 
 
 // stopReplicas asks a service's serving allocations on nodes (every node
 // when nodes is empty) to stop: their ranks are replaced at once,
-// uncounted. It returns how many it stopped.
-func stopReplicas(txn *memdb.Txn, index uint64, jobID string, nodes []string) (int, error) {
+// uncounted. It returns how many it stopped; they take cause.
+func stopReplicas(txn *memdb.Txn, index uint64, jobID string, nodes []string, cause string) (int, error) {
 	n := 0
 	for _, a := range collect[*api.Allocation](nil, txn, tableAllocs, "job", jobID) {
 		if !a.Serving() || (len(nodes) > 0 && !slices.Contains(nodes, a.NodeID)) {
@@ -225,6 +225,7 @@ func stopReplicas(txn *memdb.Txn, index uint64, jobID string, nodes []string) (i
 		}
 		na := *a
 		na.DesiredStatus = api.DesiredStop
+		na.StopCause = stopCause(cause)
 		na.ModifyIndex = index
 		if err := txn.Insert(tableAllocs, &na); err != nil {
 			return n, err
@@ -240,8 +241,8 @@ func stopReplicas(txn *memdb.Txn, index uint64, jobID string, nodes []string) (i
 // preemptReplicas evicts a running service's replicas on the nodes its
 // preemptor goes to (all of them when the entry names no nodes); the
 // service keeps running and the scheduler replaces them elsewhere.
-func preemptReplicas(txn *memdb.Txn, index uint64, v *api.Job, nodes []string) error {
-	if _, err := stopReplicas(txn, index, v.ID, nodes); err != nil {
+func preemptReplicas(txn *memdb.Txn, index uint64, v *api.Job, nodes []string, cause string) error {
+	if _, err := stopReplicas(txn, index, v.ID, nodes, cause); err != nil {
 		return err
 	}
 	v.Reason = v.LastPreemption + "; replacing its replicas there"
@@ -254,12 +255,12 @@ func preemptReplicas(txn *memdb.Txn, index uint64, v *api.Job, nodes []string) e
 
 // migrateReplicas moves a running service's replicas off node (all of
 // them when node is ""), one replacement per replica.
-func migrateReplicas(txn *memdb.Txn, index uint64, j *api.Job, node, reason string) error {
+func migrateReplicas(txn *memdb.Txn, index uint64, j *api.Job, node, reason, cause string) error {
 	var nodes []string
 	if node != "" {
 		nodes = []string{node}
 	}
-	n, err := stopReplicas(txn, index, j.ID, nodes)
+	n, err := stopReplicas(txn, index, j.ID, nodes, cause)
 	if err != nil || n == 0 {
 		return err
 	}

@@ -49,6 +49,10 @@ const (
 	// Namespace checkpoint keys (apply_keys.go), stored wrapped.
 	NamespaceKeyCreateType MessageType = 17
 	NamespaceKeyDeleteType MessageType = 18
+	// The model catalog (apply_models.go).
+	ModelRegisterType MessageType = 19
+	ModelDeleteType   MessageType = 20
+	ModelEvalType     MessageType = 21
 )
 
 func (t MessageType) String() string {
@@ -89,6 +93,12 @@ func (t MessageType) String() string {
 		return "NamespaceKeyCreate"
 	case NamespaceKeyDeleteType:
 		return "NamespaceKeyDelete"
+	case ModelRegisterType:
+		return "ModelRegister"
+	case ModelDeleteType:
+		return "ModelDelete"
+	case ModelEvalType:
+		return "ModelEval"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }
@@ -96,7 +106,7 @@ func (t MessageType) String() string {
 // known reports whether this version can apply the type. Types are
 // numbered from 1 without gaps: appending one moves the upper bound (a test
 // checks that every named type is known).
-func (t MessageType) known() bool { return t >= RegisterJobType && t <= NamespaceKeyDeleteType }
+func (t MessageType) known() bool { return t >= RegisterJobType && t <= ModelEvalType }
 
 // RegisterJobRequest stores a new job as pending.
 type RegisterJobRequest struct {
@@ -116,6 +126,11 @@ type CancelJobRequest struct {
 	JobID  string    `json:"jobId"`
 	Reason string    `json:"reason"`
 	Time   time.Time `json:"time"`
+	// StopCause is the status (api.StopCauses) the allocations this
+	// command stops end in. The leader names it; entries written before
+	// it existed have none, and their stopped allocations end as their
+	// agents report them, so an old log replays as it did.
+	StopCause string `json:"stopCause,omitempty"`
 }
 
 // UpsertNodeRequest registers a node or updates its inventory.
@@ -130,6 +145,9 @@ type NodeStatusRequest struct {
 	Status string    `json:"status"`
 	Info   string    `json:"info"`
 	Time   time.Time `json:"time"`
+	// StopCause applies to the ranks on other nodes of the gangs a node
+	// that goes down loses (they are stopped, not lost).
+	StopCause string `json:"stopCause,omitempty"`
 }
 
 // Plan is the scheduler's decision for one pass: whole gangs to place and
@@ -163,6 +181,11 @@ type Preemption struct {
 	// Entries written before holds existed have none.
 	Nodes     []string  `json:"nodes,omitempty"`
 	HoldUntil time.Time `json:"holdUntil,omitempty"`
+	// StopCause is the status (api.StopCauses) the allocations this
+	// command stops end in. The leader names it; entries written before
+	// it existed have none, and their stopped allocations end as their
+	// agents report them, so an old log replays as it did.
+	StopCause string `json:"stopCause,omitempty"`
 }
 
 // JobPlacement is every allocation of one job.
@@ -205,6 +228,9 @@ type AllocStatusRequest struct {
 	AllocID string                `json:"allocId"`
 	Update  api.AllocStatusUpdate `json:"update"`
 	Time    time.Time             `json:"time"`
+	// StopCause applies to the gang's other ranks that this report
+	// stops (a rank failed: the job restarts or fails).
+	StopCause string `json:"stopCause,omitempty"`
 }
 
 // ServerRequest records a server's addresses, so that any server can
@@ -240,6 +266,11 @@ type MigrateJobsRequest struct {
 	// its replicas there, one replacement each. Entries written before
 	// services existed have none.
 	NodeID string `json:"nodeId,omitempty"`
+	// StopCause is the status (api.StopCauses) the allocations this
+	// command stops end in. The leader names it; entries written before
+	// it existed have none, and their stopped allocations end as their
+	// agents report them, so an old log replays as it did.
+	StopCause string `json:"stopCause,omitempty"`
 }
 
 // GCJobsRequest forgets jobs that ended before Before, with their

@@ -49,18 +49,22 @@ var rewrite = flag.Bool("rewrite", false, "TestData: rewrite the expected blocks
 //	                                                 ids= override ranks and IDs (broken plans);
 //	                                                 sport= a service port P+i for rank i
 //	  pending JOB REASON...                          the job's new pending reason
-//	  preempt JOB VICTIM,... [reclaim] [hold=NODE,...] [until=DUR]
+//	  preempt JOB VICTIM,... [reclaim] [hold=NODE,...] [until=DUR] [stop=CAUSE]
 //	report ALLOC STATUS [exit=N] [signal=S] [msg=M]  AllocStatus, as an agent reports it
-//	       [ready=true|false]                        (a service replica's health)
-//	down NODE [info=I] | ready NODE                  NodeStatus
+//	       [ready=true|false] [stop=CAUSE]           (a service replica's health)
+//	down NODE [info=I] [stop=CAUSE] | ready NODE     NodeStatus
 //	eligible NODE | ineligible NODE                  NodeEligibility
 //	drain NODE deadline=DUR | drain NODE cancel | drain NODE complete
-//	cancel JOB [reason=R]                            CancelJob
-//	migrate JOB... [reason=R] [node=NAME]            MigrateJobs (NAME: the draining node)
+//	cancel JOB [reason=R] [stop=CAUSE]               CancelJob
+//	migrate JOB... [reason=R] [node=NAME] [stop=CAUSE]  MigrateJobs (NAME: the draining node)
 //	gc JOB... before=DUR                             GCJobs
 //	tick DUR                                         moves the clock (no command)
 //	state                                            prints every node, job and allocation
 //	index                                            prints the tables' Raft indexes
+//
+// stop=CAUSE is the command's StopCause, as the leader now names it: the
+// status the allocations it stops end in. Without it a command is an entry
+// written before stop causes existed.
 //
 // A command prints its answer (ok, error: ..., placed/rejected/preempted
 // for a plan), then every object it wrote or changed, and "gone KIND ID"
@@ -70,7 +74,7 @@ var rewrite = flag.Bool("rewrite", false, "TestData: rewrite the expected blocks
 //	job ID STATUS prio=P [attempt=N] [migrations=N] [preemptions=N] [start=+DUR] [end=+DUR] [after=+DUR]
 //	    [preempting=V,...] [held=NODE,... until=+DUR] [reason=...] [last-preemption=...]
 //	    [replica=RANK:restarts=N,streak=S[,after=+DUR][,exit=N][,signal=S] ...]   (services)
-//	alloc ID NODE[GPUS][@MILLI][/GPUMEM] attempt=A STATUS/DESIRED [start=+DUR] [end=+DUR] [exit=N] [signal=S] [msg=...]
+//	alloc ID NODE[GPUS][@MILLI][/GPUMEM] attempt=A STATUS/DESIRED [cause=C] [start=+DUR] [end=+DUR] [exit=N] [signal=S] [msg=...]
 //
 // Times print as offsets from t0.
 func TestData(t *testing.T) {
@@ -314,10 +318,10 @@ func (d *driver) run(path string, b *block) (out []string) {
 			ready := v == "true"
 			u.Ready = &ready
 		}
-		typ, req = AllocStatusType, AllocStatusRequest{AllocID: a.pos[0], Update: u, Time: d.now}
+		typ, req = AllocStatusType, AllocStatusRequest{AllocID: a.pos[0], Update: u, Time: d.now, StopCause: a.opts["stop"]}
 	case "down", "ready":
 		need(1)
-		typ, req = NodeStatusType, NodeStatusRequest{NodeID: d.nodeID(a.pos[0]), Status: ws[0], Info: a.opts["info"], Time: d.now}
+		typ, req = NodeStatusType, NodeStatusRequest{NodeID: d.nodeID(a.pos[0]), Status: ws[0], Info: a.opts["info"], Time: d.now, StopCause: a.opts["stop"]}
 	case "eligible", "ineligible":
 		need(1)
 		typ, req = NodeEligibilityType, NodeEligibilityRequest{NodeID: d.nodeID(a.pos[0]), Eligible: ws[0] == "eligible"}
@@ -330,10 +334,10 @@ func (d *driver) run(path string, b *block) (out []string) {
 		typ, req = NodeDrainType, r
 	case "cancel":
 		need(1)
-		typ, req = CancelJobType, CancelJobRequest{JobID: a.pos[0], Reason: a.opts["reason"], Time: d.now}
+		typ, req = CancelJobType, CancelJobRequest{JobID: a.pos[0], Reason: a.opts["reason"], Time: d.now, StopCause: a.opts["stop"]}
 	case "migrate":
 		need(1)
-		r := MigrateJobsRequest{JobIDs: a.pos, Reason: a.opts["reason"], Time: d.now}
+		r := MigrateJobsRequest{JobIDs: a.pos, Reason: a.opts["reason"], Time: d.now, StopCause: a.opts["stop"]}
 		if n, ok := a.opts["node"]; ok {
 			r.NodeID = d.nodeID(n)
 		}
@@ -417,7 +421,7 @@ func (d *driver) plan(lines []string) Plan {
 			if len(a.pos) != 2 {
 				d.fail("preempt JOB VICTIM,...: got %q", l)
 			}
-			pr := Preemption{JobID: a.pos[0], Victims: strings.Split(a.pos[1], ","), Reclaim: a.flags["reclaim"]}
+			pr := Preemption{JobID: a.pos[0], Victims: strings.Split(a.pos[1], ","), Reclaim: a.flags["reclaim"], StopCause: a.opts["stop"]}
 			if h, ok := a.opts["hold"]; ok {
 				pr.Nodes = strings.Split(h, ",")
 				pr.HoldUntil = d.now.Add(d.durOpt(a, "until"))
@@ -692,6 +696,9 @@ func allocLine(a *api.Allocation) string {
 		s += "/" + spec.FormatBytes(a.GPUMemoryBytes)
 	}
 	s += fmt.Sprintf(" attempt=%d %s/%s", a.Attempt, a.Status, a.DesiredStatus)
+	if a.StopCause != "" {
+		s += " cause=" + a.StopCause
+	}
 	if a.StartTime != nil {
 		s += " start=" + since(*a.StartTime)
 	}

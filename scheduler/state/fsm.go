@@ -168,6 +168,18 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 		if r, ok := decode[NamespaceKeyDeleteRequest](t, body, &bad); ok {
 			err = applyNamespaceKeyDelete(txn, index, r)
 		}
+	case ModelRegisterType:
+		if r, ok := decode[ModelRegisterRequest](t, body, &bad); ok {
+			resp, err = applyModelRegister(txn, index, r)
+		}
+	case ModelDeleteType:
+		if r, ok := decode[ModelDeleteRequest](t, body, &bad); ok {
+			resp, err = applyModelDelete(txn, index, r)
+		}
+	case ModelEvalType:
+		if r, ok := decode[ModelEvalRequest](t, body, &bad); ok {
+			err = applyModelEval(txn, index, r)
+		}
 	default:
 		// A newer server wrote the log; applying around the entry would
 		// diverge from the servers that can read it.

@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -50,7 +51,7 @@ func TestNamespaceKeys(t *testing.T) {
 	if a, b := restored.Store().Snapshot().Index(TableNamespaceKeys), h.snap().Index(TableNamespaceKeys); a != b || a == 0 {
 		t.Fatalf("restored index %d, want %d", a, b)
 	}
-	v2 := strings.Replace(persist(t, populated(t).fsm).String(), `"version":3`, `"version":2`, 1)
+	v2 := strings.Replace(persist(t, populated(t).fsm).String(), fmt.Sprintf(`"version":%d`, SnapshotVersion), `"version":2`, 1)
 	if err := NewFSM(zaptest.NewLogger(t)).Restore(readCloser([]byte(v2))); err != nil {
 		t.Fatalf("restore a version 2 snapshot: %v", err)
 	}

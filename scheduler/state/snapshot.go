@@ -14,8 +14,9 @@ import (
 // SnapshotVersion is the format of state snapshots. A reader refuses a
 // version it does not know rather than guess. Version 2 added ACL
 // policies and tokens, version 3 namespace checkpoint keys (wrapped);
-// versions 1 and 2 (without them) are still read.
-const SnapshotVersion = 3
+// version 4 the model catalog; older versions (without them) are still
+// read.
+const SnapshotVersion = 4
 
 // The snapshot format is a stream of JSON values: a header, then one record
 // per object, then a trailer with the object count so a truncated stream is
@@ -36,6 +37,8 @@ type snapshotRecord struct {
 	ACLToken  *ACLToken      `json:"aclToken,omitempty"`
 	// Since version 3.
 	NamespaceKey *NamespaceKey `json:"namespaceKey,omitempty"`
+	// Since version 4.
+	Model *api.Model `json:"model,omitempty"`
 	// End is set only on the trailer and holds the number of records.
 	End *int `json:"end,omitempty"`
 }
@@ -50,7 +53,7 @@ func writeSnapshot(w io.Writer, snap *Snapshot) error {
 	}
 	n := 0
 	put := func(r snapshotRecord) error { n++; return enc.Encode(r) }
-	for _, t := range []string{tableJobs, tableAllocs, tableNodes, tableACLPolicies, tableACLTokens, aclBootstrapKey, tableNamespaceKeys} {
+	for _, t := range []string{tableJobs, tableAllocs, tableNodes, tableACLPolicies, tableACLTokens, aclBootstrapKey, tableNamespaceKeys, tableModels} {
 		if i := snap.Index(t); i > 0 {
 			if err := put(snapshotRecord{Index: &indexEntry{Key: t, Value: i}}); err != nil {
 				return err
@@ -89,6 +92,11 @@ func writeSnapshot(w io.Writer, snap *Snapshot) error {
 	}
 	for _, k := range snap.NamespaceKeys(nil) {
 		if err := put(snapshotRecord{NamespaceKey: k}); err != nil {
+			return err
+		}
+	}
+	for _, m := range snap.Models(nil) {
+		if err := put(snapshotRecord{Model: m}); err != nil {
 			return err
 		}
 	}
@@ -147,6 +155,8 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, error) {
 			table, obj = tableACLTokens, rec.ACLToken
 		case rec.NamespaceKey != nil && h.Version >= 3:
 			table, obj = tableNamespaceKeys, rec.NamespaceKey
+		case rec.Model != nil && h.Version >= 4:
+			table, obj = tableModels, rec.Model
 		default:
 			return nil, fmt.Errorf("record %d is empty", n)
 		}

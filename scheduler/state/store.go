@@ -67,6 +67,7 @@ func schema() *memdb.DBSchema {
 	}}
 	maps.Copy(db.Tables, aclSchema())
 	maps.Copy(db.Tables, keysSchema())
+	maps.Copy(db.Tables, modelsSchema())
 	return db
 }
 

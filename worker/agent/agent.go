@@ -46,6 +46,12 @@ type Config struct {
 	HTTPAddr string
 	// StopGrace is how long a stopped task gets between SIGTERM and SIGKILL.
 	StopGrace time.Duration
+	// KeepTasksOnExit leaves the tasks running when the agent shuts down
+	// cleanly, for its next run on the same data dir to re-attach to, as
+	// after a crash: restarting an agent (an upgrade, a new flag) then
+	// neither stops nor fails its jobs. Unset, a clean shutdown stops
+	// every task (ark dev, or a node leaving for good).
+	KeepTasksOnExit bool
 	// Token is the agent token (role agent), when the servers require
 	// tokens. It only registers a new node: once registered, the agent
 	// uses its node secret (identity.go) and needs Token again only if
@@ -255,7 +261,8 @@ func (a *Agent) reregister(ctx context.Context, gen uint64) error {
 
 // Run registers the node, re-attaches to the tasks an earlier run of the
 // agent left running (after a crash), and runs its loops until ctx ends. On
-// a clean shutdown it stops every task it runs and reports them.
+// a clean shutdown it stops every task it runs and reports them, unless
+// KeepTasksOnExit leaves them to its next run.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.met.close() // after the listeners below stop
 	for _, l := range a.listeners() {
@@ -277,6 +284,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()
 	a.syncLoop(ctx)
 	wg.Wait()
+	if a.cfg.KeepTasksOnExit {
+		a.log.Info("leaving tasks running for the agent's next run to re-attach to")
+		a.taskWG.Wait() // each watch returns on ctx's end without a report
+		return nil
+	}
 	a.stopAll()
 	return nil
 }

@@ -220,7 +220,7 @@ func TestCancelKillsTask(t *testing.T) {
 		job, _, _ = c.Job(ctx, resp.ID, 0, 0)
 		return job.Allocations[0].Terminal()
 	})
-	if job.Status != api.JobCancelled || job.Allocations[0].Status != api.AllocFailed {
+	if job.Status != api.JobCancelled || job.Allocations[0].Status != api.AllocCancelled {
 		t.Errorf("job %s alloc %s", job.Status, job.Allocations[0].Status)
 	}
 	if got := logs(t, c, resp.ID, 0); !strings.Contains(got, "started") {
@@ -303,6 +303,20 @@ func TestDrainMovesGang(t *testing.T) {
 	})
 	if job.Migrations != 1 || job.RestartCount != 1 || job.Spec.Restart.MaxRestarts != 0 {
 		t.Errorf("migrations %d restarts %d", job.Migrations, job.RestartCount)
+	}
+	// The rank moved off the drained node ended drained: not a failure.
+	var first *api.Allocation
+	waitFor(t, 10*time.Second, "the first attempt's rank to end", func() bool {
+		job, _, _ = c.Job(ctx, resp.ID, 0, 0)
+		for _, a := range job.Allocations {
+			if a.Attempt == 0 && a.Terminal() {
+				first = a
+			}
+		}
+		return first != nil
+	})
+	if first.Status != api.AllocDrained {
+		t.Errorf("the first attempt's rank ended %s (%s), want drained", first.Status, first.Message)
 	}
 	waitFor(t, 10*time.Second, "the drain to complete", func() bool {
 		n, err := c.Node(ctx, from)

@@ -138,8 +138,12 @@ func (a *Agent) handleReport(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, errors.New("invalid report: trailing data after the object"))
 		return
 	}
-	if rep.Progress == "" && rep.Checkpoint == nil {
-		httpError(w, http.StatusBadRequest, errors.New("a report needs progress or a checkpoint"))
+	if rep.Progress == "" && rep.Checkpoint == nil && len(rep.Evals) == 0 {
+		httpError(w, http.StatusBadRequest, errors.New("a report needs progress, a checkpoint or evals"))
+		return
+	}
+	if err := api.CheckEvals(rep.Evals); err != nil {
+		httpError(w, http.StatusBadRequest, fmt.Errorf("invalid report: %w", err))
 		return
 	}
 	// The servers' rule (scheduler/server handleAllocStatus): refused here,
@@ -160,7 +164,7 @@ func (a *Agent) handleReport(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	err := a.client.UpdateAllocStatus(ctx, id, api.AllocStatusUpdate{Status: api.AllocRunning, Progress: rep.Progress, Checkpoint: rep.Checkpoint})
+	err := a.client.UpdateAllocStatus(ctx, id, api.AllocStatusUpdate{Status: api.AllocRunning, Progress: rep.Progress, Checkpoint: rep.Checkpoint, Evals: rep.Evals})
 	if err != nil {
 		httpError(w, http.StatusBadGateway, fmt.Errorf("pass the report to the servers: %w", err))
 		return

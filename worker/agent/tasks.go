@@ -90,9 +90,11 @@ func (a *Agent) reconcile(ctx context.Context, allocs []*api.Allocation) {
 			a.reportAsync(ctx, al.ID, api.AllocStatusUpdate{Status: api.AllocFailed, Message: "the agent restarted and no longer runs this task"})
 			a.tasks[al.ID] = doneTask(al)
 		case al.DesiredStatus == api.DesiredStop && t != nil && !t.finished():
-			t.stop("stopped by the scheduler (job cancelled or another rank ended)")
+			t.stop(stopMessage(al))
 		case al.DesiredStatus == api.DesiredStop && t == nil && !al.Terminal():
-			a.reportAsync(ctx, al.ID, api.AllocStatusUpdate{Status: api.AllocFailed, Message: "stopped by the scheduler before it started"})
+			// Reported as failed, as an agent always did: the servers
+			// record the stop's cause (api.Allocation.StopCause) instead.
+			a.reportAsync(ctx, al.ID, api.AllocStatusUpdate{Status: api.AllocFailed, Message: stopMessage(al) + " before it started"})
 			a.tasks[al.ID] = doneTask(al)
 		}
 	}
@@ -102,6 +104,22 @@ func (a *Agent) reconcile(ctx context.Context, allocs []*api.Allocation) {
 			delete(a.tasks, id)
 		}
 	}
+}
+
+// stopMessage says why the scheduler stopped a task, as far as the
+// allocation tells (servers older than stop causes name none).
+func stopMessage(al *api.Allocation) string {
+	switch al.StopCause {
+	case api.AllocCancelled:
+		return "stopped by the scheduler: job cancelled"
+	case api.AllocPreempted:
+		return "stopped by the scheduler: preempted"
+	case api.AllocDrained:
+		return "stopped by the scheduler: moved off a draining node"
+	case api.AllocStopped:
+		return "stopped by the scheduler: another rank of the job ended or its service changed"
+	}
+	return "stopped by the scheduler (job cancelled or another rank ended)"
 }
 
 func doneTask(al *api.Allocation) *task {
@@ -146,7 +164,12 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 		return
 	}
 	mpsPipe := a.mps.acquire(al, a.shareGPUUUIDs(al)) // a share's MPS daemon runs before its task
-	defer a.mps.release(al.ID)
+	detached := false
+	defer func() {
+		if !detached { // a task left running keeps its daemon
+			a.mps.release(al.ID)
+		}
+	}()
 	h, err := drv.Start(ctx, driver.TaskConfig{
 		AllocID: al.ID, Kind: al.Kind, Task: al.Task, CPUMilli: al.CPUMilli, MemoryBytes: al.MemoryBytes, Cgroups: a.cgroups,
 		Env: withEnv(a.taskEnv(al, t.dir), "CUDA_MPS_PIPE_DIRECTORY", mpsPipe), Dir: t.dir,
@@ -171,16 +194,26 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 		a.taskWG.Add(1)
 		go func() { defer a.taskWG.Done(); a.runHealth(hctx, t, check, log) }()
 	}
-	a.watch(ctx, t, h, log)
+	detached = a.watch(ctx, t, h, log)
 	stopHealth()
 }
 
 // watch follows a running task to its end, stopping it when asked, and
-// reports how it ended.
-func (a *Agent) watch(ctx context.Context, t *task, h driver.Handle, log *zap.Logger) {
+// reports how it ended. It reports whether it left the task running
+// instead (KeepTasksOnExit).
+func (a *Agent) watch(ctx context.Context, t *task, h driver.Handle, log *zap.Logger) (detached bool) {
 	al := t.alloc
 	stopReason := ""
+	var detach <-chan struct{} // nil: never
+	if a.cfg.KeepTasksOnExit {
+		detach = ctx.Done()
+	}
 	select {
+	case <-detach:
+		// The agent shuts down and leaves the task to its next run,
+		// which re-attaches and reports how it ends.
+		log.Info("leaving task running")
+		return true
 	case <-h.Done():
 	case stopReason = <-t.stopCh:
 		log.Info("stopping task", zap.String("why", stopReason))
@@ -195,6 +228,7 @@ func (a *Agent) watch(ctx context.Context, t *task, h driver.Handle, log *zap.Lo
 	u := withStderrTail(resultUpdate(res, stopReason), t.dir, stopReason)
 	log.Info("task ended", zap.String("status", u.Status), zap.Int("exit_code", res.ExitCode), zap.String("signal", res.Signal))
 	a.final(ctx, al.ID, u)
+	return false
 }
 
 // final reports a task's end, even while the agent shuts down.
@@ -257,8 +291,9 @@ func (a *Agent) reattach(ctx context.Context) {
 			go func() {
 				defer a.taskWG.Done()
 				defer close(t.done)
-				defer a.mps.release(al.ID)
-				a.watch(ctx, t, h, log)
+				if !a.watch(ctx, t, h, log) {
+					a.mps.release(al.ID)
+				}
 			}()
 		}
 	}

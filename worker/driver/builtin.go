@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -84,6 +85,13 @@ func BuiltinCommand(cfg TaskConfig) ([]string, error) {
 		argv = []string{"task", "serve", "--ckpt", b.Base, "--threads", strconv.Itoa(threads)}
 		for _, a := range b.Adapters {
 			argv = append(argv, "--adapter", a.Name+"="+a.URI)
+		}
+		if len(b.Rules) > 0 {
+			rules, err := json.Marshal(b.Rules)
+			if err != nil {
+				return nil, fmt.Errorf("task.builtin.rules: %w", err)
+			}
+			argv = append(argv, "--rules-json", string(rules))
 		}
 	default:
 		return nil, fmt.Errorf("the builtin runtime runs finetune, eval and inference jobs, not %s", cfg.Kind)

@@ -28,6 +28,8 @@ func TestBuiltinCommand(t *testing.T) {
 			[]string{"task", "train", "--model", "gpt-tiny", "--data", "/d.txt", "--threads", "1", "--base", "file:///c/b", "--lora-rank", "8", "--lora-alpha", "16", "--lora-targets", "attn,mlp"}, ""},
 		{"inference with adapters", TaskConfig{Kind: spec.KindInference, CPUMilli: 1000, Task: spec.Task{Builtin: &spec.BuiltinTask{Model: "gpt-tiny", Base: "file:///c/b", Adapters: []spec.Adapter{{Name: "legal", URI: "file:///c/legal"}, {Name: "med", URI: "s3://b/med"}}}}},
 			[]string{"task", "serve", "--ckpt", "file:///c/b", "--threads", "1", "--adapter", "legal=file:///c/legal", "--adapter", "med=s3://b/med"}, ""},
+		{"inference with rules", TaskConfig{Kind: spec.KindInference, CPUMilli: 1000, Task: spec.Task{Builtin: &spec.BuiltinTask{Model: "gpt-tiny", Base: "file:///c/b", Rules: []spec.Rule{{ID: "r1", On: "output", Keywords: []string{"x"}, Action: "mask"}}}}},
+			[]string{"task", "serve", "--ckpt", "file:///c/b", "--threads", "1", "--rules-json", `[{"id":"r1","stage":"output","keywords":["x"],"action":"mask"}]`}, ""},
 		{"batch", TaskConfig{Kind: spec.KindBatch, Task: spec.Task{Builtin: b}}, nil, "not batch"},
 		{"no settings", TaskConfig{Kind: spec.KindFinetune}, nil, "no task.builtin"},
 	}

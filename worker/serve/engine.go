@@ -53,6 +53,9 @@ type Event struct {
 	Done   bool
 	Finish string
 	Err    error
+	// Blocked, on a last event an output rule ended, is the rule's
+	// answer: what the client gets instead of the rest.
+	Blocked string
 }
 
 // Stats are the engine's counters.
@@ -73,6 +76,7 @@ type Stats struct {
 // and one token per running request per step mean none starves.
 type Engine struct {
 	dec *train.Decoder
+	tok train.Tokenizer // the model's: bytes, or an imported checkpoint's BPE
 	cfg EngineConfig
 
 	// Adapters (see useAdapters): the registry of served adapters and the
@@ -115,7 +119,7 @@ type pending struct {
 func NewEngine(dec *train.Decoder, cfg EngineConfig) *Engine {
 	cfg.MaxBatch = max(1, cfg.MaxBatch)
 	cfg.MaxQueue = max(1, cfg.MaxQueue)
-	return &Engine{dec: dec, cfg: cfg, wake: make(chan struct{}, 1)}
+	return &Engine{dec: dec, tok: dec.Tokenizer(), cfg: cfg, wake: make(chan struct{}, 1)}
 }
 
 // poke wakes the scheduler (an adapter fetch ended).
@@ -362,12 +366,21 @@ func (e *Engine) step(batch []*pending) error {
 func (e *Engine) emit(p *pending, tok int32) {
 	e.tokens.Add(1)
 	p.last = tok
-	p.text = append(p.text, byte(tok)) // byte-level vocabulary
+	piece, err := e.tok.Decode([]int32{tok})
+	if err != nil {
+		// A model whose vocabulary is wider than its tokenizer's (padded
+		// rows) sampled a row no text stands for.
+		e.finish(p, FinishStop, fmt.Errorf("model produced %w", err))
+		return
+	}
+	before := len(p.text)
+	p.text = append(p.text, piece...) // a token is one or more bytes
 	p.ntok++
 	tokens := p.ntok
 	for _, s := range p.req.Stop {
-		// Only the tail can hold a new match: the text before was checked.
-		from := max(0, len(p.text)-len(s))
+		// Only a match ending in the new token's bytes is new: the text
+		// before was checked.
+		from := max(0, before-len(s)+1)
 		if i := strings.Index(string(p.text[from:]), s); s != "" && i >= 0 {
 			p.text = p.text[:from+i]
 			e.send(p, len(p.text), tokens)

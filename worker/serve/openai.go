@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ark-sched/ark/scheduler/spec"
+	"github.com/ark-sched/ark/worker/serve/rules"
 	"github.com/ark-sched/ark/worker/train"
 )
 
@@ -126,26 +128,34 @@ func (s *Server) handleOpenAI(w http.ResponseWriter, r *http.Request, chat bool)
 		writeError(w, badRequest("", "invalid_json", "could not parse the JSON body: %v", err))
 		return
 	}
-	req, promptTokens, aerr := s.parse(&body, chat)
+	c := completion{ID: newID(chat), Object: "text_completion", Created: time.Now().Unix(), Model: body.Model}
+	if chat {
+		c.Object = "chat.completion"
+	}
+	set := s.ruleSet()
+	req, promptTokens, blocked, aerr := s.parse(&body, chat, set, c.ID)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
 	}
 	ctx, cancel := withDeadline(r.Context(), s.opt.RequestTimeout)
 	defer cancel()
-	c := completion{ID: newID(chat), Object: "text_completion", Created: time.Now().Unix(), Model: body.Model}
-	if chat {
-		c.Object = "chat.completion"
+	var res result
+	if blocked != nil {
+		// An input rule answered for the model: nothing is queued.
+		res = result{text: blocked.Answer, finish: finishFiltered}
 	}
 	if body.Stream {
 		includeUsage := body.StreamOptions != nil && body.StreamOptions.IncludeUsage
-		s.stream(w, r, ctx, req, c, chat, promptTokens, includeUsage)
+		s.stream(w, r, ctx, cancel, req, c, chat, promptTokens, includeUsage, set, blocked)
 		return
 	}
-	res, err := s.complete(ctx, req)
-	if err != nil {
-		writeError(w, engineError(err))
-		return
+	if blocked == nil {
+		var err error
+		if res, err = s.complete(ctx, cancel, req, set, c.ID); err != nil {
+			writeError(w, engineError(err))
+			return
+		}
 	}
 	ch := choice{FinishReason: &res.finish}
 	if chat {
@@ -158,11 +168,13 @@ func (s *Server) handleOpenAI(w http.ResponseWriter, r *http.Request, chat bool)
 	reply(w, http.StatusOK, c)
 }
 
-// parse validates a request into the engine's terms.
-func (s *Server) parse(b *openAIRequest, chat bool) (Request, int, *apiError) {
+// parse validates a request into the engine's terms, with the input
+// rules of set applied to its prompt: a block comes back as the decision,
+// with no request to queue.
+func (s *Server) parse(b *openAIRequest, chat bool, set *rules.Set, id string) (Request, int, *rules.Decision, *apiError) {
 	adapter, aerr := s.model(b.Model)
 	if aerr != nil {
-		return Request{}, 0, aerr
+		return Request{}, 0, nil, aerr
 	}
 	var text string
 	param := "prompt"
@@ -170,20 +182,37 @@ func (s *Server) parse(b *openAIRequest, chat bool) (Request, int, *apiError) {
 		param = "messages"
 		var err *apiError
 		if text, err = renderChat(b.Messages); err != nil {
-			return Request{}, 0, err
+			return Request{}, 0, nil, err
 		}
 	} else {
 		var err *apiError
-		if text, err = parsePrompt(b.Prompt); err != nil {
-			return Request{}, 0, err
+		if text, err = parsePrompt(b.Prompt, s.eng.tok); err != nil {
+			return Request{}, 0, nil, err
+		}
+	}
+	if text != "" {
+		var ds []rules.Decision
+		text, ds = set.Input(b.Model, text)
+		s.logDecisions(id, ds)
+		if n := len(ds); n > 0 {
+			switch last := ds[n-1]; last.Action {
+			case spec.RuleBlock:
+				return Request{}, 0, &last, nil
+			case spec.RuleRoute:
+				// A route to an adapter this server does not
+				// serve leaves the request with its model.
+				if a, err := s.model(last.Route); err == nil {
+					adapter = a
+				}
+			}
 		}
 	}
 	if text == "" {
-		return Request{}, 0, badRequest(param, "", "%s: must not be empty", param)
+		return Request{}, 0, nil, badRequest(param, "", "%s: must not be empty", param)
 	}
-	prompt := train.Encode([]byte(text))
+	prompt := s.eng.tok.Encode([]byte(text))
 	if T := s.eng.Config().Context; len(prompt) > T {
-		return Request{}, 0, badRequest(param, "context_length_exceeded",
+		return Request{}, 0, nil, badRequest(param, "context_length_exceeded",
 			"this model's context is %d tokens; the prompt has %d", T, len(prompt))
 	}
 	req := Request{Adapter: adapter, Prompt: prompt, MaxTokens: DefaultMaxTokens, Temperature: 1, Seed: rand.Uint64()}
@@ -196,13 +225,13 @@ func (s *Server) parse(b *openAIRequest, chat bool) (Request, int, *apiError) {
 	}
 	if maxTok != nil {
 		if *maxTok < 1 || *maxTok > MaxTokens {
-			return Request{}, 0, badRequest(maxParam, "", "%s: must be 1..%d, got %d", maxParam, MaxTokens, *maxTok)
+			return Request{}, 0, nil, badRequest(maxParam, "", "%s: must be 1..%d, got %d", maxParam, MaxTokens, *maxTok)
 		}
 		req.MaxTokens = *maxTok
 	}
 	if b.Temperature != nil {
 		if *b.Temperature < 0 || *b.Temperature > 2 {
-			return Request{}, 0, badRequest("temperature", "", "temperature: must be 0..2, got %g", *b.Temperature)
+			return Request{}, 0, nil, badRequest("temperature", "", "temperature: must be 0..2, got %g", *b.Temperature)
 		}
 		req.Temperature = *b.Temperature
 	}
@@ -210,19 +239,19 @@ func (s *Server) parse(b *openAIRequest, chat bool) (Request, int, *apiError) {
 		req.Seed = uint64(*b.Seed)
 	}
 	if b.N != nil && *b.N != 1 {
-		return Request{}, 0, badRequest("n", "", "n: only 1 is supported, got %d", *b.N)
+		return Request{}, 0, nil, badRequest("n", "", "n: only 1 is supported, got %d", *b.N)
 	}
 	stops, aerr := parseStop(b.Stop)
 	if aerr != nil {
-		return Request{}, 0, aerr
+		return Request{}, 0, nil, aerr
 	}
 	req.Stop = stops
-	return req, len(prompt), nil
+	return req, len(prompt), nil, nil
 }
 
 // parsePrompt accepts a string, an array of one string, or an array of
-// token ids (bytes, for the byte-level vocabulary).
-func parsePrompt(raw json.RawMessage) (string, *apiError) {
+// token ids of the model's tokenizer (bytes, or an imported model's BPE).
+func parsePrompt(raw json.RawMessage, tok train.Tokenizer) (string, *apiError) {
 	var s string
 	if err := json.Unmarshal(raw, &s); err == nil {
 		return s, nil
@@ -236,12 +265,16 @@ func parsePrompt(raw json.RawMessage) (string, *apiError) {
 	}
 	var ids []int
 	if err := json.Unmarshal(raw, &ids); err == nil {
-		b := make([]byte, len(ids))
+		toks := make([]int32, len(ids))
 		for i, id := range ids {
-			if id < 0 || id >= train.ByteVocab {
-				return "", badRequest("prompt", "", "prompt[%d]: token %d outside the vocabulary of %d", i, id, train.ByteVocab)
+			if id < 0 || id >= tok.VocabSize() {
+				return "", badRequest("prompt", "", "prompt[%d]: token %d outside the vocabulary of %d", i, id, tok.VocabSize())
 			}
-			b[i] = byte(id)
+			toks[i] = int32(id)
+		}
+		b, err := tok.Decode(toks)
+		if err != nil {
+			return "", badRequest("prompt", "", "prompt: %v", err)
 		}
 		return string(b), nil
 	}
@@ -321,11 +354,20 @@ func parseStop(raw json.RawMessage) ([]string, *apiError) {
 // engine emits (a token, or more when a possible stop string was held
 // back), a last chunk with the finish reason, optionally a usage chunk,
 // then [DONE]. An error after the first byte is an error event.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, ctx context.Context, req Request, c completion, chat bool, promptTokens int, includeUsage bool) {
-	events, err := s.eng.Submit(ctx, req)
-	if err != nil {
-		writeError(w, engineError(err))
-		return
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, ctx context.Context, cancel context.CancelFunc, req Request, c completion, chat bool, promptTokens int, includeUsage bool, set *rules.Set, blocked *rules.Decision) {
+	var events <-chan Event
+	if blocked != nil {
+		// An input rule's answer, streamed as the model's would be.
+		ch := make(chan Event, 1)
+		ch <- Event{Text: blocked.Answer, Done: true, Finish: finishFiltered}
+		close(ch)
+		events = ch
+	} else {
+		var err error
+		if events, err = s.submit(ctx, cancel, req, set, c.ID); err != nil {
+			writeError(w, engineError(err))
+			return
+		}
 	}
 	flusher, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -364,6 +406,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, ctx context.Cont
 	for ev := range events {
 		if ev.Text != "" {
 			write(chunk(&ev.Text, nil, ""))
+		}
+		if ev.Blocked != "" {
+			// What was streamed before the blocked phrase stays; the
+			// rule's answer follows it.
+			write(chunk(&ev.Blocked, nil, ""))
 		}
 		if !ev.Done {
 			continue

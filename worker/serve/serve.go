@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
+	"github.com/ark-sched/ark/scheduler/spec"
+	"github.com/ark-sched/ark/worker/serve/rules"
 	"github.com/ark-sched/ark/worker/train"
 )
 
@@ -67,8 +70,14 @@ type Options struct {
 	// without keys.
 	LoadAdapter AdapterLoader
 	// AdminToken, when set, is the bearer token POST and DELETE
-	// /v1/adapters require; unset, they are answered on loopback only.
+	// /v1/adapters and PUT /v1/rules require; unset, they are answered on
+	// loopback only.
 	AdminToken string
+	// Rules are the intervention rules applied from the start.
+	Rules []spec.Rule
+	// RuleLog, when set, is told each action a rule takes, with the
+	// request's ID.
+	RuleLog func(requestID string, d rules.Decision)
 }
 
 // AdapterSpec names an adapter checkpoint to serve.
@@ -86,6 +95,7 @@ type Server struct {
 	opt         Options
 	health      Health
 	created     int64 // for /v1/models
+	rules       atomic.Pointer[rules.Set]
 }
 
 // New serves m and o.Adapters (fetched in the background); Run must be
@@ -128,6 +138,10 @@ func New(m *train.Model, o Options) (*Server, error) {
 		eng: eng, reg: reg, stopFetches: cancel, opt: o,
 		health:  Health{Model: o.Model, Step: o.Step, Ckpt: o.Ckpt, Replica: o.Replica},
 		created: time.Now().Unix(),
+	}
+	if err := s.SetRules(o.Rules); err != nil {
+		cancel()
+		return nil, err
 	}
 	for i, a := range o.Adapters {
 		if _, err := reg.add(a.Name, a.URI, false); err != nil {
@@ -180,6 +194,8 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/adapters", s.handleAddAdapter)
 	mux.HandleFunc("DELETE /v1/adapters/{name}", s.handleRemoveAdapter)
+	mux.HandleFunc("GET /v1/rules", s.handleGetRules)
+	mux.HandleFunc("PUT /v1/rules", s.handlePutRules)
 	return mux
 }
 
@@ -215,9 +231,20 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	if req.Seed == 0 {
 		req.Seed = 1
 	}
-	prompt := train.Encode([]byte(req.Prompt))
+	// The same rules as the OpenAI routes: this route is no way around
+	// them. A block answers with the rule's answer; a route has no
+	// adapter to go to here.
+	set, id := s.ruleSet(), newID(false)
+	text, ds := set.Input(s.opt.Model, req.Prompt)
+	s.logDecisions(id, ds)
+	if n := len(ds); n > 0 && ds[n-1].Action == spec.RuleBlock {
+		reply(w, http.StatusOK, GenerateResponse{Text: ds[n-1].Answer, Model: s.health.Model, Step: s.health.Step, Replica: s.opt.Replica})
+		return
+	}
+	tok := s.eng.tok
+	prompt := tok.Encode([]byte(text))
 	if len(prompt) == 0 {
-		prompt = []int32{'\n'}
+		prompt = tok.Encode([]byte("\n"))
 	}
 	if T := s.eng.Config().Context; len(prompt) > T {
 		prompt = prompt[len(prompt)-T:]
@@ -225,7 +252,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := withDeadline(r.Context(), s.opt.RequestTimeout)
 	defer cancel()
 	start := time.Now()
-	res, err := s.complete(ctx, Request{Prompt: prompt, MaxTokens: req.Tokens, Temperature: req.Temperature, Seed: req.Seed})
+	res, err := s.complete(ctx, cancel, Request{Prompt: prompt, MaxTokens: req.Tokens, Temperature: req.Temperature, Seed: req.Seed}, set, id)
 	took := time.Since(start)
 	if err != nil {
 		code, _ := errorStatus(err)
@@ -249,9 +276,24 @@ type result struct {
 	finish string
 }
 
-// complete runs req to its end.
-func (s *Server) complete(ctx context.Context, req Request) (result, error) {
+// submit queues req, its text passed through the output rules of set
+// (cancel ends the request when one blocks it).
+func (s *Server) submit(ctx context.Context, cancel context.CancelFunc, req Request, set *rules.Set, id string) (<-chan Event, error) {
 	events, err := s.eng.Submit(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	model := req.Adapter
+	if model == "" {
+		model = s.opt.Model
+	}
+	return s.outputFilter(set, model, id, events, cancel), nil
+}
+
+// complete runs req to its end. A block by an output rule answers with
+// the rule's answer alone: a whole answer is never part model, part rule.
+func (s *Server) complete(ctx context.Context, cancel context.CancelFunc, req Request, set *rules.Set, id string) (result, error) {
+	events, err := s.submit(ctx, cancel, req, set, id)
 	if err != nil {
 		return result{}, err
 	}
@@ -261,6 +303,9 @@ func (s *Server) complete(ctx context.Context, req Request) (result, error) {
 		res.tokens = ev.Tokens
 		if ev.Done {
 			res.finish = ev.Finish
+			if ev.Blocked != "" {
+				res.text = ev.Blocked
+			}
 			return res, ev.Err
 		}
 	}

@@ -94,7 +94,8 @@ func OpenCheckpoint(ctx context.Context, uri string, keys *CheckpointKeys) (*che
 
 // LoadModel builds a model on d from a checkpoint (see OpenCheckpoint): its
 // configuration from the manifest's metadata, its parameters from the
-// shard, opened with keys. It returns the checkpoint's step.
+// shard, opened with keys, and the tokenizer it carries (bytes when it
+// carries none). It returns the checkpoint's step.
 func LoadModel(ctx context.Context, d kernels.Device, uri string, keys *CheckpointKeys) (*Model, int64, error) {
 	c, err := OpenCheckpoint(ctx, uri, keys)
 	if err != nil {
@@ -119,7 +120,8 @@ func LoadModel(ctx context.Context, d kernels.Device, uri string, keys *Checkpoi
 }
 
 // loadState copies a checkpoint's parameters (and, withOptimizer, AdamW
-// moments) into the model; the configuration must match.
+// moments) into the model, and takes the tokenizer it carries; the
+// configuration must match.
 func (m *Model) loadState(st *checkpoint.State, withOptimizer bool) error {
 	if st.Metadata[metaLoRA] != "" {
 		return fmt.Errorf("%w: checkpoint %s is a lora adapter (of base %s), not a whole model: load the base and attach the adapter",
@@ -133,6 +135,13 @@ func (m *Model) loadState(st *checkpoint.State, withOptimizer bool) error {
 		if cfg != m.Cfg {
 			return fmt.Errorf("%w: checkpoint holds model %+v, want %+v", ErrConfig, cfg, m.Cfg)
 		}
+	}
+	tok, err := tokenizerOf(st)
+	if err != nil {
+		return err
+	}
+	if err := m.SetTokenizer(tok); err != nil {
+		return err
 	}
 	load := []namedBuffer{{"params", m.params}}
 	if withOptimizer {

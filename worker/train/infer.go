@@ -25,9 +25,11 @@ type EvalResult struct {
 }
 
 // Eval computes the mean loss over up to maxWindows non-overlapping
-// context-length windows of the held-out split, batch at a time.
+// context-length windows of the held-out split (in the model's tokens),
+// batch at a time.
 func (m *Model) Eval(ds *Dataset, batch, maxWindows int) (EvalResult, error) {
 	T := m.Cfg.Context
+	ds = ds.tokensFor(m.tokenizer())
 	offs := ds.evalWindows(T, maxWindows)
 	if len(offs) == 0 {
 		return EvalResult{}, fmt.Errorf("%w: held-out text of %d tokens is shorter than one window of %d", ErrConfig, len(ds.Val), T+1)
@@ -70,17 +72,34 @@ func (m *Model) Eval(ds *Dataset, batch, maxWindows int) (EvalResult, error) {
 
 // Generate continues prompt by n tokens: greedy when temperature <= 0, else
 // sampled from softmax(logits/temperature) with a generator seeded by seed.
-// The model sees at most its context's last tokens.
+// The text goes through the model's tokenizer (bytes, or the BPE an
+// imported checkpoint carries). The model sees at most its context's last
+// tokens.
 func (m *Model) Generate(prompt []byte, n int, temperature float64, seed uint64) ([]byte, error) {
+	tok := m.Tokenizer()
+	ids := tok.Encode(prompt)
+	if len(ids) == 0 {
+		ids = tok.Encode([]byte("\n"))
+	}
+	out, err := m.GenerateTokens(ids, n, temperature, seed)
+	if err != nil {
+		return nil, err
+	}
+	return tok.Decode(out)
+}
+
+// GenerateTokens continues the token ids prompt (not empty) by n tokens, as
+// Generate does.
+func (m *Model) GenerateTokens(prompt []int32, n int, temperature float64, seed uint64) ([]int32, error) {
 	T, V := m.Cfg.Context, m.Cfg.Vocab
+	if len(prompt) == 0 {
+		return nil, fmt.Errorf("%w: empty prompt", ErrConfig)
+	}
 	a, err := m.actsFor(1)
 	if err != nil {
 		return nil, err
 	}
-	toks := Encode(prompt)
-	if len(toks) == 0 {
-		toks = []int32{'\n'}
-	}
+	toks := append([]int32(nil), prompt...)
 	sampler := NewSampler(temperature, seed)
 	ids, tgts := make([]int32, T), make([]int32, T)
 	for i := range tgts {
@@ -112,7 +131,41 @@ func (m *Model) Generate(prompt []byte, n int, temperature float64, seed uint64)
 		toks = append(toks, next)
 		out = append(out, next)
 	}
-	return Decode(out), nil
+	return out, nil
+}
+
+// Logits runs the model over ids (1 to Context tokens) and returns the
+// logits of every position, len(ids) x Vocab, row-major: what a reference
+// implementation is checked against.
+func (m *Model) Logits(ids []int32) ([]float32, error) {
+	T, V := m.Cfg.Context, m.Cfg.Vocab
+	if len(ids) == 0 || len(ids) > T {
+		return nil, fmt.Errorf("%w: %d tokens: want 1 to the context of %d", ErrConfig, len(ids), T)
+	}
+	a, err := m.actsFor(1)
+	if err != nil {
+		return nil, err
+	}
+	row, tgts := make([]int32, T), make([]int32, T)
+	copy(row, ids)
+	for i := range tgts {
+		tgts[i] = -1
+	}
+	if err := m.setBatch(a, row, tgts); err != nil {
+		return nil, err
+	}
+	if err := m.forwardLogits(a); err != nil {
+		return nil, err
+	}
+	got, err := m.d.Slice(a.logits, 0, len(ids)*V)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, len(ids)*V)
+	if err := kernels.ReadFloat32(m.d, out, got); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // sample picks a token from logits: the first largest at temperature <= 0,

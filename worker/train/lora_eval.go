@@ -17,6 +17,12 @@ type EvalRow struct {
 	Loss       float64 `json:"loss"`
 	Perplexity float64 `json:"perplexity"`
 	Tokens     int     `json:"tokens"`
+	// On a dataset of prompt/answer pairs (EvalQA): the fraction of
+	// generated answers equal to the expected ones, their mean word
+	// overlap (F1), and the number of pairs.
+	ExactMatch *float64 `json:"exactMatch,omitempty"`
+	Overlap    *float64 `json:"overlap,omitempty"`
+	Samples    int      `json:"samples,omitempty"`
 }
 
 // Evaluator evaluates checkpoints one after another on one device. An
@@ -37,6 +43,19 @@ func NewEvaluator(d kernels.Device, keys *CheckpointKeys) *Evaluator {
 
 // Eval evaluates the checkpoint uri on ds's held-out split.
 func (e *Evaluator) Eval(ctx context.Context, uri string, ds *Dataset, batch, windows int) (EvalRow, error) {
+	return e.with(ctx, uri, func(m *Model, row *EvalRow) error {
+		ev, err := m.Eval(ds, batch, windows)
+		if err != nil {
+			return err
+		}
+		row.Loss, row.Perplexity, row.Tokens = ev.Loss, ev.Perplexity, ev.Tokens
+		return nil
+	})
+}
+
+// with loads the checkpoint uri (a whole model, or an adapter on its
+// base) and runs fn on it.
+func (e *Evaluator) with(ctx context.Context, uri string, fn func(m *Model, row *EvalRow) error) (EvalRow, error) {
 	c, err := OpenCheckpoint(ctx, uri, e.keys)
 	if err != nil {
 		return EvalRow{}, err
@@ -81,10 +100,5 @@ func (e *Evaluator) Eval(ctx context.Context, uri string, ds *Dataset, batch, wi
 		defer m.SetAdapter(nil)
 		row.Adapter, row.Base = true, w.Base
 	}
-	ev, err := m.Eval(ds, batch, windows)
-	if err != nil {
-		return row, err
-	}
-	row.Loss, row.Perplexity, row.Tokens = ev.Loss, ev.Perplexity, ev.Tokens
-	return row, nil
+	return row, fn(m, &row)
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/ark-sched/ark/kernels"
+	"github.com/ark-sched/ark/worker/tokenizer"
 )
 
 // Parameter layout: one buffer, tensors in this order. Backward finishes
@@ -131,6 +132,10 @@ type Model struct {
 	// (see lora.go); backward then trains only the adapter: the base's
 	// gradients are not computed.
 	lora *Adapter
+
+	// tok is the tokenizer the checkpoint carried (an imported model's
+	// BPE); nil is bytes.
+	tok *tokenizer.BPE
 }
 
 // paramSet is what an optimizer steps: parameters, their gradient buffer

@@ -421,7 +421,7 @@ func (t *Trainer) Step(ctx context.Context, step int) (loss float64, norm float3
 	m, a, o := t.m, t.a, t.o
 	T := m.Cfg.Context
 	t0 := time.Now()
-	if err := o.Data.Batch(o.Seed, step, t.rank, t.world, o.Batch, T, t.ids, t.tgts); err != nil {
+	if err := o.Data.tokensFor(m.tokenizer()).Batch(o.Seed, step, t.rank, t.world, o.Batch, T, t.ids, t.tgts); err != nil {
 		return 0, 0, err
 	}
 	if err := m.setBatch(a, t.ids, t.tgts); err != nil {
@@ -537,6 +537,14 @@ func (t *Trainer) save(ctx context.Context, step int, loss float64) error {
 		if err := m.lora.describe(st.Metadata); err != nil {
 			return err
 		}
+	} else {
+		// A fine-tuned imported model keeps its tokenizer; an adapter
+		// takes its base's.
+		tt, err := tokenizerTensor(m.tok, st.Metadata)
+		if err != nil {
+			return err
+		}
+		st.Shards[0].Tensors = append(st.Shards[0].Tensors, tt...)
 	}
 	if _, err := t.w.Save(ctx, st); err != nil {
 		return fmt.Errorf("checkpoint step %d: %w", step, err)

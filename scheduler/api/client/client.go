@@ -445,24 +445,38 @@ func (c *Client) RemoveRaftPeer(ctx context.Context, id string) error {
 
 // SnapshotSave opens a snapshot of the state; the caller closes it.
 func (c *Client) SnapshotSave(ctx context.Context) (io.ReadCloser, error) {
-	var lastErr error
-	for _, addr := range c.addrs {
-		resp, err := c.send(ctx, http.MethodGet, addr+"/v1/operator/snapshot", nil, nil)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		if resp.StatusCode >= 300 {
-			_, err := decodeAnswer(resp, nil)
-			if resp.StatusCode == http.StatusServiceUnavailable {
+	// As every other call: a cluster mid-election (503 everywhere) is
+	// tried again until RetryFor has passed.
+	deadline := time.Now().Add(c.RetryFor)
+	backoff := 50 * time.Millisecond
+	for {
+		var lastErr error
+		for _, addr := range c.addrs {
+			resp, err := c.send(ctx, http.MethodGet, addr+"/v1/operator/snapshot", nil, nil)
+			if err != nil {
 				lastErr = err
 				continue
 			}
-			return nil, err
+			if resp.StatusCode >= 300 {
+				_, err := decodeAnswer(resp, nil)
+				if resp.StatusCode == http.StatusServiceUnavailable {
+					lastErr = err
+					continue
+				}
+				return nil, err
+			}
+			return resp.Body, nil
 		}
-		return resp.Body, nil
+		if time.Now().Add(backoff).After(deadline) {
+			return nil, lastErr
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, time.Second)
 	}
-	return nil, lastErr
 }
 
 // SnapshotRestore replaces the cluster's state with a snapshot.
