@@ -74,7 +74,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	res := &Result{Env: env(), SubmitsPerSec: map[string]float64{}}
+	res := &Result{Env: Env("3 ark server processes on loopback, raft-boltdb with fsync on every append"), SubmitsPerSec: map[string]float64{}}
 	variants := []bool{false}
 	if cfg.Baseline {
 		variants = []bool{true, false}
@@ -365,7 +365,9 @@ func ms(d time.Duration) float64 { return round3(float64(d.Microseconds()) / 100
 func round1(f float64) float64   { return float64(int64(f*10+0.5)) / 10 }
 func round3(f float64) float64   { return float64(int64(f*1000+0.5)) / 1000 }
 
-func env() map[string]string {
+// Env describes the machine a benchmark ran on (host, CPU, cores, Go,
+// commit) and, in words, the cluster it measured.
+func Env(cluster string) map[string]string {
 	host, _ := os.Hostname()
 	cpu := "unknown"
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
@@ -383,7 +385,7 @@ func env() map[string]string {
 		commit = strings.TrimSpace(string(out))
 	}
 	return map[string]string{"host": host, "cpu": cpu, "cores": fmt.Sprint(runtime.NumCPU()), "go": runtime.Version(), "commit": commit,
-		"cluster": "3 ark server processes on loopback, raft-boltdb with fsync on every append"}
+		"cluster": cluster}
 }
 
 // WriteMarkdown prints the result as Markdown tables.

@@ -57,6 +57,8 @@ var commandExamples = map[string]string{
   ark example rendezvous --timeout 2m`,
 	"bench allreduce": `  ark bench allreduce
   ark bench allreduce --ranks 2,4,8 --transport shm --max-bytes 16M --json`,
+	"bench cluster": `  ark bench cluster --nodes 1000 --duration 2m
+  ark bench cluster --nodes 10000 --duration 5m --profile-dir prof --json`,
 	"bench kernels": `  ark bench kernels
   ark bench kernels --sizes 512,1024 --threads 1,2 --json`,
 	"bench placement": `  ark bench placement

@@ -126,6 +126,20 @@ func parseRef(s string) (spec.ModelRef, error) {
 	return r, nil
 }
 
+// modelOf reads NAME[@V] from the command line and fetches the model.
+func modelOf(ctx context.Context, g *globals, ns, arg string) (spec.ModelRef, *client.Client, *api.Model, error) {
+	r, err := parseRef(arg)
+	if err != nil {
+		return r, nil, nil, err
+	}
+	c, err := g.client()
+	if err != nil {
+		return r, nil, nil, usageError{err}
+	}
+	m, err := c.Model(ctx, ns, r.Name)
+	return r, c, m, err
+}
+
 // modelVersion fetches a model and the version a reference names.
 func modelVersion(ctx context.Context, c *client.Client, ns string, r spec.ModelRef) (*api.Model, *api.ModelVersion, error) {
 	m, err := c.Model(ctx, ns, r.Name)
@@ -224,15 +238,7 @@ func newModelShowCmd(g *globals, ns *string) *cobra.Command {
   ark model show shakespeare -o json`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := parseRef(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return usageError{err}
-			}
-			m, err := c.Model(cmd.Context(), *ns, r.Name)
+			_, _, m, err := modelOf(cmd.Context(), g, *ns, args[0])
 			if err != nil {
 				return err
 			}
@@ -281,15 +287,7 @@ func newModelVersionsCmd(g *globals, ns *string) *cobra.Command {
   ark model versions shakespeare -o json`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := parseRef(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return usageError{err}
-			}
-			m, err := c.Model(cmd.Context(), *ns, r.Name)
+			_, _, m, err := modelOf(cmd.Context(), g, *ns, args[0])
 			if err != nil {
 				return err
 			}
@@ -482,15 +480,7 @@ no other version names them, unless --keep-data; checkpoints registered by hand
   ark model rm scratch --keep-data`,
 		Args: exactArgs(1, "NAME[@VERSION]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := parseRef(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return usageError{err}
-			}
-			before, err := c.Model(cmd.Context(), *ns, r.Name)
+			r, c, before, err := modelOf(cmd.Context(), g, *ns, args[0])
 			if err != nil {
 				return err
 			}

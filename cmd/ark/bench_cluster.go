@@ -1,0 +1,71 @@
+package main
+
+import (
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ark-sched/ark/bench/clustersim"
+)
+
+func init() { benchCommands = append(benchCommands, newBenchClusterCmd) }
+
+// newBenchClusterCmd is `ark bench cluster`; the work is in bench/clustersim.
+func newBenchClusterCmd() *cobra.Command {
+	var (
+		cfg    = clustersim.Config{KillLeader: true}
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "Control plane at scale: N simulated agents, an openb job stream, a leader failover",
+		Long: `Starts a 3-server cluster of real ark server processes on loopback (fsync on)
+and, in this process, --nodes agents with 8 fake GPUs each that register,
+heartbeat at the servers' TTL and long-poll their allocations through the
+agent's API client, reporting each task running and then succeeded after
+--task-duration (±50%). It then submits jobs shaped like the openb trace's
+tasks (single-GPU, GPU shares, multi-GPU, and 2- or 4-node gangs of 8-GPU
+tasks) from --clients clients until the cluster is full or --jobs / --duration
+is reached, SIGKILLs the leader once half way (--kill-leader), and reports
+heartbeats, submissions and placements per second, submit-to-running p50/p99
+(jobs submitted below 90% full), the leader's CPU and memory, the followers'
+memory, Raft log bytes per job, the failover time and the nodes it marked down.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.Nodes <= 0 || cfg.Clients <= 0 || cfg.TaskDuration <= 0 || cfg.Jobs < 0 || cfg.Duration < 0 {
+				return usagef("--nodes, --clients and --task-duration must be positive, --jobs and --duration not negative")
+			}
+			if cfg.Jobs == 0 && cfg.Duration == 0 {
+				return usagef("give --jobs or --duration (the stream also ends when the cluster is full)")
+			}
+			bin, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			cfg.Binary = bin
+			cfg.Log = cmd.ErrOrStderr()
+			res, err := clustersim.Run(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			if asJSON || wantJSON(cmd) {
+				return res.WriteJSON(cmd.OutOrStdout())
+			}
+			return res.WriteMarkdown(cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&cfg.Nodes, "nodes", 10000, "simulated agents (nodes of 8 fake GPUs)")
+	f.IntVar(&cfg.Jobs, "jobs", 0, "stop the job stream after this many submissions (0: no bound)")
+	f.DurationVar(&cfg.Duration, "duration", 10*time.Minute, "stop the job stream after this long (0: no bound)")
+	f.DurationVar(&cfg.TaskDuration, "task-duration", 5*time.Minute, "mean simulated run time of a task (±50%)")
+	f.IntVar(&cfg.Clients, "clients", 32, "concurrent job submitters")
+	f.BoolVar(&cfg.KillLeader, "kill-leader", true, "SIGKILL the leader once, half way through the stream")
+	f.StringVar(&cfg.Pods, "pods", "", "openb task list the job shapes come from (default bench/data/openb/openb_pod_list_default.csv.gz)")
+	f.Uint64Var(&cfg.Seed, "seed", 42, "seed of the job stream")
+	f.StringVar(&cfg.ProfileDir, "profile-dir", "", "write here the leader's CPU profiles (one window after another through the stream) and, at the end, its heap profile and /metrics")
+	f.IntVar(&cfg.ProfileSeconds, "profile-seconds", 20, "length of each CPU profile window (under the servers' 30 s write timeout)")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	return cmd
+}
