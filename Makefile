@@ -52,7 +52,11 @@ FUZZ_TARGETS := \
 	./scheduler/server:FuzzLoadTokens \
 	./scheduler/server:FuzzLoadQueues \
 	./scheduler/server:FuzzHTTPBodies \
-	./internal/audit:FuzzVerify
+	./internal/audit:FuzzVerify \
+	./worker/tokenizer:FuzzRoundTrip \
+	./worker/train/hfimport:FuzzSafetensors \
+	./worker/train:FuzzReadQAPairs \
+	./worker/serve/rules:FuzzOutputFilter
 
 # Each target through .ci/fuzz-one.sh, which retries once a run that ended
 # on Go 1.26's fuzzing-deadline race without a failing input.

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Rule is an intervention rule of an inference job: it matches the prompt
@@ -85,8 +86,8 @@ func ValidateRules(prefix string, rules []Rule) Errors {
 			add(at, "has both keywords and a regex: use one (a regex can list alternatives)")
 		}
 		for k, kw := range r.Keywords {
-			if strings.TrimSpace(kw) == "" || len(kw) > 256 {
-				add(fmt.Sprintf("%s.keywords[%d]", at, k), "must be 1-256 characters, not blank")
+			if strings.TrimSpace(kw) == "" || len(kw) > 256 || !utf8.ValidString(kw) {
+				add(fmt.Sprintf("%s.keywords[%d]", at, k), "must be 1-256 bytes of UTF-8 text, not blank")
 			}
 		}
 		if r.Regex != "" {

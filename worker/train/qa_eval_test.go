@@ -83,3 +83,25 @@ func TestEvalQA(t *testing.T) {
 		t.Fatalf("row %+v (answer %q)", row, first)
 	}
 }
+
+// FuzzReadQAPairs: any input is pairs or an error naming a line, never a
+// panic, and every pair read has a prompt.
+func FuzzReadQAPairs(f *testing.F) {
+	f.Add([]byte("{\"prompt\": \"Q\", \"answer\": \"A\"}\n"))
+	f.Add([]byte("\n\n{\"prompt\": \"\"}"))
+	f.Add([]byte("{\"prompt\": \"a\", \"answer\": 3}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pairs, err := ReadQAPairs(strings.NewReader(string(data)))
+		if err != nil {
+			if !strings.Contains(err.Error(), "line ") && !strings.Contains(err.Error(), "no prompt/answer pairs") && !strings.Contains(err.Error(), "token too long") {
+				t.Fatalf("error without a line: %v", err)
+			}
+			return
+		}
+		for i, p := range pairs {
+			if p.Prompt == "" {
+				t.Fatalf("pair %d has no prompt", i)
+			}
+		}
+	})
+}

@@ -192,3 +192,37 @@ func BenchmarkOutput100(b *testing.B) {
 		f.Close()
 	}
 }
+
+// FuzzOutputFilter: with a keyword rule from the input, whatever the text
+// and its split into chunks, the filter never panics and never releases
+// the keyword (masked) whole.
+func FuzzOutputFilter(f *testing.F) {
+	f.Add("secret", "the secret is out", 3)
+	f.Add("ü", "ünïcödé ü", 1)
+	f.Fuzz(func(t *testing.T, kw, text string, split int) {
+		if strings.TrimSpace(kw) == "" || len(kw) > 256 {
+			return
+		}
+		s, err := Compile([]spec.Rule{{ID: "k", On: spec.RuleOutput, Keywords: []string{kw}, Action: spec.RuleMask, Mask: "\x00"}})
+		if err != nil {
+			if !strings.Contains(err.Error(), "rules[0].keywords[0]") {
+				t.Fatalf("refused with %v", err)
+			}
+			return
+		}
+		fl := s.Output("m")
+		var out strings.Builder
+		if split <= 0 {
+			split = 1
+		}
+		for i := 0; i < len(text); i += split {
+			got, _ := fl.Write(text[i:min(len(text), i+split)])
+			out.WriteString(got)
+		}
+		got, _ := fl.Close()
+		out.WriteString(got)
+		if isASCII(kw) && strings.Contains(lowerASCII(out.String()), lowerASCII(kw)) && !strings.Contains(kw, "\x00") {
+			t.Fatalf("keyword %q released in %q", kw, out.String())
+		}
+	})
+}
