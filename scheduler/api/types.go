@@ -124,6 +124,13 @@ type Job struct {
 	// EvalsRecorded is set on an eval job once the leader has filed its
 	// results in the catalog.
 	EvalsRecorded bool `json:"evalsRecorded,omitempty"`
+	// Version is the spec's version: 0 at submission, one more at each
+	// update (`ark job history` lists them). StableVersion is the newest
+	// one that rolled out to every replica.
+	Version       int `json:"version,omitempty"`
+	StableVersion int `json:"stableVersion,omitempty"`
+	// Deployment is a service's latest rollout of a new version.
+	Deployment *Deployment `json:"deployment,omitempty"`
 
 	SubmitTime  time.Time  `json:"submitTime"`
 	StartTime   *time.Time `json:"startTime,omitempty"`
@@ -211,6 +218,11 @@ type Allocation struct {
 	// Ready is set while a service replica's health check passes (as its
 	// agent reports it): only a ready replica is sent traffic.
 	Ready bool `json:"ready,omitempty"`
+	// ReadySince is when Ready last became true (a rollout counts a new
+	// replica healthy once it has been ready spec.update.minHealthyTime).
+	ReadySince *time.Time `json:"readySince,omitempty"`
+	// JobVersion is the version of the job's spec this allocation runs.
+	JobVersion int `json:"jobVersion,omitempty"`
 	// StderrTail is the end of a failed task's stderr, as its agent
 	// reported it: why it failed, in its own words.
 	StderrTail string `json:"stderrTail,omitempty"`

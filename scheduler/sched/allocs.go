@@ -118,6 +118,7 @@ func allocations(cfg *Config, job *api.Job, p placement.Placement, nodes map[str
 			MasterAddr:     masterAddr,
 			MasterPort:     masterPort,
 			Attempt:        job.RestartCount,
+			JobVersion:     job.Version,
 			Kind:           job.Kind,
 			Task:           job.Spec.Task,
 			Checkpoint:     job.Spec.Checkpoint,

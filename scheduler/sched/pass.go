@@ -42,7 +42,7 @@ type Output struct {
 
 // Empty reports whether the plan has nothing to commit.
 func (o *Output) Empty() bool {
-	return len(o.Plan.Placements) == 0 && len(o.Plan.Pending) == 0 && len(o.Plan.Preemptions) == 0
+	return len(o.Plan.Placements) == 0 && len(o.Plan.Pending) == 0 && len(o.Plan.Preemptions) == 0 && len(o.Plan.Rollouts) == 0
 }
 
 // Pass plans one scheduling pass over v.
@@ -69,6 +69,9 @@ func Pass(v View, cfg Config, in Input) Output {
 	// Services: scaled to zero, or missing replicas (services.go).
 	pending, out.Plan.Placements = scaledToZero(pending)
 	missing := missingReplicas(v, in.Now, wake)
+	var surge []missingReplica
+	out.Plan.Rollouts, surge = rollouts(v, in.Now, wake)
+	missing = append(missing, surge...)
 	if len(pending) == 0 && len(missing) == 0 {
 		return out
 	}

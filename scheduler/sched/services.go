@@ -110,6 +110,8 @@ func replaceReplicas(cfg *Config, missing []missingReplica, nodes []*api.Node, b
 		c := *m.job
 		c.Spec.Replicas = 1
 		c.Preempting, c.HeldNodes, c.HoldUntil = nil, nil, nil
+		// One entry per rank: a rollout places several ranks of a job.
+		c.ID = fmt.Sprintf("%s#%d", c.ID, m.rank)
 		one = append(one, &c)
 		byJob[c.ID] = m
 	}
@@ -149,6 +151,7 @@ func replaceReplicas(cfg *Config, missing []missingReplica, nodes []*api.Node, b
 			Port:           port,
 			// A service replica's attempt is its own restart count.
 			Attempt:       j.Replica(m.rank).Restarts,
+			JobVersion:    j.Version,
 			Kind:          j.Kind,
 			Task:          j.Spec.Task,
 			Checkpoint:    j.Spec.Checkpoint,

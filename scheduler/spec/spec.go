@@ -56,6 +56,9 @@ type Job struct {
 	MaxRuntime Duration `json:"maxRuntime,omitempty"`
 	// Output registers a finetune job's result in the model catalog.
 	Output *Output `json:"output,omitempty"`
+	// Update is how a service rolls out a new version of its spec
+	// (update.go); inference jobs only.
+	Update *Update `json:"update,omitempty"`
 }
 
 // Output says where a finetune job's result goes in the model catalog:
@@ -111,6 +114,11 @@ type Task struct {
 	Builtin *BuiltinTask `json:"builtin,omitempty"`
 	// Health checks the replicas of an inference job (health.go).
 	Health *Health `json:"health,omitempty"`
+	// ShutdownDelay is how long a service replica the scheduler stops
+	// keeps running before its task is signalled (Nomad's shutdown_delay):
+	// the servers stop routing to it at once, and requests already sent
+	// finish. Inference jobs default to 2s.
+	ShutdownDelay Duration `json:"shutdownDelay,omitempty"`
 }
 
 // ExecTask runs any command, such as torchrun.

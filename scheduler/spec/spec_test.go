@@ -78,7 +78,7 @@ restart: {maxRestarts: 100, backoff: 1.5}
 				Name: "ft", Namespace: "nlp", Queue: "research", Kind: KindInference, Priority: 1000, Replicas: 4096,
 				Resources:  Resources{GPUs: 64, GPUMemory: "80Gi", GPUModel: "H200", CPU: "0.5", Memory: "2048"},
 				Topology:   Topology{SameNode: true, NVLink: PrefRequired, RDMA: PrefNone},
-				Task:       Task{Driver: DriverExec, Exec: &ExecTask{Command: []string{"serve"}, WorkDir: "srv"}},
+				Task:       Task{Driver: DriverExec, Exec: &ExecTask{Command: []string{"serve"}, WorkDir: "srv"}, ShutdownDelay: DefaultShutdownDelay},
 				Checkpoint: Checkpoint{Store: "s3-main", Every: 50, Keep: 3},
 				Restart:    Restart{MaxRestarts: 100, Backoff: Duration(1500 * time.Millisecond)},
 			},

@@ -101,6 +101,14 @@ func (j *Job) Default() {
 	if j.Task.Health != nil {
 		j.Task.Health.defaults()
 	}
+	if j.Kind == KindInference {
+		if j.Task.ShutdownDelay == 0 {
+			j.Task.ShutdownDelay = DefaultShutdownDelay
+		}
+		if j.Update != nil {
+			j.Update.defaults()
+		}
+	}
 }
 
 // Validate reports every problem in a defaulted spec, each with its field
@@ -136,6 +144,7 @@ func (j *Job) Validate() error {
 		add("priority", "must be between 0 and %d, got %d", MaxPriority, j.Priority)
 	}
 	validateHealth(j, add)
+	validateUpdate(j, add)
 	if j.Replicas == 0 && j.Kind == KindInference {
 		// An inference service scaled to zero: no replicas until it is
 		// scaled up.

@@ -102,6 +102,15 @@ func applyPlan(txn *memdb.Txn, index uint64, req *ApplyPlanRequest) (*ApplyPlanR
 		resp.Preempted[pr.JobID] = pr.Victims
 		allocsChanged, jobsChanged = true, true
 	}
+	for _, st := range req.Plan.Rollouts {
+		why, err := applyRollout(txn, index, st, req.Time)
+		if err != nil {
+			return nil, err
+		}
+		if why != "" {
+			resp.Rejected[st.JobID] = why
+		}
+	}
 	if allocsChanged {
 		if err := setIndex(txn, tableAllocs, index); err != nil {
 			return nil, err
@@ -174,6 +183,9 @@ func checkPlacement(txn *memdb.Txn, loads map[string]*nodeLoad, ports map[portKe
 		if a.Attempt != j.RestartCount {
 			return fmt.Sprintf("rank %d was planned for attempt %d, the job is at attempt %d (stale plan)", a.Rank, a.Attempt, j.RestartCount)
 		}
+		if a.JobVersion != j.Version {
+			return fmt.Sprintf("rank %d was planned for version %d, the job is at version %d (stale plan)", a.Rank, a.JobVersion, j.Version)
+		}
 		if a.Rank == 0 && a.MasterPort != 0 && ports[portKey{a.MasterAddr, a.MasterPort}] {
 			return fmt.Sprintf("rendezvous port %s:%d is taken", a.MasterAddr, a.MasterPort)
 		}
@@ -216,7 +228,13 @@ func applyAllocStatus(txn *memdb.Txn, index uint64, req *AllocStatusRequest) err
 		a.LastCheckpoint = &cp
 	}
 	if u.Ready != nil {
+		if *u.Ready && !a.Ready {
+			a.ReadySince = timePtr(req.Time)
+		}
 		a.Ready = *u.Ready
+		if !a.Ready {
+			a.ReadySince = nil
+		}
 	}
 	if len(u.Evals) > 0 {
 		a.Evals = append([]api.EvalResult(nil), u.Evals...)
@@ -240,7 +258,7 @@ func applyAllocStatus(txn *memdb.Txn, index uint64, req *AllocStatusRequest) err
 	}
 	if a.Terminal() {
 		a.FinishTime = timePtr(req.Time)
-		a.Ready = false
+		a.Ready, a.ReadySince = false, nil
 	}
 	a.ModifyIndex = index
 	if err := txn.Insert(tableAllocs, &a); err != nil {

@@ -262,6 +262,9 @@ func applyGCJobs(txn *memdb.Txn, index uint64, req *GCJobsRequest) (*GCJobsRespo
 			}
 			resp.Allocs++
 		}
+		if err := deleteVersions(txn, id); err != nil {
+			return nil, err
+		}
 		if err := txn.Delete(tableJobs, j); err != nil {
 			return nil, fmt.Errorf("gc job %s: %w", id, err)
 		}

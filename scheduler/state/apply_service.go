@@ -94,6 +94,13 @@ func serviceAllocEnded(txn *memdb.Txn, index uint64, a *api.Allocation, now time
 		}
 		j.Reason = fmt.Sprintf("replica %d restarting in %s (restart %d, %d in a row) after %s", a.Rank, wait, r.Restarts, r.Streak, replicaEnd(a))
 		setReplica(&j, r)
+		if j.Deployment.Active() && a.JobVersion == j.Deployment.Version {
+			// A new replica that ends by itself fails its rollout.
+			msg := fmt.Sprintf("replica %d of version %d ended: %s", a.Rank, a.JobVersion, replicaEnd(a))
+			if err := failDeployment(txn, index, &j, msg, now); err != nil {
+				return true, err
+			}
+		}
 	}
 	j.ModifyIndex = index
 	if err := txn.Insert(tableJobs, &j); err != nil {
@@ -133,12 +140,13 @@ func setReplica(j *api.Job, r api.ServiceReplica) {
 	j.ServiceReplicas = recs
 }
 
-// servingRanks are the ranks of a service some allocation serves.
-func servingRanks(txn *memdb.Txn, jobID string) map[int]bool {
-	out := map[int]bool{}
+// servingVersions are, by rank, the spec versions of a service's serving
+// allocations.
+func servingVersions(txn *memdb.Txn, jobID string) map[int][]int {
+	out := map[int][]int{}
 	for _, a := range collect[*api.Allocation](nil, txn, tableAllocs, "job", jobID) {
 		if a.Serving() {
-			out[a.Rank] = true
+			out[a.Rank] = append(out[a.Rank], a.JobVersion)
 		}
 	}
 	return out
@@ -151,7 +159,7 @@ func checkReplacement(txn *memdb.Txn, loads map[string]*nodeLoad, ports map[port
 	if len(p.Allocs) == 0 {
 		return "plan places no replica of a running service"
 	}
-	serving := servingRanks(txn, j.ID)
+	serving := servingVersions(txn, j.ID)
 	tentative := map[string]*nodeLoad{}
 	seen := map[int]bool{}
 	ids := map[string]bool{}
@@ -163,8 +171,13 @@ func checkReplacement(txn *memdb.Txn, loads map[string]*nodeLoad, ports map[port
 		switch {
 		case a.Rank < 0 || a.Rank >= j.Spec.Replicas || seen[a.Rank]:
 			return fmt.Sprintf("rank %d is out of range or repeated", a.Rank)
-		case serving[a.Rank]:
+		case a.JobVersion != j.Version:
+			return fmt.Sprintf("replica %d was planned for version %d, the job is at version %d (stale plan)", a.Rank, a.JobVersion, j.Version)
+		case slices.Contains(serving[a.Rank], j.Version):
 			return fmt.Sprintf("replica %d is served by a live allocation (stale plan)", a.Rank)
+		case len(serving[a.Rank]) > 0 && !j.Deployment.Active():
+			// A new replica next to an old one only while a rollout runs.
+			return fmt.Sprintf("replica %d is served by an allocation of version %d and no rollout runs (stale plan)", a.Rank, serving[a.Rank][0])
 		}
 		seen[a.Rank] = true
 		r := j.Replica(a.Rank)

@@ -53,6 +53,10 @@ const (
 	ModelRegisterType MessageType = 19
 	ModelDeleteType   MessageType = 20
 	ModelEvalType     MessageType = 21
+	// UpdateJobType changes a job's spec (a new version); PromoteJobType
+	// lets a service's rollout go on past its canaries.
+	UpdateJobType  MessageType = 22
+	PromoteJobType MessageType = 23
 )
 
 func (t MessageType) String() string {
@@ -97,6 +101,10 @@ func (t MessageType) String() string {
 		return "ModelRegister"
 	case ModelDeleteType:
 		return "ModelDelete"
+	case UpdateJobType:
+		return "UpdateJob"
+	case PromoteJobType:
+		return "PromoteJob"
 	case ModelEvalType:
 		return "ModelEval"
 	}
@@ -106,7 +114,7 @@ func (t MessageType) String() string {
 // known reports whether this version can apply the type. Types are
 // numbered from 1 without gaps: appending one moves the upper bound (a test
 // checks that every named type is known).
-func (t MessageType) known() bool { return t >= RegisterJobType && t <= ModelEvalType }
+func (t MessageType) known() bool { return t >= RegisterJobType && t <= PromoteJobType }
 
 // RegisterJobRequest stores a new job as pending.
 type RegisterJobRequest struct {
@@ -163,6 +171,8 @@ type Plan struct {
 	// job is still pending and every victim still runs at a lower
 	// priority (or is borrowed capacity the job's queue reclaims).
 	Preemptions []Preemption `json:"preemptions,omitempty"`
+	// Rollouts advance services' deployments (apply_update.go).
+	Rollouts []RolloutStep `json:"rollouts,omitempty"`
 }
 
 // Preemption evicts Victims (job IDs) for JobID: their allocations are

@@ -50,6 +50,12 @@ var rewrite = flag.Bool("rewrite", false, "TestData: rewrite the expected blocks
 //	                                                 sport= a service port P+i for rank i
 //	  pending JOB REASON...                          the job's new pending reason
 //	  preempt JOB VICTIM,... [reclaim] [hold=NODE,...] [until=DUR] [stop=CAUSE]
+//	  rollout JOB VERSION [stop=ID,...] [status=S] [msg=M]   a service rollout's step
+//	  (place takes [version=V]: the allocations' job version)
+//	update JOB [version=V] [replicas=R] [gpus=G] [prio=P] [queue=Q] [kind=K]    UpdateJob: the job's spec
+//	       [rollout] [inplace=ID,...] [canary=N] [parallel=N] [autorevert]     with those changes, made
+//	                                                 against version V (default: the job's)
+//	promote JOB version=V                            PromoteJob
 //	report ALLOC STATUS [exit=N] [signal=S] [msg=M]  AllocStatus, as an agent reports it
 //	       [ready=true|false] [stop=CAUSE]           (a service replica's health)
 //	down NODE [info=I] [stop=CAUSE] | ready NODE     NodeStatus
@@ -222,7 +228,7 @@ func parseArgs(ws []string) args {
 	for _, w := range ws {
 		if k, v, ok := strings.Cut(w, "="); ok {
 			a.opts[k] = v
-		} else if len(a.pos) > 0 && (w == "reclaim" || w == "cancel" || w == "complete" || w == "service") {
+		} else if len(a.pos) > 0 && (w == "reclaim" || w == "cancel" || w == "complete" || w == "service" || w == "rollout" || w == "autorevert") {
 			a.flags[w] = true
 		} else {
 			a.pos = append(a.pos, w)
@@ -345,6 +351,12 @@ func (d *driver) run(path string, b *block) (out []string) {
 	case "gc":
 		need(1)
 		typ, req = GCJobsType, GCJobsRequest{JobIDs: a.pos, Before: d.now.Add(d.durOpt(a, "before"))}
+	case "update":
+		need(1)
+		typ, req = UpdateJobType, d.update(a)
+	case "promote":
+		need(1)
+		typ, req = PromoteJobType, PromoteJobRequest{JobID: a.pos[0], Version: d.intOpt(a, "version", 0), Time: d.now}
 	default:
 		d.fail("unknown command %q", ws[0])
 	}
@@ -427,8 +439,22 @@ func (d *driver) plan(lines []string) Plan {
 				pr.HoldUntil = d.now.Add(d.durOpt(a, "until"))
 			}
 			p.Preemptions = append(p.Preemptions, pr)
+		case "rollout":
+			a := parseArgs(ws[1:])
+			if len(a.pos) != 2 {
+				d.fail("rollout JOB VERSION: got %q", l)
+			}
+			v, err := strconv.Atoi(a.pos[1])
+			if err != nil {
+				d.fail("rollout %q: version %q is not a number", l, a.pos[1])
+			}
+			st := RolloutStep{JobID: a.pos[0], Version: v, Status: a.opts["status"], Message: a.opts["msg"]}
+			if ids, ok := a.opts["stop"]; ok {
+				st.Stop = strings.Split(ids, ",")
+			}
+			p.Rollouts = append(p.Rollouts, st)
 		default:
-			d.fail("unknown plan line %q (place, pending or preempt)", l)
+			d.fail("unknown plan line %q (place, pending, preempt or rollout)", l)
 		}
 	}
 	return p
@@ -460,7 +486,7 @@ func (d *driver) placement(a args) JobPlacement {
 			d.fail("slot %q is not NODE:GPUS", s)
 		}
 		al := &api.Allocation{ID: fmt.Sprintf("%s-%d", prefix, r), JobID: jobID, NodeID: d.nodeID(node), Node: node,
-			Rank: r, WorldSize: len(slots), Attempt: attempt,
+			Rank: r, WorldSize: len(slots), Attempt: attempt, JobVersion: d.intOpt(a, "version", 0),
 			CPUMilli: int64(d.intOpt(a, "cpu", 1)) * 1000, MemoryBytes: int64(d.intOpt(a, "ram", 1)) * gi,
 			GPUMemoryBytes: int64(d.intOpt(a, "gpumem", 0)) * gi,
 			Task:           spec.Task{Driver: spec.DriverExec, Exec: &spec.ExecTask{Command: []string{"true"}}}}
@@ -507,6 +533,32 @@ func (d *driver) placement(a args) JobPlacement {
 		}
 	}
 	return p
+}
+
+// update is an UpdateJob of a job's current spec with a's changes.
+func (d *driver) update(a args) UpdateJobRequest {
+	j := d.fsm.Store().Snapshot().Job(nil, a.pos[0])
+	if j == nil {
+		d.fail("update: no job %s", a.pos[0])
+	}
+	ns := j.Spec
+	ns.Replicas = d.intOpt(a, "replicas", ns.Replicas)
+	ns.Resources.GPUs = d.intOpt(a, "gpus", ns.Resources.GPUs)
+	ns.Priority = d.intOpt(a, "prio", ns.Priority)
+	if q, ok := a.opts["queue"]; ok {
+		ns.Queue = q
+	}
+	if k, ok := a.opts["kind"]; ok {
+		ns.Kind = k
+	}
+	if _, ok := a.opts["canary"]; ok || a.opts["parallel"] != "" || a.flags["autorevert"] {
+		ns.Update = &spec.Update{MaxParallel: d.intOpt(a, "parallel", 1), Canary: d.intOpt(a, "canary", 0), AutoRevert: a.flags["autorevert"]}
+	}
+	r := UpdateJobRequest{JobID: j.ID, Spec: ns, Version: d.intOpt(a, "version", j.Version), Rollout: a.flags["rollout"], Time: d.now}
+	if ids, ok := a.opts["inplace"]; ok {
+		r.InPlace = strings.Split(ids, ",")
+	}
+	return r
 }
 
 // answer renders an apply response.
@@ -668,6 +720,21 @@ func jobLine(j *api.Job) string {
 	if j.LastPreemption != "" && j.LastPreemption != j.Reason {
 		s += " last-preemption=" + val(j.LastPreemption)
 	}
+	if j.Version > 0 {
+		s += fmt.Sprintf(" version=%d stable=%d", j.Version, j.StableVersion)
+	}
+	if dp := j.Deployment; dp != nil {
+		s += fmt.Sprintf(" deploy=%d:%s", dp.Version, dp.Status)
+		if !dp.Promoted {
+			s += ":canary"
+		}
+		if dp.RevertOf > 0 {
+			s += fmt.Sprintf(":revert-of-%d", dp.RevertOf)
+		}
+		if dp.Message != "" {
+			s += " deploy-msg=" + val(dp.Message)
+		}
+	}
 	for _, r := range j.ServiceReplicas {
 		s += fmt.Sprintf(" replica=%d:restarts=%d,streak=%d", r.Rank, r.Restarts, r.Streak)
 		if r.RestartAfter != nil {
@@ -696,6 +763,9 @@ func allocLine(a *api.Allocation) string {
 		s += "/" + spec.FormatBytes(a.GPUMemoryBytes)
 	}
 	s += fmt.Sprintf(" attempt=%d %s/%s", a.Attempt, a.Status, a.DesiredStatus)
+	if a.JobVersion > 0 {
+		s += fmt.Sprintf(" v=%d", a.JobVersion)
+	}
 	if a.StopCause != "" {
 		s += " cause=" + a.StopCause
 	}
@@ -716,6 +786,9 @@ func allocLine(a *api.Allocation) string {
 	}
 	if a.Ready {
 		s += " ready"
+		if a.ReadySince != nil {
+			s += "=" + since(*a.ReadySince)
+		}
 	}
 	return s
 }

@@ -180,6 +180,14 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 		if r, ok := decode[ModelEvalRequest](t, body, &bad); ok {
 			err = applyModelEval(txn, index, r)
 		}
+	case UpdateJobType:
+		if r, ok := decode[UpdateJobRequest](t, body, &bad); ok {
+			err = applyUpdateJob(txn, index, r)
+		}
+	case PromoteJobType:
+		if r, ok := decode[PromoteJobRequest](t, body, &bad); ok {
+			err = applyPromoteJob(txn, index, r)
+		}
 	default:
 		// A newer server wrote the log; applying around the entry would
 		// diverge from the servers that can read it.

@@ -14,9 +14,9 @@ import (
 // SnapshotVersion is the format of state snapshots. A reader refuses a
 // version it does not know rather than guess. Version 2 added ACL
 // policies and tokens, version 3 namespace checkpoint keys (wrapped);
-// version 4 the model catalog; older versions (without them) are still
-// read.
-const SnapshotVersion = 4
+// version 4 the model catalog, version 5 kept job versions; older
+// versions (without them) are still read.
+const SnapshotVersion = 5
 
 // The snapshot format is a stream of JSON values: a header, then one record
 // per object, then a trailer with the object count so a truncated stream is
@@ -39,6 +39,8 @@ type snapshotRecord struct {
 	NamespaceKey *NamespaceKey `json:"namespaceKey,omitempty"`
 	// Since version 4.
 	Model *api.Model `json:"model,omitempty"`
+	// Since version 5.
+	JobVersion *api.JobVersion `json:"jobVersion,omitempty"`
 	// End is set only on the trailer and holds the number of records.
 	End *int `json:"end,omitempty"`
 }
@@ -53,7 +55,7 @@ func writeSnapshot(w io.Writer, snap *Snapshot) error {
 	}
 	n := 0
 	put := func(r snapshotRecord) error { n++; return enc.Encode(r) }
-	for _, t := range []string{tableJobs, tableAllocs, tableNodes, tableACLPolicies, tableACLTokens, aclBootstrapKey, tableNamespaceKeys, tableModels} {
+	for _, t := range []string{tableJobs, tableAllocs, tableNodes, tableACLPolicies, tableACLTokens, aclBootstrapKey, tableNamespaceKeys, tableModels, tableJobVersions} {
 		if i := snap.Index(t); i > 0 {
 			if err := put(snapshotRecord{Index: &indexEntry{Key: t, Value: i}}); err != nil {
 				return err
@@ -97,6 +99,11 @@ func writeSnapshot(w io.Writer, snap *Snapshot) error {
 	}
 	for _, m := range snap.Models(nil) {
 		if err := put(snapshotRecord{Model: m}); err != nil {
+			return err
+		}
+	}
+	for _, v := range collect[*api.JobVersion](nil, snap.txn, tableJobVersions, "id") {
+		if err := put(snapshotRecord{JobVersion: v}); err != nil {
 			return err
 		}
 	}
@@ -157,6 +164,8 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, error) {
 			table, obj = tableNamespaceKeys, rec.NamespaceKey
 		case rec.Model != nil && h.Version >= 4:
 			table, obj = tableModels, rec.Model
+		case rec.JobVersion != nil && h.Version >= 5:
+			table, obj = tableJobVersions, rec.JobVersion
 		default:
 			return nil, fmt.Errorf("record %d is empty", n)
 		}

@@ -68,6 +68,7 @@ func schema() *memdb.DBSchema {
 	maps.Copy(db.Tables, aclSchema())
 	maps.Copy(db.Tables, keysSchema())
 	maps.Copy(db.Tables, modelsSchema())
+	maps.Copy(db.Tables, versionsSchema())
 	return db
 }
 
