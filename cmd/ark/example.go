@@ -26,7 +26,7 @@ func newExampleCmd() *cobra.Command {
 		},
 	}
 	rdv.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "how long to wait for the other ranks")
-	cmd.AddCommand(rdv)
+	cmd.AddCommand(rdv, newExampleServiceCmd())
 	return cmd
 }
 

@@ -44,6 +44,7 @@ func printJob(w io.Writer, j *api.Job) {
 		fmt.Fprintf(w, "Reason     %s\n", j.Reason)
 	}
 	printPending(w, j)
+	printService(w, j)
 	r := j.Spec.Resources
 	fmt.Fprintf(w, "Resources  %d replica(s) x %s%s, cpu %s, memory %s\n", j.Spec.Replicas, gpuAsk(r), gpuFilter(r), r.CPU, r.Memory)
 	fmt.Fprintf(w, "Submitted  %s\n", j.SubmitTime.Local().Format(time.DateTime))
@@ -154,4 +155,49 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n-3] + "..."
+}
+
+// printService shows a service's endpoint, version and rollout, and each
+// serving replica's version and health.
+func printService(w io.Writer, j *api.Job) {
+	if !j.Service {
+		return
+	}
+	fmt.Fprintf(w, "Endpoint   /v1/services/%s/ on any server\n", j.ID)
+	if j.Version > 0 {
+		fmt.Fprintf(w, "Version    %d (stable %d; ark job history %s)\n", j.Version, j.StableVersion, j.ID)
+	}
+	if d := j.Deployment; d != nil {
+		line := fmt.Sprintf("Rollout    version %d %s", d.Version, d.Status)
+		if d.Active() && !d.Promoted {
+			line += " (canaries wait for ark job promote)"
+		}
+		if d.RevertOf > 0 {
+			line += fmt.Sprintf(", reverting version %d", d.RevertOf)
+		}
+		if d.Message != "" {
+			line += ": " + d.Message
+		}
+		fmt.Fprintln(w, line)
+	}
+	ready, serving := 0, 0
+	for _, a := range j.Allocations {
+		if a.Serving() {
+			serving++
+			if a.Ready {
+				ready++
+			}
+		}
+	}
+	fmt.Fprintf(w, "Replicas   %d ready of %d serving (%d asked)\n", ready, serving, j.Spec.Replicas)
+	for _, a := range j.Allocations {
+		if !a.Serving() {
+			continue
+		}
+		health := "not ready"
+		if a.Ready {
+			health = "ready"
+		}
+		fmt.Fprintf(w, "  replica %d  version %d  %s:%d  %s  %s\n", a.Rank, a.JobVersion, a.Node, a.Port, health, a.ID)
+	}
 }

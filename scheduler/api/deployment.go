@@ -57,9 +57,20 @@ type JobVersion struct {
 	Stable bool `json:"stable,omitempty"`
 	// Status is how the version's rollout ended (a Deployment status);
 	// "" for the first version and for versions that changed no replica.
-	Status      string    `json:"status,omitempty"`
-	Message     string    `json:"message,omitempty"`
+	Status  string `json:"status,omitempty"`
+	Message string `json:"message,omitempty"`
+	// RevertTo is the version whose spec AutoRevert restored as this one.
+	RevertTo    *int      `json:"revertTo,omitempty"`
 	SubmitTime  time.Time `json:"submitTime"`
 	CreateIndex uint64    `json:"createIndex"`
 	ModifyIndex uint64    `json:"modifyIndex"`
+}
+
+// UpdateResponse answers PUT /v1/jobs/{id} and a promotion: the job's new
+// version and whether its replicas roll out.
+type UpdateResponse struct {
+	ID      string `json:"id"`
+	Version int    `json:"version"`
+	Rollout bool   `json:"rollout"`
+	Index   uint64 `json:"index"`
 }

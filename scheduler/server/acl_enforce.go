@@ -21,7 +21,17 @@ func forbid(format string, args ...any) error {
 }
 
 // authorizeSubmit checks a parsed spec against the submitting principal.
-func (s *Server) authorizeSubmit(p principal, js *spec.Job) error {
+func (s *Server) authorizeSubmit(p principal, js *spec.Job) error { return s.authorizeSpec(p, js, nil) }
+
+// authorizeSpec is authorizeSubmit for a new job (replacing nil) or for
+// a new version of a job's spec (replacing: its current spec): an update
+// needs the update capability, and counts against the limits only what
+// it adds.
+func (s *Server) authorizeSpec(p principal, js *spec.Job, replacing *spec.Job) error {
+	verb, to, capability := "submit", "submit to", api.CapSubmit
+	if replacing != nil {
+		verb, to, capability = "update jobs", "update jobs in", api.CapUpdate
+	}
 	if p.grant == nil || p.role != roleNamespace {
 		if !p.canNamespace(js.Namespace) {
 			return forbid("this token submits to namespace %q, not %q", p.namespace, js.Namespace)
@@ -29,15 +39,15 @@ func (s *Server) authorizeSubmit(p principal, js *spec.Job) error {
 		return nil
 	}
 	n := p.grant.ns[js.Namespace]
-	if n == nil || !n.caps[api.CapSubmit] {
-		return forbid("token %s may not submit to namespace %q (its policies grant submit in: %s)", p.grant.accessor, js.Namespace, listOrNone(p.grant.namespacesWith(api.CapSubmit)))
+	if n == nil || !n.caps[capability] {
+		return forbid("token %s may not %s namespace %q (its policies grant %s in: %s)", p.grant.accessor, to, js.Namespace, capability, listOrNone(p.grant.namespacesWith(capability)))
 	}
 	pols := strings.Join(n.policies, ", ")
 	if !slices.Contains(n.queues, js.Queue) {
 		return forbid("namespace %q may not use queue %q (policy %s allows: %s)", js.Namespace, js.Queue, pols, strings.Join(n.queues, ", "))
 	}
 	if js.Priority > n.maxPriority {
-		return forbid("namespace %q may not submit at priority %d (policy %s allows at most %d)", js.Namespace, js.Priority, pols, n.maxPriority)
+		return forbid("namespace %q may not %s at priority %d (policy %s allows at most %d)", js.Namespace, verb, js.Priority, pols, n.maxPriority)
 	}
 	for _, f := range builtinReads(js.Task.Builtin) {
 		if err := n.mayRead(f.loc); err != nil {
@@ -49,13 +59,17 @@ func (s *Server) authorizeSubmit(p principal, js *spec.Job) error {
 		return nil
 	}
 	u := s.store.Snapshot().NamespaceUsage(js.Namespace)
+	adds := js.GPUMilliTotal()
+	if replacing != nil {
+		adds -= replacing.GPUMilliTotal()
+	}
 	switch {
-	case lim.Jobs > 0 && u.Pending+u.Running >= lim.Jobs:
+	case replacing == nil && lim.Jobs > 0 && u.Pending+u.Running >= lim.Jobs:
 		return forbid("namespace %q has %d unfinished jobs (policy %s allows %d): wait for some to end or cancel some", js.Namespace, u.Pending+u.Running, pols, lim.Jobs)
-	case lim.PendingJobs > 0 && u.Pending >= lim.PendingJobs:
+	case replacing == nil && lim.PendingJobs > 0 && u.Pending >= lim.PendingJobs:
 		return forbid("namespace %q has %d pending jobs (policy %s allows %d)", js.Namespace, u.Pending, pols, lim.PendingJobs)
-	case lim.GPUs > 0 && u.GPUMilli+js.GPUMilliTotal() > int64(lim.GPUs)*spec.MilliPerGPU:
-		return forbid("namespace %q would ask for %s GPUs with this job, more than the %d its policy %s allows", js.Namespace, milliGPUs(u.GPUMilli+js.GPUMilliTotal()), lim.GPUs, pols)
+	case lim.GPUs > 0 && adds > 0 && u.GPUMilli+adds > int64(lim.GPUs)*spec.MilliPerGPU:
+		return forbid("namespace %q would ask for %s GPUs with this job, more than the %d its policy %s allows", js.Namespace, milliGPUs(u.GPUMilli+adds), lim.GPUs, pols)
 	}
 	return nil
 }

@@ -36,6 +36,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/jobs/validate", s.auth(jobsAccess, s.writeHandler(s.handleValidateJob)))
 	mux.HandleFunc("GET /v1/jobs/{id}", s.auth(jobsAccess, s.readHandler(s.handleGetJob)))
 	mux.HandleFunc("DELETE /v1/jobs/{id}", s.auth(jobsAccess, s.writeHandler(s.handleCancelJob)))
+	mux.HandleFunc("PUT /v1/jobs/{id}", s.auth(jobsAccess, s.writeHandler(s.handleUpdateJob)))
+	mux.HandleFunc("POST /v1/jobs/{id}/promote", s.auth(jobsAccess, s.writeHandler(s.handlePromoteJob)))
+	mux.HandleFunc("GET /v1/jobs/{id}/versions", s.auth(jobsAccess, s.readHandler(s.handleJobVersions)))
 	mux.HandleFunc("GET /v1/jobs/{id}/logs", s.auth(jobsAccess, s.handleJobLogs))
 	mux.HandleFunc("/v1/services/{job}/{rest...}", s.auth(jobsAccess, s.handleService))
 	mux.HandleFunc("POST /v1/nodes/register", s.auth(agentAccess, s.writeHandler(s.handleRegisterNode)))
@@ -227,6 +230,12 @@ func (s *Server) blocking(w http.ResponseWriter, r *http.Request, query func(ws 
 // its catalog references resolved (models_resolve.go); it answers the
 // error itself and returns ok false.
 func (s *Server) submittedSpec(w http.ResponseWriter, r *http.Request) (*spec.Job, []api.ModelRef, bool) {
+	return s.requestSpec(w, r, nil)
+}
+
+// requestSpec parses, resolves and authorizes the spec in r's body: a new
+// job's, or a new version of the spec replacing (updateJob).
+func (s *Server) requestSpec(w http.ResponseWriter, r *http.Request, replacing *spec.Job) (*spec.Job, []api.ModelRef, bool) {
 	body, err := readBody(w, r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -248,7 +257,7 @@ func (s *Server) submittedSpec(w http.ResponseWriter, r *http.Request) (*spec.Jo
 		s.fail(w, r, err)
 		return nil, nil, false
 	}
-	if err := s.authorizeSubmit(principalOf(r.Context()), js); err != nil {
+	if err := s.authorizeSpec(principalOf(r.Context()), js, replacing); err != nil {
 		s.fail(w, r, err)
 		return nil, nil, false
 	}

@@ -21,7 +21,7 @@ import (
 // pass, never half-applied.
 //
 // A pass looks at every pending job only when capacity may have changed
-// (a node or allocation was written since the last full pass); otherwise
+// (a node or allocation was written, or a job updated, since the last full pass); otherwise
 // only at jobs submitted since the last pass: an older pending job did not
 // fit the same capacity then and cannot now. This keeps a deep queue of
 // waiting jobs from making every submission cost a scan of the queue.
@@ -59,7 +59,9 @@ func (s *Server) runScheduler(ctx context.Context) {
 		full := replan
 		seen, replan = idx, false
 		snap := s.store.Snapshot()
-		capacity := max(snap.Index(state.TableNodes), snap.Index(state.TableAllocs))
+		// An update may make an old pending job fit: its version counts
+		// as a change of capacity.
+		capacity := max(snap.Index(state.TableNodes), snap.Index(state.TableAllocs), snap.Index(state.TableJobVersions))
 		if capacity != capacitySeen {
 			full = true
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -19,8 +20,10 @@ import (
 // least outstanding requests through this server, streaming the answer
 // back as it comes. The caller's token must see the job's namespace, and
 // it is not passed on. A request is tried on another replica only when
-// none of its body was sent to the first (a replica that refused the
-// connection); a service with no ready replica answers 503 with why.
+// it got no answer from the first (a replica that died or stopped): a
+// body up to maxReplayBody is kept for that, a longer one is retried only
+// when none of it was sent. A service with no ready replica answers 503
+// with why.
 
 // serviceProxy counts the requests each replica has in flight through
 // this server. Its zero value is ready to use.
@@ -117,6 +120,10 @@ func readyReplicas(snap *state.Snapshot, j *api.Job) (out []replicaTarget, why s
 var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer",
 	"Transfer-Encoding", "Upgrade", "Authorization"}
 
+// maxReplayBody is the largest request body the endpoint keeps to send
+// again to another replica (a completion request is a few KiB).
+const maxReplayBody = 1 << 20
+
 // countingReader counts what was read of a request body: a request may be
 // retried only while it is 0.
 type countingReader struct {
@@ -144,7 +151,18 @@ func (s *Server) handleService(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, errors.New(why))
 		return
 	}
-	body := &countingReader{r: r.Body}
+	// A body that fits in memory is kept, so that a replica that fails
+	// before it answers (it died, or stopped between the pick and the
+	// connection) can be replaced by another with the whole request.
+	var kept []byte
+	if r.ContentLength >= 0 && r.ContentLength <= maxReplayBody {
+		b, err := io.ReadAll(io.LimitReader(r.Body, maxReplayBody+1))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("read request body: %w", err))
+			return
+		}
+		kept = b
+	}
 	tried := map[string]bool{}
 	var lastErr error
 	for {
@@ -154,12 +172,16 @@ func (s *Server) handleService(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		tried[t.alloc.ID] = true
+		body := &countingReader{r: r.Body}
+		if kept != nil {
+			body.r = bytes.NewReader(kept)
+		}
 		resp, err := s.forwardService(r, t, body)
 		if err != nil {
 			done()
 			lastErr = fmt.Errorf("replica %d (%s): %w", t.alloc.Rank, t.addr, err)
-			if body.n == 0 && r.Context().Err() == nil {
-				continue // nothing of the request reached it: another may take it whole
+			if (kept != nil || body.n == 0) && r.Context().Err() == nil {
+				continue // no answer came: another replica takes the request whole
 			}
 			writeError(w, http.StatusBadGateway, lastErr)
 			return

@@ -385,7 +385,7 @@ func failDeployment(txn *memdb.Txn, index uint64, j *api.Job, msg string, now ti
 		Message: fmt.Sprintf("reverting to version %d: the rollout of version %d failed", target.Version, d.Version)}
 	j.Reason = fmt.Sprintf("rollout of version %d failed (%s); reverting to version %d as version %d", d.Version, msg, target.Version, j.Version)
 	return putVersion(txn, index, &api.JobVersion{JobID: j.ID, Version: j.Version, Spec: target.Spec, SubmitTime: now,
-		Status: api.DeploymentRunning, Message: fmt.Sprintf("revert to version %d", target.Version), CreateIndex: index})
+		Status: api.DeploymentRunning, Message: fmt.Sprintf("revert to version %d", target.Version), RevertTo: &target.Version, CreateIndex: index})
 }
 
 // deleteVersions forgets a collected job's versions.

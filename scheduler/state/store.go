@@ -162,6 +162,8 @@ const (
 	TableJobs   = tableJobs
 	TableAllocs = tableAllocs
 	TableNodes  = tableNodes
+	// TableJobVersions moves when a job's spec changes.
+	TableJobVersions = tableJobVersions
 )
 
 // LatestIndex returns the highest index of any table.

@@ -216,6 +216,16 @@ func (a *Agent) watch(ctx context.Context, t *task, h driver.Handle, log *zap.Lo
 		return true
 	case <-h.Done():
 	case stopReason = <-t.stopCh:
+		if d := time.Duration(al.Task.ShutdownDelay); d > 0 && al.Port != 0 {
+			// A service replica: the servers' endpoint stopped routing to
+			// it when the stop was committed; requests already sent finish
+			// before the task is signalled.
+			log.Info("task stops after its shutdown delay", zap.String("why", stopReason), zap.Duration("delay", d))
+			select {
+			case <-time.After(d):
+			case <-h.Done():
+			}
+		}
 		log.Info("stopping task", zap.String("why", stopReason))
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.StopGrace+5*time.Second)
 		if err := h.Stop(sctx, a.cfg.StopGrace); err != nil {

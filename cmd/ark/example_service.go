@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// newExampleServiceCmd is a small HTTP service for example inference
+// jobs run by the exec driver (and the rolling-update tests): it listens
+// on ARK_NODE_ADDR:ARK_PORT, answers GET /v1/health, and answers any
+// other path with who answered (rank, allocation, --message) after
+// --delay, like a model that takes time per request. On SIGTERM it stops
+// taking connections and finishes the requests it has.
+func newExampleServiceCmd() *cobra.Command {
+	var listen, message string
+	var delay, startup time.Duration
+	cmd := &cobra.Command{
+		Use:   "http-service",
+		Short: "Serve HTTP on ARK_PORT: /v1/health, and who answered on any other path",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if listen == "" {
+				port := os.Getenv("ARK_PORT")
+				if port == "" || port == "0" {
+					return errors.New("ARK_PORT is not set: run this as an inference task, or give --listen")
+				}
+				listen = net.JoinHostPort(os.Getenv("ARK_NODE_ADDR"), port)
+			}
+			// A model loads before it serves: until then health fails.
+			up := time.Now().Add(startup)
+			mux := http.NewServeMux()
+			mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, _ *http.Request) {
+				if time.Now().Before(up) {
+					http.Error(w, "starting", http.StatusServiceUnavailable)
+					return
+				}
+				fmt.Fprintln(w, "ok")
+			})
+			mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-time.After(delay):
+				case <-r.Context().Done():
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_ = json.NewEncoder(w).Encode(map[string]string{"message": message, "rank": os.Getenv("RANK"),
+					"alloc": os.Getenv("ARK_ALLOC_ID"), "path": r.URL.Path})
+			})
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return err
+			}
+			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			fmt.Fprintf(cmd.OutOrStdout(), "serving on %s\n", ln.Addr())
+			select {
+			case err := <-errc:
+				return err
+			case <-ctx.Done():
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "stopped")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "", "address to serve on (default ARK_NODE_ADDR:ARK_PORT)")
+	f.StringVar(&message, "message", "hello", "what every answer says (a version, in the rolling-update examples)")
+	f.DurationVar(&delay, "delay", 0, "time each request takes")
+	f.DurationVar(&startup, "startup", 0, "time before the health check passes (a model loading)")
+	return cmd
+}

@@ -1,0 +1,118 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/sched"
+	"github.com/ark-sched/ark/scheduler/state"
+)
+
+// Job updates: PUT /v1/jobs/{id} gives a job a new version of its spec
+// (the same body as a submission; ?version=N refuses the update when the
+// job has moved past version N), POST /v1/jobs/{id}/promote lets a
+// service's rollout go on past its canaries, GET /v1/jobs/{id}/versions
+// lists every version. The leader decides which of a running service's
+// replicas the change leaves as they are (sched.ReplicaChanged); the FSM
+// rolls out the others (scheduler/state/apply_update.go).
+
+func (s *Server) handleUpdateJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	snap := s.store.Snapshot()
+	j := snap.Job(nil, id)
+	if err := principalOf(r.Context()).jobAccess(j, id, api.CapUpdate); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	js, refs, ok := s.requestSpec(w, r, &j.Spec)
+	if !ok {
+		return
+	}
+	if v := r.URL.Query().Get("version"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			s.fail(w, r, &httpError{http.StatusBadRequest, fmt.Errorf("version=%q is not a number", v)})
+			return
+		}
+		if n != j.Version {
+			s.fail(w, r, &httpError{http.StatusConflict, fmt.Errorf("job %s is at version %d, not %d: look at `ark job history %s` and update again", id, j.Version, n, id)})
+			return
+		}
+	}
+	if why := updateRefusal(j, js.Name, js.Namespace, js.Kind, js.Queue); why != "" {
+		s.fail(w, r, &httpError{http.StatusConflict, fmt.Errorf("job %s: %s", id, why)})
+		return
+	}
+	req := &state.UpdateJobRequest{JobID: id, Spec: *js, Version: j.Version, Models: refs, Time: time.Now().UTC()}
+	if j.Status == api.JobRunning {
+		for _, a := range snap.AllocsByJob(nil, id) {
+			if !a.Serving() {
+				continue
+			}
+			old := snap.JobVersion(id, a.JobVersion)
+			if old == nil || sched.ReplicaChanged(&old.Spec, js) {
+				req.Rollout = true
+			} else {
+				req.InPlace = append(req.InPlace, a.ID)
+			}
+		}
+	}
+	_, idx, err := s.apply(r.Context(), state.UpdateJobType, req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.UpdateResponse{ID: id, Version: j.Version + 1, Rollout: req.Rollout, Index: idx})
+}
+
+// updateRefusal says why a job cannot take a spec with these fields
+// (the FSM checks the same; saying it here answers before a Raft write).
+func updateRefusal(j *api.Job, name, ns, kind, queue string) string {
+	switch {
+	case j.Terminal():
+		return fmt.Sprintf("it is %s: only a pending or running job can be updated", j.Status)
+	case name != j.Spec.Name || ns != j.Spec.Namespace || kind != j.Spec.Kind:
+		return fmt.Sprintf("an update cannot change name, namespace or kind (the job is %s/%s, a %s job)", j.Spec.Namespace, j.Spec.Name, j.Spec.Kind)
+	case j.Status == api.JobRunning && !j.Service:
+		return fmt.Sprintf("it is a running %s job: only services (inference jobs) change while they run; cancel and resubmit it", j.Kind)
+	case j.Status == api.JobRunning && queue != j.Spec.Queue:
+		return fmt.Sprintf("it runs in queue %s: a running service cannot move to queue %s", j.Spec.Queue, queue)
+	}
+	return ""
+}
+
+func (s *Server) handlePromoteJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	j := s.store.Snapshot().Job(nil, id)
+	if err := principalOf(r.Context()).jobAccess(j, id, api.CapUpdate); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !j.Deployment.Active() || j.Deployment.Promoted {
+		s.fail(w, r, &httpError{http.StatusConflict, fmt.Errorf("job %s has no canaries waiting for a promotion", id)})
+		return
+	}
+	_, idx, err := s.apply(r.Context(), state.PromoteJobType, &state.PromoteJobRequest{JobID: id, Version: j.Deployment.Version, Time: time.Now().UTC()})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.UpdateResponse{ID: id, Version: j.Deployment.Version, Rollout: true, Index: idx})
+}
+
+func (s *Server) handleJobVersions(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	p := principalOf(r.Context())
+	s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
+		j := snap.Job(ws, id)
+		if j == nil || !p.canNamespace(j.Namespace) {
+			return 0, nil, hiddenJob(id)
+		}
+		return max(snap.Index(state.TableJobs), snap.Index(state.TableJobVersions)), snap.JobVersions(ws, id), nil
+	})
+}
