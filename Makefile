@@ -49,6 +49,7 @@ FUZZ_TARGETS := \
 	./worker/train:FuzzSplitJobURI \
 	./worker/driver:FuzzReadStatus \
 	./worker/agent:FuzzTaskReport \
+	./worker/agent:FuzzParseLoad \
 	./scheduler/server:FuzzLoadTokens \
 	./scheduler/server:FuzzLoadQueues \
 	./scheduler/server:FuzzHTTPBodies \

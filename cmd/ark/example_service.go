@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,14 +40,21 @@ func newExampleServiceCmd() *cobra.Command {
 			// A model loads before it serves: until then health fails.
 			up := time.Now().Add(startup)
 			mux := http.NewServeMux()
+			// Its load, in the health answer the agent passes on to the
+			// leader's autoscaler.
+			var inflight, answered atomic.Int64
 			mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, _ *http.Request) {
 				if time.Now().Before(up) {
 					http.Error(w, "starting", http.StatusServiceUnavailable)
 					return
 				}
-				fmt.Fprintln(w, "ok")
+				w.Header().Set("Content-Type", "application/json")
+				_ = json.NewEncoder(w).Encode(map[string]any{"status": "ok", "running": inflight.Load(), "waiting": 0, "requests": answered.Load()})
 			})
 			mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+				inflight.Add(1)
+				defer inflight.Add(-1)
+				defer answered.Add(1)
 				select {
 				case <-time.After(delay):
 				case <-r.Context().Done():

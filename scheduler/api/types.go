@@ -131,6 +131,8 @@ type Job struct {
 	StableVersion int `json:"stableVersion,omitempty"`
 	// Deployment is a service's latest rollout of a new version.
 	Deployment *Deployment `json:"deployment,omitempty"`
+	// LastScale is the autoscaler's latest change of the replica count.
+	LastScale *ScaleEvent `json:"lastScale,omitempty"`
 
 	SubmitTime  time.Time  `json:"submitTime"`
 	StartTime   *time.Time `json:"startTime,omitempty"`

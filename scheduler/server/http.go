@@ -470,6 +470,13 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, forbiddenNode("node "+id))
 		return
 	}
+	var req api.HeartbeatRequest // loads are optional: an empty body is a plain heartbeat
+	if r.ContentLength != 0 {
+		if err := decodeJSON(w, r, &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	n := s.store.Snapshot().Node(nil, id)
 	if n == nil {
 		s.fail(w, r, fmt.Errorf("node %q is not registered; register it first: %w", id, state.ErrNotFound))
@@ -487,6 +494,7 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.hb.beat(id)
+	s.loads.put(nodeLoads(s.store.Snapshot(), id, req.Loads), time.Now())
 	writeJSON(w, http.StatusOK, api.HeartbeatResponse{HeartbeatTTL: s.cfg.HeartbeatTTL.String()})
 }
 

@@ -71,6 +71,8 @@ func FuzzHTTPBodies(f *testing.F) {
 	f.Add(uint8(3), []byte(`{"status":"running","checkpoint":{"uri":"","step":-1}}`))
 	f.Add(uint8(3), []byte(`{"status":"exploded","exitCode":1.5}`))
 	f.Add(uint8(4), []byte(``))
+	f.Add(uint8(4), []byte(`{"loads":[{"allocId":"x","running":3,"waiting":1,"requests":9,"ttftP90Ms":12.5}]}`))
+	f.Add(uint8(4), []byte(`{"loads":[{"allocId":"","running":-3}],"extra":1}`))
 	f.Add(uint8(0), []byte(`null`))
 	f.Add(uint8(1), []byte(`[`))
 	f.Fuzz(func(t *testing.T, route uint8, body []byte) {

@@ -48,6 +48,11 @@ func (s *Server) handleUpdateJob(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &httpError{http.StatusConflict, fmt.Errorf("job %s: %s", id, why)})
 		return
 	}
+	if a := js.Autoscale; a != nil && j.Status == api.JobRunning {
+		// The autoscaler owns the count: an update keeps the current one
+		// (within the new bounds).
+		js.Replicas = a.Clamp(j.Spec.Replicas)
+	}
 	req := &state.UpdateJobRequest{JobID: id, Spec: *js, Version: j.Version, Models: refs, Time: time.Now().UTC()}
 	if j.Status == api.JobRunning {
 		for _, a := range snap.AllocsByJob(nil, id) {

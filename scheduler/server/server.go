@@ -117,6 +117,7 @@ type Server struct {
 	audit *audit.Log
 	met   *serverMetrics
 	svc   serviceProxy // services' stable endpoints (services.go)
+	loads loadTable    // replicas' loads, for the autoscaler (autoscale.go)
 
 	ln      net.Listener
 	httpSrv *http.Server
@@ -302,6 +303,8 @@ func (s *Server) startLeader(parent context.Context) {
 		s.hb.start(ctx, s.store.Snapshot().Nodes(nil))
 		done := make(chan struct{})
 		go func() { defer close(done); s.runJanitor(ctx) }()
+		s.leaderWG.Add(1)
+		go func() { defer s.leaderWG.Done(); s.runAutoscaler(ctx) }()
 		s.runScheduler(ctx)
 		<-done
 	}()

@@ -147,6 +147,20 @@ func (s *Server) handleService(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	targets, why := readyReplicas(snap, j)
+	if len(targets) == 0 && j.Service && j.Status == api.JobRunning && j.Spec.Replicas == 0 && j.Spec.Autoscale != nil {
+		// Scaled to zero: the leader wakes it and this request waits.
+		if s.forwardBody(w, r, maxReplayBody, true) {
+			return
+		}
+		if err := s.wakeService(r.Context(), j); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		snap = s.store.Snapshot()
+		if cur := snap.Job(nil, id); cur != nil {
+			targets, why = readyReplicas(snap, cur)
+		}
+	}
 	if len(targets) == 0 {
 		writeError(w, http.StatusServiceUnavailable, errors.New(why))
 		return

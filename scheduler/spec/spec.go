@@ -59,6 +59,9 @@ type Job struct {
 	// Update is how a service rolls out a new version of its spec
 	// (update.go); inference jobs only.
 	Update *Update `json:"update,omitempty"`
+	// Autoscale sets a service's replica count from its load
+	// (autoscale.go); inference jobs only.
+	Autoscale *Autoscale `json:"autoscale,omitempty"`
 }
 
 // Output says where a finetune job's result goes in the model catalog:

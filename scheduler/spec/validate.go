@@ -108,6 +108,9 @@ func (j *Job) Default() {
 		if j.Update != nil {
 			j.Update.defaults()
 		}
+		if j.Autoscale != nil {
+			j.Autoscale.defaults()
+		}
 	}
 }
 
@@ -145,6 +148,7 @@ func (j *Job) Validate() error {
 	}
 	validateHealth(j, add)
 	validateUpdate(j, add)
+	validateAutoscale(j, add)
 	if j.Replicas == 0 && j.Kind == KindInference {
 		// An inference service scaled to zero: no replicas until it is
 		// scaled up.

@@ -57,6 +57,8 @@ const (
 	// lets a service's rollout go on past its canaries.
 	UpdateJobType  MessageType = 22
 	PromoteJobType MessageType = 23
+	// ScaleJobType sets a running service's replica count.
+	ScaleJobType MessageType = 24
 )
 
 func (t MessageType) String() string {
@@ -105,6 +107,8 @@ func (t MessageType) String() string {
 		return "UpdateJob"
 	case PromoteJobType:
 		return "PromoteJob"
+	case ScaleJobType:
+		return "ScaleJob"
 	case ModelEvalType:
 		return "ModelEval"
 	}
@@ -114,7 +118,7 @@ func (t MessageType) String() string {
 // known reports whether this version can apply the type. Types are
 // numbered from 1 without gaps: appending one moves the upper bound (a test
 // checks that every named type is known).
-func (t MessageType) known() bool { return t >= RegisterJobType && t <= PromoteJobType }
+func (t MessageType) known() bool { return t >= RegisterJobType && t <= ScaleJobType }
 
 // RegisterJobRequest stores a new job as pending.
 type RegisterJobRequest struct {

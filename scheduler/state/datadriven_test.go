@@ -56,6 +56,7 @@ var rewrite = flag.Bool("rewrite", false, "TestData: rewrite the expected blocks
 //	       [rollout] [inplace=ID,...] [canary=N] [parallel=N] [autorevert]     with those changes, made
 //	                                                 against version V (default: the job's)
 //	promote JOB version=V                            PromoteJob
+//	scale JOB N [reason=R]                           ScaleJob: a running service's replica count
 //	report ALLOC STATUS [exit=N] [signal=S] [msg=M]  AllocStatus, as an agent reports it
 //	       [ready=true|false] [stop=CAUSE]           (a service replica's health)
 //	down NODE [info=I] [stop=CAUSE] | ready NODE     NodeStatus
@@ -354,6 +355,13 @@ func (d *driver) run(path string, b *block) (out []string) {
 	case "update":
 		need(1)
 		typ, req = UpdateJobType, d.update(a)
+	case "scale":
+		need(2)
+		n, err := strconv.Atoi(a.pos[1])
+		if err != nil {
+			d.fail("scale %s: %q is not a number", a.pos[0], a.pos[1])
+		}
+		typ, req = ScaleJobType, ScaleJobRequest{JobID: a.pos[0], Replicas: n, Reason: a.opts["reason"], Time: d.now}
 	case "promote":
 		need(1)
 		typ, req = PromoteJobType, PromoteJobRequest{JobID: a.pos[0], Version: d.intOpt(a, "version", 0), Time: d.now}

@@ -188,6 +188,10 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 		if r, ok := decode[PromoteJobRequest](t, body, &bad); ok {
 			err = applyPromoteJob(txn, index, r)
 		}
+	case ScaleJobType:
+		if r, ok := decode[ScaleJobRequest](t, body, &bad); ok {
+			err = applyScaleJob(txn, index, r)
+		}
 	default:
 		// A newer server wrote the log; applying around the entry would
 		// diverge from the servers that can read it.

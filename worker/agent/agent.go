@@ -102,6 +102,7 @@ type Agent struct {
 	cgroups *driver.Cgroups
 	mps     *mps
 	met     *agentMetrics // metrics.go
+	loads   loadBook      // load.go
 
 	// regMu serialises registration: the sync and heartbeat loops may
 	// both find the node forgotten, and only one re-registers it.
@@ -399,7 +400,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		if !sleep(ctx, ttl/3) {
 			return
 		}
-		_, err := a.client.Heartbeat(ctx, id)
+		_, err := a.client.HeartbeatWithLoads(ctx, id, a.loads.all())
 		switch {
 		case err == nil:
 		case client.IsNotFound(err):

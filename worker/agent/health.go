@@ -41,6 +41,8 @@ type prober struct {
 	dir   string
 	env   []string
 	http  *http.Client
+	// onBody sees each passing HTTP check's answer (its load).
+	onBody func([]byte)
 }
 
 func newProber(check *spec.Health, host string, port int, dir string, env []string) *prober {
@@ -72,9 +74,12 @@ func (p *prober) probe(ctx context.Context) error {
 			return fmt.Errorf("GET %s: %w", url, err)
 		}
 		defer resp.Body.Close()
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
 			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		if p.onBody != nil {
+			p.onBody(body)
 		}
 		return nil
 	case c.TCP != nil:
@@ -146,6 +151,12 @@ func healthLoop(ctx context.Context, check *spec.Health, probe func(context.Cont
 func (a *Agent) runHealth(ctx context.Context, t *task, check *spec.Health, log *zap.Logger) {
 	al := t.alloc
 	p := newProber(check, a.cfg.Address, al.Port, t.dir, a.taskEnv(al, t.dir))
+	p.onBody = func(b []byte) {
+		if l, ok := parseLoad(al.ID, b); ok {
+			a.loads.put(l)
+		}
+	}
+	defer a.loads.drop(al.ID)
 	healthLoop(ctx, check, p.probe, func(ok bool) {
 		log.Info("replica readiness", zap.Bool("ready", ok), zap.String("check", check.String()))
 		a.report(ctx, al.ID, api.AllocStatusUpdate{Status: api.AllocRunning, Ready: &ok})

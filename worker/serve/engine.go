@@ -64,6 +64,9 @@ type Stats struct {
 	Admitted, Completed, Cancelled, Failed, Rejected uint64
 	Steps, Tokens                                    uint64
 	MaxBatchSeen                                     int
+	// TTFTP90Ms is the 90th percentile of the time to the first token of
+	// the last requests (0 before any).
+	TTFTP90Ms float64
 }
 
 // Engine batches generation continuously (iteration-level): one scheduler
@@ -92,6 +95,8 @@ type Engine struct {
 	wake    chan struct{} // cap 1: the queue grew
 	running atomic.Int64
 
+	ttft ttftWindow // recent times to the first token (engine_ttft.go)
+
 	admitted, completed, cancelled, failed, rejected atomic.Uint64
 	steps, tokens                                    atomic.Uint64
 	maxBatch                                         atomic.Int64
@@ -101,6 +106,7 @@ type Engine struct {
 type pending struct {
 	ctx    context.Context
 	req    Request
+	since  time.Time  // when it was submitted
 	events chan Event // buffered for every event it can get: the scheduler never blocks on a client
 
 	ad      *adapter // nil: the base
@@ -140,7 +146,7 @@ func (e *Engine) Submit(ctx context.Context, req Request) (<-chan Event, error) 
 		return nil, fmt.Errorf("serve: empty prompt or max tokens %d", req.MaxTokens)
 	}
 	events := make(chan Event, req.MaxTokens+1)
-	p := &pending{ctx: ctx, req: req, events: events}
+	p := &pending{ctx: ctx, req: req, events: events, since: time.Now()}
 	if req.Adapter != "" {
 		var ok bool
 		if e.reg != nil {
@@ -200,6 +206,7 @@ func (e *Engine) Stats() Stats {
 		Admitted: e.admitted.Load(), Completed: e.completed.Load(), Cancelled: e.cancelled.Load(),
 		Failed: e.failed.Load(), Rejected: e.rejected.Load(),
 		Steps: e.steps.Load(), Tokens: e.tokens.Load(), MaxBatchSeen: int(e.maxBatch.Load()),
+		TTFTP90Ms: e.ttft.p90Ms(),
 	}
 }
 
@@ -377,6 +384,9 @@ func (e *Engine) emit(p *pending, tok int32) {
 	p.text = append(p.text, piece...) // a token is one or more bytes
 	p.ntok++
 	tokens := p.ntok
+	if tokens == 1 {
+		e.ttft.add(time.Since(p.since))
+	}
 	for _, s := range p.req.Stop {
 		// Only a match ending in the new token's bytes is new: the text
 		// before was checked.

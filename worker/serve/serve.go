@@ -46,6 +46,13 @@ type Health struct {
 	Step    int64  `json:"step"`
 	Ckpt    string `json:"checkpoint"`
 	Replica string `json:"replica,omitempty"`
+	// The replica's load, which its agent passes on to the leader's
+	// autoscaler: requests decoding, waiting for a batch slot, admitted
+	// so far, and the time to the first token (p90 of the last 256).
+	Running   int     `json:"running"`
+	Waiting   int     `json:"waiting"`
+	Requests  uint64  `json:"requests"`
+	TTFTP90Ms float64 `json:"ttftP90Ms"`
 }
 
 // Options configure a Server.
@@ -184,7 +191,12 @@ func (s *Server) Stats() Stats { return s.eng.Stats() }
 // Handler is the server's HTTP API.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, _ *http.Request) { reply(w, http.StatusOK, s.health) })
+	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, _ *http.Request) {
+		h := s.health
+		st := s.eng.Stats()
+		h.Running, h.Waiting, h.Requests, h.TTFTP90Ms = st.Running, st.Queued, st.Admitted+st.Rejected, st.TTFTP90Ms
+		reply(w, http.StatusOK, h)
+	})
 	mux.HandleFunc("POST /v1/generate", s.handleGenerate)
 	mux.HandleFunc("GET /v1/models", s.handleModels)
 	mux.HandleFunc("POST /v1/completions", func(w http.ResponseWriter, r *http.Request) { s.handleOpenAI(w, r, false) })

@@ -380,8 +380,14 @@ func (c *Client) RegisterNode(ctx context.Context, n *api.Node) (*api.RegisterNo
 
 // Heartbeat tells the servers a node is alive.
 func (c *Client) Heartbeat(ctx context.Context, nodeID string) (*api.HeartbeatResponse, error) {
+	return c.HeartbeatWithLoads(ctx, nodeID, nil)
+}
+
+// HeartbeatWithLoads heartbeats with the latest loads of the node's
+// service replicas (for the leader's autoscaler).
+func (c *Client) HeartbeatWithLoads(ctx context.Context, nodeID string, loads []api.ReplicaLoad) (*api.HeartbeatResponse, error) {
 	var out api.HeartbeatResponse
-	_, err := c.do(ctx, http.MethodPut, "/v1/nodes/"+url.PathEscape(nodeID)+"/heartbeat", struct{}{}, &out)
+	_, err := c.do(ctx, http.MethodPut, "/v1/nodes/"+url.PathEscape(nodeID)+"/heartbeat", api.HeartbeatRequest{Loads: loads}, &out)
 	return &out, err
 }
 
