@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,10 @@ import (
 type serviceProxy struct {
 	mu       sync.Mutex
 	inflight map[string]int // by allocation ID
+	// affinity is, by allocation ID, the models (adapters) each replica
+	// answered a request for: it has them loaded (adapters load on first
+	// use), so later requests naming one prefer it.
+	affinity map[string]map[string]bool
 	once     sync.Once
 	client   *http.Client
 }
@@ -51,27 +56,43 @@ func (p *serviceProxy) httpClient() *http.Client {
 	return p.client
 }
 
+// affinitySlack is how many more requests in flight a replica that has
+// the request's model loaded may have than the least loaded one and still
+// be preferred (a cold adapter load costs more than a short wait).
+const affinitySlack = 1
+
 // pick takes the ready replica with the fewest requests in flight (the
-// lowest rank on a tie) among those not tried, and counts one more on it;
+// lowest rank on a tie) among those not tried, preferring one that has
+// model loaded within affinitySlack of it, and counts one more on it;
 // done gives it back.
-func (p *serviceProxy) pick(targets []replicaTarget, tried map[string]bool) (t *replicaTarget, done func()) {
+func (p *serviceProxy) pick(targets []replicaTarget, tried map[string]bool, model string) (t *replicaTarget, done func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.inflight == nil {
 		p.inflight = map[string]int{}
 	}
+	better := func(c, t *replicaTarget) bool {
+		return t == nil || p.inflight[c.alloc.ID] < p.inflight[t.alloc.ID] ||
+			(p.inflight[c.alloc.ID] == p.inflight[t.alloc.ID] && c.alloc.Rank < t.alloc.Rank)
+	}
+	var warm *replicaTarget // the best replica with model loaded
 	for i := range targets {
 		c := &targets[i]
 		if tried[c.alloc.ID] {
 			continue
 		}
-		if t == nil || p.inflight[c.alloc.ID] < p.inflight[t.alloc.ID] ||
-			(p.inflight[c.alloc.ID] == p.inflight[t.alloc.ID] && c.alloc.Rank < t.alloc.Rank) {
+		if better(c, t) {
 			t = c
+		}
+		if model != "" && p.affinity[c.alloc.ID][model] && better(c, warm) {
+			warm = c
 		}
 	}
 	if t == nil {
 		return nil, nil
+	}
+	if warm != nil && p.inflight[warm.alloc.ID] <= p.inflight[t.alloc.ID]+affinitySlack {
+		t = warm
 	}
 	id := t.alloc.ID
 	p.inflight[id]++
@@ -82,6 +103,49 @@ func (p *serviceProxy) pick(targets []replicaTarget, tried map[string]bool) (t *
 			delete(p.inflight, id)
 		}
 	}
+}
+
+// answered records that replica id answered a request for model, and
+// forgets the replicas no longer among targets.
+func (p *serviceProxy) answered(id, model string, targets []replicaTarget) {
+	if model == "" {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.affinity == nil {
+		p.affinity = map[string]map[string]bool{}
+	}
+	if p.affinity[id] == nil {
+		p.affinity[id] = map[string]bool{}
+	}
+	p.affinity[id][model] = true
+	if len(p.affinity) > 2*len(targets) {
+		live := map[string]bool{}
+		for _, t := range targets {
+			live[t.alloc.ID] = true
+		}
+		for a := range p.affinity {
+			if !live[a] {
+				delete(p.affinity, a)
+			}
+		}
+	}
+}
+
+// requestModel is the model (base or adapter) an OpenAI-style request
+// body names, or "".
+func requestModel(body []byte) string {
+	if len(body) == 0 || body[0] != '{' {
+		return ""
+	}
+	var v struct {
+		Model string `json:"model"`
+	}
+	if json.Unmarshal(body, &v) != nil || len(v.Model) > 256 {
+		return ""
+	}
+	return v.Model
 }
 
 // readyReplicas are a service's replicas that serve and passed their
@@ -178,9 +242,10 @@ func (s *Server) handleService(w http.ResponseWriter, r *http.Request) {
 		kept = b
 	}
 	tried := map[string]bool{}
+	model := requestModel(kept)
 	var lastErr error
 	for {
-		t, done := s.svc.pick(targets, tried)
+		t, done := s.svc.pick(targets, tried, model)
 		if t == nil {
 			writeError(w, http.StatusServiceUnavailable, fmt.Errorf("service %s: no ready replica answered: %w", id, lastErr))
 			return
@@ -199,6 +264,9 @@ func (s *Server) handleService(w http.ResponseWriter, r *http.Request) {
 			}
 			writeError(w, http.StatusBadGateway, lastErr)
 			return
+		}
+		if resp.StatusCode < 400 {
+			s.svc.answered(t.alloc.ID, model, targets)
 		}
 		streamBack(w, resp)
 		resp.Body.Close()

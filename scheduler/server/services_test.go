@@ -123,3 +123,43 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestServicePickAffinity: a request naming a model goes to a replica that
+// answered one for it before (it has the adapter loaded) unless that
+// replica has more than affinitySlack requests more in flight than the
+// least loaded one; without a model, least outstanding requests decide.
+func TestServicePickAffinity(t *testing.T) {
+	targets := []replicaTarget{{alloc: &api.Allocation{ID: "r0", Rank: 0}}, {alloc: &api.Allocation{ID: "r1", Rank: 1}}, {alloc: &api.Allocation{ID: "r2", Rank: 2}}}
+	var p serviceProxy
+	p.answered("r2", "legal", targets)
+	cases := []struct {
+		inflight map[string]int
+		model    string
+		want     string
+	}{
+		{nil, "", "r0"},                                   // least outstanding, lowest rank
+		{nil, "legal", "r2"},                              // warm replica, same load
+		{map[string]int{"r2": 1}, "legal", "r2"},          // warm within the slack
+		{map[string]int{"r2": 2}, "legal", "r0"},          // warm but too busy
+		{map[string]int{"r0": 3, "r1": 3}, "legal", "r2"}, // warm and least loaded
+		{nil, "medical", "r0"},                            // nobody has it: least outstanding
+	}
+	for _, tc := range cases {
+		p.inflight = map[string]int{}
+		for k, v := range tc.inflight {
+			p.inflight[k] = v
+		}
+		got, done := p.pick(targets, map[string]bool{}, tc.model)
+		if got.alloc.ID != tc.want {
+			t.Errorf("inflight %v model %q: picked %s, want %s", tc.inflight, tc.model, got.alloc.ID, tc.want)
+		}
+		done()
+	}
+	// A tried replica is never picked again, warm or not.
+	if got, _ := p.pick(targets, map[string]bool{"r2": true}, "legal"); got.alloc.ID != "r0" {
+		t.Errorf("after r2 failed: picked %s, want r0", got.alloc.ID)
+	}
+	if requestModel([]byte(`{"model":"legal","prompt":"x"}`)) != "legal" || requestModel([]byte(`not json`)) != "" {
+		t.Error("requestModel does not read the model field")
+	}
+}

@@ -110,10 +110,13 @@ func (p *prober) probe(ctx context.Context) error {
 // first failure after that, and unhealthy once Failures checks in a row
 // have failed after the replica was first ready (a replica still starting,
 // loading its model, is not ready and not killed for it).
-func healthLoop(ctx context.Context, check *spec.Health, probe func(context.Context) error, ready func(bool), unhealthy func(why string)) {
+//
+// wasReady starts the loop on a replica already ready (re-attached after
+// an agent restart): its failures count from the first check.
+func healthLoop(ctx context.Context, check *spec.Health, wasReady bool, probe func(context.Context) error, ready func(bool), unhealthy func(why string)) {
 	t := time.NewTicker(time.Duration(check.Interval))
 	defer t.Stop()
-	isReady, everReady, fails := false, false, 0
+	isReady, everReady, fails := wasReady, wasReady, 0
 	for {
 		err := probe(ctx)
 		if ctx.Err() != nil {
@@ -148,7 +151,9 @@ func healthLoop(ctx context.Context, check *spec.Health, probe func(context.Cont
 // runHealth checks a running replica until ctx ends, reporting its
 // readiness and stopping it when it stays unhealthy (the servers then
 // replace it, after its backoff).
-func (a *Agent) runHealth(ctx context.Context, t *task, check *spec.Health, log *zap.Logger) {
+//
+// wasReady: the replica is re-attached and was ready.
+func (a *Agent) runHealth(ctx context.Context, t *task, check *spec.Health, wasReady bool, log *zap.Logger) {
 	al := t.alloc
 	p := newProber(check, a.cfg.Address, al.Port, t.dir, a.taskEnv(al, t.dir))
 	p.onBody = func(b []byte) {
@@ -157,7 +162,7 @@ func (a *Agent) runHealth(ctx context.Context, t *task, check *spec.Health, log 
 		}
 	}
 	defer a.loads.drop(al.ID)
-	healthLoop(ctx, check, p.probe, func(ok bool) {
+	healthLoop(ctx, check, wasReady, p.probe, func(ok bool) {
 		log.Info("replica readiness", zap.Bool("ready", ok), zap.String("check", check.String()))
 		a.report(ctx, al.ID, api.AllocStatusUpdate{Status: api.AllocRunning, Ready: &ok})
 	}, func(why string) {

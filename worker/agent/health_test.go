@@ -114,7 +114,7 @@ func TestHealthLoop(t *testing.T) {
 	defer cancel()
 	go func() {
 		defer close(done)
-		healthLoop(ctx, c, p.probe, func(ok bool) { ev.add("ready=" + strconv.FormatBool(ok)) }, func(why string) { ev.add("unhealthy: " + why) })
+		healthLoop(ctx, c, false, p.probe, func(ok bool) { ev.add("ready=" + strconv.FormatBool(ok)) }, func(why string) { ev.add("unhealthy: " + why) })
 	}()
 	wait := func(want int) {
 		t.Helper()
@@ -171,5 +171,23 @@ func TestHealthOf(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s/%s: check %q, want %q", tc.al.Kind, tc.al.Task.Driver, got, tc.want)
 		}
+	}
+}
+
+// TestHealthLoopReattached: a replica re-attached after an agent restart
+// starts from the readiness it had; a ready one whose checks now fail
+// loses its readiness at the first failure and is declared unhealthy
+// after Failures in a row (a fresh one would wait to be ready first).
+func TestHealthLoopReattached(t *testing.T) {
+	var up atomic.Bool // never up
+	host, port := healthServer(t, &up)
+	c := check(spec.Health{HTTP: &spec.HTTPCheck{Path: "/v1/health"}})
+	p := newProber(c, host, port, "", nil)
+	var ev events
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	healthLoop(ctx, c, true, p.probe, func(ok bool) { ev.add("ready=" + strconv.FormatBool(ok)) }, func(why string) { ev.add("unhealthy") })
+	if got := ev.list(); len(got) != 2 || got[0] != "ready=false" || got[1] != "unhealthy" {
+		t.Fatalf("events %q, want ready=false then unhealthy", got)
 	}
 }

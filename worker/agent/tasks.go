@@ -192,7 +192,7 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 	hctx, stopHealth := context.WithCancel(ctx)
 	if check := healthOf(al); check != nil {
 		a.taskWG.Add(1)
-		go func() { defer a.taskWG.Done(); a.runHealth(hctx, t, check, log) }()
+		go func() { defer a.taskWG.Done(); a.runHealth(hctx, t, check, false, log) }()
 	}
 	detached = a.watch(ctx, t, h, log)
 	stopHealth()
@@ -297,10 +297,18 @@ func (a *Agent) reattach(ctx context.Context) {
 			log.Info("re-attached to a running task", zap.Int("pid", h.Pid()))
 			a.tasks[al.ID] = t
 			a.mps.acquire(al, a.shareGPUUUIDs(al)) // adopts its daemon, before sweep stops the unheld ones
+			// A service replica's health is checked again, from where
+			// it stood: a ready one that now fails is restarted.
+			hctx, stopHealth := context.WithCancel(ctx)
+			if check := healthOf(al); check != nil {
+				a.taskWG.Add(1)
+				go func() { defer a.taskWG.Done(); a.runHealth(hctx, t, check, al.Ready, log) }()
+			}
 			a.taskWG.Add(1)
 			go func() {
 				defer a.taskWG.Done()
 				defer close(t.done)
+				defer stopHealth()
 				if !a.watch(ctx, t, h, log) {
 					a.mps.release(al.ID)
 				}
