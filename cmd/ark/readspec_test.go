@@ -35,3 +35,17 @@ func TestReadSpecAbsolutePaths(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleSpecsValid: every spec in examples/ parses and validates as
+// the README tells users to submit it.
+func TestExampleSpecsValid(t *testing.T) {
+	files, err := filepath.Glob("../../examples/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example specs: %v", err)
+	}
+	for _, f := range files {
+		if _, err := readSpec(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
