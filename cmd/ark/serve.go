@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/api/client"
 	"github.com/ark-sched/ark/scheduler/spec"
 	"github.com/ark-sched/ark/worker/serve"
 	"github.com/ark-sched/ark/worker/serve/rules"
@@ -207,23 +208,16 @@ func newInferCmd(g *globals) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
+			job, err := resolveJob(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
+			// Through the service's endpoint on the servers: the token is
+			// checked there, and any ready replica answers.
 			for {
-				job, _, err := c.Job(ctx, args[0], 0, 0)
-				if err != nil {
-					return err
-				}
-				if job.Terminal() {
-					return fmt.Errorf("job %s is %s: %s", job.ID, job.Status, job.Reason)
-				}
-				for _, a := range job.Allocations {
-					ep, ok := strings.CutPrefix(a.Progress, "serving on ")
-					if a.Status != api.AllocRunning || !ok {
-						continue
-					}
-					var resp serve.GenerateResponse
-					if err := postJSONTo(ctx, ep+"/v1/generate", req, &resp); err != nil {
-						continue
-					}
+				var resp serve.GenerateResponse
+				err := c.CallService(ctx, job.ID, "/v1/generate", req, &resp)
+				if err == nil {
 					if g.json() {
 						return printJSON(cmd.OutOrStdout(), resp)
 					}
@@ -231,9 +225,14 @@ func newInferCmd(g *globals) *cobra.Command {
 					fmt.Fprintf(cmd.ErrOrStderr(), "(%d tokens in %.0f ms from %s, step %d)\n", resp.Tokens, resp.Millis, resp.Replica, resp.Step)
 					return nil
 				}
+				var ae *client.APIError
+				if !errors.As(err, &ae) || ae.StatusCode != http.StatusServiceUnavailable {
+					return err
+				}
+				// No replica ready yet (starting, or scaled to zero).
 				select {
 				case <-ctx.Done():
-					return fmt.Errorf("no replica of %s answered within %s", args[0], timeout)
+					return fmt.Errorf("no replica of %s answered within %s: %w", job.ID, timeout, err)
 				case <-time.After(200 * time.Millisecond):
 				}
 			}

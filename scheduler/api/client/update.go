@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/ark-sched/ark/scheduler/api"
 )
@@ -35,3 +36,14 @@ func (c *Client) JobVersions(ctx context.Context, id string) ([]*api.JobVersion,
 	_, err := c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+"/versions", nil, &out)
 	return out, err
 }
+
+// CallService posts in as JSON to PATH of service job's endpoint
+// (/v1/services/JOB/PATH) and decodes the answer into out. One try may
+// take serviceCallTime (a generation, or a service woken from zero) on
+// top of the attempt timeout.
+func (c *Client) CallService(ctx context.Context, job, path string, in, out any) error {
+	_, err := c.doWith(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(job)+path, nil, in, out, serviceCallTime)
+	return err
+}
+
+const serviceCallTime = 5 * time.Minute
