@@ -55,6 +55,16 @@ var commandExamples = map[string]string{
   ark infer serve-1a2b3c --prompt "ROMEO:" --temperature 0`,
 	"example rendezvous": `  # as a job's command (see examples/hello-gang.yaml):
   ark example rendezvous --timeout 2m`,
+	"example http-service": `  # as a service's command (see examples/service.yaml):
+  ark example http-service --message v2 --delay 50ms
+  ark example http-service --listen 127.0.0.1:8000 --startup 5s   # by hand; health fails for 5s`,
+	"job update": `  ark job update echo-1a2b3c examples/service.yaml --wait
+  ark job update echo-1a2b3c v2.yaml --check-version 3   # refused if another update came first`,
+	"job promote": `  ark job promote echo-1a2b3c          # the canaries are healthy: roll out the rest
+  ark job promote echo-1a2b3c --wait`,
+	"job history": `  ark job history echo-1a2b3c
+  ark job history echo-1a2b3c -o json`,
+	"job revert": `  ark job revert echo-1a2b3c 2 --wait  # back to version 2's spec, as a new version`,
 	"bench allreduce": `  ark bench allreduce
   ark bench allreduce --ranks 2,4,8 --transport shm --max-bytes 16M --json`,
 	"bench cluster": `  ark bench cluster --nodes 1000 --duration 2m

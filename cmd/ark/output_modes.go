@@ -10,7 +10,7 @@ import (
 // path without "ark "). TestEveryCommandDeclaresOutput walks the tree:
 // every command a user runs is here or in textOnly.
 var jsonCommands = setOf(
-	"job submit", "job validate", "job status", "job list", "job cancel",
+	"job submit", "job validate", "job status", "job list", "job cancel", "job update", "job promote", "job history", "job revert",
 	"node list", "node status", "node drain", "node eligibility",
 	"operator raft list-peers", "operator raft remove-peer", "operator raft recover", "operator snapshot save", "operator snapshot restore",
 	"operator namespace-key delete", "operator audit verify",
@@ -33,6 +33,7 @@ var textOnly = map[string]string{
 	"health":             "its answer is the exit status, for container health checks",
 	"job logs":           "prints the task's own output as it is",
 	"example rendezvous": "a task started by jobs; its output is the example's",
+	"example http-service": "a task started by jobs; it serves HTTP and logs",
 	"task train":         "a task the agent runs; it reports progress to the agent, not to a script",
 	"task generate":      "a task that prints the generated text",
 	"task report":        "a task the agent runs; it reports to the agent",
