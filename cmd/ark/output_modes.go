@@ -26,20 +26,20 @@ var jsonCommands = setOf(
 // textOnly are the commands that offer no JSON, each with why: -o json
 // there is a usage error that says so, not text a script would misread.
 var textOnly = map[string]string{
-	"server":             "a long-running process; it logs, and the API serves JSON",
-	"server join":        "prints one confirmation line; ark operator raft list-peers -o json shows the peers",
-	"agent":              "a long-running process; it logs",
-	"dev":                "a long-running process; ark node list -o json reads the cluster it starts",
-	"health":             "its answer is the exit status, for container health checks",
-	"job logs":           "prints the task's own output as it is",
-	"example rendezvous": "a task started by jobs; its output is the example's",
+	"server":               "a long-running process; it logs, and the API serves JSON",
+	"server join":          "prints one confirmation line; ark operator raft list-peers -o json shows the peers",
+	"agent":                "a long-running process; it logs",
+	"dev":                  "a long-running process; ark node list -o json reads the cluster it starts",
+	"health":               "its answer is the exit status, for container health checks",
+	"job logs":             "prints the task's own output as it is",
+	"example rendezvous":   "a task started by jobs; its output is the example's",
 	"example http-service": "a task started by jobs; it serves HTTP and logs",
-	"task train":         "a task the agent runs; it reports progress to the agent, not to a script",
-	"task generate":      "a task that prints the generated text",
-	"task report":        "a task the agent runs; it reports to the agent",
-	"task serve":         "a long-running inference server; its API speaks JSON",
-	"tls ca create":      "writes files; the files are its output",
-	"tls cert create":    "writes files; the files are its output",
+	"task train":           "a task the agent runs; it reports progress to the agent, not to a script",
+	"task generate":        "a task that prints the generated text",
+	"task report":          "a task the agent runs; it reports to the agent",
+	"task serve":           "a long-running inference server; its API speaks JSON",
+	"tls ca create":        "writes files; the files are its output",
+	"tls cert create":      "writes files; the files are its output",
 }
 
 func setOf(paths ...string) map[string]bool {

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -245,31 +242,6 @@ func newInferCmd(g *globals) *cobra.Command {
 	f.Uint64Var(&req.Seed, "seed", 1, "sampling seed")
 	f.DurationVar(&timeout, "timeout", 60*time.Second, "how long to wait for a ready replica")
 	return cmd
-}
-
-// postJSONTo posts in as JSON to url and decodes a 200 answer into out.
-func postJSONTo(ctx context.Context, url string, in, out any) error {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // readRules reads intervention rules from a file (YAML or JSON, a list)

@@ -20,13 +20,10 @@ func forbid(format string, args ...any) error {
 	return &httpError{http.StatusForbidden, fmt.Errorf("%w: %s", ErrForbidden, fmt.Sprintf(format, args...))}
 }
 
-// authorizeSubmit checks a parsed spec against the submitting principal.
-func (s *Server) authorizeSubmit(p principal, js *spec.Job) error { return s.authorizeSpec(p, js, nil) }
-
-// authorizeSpec is authorizeSubmit for a new job (replacing nil) or for
-// a new version of a job's spec (replacing: its current spec): an update
-// needs the update capability, and counts against the limits only what
-// it adds.
+// authorizeSpec checks a parsed spec against the principal submitting it
+// as a new job (replacing nil) or as a new version of a job's spec
+// (replacing: its current spec): an update needs the update capability,
+// and counts against the limits only what it adds.
 func (s *Server) authorizeSpec(p principal, js *spec.Job, replacing *spec.Job) error {
 	verb, to, capability := "submit", "submit to", api.CapSubmit
 	if replacing != nil {

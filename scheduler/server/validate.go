@@ -16,7 +16,7 @@ import (
 // the current snapshot with the spec as the only pending job, and nothing
 // is committed. It is a POST routed to the leader (writeHandler) because
 // only the leader's configuration is the one that places jobs; the token
-// must be one that may submit the spec (authorizeSubmit), as for a submit.
+// must be one that may submit the spec (authorizeSpec), as for a submit.
 func (s *Server) handleValidateJob(w http.ResponseWriter, r *http.Request) {
 	js, _, ok := s.submittedSpec(w, r)
 	if !ok {
