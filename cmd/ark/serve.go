@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -139,6 +140,8 @@ standalone, give --listen. It stops on SIGTERM.`,
 				if err := postReport(ctx, agent, alloc, api.TaskReport{Progress: "serving on " + endpoint}); err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", err)
 				}
+				version, _ := strconv.Atoi(os.Getenv("ARK_JOB_VERSION"))
+				go syncRules(ctx, agent, alloc, version, s.SetRules, func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) })
 			}
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()

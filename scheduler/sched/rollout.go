@@ -30,15 +30,23 @@ import (
 
 // ReplicaChanged reports whether b changes what a replica of a runs: its
 // task, resources, topology or checkpointing. Anything else (replica
-// count, priority, restart policy, update strategy) applies in place.
+// count, priority, restart policy, update strategy) applies in place, and
+// so do a builtin server's intervention rules: the running replica takes
+// them from its agent (worker/agent/rules.go).
 func ReplicaChanged(a, b *spec.Job) bool {
 	shape := func(j *spec.Job) string {
+		task := j.Task
+		if bt := task.Builtin; bt != nil {
+			c := *bt
+			c.Rules = nil
+			task.Builtin = &c
+		}
 		raw, _ := json.Marshal(struct {
 			R spec.Resources
 			T spec.Topology
 			K spec.Task
 			C spec.Checkpoint
-		}{j.Resources, j.Topology, j.Task, j.Checkpoint})
+		}{j.Resources, j.Topology, task, j.Checkpoint})
 		return string(raw)
 	}
 	return shape(a) != shape(b)

@@ -269,3 +269,41 @@ func TestRolloutProgressDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicaChanged: what a running replica cannot take in place needs a
+// rollout; the rest (count, priority, strategy, a builtin server's rules)
+// does not.
+func TestReplicaChanged(t *testing.T) {
+	base := func() *spec.Job {
+		return &spec.Job{Name: "s", Kind: spec.KindInference, Replicas: 2, Priority: 50,
+			Resources: spec.Resources{GPUs: 1, CPU: "1", Memory: "1Gi"},
+			Task: spec.Task{Driver: spec.DriverBuiltin, Builtin: &spec.BuiltinTask{Model: "gpt-tiny", Base: "file:///c/b",
+				Rules: []spec.Rule{{ID: "r", On: spec.RuleInput, Keywords: []string{"x"}, Action: spec.RuleBlock}}}}}
+	}
+	cases := []struct {
+		name string
+		edit func(*spec.Job)
+		want bool
+	}{
+		{"nothing", func(*spec.Job) {}, false},
+		{"replicas", func(j *spec.Job) { j.Replicas = 5 }, false},
+		{"priority", func(j *spec.Job) { j.Priority = 90 }, false},
+		{"strategy", func(j *spec.Job) { j.Update = &spec.Update{MaxParallel: 3} }, false},
+		{"autoscale", func(j *spec.Job) { j.Autoscale = &spec.Autoscale{Max: 4} }, false},
+		{"rules", func(j *spec.Job) { j.Task.Builtin.Rules = nil }, false},
+		{"base", func(j *spec.Job) { j.Task.Builtin.Base = "file:///c/b2" }, true},
+		{"adapters", func(j *spec.Job) { j.Task.Builtin.Adapters = []spec.Adapter{{Name: "a", URI: "file:///c/a"}} }, true},
+		{"gpus", func(j *spec.Job) { j.Resources.GPUs = 2 }, true},
+		{"health", func(j *spec.Job) { j.Task.Health = &spec.Health{TCP: &spec.TCPCheck{}} }, true},
+	}
+	for _, tc := range cases {
+		a, b := base(), base()
+		tc.edit(b)
+		if got := ReplicaChanged(a, b); got != tc.want {
+			t.Errorf("%s: ReplicaChanged = %v, want %v", tc.name, got, tc.want)
+		}
+		if a.Task.Builtin.Rules == nil {
+			t.Fatalf("%s: ReplicaChanged changed its argument", tc.name)
+		}
+	}
+}

@@ -216,7 +216,11 @@ func updateReplicas(txn *memdb.Txn, index uint64, j *api.Job, req *UpdateJobRequ
 			na.DesiredStatus = api.DesiredStop
 			na.StopCause = api.AllocStopped
 		case !req.Rollout || slices.Contains(req.InPlace, a.ID):
+			// It runs the new version as it is: the leader found its task
+			// unchanged but for what a replica takes while it runs (a
+			// builtin server's rules), which its agent passes on.
 			na.JobVersion = j.Version
+			na.Task = j.Spec.Task
 		default:
 			continue
 		}

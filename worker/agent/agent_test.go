@@ -419,6 +419,29 @@ func TestTaskReport(t *testing.T) {
 			t.Errorf("report %s: %d, want %d", body, code, want)
 		}
 	}
+	// The task's rules (worker/agent/rules.go) take the same token.
+	getRules := func(id, tok string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+node.AgentAddr+"/v1/allocations/"+id+"/rules", nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return r.StatusCode, string(b)
+	}
+	if code, _ := getRules(job.Allocations[0].ID, ""); code != http.StatusUnauthorized {
+		t.Errorf("rules without a token: %d, want 401", code)
+	}
+	if code, _ := getRules("other-0-aa", token); code != http.StatusUnauthorized {
+		t.Errorf("another allocation's rules with this token: %d, want 401", code)
+	}
+	if code, body := getRules(job.Allocations[0].ID, token); code != http.StatusOK || !strings.Contains(body, `"rules":[]`) {
+		t.Errorf("own rules: %d %s, want 200 with no rules", code, body)
+	}
 	if err := c.CancelJob(ctx, resp.ID); err != nil {
 		t.Fatal(err)
 	}

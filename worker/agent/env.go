@@ -93,6 +93,7 @@ func (a *Agent) taskEnv(al *api.Allocation, dir string) []string {
 		"ARK_TASK_TOKEN":       a.taskToken(al.ID),
 		"ARK_NODE_ADDR":        a.cfg.Address,
 		"ARK_PORT":             strconv.Itoa(al.Port),
+		"ARK_JOB_VERSION":      strconv.Itoa(al.JobVersion),
 	} {
 		env[k] = v
 	}

@@ -36,6 +36,7 @@ func (a *Agent) listeners() []listener {
 	logs.Handle("GET /metrics", a.metricsHandler())
 	reports := http.NewServeMux()
 	reports.HandleFunc("POST /v1/allocations/{id}/report", a.handleReport)
+	reports.HandleFunc("GET /v1/allocations/{id}/rules", a.handleRules)
 	return []listener{{a.ln, logs}, {a.reportLn, reports}}
 }
 

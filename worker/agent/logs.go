@@ -21,6 +21,7 @@ func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/allocations/{id}/logs", a.handleLogs)
 	mux.HandleFunc("POST /v1/allocations/{id}/report", a.handleReport)
+	mux.HandleFunc("GET /v1/allocations/{id}/rules", a.handleRules)
 	mux.Handle("GET /metrics", a.metricsHandler())
 	return mux
 }

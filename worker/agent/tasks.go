@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -17,11 +18,22 @@ import (
 
 // task is one allocation this agent runs.
 type task struct {
-	alloc    *api.Allocation
+	alloc *api.Allocation // as it was started
+	// live is the servers' latest view of the allocation (an update
+	// applied in place changes its task's rules); nil until one comes.
+	live     atomic.Pointer[api.Allocation]
 	dir      string
 	stopOnce sync.Once
 	stopCh   chan string // carries the reason the task is stopped
 	done     chan struct{}
+}
+
+// view is the latest view of the task's allocation.
+func (t *task) view() *api.Allocation {
+	if al := t.live.Load(); al != nil {
+		return al
+	}
+	return t.alloc
 }
 
 func (t *task) stop(reason string) {
@@ -81,6 +93,9 @@ func (a *Agent) reconcile(ctx context.Context, allocs []*api.Allocation) {
 	for _, al := range allocs {
 		current[al.ID] = true
 		t := a.tasks[al.ID]
+		if t != nil {
+			t.live.Store(al)
+		}
 		switch {
 		case al.DesiredStatus == api.DesiredRun && t == nil && al.Status == api.AllocPending:
 			a.startLocked(ctx, al)
