@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/placement"
 )
 
 // Autoscaling (spec.Autoscale): the leader reads the loads its agents
@@ -105,4 +106,29 @@ func Autoscale(j *api.Job, loads []api.ReplicaLoad, m *ScaleMemory, now time.Tim
 		m.over, m.under = time.Time{}, time.Time{}
 	}
 	return cur, ""
+}
+
+// QuotaCap bounds an autoscaled count n of service j by its queue's
+// quota when the queue may not borrow: the replicas it adds must fit in
+// what the queue's other work leaves of the quota (usedMilli: the GPU
+// milli the queue's live allocations hold, j's included). A queue
+// without a quota, or one that borrows idle GPUs, does not bound it.
+func QuotaCap(cfg *Config, j *api.Job, usedMilli int64, n int) (int, string) {
+	q, ok := cfg.Queues[j.Queue]
+	cur := j.Spec.Replicas
+	per := j.Spec.GPUMilliTotal() / int64(max(cur, 1))
+	if cur == 0 {
+		s := j.Spec
+		s.Replicas = 1
+		per = s.GPUMilliTotal()
+	}
+	if !ok || q.QuotaGPUs <= 0 || q.Borrow || n <= cur || per <= 0 {
+		return n, ""
+	}
+	free := int64(q.QuotaGPUs)*placement.MilliPerGPU - usedMilli
+	fit := cur + int(max(free, 0)/per)
+	if n <= fit {
+		return n, ""
+	}
+	return max(fit, cur), fmt.Sprintf("; capped at %d by queue %s's quota of %d GPUs", max(fit, cur), j.Queue, q.QuotaGPUs)
 }

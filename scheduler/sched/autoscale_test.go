@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/placement"
 	"github.com/ark-sched/ark/scheduler/spec"
 )
 
@@ -103,5 +104,40 @@ func TestAutoscale(t *testing.T) {
 				j.Spec.Replicas = n
 			}
 		})
+	}
+}
+
+// TestQuotaCap: an autoscaled service in a queue that may not borrow adds
+// only the replicas its quota has room for; borrowing queues and queues
+// without a quota are not bounded, and scaling in never is.
+func TestQuotaCap(t *testing.T) {
+	cfg := &Config{Queues: map[string]placement.Queue{
+		"tight":  {Name: "tight", QuotaGPUs: 4},
+		"borrow": {Name: "borrow", QuotaGPUs: 4, Borrow: true},
+	}}
+	job := func(queue string, replicas, gpus, milli int) *api.Job {
+		return &api.Job{ID: "s", Queue: queue, Spec: spec.Job{Kind: spec.KindInference, Queue: queue, Replicas: replicas,
+			Resources: spec.Resources{GPUs: gpus, GPUMilli: milli}}}
+	}
+	cases := []struct {
+		name    string
+		j       *api.Job
+		used    int64
+		n, want int
+		capped  bool
+	}{
+		{"room for all", job("tight", 1, 1, 0), 1000, 3, 3, false},
+		{"capped by the quota", job("tight", 1, 1, 0), 2000, 8, 3, true}, // 2 used (1 its own): room for 2 more
+		{"no room at all", job("tight", 2, 2, 0), 4000, 4, 2, true},
+		{"shares count their fraction", job("tight", 2, 1, 500), 3000, 8, 4, true},
+		{"borrowing queue", job("borrow", 1, 1, 0), 4000, 8, 8, false},
+		{"no quota", job("other", 1, 1, 0), 9000, 8, 8, false},
+		{"scaling in", job("tight", 4, 1, 0), 9000, 2, 2, false},
+	}
+	for _, tc := range cases {
+		got, why := QuotaCap(cfg, tc.j, tc.used, tc.n)
+		if got != tc.want || (why != "") != tc.capped {
+			t.Errorf("%s: %d %q, want %d (capped %v)", tc.name, got, why, tc.want, tc.capped)
+		}
 	}
 }

@@ -70,6 +70,7 @@ func (t *loadTable) of(allocs []*api.Allocation, after time.Time) []api.ReplicaL
 // runAutoscaler decides autoscaled services' counts until ctx ends.
 func (s *Server) runAutoscaler(ctx context.Context) {
 	mem := map[string]*sched.ScaleMemory{}
+	cfg := s.schedConfig()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -83,6 +84,7 @@ func (s *Server) runAutoscaler(ctx context.Context) {
 		fresh := now.Add(-3 * s.cfg.HeartbeatTTL)
 		snap := s.store.Snapshot()
 		seen := map[string]bool{}
+		var used map[string]int64 // GPU milli held by each queue's live allocations, when needed
 		for _, j := range snap.JobsByStatus(nil, api.JobRunning) {
 			if !j.Service || j.Spec.Autoscale == nil {
 				continue
@@ -100,6 +102,14 @@ func (s *Server) runAutoscaler(ctx context.Context) {
 				mem[j.ID] = m
 			}
 			n, why := sched.Autoscale(j, s.loads.of(ready, fresh), m, now)
+			if n > j.Spec.Replicas {
+				if used == nil {
+					used = queueUsage(snap)
+				}
+				var capped string
+				n, capped = sched.QuotaCap(&cfg, j, used[j.Queue], n)
+				why += capped
+			}
 			if n == j.Spec.Replicas {
 				continue
 			}
@@ -158,6 +168,30 @@ func nodeLoads(snap *state.Snapshot, id string, loads []api.ReplicaLoad) []api.R
 		if a := snap.Alloc(nil, l.AllocID); a != nil && a.NodeID == id && l.Running >= 0 && l.Waiting >= 0 {
 			out = append(out, l)
 		}
+	}
+	return out
+}
+
+// queueUsage is the GPU milli each queue's live allocations hold.
+func queueUsage(snap *state.Snapshot) map[string]int64 {
+	out := map[string]int64{}
+	queue := map[string]string{}
+	for _, a := range snap.Allocs(nil) {
+		if a.Terminal() {
+			continue
+		}
+		q, ok := queue[a.JobID]
+		if !ok {
+			if j := snap.Job(nil, a.JobID); j != nil {
+				q = j.Queue
+			}
+			queue[a.JobID] = q
+		}
+		milli := a.GPUMilli
+		if milli == 0 {
+			milli = int64(len(a.GPUs)) * 1000
+		}
+		out[q] += milli
 	}
 	return out
 }
