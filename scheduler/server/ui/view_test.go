@@ -59,7 +59,10 @@ func testView() *View {
 	ft.Allocations[0].Progress = "step 30/30 loss 1.9000"
 	sv := &api.Job{ID: "chat-xyz", Name: "chat", Namespace: "nlp", Queue: "serving", Kind: "inference", Status: api.JobRunning, SubmitTime: now, CreateIndex: 6, Service: true,
 		Allocations:     []*api.Allocation{alloc("chat-xyz", "node-a", 0, []int{4}, 500)},
-		ServiceReplicas: []api.ServiceReplica{{Rank: 0, Restarts: 2, LastMessage: "health check failed"}}}
+		ServiceReplicas: []api.ServiceReplica{{Rank: 0, Restarts: 2, LastMessage: "health check failed"}},
+		Version:         3, StableVersion: 2,
+		Deployment: &api.Deployment{Version: 3, Status: api.DeploymentRunning, Message: "1 canary replica(s) of version 3 healthy"},
+		LastScale:  &api.ScaleEvent{From: 1, To: 2, Reason: "queue depth 9.0 per replica against the target 4 for 15s"}}
 	wait := &api.Job{ID: "big-q1", Name: "big", Namespace: "nlp", Queue: "research", Kind: "finetune", Status: api.JobPending, SubmitTime: now, CreateIndex: 7,
 		Reason: "no node fits", Reasons: []api.Reason{{Rule: "gpus", Nodes: 3, Detail: "lack 16 free GPUs in one NVLink domain"}}}
 	done := &api.Job{ID: "old-1", Name: "old", Namespace: "vision", Queue: "default", Kind: "batch", Status: api.JobSucceeded, SubmitTime: now.Add(-72 * time.Hour), CreateIndex: 2}
