@@ -19,7 +19,8 @@ import (
 //   - a rank whose old replica is still the only one gets a new replica
 //     next to it, at most strategy.maxParallel ranks in flight at once
 //     (canaries first: while they wait for `ark job promote` only they
-//     are placed);
+//     are placed); with strategy.stopFirst the old one is stopped
+//     instead and its rank, missing, placed again at the new version;
 //   - once the new replica of a rank has been ready minHealthyTime, the
 //     old one is stopped (its agent waits task.shutdownDelay before
 //     signalling it, while the endpoint already sends it nothing);
@@ -145,6 +146,13 @@ func rolloutStep(j *api.Job, serving []*api.Allocation, now time.Time, wake func
 			place = append(place, r)
 		}
 	}
+	// A rank no replica serves (its old one stopped first, or crashed)
+	// is in flight too: missingReplicas places it at the new version.
+	for r := range ranks {
+		if ranks[r].cur == nil && len(ranks[r].old) == 0 {
+			inFlight++
+		}
+	}
 	budget := u.MaxParallel - inFlight
 	if canaryPhase {
 		budget = u.Canary - newReplicas
@@ -153,6 +161,15 @@ func rolloutStep(j *api.Job, serving []*api.Allocation, now time.Time, wake func
 	for _, r := range place {
 		if budget <= 0 {
 			break
+		}
+		if u.StopFirst && !canaryPhase {
+			// No new replica next to it: the old one stops, and its rank,
+			// missing, is placed again at the new version.
+			for _, a := range ranks[r].old {
+				step.Stop = append(step.Stop, a.ID)
+			}
+			budget--
+			continue
 		}
 		if after := j.Replica(r).RestartAfter; after != nil && after.After(now) {
 			wake(*after)
@@ -171,7 +188,7 @@ func rolloutStep(j *api.Job, serving []*api.Allocation, now time.Time, wake func
 		if msg := fmt.Sprintf("%d canary replica(s) of version %d healthy; `ark job promote %s` rolls out the rest", healthyNew, d.Version, j.ID); msg != d.Message {
 			step.Message = msg
 		}
-	case !now.Before(deadline) && len(step.Stop) == 0:
+	case !now.Before(deadline) && len(step.Stop) == 0 && len(surge) == 0:
 		step.Status = api.DeploymentFailed
 		step.Message = fmt.Sprintf("no progress within the progress deadline (%s): %d of %d replicas run version %d healthy",
 			time.Duration(u.ProgressDeadline), healthyNew, len(ranks), d.Version)

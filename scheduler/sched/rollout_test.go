@@ -307,3 +307,49 @@ func TestReplicaChanged(t *testing.T) {
 		}
 	}
 }
+
+// TestRolloutStopFirst: on a node with no spare GPU a surge rollout
+// cannot start, and a stop-first one replaces the replicas one at a
+// time: never more than maxParallel ranks unserved, ending successful.
+func TestRolloutStopFirst(t *testing.T) {
+	c := newCluster(t, Config{})
+	c.node("a", 2)
+	c.service("svc", 2, 1, 10)
+	c.settle(5)
+	c.healthChecks()
+	c.update("svc", func(s *spec.Job) {
+		s.Task.Exec.Command = []string{"serve", "--v1"}
+		s.Update = &spec.Update{MaxParallel: 1, MinHealthyTime: spec.Duration(2 * time.Second), ProgressDeadline: spec.Duration(time.Minute), StopFirst: true}
+	})
+	for end := c.now.Add(time.Minute); c.now.Before(end); c.now = c.now.Add(time.Second) {
+		c.pass()
+		c.agents()
+		c.healthChecks()
+		unserved := 0
+		served := map[int]bool{}
+		for _, a := range c.snap().AllocsByJob(nil, "svc") {
+			if a.Serving() {
+				served[a.Rank] = true
+			}
+		}
+		for r := range 2 {
+			if !served[r] {
+				unserved++
+			}
+		}
+		if unserved > 1 {
+			t.Fatalf("%d ranks unserved at once, maxParallel is 1", unserved)
+		}
+		if d := c.job("svc").Deployment; !d.Active() {
+			break
+		}
+	}
+	if d := c.job("svc").Deployment; d.Status != api.DeploymentSuccessful {
+		t.Fatalf("stop-first rollout: %+v", d)
+	}
+	for r, as := range c.byRank("svc") {
+		if len(as) != 1 || as[0].JobVersion != 1 {
+			t.Fatalf("rank %d after the rollout: %d replicas at version %d", r, len(as), as[0].JobVersion)
+		}
+	}
+}

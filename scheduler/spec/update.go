@@ -14,12 +14,18 @@ import (
 // waits for `ark job promote`. A rollout that makes no progress for
 // ProgressDeadline, or whose new replica ends by itself, fails; with
 // AutoRevert the job then goes back to its last version that rolled out.
+//
+// StopFirst replaces a replica by stopping the old one first and placing
+// the new one in its place (Kubernetes' maxSurge 0): no spare GPU is
+// needed, and the service serves MaxParallel replicas short meanwhile.
+// Canaries still run next to the old replicas.
 type Update struct {
 	MaxParallel      int      `json:"maxParallel,omitempty"`
 	MinHealthyTime   Duration `json:"minHealthyTime,omitempty"`
 	ProgressDeadline Duration `json:"progressDeadline,omitempty"`
 	Canary           int      `json:"canary,omitempty"`
 	AutoRevert       bool     `json:"autoRevert,omitempty"`
+	StopFirst        bool     `json:"stopFirst,omitempty"`
 }
 
 // Defaults of a service's update strategy (Nomad's).
@@ -92,6 +98,9 @@ func (u Update) String() string {
 	}
 	if u.AutoRevert {
 		s += ", auto-revert"
+	}
+	if u.StopFirst {
+		s += ", stop first"
 	}
 	return s
 }

@@ -301,7 +301,7 @@ func checkRollout(txn *memdb.Txn, st RolloutStep) (*api.Job, string) {
 			return nil, fmt.Sprintf("allocation %s no longer serves (stale plan)", id)
 		case allocs[i].JobVersion >= st.Version:
 			return nil, fmt.Sprintf("allocation %s runs version %d, not an older one", id, allocs[i].JobVersion)
-		case !readyNew[allocs[i].Rank]:
+		case !readyNew[allocs[i].Rank] && !j.Deployment.Strategy.StopFirst:
 			return nil, fmt.Sprintf("replica %d has no ready replica of version %d to take over from %s", allocs[i].Rank, st.Version, id)
 		}
 	}

@@ -54,6 +54,7 @@ var rewrite = flag.Bool("rewrite", false, "TestData: rewrite the expected blocks
 //	  (place takes [version=V]: the allocations' job version)
 //	update JOB [version=V] [replicas=R] [gpus=G] [prio=P] [queue=Q] [kind=K]    UpdateJob: the job's spec
 //	       [rollout] [inplace=ID,...] [canary=N] [parallel=N] [autorevert]     with those changes, made
+//	       [stopfirst]
 //	                                                 against version V (default: the job's)
 //	promote JOB version=V                            PromoteJob
 //	scale JOB N [reason=R]                           ScaleJob: a running service's replica count
@@ -229,7 +230,7 @@ func parseArgs(ws []string) args {
 	for _, w := range ws {
 		if k, v, ok := strings.Cut(w, "="); ok {
 			a.opts[k] = v
-		} else if len(a.pos) > 0 && (w == "reclaim" || w == "cancel" || w == "complete" || w == "service" || w == "rollout" || w == "autorevert") {
+		} else if len(a.pos) > 0 && (w == "reclaim" || w == "cancel" || w == "complete" || w == "service" || w == "rollout" || w == "autorevert" || w == "stopfirst") {
 			a.flags[w] = true
 		} else {
 			a.pos = append(a.pos, w)
@@ -559,8 +560,8 @@ func (d *driver) update(a args) UpdateJobRequest {
 	if k, ok := a.opts["kind"]; ok {
 		ns.Kind = k
 	}
-	if _, ok := a.opts["canary"]; ok || a.opts["parallel"] != "" || a.flags["autorevert"] {
-		ns.Update = &spec.Update{MaxParallel: d.intOpt(a, "parallel", 1), Canary: d.intOpt(a, "canary", 0), AutoRevert: a.flags["autorevert"]}
+	if _, ok := a.opts["canary"]; ok || a.opts["parallel"] != "" || a.flags["autorevert"] || a.flags["stopfirst"] {
+		ns.Update = &spec.Update{MaxParallel: d.intOpt(a, "parallel", 1), Canary: d.intOpt(a, "canary", 0), AutoRevert: a.flags["autorevert"], StopFirst: a.flags["stopfirst"]}
 	}
 	r := UpdateJobRequest{JobID: j.ID, Spec: ns, Version: d.intOpt(a, "version", j.Version), Rollout: a.flags["rollout"], Time: d.now}
 	if ids, ok := a.opts["inplace"]; ok {
