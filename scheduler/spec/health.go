@@ -20,6 +20,10 @@ type Health struct {
 	Interval Duration `json:"interval,omitempty"`
 	Timeout  Duration `json:"timeout,omitempty"`
 	Failures int      `json:"failures,omitempty"`
+	// StartupTimeout restarts a replica that has not passed a check
+	// that long after it started (a model that never loads); 0 waits
+	// for ever.
+	StartupTimeout Duration `json:"startupTimeout,omitempty"`
 }
 
 // HTTPCheck gets Path on the replica's node at Port (0: the replica's
@@ -100,6 +104,9 @@ func validateHealth(j *Job, add func(path, format string, args ...any)) {
 	}
 	if h.Timeout <= 0 || h.Timeout > h.Interval {
 		add("task.health.timeout", "must be positive and at most the interval (%s), got %s", time.Duration(h.Interval), time.Duration(h.Timeout))
+	}
+	if h.StartupTimeout < 0 || (h.StartupTimeout > 0 && h.StartupTimeout < h.Interval) {
+		add("task.health.startupTimeout", "must be 0 (none) or at least the interval (%s), got %s", time.Duration(h.Interval), time.Duration(h.StartupTimeout))
 	}
 	if h.Failures < 1 || h.Failures > maxHealthFailures {
 		add("task.health.failures", "must be between 1 and %d, got %d", maxHealthFailures, h.Failures)

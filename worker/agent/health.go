@@ -117,9 +117,14 @@ func healthLoop(ctx context.Context, check *spec.Health, wasReady bool, probe fu
 	t := time.NewTicker(time.Duration(check.Interval))
 	defer t.Stop()
 	isReady, everReady, fails := wasReady, wasReady, 0
+	started := time.Now()
 	for {
 		err := probe(ctx)
 		if ctx.Err() != nil {
+			return
+		}
+		if st := time.Duration(check.StartupTimeout); err != nil && !everReady && st > 0 && time.Since(started) >= st {
+			unhealthy(fmt.Sprintf("not ready %s after it started (task.health.startupTimeout): %v", st, err))
 			return
 		}
 		switch {

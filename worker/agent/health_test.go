@@ -191,3 +191,22 @@ func TestHealthLoopReattached(t *testing.T) {
 		t.Fatalf("events %q, want ready=false then unhealthy", got)
 	}
 }
+
+// TestHealthLoopStartupTimeout: a replica that never passes its check is
+// declared unhealthy once its startup timeout has passed (without one it
+// waits for ever, TestHealthLoop).
+func TestHealthLoopStartupTimeout(t *testing.T) {
+	var up atomic.Bool // never up
+	host, port := healthServer(t, &up)
+	c := check(spec.Health{HTTP: &spec.HTTPCheck{Path: "/v1/health"}, StartupTimeout: spec.Duration(100 * time.Millisecond)})
+	p := newProber(c, host, port, "", nil)
+	var ev events
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	healthLoop(ctx, c, false, p.probe, func(ok bool) { ev.add("ready=" + strconv.FormatBool(ok)) }, func(why string) { ev.add(why) })
+	got := ev.list()
+	if len(got) != 1 || !strings.Contains(got[0], "startupTimeout") || time.Since(start) < 100*time.Millisecond {
+		t.Fatalf("events %q after %s, want one startup timeout after 100ms", got, time.Since(start))
+	}
+}
