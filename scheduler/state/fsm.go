@@ -93,6 +93,7 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 	}
 	txn := f.store.writeTxn()
 	defer txn.Abort()
+	txn.TrackChanges() // for countJobChanges
 	var resp any
 	var err, bad error
 	switch t {
@@ -189,6 +190,9 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 		return f.halt(&UndecodableEntryError{Index: index, Type: t, Err: bad})
 	}
 	if err != nil {
+		return err
+	}
+	if err := countJobChanges(txn); err != nil {
 		return err
 	}
 	txn.Commit()
