@@ -107,6 +107,14 @@ func Pass(v View, cfg Config, in Input) Output {
 		pin.QuotaNeed = adm.quotaNeed
 	}
 	res := placement.Place(pin)
+	if pin.Preempt && len(res.Unplaced) > 0 {
+		// Work still protected may be preempted once its protection
+		// ends, and no write will say when: look again then. (Before
+		// CapacityIndex, any allocation's next write did, by chance.)
+		if t := protectionEnds(&cfg, job, live, in.Now); !t.IsZero() {
+			wake(t)
+		}
+	}
 	if in.NewerThan == 0 || len(res.Held) > 0 {
 		out.HeldSet = true
 		for _, h := range res.Held {

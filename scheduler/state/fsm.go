@@ -93,7 +93,7 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 	}
 	txn := f.store.writeTxn()
 	defer txn.Abort()
-	txn.TrackChanges() // for countJobChanges
+	txn.TrackChanges() // for countJobChanges and markCapacityChanges
 	var resp any
 	var err, bad error
 	switch t {
@@ -192,7 +192,11 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 	if err != nil {
 		return err
 	}
-	if err := countJobChanges(txn); err != nil {
+	changes := txn.Changes()
+	if err := countJobChanges(txn, changes); err != nil {
+		return err
+	}
+	if err := markCapacityChanges(txn, index, changes); err != nil {
 		return err
 	}
 	txn.Commit()

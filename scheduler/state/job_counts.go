@@ -44,11 +44,11 @@ func countJob(deltas map[string]int, j *api.Job, d int) {
 	}
 }
 
-// countJobChanges folds the job writes of txn (which tracks changes) into
-// the counts, before it commits.
-func countJobChanges(txn *memdb.Txn) error {
+// countJobChanges folds the job writes among an entry's changes into the
+// counts, in its transaction txn, before it commits.
+func countJobChanges(txn *memdb.Txn, changes memdb.Changes) error {
 	var deltas map[string]int
-	for _, c := range txn.Changes() {
+	for _, c := range changes {
 		if c.Table != tableJobs {
 			continue
 		}
