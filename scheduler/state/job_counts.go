@@ -8,21 +8,21 @@ import (
 	"github.com/ark-sched/ark/scheduler/api"
 )
 
-// Each namespace's count of unfinished (pending or running) jobs, kept by
-// the FSM in the same transaction as the job writes it counts, so that a
-// submission's limit check reads one record instead of walking up to the
-// limit's worth of jobs (a third of a submission's cost at 5,000 jobs).
-// The counts are derived: snapshots do not carry them (their format is
-// unchanged) and a restore counts the jobs it reads. A job without a
-// namespace is not counted, as the ns_status index it replaces did not
-// index it.
+// Each namespace's usage by its unfinished (pending or running) jobs, kept
+// by the FSM in the same transaction as the job writes it counts, so that
+// a submission's limit checks (the server's per-namespace job limit, ACL
+// policy limits) read one record instead of walking the namespace's jobs
+// (a third of a submission's cost at 5,000 jobs). The counts are derived:
+// snapshots do not carry them (their format is unchanged) and a restore
+// counts the jobs it reads. A job without a namespace is not counted, as
+// the (namespace, status) index they replace did not index it.
 
 const tableJobCounts = "job_counts"
 
-// jobCount is one namespace's count.
+// jobCount is one namespace's usage.
 type jobCount struct {
-	Namespace  string
-	Unfinished int
+	Namespace string
+	Usage     NamespaceUsage
 }
 
 func jobCountsSchema() map[string]*memdb.TableSchema {
@@ -33,27 +33,35 @@ func jobCountsSchema() map[string]*memdb.TableSchema {
 	}
 }
 
-func unfinished(j *api.Job) bool {
-	return j.Status == api.JobPending || j.Status == api.JobRunning
-}
-
-// countJob adds d to deltas for j's namespace when j is unfinished.
-func countJob(deltas map[string]int, j *api.Job, d int) {
-	if j != nil && j.Namespace != "" && unfinished(j) {
-		deltas[j.Namespace] += d
+// countJob adds j's share of its namespace's usage to deltas, times d (1
+// or -1), when j is unfinished.
+func countJob(deltas map[string]NamespaceUsage, j *api.Job, d int) {
+	if j == nil || j.Namespace == "" {
+		return
 	}
+	u := deltas[j.Namespace]
+	switch j.Status {
+	case api.JobPending:
+		u.Pending += d
+	case api.JobRunning:
+		u.Running += d
+	default:
+		return
+	}
+	u.GPUMilli += int64(d) * j.Spec.GPUMilliTotal()
+	deltas[j.Namespace] = u
 }
 
 // countJobChanges folds the job writes among an entry's changes into the
 // counts, in its transaction txn, before it commits.
 func countJobChanges(txn *memdb.Txn, changes memdb.Changes) error {
-	var deltas map[string]int
+	var deltas map[string]NamespaceUsage
 	for _, c := range changes {
 		if c.Table != tableJobs {
 			continue
 		}
 		if deltas == nil {
-			deltas = map[string]int{}
+			deltas = map[string]NamespaceUsage{}
 		}
 		before, _ := c.Before.(*api.Job)
 		after, _ := c.After.(*api.Job)
@@ -72,7 +80,7 @@ func recountJobs(txn *memdb.Txn) error {
 	if err != nil {
 		return fmt.Errorf("count unfinished jobs: %w", err)
 	}
-	deltas := map[string]int{}
+	deltas := map[string]NamespaceUsage{}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		countJob(deltas, raw.(*api.Job), 1)
 	}
@@ -80,16 +88,19 @@ func recountJobs(txn *memdb.Txn) error {
 }
 
 // addJobCounts adds deltas (by namespace) to the stored counts.
-func addJobCounts(txn *memdb.Txn, deltas map[string]int) error {
+func addJobCounts(txn *memdb.Txn, deltas map[string]NamespaceUsage) error {
 	for ns, d := range deltas {
-		if d == 0 {
+		if d == (NamespaceUsage{}) {
 			continue
 		}
-		c := &jobCount{Namespace: ns, Unfinished: d}
+		c := &jobCount{Namespace: ns, Usage: d}
 		if raw, err := txn.First(tableJobCounts, "id", ns); err != nil {
 			return fmt.Errorf("read unfinished jobs of namespace %q: %w", ns, err)
 		} else if raw != nil {
-			c.Unfinished += raw.(*jobCount).Unfinished
+			old := raw.(*jobCount).Usage
+			c.Usage.Pending += old.Pending
+			c.Usage.Running += old.Running
+			c.Usage.GPUMilli += old.GPUMilli
 		}
 		if err := txn.Insert(tableJobCounts, c); err != nil {
 			return fmt.Errorf("count unfinished jobs of namespace %q: %w", ns, err)
@@ -98,15 +109,22 @@ func addJobCounts(txn *memdb.Txn, deltas map[string]int) error {
 	return nil
 }
 
+// NamespaceUsage is what a namespace's pending and running jobs hold:
+// their counts and the GPUs they ask for.
+func (s *Snapshot) NamespaceUsage(namespace string) NamespaceUsage {
+	raw, err := s.txn.First(tableJobCounts, "id", namespace)
+	if err != nil {
+		panic(fmt.Sprintf("state: namespace usage: %v", err)) // a schema bug
+	}
+	if raw == nil {
+		return NamespaceUsage{}
+	}
+	return raw.(*jobCount).Usage
+}
+
 // CountUnfinished counts a namespace's pending and running jobs, up to
 // limit (what a limit check needs).
 func (s *Snapshot) CountUnfinished(namespace string, limit int) int {
-	raw, err := s.txn.First(tableJobCounts, "id", namespace)
-	if err != nil {
-		panic(fmt.Sprintf("state: count jobs: %v", err)) // a schema bug
-	}
-	if raw == nil {
-		return 0
-	}
-	return min(raw.(*jobCount).Unfinished, limit)
+	u := s.NamespaceUsage(namespace)
+	return min(u.Pending+u.Running, limit)
 }

@@ -56,3 +56,16 @@ func BenchmarkApplyRegisterJob(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNamespaceUsage is a submission's ACL limit check in a namespace
+// holding 5,000 unfinished jobs.
+func BenchmarkNamespaceUsage(b *testing.B) {
+	f, _ := fsmWithJobs(b, 5000)
+	snap := f.Store().Snapshot()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if u := snap.NamespaceUsage("default"); u.Pending != 5000 {
+			b.Fatalf("usage %+v", u)
+		}
+	}
+}

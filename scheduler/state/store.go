@@ -42,10 +42,6 @@ func schema() *memdb.DBSchema {
 			"held": {Name: "held", Indexer: &memdb.ConditionalIndex{Conditional: func(obj any) (bool, error) {
 				return len(obj.(*api.Job).HeldNodes) > 0, nil
 			}}},
-			// Per-namespace limits count a namespace's unfinished jobs.
-			"ns_status": {Name: "ns_status", AllowMissing: true, Indexer: &memdb.CompoundIndex{Indexes: []memdb.Indexer{
-				&memdb.StringFieldIndex{Field: "Namespace"}, &memdb.StringFieldIndex{Field: "Status"},
-			}}},
 		}},
 		tableAllocs: {Name: tableAllocs, Indexes: map[string]*memdb.IndexSchema{
 			"id":   id("ID"),
