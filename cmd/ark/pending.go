@@ -33,9 +33,9 @@ func printPending(w io.Writer, j *api.Job) {
 func reasonWords(r api.Reason) string {
 	switch {
 	case r.Nodes == 1:
-		return "1 node " + singularVerb(r.Detail) + heldBy(r.Holders)
+		return "1 node " + singularVerb(r.Detail) + heldBy(r.Holders, r.MoreHolders)
 	case r.Nodes > 1:
-		return fmt.Sprintf("%d nodes %s", r.Nodes, r.Detail) + heldBy(r.Holders)
+		return fmt.Sprintf("%d nodes %s", r.Nodes, r.Detail) + heldBy(r.Holders, r.MoreHolders)
 	}
 	return r.Detail
 }
@@ -46,17 +46,17 @@ const maxHolders = 3
 
 // heldBy names the jobs that hold the GPUs a reason is about (", held by
 // job a, b and 2 more"), or nothing when it names none.
-func heldBy(holders []string) string {
+func heldBy(holders []string, moreHolders int) string {
 	if len(holders) == 0 {
 		return ""
 	}
 	word := "job"
-	if len(holders) > 1 {
+	if len(holders)+moreHolders > 1 {
 		word = "jobs"
 	}
 	shown := holders[:min(len(holders), maxHolders)]
 	s := ", held by " + word + " " + strings.Join(shown, ", ")
-	if more := len(holders) - len(shown); more > 0 {
+	if more := len(holders) - len(shown) + moreHolders; more > 0 {
 		s += fmt.Sprintf(" and %d more", more)
 	}
 	return s

@@ -473,7 +473,16 @@ type Reason struct {
 	// GPUs rejected (free_gpus, gpu_milli, nvlink): whom the job waits
 	// for. Reasons recorded before holders were named have none.
 	Holders []string `json:"holders,omitempty"`
+	// MoreHolders counts the holders past the first MaxReasonHolders, which
+	// alone are kept (a reason is written through Raft and rewritten when
+	// its holders change: on a full cluster every pending job would list
+	// thousands). The count is as of the last time the listed holders or
+	// the text changed.
+	MoreHolders int `json:"moreHolders,omitempty"`
 }
+
+// MaxReasonHolders is how many holders a reason names.
+const MaxReasonHolders = 16
 
 // SameHolders reports whether two lists of reasons name the same holders,
 // rule by rule (a job's Reason text may stay while the jobs it waits for

@@ -50,6 +50,19 @@ func viewKeyOf(req Request) viewKey {
 type view struct {
 	c     *NodeIndex
 	index [][]int
+	req   Request // one request of the key: what refresh rebuilds states for
+}
+
+// refresh re-reads the nodes at the given indexes from usage after a
+// placement changed them, so a view outlives placements made through
+// other views: a placement touches a few nodes, and rebuilding the whole
+// view (every node's state and index) for each later job of another kind
+// made a pass cost pending jobs x nodes.
+func (v *view) refresh(touched []int, nodes []*api.Node, usage map[string]*Usage) {
+	for _, i := range touched {
+		s, _ := nodeStateFor(i, nodes[i], usage[nodes[i].ID], v.req)
+		v.c.reset(i, s)
+	}
 }
 
 // place is Place; fresh builds every job's cluster anew (the reference
@@ -98,7 +111,7 @@ func place(in Input, fresh bool) Result {
 		v := views[key]
 		if v == nil || fresh {
 			states, index := jobStates(nodes, usage, req)
-			v = &view{c: NewNodeIndex(states), index: index}
+			v = &view{c: NewNodeIndex(states), index: index, req: req}
 			views[key] = v
 		}
 		c, index := v.c, v.index
@@ -193,7 +206,11 @@ func place(in Input, fresh bool) Result {
 			continue
 		}
 		asg := make([]Assignment, len(slots))
+		var touched []int
 		for r, s := range slots {
+			if !slices.Contains(touched, s.Node) {
+				touched = append(touched, s.Node)
+			}
 			n := nodes[s.Node]
 			gpus := make([]int, len(s.GPUs))
 			for i, gi := range s.GPUs {
@@ -210,10 +227,11 @@ func place(in Input, fresh bool) Result {
 			// Placed: the nodes it held are open to the rest of the pass.
 			holds = slices.DeleteFunc(holds, func(r reservation) bool { return r.jobID == job.ID })
 		}
-		// PlaceGang updated this view; the others read the old usage.
-		for k := range views {
+		// PlaceGang updated this view; the others re-read the nodes it
+		// placed on.
+		for k, o := range views {
 			if k != key {
-				delete(views, k)
+				o.refresh(touched, nodes, usage)
 			}
 		}
 		clear(explained)
@@ -246,54 +264,59 @@ func jobStates(nodes []*api.Node, usage map[string]*Usage, req Request) ([]*Node
 	states := make([]*NodeState, len(nodes))
 	index := make([][]int, len(nodes))
 	for i, n := range nodes {
-		u := usage[n.ID]
-		s := &NodeState{Name: n.Name, CPUMilli: n.CPUMilli, CPUFree: n.CPUMilli, Memory: n.MemoryBytes, MemFree: n.MemoryBytes,
-			NotReady: n.Status != api.NodeReady, Order: i, Fabric: n.Fabric}
-		if u != nil {
-			s.CPUFree -= u.CPUMilli
-			s.MemFree -= u.MemoryBytes
-		}
-		var numa, domains []int
-		nvlinkKnown := false
-		for gi, g := range n.GPUs {
-			if r, _ := req.gpuRule(g); r != RuleNone {
-				// The most telling rule: memory, when the model was right.
-				if s.Excluded == RuleNone || r == RuleGPUMemory {
-					s.Excluded = r
-				}
-				continue
-			}
-			free := max(0, MilliPerGPU-u.UsedMilli(gi))
-			if req.Shared() {
-				free = min(free, req.shares(g, u.UsedMilli(gi), u.UsedGPUMemory(gi))*req.GPUMilli)
-			}
-			s.Model = g.Model
-			s.GPUMemory = g.MemoryBytes
-			s.GPUFree = append(s.GPUFree, free)
-			numa = append(numa, g.NUMANode)
-			// A GPU without NVLink peers is a domain of its own.
-			d := g.NVLinkDomain
-			if len(g.NVLinkPeers) == 0 {
-				d = -1 - gi
-			} else {
-				nvlinkKnown = true
-			}
-			domains = append(domains, d)
-			index[i] = append(index[i], gi)
-		}
-		for _, m := range numa {
-			if m != numa[0] {
-				s.NUMA = numa
-				break
-			}
-		}
-		for _, d := range domains {
-			if nvlinkKnown && d != domains[0] {
-				s.NVLinkGroup = domains
-				break
-			}
-		}
-		states[i] = s
+		states[i], index[i] = nodeStateFor(i, n, usage[n.ID], req)
 	}
 	return states, index
+}
+
+// nodeStateFor is jobStates for node n at position i, with usage u.
+func nodeStateFor(i int, n *api.Node, u *Usage, req Request) (*NodeState, []int) {
+	var index []int
+	s := &NodeState{Name: n.Name, CPUMilli: n.CPUMilli, CPUFree: n.CPUMilli, Memory: n.MemoryBytes, MemFree: n.MemoryBytes,
+		NotReady: n.Status != api.NodeReady, Order: i, Fabric: n.Fabric}
+	if u != nil {
+		s.CPUFree -= u.CPUMilli
+		s.MemFree -= u.MemoryBytes
+	}
+	var numa, domains []int
+	nvlinkKnown := false
+	for gi, g := range n.GPUs {
+		if r, _ := req.gpuRule(g); r != RuleNone {
+			// The most telling rule: memory, when the model was right.
+			if s.Excluded == RuleNone || r == RuleGPUMemory {
+				s.Excluded = r
+			}
+			continue
+		}
+		free := max(0, MilliPerGPU-u.UsedMilli(gi))
+		if req.Shared() {
+			free = min(free, req.shares(g, u.UsedMilli(gi), u.UsedGPUMemory(gi))*req.GPUMilli)
+		}
+		s.Model = g.Model
+		s.GPUMemory = g.MemoryBytes
+		s.GPUFree = append(s.GPUFree, free)
+		numa = append(numa, g.NUMANode)
+		// A GPU without NVLink peers is a domain of its own.
+		d := g.NVLinkDomain
+		if len(g.NVLinkPeers) == 0 {
+			d = -1 - gi
+		} else {
+			nvlinkKnown = true
+		}
+		domains = append(domains, d)
+		index = append(index, gi)
+	}
+	for _, m := range numa {
+		if m != numa[0] {
+			s.NUMA = numa
+			break
+		}
+	}
+	for _, d := range domains {
+		if nvlinkKnown && d != domains[0] {
+			s.NVLinkGroup = domains
+			break
+		}
+	}
+	return s, index
 }

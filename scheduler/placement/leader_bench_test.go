@@ -70,3 +70,33 @@ func BenchmarkPlaceLeaderFull(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPlaceLeaderShares is a pass whose jobs see the nodes in many
+// ways, as openb's do (it has 20 share sizes): 1,000 nodes x 8 H200s, 1,000
+// pending jobs (60% single-GPU, 30% shares of 19 sizes from 50m to 950m,
+// 10% 2x8 gangs), interleaved so that consecutive jobs rarely share a
+// view. Per placement.
+func BenchmarkPlaceLeaderShares(b *testing.B) {
+	var nodes []*api.Node
+	for i := 0; i < 1000; i++ {
+		nodes = append(nodes, h200(fmt.Sprintf("n%04d", i), 8))
+	}
+	var jobs []*api.Job
+	for j := 0; j < 1000; j++ {
+		switch j % 10 {
+		case 0:
+			jobs = append(jobs, job(fmt.Sprintf("g%04d", j), 2, 8))
+		case 1, 2, 3:
+			jobs = append(jobs, job(fmt.Sprintf("s%04d", j), 1, 1, share(50+50*((j/10*3+j%10)%19), "")))
+		default:
+			jobs = append(jobs, job(fmt.Sprintf("j%04d", j), 1, 1))
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if res := place(Input{Nodes: nodes, Pending: jobs}, *benchFresh); len(res.Placements) != len(jobs) {
+			b.Fatalf("placed %d of %d", len(res.Placements), len(jobs))
+		}
+	}
+	b.ReportMetric(float64(b.N*len(jobs))/b.Elapsed().Seconds(), "jobs/s")
+}

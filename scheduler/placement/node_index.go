@@ -156,31 +156,37 @@ func newNodeIndex(nodes []*NodeState, ungrouped bool) *NodeIndex {
 	for i, n := range nodes {
 		c.fabricOf[i] = int32(sort.SearchStrings(c.fabrics, n.Fabric))
 	}
-	for i, n := range nodes {
-		k := nodeKind{model: n.Model, gpuMem: n.GPUMemory, gpus: len(n.GPUFree), excluded: n.Excluded}
-		if n.NVLinkGroup != nil || n.NUMA != nil {
-			b := make([]byte, 0, 4*len(n.GPUFree))
-			for g := range n.GPUFree {
-				d, m := 0, 0
-				if n.NVLinkGroup != nil {
-					d = n.NVLinkGroup[g]
-				}
-				if n.NUMA != nil {
-					m = n.NUMA[g]
-				}
-				b = append(b, byte(d), byte(d>>8), byte(m), byte(m>>8))
-			}
-			k.layout = string(b)
-		}
-		id, ok := c.kinds[k]
-		if !ok {
-			id = int32(len(c.kinds))
-			c.kinds[k] = id
-		}
-		c.kindOf[i] = id
+	for i := range nodes {
+		c.kindOf[i] = c.kindID(i)
 		c.insert(i)
 	}
 	return c
+}
+
+// kindID is node i's kind as an index into c.kinds, added when new.
+func (c *NodeIndex) kindID(i int) int32 {
+	n := c.Nodes[i]
+	k := nodeKind{model: n.Model, gpuMem: n.GPUMemory, gpus: len(n.GPUFree), excluded: n.Excluded}
+	if n.NVLinkGroup != nil || n.NUMA != nil {
+		b := make([]byte, 0, 4*len(n.GPUFree))
+		for g := range n.GPUFree {
+			d, m := 0, 0
+			if n.NVLinkGroup != nil {
+				d = n.NVLinkGroup[g]
+			}
+			if n.NUMA != nil {
+				m = n.NUMA[g]
+			}
+			b = append(b, byte(d), byte(d>>8), byte(m), byte(m>>8))
+		}
+		k.layout = string(b)
+	}
+	id, ok := c.kinds[k]
+	if !ok {
+		id = int32(len(c.kinds))
+		c.kinds[k] = id
+	}
+	return id
 }
 
 func (c *NodeIndex) groupKeyOf(i int) groupKey {
@@ -411,5 +417,15 @@ func (c *NodeIndex) Release(i int, t Task, gpus []int) {
 func (c *NodeIndex) SetNotReady(i int, notReady bool) {
 	c.remove(i)
 	c.Nodes[i].NotReady = notReady
+	c.insert(i)
+}
+
+// reset replaces node i's state with s and re-indexes it, for a node whose
+// usage changed outside this index (a placement made through another
+// view). s is the same node at the same position (name, fabric, order).
+func (c *NodeIndex) reset(i int, s *NodeState) {
+	c.remove(i)
+	c.Nodes[i] = s
+	c.kindOf[i] = c.kindID(i)
 	c.insert(i)
 }

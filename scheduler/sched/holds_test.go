@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/ark-sched/ark/scheduler/api"
 )
@@ -92,5 +93,32 @@ func TestPreemptionProperty(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestProtectionEndWakes: a job that outranks only protected work gets no
+// preemption, and the pass asks to be woken when the protection ends (no
+// write says so), rounded up to the second; then the pass preempts.
+func TestProtectionEndWakes(t *testing.T) {
+	c := newCluster(t, Config{PreemptMinRuntime: 10 * time.Minute})
+	c.node("a", 8)
+	c.now = c.now.Add(300 * time.Millisecond)
+	c.submit("low", 1, 8, 10)
+	c.settle(5) // placed at t0+0.3s, then reported running
+	c.now = c.now.Add(time.Minute)
+	c.submit("high", 1, 8, 1000)
+	out := Pass(FromSnapshot(c.snap()), c.cfg, Input{Now: c.now, Rand: c.rng})
+	if len(out.Plan.Preemptions) != 0 {
+		t.Fatalf("protected work preempted: %+v", out.Plan.Preemptions)
+	}
+	start := *c.job("low").StartTime
+	want := start.Add(10 * time.Minute).Truncate(time.Second).Add(time.Second)
+	if !out.Wake.Equal(want) {
+		t.Fatalf("wake %s, want %s (low started %s)", out.Wake, want, start)
+	}
+	c.now = out.Wake
+	out = Pass(FromSnapshot(c.snap()), c.cfg, Input{Now: c.now, Rand: c.rng})
+	if len(out.Plan.Preemptions) != 1 || out.Plan.Preemptions[0].JobID != "high" {
+		t.Fatalf("at the wake: preemptions %+v", out.Plan.Preemptions)
 	}
 }

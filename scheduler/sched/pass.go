@@ -110,6 +110,14 @@ func Pass(v View, cfg Config, in Input) Output {
 		pin.QuotaNeed = adm.quotaNeed
 	}
 	res := placement.Place(pin)
+	if pin.Preempt && len(res.Unplaced) > 0 {
+		// Work still protected may be preempted once its protection
+		// ends, and no write will say when: look again then. (Before
+		// CapacityIndex, any allocation's next write did, by chance.)
+		if t := protectionEnds(&cfg, job, live, in.Now); !t.IsZero() {
+			wake(t)
+		}
+	}
 	if in.NewerThan == 0 || len(res.Held) > 0 {
 		out.HeldSet = true
 		for _, h := range res.Held {
@@ -175,6 +183,9 @@ func wireReasons(e placement.Explanation) []api.Reason {
 	out := make([]api.Reason, len(e.Reasons))
 	for i, r := range e.Reasons {
 		out[i] = api.Reason{Rule: r.Rule.String(), Nodes: r.Nodes, Detail: r.Detail, Holders: r.Holders}
+		if n := len(r.Holders); n > api.MaxReasonHolders {
+			out[i].Holders, out[i].MoreHolders = r.Holders[:api.MaxReasonHolders:api.MaxReasonHolders], n-api.MaxReasonHolders
+		}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/ark-sched/ark/scheduler/api"
@@ -49,5 +50,27 @@ func TestReasonsReachTheJob(t *testing.T) {
 	}
 	if r := c.job("huge").Reasons; r[0].Rule != "gpu_total" || r[0].Nodes != 2 {
 		t.Errorf("huge: %+v, want gpu_total on the 2 eligible nodes first", r)
+	}
+}
+
+// TestWireReasonsCapHolders: a reason names at most MaxReasonHolders
+// holders and counts the rest (on a full cluster a pending job's reason
+// would list every job holding GPUs, rewritten through Raft each time
+// they change).
+func TestWireReasonsCapHolders(t *testing.T) {
+	var holders []string
+	for i := range 40 {
+		holders = append(holders, fmt.Sprintf("job-%02d", i))
+	}
+	var e placement.Explanation
+	e.Add(placement.Reason{Rule: placement.RuleFreeGPUs, Nodes: 40, Detail: "lack 8 free GPUs", Holders: holders})
+	w := wireReasons(e)
+	if len(w) != 1 || len(w[0].Holders) != api.MaxReasonHolders || w[0].MoreHolders != 40-api.MaxReasonHolders || w[0].Holders[0] != "job-00" {
+		t.Fatalf("wire reasons %+v", w)
+	}
+	few := placement.Explanation{}
+	few.Add(placement.Reason{Rule: placement.RuleFreeGPUs, Nodes: 1, Detail: "lacks 8 free GPUs", Holders: holders[:2]})
+	if w := wireReasons(few); len(w[0].Holders) != 2 || w[0].MoreHolders != 0 {
+		t.Fatalf("wire reasons of 2 holders %+v", w)
 	}
 }

@@ -23,13 +23,7 @@ func runInfo(cfg *Config, job func(string) *api.Job, live []*api.Allocation, now
 			continue
 		}
 		info := placement.RunInfo{Priority: j.Priority, Queue: j.Queue, EndsIn: math.Inf(1)}
-		started := now
-		switch {
-		case a.StartTime != nil:
-			started = *a.StartTime
-		case j.StartTime != nil:
-			started = *j.StartTime
-		}
+		started := startedAt(a, j, now)
 		since := started
 		if c := a.LastCheckpoint; c != nil && c.Time.After(since) {
 			since = c.Time
@@ -67,6 +61,47 @@ func runInfo(cfg *Config, job func(string) *api.Job, live []*api.Allocation, now
 		}
 	}
 	return out
+}
+
+// startedAt is when a runs from, for its protection and the work it
+// loses: its own start, its job's (placed, not yet reported running), or
+// now.
+func startedAt(a *api.Allocation, j *api.Job, now time.Time) time.Time {
+	switch {
+	case a.StartTime != nil:
+		return *a.StartTime
+	case j.StartTime != nil:
+		return *j.StartTime
+	}
+	return now
+}
+
+// protectionEnds is the first time after now that a live allocation's
+// PreemptMinRuntime runs out, rounded up to the second (so that the ends
+// of a burst of starts wake one pass), or zero when none does. No write
+// says so: a job that waits for work to preempt wakes the pass then.
+func protectionEnds(cfg *Config, job func(string) *api.Job, live []*api.Allocation, now time.Time) time.Time {
+	if cfg.PreemptMinRuntime <= 0 {
+		return time.Time{}
+	}
+	var first time.Time
+	for _, a := range live {
+		j := job(a.JobID)
+		if j == nil {
+			continue
+		}
+		end := startedAt(a, j, now).Add(cfg.PreemptMinRuntime)
+		if end.After(now) && (first.IsZero() || end.Before(first)) {
+			first = end
+		}
+	}
+	if first.IsZero() {
+		return first
+	}
+	if r := first.Truncate(time.Second); !r.Equal(first) {
+		first = r.Add(time.Second)
+	}
+	return first
 }
 
 // withinQuota returns the pending jobs that fit under their queue's GPU

@@ -21,10 +21,13 @@ import (
 // pass, never half-applied.
 //
 // A pass looks at every pending job only when capacity may have changed
-// (a node or allocation was written, or a job updated, since the last full pass); otherwise
-// only at jobs submitted since the last pass: an older pending job did not
-// fit the same capacity then and cannot now. This keeps a deep queue of
-// waiting jobs from making every submission cost a scan of the queue.
+// (state.CapacityIndex moved: a node changed, an allocation ended or was
+// told to stop, a job was requeued or updated); otherwise only at jobs
+// submitted since the last pass: an older pending job did not fit the
+// same capacity then and cannot now. This keeps a deep queue of waiting jobs from making
+// every submission, placement or "running" report cost a scan of the
+// queue. Changes that arrive while a pass runs are taken together by the
+// next one.
 func (s *Server) runScheduler(ctx context.Context) {
 	var seen, capacitySeen, jobsSeen uint64
 	var held []string  // the jobs the last full pass held nodes for
@@ -59,9 +62,7 @@ func (s *Server) runScheduler(ctx context.Context) {
 		full := replan
 		seen, replan = idx, false
 		snap := s.store.Snapshot()
-		// An update may make an old pending job fit: its version counts
-		// as a change of capacity.
-		capacity := max(snap.Index(state.TableNodes), snap.Index(state.TableAllocs), snap.Index(state.TableJobVersions))
+		capacity := snap.Index(state.CapacityIndex)
 		if capacity != capacitySeen {
 			full = true
 		}

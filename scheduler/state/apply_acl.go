@@ -223,25 +223,3 @@ type NamespaceUsage struct {
 	// thousandths of a GPU.
 	GPUMilli int64
 }
-
-// NamespaceUsage counts a namespace's pending and running jobs and the
-// GPUs they ask for.
-func (s *Snapshot) NamespaceUsage(namespace string) NamespaceUsage {
-	var u NamespaceUsage
-	for _, status := range []string{api.JobPending, api.JobRunning} {
-		it, err := s.txn.Get(tableJobs, "ns_status", namespace, status)
-		if err != nil {
-			panic(fmt.Sprintf("state: namespace usage: %v", err)) // a schema bug
-		}
-		for obj := it.Next(); obj != nil; obj = it.Next() {
-			j := obj.(*api.Job)
-			if status == api.JobPending {
-				u.Pending++
-			} else {
-				u.Running++
-			}
-			u.GPUMilli += j.Spec.GPUMilliTotal()
-		}
-	}
-	return u
-}

@@ -93,6 +93,7 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 	}
 	txn := f.store.writeTxn()
 	defer txn.Abort()
+	txn.TrackChanges() // for countJobChanges and markCapacityChanges
 	var resp any
 	var err, bad error
 	switch t {
@@ -201,6 +202,13 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 		return f.halt(&UndecodableEntryError{Index: index, Type: t, Err: bad})
 	}
 	if err != nil {
+		return err
+	}
+	changes := txn.Changes()
+	if err := countJobChanges(txn, changes); err != nil {
+		return err
+	}
+	if err := markCapacityChanges(txn, index, changes); err != nil {
 		return err
 	}
 	txn.Commit()

@@ -144,6 +144,9 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, error) {
 			if *rec.End != n {
 				return nil, fmt.Errorf("snapshot has %d records, trailer says %d", n, *rec.End)
 			}
+			if err := recountJobs(txn); err != nil {
+				return nil, err
+			}
 			txn.Commit()
 			return db, nil
 		case rec.Index != nil:

@@ -42,10 +42,6 @@ func schema() *memdb.DBSchema {
 			"held": {Name: "held", Indexer: &memdb.ConditionalIndex{Conditional: func(obj any) (bool, error) {
 				return len(obj.(*api.Job).HeldNodes) > 0, nil
 			}}},
-			// Per-namespace limits count a namespace's unfinished jobs.
-			"ns_status": {Name: "ns_status", AllowMissing: true, Indexer: &memdb.CompoundIndex{Indexes: []memdb.Indexer{
-				&memdb.StringFieldIndex{Field: "Namespace"}, &memdb.StringFieldIndex{Field: "Status"},
-			}}},
 		}},
 		tableAllocs: {Name: tableAllocs, Indexes: map[string]*memdb.IndexSchema{
 			"id":   id("ID"),
@@ -69,6 +65,7 @@ func schema() *memdb.DBSchema {
 	maps.Copy(db.Tables, keysSchema())
 	maps.Copy(db.Tables, modelsSchema())
 	maps.Copy(db.Tables, versionsSchema())
+	maps.Copy(db.Tables, jobCountsSchema())
 	return db
 }
 
@@ -192,22 +189,6 @@ func (s *Snapshot) JobsByStatus(ws memdb.WatchSet, status string) []*api.Job {
 	jobs := collect[*api.Job](ws, s.txn, tableJobs, "status", status)
 	sortByPriority(jobs)
 	return jobs
-}
-
-// CountUnfinished counts a namespace's pending and running jobs, stopping
-// at limit (a limit check needs no more, and costs no more).
-func (s *Snapshot) CountUnfinished(namespace string, limit int) int {
-	n := 0
-	for _, status := range []string{api.JobPending, api.JobRunning} {
-		it, err := s.txn.Get(tableJobs, "ns_status", namespace, status)
-		if err != nil {
-			panic(fmt.Sprintf("state: count jobs: %v", err)) // a schema bug
-		}
-		for obj := it.Next(); obj != nil && n < limit; obj = it.Next() {
-			n++
-		}
-	}
-	return n
 }
 
 // PendingJobsSince returns the pending jobs created after index, by
