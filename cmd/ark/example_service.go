@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,21 +70,8 @@ func newExampleServiceCmd() *cobra.Command {
 			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
 			fmt.Fprintf(cmd.OutOrStdout(), "serving on %s\n", ln.Addr())
-			select {
-			case err := <-errc:
-				return err
-			case <-ctx.Done():
-			}
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), "stopped")
-			return nil
+			return serveUntilDone(ctx, srv, ln, 30*time.Second, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()

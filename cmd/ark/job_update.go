@@ -39,11 +39,7 @@ update.minHealthyTime. --wait follows the rollout to its end.`,
 			if err := checkLocalFiles(g, job, func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) }); err != nil {
 				return err
 			}
-			c, err := g.client()
-			if err != nil {
-				return usageError{err}
-			}
-			j, err := resolveJob(cmd.Context(), c, args[0])
+			c, j, err := clientAndJob(cmd.Context(), g, args[0])
 			if err != nil {
 				return err
 			}
@@ -59,8 +55,7 @@ update.minHealthyTime. --wait follows the rollout to its end.`,
 		},
 	}
 	cmd.Flags().IntVar(&version, "check-version", -1, "refuse the update unless the job is at this version (another update came first)")
-	cmd.Flags().BoolVar(&wait, "wait", false, "follow the rollout until it ends (exit 1 when it fails)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 0, "with --wait: give up after this long (the rollout goes on)")
+	rolloutWaitFlags(cmd, &wait, &timeout)
 	return cmd
 }
 
@@ -72,11 +67,7 @@ func newJobPromoteCmd(g *globals) *cobra.Command {
 		Short: "Let a service's rollout go on past its healthy canaries",
 		Args:  exactArgs(1, "a job ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return usageError{err}
-			}
-			j, err := resolveJob(cmd.Context(), c, args[0])
+			c, j, err := clientAndJob(cmd.Context(), g, args[0])
 			if err != nil {
 				return err
 			}
@@ -87,8 +78,7 @@ func newJobPromoteCmd(g *globals) *cobra.Command {
 			return reportUpdate(cmd, g, c, resp, wait, timeout)
 		},
 	}
-	cmd.Flags().BoolVar(&wait, "wait", false, "follow the rollout until it ends (exit 1 when it fails)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 0, "with --wait: give up after this long (the rollout goes on)")
+	rolloutWaitFlags(cmd, &wait, &timeout)
 	return cmd
 }
 
@@ -98,11 +88,7 @@ func newJobHistoryCmd(g *globals) *cobra.Command {
 		Short: "List every version of a job's spec and how its rollout ended",
 		Args:  exactArgs(1, "a job ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return usageError{err}
-			}
-			j, err := resolveJob(cmd.Context(), c, args[0])
+			c, j, err := clientAndJob(cmd.Context(), g, args[0])
 			if err != nil {
 				return err
 			}
@@ -131,11 +117,7 @@ func newJobRevertCmd(g *globals) *cobra.Command {
 			if err != nil || v < 0 {
 				return usagef("version %q is not a version number (see `ark job history %s`)", args[1], args[0])
 			}
-			c, err := g.client()
-			if err != nil {
-				return usageError{err}
-			}
-			j, err := resolveJob(cmd.Context(), c, args[0])
+			c, j, err := clientAndJob(cmd.Context(), g, args[0])
 			if err != nil {
 				return err
 			}
@@ -163,9 +145,25 @@ func newJobRevertCmd(g *globals) *cobra.Command {
 			return reportUpdate(cmd, g, c, resp, wait, timeout)
 		},
 	}
-	cmd.Flags().BoolVar(&wait, "wait", false, "follow the rollout until it ends (exit 1 when it fails)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 0, "with --wait: give up after this long (the rollout goes on)")
+	rolloutWaitFlags(cmd, &wait, &timeout)
 	return cmd
+}
+
+// clientAndJob is the API client and the job ref names.
+func clientAndJob(ctx context.Context, g *globals, ref string) (*client.Client, *api.Job, error) {
+	c, err := g.client()
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	j, err := resolveJob(ctx, c, ref)
+	return c, j, err
+}
+
+// rolloutWaitFlags are --wait and --timeout of the commands that start or
+// move a rollout.
+func rolloutWaitFlags(cmd *cobra.Command, wait *bool, timeout *time.Duration) {
+	cmd.Flags().BoolVar(wait, "wait", false, "follow the rollout until it ends (exit 1 when it fails)")
+	cmd.Flags().DurationVar(timeout, "timeout", 0, "with --wait: give up after this long (the rollout goes on)")
 }
 
 // reportUpdate prints an update's answer and, with wait, follows the

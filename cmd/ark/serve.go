@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -143,20 +144,7 @@ standalone, give --listen. It stops on SIGTERM.`,
 				version, _ := strconv.Atoi(os.Getenv("ARK_JOB_VERSION"))
 				go syncRules(ctx, agent, alloc, version, s.SetRules, func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) })
 			}
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
-			select {
-			case err := <-errc:
-				return err
-			case <-ctx.Done():
-			}
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), "stopped")
-			return nil
+			return serveUntilDone(ctx, srv, ln, 5*time.Second, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
@@ -272,4 +260,24 @@ func readRules(file, inline string) ([]spec.Rule, error) {
 		return nil, usageError{es}
 	}
 	return rs, nil
+}
+
+// serveUntilDone serves srv on ln until ctx ends (SIGTERM: the agent
+// stops the task), then stops taking connections and gives the requests
+// it has grace to finish.
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, grace time.Duration, out io.Writer) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	fmt.Fprintln(out, "stopped")
+	return nil
 }
