@@ -100,6 +100,7 @@ func TestReadmeTour(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts ark dev and runs jobs")
 	}
+	cpuHeavy(t)
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
