@@ -32,8 +32,8 @@ func TestSystemDashboardInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster and a browser")
 	}
+	browser := chromium(t) // a skip here holds no turn of cpuHeavy's
 	cpuHeavy(t)
-	browser := chromium(t)
 	const mgmtTok, agentTok = "mgmt-ui-test-0123456789", "agent-ui-test-0123456789"
 	tokens := filepath.Join(t.TempDir(), "tokens")
 	if err := os.WriteFile(tokens, []byte(mgmtTok+" management\n"+agentTok+" agent\n"), 0o600); err != nil {
