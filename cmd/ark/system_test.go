@@ -97,11 +97,12 @@ const systemParallel = 8
 var cpuHeavySlot = make(chan struct{}, 1)
 
 // cpuHeavy is t.Parallel for a test whose tasks train, evaluate or serve a
-// model (or that drives a browser): one such test keeps both cores of the
-// CI machine busy on its own, and its time limits were set for it running
-// so. It runs in parallel with the tests that mostly wait, but with no
-// other CPU-bound test: two at once would take as long as one after the
-// other, each twice as slow and so closer to its limits.
+// model (or that drives a browser): one such test keeps one or both cores
+// of the CI machine busy on its own (race-built ranks), and its time
+// limits were set for it running alone. It runs in parallel with the tests
+// that mostly wait, but with no other CPU-bound test: two at once take
+// about as long as one after the other, each twice as slow and so closer
+// to its limits (the README tour's fine-tune ran past its 90 s).
 func cpuHeavy(t *testing.T) {
 	t.Helper()
 	t.Parallel()
