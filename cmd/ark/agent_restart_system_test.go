@@ -23,6 +23,7 @@ func TestSystemAllocStates(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	s := newSrv(t)
 	s.start(t)
 	agentDir := t.TempDir()

@@ -15,6 +15,7 @@ func TestBenchPlacementFromAnyDirectory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays an openb sequence")
 	}
+	t.Parallel()
 	data, _ := filepath.Abs("../../bench/data/openb")
 	elsewhere := t.TempDir()
 	run := func(bin string, env ...string) (int, string) {

@@ -25,6 +25,7 @@ func TestSystemCatalog(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	cpuHeavy(t)
 	s := newSrv(t)
 	s.start(t)
 	startAgents(t, s.http, "2xH200:141Gi", []string{"a"})

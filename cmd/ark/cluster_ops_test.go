@@ -117,6 +117,7 @@ func TestClusterFormsInAnyOrder(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		run  func(c *threeServers)
@@ -130,7 +131,7 @@ func TestClusterFormsInAnyOrder(t *testing.T) {
 			c.startWith(1, "3", 0)
 			c.startWith(2, "3", 0)
 			// s2 and s3 keep asking for s1, which is not up yet.
-			waitUntil(t, 15*time.Second, "s2 and s3 to answer", func() bool {
+			waitUntil(c.t, 15*time.Second, "s2 and s3 to answer", func() bool {
 				a, err1 := c.selfOf(1)
 				b, err2 := c.selfOf(2)
 				return err1 == nil && err2 == nil && !a.HasState && !b.HasState
@@ -149,6 +150,7 @@ func TestClusterFormsInAnyOrder(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each case its own cluster
 			c := newThree(t)
 			c.t = t
 			tc.run(c)
@@ -169,6 +171,7 @@ func TestClusterBootstrapExpectMismatch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	c := newThree(t)
 	c.startWith(0, "3")
 	c.startWith(1, "2", 0)
@@ -190,6 +193,7 @@ func TestClusterRecoverLostQuorum(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	c := startThree(t)
 	cl := c.client()
 	var ids []string
@@ -279,6 +283,7 @@ func TestClusterRaftAddressChange(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	c := startThree(t)
 	l := c.waitLeader()
 	moved := (l + 1) % 3

@@ -16,6 +16,7 @@ func TestDevBanner(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	dir := t.TempDir()
 	addr := fmt.Sprintf("127.0.0.1:%d", freeDevPort(t))
 	p := start(t, "dev", "--data-dir", dir, "--http", addr)

@@ -176,7 +176,9 @@ func TestFailFastDevBusyPort(t *testing.T) {
 		{"raft", 1, "the Raft port (the --http port + 1) 127.0.0.1:%d is already in use"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			port := freePort(t)
+			// Both ports reserved: the one held here must not be
+			// another test's (they run in parallel).
+			port := freeDevPort(t)
 			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+tc.busy))
 			if err != nil {
 				t.Skipf("cannot hold the port: %v", err)

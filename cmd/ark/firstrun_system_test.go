@@ -22,6 +22,7 @@ func TestSystemJobStatusShowsCheckpoints(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	s := newSrv(t)
 	s.start(t)
 	startAgents(t, s.http, "1xH200:141Gi", []string{"a"})
@@ -75,6 +76,7 @@ func TestSystemFailureReasonQuotesStderr(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	s := newSrv(t)
 	s.start(t)
 	startAgents(t, s.http, "1xH200:141Gi", []string{"a"})
@@ -112,6 +114,7 @@ func TestSystemPendingReasonsInWords(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	s := newSrv(t)
 	s.start(t)
 	startAgents(t, s.http, "1xH200:141Gi", []string{"a"})

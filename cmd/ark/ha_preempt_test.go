@@ -17,6 +17,7 @@ func TestHAPreemptionAcrossFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	c := startThreeWithToken(t, "", "--preemption-min-runtime", "0s")
 	start(t, "agent", "--name", "a", "--servers", strings.Join(c.addrs, ","), "--data-dir", t.TempDir(),
 		"--fake-gpus", "2xH200:141Gi", "--log-level", "warn", "--stop-grace", "1s")

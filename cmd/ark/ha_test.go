@@ -107,6 +107,7 @@ func TestHAKillLeaderLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	c := startThree(t)
 	ctx, stop := context.WithCancel(context.Background())
 	var mu sync.Mutex
@@ -187,6 +188,7 @@ func TestHARestartAllIdenticalState(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	c := startThree(t)
 	cl := c.client()
 	for i := 0; i < 10; i++ {
@@ -236,6 +238,7 @@ func TestHAMinority(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	c := startThree(t)
 	l := c.waitLeader()
 	f := (l + 1) % 3
@@ -301,6 +304,7 @@ func TestHAJoinAndRemove(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	s1 := newSrv(t)
 	s1.start(t)
 	s2 := newSrv(t)
@@ -344,6 +348,7 @@ func TestHASnapshotSaveRestore(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	c := startThree(t)
 	cl := c.client()
 	var kept []string
@@ -402,6 +407,7 @@ func TestHAWithTokens(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "tokens")
 	if err := os.WriteFile(file, []byte("mgmt-token-0123456789 management\nnlp-token-0123456789ab namespace:nlp\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ func TestHealth(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts ark processes")
 	}
+	t.Parallel()
 	s := newSrv(t)
 	s.start(t)
 	agentHTTP := fmt.Sprintf("127.0.0.1:%d", freePort(t))

@@ -47,6 +47,7 @@ func TestJobValidateCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
+	t.Parallel()
 	s := newSrv(t)
 	s.start(t)
 	startAgents(t, s.http, "1xH200:141Gi", []string{"a"})

@@ -23,6 +23,7 @@ func TestSystemLoRA(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	cpuHeavy(t)
 	s := newSrv(t)
 	s.start(t)
 	startAgents(t, s.http, "1xH200:141Gi", []string{"a"})

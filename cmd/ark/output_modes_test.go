@@ -78,6 +78,7 @@ func TestOutputJSONNodeCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
+	t.Parallel()
 	s := newSrv(t)
 	s.start(t)
 	startAgents(t, s.http, "1xH200:141Gi", []string{"a"})

@@ -15,6 +15,7 @@ func TestPendingNamesHolders(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	s := newSrv(t)
 	s.start(t)
 	startAgents(t, s.http, "2xH200:141Gi", []string{"gpu-a"})

@@ -20,8 +20,9 @@ func TestSystemServiceAutoscale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	s := newSrv(t)
-	s.start(t, "--heartbeat-ttl", "3s") // agents heartbeat (and send loads) every second
+	s.start(t, "--heartbeat-ttl", "6s") // agents heartbeat (and send loads) every 2s
 	startAgents(t, s.http, "2xH200:141Gi", []string{"a", "b"})
 	c, err := client.New(s.http)
 	if err != nil {
@@ -36,7 +37,7 @@ autoscale: {min: 0, max: 3, target: {queueDepth: 2}, scaleOutAfter: 2s, scaleInA
 task:
   driver: exec
   exec: {command: [ark, example, http-service, --message, auto, --delay, 200ms]}
-  health: {http: {path: /v1/health}, interval: 200ms, timeout: 200ms}
+  health: {http: {path: /v1/health}, interval: 250ms, timeout: 250ms, failures: 10}
 `)
 	endpoint := "http://" + s.http + "/v1/services/" + id + "/v1/completions"
 	ready := func() (ready, asked int) {
@@ -60,7 +61,7 @@ task:
 	waitUntil(t, 60*time.Second, "3 ready replicas under load", func() bool { r, n := ready(); return r == 3 && n == 3 })
 	t.Logf("FIGURE scale out 1 -> 3 under load (scaleOutAfter 2s): %s to 3 ready replicas", time.Since(start).Round(10*time.Millisecond))
 	st, _ := cli(t, s.http, "job", "status", id)
-	if !strings.Contains(st, "scaled from 1 to 3 replicas: queue depth") {
+	if !strings.Contains(st, "to 3 replicas: queue depth") { // from 1, or from 2 when the first reports caught fewer calls
 		t.Errorf("job status does not say why it scaled:\n%s", st)
 	}
 	loop.halt()

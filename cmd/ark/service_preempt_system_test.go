@@ -18,6 +18,7 @@ func TestSystemServicePreemptedReplica(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	s := newSrv(t)
 	s.start(t, "--preemption-min-runtime", "0s")
 	startAgents(t, s.http, "2xH200:141Gi", []string{"a", "b"})
@@ -34,7 +35,7 @@ resources: {gpus: 1, cpu: 100m, memory: 64Mi}
 task:
   driver: exec
   exec: {command: [ark, example, http-service, --delay, 5ms]}
-  health: {http: {path: /v1/health}, interval: 200ms, timeout: 200ms}
+  health: {http: {path: /v1/health}, interval: 250ms, timeout: 250ms, failures: 10}
 `)
 	serving := func() map[string]*api.Allocation {
 		out := map[string]*api.Allocation{}

@@ -23,6 +23,7 @@ func TestSystemServiceRulesInPlace(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	cpuHeavy(t) // serves a model
 	s := newSrv(t)
 	s.start(t)
 	startAgents(t, s.http, "1xH200:141Gi", []string{"a", "b"})

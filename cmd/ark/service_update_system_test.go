@@ -36,7 +36,7 @@ update: {maxParallel: 1, minHealthyTime: 1s, progressDeadline: 60s%s}
 task:
   driver: exec
   exec: {command: [ark, example, http-service, --message, %s, --delay, 5ms%s]}
-  health: {http: {path: /v1/health}, interval: 200ms, timeout: 200ms}
+  health: {http: {path: /v1/health}, interval: 250ms, timeout: 250ms, failures: 10}
 `, extraUpdate, message, extraArgs)
 }
 
@@ -130,6 +130,7 @@ func TestSystemServiceRollingUpdate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	s := newSrv(t)
 	s.start(t)
 	startAgents(t, s.http, "2xH200:141Gi", []string{"a", "b"}, "--stop-grace", "5s")

@@ -17,6 +17,7 @@ func TestSystemGPUShares(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	s := newSrv(t)
 	s.start(t)
 	startAgents(t, s.http, "1xH200:141Gi", []string{"a"}, "--stop-grace", "1s")

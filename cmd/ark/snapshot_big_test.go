@@ -79,6 +79,7 @@ func TestHASnapshotRestoreBigThroughFollower(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	const jobs, payload = 1700, 64 << 10
 	file := filepath.Join(t.TempDir(), "big.snap")
 	built := time.Now()

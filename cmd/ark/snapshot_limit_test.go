@@ -15,6 +15,7 @@ func TestHASnapshotRestoreLimit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	c := startThreeWithToken(t, "", "--snapshot-max-bytes", "2048")
 	cl := c.client()
 	for i := 0; i < 10; i++ {

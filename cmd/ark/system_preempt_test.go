@@ -18,6 +18,7 @@ func TestSystemPreemption(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	s := newSrv(t)
 	s.start(t, "--preemption-min-runtime", "0s")
 	startAgents(t, s.http, "2xH200:141Gi", []string{"a"}, "--stop-grace", "1s")

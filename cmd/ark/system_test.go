@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,9 +53,66 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "build ark: %v\n%s", err, out)
 			return 1
 		}
+		// Every ark process the tests run (clients, servers, agents
+		// and the tasks they start) inherits this; start adds its own.
+		if err := os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" "+raceExitOptions)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		parallelDefault()
 		return m.Run()
 	}()
 	os.Exit(code)
+}
+
+// raceExitOptions are the race detector's options for the ark processes
+// the tests start. A race-built program sleeps atexit_sleep_ms (1 s by
+// default) before it exits, in case another thread is about to report a
+// race; every client command the tests run (hundreds, many inside polling
+// loops) and every task paid that second. Races are still reported when
+// they happen, in every process, for as long as it runs.
+const raceExitOptions = "atexit_sleep_ms=0"
+
+// parallelDefault raises go test's -parallel, unless it was given, for
+// this package: its parallel tests mostly wait on other processes (Raft
+// elections, heartbeats, long polls, tasks), so running only GOMAXPROCS
+// of them at once (2 on the CI machine) leaves the cores idle.
+func parallelDefault() {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(systemParallel, runtime.GOMAXPROCS(0))))
+	}
+}
+
+// systemParallel is how many parallel tests run at once by default. The
+// CPU-bound ones run one at a time (cpuHeavy), and those waiting for their
+// turn hold a slot too: 8 leaves room for the others beside them. (On 2
+// cores under -race, 8 with every test free to run at once had the
+// README tour's fine-tune time out; see cpuHeavy.)
+const systemParallel = 8
+
+// cpuHeavySlot is held by the one CPU-bound test running: see cpuHeavy.
+var cpuHeavySlot = make(chan struct{}, 1)
+
+// cpuHeavy is t.Parallel for a test whose tasks train, evaluate or serve a
+// model (or that drives a browser): one such test keeps one or both cores
+// of the CI machine busy on its own (race-built ranks), and its time
+// limits were set for it running alone. It runs in parallel with the tests
+// that mostly wait, but with no other CPU-bound test: two at once take
+// about as long as one after the other, each twice as slow and so closer
+// to its limits (the README tour's fine-tune ran past its 90 s).
+func cpuHeavy(t *testing.T) {
+	t.Helper()
+	t.Parallel()
+	began := time.Now()
+	cpuHeavySlot <- struct{}{}
+	// In the test's time, which go test reports, this wait is not work.
+	t.Logf("waited %s for the other CPU-bound tests", time.Since(began).Round(time.Millisecond))
+	// Registered first, so it runs last: after the test's processes
+	// are stopped.
+	t.Cleanup(func() { <-cpuHeavySlot })
 }
 
 // proc is a running ark process.
@@ -63,6 +123,14 @@ type proc struct {
 }
 
 func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	return startEnv(t, nil, args...)
+}
+
+// startEnv is start with more environment variables (NAME=value) for the
+// process alone: the tests run in parallel, so none may set its own
+// environment (t.Setenv) for a process to inherit.
+func startEnv(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(arkBin, args...)
 	// A file, not a pipe: tasks the process starts inherit its stdout, and
@@ -82,7 +150,8 @@ func start(t *testing.T, args ...string) *proc {
 	}
 	// Tasks run `ark example rendezvous`: put the binary on their PATH.
 	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(arkBin)+":"+os.Getenv("PATH"),
-		"GORACE=log_path="+filepath.Join(raceDir, "race"))
+		"GORACE=log_path="+filepath.Join(raceDir, "race")+" "+raceExitOptions)
+	cmd.Env = append(cmd.Env, env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -158,9 +227,17 @@ func (s srv) start(t *testing.T, extra ...string) *proc {
 // cli runs a client command and returns its stdout.
 func cli(t *testing.T, addr string, args ...string) (string, error) {
 	t.Helper()
+	return cliAs(t, nil, addr, args...)
+}
+
+// cliAs is cli with more environment variables (ARK_TOKEN=...) for the
+// command alone.
+func cliAs(t *testing.T, env []string, addr string, args ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(90*time.Second))
 	defer cancel()
 	cmd := exec.CommandContext(ctx, arkBin, append(args, "--addr", addr)...)
+	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -202,6 +279,7 @@ func TestSystemGang(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	s := newSrv(t)
 	s.start(t)
 	startAgents(t, s.http, "4xH200:141Gi", []string{"gpu-a", "gpu-b"})
@@ -236,6 +314,7 @@ func TestSystemCrashKeepsAcknowledgedJobs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	s := newSrv(t)
 	p := s.start(t)
 	spec := filepath.Join(t.TempDir(), "job.yaml")
@@ -285,6 +364,7 @@ func TestSystemSecondServerOnSameDataDir(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	s := newSrv(t)
 	s.start(t)
 	other := srv{dir: s.dir, http: fmt.Sprintf("127.0.0.1:%d", freePort(t)), raft: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
@@ -356,6 +436,7 @@ func TestSystemAgentCrashReattach(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	s := newSrv(t)
 	s.start(t)
 	agentDir := t.TempDir()
@@ -470,6 +551,7 @@ func TestSystemNodeLossResumesGang(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	cpuHeavy(t)
 	s := newSrv(t)
 	// Short, to see the node lost soon; scaled, so that a starved healthy
 	// agent is not taken for a lost one.
@@ -577,6 +659,7 @@ func TestSystemInference(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	s := newSrv(t)
 	s.start(t)
 	startAgents(t, s.http, "2xH200:141Gi", []string{"a", "b"})
@@ -636,6 +719,7 @@ func TestSystemDrainMovesInferenceReplica(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	s := newSrv(t)
 	s.start(t)
 	startAgents(t, s.http, "1xH200:141Gi", []string{"a", "b"}, "--stop-grace", "2s")
@@ -676,18 +760,30 @@ func TestSystemDrainMovesInferenceReplica(t *testing.T) {
 // flags) against the server at addr, and waits until all are ready.
 func startAgents(t *testing.T, addr, gpus string, names []string, extra ...string) {
 	t.Helper()
+	startAgentsAs(t, nil, addr, gpus, names, extra...)
+}
+
+// startAgentsAs is startAgents with more environment variables for the
+// agents and for the command that waits for them (ARK_TOKEN=...).
+func startAgentsAs(t *testing.T, env []string, addr, gpus string, names []string, extra ...string) {
+	t.Helper()
 	for _, name := range names {
 		args := []string{"agent", "--name", name, "--servers", addr, "--data-dir", t.TempDir(), "--fake-gpus", gpus, "--log-level", "warn"}
-		start(t, append(args, extra...)...)
+		startEnv(t, env, append(args, extra...)...)
 	}
-	waitNodes(t, addr, len(names))
+	waitNodesAs(t, env, addr, len(names))
 }
 
 // waitNodes waits until n nodes are ready.
 func waitNodes(t *testing.T, addr string, n int) {
 	t.Helper()
+	waitNodesAs(t, nil, addr, n)
+}
+
+func waitNodesAs(t *testing.T, env []string, addr string, n int) {
+	t.Helper()
 	waitUntil(t, 15*time.Second, fmt.Sprintf("%d ready nodes", n), func() bool {
-		out, err := cli(t, addr, "node", "list", "-o", "json")
+		out, err := cliAs(t, env, addr, "node", "list", "-o", "json")
 		return err == nil && strings.Count(out, `"status": "ready"`) == n
 	})
 }
@@ -695,11 +791,18 @@ func waitNodes(t *testing.T, addr string, n int) {
 // submitSpec writes a job spec to a file, submits it and returns the job ID.
 func submitSpec(t *testing.T, addr, body string) string {
 	t.Helper()
+	return submitSpecAs(t, nil, addr, body)
+}
+
+// submitSpecAs is submitSpec with more environment variables for the
+// command (ARK_TOKEN=...).
+func submitSpecAs(t *testing.T, env []string, addr, body string) string {
+	t.Helper()
 	spec := filepath.Join(t.TempDir(), "job.yaml")
 	if err := os.WriteFile(spec, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := cli(t, addr, "job", "submit", spec)
+	out, err := cliAs(t, env, addr, "job", "submit", spec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ func TestSystemTenantAttacks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	dir := t.TempDir()
 	mk := func(args ...string) string {
 		t.Helper()
@@ -81,9 +82,7 @@ func TestSystemTenantAttacks(t *testing.T) {
 
 	// The agent gets its token by environment, as the systemd unit gives
 	// it; tasks must not see it.
-	t.Setenv("ARK_TOKEN", agentTok)
-	start(t, append([]string{"agent", "--name", "gpu-a", "--servers", s.http, "--data-dir", t.TempDir(), "--fake-gpus", "2xH200:141Gi", "--log-level", "warn"}, tlsFlags("gpu-a")...)...)
-	os.Unsetenv("ARK_TOKEN")
+	startEnv(t, []string{"ARK_TOKEN=" + agentTok}, append([]string{"agent", "--name", "gpu-a", "--servers", s.http, "--data-dir", t.TempDir(), "--fake-gpus", "2xH200:141Gi", "--log-level", "warn"}, tlsFlags("gpu-a")...)...)
 	waitUntil(t, 20*time.Second, "agent ready", func() bool {
 		out, err := cliEnv(t, mgmt, "node", "list", "-o", "json")
 		return err == nil && strings.Contains(out, `"status": "ready"`)

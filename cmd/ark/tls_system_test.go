@@ -44,6 +44,7 @@ func TestSystemTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	dir := t.TempDir()
 	mk := func(args ...string) {
 		t.Helper()

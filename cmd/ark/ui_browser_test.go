@@ -32,7 +32,8 @@ func TestSystemDashboardInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster and a browser")
 	}
-	browser := chromium(t)
+	browser := chromium(t) // a skip here holds no turn of cpuHeavy's
+	cpuHeavy(t)
 	const mgmtTok, agentTok = "mgmt-ui-test-0123456789", "agent-ui-test-0123456789"
 	tokens := filepath.Join(t.TempDir(), "tokens")
 	if err := os.WriteFile(tokens, []byte(mgmtTok+" management\n"+agentTok+" agent\n"), 0o600); err != nil {
@@ -44,12 +45,13 @@ func TestSystemDashboardInBrowser(t *testing.T) {
 	}
 	s := newSrv(t)
 	s.start(t, "--token-file", tokens, "--queues-file", queues)
-	t.Setenv("ARK_TOKEN", agentTok)
-	startAgents(t, s.http, "4xH200:141Gi", []string{"gpu-a", "gpu-b"}, "--stop-grace", "1s")
-	t.Setenv("ARK_TOKEN", mgmtTok)
+	// Tokens by environment, each process its own: the test runs in
+	// parallel with others, so it may not set its own (t.Setenv).
+	startAgentsAs(t, []string{"ARK_TOKEN=" + agentTok}, s.http, "4xH200:141Gi", []string{"gpu-a", "gpu-b"}, "--stop-grace", "1s")
+	mgmt := []string{"ARK_TOKEN=" + mgmtTok}
 
 	data, _ := filepath.Abs("../../examples/data/shakespeare.txt")
-	ft := submitSpec(t, s.http, fmt.Sprintf(`name: ui-ft
+	ft := submitSpecAs(t, mgmt, s.http, fmt.Sprintf(`name: ui-ft
 kind: finetune
 queue: research
 resources: {gpus: 1, cpu: 1, memory: 256Mi}
@@ -58,12 +60,12 @@ task:
   builtin: {model: gpt-test, data: %s, steps: 30, batch: 2}
 `, data))
 	share := func(name string) string {
-		return submitSpec(t, s.http, "name: "+name+"\nkind: batch\nqueue: serving\nresources: {gpuMilli: 500, gpuMemory: 20Gi, cpu: 100m, memory: 64Mi}\n"+
+		return submitSpecAs(t, mgmt, s.http, "name: "+name+"\nkind: batch\nqueue: serving\nresources: {gpuMilli: 500, gpuMemory: 20Gi, cpu: 100m, memory: 64Mi}\n"+
 			"task: {driver: exec, exec: {command: [sh, -c, 'echo serving; sleep 300']}}\n")
 	}
 	half := share("ui-share")
-	gang := submitSpec(t, s.http, "name: ui-gang\nkind: batch\nqueue: research\nreplicas: 2\nresources: {gpus: 2, cpu: 100m, memory: 64Mi}\ntask: {driver: exec, exec: {command: [sh, -c, 'echo rank $RANK; sleep 300']}}\n")
-	big := submitSpec(t, s.http, "name: ui-big\nkind: batch\nqueue: research\nreplicas: 3\nresources: {gpus: 4, cpu: 100m, memory: 64Mi}\ntask: {driver: exec, exec: {command: [\"true\"]}}\n")
+	gang := submitSpecAs(t, mgmt, s.http, "name: ui-gang\nkind: batch\nqueue: research\nreplicas: 2\nresources: {gpus: 2, cpu: 100m, memory: 64Mi}\ntask: {driver: exec, exec: {command: [sh, -c, 'echo rank $RANK; sleep 300']}}\n")
+	big := submitSpecAs(t, mgmt, s.http, "name: ui-big\nkind: batch\nqueue: research\nreplicas: 3\nresources: {gpus: 4, cpu: 100m, memory: 64Mi}\ntask: {driver: exec, exec: {command: [\"true\"]}}\n")
 	c, err := client.New(s.http)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +115,7 @@ task:
 
 	// Live: a job placed while the page is open shows up without a reload.
 	b.eval(`window.arkMarker = 1`)
-	live := submitSpec(t, s.http, "name: ui-live\nkind: batch\nqueue: research\nresources: {gpus: 1, cpu: 100m, memory: 64Mi}\ntask: {driver: exec, exec: {command: [sleep, \"300\"]}}\n")
+	live := submitSpecAs(t, mgmt, s.http, "name: ui-live\nkind: batch\nqueue: research\nresources: {gpus: 1, cpu: 100m, memory: 64Mi}\ntask: {driver: exec, exec: {command: [sleep, \"300\"]}}\n")
 	b.wait(`document.querySelectorAll('a.gpu[href="/ui/jobs/`+live+`"]').length == 1`, "the new job on the GPU map")
 	if b.eval(`window.arkMarker`) != "1" {
 		t.Error("the page reloaded instead of updating in place")

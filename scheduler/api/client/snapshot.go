@@ -79,6 +79,13 @@ func (c *Client) restoreOnce(ctx context.Context, addr string, body io.Reader, s
 	}
 	req.ContentLength = size
 	req.Header.Set("Content-Type", "application/octet-stream")
+	// The body goes only once the server asks for it (the transport
+	// waits up to its ExpectContinueTimeout): a server that refuses at
+	// once, with no leader during an election, gets none. Without this a
+	// small snapshot was all in the socket before that refusal came and
+	// counted as an upload, so three refusals within a second ended the
+	// restore instead of waiting RetryFor for the new leader.
+	req.Header.Set("Expect", "100-continue")
 	tok := c.Token
 	if p := c.swapped.Load(); p != nil {
 		tok = *p

@@ -57,3 +57,38 @@ func TestSnapshotRestoreFromRetries(t *testing.T) {
 		})
 	}
 }
+
+// TestSnapshotRestoreFromWaitsForLeader: servers that refuse a restore at
+// once (no leader, during an election) without reading it are tried again
+// for RetryFor, as every call is; those refusals are not uploads, however
+// small the snapshot (a small one is all sent before the refusal unless
+// the server asks for it).
+func TestSnapshotRestoreFromWaitsForLeader(t *testing.T) {
+	data := []byte("a small snapshot")
+	const refusals = 5
+	var requests, uploads atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) <= refusals {
+			http.Error(w, `{"error":"no leader elected; retry shortly"}`, http.StatusServiceUnavailable)
+			return
+		}
+		got, err := io.ReadAll(r.Body)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("upload: %q, %v", got, err)
+		}
+		uploads.Add(1)
+		_, _ = w.Write([]byte(`{"restored":true}`))
+	}))
+	defer srv.Close()
+	c, err := New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.RetryFor = 10 * time.Second
+	if err := c.SnapshotRestoreFrom(context.Background(), bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatalf("restore after %d refusals: %v", refusals, err)
+	}
+	if requests.Load() != refusals+1 || uploads.Load() != 1 {
+		t.Errorf("%d requests, %d uploads: want %d and 1", requests.Load(), uploads.Load(), refusals+1)
+	}
+}
