@@ -147,6 +147,7 @@ func TestReadmeTour(t *testing.T) {
 		"hello-gang-3fa9c1": func() string { return jobByName("hello-gang").ID },
 		"CKPT_URI":          ckpt,
 		"SERVE_JOB_ID":      func() string { return jobByName("shakespeare-serve").ID },
+		"SERVICE_JOB_ID":    func() string { return jobByName("echo").ID },
 	}
 
 	began := time.Now()
