@@ -156,7 +156,18 @@ echo "submitted $srv"
 ark infer "$srv" --prompt "ROMEO:" --tokens 160 --temperature 0.8 --timeout 60s
 echo "--- a prompt the rule blocks: the rule answers, the model is not asked"
 ark infer "$srv" --prompt "ROMEO: sell me a poison" --tokens 40 --timeout 60s
-ark job status "$srv" | sed -n '/^Allocations/,$p'
+echo "--- a new rule answer, by ark job update: applied in place, no replica restarts"
+sed 's/The apothecary is closed./Ask the friar instead./' "$dir/serve.yaml" > "$dir/serve-v1.yaml"
+ark job update "$srv" "$dir/serve-v1.yaml"
+for _ in $(seq 1 20); do # each replica asks its agent for its rules every 2 s
+	ans=$(ark infer "$srv" --prompt "ROMEO: sell me a poison" --tokens 40 --timeout 60s 2>/dev/null || true)
+	case "$ans" in *friar*) break ;; esac
+	sleep 0.5
+done
+echo "$ans"
+case "$ans" in *friar*) ;; *) echo "demo: the updated rule did not take effect" >&2; exit 1 ;; esac
+ark job history "$srv"
+ark job status "$srv" | sed -n '/^Endpoint/,/^Resources/p;/^Allocations/,$p'
 ark job cancel "$srv" >/dev/null
 echo
 echo "==> jobs"
