@@ -161,6 +161,8 @@ standalone, give --listen. It stops on SIGTERM.`,
 	f.IntVar(&opt.AdapterSlots, "adapter-slots", 8, "adapters active in compute memory at once (requests of other adapters wait for a slot)")
 	f.IntVar(&opt.MaxLoRARank, "max-lora-rank", 16, "largest adapter rank a slot holds")
 	f.IntVar(&opt.HostAdapters, "host-adapters", 64, "unpinned adapters cached in host memory (least recently used evicted first)")
+	f.Float64Var(&opt.ModelRate, "model-rate", 0, "requests a second each served model (the base, each adapter) takes; past it 429 with Retry-After (0: no limit)")
+	f.IntVar(&opt.ModelBurst, "model-burst", 0, "with --model-rate: the requests a model may take at once (0: one second's worth)")
 	f.StringVar(&rulesFile, "rules", "", "intervention rules: a YAML or JSON file holding a list of rules")
 	f.StringVar(&rulesJSON, "rules-json", "", "intervention rules as a JSON list (what the builtin driver passes)")
 	_ = f.MarkHidden("rules-json")

@@ -153,6 +153,9 @@ type BuiltinTask struct {
 	// Rules, on an inference job, change what the model is asked or says
 	// without retraining it (rules.go).
 	Rules []Rule `json:"rules,omitempty"`
+	// RateLimit bounds each served model's requests (inference;
+	// ratelimit.go).
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
 }
 
 // LoRA is a low-rank adapter's shape: rank r, scale alpha/r, and the

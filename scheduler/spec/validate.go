@@ -149,6 +149,7 @@ func (j *Job) Validate() error {
 	validateHealth(j, add)
 	validateUpdate(j, add)
 	validateAutoscale(j, add)
+	validateRateLimit(j, add)
 	if j.Replicas == 0 && j.Kind == KindInference {
 		// An inference service scaled to zero: no replicas until it is
 		// scaled up.

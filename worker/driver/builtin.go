@@ -93,6 +93,9 @@ func BuiltinCommand(cfg TaskConfig) ([]string, error) {
 			}
 			argv = append(argv, "--rules-json", string(rules))
 		}
+		if r := b.RateLimit; r != nil {
+			argv = append(argv, "--model-rate", strconv.FormatFloat(r.PerModel, 'g', -1, 64), "--model-burst", strconv.Itoa(r.Burst))
+		}
 	default:
 		return nil, fmt.Errorf("the builtin runtime runs finetune, eval and inference jobs, not %s", cfg.Kind)
 	}

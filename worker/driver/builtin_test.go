@@ -30,6 +30,8 @@ func TestBuiltinCommand(t *testing.T) {
 			[]string{"task", "serve", "--ckpt", "file:///c/b", "--threads", "1", "--adapter", "legal=file:///c/legal", "--adapter", "med=s3://b/med"}, ""},
 		{"inference with rules", TaskConfig{Kind: spec.KindInference, CPUMilli: 1000, Task: spec.Task{Builtin: &spec.BuiltinTask{Model: "gpt-tiny", Base: "file:///c/b", Rules: []spec.Rule{{ID: "r1", On: "output", Keywords: []string{"x"}, Action: "mask"}}}}},
 			[]string{"task", "serve", "--ckpt", "file:///c/b", "--threads", "1", "--rules-json", `[{"id":"r1","stage":"output","keywords":["x"],"action":"mask"}]`}, ""},
+		{"inference with a rate limit", TaskConfig{Kind: spec.KindInference, CPUMilli: 1000, Task: spec.Task{Builtin: &spec.BuiltinTask{Model: "gpt-tiny", Base: "file:///c/b", RateLimit: &spec.RateLimit{PerModel: 2.5, Burst: 5}}}},
+			[]string{"task", "serve", "--ckpt", "file:///c/b", "--threads", "1", "--model-rate", "2.5", "--model-burst", "5"}, ""},
 		{"batch", TaskConfig{Kind: spec.KindBatch, Task: spec.Task{Builtin: b}}, nil, "not batch"},
 		{"no settings", TaskConfig{Kind: spec.KindFinetune}, nil, "no task.builtin"},
 	}

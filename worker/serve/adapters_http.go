@@ -102,6 +102,7 @@ func (s *Server) handleRemoveAdapter(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newAPIError(http.StatusNotFound, "invalid_request_error", "name", "model_not_found", err.Error()))
 		return
 	}
+	s.limits.forget(name)
 	reply(w, http.StatusOK, map[string]any{"name": name, "deleted": true})
 }
 

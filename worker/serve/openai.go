@@ -50,11 +50,12 @@ type chatMessage struct {
 
 // apiError is OpenAI's error object.
 type apiError struct {
-	status  int
-	Message string  `json:"message"`
-	Type    string  `json:"type"`
-	Param   *string `json:"param"`
-	Code    *string `json:"code"`
+	status     int
+	retryAfter string  // a 429's Retry-After, when not the default
+	Message    string  `json:"message"`
+	Type       string  `json:"type"`
+	Param      *string `json:"param"`
+	Code       *string `json:"code"`
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -76,7 +77,11 @@ func newAPIError(status int, typ, param, code, msg string) *apiError {
 
 func writeError(w http.ResponseWriter, e *apiError) {
 	if e.status == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", retryAfter)
+		after := e.retryAfter
+		if after == "" {
+			after = retryAfter
+		}
+		w.Header().Set("Retry-After", after)
 	}
 	reply(w, e.status, map[string]*apiError{"error": e})
 }
@@ -88,7 +93,9 @@ func engineError(err error) *apiError {
 	if status >= 500 {
 		code = ""
 	}
-	return newAPIError(status, typ, "", code, err.Error())
+	e := newAPIError(status, typ, "", code, err.Error())
+	e.retryAfter = retryAfterOf(err)
+	return e
 }
 
 type usage struct {

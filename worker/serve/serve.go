@@ -80,6 +80,11 @@ type Options struct {
 	// /v1/adapters and PUT /v1/rules require; unset, they are answered on
 	// loopback only.
 	AdminToken string
+	// ModelRate > 0 bounds each served model's requests a second (the
+	// base and each adapter apiece), ModelBurst deep (0: one second's
+	// worth); see ratelimit.go.
+	ModelRate  float64
+	ModelBurst int
 	// Rules are the intervention rules applied from the start.
 	Rules []spec.Rule
 	// RuleLog, when set, is told each action a rule takes, with the
@@ -103,6 +108,7 @@ type Server struct {
 	health      Health
 	created     int64 // for /v1/models
 	rules       atomic.Pointer[rules.Set]
+	limits      *modelLimits // nil: no per-model rate limit
 }
 
 // New serves m and o.Adapters (fetched in the background); Run must be
@@ -145,6 +151,7 @@ func New(m *train.Model, o Options) (*Server, error) {
 		eng: eng, reg: reg, stopFetches: cancel, opt: o,
 		health:  Health{Model: o.Model, Step: o.Step, Ckpt: o.Ckpt, Replica: o.Replica},
 		created: time.Now().Unix(),
+		limits:  newModelLimits(o.ModelRate, o.ModelBurst),
 	}
 	if err := s.SetRules(o.Rules); err != nil {
 		cancel()
@@ -269,7 +276,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		code, _ := errorStatus(err)
 		if code == http.StatusTooManyRequests {
-			w.Header().Set("Retry-After", retryAfter)
+			w.Header().Set("Retry-After", retryAfterOf(err))
 		}
 		reply(w, code, map[string]string{"error": err.Error()})
 		return
@@ -291,13 +298,16 @@ type result struct {
 // submit queues req, its text passed through the output rules of set
 // (cancel ends the request when one blocks it).
 func (s *Server) submit(ctx context.Context, cancel context.CancelFunc, req Request, set *rules.Set, id string) (<-chan Event, error) {
-	events, err := s.eng.Submit(ctx, req)
-	if err != nil {
-		return nil, err
-	}
 	model := req.Adapter
 	if model == "" {
 		model = s.opt.Model
+	}
+	if err := s.limits.take(model, time.Now()); err != nil {
+		return nil, err
+	}
+	events, err := s.eng.Submit(ctx, req)
+	if err != nil {
+		return nil, err
 	}
 	return s.outputFilter(set, model, id, events, cancel), nil
 }
@@ -331,7 +341,7 @@ const retryAfter = "1"
 // errorStatus maps an engine error to an HTTP status and OpenAI error type.
 func errorStatus(err error) (int, string) {
 	switch {
-	case errors.Is(err, ErrQueueFull):
+	case errors.Is(err, ErrQueueFull), errors.Is(err, ErrRateLimited):
 		return http.StatusTooManyRequests, "rate_limit_exceeded"
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, "timeout"
