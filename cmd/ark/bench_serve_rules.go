@@ -53,7 +53,7 @@ func benchRuleSet(side string) []spec.Rule {
 	}
 	if side == spec.RuleOutput {
 		for i := range benchOutRules {
-			rs = append(rs, spec.Rule{ID: fmt.Sprintf("out-%d", i), On: spec.RuleOutput, Regex: fmt.Sprintf(`\bxq%dzj\w{0,8}`, i), Action: spec.RuleMask})
+			rs = append(rs, spec.Rule{ID: fmt.Sprintf("out-%d", i), On: spec.RuleOutput, Regex: fmt.Sprintf(`xq%dzj\w{0,8}`, i), Action: spec.RuleMask})
 		}
 	}
 	return rs

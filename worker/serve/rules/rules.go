@@ -15,9 +15,11 @@ import (
 	"github.com/ark-sched/ark/scheduler/spec"
 )
 
-// Window is how much generated text an output filter holds back: a
-// keyword up to this long, or a regex match this long, is caught whole
+// Window is how much generated text an output filter holds back at most:
+// a keyword up to this long, or a regex match this long, is caught whole
 // however the tokens split it. Longer regex matches may be seen in part.
+// A regex whose longest match is shorter (no unbounded repeat) holds back
+// only that less one byte (maxMatchBytes), as a keyword does.
 const Window = 256
 
 // Set is a compiled list of rules, safe for concurrent use.
@@ -120,6 +122,11 @@ func Compile(rs []spec.Rule) (*Set, error) {
 		}
 		if r.On == spec.RuleOutput {
 			w := Window
+			if n, ok := maxMatchBytes(r.Regex); r.Regex != "" && ok && n-1 < Window {
+				// A match's start still incomplete is at most one byte
+				// shorter than its longest match.
+				w = max(n-1, 0)
+			}
 			if r.Regex == "" {
 				w = 0
 				// A keyword's start still incomplete is at most
