@@ -57,7 +57,8 @@ FUZZ_TARGETS := \
 	./worker/tokenizer:FuzzRoundTrip \
 	./worker/train/hfimport:FuzzSafetensors \
 	./worker/train:FuzzReadQAPairs \
-	./worker/serve/rules:FuzzOutputFilter
+	./worker/serve/rules:FuzzOutputFilter \
+	./worker/serve/rules:FuzzBoundedRegexWindow
 
 # Each target through .ci/fuzz-one.sh, which retries once a run that ended
 # on Go 1.26's fuzzing-deadline race without a failing input.

@@ -93,8 +93,12 @@ func ValidateRules(prefix string, rules []Rule) Errors {
 		if r.Regex != "" {
 			if len(r.Regex) > MaxRuleRegex {
 				add(at+".regex", "is longer than %d characters", MaxRuleRegex)
-			} else if _, err := regexp.Compile(r.Regex); err != nil {
+			} else if re, err := regexp.Compile(r.Regex); err != nil {
 				add(at+".regex", "%v", err)
+			} else if re.MatchString("") {
+				// It would match nothing at every position and hide its
+				// real matches behind the empty one.
+				add(at+".regex", "matches empty text (%q): a rule must match some text", r.Regex)
 			}
 		}
 		switch r.Action {

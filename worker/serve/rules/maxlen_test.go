@@ -1,6 +1,11 @@
 package rules
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/ark-sched/ark/scheduler/spec"
+)
 
 // TestMaxMatchBytes: a bounded regex holds back only its longest match;
 // an unbounded one, or one with assertions, the whole Window.
@@ -30,4 +35,40 @@ func TestMaxMatchBytes(t *testing.T) {
 			t.Errorf("maxMatchBytes(%q) = %d %v, want %d %v", tc.re, n, ok, tc.n, tc.ok)
 		}
 	}
+}
+
+// FuzzBoundedRegexWindow: with the window cut to a bounded regex's
+// longest match, text streamed in any split leaves the filter exactly as
+// the whole text does.
+func FuzzBoundedRegexWindow(f *testing.F) {
+	f.Add(`\d{3}-\d{4}`, "call 555-1234 now", 2)
+	f.Add(`ab|a`, "xaby", 1)
+	f.Add(`(?i)k[a-z]{0,3}`, "the Kelvin kit", 3)
+	f.Fuzz(func(t *testing.T, pattern, text string, split int) {
+		if _, ok := maxMatchBytes(pattern); !ok || len(pattern) > 64 || len(text) > 512 {
+			return
+		}
+		s, err := Compile([]spec.Rule{{ID: "r", On: spec.RuleOutput, Regex: pattern, Action: spec.RuleMask, Mask: "#"}})
+		if err != nil {
+			return
+		}
+		one := s.Output("m")
+		w1, _ := one.Write(text)
+		w2, _ := one.Close()
+		want := w1 + w2
+		fl := s.Output("m")
+		var out strings.Builder
+		if split <= 0 {
+			split = 1
+		}
+		for i := 0; i < len(text); i += split {
+			got, _ := fl.Write(text[i:min(len(text), i+split)])
+			out.WriteString(got)
+		}
+		got, _ := fl.Close()
+		out.WriteString(got)
+		if out.String() != want {
+			t.Fatalf("pattern %q on %q split by %d: streamed %q, whole %q", pattern, text, split, out.String(), want)
+		}
+	})
 }

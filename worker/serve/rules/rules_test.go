@@ -23,6 +23,7 @@ func TestCompileRefuses(t *testing.T) {
 	}{
 		{"bad regex", spec.Rule{ID: "r", On: "output", Regex: "a(", Action: "mask"}, "rules[0].regex: error parsing regexp"},
 		{"no matcher", spec.Rule{ID: "r", On: "output", Action: "mask"}, "rules[0]: needs keywords or a regex"},
+		{"regex matching empty text", spec.Rule{ID: "r", On: "output", Regex: "0?", Action: "mask"}, `rules[0].regex: matches empty text ("0?")`},
 		{"block without answer", spec.Rule{ID: "r", On: "input", Keywords: []string{"x"}, Action: "block"}, "rules[0].answer: is required"},
 		{"route on output", spec.Rule{ID: "r", On: "output", Keywords: []string{"x"}, Action: "route", Route: "a"}, "rules[0].action: route acts on the prompt"},
 		{"unknown action", spec.Rule{ID: "r", On: "input", Keywords: []string{"x"}, Action: "drop"}, `rules[0].action: must be block, mask or route, got "drop"`},
