@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/ark-sched/ark/scheduler/spec"
@@ -56,19 +55,8 @@ func FuzzBoundedRegexWindow(f *testing.F) {
 		w1, _ := one.Write(text)
 		w2, _ := one.Close()
 		want := w1 + w2
-		fl := s.Output("m")
-		var out strings.Builder
-		if split <= 0 {
-			split = 1
-		}
-		for i := 0; i < len(text); i += split {
-			got, _ := fl.Write(text[i:min(len(text), i+split)])
-			out.WriteString(got)
-		}
-		got, _ := fl.Close()
-		out.WriteString(got)
-		if out.String() != want {
-			t.Fatalf("pattern %q on %q split by %d: streamed %q, whole %q", pattern, text, split, out.String(), want)
+		if got := streamed(s.Output("m"), text, split); got != want {
+			t.Fatalf("pattern %q on %q split by %d: streamed %q, whole %q", pattern, text, split, got, want)
 		}
 	})
 }

@@ -211,19 +211,23 @@ func FuzzOutputFilter(f *testing.F) {
 			}
 			return
 		}
-		fl := s.Output("m")
-		var out strings.Builder
-		if split <= 0 {
-			split = 1
-		}
-		for i := 0; i < len(text); i += split {
-			got, _ := fl.Write(text[i:min(len(text), i+split)])
-			out.WriteString(got)
-		}
-		got, _ := fl.Close()
-		out.WriteString(got)
-		if isASCII(kw) && strings.Contains(lowerASCII(out.String()), lowerASCII(kw)) && !strings.Contains(kw, "\x00") {
-			t.Fatalf("keyword %q released in %q", kw, out.String())
+		out := streamed(s.Output("m"), text, split)
+		if isASCII(kw) && strings.Contains(lowerASCII(out), lowerASCII(kw)) && !strings.Contains(kw, "\x00") {
+			t.Fatalf("keyword %q released in %q", kw, out)
 		}
 	})
+}
+
+// streamed is what a filter releases of text written in pieces of split
+// bytes (at least 1), then closed.
+func streamed(fl *Filter, text string, split int) string {
+	var out strings.Builder
+	split = max(split, 1)
+	for i := 0; i < len(text); i += split {
+		got, _ := fl.Write(text[i:min(len(text), i+split)])
+		out.WriteString(got)
+	}
+	got, _ := fl.Close()
+	out.WriteString(got)
+	return out.String()
 }
