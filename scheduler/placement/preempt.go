@@ -70,7 +70,8 @@ type preempter struct {
 // candidates evicted cheapest first (fewest GPU-seconds since their last
 // checkpoint, a gang's cost counting all its ranks; then lowest priority)
 // until the replica fits, and the best node wins (least work lost, then
-// lowest highest priority, then fewest victims). Each trial rebuilds the
+// lowest highest priority, then fewest victims, then fewest of their
+// allocations there: a service gives up only its replicas on that node). Each trial rebuilds the
 // node's state from the usage without the evicted gangs, so GPU memory
 // held by shares is counted exactly.
 //
@@ -237,6 +238,7 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 				for _, o := range cands {
 					if trial[o.Gang] && !victims[o.Gang] {
 						v.MaxPrio = max(v.MaxPrio, o.Priority)
+						v.OnNode++
 					}
 				}
 				sort.Strings(v.Gangs)
@@ -304,8 +306,21 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 		return Preemption{}, false // it fits as is: not a preemption
 	}
 	// The gang as the planner would place it on the cluster without the
-	// victims: evict only when that succeeds.
-	freed, _ := jobStates(nodes, usageWithout(usage, p.in.Allocs, victims), req)
+	// victims' allocations on the nodes chosen for it: evict only when
+	// that succeeds. (A victim service gives up only its replicas on the
+	// preemption's nodes, so the plan may not count on the space its
+	// replicas elsewhere hold; a victim gang stops whole either way.)
+	chosen := map[string]bool{}
+	for _, h := range held {
+		chosen[nodes[h.node].ID] = true
+	}
+	var there []*api.Allocation
+	for _, a := range p.in.Allocs {
+		if chosen[a.NodeID] {
+			there = append(there, a)
+		}
+	}
+	freed, _ := jobStates(nodes, usageWithout(usage, there, victims), req)
 	for i := range p.closed {
 		freed[i].NotReady = true
 	}

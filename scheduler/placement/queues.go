@@ -170,6 +170,10 @@ type Victims struct {
 	Gangs    []string
 	LostGPUs float64 // GPU-seconds of work lost
 	MaxPrio  int
+	// OnNode counts the victims' allocations on Node: a service gives up
+	// only its replicas there, so between otherwise equal choices the
+	// node with fewer of them stops less (a gang stops whole either way).
+	OnNode int
 }
 
 // ChooseVictims finds, for one replica t of a job with the given priority,
@@ -232,7 +236,8 @@ func ChooseVictims(nodes []*NodeState, running []Running, t Task, priority int) 
 }
 
 // Better reports whether preemption choice a beats b: less work lost,
-// then a lower highest victim priority, then fewer victims, then names.
+// then a lower highest victim priority, then fewer victims, then fewer of
+// their allocations on the node, then names.
 func (a Victims) Better(b Victims) bool {
 	switch {
 	case a.LostGPUs != b.LostGPUs:
@@ -241,6 +246,8 @@ func (a Victims) Better(b Victims) bool {
 		return a.MaxPrio < b.MaxPrio
 	case len(a.Gangs) != len(b.Gangs):
 		return len(a.Gangs) < len(b.Gangs)
+	case a.OnNode != b.OnNode:
+		return a.OnNode < b.OnNode
 	}
 	return strings.Join(a.Gangs, ",") < strings.Join(b.Gangs, ",")
 }

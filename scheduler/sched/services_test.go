@@ -185,3 +185,38 @@ func TestServiceScaledToZero(t *testing.T) {
 		t.Fatalf("zero-replica service holds %d allocations", n)
 	}
 }
+
+// TestServicePreemptionEvictsFewestReplicas: a job that needs a whole
+// node takes the node where the service has fewer replicas: it gives up
+// only the replicas there, so between nodes that lose the same work the
+// one that stops fewer of them wins.
+func TestServicePreemptionEvictsFewestReplicas(t *testing.T) {
+	c := newCluster(t, Config{})
+	c.node("a", 2)
+	c.node("b", 2)
+	c.service("svc", 3, 1, 10)
+	c.settle(5)
+	before := c.keep("svc", nil)
+	perNode := map[string]int{}
+	for _, a := range before {
+		perNode[a.NodeID]++
+	}
+	if len(perNode) != 2 {
+		t.Fatalf("replicas on %v: the test needs both nodes used", perNode)
+	}
+	c.submit("big", 1, 2, 90)
+	c.now = c.now.Add(time.Hour) // past any protection after start
+	c.settle(10)
+	if j := c.job("big"); j.Status != api.JobRunning {
+		t.Fatalf("preemptor is %s (%s)", j.Status, j.Reason)
+	}
+	evicted := 0
+	for _, a := range c.snap().AllocsByJob(nil, "svc") {
+		if a.Status == api.AllocPreempted {
+			evicted++
+		}
+	}
+	if evicted != 1 {
+		t.Fatalf("%d replicas preempted, want 1 (the node with one replica; replicas per node were %v)", evicted, perNode)
+	}
+}
