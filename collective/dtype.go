@@ -2,8 +2,9 @@ package collective
 
 import (
 	"fmt"
-	"math"
 	"unsafe"
+
+	"github.com/ark-sched/ark/internal/bf16"
 )
 
 // DType is the element type of a Buffer.
@@ -62,17 +63,10 @@ func (o ReduceOp) String() string {
 type BF16 uint16
 
 // Float32 widens b exactly.
-func (b BF16) Float32() float32 { return math.Float32frombits(uint32(b) << 16) }
+func (b BF16) Float32() float32 { return bf16.ToFloat32(uint16(b)) }
 
 // ToBF16 rounds f to the nearest bfloat16, ties to even; NaN stays NaN.
-func ToBF16(f float32) BF16 {
-	u := math.Float32bits(f)
-	if u&0x7fffffff > 0x7f800000 {
-		return BF16(u>>16 | 0x40)
-	}
-	u += 0x7fff + (u>>16)&1
-	return BF16(u >> 16)
-}
+func ToBF16(f float32) BF16 { return BF16(bf16.FromFloat32(f)) }
 
 // Buffer is a caller-owned array of elements viewed as bytes. The library
 // reads and writes it in place and never keeps it past the operation.

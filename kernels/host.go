@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"unsafe"
+
+	"github.com/ark-sched/ark/internal/bf16"
 )
 
 func f32Bytes(s []float32) []byte {
@@ -72,16 +74,10 @@ func Download(d Memory, src Buffer) ([]float32, error) {
 }
 
 // ToBF16 rounds f to bfloat16 (nearest even; NaN stays NaN).
-func ToBF16(f float32) uint16 {
-	u := math.Float32bits(f)
-	if u&0x7fffffff > 0x7f800000 {
-		return uint16(u>>16) | 0x40 // quiet NaN
-	}
-	return uint16((u + 0x7fff + (u>>16)&1) >> 16)
-}
+func ToBF16(f float32) uint16 { return bf16.FromFloat32(f) }
 
 // FromBF16 widens a bfloat16 to float32 exactly.
-func FromBF16(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+func FromBF16(h uint16) float32 { return bf16.ToFloat32(h) }
 
 // ClipGradNorm computes the global L2 norm of grads (several buffers, as
 // one vector) and, when it exceeds maxNorm > 0, scales every buffer by

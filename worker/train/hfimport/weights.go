@@ -9,6 +9,7 @@ import (
 
 	"github.com/nlpodyssey/safetensors"
 
+	"github.com/ark-sched/ark/internal/bf16"
 	"github.com/ark-sched/ark/worker/train"
 )
 
@@ -75,7 +76,7 @@ func toFloat32(dt safetensors.DType, b []byte) ([]float32, error) {
 	case safetensors.BF16:
 		out := make([]float32, len(b)/2)
 		for i := range out {
-			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16)
+			out[i] = bf16.ToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
 		}
 		return out, nil
 	case safetensors.F64:
