@@ -30,21 +30,9 @@ func TestSystemAllocStates(t *testing.T) {
 	agentArgs := []string{"agent", "--name", "restarty", "--servers", s.http, "--data-dir", agentDir,
 		"--fake-gpus", "2xH200:141Gi", "--keep-tasks-on-exit", "--log-level", "info"}
 	a := start(t, agentArgs...)
-	waitUntil(t, 15*time.Second, "node ready", func() bool {
-		out, err := cli(t, s.http, "node", "list", "-o", "json")
-		return err == nil && strings.Contains(out, `"status": "ready"`)
-	})
-	spec := filepath.Join(t.TempDir(), "job.yaml")
+	waitNodes(t, s.http, 1)
 	submit := func(name, script string) string {
-		body := fmt.Sprintf("name: %s\nkind: batch\nresources: {gpus: 1}\ntask: {driver: exec, exec: {command: [sh, -c, %q]}}\n", name, script)
-		if err := os.WriteFile(spec, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out, err := cli(t, s.http, "job", "submit", spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(out)
+		return submitSpec(t, s.http, fmt.Sprintf("name: %s\nkind: batch\nresources: {gpus: 1}\ntask: {driver: exec, exec: {command: [sh, -c, %q]}}\n", name, script))
 	}
 	job := func(id string) api.Job {
 		out, err := cli(t, s.http, "job", "status", id, "-o", "json")

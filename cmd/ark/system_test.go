@@ -442,21 +442,9 @@ func TestSystemAgentCrashReattach(t *testing.T) {
 	agentDir := t.TempDir()
 	agentArgs := []string{"agent", "--name", "crashy", "--servers", s.http, "--data-dir", agentDir, "--fake-gpus", "2xH200:141Gi"}
 	a := start(t, append(agentArgs, "--log-level", "warn")...)
-	waitUntil(t, 15*time.Second, "node ready", func() bool {
-		out, err := cli(t, s.http, "node", "list", "-o", "json")
-		return err == nil && strings.Contains(out, `"status": "ready"`)
-	})
-	spec := filepath.Join(t.TempDir(), "job.yaml")
+	waitNodes(t, s.http, 1)
 	write := func(name, script string) string {
-		body := fmt.Sprintf("name: %s\nkind: batch\nresources: {gpus: 1}\ntask: {driver: exec, exec: {command: [sh, -c, %q]}}\n", name, script)
-		if err := os.WriteFile(spec, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out, err := cli(t, s.http, "job", "submit", spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(out)
+		return submitSpec(t, s.http, fmt.Sprintf("name: %s\nkind: batch\nresources: {gpus: 1}\ntask: {driver: exec, exec: {command: [sh, -c, %q]}}\n", name, script))
 	}
 	// until waits for the test to create a gate file in the task's working
 	// directory: the one place of the host's a confined task (private
