@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/ark-sched/ark/scheduler/spec"
@@ -52,25 +48,9 @@ func syncRules(ctx context.Context, agent, alloc string, version int, set func([
 }
 
 func fetchAgentRules(ctx context.Context, agent, alloc string) (*agentRules, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, agent+"/v1/allocations/"+alloc+"/rules", nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+os.Getenv("ARK_TASK_TOKEN"))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("agent: %s %s", resp.Status, b)
-	}
 	var r agentRules
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&r); err != nil {
-		return nil, fmt.Errorf("agent's rules: %w", err)
+	if err := callAgent(ctx, http.MethodGet, agent, alloc, "rules", nil, &r, 5*time.Second); err != nil {
+		return nil, err
 	}
 	return &r, nil
 }

@@ -67,14 +67,30 @@ checkpoint is what preemption and restarts count lost work from.`,
 
 // postReport sends a task report to the task's agent.
 func postReport(ctx context.Context, agent, alloc string, rep api.TaskReport) error {
-	body, _ := json.Marshal(rep)
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	return callAgent(ctx, http.MethodPost, agent, alloc, "report", rep, nil, 15*time.Second)
+}
+
+// callAgent calls the task's agent about its allocation (POST or GET
+// /v1/allocations/ALLOC/WHAT) with its task token, sending in and
+// decoding the answer into out when they are not nil.
+func callAgent(ctx context.Context, method, agent, alloc, what string, in, out any, timeout time.Duration) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, agent+"/v1/allocations/"+alloc+"/report", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, agent+"/v1/allocations/"+alloc+"/"+what, body)
 	if err != nil {
 		return usageError{err}
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Authorization", "Bearer "+os.Getenv("ARK_TASK_TOKEN"))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -83,7 +99,13 @@ func postReport(ctx context.Context, agent, alloc string, rep api.TaskReport) er
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("agent refused the report: %s %s", resp.Status, bytes.TrimSpace(b))
+		return fmt.Errorf("agent refused the %s: %s %s", what, resp.Status, bytes.TrimSpace(b))
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(out); err != nil {
+		return fmt.Errorf("agent's %s: %w", what, err)
 	}
 	return nil
 }

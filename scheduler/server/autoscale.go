@@ -147,8 +147,9 @@ func (s *Server) wakeService(ctx context.Context, j *api.Job) error {
 			snap.WatchAll(ws)
 			return snap.LatestIndex(), nil
 		})
-		if cur := s.store.Snapshot().Job(nil, j.ID); cur != nil {
-			if targets, _ := readyReplicas(s.store.Snapshot(), cur); len(targets) > 0 {
+		snap := s.store.Snapshot()
+		if cur := snap.Job(nil, j.ID); cur != nil {
+			if targets, _ := readyReplicas(snap, cur); len(targets) > 0 {
 				return nil
 			}
 		}
