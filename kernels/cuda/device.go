@@ -35,6 +35,7 @@ type Device struct {
 	image        string // where the kernels came from: "embedded sm_90", "NVRTC 11.8 sm_75"
 	fn           map[string]cHandle
 	blas         cHandle // 0 without cuBLAS
+	loraU        *buffer // GatherLoRA's shrink output, grown on demand
 	mu           sync.Mutex
 	closed       bool
 }
@@ -119,6 +120,10 @@ func (d *Device) Close() error {
 		}
 	}
 	keep(ctxSync(d.ctx))
+	if d.loraU != nil {
+		keep(memFree(d.ctx, d.loraU.ptr))
+		d.loraU = nil
+	}
 	if d.blas != 0 {
 		keep(cublasDestroy(d.ctx, d.blas))
 	}
