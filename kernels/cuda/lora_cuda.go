@@ -48,13 +48,17 @@ func (d *Device) GatherLoRA(y, x, a, bt, slots, scales kernels.Buffer, p kernels
 // loraScratch returns the device address of at least n floats for the
 // shrink's output, grown on demand and kept (a decode step calls GatherLoRA
 // per layer and target with the same shape; cuMemAlloc per call would cost
-// more than the kernels). Growing frees the old buffer first: cuMemFree
-// waits for the launches that still use it.
+// more than the kernels). Growing waits for the issued work before it
+// frees the old buffer, which a launch still queued may read (growth is
+// rare: a larger batch than any before).
 func (d *Device) loraScratch(n int) (uint64, error) {
 	if d.loraU != nil && d.loraU.n >= n {
 		return d.loraU.ptr, nil
 	}
 	if d.loraU != nil {
+		if err := d.Sync(); err != nil {
+			return 0, fmt.Errorf("gather lora: %w", err)
+		}
 		if err := d.Free(d.loraU); err != nil {
 			return 0, fmt.Errorf("gather lora: %w", err)
 		}
