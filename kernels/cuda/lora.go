@@ -37,3 +37,15 @@ func loraLaunch(p kernels.LoRAArgs) (shrink, expand dims, err error) {
 	expand = dims{grid: [3]uint32{uint32(p.Rows), uint32(gc), 1}, block: [3]uint32{loraExpand, 1, 1}}
 	return shrink, expand, nil
 }
+
+// loraShrinkArgs and loraExpandArgs are the launch arguments of lora_shrink
+// and lora_expand, named as in kernels.cu (TestLoRAArgsMatchSource).
+func loraShrinkArgs(u, x, a, slots, scales uint64, p kernels.LoRAArgs) []arg {
+	return []arg{{"u", u}, {"x", x}, {"a", a}, {"slots", slots}, {"scales", scales},
+		{"in", i32(p.In)}, {"rank", i32(p.Rank)}, {"nslots", i32(p.Slots)}}
+}
+
+func loraExpandArgs(y, u, bt, slots uint64, p kernels.LoRAArgs) []arg {
+	return []arg{{"y", y}, {"u", u}, {"bt", bt}, {"slots", slots},
+		{"out", i32(p.Out)}, {"rank", i32(p.Rank)}, {"nslots", i32(p.Slots)}}
+}

@@ -37,12 +37,11 @@ func (d *Device) GatherLoRA(y, x, a, bt, slots, scales kernels.Buffer, p kernels
 	if err != nil {
 		return err
 	}
-	if err := d.run("lora_shrink", shrink.grid, shrink.block, u, ptr[1], ptr[2], ptr[4], ptr[5],
-		i32(p.In), i32(p.Rank), i32(p.Slots)); err != nil {
+	py, px, pa, pb, ps, pc := ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], ptr[5]
+	if err := d.run("lora_shrink", shrink.grid, shrink.block, argValues(loraShrinkArgs(u, px, pa, ps, pc, p))...); err != nil {
 		return err
 	}
-	return d.run("lora_expand", expand.grid, expand.block, ptr[0], u, ptr[3], ptr[4],
-		i32(p.Out), i32(p.Rank), i32(p.Slots))
+	return d.run("lora_expand", expand.grid, expand.block, argValues(loraExpandArgs(py, u, pb, ps, p))...)
 }
 
 // loraScratch returns the device address of at least n floats for the

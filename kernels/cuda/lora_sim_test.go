@@ -22,8 +22,9 @@ import (
 // by side so the shuffle tree is the kernel's. Go's bounds checks catch a
 // read or write outside a buffer; a write counter catches two threads on one
 // output; the results are compared with the CPU backend and a float64 loop.
-// What they cannot catch: a wrong argument order in the cgo launch
-// (lora_cuda.go), compiler or driver behaviour, and timing.
+// TestLoRAArgsMatchSource checks the launch's argument order against the
+// kernels' parameter lists. What none of this can catch: compiler or driver
+// behaviour, a fault only real hardware shows, and timing.
 
 // simShrink is lora_shrink over shrink's grid.
 func simShrink(t *testing.T, g dims, u, x, a []float32, slots []int32, scales []float32, in, rank, nslots int, writes []int) {
@@ -333,5 +334,45 @@ func TestLoRAPortIsCurrent(t *testing.T) {
 	}
 	if got := sha256Hex(text); got != loraKernelsSHA256 {
 		t.Errorf("lora_shrink/lora_expand in kernels.cu changed (sha256 %s, the port follows %s): update simShrink/simExpand to match, then loraKernelsSHA256", got, loraKernelsSHA256)
+	}
+}
+
+// TestLoRAArgsMatchSource: the launch passes lora_shrink's and
+// lora_expand's arguments in the order, and with the values, that
+// kernels.cu's parameter lists name (the port above takes the parameters
+// by name, so it cannot see an order mistake in the launch).
+func TestLoRAArgsMatchSource(t *testing.T) {
+	src, err := os.ReadFile("kernels.cu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := kernels.LoRAArgs{Rows: 3, In: 11, Out: 12, Rank: 13, Slots: 14}
+	const y, x, a, bt, slots, scales, u = 101, 102, 103, 104, 105, 106, 107
+	want := map[string]uint64{"y": y, "x": x, "a": a, "bt": bt, "slots": slots, "scales": scales, "u": u,
+		"in": 11, "out": 12, "rank": 13, "nslots": 14}
+	for name, args := range map[string][]arg{
+		"lora_shrink": loraShrinkArgs(u, x, a, slots, scales, p),
+		"lora_expand": loraExpandArgs(y, u, bt, slots, p),
+	} {
+		m := regexp.MustCompile(`__global__ void ` + name + `\(([^)]*)\)`).FindSubmatch(src)
+		if m == nil {
+			t.Fatalf("kernel %s not found in kernels.cu", name)
+		}
+		var params []string
+		for _, decl := range regexp.MustCompile(`\s*,\s*`).Split(string(m[1]), -1) {
+			f := regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*$`).FindString(decl)
+			params = append(params, f)
+		}
+		if len(params) != len(args) {
+			t.Fatalf("%s: kernels.cu has %d parameters %v, the launch passes %d", name, len(params), params, len(args))
+		}
+		for i, a := range args {
+			if a.name != params[i] {
+				t.Errorf("%s: argument %d is %q, kernels.cu's parameter is %q", name, i, a.name, params[i])
+			}
+			if a.v != want[a.name] {
+				t.Errorf("%s: %s = %d, want %d", name, a.name, a.v, want[a.name])
+			}
+		}
 	}
 }
