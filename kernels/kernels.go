@@ -255,6 +255,7 @@ type GatheredLoRA interface {
 	// alone. x is Rows x In, y Rows x Out, a is Slots x Rank x In, bt
 	// (each adapter's B transposed) Slots x Rank x Out, slots Rows Int32,
 	// scales Slots Float32. A slot >= Slots is an ErrArgument on backends
-	// that check (CPU).
+	// that check (CPU); the others leave that row alone (CUDA: checking
+	// would cost a copy to the host per call).
 	GatherLoRA(y, x, a, bt, slots, scales Buffer, p LoRAArgs) error
 }

@@ -10,7 +10,8 @@
 #   1 inventory   NVML inventory as the agent sees it (a server and an agent
 #                 on loopback, then `ark node status`); GPU count vs nvidia-smi
 #   2 conformance the kernelstest suite, CUDA backend against the CPU
-#                 reference (kernels/cuda's test binary), on GPU 0
+#                 reference (kernels/cuda's test binary), on GPU 0, the
+#                 gathered multi-adapter LoRA kernels included
 #   3 sgemm       `ark bench kernels` on GPU 0 at 1024-8192: Ark's matmul, and
 #                 cuBLAS's where libcublas loads (each checked before timed)
 #   4 trainer     `ark train --device cuda` on GPU 0: tokens/s, MFU against
@@ -145,6 +146,11 @@ step_conformance() {
 	local rc=$?
 	grep -q -- '--- SKIP: TestConformance' "$D/log" && fail "the suite skipped on a GPU machine: $(grep -A1 -- '--- SKIP: TestConformance' "$D/log" | tail -1)"
 	[ $rc = 0 ] || fail "conformance failed (exit $rc): $(grep -m3 -- '--- FAIL' "$D/log" | tr '\n' ' ')"
+	# The batched multi-adapter LoRA kernel is optional to the suite (a
+	# device without it passes): on the GPU it must have run.
+	if ! grep -q -- '--- PASS: TestConformance/GatherLoRA' "$D/log" || grep -q 'has no GatherLoRA' "$D/log"; then
+		fail "GatherLoRA (lora_shrink/lora_expand) did not run on the GPU: the CUDA device lacks kernels.GatheredLoRA"
+	fi
 	pass "all ops match the CPU reference ($(grep -c -- '--- PASS: TestConformance/' "$D/log") subtests); $(grep -m1 -o 'cuda: [^,]*, sm_[0-9]*, kernels [^,]*' "$D/log")"
 }
 

@@ -67,6 +67,7 @@ float atomicAdd(float *, float);
 float expf(float); float logf(float); float tanhf(float); float sqrtf(float);
 float rsqrtf(float); float fmaxf(float, float);
 unsigned __float_as_uint(float); float __uint_as_float(unsigned);
+float __shfl_down_sync(unsigned, float, int);
 `
 
 // TestKernelSourceTypeChecks compiles kernels.cu with the host C++ compiler

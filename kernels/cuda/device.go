@@ -35,6 +35,7 @@ type Device struct {
 	image        string // where the kernels came from: "embedded sm_90", "NVRTC 11.8 sm_75"
 	fn           map[string]cHandle
 	blas         cHandle // 0 without cuBLAS
+	loraU        *buffer // GatherLoRA's shrink output, grown on demand
 	mu           sync.Mutex
 	closed       bool
 }
@@ -119,6 +120,10 @@ func (d *Device) Close() error {
 		}
 	}
 	keep(ctxSync(d.ctx))
+	if d.loraU != nil {
+		keep(memFree(d.ctx, d.loraU.ptr))
+		d.loraU = nil
+	}
 	if d.blas != 0 {
 		keep(cublasDestroy(d.ctx, d.blas))
 	}
@@ -253,11 +258,18 @@ func (d *Device) Sync() error {
 	return nil
 }
 
-// Launch argument slots: every kernel parameter takes 8 bytes; 4-byte
-// parameters sit in the low half (little-endian).
-func i32(v int) uint64     { return uint64(uint32(int32(v))) }
+// i64 and f32 are launch slots like i32 (args.go).
 func i64(v int) uint64     { return uint64(int64(v)) }
 func f32(v float32) uint64 { return uint64(math.Float32bits(v)) }
+
+// argValues is the launch's slots of named arguments (args.go).
+func argValues(args []arg) []uint64 {
+	out := make([]uint64, len(args))
+	for i, a := range args {
+		out[i] = a.v
+	}
+	return out
+}
 
 func b2i(b bool) int {
 	if b {

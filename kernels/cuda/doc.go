@@ -25,6 +25,11 @@
 // where a GPU is present (the test skips otherwise and says why), and had
 // not been run on a GPU when this was written. The kernels are simple and
 // correct-first (a thread per row for attention and cross-entropy), not tuned.
+// The Device also implements kernels.GatheredLoRA (lora_shrink and
+// lora_expand: each row of a batch through its own adapter, for serving
+// many adapters of one base); without a GPU their indexing is checked by a
+// Go port of their loops over the real launch grids (lora_sim_test.go),
+// which is not a substitute for running them.
 //
 // Without cgo the package still builds; New then reports that the binary was
 // built without cgo.

@@ -294,3 +294,68 @@ extern "C" __global__ void from_bf16(float *dst, const unsigned short *src, long
     long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) dst[i] = __uint_as_float(((unsigned)src[i]) << 16);
 }
+
+// Gathered multi-adapter LoRA (kernels.GatheredLoRA): row i of a batch adds
+// scales[s]·(x[i]·A[s]ᵀ)·Bt[s] into y[i] through its own slot s = slots[i];
+// A is Slots x rank x in, Bt Slots x rank x out (each adapter's B
+// transposed, zero-padded past its own rank). A row with a negative slot is
+// the base alone; a slot >= nslots is skipped too (the GPU cannot return an
+// error without a copy to the host; the CPU backend reports it), so a bad
+// slot never reads outside the stacked factors.
+//
+// Shape: Punica's BGMV, two launches (shrink, then expand through a
+// rows x rank scratch u), not one fused kernel or a grouped GEMM. At decode
+// time every row is one token and a batch is 1-64 rows across many
+// adapters, so there is no larger GEMM per adapter to form (SGMV's segment
+// GEMMs pay off for prefills, where a run of rows shares an adapter); the
+// work is reading each row's factors, rank·(in+out) floats, and rows that
+// share an adapter find them in L2. Splitting shrink and expand lets each
+// take the parallel axis it has: the shrink's rank (8-64) dot products of
+// length in, one warp each; the expand's out columns, one thread each. A
+// fused kernel would either leave the expand's columns to one block per row
+// (1-64 blocks for a 132-SM GPU) or recompute the shrink in every column
+// block. Sums are float32 in a fixed order: a row's result does not depend
+// on what else is in its batch. See lora.go for the launch geometry and
+// lora_sim_test.go for a Go port of these loops checked against the CPU
+// backend.
+
+#define LORA_WARPS 8     // warps per shrink block: one rank index each
+#define LORA_EXPAND 256  // threads per expand block: one output column each
+
+// Grid (rows, ceil(rank/LORA_WARPS)), LORA_WARPS*32 threads. Warp w of
+// block (i, g) computes u[i, g*LORA_WARPS+w] = scale·(x[i] · A[s][k]): its
+// lanes read x and A's row in coalesced 128-byte strides and the partial
+// sums meet in a shuffle tree. Whole warps exit together (s is the block's,
+// k the warp's), so the full-mask shuffle sees every lane it names.
+extern "C" __global__ void lora_shrink(float *u, const float *x, const float *a, const int *slots,
+                                       const float *scales, int in, int rank, int nslots) {
+    int i = blockIdx.x;
+    int k = blockIdx.y * LORA_WARPS + threadIdx.x / 32;
+    int lane = threadIdx.x % 32;
+    int s = slots[i];
+    if (s < 0 || s >= nslots || k >= rank) return;
+    const float *xr = x + (long)i * in;
+    const float *ar = a + ((long)s * rank + k) * in;
+    float acc = 0.f;
+    for (int j = lane; j < in; j += 32) acc += xr[j] * ar[j];
+    for (int off = 16; off > 0; off >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, off);
+    if (lane == 0) u[(long)i * rank + k] = scales[s] * acc;
+}
+
+// Grid (rows, ceil(out/LORA_EXPAND)), LORA_EXPAND threads. Thread o of row
+// i adds sum over k of u[i,k]·Bt[s][k,o] into y[i,o]: consecutive threads
+// read consecutive columns of each Bt row (coalesced), u[i,k] is the same
+// address for the whole block (a broadcast from L1). Each y element has
+// one writer, so no atomics.
+extern "C" __global__ void lora_expand(float *y, const float *u, const float *bt, const int *slots,
+                                       int out, int rank, int nslots) {
+    int i = blockIdx.x;
+    int o = blockIdx.y * LORA_EXPAND + threadIdx.x;
+    int s = slots[i];
+    if (s < 0 || s >= nslots || o >= out) return;
+    const float *ur = u + (long)i * rank;
+    const float *b = bt + (long)s * rank * out + o;
+    float acc = 0.f;
+    for (int k = 0; k < rank; k++) acc += ur[k] * b[(long)k * out];
+    y[(long)i * out + o] += acc;
+}

@@ -10,4 +10,5 @@ var kernelNames = []string{
 	"matmul_tiled", "add_bias_rows", "colsum", "layernorm_fwd", "layernorm_bwd_din", "layernorm_bwd_dw",
 	"gelu_fwd", "gelu_bwd", "attention_fwd", "attention_bwd", "embedding_fwd", "embedding_bwd",
 	"cross_entropy", "adamw", "add", "scale", "sum_squares", "to_bf16", "from_bf16",
+	"lora_shrink", "lora_expand",
 }
