@@ -90,6 +90,7 @@ func place(in Input, fresh bool) Result {
 	noVictims := map[string]bool{} // preemption searches that found nothing, by kind of job
 	stopping := stoppingJobs(in.Allocs)
 	searches := 0
+	waits := 0 // jobs explained that simply keep waiting (Input.MaxExplain)
 	limit := max(in.MaxReservations, 1)
 	for _, job := range preemptorsFirst(in.Pending) {
 		req, err := RequestOf(job)
@@ -150,20 +151,27 @@ func place(in Input, fresh bool) Result {
 			c.SetNotReady(i, false)
 		}
 		if !ok {
-			ek := fmt.Sprintf("%+v/%+v", req, g)
-			why, seen := explained[ek]
-			if !seen {
-				why = explainGangWith(nodes, usage, g, req, idle)
-				explained[ek] = why
+			// The explanation reads every node: it is built only where it
+			// is recorded (see Input.MaxExplain).
+			base := func() Explanation {
+				ek := fmt.Sprintf("%+v/%+v", req, g)
+				why, seen := explained[ek]
+				if !seen {
+					why = explainGangWith(nodes, usage, g, req, idle, c.Nodes)
+					explained[ek] = why
+				}
+				return why
 			}
 			if wait := waitingOn(stopping, job.Preempting); len(wait) > 0 {
 				// Its victims are stopping: preempt no more, wait for them.
+				why := base()
 				why.Add(Reason{Rule: RulePreempting, Detail: fmt.Sprintf("waiting for preempted job(s) %s to stop", strings.Join(wait, ", "))})
 				res.pending(job.ID, why)
 				continue
 			}
+			var quota Explanation
 			if need > 0 {
-				why = Explain(Reason{Rule: RuleQuota, Detail: fmt.Sprintf("waiting for quota: queue %s is at its quota and %.3g GPU(s) of its lower-priority work must stop first", job.Queue, float64(need)/MilliPerGPU)})
+				quota = Explain(Reason{Rule: RuleQuota, Detail: fmt.Sprintf("waiting for quota: queue %s is at its quota and %.3g GPU(s) of its lower-priority work must stop first", job.Queue, float64(need)/MilliPerGPU)})
 			}
 			// A search that found no victims finds none for a job alike
 			// later in the pass (usage, evicted gangs and held nodes only
@@ -184,23 +192,32 @@ func place(in Input, fresh bool) Result {
 					// Later jobs of the pass see the nodes held already:
 					// two preemptors never count on one node.
 					holds = append(holds, preemptHold(job.ID, pr.Nodes, nodeIdx))
+					why := quota
+					if need == 0 {
+						why = base()
+					}
 					why.Add(Reason{Rule: RulePreempting, Detail: "preempting " + strings.Join(pr.Victims, ", ")})
 					res.pending(job.ID, why)
 					continue
 				}
 			}
 			if need > 0 {
-				res.pending(job.ID, why)
+				res.pending(job.ID, quota)
 				continue
-			}
-			for _, r := range blocked {
-				why.Add(Reason{Rule: RuleHeld, Detail: r.describe(nodes)})
 			}
 			if len(held) < limit && in.Backfill && req.GPUs > 0 {
 				if r, ok := reserveFor(job, &in, nodes, usage, req, g, policy, held); ok {
 					held = append(held, r)
 					res.Held = append(res.Held, r.hold(nodes))
 				}
+			}
+			if in.MaxExplain > 0 && waits >= in.MaxExplain && job.Reason != "" {
+				continue // keeps its last reason
+			}
+			waits++
+			why := base()
+			for _, r := range blocked {
+				why.Add(Reason{Rule: RuleHeld, Detail: r.describe(nodes)})
 			}
 			res.pending(job.ID, why)
 			continue

@@ -2,8 +2,6 @@ package placement
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	"github.com/ark-sched/ark/scheduler/api"
@@ -32,7 +30,7 @@ func (res *Result) pending(jobID string, e Explanation) {
 // replicas' room in all). The verdict reads the idle cluster: a job that
 // could not fit even there "cannot fit on this cluster".
 func explainGang(nodes []*api.Node, usage map[string]*Usage, g Gang, req Request) Explanation {
-	return explainGangWith(nodes, usage, g, req, nil)
+	return explainGangWith(nodes, usage, g, req, nil, nil)
 }
 
 // verdicts remembers, for one pass, the verdict on the idle cluster per
@@ -47,8 +45,11 @@ type verdictOf struct {
 }
 
 // explainGangWith is explainGang with the idle verdict taken from (and
-// kept in) cache when it is not nil.
-func explainGangWith(nodes []*api.Node, usage map[string]*Usage, g Gang, req Request, cache verdicts) Explanation {
+// kept in) cache when it is not nil, and the nodes as the request sees
+// them now taken from now when it is not nil (a pass's view of the
+// request's kind holds them already; building them again was a fifth of
+// an explanation's cost).
+func explainGangWith(nodes []*api.Node, usage map[string]*Usage, g Gang, req Request, cache verdicts, now []*NodeState) Explanation {
 	if len(nodes) == 0 {
 		return Explanation{Summary: "no nodes are registered"}
 	}
@@ -64,7 +65,9 @@ func explainGangWith(nodes []*api.Node, usage map[string]*Usage, g Gang, req Req
 	desc := t
 	desc.Models = ModelAlternatives(req.GPUModel)
 
-	now, _ := jobStates(nodes, usage, req)
+	if now == nil {
+		now, _ = jobStates(nodes, usage, req)
+	}
 	var counts RuleCounts
 	var fit []*NodeState
 	held := map[Rule]map[string]bool{}
@@ -81,10 +84,15 @@ func explainGangWith(nodes []*api.Node, usage map[string]*Usage, g Gang, req Req
 			fit = append(fit, s)
 		}
 	}
-	holders := map[Rule][]string{}
+	type named struct {
+		ids  []string
+		more int
+	}
+	holders := map[Rule]named{}
 	for r, set := range held {
 		if len(set) > 0 {
-			holders[r] = slices.Sorted(maps.Keys(set))
+			ids, more := firstHolders(set)
+			holders[r] = named{ids, more}
 		}
 	}
 	e := Explanation{Fit: len(fit), Nodes: len(nodes)}
@@ -92,7 +100,7 @@ func explainGangWith(nodes []*api.Node, usage map[string]*Usage, g Gang, req Req
 		if r.Rule == RuleNVLink && g.SameNode && replicas > 1 {
 			r.Detail += fmt.Sprintf(" for each of the %d replicas", replicas)
 		}
-		r.Holders = holders[r.Rule]
+		r.Holders, r.MoreHolders = holders[r.Rule].ids, holders[r.Rule].more
 		e.Add(r)
 	}
 	for _, r := range gangReasons(fit, g, replicas, desc, gpuMem) {

@@ -40,6 +40,14 @@ type Input struct {
 	// bound); jobs past it wait for the next pass. Jobs whose earlier
 	// preemption is under way are always searched.
 	MaxPreemptSearches int
+	// MaxExplain bounds how many jobs of a pass that simply keep waiting
+	// are explained anew (0: all). An explanation reads every node, so a
+	// deep queue would cost pending jobs x nodes a pass; jobs past the
+	// bound that already have a reason (Job.Reason) keep it and are left
+	// out of the Result until they move up, as Slurm's main scheduler
+	// looks only at the first default_queue_depth jobs. Jobs without a
+	// reason, preemptors and jobs waiting for quota are always explained.
+	MaxExplain int
 	// Holds are nodes freed by committed preemptions: closed to every job
 	// but the preemptor, which is tried before other work. A hold's In is
 	// unused.

@@ -1,6 +1,7 @@
 package placement
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -59,5 +60,47 @@ func TestHolders(t *testing.T) {
 				t.Fatalf("no %s reason in %+v", tt.rule, why.Reasons)
 			}
 		})
+	}
+}
+
+// TestFirstHolders: a reason names the smallest api.MaxReasonHolders
+// holders, sorted, and counts the rest; merging two reasons keeps that.
+func TestFirstHolders(t *testing.T) {
+	set := func(n int) map[string]bool {
+		m := map[string]bool{}
+		for i := range n {
+			m[fmt.Sprintf("j%03d", (i*37)%n)] = true
+		}
+		return m
+	}
+	ids := func(from, to int) []string {
+		var out []string
+		for i := from; i < to; i++ {
+			out = append(out, fmt.Sprintf("j%03d", i))
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		n, more int
+		want    []string
+	}{
+		{0, 0, nil},
+		{3, 0, ids(0, 3)},
+		{api.MaxReasonHolders, 0, ids(0, api.MaxReasonHolders)},
+		{api.MaxReasonHolders + 1, 1, ids(0, api.MaxReasonHolders)},
+		{500, 500 - api.MaxReasonHolders, ids(0, api.MaxReasonHolders)},
+	} {
+		got, more := firstHolders(set(tt.n))
+		if !slices.Equal(got, tt.want) || more != tt.more {
+			t.Errorf("%d holders: got %q +%d, want %q +%d", tt.n, got, more, tt.want, tt.more)
+		}
+	}
+	a, b := ids(0, 16), ids(8, 24)
+	got, more := mergeHolders(a, b, 5)
+	if !slices.Equal(got, ids(0, 16)) || more != 5+8 {
+		t.Errorf("merge: got %q +%d, want %q +13", got, more, ids(0, 16))
+	}
+	if got, more := mergeHolders(ids(0, 2), nil, 1); !slices.Equal(got, ids(0, 2)) || more != 1 {
+		t.Errorf("merge with nothing: got %q +%d", got, more)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/ark-sched/ark/scheduler/api"
 )
 
 // Rule is one feasibility rule. Every checker returns one (RuleNone when
@@ -100,6 +102,9 @@ type Reason struct {
 	// (free GPUs, a share's room, NVLink) rejected, sorted: whom the job
 	// waits for. Text leaves them out; the CLI names them.
 	Holders []string `json:"holders,omitempty"`
+	// MoreHolders counts the holders past Holders, which names only the
+	// first api.MaxReasonHolders (a full cluster has thousands).
+	MoreHolders int `json:"moreHolders,omitempty"`
 }
 
 // Explanation is why a job stays pending: the verdict on its shape, how
@@ -135,7 +140,7 @@ func (e *Explanation) Add(r Reason) {
 		for i := range e.Reasons {
 			if x := &e.Reasons[i]; x.Rule == r.Rule && x.Detail == r.Detail && x.Nodes > 0 {
 				x.Nodes += r.Nodes
-				x.Holders = mergeHolders(x.Holders, r.Holders)
+				x.Holders, x.MoreHolders = mergeHolders(x.Holders, r.Holders, x.MoreHolders+r.MoreHolders)
 				return
 			}
 		}
@@ -442,10 +447,14 @@ func domainReplicas(n *NodeState, k int) int {
 }
 
 // mergeHolders is the sorted union of two sorted lists of job IDs (a new
-// slice: reasons are values that copies share).
-func mergeHolders(a, b []string) []string {
+// slice: reasons are values that copies share), cut to the first
+// api.MaxReasonHolders, with more, the holders the lists left out already,
+// plus those the cut leaves out. A job left out of both lists and named in
+// neither is counted once per list: the count may over-state by the jobs
+// holding GPUs on nodes of both reasons, which only a multi-node job does.
+func mergeHolders(a, b []string, more int) ([]string, int) {
 	if len(b) == 0 {
-		return a
+		return a, more
 	}
 	out := make([]string, 0, len(a)+len(b))
 	out = append(out, a...)
@@ -455,7 +464,30 @@ func mergeHolders(a, b []string) []string {
 		}
 	}
 	slices.Sort(out)
-	return out
+	if len(out) > api.MaxReasonHolders {
+		more += len(out) - api.MaxReasonHolders
+		out = out[:api.MaxReasonHolders:api.MaxReasonHolders]
+	}
+	return out, more
+}
+
+// firstHolders is the api.MaxReasonHolders smallest job IDs of set, sorted,
+// and how many it leaves out: a reason names only these, and sorting every
+// holder of a full cluster for each explanation was most of its cost.
+func firstHolders(set map[string]bool) ([]string, int) {
+	k := api.MaxReasonHolders
+	top := make([]string, 0, min(k, len(set)))
+	for id := range set {
+		if len(top) == k && id >= top[k-1] {
+			continue
+		}
+		i, _ := slices.BinarySearch(top, id)
+		if len(top) == k {
+			top = top[:k-1]
+		}
+		top = slices.Insert(top, i, id)
+	}
+	return top, len(set) - len(top)
 }
 
 // contested reports whether a per-node rule rejects a node for GPUs that

@@ -30,6 +30,10 @@ type Config struct {
 	// PreemptSearches bounds the victim searches of one pass
 	// (DefaultPreemptSearches when 0; negative: no bound).
 	PreemptSearches int
+	// ExplainDepth is how many jobs of a pass that keep waiting get their
+	// pending reason rebuilt (DefaultExplainDepth when 0; negative: all);
+	// deeper jobs keep their last reason (placement.Input.MaxExplain).
+	ExplainDepth int
 	// CheckpointStore is the URI under which jobs' checkpoints go.
 	CheckpointStore string
 }
@@ -44,6 +48,12 @@ const DefaultReservations = 1
 // search per job. The rest are searched on the next pass, which the
 // commit of this one's plan starts.
 const DefaultPreemptSearches = 16
+
+// DefaultExplainDepth is the waiting jobs a pass explains anew: a
+// reason reads every node, and rebuilding thousands a pass was most of
+// the pass's time in the openb over-time simulation (bench/README.md).
+// Slurm's main scheduler looks at 100 jobs a cycle by default.
+const DefaultExplainDepth = 128
 
 // DefaultPreemptHold is how long a preemption's freed nodes stay held.
 const DefaultPreemptHold = 10 * time.Minute
@@ -68,6 +78,16 @@ func (c *Config) reservations() int {
 		return c.MaxReservations
 	}
 	return DefaultReservations
+}
+
+func (c *Config) explainDepth() int {
+	switch {
+	case c.ExplainDepth < 0:
+		return 0
+	case c.ExplainDepth == 0:
+		return DefaultExplainDepth
+	}
+	return c.ExplainDepth
 }
 
 func (c *Config) preemptSearches() int {

@@ -102,7 +102,8 @@ func Pass(v View, cfg Config, in Input) Output {
 	// jobs this pass tries, in which order.
 	adm := admit(&cfg, job, pending, nodes, live)
 	pin := placement.Input{Nodes: nodes, Allocs: live, Pending: adm.order,
-		Preempt: !cfg.NoPreemption, Backfill: !cfg.NoBackfill, MaxReservations: cfg.reservations(), MaxPreemptSearches: cfg.preemptSearches()}
+		Preempt: !cfg.NoPreemption, Backfill: !cfg.NoBackfill, MaxReservations: cfg.reservations(), MaxPreemptSearches: cfg.preemptSearches(),
+		MaxExplain: cfg.explainDepth()}
 	pin.Holds = holds(pending, in.Now, wake)
 	if pin.Preempt || pin.Backfill {
 		pin.Run = runInfo(&cfg, job, live, in.Now)
@@ -182,9 +183,9 @@ func Pass(v View, cfg Config, in Input) Output {
 func wireReasons(e placement.Explanation) []api.Reason {
 	out := make([]api.Reason, len(e.Reasons))
 	for i, r := range e.Reasons {
-		out[i] = api.Reason{Rule: r.Rule.String(), Nodes: r.Nodes, Detail: r.Detail, Holders: r.Holders}
+		out[i] = api.Reason{Rule: r.Rule.String(), Nodes: r.Nodes, Detail: r.Detail, Holders: r.Holders, MoreHolders: r.MoreHolders}
 		if n := len(r.Holders); n > api.MaxReasonHolders {
-			out[i].Holders, out[i].MoreHolders = r.Holders[:api.MaxReasonHolders:api.MaxReasonHolders], n-api.MaxReasonHolders
+			out[i].Holders, out[i].MoreHolders = r.Holders[:api.MaxReasonHolders:api.MaxReasonHolders], r.MoreHolders+n-api.MaxReasonHolders
 		}
 	}
 	return out
