@@ -52,7 +52,9 @@ var commandExamples = map[string]string{
   ark health --addr 10.0.0.1:4680 --timeout 2s
   ark health --agent 10.0.0.7:4690`,
 	"infer": `  ark infer serve-1a2b3c --prompt "ROMEO:" --tokens 64
-  ark infer serve-1a2b3c --prompt "ROMEO:" --temperature 0`,
+  ark infer serve-1a2b3c --prompt "ROMEO:" --temperature 0
+  ark infer serve-1a2b3c --chat --model bard --stream --prompt "Who art thou?"
+  ark infer serve-1a2b3c --model bard --prompt "ROMEO:" -o json   # OpenAI's completion object`,
 	"example rendezvous": `  # as a job's command (see examples/hello-gang.yaml):
   ark example rendezvous --timeout 2m`,
 	"example http-service": `  # as a service's command (see examples/service.yaml):

@@ -131,6 +131,7 @@ task:
 	if code, out := ask("nope"); code != 404 || !strings.Contains(out, "model_not_found") {
 		t.Fatalf("unknown model: %d %s", code, out)
 	}
+	inferCLI(t, s.http, srv, answer.Choices[0].Message.Content)
 	resp, err := http.Get(endpoint + "/v1/models")
 	if err != nil {
 		t.Fatal(err)
@@ -142,5 +143,55 @@ task:
 	}
 	if _, err := cli(t, s.http, "job", "cancel", srv); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// inferCLI asks service srv, which serves gpt-tiny and the adapter bard,
+// with ark infer --model/--chat/--stream/-o json through the endpoint;
+// bardChat is bard's greedy chat answer to "ROMEO:" in 12 tokens, asked
+// of the replica directly.
+func inferCLI(t *testing.T, addr, srv, bardChat string) {
+	t.Helper()
+	args := func(more ...string) []string {
+		return append([]string{"infer", srv, "--prompt", "ROMEO:", "--tokens", "12", "--temperature", "0"}, more...)
+	}
+	out, err := cli(t, addr, args("--chat", "--model", "bard", "-o", "json")...)
+	var whole struct {
+		Object  string `json:"object"`
+		Model   string `json:"model"`
+		Choices []struct {
+			Message struct{ Role, Content string } `json:"message"`
+		} `json:"choices"`
+		Usage struct {
+			CompletionTokens int `json:"completion_tokens"`
+		} `json:"usage"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &whole) != nil || whole.Object != "chat.completion" || whole.Model != "bard" ||
+		len(whole.Choices) != 1 || whole.Choices[0].Message.Role != "assistant" || whole.Choices[0].Message.Content != bardChat ||
+		whole.Usage.CompletionTokens != 12 {
+		t.Fatalf("infer --chat --model bard -o json: %v\n%s\nwant the content %q", err, out, bardChat)
+	}
+	// Streamed, the same greedy answer arrives piece by piece.
+	if out, err := cli(t, addr, args("--chat", "--model", "bard", "--stream")...); err != nil || out != bardChat+"\n" {
+		t.Errorf("infer --chat --model bard --stream: %v %q, want %q", err, out, bardChat+"\n")
+	}
+	// A completion of the base continues the prompt, whole or streamed.
+	whole1, err := cli(t, addr, args("--model", "gpt-tiny")...)
+	if err != nil || !strings.HasPrefix(whole1, "ROMEO:") || len(whole1) <= len("ROMEO:\n") {
+		t.Fatalf("infer --model gpt-tiny: %v %q", err, whole1)
+	}
+	if out, err := cli(t, addr, args("--model", "gpt-tiny", "--stream")...); err != nil || out != whole1 {
+		t.Errorf("infer --model gpt-tiny --stream: %v %q, want %q", err, out, whole1)
+	}
+	// The replica's OpenAI error comes back with its message and exit 1;
+	// --stream with -o json is a usage error.
+	if _, err := cli(t, addr, args("--chat", "--model", "nope")...); exitCodeOf(err) != 1 || !strings.Contains(err.Error(), `404 Not Found: the model "nope" does not exist`) {
+		t.Errorf("infer --model nope: %v, want exit 1 naming the model", err)
+	}
+	if _, err := cli(t, addr, args("--chat", "--model", "nope", "--stream")...); exitCodeOf(err) != 1 || !strings.Contains(err.Error(), `model "nope"`) {
+		t.Errorf("infer --model nope --stream: %v, want exit 1 naming the model", err)
+	}
+	if _, err := cli(t, addr, args("--stream", "-o", "json")...); exitCodeOf(err) != 2 {
+		t.Errorf("infer --stream -o json: %v, want exit 2", err)
 	}
 }
