@@ -64,6 +64,9 @@ var commandExamples = map[string]string{
   ark job update echo-1a2b3c v2.yaml --check-version 3   # refused if another update came first`,
 	"job promote": `  ark job promote echo-1a2b3c          # the canaries are healthy: roll out the rest
   ark job promote echo-1a2b3c --wait`,
+	"job adapter add": `  ark job adapter add serve-1a2b3c legal model://legal@2
+  ark job adapter add serve-1a2b3c legal file:///data/nlp/ckpt/legal-ft --pinned`,
+	"job adapter rm": `  ark job adapter rm serve-1a2b3c legal`,
 	"job history": `  ark job history echo-1a2b3c
   ark job history echo-1a2b3c -o json`,
 	"job revert": `  ark job revert echo-1a2b3c 2 --wait  # back to version 2's spec, as a new version`,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/api/client"
+	"github.com/ark-sched/ark/scheduler/server"
 )
 
 // TestSystemLoRA drives 1+N through the CLI and HTTP, as separate
@@ -25,7 +26,13 @@ func TestSystemLoRA(t *testing.T) {
 	}
 	cpuHeavy(t)
 	s := newSrv(t)
-	s.start(t)
+	// With a cluster key: checkpoints are sealed, and the servers can
+	// manage the service's adapters (ark job adapter).
+	keyFile := filepath.Join(t.TempDir(), "cluster.key")
+	if err := server.CreateClusterKeyFile(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	s.start(t, "--cluster-key-file", keyFile)
 	startAgents(t, s.http, "1xH200:141Gi", []string{"a"})
 	c, err := client.New(s.http)
 	if err != nil {
@@ -132,6 +139,7 @@ task:
 		t.Fatalf("unknown model: %d %s", code, out)
 	}
 	inferCLI(t, s.http, srv, answer.Choices[0].Message.Content)
+	adapterCLI(t, s.http, srv, endpoint, adapter)
 	resp, err := http.Get(endpoint + "/v1/models")
 	if err != nil {
 		t.Fatal(err)
@@ -193,5 +201,35 @@ func inferCLI(t *testing.T, addr, srv, bardChat string) {
 	}
 	if _, err := cli(t, addr, args("--stream", "-o", "json")...); exitCodeOf(err) != 2 {
 		t.Errorf("infer --stream -o json: %v, want exit 2", err)
+	}
+}
+
+// adapterCLI loads adapterURI into service srv as a second adapter with
+// ark job adapter add, asks it with ark infer, and removes it. The replica
+// (at endpoint) takes adapters only with the servers' derived token now,
+// not from a caller on its machine.
+func adapterCLI(t *testing.T, addr, srv, endpoint, adapterURI string) {
+	t.Helper()
+	resp, err := http.Post(endpoint+"/v1/adapters", "application/json", strings.NewReader(`{"name":"x","uri":"`+adapterURI+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a local caller without the token loads an adapter: %s, want 401", resp.Status)
+	}
+	out, err := cli(t, addr, "job", "adapter", "add", srv, "bard2", adapterURI)
+	if err != nil || !strings.Contains(out, "adapter bard2 loaded from "+adapterURI+" on 1 replicas") {
+		t.Fatalf("job adapter add: %v %q", err, out)
+	}
+	ask := []string{"infer", srv, "--chat", "--model", "bard2", "--prompt", "ROMEO:", "--tokens", "4", "--temperature", "0", "-o", "json"}
+	if out, err := cli(t, addr, ask...); err != nil || !strings.Contains(out, `"model": "bard2"`) {
+		t.Fatalf("infer --model bard2: %v %q", err, out)
+	}
+	if out, err := cli(t, addr, "job", "adapter", "rm", srv, "bard2"); err != nil || !strings.Contains(out, "adapter bard2 removed") {
+		t.Fatalf("job adapter rm: %v %q", err, out)
+	}
+	if _, err := cli(t, addr, ask...); exitCodeOf(err) != 1 || !strings.Contains(err.Error(), `"bard2" does not exist`) {
+		t.Errorf("bard2 after rm: %v, want not found", err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/spec"
+	"github.com/ark-sched/ark/storage/crypt"
 	"github.com/ark-sched/ark/worker/serve"
 	"github.com/ark-sched/ark/worker/serve/rules"
 	"github.com/ark-sched/ark/worker/train"
@@ -52,7 +53,9 @@ Requests for different adapters share each decode step. Adapters live in
 --adapter-slots compute slots, an LRU cache of --host-adapters in host memory,
 and the object store; POST /v1/adapters {"name","uri"} loads one at run time
 and DELETE /v1/adapters/NAME removes it (with --admin-token-file: that bearer
-token; without: from this machine only); GET /v1/adapters shows their tiers.
+token; in an Ark task of a cluster with checkpoint keys: the token the servers
+derive from the namespace key, ark job adapter add|rm; else from this machine
+only); GET /v1/adapters shows their tiers.
 Intervention rules (--rules FILE: a YAML or JSON list, as task.builtin.rules in
 a job spec) block, mask or route prompts and mask or block generated text,
 streamed or not; GET /v1/rules shows them with how often each acted, PUT
@@ -105,6 +108,13 @@ standalone, give --listen. It stops on SIGTERM.`,
 				if opt.AdminToken = strings.TrimSpace(string(tok)); opt.AdminToken == "" {
 					return usagef("--admin-token-file %s is empty", adminTokenFile)
 				}
+			}
+			if job := os.Getenv("ARK_JOB_ID"); opt.AdminToken == "" && job != "" && keys.Seal() != nil {
+				// In a task of a cluster with checkpoint keys: the servers
+				// manage this replica's adapters (POST /v1/jobs/JOB/adapters)
+				// with a token derived from the namespace key this task
+				// holds; nothing else, loopback included, may.
+				opt.AdminToken = crypt.ServiceAdminToken(keys.Seal(), job)
 			}
 			if opt.Rules, err = readRules(rulesFile, rulesJSON); err != nil {
 				return err

@@ -39,6 +39,11 @@
 // /v1/adapters/{name} removes one (its running requests finish); GET
 // /v1/adapters shows each adapter's tier. Managing adapters needs
 // Options.AdminToken as a bearer token, or, without one, a loopback client.
+// In an Ark task with a checkpoint key, ark task serve sets AdminToken to
+// the token the servers derive from the namespace key
+// (crypt.ServiceAdminToken), so only they manage it (ark job adapter).
+// client.go holds the client's side: the wire types and ReadStream, the
+// reader of a streamed answer (ark infer --stream).
 // GET /v1/models lists adapters with the base as parent and their
 // checkpoint as root. RunLoad (loadgen.go) is the load generator of
 // `ark bench serve`.
