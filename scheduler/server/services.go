@@ -215,6 +215,9 @@ func (s *Server) handleService(w http.ResponseWriter, r *http.Request) {
 			r.Method, r.PathValue("rest"), id))
 		return
 	}
+	if !s.serviceAllowed(w, j) {
+		return
+	}
 	targets, why := readyReplicas(snap, j)
 	if len(targets) == 0 && j.Service && j.Status == api.JobRunning && j.Spec.Replicas == 0 && j.Spec.Autoscale != nil {
 		// Scaled to zero: the leader wakes it and this request waits.
