@@ -63,16 +63,21 @@ func TestReadStream(t *testing.T) {
 
 // TestClientAgainstServer sends NewCompletionRequest to a real server,
 // whole and streamed, completion and chat: the stream read by ReadStream
-// is the whole answer's text, with its usage.
+// is the whole answer's text, with its usage. A request without a model
+// is the base's, as vLLM answers it.
 func TestClientAgainstServer(t *testing.T) {
 	url, _ := startedServer(t)
-	for _, chat := range []bool{false, true} {
+	for i, chat := range []bool{false, true, false, true} {
+		model := "gpt-test"
+		if i >= 2 {
+			model = ""
+		}
 		path := "/v1/completions"
 		if chat {
 			path = "/v1/chat/completions"
 		}
 		ask := func(stream bool) *http.Response {
-			b, err := json.Marshal(NewCompletionRequest("gpt-test", "the cat", chat, stream, 20, 0, 5))
+			b, err := json.Marshal(NewCompletionRequest(model, "the cat", chat, stream, 20, 0, 5))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,7 +97,7 @@ func TestClientAgainstServer(t *testing.T) {
 		}
 		var got strings.Builder
 		finish, u, err := ReadStream(ask(true).Body, func(s string) error { got.WriteString(s); return nil })
-		if err != nil || got.String() != whole.Text() || whole.Text() == "" || finish != whole.FinishReason() ||
+		if err != nil || got.String() != whole.Text() || whole.Text() == "" || finish != whole.FinishReason() || whole.Model != "gpt-test" ||
 			u == nil || u.CompletionTokens != 20 || whole.Usage.CompletionTokens != 20 {
 			t.Errorf("chat %v: streamed %q (%q %+v %v), whole %q (%q)", chat, got.String(), finish, u, err, whole.Text(), whole.FinishReason())
 		}

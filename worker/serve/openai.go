@@ -136,6 +136,9 @@ func (s *Server) handleOpenAI(w http.ResponseWriter, r *http.Request, chat bool)
 		writeError(w, badRequest("", "invalid_json", "could not parse the JSON body: %v", err))
 		return
 	}
+	if body.Model == "" {
+		body.Model = s.opt.Model // as vLLM: no model is the base
+	}
 	c := completion{ID: newID(chat), Object: "text_completion", Created: time.Now().Unix(), Model: body.Model}
 	if chat {
 		c.Object = "chat.completion"
