@@ -36,9 +36,11 @@ type Limits struct {
 	// services of one namespace (/v1/services/{job}/..., every caller
 	// and token of the namespace together), at each server: a token
 	// bucket per namespace, 429 with Retry-After in OpenAI's error shape
-	// past it. Those requests are not charged to TenantRate: inference
-	// traffic must not starve a tenant's control calls, nor the control
-	// plane's budget cap inference. 0 means no limit.
+	// past it. With it set, those requests are not charged to
+	// TenantRate: inference traffic must not starve a tenant's control
+	// calls, nor the control plane's budget cap inference. 0 (the
+	// default) means none, and service calls count against TenantRate
+	// like any other.
 	ServiceRate  float64
 	ServiceBurst int
 	// NamespaceMaxJobs caps the unfinished (pending or running) jobs of
@@ -61,8 +63,6 @@ var DefaultLimits = Limits{
 	IdleTimeout:       2 * time.Minute,
 	TenantRate:        50,
 	TenantBurst:       100,
-	ServiceRate:       200,
-	ServiceBurst:      400,
 	NamespaceMaxJobs:  5000,
 	SnapshotMaxBytes:  4 << 30,
 	SnapshotTimeout:   30 * time.Minute,

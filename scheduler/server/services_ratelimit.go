@@ -19,6 +19,8 @@ import (
 // OpenAI client backs off the same way. The per-model buckets of a builtin
 // replica (task.builtin.rateLimit) still apply behind it. With N servers
 // a namespace may get N times the rate, as a client spreads its calls.
+// Off by default (as the per-model buckets): then service calls count
+// against the token's own bucket (Limits.TenantRate) as any other call.
 
 // isServiceCall reports whether r is a call to a service's endpoint,
 // charged to its namespace's bucket rather than the token's.

@@ -114,3 +114,32 @@ func TestServiceNamespaceRateLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceCallsCountAgainstTokenWithoutServiceRate: with no service
+// bucket (the default) a namespace token's service calls take from its
+// own bucket, as every call did before the service bucket existed.
+func TestServiceCallsCountAgainstTokenWithoutServiceRate(t *testing.T) {
+	lim := DefaultLimits
+	lim.TenantRate, lim.TenantBurst = 0.01, 3
+	s := tokenServer(t, Config{Limits: &lim})
+	ctx := context.Background()
+	sub, err := as(t, s, mgmtTok).SubmitJob(ctx, []byte(`{"name":"svc","namespace":"nlp","kind":"inference","resources":{"gpus":1},"task":{"driver":"exec","exec":{"command":["serve"]}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []int
+	for range 4 {
+		req, _ := http.NewRequest("GET", "http://"+s.HTTPAddr()+"/v1/services/"+sub.ID+"/v1/models", nil)
+		req.Header.Set("Authorization", "Bearer "+nlpTok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+	}
+	// No replica (no node): 503 while the token's bucket lasts, then 429.
+	if fmt.Sprint(codes) != "[503 503 503 429]" {
+		t.Errorf("service calls answered %v, want [503 503 503 429]", codes)
+	}
+}
