@@ -114,13 +114,12 @@ type Server struct {
 	tls   *tlsSetup
 	lim   Limits
 	rate  *rateLimiter
-	// svcRate is the per-namespace bucket of service calls
-	// (services_ratelimit.go).
-	svcRate *rateLimiter
-	audit   *audit.Log
-	met     *serverMetrics
-	svc     serviceProxy // services' stable endpoints (services.go)
-	loads   loadTable    // replicas' loads, for the autoscaler (autoscale.go)
+	audit *audit.Log
+	met   *serverMetrics
+	svc   serviceProxy // services' stable endpoints (services.go)
+	loads loadTable    // replicas' loads, for the autoscaler (autoscale.go)
+
+	svcRate *rateLimiter // each namespace's bucket of service calls (services_ratelimit.go)
 
 	ln      net.Listener
 	httpSrv *http.Server
@@ -191,8 +190,8 @@ func New(cfg Config) (*Server, error) {
 	if tlsSet.http != nil {
 		ln = tls.NewListener(ln, tlsSet.http)
 	}
-	s := &Server{cfg: cfg, log: log, fsm: fsm, store: fsm.Store(), raft: node, ln: ln, peers: map[string]bool{}, bootIndex: node.LastIndex(), acl: cfg.ACL, tls: tlsSet, lim: lim, rate: newRateLimiter(lim.TenantRate, lim.TenantBurst),
-		svcRate: newRateLimiter(lim.ServiceRate, lim.ServiceBurst), met: met}
+	s := &Server{cfg: cfg, log: log, fsm: fsm, store: fsm.Store(), raft: node, ln: ln, peers: map[string]bool{}, bootIndex: node.LastIndex(), acl: cfg.ACL, tls: tlsSet, lim: lim, rate: newRateLimiter(lim.TenantRate, lim.TenantBurst), met: met}
+	s.svcRate = newRateLimiter(lim.ServiceRate, lim.ServiceBurst)
 	if cfg.AuditPath == "" {
 		cfg.AuditPath = filepath.Join(cfg.DataDir, "audit.log")
 		s.cfg.AuditPath = cfg.AuditPath
