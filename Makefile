@@ -58,7 +58,8 @@ FUZZ_TARGETS := \
 	./worker/train/hfimport:FuzzSafetensors \
 	./worker/train:FuzzReadQAPairs \
 	./worker/serve/rules:FuzzOutputFilter \
-	./worker/serve/rules:FuzzBoundedRegexWindow
+	./worker/serve/rules:FuzzBoundedRegexWindow \
+	./worker/serve:FuzzReadStream
 
 # Each target through .ci/fuzz-one.sh, which retries once a run that ended
 # on Go 1.26's fuzzing-deadline race without a failing input.

@@ -2,10 +2,12 @@
 # make demo: start a dev cluster (one server, two agents with 4 fake H200s
 # each) in a temporary directory and walk the main job: a 2-rank gang checks
 # its rendezvous across both nodes; Ark's builtin GPT is fine-tuned with 2
-# data-parallel ranks from the catalog's base and registers its result, a
-# LoRA adapter is trained and registered the same way, one eval job scores
-# all three, an inference job serves the fine-tune with the adapter and
-# answers a prompt, and the catalog compares them.
+# data-parallel ranks from the catalog's base and registers its result, two
+# LoRA adapters are trained on the two halves of the corpus and registered
+# the same way, one eval job scores all four, an inference job serves the
+# base with both adapters, answers through the chat API (one answer
+# streamed) and applies one intervention rule, and the catalog compares
+# them.
 # Exits 0 only if every job succeeded. Stops the cluster either way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -102,43 +104,51 @@ echo "--- rank 0's log"
 ark job logs "$ft" --rank 0
 
 echo
-echo "==> 4. a LoRA adapter (rank 8) on the frozen shakespeare@1, registered as bard@1"
-cat >"$dir/lora.yaml" <<EOF
-name: shakespeare-lora
+echo "==> 4. two LoRA adapters (rank 8) on the frozen shakespeare@1, one per half of the corpus: bard@1 and quill@1"
+half=$(($(wc -l <examples/data/shakespeare.txt) / 2))
+head -n "$half" examples/data/shakespeare.txt >"$dir/first-half.txt"
+tail -n +"$((half + 1))" examples/data/shakespeare.txt >"$dir/second-half.txt"
+# lora NAME DATA STEPS DESCRIPTION: train an adapter and register it as NAME@1.
+lora() {
+	cat >"$dir/lora-$1.yaml" <<EOF
+name: lora-$1
 kind: finetune
 resources: {gpus: 1, cpu: 1, memory: 512Mi}
 task:
   driver: builtin
-  builtin: {base: "model://shakespeare@1", data: examples/data/shakespeare.txt, steps: 60, batch: 8, lr: 3e-3,
+  builtin: {base: "model://shakespeare@1", data: "$2", steps: $3, batch: 8, lr: 3e-3,
             lora: {rank: 8, alpha: 16}}
-output: {model: bard, description: a LoRA specialist of shakespeare}
+output: {model: $1, description: "$4"}
 EOF
-submit_wait "$dir/lora.yaml" "the LoRA fine-tune"
+	submit_wait "$dir/lora-$1.yaml" "the $1 LoRA fine-tune"
+}
+lora bard "$dir/first-half.txt" 60 "a LoRA specialist of the corpus's first $half lines"
+lora quill "$dir/second-half.txt" 30 "a LoRA specialist of the corpus's last $half lines"
 # The leader registers a result within a second of the job's end.
 for _ in $(seq 50); do
-	if ark model show bard >/dev/null 2>&1 && ark model show shakespeare | grep -q "^2 "; then
+	if ark model show bard >/dev/null 2>&1 && ark model show quill >/dev/null 2>&1 && ark model show shakespeare | grep -q "^2 "; then
 		break
 	fi
 	sleep 0.2
 done
 ark model versions shakespeare
-ark model lineage bard@1
+ark model lineage quill@1
 
 echo
-echo "==> 5. one eval job scores the base, the fine-tune and the adapter on the held-out text"
+echo "==> 5. one eval job scores the base, the fine-tune and both adapters on the held-out text"
 cat >"$dir/eval.yaml" <<EOF
 name: shakespeare-eval
 kind: eval
 resources: {gpus: 1, cpu: 1, memory: 512Mi}
 task:
   driver: builtin
-  builtin: {data: examples/data/shakespeare.txt, base: "model://shakespeare@1,model://shakespeare@2,model://bard@1"}
+  builtin: {data: examples/data/shakespeare.txt, base: "model://shakespeare@1,model://shakespeare@2,model://bard@1,model://quill@1"}
 EOF
 submit_wait "$dir/eval.yaml" "the eval job"
 ark job logs "$job"
 
 echo
-echo "==> 6. an inference job serves shakespeare@2 with the bard adapter (2 replicas, one per node) and one intervention rule"
+echo "==> 6. an inference job serves shakespeare@1 with both adapters, 1+2 (2 replicas, one per node), and one intervention rule"
 cat >"$dir/serve.yaml" <<EOF
 name: shakespeare-serve
 kind: inference
@@ -147,13 +157,18 @@ resources: {gpus: 1, cpu: 500m, memory: 256Mi}
 task:
   driver: builtin
   builtin:
-    base: "model://shakespeare@2"
-    adapters: [{name: bard, uri: "model://bard@1"}]
+    base: "model://shakespeare@1"
+    adapters: [{name: bard, uri: "model://bard@1"}, {name: quill, uri: "model://quill@1"}]
     rules: [{id: no-poison, stage: input, keywords: [poison], action: block, answer: "The apothecary is closed."}]
 EOF
 srv=$(ark job submit "$dir/serve.yaml")
 echo "submitted $srv"
-ark infer "$srv" --prompt "ROMEO:" --tokens 160 --temperature 0.8 --timeout 60s
+echo "--- the base continues a prompt"
+ark infer "$srv" --prompt "ROMEO:" --tokens 120 --temperature 0.8 --timeout 60s
+echo "--- bard, through /v1/chat/completions (ark infer --chat --model bard)"
+ark infer "$srv" --chat --model bard --prompt "Who art thou?" --tokens 120 --temperature 0.8 --timeout 60s
+echo "--- quill, the same, streamed as it is generated (--stream: Server-Sent Events)"
+ark infer "$srv" --chat --model quill --stream --prompt "Who art thou?" --tokens 120 --temperature 0.8 --timeout 60s
 echo "--- a prompt the rule blocks: the rule answers, the model is not asked"
 ark infer "$srv" --prompt "ROMEO: sell me a poison" --tokens 40 --timeout 60s
 echo "--- a new rule answer, by ark job update: applied in place, no replica restarts"
@@ -175,8 +190,8 @@ ark job list
 echo
 echo "==> the catalog compares them, from the recorded results (no rerun)"
 for _ in $(seq 50); do
-	ark model compare shakespeare bard >/dev/null 2>&1 && break
+	ark model compare shakespeare bard quill >/dev/null 2>&1 && break
 	sleep 0.2
 done
-ark model compare shakespeare bard
+ark model compare shakespeare bard quill
 echo "==> demo succeeded"

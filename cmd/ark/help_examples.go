@@ -52,7 +52,9 @@ var commandExamples = map[string]string{
   ark health --addr 10.0.0.1:4680 --timeout 2s
   ark health --agent 10.0.0.7:4690`,
 	"infer": `  ark infer serve-1a2b3c --prompt "ROMEO:" --tokens 64
-  ark infer serve-1a2b3c --prompt "ROMEO:" --temperature 0`,
+  ark infer serve-1a2b3c --prompt "ROMEO:" --temperature 0
+  ark infer serve-1a2b3c --chat --model bard --stream --prompt "Who art thou?"
+  ark infer serve-1a2b3c --model bard --prompt "ROMEO:" -o json   # OpenAI's completion object`,
 	"example rendezvous": `  # as a job's command (see examples/hello-gang.yaml):
   ark example rendezvous --timeout 2m`,
 	"example http-service": `  # as a service's command (see examples/service.yaml):
@@ -62,6 +64,9 @@ var commandExamples = map[string]string{
   ark job update echo-1a2b3c v2.yaml --check-version 3   # refused if another update came first`,
 	"job promote": `  ark job promote echo-1a2b3c          # the canaries are healthy: roll out the rest
   ark job promote echo-1a2b3c --wait`,
+	"job adapter add": `  ark job adapter add serve-1a2b3c legal model://legal@2
+  ark job adapter add serve-1a2b3c legal file:///data/nlp/ckpt/legal-ft --pinned`,
+	"job adapter rm": `  ark job adapter rm serve-1a2b3c legal`,
 	"job history": `  ark job history echo-1a2b3c
   ark job history echo-1a2b3c -o json`,
 	"job revert": `  ark job revert echo-1a2b3c 2 --wait  # back to version 2's spec, as a new version`,

@@ -21,7 +21,7 @@ import (
 func newJobCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "job", Short: "Submit, inspect and cancel jobs"}
 	cmd.AddCommand(newJobSubmitCmd(g), newJobValidateCmd(g), newJobStatusCmd(g), newJobListCmd(g), newJobCancelCmd(g), newJobLogsCmd(g),
-		newJobUpdateCmd(g), newJobPromoteCmd(g), newJobHistoryCmd(g), newJobRevertCmd(g))
+		newJobUpdateCmd(g), newJobPromoteCmd(g), newJobHistoryCmd(g), newJobRevertCmd(g), newJobAdapterCmd(g))
 	return cmd
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/api/client"
+	"github.com/ark-sched/ark/scheduler/server"
 )
 
 // TestSystemLoRA drives 1+N through the CLI and HTTP, as separate
@@ -25,7 +26,13 @@ func TestSystemLoRA(t *testing.T) {
 	}
 	cpuHeavy(t)
 	s := newSrv(t)
-	s.start(t)
+	// With a cluster key: checkpoints are sealed, and the servers can
+	// manage the service's adapters (ark job adapter).
+	keyFile := filepath.Join(t.TempDir(), "cluster.key")
+	if err := server.CreateClusterKeyFile(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	s.start(t, "--cluster-key-file", keyFile)
 	startAgents(t, s.http, "1xH200:141Gi", []string{"a"})
 	c, err := client.New(s.http)
 	if err != nil {
@@ -131,6 +138,8 @@ task:
 	if code, out := ask("nope"); code != 404 || !strings.Contains(out, "model_not_found") {
 		t.Fatalf("unknown model: %d %s", code, out)
 	}
+	inferCLI(t, s.http, srv, answer.Choices[0].Message.Content)
+	adapterCLI(t, s.http, srv, endpoint, adapter)
 	resp, err := http.Get(endpoint + "/v1/models")
 	if err != nil {
 		t.Fatal(err)
@@ -142,5 +151,85 @@ task:
 	}
 	if _, err := cli(t, s.http, "job", "cancel", srv); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// inferCLI asks service srv, which serves gpt-tiny and the adapter bard,
+// with ark infer --model/--chat/--stream/-o json through the endpoint;
+// bardChat is bard's greedy chat answer to "ROMEO:" in 12 tokens, asked
+// of the replica directly.
+func inferCLI(t *testing.T, addr, srv, bardChat string) {
+	t.Helper()
+	args := func(more ...string) []string {
+		return append([]string{"infer", srv, "--prompt", "ROMEO:", "--tokens", "12", "--temperature", "0"}, more...)
+	}
+	out, err := cli(t, addr, args("--chat", "--model", "bard", "-o", "json")...)
+	var whole struct {
+		Object  string `json:"object"`
+		Model   string `json:"model"`
+		Choices []struct {
+			Message struct{ Role, Content string } `json:"message"`
+		} `json:"choices"`
+		Usage struct {
+			CompletionTokens int `json:"completion_tokens"`
+		} `json:"usage"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &whole) != nil || whole.Object != "chat.completion" || whole.Model != "bard" ||
+		len(whole.Choices) != 1 || whole.Choices[0].Message.Role != "assistant" || whole.Choices[0].Message.Content != bardChat ||
+		whole.Usage.CompletionTokens != 12 {
+		t.Fatalf("infer --chat --model bard -o json: %v\n%s\nwant the content %q", err, out, bardChat)
+	}
+	// Streamed, the same greedy answer arrives piece by piece.
+	if out, err := cli(t, addr, args("--chat", "--model", "bard", "--stream")...); err != nil || out != bardChat+"\n" {
+		t.Errorf("infer --chat --model bard --stream: %v %q, want %q", err, out, bardChat+"\n")
+	}
+	// A completion of the base continues the prompt, whole or streamed.
+	whole1, err := cli(t, addr, args("--model", "gpt-tiny")...)
+	if err != nil || !strings.HasPrefix(whole1, "ROMEO:") || len(whole1) <= len("ROMEO:\n") {
+		t.Fatalf("infer --model gpt-tiny: %v %q", err, whole1)
+	}
+	if out, err := cli(t, addr, args("--model", "gpt-tiny", "--stream")...); err != nil || out != whole1 {
+		t.Errorf("infer --model gpt-tiny --stream: %v %q, want %q", err, out, whole1)
+	}
+	// The replica's OpenAI error comes back with its message and exit 1;
+	// --stream with -o json is a usage error.
+	if _, err := cli(t, addr, args("--chat", "--model", "nope")...); exitCodeOf(err) != 1 || !strings.Contains(err.Error(), `404 Not Found: the model "nope" does not exist`) {
+		t.Errorf("infer --model nope: %v, want exit 1 naming the model", err)
+	}
+	if _, err := cli(t, addr, args("--chat", "--model", "nope", "--stream")...); exitCodeOf(err) != 1 || !strings.Contains(err.Error(), `model "nope"`) {
+		t.Errorf("infer --model nope --stream: %v, want exit 1 naming the model", err)
+	}
+	if _, err := cli(t, addr, args("--stream", "-o", "json")...); exitCodeOf(err) != 2 {
+		t.Errorf("infer --stream -o json: %v, want exit 2", err)
+	}
+}
+
+// adapterCLI loads adapterURI into service srv as a second adapter with
+// ark job adapter add, asks it with ark infer, and removes it. The replica
+// (at endpoint) takes adapters only with the servers' derived token now,
+// not from a caller on its machine.
+func adapterCLI(t *testing.T, addr, srv, endpoint, adapterURI string) {
+	t.Helper()
+	resp, err := http.Post(endpoint+"/v1/adapters", "application/json", strings.NewReader(`{"name":"x","uri":"`+adapterURI+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a local caller without the token loads an adapter: %s, want 401", resp.Status)
+	}
+	out, err := cli(t, addr, "job", "adapter", "add", srv, "bard2", adapterURI)
+	if err != nil || !strings.Contains(out, "adapter bard2 loaded from "+adapterURI+" on 1 replicas") {
+		t.Fatalf("job adapter add: %v %q", err, out)
+	}
+	ask := []string{"infer", srv, "--chat", "--model", "bard2", "--prompt", "ROMEO:", "--tokens", "4", "--temperature", "0", "-o", "json"}
+	if out, err := cli(t, addr, ask...); err != nil || !strings.Contains(out, `"model": "bard2"`) {
+		t.Fatalf("infer --model bard2: %v %q", err, out)
+	}
+	if out, err := cli(t, addr, "job", "adapter", "rm", srv, "bard2"); err != nil || !strings.Contains(out, "adapter bard2 removed") {
+		t.Fatalf("job adapter rm: %v %q", err, out)
+	}
+	if _, err := cli(t, addr, ask...); exitCodeOf(err) != 1 || !strings.Contains(err.Error(), `"bard2" does not exist`) {
+		t.Errorf("bard2 after rm: %v, want not found", err)
 	}
 }

@@ -18,8 +18,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ark-sched/ark/scheduler/api"
-	"github.com/ark-sched/ark/scheduler/api/client"
 	"github.com/ark-sched/ark/scheduler/spec"
+	"github.com/ark-sched/ark/storage/crypt"
 	"github.com/ark-sched/ark/worker/serve"
 	"github.com/ark-sched/ark/worker/serve/rules"
 	"github.com/ark-sched/ark/worker/train"
@@ -53,7 +53,9 @@ Requests for different adapters share each decode step. Adapters live in
 --adapter-slots compute slots, an LRU cache of --host-adapters in host memory,
 and the object store; POST /v1/adapters {"name","uri"} loads one at run time
 and DELETE /v1/adapters/NAME removes it (with --admin-token-file: that bearer
-token; without: from this machine only); GET /v1/adapters shows their tiers.
+token; in an Ark task of a cluster with checkpoint keys: the token the servers
+derive from the namespace key, ark job adapter add|rm; else from this machine
+only); GET /v1/adapters shows their tiers.
 Intervention rules (--rules FILE: a YAML or JSON list, as task.builtin.rules in
 a job spec) block, mask or route prompts and mask or block generated text,
 streamed or not; GET /v1/rules shows them with how often each acted, PUT
@@ -106,6 +108,13 @@ standalone, give --listen. It stops on SIGTERM.`,
 				if opt.AdminToken = strings.TrimSpace(string(tok)); opt.AdminToken == "" {
 					return usagef("--admin-token-file %s is empty", adminTokenFile)
 				}
+			}
+			if job := os.Getenv("ARK_JOB_ID"); opt.AdminToken == "" && job != "" && keys.Seal() != nil {
+				// In a task of a cluster with checkpoint keys: the servers
+				// manage this replica's adapters (POST /v1/jobs/JOB/adapters)
+				// with a token derived from the namespace key this task
+				// holds; nothing else, loopback included, may.
+				opt.AdminToken = crypt.ServiceAdminToken(keys.Seal(), job)
 			}
 			if opt.Rules, err = readRules(rulesFile, rulesJSON); err != nil {
 				return err
@@ -179,62 +188,6 @@ func servedName(c train.Config) string {
 		}
 	}
 	return fmt.Sprintf("gpt-%dx%d", c.Layers, c.Width)
-}
-
-// newInferCmd is `ark infer JOB --prompt ...`: ask a running inference job.
-func newInferCmd(g *globals) *cobra.Command {
-	var (
-		req     serve.GenerateRequest
-		timeout time.Duration
-	)
-	cmd := &cobra.Command{
-		Use:   "infer JOB",
-		Short: "Send a prompt to a running builtin inference job (any ready replica)",
-		Args:  exactArgs(1, "an inference job ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return usageError{err}
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
-			defer cancel()
-			job, err := resolveJob(ctx, c, args[0])
-			if err != nil {
-				return err
-			}
-			// Through the service's endpoint on the servers: the token is
-			// checked there, and any ready replica answers.
-			for {
-				var resp serve.GenerateResponse
-				err := c.CallService(ctx, job.ID, "/v1/generate", req, &resp)
-				if err == nil {
-					if g.json() {
-						return printJSON(cmd.OutOrStdout(), resp)
-					}
-					fmt.Fprintf(cmd.OutOrStdout(), "%s%s\n", req.Prompt, resp.Text)
-					fmt.Fprintf(cmd.ErrOrStderr(), "(%d tokens in %.0f ms from %s, step %d)\n", resp.Tokens, resp.Millis, resp.Replica, resp.Step)
-					return nil
-				}
-				var ae *client.APIError
-				if !errors.As(err, &ae) || ae.StatusCode != http.StatusServiceUnavailable {
-					return err
-				}
-				// No replica ready yet (starting, or scaled to zero).
-				select {
-				case <-ctx.Done():
-					return fmt.Errorf("no replica of %s answered within %s: %w", job.ID, timeout, err)
-				case <-time.After(200 * time.Millisecond):
-				}
-			}
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&req.Prompt, "prompt", "", "text to continue")
-	f.IntVar(&req.Tokens, "tokens", 128, "tokens to generate")
-	f.Float64Var(&req.Temperature, "temperature", 0.8, "sampling temperature (0: greedy)")
-	f.Uint64Var(&req.Seed, "seed", 1, "sampling seed")
-	f.DurationVar(&timeout, "timeout", 60*time.Second, "how long to wait for a ready replica")
-	return cmd
 }
 
 // readRules reads intervention rules from a file (YAML or JSON, a list)

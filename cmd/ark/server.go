@@ -100,6 +100,8 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.IntVar(&limits.MaxConnsPerClient, "max-conns-per-client", limits.MaxConnsPerClient, "open connections one IP address may hold (0: no cap)")
 	f.Float64Var(&limits.TenantRate, "tenant-rate", limits.TenantRate, "requests per second a namespace token may make (429 past it; agents and management are not limited; 0: no limit)")
 	f.IntVar(&limits.TenantBurst, "tenant-burst", limits.TenantBurst, "requests a namespace token may make at once above --tenant-rate")
+	f.Float64Var(&limits.ServiceRate, "service-rate", limits.ServiceRate, "requests per second to one namespace's services (/v1/services/...) at this server, every caller together; 429 with Retry-After past it; such calls then leave --tenant-rate alone (0: none, and they count against --tenant-rate)")
+	f.IntVar(&limits.ServiceBurst, "service-burst", limits.ServiceBurst, "requests to one namespace's services at once above --service-rate")
 	f.IntVar(&limits.NamespaceMaxJobs, "namespace-max-jobs", limits.NamespaceMaxJobs, "unfinished (pending or running) jobs one namespace may have; submissions past it get 403 (0: no cap)")
 	f.DurationVar(&limits.BodyTimeout, "body-timeout", limits.BodyTimeout, "how long a request's body may take to arrive")
 	f.Int64Var(&limits.SnapshotMaxBytes, "snapshot-max-bytes", limits.SnapshotMaxBytes, "largest snapshot ark operator snapshot restore may upload (a follower streams it to the leader)")

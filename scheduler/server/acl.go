@@ -211,7 +211,7 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request, need access, p pri
 		writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s %s", ErrForbidden, r.Method, r.URL.Path))
 		return
 	}
-	if p.role == roleNamespace {
+	if p.role == roleNamespace && (s.svcRate == nil || !isServiceCall(r)) { // with --service-rate, services have their own bucket
 		if ok, retry := s.rate.allow(bearer(r)); !ok {
 			tooManyRequests(w, retry)
 			return

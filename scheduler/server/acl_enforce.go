@@ -47,8 +47,8 @@ func (s *Server) authorizeSpec(p principal, js *spec.Job, replacing *spec.Job) e
 		return forbid("namespace %q may not %s at priority %d (policy %s allows at most %d)", js.Namespace, verb, js.Priority, pols, n.maxPriority)
 	}
 	for _, f := range builtinReads(js.Task.Builtin) {
-		if err := n.mayRead(f.loc); err != nil {
-			return forbid("%s: namespace %q %v (policy %s allows reading: %s)", f.field, js.Namespace, err, pols, listOrNone(n.readPrefixes))
+		if err := n.checkRead(js.Namespace, f); err != nil {
+			return err
 		}
 	}
 	lim := n.limits
@@ -96,6 +96,15 @@ func builtinReads(b *spec.BuiltinTask) []storageRead {
 		out = append(out, storageRead{fmt.Sprintf("task.builtin.adapters[%d].uri", i), a.URI})
 	}
 	return out
+}
+
+// checkRead is a 403 naming f's field and the policies when namespace ns
+// may not read f's location (n is its grant), or nil.
+func (n *nsGrant) checkRead(ns string, f storageRead) error {
+	if err := n.mayRead(f.loc); err != nil {
+		return forbid("%s: namespace %q %v (policy %s allows reading: %s)", f.field, ns, err, strings.Join(n.policies, ", "), listOrNone(n.readPrefixes))
+	}
+	return nil
 }
 
 // mayRead reports why a storage location may not be read, or nil.

@@ -54,7 +54,13 @@ func adapterSpec(ns, base, adapter string) []byte {
 // (management) client and the tenants' clients.
 func aclStateServer(t *testing.T) (s *Server, root, nlp, vision, reader *client.Client) {
 	t.Helper()
-	s = aclServer(t)
+	return aclStateServerWith(t, Config{})
+}
+
+// aclStateServerWith is aclStateServer with more of its config.
+func aclStateServerWith(t *testing.T, cfg Config) (s *Server, root, nlp, vision, reader *client.Client) {
+	t.Helper()
+	s = aclServerWith(t, cfg)
 	ctx := context.Background()
 	boot, err := as(t, s, mgmtTok).ACLBootstrap(ctx)
 	if err != nil || boot.SecretID == "" || boot.Type != api.ACLManagementToken {

@@ -19,6 +19,12 @@ const (
 
 func aclServer(t *testing.T) *Server {
 	t.Helper()
+	return aclServerWith(t, Config{})
+}
+
+// aclServerWith is aclServer with more of its config (a cluster key).
+func aclServerWith(t *testing.T, cfg Config) *Server {
+	t.Helper()
 	file := filepath.Join(t.TempDir(), "tokens")
 	body := "# test tokens\n" + mgmtTok + " management\n" + agentTok + " agent\n" + nlpTok + " namespace:nlp\n"
 	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
@@ -28,8 +34,8 @@ func aclServer(t *testing.T) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, Config{ACL: acl})
-	return s
+	cfg.ACL = acl
+	return startServer(t, cfg)
 }
 
 func as(t *testing.T, s *Server, token string) *client.Client {

@@ -41,6 +41,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/jobs/{id}/versions", s.auth(jobsAccess, s.readHandler(s.handleJobVersions)))
 	mux.HandleFunc("GET /v1/jobs/{id}/logs", s.auth(jobsAccess, s.handleJobLogs))
 	mux.HandleFunc("/v1/services/{job}/{rest...}", s.auth(jobsAccess, s.handleService))
+	mux.HandleFunc("POST /v1/jobs/{id}/adapters", s.auth(jobsAccess, s.handleAddServiceAdapter))
+	mux.HandleFunc("DELETE /v1/jobs/{id}/adapters/{name}", s.auth(jobsAccess, s.handleRemoveServiceAdapter))
 	mux.HandleFunc("POST /v1/nodes/register", s.auth(agentAccess, s.writeHandler(s.handleRegisterNode)))
 	mux.HandleFunc("GET /v1/nodes", s.auth(anyToken, s.readHandler(s.handleListNodes)))
 	mux.HandleFunc("GET /v1/nodes/{id}", s.auth(anyToken, s.readHandler(s.handleGetNode)))

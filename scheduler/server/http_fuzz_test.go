@@ -27,6 +27,7 @@ var fuzzRoutes = []struct{ method, path string }{
 	{http.MethodPut, "/v1/nodes/n1/eligibility"},
 	{http.MethodPut, "/v1/allocations/{alloc}/status"},
 	{http.MethodPut, "/v1/nodes/n1/heartbeat"},
+	{http.MethodPost, "/v1/jobs/{job}/adapters"}, // a batch job: decoded, then 409
 }
 
 // FuzzHTTPBodies sends arbitrary bodies to the server's non-spec JSON
@@ -73,11 +74,13 @@ func FuzzHTTPBodies(f *testing.F) {
 	f.Add(uint8(4), []byte(``))
 	f.Add(uint8(4), []byte(`{"loads":[{"allocId":"x","running":3,"waiting":1,"requests":9,"ttftP90Ms":12.5}]}`))
 	f.Add(uint8(4), []byte(`{"loads":[{"allocId":"","running":-3}],"extra":1}`))
+	f.Add(uint8(5), []byte(`{"name":"legal","uri":"file:///data/a","pinned":true}`))
+	f.Add(uint8(5), []byte(`{"name":"","uri":"model://x@-1","extra":1}`))
 	f.Add(uint8(0), []byte(`null`))
 	f.Add(uint8(1), []byte(`[`))
 	f.Fuzz(func(t *testing.T, route uint8, body []byte) {
 		rt := fuzzRoutes[int(route)%len(fuzzRoutes)]
-		url := "http://" + s.HTTPAddr() + strings.Replace(rt.path, "{alloc}", allocID, 1)
+		url := "http://" + s.HTTPAddr() + strings.NewReplacer("{alloc}", allocID, "{job}", resp.ID).Replace(rt.path)
 		req, err := http.NewRequest(rt.method, url, bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)

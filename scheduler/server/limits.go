@@ -32,6 +32,17 @@ type Limits struct {
 	// traffic must never be refused. 0 means no limit.
 	TenantRate  float64
 	TenantBurst int
+	// ServiceRate and ServiceBurst bound the requests per second to the
+	// services of one namespace (/v1/services/{job}/..., every caller
+	// and token of the namespace together), at each server: a token
+	// bucket per namespace, 429 with Retry-After in OpenAI's error shape
+	// past it. With it set, those requests are not charged to
+	// TenantRate: inference traffic must not starve a tenant's control
+	// calls, nor the control plane's budget cap inference. 0 (the
+	// default) means none, and service calls count against TenantRate
+	// like any other.
+	ServiceRate  float64
+	ServiceBurst int
 	// NamespaceMaxJobs caps the unfinished (pending or running) jobs of
 	// one namespace: past it a submission is refused with 403, so that a
 	// tenant cannot grow the replicated state without bound. 0 means no cap.

@@ -119,6 +119,8 @@ type Server struct {
 	svc   serviceProxy // services' stable endpoints (services.go)
 	loads loadTable    // replicas' loads, for the autoscaler (autoscale.go)
 
+	svcRate *rateLimiter // each namespace's bucket of service calls (services_ratelimit.go)
+
 	ln      net.Listener
 	httpSrv *http.Server
 	// The metrics listener (metrics_http.go), when Config.MetricsAddr is set.
@@ -189,6 +191,7 @@ func New(cfg Config) (*Server, error) {
 		ln = tls.NewListener(ln, tlsSet.http)
 	}
 	s := &Server{cfg: cfg, log: log, fsm: fsm, store: fsm.Store(), raft: node, ln: ln, peers: map[string]bool{}, bootIndex: node.LastIndex(), acl: cfg.ACL, tls: tlsSet, lim: lim, rate: newRateLimiter(lim.TenantRate, lim.TenantBurst), met: met}
+	s.svcRate = newRateLimiter(lim.ServiceRate, lim.ServiceBurst)
 	if cfg.AuditPath == "" {
 		cfg.AuditPath = filepath.Join(cfg.DataDir, "audit.log")
 		s.cfg.AuditPath = cfg.AuditPath

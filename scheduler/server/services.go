@@ -210,6 +210,14 @@ func (s *Server) handleService(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, hiddenJob(id))
 		return
 	}
+	if j.Spec.Task.Builtin != nil && managementPath(r.Method, r.PathValue("rest")) {
+		s.fail(w, r, forbid("the endpoint does not forward %s /%s to a builtin replica: manage adapters with POST|DELETE /v1/jobs/%s/adapters (ark job adapter), rules with ark job update",
+			r.Method, r.PathValue("rest"), id))
+		return
+	}
+	if !s.serviceAllowed(w, j) {
+		return
+	}
 	targets, why := readyReplicas(snap, j)
 	if len(targets) == 0 && j.Service && j.Status == api.JobRunning && j.Spec.Replicas == 0 && j.Spec.Autoscale != nil {
 		// Scaled to zero: the leader wakes it and this request waits.

@@ -14,8 +14,9 @@
 // The HTTP API (openai.go) is OpenAI's: POST /v1/completions and
 // /v1/chat/completions (whole, or "stream": true as Server-Sent Events
 // ending in data: [DONE]), GET /v1/models; plus GET /v1/health and Ark's
-// own POST /v1/generate, which `ark infer` uses. `model` must be the served
-// model's name (the builtin preset's, e.g. gpt-tiny). The chat template is
+// own POST /v1/generate, which `ark infer` uses by default. `model` must be
+// the served model's name (the builtin preset's, e.g. gpt-tiny) or an
+// adapter's; left out, it is the base's (as vLLM). The chat template is
 // one line per message, "ROLE: CONTENT\n", then "assistant:". A prompt must
 // fit the model's context; generation may run past it (the decoder slides
 // its window). Only n=1 is supported. Defaults: max_tokens 16
@@ -39,6 +40,11 @@
 // /v1/adapters/{name} removes one (its running requests finish); GET
 // /v1/adapters shows each adapter's tier. Managing adapters needs
 // Options.AdminToken as a bearer token, or, without one, a loopback client.
+// In an Ark task with a checkpoint key, ark task serve sets AdminToken to
+// the token the servers derive from the namespace key
+// (crypt.ServiceAdminToken), so only they manage it (ark job adapter).
+// client.go holds the client's side: the wire types and ReadStream, the
+// reader of a streamed answer (ark infer --stream).
 // GET /v1/models lists adapters with the base as parent and their
 // checkpoint as root. RunLoad (loadgen.go) is the load generator of
 // `ark bench serve`.

@@ -28,19 +28,20 @@ const (
 // (fields of one or the other); fields Ark does not use (top_p, user, ...)
 // are accepted and ignored, as clients send them.
 type openAIRequest struct {
-	Model               string          `json:"model"`
-	Prompt              json.RawMessage `json:"prompt"`
-	Messages            []chatMessage   `json:"messages"`
-	MaxTokens           *int            `json:"max_tokens"`
-	MaxCompletionTokens *int            `json:"max_completion_tokens"`
-	Temperature         *float64        `json:"temperature"`
-	Seed                *int64          `json:"seed"`
-	Stop                json.RawMessage `json:"stop"`
-	N                   *int            `json:"n"`
-	Stream              bool            `json:"stream"`
+	// omitempty: clients (client.go) send only what they set.
+	Model               string          `json:"model,omitempty"`
+	Prompt              json.RawMessage `json:"prompt,omitempty"`
+	Messages            []chatMessage   `json:"messages,omitempty"`
+	MaxTokens           *int            `json:"max_tokens,omitempty"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens,omitempty"`
+	Temperature         *float64        `json:"temperature,omitempty"`
+	Seed                *int64          `json:"seed,omitempty"`
+	Stop                json.RawMessage `json:"stop,omitempty"`
+	N                   *int            `json:"n,omitempty"`
+	Stream              bool            `json:"stream,omitempty"`
 	StreamOptions       *struct {
 		IncludeUsage bool `json:"include_usage"`
-	} `json:"stream_options"`
+	} `json:"stream_options,omitempty"`
 }
 
 type chatMessage struct {
@@ -134,6 +135,9 @@ func (s *Server) handleOpenAI(w http.ResponseWriter, r *http.Request, chat bool)
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes)).Decode(&body); err != nil {
 		writeError(w, badRequest("", "invalid_json", "could not parse the JSON body: %v", err))
 		return
+	}
+	if body.Model == "" {
+		body.Model = s.opt.Model // as vLLM: no model is the base
 	}
 	c := completion{ID: newID(chat), Object: "text_completion", Created: time.Now().Unix(), Model: body.Model}
 	if chat {

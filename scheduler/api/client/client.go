@@ -278,6 +278,9 @@ func decodeAnswer(resp *http.Response, out any) (uint64, error) {
 		ae := &APIError{StatusCode: resp.StatusCode}
 		if json.Unmarshal(data, &ae.Body) != nil || ae.Body.Error == "" {
 			ae.Body.Error = fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(data)))
+			if m := openAIMessage(data); m != "" { // a service replica's answer
+				ae.Body.Error = fmt.Sprintf("%s: %s", resp.Status, m)
+			}
 		}
 		return idx, ae
 	}

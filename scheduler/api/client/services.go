@@ -1,0 +1,78 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/ark-sched/ark/scheduler/api"
+)
+
+// StreamService posts in as JSON to PATH of service job's endpoint and
+// returns the answer's body as it arrives (Server-Sent Events); the caller
+// closes it. An error answer is an *APIError, as with CallService. It is
+// tried once per server until one answers with anything but 503, with no
+// retry after an answer began: a replica's stream cannot be resumed.
+func (c *Client) StreamService(ctx context.Context, job, path string, in any) (io.ReadCloser, error) {
+	payload, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	first := int(c.preferred.Load())
+	for k := range c.addrs {
+		addr := c.addrs[(first+k)%len(c.addrs)]
+		resp, err := c.send(ctx, http.MethodPost, addr+"/v1/services/"+url.PathEscape(job)+path, payload, nil)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if resp.StatusCode >= 300 {
+			_, err := decodeAnswer(resp, nil)
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				lastErr = err
+				continue
+			}
+			return nil, err
+		}
+		return resp.Body, nil
+	}
+	return nil, lastErr
+}
+
+// openAIError is the error object of an OpenAI-compatible replica's
+// answer, which the service endpoint passes on as it is.
+type openAIError struct {
+	Error struct {
+		Message string `json:"message"`
+		Code    string `json:"code"`
+	} `json:"error"`
+}
+
+// openAIMessage is the message of an OpenAI-shaped error body, or "".
+func openAIMessage(data []byte) string {
+	var e openAIError
+	if json.Unmarshal(data, &e) != nil {
+		return ""
+	}
+	return e.Error.Message
+}
+
+// AddServiceAdapter loads an adapter into every ready replica of a
+// builtin service (POST /v1/jobs/JOB/adapters). A replica's refusal is an
+// *APIError whose message names it; the answer lists every replica's.
+func (c *Client) AddServiceAdapter(ctx context.Context, job string, req api.ServiceAdapterRequest) (*api.ServiceAdapterAnswer, error) {
+	var out api.ServiceAdapterAnswer
+	_, err := c.doWith(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(job)+"/adapters", nil, req, &out, serviceCallTime)
+	return &out, err
+}
+
+// RemoveServiceAdapter removes an adapter from every ready replica of a
+// builtin service (DELETE /v1/jobs/JOB/adapters/NAME).
+func (c *Client) RemoveServiceAdapter(ctx context.Context, job, name string) (*api.ServiceAdapterAnswer, error) {
+	var out api.ServiceAdapterAnswer
+	_, err := c.doWith(ctx, http.MethodDelete, "/v1/jobs/"+url.PathEscape(job)+"/adapters/"+url.PathEscape(name), nil, nil, &out, serviceCallTime)
+	return &out, err
+}
