@@ -385,3 +385,39 @@ func TestBuiltinReads(t *testing.T) {
 		t.Fatal("an exec task reads nothing")
 	}
 }
+
+// TestACLServicesCapability: calling a service needs the services
+// capability on its namespace. Before, any token that could see the
+// namespace (read alone) called the service's endpoint.
+func TestACLServicesCapability(t *testing.T) {
+	_, root, nlp, vision, reader := aclStateServer(t)
+	ctx := context.Background()
+	j, err := root.SubmitJob(ctx, []byte(`{"name":"svc","namespace":"nlp","kind":"inference","replicas":1,"resources":{"gpus":1},`+
+		`"task":{"driver":"exec","exec":{"command":["sleep","600"]}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		c    *client.Client
+		want int
+		msg  string
+	}{
+		{"read only", reader, http.StatusForbidden, `lacks capability "services" on jobs of namespace "nlp"`},
+		{"submit, read, cancel", nlp, http.StatusForbidden, `lacks capability "services"`},
+		{"another namespace", vision, http.StatusNotFound, ""},
+		// Past the check (want 0): no replica is ready (no nodes), which
+		// the endpoint says with a 503 the client retries until its
+		// deadline.
+		{"management", root, 0, ""},
+	} {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := tc.c.CallService(cctx, j.ID, "/v1/generate", map[string]any{"prompt": "x"}, nil)
+		cancel()
+		got := code(err)
+		if tc.want == 0 && (got == http.StatusForbidden || got == http.StatusNotFound) ||
+			tc.want != 0 && (got != tc.want || !strings.Contains(fmt.Sprint(err), tc.msg)) {
+			t.Errorf("%s: %d %v, want %d %q", tc.name, got, err, tc.want, tc.msg)
+		}
+	}
+}

@@ -206,8 +206,8 @@ func (s *Server) handleService(w http.ResponseWriter, r *http.Request) {
 	p := principalOf(r.Context())
 	snap := s.store.Snapshot()
 	j := snap.Job(nil, id)
-	if j == nil || !p.canNamespace(j.Namespace) {
-		s.fail(w, r, hiddenJob(id))
+	if err := p.jobAccess(j, id, api.CapServices); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	if j.Spec.Task.Builtin != nil && managementPath(r.Method, r.PathValue("rest")) {

@@ -23,6 +23,9 @@ import (
 const nlpOpsPolicy = `{"name":"nlp-ops","namespaces":[{"name":"nlp","capabilities":["submit","read","update"],"queues":["nlp"],` +
 	`"storage":{"read":["file:///data/nlp"]}}]}`
 
+// nlpCallerPolicy may read nlp's jobs and call its services: no update.
+const nlpCallerPolicy = `{"name":"nlp-caller","namespaces":[{"name":"nlp","capabilities":["read","services"]}]}`
+
 // replicaCall is what a test replica was asked.
 type replicaCall struct {
 	rank                     int
@@ -33,7 +36,7 @@ type replicaCall struct {
 // nlp builtin service of two replicas that are plain HTTP servers on their
 // allocated ports recording each call (a uri holding "bad" is refused as
 // the builtin server refuses a checkpoint that is not an adapter). It
-// returns the server, the clients of nlp-ops, nlp-reader and vision, the
+// returns the server, the clients of nlp-ops, nlp-caller and vision, the
 // job, and the calls the replicas got.
 func adapterService(t *testing.T) (s *Server, ops, reader, vision *client.Client, job *api.Job, calls func() []replicaCall) {
 	t.Helper()
@@ -43,16 +46,21 @@ func adapterService(t *testing.T) (s *Server, ops, reader, vision *client.Client
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, root, _, vision, reader := aclStateServerWith(t, Config{ClusterKey: ck})
+	s, root, _, vision, _ := aclStateServerWith(t, Config{ClusterKey: ck})
 	ctx := context.Background()
-	if _, err := root.ACLPolicyApply(ctx, "nlp-ops", []byte(nlpOpsPolicy)); err != nil {
-		t.Fatal(err)
+	for name, doc := range map[string]string{"nlp-ops": nlpOpsPolicy, "nlp-caller": nlpCallerPolicy} {
+		if _, err := root.ACLPolicyApply(ctx, name, []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	tk, err := root.ACLTokenCreate(ctx, api.ACLTokenRequest{Name: "ops", Policies: []string{"nlp-ops"}})
-	if err != nil {
-		t.Fatal(err)
+	tok := func(policy string) *client.Client {
+		tk, err := root.ACLTokenCreate(ctx, api.ACLTokenRequest{Name: policy, Policies: []string{policy}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return as(t, s, tk.SecretID)
 	}
-	ops = as(t, s, tk.SecretID)
+	ops, reader = tok("nlp-ops"), tok("nlp-caller")
 	if _, err := root.RegisterNode(ctx, fakeNode("a", 2)); err != nil {
 		t.Fatal(err)
 	}
