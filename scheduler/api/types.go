@@ -133,6 +133,10 @@ type Job struct {
 	Deployment *Deployment `json:"deployment,omitempty"`
 	// LastScale is the autoscaler's latest change of the replica count.
 	LastScale *ScaleEvent `json:"lastScale,omitempty"`
+	// Events are what happened to the job, oldest first: the last
+	// MaxJobEvents, recorded by the state machine as it applies each
+	// change (job lists leave them out).
+	Events []JobEvent `json:"events,omitempty"`
 
 	SubmitTime  time.Time  `json:"submitTime"`
 	StartTime   *time.Time `json:"startTime,omitempty"`
