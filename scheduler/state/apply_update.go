@@ -263,6 +263,7 @@ func applyPromoteJob(txn *memdb.Txn, index uint64, req *PromoteJobRequest) error
 	nd.Promoted, nd.Progress = true, req.Time
 	nd.Message = "canaries promoted; rolling out the other replicas"
 	j.Deployment = &nd
+	addEvent(&j, index, req.Time, api.EventRollout, fmt.Sprintf("version %d: %s", nd.Version, nd.Message))
 	j.ModifyIndex = index
 	if err := txn.Insert(tableJobs, &j); err != nil {
 		return err
