@@ -67,8 +67,10 @@ tuning pass, and the overlap efficiency of a compute+all-reduce loop.`,
 				c.Env = append(os.Environ(), env...)
 				return c
 			}
-			cfg.Log = cmd.ErrOrStderr()
+			var end func()
+			cfg.Log, end = benchProgress(cmd, asJSON)
 			res, err := collbench.Run(cmd.Context(), cfg)
+			end()
 			if err != nil {
 				if errors.Is(err, collbench.ErrConfig) {
 					return usagef("%v", err)

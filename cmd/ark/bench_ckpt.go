@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-
 	"github.com/spf13/cobra"
 
 	"github.com/ark-sched/ark/storage/ckptbench"
@@ -42,8 +40,10 @@ memory, upload in the background).`,
 			if cfg.Shards < 1 || cfg.Rounds < 1 || cfg.Checkpoints < 1 {
 				return usagef("--shards, --rounds and --checkpoints must be >= 1")
 			}
-			cfg.Log = os.Stderr
+			var end func()
+			cfg.Log, end = benchProgress(cmd, asJSON)
 			res, err := ckptbench.Run(cmd.Context(), cfg)
+			end()
 			if err != nil {
 				return err
 			}

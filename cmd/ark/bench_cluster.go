@@ -44,7 +44,9 @@ memory, Raft log bytes per job, the failover time and the nodes it marked down.`
 				return err
 			}
 			cfg.Binary = bin
-			cfg.Log = cmd.ErrOrStderr()
+			var end func()
+			cfg.Log, end = benchProgress(cmd, asJSON)
+			defer end()
 			res, err := clustersim.Run(cmd.Context(), cfg)
 			if err != nil {
 				return err

@@ -42,7 +42,9 @@ before it is timed. Where a CUDA GPU is present, GPU 0 is measured too.`,
 				cfg.Layer = kernels.AttnShape{B: layer[0], T: layer[1], C: layer[2], Heads: layer[3]}
 			}
 			cfg.CUDA = !noGPU
-			cfg.Log = cmd.ErrOrStderr()
+			var end func()
+			cfg.Log, end = benchProgress(cmd, asJSON)
+			defer end()
 			res, err := kbench.Run(cfg)
 			if err != nil {
 				if errors.Is(err, kbench.ErrConfig) {

@@ -63,8 +63,9 @@ fit's decisions against the reference simulator's events.
 			if o.Pods != "" && !cmd.Flags().Changed("seed") {
 				o.Seed = 42
 			}
-			var progress = cmd.ErrOrStderr()
+			progress, end := benchProgress(cmd, asJSON)
 			rep, err := placementsim.Run(o, progress)
+			end()
 			if err != nil {
 				if errors.Is(err, placementsim.ErrConfig) {
 					return usagef("%v", err)

@@ -36,7 +36,9 @@ in the same run.`,
 				return err
 			}
 			cfg.Binary = bin
-			cfg.Log = os.Stderr
+			var end func()
+			cfg.Log, end = benchProgress(cmd, asJSON)
+			defer end()
 			res, err := raftbench.Run(cmd.Context(), cfg)
 			if err != nil {
 				return err

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -20,21 +19,21 @@ func init() {
 	extraCommands = append(extraCommands, func(g *globals) *cobra.Command { return newCkptCmd(g) })
 }
 
-// newCkptCmd is `ark ckpt list|show|verify|rm`: inspect and manage the
+// newCkptCmd is `ark ckpt list|show|verify|cp|rm`: inspect and manage the
 // checkpoints in an object store. A checkpoint URI is STORE_URI/JOB/STEP,
 // e.g. file:///var/lib/ark/ckpt/ft-1/50 or s3://bucket/ckpt/ft-1/50; S3
 // endpoint and keys come from the AWS_* environment.
 func newCkptCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ckpt",
-		Short: "List, show, verify and remove checkpoints (file:// or s3:// stores)",
+		Short: "List, show, verify, copy and remove checkpoints (file:// or s3:// stores)",
 		Long: `Checkpoints live in an object store as STORE_URI/JOB/STEP: shards plus a
 MANIFEST.json written last. A checkpoint without a valid manifest does not
 exist. S3 stores take their endpoint, region and keys from AWS_ENDPOINT_URL,
 AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the shared
 credentials file).`,
 	}
-	cmd.AddCommand(newCkptListCmd(g), newCkptShowCmd(), newCkptVerifyCmd(), newCkptRmCmd())
+	cmd.AddCommand(newCkptListCmd(g), newCkptShowCmd(), newCkptVerifyCmd(), newCkptCpCmd(), newCkptRmCmd())
 	return cmd
 }
 
@@ -213,10 +212,10 @@ func newCkptVerifyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			bar := newCkptProgress(cmd.ErrOrStderr(), "verify")
+			bar := newLiveLine(cmd.ErrOrStderr(), wantJSON(cmd), false)
 			start := time.Now()
-			results, verr := c.Verify(cmd.Context(), bar.update)
-			bar.done()
+			results, verr := c.Verify(cmd.Context(), func(done, total int64) { bar.bar("verify", done, total) })
+			bar.end(false)
 			el := time.Since(start)
 			if wantJSON(cmd) {
 				type shard struct {
@@ -290,48 +289,6 @@ func newCkptRmCmd() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s (%d objects)\n", args[0], len(objs))
 			return nil
 		},
-	}
-}
-
-// ckptProgress draws a one-line progress bar on a terminal, at most ten
-// times a second; on anything else it draws nothing.
-type ckptProgress struct {
-	w     io.Writer
-	label string
-	tty   bool
-	last  time.Time
-	drawn bool
-}
-
-func newCkptProgress(w io.Writer, label string) *ckptProgress {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			tty = true
-		}
-	}
-	return &ckptProgress{w: w, label: label, tty: tty}
-}
-
-func (p *ckptProgress) update(done, total int64) {
-	if !p.tty || (time.Since(p.last) < 100*time.Millisecond && done < total) {
-		return
-	}
-	p.last = time.Now()
-	const width = 30
-	frac := 1.0
-	if total > 0 {
-		frac = float64(done) / float64(total)
-	}
-	n := int(frac * width)
-	fmt.Fprintf(p.w, "\r%s [%s%s] %3.0f%% %s / %s", p.label, strings.Repeat("=", n), strings.Repeat(" ", width-n),
-		100*frac, ckptBytes(done), ckptBytes(total))
-	p.drawn = true
-}
-
-func (p *ckptProgress) done() {
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\033[K")
 	}
 }
 

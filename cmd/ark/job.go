@@ -192,13 +192,13 @@ func (e *waitStop) Unwrap() error { return e.err }
 var errCannotFit = errors.New("job cannot fit on this cluster")
 
 // waitJob follows a job with blocking queries until it ends, drawing a live
-// status line. With stopUnfit it returns the job and errCannotFit as soon
+// status line (liveline.go; live is false with -o json). With stopUnfit it returns the job and errCannotFit as soon
 // as the job is pending because it cannot fit: waiting would be forever.
 func waitJob(ctx context.Context, c *client.Client, id string, w io.Writer, live, stopUnfit bool) (*api.Job, error) {
 	var index uint64
-	last := ""
 	start := time.Now()
-	tty := isTerminal(w)
+	ll := newLiveLine(w, !live, true)
+	defer ll.end(true)
 	var seen *api.Job
 	for {
 		job, idx, err := c.Job(ctx, id, index, 10*time.Second)
@@ -216,37 +216,15 @@ func waitJob(ctx context.Context, c *client.Client, id string, w io.Writer, live
 			continue
 		}
 		index, seen = idx, job
-		line := statusLine(job)
-		if live && line != last {
-			if tty {
-				fmt.Fprintf(w, "\r\033[K[%5.1fs] %s", time.Since(start).Seconds(), line)
-			} else {
-				fmt.Fprintf(w, "[%5.1fs] %s\n", time.Since(start).Seconds(), line)
-			}
-			last = line
-		}
+		ll.show(statusLine(job), true)
 		unfit := stopUnfit && job.Status == api.JobPending && job.CannotFit
 		if job.Terminal() || unfit {
-			if live && tty {
-				fmt.Fprintln(w)
-			}
 			if unfit {
 				return job, errCannotFit
 			}
 			return job, nil
 		}
 	}
-}
-
-// isTerminal reports whether w is a character device (a live line can be
-// redrawn in place there; elsewhere each change gets its own line).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 func statusLine(j *api.Job) string {

@@ -52,6 +52,7 @@ func printJob(w io.Writer, j *api.Job) {
 		fmt.Fprintf(w, "Duration   %s\n", j.EndTime.Sub(*j.StartTime).Round(time.Millisecond))
 	}
 	printJobCheckpoints(w, j)
+	defer printEvents(w, j, time.Now())
 	if len(j.Allocations) == 0 {
 		return
 	}
@@ -137,8 +138,10 @@ func ints(v []int) string {
 	return strings.Join(s, ",")
 }
 
-func age(t time.Time) string {
-	d := time.Since(t)
+func age(t time.Time) string { return ageOf(time.Since(t)) }
+
+// ageOf renders how long ago something was: "45s", "12m", "3h", "2d".
+func ageOf(d time.Duration) string {
 	switch {
 	case d < time.Minute:
 		return fmt.Sprintf("%ds", int(d.Seconds()))

@@ -18,7 +18,7 @@ var jsonCommands = setOf(
 	"acl bootstrap", "acl policy apply", "acl policy list", "acl policy show", "acl policy delete",
 	"acl token create", "acl token list", "acl token delete",
 	"queue list", "infer", "version",
-	"ckpt list", "ckpt show", "ckpt verify", "ckpt rm",
+	"ckpt list", "ckpt show", "ckpt verify", "ckpt cp", "ckpt rm",
 	"bench allreduce", "bench ckpt", "bench cluster", "bench kernels", "bench placement", "bench raft", "bench serve", "bench train",
 	"task eval",
 	"model list", "model show", "model versions", "model lineage", "model register", "model rm", "model compare", "model record-eval", "model import",

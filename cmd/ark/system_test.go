@@ -596,6 +596,13 @@ restart: {maxRestarts: 2, backoff: 100ms}
 		}
 		return false
 	})
+	// Every rank reports its figures to its own agent, which exports them
+	// under the job, its rank and its node.
+	waitUntil(t, 30*time.Second, "both ranks' training figures on their agents", func() bool {
+		steps := taskSeries(t, s.http, "ark_task_train_step", id, map[string]string{"namespace": "default"})
+		j := status()
+		return len(steps) == 2 && steps[rankNode(j, 0)+"/0"] > 0 && steps[rankNode(j, 1)+"/1"] > 0
+	})
 	// The node dies: its agent and every task it started.
 	agents[victim].kill9(t)
 	tasks, _ := filepath.Glob(filepath.Join(dirs[victim], "allocs", "*", "task.json"))
@@ -638,6 +645,13 @@ restart: {maxRestarts: 2, backoff: 100ms}
 	if !strings.Contains(st, "Restarts   1") || !strings.Contains(st, "lost") {
 		t.Errorf("ark job status does not show the restart and why:\n%s", st)
 	}
+	// Its events tell the story: placed, running, the restart (after the
+	// lost rank, or after its peer failed on losing it: whichever the
+	// servers heard first), placed again off the dead node, succeeded.
+	if !strings.Contains(st, "\nEvents") || !strings.Contains(st, "restarting (1 of 2) after rank") || !strings.Contains(st, "all 2 ranks running (attempt 1)") ||
+		!strings.Contains(st, "every rank succeeded") {
+		t.Errorf("ark job status's events do not show the restart:\n%s", st)
+	}
 }
 
 // TestSystemInference: a 2-replica builtin inference job serves the base
@@ -666,6 +680,15 @@ func TestSystemInference(t *testing.T) {
 	if err := json.Unmarshal([]byte(answer), &resp); err != nil || resp.Tokens != 20 || resp.Step != 600 {
 		t.Fatalf("answer %q (%v)", answer, err)
 	}
+	// The replica that answered counts the request on its agent's
+	// /metrics (read from its health answer), under the base model.
+	waitUntil(t, 15*time.Second, "the request on an agent's /metrics", func() bool {
+		total := 0.0
+		for _, v := range taskSeries(t, s.http, "ark_task_serve_requests_total", id, map[string]string{"adapter": "_base"}) {
+			total += v
+		}
+		return total == 1
+	})
 	st, err := cli(t, s.http, "job", "status", id, "-o", "json")
 	if err != nil {
 		t.Fatal(err)

@@ -149,10 +149,25 @@ held-out loss before and after.`,
 					return usageError{err}
 				}
 			}
-			if rank == 0 {
-				if rep := newAgentReporter(); rep != nil {
-					defer rep.close(3 * time.Second)
-					opts.OnProgress = func(_ int, line string) { rep.send(api.TaskReport{Progress: line}) }
+			if rep := newAgentReporter(); rep != nil {
+				defer rep.close(3 * time.Second)
+				// Every rank's figures go to its agent's /metrics; only rank
+				// 0 speaks for the job to the servers.
+				// Rank 0's progress line (OnProgress runs just before
+				// OnFigures, on the same goroutine) goes in the same report.
+				var line string
+				opts.OnFigures = func(step int, loss, tps float64) {
+					r := api.TaskReport{Progress: line, Metrics: &api.TaskMetrics{Train: &api.TrainMetrics{Step: int64(step), Loss: loss, TokensPerSecond: tps}}}
+					if r.Metrics.Check() != nil { // a diverged loss (NaN) is no figure; the line still goes
+						r.Metrics = nil
+					}
+					if r.Progress != "" || r.Metrics != nil {
+						rep.send(r)
+					}
+					line = ""
+				}
+				if rank == 0 {
+					opts.OnProgress = func(_ int, l string) { line = l }
 					// The step's URI as the store names it: JoinURI keeps an
 					// endpoint's query (s3://b?endpoint=...) after the path.
 					store, job, _ := train.SplitJobURI(ckptURI)

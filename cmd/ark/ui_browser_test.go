@@ -131,7 +131,8 @@ task:
 		{"/ui/jobs/" + big, `document.getElementById("job-id") != null && document.body.textContent.includes("Not placed yet")`},
 		{"/ui/jobs/" + half, `document.querySelector("tr.alloc") != null && document.querySelector("pre.log").textContent.includes("serving")`},
 		{"/ui/jobs/" + gang, `document.querySelectorAll("tr.alloc").length == 2 && document.querySelector("pre.log").textContent.includes("rank 0")`},
-		{"/ui/jobs/" + ft, `document.querySelector("figure.chart svg polyline.series") != null && document.querySelector("pre.log").textContent.includes("step 30/30 loss")`},
+		{"/ui/jobs/" + ft, `document.querySelector("figure.chart svg polyline.series") != null && document.querySelector("pre.log").textContent.includes("step 30/30 loss")` +
+			` && document.querySelector('tr.event[data-type="placed"]') != null && document.querySelector('tr.event[data-type="submitted"]') != null`},
 	}
 	for _, p := range pages {
 		b.do(chromedp.Navigate(base + p.path))

@@ -46,6 +46,19 @@ func checkServers(t *testing.T, m *manifests, sts *appsv1.StatefulSet, c corev1.
 	if flags["join"] != strings.Join(want, ",") {
 		t.Errorf("--join=%s, want %s", flags["join"], strings.Join(want, ","))
 	}
+	// Identity by name: each pod advertises its own stable DNS name, so a
+	// pod rescheduled onto another IP keeps its place in Raft.
+	podName := func(p int) string {
+		return fmt.Sprintf("$(POD_NAME).%s.%s.svc.cluster.local:%d", headless.Name, sts.Namespace, p)
+	}
+	for flag, p := range map[string]int32{"raft-advertise": port(c, "raft"), "http-advertise": port(c, "http")} {
+		if flags[flag] != podName(int(p)) {
+			t.Errorf("--%s=%s, want %s (the pod's name in the headless Service)", flag, flags[flag], podName(int(p)))
+		}
+	}
+	if !usesPodName(c) {
+		t.Error("the advertised names use $(POD_NAME): the container needs POD_NAME from metadata.name")
+	}
 
 	// Ports: the flags, the container's ports and every Service agree.
 	if p := flagPort(t, "http", flags["http"]); p != port(c, "http") || p == 0 {
@@ -147,4 +160,14 @@ func checkServers(t *testing.T, m *manifests, sts *appsv1.StatefulSet, c corev1.
 	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
 		t.Error("servers need no Kubernetes API token: automountServiceAccountToken false")
 	}
+}
+
+// usesPodName reports whether c sets POD_NAME from the pod's own name.
+func usesPodName(c corev1.Container) bool {
+	for _, e := range c.Env {
+		if e.Name == "POD_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name" {
+			return true
+		}
+	}
+	return false
 }

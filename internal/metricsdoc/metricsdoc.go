@@ -25,7 +25,8 @@ type Metric struct {
 	Type    string   // counter, gauge, histogram
 	Labels  []string // sorted
 	Meaning string
-	// Component is the section that lists it: "server" or "agent".
+	// Component is the section that lists it: "server", "agent" or
+	// "task" (the figures tasks report, exported by their agent).
 	Component string
 }
 

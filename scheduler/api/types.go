@@ -133,6 +133,10 @@ type Job struct {
 	Deployment *Deployment `json:"deployment,omitempty"`
 	// LastScale is the autoscaler's latest change of the replica count.
 	LastScale *ScaleEvent `json:"lastScale,omitempty"`
+	// Events are what happened to the job, oldest first: the last
+	// MaxJobEvents, recorded by the state machine as it applies each
+	// change (job lists leave them out).
+	Events []JobEvent `json:"events,omitempty"`
 
 	SubmitTime  time.Time  `json:"submitTime"`
 	StartTime   *time.Time `json:"startTime,omitempty"`
@@ -157,6 +161,10 @@ type Allocation struct {
 	// NodeID is the node's ID; Node is its name.
 	NodeID string `json:"nodeId"`
 	Node   string `json:"node"`
+	// Namespace is the job's, filled in by the servers when an agent
+	// lists its node's allocations (the label of the task's metrics);
+	// the state's records do not hold it.
+	Namespace string `json:"namespace,omitempty"`
 
 	Rank      int `json:"rank"`
 	WorldSize int `json:"worldSize"`
@@ -440,6 +448,10 @@ type TaskReport struct {
 	Checkpoint *CheckpointRef `json:"checkpoint,omitempty"`
 	// Evals are an eval task's results, one per checkpoint.
 	Evals []EvalResult `json:"evals,omitempty"`
+	// Metrics are the task's figures for its agent's /metrics; they stay
+	// on the node (a report of metrics alone is not passed to the
+	// servers).
+	Metrics *TaskMetrics `json:"metrics,omitempty"`
 }
 
 // LeaderResponse answers GET /v1/status/leader.

@@ -8,6 +8,10 @@
 // quorum (Recover: the configuration rewritten from a peers file).
 // Raft's own logs go through zap via an hclog adapter.
 //
+// A server may advertise a Raft address other than the one it binds,
+// a DNS name kept as a name and looked up at each dial, so that a server
+// that comes back on a new IP keeps its identity (advertise.go).
+//
 // It knows nothing about what the commands mean: that is package state.
 // Multi-server formation (join, remove, leader forwarding) builds on Node
 // without changing this shape.

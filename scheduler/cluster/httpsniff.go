@@ -152,9 +152,9 @@ func newTCPStream(bind string, advertise net.Addr, sniff *httpSniffer) (*tcpStre
 	if advertise == nil {
 		advertise = ln.Addr()
 	}
-	if a, ok := advertise.(*net.TCPAddr); !ok || a.IP == nil || a.IP.IsUnspecified() {
+	if err := advertisable(advertise); err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("raft address %s is not advertisable: bind a specific address", advertise)
+		return nil, err
 	}
 	return &tcpStream{ln: ln, advertise: advertise, sniff: sniff}, nil
 }

@@ -37,6 +37,9 @@ type Config struct {
 	DataDir string
 	// RaftAddr is the address to bind and advertise ("127.0.0.1:4681").
 	RaftAddr string
+	// RaftAdvertise, when set, is the address peers dial instead
+	// (ParseAdvertise; a DNS name is kept as a name: advertise.go).
+	RaftAdvertise string
 	// Bootstrap makes a server with no Raft state a single-voter cluster.
 	Bootstrap bool
 	// Timeouts; zero values take the LAN defaults below.
@@ -157,6 +160,13 @@ func Open(cfg Config, fsm raft.FSM) (*Node, error) {
 	var advertise net.Addr = addr
 	if addr.Port == 0 {
 		advertise = nil // a test's ephemeral port: advertise what was bound
+	}
+	if cfg.RaftAdvertise != "" {
+		if advertise, err = ParseAdvertise(cfg.RaftAdvertise); err != nil {
+			store.Close()
+			return nil, err
+		}
+		warnUnresolved(advertise, log)
 	}
 	if err := checkRaftBind(addr, cfg.TLS != nil, cfg.InsecureRaft); err != nil {
 		store.Close()

@@ -44,9 +44,9 @@ func newTLSStream(bind string, advertise net.Addr, cfg *tls.Config, log *zap.Log
 	if advertise == nil {
 		advertise = ln.Addr()
 	}
-	if a, ok := advertise.(*net.TCPAddr); !ok || a.IP == nil || a.IP.IsUnspecified() {
+	if err := advertisable(advertise); err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("raft address %s is not advertisable: bind a specific address", advertise)
+		return nil, err
 	}
 	return s, nil
 }

@@ -39,7 +39,7 @@ import (
 // while this one forms a cluster: a server started without --join learns
 // its peers this way. An address that is not host:port is ignored.
 func (s *Server) heardFrom(addr string) {
-	if addr == "" || addr == s.HTTPAddr() || s.raft.HasState() {
+	if addr == "" || addr == s.advertisedHTTP() || s.raft.HasState() {
 		return
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
@@ -59,7 +59,7 @@ func (s *Server) addPeers(addrs []string) bool {
 	defer s.peersMu.Unlock()
 	grew := false
 	for _, a := range addrs {
-		if a != s.HTTPAddr() && !s.peers[a] {
+		if a != s.advertisedHTTP() && !s.peers[a] {
 			s.peers[a] = true
 			grew = true
 		}
@@ -73,7 +73,7 @@ func (s *Server) form(ctx context.Context) {
 	s.addPeers(s.cfg.Join)
 	log := s.log.With(zap.Int("bootstrap_expect", s.cfg.BootstrapExpect))
 	log.Info("forming a cluster", zap.Strings("join", s.cfg.Join))
-	selfPath := "/v1/operator/raft/self?from=" + url.QueryEscape(s.HTTPAddr())
+	selfPath := "/v1/operator/raft/self?from=" + url.QueryEscape(s.advertisedHTTP())
 	var lastWait string
 	for ctx.Err() == nil && !s.raft.HasState() {
 		found := map[string]api.ServerSelf{s.cfg.Name: {Server: s.self(), BootstrapExpect: s.cfg.BootstrapExpect}}

@@ -25,7 +25,7 @@ func (s *Server) leaderHTTP() (name, addr string) {
 		return "", ""
 	}
 	if id == s.cfg.Name {
-		return id, s.HTTPAddr()
+		return id, s.advertisedHTTP()
 	}
 	if srv := s.store.Snapshot().Server(id); srv != nil {
 		return id, srv.HTTPAddr

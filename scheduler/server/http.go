@@ -337,7 +337,9 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 		out := []*api.Job{}
 		for _, j := range snap.Jobs(ws) {
 			if (status == "" || j.Status == status) && p.canNamespace(j.Namespace) {
-				out = append(out, withAllocs(snap, ws, j))
+				c := withAllocs(snap, ws, j)
+				c.Events = nil // a list stays small: GET /v1/jobs/{id} has them
+				out = append(out, c)
 			}
 		}
 		return max(snap.Index(state.TableJobs), snap.Index(state.TableAllocs)), out, nil

@@ -329,3 +329,28 @@ func TestSubmitIdempotencyKey(t *testing.T) {
 		t.Errorf("%d jobs, want 2", len(jobs))
 	}
 }
+
+// TestJobEventsAPI: GET /v1/jobs/{id} carries the job's events as the
+// state machine recorded them; the job list leaves them out.
+func TestJobEventsAPI(t *testing.T) {
+	_, c := testServer(t, "")
+	ctx := context.Background()
+	r, err := c.SubmitJob(ctx, []byte(gangSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _, err := c.Job(ctx, r.ID, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(j.Events) == 0 || j.Events[0].Type != api.EventSubmitted || j.Events[0].Index != j.CreateIndex || !j.Events[0].Time.Equal(j.SubmitTime) {
+		t.Fatalf("events %+v, want the submission first (index %d, time %s)", j.Events, j.CreateIndex, j.SubmitTime)
+	}
+	jobs, err := c.Jobs(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 1 || jobs[0].Events != nil {
+		t.Errorf("job list %+v: want one job without events", jobs)
+	}
+}

@@ -184,9 +184,9 @@ func presentsNodeSecret(r *http.Request, n *api.Node) bool {
 	return subtle.ConstantTimeCompare([]byte(nodeSecretDigest(tok)), []byte(n.SecretDigest)) == 1
 }
 
-// withCheckpointKeys returns allocs with each live allocation of a
-// namespace that has a key carrying it unwrapped: copies, the state's
-// records stay keyless. A namespace with a key this server cannot unwrap
+// withCheckpointKeys returns allocs with each live allocation carrying
+// its job's namespace and, for a namespace that has a key, the key
+// unwrapped: copies, the state's records stay keyless. A namespace with a key this server cannot unwrap
 // is an error, not a keyless allocation: its task would write plain
 // checkpoints next to sealed ones.
 func (s *Server) withCheckpointKeys(snap *state.Snapshot, allocs []*api.Allocation) ([]*api.Allocation, error) {
@@ -216,11 +216,9 @@ func (s *Server) withCheckpointKeys(snap *state.Snapshot, allocs []*api.Allocati
 			}
 			keys[j.Namespace] = k
 		}
-		if k != nil {
-			c := *a
-			c.CheckpointKey = k
-			out[i] = &c
-		}
+		c := *a
+		c.Namespace, c.CheckpointKey = j.Namespace, k
+		out[i] = &c
 	}
 	return out, nil
 }

@@ -24,7 +24,7 @@ import (
 
 // self describes this server.
 func (s *Server) self() api.Server {
-	return api.Server{Name: s.cfg.Name, RaftAddr: s.raft.Addr(), HTTPAddr: s.HTTPAddr()}
+	return api.Server{Name: s.cfg.Name, RaftAddr: s.raft.Addr(), HTTPAddr: s.advertisedHTTP()}
 }
 
 func (s *Server) handleSelf(w http.ResponseWriter, r *http.Request) {
@@ -94,7 +94,7 @@ func (s *Server) handlePeers(w http.ResponseWriter, r *http.Request) {
 	for i, p := range peers {
 		out[i] = api.Peer{ID: p.ID, Address: p.Address, Voter: p.Voter, Leader: p.ID == leader}
 		if p.ID == s.cfg.Name {
-			out[i].HTTPAddr = s.HTTPAddr()
+			out[i].HTTPAddr = s.advertisedHTTP()
 			out[i].LastIndex = s.raft.LastIndex()
 			continue
 		}

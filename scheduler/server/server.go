@@ -28,6 +28,13 @@ type Config struct {
 	DataDir  string
 	HTTPAddr string
 	RaftAddr string
+	// HTTPAdvertise and RaftAdvertise, when set, are the addresses other
+	// servers are told for this one's API and Raft (host:port; the host
+	// may be a DNS name, looked up at each dial): a stable name keeps a
+	// server's identity when it comes back on another IP (a StatefulSet
+	// pod rescheduled). Empty: HTTPAddr as bound, RaftAddr as resolved.
+	HTTPAdvertise string
+	RaftAdvertise string
 	// Bootstrap makes a server with no state a single-voter cluster.
 	Bootstrap bool
 	// BootstrapExpect > 1 forms a new cluster once that many servers
@@ -165,10 +172,15 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.HTTPAdvertise != "" {
+		if _, err := cluster.ParseAdvertise(cfg.HTTPAdvertise); err != nil {
+			return nil, fmt.Errorf("--http-advertise: %w", err)
+		}
+	}
 	fsm := state.NewFSM(log)
 	met := newServerMetrics()
 	node, err := cluster.Open(cluster.Config{
-		Name: cfg.Name, DataDir: filepath.Join(cfg.DataDir, "raft"), RaftAddr: cfg.RaftAddr,
+		Name: cfg.Name, DataDir: filepath.Join(cfg.DataDir, "raft"), RaftAddr: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise,
 		Bootstrap: cfg.Bootstrap, HeartbeatTimeout: cfg.RaftHeartbeatTimeout,
 		ElectionTimeout: cfg.RaftElectionTimeout, SnapshotThreshold: cfg.SnapshotThreshold,
 		SnapshotInterval: cfg.SnapshotInterval, Untuned: cfg.RaftDefaults, Logger: log,
@@ -219,6 +231,15 @@ func New(cfg Config) (*Server, error) {
 
 // HTTPAddr is the address the API listens on.
 func (s *Server) HTTPAddr() string { return s.ln.Addr().String() }
+
+// advertisedHTTP is the API address other servers are told: the
+// configured advertise address, else the bound one.
+func (s *Server) advertisedHTTP() string {
+	if s.cfg.HTTPAdvertise != "" {
+		return s.cfg.HTTPAdvertise
+	}
+	return s.HTTPAddr()
+}
 
 // Store gives read access to the state (for in-process tests and dev mode).
 func (s *Server) Store() *state.Store { return s.store }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-memdb"
 
@@ -63,6 +64,7 @@ func applyPlan(txn *memdb.Txn, index uint64, req *ApplyPlanRequest) (*ApplyPlanR
 		j.Reason, j.Reasons, j.CannotFit = "", nil, false
 		j.Preempting, j.HeldNodes, j.HoldUntil = nil, nil, nil
 		j.StartTime = timePtr(req.Time)
+		addEvent(&j, index, req.Time, api.EventPlaced, "placed "+placedMessage(p.Allocs, j.Service))
 		j.ModifyIndex = index
 		if err := txn.Insert(tableJobs, &j); err != nil {
 			return nil, err
@@ -93,7 +95,7 @@ func applyPlan(txn *memdb.Txn, index uint64, req *ApplyPlanRequest) (*ApplyPlanR
 			resp.Rejected[pr.JobID] = why
 			continue
 		}
-		if err := applyPreemption(txn, index, pr); err != nil {
+		if err := applyPreemption(txn, index, pr, req.Time); err != nil {
 			return nil, err
 		}
 		if resp.Preempted == nil {
@@ -220,6 +222,7 @@ func applyAllocStatus(txn *memdb.Txn, index uint64, req *AllocStatusRequest) err
 	if a.Status == u.Status && a.Message == u.Message && !reported {
 		return nil
 	}
+	newCheckpoint := u.Checkpoint != nil && (a.LastCheckpoint == nil || *u.Checkpoint != *a.LastCheckpoint)
 	if u.Progress != "" {
 		a.Progress = u.Progress
 	}
@@ -253,7 +256,8 @@ func applyAllocStatus(txn *memdb.Txn, index uint64, req *AllocStatusRequest) err
 	if a.Status == api.AllocFailed {
 		a.StderrTail = boundTail(u.StderrTail)
 	}
-	if u.Status == api.AllocRunning && a.StartTime == nil {
+	started := u.Status == api.AllocRunning && a.StartTime == nil
+	if started {
 		a.StartTime = timePtr(req.Time)
 	}
 	if a.Terminal() {
@@ -265,6 +269,9 @@ func applyAllocStatus(txn *memdb.Txn, index uint64, req *AllocStatusRequest) err
 		return err
 	}
 	if err := setIndex(txn, tableAllocs, index); err != nil {
+		return err
+	}
+	if err := allocEvents(txn, index, &a, started, newCheckpoint, req.Time); err != nil {
 		return err
 	}
 	if svc, err := serviceAllocEnded(txn, index, &a, req.Time); svc || err != nil {
@@ -304,7 +311,7 @@ func checkPreemption(txn *memdb.Txn, pr Preemption) string {
 
 // applyPreemption stops every victim's allocations and requeues each
 // victim whole; the job records what it waits for.
-func applyPreemption(txn *memdb.Txn, index uint64, pr Preemption) error {
+func applyPreemption(txn *memdb.Txn, index uint64, pr Preemption, now time.Time) error {
 	raw, _ := txn.First(tableJobs, "id", pr.JobID)
 	j := *raw.(*api.Job)
 	for _, id := range pr.Victims {
@@ -316,6 +323,7 @@ func applyPreemption(txn *memdb.Txn, index uint64, pr Preemption) error {
 			v.LastPreemption = fmt.Sprintf("preempted: queue %s reclaimed the GPUs this job borrowed (for job %s)", j.Queue, j.ID)
 		}
 		v.Preempting = nil
+		addEvent(&v, index, now, api.EventPreempted, v.LastPreemption)
 		if v.Service {
 			if err := preemptReplicas(txn, index, &v, pr.Nodes, pr.StopCause); err != nil {
 				return err
@@ -335,6 +343,7 @@ func applyPreemption(txn *memdb.Txn, index uint64, pr Preemption) error {
 		j.HoldUntil = timePtr(pr.HoldUntil)
 	}
 	j.Reason = fmt.Sprintf("preempting %s; waiting for their allocations to stop", strings.Join(pr.Victims, ", "))
+	addEvent(&j, index, now, api.EventPreempting, j.Reason)
 	j.CannotFit = false
 	j.ModifyIndex = index
 	return txn.Insert(tableJobs, &j)

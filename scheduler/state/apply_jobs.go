@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -24,7 +25,8 @@ func applyRegisterJob(txn *memdb.Txn, index uint64, req *RegisterJobRequest) (*R
 	}
 	nj := *j
 	nj.Status = api.JobPending
-	nj.Allocations = nil
+	nj.Allocations, nj.Events = nil, nil
+	addEvent(&nj, index, nj.SubmitTime, api.EventSubmitted, fmt.Sprintf("submitted to queue %s with priority %d", nj.Queue, nj.Priority))
 	nj.CreateIndex, nj.ModifyIndex = index, index
 	if err := txn.Insert(tableJobs, &nj); err != nil {
 		return nil, fmt.Errorf("insert job %s: %w", j.ID, err)
@@ -44,6 +46,7 @@ func applyCancelJob(txn *memdb.Txn, index uint64, req *CancelJobRequest) error {
 	j.Status = api.JobCancelled
 	j.Reason = req.Reason
 	j.EndTime = timePtr(req.Time)
+	addEvent(&j, index, req.Time, api.EventCancelled, cmp.Or(req.Reason, "cancelled"))
 	j.ModifyIndex = index
 	if err := txn.Insert(tableJobs, &j); err != nil {
 		return err
@@ -119,6 +122,7 @@ func reconcileJob(txn *memdb.Txn, index uint64, jobID string, now time.Time, cau
 		j.Status = api.JobPending
 		j.Reason = fmt.Sprintf("restarting (%d of %d) after %s", j.RestartCount-j.Migrations-j.Preemptions, j.Spec.Restart.MaxRestarts, failureReason(failed))
 		j.RestartAfter = timePtr(now.Add(time.Duration(j.Spec.Restart.Backoff)))
+		addEvent(&j, index, now, api.EventRestarting, j.Reason)
 		if err := stopLiveAllocs(txn, index, jobID, "", cause); err != nil {
 			return err
 		}
@@ -126,6 +130,7 @@ func reconcileJob(txn *memdb.Txn, index uint64, jobID string, now time.Time, cau
 		j.Status = api.JobFailed
 		j.Reason = failureReason(failed)
 		j.EndTime = timePtr(now)
+		addEvent(&j, index, now, api.EventFailed, j.Reason)
 		if err := stopLiveAllocs(txn, index, jobID, failed.ID, cause); err != nil {
 			return err
 		}
@@ -133,6 +138,7 @@ func reconcileJob(txn *memdb.Txn, index uint64, jobID string, now time.Time, cau
 		j.Status = api.JobSucceeded
 		j.Reason = ""
 		j.EndTime = timePtr(now)
+		addEvent(&j, index, now, api.EventSucceeded, fmt.Sprintf("every rank succeeded (%d)", len(allocs)))
 	default:
 		return nil
 	}
@@ -214,6 +220,7 @@ func applyMigrateJobs(txn *memdb.Txn, index uint64, req *MigrateJobsRequest) err
 		if j.Status != api.JobRunning {
 			continue
 		}
+		addEvent(&j, index, req.Time, api.EventMigrated, cmp.Or(req.Reason, "moved off a draining node"))
 		if j.Service {
 			// A service moves replica by replica (apply_service.go).
 			if err := migrateReplicas(txn, index, &j, req.NodeID, req.Reason, req.StopCause); err != nil {

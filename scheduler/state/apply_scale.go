@@ -40,6 +40,7 @@ func applyScaleJob(txn *memdb.Txn, index uint64, req *ScaleJobRequest) error {
 	}
 	j.LastScale = &api.ScaleEvent{From: from, To: req.Replicas, Reason: req.Reason, Time: req.Time}
 	j.Reason = fmt.Sprintf("scaled from %d to %d replicas: %s", from, req.Replicas, req.Reason)
+	addEvent(&j, index, req.Time, api.EventScaled, j.Reason)
 	j.ModifyIndex = index
 	if err := txn.Insert(tableJobs, &j); err != nil {
 		return err

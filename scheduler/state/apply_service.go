@@ -74,6 +74,7 @@ func serviceAllocEnded(txn *memdb.Txn, index uint64, a *api.Allocation, now time
 	case a.Status == api.AllocLost:
 		// Not the replica's doing: replaced at once, not counted.
 		j.Reason = fmt.Sprintf("replica %d lost on node %s; replacing it", a.Rank, a.Node)
+		addEvent(&j, index, now, api.EventReplica, j.Reason)
 	case a.DesiredStatus == api.DesiredStop:
 		// The scheduler stopped it (preemption, drain, cancel): its
 		// rank was given up when the stop was asked.
@@ -93,6 +94,7 @@ func serviceAllocEnded(txn *memdb.Txn, index uint64, a *api.Allocation, now time
 			r.LastExitCode = &code
 		}
 		j.Reason = fmt.Sprintf("replica %d restarting in %s (restart %d, %d in a row) after %s", a.Rank, wait, r.Restarts, r.Streak, replicaEnd(a))
+		addEvent(&j, index, now, api.EventReplica, j.Reason)
 		setReplica(&j, r)
 		if j.Deployment.Active() && a.JobVersion == j.Deployment.Version {
 			// A new replica that ends by itself fails its rollout.
@@ -224,7 +226,13 @@ func applyReplacement(txn *memdb.Txn, index uint64, loads map[string]*nodeLoad, 
 			ports[portKey{nodeAddress(txn, a.NodeID), a.Port}] = true
 		}
 	}
-	return "", nil
+	nj := *j
+	addEvent(&nj, index, now, api.EventPlaced, "placed "+placedMessage(p.Allocs, true))
+	nj.ModifyIndex = index
+	if err := txn.Insert(tableJobs, &nj); err != nil {
+		return "", err
+	}
+	return "", setIndex(txn, tableJobs, index)
 }
 
 // stopReplicas asks a service's serving allocations on nodes (every node

@@ -194,6 +194,7 @@ func applyUpdateJob(txn *memdb.Txn, index uint64, req *UpdateJobRequest) error {
 	if err := putVersion(txn, index, rec); err != nil {
 		return err
 	}
+	addEvent(&j, index, req.Time, api.EventUpdated, j.Reason)
 	j.ModifyIndex = index
 	if err := txn.Insert(tableJobs, &j); err != nil {
 		return err
@@ -262,6 +263,7 @@ func applyPromoteJob(txn *memdb.Txn, index uint64, req *PromoteJobRequest) error
 	nd.Promoted, nd.Progress = true, req.Time
 	nd.Message = "canaries promoted; rolling out the other replicas"
 	j.Deployment = &nd
+	addEvent(&j, index, req.Time, api.EventRollout, fmt.Sprintf("version %d: %s", nd.Version, nd.Message))
 	j.ModifyIndex = index
 	if err := txn.Insert(tableJobs, &j); err != nil {
 		return err
@@ -336,11 +338,19 @@ func applyRollout(txn *memdb.Txn, index uint64, st RolloutStep, now time.Time) (
 		d.Message = st.Message
 	}
 	j.Deployment = &d
+	if len(st.Stop) > 0 && st.Status != api.DeploymentSuccessful && st.Status != api.DeploymentFailed {
+		msg := fmt.Sprintf("rollout of version %d: replacing %d replica(s)", d.Version, len(st.Stop))
+		if st.Message != "" {
+			msg += ": " + st.Message
+		}
+		addEvent(&j, index, now, api.EventRollout, msg)
+	}
 	switch st.Status {
 	case api.DeploymentSuccessful:
 		d.Status, d.EndTime = api.DeploymentSuccessful, timePtr(now)
 		j.StableVersion = d.Version
 		j.Reason = fmt.Sprintf("version %d rolled out", d.Version)
+		addEvent(&j, index, now, api.EventRollout, j.Reason)
 		if err := setVersionStatus(txn, index, j.ID, d.Version, d.Status, d.Message, true); err != nil {
 			return "", err
 		}
@@ -365,6 +375,7 @@ func failDeployment(txn *memdb.Txn, index uint64, j *api.Job, msg string, now ti
 	d.Status, d.Message, d.EndTime = api.DeploymentFailed, msg, timePtr(now)
 	j.Deployment = &d
 	j.Reason = fmt.Sprintf("rollout of version %d failed: %s", d.Version, msg)
+	addEvent(j, index, now, api.EventRollout, j.Reason)
 	if err := setVersionStatus(txn, index, j.ID, d.Version, d.Status, msg, false); err != nil {
 		return err
 	}
@@ -388,6 +399,7 @@ func failDeployment(txn *memdb.Txn, index uint64, j *api.Job, msg string, now ti
 		Promoted: true, RevertOf: d.Version, StartTime: now, Progress: now,
 		Message: fmt.Sprintf("reverting to version %d: the rollout of version %d failed", target.Version, d.Version)}
 	j.Reason = fmt.Sprintf("rollout of version %d failed (%s); reverting to version %d as version %d", d.Version, msg, target.Version, j.Version)
+	addEvent(j, index, now, api.EventRollout, j.Reason)
 	return putVersion(txn, index, &api.JobVersion{JobID: j.ID, Version: j.Version, Spec: target.Spec, SubmitTime: now,
 		Status: api.DeploymentRunning, Message: fmt.Sprintf("revert to version %d", target.Version), RevertTo: &target.Version, CreateIndex: index})
 }

@@ -60,6 +60,7 @@ var rewrite = flag.Bool("rewrite", false, "TestData: rewrite the expected blocks
 //	scale JOB N [reason=R]                           ScaleJob: a running service's replica count
 //	report ALLOC STATUS [exit=N] [signal=S] [msg=M]  AllocStatus, as an agent reports it
 //	       [ready=true|false] [stop=CAUSE]           (a service replica's health)
+//	       [ckpt=STEP]                               a checkpoint at file:///ckpt/ALLOC/STEP
 //	down NODE [info=I] [stop=CAUSE] | ready NODE     NodeStatus
 //	eligible NODE | ineligible NODE                  NodeEligibility
 //	drain NODE deadline=DUR | drain NODE cancel | drain NODE complete
@@ -69,6 +70,8 @@ var rewrite = flag.Bool("rewrite", false, "TestData: rewrite the expected blocks
 //	tick DUR                                         moves the clock (no command)
 //	state                                            prints every node, job and allocation
 //	index                                            prints the tables' Raft indexes
+//	events JOB                                       prints the job's events, one a line:
+//	                                                 @INDEX +TIME TYPE MESSAGE
 //
 // stop=CAUSE is the command's StopCause, as the leader now names it: the
 // status the allocations it stops end in. Without it a command is an entry
@@ -299,6 +302,17 @@ func (d *driver) run(path string, b *block) (out []string) {
 		return []string{"now " + since(d.now)}
 	case "state":
 		return d.render(d.fsm.Store().Snapshot())
+	case "events":
+		need(1)
+		j := d.fsm.Store().Snapshot().Job(nil, a.pos[0])
+		if j == nil {
+			return []string{"no job " + a.pos[0]}
+		}
+		var out []string
+		for _, e := range j.Events {
+			out = append(out, fmt.Sprintf("@%d %s %s %s", e.Index, since(e.Time), e.Type, e.Message))
+		}
+		return append(out, fmt.Sprintf("%d events", len(j.Events)))
 	case "index":
 		s := d.fsm.Store().Snapshot()
 		return []string{fmt.Sprintf("nodes=%d jobs=%d allocs=%d", s.Index(TableNodes), s.Index(TableJobs), s.Index(TableAllocs))}
@@ -318,6 +332,10 @@ func (d *driver) run(path string, b *block) (out []string) {
 	case "report":
 		need(2)
 		u := api.AllocStatusUpdate{Status: a.pos[1], Signal: a.opts["signal"], Message: a.opts["msg"], Progress: a.opts["progress"]}
+		if _, ok := a.opts["ckpt"]; ok {
+			step := d.intOpt(a, "ckpt", 0)
+			u.Checkpoint = &api.CheckpointRef{URI: fmt.Sprintf("file:///ckpt/%s/%d", a.pos[0], step), Step: int64(step), Time: d.now}
+		}
 		if _, ok := a.opts["exit"]; ok {
 			code := d.intOpt(a, "exit", 0)
 			u.ExitCode = &code

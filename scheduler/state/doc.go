@@ -10,6 +10,10 @@
 // cannot decode never panics: a type flagged ignorable is skipped, anything
 // else halts the FSM with an error naming the index (undecodable.go).
 //
+// Each change a job's owner would ask about is recorded on the job as an
+// event (events.go): the command's time and the entry's index, the last
+// api.MaxJobEvents, so every server holds the same list.
+//
 // The FSM's checks of a plan are plain arithmetic that never changes
 // between versions (capacity.go); placement rules run on the leader before
 // the commit (scheduler/sched.Verify), and this package does not import

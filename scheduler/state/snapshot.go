@@ -14,9 +14,9 @@ import (
 // SnapshotVersion is the format of state snapshots. A reader refuses a
 // version it does not know rather than guess. Version 2 added ACL
 // policies and tokens, version 3 namespace checkpoint keys (wrapped);
-// version 4 the model catalog, version 5 kept job versions; older
-// versions (without them) are still read.
-const SnapshotVersion = 5
+// version 4 the model catalog, version 5 kept job versions, version 6
+// jobs' events; older versions (without them) are still read.
+const SnapshotVersion = 6
 
 // The snapshot format is a stream of JSON values: a header, then one record
 // per object, then a trailer with the object count so a truncated stream is

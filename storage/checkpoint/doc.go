@@ -17,6 +17,7 @@
 // memory (the only pause the trainer sees) and streams it in the
 // background, one in flight per job with back-pressure. List, Latest and
 // Retain find checkpoints, resume from the newest complete one and keep
-// the newest N. Shards can be sealed with AES-256-GCM (package crypt); the
+// the newest N; Copy copies one to another store as stored, checking each
+// shard on the way and writing the manifest last. Shards can be sealed with AES-256-GCM (package crypt); the
 // manifest names the key id. See DESIGN.md for the format.
 package checkpoint

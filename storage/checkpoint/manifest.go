@@ -31,6 +31,8 @@ var (
 	ErrCorruptShard = errors.New("corrupt checkpoint shard")
 	// ErrInvalid: a checkpoint handed to Save breaks the rules.
 	ErrInvalid = errors.New("invalid checkpoint")
+	// ErrExists: Copy's destination holds that checkpoint already.
+	ErrExists = errors.New("checkpoint already exists")
 )
 
 // Manifest describes one complete checkpoint.

@@ -13,5 +13,9 @@
 // reaches the task as a file only it may read (keys.go). Where
 // nvidia-cuda-mps-control exists, a GPU that holds shares runs its own CUDA
 // MPS control daemon, started before its first share and stopped after its
-// last, so a share's compute and memory limits hold (mps.go).
+// last, so a share's compute and memory limits hold (mps.go). Its
+// /metrics serves the GPUs' figures, its tasks', and the figures tasks
+// report about themselves (a trainer's step, loss and tokens/s in its
+// reports, a server's in its health answer) under the job, namespace,
+// rank and node of the allocation the agent started (taskmetrics.go).
 package agent

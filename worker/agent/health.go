@@ -165,6 +165,9 @@ func (a *Agent) runHealth(ctx context.Context, t *task, check *spec.Health, wasR
 		if l, ok := parseLoad(al.ID, b); ok {
 			a.loads.put(l)
 		}
+		if m := parseHealthMetrics(b); m != nil {
+			a.putMetrics(al.ID, m)
+		}
 	}
 	defer a.loads.drop(al.ID)
 	healthLoop(ctx, check, wasReady, p.probe, func(ok bool) {

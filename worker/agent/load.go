@@ -47,6 +47,19 @@ func parseLoad(allocID string, body []byte) (api.ReplicaLoad, bool) {
 	return l, true
 }
 
+// parseHealthMetrics reads the task metrics a health answer carries
+// ({"metrics": {...}}, as the builtin server answers); nil when it
+// carries none or they do not pass api.TaskMetrics.Check.
+func parseHealthMetrics(body []byte) *api.TaskMetrics {
+	var v struct {
+		Metrics *api.TaskMetrics `json:"metrics"`
+	}
+	if len(body) == 0 || body[0] != '{' || json.Unmarshal(body, &v) != nil || v.Metrics == nil || v.Metrics.Check() != nil {
+		return nil
+	}
+	return v.Metrics
+}
+
 func (b *loadBook) put(l api.ReplicaLoad) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -121,7 +121,7 @@ func httpError(w http.ResponseWriter, code int, err error) {
 
 // handleReport takes a running task's progress and last checkpoint and
 // passes them to the servers (so that preemption can choose the victims
-// that lose the least work).
+// that lose the least work); its metrics it keeps for /metrics.
 func (a *Agent) handleReport(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if !checkBearer(r, a.taskToken(id)) {
@@ -139,9 +139,15 @@ func (a *Agent) handleReport(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, errors.New("invalid report: trailing data after the object"))
 		return
 	}
-	if rep.Progress == "" && rep.Checkpoint == nil && len(rep.Evals) == 0 {
-		httpError(w, http.StatusBadRequest, errors.New("a report needs progress, a checkpoint or evals"))
+	if rep.Progress == "" && rep.Checkpoint == nil && len(rep.Evals) == 0 && rep.Metrics == nil {
+		httpError(w, http.StatusBadRequest, errors.New("a report needs progress, a checkpoint, evals or metrics"))
 		return
+	}
+	if rep.Metrics != nil {
+		if err := rep.Metrics.Check(); err != nil {
+			httpError(w, http.StatusBadRequest, fmt.Errorf("invalid report: %w", err))
+			return
+		}
 	}
 	if err := api.CheckEvals(rep.Evals); err != nil {
 		httpError(w, http.StatusBadRequest, fmt.Errorf("invalid report: %w", err))
@@ -162,6 +168,13 @@ func (a *Agent) handleReport(w http.ResponseWriter, r *http.Request) {
 	if t == nil || t.finished() {
 		httpError(w, http.StatusNotFound, fmt.Errorf("allocation %s is not running on node %s", id, a.cfg.Name))
 		return
+	}
+	if rep.Metrics != nil {
+		a.putMetrics(id, rep.Metrics)
+		if rep.Progress == "" && rep.Checkpoint == nil && len(rep.Evals) == 0 {
+			w.WriteHeader(http.StatusNoContent) // figures stay on the node
+			return
+		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()

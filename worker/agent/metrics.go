@@ -19,9 +19,10 @@ import (
 // An agent's Prometheus metrics, served at GET /metrics on its HTTP
 // listener (docs/metrics.md): its GPUs' live figures, read through the
 // inventory's samplers at scrape time (NVML, the mock machine's, or the
-// fake GPUs' that follow the tasks' load), and its tasks. The endpoint
-// takes no token, like NVIDIA's DCGM exporter: nothing in it names a job
-// or a tenant. Under ServeTLS only a client with a server certificate of
+// fake GPUs' that follow the tasks' load), its tasks, and the figures
+// its tasks report (taskmetrics.go). The endpoint takes no token, like
+// NVIDIA's DCGM exporter: the task families name job IDs and namespaces,
+// nothing more. Under ServeTLS only a client with a server certificate of
 // the cluster reaches the listener at all.
 
 // gpuSampler reads the node's GPUs.
@@ -71,7 +72,7 @@ func (a *Agent) initMetrics(lib nvml.Interface) {
 			m.sampler, m.close = s, s.Close
 		}
 	}
-	m.reg.MustRegister(m.restarts, m.ended, agentCollector{a},
+	m.reg.MustRegister(m.restarts, m.ended, agentCollector{a}, taskCollector{a},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.met = m
 }

@@ -2,9 +2,15 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,7 +40,10 @@ func gpuValue(t *testing.T, fams map[string]*dto.MetricFamily, name string, inde
 	return 0
 }
 
-func checkAgentScrape(t *testing.T, body string) map[string]*dto.MetricFamily {
+// checkAgentScrape checks a scrape of an agent against docs/metrics.md:
+// the agent's families, and the task families when tasks is set (none
+// may appear otherwise).
+func checkAgentScrape(t *testing.T, body string, tasks bool) map[string]*dto.MetricFamily {
 	t.Helper()
 	docs, err := metricsdoc.Load(metricsdoc.Path())
 	if err != nil {
@@ -44,20 +53,46 @@ func checkAgentScrape(t *testing.T, body string) map[string]*dto.MetricFamily {
 	if err != nil {
 		t.Fatalf("agent scrape does not parse: %v", err)
 	}
-	for _, e := range metricsdoc.Check(docs, "agent", fams) {
+	own, taskFams := map[string]*dto.MetricFamily{}, map[string]*dto.MetricFamily{}
+	for name, f := range fams {
+		if strings.HasPrefix(name, "ark_task_") {
+			taskFams[name] = f
+		} else {
+			own[name] = f
+		}
+	}
+	errs := metricsdoc.Check(docs, "agent", own)
+	if tasks {
+		errs = append(errs, metricsdoc.Check(docs, "task", taskFams)...)
+	} else if len(taskFams) > 0 {
+		errs = append(errs, fmt.Sprintf("task families with no task reporting: %v", slices.Collect(maps.Keys(taskFams))))
+	}
+	for _, e := range errs {
 		t.Error(e)
 	}
 	return fams
 }
 
 // TestAgentMetrics runs a cluster with one agent of two fake H200s, runs a
-// task on one GPU, and scrapes the agent's /metrics on its HTTP listener:
-// the scrape parses to the families docs/metrics.md lists for the agent,
-// and the busy GPU reads busy while the idle one reads idle, never silent.
+// task on one GPU that reports its figures to the agent (this test binary
+// as a task: reportMetricsTask), and scrapes the agent's /metrics on its
+// HTTP listener: the scrape parses to the families docs/metrics.md lists
+// for the agent and for tasks, the task's series carry its job, namespace,
+// rank and node, and the busy GPU reads busy while the idle one reads
+// idle, never silent.
 func TestAgentMetrics(t *testing.T) {
 	c := cluster(t, 1)
 	bg := context.Background()
-	r, err := c.SubmitJob(bg, jobSpec("busy", 1, 1, "sleep 30"))
+	// The program itself, not a shell: the sandbox lets a task read its
+	// program's directory, and gives it a /tmp of its own.
+	spec, _ := json.Marshal(map[string]any{
+		"name": "busy", "kind": "batch", "replicas": 1,
+		"resources": map[string]any{"gpus": 1, "cpu": "100m", "memory": "64Mi"},
+		"task": map[string]any{"driver": "exec", "exec": map[string]any{
+			"command": []string{taskBinary(t)}, "env": map[string]string{"TEST_TASK": "report-metrics"},
+		}},
+	})
+	r, err := c.SubmitJob(bg, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,16 +105,21 @@ func TestAgentMetrics(t *testing.T) {
 	if err != nil || len(nodes) != 1 || nodes[0].AgentAddr == "" {
 		t.Fatalf("nodes: %v %v", nodes, err)
 	}
-	resp, err := http.Get("http://" + nodes[0].AgentAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics on the agent: %d %s", resp.StatusCode, body)
-	}
-	fams := checkAgentScrape(t, string(body))
+	var body []byte
+	waitFor(t, 10*time.Second, "the task's figures on /metrics", func() bool {
+		resp, err := http.Get("http://" + nodes[0].AgentAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /metrics on the agent: %d %s", resp.StatusCode, body)
+		}
+		return strings.Contains(string(body), "ark_task_train_step{")
+	})
+	fams := checkAgentScrape(t, string(body), true)
+	checkTaskSeries(t, fams, map[string]string{"job": r.ID, "namespace": "default", "rank": "0", "node": "node-0"}, testTaskMetrics)
 	busy := job.Allocations[0].GPUs[0]
 	idle := 1 - busy
 	if u := gpuValue(t, fams, "ark_gpu_utilization_ratio", busy); u < 0.9 {
@@ -121,6 +161,29 @@ func TestAgentMetrics(t *testing.T) {
 	}
 }
 
+// taskBinary is a copy of this test binary that a task running as an
+// unprivileged user may execute (go test's build dir is its own).
+func taskBinary(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ark-task-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "task")
+	if err := os.WriteFile(path, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // TestAgentMetricsMockNVML reads an agent's GPUs through the real NVML
 // sampler over go-nvml's mock DGX H200: eight GPUs with plausible figures.
 func TestAgentMetricsMockNVML(t *testing.T) {
@@ -135,7 +198,7 @@ func TestAgentMetricsMockNVML(t *testing.T) {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %s", rec.Code, rec.Body)
 	}
-	fams := checkAgentScrape(t, rec.Body.String())
+	fams := checkAgentScrape(t, rec.Body.String(), false)
 	if n := len(fams["ark_gpu_utilization_ratio"].GetMetric()); n != 8 {
 		t.Fatalf("%d GPUs, want 8", n)
 	}

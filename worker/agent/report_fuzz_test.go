@@ -21,7 +21,8 @@ import (
 // here refuse only what the real ones refuse, so a 5xx means the agent
 // passed on a report it should have refused itself); a report
 // the agent takes is passed to the servers as a running status with
-// exactly the progress and checkpoint the task sent.
+// exactly the progress and checkpoint the task sent, and one of metrics
+// alone (checked) stays on the node.
 func FuzzTaskReport(f *testing.F) {
 	var mu sync.Mutex
 	var got []api.AllocStatusUpdate
@@ -58,6 +59,10 @@ func FuzzTaskReport(f *testing.F) {
 		`{"checkpoint":{"uri":"file:///ckpt/fz/000000000007","step":7}}`,
 		`{}`, `{"bogus":1}`, `not json`, `null`, `{"progress":""}{"progress":"x"}`,
 		`{"checkpoint":{"uri":"","step":-1}}`, `{"checkpoint":{"step":1e30}}`, `{"checkpoint":null,"progress":"\ud800"}`,
+		`{"metrics":{"train":{"step":3,"loss":2.5,"tokensPerSecond":900}}}`,
+		`{"progress":"step 3/9","metrics":{"train":{"step":3,"loss":2.5,"tokensPerSecond":900}}}`,
+		`{"metrics":{"serve":{"running":1,"ttftSeconds":{"bounds":[0.1,1],"counts":[1,2,0],"sum":1.2},"requests":{"":1,"a":2},"ruleActions":{"mask":1}}}}`,
+		`{"metrics":{"serve":{"requests":{"a\"b":1}}}}`, `{"metrics":{}}`, `{"metrics":{"train":{"loss":-1}}}`,
 	} {
 		f.Add(s)
 	}
@@ -77,6 +82,13 @@ func FuzzTaskReport(f *testing.F) {
 			var rep api.TaskReport
 			if err := json.Unmarshal([]byte(body), &rep); err != nil {
 				t.Fatalf("report %q taken, but it is not JSON: %v", body, err)
+			}
+			if rep.Progress == "" && rep.Checkpoint == nil && len(rep.Evals) == 0 {
+				// Metrics alone stay on the node.
+				if rep.Metrics == nil || rep.Metrics.Check() != nil || len(forwarded) != 0 {
+					t.Fatalf("report %q of metrics alone taken with figures %+v, passed on as %+v", body, rep.Metrics, forwarded)
+				}
+				return
 			}
 			if len(forwarded) != 1 || forwarded[0].Status != api.AllocRunning || forwarded[0].Progress != rep.Progress ||
 				(forwarded[0].Checkpoint == nil) != (rep.Checkpoint == nil) {

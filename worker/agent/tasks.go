@@ -26,6 +26,8 @@ type task struct {
 	stopOnce sync.Once
 	stopCh   chan string // carries the reason the task is stopped
 	done     chan struct{}
+	// metrics are the task's latest reported figures (taskmetrics.go).
+	metrics atomic.Pointer[api.TaskMetrics]
 }
 
 // view is the latest view of the task's allocation.

@@ -95,7 +95,8 @@ type Engine struct {
 	wake    chan struct{} // cap 1: the queue grew
 	running atomic.Int64
 
-	ttft ttftWindow // recent times to the first token (engine_ttft.go)
+	ttft ttftWindow    // recent times to the first token (engine_ttft.go)
+	fig  engineFigures // histograms and counts for the agent (engine_metrics.go)
 
 	admitted, completed, cancelled, failed, rejected atomic.Uint64
 	steps, tokens                                    atomic.Uint64
@@ -107,6 +108,7 @@ type pending struct {
 	ctx    context.Context
 	req    Request
 	since  time.Time  // when it was submitted
+	first  time.Time  // when its first token came
 	events chan Event // buffered for every event it can get: the scheduler never blocks on a client
 
 	ad      *adapter // nil: the base
@@ -125,7 +127,7 @@ type pending struct {
 func NewEngine(dec *train.Decoder, cfg EngineConfig) *Engine {
 	cfg.MaxBatch = max(1, cfg.MaxBatch)
 	cfg.MaxQueue = max(1, cfg.MaxQueue)
-	return &Engine{dec: dec, tok: dec.Tokenizer(), cfg: cfg, wake: make(chan struct{}, 1)}
+	return &Engine{dec: dec, tok: dec.Tokenizer(), cfg: cfg, wake: make(chan struct{}, 1), fig: newEngineFigures()}
 }
 
 // poke wakes the scheduler (an adapter fetch ended).
@@ -171,6 +173,7 @@ func (e *Engine) Submit(ctx context.Context, req Request) (<-chan Event, error) 
 	}
 	e.queue = append(e.queue, p)
 	e.mu.Unlock()
+	e.fig.byAdapter.add(req.Adapter)
 	// A request whose client leaves or whose deadline passes while it
 	// waits leaves the queue at once; a running one leaves at the next
 	// step (drop).
@@ -385,7 +388,9 @@ func (e *Engine) emit(p *pending, tok int32) {
 	p.ntok++
 	tokens := p.ntok
 	if tokens == 1 {
-		e.ttft.add(time.Since(p.since))
+		p.first = time.Now()
+		e.ttft.add(p.first.Sub(p.since))
+		e.fig.ttft.observe(p.first.Sub(p.since))
 	}
 	for _, s := range p.req.Stop {
 		// Only a match ending in the new token's bytes is new: the text
@@ -441,6 +446,7 @@ func (e *Engine) finish(p *pending, reason string, err error) {
 	default:
 		e.failed.Add(1)
 	}
+	e.fig.finished(p)
 	p.events <- Event{Done: true, Finish: reason, Err: err, Tokens: p.ntok}
 	p.events = nil
 	if p.seq != nil {

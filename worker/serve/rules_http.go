@@ -34,6 +34,9 @@ func (s *Server) SetRules(rs []spec.Rule) error {
 // logDecisions records the actions taken on a request: rule, version and
 // action with the request's ID, never the text.
 func (s *Server) logDecisions(id string, ds []rules.Decision) {
+	for _, d := range ds {
+		s.ruleActions.add(d.Action)
+	}
 	if s.opt.RuleLog == nil {
 		return
 	}

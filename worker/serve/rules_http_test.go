@@ -44,7 +44,7 @@ func put(t *testing.T, url, path, body string) (int, string) {
 // generated text, streamed or whole, and a masked or blocked word never
 // reaches the client whatever the tokens.
 func TestRulesHTTP(t *testing.T) {
-	url, _, start := testServerOf(t, shippedModel(t), Options{})
+	url, srv, start := testServerOf(t, shippedModel(t), Options{})
 	start()
 	const req = `{"model":"gpt-test","prompt":"ROMEO:","max_tokens":40,"temperature":0}`
 	_, _, out := post(t, url, "/v1/completions", req)
@@ -111,5 +111,10 @@ func TestRulesHTTP(t *testing.T) {
 	getJSON(t, url+"/v1/rules", &doc)
 	if doc.Hits["block-word"] != 2 || len(doc.Rules) != 1 {
 		t.Errorf("GET /v1/rules: %+v", doc)
+	}
+	// The agent's figures count every action: the masks, and the input
+	// and output blocks.
+	if acts := srv.Metrics().Serve.RuleActions; acts["mask"] < 2 || acts["block"] < 4 || len(acts) != 2 {
+		t.Errorf("rule actions %v, want mask >= 2 and block >= 4", acts)
 	}
 }

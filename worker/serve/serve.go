@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/spec"
 	"github.com/ark-sched/ark/worker/serve/rules"
 	"github.com/ark-sched/ark/worker/train"
@@ -53,6 +54,9 @@ type Health struct {
 	Waiting   int     `json:"waiting"`
 	Requests  uint64  `json:"requests"`
 	TTFTP90Ms float64 `json:"ttftP90Ms"`
+	// Metrics are the replica's figures, which its agent exports on its
+	// /metrics (docs/metrics.md).
+	Metrics *api.TaskMetrics `json:"metrics,omitempty"`
 }
 
 // Options configure a Server.
@@ -109,6 +113,7 @@ type Server struct {
 	created     int64 // for /v1/models
 	rules       atomic.Pointer[rules.Set]
 	limits      *modelLimits // nil: no per-model rate limit
+	ruleActions counts       // the rules' actions, by action (engine_metrics.go)
 }
 
 // New serves m and o.Adapters (fetched in the background); Run must be
@@ -202,6 +207,7 @@ func (s *Server) Handler() http.Handler {
 		h := s.health
 		st := s.eng.Stats()
 		h.Running, h.Waiting, h.Requests, h.TTFTP90Ms = st.Running, st.Queued, st.Admitted+st.Rejected, st.TTFTP90Ms
+		h.Metrics = s.Metrics()
 		reply(w, http.StatusOK, h)
 	})
 	mux.HandleFunc("POST /v1/generate", s.handleGenerate)

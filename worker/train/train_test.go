@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -323,14 +324,26 @@ func TestStopCheckpointsAndResumes(t *testing.T) {
 	o.Store, o.Every = store, 100
 	o.OnCheckpoint = func(step int64) { reported = append(reported, step) }
 	ctx, cancel := context.WithCancel(context.Background())
+	var lines, figures []int
 	o.OnProgress = func(step int, _ string) {
+		lines = append(lines, step)
 		if step == 3 {
 			cancel()
 		}
 	}
+	o.OnFigures = func(step int, loss, tps float64) {
+		if !(loss > 0) || !(tps > 0) {
+			t.Errorf("step %d figures: loss %v, %v tokens/s", step, loss, tps)
+		}
+		figures = append(figures, step)
+	}
 	if _, _, err := run(o, ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("stopped run: %v, want context.Canceled", err)
 	}
+	if !slices.Equal(lines, figures) || len(figures) == 0 {
+		t.Errorf("figures at steps %v, progress lines at %v: want the same", figures, lines)
+	}
+	o.OnFigures = nil
 	if len(reported) != 1 || reported[0] != 3 {
 		t.Fatalf("checkpoints reported %v, want [3]", reported)
 	}

@@ -74,6 +74,9 @@ type Options struct {
 	// block for long.
 	OnProgress   func(step int, line string)
 	OnCheckpoint func(step int64)
+	// OnFigures, if set, gets the figures of each progress line, on every
+	// rank: what the task reports to its agent's /metrics.
+	OnFigures func(step int, loss, tokensPerSec float64)
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -382,6 +385,9 @@ func (t *Trainer) Run(ctx context.Context) (Stats, error) {
 			fmt.Fprintf(o.Log, "%s rank %d/%d\n", line, t.rank, t.world)
 			if o.OnProgress != nil {
 				o.OnProgress(step, line)
+			}
+			if o.OnFigures != nil {
+				o.OnFigures(step, loss, tps)
 			}
 			intervalStart, intervalTokens = now, 0
 		}

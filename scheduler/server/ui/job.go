@@ -8,7 +8,7 @@ import (
 	"github.com/ark-sched/ark/scheduler/api"
 )
 
-// The job page: the job's status and reasons, its allocations per rank,
+// The job page: the job's status and reasons, its events, its allocations per rank,
 // the last lines of rank 0's stdout with the trainer's loss and tokens/s
 // drawn from them, and a service's endpoint and replicas.
 
@@ -21,6 +21,8 @@ type jobPage struct {
 	LogError string
 	Loss     *chart
 	TPS      *chart
+	// Recent are the job's events, newest first.
+	Recent []api.JobEvent
 }
 
 // logLines is how many of the log's last lines the page shows.
@@ -40,6 +42,9 @@ func buildJob(ctx context.Context, src Source, j *api.Job) jobPage {
 	})
 	if j.Service {
 		p.Endpoint = "/v1/services/" + j.ID + "/"
+	}
+	for i := len(j.Events) - 1; i >= 0; i-- {
+		p.Recent = append(p.Recent, j.Events[i])
 	}
 	if len(j.Allocations) == 0 {
 		return p

@@ -57,6 +57,8 @@ func testView() *View {
 	ft := &api.Job{ID: "ft-abc", Name: "ft", Namespace: "nlp", Queue: "research", Kind: "finetune", Status: api.JobRunning, SubmitTime: now, CreateIndex: 5, RestartCount: 1,
 		Allocations: []*api.Allocation{alloc("ft-abc", "node-a", 0, []int{0, 1}, 0), alloc("ft-abc", "node-a", 1, []int{2, 3}, 0)}}
 	ft.Allocations[0].Progress = "step 30/30 loss 1.9000"
+	ft.Events = []api.JobEvent{{Time: now.Add(-time.Hour), Index: 5, Type: api.EventSubmitted, Message: "submitted to queue research"},
+		{Time: now.Add(-50 * time.Minute), Index: 9, Type: api.EventRestarting, Message: "restarting (1 of 3) after rank 1 failed on node node-a: <exit 1>"}}
 	sv := &api.Job{ID: "chat-xyz", Name: "chat", Namespace: "nlp", Queue: "serving", Kind: "inference", Status: api.JobRunning, SubmitTime: now, CreateIndex: 6, Service: true,
 		Allocations:     []*api.Allocation{alloc("chat-xyz", "node-a", 0, []int{4}, 500)},
 		ServiceReplicas: []api.ServiceReplica{{Rank: 0, Restarts: 2, LastMessage: "health check failed"}},
