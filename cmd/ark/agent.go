@@ -73,6 +73,7 @@ func newAgentCmd(g *globals) *cobra.Command {
 	f.StringVar(&cfg.MockNVML, "mock-nvml", "", "discover GPUs through go-nvml's mock of a whole machine (dgxh100, dgxh200): the real NVML code path without a GPU")
 	f.StringVar(&cfg.Address, "address", "", "address other nodes reach this one at (default: 127.0.0.1 with loopback servers, else the first non-loopback IPv4)")
 	f.StringVar(&cfg.HTTPAddr, "http", "", "address the agent serves task logs on (default ADDRESS:0)")
+	f.StringVar(&cfg.MetricsAddr, "metrics-listen", "", "also serve GET /metrics, every family included, without a token, on this address (for a Prometheus on a private network; on --http, with tokens on, the task families need the servers' credential)")
 	f.StringVar(&cfg.TaskUser, "task-user", "", "run tasks as this unprivileged user, name or uid (the agent runs as root; root is refused); default: nobody when the agent runs as root, else the agent's own user")
 	f.StringVar(&logMax, "log-max-size", "64Mi", "rotate a task's stdout or stderr log at this size")
 	f.IntVar(&cfg.LogKeep, "log-keep", 3, "rotated task log files to keep per stream")

@@ -39,6 +39,9 @@ func checkAgents(t *testing.T, m *manifests, ds *appsv1.DaemonSet, c corev1.Cont
 	if p := flagPort(t, "http", flags["http"]); p != port(c, "http") || p == 0 {
 		t.Errorf("--http port %d, container port http %d", p, port(c, "http"))
 	}
+	if p := flagPort(t, "metrics-listen", flags["metrics-listen"]); p != port(c, "metrics") || p == 0 {
+		t.Errorf("--metrics-listen port %d, container port metrics %d", p, port(c, "metrics"))
+	}
 	for name, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
 		if p == nil || p.TCPSocket == nil || p.TCPSocket.Port.StrVal != "http" {
 			t.Errorf("%s probe: want a TCP check of port http (the listener takes only mutual TLS)", name)

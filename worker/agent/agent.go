@@ -44,6 +44,11 @@ type Config struct {
 	Address string
 	// HTTPAddr is where the agent serves logs; empty is Address:0.
 	HTTPAddr string
+	// MetricsAddr, when set, is a plain-HTTP listener serving GET /metrics
+	// alone, every family included, without a token: for a Prometheus on
+	// a private network (on HTTPAddr, with tokens on, only the servers'
+	// credential reads the families that name jobs).
+	MetricsAddr string
 	// StopGrace is how long a stopped task gets between SIGTERM and SIGKILL.
 	StopGrace time.Duration
 	// KeepTasksOnExit leaves the tasks running when the agent shuts down
@@ -98,6 +103,8 @@ type Agent struct {
 	// reportLn is where tasks report under ServeTLS (loopback, plain
 	// HTTP: tasks hold no certificate); nil means they use ln.
 	reportLn net.Listener
+	// metricsLn serves /metrics alone (Config.MetricsAddr); nil: none.
+	metricsLn net.Listener
 
 	cgroups *driver.Cgroups
 	mps     *mps
@@ -203,6 +210,17 @@ func New(cfg Config) (*Agent, error) {
 			return nil, err
 		}
 	}
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			ln.Close()
+			if reportLn != nil {
+				reportLn.Close()
+			}
+			return nil, fmt.Errorf("listen for agent metrics on %s: %w", cfg.MetricsAddr, err)
+		}
+		metricsLn = netlimit.PerClient(metricsLn, maxConnsPerClient)
+	}
 	log := cfg.Logger.With(zap.String("node", cfg.Name))
 	if cfg.TaskUser != "" {
 		log.Info("tasks run as an unprivileged user", zap.String("task_user", cfg.TaskUser))
@@ -226,7 +244,7 @@ func New(cfg Config) (*Agent, error) {
 		reg:       reg,
 		cgroups:   cg,
 		mps:       newMPS(cfg.MPSControl, cfg.DataDir, log),
-		cfg:       cfg, log: log, client: cl, inv: inv, ln: ln, reportLn: reportLn,
+		cfg:       cfg, log: log, client: cl, inv: inv, ln: ln, reportLn: reportLn, metricsLn: metricsLn,
 		drivers: map[string]driver.Driver{driver.Exec{}.Name(): driver.Exec{}, driver.Builtin{}.Name(): driver.Builtin{}},
 		tasks:   map[string]*task{},
 	}

@@ -28,8 +28,15 @@ type listener struct {
 // the servers (logs) and the tasks (reports). With TLS the public one
 // takes only servers, and tasks report on a loopback one.
 func (a *Agent) listeners() []listener {
+	var out []listener
+	if a.metricsLn != nil {
+		all, _ := a.metricsHandlers()
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", all)
+		out = append(out, listener{a.metricsLn, mux})
+	}
 	if a.reportLn == nil {
-		return []listener{{a.ln, a.routes()}}
+		return append(out, listener{a.ln, a.routes()})
 	}
 	logs := http.NewServeMux()
 	logs.HandleFunc("GET /v1/allocations/{id}/logs", a.handleLogs)
@@ -37,7 +44,7 @@ func (a *Agent) listeners() []listener {
 	reports := http.NewServeMux()
 	reports.HandleFunc("POST /v1/allocations/{id}/report", a.handleReport)
 	reports.HandleFunc("GET /v1/allocations/{id}/rules", a.handleRules)
-	return []listener{{a.ln, logs}, {a.reportLn, reports}}
+	return append(out, listener{a.ln, logs}, listener{a.reportLn, reports})
 }
 
 // reportAddr is where a task reports to its agent (ARK_AGENT_ADDR).

@@ -20,10 +20,14 @@ import (
 // listener (docs/metrics.md): its GPUs' live figures, read through the
 // inventory's samplers at scrape time (NVML, the mock machine's, or the
 // fake GPUs' that follow the tasks' load), its tasks, and the figures
-// its tasks report (taskmetrics.go). The endpoint takes no token, like
-// NVIDIA's DCGM exporter: the task families name job IDs and namespaces,
-// nothing more. Under ServeTLS only a client with a server certificate of
-// the cluster reaches the listener at all.
+// its tasks report (taskmetrics.go). The GPU and agent families name no
+// job or tenant and take no token, like NVIDIA's DCGM exporter. The task
+// families name job IDs and namespaces, and the agent's listener is one
+// every task on the node can reach: with tokens on they are served only
+// to the servers' credential (the logs key) and on Config.MetricsAddr, a
+// listener for a Prometheus on a private network. Under ServeTLS only a
+// client with a server certificate of the cluster reaches the listener
+// at all.
 
 // gpuSampler reads the node's GPUs.
 type gpuSampler interface {
@@ -31,7 +35,8 @@ type gpuSampler interface {
 }
 
 type agentMetrics struct {
-	reg      *prometheus.Registry
+	reg      *prometheus.Registry // every family
+	public   *prometheus.Registry // the families that name no job
 	restarts prometheus.Counter
 	ended    *prometheus.CounterVec
 	sampler  gpuSampler
@@ -43,7 +48,8 @@ type agentMetrics struct {
 // a node without GPUs none.
 func (a *Agent) initMetrics(lib nvml.Interface) {
 	m := &agentMetrics{
-		reg: prometheus.NewRegistry(),
+		reg:    prometheus.NewRegistry(),
+		public: prometheus.NewRegistry(),
 		restarts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ark_agent_task_restarts_total",
 			Help: "Tasks this agent started for a job's restart (attempt > 0: after a rank failed, was lost or preempted, or a drain moved it).",
@@ -72,22 +78,42 @@ func (a *Agent) initMetrics(lib nvml.Interface) {
 			m.sampler, m.close = s, s.Close
 		}
 	}
-	m.reg.MustRegister(m.restarts, m.ended, agentCollector{a}, taskCollector{a},
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, reg := range []*prometheus.Registry{m.reg, m.public} {
+		reg.MustRegister(m.restarts, m.ended, agentCollector{a},
+			collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	m.reg.MustRegister(taskCollector{a})
 	a.met = m
 }
 
-// metricsHandler serves the agent's registry.
+// metricsHandler serves the agent's families on its listener: all of
+// them to a caller that may read logs (the servers, or anyone when the
+// agent runs without tokens), the ones that name no job to others.
 func (a *Agent) metricsHandler() http.Handler {
+	all, public := a.metricsHandlers()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.logsAllowed(r) {
+			all.ServeHTTP(w, r)
+			return
+		}
+		public.ServeHTTP(w, r)
+	})
+}
+
+// metricsHandlers serve every family, and the families that name no job.
+func (a *Agent) metricsHandlers() (all, public http.Handler) {
 	if a.met == nil { // an Agent a test built by hand, without New
 		a.initMetrics(nil)
 	}
-	return promhttp.HandlerFor(a.met.reg, promhttp.HandlerOpts{
-		ErrorHandling:       promhttp.HTTPErrorOnError,
-		ErrorLog:            zap.NewStdLog(a.log.Named("metrics")),
-		MaxRequestsInFlight: 4,
-		Timeout:             10 * time.Second,
-	})
+	h := func(reg *prometheus.Registry) http.Handler {
+		return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+			ErrorHandling:       promhttp.HTTPErrorOnError,
+			ErrorLog:            zap.NewStdLog(a.log.Named("metrics")),
+			MaxRequestsInFlight: 4,
+			Timeout:             10 * time.Second,
+		})
+	}
+	return h(a.met.reg), h(a.met.public)
 }
 
 // taskStarted counts a start that is a job's restart.

@@ -231,3 +231,48 @@ func TestParseHealthMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestTaskMetricsNotForTasks: with tokens on, a task on the node scraped
+// its agent's /metrics and read every other tenant's job IDs and
+// namespaces from the task families. They now go only to the servers'
+// credential (the logs key) and to the --metrics-listen listener; the GPU
+// and agent families stay open, like DCGM's exporter.
+func TestTaskMetricsNotForTasks(t *testing.T) {
+	a, h := reportingAgent(t)
+	a.logsKey = "logs-key-of-this-node"
+	if rec := post(h, "b-0", a.taskToken("b-0"), `{"metrics":{"train":{"step":3,"loss":1.5,"tokensPerSecond":10}}}`); rec.Code != http.StatusNoContent {
+		t.Fatalf("report: %d %s", rec.Code, rec.Body)
+	}
+	get := func(h http.Handler, bearer string) string {
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET /metrics: %d %s", rec.Code, rec.Body)
+		}
+		return rec.Body.String()
+	}
+	all, _ := a.metricsHandlers()
+	for _, tc := range []struct {
+		name     string
+		h        http.Handler
+		bearer   string
+		taskFams bool
+	}{
+		{"no token", h, "", false},
+		{"a task's token", h, a.taskToken("a-0"), false},
+		{"the logs key", h, "logs-key-of-this-node", true},
+		{"the metrics listener", all, "", true},
+	} {
+		body := get(tc.h, tc.bearer)
+		if got := strings.Contains(body, `job="job-b"`); got != tc.taskFams {
+			t.Errorf("%s: task families served %v, want %v", tc.name, got, tc.taskFams)
+		}
+		if !strings.Contains(body, "ark_agent_tasks_ended_total") {
+			t.Errorf("%s: the agent's own families are missing", tc.name)
+		}
+	}
+}
