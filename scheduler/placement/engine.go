@@ -46,6 +46,31 @@ func viewKeyOf(req Request) viewKey {
 	return k
 }
 
+// kindKey is a request and its gang, whose task the request gives
+// (taskOf): jobs of one kindKey get the same explanation in a pass until
+// a placement changes the usage. A struct, not formatted text: the keys
+// are made for every job that stays pending, every pass.
+type kindKey struct {
+	req                                 Request
+	replicas                            int
+	sameNode, nvlink, oneFabric, spread bool
+}
+
+func kindOf(req Request, g Gang) kindKey {
+	return kindKey{req, g.Replicas, g.SameNode, g.NVLinkRequired, g.OneFabric, g.Spread}
+}
+
+// searchKey is what a preemption search reads of a job besides the
+// cluster: jobs alike find the same victims, or none.
+type searchKey struct {
+	kind       kindKey
+	priority   int
+	queue      string
+	reclaim    bool
+	need       int64
+	maxRuntime spec.Duration
+}
+
 // view is the cluster as jobs of one viewKey see it.
 type view struct {
 	c     *NodeIndex
@@ -80,14 +105,14 @@ func place(in Input, fresh bool) Result {
 	}
 	res := Result{Unplaced: map[string]string{}}
 	views := map[viewKey]*view{}
-	explained := map[string]Explanation{} // by request and gang, until the next placement
-	idle := verdicts{}                    // the idle cluster's verdicts, for the whole pass
+	explained := map[kindKey]Explanation{} // by request and gang, until the next placement
+	idle := verdicts{}                     // the idle cluster's verdicts, for the whole pass
 	pre := &preempter{in: &in, taken: map[string]bool{}}
 	var held []reservation // room kept for jobs that fit nowhere (backfill)
 	// Nodes freed by committed preemptions are their preemptors' alone.
 	nodeIdx := nodeIndex(nodes)
 	holds := preemptHolds(&in, nodeIdx)
-	noVictims := map[string]bool{} // preemption searches that found nothing, by kind of job
+	noVictims := map[searchKey]bool{} // preemption searches that found nothing, by kind of job
 	stopping := stoppingJobs(in.Allocs)
 	searches := 0
 	waits := 0 // jobs explained that simply keep waiting (Input.MaxExplain)
@@ -154,7 +179,7 @@ func place(in Input, fresh bool) Result {
 			// The explanation reads every node: it is built only where it
 			// is recorded (see Input.MaxExplain).
 			base := func() Explanation {
-				ek := fmt.Sprintf("%+v/%+v", req, g)
+				ek := kindOf(req, g)
 				why, seen := explained[ek]
 				if !seen {
 					why = explainGangWith(nodes, usage, g, req, idle, c.Nodes)
@@ -179,7 +204,7 @@ func place(in Input, fresh bool) Result {
 			// exclusions and is never skipped. MaxPreemptSearches bounds
 			// the searches of one pass: a deep queue of jobs that fit
 			// nowhere would otherwise each search the whole cluster.
-			sk := fmt.Sprintf("%+v/%+v/%d/%s/%t/%d/%d", req, g, job.Priority, job.Queue, in.Reclaim[job.ID], need, job.Spec.MaxRuntime)
+			sk := searchKey{kindOf(req, g), job.Priority, job.Queue, in.Reclaim[job.ID], need, job.Spec.MaxRuntime}
 			search := in.Preempt && !noVictims[sk] && (in.MaxPreemptSearches <= 0 || searches < in.MaxPreemptSearches || len(job.Preempting) > 0)
 			if search {
 				searches++

@@ -37,7 +37,7 @@ func explainGang(nodes []*api.Node, usage map[string]*Usage, g Gang, req Request
 // request and gang: it reads only the nodes, which a pass does not change,
 // while the rest of an explanation reads the usage, which every placement
 // does.
-type verdicts map[string]verdictOf
+type verdicts map[kindKey]verdictOf
 
 type verdictOf struct {
 	summary string
@@ -106,7 +106,7 @@ func explainGangWith(nodes []*api.Node, usage map[string]*Usage, g Gang, req Req
 	for _, r := range gangReasons(fit, g, replicas, desc, gpuMem) {
 		e.Add(r)
 	}
-	key := fmt.Sprintf("%+v/%+v", req, g)
+	key := kindOf(req, g)
 	v, ok := cache[key]
 	if !ok {
 		v.summary, v.never = verdict(jobStatesIdle(nodes, req), g, req, replicas)
