@@ -6,8 +6,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ark-sched/ark/scheduler/placement"
+	"github.com/ark-sched/ark/scheduler/sched"
 )
 
 // OverTimeSchedulers are the schedulers --over-time can run.
@@ -33,6 +35,21 @@ func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntim
 		c.Sched = &cfg
 		return c, nil
 	}
+	if rest, ok := strings.CutPrefix(name, "ark-shortest"); ok {
+		// ark-shortest[-ageS]: OrderShortest, aging after S seconds.
+		cfg.Order = sched.OrderShortest
+		if rest == "" {
+			c.Sched = &cfg
+			return c, nil
+		}
+		if s, ok := strings.CutPrefix(rest, "-age"); ok {
+			if n, err := strconv.Atoi(s); err == nil && n > 0 {
+				cfg.AgeAfter = time.Duration(n) * time.Second
+				c.Sched = &cfg
+				return c, nil
+			}
+		}
+	}
 	if rest, ok := strings.CutPrefix(name, "ark-resv"); ok {
 		if n, err := strconv.Atoi(rest); err == nil && n >= 1 {
 			cfg.MaxReservations = n
@@ -40,7 +57,7 @@ func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntim
 			return c, nil
 		}
 	}
-	return c, fmt.Errorf("%w: unknown scheduler %q (%s, ark-resvN)", ErrConfig, name, strings.Join(OverTimeSchedulers, ", "))
+	return c, fmt.Errorf("%w: unknown scheduler %q (%s, ark-resvN, ark-shortest[-ageS])", ErrConfig, name, strings.Join(OverTimeSchedulers, ", "))
 }
 
 // runOverTime runs each scheduler on the same tasks.

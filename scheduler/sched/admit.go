@@ -1,6 +1,8 @@
 package sched
 
 import (
+	"time"
+
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/placement"
 )
@@ -36,7 +38,7 @@ type admission struct {
 // reclaimed by preemption when another queue needs its quota back), and a
 // job over its queue's quota is still tried when evicting lower-priority
 // work of its own queue brings the queue back within quota.
-func admit(cfg *Config, job func(string) *api.Job, pending []*api.Job, nodes []*api.Node, live []*api.Allocation) admission {
+func admit(cfg *Config, job func(string) *api.Job, pending []*api.Job, nodes []*api.Node, live []*api.Allocation, now time.Time) admission {
 	out := admission{held: map[string]string{}, quotaNeed: map[string]int64{}}
 	var capacity placement.Demand
 	for _, n := range nodes {
@@ -74,11 +76,12 @@ func admit(cfg *Config, job func(string) *api.Job, pending []*api.Job, nodes []*
 		return m
 	}
 	byID := map[string]*api.Job{}
+	rank := orderRanks(cfg, pending, now)
 	in := make([]placement.PendingJob, len(pending))
 	queues := map[string]placement.Queue{}
 	for i, j := range pending {
 		byID[j.ID] = j
-		in[i] = placement.PendingJob{ID: j.ID, Queue: j.Queue, Priority: j.Priority, Order: int(j.CreateIndex), Demand: demandOf(j)}
+		in[i] = placement.PendingJob{ID: j.ID, Queue: j.Queue, Priority: j.Priority, Order: rank(j), Demand: demandOf(j)}
 		queues[j.Queue] = cfg.Queue(j.Queue)
 	}
 	order := placement.FairOrder(in, queues, used, capacity)

@@ -30,6 +30,13 @@ type Config struct {
 	// PreemptSearches bounds the victim searches of one pass
 	// (DefaultPreemptSearches when 0; negative: no bound).
 	PreemptSearches int
+	// Order is the order of pending jobs of one priority within a queue:
+	// OrderSubmission (the default) or OrderShortest (order.go).
+	Order string
+	// AgeAfter, with OrderShortest, is how long a job waits before it goes
+	// ahead of the jobs that have not waited as long, in submission order,
+	// whatever its runtime (DefaultAgeAfter when 0).
+	AgeAfter time.Duration
 	// ExplainDepth is how many jobs of a pass that keep waiting get their
 	// pending reason rebuilt (DefaultExplainDepth when 0; negative: all);
 	// deeper jobs keep their last reason (placement.Input.MaxExplain).

@@ -100,7 +100,7 @@ func Pass(v View, cfg Config, in Input) Output {
 	}
 	// Fair share across queues, and queue quotas, decide which pending
 	// jobs this pass tries, in which order.
-	adm := admit(&cfg, job, pending, nodes, live)
+	adm := admit(&cfg, job, pending, nodes, live, in.Now)
 	pin := placement.Input{Nodes: nodes, Allocs: live, Pending: adm.order,
 		Preempt: !cfg.NoPreemption, Backfill: !cfg.NoBackfill, MaxReservations: cfg.reservations(), MaxPreemptSearches: cfg.preemptSearches(),
 		MaxExplain: cfg.explainDepth()}

@@ -1,0 +1,62 @@
+package sched
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/ark-sched/ark/scheduler/api"
+)
+
+// The order of a queue's pending jobs of one priority.
+const (
+	// OrderSubmission tries them in submission order (FIFO).
+	OrderSubmission = "submission"
+	// OrderShortest tries the ones with the shortest declared maxRuntime
+	// first (jobs that declare none last), as Slurm's backfill and LSF's
+	// SJF favour short work: a short job frees its GPUs soon for the
+	// next. A job that has waited AgeAfter goes ahead of those that have
+	// not, in submission order, so long jobs are delayed, not starved.
+	OrderShortest = "shortest"
+)
+
+// DefaultAgeAfter is OrderShortest's default AgeAfter.
+const DefaultAgeAfter = 30 * time.Minute
+
+// orderRanks returns each pending job's place in its priority's order
+// (placement.PendingJob.Order: lower first).
+func orderRanks(cfg *Config, pending []*api.Job, now time.Time) func(*api.Job) int {
+	if cfg.Order != OrderShortest {
+		return func(j *api.Job) int { return int(j.CreateIndex) }
+	}
+	age := cfg.AgeAfter
+	if age <= 0 {
+		age = DefaultAgeAfter
+	}
+	aged := func(j *api.Job) bool { return now.Sub(j.SubmitTime) >= age }
+	runtime := func(j *api.Job) time.Duration {
+		if d := time.Duration(j.Spec.MaxRuntime); d > 0 {
+			return d
+		}
+		return time.Duration(1<<63 - 1)
+	}
+	sorted := slices.Clone(pending)
+	slices.SortStableFunc(sorted, func(a, b *api.Job) int {
+		if aa, ab := aged(a), aged(b); aa != ab {
+			if aa {
+				return -1
+			}
+			return 1
+		} else if !aa {
+			if c := cmp.Compare(runtime(a), runtime(b)); c != 0 {
+				return c
+			}
+		}
+		return cmp.Compare(a.CreateIndex, b.CreateIndex)
+	})
+	ranks := make(map[string]int, len(sorted))
+	for i, j := range sorted {
+		ranks[j.ID] = i
+	}
+	return func(j *api.Job) int { return ranks[j.ID] }
+}

@@ -1,0 +1,49 @@
+package sched
+
+import (
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/spec"
+)
+
+// TestOrderRanks: OrderShortest tries short declared runtimes first, jobs
+// declaring none last, and a job that waited AgeAfter ahead of the rest
+// in submission order; the default keeps submission order.
+func TestOrderRanks(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	job := func(id string, idx uint64, runtime time.Duration, waited time.Duration) *api.Job {
+		return &api.Job{ID: id, CreateIndex: idx, SubmitTime: now.Add(-waited), Spec: spec.Job{MaxRuntime: spec.Duration(runtime)}}
+	}
+	jobs := []*api.Job{
+		job("long", 1, 10*time.Hour, time.Minute),
+		job("none", 2, 0, time.Minute),
+		job("short", 3, time.Minute, time.Minute),
+		job("old-long", 4, 20*time.Hour, time.Hour),
+		job("mid", 5, time.Hour, time.Minute),
+		job("old-none", 6, 0, 2*time.Hour),
+	}
+	for _, tc := range []struct {
+		cfg  Config
+		want []string
+	}{
+		{Config{}, []string{"long", "none", "short", "old-long", "mid", "old-none"}},
+		{Config{Order: OrderSubmission}, []string{"long", "none", "short", "old-long", "mid", "old-none"}},
+		{Config{Order: OrderShortest}, []string{"old-long", "old-none", "short", "mid", "long", "none"}},
+		{Config{Order: OrderShortest, AgeAfter: 3 * time.Hour}, []string{"short", "mid", "long", "old-long", "none", "old-none"}},
+	} {
+		rank := orderRanks(&tc.cfg, jobs, now)
+		got := slices.Clone(jobs)
+		sort.SliceStable(got, func(a, b int) bool { return rank(got[a]) < rank(got[b]) })
+		var ids []string
+		for _, j := range got {
+			ids = append(ids, j.ID)
+		}
+		if !slices.Equal(ids, tc.want) {
+			t.Errorf("%+v: %v, want %v", tc.cfg, ids, tc.want)
+		}
+	}
+}
