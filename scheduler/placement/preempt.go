@@ -58,6 +58,87 @@ type preempter struct {
 	// closed are the nodes held for other jobs (by index): the job may
 	// neither evict work there nor count on them.
 	closed map[int]bool
+	// live and gangs are the running allocations and their gangs as
+	// victims see them, built at the first search of the pass: the
+	// allocations and their run info do not change within a pass, and
+	// re-reading every one into a map per search was most of its cost.
+	live   []liveAlloc
+	gangs  map[string]*victimGang
+	order  []*victimGang
+	search int // the current search, stamped on the gangs it keeps
+}
+
+// victimGang is what the victim rules read of one running gang.
+type victimGang struct {
+	// always: a rank that may never be evicted (unknown run info,
+	// protected, already stopping) keeps the whole gang.
+	always bool
+	// Of the other ranks: the queue (mixed if they differ), the highest
+	// priority, and the highest priority of those not borrowed.
+	queue          string
+	mixed          bool
+	maxPrio        int
+	maxPrioOwned   int
+	hasRank, owned bool
+	kept           int // the search that keeps it
+}
+
+type liveAlloc struct {
+	a *api.Allocation
+	g *victimGang
+}
+
+// victims builds live and gangs once a pass.
+func (p *preempter) victims() {
+	if p.gangs != nil {
+		return
+	}
+	p.gangs = map[string]*victimGang{}
+	for _, a := range p.in.Allocs {
+		if a.Terminal() {
+			continue
+		}
+		g := p.gangs[a.JobID]
+		if g == nil {
+			g = &victimGang{}
+			p.gangs[a.JobID] = g
+			p.order = append(p.order, g)
+		}
+		p.live = append(p.live, liveAlloc{a, g})
+		info, ok := p.in.Run[a.ID]
+		if !ok || info.Protected || a.DesiredStatus == api.DesiredStop {
+			g.always = true
+			continue
+		}
+		switch {
+		case !g.hasRank:
+			g.queue, g.maxPrio, g.hasRank = info.Queue, info.Priority, true
+		case info.Queue != g.queue:
+			g.mixed = true
+		}
+		g.maxPrio = max(g.maxPrio, info.Priority)
+		if !info.Borrowed {
+			if !g.owned {
+				g.maxPrioOwned, g.owned = info.Priority, true
+			}
+			g.maxPrioOwned = max(g.maxPrioOwned, info.Priority)
+		}
+	}
+}
+
+// keeps reports whether job may not evict gang g (see victimsFor).
+func (g *victimGang) keeps(job *api.Job, reclaim bool, need int64) bool {
+	switch {
+	case g.always:
+		return true
+	case need > 0:
+		// Over quota: only lower-priority work of its own queue.
+		return g.mixed || g.queue != job.Queue || g.maxPrio >= job.Priority
+	case reclaim:
+		// Borrowed ranks may be reclaimed whatever their priority.
+		return g.owned && g.maxPrioOwned >= job.Priority
+	}
+	return g.maxPrio >= job.Priority
 }
 
 // victimsFor returns the cheapest set of gangs whose eviction lets the job
@@ -83,30 +164,25 @@ func (p *preempter) victimsFor(job *api.Job, nodes []*api.Node, usage map[string
 	// A gang is a victim whole or not at all: one rank that may not be
 	// evicted (unknown, protected, already stopping, not below the job's
 	// priority, another queue's when the job is over quota) keeps it all.
-	keep := map[string]bool{}
+	p.victims()
+	p.search++
 	// Work this job evicted once (and that restarted since) is never its
 	// victim again: a preemption that did not end in the job's placement
 	// must not turn into a loop of evictions.
 	for _, id := range job.Preempting {
-		keep[id] = true
-	}
-	for _, a := range p.in.Allocs {
-		if a.Terminal() || a.JobID == job.ID {
-			continue
+		if g := p.gangs[id]; g != nil {
+			g.kept = p.search
 		}
-		info, ok := p.in.Run[a.ID]
-		switch {
-		case !ok, info.Protected, a.DesiredStatus == api.DesiredStop:
-			keep[a.JobID] = true
-		case need > 0 && (info.Queue != job.Queue || info.Priority >= job.Priority):
-			keep[a.JobID] = true // over quota: only lower-priority work of its own queue
-		case info.Priority >= job.Priority && !(info.Borrowed && reclaim && need == 0):
-			keep[a.JobID] = true
+	}
+	for _, g := range p.order {
+		if g.kept != p.search && g.keeps(job, reclaim, need) {
+			g.kept = p.search
 		}
 	}
 	var eligible []*api.Allocation
-	for _, a := range p.in.Allocs {
-		if a.Terminal() || a.JobID == job.ID || p.taken[a.JobID] || keep[a.JobID] {
+	for _, la := range p.live {
+		a := la.a
+		if a.JobID == job.ID || p.taken[a.JobID] || la.g.kept == p.search {
 			continue
 		}
 		if _, ok := nodeIdx[a.NodeID]; ok {
