@@ -87,22 +87,18 @@ func (c *Config) reservations() int {
 	return DefaultReservations
 }
 
-func (c *Config) explainDepth() int {
-	switch {
-	case c.ExplainDepth < 0:
-		return 0
-	case c.ExplainDepth == 0:
-		return DefaultExplainDepth
-	}
-	return c.ExplainDepth
-}
+func (c *Config) explainDepth() int { return bound(c.ExplainDepth, DefaultExplainDepth) }
 
-func (c *Config) preemptSearches() int {
+func (c *Config) preemptSearches() int { return bound(c.PreemptSearches, DefaultPreemptSearches) }
+
+// bound reads a configured bound: 0 takes the default, a negative value
+// means no bound (0 to the pass).
+func bound(v, def int) int {
 	switch {
-	case c.PreemptSearches < 0:
+	case v < 0:
 		return 0
-	case c.PreemptSearches == 0:
-		return DefaultPreemptSearches
+	case v == 0:
+		return def
 	}
-	return c.PreemptSearches
+	return v
 }

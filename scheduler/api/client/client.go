@@ -459,22 +459,13 @@ func (c *Client) SnapshotSave(ctx context.Context) (io.ReadCloser, error) {
 	deadline := time.Now().Add(c.RetryFor)
 	backoff := 50 * time.Millisecond
 	for {
-		var lastErr error
-		for _, addr := range c.addrs {
-			resp, err := c.send(ctx, http.MethodGet, addr+"/v1/operator/snapshot", nil, nil)
-			if err != nil {
-				lastErr = err
-				continue
-			}
-			if resp.StatusCode >= 300 {
-				_, err := decodeAnswer(resp, nil)
-				if resp.StatusCode == http.StatusServiceUnavailable {
-					lastErr = err
-					continue
-				}
-				return nil, err
-			}
-			return resp.Body, nil
+		body, lastErr := c.firstBody(ctx, http.MethodGet, "/v1/operator/snapshot", nil, 0)
+		if lastErr == nil {
+			return body, nil
+		}
+		var apiErr *APIError
+		if errors.As(lastErr, &apiErr) && apiErr.StatusCode != http.StatusServiceUnavailable {
+			return nil, lastErr
 		}
 		if time.Now().Add(backoff).After(deadline) {
 			return nil, lastErr

@@ -20,26 +20,7 @@ func (c *Client) StreamService(ctx context.Context, job, path string, in any) (i
 	if err != nil {
 		return nil, err
 	}
-	var lastErr error
-	first := int(c.preferred.Load())
-	for k := range c.addrs {
-		addr := c.addrs[(first+k)%len(c.addrs)]
-		resp, err := c.send(ctx, http.MethodPost, addr+"/v1/services/"+url.PathEscape(job)+path, payload, nil)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		if resp.StatusCode >= 300 {
-			_, err := decodeAnswer(resp, nil)
-			if resp.StatusCode == http.StatusServiceUnavailable {
-				lastErr = err
-				continue
-			}
-			return nil, err
-		}
-		return resp.Body, nil
-	}
-	return nil, lastErr
+	return c.firstBody(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(job)+path, payload, int(c.preferred.Load()))
 }
 
 // openAIError is the error object of an OpenAI-compatible replica's
@@ -75,4 +56,31 @@ func (c *Client) RemoveServiceAdapter(ctx context.Context, job, name string) (*a
 	var out api.ServiceAdapterAnswer
 	_, err := c.doWith(ctx, http.MethodDelete, "/v1/jobs/"+url.PathEscape(job)+"/adapters/"+url.PathEscape(name), nil, nil, &out, serviceCallTime)
 	return &out, err
+}
+
+// firstBody sends one request to each server in turn, from the one at
+// index first, and returns the body of the first answer that is not an
+// error; a server that cannot be reached or answers 503 passes the
+// request to the next, any other error answer ends it (*APIError). Used
+// for streams, which cannot be read into a value and retried.
+func (c *Client) firstBody(ctx context.Context, method, path string, payload []byte, first int) (io.ReadCloser, error) {
+	var lastErr error
+	for k := range c.addrs {
+		addr := c.addrs[(first+k)%len(c.addrs)]
+		resp, err := c.send(ctx, method, addr+path, payload, nil)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if resp.StatusCode >= 300 {
+			_, err := decodeAnswer(resp, nil)
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				lastErr = err
+				continue
+			}
+			return nil, err
+		}
+		return resp.Body, nil
+	}
+	return nil, lastErr
 }
