@@ -73,7 +73,9 @@ the cold-adapter ratio: median TTFT with twice as many adapters in use as
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			res, err := benchServe(ctx, cmd.ErrOrStderr(), base, model, adapterCounts, concurrency, slots, threads, rank, reqPC, promptBytes, outputTokens, rate)
+			log, end := benchProgress(cmd, asJSON)
+			res, err := benchServe(ctx, log, base, model, adapterCounts, concurrency, slots, threads, rank, reqPC, promptBytes, outputTokens, rate)
+			end()
 			if err != nil {
 				return err
 			}
