@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ark-sched/ark/scheduler/sched"
 	"github.com/ark-sched/ark/scheduler/server"
 )
 
@@ -32,6 +33,12 @@ func newServerCmd(g *globals) *cobra.Command {
 			}
 			if bootstrapExpect < 0 || bootstrapExpect > 9 {
 				return usagef("--bootstrap-expect must be 0..9 (1, 3 or 5 servers; 0 waits to be added with ark server join), got %d", bootstrapExpect)
+			}
+			if cfg.QueueOrder != sched.OrderSubmission && cfg.QueueOrder != sched.OrderShortest {
+				return usagef("--queue-order must be %s or %s, got %q", sched.OrderSubmission, sched.OrderShortest, cfg.QueueOrder)
+			}
+			if cfg.QueueAgeAfter <= 0 {
+				return usagef("--queue-age-after must be positive, got %s", cfg.QueueAgeAfter)
 			}
 			log, err := g.logger()
 			if err != nil {
@@ -88,6 +95,8 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.DurationVar(&cfg.SnapshotInterval, "raft-snapshot-interval", 0, "how often Raft checks whether to snapshot (default 2m)")
 	f.StringVar(&queuesFile, "queues-file", "", "queues with GPU quotas and fair-share weights: a YAML list of {name, quotaGPUs, weight, borrow}")
 	f.BoolVar(&preemption, "preemption", true, "let a pending job evict lower-priority gangs (and a queue reclaim GPUs others borrowed past their quota) when it fits nowhere else")
+	f.StringVar(&cfg.QueueOrder, "queue-order", sched.OrderSubmission, "order of a queue's pending jobs of one priority: submission, or shortest (declared maxRuntime first, none last; a job waiting --queue-age-after goes first)")
+	f.DurationVar(&cfg.QueueAgeAfter, "queue-age-after", sched.DefaultAgeAfter, "with --queue-order shortest: how long a job waits before it goes ahead of those that have not waited as long")
 	f.DurationVar(&cfg.PreemptMinRuntime, "preemption-min-runtime", server.DefaultPreemptMinRuntime, "how long an allocation runs before it may be preempted (0: at once); keeps the same low-priority work from being evicted again and again")
 	f.DurationVar(&cfg.JobGCThreshold, "job-gc-threshold", server.DefaultJobGCThreshold, "how long finished jobs (and their allocations) are kept before they are forgotten; 0 keeps them")
 	f.BoolVar(&backfill, "backfill", true, "hold nodes for the first job that fits nowhere; later jobs use them only if their maxRuntime ends before it can start")

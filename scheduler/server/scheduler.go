@@ -121,6 +121,8 @@ func (s *Server) schedConfig() sched.Config {
 		NoPreemption:      s.cfg.NoPreemption,
 		NoBackfill:        s.cfg.NoBackfill,
 		PreemptMinRuntime: s.cfg.PreemptMinRuntime,
+		Order:             s.cfg.QueueOrder,
+		AgeAfter:          s.cfg.QueueAgeAfter,
 		CheckpointStore:   s.cfg.CheckpointStore,
 	}
 }

@@ -54,6 +54,11 @@ type Config struct {
 	// PreemptMinRuntime is how long an allocation runs before it may be
 	// preempted (anti-churn); see DefaultPreemptMinRuntime.
 	PreemptMinRuntime time.Duration
+	// QueueOrder is the order of a queue's pending jobs of one priority
+	// (sched.OrderSubmission, the default, or sched.OrderShortest), and
+	// QueueAgeAfter OrderShortest's aging (sched.Config).
+	QueueOrder    string
+	QueueAgeAfter time.Duration
 	// JobGCThreshold is how long finished jobs are kept before the leader
 	// forgets them with their allocations (0 keeps them forever).
 	JobGCThreshold time.Duration
