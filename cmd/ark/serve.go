@@ -56,8 +56,8 @@ Requests for different adapters share each decode step. Adapters live in
 --adapter-slots compute slots, an LRU cache of --host-adapters in host memory,
 and the object store; POST /v1/adapters {"name","uri"} loads one at run time
 and DELETE /v1/adapters/NAME removes it (with --admin-token-file: that bearer
-token; in an Ark task of a cluster with checkpoint keys: the token the servers
-derive from the namespace key, ark job adapter add|rm; else from this machine
+token; in an Ark task: nobody, the job's spec is followed instead, changed in
+place with ark job adapter add|rm or ark job update; else from this machine
 only); GET /v1/adapters shows their tiers.
 Intervention rules (--rules FILE: a YAML or JSON list, as task.builtin.rules in
 a job spec) block, mask or route prompts and mask or block generated text,
@@ -186,7 +186,7 @@ standalone, give --listen. It stops on SIGTERM.`,
 	f.StringVar(&rulesFile, "rules", "", "intervention rules: a YAML or JSON file holding a list of rules")
 	f.StringVar(&rulesJSON, "rules-json", "", "intervention rules as a JSON list (what the builtin driver passes)")
 	_ = f.MarkHidden("rules-json")
-	f.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the bearer token POST/DELETE /v1/adapters require (default: allowed from this machine only)")
+	f.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the bearer token POST/DELETE /v1/adapters require (default: allowed from this machine only; in an Ark task, from nobody)")
 	return cmd
 }
 
