@@ -8,26 +8,26 @@ import (
 	"github.com/ark-sched/ark/scheduler/api"
 )
 
-// `ark job adapter add|rm`: load or remove a LoRA adapter in the running
-// replicas of a builtin service (POST|DELETE /v1/jobs/ID/adapters), with
-// the update capability; the servers check the location against the
-// namespace's storage and present the replicas their admin token.
+// `ark job adapter add|rm`: add a LoRA adapter to a builtin service's
+// spec or remove one (POST|DELETE /v1/jobs/ID/adapters), with the update
+// capability: a job update the servers check as any (the location against
+// the namespace's storage) and the running replicas take in place.
 
 func newJobAdapterCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "adapter",
-		Short: "Load or remove a LoRA adapter in a running builtin service's replicas",
-		Long: `Load (add) or remove (rm) a LoRA adapter in every ready replica of a running builtin
-inference service, without a restart: the servers check that the job's namespace may read
-the location (as at submission) and call each replica. The change is the running replicas'
-alone: a replica started later serves task.builtin.adapters, so change the spec with
-ark job update for adapters that must stay. Needs the update capability, and servers with
-a cluster key (checkpoint keys), whose namespace key the replicas' token is derived from.`,
+		Short: "Add or remove a LoRA adapter of a builtin service, without a restart",
+		Long: `Add (add) or remove (rm) a LoRA adapter of a builtin inference service: a new version of
+its spec with task.builtin.adapters changed, checked as any update (the job's namespace must
+be allowed to read the location, as at submission) and listed in ark job history. No replica
+is replaced: each running replica loads the new adapter in the background (or drops the
+removed one) within a few seconds, while it goes on answering; replicas started later (a
+restart, a scale-out, a rollout) serve the spec's adapters. Needs the update capability.`,
 	}
 	var pinned bool
 	add := &cobra.Command{
 		Use:   "add ID NAME URI",
-		Short: "Load a LoRA adapter (a checkpoint, or model://NAME[@V]) into a running service's replicas",
+		Short: "Add a LoRA adapter (a checkpoint, or model://NAME[@V]) to a service",
 		Args:  exactArgs(3, "a job ID, an adapter name and its checkpoint"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, j, err := clientAndJob(cmd.Context(), g, args[0])
@@ -38,13 +38,13 @@ a cluster key (checkpoint keys), whose namespace key the replicas' token is deri
 			if err != nil {
 				return fmt.Errorf("add adapter %s to %s: %w", args[1], j.ID, err)
 			}
-			return printAdapterAnswer(cmd, g, ans, "loaded")
+			return printAdapterAnswer(cmd, g, ans, "added")
 		},
 	}
-	add.Flags().BoolVar(&pinned, "pinned", false, "never evict it from the replicas' host memory")
+	add.Flags().BoolVar(&pinned, "pinned", false, "never evict it from the replicas' host memory (add it again to change this)")
 	rm := &cobra.Command{
 		Use:   "rm ID NAME",
-		Short: "Remove a LoRA adapter from a running service's replicas",
+		Short: "Remove a LoRA adapter from a service",
 		Args:  exactArgs(2, "a job ID and an adapter name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, j, err := clientAndJob(cmd.Context(), g, args[0])
@@ -70,6 +70,10 @@ func printAdapterAnswer(cmd *cobra.Command, g *globals, ans *api.ServiceAdapterA
 	if ans.URI != "" {
 		from = " from " + ans.URI
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "adapter %s %s%s on %d replicas\n", ans.Name, did, from, len(ans.Replicas))
+	if !ans.Changed {
+		fmt.Fprintf(cmd.OutOrStdout(), "adapter %s%s: already in version %d, nothing to change\n", ans.Name, from, ans.Version)
+		return nil
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "adapter %s %s%s: version %d, applied in place on %d replicas (they take it within seconds)\n", ans.Name, did, from, ans.Version, ans.InPlace)
 	return nil
 }

@@ -26,8 +26,8 @@ func TestSystemLoRA(t *testing.T) {
 	}
 	cpuHeavy(t)
 	s := newSrv(t)
-	// With a cluster key: checkpoints are sealed, and the servers can
-	// manage the service's adapters (ark job adapter).
+	// With a cluster key: checkpoints are sealed (the replicas read the
+	// adapters with their namespace's key).
 	keyFile := filepath.Join(t.TempDir(), "cluster.key")
 	if err := server.CreateClusterKeyFile(keyFile); err != nil {
 		t.Fatal(err)
@@ -204,10 +204,10 @@ func inferCLI(t *testing.T, addr, srv, bardChat string) {
 	}
 }
 
-// adapterCLI loads adapterURI into service srv as a second adapter with
-// ark job adapter add, asks it with ark infer, and removes it. The replica
-// (at endpoint) takes adapters only with the servers' derived token now,
-// not from a caller on its machine.
+// adapterCLI adds adapterURI to service srv as a second adapter with ark
+// job adapter add (an update applied in place), asks it with ark infer
+// once the replica took it, and removes it. The replica (at endpoint)
+// takes no adapter from a caller on its machine.
 func adapterCLI(t *testing.T, addr, srv, endpoint, adapterURI string) {
 	t.Helper()
 	resp, err := http.Post(endpoint+"/v1/adapters", "application/json", strings.NewReader(`{"name":"x","uri":"`+adapterURI+`"}`))
@@ -219,17 +219,22 @@ func adapterCLI(t *testing.T, addr, srv, endpoint, adapterURI string) {
 		t.Errorf("a local caller without the token loads an adapter: %s, want 401", resp.Status)
 	}
 	out, err := cli(t, addr, "job", "adapter", "add", srv, "bard2", adapterURI)
-	if err != nil || !strings.Contains(out, "adapter bard2 loaded from "+adapterURI+" on 1 replicas") {
+	if err != nil || !strings.Contains(out, "adapter bard2 added from "+adapterURI+": version 1, applied in place on 1 replicas") {
 		t.Fatalf("job adapter add: %v %q", err, out)
 	}
 	ask := []string{"infer", srv, "--chat", "--model", "bard2", "--prompt", "ROMEO:", "--tokens", "4", "--temperature", "0", "-o", "json"}
-	if out, err := cli(t, addr, ask...); err != nil || !strings.Contains(out, `"model": "bard2"`) {
-		t.Fatalf("infer --model bard2: %v %q", err, out)
+	waitUntil(t, 30*time.Second, "bard2 answering", func() bool {
+		out, err = cli(t, addr, ask...)
+		return err == nil
+	})
+	if !strings.Contains(out, `"model": "bard2"`) {
+		t.Fatalf("infer --model bard2: %q", out)
 	}
 	if out, err := cli(t, addr, "job", "adapter", "rm", srv, "bard2"); err != nil || !strings.Contains(out, "adapter bard2 removed") {
 		t.Fatalf("job adapter rm: %v %q", err, out)
 	}
-	if _, err := cli(t, addr, ask...); exitCodeOf(err) != 1 || !strings.Contains(err.Error(), `"bard2" does not exist`) {
-		t.Errorf("bard2 after rm: %v, want not found", err)
-	}
+	waitUntil(t, 30*time.Second, "bard2 gone", func() bool {
+		_, err := cli(t, addr, ask...)
+		return exitCodeOf(err) == 1 && strings.Contains(err.Error(), `"bard2" does not exist`)
+	})
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,7 +22,6 @@ import (
 
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/spec"
-	"github.com/ark-sched/ark/storage/crypt"
 	"github.com/ark-sched/ark/worker/serve"
 	"github.com/ark-sched/ark/worker/serve/rules"
 	"github.com/ark-sched/ark/worker/train"
@@ -35,6 +37,7 @@ func newTaskServeCmd() *cobra.Command {
 		threads            int
 		device             string
 		adapters           []string
+		pins               []string
 		adminTokenFile     string
 		rulesFile          string
 		rulesJSON          string
@@ -53,8 +56,8 @@ Requests for different adapters share each decode step. Adapters live in
 --adapter-slots compute slots, an LRU cache of --host-adapters in host memory,
 and the object store; POST /v1/adapters {"name","uri"} loads one at run time
 and DELETE /v1/adapters/NAME removes it (with --admin-token-file: that bearer
-token; in an Ark task of a cluster with checkpoint keys: the token the servers
-derive from the namespace key, ark job adapter add|rm; else from this machine
+token; in an Ark task: nobody, the job's spec is followed instead, changed in
+place with ark job adapter add|rm or ark job update; else from this machine
 only); GET /v1/adapters shows their tiers.
 Intervention rules (--rules FILE: a YAML or JSON list, as task.builtin.rules in
 a job spec) block, mask or route prompts and mask or block generated text,
@@ -95,7 +98,12 @@ standalone, give --listen. It stops on SIGTERM.`,
 				if !ok || n == "" || uri == "" {
 					return usagef("--adapter %q: want NAME=URI", a)
 				}
-				opt.Adapters = append(opt.Adapters, serve.AdapterSpec{Name: n, URI: uri})
+				opt.Adapters = append(opt.Adapters, serve.AdapterSpec{Name: n, URI: uri, Pinned: slices.Contains(pins, n)})
+			}
+			for _, p := range pins {
+				if !slices.ContainsFunc(opt.Adapters, func(a serve.AdapterSpec) bool { return a.Name == p }) {
+					return usagef("--pin %q: no --adapter of that name", p)
+				}
 			}
 			opt.LoadAdapter = func(ctx context.Context, uri string) (*train.AdapterWeights, error) {
 				return train.ReadAdapter(ctx, uri, keys)
@@ -109,12 +117,14 @@ standalone, give --listen. It stops on SIGTERM.`,
 					return usagef("--admin-token-file %s is empty", adminTokenFile)
 				}
 			}
-			if job := os.Getenv("ARK_JOB_ID"); opt.AdminToken == "" && job != "" && keys.Seal() != nil {
-				// In a task of a cluster with checkpoint keys: the servers
-				// manage this replica's adapters (POST /v1/jobs/JOB/adapters)
-				// with a token derived from the namespace key this task
-				// holds; nothing else, loopback included, may.
-				opt.AdminToken = crypt.ServiceAdminToken(keys.Seal(), job)
+			if os.Getenv("ARK_ALLOC_ID") != "" && opt.AdminToken == "" {
+				// In an Ark task: the adapters are the spec's, which the
+				// replica follows (syncRules); POST|DELETE /v1/adapters
+				// take a token no one holds, so no other task of the node
+				// (loopback) changes what this service serves.
+				var raw [32]byte
+				rand.Read(raw[:])
+				opt.AdminToken = hex.EncodeToString(raw[:])
 			}
 			if opt.Rules, err = readRules(rulesFile, rulesJSON); err != nil {
 				return err
@@ -151,7 +161,7 @@ standalone, give --listen. It stops on SIGTERM.`,
 					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", err)
 				}
 				version, _ := strconv.Atoi(os.Getenv("ARK_JOB_VERSION"))
-				go syncRules(ctx, agent, alloc, version, s.SetRules, func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) })
+				go syncRules(ctx, agent, alloc, version, liveSetters{s.SetRules, s.SetAdapters}, func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) })
 			}
 			return serveUntilDone(ctx, srv, ln, 5*time.Second, cmd.OutOrStdout())
 		},
@@ -167,6 +177,7 @@ standalone, give --listen. It stops on SIGTERM.`,
 	f.IntVar(&opt.MaxQueue, "max-queue", 256, "requests waiting for a batch slot; past it requests get 429 with Retry-After")
 	f.DurationVar(&opt.RequestTimeout, "request-timeout", 5*time.Minute, "deadline of one request, queueing included (0: none)")
 	f.StringArrayVar(&adapters, "adapter", nil, "a LoRA adapter to serve as NAME=URI (a checkpoint STORE_URI/JOB/STEP or STORE_URI/JOB); repeatable")
+	f.StringArrayVar(&pins, "pin", nil, "an --adapter NAME never evicted from host memory; repeatable")
 	f.IntVar(&opt.AdapterSlots, "adapter-slots", 8, "adapters active in compute memory at once (requests of other adapters wait for a slot)")
 	f.IntVar(&opt.MaxLoRARank, "max-lora-rank", 16, "largest adapter rank a slot holds")
 	f.IntVar(&opt.HostAdapters, "host-adapters", 64, "unpinned adapters cached in host memory (least recently used evicted first)")
@@ -175,7 +186,7 @@ standalone, give --listen. It stops on SIGTERM.`,
 	f.StringVar(&rulesFile, "rules", "", "intervention rules: a YAML or JSON file holding a list of rules")
 	f.StringVar(&rulesJSON, "rules-json", "", "intervention rules as a JSON list (what the builtin driver passes)")
 	_ = f.MarkHidden("rules-json")
-	f.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the bearer token POST/DELETE /v1/adapters require (default: allowed from this machine only)")
+	f.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the bearer token POST/DELETE /v1/adapters require (default: allowed from this machine only; in an Ark task, from nobody)")
 	return cmd
 }
 

@@ -72,5 +72,8 @@ type UpdateResponse struct {
 	ID      string `json:"id"`
 	Version int    `json:"version"`
 	Rollout bool   `json:"rollout"`
+	// InPlace counts the serving replicas that take the new version
+	// without a restart (a change of rules or adapters, of the count).
+	InPlace int    `json:"inPlace,omitempty"`
 	Index   uint64 `json:"index"`
 }

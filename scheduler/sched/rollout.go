@@ -32,14 +32,16 @@ import (
 // ReplicaChanged reports whether b changes what a replica of a runs: its
 // task, resources, topology or checkpointing. Anything else (replica
 // count, priority, restart policy, update strategy) applies in place, and
-// so do a builtin server's intervention rules: the running replica takes
-// them from its agent (worker/agent/rules.go).
+// so do a builtin server's intervention rules and LoRA adapters: the
+// running replica takes them from its agent (worker/agent/rules.go) and
+// loads or drops adapters without a restart. A change of the base, the
+// model or anything else of the task is a rollout.
 func ReplicaChanged(a, b *spec.Job) bool {
 	shape := func(j *spec.Job) string {
 		task := j.Task
 		if bt := task.Builtin; bt != nil {
 			c := *bt
-			c.Rules = nil
+			c.Rules, c.Adapters = nil, nil
 			task.Builtin = &c
 		}
 		raw, _ := json.Marshal(struct {

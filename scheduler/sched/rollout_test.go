@@ -271,14 +271,15 @@ func TestRolloutProgressDeadline(t *testing.T) {
 }
 
 // TestReplicaChanged: what a running replica cannot take in place needs a
-// rollout; the rest (count, priority, strategy, a builtin server's rules)
-// does not.
+// rollout; the rest (count, priority, strategy, a builtin server's rules
+// and adapters) does not.
 func TestReplicaChanged(t *testing.T) {
 	base := func() *spec.Job {
 		return &spec.Job{Name: "s", Kind: spec.KindInference, Replicas: 2, Priority: 50,
 			Resources: spec.Resources{GPUs: 1, CPU: "1", Memory: "1Gi"},
 			Task: spec.Task{Driver: spec.DriverBuiltin, Builtin: &spec.BuiltinTask{Model: "gpt-tiny", Base: "file:///c/b",
-				Rules: []spec.Rule{{ID: "r", On: spec.RuleInput, Keywords: []string{"x"}, Action: spec.RuleBlock}}}}}
+				Adapters: []spec.Adapter{{Name: "legal", URI: "file:///c/legal"}},
+				Rules:    []spec.Rule{{ID: "r", On: spec.RuleInput, Keywords: []string{"x"}, Action: spec.RuleBlock}}}}}
 	}
 	cases := []struct {
 		name string
@@ -292,7 +293,14 @@ func TestReplicaChanged(t *testing.T) {
 		{"autoscale", func(j *spec.Job) { j.Autoscale = &spec.Autoscale{Max: 4} }, false},
 		{"rules", func(j *spec.Job) { j.Task.Builtin.Rules = nil }, false},
 		{"base", func(j *spec.Job) { j.Task.Builtin.Base = "file:///c/b2" }, true},
-		{"adapters", func(j *spec.Job) { j.Task.Builtin.Adapters = []spec.Adapter{{Name: "a", URI: "file:///c/a"}} }, true},
+		{"adapter added", func(j *spec.Job) {
+			j.Task.Builtin.Adapters = append(j.Task.Builtin.Adapters, spec.Adapter{Name: "a", URI: "file:///c/a"})
+		}, false},
+		{"adapter removed", func(j *spec.Job) { j.Task.Builtin.Adapters = nil }, false},
+		{"adapter moved", func(j *spec.Job) { j.Task.Builtin.Adapters[0].URI = "file:///c/legal2" }, false},
+		{"adapter pinned", func(j *spec.Job) { j.Task.Builtin.Adapters[0].Pinned = true }, false},
+		{"adapters and base", func(j *spec.Job) { j.Task.Builtin.Adapters, j.Task.Builtin.Base = nil, "file:///c/b2" }, true},
+		{"model", func(j *spec.Job) { j.Task.Builtin.Model = "gpt-small" }, true},
 		{"gpus", func(j *spec.Job) { j.Resources.GPUs = 2 }, true},
 		{"health", func(j *spec.Job) { j.Task.Health = &spec.Health{TCP: &spec.TCPCheck{}} }, true},
 	}
@@ -302,7 +310,7 @@ func TestReplicaChanged(t *testing.T) {
 		if got := ReplicaChanged(a, b); got != tc.want {
 			t.Errorf("%s: ReplicaChanged = %v, want %v", tc.name, got, tc.want)
 		}
-		if a.Task.Builtin.Rules == nil {
+		if a.Task.Builtin.Rules == nil || a.Task.Builtin.Adapters == nil {
 			t.Fatalf("%s: ReplicaChanged changed its argument", tc.name)
 		}
 	}

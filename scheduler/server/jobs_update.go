@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/sched"
+	"github.com/ark-sched/ark/scheduler/spec"
 	"github.com/ark-sched/ark/scheduler/state"
 )
 
@@ -44,22 +46,34 @@ func (s *Server) handleUpdateJob(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if why := updateRefusal(j, js.Name, js.Namespace, js.Kind, js.Queue); why != "" {
-		s.fail(w, r, &httpError{http.StatusConflict, fmt.Errorf("job %s: %s", id, why)})
+	resp, err := s.commitUpdate(r.Context(), snap, j, js, refs)
+	if err != nil {
+		s.fail(w, r, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// commitUpdate gives job j (as snap has it) the checked spec js, with
+// refs its catalog references: the path of every update, PUT
+// /v1/jobs/{id} and an adapter added or removed (services_adapters.go)
+// alike. It decides which serving replicas take the change in place.
+func (s *Server) commitUpdate(ctx context.Context, snap *state.Snapshot, j *api.Job, js *spec.Job, refs []api.ModelRef) (*api.UpdateResponse, error) {
+	if why := updateRefusal(j, js.Name, js.Namespace, js.Kind, js.Queue); why != "" {
+		return nil, &httpError{http.StatusConflict, fmt.Errorf("job %s: %s", j.ID, why)}
 	}
 	if a := js.Autoscale; a != nil && j.Status == api.JobRunning {
 		// The autoscaler owns the count: an update keeps the current one
 		// (within the new bounds).
 		js.Replicas = a.Clamp(j.Spec.Replicas)
 	}
-	req := &state.UpdateJobRequest{JobID: id, Spec: *js, Version: j.Version, Models: refs, Time: time.Now().UTC()}
+	req := &state.UpdateJobRequest{JobID: j.ID, Spec: *js, Version: j.Version, Models: refs, Time: time.Now().UTC()}
 	if j.Status == api.JobRunning {
-		for _, a := range snap.AllocsByJob(nil, id) {
+		for _, a := range snap.AllocsByJob(nil, j.ID) {
 			if !a.Serving() {
 				continue
 			}
-			old := snap.JobVersion(id, a.JobVersion)
+			old := snap.JobVersion(j.ID, a.JobVersion)
 			if old == nil || sched.ReplicaChanged(&old.Spec, js) {
 				req.Rollout = true
 			} else {
@@ -67,12 +81,11 @@ func (s *Server) handleUpdateJob(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	_, idx, err := s.apply(r.Context(), state.UpdateJobType, req)
+	_, idx, err := s.apply(ctx, state.UpdateJobType, req)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, api.UpdateResponse{ID: id, Version: j.Version + 1, Rollout: req.Rollout, Index: idx})
+	return &api.UpdateResponse{ID: j.ID, Version: j.Version + 1, Rollout: req.Rollout, InPlace: len(req.InPlace), Index: idx}, nil
 }
 
 // updateRefusal says why a job cannot take a spec with these fields

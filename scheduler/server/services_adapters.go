@@ -1,45 +1,42 @@
 package server
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
-	"sync"
 
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/spec"
 	"github.com/ark-sched/ark/scheduler/state"
-	"github.com/ark-sched/ark/storage/crypt"
 )
 
-// Managing a builtin service's adapters at run time (issue 12: "management
-// or the job's namespace token only"). POST /v1/jobs/{id}/adapters
-// {"name","uri","pinned"} loads an adapter into every ready replica, and
-// DELETE /v1/jobs/{id}/adapters/{name} removes one, each answering once
-// every replica has:
+// Managing a builtin service's adapters (issue 12: "management or the
+// job's namespace token only"). POST /v1/jobs/{id}/adapters
+// {"name","uri","pinned"} adds an adapter to the service's spec and
+// DELETE /v1/jobs/{id}/adapters/{name} removes one: each is a job update,
+// a new version of the spec with task.builtin.adapters changed, committed
+// through the path of PUT /v1/jobs/{id} (commitUpdate), so it is checked,
+// stored and listed in ark job history as any update:
 //
 //   - the caller needs the update capability on the job (a namespace token
-//     of the token file has it in its namespace; management everywhere):
-//     it changes what the service serves, as an update does;
-//   - the URI is resolved (model://NAME[@V]) and checked like a
-//     submission's task.builtin.adapters: a location the job's namespace
-//     may not read is refused (TestACLStateAttack5's check);
-//   - the servers present to each replica a bearer token derived from the
-//     job's namespace key (crypt.ServiceAdminToken): the replica's task
-//     holds that key and derives the same token at start (ark task serve),
-//     so no new secret travels. Without a cluster key there is no
-//     namespace key, and this answers 409 saying so.
+//     of the token file has it in its namespace; management everywhere);
+//   - the URI is resolved (model://NAME[@V]) and the whole new spec is
+//     validated and authorised as an update's (authorizeSpec): a location
+//     the job's namespace may not read is refused (TestACLStateAttack5's
+//     check);
+//   - a change of adapters alone is applied in place
+//     (sched.ReplicaChanged): no replica is replaced; each running
+//     replica learns its allocation's new adapters from its agent
+//     (worker/agent/rules.go) within seconds and loads them in the
+//     background; a replica started later (a restart, a scale-out, a
+//     rollout) serves them from its spec.
 //
-// The change is the replicas' alone, as vLLM's /v1/load_lora_adapter: a
-// replica started later (a restart, a scale-out, a rollout) serves the
-// spec's adapters, not these. What must survive belongs in
-// task.builtin.adapters, changed with ark job update (a rolling update).
+// Nothing is sent to the replicas, so no secret is needed for it: this
+// works with or without a cluster key. A replica under an agent takes no
+// management call at all (cmd/ark serve.go).
 //
 // The endpoint (/v1/services/{id}/...) does not forward these management
 // routes of a builtin replica, nor PUT /v1/rules (rules change with ark
@@ -73,13 +70,39 @@ func (s *Server) handleAddServiceAdapter(w http.ResponseWriter, r *http.Request)
 		s.fail(w, r, es)
 		return
 	}
-	uri, err := s.adapterURI(principalOf(r.Context()), snap, j, req.URI)
+	js, err := cloneSpec(&j.Spec)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	body, _ := json.Marshal(map[string]any{"name": req.Name, "uri": uri, "pinned": req.Pinned})
-	s.manageReplicas(w, r, snap, j, http.MethodPost, "/v1/adapters", body, api.ServiceAdapterAnswer{Name: req.Name, URI: uri})
+	b := js.Task.Builtin
+	add := spec.Adapter{Name: req.Name, URI: req.URI, Pinned: req.Pinned}
+	i := slices.IndexFunc(b.Adapters, func(a spec.Adapter) bool { return a.Name == req.Name })
+	var was *spec.Adapter
+	if i >= 0 {
+		old := b.Adapters[i]
+		was, b.Adapters[i] = &old, add
+	} else {
+		i = len(b.Adapters)
+		b.Adapters = append(b.Adapters, add)
+	}
+	// The other checkpoints of the spec were resolved when it was
+	// committed: this resolves the new adapter's alone.
+	refs, err := resolveModels(snap, js)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	add = b.Adapters[i]
+	switch {
+	case was != nil && was.URI != add.URI:
+		s.fail(w, r, &httpError{http.StatusConflict, fmt.Errorf("service %s already serves adapter %q from %s: remove it first (ark job adapter rm), or change task.builtin.adapters with ark job update", j.ID, add.Name, was.URI)})
+		return
+	case was != nil && *was == add:
+		writeJSON(w, http.StatusOK, api.ServiceAdapterAnswer{Name: add.Name, URI: add.URI, Version: j.Version}) // already so: nothing to commit
+		return
+	}
+	s.commitAdapters(w, r, snap, j, js, append(carriedRefs(j.Models, js), refs...), api.ServiceAdapterAnswer{Name: add.Name, URI: add.URI})
 }
 
 func (s *Server) handleRemoveServiceAdapter(w http.ResponseWriter, r *http.Request) {
@@ -93,11 +116,47 @@ func (s *Server) handleRemoveServiceAdapter(w http.ResponseWriter, r *http.Reque
 		s.fail(w, r, spec.Errors{{Path: "name", Msg: fmt.Sprintf("not an adapter name: %q", name)}})
 		return
 	}
-	s.manageReplicas(w, r, snap, j, http.MethodDelete, "/v1/adapters/"+name, nil, api.ServiceAdapterAnswer{Name: name})
+	js, err := cloneSpec(&j.Spec)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b := js.Task.Builtin
+	i := slices.IndexFunc(b.Adapters, func(a spec.Adapter) bool { return a.Name == name })
+	if i < 0 {
+		names := make([]string, len(b.Adapters))
+		for k, a := range b.Adapters {
+			names[k] = a.Name
+		}
+		s.fail(w, r, &httpError{http.StatusNotFound, fmt.Errorf("service %s has no adapter %q in its spec (it has: %s)", j.ID, name, listOrNone(names))})
+		return
+	}
+	b.Adapters = slices.Delete(b.Adapters, i, i+1)
+	s.commitAdapters(w, r, snap, j, js, carriedRefs(j.Models, js), api.ServiceAdapterAnswer{Name: name})
+}
+
+// commitAdapters validates and authorises js, j's spec with its adapters
+// changed, as an update's, commits it, and answers with out.
+func (s *Server) commitAdapters(w http.ResponseWriter, r *http.Request, snap *state.Snapshot, j *api.Job, js *spec.Job, refs []api.ModelRef, out api.ServiceAdapterAnswer) {
+	if err := js.Validate(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.authorizeSpec(principalOf(r.Context()), js, &j.Spec); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	up, err := s.commitUpdate(r.Context(), snap, j, js, refs)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out.Version, out.Changed, out.InPlace, out.Index = up.Version, true, up.InPlace, up.Index
+	writeJSON(w, http.StatusOK, out)
 }
 
 // managedService is the job of the request, checked: the caller may
-// update it, and it is a running builtin service.
+// update it, and it is a builtin service not yet ended.
 func (s *Server) managedService(r *http.Request) (*api.Job, *state.Snapshot, error) {
 	id := r.PathValue("id")
 	snap := s.store.Snapshot()
@@ -108,126 +167,44 @@ func (s *Server) managedService(r *http.Request) (*api.Job, *state.Snapshot, err
 	switch {
 	case !j.Service || j.Spec.Task.Builtin == nil:
 		return nil, nil, &httpError{http.StatusConflict, fmt.Errorf("job %s is not a builtin inference service: only those serve adapters", id)}
-	case j.Status != api.JobRunning:
+	case j.Terminal():
 		return nil, nil, &httpError{http.StatusConflict, fmt.Errorf("service %s is %s", id, j.Status)}
 	}
 	return j, snap, nil
 }
 
-// adapterURI resolves a catalog reference and checks that the job's
-// namespace may read the location, as a submission's adapters are.
-func (s *Server) adapterURI(p principal, snap *state.Snapshot, j *api.Job, uri string) (string, error) {
-	js := &spec.Job{Namespace: j.Namespace, Kind: j.Spec.Kind,
-		Task: spec.Task{Driver: spec.DriverBuiltin, Builtin: &spec.BuiltinTask{Adapters: []spec.Adapter{{Name: "a", URI: uri}}}}}
-	if _, err := resolveModels(snap, js); err != nil {
-		return "", err
+// cloneSpec is a deep copy of a committed spec, to change.
+func cloneSpec(js *spec.Job) (*spec.Job, error) {
+	raw, err := json.Marshal(js)
+	if err != nil {
+		return nil, fmt.Errorf("copy the spec: %w", err)
 	}
-	resolved := js.Task.Builtin.Adapters[0].URI
-	if p.grant == nil || p.role != roleNamespace {
-		return resolved, nil // management, or a token file's namespace token: as at submission
+	var c spec.Job
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("copy the spec: %w", err)
 	}
-	n := p.grant.ns[j.Namespace]
-	if n == nil {
-		return "", hiddenJob(j.ID)
-	}
-	return resolved, n.checkRead(j.Namespace, storageRead{"uri", resolved})
+	return &c, nil
 }
 
-// serviceAdminToken is what the replicas of j accept for managing them.
-func (s *Server) serviceAdminToken(snap *state.Snapshot, j *api.Job) (string, error) {
-	rec := snap.NamespaceKey(nil, j.Namespace)
-	if rec == nil || s.cfg.ClusterKey == nil {
-		return "", &httpError{http.StatusConflict, fmt.Errorf("managing the adapters of a running service needs checkpoint keys: "+
-			"start every server with the same --cluster-key-file (namespace %q has no key); or change task.builtin.adapters with ark job update", j.Namespace)}
-	}
-	raw, err := s.cfg.ClusterKey.unwrap(j.Namespace, rec.KeyID, rec.Wrapped)
-	if err != nil {
-		return "", err
-	}
-	k, err := crypt.NewKey(rec.KeyID, raw)
-	if err != nil {
-		return "", err
-	}
-	return crypt.ServiceAdminToken(k, j.ID), nil
-}
-
-// manageReplicas sends method PATH with body to every ready replica of j
-// at once, with the replicas' admin token, and answers with what each
-// said: 200 when all took it, else the first refusal's status with every
-// refusal named.
-func (s *Server) manageReplicas(w http.ResponseWriter, r *http.Request, snap *state.Snapshot, j *api.Job, method, rpath string, body []byte, out api.ServiceAdapterAnswer) {
-	targets, why := readyReplicas(snap, j)
-	if len(targets) == 0 {
-		writeError(w, http.StatusServiceUnavailable, errors.New(why))
-		return
-	}
-	tok, err := s.serviceAdminToken(snap, j)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	out.Replicas = make([]api.ReplicaAnswer, len(targets))
-	var wg sync.WaitGroup
-	for i := range targets {
-		wg.Go(func() { out.Replicas[i] = s.manageReplica(r.Context(), &targets[i], method, rpath, body, tok) })
-	}
-	wg.Wait()
-	status := http.StatusOK
-	var refused []string
-	for _, a := range out.Replicas {
-		if a.Status == http.StatusOK {
+// carriedRefs are the catalog references of a job's record that js still
+// uses: those of adapters renamed to their index in js (a removal moves
+// the later ones), those of adapters gone dropped, the others kept.
+func carriedRefs(refs []api.ModelRef, js *spec.Job) []api.ModelRef {
+	const prefix = "task.builtin.adapters["
+	var out []api.ModelRef
+	for _, ref := range refs {
+		if !strings.HasPrefix(ref.Field, prefix) {
+			out = append(out, ref)
 			continue
 		}
-		if status == http.StatusOK {
-			status = a.Status
-			if status == 0 {
-				status = http.StatusBadGateway
-			}
+		i := slices.IndexFunc(js.Task.Builtin.Adapters, func(a spec.Adapter) bool { return a.URI == ref.URI })
+		if i < 0 {
+			continue
 		}
-		refused = append(refused, fmt.Sprintf("replica %d: %s", a.Rank, a.Error))
+		ref.Field = fmt.Sprintf("%s%d].uri", prefix, i)
+		out = append(out, ref)
 	}
-	if status != http.StatusOK {
-		writeError(w, status, fmt.Errorf("%d of %d replicas refused: %s", len(refused), len(out.Replicas), strings.Join(refused, "; ")))
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-// manageReplica makes one replica's call.
-func (s *Server) manageReplica(ctx context.Context, t *replicaTarget, method, rpath string, body []byte, tok string) api.ReplicaAnswer {
-	a := api.ReplicaAnswer{Rank: t.alloc.Rank, Alloc: t.alloc.ID}
-	var rb io.Reader
-	if body != nil {
-		rb = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+t.addr+rpath, rb)
-	if err != nil {
-		a.Error = err.Error()
-		return a
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := s.svc.httpClient().Do(req)
-	if err != nil {
-		a.Error = err.Error()
-		return a
-	}
-	defer resp.Body.Close()
-	a.Status = resp.StatusCode
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		var e struct {
-			Error struct {
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		if a.Error = strings.TrimSpace(string(b)); json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
-			a.Error = e.Error.Message
-		}
-	}
-	return a
+	return out
 }
 
 // managementPath reports whether a request to a builtin replica's rest

@@ -2,12 +2,11 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,7 +15,7 @@ import (
 
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/api/client"
-	"github.com/ark-sched/ark/storage/crypt"
+	"github.com/ark-sched/ark/scheduler/spec"
 )
 
 // nlpOpsPolicy may run and update nlp's services, reading nlp's storage.
@@ -32,7 +31,7 @@ type replicaCall struct {
 	method, path, auth, body string
 }
 
-// adapterService runs an ACL server with a cluster key, a node, and an
+// adapterService runs an ACL server without a cluster key, a node, and an
 // nlp builtin service of two replicas that are plain HTTP servers on their
 // allocated ports recording each call (a uri holding "bad" is refused as
 // the builtin server refuses a checkpoint that is not an adapter). It
@@ -40,13 +39,7 @@ type replicaCall struct {
 // job, and the calls the replicas got.
 func adapterService(t *testing.T) (s *Server, ops, reader, vision *client.Client, job *api.Job, calls func() []replicaCall) {
 	t.Helper()
-	raw := make([]byte, crypt.KeySize)
-	rand.Read(raw)
-	ck, err := NewClusterKey(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, root, _, vision, _ := aclStateServerWith(t, Config{ClusterKey: ck})
+	s, root, _, vision, _ := aclStateServerWith(t, Config{}) // no cluster key: none is needed
 	ctx := context.Background()
 	for name, doc := range map[string]string{"nlp-ops": nlpOpsPolicy, "nlp-caller": nlpCallerPolicy} {
 		if _, err := root.ACLPolicyApply(ctx, name, []byte(doc)); err != nil {
@@ -173,64 +166,110 @@ func TestServiceAdapterAttacks(t *testing.T) {
 	if c := calls(); len(c) != 0 {
 		t.Errorf("refused requests reached the replicas: %+v", c)
 	}
+	if j, _, err := ops.Job(ctx, job.ID, 0, 0); err != nil || j.Version != job.Version || len(j.Spec.Task.Builtin.Adapters) != 0 {
+		t.Errorf("refused requests changed the job: %v %+v", err, j)
+	}
 	// Reads of a builtin replica still go through.
 	if code, body := raw(reader, "GET", "/v1/adapters", ""); code != 200 {
 		t.Errorf("GET /v1/adapters through the endpoint: %d %s", code, body)
 	}
 }
 
-// TestServiceAdapterManage: the update capability loads an adapter of its
-// namespace's storage into every ready replica with the token the
-// replicas' task derives from the namespace key it holds, and removes it;
-// a replica's refusal comes back with its status and message.
+// TestServiceAdapterManage: the update capability adds an adapter of its
+// namespace's storage to the service's spec and removes it, each a new
+// version of the job (listed in its history) that the serving replicas
+// take in place: their allocations stay, now at the new version with the
+// new adapter list in their task (what their agents tell them). No
+// cluster key is needed and no call reaches a replica.
 func TestServiceAdapterManage(t *testing.T) {
-	s, ops, _, _, job, calls := adapterService(t)
+	_, ops, _, _, job, calls := adapterService(t)
 	ctx := context.Background()
-	// The token the replicas' task derives: from the key its agent gets.
-	snap := s.store.Snapshot()
-	keyed, err := s.withCheckpointKeys(snap, snap.AllocsByJob(nil, job.ID))
-	if err != nil || keyed[0].CheckpointKey == nil {
-		t.Fatalf("no checkpoint key for the replica: %v", err)
-	}
-	k, err := crypt.NewKey(keyed[0].CheckpointKey.ID, keyed[0].CheckpointKey.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantAuth := "Bearer " + crypt.ServiceAdminToken(k, job.ID)
-
-	ans, err := ops.AddServiceAdapter(ctx, job.ID, api.ServiceAdapterRequest{Name: "legal", URI: "file:///data/nlp/adapters/legal", Pinned: true})
-	if err != nil || ans.Name != "legal" || len(ans.Replicas) != 2 || ans.Replicas[0].Status != 200 || ans.Replicas[1].Status != 200 {
-		t.Fatalf("add: %+v %v", ans, err)
-	}
-	got := calls()
-	if len(got) != 2 {
-		t.Fatalf("replicas got %+v, want one call each", got)
-	}
-	ranks := map[int]bool{}
-	for _, c := range got {
-		ranks[c.rank] = true
-		var body map[string]any
-		_ = json.Unmarshal([]byte(c.body), &body)
-		if c.method != "POST" || c.path != "/v1/adapters" || c.auth != wantAuth ||
-			body["name"] != "legal" || body["uri"] != "file:///data/nlp/adapters/legal" || body["pinned"] != true {
-			t.Errorf("replica %d got %+v, want POST /v1/adapters with %q", c.rank, c, wantAuth)
+	check := func(step string, version int, adapters []spec.Adapter) {
+		t.Helper()
+		j, _, err := ops.Job(ctx, job.ID, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Version != version || !slices.Equal(j.Spec.Task.Builtin.Adapters, adapters) {
+			t.Errorf("%s: version %d adapters %+v, want %d %+v", step, j.Version, j.Spec.Task.Builtin.Adapters, version, adapters)
+		}
+		if len(j.Allocations) != 2 {
+			t.Fatalf("%s: %d allocations", step, len(j.Allocations))
+		}
+		for k, a := range j.Allocations {
+			if a.ID != job.Allocations[k].ID || a.JobVersion != version || !a.Serving() || !slices.Equal(a.Task.Builtin.Adapters, adapters) {
+				t.Errorf("%s: replica %s (was %s) at version %d serving %v with %+v, want the same replica in place",
+					step, a.ID, job.Allocations[k].ID, a.JobVersion, a.Serving(), a.Task.Builtin.Adapters)
+			}
 		}
 	}
-	if len(ranks) != 2 {
-		t.Errorf("calls went to ranks %v, want both", ranks)
+	legal := spec.Adapter{Name: "legal", URI: "file:///data/nlp/adapters/legal", Pinned: true}
+	ans, err := ops.AddServiceAdapter(ctx, job.ID, api.ServiceAdapterRequest{Name: legal.Name, URI: legal.URI, Pinned: true})
+	if err != nil || ans.Name != "legal" || ans.Version != 1 || !ans.Changed || ans.InPlace != 2 {
+		t.Fatalf("add: %+v %v", ans, err)
 	}
-	_, err = ops.AddServiceAdapter(ctx, job.ID, api.ServiceAdapterRequest{Name: "odd", URI: "file:///data/nlp/bad"})
-	if code(err) != http.StatusUnprocessableEntity || !strings.Contains(err.Error(), "2 of 2 replicas refused: replica 0: not an adapter of this base") {
-		t.Errorf("a replica's refusal: %v", err)
+	check("add", 1, []spec.Adapter{legal})
+	// Again: already so, nothing committed.
+	if ans, err := ops.AddServiceAdapter(ctx, job.ID, api.ServiceAdapterRequest{Name: legal.Name, URI: legal.URI, Pinned: true}); err != nil || ans.Changed || ans.Version != 1 {
+		t.Errorf("add again: %+v %v, want unchanged at version 1", ans, err)
 	}
-	if _, err := ops.AddServiceAdapter(ctx, job.ID, api.ServiceAdapterRequest{Name: "bad name!", URI: "file:///data/nlp/a"}); code(err) != 400 || !strings.Contains(err.Error(), "name:") {
-		t.Errorf("a bad name: %v", err)
-	}
-	if _, err := ops.RemoveServiceAdapter(ctx, job.ID, "legal"); err != nil {
+	med := spec.Adapter{Name: "med", URI: "file:///data/nlp/adapters/med"}
+	if _, err := ops.AddServiceAdapter(ctx, job.ID, api.ServiceAdapterRequest{Name: med.Name, URI: med.URI}); err != nil {
 		t.Fatal(err)
 	}
-	got = calls()
-	if last := got[len(got)-1]; last.method != "DELETE" || last.path != "/v1/adapters/legal" || last.auth != wantAuth {
-		t.Errorf("remove: %+v", last)
+	check("second add", 2, []spec.Adapter{legal, med})
+	refused := []struct {
+		name string
+		req  api.ServiceAdapterRequest
+		want int
+		msg  string
+	}{
+		{"another checkpoint under a served name", api.ServiceAdapterRequest{Name: "legal", URI: "file:///data/nlp/other"}, 409, "already serves adapter \"legal\""},
+		{"a bad name", api.ServiceAdapterRequest{Name: "bad name!", URI: "file:///data/nlp/a"}, 400, "name:"},
+		{"the base's name", api.ServiceAdapterRequest{Name: "gpt-tiny", URI: "file:///data/nlp/a"}, 400, "task.builtin.adapters[2].name: \"gpt-tiny\" is the base model's name"},
+		{"no uri", api.ServiceAdapterRequest{Name: "x"}, 400, "uri:"},
+	}
+	for _, tc := range refused {
+		if _, err := ops.AddServiceAdapter(ctx, job.ID, tc.req); code(err) != tc.want || !strings.Contains(fmt.Sprint(err), tc.msg) {
+			t.Errorf("%s: %d %v, want %d %q", tc.name, code(err), err, tc.want, tc.msg)
+		}
+	}
+	if _, err := ops.RemoveServiceAdapter(ctx, job.ID, "nope"); code(err) != 404 || !strings.Contains(err.Error(), "it has: legal, med") {
+		t.Errorf("remove an adapter it does not have: %v, want 404 naming legal and med", err)
+	}
+	check("refusals", 2, []spec.Adapter{legal, med})
+	if ans, err := ops.RemoveServiceAdapter(ctx, job.ID, "legal"); err != nil || ans.Version != 3 || !ans.Changed || ans.InPlace != 2 {
+		t.Fatalf("remove: %+v %v", ans, err)
+	}
+	check("remove", 3, []spec.Adapter{med})
+	vs, err := ops.JobVersions(ctx, job.ID)
+	if err != nil || len(vs) != 4 {
+		t.Errorf("history: %d versions %v, want 4 (submission and three changes)", len(vs), err)
+	}
+	if c := calls(); len(c) != 0 {
+		t.Errorf("the replicas were called: %+v", c)
+	}
+}
+
+// TestCarriedRefs: a job's catalog references follow its adapters when
+// one is removed (the later ones move up) and go with the removed one.
+func TestCarriedRefs(t *testing.T) {
+	ref := func(field, uri string) api.ModelRef {
+		return api.ModelRef{Field: field, Ref: "model://m", URI: uri}
+	}
+	js := &spec.Job{Task: spec.Task{Builtin: &spec.BuiltinTask{Adapters: []spec.Adapter{{Name: "b", URI: "file:///b"}, {Name: "c", URI: "file:///c"}}}}}
+	got := carriedRefs([]api.ModelRef{
+		ref("task.builtin.base", "file:///base"),
+		ref("task.builtin.adapters[0].uri", "file:///a"),
+		ref("task.builtin.adapters[1].uri", "file:///b"),
+		ref("task.builtin.adapters[2].uri", "file:///c"),
+	}, js)
+	want := []api.ModelRef{
+		ref("task.builtin.base", "file:///base"),
+		ref("task.builtin.adapters[0].uri", "file:///b"),
+		ref("task.builtin.adapters[1].uri", "file:///c"),
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("carried %+v\nwant %+v", got, want)
 	}
 }

@@ -171,6 +171,8 @@ type LoRA struct {
 type Adapter struct {
 	Name string `json:"name"`
 	URI  string `json:"uri"`
+	// Pinned keeps it in the replicas' host memory (never evicted).
+	Pinned bool `json:"pinned,omitempty"`
 }
 
 // Checkpoint says where and how often a task checkpoints.

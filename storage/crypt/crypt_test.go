@@ -148,25 +148,3 @@ func FuzzDecrypt(f *testing.F) {
 		}
 	})
 }
-
-// TestDerive: a derived secret depends on the key and the purpose, and is
-// the same for the same both (the servers and a task compute it apart).
-func TestDerive(t *testing.T) {
-	a, b := testKey(t, "a", 1), testKey(t, "b", 2)
-	a2 := testKey(t, "a2", 1) // the same bytes under another ID
-	cases := []struct {
-		name string
-		x, y string
-		same bool
-	}{
-		{"same key and job", ServiceAdminToken(a, "j1"), ServiceAdminToken(a2, "j1"), true},
-		{"another job", ServiceAdminToken(a, "j1"), ServiceAdminToken(a, "j2"), false},
-		{"another key", ServiceAdminToken(a, "j1"), ServiceAdminToken(b, "j1"), false},
-		{"a job that is a prefix", ServiceAdminToken(a, "j"), ServiceAdminToken(a, "j1"), false},
-	}
-	for _, tc := range cases {
-		if (tc.x == tc.y) != tc.same || len(tc.x) != 64 {
-			t.Errorf("%s: %s vs %s", tc.name, tc.x, tc.y)
-		}
-	}
-}

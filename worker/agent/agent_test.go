@@ -439,8 +439,8 @@ func TestTaskReport(t *testing.T) {
 	if code, _ := getRules("other-0-aa", token); code != http.StatusUnauthorized {
 		t.Errorf("another allocation's rules with this token: %d, want 401", code)
 	}
-	if code, body := getRules(job.Allocations[0].ID, token); code != http.StatusOK || !strings.Contains(body, `"rules":[]`) {
-		t.Errorf("own rules: %d %s, want 200 with no rules", code, body)
+	if code, body := getRules(job.Allocations[0].ID, token); code != http.StatusOK || !strings.Contains(body, `"rules":[]`) || !strings.Contains(body, `"adapters":[]`) {
+		t.Errorf("own rules: %d %s, want 200 with no rules and no adapters", code, body)
 	}
 	if err := c.CancelJob(ctx, resp.ID); err != nil {
 		t.Fatal(err)

@@ -85,6 +85,9 @@ func BuiltinCommand(cfg TaskConfig) ([]string, error) {
 		argv = []string{"task", "serve", "--ckpt", b.Base, "--threads", strconv.Itoa(threads)}
 		for _, a := range b.Adapters {
 			argv = append(argv, "--adapter", a.Name+"="+a.URI)
+			if a.Pinned {
+				argv = append(argv, "--pin", a.Name)
+			}
 		}
 		if len(b.Rules) > 0 {
 			rules, err := json.Marshal(b.Rules)

@@ -107,6 +107,24 @@ func (r *registry) add(name, uri string, pinned bool) (*adapter, error) {
 	return a, nil
 }
 
+// same reports whether a is registered at uri.
+func (r *registry) same(a *adapter, uri string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return a.uri == uri
+}
+
+// pin sets whether a stays in host memory; unpinned, it is an LRU
+// entry again (and may be evicted at once, past the cache's size).
+func (r *registry) pin(a *adapter, pinned bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if a.pinned != pinned {
+		a.pinned = pinned
+		r.evictLocked()
+	}
+}
+
 // wait blocks until a's fetch (if any) ends, and returns its error.
 func (r *registry) wait(ctx context.Context, a *adapter) error {
 	r.mu.Lock()

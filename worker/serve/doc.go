@@ -40,9 +40,11 @@
 // /v1/adapters/{name} removes one (its running requests finish); GET
 // /v1/adapters shows each adapter's tier. Managing adapters needs
 // Options.AdminToken as a bearer token, or, without one, a loopback client.
-// In an Ark task with a checkpoint key, ark task serve sets AdminToken to
-// the token the servers derive from the namespace key
-// (crypt.ServiceAdminToken), so only they manage it (ark job adapter).
+// SetAdapters (adapters_sync.go) applies a new version of the spec's list
+// in place: in an Ark task, ark task serve calls it whenever its agent
+// reports a new job version (ark job adapter add|rm commit one), and sets
+// AdminToken to a random token no one holds, so the spec is the only way
+// to change what the replica serves.
 // client.go holds the client's side: the wire types and ReadStream, the
 // reader of a streamed answer (ark infer --stream).
 // GET /v1/models lists adapters with the base as parent and their

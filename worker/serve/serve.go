@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -98,8 +99,9 @@ type Options struct {
 
 // AdapterSpec names an adapter checkpoint to serve.
 type AdapterSpec struct {
-	Name string `json:"name"`
-	URI  string `json:"uri"`
+	Name   string `json:"name"`
+	URI    string `json:"uri"`
+	Pinned bool   `json:"pinned,omitempty"` // never evicted from host memory
 }
 
 // Server answers generation requests for one base model and its LoRA
@@ -114,6 +116,12 @@ type Server struct {
 	rules       atomic.Pointer[rules.Set]
 	limits      *modelLimits // nil: no per-model rate limit
 	ruleActions counts       // the rules' actions, by action (engine_metrics.go)
+
+	// specMu orders SetAdapters calls; specAdapters are the names the
+	// spec (o.Adapters, then each SetAdapters) registered, which the next
+	// SetAdapters may remove.
+	specMu       sync.Mutex
+	specAdapters map[string]bool
 }
 
 // New serves m and o.Adapters (fetched in the background); Run must be
@@ -162,11 +170,13 @@ func New(m *train.Model, o Options) (*Server, error) {
 		cancel()
 		return nil, err
 	}
+	s.specAdapters = make(map[string]bool, len(o.Adapters))
 	for i, a := range o.Adapters {
-		if _, err := reg.add(a.Name, a.URI, false); err != nil {
+		if _, err := reg.add(a.Name, a.URI, a.Pinned); err != nil {
 			cancel()
 			return nil, fmt.Errorf("adapter %d: %w", i, err)
 		}
+		s.specAdapters[a.Name] = true
 	}
 	return s, nil
 }

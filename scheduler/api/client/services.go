@@ -41,17 +41,16 @@ func openAIMessage(data []byte) string {
 	return e.Error.Message
 }
 
-// AddServiceAdapter loads an adapter into every ready replica of a
-// builtin service (POST /v1/jobs/JOB/adapters). A replica's refusal is an
-// *APIError whose message names it; the answer lists every replica's.
+// AddServiceAdapter adds an adapter to a builtin service's spec (POST
+// /v1/jobs/JOB/adapters): a job update its running replicas take in place.
 func (c *Client) AddServiceAdapter(ctx context.Context, job string, req api.ServiceAdapterRequest) (*api.ServiceAdapterAnswer, error) {
 	var out api.ServiceAdapterAnswer
 	_, err := c.doWith(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(job)+"/adapters", nil, req, &out, serviceCallTime)
 	return &out, err
 }
 
-// RemoveServiceAdapter removes an adapter from every ready replica of a
-// builtin service (DELETE /v1/jobs/JOB/adapters/NAME).
+// RemoveServiceAdapter removes an adapter from a builtin service's spec
+// (DELETE /v1/jobs/JOB/adapters/NAME).
 func (c *Client) RemoveServiceAdapter(ctx context.Context, job, name string) (*api.ServiceAdapterAnswer, error) {
 	var out api.ServiceAdapterAnswer
 	_, err := c.doWith(ctx, http.MethodDelete, "/v1/jobs/"+url.PathEscape(job)+"/adapters/"+url.PathEscape(name), nil, nil, &out, serviceCallTime)
