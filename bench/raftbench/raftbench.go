@@ -35,6 +35,9 @@ type Config struct {
 	// Baseline also measures servers with hashicorp/raft's own batching
 	// defaults, in the same run.
 	Baseline bool
+	// ProfileDir, when set, receives CPU profiles of the three servers
+	// and of the clients for each level (profile.go).
+	ProfileDir string
 	// Log receives progress lines.
 	Log io.Writer
 }
@@ -44,6 +47,7 @@ type Level struct {
 	Clients       int     `json:"clients"`
 	Submits       int     `json:"submits"`
 	Errors        int     `json:"errors"`
+	FirstError    string  `json:"first_error,omitempty"`
 	SubmitsPerSec float64 `json:"submits_per_sec"`
 	P50ms         float64 `json:"p50_ms"`
 	P99ms         float64 `json:"p99_ms"`
@@ -110,11 +114,16 @@ func runVariant(ctx context.Context, cfg Config, untuned bool) (*Variant, error)
 	defer c.stop()
 	v := &Variant{}
 	for _, n := range cfg.Clients {
+		done := c.profileLevel(ctx, cfg.ProfileDir, n, cfg.Duration, cfg.Log)
 		l, err := c.load(ctx, n, cfg.Duration)
+		done()
 		if err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(cfg.Log, "  %4d clients: %8.0f submits/s  p50 %.2f ms  p99 %.2f ms  (%d errors)\n", n, l.SubmitsPerSec, l.P50ms, l.P99ms, l.Errors)
+		if l.FirstError != "" {
+			fmt.Fprintf(cfg.Log, "    first error: %s\n", l.FirstError)
+		}
 		v.Levels = append(v.Levels, *l)
 	}
 	for i := 0; i < cfg.Failovers; i++ {
@@ -171,7 +180,11 @@ func startCluster(ctx context.Context, bin string, untuned bool) (*cluster, erro
 
 func (c *cluster) start(s *server) error {
 	args := []string{"server", "--name", s.name, "--data-dir", s.dir, "--http", s.http, "--raft", s.raft,
-		"--bootstrap-expect", "3", "--join", strings.Join(c.addrs, ","), "--log-level", "error", "--enable-debug"}
+		"--bootstrap-expect", "3", "--join", strings.Join(c.addrs, ","), "--log-level", "error", "--enable-debug",
+		// The bench measures the commit path: the cap on a namespace's
+		// unfinished jobs (5,000 by default) would turn every submission
+		// past it into a 403.
+		"--namespace-max-jobs", "0"}
 	if c.untuned {
 		args = append(args, "--raft-untuned")
 	}
@@ -257,6 +270,7 @@ func (c *cluster) load(ctx context.Context, n int, d time.Duration) (*Level, err
 		ok, bad atomic.Int64
 		mu      sync.Mutex
 		lat     []time.Duration
+		first   atomic.Pointer[string]
 	)
 	stop := time.Now().Add(d)
 	for i := 0; i < n; i++ {
@@ -269,6 +283,8 @@ func (c *cluster) load(ctx context.Context, n int, d time.Duration) (*Level, err
 				_, err := cl.SubmitJob(ctx, []byte(jobSpec))
 				if err != nil {
 					bad.Add(1)
+					msg := err.Error()
+					first.CompareAndSwap(nil, &msg)
 					continue
 				}
 				mine = append(mine, time.Since(t0))
@@ -283,8 +299,13 @@ func (c *cluster) load(ctx context.Context, n int, d time.Duration) (*Level, err
 	wg.Wait()
 	elapsed := time.Since(start)
 	sort.Slice(lat, func(i, k int) bool { return lat[i] < lat[k] })
+	firstErr := ""
+	if p := first.Load(); p != nil {
+		firstErr = *p
+	}
 	return &Level{
-		Clients: n, Submits: int(ok.Load()), Errors: int(bad.Load()),
+		FirstError: firstErr,
+		Clients:    n, Submits: int(ok.Load()), Errors: int(bad.Load()),
 		SubmitsPerSec: round1(float64(ok.Load()) / elapsed.Seconds()),
 		P50ms:         ms(pct(lat, 0.50)), P99ms: ms(pct(lat, 0.99)),
 	}, nil
