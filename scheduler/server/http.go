@@ -307,12 +307,18 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 		Service: js.Kind == spec.KindInference,
 		Models:  refs,
 	}
-	resp, idx, err := s.apply(r.Context(), state.RegisterJobType, &state.RegisterJobRequest{Job: job})
+	entry, err := state.Encode(state.RegisterJobType, &state.RegisterJobRequest{Job: job})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	reg := resp.(*state.RegisterJobResponse)
+	// Committed with the submissions that arrive with it, in one entry
+	// (submit_batch.go); answered once that entry is.
+	reg, idx, err := s.registrations.register(entry)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	code := http.StatusCreated
 	if reg.Existing {
 		code = http.StatusOK
