@@ -114,6 +114,9 @@ type Server struct {
 	// registrations groups concurrent job submissions into Raft
 	// entries (submit_batch.go).
 	registrations *registerBatcher
+	// jobSuffix makes the random part of a new job's ID (a test picks
+	// colliding ones).
+	jobSuffix func() string
 
 	cfg   Config
 	log   *zap.Logger
@@ -209,6 +212,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, fsm: fsm, store: fsm.Store(), raft: node, ln: ln, peers: map[string]bool{}, bootIndex: node.LastIndex(), acl: cfg.ACL, tls: tlsSet, lim: lim, rate: newRateLimiter(lim.TenantRate, lim.TenantBurst), met: met}
 	s.svcRate = newRateLimiter(lim.ServiceRate, lim.ServiceBurst)
 	s.registrations = &registerBatcher{apply: s.applyEntry}
+	s.jobSuffix = func() string { return randomSuffix(3) }
 	if cfg.AuditPath == "" {
 		cfg.AuditPath = filepath.Join(cfg.DataDir, "audit.log")
 		s.cfg.AuditPath = cfg.AuditPath

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -176,4 +177,34 @@ func TestSubmitConcurrentGroupCommit(t *testing.T) {
 		indexes[j.CreateIndex] = true
 	}
 	t.Logf("%d jobs in %d entries", len(jobs), len(indexes))
+}
+
+// TestSubmitIDCollision: a new job's random ID that an existing job
+// already has is picked again, not answered with a 409; a submission
+// whose every pick collides still gets the conflict.
+func TestSubmitIDCollision(t *testing.T) {
+	s, c := testServer(t, "")
+	ctx := context.Background()
+	picks := make(chan string, 10)
+	s.jobSuffix = func() string { return <-picks }
+	picks <- "aaaaaa"
+	first, err := c.SubmitJob(ctx, []byte(gangSpec))
+	if err != nil || first.ID != "gang-aaaaaa" {
+		t.Fatalf("first: %+v %v", first, err)
+	}
+	picks <- "aaaaaa"
+	picks <- "bbbbbb"
+	second, err := c.SubmitJob(ctx, []byte(gangSpec))
+	if err != nil || second.ID != "gang-bbbbbb" {
+		t.Fatalf("second: %+v %v, want gang-bbbbbb", second, err)
+	}
+	for range maxIDAttempts {
+		picks <- "aaaaaa"
+	}
+	if _, err := c.SubmitJob(ctx, []byte(gangSpec)); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("every pick taken: %v", err)
+	}
+	if n := len(s.Store().Snapshot().Jobs(nil)); n != 2 {
+		t.Fatalf("%d jobs, want 2", n)
+	}
 }
