@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 
 	"sigs.k8s.io/yaml"
 
@@ -380,9 +381,10 @@ func describe(v any) string {
 	return "null"
 }
 
-// scalarMismatch says why a decoded JSON value does not fit a scalar type.
+// scalarMismatch says why a decoded JSON value does not fit a scalar type
+// (describing the value only when it does not: every scalar of every
+// submission passes through here).
 func scalarMismatch(v any, t reflect.Type) string {
-	got := describe(v)
 	switch t.Kind() {
 	case reflect.String:
 		if _, ok := v.(string); ok {
@@ -390,29 +392,43 @@ func scalarMismatch(v any, t reflect.Type) string {
 		}
 		switch v.(type) {
 		case float64, bool:
-			return fmt.Sprintf("must be a string, got %s (quote it: \"%v\")", got, v)
+			return fmt.Sprintf("must be a string, got %s (quote it: \"%v\")", describe(v), v)
 		}
-		return "must be a string, got " + got
+		return "must be a string, got " + describe(v)
 	case reflect.Bool:
 		if _, ok := v.(bool); ok {
 			return ""
 		}
-		return "must be true or false, got " + got
+		return "must be true or false, got " + describe(v)
 	case reflect.Float64:
 		if _, ok := v.(float64); ok {
 			return ""
 		}
-		return "must be a number, got " + got
+		return "must be a number, got " + describe(v)
 	default: // integers
 		f, ok := v.(float64)
 		if ok && f == float64(int64(f)) {
 			return ""
 		}
-		return "must be an integer, got " + got
+		return "must be an integer, got " + describe(v)
 	}
 }
 
+// jsonFieldsCache holds jsonFields' answer per struct type: every
+// submission walks the same few types, and the reflection showed in the
+// leader's profile. The maps are shared: callers only read them.
+var jsonFieldsCache sync.Map // reflect.Type -> map[string]reflect.StructField
+
+// jsonFields maps a struct's JSON keys to its fields.
 func jsonFields(t reflect.Type) map[string]reflect.StructField {
+	if m, ok := jsonFieldsCache.Load(t); ok {
+		return m.(map[string]reflect.StructField)
+	}
+	m, _ := jsonFieldsCache.LoadOrStore(t, structJSONFields(t))
+	return m.(map[string]reflect.StructField)
+}
+
+func structJSONFields(t reflect.Type) map[string]reflect.StructField {
 	out := make(map[string]reflect.StructField, t.NumField())
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
