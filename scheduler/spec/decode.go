@@ -76,7 +76,7 @@ func decode(data []byte) (*Job, Errors, map[string]bool, error) {
 		// JSON (what the API gets): skip the YAML parser, which costs
 		// several times the rest of decoding, but keep its strictness
 		// about repeated keys.
-		if err := checkDuplicateKeys(trimmed); err != nil {
+		if err := duplicateKeys(trimmed); err != nil {
 			return nil, nil, nil, fmt.Errorf("malformed spec: %w", err)
 		}
 		js = trimmed
@@ -207,49 +207,6 @@ func paths(v any, path string, out map[string]bool) {
 			paths(e, fmt.Sprintf("%s[%d]", path, i), out)
 		}
 	}
-}
-
-// checkDuplicateKeys reports a key repeated within one JSON object (which
-// encoding/json would silently resolve to the last one).
-func checkDuplicateKeys(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var walk func(path string) error
-	walk = func(path string) error {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		switch tok {
-		case json.Delim('{'):
-			seen := map[string]bool{}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return err
-				}
-				k := kt.(string)
-				if seen[k] {
-					return fmt.Errorf("key %q is repeated in %s", k, orTop(path))
-				}
-				seen[k] = true
-				if err := walk(join(path, k)); err != nil {
-					return err
-				}
-			}
-			_, err = dec.Token() // the closing brace
-			return err
-		case json.Delim('['):
-			for i := 0; dec.More(); i++ {
-				if err := walk(fmt.Sprintf("%s[%d]", path, i)); err != nil {
-					return err
-				}
-			}
-			_, err = dec.Token()
-			return err
-		}
-		return nil
-	}
-	return walk("")
 }
 
 func orTop(path string) string {
