@@ -10,7 +10,8 @@ import (
 )
 
 // Cluster is the 3-server cluster `ark bench raft` runs on (real `ark
-// server` processes on loopback, fsync on, pprof on), exported so that
+// server` processes on loopback, fsync on, pprof on, no cap on a
+// namespace's unfinished jobs), exported so that
 // other benchmarks (bench/clustersim) start their servers the same way.
 type Cluster struct {
 	c *cluster

@@ -35,6 +35,9 @@ type Config struct {
 	// Baseline also measures servers with hashicorp/raft's own batching
 	// defaults, in the same run.
 	Baseline bool
+	// ProfileDir, when set, receives CPU profiles of the three servers
+	// and of the clients for each level (profile.go).
+	ProfileDir string
 	// Log receives progress lines.
 	Log io.Writer
 }
@@ -44,9 +47,16 @@ type Level struct {
 	Clients       int     `json:"clients"`
 	Submits       int     `json:"submits"`
 	Errors        int     `json:"errors"`
+	FirstError    string  `json:"first_error,omitempty"`
 	SubmitsPerSec float64 `json:"submits_per_sec"`
 	P50ms         float64 `json:"p50_ms"`
 	P99ms         float64 `json:"p99_ms"`
+	// CPU milliseconds each committed submission cost the leader, the
+	// three servers together, and the clients (this process): on a
+	// shared machine these hold where submits/s does not (cpu.go).
+	LeaderCPUms  float64 `json:"leader_cpu_ms_per_submit"`
+	ServersCPUms float64 `json:"servers_cpu_ms_per_submit"`
+	ClientCPUms  float64 `json:"client_cpu_ms_per_submit"`
 }
 
 // Variant is the results of one server configuration.
@@ -110,11 +120,17 @@ func runVariant(ctx context.Context, cfg Config, untuned bool) (*Variant, error)
 	defer c.stop()
 	v := &Variant{}
 	for _, n := range cfg.Clients {
+		done := c.profileLevel(ctx, cfg.ProfileDir, n, cfg.Duration, cfg.Log)
 		l, err := c.load(ctx, n, cfg.Duration)
+		done()
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(cfg.Log, "  %4d clients: %8.0f submits/s  p50 %.2f ms  p99 %.2f ms  (%d errors)\n", n, l.SubmitsPerSec, l.P50ms, l.P99ms, l.Errors)
+		fmt.Fprintf(cfg.Log, "  %4d clients: %8.0f submits/s  p50 %.2f ms  p99 %.2f ms  (%d errors)  CPU ms/submit: leader %.3f, servers %.3f, clients %.3f\n",
+			n, l.SubmitsPerSec, l.P50ms, l.P99ms, l.Errors, l.LeaderCPUms, l.ServersCPUms, l.ClientCPUms)
+		if l.FirstError != "" {
+			fmt.Fprintf(cfg.Log, "    first error: %s\n", l.FirstError)
+		}
 		v.Levels = append(v.Levels, *l)
 	}
 	for i := 0; i < cfg.Failovers; i++ {
@@ -171,7 +187,11 @@ func startCluster(ctx context.Context, bin string, untuned bool) (*cluster, erro
 
 func (c *cluster) start(s *server) error {
 	args := []string{"server", "--name", s.name, "--data-dir", s.dir, "--http", s.http, "--raft", s.raft,
-		"--bootstrap-expect", "3", "--join", strings.Join(c.addrs, ","), "--log-level", "error", "--enable-debug"}
+		"--bootstrap-expect", "3", "--join", strings.Join(c.addrs, ","), "--log-level", "error", "--enable-debug",
+		// The bench measures the commit path: the cap on a namespace's
+		// unfinished jobs (5,000 by default) would turn every submission
+		// past it into a 403.
+		"--namespace-max-jobs", "0"}
 	if c.untuned {
 		args = append(args, "--raft-untuned")
 	}
@@ -257,7 +277,13 @@ func (c *cluster) load(ctx context.Context, n int, d time.Duration) (*Level, err
 		ok, bad atomic.Int64
 		mu      sync.Mutex
 		lat     []time.Duration
+		first   atomic.Pointer[string]
 	)
+	leaderPid := 0
+	if l, err := c.waitLeader(ctx, nil, 5*time.Second); err == nil {
+		leaderPid = l.cmd.Process.Pid
+	}
+	cpu0 := c.cpuSample(leaderPid)
 	stop := time.Now().Add(d)
 	for i := 0; i < n; i++ {
 		wg.Add(1)
@@ -269,6 +295,8 @@ func (c *cluster) load(ctx context.Context, n int, d time.Duration) (*Level, err
 				_, err := cl.SubmitJob(ctx, []byte(jobSpec))
 				if err != nil {
 					bad.Add(1)
+					msg := err.Error()
+					first.CompareAndSwap(nil, &msg)
 					continue
 				}
 				mine = append(mine, time.Since(t0))
@@ -282,11 +310,20 @@ func (c *cluster) load(ctx context.Context, n int, d time.Duration) (*Level, err
 	start := time.Now()
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu1 := c.cpuSample(leaderPid)
 	sort.Slice(lat, func(i, k int) bool { return lat[i] < lat[k] })
+	firstErr := ""
+	if p := first.Load(); p != nil {
+		firstErr = *p
+	}
 	return &Level{
-		Clients: n, Submits: int(ok.Load()), Errors: int(bad.Load()),
+		FirstError: firstErr,
+		Clients:    n, Submits: int(ok.Load()), Errors: int(bad.Load()),
 		SubmitsPerSec: round1(float64(ok.Load()) / elapsed.Seconds()),
 		P50ms:         ms(pct(lat, 0.50)), P99ms: ms(pct(lat, 0.99)),
+		LeaderCPUms:  cpuPerSubmit(cpu0, cpu1, cpu0.leader, cpu1.leader, ok.Load()),
+		ServersCPUms: cpuPerSubmit(cpu0, cpu1, cpu0.servers, cpu1.servers, ok.Load()),
+		ClientCPUms:  cpuPerSubmit(cpu0, cpu1, cpu0.clients, cpu1.clients, ok.Load()),
 	}, nil
 }
 
@@ -401,9 +438,9 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(w, "| %s | %s |\n", k, r.Env[k])
 	}
 	for _, v := range r.Variants {
-		fmt.Fprintf(w, "\n## %s\n\n| clients | submits/s | p50 ms | p99 ms | committed | errors |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n", v.Name)
+		fmt.Fprintf(w, "\n## %s\n\n| clients | submits/s | p50 ms | p99 ms | committed | errors | leader CPU ms/submit | 3 servers CPU ms/submit | clients CPU ms/submit |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n", v.Name)
 		for _, l := range v.Levels {
-			fmt.Fprintf(w, "| %d | %.0f | %.2f | %.2f | %d | %d |\n", l.Clients, l.SubmitsPerSec, l.P50ms, l.P99ms, l.Submits, l.Errors)
+			fmt.Fprintf(w, "| %d | %.0f | %.2f | %.2f | %d | %d | %.3f | %.3f | %.3f |\n", l.Clients, l.SubmitsPerSec, l.P50ms, l.P99ms, l.Submits, l.Errors, l.LeaderCPUms, l.ServersCPUms, l.ClientCPUms)
 		}
 		if len(v.Failovers) > 0 {
 			fmt.Fprintf(w, "\nSIGKILL of the leader to the first write accepted by the new leader: median %.3f s over %d kills %v\n", median(v.Failovers), len(v.Failovers), v.Failovers)

@@ -54,6 +54,7 @@ in the same run.`,
 	f.DurationVar(&cfg.Duration, "duration", 5*time.Second, "how long each client count runs")
 	f.IntVar(&cfg.Failovers, "failovers", 5, "leader kills to time")
 	f.BoolVar(&cfg.Baseline, "baseline", false, "also measure hashicorp/raft's batching defaults, in the same run")
+	f.StringVar(&cfg.ProfileDir, "profile-dir", "", "write CPU profiles of the 3 servers and of the clients for each level here")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
 }

@@ -293,7 +293,6 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	job := &api.Job{
-		ID:          js.Name + "-" + randomSuffix(3),
 		SubmitToken: token,
 		Name:        js.Name,
 		Namespace:   js.Namespace,
@@ -307,12 +306,31 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 		Service: js.Kind == spec.KindInference,
 		Models:  refs,
 	}
-	resp, idx, err := s.apply(r.Context(), state.RegisterJobType, &state.RegisterJobRequest{Job: job})
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	var reg *state.RegisterJobResponse
+	var idx uint64
+	// A job ID is the name and 24 random bits, short enough to type: at
+	// thousands of jobs two of the same name collide now and then (the
+	// birthday bound), and the FSM refuses the second. That is the
+	// server's pick, not the caller's mistake, so it picks again.
+	for attempt := 0; ; attempt++ {
+		job.ID = js.Name + "-" + s.jobSuffix()
+		entry, err := state.Encode(state.RegisterJobType, &state.RegisterJobRequest{Job: job})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		// Committed with the submissions that arrive with it, in one
+		// entry (submit_batch.go); answered once that entry is.
+		reg, idx, err = s.registrations.register(entry)
+		if errors.Is(err, state.ErrConflict) && attempt < maxIDAttempts-1 {
+			continue
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		break
 	}
-	reg := resp.(*state.RegisterJobResponse)
 	code := http.StatusCreated
 	if reg.Existing {
 		code = http.StatusOK

@@ -5,6 +5,11 @@ import (
 	"encoding/hex"
 )
 
+// maxIDAttempts bounds how many random job IDs a submission tries: with
+// 24 random bits per name, three collisions in a row need millions of
+// jobs of one name.
+const maxIDAttempts = 3
+
 // randomSuffix is n random bytes in hex, for IDs that must not collide.
 func randomSuffix(n int) string {
 	b := make([]byte, n)

@@ -116,6 +116,13 @@ const DefaultHeartbeatTTL = 10 * time.Second
 
 // Server is one Ark server.
 type Server struct {
+	// registrations groups concurrent job submissions into Raft
+	// entries (submit_batch.go).
+	registrations *registerBatcher
+	// jobSuffix makes the random part of a new job's ID (a test picks
+	// colliding ones).
+	jobSuffix func() string
+
 	cfg   Config
 	log   *zap.Logger
 	fsm   *state.FSM
@@ -209,6 +216,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, fsm: fsm, store: fsm.Store(), raft: node, ln: ln, peers: map[string]bool{}, bootIndex: node.LastIndex(), acl: cfg.ACL, tls: tlsSet, lim: lim, rate: newRateLimiter(lim.TenantRate, lim.TenantBurst), met: met}
 	s.svcRate = newRateLimiter(lim.ServiceRate, lim.ServiceBurst)
+	s.registrations = &registerBatcher{apply: s.applyEntry}
+	s.jobSuffix = func() string { return randomSuffix(3) }
 	if cfg.AuditPath == "" {
 		cfg.AuditPath = filepath.Join(cfg.DataDir, "audit.log")
 		s.cfg.AuditPath = cfg.AuditPath
@@ -380,6 +389,11 @@ func (s *Server) apply(ctx context.Context, t state.MessageType, req any) (any, 
 	if err != nil {
 		return nil, 0, err
 	}
+	return s.applyEntry(ctx, data)
+}
+
+// applyEntry commits one encoded entry.
+func (s *Server) applyEntry(ctx context.Context, data []byte) (any, uint64, error) {
 	start := time.Now()
 	resp, idx, err := s.raft.Apply(ctx, data)
 	if err == nil || idx > 0 { // committed (an FSM rejection still was)

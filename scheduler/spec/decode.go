@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 
 	"sigs.k8s.io/yaml"
 
@@ -75,7 +76,7 @@ func decode(data []byte) (*Job, Errors, map[string]bool, error) {
 		// JSON (what the API gets): skip the YAML parser, which costs
 		// several times the rest of decoding, but keep its strictness
 		// about repeated keys.
-		if err := checkDuplicateKeys(trimmed); err != nil {
+		if err := duplicateKeys(trimmed); err != nil {
 			return nil, nil, nil, fmt.Errorf("malformed spec: %w", err)
 		}
 		js = trimmed
@@ -208,49 +209,6 @@ func paths(v any, path string, out map[string]bool) {
 	}
 }
 
-// checkDuplicateKeys reports a key repeated within one JSON object (which
-// encoding/json would silently resolve to the last one).
-func checkDuplicateKeys(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var walk func(path string) error
-	walk = func(path string) error {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		switch tok {
-		case json.Delim('{'):
-			seen := map[string]bool{}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return err
-				}
-				k := kt.(string)
-				if seen[k] {
-					return fmt.Errorf("key %q is repeated in %s", k, orTop(path))
-				}
-				seen[k] = true
-				if err := walk(join(path, k)); err != nil {
-					return err
-				}
-			}
-			_, err = dec.Token() // the closing brace
-			return err
-		case json.Delim('['):
-			for i := 0; dec.More(); i++ {
-				if err := walk(fmt.Sprintf("%s[%d]", path, i)); err != nil {
-					return err
-				}
-			}
-			_, err = dec.Token()
-			return err
-		}
-		return nil
-	}
-	return walk("")
-}
-
 func orTop(path string) string {
 	if path == "" {
 		return "the spec"
@@ -380,9 +338,10 @@ func describe(v any) string {
 	return "null"
 }
 
-// scalarMismatch says why a decoded JSON value does not fit a scalar type.
+// scalarMismatch says why a decoded JSON value does not fit a scalar type
+// (describing the value only when it does not: every scalar of every
+// submission passes through here).
 func scalarMismatch(v any, t reflect.Type) string {
-	got := describe(v)
 	switch t.Kind() {
 	case reflect.String:
 		if _, ok := v.(string); ok {
@@ -390,29 +349,43 @@ func scalarMismatch(v any, t reflect.Type) string {
 		}
 		switch v.(type) {
 		case float64, bool:
-			return fmt.Sprintf("must be a string, got %s (quote it: \"%v\")", got, v)
+			return fmt.Sprintf("must be a string, got %s (quote it: \"%v\")", describe(v), v)
 		}
-		return "must be a string, got " + got
+		return "must be a string, got " + describe(v)
 	case reflect.Bool:
 		if _, ok := v.(bool); ok {
 			return ""
 		}
-		return "must be true or false, got " + got
+		return "must be true or false, got " + describe(v)
 	case reflect.Float64:
 		if _, ok := v.(float64); ok {
 			return ""
 		}
-		return "must be a number, got " + got
+		return "must be a number, got " + describe(v)
 	default: // integers
 		f, ok := v.(float64)
 		if ok && f == float64(int64(f)) {
 			return ""
 		}
-		return "must be an integer, got " + got
+		return "must be an integer, got " + describe(v)
 	}
 }
 
+// jsonFieldsCache holds jsonFields' answer per struct type: every
+// submission walks the same few types, and the reflection showed in the
+// leader's profile. The maps are shared: callers only read them.
+var jsonFieldsCache sync.Map // reflect.Type -> map[string]reflect.StructField
+
+// jsonFields maps a struct's JSON keys to its fields.
 func jsonFields(t reflect.Type) map[string]reflect.StructField {
+	if m, ok := jsonFieldsCache.Load(t); ok {
+		return m.(map[string]reflect.StructField)
+	}
+	m, _ := jsonFieldsCache.LoadOrStore(t, structJSONFields(t))
+	return m.(map[string]reflect.StructField)
+}
+
+func structJSONFields(t reflect.Type) map[string]reflect.StructField {
 	out := make(map[string]reflect.StructField, t.NumField())
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)

@@ -11,17 +11,29 @@ import (
 )
 
 func applyRegisterJob(txn *memdb.Txn, index uint64, req *RegisterJobRequest) (*RegisterJobResponse, error) {
+	resp, inserted, err := registerJob(txn, index, req)
+	if err != nil || !inserted {
+		return resp, err
+	}
+	return resp, setIndex(txn, tableJobs, index)
+}
+
+// registerJob stores one new job (or finds the one its submit token
+// already made); the caller moves the jobs table's index. A rejection
+// (missing ID, ID taken) is returned before anything is written, so
+// RegisterJobs can answer it for one request and apply the others.
+func registerJob(txn *memdb.Txn, index uint64, req *RegisterJobRequest) (resp *RegisterJobResponse, inserted bool, err error) {
 	j := req.Job
 	if j == nil || j.ID == "" {
-		return nil, fmt.Errorf("register job: missing job or ID")
+		return nil, false, &rejection{fmt.Errorf("register job: missing job or ID")}
 	}
 	if j.SubmitToken != "" {
 		if raw, _ := txn.First(tableJobs, "token", j.SubmitToken); raw != nil {
-			return &RegisterJobResponse{ID: raw.(*api.Job).ID, Existing: true}, nil
+			return &RegisterJobResponse{ID: raw.(*api.Job).ID, Existing: true}, false, nil
 		}
 	}
 	if existing, _ := txn.First(tableJobs, "id", j.ID); existing != nil {
-		return nil, fmt.Errorf("job %s already exists: %w", j.ID, ErrConflict)
+		return nil, false, &rejection{fmt.Errorf("job %s already exists: %w", j.ID, ErrConflict)}
 	}
 	nj := *j
 	nj.Status = api.JobPending
@@ -29,9 +41,9 @@ func applyRegisterJob(txn *memdb.Txn, index uint64, req *RegisterJobRequest) (*R
 	addEvent(&nj, index, nj.SubmitTime, api.EventSubmitted, fmt.Sprintf("submitted to queue %s with priority %d", nj.Queue, nj.Priority))
 	nj.CreateIndex, nj.ModifyIndex = index, index
 	if err := txn.Insert(tableJobs, &nj); err != nil {
-		return nil, fmt.Errorf("insert job %s: %w", j.ID, err)
+		return nil, false, fmt.Errorf("insert job %s: %w", j.ID, err)
 	}
-	return &RegisterJobResponse{ID: j.ID}, setIndex(txn, tableJobs, index)
+	return &RegisterJobResponse{ID: j.ID}, true, nil
 }
 
 func applyCancelJob(txn *memdb.Txn, index uint64, req *CancelJobRequest) error {

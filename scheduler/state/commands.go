@@ -59,6 +59,10 @@ const (
 	PromoteJobType MessageType = 23
 	// ScaleJobType sets a running service's replica count.
 	ScaleJobType MessageType = 24
+	// RegisterJobsType registers several jobs in one entry: the leader's
+	// group commit of concurrent submissions (register_batch.go). Each
+	// request applies as a RegisterJob would, in order.
+	RegisterJobsType MessageType = 25
 )
 
 func (t MessageType) String() string {
@@ -109,6 +113,8 @@ func (t MessageType) String() string {
 		return "PromoteJob"
 	case ScaleJobType:
 		return "ScaleJob"
+	case RegisterJobsType:
+		return "RegisterJobs"
 	case ModelEvalType:
 		return "ModelEval"
 	}
@@ -118,7 +124,7 @@ func (t MessageType) String() string {
 // known reports whether this version can apply the type. Types are
 // numbered from 1 without gaps: appending one moves the upper bound (a test
 // checks that every named type is known).
-func (t MessageType) known() bool { return t >= RegisterJobType && t <= ScaleJobType }
+func (t MessageType) known() bool { return t >= RegisterJobType && t <= RegisterJobsType }
 
 // RegisterJobRequest stores a new job as pending.
 type RegisterJobRequest struct {

@@ -68,8 +68,9 @@ func (f *FSM) halt(e *UndecodableEntryError) error {
 }
 
 // Apply applies one committed entry. It returns nil or an error (a business
-// rejection, or an *UndecodableEntryError) or, for ApplyPlan, an
-// *ApplyPlanResponse.
+// rejection, or an *UndecodableEntryError) or the command's response (an
+// *ApplyPlanResponse for ApplyPlan, a *RegisterJobsResponse for
+// RegisterJobs, whose items carry their own rejections).
 func (f *FSM) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
@@ -100,6 +101,10 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 	case RegisterJobType:
 		if r, ok := decode[RegisterJobRequest](t, body, &bad); ok {
 			resp, err = applyRegisterJob(txn, index, r)
+		}
+	case RegisterJobsType:
+		if r, ok := decode[RegisterJobsRequest](t, body, &bad); ok {
+			resp, err = applyRegisterJobs(txn, index, r)
 		}
 	case CancelJobType:
 		if r, ok := decode[CancelJobRequest](t, body, &bad); ok {

@@ -39,9 +39,9 @@ func schema() *memdb.DBSchema {
 			"create": {Name: "create", Indexer: &memdb.UintFieldIndex{Field: "CreateIndex"}},
 			// Every pass reads the jobs holding nodes their preemptions
 			// freed, however deep the queue.
-			"held": {Name: "held", Indexer: &memdb.ConditionalIndex{Conditional: func(obj any) (bool, error) {
-				return len(obj.(*api.Job).HeldNodes) > 0, nil
-			}}},
+			// Only holding jobs are in it (AllowMissing): every other
+			// job write would otherwise re-insert the job under false.
+			"held": {Name: "held", AllowMissing: true, Indexer: heldIndex{}},
 		}},
 		tableAllocs: {Name: tableAllocs, Indexes: map[string]*memdb.IndexSchema{
 			"id":   id("ID"),

@@ -1,0 +1,45 @@
+package state
+
+import (
+	"testing"
+)
+
+// TestHeldIndex: JobsHoldingNodes finds exactly the jobs with held nodes,
+// through an index that holds no entry for the others, and follows a job
+// that gains and loses them.
+func TestHeldIndex(t *testing.T) {
+	h := newHarness(t)
+	for _, id := range []string{"a", "b", "c"} {
+		h.ok(RegisterJobType, RegisterJobRequest{Job: testJob(id, 1, 1)})
+	}
+	setHeld := func(id string, nodes ...string) {
+		txn := h.fsm.store.writeTxn()
+		defer txn.Abort()
+		j := *h.job(id)
+		j.HeldNodes = nodes
+		if err := txn.Insert(tableJobs, &j); err != nil {
+			t.Fatal(err)
+		}
+		txn.Commit()
+	}
+	holding := func() (ids []string) {
+		for _, j := range h.snap().JobsHoldingNodes() {
+			ids = append(ids, j.ID)
+		}
+		return ids
+	}
+	if got := holding(); len(got) != 0 {
+		t.Fatalf("holding %v before any hold", got)
+	}
+	setHeld("b", "n1")
+	if got := holding(); len(got) != 1 || got[0] != "b" {
+		t.Fatalf("holding %v, want [b]", got)
+	}
+	setHeld("b")
+	if got := holding(); len(got) != 0 {
+		t.Fatalf("holding %v after b let go", got)
+	}
+	if _, err := (heldIndex{}).FromArgs(false); err == nil {
+		t.Fatal("a lookup with false was accepted (no job is indexed under it)")
+	}
+}
