@@ -189,3 +189,45 @@ func TestMixSummary(t *testing.T) {
 		t.Errorf("wins/within/losses %d/%d/%d, want 1/1/1", r.Wins, r.Within, r.Losses)
 	}
 }
+
+// TestMixSweepSmall: the sweep on a slice of the cluster (so that the
+// sequences are short) gives its rows in job order whatever the replays'
+// interleaving, the same figures on a second run, and a summary per mix.
+func TestMixSweepSmall(t *testing.T) {
+	all, err := LoadNodes(filepath.Join(DataDir(), "openb_node_list_gpu_node.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []Node
+	for i := 0; i < len(all); i += 25 { // every model, 49 nodes
+		nodes = append(nodes, all[i])
+	}
+	run := func() *MixReport {
+		r, err := RunMixSweep(DataDir(), nodes, []MixClass{MixGPUModel, MixSharing}, []int{0, 20}, []uint64{1, 2}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a, b := run(), run()
+	if !reflect.DeepEqual(a, b) {
+		t.Error("two runs of the same sweep differ")
+	}
+	want := []mixJob{{MixGPUModel, 0, 1}, {MixGPUModel, 0, 2}, {MixGPUModel, 20, 1}, {MixGPUModel, 20, 2},
+		{MixSharing, 0, 1}, {MixSharing, 0, 2}, {MixSharing, 20, 1}, {MixSharing, 20, 2}}
+	if len(a.Rows) != len(want) {
+		t.Fatalf("%d rows, want %d", len(a.Rows), len(want))
+	}
+	for i, w := range want {
+		r := a.Rows[i]
+		if r.Class != w.class || r.Pct != w.pct || r.Seed != w.seed || math.Abs(r.Share-float64(w.pct)) > 1 || r.Arrivals == 0 {
+			t.Errorf("row %d: %+v, want %v with its share", i, r, w)
+		}
+		if r.Ark <= 0 || r.FGD <= 0 || r.BestFit <= 0 || math.Abs(r.Margin-(r.FGD-r.Ark)) > 0.006 {
+			t.Errorf("row %d: %+v: want figures above 0 and margin = FGD - Ark", i, r)
+		}
+	}
+	if len(a.Summary) != 4 || a.Wins+a.Within+a.Losses != 4 {
+		t.Errorf("summary %+v: want 4 mixes, each with a verdict", a.Summary)
+	}
+}
