@@ -51,7 +51,8 @@ const (
 // MixSummary is one mix over its seeds. Spread is the seed-to-seed spread
 // of the margin (max - min over seeds): Ark beats FGD on the mix by more
 // than the spread when MarginMean > Spread (which makes every seed's margin
-// positive).
+// positive). With one seed the spread is 0 and the verdict is the margin's
+// sign alone.
 type MixSummary struct {
 	Class       MixClass `json:"class"`
 	Pct         int      `json:"pct"`
