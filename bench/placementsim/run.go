@@ -52,6 +52,13 @@ type Options struct {
 	// PreemptMinRuntime protects a task from eviction for its first
 	// seconds of each run (the server's --preemption-min-runtime).
 	PreemptMinRuntime float64
+	// MixSweep runs Ark, FGD and best fit on the FGD paper's workload mixes
+	// (RunMixSweep) instead of the openb sequences: MixClasses and MixPcts
+	// narrow it (all when empty), MixSeeds are its seeds (42, 43, 44).
+	MixSweep   bool
+	MixClasses []MixClass
+	MixPcts    []int
+	MixSeeds   []uint64
 	// SpeedNodes, Singles and Gangs size the speed benchmark.
 	SpeedNodes, Singles, Gangs int
 }
@@ -88,6 +95,8 @@ type Report struct {
 	// maxRuntime's over-estimate (uniform in [1, it)).
 	OverTimeCheckpoint   float64 `json:"over_time_checkpoint_s,omitempty"`
 	OverTimeOverestimate float64 `json:"over_time_runtime_overestimate,omitempty"`
+	// Mixes is the workload-mix sweep (--mix-sweep).
+	Mixes *MixReport `json:"mixes,omitempty"`
 	// Ark vs FGD per sequence, when both ran.
 	ArkBeatsFGD *bool `json:"ark_beats_fgd,omitempty"`
 }
@@ -181,6 +190,9 @@ func Run(o Options, progress io.Writer) (*Report, error) {
 		}
 	}
 	data := DataDir()
+	if o.MixSweep {
+		return runMixes(o, data, progress)
+	}
 	if o.Nodes == "" && len(o.Arrivals) == 0 {
 		if err := dataMissing(data); err != nil {
 			return nil, err
@@ -374,6 +386,26 @@ func Run(o Options, progress io.Writer) (*Report, error) {
 	return rep, nil
 }
 
+// runMixes is Run for --mix-sweep: only the sweep.
+func runMixes(o Options, data string, progress io.Writer) (*Report, error) {
+	if err := dataMissing(data); err != nil {
+		return nil, err
+	}
+	if o.Nodes == "" {
+		o.Nodes = filepath.Join(data, "openb_node_list_gpu_node.csv")
+	}
+	nodes, err := LoadNodes(o.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Env: Env(), Results: []Row{}}
+	rep.Mixes, err = RunMixSweep(data, nodes, o.MixClasses, o.MixPcts, o.MixSeeds, progress)
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
 func btoi(b bool) int {
 	if b {
 		return 1
@@ -478,6 +510,9 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		if r.ArkBeatsFGD != nil {
 			fmt.Fprintf(w, "\nArk leaves fewer GPUs unallocated than FGD on every sequence run: %v\n\n", *r.ArkBeatsFGD)
 		}
+	}
+	if r.Mixes != nil {
+		r.Mixes.WriteMarkdown(w)
 	}
 	if len(r.OverTime) > 0 {
 		r.writeOverTime(w)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -23,6 +24,8 @@ func newBenchPlacementCmd() *cobra.Command {
 		schedulers string
 		seed       uint64
 		asJSON     bool
+		// mixClasses, mixPcts and mixSeeds narrow --mix-sweep.
+		mixClasses, mixPcts, mixSeeds string
 	)
 	cmd := &cobra.Command{
 		Use:   "placement",
@@ -41,6 +44,12 @@ fit's decisions against the reference simulator's events.
   --events FILE            write the single policy's decisions (reference format)
   --compare-events FILE    compare decisions with a reference events file
   --speed                  synthetic 10,000-node speed benchmark (one core)
+  --mix-sweep [--seeds 42,43,44]  Ark vs FGD (and best fit) on the FGD paper's
+                           workload mixes, made from the trace lists: GPU sharing
+                           0-100% of GPU milli, multi-GPU 0-50% of GPU milli, GPU
+                           model named by 0-33% of GPU tasks (--mix-class,
+                           --mix-pct narrow it); per mix, the margin FGD - Ark and
+                           its spread over the seeds
   --over-time [--time-scale K]  trace-driven run with departures: FIFO first fit vs
                            Ark, the server's own scheduling pass (scheduler/sched:
                            queues, quotas, preemption, backfill); --schedulers,
@@ -60,6 +69,9 @@ fit's decisions against the reference simulator's events.
 				o.Policies = strings.Split(policies, ",")
 			}
 			o.Seed = seed
+			if err := mixFlags(&o, mixClasses, mixPcts, mixSeeds); err != nil {
+				return err
+			}
 			if o.Pods != "" && !cmd.Flags().Changed("seed") {
 				o.Seed = 42
 			}
@@ -99,6 +111,52 @@ fit's decisions against the reference simulator's events.
 	f.Float64Var(&o.PreemptMinRuntime, "preempt-min-runtime", 600, "--over-time: seconds a task runs before it may be preempted (anti-churn; the server default --preemption-min-runtime is 10m)")
 	f.Float64Var(&o.CheckpointEvery, "checkpoint-every", 1800, "--over-time: seconds between a task's checkpoints (an evicted task restarts from its last)")
 	f.Float64Var(&o.Overestimate, "runtime-overestimate", 3, "--over-time: declared maxRuntime = real runtime x a factor uniform in [1, this)")
+	f.BoolVar(&o.MixSweep, "mix-sweep", false, "Ark vs FGD and best fit on the FGD paper's workload mixes (sharing, multi-GPU, GPU-model shares)")
+	f.StringVar(&mixSeeds, "seeds", "42,43,44", "--mix-sweep: seeds, comma-separated")
+	f.StringVar(&mixClasses, "mix-class", "", "--mix-sweep: only these classes (sharing, multi-gpu, gpu-model), comma-separated")
+	f.StringVar(&mixPcts, "mix-pct", "", "--mix-sweep: only these shares in percent, comma-separated")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
+}
+
+// mixFlags parses the --mix-sweep flags into o.
+func mixFlags(o *placementsim.Options, classes, pcts, seeds string) error {
+	if !o.MixSweep {
+		if classes != "" || pcts != "" {
+			return usagef("--mix-class and --mix-pct need --mix-sweep")
+		}
+		return nil
+	}
+	for _, c := range splitList(classes) {
+		if !placementsim.MixClass(c).Valid() {
+			return usagef("--mix-class: %q is not one of %v", c, placementsim.MixClasses)
+		}
+		o.MixClasses = append(o.MixClasses, placementsim.MixClass(c))
+	}
+	for _, v := range splitList(pcts) {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 100 {
+			return usagef("--mix-pct: %q is not a percentage (0 to 100)", v)
+		}
+		o.MixPcts = append(o.MixPcts, n)
+	}
+	for _, v := range splitList(seeds) {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return usagef("--seeds: %q is not a seed (a non-negative integer)", v)
+		}
+		o.MixSeeds = append(o.MixSeeds, n)
+	}
+	return nil
+}
+
+// splitList splits a comma-separated flag, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }

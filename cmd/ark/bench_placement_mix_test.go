@@ -1,0 +1,64 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os/exec"
+	"testing"
+)
+
+// TestBenchPlacementMixSweep: --mix-sweep narrowed to one mix and seed
+// prints the mix's row and summary as JSON, with the share it was asked
+// for; bad sweep flags are usage errors.
+func TestBenchPlacementMixSweep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays a mixed openb sequence with three policies")
+	}
+	t.Parallel()
+	for _, bad := range [][]string{
+		{"--mix-sweep", "--mix-class", "cpu-only"},
+		{"--mix-sweep", "--mix-pct", "150"},
+		{"--mix-sweep", "--seeds", "x"},
+		{"--mix-class", "sharing"},
+		{"--mix-sweep", "--mix-class", "sharing", "--mix-pct", "33"},
+	} {
+		out, err := exec.Command(arkBin, append([]string{"bench", "placement"}, bad...)...).CombinedOutput()
+		if code := exitCodeOf(err); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d:\n%s", bad, code, exitUsage, out)
+		}
+	}
+	out, err := exec.Command(arkBin, "bench", "placement", "--mix-sweep", "--mix-class", "gpu-model", "--mix-pct", "33", "--seeds", "42", "--json").Output()
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	var rep struct {
+		Mixes struct {
+			Rows []struct {
+				Class    string  `json:"class"`
+				Pct      int     `json:"pct"`
+				Share    float64 `json:"measured_share_pct"`
+				Arrivals int     `json:"arrivals"`
+				Ark      float64 `json:"ark"`
+				FGD      float64 `json:"fgd"`
+				Margin   float64 `json:"margin"`
+			} `json:"rows"`
+			Summary []struct {
+				Verdict string `json:"verdict"`
+			} `json:"summary"`
+		} `json:"mixes"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	rows := rep.Mixes.Rows
+	if len(rows) != 1 || len(rep.Mixes.Summary) != 1 {
+		t.Fatalf("want one row and one summary:\n%s", out)
+	}
+	r := rows[0]
+	if r.Class != "gpu-model" || r.Pct != 33 || r.Share < 32.9 || r.Share > 33.1 || r.Arrivals < 8000 {
+		t.Errorf("row %+v: want gpu-model 33%%, share 33%%, a sequence past the list's 8,152 tasks", r)
+	}
+	if r.Ark <= 0 || r.FGD <= 0 || math.Abs(r.Margin-(r.FGD-r.Ark)) > 0.006 {
+		t.Errorf("row %+v: want figures above 0 and margin = FGD - Ark", r)
+	}
+}
