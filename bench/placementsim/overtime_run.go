@@ -36,18 +36,20 @@ func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntim
 		return c, nil
 	}
 	if rest, ok := strings.CutPrefix(name, "ark-shortest"); ok {
-		// ark-shortest[-ageS]: OrderShortest, aging after S seconds.
+		// ark-shortest[-ageS][-nopreempt]: OrderShortest, aging after S
+		// seconds, without preemption.
 		cfg.Order = sched.OrderShortest
+		rest, cfg.NoPreemption = strings.CutSuffix(rest, "-nopreempt")
+		if s, ok := strings.CutPrefix(rest, "-age"); ok {
+			n, err := strconv.Atoi(s)
+			if err != nil || n <= 0 {
+				return c, fmt.Errorf("%w: scheduler %q: the age is whole seconds", ErrConfig, name)
+			}
+			cfg.AgeAfter, rest = time.Duration(n)*time.Second, ""
+		}
 		if rest == "" {
 			c.Sched = &cfg
 			return c, nil
-		}
-		if s, ok := strings.CutPrefix(rest, "-age"); ok {
-			if n, err := strconv.Atoi(s); err == nil && n > 0 {
-				cfg.AgeAfter = time.Duration(n) * time.Second
-				c.Sched = &cfg
-				return c, nil
-			}
 		}
 	}
 	if rest, ok := strings.CutPrefix(name, "ark-resv"); ok {
@@ -57,7 +59,7 @@ func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntim
 			return c, nil
 		}
 	}
-	return c, fmt.Errorf("%w: unknown scheduler %q (%s, ark-resvN, ark-shortest[-ageS])", ErrConfig, name, strings.Join(OverTimeSchedulers, ", "))
+	return c, fmt.Errorf("%w: unknown scheduler %q (%s, ark-resvN, ark-shortest[-ageS][-nopreempt])", ErrConfig, name, strings.Join(OverTimeSchedulers, ", "))
 }
 
 // runOverTime runs each scheduler on the same tasks.
