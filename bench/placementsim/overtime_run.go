@@ -84,6 +84,7 @@ func runOverTime(nodes []Node, list []Pod, o Options, progress io.Writer) ([]Ove
 		if err != nil {
 			return nil, err
 		}
+		cfg.PassInterval = o.PassInterval
 		r := Simulate(nodes, tasks, cfg)
 		if progress != nil {
 			fmt.Fprintf(progress, "over time %s: mean wait %.0fs, p95 %.0fs, util %.1f%%, %d preemptions, %d passes in %.1fs\n",

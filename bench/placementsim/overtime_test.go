@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/placement"
@@ -327,5 +328,36 @@ func TestSchedulerRowsJSON(t *testing.T) {
 	}
 	if h := ark["by_class"].(map[string]any)["high"].(float64); h >= fifo["by_class"].(map[string]any)["high"].(float64) {
 		t.Errorf("high-priority wait under ark %v, not below fifo's %v", h, fifo["by_class"].(map[string]any)["high"])
+	}
+}
+
+// TestShortestSchedulerNames: ark-shortest[-ageS][-nopreempt] configure
+// the shipped pass's OrderShortest; a malformed name is refused.
+func TestShortestSchedulerNames(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		age       time.Duration
+		nopreempt bool
+		ok        bool
+	}{
+		{"ark-shortest", 0, false, true},
+		{"ark-shortest-age600", 600 * time.Second, false, true},
+		{"ark-shortest-age900-nopreempt", 900 * time.Second, true, true},
+		{"ark-shortest-nopreempt", 0, true, true},
+		{"ark-shortest-age0", 0, false, false},
+		{"ark-shortest-agex", 0, false, false},
+		{"ark-shortest-fast", 0, false, false},
+	} {
+		c, err := overTimeConfig(tc.name, nil, 1800, 600)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err %v, want ok %v", tc.name, err, tc.ok)
+			continue
+		}
+		if !tc.ok {
+			continue
+		}
+		if c.Sched.Order != sched.OrderShortest || c.Sched.AgeAfter != tc.age || c.Sched.NoPreemption != tc.nopreempt {
+			t.Errorf("%s: order %q age %v nopreempt %v", tc.name, c.Sched.Order, c.Sched.AgeAfter, c.Sched.NoPreemption)
+		}
 	}
 }

@@ -52,6 +52,10 @@ type Options struct {
 	// PreemptMinRuntime protects a task from eviction for its first
 	// seconds of each run (the server's --preemption-min-runtime).
 	PreemptMinRuntime float64
+	// PassInterval is the seconds between scheduling passes over time
+	// (default 1; every scheduler, FIFO included, schedules at the same
+	// ticks).
+	PassInterval float64
 	// MixSweep runs Ark, FGD and best fit on the FGD paper's workload mixes
 	// (RunMixSweep) instead of the openb sequences: MixClasses and MixPcts
 	// narrow it (all when empty), MixSeeds are its seeds (42, 43, 44).

@@ -76,12 +76,12 @@ func admit(cfg *Config, job func(string) *api.Job, pending []*api.Job, nodes []*
 		return m
 	}
 	byID := map[string]*api.Job{}
-	rank := orderRanks(cfg, pending, now)
+	rank, prio := orderRanks(cfg, pending, now)
 	in := make([]placement.PendingJob, len(pending))
 	queues := map[string]placement.Queue{}
 	for i, j := range pending {
 		byID[j.ID] = j
-		in[i] = placement.PendingJob{ID: j.ID, Queue: j.Queue, Priority: j.Priority, Order: rank(j), Demand: demandOf(j)}
+		in[i] = placement.PendingJob{ID: j.ID, Queue: j.Queue, Priority: prio(j), Order: rank(j), Demand: demandOf(j)}
 		queues[j.Queue] = cfg.Queue(j.Queue)
 	}
 	order := placement.FairOrder(in, queues, used, capacity)

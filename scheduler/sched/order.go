@@ -2,6 +2,7 @@ package sched
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"time"
 
@@ -23,11 +24,15 @@ const (
 // DefaultAgeAfter is OrderShortest's default AgeAfter.
 const DefaultAgeAfter = 30 * time.Minute
 
-// orderRanks returns each pending job's place in its priority's order
-// (placement.PendingJob.Order: lower first).
-func orderRanks(cfg *Config, pending []*api.Job, now time.Time) func(*api.Job) int {
+// orderRanks returns each pending job's place in its queue's order
+// (placement.PendingJob.Order: lower first) and the priority it is
+// ordered by: its own, or with OrderShortest, once it has waited
+// AgeAfter, above every priority (as Slurm's age factor lifts old jobs),
+// so low-priority work is delayed by higher, not starved. Preemption
+// still reads the job's own priority.
+func orderRanks(cfg *Config, pending []*api.Job, now time.Time) (rank func(*api.Job) int, prio func(*api.Job) int) {
 	if cfg.Order != OrderShortest {
-		return func(j *api.Job) int { return int(j.CreateIndex) }
+		return func(j *api.Job) int { return int(j.CreateIndex) }, func(j *api.Job) int { return j.Priority }
 	}
 	age := cfg.AgeAfter
 	if age <= 0 {
@@ -58,5 +63,10 @@ func orderRanks(cfg *Config, pending []*api.Job, now time.Time) func(*api.Job) i
 	for i, j := range sorted {
 		ranks[j.ID] = i
 	}
-	return func(j *api.Job) int { return ranks[j.ID] }
+	return func(j *api.Job) int { return ranks[j.ID] }, func(j *api.Job) int {
+		if aged(j) {
+			return math.MaxInt32
+		}
+		return j.Priority
+	}
 }

@@ -35,7 +35,7 @@ func TestOrderRanks(t *testing.T) {
 		{Config{Order: OrderShortest}, []string{"old-long", "old-none", "short", "mid", "long", "none"}},
 		{Config{Order: OrderShortest, AgeAfter: 3 * time.Hour}, []string{"short", "mid", "long", "old-long", "none", "old-none"}},
 	} {
-		rank := orderRanks(&tc.cfg, jobs, now)
+		rank, _ := orderRanks(&tc.cfg, jobs, now)
 		got := slices.Clone(jobs)
 		sort.SliceStable(got, func(a, b int) bool { return rank(got[a]) < rank(got[b]) })
 		var ids []string
