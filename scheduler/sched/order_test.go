@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"testing"
@@ -44,6 +45,28 @@ func TestOrderRanks(t *testing.T) {
 		}
 		if !slices.Equal(ids, tc.want) {
 			t.Errorf("%+v: %v, want %v", tc.cfg, ids, tc.want)
+		}
+	}
+}
+
+// TestAgedOrderedAbovePriority: with OrderShortest a job that waited
+// AgeAfter is ordered above every priority; otherwise its own counts.
+func TestAgedOrderedAbovePriority(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	old := &api.Job{ID: "old", Priority: 10, SubmitTime: now.Add(-time.Hour)}
+	young := &api.Job{ID: "young", Priority: 90, SubmitTime: now.Add(-time.Minute)}
+	jobs := []*api.Job{old, young}
+	for _, tc := range []struct {
+		cfg          Config
+		oldP, youngP int
+	}{
+		{Config{}, 10, 90},
+		{Config{Order: OrderShortest}, math.MaxInt32, 90},
+		{Config{Order: OrderShortest, AgeAfter: 2 * time.Hour}, 10, 90},
+	} {
+		_, prio := orderRanks(&tc.cfg, jobs, now)
+		if prio(old) != tc.oldP || prio(young) != tc.youngP {
+			t.Errorf("%+v: old %d young %d, want %d %d", tc.cfg, prio(old), prio(young), tc.oldP, tc.youngP)
 		}
 	}
 }
