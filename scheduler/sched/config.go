@@ -35,7 +35,7 @@ type Config struct {
 	Order string
 	// AgeAfter, with OrderShortest, is how long a job waits before it goes
 	// ahead of the jobs that have not waited as long, in submission order,
-	// whatever its runtime (DefaultAgeAfter when 0).
+	// whatever its runtime and priority (DefaultAgeAfter when 0).
 	AgeAfter time.Duration
 	// ExplainDepth is how many jobs of a pass that keep waiting get their
 	// pending reason rebuilt (DefaultExplainDepth when 0; negative: all);

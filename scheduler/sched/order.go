@@ -17,7 +17,8 @@ const (
 	// first (jobs that declare none last), as Slurm's backfill and LSF's
 	// SJF favour short work: a short job frees its GPUs soon for the
 	// next. A job that has waited AgeAfter goes ahead of those that have
-	// not, in submission order, so long jobs are delayed, not starved.
+	// not, in submission order and above every priority, so long and
+	// low-priority jobs are delayed, not starved.
 	OrderShortest = "shortest"
 )
 
