@@ -20,9 +20,12 @@ func TestSystemServiceAutoscale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
-	t.Parallel()
+	// Eight callers in a closed loop and three replicas: CPU-bound enough
+	// that, run beside the other heavy tests under -race, both agents once
+	// missed a 6 s heartbeat TTL and the replica was marked down mid-test.
+	cpuHeavy(t)
 	s := newSrv(t)
-	s.start(t, "--heartbeat-ttl", "6s") // agents heartbeat (and send loads) every 2s
+	s.start(t, "--heartbeat-ttl", "9s") // agents heartbeat (and send loads) every 3s
 	startAgents(t, s.http, "2xH200:141Gi", []string{"a", "b"})
 	c, err := client.New(s.http)
 	if err != nil {
