@@ -74,13 +74,13 @@ type victimGang struct {
 	// protected, already stopping) keeps the whole gang.
 	always bool
 	// Of the other ranks: the queue (mixed if they differ), the highest
-	// priority, and the highest priority of those not borrowed.
-	queue          string
-	mixed          bool
-	maxPrio        int
-	maxPrioOwned   int
-	hasRank, owned bool
-	kept           int // the search that keeps it
+	// priority, and the highest priority of those not borrowed
+	// (math.MinInt while there is none).
+	queue        string
+	mixed        bool
+	maxPrio      int
+	maxPrioOwned int
+	kept         int // the search that keeps it
 }
 
 type liveAlloc struct {
@@ -100,7 +100,7 @@ func (p *preempter) victims() {
 		}
 		g := p.gangs[a.JobID]
 		if g == nil {
-			g = &victimGang{}
+			g = &victimGang{maxPrio: math.MinInt, maxPrioOwned: math.MinInt}
 			p.gangs[a.JobID] = g
 			p.order = append(p.order, g)
 		}
@@ -110,17 +110,13 @@ func (p *preempter) victims() {
 			g.always = true
 			continue
 		}
-		switch {
-		case !g.hasRank:
-			g.queue, g.maxPrio, g.hasRank = info.Queue, info.Priority, true
-		case info.Queue != g.queue:
+		if g.maxPrio == math.MinInt {
+			g.queue = info.Queue
+		} else if info.Queue != g.queue {
 			g.mixed = true
 		}
 		g.maxPrio = max(g.maxPrio, info.Priority)
 		if !info.Borrowed {
-			if !g.owned {
-				g.maxPrioOwned, g.owned = info.Priority, true
-			}
 			g.maxPrioOwned = max(g.maxPrioOwned, info.Priority)
 		}
 	}
@@ -136,7 +132,7 @@ func (g *victimGang) keeps(job *api.Job, reclaim bool, need int64) bool {
 		return g.mixed || g.queue != job.Queue || g.maxPrio >= job.Priority
 	case reclaim:
 		// Borrowed ranks may be reclaimed whatever their priority.
-		return g.owned && g.maxPrioOwned >= job.Priority
+		return g.maxPrioOwned >= job.Priority
 	}
 	return g.maxPrio >= job.Priority
 }
@@ -152,9 +148,9 @@ func (g *victimGang) keeps(job *api.Job, reclaim bool, need int64) bool {
 // checkpoint, a gang's cost counting all its ranks; then lowest priority)
 // until the replica fits, and the best node wins (least work lost, then
 // lowest highest priority, then fewest victims, then fewest of their
-// allocations there: a service gives up only its replicas on that node). Each trial rebuilds the
-// node's state from the usage without the evicted gangs, so GPU memory
-// held by shares is counted exactly.
+// allocations there: a service gives up only its replicas on that node).
+// Each trial rebuilds the node's state from the usage without the evicted
+// gangs, so GPU memory held by shares is counted exactly.
 //
 // need > 0 is a job past its queue's quota: it may evict only lower-priority
 // work of its own queue, and at least need milli-GPU of it, so that the
