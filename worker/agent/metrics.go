@@ -35,8 +35,8 @@ type gpuSampler interface {
 }
 
 type agentMetrics struct {
-	reg      *prometheus.Registry // every family
 	public   *prometheus.Registry // the families that name no job
+	tasks    *prometheus.Registry // the task families (job, namespace labels)
 	restarts prometheus.Counter
 	ended    *prometheus.CounterVec
 	sampler  gpuSampler
@@ -48,8 +48,8 @@ type agentMetrics struct {
 // a node without GPUs none.
 func (a *Agent) initMetrics(lib nvml.Interface) {
 	m := &agentMetrics{
-		reg:    prometheus.NewRegistry(),
 		public: prometheus.NewRegistry(),
+		tasks:  prometheus.NewRegistry(),
 		restarts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ark_agent_task_restarts_total",
 			Help: "Tasks this agent started for a job's restart (attempt > 0: after a rank failed, was lost or preempted, or a drain moved it).",
@@ -78,11 +78,9 @@ func (a *Agent) initMetrics(lib nvml.Interface) {
 			m.sampler, m.close = s, s.Close
 		}
 	}
-	for _, reg := range []*prometheus.Registry{m.reg, m.public} {
-		reg.MustRegister(m.restarts, m.ended, agentCollector{a},
-			collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	}
-	m.reg.MustRegister(taskCollector{a})
+	m.public.MustRegister(m.restarts, m.ended, agentCollector{a},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.tasks.MustRegister(taskCollector{a})
 	a.met = m
 }
 
@@ -105,15 +103,15 @@ func (a *Agent) metricsHandlers() (all, public http.Handler) {
 	if a.met == nil { // an Agent a test built by hand, without New
 		a.initMetrics(nil)
 	}
-	h := func(reg *prometheus.Registry) http.Handler {
-		return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	h := func(g prometheus.Gatherer) http.Handler {
+		return promhttp.HandlerFor(g, promhttp.HandlerOpts{
 			ErrorHandling:       promhttp.HTTPErrorOnError,
 			ErrorLog:            zap.NewStdLog(a.log.Named("metrics")),
 			MaxRequestsInFlight: 4,
 			Timeout:             10 * time.Second,
 		})
 	}
-	return h(a.met.reg), h(a.met.public)
+	return h(prometheus.Gatherers{a.met.public, a.met.tasks}), h(a.met.public)
 }
 
 // taskStarted counts a start that is a job's restart.
