@@ -183,10 +183,9 @@ func Pass(v View, cfg Config, in Input) Output {
 func wireReasons(e placement.Explanation) []api.Reason {
 	out := make([]api.Reason, len(e.Reasons))
 	for i, r := range e.Reasons {
+		// placement names at most api.MaxReasonHolders holders and counts
+		// the rest (reasons.go), so the reason goes out as it is.
 		out[i] = api.Reason{Rule: r.Rule.String(), Nodes: r.Nodes, Detail: r.Detail, Holders: r.Holders, MoreHolders: r.MoreHolders}
-		if n := len(r.Holders); n > api.MaxReasonHolders {
-			out[i].Holders, out[i].MoreHolders = r.Holders[:api.MaxReasonHolders:api.MaxReasonHolders], r.MoreHolders+n-api.MaxReasonHolders
-		}
 	}
 	return out
 }

@@ -53,24 +53,18 @@ func TestReasonsReachTheJob(t *testing.T) {
 	}
 }
 
-// TestWireReasonsCapHolders: a reason names at most MaxReasonHolders
-// holders and counts the rest (on a full cluster a pending job's reason
-// would list every job holding GPUs, rewritten through Raft each time
-// they change).
-func TestWireReasonsCapHolders(t *testing.T) {
+// TestWireReasonsCarryHolders: a reason goes out with the holders
+// placement named (at most MaxReasonHolders, TestFirstHolders) and the
+// count of the rest, so a full cluster's reason stays small in Raft.
+func TestWireReasonsCarryHolders(t *testing.T) {
 	var holders []string
-	for i := range 40 {
+	for i := range api.MaxReasonHolders {
 		holders = append(holders, fmt.Sprintf("job-%02d", i))
 	}
 	var e placement.Explanation
-	e.Add(placement.Reason{Rule: placement.RuleFreeGPUs, Nodes: 40, Detail: "lack 8 free GPUs", Holders: holders})
+	e.Add(placement.Reason{Rule: placement.RuleFreeGPUs, Nodes: 40, Detail: "lack 8 free GPUs", Holders: holders, MoreHolders: 24})
 	w := wireReasons(e)
-	if len(w) != 1 || len(w[0].Holders) != api.MaxReasonHolders || w[0].MoreHolders != 40-api.MaxReasonHolders || w[0].Holders[0] != "job-00" {
+	if len(w) != 1 || w[0].Rule != "free_gpus" || w[0].Nodes != 40 || len(w[0].Holders) != api.MaxReasonHolders || w[0].MoreHolders != 24 || w[0].Holders[0] != "job-00" {
 		t.Fatalf("wire reasons %+v", w)
-	}
-	few := placement.Explanation{}
-	few.Add(placement.Reason{Rule: placement.RuleFreeGPUs, Nodes: 1, Detail: "lacks 8 free GPUs", Holders: holders[:2]})
-	if w := wireReasons(few); len(w[0].Holders) != 2 || w[0].MoreHolders != 0 {
-		t.Fatalf("wire reasons of 2 holders %+v", w)
 	}
 }
