@@ -254,9 +254,14 @@ func (s *Server) requestSpec(w http.ResponseWriter, r *http.Request, replacing *
 	}
 	// Resolved before the ACL check, so that the checkpoints a
 	// reference names are read-checked like any other.
-	refs, err := resolveModels(s.store.Snapshot(), js)
+	snap := s.store.Snapshot()
+	refs, err := resolveModels(snap, js)
 	if err != nil {
 		s.fail(w, r, err)
+		return nil, nil, false
+	}
+	if es := adapterBaseErrors(snap, js, baseRefOf(refs), refs); len(es) > 0 {
+		s.fail(w, r, es)
 		return nil, nil, false
 	}
 	if err := s.authorizeSpec(principalOf(r.Context()), js, replacing); err != nil {
