@@ -42,6 +42,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/jobs/{id}/logs", s.auth(jobsAccess, s.handleJobLogs))
 	mux.HandleFunc("/v1/services/{job}/{rest...}", s.auth(jobsAccess, s.handleService))
 	mux.HandleFunc("POST /v1/jobs/{id}/adapters", s.auth(jobsAccess, s.writeHandler(s.handleAddServiceAdapter)))
+	mux.HandleFunc("GET /v1/jobs/{id}/adapters", s.auth(jobsAccess, s.readHandler(s.handleServiceAdapterStates)))
 	mux.HandleFunc("DELETE /v1/jobs/{id}/adapters/{name}", s.auth(jobsAccess, s.writeHandler(s.handleRemoveServiceAdapter)))
 	mux.HandleFunc("POST /v1/nodes/register", s.auth(agentAccess, s.writeHandler(s.handleRegisterNode)))
 	mux.HandleFunc("GET /v1/nodes", s.auth(anyToken, s.readHandler(s.handleListNodes)))
