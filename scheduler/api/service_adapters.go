@@ -28,8 +28,9 @@ type ServiceAdapterAnswer struct {
 // server's tiers (active, host, store: loaded and checked against the
 // base), loading, or failed (Error says why: for an adapter of another
 // base, "not an adapter of this base: ..."). AdapterPending is the
-// servers' own: the replica does not list the adapter yet (its agent has
-// not told it the new version; it polls every two seconds).
+// servers' own, for an adapter asked by name: it is in the service's spec
+// but the replica does not list it yet (its agent has not told it the new
+// version; it asks every two seconds).
 const (
 	AdapterActive  = "active"
 	AdapterHost    = "host"

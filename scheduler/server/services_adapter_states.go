@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -105,6 +106,15 @@ func (s *Server) handleServiceAdapterStates(w http.ResponseWriter, r *http.Reque
 		}()
 	}
 	wg.Wait()
+	// A replica that answered without the named adapter of the spec has
+	// not been told of it yet: pending, not absent.
+	if i := slices.IndexFunc(j.Spec.Task.Builtin.Adapters, func(a spec.Adapter) bool { return a.Name == name }); name != "" && i >= 0 {
+		for k := range out.Replicas {
+			if ra := &out.Replicas[k]; ra.Error == "" && len(ra.Adapters) == 0 {
+				ra.Adapters = append(ra.Adapters, api.ReplicaAdapter{Name: name, URI: j.Spec.Task.Builtin.Adapters[i].URI, Tier: api.AdapterPending})
+			}
+		}
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 

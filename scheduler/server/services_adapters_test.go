@@ -291,7 +291,8 @@ func TestCarriedRefs(t *testing.T) {
 // TestServiceAdapterStates: GET /v1/jobs/{id}/adapters asks every serving
 // replica for its adapters and passes each one's states on, with the
 // errors of failed ones, to the update or read capability; ?name= keeps
-// one adapter; another tenant sees nothing.
+// one adapter, pending on a replica that does not list it yet though the
+// spec has it; another tenant sees nothing.
 func TestServiceAdapterStates(t *testing.T) {
 	_, ops, reader, vision, job, _ := adapterService(t)
 	ctx := context.Background()
@@ -332,6 +333,19 @@ func TestServiceAdapterStates(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("?name=med: %d rows, want 1 (replica 1's)", n)
+	}
+	// An adapter of the spec the replicas do not list yet is pending.
+	if _, err := ops.AddServiceAdapter(ctx, job.ID, api.ServiceAdapterRequest{Name: "fresh", URI: "file:///data/nlp/adapters/fresh"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err = ops.ServiceAdapterStates(ctx, job.ID, "fresh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range st.Replicas {
+		if want := (api.ReplicaAdapter{Name: "fresh", URI: "file:///data/nlp/adapters/fresh", Tier: api.AdapterPending}); len(r.Adapters) != 1 || r.Adapters[0] != want {
+			t.Errorf("replica %d lists %+v, want %+v", r.Rank, r.Adapters, want)
+		}
 	}
 	if _, err := vision.ServiceAdapterStates(ctx, job.ID, ""); code(err) != 404 {
 		t.Errorf("another tenant: %v, want 404", err)
