@@ -64,6 +64,10 @@ is committed.`,
 				}
 			}
 			vs, timedOut, err := waitAdapter(cmd.Context(), c, j.ID, ans, timeout)
+			if cmd.Context().Err() != nil { // Ctrl-C or SIGTERM
+				fmt.Fprintf(cmd.ErrOrStderr(), "\nstopped waiting; adapter %s stays in the spec of %s (ark job adapter rm %s %s removes it)\n", ans.Name, j.ID, j.ID, ans.Name)
+				return silentError{exitInterrupted}
+			}
 			if err != nil {
 				return err
 			}

@@ -97,6 +97,7 @@ func waitAdapter(ctx context.Context, c *client.Client, job string, ans *api.Ser
 	defer cancel()
 	t := time.NewTicker(adapterPoll)
 	defer t.Stop()
+	var lastErr error
 	for {
 		st, err := c.ServiceAdapterStates(ctx, job, ans.Name)
 		var apiErr *client.APIError
@@ -108,11 +109,18 @@ func waitAdapter(ctx context.Context, c *client.Client, job string, ans *api.Ser
 			}
 		case errors.As(err, &apiErr) && apiErr.StatusCode != http.StatusTooManyRequests && apiErr.StatusCode < 500:
 			return nil, false, fmt.Errorf("ask the replicas of %s for adapter %s: %w", job, ans.Name, err)
+		default:
+			lastErr = err // a server restarting or overloaded: ask again
 		}
 		select {
 		case <-ctx.Done():
 			if cerr := context.Cause(ctx); !errors.Is(cerr, context.DeadlineExceeded) {
 				return vs, false, cerr // interrupted
+			}
+			if vs == nil {
+				// Not one answer: nothing is known of the replicas.
+				return nil, true, fmt.Errorf("no answer on the replicas of %s within --timeout %s (%v); adapter %s stays in the spec (ark job adapter rm %s %s removes it)",
+					job, timeout, lastErr, ans.Name, job, ans.Name)
 			}
 			return vs, true, nil
 		case <-t.C:

@@ -327,3 +327,63 @@ func foreignAdapter(t *testing.T, dir string) (adapter, base string) {
 	}
 	return "file://" + filepath.Join(dir, names[0]), other
 }
+
+// TestSystemAdapterAddNoAnswer: a replica that passed its health check
+// but does not answer (its process gone, its node not yet marked down)
+// gives no verdict: ark job adapter add waits --timeout, names the
+// replica and why, exits 1 and leaves the adapter in the spec (nothing
+// says it is wrong); --no-wait returns at the commit.
+func TestSystemAdapterAddNoAnswer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	t.Parallel()
+	s := newSrv(t)
+	s.start(t)
+	c, err := client.New(s.http)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// A node with no agent: the test reports its replica's state itself.
+	if _, err := c.RegisterNode(ctx, &api.Node{Name: "mute", Address: "127.0.0.1", CPUMilli: 8000, MemoryBytes: 64 << 30,
+		GPUs: []api.GPU{{Index: 0, UUID: "mute-gpu", Model: "NVIDIA H200", MemoryBytes: 141 << 30}}}); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := filepath.Abs("../../examples/base/gpt-tiny")
+	id := submitSpec(t, s.http, "name: mute\nkind: inference\nresources: {gpus: 1, cpu: 500m, memory: 256Mi}\n"+
+		"task: {driver: builtin, builtin: {model: gpt-tiny, base: "+base+"}}\n")
+	var alloc *api.Allocation
+	waitUntil(t, 30*time.Second, "the replica placed", func() bool {
+		j, _, err := c.Job(ctx, id, 0, 0)
+		if err != nil || len(j.Allocations) != 1 || j.Allocations[0].Port == 0 {
+			return false
+		}
+		alloc = j.Allocations[0]
+		return true
+	})
+	// Nothing listens on its port (a free port of this machine).
+	ready := true
+	if err := c.UpdateAllocStatus(ctx, alloc.ID, api.AllocStatusUpdate{Status: api.AllocRunning, Ready: &ready}); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	out, err := cli(t, s.http, "job", "adapter", "add", id, "quill", "file:///nowhere/quill", "--timeout", "2s")
+	took := time.Since(began)
+	if exitCodeOf(err) != 1 || !strings.Contains(out, "adapter quill: loaded on 0/1 replicas after 2s; the others have not answered:") ||
+		!strings.Contains(out, "replica 0 ("+alloc.ID+" on mute): unknown: did not answer GET /v1/adapters") ||
+		!strings.Contains(out, "adapter quill stays in the spec") || took < 2*time.Second {
+		t.Errorf("add with a mute replica: %v after %s\n%s\nwant exit 1 after 2s naming replica 0, the adapter kept", err, took, out)
+	}
+	out, err = cli(t, s.http, "job", "adapter", "add", id, "ink", "file:///nowhere/ink", "--no-wait")
+	if err != nil || !strings.Contains(out, "adapter ink added from file:///nowhere/ink: version 2") || strings.Contains(out, "replicas:") {
+		t.Errorf("add --no-wait: %v\n%s", err, out)
+	}
+	j, _, err := c.Job(ctx, id, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if as := j.Spec.Task.Builtin.Adapters; len(as) != 2 || as[0].Name != "quill" || as[1].Name != "ink" {
+		t.Errorf("adapters in the spec: %+v, want quill and ink", as)
+	}
+}

@@ -26,7 +26,10 @@ import (
 // that changes nothing (a replica answers it to anyone), so no cluster
 // key and no new privilege is needed. The caller needs to see the job:
 // read on its namespace, or update (who may add an adapter may see
-// whether it loaded). The states are asked at the time of the request
+// whether it loaded). It is a control call, charged to the token's own
+// rate (Limits.TenantRate) like any other, not to the namespace's service
+// bucket: a wait must not take the budget of the service's own traffic.
+// The states are asked at the time of the request
 // rather than carried in heartbeats: a wait polls it for seconds, and a
 // stale answer would be read as a verdict. A replica not ready yet, or
 // one that does not answer, is listed with why: its adapters are
@@ -57,9 +60,6 @@ func (s *Server) handleServiceAdapterStates(w http.ResponseWriter, r *http.Reque
 	if name != "" && !spec.ValidAdapterName(name) {
 		s.fail(w, r, spec.Errors{{Path: "name", Msg: fmt.Sprintf("not an adapter name: %q", name)}})
 		return
-	}
-	if !s.serviceAllowed(w, j) {
-		return // each call reaches every replica: it counts as a service request
 	}
 	out := api.ServiceAdapterStates{Job: j.ID, Version: j.Version, Replicas: []api.ReplicaAdapters{}}
 	var addrs []string
