@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -374,6 +375,23 @@ func TestSystemAdapterAddNoAnswer(t *testing.T) {
 		!strings.Contains(out, "replica 0 ("+alloc.ID+" on mute): unknown: did not answer GET /v1/adapters") ||
 		!strings.Contains(out, "adapter quill stays in the spec") || took < 2*time.Second {
 		t.Errorf("add with a mute replica: %v after %s\n%s\nwant exit 1 after 2s naming replica 0, the adapter kept", err, took, out)
+	}
+	// -o json: the commit and each replica's state, for a script.
+	out, err = cli(t, s.http, "job", "adapter", "add", id, "quill", "file:///nowhere/quill", "--timeout", "1s", "-o", "json")
+	var res struct {
+		Name     string `json:"name"`
+		Changed  bool   `json:"changed"`
+		TimedOut bool   `json:"timedOut"`
+		Loaded   int    `json:"loaded"`
+		Replicas []struct {
+			Rank  int    `json:"rank"`
+			State string `json:"state"`
+			Error string `json:"error"`
+		} `json:"replicas"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &res); exitCodeOf(err) != 1 || jerr != nil || res.Name != "quill" || res.Changed || !res.TimedOut ||
+		len(res.Replicas) != 1 || res.Replicas[0].State != "unknown" || !strings.Contains(res.Replicas[0].Error, "did not answer") {
+		t.Errorf("add again -o json: %v %v\n%s\nwant exit 1, unchanged, timed out, replica 0 unknown", err, jerr, out)
 	}
 	out, err = cli(t, s.http, "job", "adapter", "add", id, "ink", "file:///nowhere/ink", "--no-wait")
 	if err != nil || !strings.Contains(out, "adapter ink added from file:///nowhere/ink: version 2") || strings.Contains(out, "replicas:") {
