@@ -71,12 +71,16 @@ is committed.`,
 			if err != nil {
 				return err
 			}
-			res := &adapterAddResult{ServiceAdapterAnswer: ans, Replicas: vs, Loaded: count(vs, verdictLoaded), Failed: count(vs, verdictFailed), TimedOut: timedOut}
-			var rmErr error
+			res := &adapterAddResult{ServiceAdapterAnswer: ans, Replicas: vs, Loaded: countState(vs, verdictLoaded), Failed: countState(vs, verdictFailed), TimedOut: timedOut}
 			if res.Failed > 0 && ans.Changed && !keep {
 				// Only what this command added is taken out: an adapter
 				// the spec already had is the user's to remove.
-				res.Removed, rmErr = c.RemoveServiceAdapter(cmd.Context(), j.ID, ans.Name)
+				rm, err := c.RemoveServiceAdapter(cmd.Context(), j.ID, ans.Name)
+				if err != nil {
+					res.RemoveError = err.Error()
+				} else {
+					res.Removed = rm
+				}
 			}
 			if g.json() {
 				if err := printJSON(out, res); err != nil {
@@ -85,10 +89,7 @@ is committed.`,
 			} else {
 				reportAdapter(out, j.ID, res, timeout, keep)
 			}
-			switch {
-			case rmErr != nil:
-				return fmt.Errorf("adapter %s failed on %d replicas, and removing it again failed: %w", ans.Name, res.Failed, rmErr)
-			case res.Failed > 0 || res.TimedOut:
+			if res.Failed > 0 || res.TimedOut {
 				return silentError{exitFailure}
 			}
 			return nil

@@ -44,8 +44,10 @@ type adapterAddResult struct {
 	Loaded   int              `json:"loaded"`
 	Failed   int              `json:"failed"`
 	TimedOut bool             `json:"timedOut,omitempty"`
-	// Removed is the update that took the failed adapter out again.
-	Removed *api.ServiceAdapterAnswer `json:"removed,omitempty"`
+	// Removed is the update that took the failed adapter out again;
+	// RemoveError says why that update failed.
+	Removed     *api.ServiceAdapterAnswer `json:"removed,omitempty"`
+	RemoveError string                    `json:"removeError,omitempty"`
 }
 
 const (
@@ -128,8 +130,8 @@ func waitAdapter(ctx context.Context, c *client.Client, job string, ans *api.Ser
 	}
 }
 
-// count is how many of vs are in state.
-func count(vs []replicaVerdict, state string) int {
+// countState is how many of vs are in state.
+func countState(vs []replicaVerdict, state string) int {
 	n := 0
 	for _, v := range vs {
 		if v.State == state {
@@ -171,6 +173,8 @@ func reportAdapter(w io.Writer, job string, res *adapterAddResult, timeout time.
 	switch {
 	case res.Removed != nil:
 		fmt.Fprintf(w, "adapter %s removed again: version %d\n", res.Name, res.Removed.Version)
+	case res.RemoveError != "":
+		fmt.Fprintf(w, "adapter %s could not be removed again (%s): ark job adapter rm %s %s removes it\n", res.Name, res.RemoveError, job, res.Name)
 	case res.Failed > 0 && keep:
 		fmt.Fprintf(w, "adapter %s kept in the spec (--keep): ark job adapter rm %s %s removes it\n", res.Name, job, res.Name)
 	case res.Failed > 0:
