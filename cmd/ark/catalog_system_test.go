@@ -178,6 +178,13 @@ task:
 		j, _, err := c.Job(ctx, srv, 0, 0)
 		return err == nil && j.Status == api.JobRunning
 	})
+	// bard@1 is an adapter of shake@1: the servers refuse it on a service
+	// of shake@2 from the catalog's lineage, before any replica loads it.
+	out, err = cli(t, s.http, "job", "adapter", "add", srv, "bard", "model://bard@1")
+	if exitCodeOf(err) != 2 || !strings.Contains(fmt.Sprint(err), `task.builtin.adapters[0].uri: "model://bard@1" is bard@1, a LoRA adapter of base shake@1 (`) ||
+		!strings.Contains(fmt.Sprint(err), "but this service's base is shake@2 (") {
+		t.Errorf("adding an adapter of shake@1 to a service of shake@2: %v\n%s\nwant exit 2 naming the field and both bases", err, out)
+	}
 	if out, err := cli(t, s.http, "model", "rm", "shake@2"); err == nil || !strings.Contains(err.Error(), "in use by unfinished job "+srv) {
 		t.Errorf("removing a version in use: %v\n%s", err, out)
 	}

@@ -65,7 +65,9 @@ var commandExamples = map[string]string{
 	"job promote": `  ark job promote echo-1a2b3c          # the canaries are healthy: roll out the rest
   ark job promote echo-1a2b3c --wait`,
 	"job adapter add": `  ark job adapter add serve-1a2b3c legal model://legal@2
-  ark job adapter add serve-1a2b3c legal file:///data/nlp/ckpt/legal-ft --pinned`,
+  ark job adapter add serve-1a2b3c legal file:///data/nlp/ckpt/legal-ft --pinned
+  ark job adapter add serve-1a2b3c legal s3://ckpt/nlp/legal-ft --timeout 5m   # a slow store
+  ark job adapter add serve-1a2b3c legal model://legal --no-wait                # return at the commit`,
 	"job adapter rm": `  ark job adapter rm serve-1a2b3c legal`,
 	"job history": `  ark job history echo-1a2b3c
   ark job history echo-1a2b3c -o json`,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -22,14 +23,29 @@ its spec with task.builtin.adapters changed, checked as any update (the job's na
 be allowed to read the location, as at submission) and listed in ark job history. No replica
 is replaced: each running replica loads the new adapter in the background (or drops the
 removed one) within a few seconds, while it goes on answering; replicas started later (a
-restart, a scale-out, a rollout) serve the spec's adapters. Needs the update capability.`,
+restart, a scale-out, a rollout) serve the spec's adapters. add waits for the replicas'
+verdict and takes an adapter that failed to load out again (see ark job adapter add --help).
+Needs the update capability.`,
 	}
-	var pinned bool
+	var (
+		pinned, noWait, keep bool
+		timeout              time.Duration
+	)
 	add := &cobra.Command{
 		Use:   "add ID NAME URI",
-		Short: "Add a LoRA adapter (a checkpoint, or model://NAME[@V]) to a service",
-		Args:  exactArgs(3, "a job ID, an adapter name and its checkpoint"),
+		Short: "Add a LoRA adapter (a checkpoint, or model://NAME[@V]) to a service, and wait until its replicas loaded it",
+		Long: `Add a LoRA adapter to a builtin service's spec, then wait (--timeout) until every running
+replica has loaded it or failed to. An adapter is only of use on the base it was trained on:
+a catalog version (model://NAME[@V]) whose lineage names another base, or that is no adapter,
+is refused at once; any other checkpoint is checked by each replica against its manifest. If
+a replica fails to load it, each replica's error is printed, the adapter is removed again (a
+second update; --keep leaves it) and the command exits 1. --no-wait returns once the update
+is committed.`,
+		Args: exactArgs(3, "a job ID, an adapter name and its checkpoint"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if timeout <= 0 {
+				return usagef("--timeout: must be > 0, got %s", timeout)
+			}
 			c, j, err := clientAndJob(cmd.Context(), g, args[0])
 			if err != nil {
 				return err
@@ -38,10 +54,51 @@ restart, a scale-out, a rollout) serve the spec's adapters. Needs the update cap
 			if err != nil {
 				return fmt.Errorf("add adapter %s to %s: %w", args[1], j.ID, err)
 			}
-			return printAdapterAnswer(cmd, g, ans, "added")
+			if noWait {
+				return printAdapterAnswer(cmd, g, ans, "added")
+			}
+			out := cmd.OutOrStdout()
+			if !g.json() {
+				if err := printAdapterAnswer(cmd, g, ans, "added"); err != nil {
+					return err
+				}
+			}
+			vs, timedOut, err := waitAdapter(cmd.Context(), c, j.ID, ans, timeout)
+			if cmd.Context().Err() != nil { // Ctrl-C or SIGTERM
+				fmt.Fprintf(cmd.ErrOrStderr(), "\nstopped waiting; adapter %s stays in the spec of %s (ark job adapter rm %s %s removes it)\n", ans.Name, j.ID, j.ID, ans.Name)
+				return silentError{exitInterrupted}
+			}
+			if err != nil {
+				return err
+			}
+			res := &adapterAddResult{ServiceAdapterAnswer: ans, Replicas: vs, Loaded: countState(vs, verdictLoaded), Failed: countState(vs, verdictFailed), TimedOut: timedOut}
+			if res.Failed > 0 && ans.Changed && !keep {
+				// Only what this command added is taken out: an adapter
+				// the spec already had is the user's to remove.
+				rm, err := c.RemoveServiceAdapter(cmd.Context(), j.ID, ans.Name)
+				if err != nil {
+					res.RemoveError = err.Error()
+				} else {
+					res.Removed = rm
+				}
+			}
+			if g.json() {
+				if err := printJSON(out, res); err != nil {
+					return err
+				}
+			} else {
+				reportAdapter(out, j.ID, res, timeout, keep)
+			}
+			if res.Failed > 0 || res.TimedOut {
+				return silentError{exitFailure}
+			}
+			return nil
 		},
 	}
 	add.Flags().BoolVar(&pinned, "pinned", false, "never evict it from the replicas' host memory (add it again to change this)")
+	add.Flags().BoolVar(&noWait, "no-wait", false, "return once the update is committed, without waiting for the replicas to load the adapter")
+	add.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "how long to wait for every running replica to load it or fail (exit 1 past it; the adapter stays)")
+	add.Flags().BoolVar(&keep, "keep", false, "leave an adapter that failed to load in the spec instead of removing it again")
 	rm := &cobra.Command{
 		Use:   "rm ID NAME",
 		Short: "Remove a LoRA adapter from a service",

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/api/client"
+	"github.com/ark-sched/ark/worker/train"
 )
 
 // TestSystemServiceAdaptersInPlace: an adapter added to a running builtin
@@ -25,7 +28,11 @@ import (
 // allocations and load it within seconds; a replica started after the
 // add (its process killed, its replacement a new allocation) serves it
 // from its spec; ark job adapter rm drops it everywhere, again in place.
-// A process of the node (loopback) cannot manage a replica's adapters.
+// The add waits until both replicas loaded it. An adapter that is not of
+// the base (trained on another gpt-tiny, or a full checkpoint) makes the
+// add print each replica's reason, remove it again (unless --keep) and
+// exit 1. A process of the node (loopback) cannot manage a replica's
+// adapters.
 func TestSystemServiceAdaptersInPlace(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
@@ -49,6 +56,9 @@ func TestSystemServiceAdaptersInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// quill: an adapter of the same shape trained on another base (a
+	// gpt-tiny of other weights), in a store beside the first.
+	quill, baseB := foreignAdapter(t, filepath.Join(store, "foreign"))
 	// The replicas run as the task user: the test's directories (0700)
 	// and the store's files must let it read them.
 	for p := filepath.Dir(store); strings.HasPrefix(p, os.TempDir()+"/"); p = filepath.Dir(p) {
@@ -148,15 +158,18 @@ func TestSystemServiceAdaptersInPlace(t *testing.T) {
 	if a, b := ask(before[0], "legal"), ask(before[1], "legal"); a != 404 || b != 404 {
 		t.Fatalf("legal before the add: %d %d, want 404", a, b)
 	}
+	added := time.Now()
 	out, err := cli(t, s.http, "job", "adapter", "add", id, "legal", adapter)
-	if err != nil || !strings.Contains(out, "adapter legal added from "+adapter+": version 1, applied in place on 2 replicas") {
+	if err != nil || !strings.Contains(out, "adapter legal added from "+adapter+": version 1, applied in place on 2 replicas") ||
+		!strings.Contains(out, "adapter legal: loaded on 2/2 replicas") {
 		t.Fatalf("job adapter add: %v %q", err, out)
 	}
-	added := time.Now()
-	waitUntil(t, 30*time.Second, "legal served by both replicas", func() bool {
-		return ask(before[0], "legal") == 200 && ask(before[1], "legal") == 200
-	})
-	t.Logf("FIGURE adapter added in place: served by both replicas %s after ark job adapter add (agents polled every 2s)", time.Since(added).Round(10*time.Millisecond))
+	returned := time.Since(added)
+	// The add waited for both replicas' verdict: they serve it now.
+	if a, b := ask(before[0], "legal"), ask(before[1], "legal"); a != 200 || b != 200 {
+		t.Fatalf("legal after the add returned: %d %d, want 200 from both", a, b)
+	}
+	t.Logf("FIGURE adapter added in place: ark job adapter add returned after %s, with legal loaded on both replicas (agents polled every 2s)", returned.Round(10*time.Millisecond))
 	after := replicas(serving())
 	if !slices.Equal(ids(before), ids(after)) {
 		t.Fatalf("the add replaced replicas: %v -> %v", ids(before), ids(after))
@@ -211,6 +224,54 @@ func TestSystemServiceAdaptersInPlace(t *testing.T) {
 	if want := ids([]*api.Allocation{fresh, after[1]}); !slices.Equal(ids(final), want) {
 		t.Errorf("the rm replaced replicas: %v, want %v", ids(final), want)
 	}
+	// Adapters that are not of this base: the add waits for the
+	// replicas' verdict, prints each one's error, takes the adapter out
+	// again (a second update) and exits 1; with --keep it stays in the
+	// spec. The replicas go on serving.
+	wrong := []struct {
+		name, uri string
+		keep      bool
+		reason    string
+	}{
+		{"quill", quill, false, "not an adapter of this base: trained on base " + baseB + " (parameters sha256 "},
+		{"whole", "file://" + base, true, "is not a LoRA adapter (its manifest records no adapter: a full model checkpoint?)"},
+	}
+	for _, w := range wrong {
+		args := []string{"job", "adapter", "add", id, w.name, w.uri}
+		if w.keep {
+			args = append(args, "--keep")
+		}
+		began := time.Now()
+		out, err := cli(t, s.http, args...)
+		took := time.Since(began)
+		wantTail := "adapter " + w.name + " removed again: version "
+		if w.keep {
+			wantTail = "adapter " + w.name + " kept in the spec (--keep)"
+		}
+		if exitCodeOf(err) != 1 || !strings.Contains(out, "adapter "+w.name+": failed on 2/2 replicas (loaded on 0)") ||
+			strings.Count(out, w.reason) != 2 || !strings.Contains(out, wantTail) {
+			t.Errorf("add %s (%s): %v\n%s\nwant exit 1, failed on 2/2 replicas, twice %q, and %q", w.name, w.uri, err, out, w.reason, wantTail)
+		}
+		t.Logf("FIGURE ark job adapter add %s (not of this base) exited %d after %s:\n%s", w.name, exitCodeOf(err), took.Round(10*time.Millisecond), out)
+	}
+	j, _, err := c.Job(ctx, id, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inSpec []string
+	for _, a := range j.Spec.Task.Builtin.Adapters {
+		inSpec = append(inSpec, a.Name)
+	}
+	if !slices.Equal(inSpec, []string{"bard", "whole"}) {
+		t.Errorf("adapters in the spec after the failed adds: %v, want [bard whole] (quill removed again, whole kept)", inSpec)
+	}
+	if out, err := cli(t, s.http, "job", "adapter", "rm", id, "whole"); err != nil {
+		t.Errorf("rm whole: %v %q", err, out)
+	}
+	if a, b := ask(fresh, "bard"), ask(after[1], "bard"); a != 200 || b != 200 {
+		t.Errorf("bard after the failed adds: %d %d, want 200", a, b)
+	}
+
 	hist, err := cli(t, s.http, "job", "history", id)
 	if err != nil || strings.Count(hist, "\n") < 3 {
 		t.Errorf("job history: %v\n%s", err, hist)
@@ -239,4 +300,108 @@ func builtinReplicaPID(t *testing.T, id string) int {
 	}
 	t.Fatalf("no process serves allocation %s", id)
 	return 0
+}
+
+// foreignAdapter writes, under dir, a gpt-tiny base of seeded random
+// weights and a LoRA adapter trained on it (writeBenchAdapters), and
+// returns the URIs of the adapter and its base: an adapter the same shape
+// as any gpt-tiny's, of no other gpt-tiny.
+func foreignAdapter(t *testing.T, dir string) (adapter, base string) {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := train.Preset("gpt-tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	params := make([]float32, cfg.NumParams())
+	for i := range params {
+		params[i] = 0.02 * float32(rng.NormFloat64())
+	}
+	other, err := train.SaveWeights(ctx, "file://"+filepath.Join(dir, "base-b"), cfg, params, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := writeBenchAdapters(ctx, dir, other, 1, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "file://" + filepath.Join(dir, names[0]), other
+}
+
+// TestSystemAdapterAddNoAnswer: a replica that passed its health check
+// but does not answer (its process gone, its node not yet marked down)
+// gives no verdict: ark job adapter add waits --timeout, names the
+// replica and why, exits 1 and leaves the adapter in the spec (nothing
+// says it is wrong); --no-wait returns at the commit.
+func TestSystemAdapterAddNoAnswer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	t.Parallel()
+	s := newSrv(t)
+	s.start(t)
+	c, err := client.New(s.http)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// A node with no agent: the test reports its replica's state itself.
+	if _, err := c.RegisterNode(ctx, &api.Node{Name: "mute", Address: "127.0.0.1", CPUMilli: 8000, MemoryBytes: 64 << 30,
+		GPUs: []api.GPU{{Index: 0, UUID: "mute-gpu", Model: "NVIDIA H200", MemoryBytes: 141 << 30}}}); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := filepath.Abs("../../examples/base/gpt-tiny")
+	id := submitSpec(t, s.http, "name: mute\nkind: inference\nresources: {gpus: 1, cpu: 500m, memory: 256Mi}\n"+
+		"task: {driver: builtin, builtin: {model: gpt-tiny, base: "+base+"}}\n")
+	var alloc *api.Allocation
+	waitUntil(t, 30*time.Second, "the replica placed", func() bool {
+		j, _, err := c.Job(ctx, id, 0, 0)
+		if err != nil || len(j.Allocations) != 1 || j.Allocations[0].Port == 0 {
+			return false
+		}
+		alloc = j.Allocations[0]
+		return true
+	})
+	// Nothing listens on its port (a free port of this machine).
+	ready := true
+	if err := c.UpdateAllocStatus(ctx, alloc.ID, api.AllocStatusUpdate{Status: api.AllocRunning, Ready: &ready}); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	out, err := cli(t, s.http, "job", "adapter", "add", id, "quill", "file:///nowhere/quill", "--timeout", "2s")
+	took := time.Since(began)
+	if exitCodeOf(err) != 1 || !strings.Contains(out, "adapter quill: loaded on 0/1 replicas after 2s; the others have not answered:") ||
+		!strings.Contains(out, "replica 0 ("+alloc.ID+" on mute): unknown: did not answer GET /v1/adapters") ||
+		!strings.Contains(out, "adapter quill stays in the spec") || took < 2*time.Second {
+		t.Errorf("add with a mute replica: %v after %s\n%s\nwant exit 1 after 2s naming replica 0, the adapter kept", err, took, out)
+	}
+	// -o json: the commit and each replica's state, for a script.
+	out, err = cli(t, s.http, "job", "adapter", "add", id, "quill", "file:///nowhere/quill", "--timeout", "1s", "-o", "json")
+	var res struct {
+		Name     string `json:"name"`
+		Changed  bool   `json:"changed"`
+		TimedOut bool   `json:"timedOut"`
+		Loaded   int    `json:"loaded"`
+		Replicas []struct {
+			Rank  int    `json:"rank"`
+			State string `json:"state"`
+			Error string `json:"error"`
+		} `json:"replicas"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &res); exitCodeOf(err) != 1 || jerr != nil || res.Name != "quill" || res.Changed || !res.TimedOut ||
+		len(res.Replicas) != 1 || res.Replicas[0].State != "unknown" || !strings.Contains(res.Replicas[0].Error, "did not answer") {
+		t.Errorf("add again -o json: %v %v\n%s\nwant exit 1, unchanged, timed out, replica 0 unknown", err, jerr, out)
+	}
+	out, err = cli(t, s.http, "job", "adapter", "add", id, "ink", "file:///nowhere/ink", "--no-wait")
+	if err != nil || !strings.Contains(out, "adapter ink added from file:///nowhere/ink: version 2") || strings.Contains(out, "replicas:") {
+		t.Errorf("add --no-wait: %v\n%s", err, out)
+	}
+	j, _, err := c.Job(ctx, id, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if as := j.Spec.Task.Builtin.Adapters; len(as) != 2 || as[0].Name != "quill" || as[1].Name != "ink" {
+		t.Errorf("adapters in the spec: %+v, want quill and ink", as)
+	}
 }

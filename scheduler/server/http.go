@@ -42,6 +42,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/jobs/{id}/logs", s.auth(jobsAccess, s.handleJobLogs))
 	mux.HandleFunc("/v1/services/{job}/{rest...}", s.auth(jobsAccess, s.handleService))
 	mux.HandleFunc("POST /v1/jobs/{id}/adapters", s.auth(jobsAccess, s.writeHandler(s.handleAddServiceAdapter)))
+	mux.HandleFunc("GET /v1/jobs/{id}/adapters", s.auth(jobsAccess, s.readHandler(s.handleServiceAdapterStates)))
 	mux.HandleFunc("DELETE /v1/jobs/{id}/adapters/{name}", s.auth(jobsAccess, s.writeHandler(s.handleRemoveServiceAdapter)))
 	mux.HandleFunc("POST /v1/nodes/register", s.auth(agentAccess, s.writeHandler(s.handleRegisterNode)))
 	mux.HandleFunc("GET /v1/nodes", s.auth(anyToken, s.readHandler(s.handleListNodes)))
@@ -254,9 +255,14 @@ func (s *Server) requestSpec(w http.ResponseWriter, r *http.Request, replacing *
 	}
 	// Resolved before the ACL check, so that the checkpoints a
 	// reference names are read-checked like any other.
-	refs, err := resolveModels(s.store.Snapshot(), js)
+	snap := s.store.Snapshot()
+	refs, err := resolveModels(snap, js)
 	if err != nil {
 		s.fail(w, r, err)
+		return nil, nil, false
+	}
+	if es := adapterBaseErrors(snap, js, baseRefOf(refs), refs); len(es) > 0 {
+		s.fail(w, r, es)
 		return nil, nil, false
 	}
 	if err := s.authorizeSpec(principalOf(r.Context()), js, replacing); err != nil {

@@ -43,6 +43,7 @@ func TestRoutesUnderEveryToken(t *testing.T) {
 		"GET /v1/jobs/{id}/versions":                     {"/v1/jobs/{job}/versions", "", [7]int{401, 200, 404, 403, 403, 403, 200}},
 		"/v1/services/{job}/{rest...}":                   {"/v1/services/{job}/v1/health", "", [7]int{401, 503, 404, 403, 403, 403, 503}},
 		"POST /v1/jobs/{id}/adapters":                    {"/v1/jobs/{job}/adapters", `{"name":"a","uri":"file:///x"}`, [7]int{401, 409, 404, 403, 403, 403, 409}},
+		"GET /v1/jobs/{id}/adapters":                     {"/v1/jobs/{job}/adapters", "", [7]int{401, 409, 404, 403, 403, 403, 409}},
 		"DELETE /v1/jobs/{id}/adapters/{name}":           {"/v1/jobs/{job}/adapters/a", "", [7]int{401, 409, 404, 403, 403, 403, 409}},
 		"POST /v1/nodes/register":                        {"/v1/nodes/register", `{"id":"{node}","name":"x","address":"127.0.0.1","cpuMilli":1000,"memoryBytes":1000}`, [7]int{401, 403, 403, 403, 200, 403, 200}},
 		"GET /v1/nodes":                                  {"/v1/nodes", "", [7]int{401, 200, 200, 200, 200, 200, 200}},

@@ -23,7 +23,9 @@ import (
 //
 //   - the caller needs the update capability on the job (a namespace token
 //     of the token file has it in its namespace; management everywhere);
-//   - the URI is resolved (model://NAME[@V]) and the whole new spec is
+//   - the URI is resolved (model://NAME[@V]); a catalog version that is
+//     not a LoRA adapter, or whose lineage names a base other than the
+//     service's, is refused (models_adapters.go); the whole new spec is
 //     validated and authorised as an update's (authorizeSpec): a location
 //     the job's namespace may not read is refused (TestACLStateAttack5's
 //     check);
@@ -94,6 +96,12 @@ func (s *Server) handleAddServiceAdapter(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	add = b.Adapters[i]
+	// An adapter the catalog says is not one of this base is refused
+	// here; any other is checked by the replicas as they load it.
+	if es := adapterBaseErrors(snap, js, baseRefOf(j.Models), refs); len(es) > 0 {
+		s.fail(w, r, es)
+		return
+	}
 	switch {
 	case was != nil && was.URI != add.URI:
 		s.fail(w, r, &httpError{http.StatusConflict, fmt.Errorf("service %s already serves adapter %q from %s: remove it first (ark job adapter rm), or change task.builtin.adapters with ark job update", j.ID, add.Name, was.URI)})

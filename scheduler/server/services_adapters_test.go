@@ -31,10 +31,20 @@ type replicaCall struct {
 	method, path, auth, body string
 }
 
+// replicaAdapterLists are what adapterService's replicas answer to GET
+// /v1/adapters, by rank: legal loaded on rank 0; on rank 1, legal still
+// loading and med failed, as the builtin server lists them.
+var replicaAdapterLists = map[int]string{
+	0: `{"object":"list","data":[{"name":"legal","uri":"file:///data/nlp/adapters/legal","tier":"host","rank":8}]}`,
+	1: `{"object":"list","data":[{"name":"legal","uri":"file:///data/nlp/adapters/legal","tier":"loading"},` +
+		`{"name":"med","uri":"file:///data/nlp/adapters/med","tier":"failed","error":"not an adapter of this base: trained on base file:///x"}]}`,
+}
+
 // adapterService runs an ACL server without a cluster key, a node, and an
 // nlp builtin service of two replicas that are plain HTTP servers on their
 // allocated ports recording each call (a uri holding "bad" is refused as
-// the builtin server refuses a checkpoint that is not an adapter). It
+// the builtin server refuses a checkpoint that is not an adapter; GET
+// /v1/adapters answers replicaAdapterLists). It
 // returns the server, the clients of nlp-ops, nlp-caller and vision, the
 // job, and the calls the replicas got.
 func adapterService(t *testing.T) (s *Server, ops, reader, vision *client.Client, job *api.Job, calls func() []replicaCall) {
@@ -79,6 +89,10 @@ func adapterService(t *testing.T) (s *Server, ops, reader, vision *client.Client
 			mu.Lock()
 			got = append(got, replicaCall{rank, r.Method, r.URL.Path, r.Header.Get("Authorization"), string(b)})
 			mu.Unlock()
+			if r.Method == http.MethodGet && r.URL.Path == "/v1/adapters" {
+				fmt.Fprint(w, replicaAdapterLists[rank])
+				return
+			}
 			if strings.Contains(string(b), "bad") {
 				w.WriteHeader(http.StatusUnprocessableEntity)
 				fmt.Fprint(w, `{"error":{"message":"not an adapter of this base","type":"invalid_request_error"}}`)
@@ -271,5 +285,72 @@ func TestCarriedRefs(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("carried %+v\nwant %+v", got, want)
+	}
+}
+
+// TestServiceAdapterStates: GET /v1/jobs/{id}/adapters asks every serving
+// replica for its adapters and passes each one's states on, with the
+// errors of failed ones, to the update or read capability; ?name= keeps
+// one adapter, pending on a replica that does not list it yet though the
+// spec has it; another tenant sees nothing.
+func TestServiceAdapterStates(t *testing.T) {
+	_, ops, reader, vision, job, _ := adapterService(t)
+	ctx := context.Background()
+	st, err := ops.ServiceAdapterStates(ctx, job.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int][]api.ReplicaAdapter{}
+	for _, r := range st.Replicas {
+		if r.Error != "" {
+			t.Errorf("replica %d: %s", r.Rank, r.Error)
+		}
+		got[r.Rank] = r.Adapters
+	}
+	want := map[int][]api.ReplicaAdapter{
+		0: {{Name: "legal", URI: "file:///data/nlp/adapters/legal", Tier: api.AdapterHost}},
+		1: {{Name: "legal", URI: "file:///data/nlp/adapters/legal", Tier: api.AdapterLoading},
+			{Name: "med", URI: "file:///data/nlp/adapters/med", Tier: api.AdapterFailed, Error: "not an adapter of this base: trained on base file:///x"}},
+	}
+	if st.Job != job.ID || len(st.Replicas) != 2 || !slices.Equal(got[0], want[0]) || !slices.Equal(got[1], want[1]) {
+		t.Errorf("states %+v\nwant %+v", st, want)
+	}
+	if !got[0][0].Loaded() || got[1][0].Loaded() || got[1][1].Loaded() {
+		t.Errorf("Loaded: host %v loading %v failed %v, want true false false", got[0][0].Loaded(), got[1][0].Loaded(), got[1][1].Loaded())
+	}
+	st, err = reader.ServiceAdapterStates(ctx, job.ID, "med")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range st.Replicas {
+		for _, a := range r.Adapters {
+			if a.Name != "med" {
+				t.Errorf("?name=med lists %s on replica %d", a.Name, r.Rank)
+			}
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("?name=med: %d rows, want 1 (replica 1's)", n)
+	}
+	// An adapter of the spec the replicas do not list yet is pending.
+	if _, err := ops.AddServiceAdapter(ctx, job.ID, api.ServiceAdapterRequest{Name: "fresh", URI: "file:///data/nlp/adapters/fresh"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err = ops.ServiceAdapterStates(ctx, job.ID, "fresh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range st.Replicas {
+		if want := (api.ReplicaAdapter{Name: "fresh", URI: "file:///data/nlp/adapters/fresh", Tier: api.AdapterPending}); len(r.Adapters) != 1 || r.Adapters[0] != want {
+			t.Errorf("replica %d lists %+v, want %+v", r.Rank, r.Adapters, want)
+		}
+	}
+	if _, err := vision.ServiceAdapterStates(ctx, job.ID, ""); code(err) != 404 {
+		t.Errorf("another tenant: %v, want 404", err)
+	}
+	if _, err := ops.ServiceAdapterStates(ctx, job.ID, "bad name!"); code(err) != 400 {
+		t.Errorf("a bad name: %v, want 400", err)
 	}
 }

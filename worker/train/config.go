@@ -81,3 +81,9 @@ func Decode(ids []int32) []byte {
 	}
 	return out
 }
+
+// shape is c in a few words ("2 layers x 64 wide, 4 heads, context 64,
+// vocab 256"), for errors that compare two models.
+func (c Config) shape() string {
+	return fmt.Sprintf("%d layers x %d wide, %d heads, context %d, vocab %d", c.Layers, c.Width, c.Heads, c.Context, c.Vocab)
+}

@@ -192,7 +192,7 @@ func ReadAdapter(ctx context.Context, uri string, keys *CheckpointKeys) (*Adapte
 		return nil, err
 	}
 	if c.Manifest.Metadata[metaLoRA] == "" {
-		return nil, fmt.Errorf("%w: checkpoint %s is not a lora adapter", ErrConfig, c.Ref)
+		return nil, fmt.Errorf("%w: checkpoint %s is not a LoRA adapter (its manifest records no adapter: a full model checkpoint?)", ErrConfig, c.Ref)
 	}
 	st, err := c.Load(ctx)
 	if err != nil {
@@ -201,15 +201,21 @@ func ReadAdapter(ctx context.Context, uri string, keys *CheckpointKeys) (*Adapte
 	return adapterWeights(st)
 }
 
+// ErrNotAdapterOfBase: an adapter checkpoint made for another base than
+// the one it is loaded on (another shape, or other parameters). It is an
+// ErrConfig: no retry will change it.
+var ErrNotAdapterOfBase = fmt.Errorf("%w: not an adapter of this base", ErrConfig)
+
 // CheckBase says whether w was trained on the base whose parameters hash
-// to baseSHA256 (Model.ParamsSHA256).
+// to baseSHA256 (Model.ParamsSHA256). Its error gives both sides, so that
+// whoever added the adapter sees which base it needs.
 func (w *AdapterWeights) CheckBase(model Config, baseSHA256 string) error {
 	switch {
 	case w.Model != model:
-		return fmt.Errorf("%w: adapter for model %+v, the base is %+v", ErrConfig, w.Model, model)
+		return fmt.Errorf("%w: made for model %s, this base is %s", ErrNotAdapterOfBase, w.Model.shape(), model.shape())
 	case w.BaseSHA256 != baseSHA256:
-		return fmt.Errorf("%w: adapter was trained on base %s (parameters sha256 %.12s…), not on the base served here (sha256 %.12s…)",
-			ErrConfig, w.Base, w.BaseSHA256, baseSHA256)
+		return fmt.Errorf("%w: trained on base %s (parameters sha256 %.12s…), this base's parameters are sha256 %.12s…",
+			ErrNotAdapterOfBase, w.Base, w.BaseSHA256, baseSHA256)
 	}
 	return nil
 }

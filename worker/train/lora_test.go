@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -313,6 +314,33 @@ func TestLoRATrainLowersLossAndResumes(t *testing.T) {
 	}
 	if _, err := other.LoadAdapter(ctx, adURI, nil); err == nil || !strings.Contains(err.Error(), "trained on base") {
 		t.Fatalf("adapter on another base: %v, want a base mismatch", err)
+	}
+}
+
+// TestAdapterCheckBase: an adapter made for another base is refused with
+// both sides named, as ErrNotAdapterOfBase (an ErrConfig).
+func TestAdapterCheckBase(t *testing.T) {
+	tiny := presets["gpt-tiny"]
+	w := &AdapterWeights{Model: tiny, Base: "file:///ckpt/shake/1", BaseSHA256: "aaaaaaaaaaaaaaaaaaaa"}
+	for _, tc := range []struct {
+		name  string
+		model Config
+		sum   string
+		want  string // "" when accepted
+	}{
+		{"its base", tiny, "aaaaaaaaaaaaaaaaaaaa", ""},
+		{"other parameters", tiny, "bbbbbbbbbbbbbbbbbbbb",
+			"not an adapter of this base: trained on base file:///ckpt/shake/1 (parameters sha256 aaaaaaaaaaaa…), this base's parameters are sha256 bbbbbbbbbbbb…"},
+		{"another shape", presets["gpt-small"], "aaaaaaaaaaaaaaaaaaaa",
+			"not an adapter of this base: made for model 2 layers x 64 wide, 4 heads, context 64, vocab 256, this base is 4 layers x 128 wide, 4 heads, context 128, vocab 256"},
+	} {
+		err := w.CheckBase(tc.model, tc.sum)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want != "" && (!errors.Is(err, ErrNotAdapterOfBase) || !errors.Is(err, ErrConfig) || !strings.Contains(fmt.Sprint(err), tc.want)):
+			t.Errorf("%s: %v\nwant ErrNotAdapterOfBase with %q", tc.name, err, tc.want)
+		}
 	}
 }
 

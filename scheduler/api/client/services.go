@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/ark-sched/ark/scheduler/api"
 )
@@ -46,6 +47,19 @@ func openAIMessage(data []byte) string {
 func (c *Client) AddServiceAdapter(ctx context.Context, job string, req api.ServiceAdapterRequest) (*api.ServiceAdapterAnswer, error) {
 	var out api.ServiceAdapterAnswer
 	_, err := c.doWith(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(job)+"/adapters", nil, req, &out, serviceCallTime)
+	return &out, err
+}
+
+// ServiceAdapterStates asks what each serving replica of a builtin
+// service says of its adapters (GET /v1/jobs/JOB/adapters), of adapter
+// name alone when it is not "".
+func (c *Client) ServiceAdapterStates(ctx context.Context, job, name string) (*api.ServiceAdapterStates, error) {
+	path := "/v1/jobs/" + url.PathEscape(job) + "/adapters"
+	if name != "" {
+		path += "?" + url.Values{"name": {name}}.Encode()
+	}
+	var out api.ServiceAdapterStates
+	_, err := c.doWith(ctx, http.MethodGet, path, nil, nil, &out, time.Minute)
 	return &out, err
 }
 

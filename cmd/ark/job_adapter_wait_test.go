@@ -1,0 +1,64 @@
+package main
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/ark-sched/ark/scheduler/api"
+)
+
+// TestAdapterVerdicts: each replica's state of the added adapter, read
+// from GET /v1/jobs/ID/adapters: a row of another checkpoint (the old
+// adapter of that name, on a replica not told yet) is pending, a replica
+// that did not answer is unknown, and the wait is settled only when every
+// replica loaded it or failed.
+func TestAdapterVerdicts(t *testing.T) {
+	const uri = "file:///ckpt/quill"
+	row := func(tier, uri, err string) []api.ReplicaAdapter {
+		return []api.ReplicaAdapter{{Name: "quill", URI: uri, Tier: tier, Error: err}}
+	}
+	cases := []struct {
+		name     string
+		replicas []api.ReplicaAdapters
+		want     []string // states by rank
+		settled  bool
+	}{
+		{"loaded in every tier", []api.ReplicaAdapters{
+			{Rank: 2, Adapters: row(api.AdapterStore, uri, "")},
+			{Rank: 0, Adapters: row(api.AdapterActive, uri, "")},
+			{Rank: 1, Adapters: row(api.AdapterHost, uri, "")},
+		}, []string{verdictLoaded, verdictLoaded, verdictLoaded}, true},
+		{"one failed, one loaded", []api.ReplicaAdapters{
+			{Rank: 0, Adapters: row(api.AdapterFailed, uri, "not an adapter of this base")},
+			{Rank: 1, Adapters: row(api.AdapterHost, uri, "")},
+		}, []string{verdictFailed, verdictLoaded}, true},
+		{"still loading, not told yet, the old checkpoint", []api.ReplicaAdapters{
+			{Rank: 0, Adapters: row(api.AdapterLoading, uri, "")},
+			{Rank: 1, Adapters: []api.ReplicaAdapter{}},
+			{Rank: 2, Adapters: row(api.AdapterHost, "file:///ckpt/quill-old", "")},
+		}, []string{api.AdapterLoading, api.AdapterPending, api.AdapterPending}, false},
+		{"a replica that did not answer", []api.ReplicaAdapters{
+			{Rank: 0, Error: "not ready yet"},
+			{Rank: 1, Adapters: row(api.AdapterHost, uri, "")},
+		}, []string{verdictUnknown, verdictLoaded}, false},
+		{"no replica", nil, []string{}, true},
+	}
+	for _, tc := range cases {
+		vs := verdicts(&api.ServiceAdapterStates{Replicas: tc.replicas}, "quill", uri)
+		got := []string{}
+		for i, v := range vs {
+			if v.Rank != i {
+				t.Errorf("%s: row %d is rank %d, want ranks in order", tc.name, i, v.Rank)
+			}
+			got = append(got, v.State)
+		}
+		if !slices.Equal(got, tc.want) || settled(vs) != tc.settled {
+			t.Errorf("%s: states %v settled %v, want %v %v", tc.name, got, settled(vs), tc.want, tc.settled)
+		}
+		for _, v := range vs {
+			if v.State == verdictFailed && v.Error != "not an adapter of this base" {
+				t.Errorf("%s: failed replica %d lost its error: %q", tc.name, v.Rank, v.Error)
+			}
+		}
+	}
+}
