@@ -62,3 +62,28 @@ func TestAdapterVerdicts(t *testing.T) {
 		}
 	}
 }
+
+// TestAdapterAnswerLine: the add's first line says whether the replicas
+// take the adapter in place or are rolled, and names the directory new to
+// their sandboxes when that is why.
+func TestAdapterAnswerLine(t *testing.T) {
+	cases := []struct {
+		name string
+		ans  api.ServiceAdapterAnswer
+		want string
+	}{
+		{"unchanged", api.ServiceAdapterAnswer{Name: "legal", URI: "file:///st/legal", Version: 3},
+			"adapter legal from file:///st/legal: already in version 3, nothing to change"},
+		{"in place", api.ServiceAdapterAnswer{Name: "legal", URI: "file:///st/legal", Version: 4, Changed: true, InPlace: 2},
+			"adapter legal added from file:///st/legal: version 4, applied in place on 2 replicas (they take it within seconds)"},
+		{"a new directory", api.ServiceAdapterAnswer{Name: "far", URI: "file:///x/st/far", Version: 5, Changed: true, Rollout: true, NewPaths: []string{"/x"}},
+			"adapter far added from file:///x/st/far: version 5, rolling the replicas: the adapter's directory /x is new to them (a replica reads only the local paths its spec named when it started); new replicas start with it"},
+		{"a rollout for another reason, some in place", api.ServiceAdapterAnswer{Name: "s", URI: "s3://b/s", Version: 6, Changed: true, Rollout: true, InPlace: 1},
+			"adapter s added from s3://b/s: version 6, applied in place on 1 replicas, rolling the others (a rollout: ark job status shows it)"},
+	}
+	for _, tc := range cases {
+		if got := adapterAnswerLine(&tc.ans, "added"); got != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
+		}
+	}
+}
