@@ -2,7 +2,9 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ark-sched/ark/scheduler/api"
 )
@@ -85,5 +87,24 @@ func TestAdapterAnswerLine(t *testing.T) {
 		if got := adapterAnswerLine(&tc.ans, "added"); got != tc.want {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestReportAdapterRollout: past --timeout during a rollout the add says
+// the rollout has not ended (the old replicas never load the adapter),
+// not that they did not answer.
+func TestReportAdapterRollout(t *testing.T) {
+	res := &adapterAddResult{
+		ServiceAdapterAnswer: &api.ServiceAdapterAnswer{Name: "far", Changed: true, Rollout: true, NewPaths: []string{"/x"}},
+		Replicas:             []replicaVerdict{{Rank: 0, Alloc: "s-0-new", State: verdictLoaded}, {Rank: 1, Alloc: "s-1-old", Node: "b", State: api.AdapterPending}},
+		Loaded:               1, TimedOut: true,
+	}
+	var b strings.Builder
+	reportAdapter(&b, "s", res, time.Minute, false)
+	want := "adapter far: loaded on 1/2 replicas after 1m0s; the rollout has not ended (ark job status s follows it):\n" +
+		"  replica 1 (s-1-old on b): pending\n" +
+		"adapter far stays in the spec; ark job adapter rm s far removes it\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
