@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,7 +13,8 @@ import (
 // `ark job adapter add|rm`: add a LoRA adapter to a builtin service's
 // spec or remove one (POST|DELETE /v1/jobs/ID/adapters), with the update
 // capability: a job update the servers check as any (the location against
-// the namespace's storage) and the running replicas take in place.
+// the namespace's storage) and the running replicas take in place, or, for
+// a local checkpoint their sandboxes do not open, a rolling update.
 
 func newJobAdapterCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
@@ -23,9 +25,12 @@ its spec with task.builtin.adapters changed, checked as any update (the job's na
 be allowed to read the location, as at submission) and listed in ark job history. No replica
 is replaced: each running replica loads the new adapter in the background (or drops the
 removed one) within a few seconds, while it goes on answering; replicas started later (a
-restart, a scale-out, a rollout) serve the spec's adapters. add waits for the replicas'
-verdict and takes an adapter that failed to load out again (see ark job adapter add --help).
-Needs the update capability.`,
+restart, a scale-out, a rollout) serve the spec's adapters. A running replica reads only the
+local paths its spec named when it started (its sandbox): an adapter in a local store none of
+them opened rolls the replicas instead (a rolling update, as ark job update: new replicas
+start with the adapter, then the old ones stop), and add says so. add waits for the
+replicas' verdict and takes an adapter that failed to load out again (see ark job adapter
+add --help). Needs the update capability.`,
 	}
 	var (
 		pinned, noWait, keep bool
@@ -37,10 +42,12 @@ Needs the update capability.`,
 		Long: `Add a LoRA adapter to a builtin service's spec, then wait (--timeout) until every running
 replica has loaded it or failed to. An adapter is only of use on the base it was trained on:
 a catalog version (model://NAME[@V]) whose lineage names another base, or that is no adapter,
-is refused at once; any other checkpoint is checked by each replica against its manifest. If
-a replica fails to load it, each replica's error is printed, the adapter is removed again (a
-second update; --keep leaves it) and the command exits 1. --no-wait returns once the update
-is committed.`,
+is refused at once; any other checkpoint is checked by each replica against its manifest. A
+local checkpoint in a store the running replicas may not read rolls them: the wait then
+lasts until the new replicas serve (default rollout: one replica at a time, 10s healthy
+each). If a replica fails to load it, each replica's error is printed, the adapter is
+removed again (a second update; --keep leaves it) and the command exits 1. --no-wait
+returns once the update is committed.`,
 		Args: exactArgs(3, "a job ID, an adapter name and its checkpoint"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if timeout <= 0 {
@@ -123,14 +130,41 @@ func printAdapterAnswer(cmd *cobra.Command, g *globals, ans *api.ServiceAdapterA
 	if g.json() {
 		return printJSON(cmd.OutOrStdout(), ans)
 	}
+	fmt.Fprintln(cmd.OutOrStdout(), adapterAnswerLine(ans, did))
+	return nil
+}
+
+// adapterAnswerLine says what an add or rm (did) committed and how the
+// running replicas take it: in place, or by a rollout and why.
+func adapterAnswerLine(ans *api.ServiceAdapterAnswer, did string) string {
 	from := ""
 	if ans.URI != "" {
 		from = " from " + ans.URI
 	}
 	if !ans.Changed {
-		fmt.Fprintf(cmd.OutOrStdout(), "adapter %s%s: already in version %d, nothing to change\n", ans.Name, from, ans.Version)
-		return nil
+		return fmt.Sprintf("adapter %s%s: already in version %d, nothing to change", ans.Name, from, ans.Version)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "adapter %s %s%s: version %d, applied in place on %d replicas (they take it within seconds)\n", ans.Name, did, from, ans.Version, ans.InPlace)
-	return nil
+	how := fmt.Sprintf("applied in place on %d replicas (they take it within seconds)", ans.InPlace)
+	if ans.Rollout {
+		how = "rolling the replicas"
+		if ans.InPlace > 0 {
+			how = fmt.Sprintf("applied in place on %d replicas, rolling the others", ans.InPlace)
+		}
+		how += rollCause(ans.NewPaths, "the adapter's directory")
+	}
+	return fmt.Sprintf("adapter %s %s%s: version %d, %s", ans.Name, did, from, ans.Version, how)
+}
+
+// rollCause says why an update rolls the replicas when paths, new to
+// their sandboxes, are the cause; what names those paths for the reader.
+// A running replica reads only the local paths its spec named when it
+// started (Landlock), so a new one must start with them.
+func rollCause(paths []string, what string) string {
+	switch len(paths) {
+	case 0:
+		return " (a rollout: ark job status shows it)"
+	case 1:
+		return fmt.Sprintf(": %s %s is new to them (a replica reads only the local paths its spec named when it started); new replicas start with it", what, paths[0])
+	}
+	return fmt.Sprintf(": %s %s are new to them (a replica reads only the local paths its spec named when it started); new replicas start with them", what, strings.Join(paths, ", "))
 }

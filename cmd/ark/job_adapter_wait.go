@@ -153,6 +153,9 @@ func reportAdapter(w io.Writer, job string, res *adapterAddResult, timeout time.
 		return
 	case res.Failed > 0:
 		fmt.Fprintf(w, "adapter %s: failed on %d/%d replicas (loaded on %d):\n", res.Name, res.Failed, n, res.Loaded)
+	case res.Rollout:
+		// The old replicas never take it: the rollout replaces them.
+		fmt.Fprintf(w, "adapter %s: loaded on %d/%d replicas after %s; the rollout has not ended (ark job status %s follows it):\n", res.Name, res.Loaded, n, timeout, job)
 	default:
 		fmt.Fprintf(w, "adapter %s: loaded on %d/%d replicas after %s; the others have not answered:\n", res.Name, res.Loaded, n, timeout)
 	}

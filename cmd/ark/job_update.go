@@ -177,6 +177,9 @@ func reportUpdate(cmd *cobra.Command, g *globals, c *client.Client, resp *api.Up
 		how := "applied in place"
 		if resp.Rollout {
 			how = "rolling out"
+			if len(resp.NewPaths) > 0 {
+				how += rollCause(resp.NewPaths, "the local path")
+			}
 		}
 		fmt.Fprintf(out, "%s version %d: %s\n", resp.ID, resp.Version, how)
 		return nil

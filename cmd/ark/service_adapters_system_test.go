@@ -28,6 +28,8 @@ import (
 // allocations and load it within seconds; a replica started after the
 // add (its process killed, its replacement a new allocation) serves it
 // from its spec; ark job adapter rm drops it everywhere, again in place.
+// An adapter whose checkpoint lies where the replicas' sandboxes do not
+// reach rolls them instead, without a failed call, and is served after.
 // The add waits until both replicas loaded it. An adapter that is not of
 // the base (trained on another gpt-tiny, or a full checkpoint) makes the
 // add print each replica's reason, remove it again (unless --keep) and
@@ -49,8 +51,9 @@ func TestSystemServiceAdaptersInPlace(t *testing.T) {
 	base, _ := filepath.Abs("../../examples/base/gpt-tiny")
 	// Two adapters of the base in a local store. A replica reads local
 	// paths its sandbox allowed at its start: the spec's adapter bard
-	// opens the store's directory to it (worker/driver confinePaths), so
-	// legal, added at run time from the same store, is readable too.
+	// opens the store's directory to it (spec.ReadRoots), so legal,
+	// added at run time from the same store, is readable too and added
+	// in place.
 	store := filepath.Join(t.TempDir(), "store")
 	names, err := writeBenchAdapters(ctx, store, base, 2, 4)
 	if err != nil {
@@ -59,23 +62,10 @@ func TestSystemServiceAdaptersInPlace(t *testing.T) {
 	// quill: an adapter of the same shape trained on another base (a
 	// gpt-tiny of other weights), in a store beside the first.
 	quill, baseB := foreignAdapter(t, filepath.Join(store, "foreign"))
-	// The replicas run as the task user: the test's directories (0700)
-	// and the store's files must let it read them.
-	for p := filepath.Dir(store); strings.HasPrefix(p, os.TempDir()+"/"); p = filepath.Dir(p) {
-		_ = os.Chmod(p, 0o755)
-	}
-	_ = filepath.WalkDir(store, func(p string, d os.DirEntry, err error) error {
-		if err == nil {
-			mode := os.FileMode(0o644)
-			if d.IsDir() {
-				mode = 0o755
-			}
-			err = os.Chmod(p, mode)
-		}
-		return err
-	})
+	openToTaskUser(store)
 	bard, adapter := "file://"+filepath.Join(store, names[0]), "file://"+filepath.Join(store, names[1])
 	id := submitSpec(t, s.http, "name: multi\nkind: inference\nreplicas: 2\nresources: {gpus: 1, cpu: 500m, memory: 256Mi}\nrestart: {backoff: 1s}\n"+
+		"update: {minHealthyTime: 1s}\n"+
 		"task: {driver: builtin, builtin: {model: gpt-tiny, base: "+base+", adapters: [{name: bard, uri: \""+bard+"\"}]}}\n")
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -272,6 +262,71 @@ func TestSystemServiceAdaptersInPlace(t *testing.T) {
 		t.Errorf("bard after the failed adds: %d %d, want 200", a, b)
 	}
 
+	// An adapter in a directory no replica's sandbox opened (a store of
+	// its own, beside none of the spec's): the running replicas could
+	// not read it, so the add rolls them. New replicas start with it;
+	// the service answers all along; the add waits until they serve it.
+	store2 := filepath.Join(t.TempDir(), "store2")
+	names2, err := writeBenchAdapters(ctx, store2, base, 1, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	openToTaskUser(store2)
+	far := "file://" + filepath.Join(store2, names2[0])
+	prior := replicas(serving())
+	cur, _, err := c.Job(ctx, id, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := cur.Version + 1
+	endpoint := "http://" + s.http + "/v1/services/" + id + "/v1/completions"
+	calls, failed := 0, []string{}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			calls++
+			resp, err := http.Post(endpoint, "application/json", strings.NewReader(`{"model":"gpt-tiny","prompt":"ROMEO:","max_tokens":2,"temperature":0}`))
+			if err != nil {
+				failed = append(failed, err.Error())
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				failed = append(failed, fmt.Sprintf("%d %s", resp.StatusCode, body))
+			}
+		}
+	}()
+	began := time.Now()
+	out, err = cli(t, s.http, "job", "adapter", "add", id, "far", far, "--timeout", "3m")
+	rolled := time.Since(began)
+	close(stop)
+	<-done
+	wantRoll := "adapter far added from " + far + ": version " + strconv.Itoa(next) + ", rolling the replicas: the adapter's directory " + filepath.Dir(store2) + " is new to them"
+	if err != nil || !strings.Contains(out, wantRoll) || !strings.Contains(out, "adapter far: loaded on 2/2 replicas") {
+		t.Fatalf("add far: %v\n%s\nwant %q and loaded on 2/2", err, out, wantRoll)
+	}
+	if len(failed) > 0 {
+		t.Errorf("the service failed %d of %d calls during the roll: %q", len(failed), calls, failed[:min(3, len(failed))])
+	}
+	t.Logf("FIGURE adapter in a new directory: ark job adapter add rolled 2 replicas (minHealthyTime 1s) and returned after %s with far loaded on both; %d calls to the service meanwhile, %d failed",
+		rolled.Round(10*time.Millisecond), calls, len(failed))
+	rolledTo := replicas(serving())
+	for _, a := range rolledTo {
+		if slices.Contains(ids(prior), a.ID) || a.JobVersion != next {
+			t.Errorf("replica %s at version %d after the roll, want a new replica at version %d (before: %v)", a.ID, a.JobVersion, next, ids(prior))
+		}
+		if f, b := ask(a, "far"), ask(a, "bard"); f != 200 || b != 200 {
+			t.Errorf("replica %s after the roll: far %d, bard %d, want 200", a.ID, f, b)
+		}
+	}
+
 	hist, err := cli(t, s.http, "job", "history", id)
 	if err != nil || strings.Count(hist, "\n") < 3 {
 		t.Errorf("job history: %v\n%s", err, hist)
@@ -279,6 +334,24 @@ func TestSystemServiceAdaptersInPlace(t *testing.T) {
 	if _, err := cli(t, s.http, "job", "cancel", id); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// openToTaskUser lets the task user read store: the replicas run as it,
+// and the test's directories are 0700.
+func openToTaskUser(store string) {
+	for p := filepath.Dir(store); strings.HasPrefix(p, os.TempDir()+"/"); p = filepath.Dir(p) {
+		_ = os.Chmod(p, 0o755)
+	}
+	_ = filepath.WalkDir(store, func(p string, d os.DirEntry, err error) error {
+		if err == nil {
+			mode := os.FileMode(0o644)
+			if d.IsDir() {
+				mode = 0o755
+			}
+			err = os.Chmod(p, mode)
+		}
+		return err
+	})
 }
 
 // builtinReplicaPID is the process of allocation id's builtin server
@@ -368,8 +441,13 @@ func TestSystemAdapterAddNoAnswer(t *testing.T) {
 	if err := c.UpdateAllocStatus(ctx, alloc.ID, api.AllocStatusUpdate{Status: api.AllocRunning, Ready: &ready}); err != nil {
 		t.Fatal(err)
 	}
+	// Checkpoints (that do not exist) beside the base, in the directory
+	// its replica's sandbox opened: the adds are in place, as the
+	// replica is (a new directory would roll it instead).
+	quill := "file://" + filepath.Join(filepath.Dir(base), "nowhere", "quill")
+	ink := "file://" + filepath.Join(filepath.Dir(base), "nowhere", "ink")
 	began := time.Now()
-	out, err := cli(t, s.http, "job", "adapter", "add", id, "quill", "file:///nowhere/quill", "--timeout", "2s")
+	out, err := cli(t, s.http, "job", "adapter", "add", id, "quill", quill, "--timeout", "2s")
 	took := time.Since(began)
 	if exitCodeOf(err) != 1 || !strings.Contains(out, "adapter quill: loaded on 0/1 replicas after 2s; the others have not answered:") ||
 		!strings.Contains(out, "replica 0 ("+alloc.ID+" on mute): unknown: did not answer GET /v1/adapters") ||
@@ -377,7 +455,7 @@ func TestSystemAdapterAddNoAnswer(t *testing.T) {
 		t.Errorf("add with a mute replica: %v after %s\n%s\nwant exit 1 after 2s naming replica 0, the adapter kept", err, took, out)
 	}
 	// -o json: the commit and each replica's state, for a script.
-	out, err = cli(t, s.http, "job", "adapter", "add", id, "quill", "file:///nowhere/quill", "--timeout", "1s", "-o", "json")
+	out, err = cli(t, s.http, "job", "adapter", "add", id, "quill", quill, "--timeout", "1s", "-o", "json")
 	var res struct {
 		Name     string `json:"name"`
 		Changed  bool   `json:"changed"`
@@ -393,8 +471,8 @@ func TestSystemAdapterAddNoAnswer(t *testing.T) {
 		len(res.Replicas) != 1 || res.Replicas[0].State != "unknown" || !strings.Contains(res.Replicas[0].Error, "did not answer") {
 		t.Errorf("add again -o json: %v %v\n%s\nwant exit 1, unchanged, timed out, replica 0 unknown", err, jerr, out)
 	}
-	out, err = cli(t, s.http, "job", "adapter", "add", id, "ink", "file:///nowhere/ink", "--no-wait")
-	if err != nil || !strings.Contains(out, "adapter ink added from file:///nowhere/ink: version 2") || strings.Contains(out, "replicas:") {
+	out, err = cli(t, s.http, "job", "adapter", "add", id, "ink", ink, "--no-wait")
+	if err != nil || !strings.Contains(out, "adapter ink added from "+ink+": version 2, applied in place on 1 replicas") || strings.Contains(out, "replicas:") {
 		t.Errorf("add --no-wait: %v\n%s", err, out)
 	}
 	j, _, err := c.Job(ctx, id, 0, 0)

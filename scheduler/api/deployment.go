@@ -74,6 +74,11 @@ type UpdateResponse struct {
 	Rollout bool   `json:"rollout"`
 	// InPlace counts the serving replicas that take the new version
 	// without a restart (a change of rules or adapters, of the count).
-	InPlace int    `json:"inPlace,omitempty"`
-	Index   uint64 `json:"index"`
+	InPlace int `json:"inPlace,omitempty"`
+	// NewPaths, with Rollout, are the local paths the new version reads
+	// that a serving replica's sandbox does not open (the topmost of
+	// each, sched.NewReadRoots): why a change of adapters alone is rolled
+	// out instead of taken in place.
+	NewPaths []string `json:"newPaths,omitempty"`
+	Index    uint64   `json:"index"`
 }

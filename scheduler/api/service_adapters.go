@@ -20,8 +20,14 @@ type ServiceAdapterAnswer struct {
 	Version int  `json:"version"`
 	Changed bool `json:"changed"`
 	// InPlace counts the serving replicas that take it without a restart.
-	InPlace int    `json:"inPlace"`
-	Index   uint64 `json:"index,omitempty"`
+	InPlace int `json:"inPlace"`
+	// Rollout is set when the serving replicas are replaced instead (a
+	// rolling update: new replicas start with the new spec); NewPaths
+	// say why: local paths of the new spec, the adapter's store, that
+	// the running replicas' sandboxes may not read.
+	Rollout  bool     `json:"rollout,omitempty"`
+	NewPaths []string `json:"newPaths,omitempty"`
+	Index    uint64   `json:"index,omitempty"`
 }
 
 // Adapter states a replica reports (ReplicaAdapter.Tier): the builtin

@@ -35,7 +35,9 @@ import (
 // so do a builtin server's intervention rules and LoRA adapters: the
 // running replica takes them from its agent (worker/agent/rules.go) and
 // loads or drops adapters without a restart. A change of the base, the
-// model or anything else of the task is a rollout.
+// model or anything else of the task is a rollout, and so is a change of
+// adapters that names a local path the running replica may not read
+// (NewReadRoots): its sandbox was set when it started.
 func ReplicaChanged(a, b *spec.Job) bool {
 	shape := func(j *spec.Job) string {
 		task := j.Task
@@ -52,7 +54,23 @@ func ReplicaChanged(a, b *spec.Job) bool {
 		}{j.Resources, j.Topology, task, j.Checkpoint})
 		return string(raw)
 	}
-	return shape(a) != shape(b)
+	return shape(a) != shape(b) || len(NewReadRoots(a, b)) > 0
+}
+
+// NewReadRoots lists the local paths a builtin replica of b reads that
+// one of a may not (spec.ReadRoots, the rule its driver confined it
+// with): the topmost of each, sorted; none when b reads nothing new. An
+// adapter in an object store (s3://, or a catalog model there) never
+// needs one; a model://NAME has been resolved to its checkpoint's URI by
+// the time a spec is stored, so its location counts as any other's.
+//
+// a is the version a replica runs now, which may have come in place:
+// each version it took so was one whose paths it could read, so what a
+// reads its sandbox allows (it may allow more, an adapter removed in
+// place; comparing with a then errs towards a rollout, never past the
+// sandbox).
+func NewReadRoots(a, b *spec.Job) []string {
+	return spec.Uncovered(spec.ReadRoots(a.Task.Builtin), spec.ReadRoots(b.Task.Builtin))
 }
 
 // rankState is what serves one rank of a service during a rollout.

@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -272,37 +273,53 @@ func TestRolloutProgressDeadline(t *testing.T) {
 
 // TestReplicaChanged: what a running replica cannot take in place needs a
 // rollout; the rest (count, priority, strategy, a builtin server's rules
-// and adapters) does not.
+// and adapters it may read) does not. An adapter whose local checkpoint
+// lies outside every path the replica's sandbox opened at its start
+// (spec.ReadRoots: the base /m/base/b opens /m, the adapter
+// /st/legal/1 opens /st) is a rollout that names the new path; one in an
+// object store never is.
 func TestReplicaChanged(t *testing.T) {
 	base := func() *spec.Job {
 		return &spec.Job{Name: "s", Kind: spec.KindInference, Replicas: 2, Priority: 50,
 			Resources: spec.Resources{GPUs: 1, CPU: "1", Memory: "1Gi"},
-			Task: spec.Task{Driver: spec.DriverBuiltin, Builtin: &spec.BuiltinTask{Model: "gpt-tiny", Base: "file:///c/b",
-				Adapters: []spec.Adapter{{Name: "legal", URI: "file:///c/legal"}},
+			Task: spec.Task{Driver: spec.DriverBuiltin, Builtin: &spec.BuiltinTask{Model: "gpt-tiny", Base: "file:///m/base/b",
+				Adapters: []spec.Adapter{{Name: "legal", URI: "file:///st/legal/1"}},
 				Rules:    []spec.Rule{{ID: "r", On: spec.RuleInput, Keywords: []string{"x"}, Action: spec.RuleBlock}}}}}
 	}
+	add := func(uri string) func(*spec.Job) {
+		return func(j *spec.Job) {
+			j.Task.Builtin.Adapters = append(j.Task.Builtin.Adapters, spec.Adapter{Name: "a", URI: uri})
+		}
+	}
 	cases := []struct {
-		name string
-		edit func(*spec.Job)
-		want bool
+		name     string
+		edit     func(*spec.Job)
+		want     bool
+		newRoots []string
 	}{
-		{"nothing", func(*spec.Job) {}, false},
-		{"replicas", func(j *spec.Job) { j.Replicas = 5 }, false},
-		{"priority", func(j *spec.Job) { j.Priority = 90 }, false},
-		{"strategy", func(j *spec.Job) { j.Update = &spec.Update{MaxParallel: 3} }, false},
-		{"autoscale", func(j *spec.Job) { j.Autoscale = &spec.Autoscale{Max: 4} }, false},
-		{"rules", func(j *spec.Job) { j.Task.Builtin.Rules = nil }, false},
-		{"base", func(j *spec.Job) { j.Task.Builtin.Base = "file:///c/b2" }, true},
-		{"adapter added", func(j *spec.Job) {
-			j.Task.Builtin.Adapters = append(j.Task.Builtin.Adapters, spec.Adapter{Name: "a", URI: "file:///c/a"})
-		}, false},
-		{"adapter removed", func(j *spec.Job) { j.Task.Builtin.Adapters = nil }, false},
-		{"adapter moved", func(j *spec.Job) { j.Task.Builtin.Adapters[0].URI = "file:///c/legal2" }, false},
-		{"adapter pinned", func(j *spec.Job) { j.Task.Builtin.Adapters[0].Pinned = true }, false},
-		{"adapters and base", func(j *spec.Job) { j.Task.Builtin.Adapters, j.Task.Builtin.Base = nil, "file:///c/b2" }, true},
-		{"model", func(j *spec.Job) { j.Task.Builtin.Model = "gpt-small" }, true},
-		{"gpus", func(j *spec.Job) { j.Resources.GPUs = 2 }, true},
-		{"health", func(j *spec.Job) { j.Task.Health = &spec.Health{TCP: &spec.TCPCheck{}} }, true},
+		{"nothing", func(*spec.Job) {}, false, nil},
+		{"replicas", func(j *spec.Job) { j.Replicas = 5 }, false, nil},
+		{"priority", func(j *spec.Job) { j.Priority = 90 }, false, nil},
+		{"strategy", func(j *spec.Job) { j.Update = &spec.Update{MaxParallel: 3} }, false, nil},
+		{"autoscale", func(j *spec.Job) { j.Autoscale = &spec.Autoscale{Max: 4} }, false, nil},
+		{"rules", func(j *spec.Job) { j.Task.Builtin.Rules = nil }, false, nil},
+		{"base", func(j *spec.Job) { j.Task.Builtin.Base = "file:///m/base/b2" }, true, nil},
+		{"adapter added from the same store", add("file:///st/a/2"), false, nil},
+		{"adapter added as a bare path below the store", add("/st/x/a"), false, nil},
+		{"adapter added as a job of the store: opens the directory above it", add("/st/a"), true, []string{"/"}},
+		{"adapter added under the base's directory", add("file:///m/x/a/3"), false, nil},
+		{"adapter added from a new file:// store", add("file:///new/a/3"), true, []string{"/new"}},
+		{"adapter added from a sibling of the store", add("file:///st2/a/3"), true, []string{"/st2"}},
+		{"adapter added from s3", add("s3://bucket/a/3"), false, nil},
+		{"adapter added from a file:// URI of another host", add("file://elsewhere/new/a/3"), false, nil},
+		{"adapter removed", func(j *spec.Job) { j.Task.Builtin.Adapters = nil }, false, nil},
+		{"adapter moved in its store", func(j *spec.Job) { j.Task.Builtin.Adapters[0].URI = "file:///st/legal2/1" }, false, nil},
+		{"adapter moved to a new store", func(j *spec.Job) { j.Task.Builtin.Adapters[0].URI = "file:///st3/legal/1" }, true, []string{"/st3"}},
+		{"adapter pinned", func(j *spec.Job) { j.Task.Builtin.Adapters[0].Pinned = true }, false, nil},
+		{"adapters and base", func(j *spec.Job) { j.Task.Builtin.Adapters, j.Task.Builtin.Base = nil, "file:///m/base/b2" }, true, nil},
+		{"model", func(j *spec.Job) { j.Task.Builtin.Model = "gpt-small" }, true, nil},
+		{"gpus", func(j *spec.Job) { j.Resources.GPUs = 2 }, true, nil},
+		{"health", func(j *spec.Job) { j.Task.Health = &spec.Health{TCP: &spec.TCPCheck{}} }, true, nil},
 	}
 	for _, tc := range cases {
 		a, b := base(), base()
@@ -310,9 +327,17 @@ func TestReplicaChanged(t *testing.T) {
 		if got := ReplicaChanged(a, b); got != tc.want {
 			t.Errorf("%s: ReplicaChanged = %v, want %v", tc.name, got, tc.want)
 		}
+		if got := NewReadRoots(a, b); !slices.Equal(got, tc.newRoots) {
+			t.Errorf("%s: NewReadRoots = %q, want %q", tc.name, got, tc.newRoots)
+		}
 		if a.Task.Builtin.Rules == nil || a.Task.Builtin.Adapters == nil {
 			t.Fatalf("%s: ReplicaChanged changed its argument", tc.name)
 		}
+	}
+	// An exec service reads no spec path: nothing to compare.
+	e := &spec.Job{Task: spec.Task{Driver: spec.DriverExec, Exec: &spec.ExecTask{Command: []string{"serve"}}}}
+	if got := NewReadRoots(e, e); got != nil {
+		t.Errorf("exec service: NewReadRoots = %q, want none", got)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -20,8 +21,9 @@ import (
 // job has moved past version N), POST /v1/jobs/{id}/promote lets a
 // service's rollout go on past its canaries, GET /v1/jobs/{id}/versions
 // lists every version. The leader decides which of a running service's
-// replicas the change leaves as they are (sched.ReplicaChanged); the FSM
-// rolls out the others (scheduler/state/apply_update.go).
+// replicas the change leaves as they are (sched.ReplicaChanged: a change
+// of rules, or of adapters whose local paths the replicas may already
+// read); the FSM rolls out the others (scheduler/state/apply_update.go).
 
 func (s *Server) handleUpdateJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
@@ -68,6 +70,7 @@ func (s *Server) commitUpdate(ctx context.Context, snap *state.Snapshot, j *api.
 		js.Replicas = a.Clamp(j.Spec.Replicas)
 	}
 	req := &state.UpdateJobRequest{JobID: j.ID, Spec: *js, Version: j.Version, Models: refs, Time: time.Now().UTC()}
+	var newPaths []string
 	if j.Status == api.JobRunning {
 		for _, a := range snap.AllocsByJob(nil, j.ID) {
 			if !a.Serving() {
@@ -76,6 +79,9 @@ func (s *Server) commitUpdate(ctx context.Context, snap *state.Snapshot, j *api.
 			old := snap.JobVersion(j.ID, a.JobVersion)
 			if old == nil || sched.ReplicaChanged(&old.Spec, js) {
 				req.Rollout = true
+				if old != nil {
+					newPaths = append(newPaths, sched.NewReadRoots(&old.Spec, js)...)
+				}
 			} else {
 				req.InPlace = append(req.InPlace, a.ID)
 			}
@@ -85,7 +91,9 @@ func (s *Server) commitUpdate(ctx context.Context, snap *state.Snapshot, j *api.
 	if err != nil {
 		return nil, err
 	}
-	return &api.UpdateResponse{ID: j.ID, Version: j.Version + 1, Rollout: req.Rollout, InPlace: len(req.InPlace), Index: idx}, nil
+	slices.Sort(newPaths)
+	return &api.UpdateResponse{ID: j.ID, Version: j.Version + 1, Rollout: req.Rollout, InPlace: len(req.InPlace),
+		NewPaths: slices.Compact(newPaths), Index: idx}, nil
 }
 
 // updateRefusal says why a job cannot take a spec with these fields

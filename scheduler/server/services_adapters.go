@@ -34,7 +34,11 @@ import (
 //     replica learns its allocation's new adapters from its agent
 //     (worker/agent/rules.go) within seconds and loads them in the
 //     background; a replica started later (a restart, a scale-out, a
-//     rollout) serves them from its spec.
+//     rollout) serves them from its spec;
+//   - unless the new adapter's checkpoint is a local path the running
+//     replicas' sandboxes do not open (spec.ReadRoots: they read only
+//     what their spec named when they started): then the change is a
+//     rollout, and the answer says so and names the paths (NewPaths).
 //
 // Nothing is sent to the replicas, so no secret is needed for it: this
 // works with or without a cluster key. A replica under an agent takes no
@@ -160,6 +164,7 @@ func (s *Server) commitAdapters(w http.ResponseWriter, r *http.Request, snap *st
 		return
 	}
 	out.Version, out.Changed, out.InPlace, out.Index = up.Version, true, up.InPlace, up.Index
+	out.Rollout, out.NewPaths = up.Rollout, up.NewPaths
 	writeJSON(w, http.StatusOK, out)
 }
 

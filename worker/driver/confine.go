@@ -1,9 +1,10 @@
 package driver
 
 import (
-	"net/url"
 	"path/filepath"
 	"strings"
+
+	"github.com/ark-sched/ark/scheduler/spec"
 )
 
 // A task is confined at exec by a small init: the agent's executable run a
@@ -61,9 +62,9 @@ type SandboxReport struct {
 // confinePaths works out what a task may read and write besides its work
 // directory: its program's directory (and the tree above a bin/ one, where
 // a virtualenv keeps its libraries), the local paths of a builtin task's
-// data and base models, and its job's directory in a local checkpoint store
-// (ARK_CHECKPOINT_URI) with the namespace's directory above it, where the
-// store stages its writes.
+// base, data and adapters (spec.ReadRoots), and its job's directory in a
+// local checkpoint store (ARK_CHECKPOINT_URI) with the namespace's
+// directory above it, where the store stages its writes.
 func confinePaths(cfg TaskConfig, program string) (read, write []string) {
 	if filepath.IsAbs(program) {
 		dir := filepath.Dir(program)
@@ -72,21 +73,12 @@ func confinePaths(cfg TaskConfig, program string) (read, write []string) {
 			read = append(read, filepath.Dir(dir))
 		}
 	}
-	if b := cfg.Task.Builtin; b != nil {
-		uris := append(strings.Split(b.Base, ","), b.Data)
-		for _, a := range b.Adapters {
-			uris = append(uris, a.URI)
-		}
-		for _, uri := range uris {
-			if p := localPath(uri); p != "" {
-				// A checkpoint (STORE/JOB/STEP) is read through its store.
-				read = append(read, p, filepath.Dir(filepath.Dir(p)))
-			}
-		}
-	}
+	// The rule of what a builtin task reads is the scheduler's too: it
+	// applies a change of adapters in place only within these paths.
+	read = append(read, spec.ReadRoots(cfg.Task.Builtin)...)
 	for _, kv := range cfg.Env {
 		if uri, ok := strings.CutPrefix(kv, "ARK_CHECKPOINT_URI="); ok {
-			if p := localPath(uri); p != "" {
+			if p := spec.LocalPath(uri); p != "" {
 				write = append(write, filepath.Dir(p))
 			}
 		}
@@ -97,24 +89,4 @@ func confinePaths(cfg TaskConfig, program string) (read, write []string) {
 		}
 	}
 	return read, write
-}
-
-// localPath is the absolute local path of a file:// URI or a bare path,
-// "" for anything else (s3://, a relative path, a catalog name).
-func localPath(uri string) string {
-	uri = strings.TrimSpace(uri)
-	if uri == "" {
-		return ""
-	}
-	if strings.Contains(uri, "://") {
-		u, err := url.Parse(uri)
-		if err != nil || u.Scheme != "file" || u.Host != "" && u.Host != "localhost" {
-			return ""
-		}
-		uri = u.Path
-	}
-	if !filepath.IsAbs(uri) {
-		return ""
-	}
-	return filepath.Clean(uri)
 }

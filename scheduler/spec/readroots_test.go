@@ -1,0 +1,55 @@
+package spec
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestReadRoots: the local paths a builtin task may read are its local
+// checkpoints and their stores, whatever names them (base items, data,
+// adapters); object stores and relative paths open nothing.
+func TestReadRoots(t *testing.T) {
+	cases := []struct {
+		name string
+		b    *BuiltinTask
+		want []string
+	}{
+		{"none", nil, nil},
+		{"a base", &BuiltinTask{Base: "/m/base/gpt"}, []string{"/m", "/m/base/gpt"}},
+		{"a file:// adapter of a store", &BuiltinTask{Base: "s3://b/base", Adapters: []Adapter{{Name: "a", URI: "file:///st/job/7"}}},
+			[]string{"/st", "/st/job/7"}},
+		{"localhost, dots and duplicates", &BuiltinTask{Base: "file://localhost/st/x/../job/1, /st/job/1", Data: "file:///st/job/2"},
+			[]string{"/st", "/st/job/1", "/st/job/2"}},
+		{"not local", &BuiltinTask{Base: "s3://b/base,model://gpt@1", Data: "examples/data.txt",
+			Adapters: []Adapter{{Name: "a", URI: "file://host/st/j/1"}, {Name: "b", URI: "s3://b/a/j/1"}}}, nil},
+	}
+	for _, tc := range cases {
+		if got := ReadRoots(tc.b); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: ReadRoots = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestUncovered: a path is covered by itself or a directory above it (not
+// by a sibling sharing a prefix), and of the new paths the topmost are
+// named.
+func TestUncovered(t *testing.T) {
+	cases := []struct {
+		name       string
+		have, want []string
+		new        []string
+	}{
+		{"same", []string{"/st", "/st/j/1"}, []string{"/st", "/st/j/1"}, nil},
+		{"below a root", []string{"/st"}, []string{"/st/k/2"}, nil},
+		{"the filesystem's root", []string{"/"}, []string{"/x/y"}, nil},
+		{"a sibling prefix", []string{"/st"}, []string{"/st2/k/2", "/st2"}, []string{"/st2"}},
+		{"two new stores", []string{"/a"}, []string{"/c/j/1", "/b", "/c", "/b/j/1", "/a/j"}, []string{"/b", "/c"}},
+		{"nothing held", nil, []string{"/b/j/1"}, []string{"/b/j/1"}},
+		{"nothing wanted", []string{"/a"}, nil, nil},
+	}
+	for _, tc := range cases {
+		if got := Uncovered(tc.have, tc.want); !slices.Equal(got, tc.new) {
+			t.Errorf("%s: Uncovered = %q, want %q", tc.name, got, tc.new)
+		}
+	}
+}
