@@ -184,10 +184,7 @@ func (a *simAgent) register(ctx context.Context) error {
 			if resp.Secret != "" {
 				a.cl.SetToken(resp.Secret)
 			}
-			ttl, _ := time.ParseDuration(resp.HeartbeatTTL)
-			if ttl <= 0 {
-				ttl = 10 * time.Second
-			}
+			ttl := client.HeartbeatTTL(resp.HeartbeatTTL)
 			a.idMu.Lock()
 			a.id, a.ttl = resp.ID, ttl
 			a.gen++
@@ -229,17 +226,23 @@ func (a *simAgent) run(ctx context.Context) {
 	a.mu.Unlock()
 }
 
-// heartbeatLoop is worker/agent's: a heartbeat every TTL/3.
+// heartbeatLoop is worker/agent's: a heartbeat every TTL/3 (jittered),
+// with the TTL each answer gives.
 func (a *simAgent) heartbeatLoop(ctx context.Context) {
 	for {
 		id, ttl, gen := a.identity()
-		if !sleep(ctx, ttl/3) {
+		if !sleep(ctx, client.HeartbeatPace(ttl)) {
 			return
 		}
-		_, err := a.cl.Heartbeat(ctx, id)
+		resp, err := a.cl.Heartbeat(ctx, id)
 		switch {
 		case err == nil:
 			a.f.heartbeats.Add(1)
+			a.idMu.Lock()
+			if a.gen == gen {
+				a.ttl = client.HeartbeatTTL(resp.HeartbeatTTL)
+			}
+			a.idMu.Unlock()
 		case client.IsNotFound(err):
 			a.f.notFoundHB.Add(1)
 			a.reregister(ctx, gen)

@@ -422,9 +422,9 @@ func (s *Server) handleRegisterNode(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.hb.beat(n.ID)
+	ttl, _ := s.hb.beat(n.ID)
 	writeJSON(w, http.StatusOK, api.RegisterNodeResponse{
-		ID: n.ID, HeartbeatTTL: s.cfg.HeartbeatTTL.String(), Index: idx, Secret: secret, LogsKey: s.nodeLogsKey(n.ID),
+		ID: n.ID, HeartbeatTTL: ttl.String(), Index: idx, Secret: secret, LogsKey: s.nodeLogsKey(n.ID),
 	})
 }
 
@@ -521,9 +521,9 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.hb.beat(id)
+	ttl, _ := s.hb.beat(id)
 	s.loads.put(nodeLoads(s.store.Snapshot(), id, req.Loads), time.Now())
-	writeJSON(w, http.StatusOK, api.HeartbeatResponse{HeartbeatTTL: s.cfg.HeartbeatTTL.String()})
+	writeJSON(w, http.StatusOK, api.HeartbeatResponse{HeartbeatTTL: ttl.String()})
 }
 
 func (s *Server) handleNodeAllocations(w http.ResponseWriter, r *http.Request) {

@@ -93,6 +93,11 @@ type Config struct {
 	// HeartbeatTTL is how long a node may stay silent before it is marked
 	// down. Agents heartbeat at a third of it.
 	HeartbeatTTL time.Duration
+	// MaxHeartbeatsPerSecond bounds the heartbeats the leader takes: the
+	// TTL handed to nodes grows past HeartbeatTTL to 3 x nodes / this
+	// (heartbeat.go). Zero takes DefaultMaxHeartbeatsPerSecond; negative
+	// keeps HeartbeatTTL at any size.
+	MaxHeartbeatsPerSecond float64
 	// ClusterKey, when set, wraps the namespaces' checkpoint data keys
 	// (keys.go); every server of a cluster needs the same. Nil: checkpoints
 	// are not encrypted.
@@ -113,6 +118,11 @@ const DefaultPreemptMinRuntime = 10 * time.Minute
 
 // DefaultHeartbeatTTL is the default node heartbeat TTL.
 const DefaultHeartbeatTTL = 10 * time.Second
+
+// DefaultMaxHeartbeatsPerSecond keeps the TTL at 10 s up to 1,666 nodes
+// and makes it 60 s at 10,000: a 2-core leader under submissions took
+// about 640 heartbeats a second (bench/README.md, cluster at scale).
+const DefaultMaxHeartbeatsPerSecond = 500
 
 // Server is one Ark server.
 type Server struct {
@@ -172,6 +182,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.HeartbeatTTL == 0 {
 		cfg.HeartbeatTTL = DefaultHeartbeatTTL
 	}
+	if cfg.MaxHeartbeatsPerSecond == 0 {
+		cfg.MaxHeartbeatsPerSecond = DefaultMaxHeartbeatsPerSecond
+	}
 	if cfg.CheckpointStore == "" {
 		abs, err := filepath.Abs(filepath.Join(cfg.DataDir, "checkpoints"))
 		if err != nil {
@@ -227,7 +240,7 @@ func New(cfg Config) (*Server, error) {
 		node.Close()
 		return nil, err
 	}
-	s.hb = newHeartbeats(cfg.HeartbeatTTL, s.markNodeDown, log)
+	s.hb = newHeartbeats(cfg.HeartbeatTTL, cfg.MaxHeartbeatsPerSecond, s.markNodeDown, log)
 	if err := s.registerMetrics(); err != nil {
 		s.audit.Close()
 		ln.Close()

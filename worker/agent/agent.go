@@ -266,6 +266,16 @@ func (a *Agent) identity() (id string, ttl time.Duration, gen uint64) {
 	return a.nodeID, a.ttl, a.regGen
 }
 
+// setTTL takes the TTL a heartbeat's answer gave, unless the node has
+// registered again since (gen): the registration's answer is newer.
+func (a *Agent) setTTL(gen uint64, ttl time.Duration) {
+	a.idMu.Lock()
+	defer a.idMu.Unlock()
+	if a.regGen == gen {
+		a.ttl = ttl
+	}
+}
+
 // reregister registers the node again after the servers said they do not
 // know it, unless another loop already did since gen (what the caller saw
 // when its call failed).
@@ -401,10 +411,7 @@ func (a *Agent) registered(id, secret string, resp *api.RegisterNodeResponse) er
 	if secret != "" {
 		a.client.SetToken(secret)
 	}
-	ttl, _ := time.ParseDuration(resp.HeartbeatTTL)
-	if ttl <= 0 {
-		ttl = 10 * time.Second
-	}
+	ttl := client.HeartbeatTTL(resp.HeartbeatTTL)
 	a.idMu.Lock()
 	a.nodeID, a.ttl = resp.ID, ttl
 	a.regGen++
@@ -415,12 +422,13 @@ func (a *Agent) registered(id, secret string, resp *api.RegisterNodeResponse) er
 func (a *Agent) heartbeatLoop(ctx context.Context) {
 	for {
 		id, ttl, gen := a.identity()
-		if !sleep(ctx, ttl/3) {
+		if !sleep(ctx, client.HeartbeatPace(ttl)) {
 			return
 		}
-		_, err := a.client.HeartbeatWithLoads(ctx, id, a.loads.all())
+		resp, err := a.client.HeartbeatWithLoads(ctx, id, a.loads.all())
 		switch {
 		case err == nil:
+			a.setTTL(gen, client.HeartbeatTTL(resp.HeartbeatTTL))
 		case client.IsNotFound(err):
 			a.log.Warn("servers do not know this node; registering again")
 			if err := a.reregister(ctx, gen); err != nil && ctx.Err() == nil {
