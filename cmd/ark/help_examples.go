@@ -69,6 +69,8 @@ var commandExamples = map[string]string{
   ark job adapter add serve-1a2b3c legal s3://ckpt/nlp/legal-ft --timeout 5m   # a slow store
   ark job adapter add serve-1a2b3c legal model://legal --no-wait                # return at the commit`,
 	"job adapter rm": `  ark job adapter rm serve-1a2b3c legal`,
+	"job adapter list": `  ark job adapter list serve-1a2b3c           # each replica's adapters: tier, or failed and why
+  ark job adapter list serve-1a2b3c -o json`,
 	"job history": `  ark job history echo-1a2b3c
   ark job history echo-1a2b3c -o json`,
 	"job revert": `  ark job revert echo-1a2b3c 2 --wait  # back to version 2's spec, as a new version`,

@@ -19,7 +19,7 @@ import (
 func newJobAdapterCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "adapter",
-		Short: "Add or remove a LoRA adapter of a builtin service, without a restart",
+		Short: "Add, remove or list the LoRA adapters of a builtin service, without a restart",
 		Long: `Add (add) or remove (rm) a LoRA adapter of a builtin inference service: a new version of
 its spec with task.builtin.adapters changed, checked as any update (the job's namespace must
 be allowed to read the location, as at submission) and listed in ark job history. No replica
@@ -30,7 +30,7 @@ local paths its spec named when it started (its sandbox): an adapter in a local 
 them opened rolls the replicas instead (a rolling update, as ark job update: new replicas
 start with the adapter, then the old ones stop), and add says so. add waits for the
 replicas' verdict and takes an adapter that failed to load out again (see ark job adapter
-add --help). Needs the update capability.`,
+add --help). Needs the update capability. list shows what each serving replica holds.`,
 	}
 	var (
 		pinned, noWait, keep bool
@@ -122,7 +122,7 @@ returns once the update is committed.`,
 			return printAdapterAnswer(cmd, g, ans, "removed")
 		},
 	}
-	cmd.AddCommand(add, rm)
+	cmd.AddCommand(add, rm, newJobAdapterListCmd(g))
 	return cmd
 }
 

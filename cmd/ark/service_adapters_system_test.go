@@ -172,6 +172,16 @@ func TestSystemServiceAdaptersInPlace(t *testing.T) {
 	if out, err := cli(t, s.http, "job", "adapter", "add", id, "legal", adapter); err != nil || !strings.Contains(out, "already in version 1") {
 		t.Errorf("the same add again: %v %q", err, out)
 	}
+	// list: one row per replica, each holding legal in a tier it serves from.
+	if out, err := cli(t, s.http, "job", "adapter", "list", id); err != nil || strings.Count(out, " legal ") != 2 || strings.Contains(out, "failed") || strings.Contains(out, "unknown") {
+		t.Errorf("job adapter list: %v\n%s", err, out)
+	} else {
+		for _, a := range after {
+			if !strings.Contains(out, a.ID) {
+				t.Errorf("job adapter list names no row of replica %s:\n%s", a.ID, out)
+			}
+		}
+	}
 
 	// A replica started after the add: kill one's process; its
 	// replacement serves legal from its spec.
