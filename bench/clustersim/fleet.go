@@ -56,6 +56,20 @@ type fleet struct {
 	// lastHBErr is the last heartbeat error, for the log: what failed.
 	lastHBErr     atomic.Value
 	lastPlacement atomic.Int64 // unix nanoseconds
+	// maxTTL is the longest heartbeat TTL the servers told an agent
+	// (nanoseconds): it grows with the cluster (scheduler/server
+	// heartbeat.go), and a failover's grace is two of it.
+	maxTTL atomic.Int64
+}
+
+// toldTTL records a TTL an answer gave an agent.
+func (f *fleet) toldTTL(ttl time.Duration) {
+	for {
+		cur := f.maxTTL.Load()
+		if int64(ttl) <= cur || f.maxTTL.CompareAndSwap(cur, int64(ttl)) {
+			return
+		}
+	}
 }
 
 // fleetHooks tell the job tracker what the agents see.
@@ -185,6 +199,7 @@ func (a *simAgent) register(ctx context.Context) error {
 				a.cl.SetToken(resp.Secret)
 			}
 			ttl := client.HeartbeatTTL(resp.HeartbeatTTL)
+			a.f.toldTTL(ttl)
 			a.idMu.Lock()
 			a.id, a.ttl = resp.ID, ttl
 			a.gen++
@@ -238,9 +253,11 @@ func (a *simAgent) heartbeatLoop(ctx context.Context) {
 		switch {
 		case err == nil:
 			a.f.heartbeats.Add(1)
+			ttl := client.HeartbeatTTL(resp.HeartbeatTTL)
+			a.f.toldTTL(ttl)
 			a.idMu.Lock()
 			if a.gen == gen {
-				a.ttl = client.HeartbeatTTL(resp.HeartbeatTTL)
+				a.ttl = ttl
 			}
 			a.idMu.Unlock()
 		case client.IsNotFound(err):

@@ -33,6 +33,7 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 		{"nodes (8 fake GPUs each) / registered", fmt.Sprintf("%d / %d", r.Nodes, r.NodesRegistered)},
 		{"registration of every node (s)", r.RegisterS},
 		{"heartbeats/s", r.HeartbeatsPerSec},
+		{"heartbeat TTL told (s)", r.HeartbeatTTLS},
 		{"submits/s", r.SubmitsPerSec},
 		{"placements/s", r.PlacementsPerSec},
 		{"submit to running p50 (ms, jobs submitted below 90% full; one still waiting counts to the end)", r.SubmitToRunningP50ms},

@@ -49,8 +49,11 @@ type Config struct {
 
 // Result is what `ark bench cluster` reports.
 type Result struct {
-	Nodes                     int     `json:"nodes"`
-	HeartbeatsPerSec          float64 `json:"heartbeats_per_sec"`
+	Nodes            int     `json:"nodes"`
+	HeartbeatsPerSec float64 `json:"heartbeats_per_sec"`
+	// HeartbeatTTLS is the longest TTL the servers told a node: it grows
+	// with the cluster (--max-heartbeats-per-second).
+	HeartbeatTTLS             float64 `json:"heartbeat_ttl_s"`
 	SubmitsPerSec             float64 `json:"submits_per_sec"`
 	PlacementsPerSec          float64 `json:"placements_per_sec"`
 	SubmitToRunningP50ms      float64 `json:"submit_to_running_ms_p50"`
@@ -187,6 +190,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	end := time.Now()
 	hb, _ := mon.stopCounting(fl)
 	res.HeartbeatsPerSec = round1(float64(hb) / end.Sub(st.start).Seconds())
+	res.HeartbeatTTLS = time.Duration(fl.maxTTL.Load()).Seconds()
 	res.HeartbeatErrors = fl.heartbeatErrs.Load()
 	if e, ok := fl.lastHBErr.Load().(string); ok {
 		fmt.Fprintf(cfg.Log, "  last heartbeat error: %s\n", e)
@@ -401,7 +405,7 @@ func runStream(ctx context.Context, cfg Config, c *raftbench.Cluster, cl, slow *
 			}
 			// A node the failover cost is marked down one TTL (plus the
 			// new leader's grace TTL) after the election; look after that.
-			time.Sleep(25 * time.Second)
+			time.Sleep(max(25*time.Second, 2*time.Duration(fl.maxTTL.Load())+5*time.Second))
 			if st.downAfterFailover, err = nodesMarkedDown(ctx, slow); err != nil {
 				fmt.Fprintf(cfg.Log, "  listing nodes after the failover: %v\n", err)
 			}
