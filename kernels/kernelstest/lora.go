@@ -44,6 +44,9 @@ func testGatherLoRA(e *env) {
 		// Several blocks along both of CUDA's other grid axes (rank groups
 		// of 8, column blocks of 256), neither filled: a decode batch of 64.
 		{Rows: 64, In: 160, Out: 600, Rank: 20, Slots: 9},
+		// Widths of whole 16-lane vectors and a rank of four-row groups
+		// plus a remainder (the CPU's fused AVX-512 row, then its tail).
+		{Rows: 33, In: 128, Out: 512, Rank: 6, Slots: 4},
 	} {
 		x, a, bt := e.randn(p.Rows*p.In), e.randn(p.Slots*p.Rank*p.In), e.randn(p.Slots*p.Rank*p.Out)
 		y0, scales := e.randn(p.Rows*p.Out), e.randn(p.Slots)
