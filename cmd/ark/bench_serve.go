@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -55,6 +57,9 @@ func newBenchServeCmd() *cobra.Command {
 		promptBytes, outputTokens   int
 		rate                        float64
 		asJSON                      bool
+		profileDir                  string
+		seed                        uint64
+		repeat                      int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -74,7 +79,7 @@ the cold-adapter ratio: median TTFT with twice as many adapters in use as
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log, end := benchProgress(cmd, asJSON)
-			res, err := benchServe(ctx, log, base, model, adapterCounts, concurrency, slots, threads, rank, reqPC, promptBytes, outputTokens, rate)
+			res, err := benchServe(ctx, log, base, model, adapterCounts, concurrency, slots, threads, rank, reqPC, promptBytes, outputTokens, rate, seed, repeat, profileDir)
 			end()
 			if err != nil {
 				return err
@@ -99,15 +104,33 @@ the cold-adapter ratio: median TTFT with twice as many adapters in use as
 	f.IntVar(&outputTokens, "output-tokens", 64, "output tokens per request")
 	f.Float64Var(&rate, "rate", 0, "Poisson arrivals at this many requests/s, the row's concurrency capping those in flight (0: closed loop)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of Markdown")
+	f.IntVar(&repeat, "repeat", 3, "rounds of the whole grid of rows; each row reports its median round (a shared machine's bursts land on one round)")
+	f.Uint64Var(&seed, "seed", 0, "seed of the requests' prompts and models (each row draws from it and its own numbers; 0 is the recorded tables' draw)")
+	f.StringVar(&profileDir, "profile-dir", "", "write CPU profiles of the whole run here: server.pprof (the ark task serve process) and load.pprof (this process: the load generator)")
 	return cmd
 }
 
-func benchServe(ctx context.Context, log io.Writer, base, model string, counts, conc []int, slots, threads, rank, reqPC, promptBytes, outputTokens int, rate float64) (*serveBenchResult, error) {
+func benchServe(ctx context.Context, log io.Writer, base, model string, counts, conc []int, slots, threads, rank, reqPC, promptBytes, outputTokens int, rate float64, seed uint64, repeat int, profileDir string) (*serveBenchResult, error) {
+	if repeat < 1 {
+		return nil, usagef("--repeat must be >= 1")
+	}
 	dir, err := os.MkdirTemp("", "ark-bench-serve-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
+	var serverProfile string
+	if profileDir != "" {
+		if err := os.MkdirAll(profileDir, 0o755); err != nil {
+			return nil, usageError{fmt.Errorf("--profile-dir: %w", err)}
+		}
+		serverProfile = filepath.Join(profileDir, "server.pprof")
+		end, err := startCPUProfile(filepath.Join(profileDir, "load.pprof"))
+		if err != nil {
+			return nil, err
+		}
+		defer end()
+	}
 	if model != "" {
 		if base, err = writeBenchBase(ctx, dir, model); err != nil {
 			return nil, err
@@ -128,7 +151,7 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 	if err != nil {
 		return nil, err
 	}
-	url, stop, err := startBenchServer(ctx, log, dir, base, names, slots, threads, rank)
+	url, stop, err := startBenchServer(ctx, log, dir, base, names, slots, threads, rank, serverProfile)
 	if err != nil {
 		return nil, err
 	}
@@ -136,34 +159,46 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 	res := &serveBenchResult{Env: map[string]string{
 		"cpu": cpuModel(), "cores": strconv.Itoa(runtime.NumCPU()), "go": runtime.Version(), "base": base,
 		"server": fmt.Sprintf("ark task serve, %d thread(s), %d adapter slots, %d adapters of rank %d registered", threads, slots, nAdapters, rank),
-		"load":   fmt.Sprintf("closed loop, %d requests per client, prompt %d bytes, %d output tokens, temperature 0", reqPC, promptBytes, outputTokens),
+		"load":   fmt.Sprintf("closed loop, %d requests per client, prompt %d bytes, %d output tokens, temperature 0, seed %d; each row the median of %d interleaved rounds", reqPC, promptBytes, outputTokens, seed, repeat),
 	}}
 	if rate > 0 {
-		res.Env["load"] = fmt.Sprintf("Poisson arrivals at %g req/s, at most the row's concurrency in flight, %d requests per unit of concurrency, prompt %d bytes, %d output tokens, temperature 0", rate, reqPC, promptBytes, outputTokens)
+		res.Env["load"] = fmt.Sprintf("Poisson arrivals at %g req/s, at most the row's concurrency in flight, %d requests per unit of concurrency, prompt %d bytes, %d output tokens, temperature 0, seed %d; each row the median of %d interleaved rounds", rate, reqPC, promptBytes, outputTokens, seed, repeat)
 	}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		res.Env["loadavg"] = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
-	run := func(models []string, c int, seed uint64) (serve.LoadResult, error) {
+	run := func(models []string, c int, rowSeed uint64) (serve.LoadResult, error) {
 		return serve.RunLoad(ctx, serve.LoadConfig{URL: url, Models: models, Concurrency: c, Requests: reqPC * c,
-			PromptBytes: promptBytes, OutputTokens: outputTokens, Seed: seed, Rate: rate})
+			PromptBytes: promptBytes, OutputTokens: outputTokens, Seed: seed*1_000_003 + rowSeed, Rate: rate})
 	}
 	// Warm the server's buffers for every batch size first.
 	if _, err := run(append([]string{"base"}, names[:min(len(names), 32)]...), 32, 99); err != nil {
 		return nil, err
 	}
-	for _, a := range counts {
-		models := []string{"base"}
-		if a > 0 {
-			models = names[:a]
-		}
-		for _, c := range conc {
-			r, err := run(models, c, uint64(1000*a+c))
-			if err != nil {
-				return nil, err
+	// Each row runs repeat times, the whole grid once per round, so a
+	// neighbour's burst on a shared machine lands on one round of every
+	// row rather than on all of one row (rows last a fraction of a second
+	// at gpt-tiny's speed); a row reports its median round.
+	runs := make([][]serve.LoadResult, len(counts)*len(conc))
+	for round := range repeat {
+		for i, a := range counts {
+			models := []string{"base"}
+			if a > 0 {
+				models = names[:a]
 			}
-			res.Rows = append(res.Rows, serveBenchRow{Adapters: a, LoadResult: r})
-			fmt.Fprintf(log, "adapters %d concurrency %d: %.0f output tok/s, ttft p50 %.1f ms, failed %d\n", a, c, r.OutputThroughput, r.TTFTMsP50, r.Failed)
+			for j, c := range conc {
+				r, err := run(models, c, uint64(1000*a+c))
+				if err != nil {
+					return nil, err
+				}
+				runs[i*len(conc)+j] = append(runs[i*len(conc)+j], r)
+				fmt.Fprintf(log, "round %d, adapters %d concurrency %d: %.0f output tok/s, ttft p50 %.1f ms, failed %d\n", round+1, a, c, r.OutputThroughput, r.TTFTMsP50, r.Failed)
+			}
+		}
+	}
+	for i, a := range counts {
+		for j := range conc {
+			res.Rows = append(res.Rows, serveBenchRow{Adapters: a, LoadResult: medianRun(runs[i*len(conc)+j])})
 		}
 	}
 	if res.Rules, err = measureRules(ctx, url, func(seed uint64) (serve.LoadResult, error) {
@@ -185,6 +220,22 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 		res.ColdAdapterTTFTRatio = res.Cold.TTFTMsP50 / res.Warm.TTFTMsP50
 	}
 	return res, nil
+}
+
+// medianRun is the run of median output throughput (the lower middle of
+// an even count), with the failures of every run.
+func medianRun(rs []serve.LoadResult) serve.LoadResult {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b serve.LoadResult) int { return cmp.Compare(a.OutputThroughput, b.OutputThroughput) })
+	m := s[(len(s)-1)/2]
+	m.Failed = 0
+	for _, r := range rs {
+		m.Failed += r.Failed
+		if m.FirstError == "" {
+			m.FirstError = r.FirstError
+		}
+	}
+	return m
 }
 
 // writeBenchBase writes a base of the builtin model into dir's store (job
@@ -254,7 +305,7 @@ func writeBenchAdapters(ctx context.Context, dir, base string, n, rank int) ([]s
 
 // startBenchServer runs `ark task serve` as its own process with every
 // adapter, and waits until all of them are in host memory.
-func startBenchServer(ctx context.Context, log io.Writer, dir, base string, names []string, slots, threads, rank int) (string, func(), error) {
+func startBenchServer(ctx context.Context, log io.Writer, dir, base string, names []string, slots, threads, rank int, profile string) (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
@@ -270,6 +321,9 @@ func startBenchServer(ctx context.Context, log io.Writer, dir, base string, name
 		"--host-adapters", strconv.Itoa(len(names)), "--max-queue", "1024", "--max-batch", "32"}
 	for _, n := range names {
 		args = append(args, "--adapter", n+"=file://"+dir+"/"+n)
+	}
+	if profile != "" {
+		args = append(args, "--cpuprofile", profile)
 	}
 	srv := exec.Command(self, args...)
 	srv.Stdout, srv.Stderr = io.Discard, log

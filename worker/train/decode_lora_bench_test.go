@@ -9,11 +9,19 @@ import (
 
 // BenchmarkDecodeStepAdapters is one decode step of 32 rows of gpt-tiny
 // (one thread) with no adapter, every row on one adapter, and every row on
-// its own (32 of rank 8): the cost of serving 1+N in one batch.
+// its own (32 of rank 8): the cost of serving 1+N in one batch; and a step
+// of one row, the base alone (what continuous batching is measured
+// against: batch=1's tok/s against adapters=0's).
 //
 //	go test ./worker/train -run '^$' -bench DecodeStepAdapters
 func BenchmarkDecodeStepAdapters(b *testing.B) {
-	cfg, err := Preset("gpt-tiny")
+	for _, model := range []string{"gpt-tiny", "gpt-small"} {
+		b.Run(model, func(b *testing.B) { benchDecodeStep(b, model) })
+	}
+}
+
+func benchDecodeStep(b *testing.B, model string) {
+	cfg, err := Preset(model)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -26,10 +34,10 @@ func BenchmarkDecodeStepAdapters(b *testing.B) {
 	if err := m.Init(1); err != nil {
 		b.Fatal(err)
 	}
-	const B = 32
 	lc := LoRAConfig{Rank: 8}.WithDefaults()
-	for _, distinct := range []int{0, 1, B} {
-		b.Run(fmt.Sprintf("adapters=%d", distinct), func(b *testing.B) {
+	for _, run := range []struct{ B, distinct int }{{1, 0}, {32, 0}, {32, 1}, {32, 32}} {
+		B, distinct := run.B, run.distinct
+		b.Run(fmt.Sprintf("batch=%d/adapters=%d", B, distinct), func(b *testing.B) {
 			dec := m.NewDecoder()
 			if err := dec.SetAdapterSlots(B, 8); err != nil {
 				b.Fatal(err)
