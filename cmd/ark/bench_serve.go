@@ -33,6 +33,11 @@ func init() { benchCommands = append(benchCommands, newBenchServeCmd) }
 type serveBenchRow struct {
 	Adapters int `json:"adapters"`
 	serve.LoadResult
+	// ServerCPUUsPerToken is the CPU time the server process spent per
+	// output token (median of the rounds; 0 where /proc cannot say): what
+	// a token costs, which a shared machine's load moves far less than
+	// the rates (bench_serve_cpu.go).
+	ServerCPUUsPerToken float64 `json:"server_cpu_us_per_token"`
 }
 
 type serveBenchResult struct {
@@ -151,7 +156,7 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 	if err != nil {
 		return nil, err
 	}
-	url, stop, err := startBenchServer(ctx, log, dir, base, names, slots, threads, rank, serverProfile)
+	url, pid, stop, err := startBenchServer(ctx, log, dir, base, names, slots, threads, rank, serverProfile)
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +185,7 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 	// row rather than on all of one row (rows last a fraction of a second
 	// at gpt-tiny's speed); a row reports its median round.
 	runs := make([][]serve.LoadResult, len(counts)*len(conc))
+	cpus := make([][]float64, len(counts)*len(conc))
 	for round := range repeat {
 		for i, a := range counts {
 			models := []string{"base"}
@@ -187,18 +193,25 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 				models = names[:a]
 			}
 			for j, c := range conc {
+				c0, ok0 := procThreadsCPU(pid)
 				r, err := run(models, c, uint64(1000*a+c))
 				if err != nil {
 					return nil, err
 				}
-				runs[i*len(conc)+j] = append(runs[i*len(conc)+j], r)
+				c1, ok1 := procThreadsCPU(pid)
+				k := i*len(conc) + j
+				runs[k] = append(runs[k], r)
+				if tok := r.OutputThroughput * r.DurationSec; ok0 && ok1 && tok > 0 {
+					cpus[k] = append(cpus[k], float64((c1-c0).Nanoseconds())/1e3/tok)
+				}
 				fmt.Fprintf(log, "round %d, adapters %d concurrency %d: %.0f output tok/s, ttft p50 %.1f ms, failed %d\n", round+1, a, c, r.OutputThroughput, r.TTFTMsP50, r.Failed)
 			}
 		}
 	}
 	for i, a := range counts {
 		for j := range conc {
-			res.Rows = append(res.Rows, serveBenchRow{Adapters: a, LoadResult: medianRun(runs[i*len(conc)+j])})
+			k := i*len(conc) + j
+			res.Rows = append(res.Rows, serveBenchRow{Adapters: a, LoadResult: medianRun(runs[k]), ServerCPUUsPerToken: median(cpus[k])})
 		}
 	}
 	if res.Rules, err = measureRules(ctx, url, func(seed uint64) (serve.LoadResult, error) {
@@ -236,6 +249,16 @@ func medianRun(rs []serve.LoadResult) serve.LoadResult {
 		}
 	}
 	return m
+}
+
+// median is the lower middle of xs, 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[(len(s)-1)/2]
 }
 
 // writeBenchBase writes a base of the builtin model into dir's store (job
@@ -305,16 +328,16 @@ func writeBenchAdapters(ctx context.Context, dir, base string, n, rank int) ([]s
 
 // startBenchServer runs `ark task serve` as its own process with every
 // adapter, and waits until all of them are in host memory.
-func startBenchServer(ctx context.Context, log io.Writer, dir, base string, names []string, slots, threads, rank int, profile string) (string, func(), error) {
+func startBenchServer(ctx context.Context, log io.Writer, dir, base string, names []string, slots, threads, rank int, profile string) (string, int, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
 	self, err := os.Executable()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	args := []string{"task", "serve", "--base", base, "--served-model-name", "base", "--listen", addr,
 		"--threads", strconv.Itoa(threads), "--adapter-slots", strconv.Itoa(slots), "--max-lora-rank", strconv.Itoa(rank),
@@ -328,7 +351,7 @@ func startBenchServer(ctx context.Context, log io.Writer, dir, base string, name
 	srv := exec.Command(self, args...)
 	srv.Stdout, srv.Stderr = io.Discard, log
 	if err := srv.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	stop := func() {
 		_ = srv.Process.Signal(syscall.SIGTERM)
@@ -348,7 +371,7 @@ func startBenchServer(ctx context.Context, log io.Writer, dir, base string, name
 					if a.Tier == serve.TierFailed {
 						resp.Body.Close()
 						stop()
-						return "", nil, fmt.Errorf("adapter %s: %s", a.Name, a.Error)
+						return "", 0, nil, fmt.Errorf("adapter %s: %s", a.Name, a.Error)
 					}
 					ready = ready && a.Tier != serve.TierLoading && a.Tier != serve.TierStore
 				}
@@ -356,11 +379,11 @@ func startBenchServer(ctx context.Context, log io.Writer, dir, base string, name
 			resp.Body.Close()
 		}
 		if ready {
-			return url, stop, nil
+			return url, srv.Process.Pid, stop, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			stop()
-			return "", nil, fmt.Errorf("the server at %s did not load its adapters within 60s", url)
+			return "", 0, nil, fmt.Errorf("the server at %s did not load its adapters within 60s", url)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -386,22 +409,31 @@ func writeServeBench(w io.Writer, r *serveBenchResult, slots int) {
 		fmt.Fprintf(w, "- %s: %s\n", k, r.Env[k])
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| adapters | concurrency | req/s | output tok/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | failed |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-	tput := map[[2]int]float64{}
+	fmt.Fprintln(w, "| adapters | concurrency | req/s | output tok/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | server CPU us/token | failed |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	tput, cpu := map[[2]int]float64{}, map[[2]int]float64{}
 	failed := 0
 	for _, row := range r.Rows {
-		fmt.Fprintf(w, "| %d | %d | %.2f | %.0f | %.1f | %.1f | %.2f | %.2f | %d |\n", row.Adapters, row.Concurrency, row.RequestThroughput,
-			row.OutputThroughput, row.TTFTMsP50, row.TTFTMsP99, row.TPOTMsP50, row.TPOTMsP99, row.Failed)
+		fmt.Fprintf(w, "| %d | %d | %.2f | %.0f | %.1f | %.1f | %.2f | %.2f | %.1f | %d |\n", row.Adapters, row.Concurrency, row.RequestThroughput,
+			row.OutputThroughput, row.TTFTMsP50, row.TTFTMsP99, row.TPOTMsP50, row.TPOTMsP99, row.ServerCPUUsPerToken, row.Failed)
 		tput[[2]int{row.Adapters, row.Concurrency}] = row.OutputThroughput
+		cpu[[2]int{row.Adapters, row.Concurrency}] = row.ServerCPUUsPerToken
 		failed += row.Failed
 	}
 	fmt.Fprintln(w)
 	if a, b := tput[[2]int{0, 32}], tput[[2]int{0, 1}]; a > 0 && b > 0 {
-		fmt.Fprintf(w, "- batching: output throughput at concurrency 32 is %.1fx concurrency 1, base only (target >= 6x)\n", a/b)
+		fmt.Fprintf(w, "- batching: output throughput at concurrency 32 is %.1fx concurrency 1, base only (target >= 6x)", a/b)
+		if ca, cb := cpu[[2]int{0, 32}], cpu[[2]int{0, 1}]; ca > 0 && cb > 0 {
+			fmt.Fprintf(w, "; a token costs the server %.1fx less CPU", cb/ca)
+		}
+		fmt.Fprintln(w)
 	}
 	if a, b := tput[[2]int{100, 32}], tput[[2]int{0, 32}]; a > 0 && b > 0 {
-		fmt.Fprintf(w, "- 1+N: 100 adapters mixed uniformly reach %.2fx the base-only output throughput at concurrency 32 (target >= 0.85x)\n", a/b)
+		fmt.Fprintf(w, "- 1+N: 100 adapters mixed uniformly reach %.2fx the base-only output throughput at concurrency 32 (target >= 0.85x)", a/b)
+		if ca, cb := cpu[[2]int{100, 32}], cpu[[2]int{0, 32}]; ca > 0 && cb > 0 {
+			fmt.Fprintf(w, "; %.2fx by the server's CPU per token", cb/ca)
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "- cold adapters: median TTFT with %d adapters in use over %d slots is %.2fx the median with %d (all in slots; target <= 2x)\n",
 		2*slots, slots, r.ColdAdapterTTFTRatio, slots/2)
