@@ -38,6 +38,10 @@ type serveBenchRow struct {
 	// a token costs, which a shared machine's load moves far less than
 	// the rates (bench_serve_cpu.go).
 	ServerCPUUsPerToken float64 `json:"server_cpu_us_per_token"`
+	// MeanBatch is the rows a decode step carried on average (median of
+	// the rounds): how much of the concurrency batching turned into
+	// shared steps.
+	MeanBatch float64 `json:"mean_batch"`
 }
 
 type serveBenchResult struct {
@@ -77,9 +81,12 @@ streamed /v1/completions request (--prompt-bytes prompt, --output-tokens at
 temperature 0, models drawn uniformly and seeded) when the last ends, or,
 with --rate, Poisson arrivals with the row's concurrency as the cap. Per row
 (adapters in use x concurrency) it prints vLLM's serving benchmark figures:
-request and output throughput, TTFT and TPOT p50/p99, failed requests. Then
-the cold-adapter ratio: median TTFT with twice as many adapters in use as
---adapter-slots over the median with all of them in slots.`,
+request and output throughput, TTFT and TPOT p50/p99, failed requests, and
+the server process's CPU time per output token (which a shared machine's load
+moves far less than the rates). The grid runs --repeat times, interleaved, and
+each row reports its median round. Then the cold-adapter ratio: median TTFT
+with twice as many adapters in use as --adapter-slots over the median with all
+of them in slots.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -186,6 +193,7 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 	// at gpt-tiny's speed); a row reports its median round.
 	runs := make([][]serve.LoadResult, len(counts)*len(conc))
 	cpus := make([][]float64, len(counts)*len(conc))
+	batches := make([][]float64, len(counts)*len(conc))
 	for round := range repeat {
 		for i, a := range counts {
 			models := []string{"base"}
@@ -193,13 +201,18 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 				models = names[:a]
 			}
 			for j, c := range conc {
+				s0, t0, okd0 := decodeCounts(url)
 				c0, ok0 := procThreadsCPU(pid)
 				r, err := run(models, c, uint64(1000*a+c))
 				if err != nil {
 					return nil, err
 				}
 				c1, ok1 := procThreadsCPU(pid)
+				s1, t1, okd1 := decodeCounts(url)
 				k := i*len(conc) + j
+				if okd0 && okd1 && s1 > s0 {
+					batches[k] = append(batches[k], float64(t1-t0)/float64(s1-s0))
+				}
 				runs[k] = append(runs[k], r)
 				if tok := r.OutputThroughput * r.DurationSec; ok0 && ok1 && tok > 0 {
 					cpus[k] = append(cpus[k], float64((c1-c0).Nanoseconds())/1e3/tok)
@@ -211,7 +224,7 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 	for i, a := range counts {
 		for j := range conc {
 			k := i*len(conc) + j
-			res.Rows = append(res.Rows, serveBenchRow{Adapters: a, LoadResult: medianRun(runs[k]), ServerCPUUsPerToken: median(cpus[k])})
+			res.Rows = append(res.Rows, serveBenchRow{Adapters: a, LoadResult: medianRun(runs[k]), ServerCPUUsPerToken: median(cpus[k]), MeanBatch: median(batches[k])})
 		}
 	}
 	if res.Rules, err = measureRules(ctx, url, func(seed uint64) (serve.LoadResult, error) {
@@ -409,13 +422,13 @@ func writeServeBench(w io.Writer, r *serveBenchResult, slots int) {
 		fmt.Fprintf(w, "- %s: %s\n", k, r.Env[k])
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| adapters | concurrency | req/s | output tok/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | server CPU us/token | failed |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| adapters | concurrency | req/s | output tok/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | server CPU us/token | mean batch | failed |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	tput, cpu := map[[2]int]float64{}, map[[2]int]float64{}
 	failed := 0
 	for _, row := range r.Rows {
-		fmt.Fprintf(w, "| %d | %d | %.2f | %.0f | %.1f | %.1f | %.2f | %.2f | %.1f | %d |\n", row.Adapters, row.Concurrency, row.RequestThroughput,
-			row.OutputThroughput, row.TTFTMsP50, row.TTFTMsP99, row.TPOTMsP50, row.TPOTMsP99, row.ServerCPUUsPerToken, row.Failed)
+		fmt.Fprintf(w, "| %d | %d | %.2f | %.0f | %.1f | %.1f | %.2f | %.2f | %.1f | %.1f | %d |\n", row.Adapters, row.Concurrency, row.RequestThroughput,
+			row.OutputThroughput, row.TTFTMsP50, row.TTFTMsP99, row.TPOTMsP50, row.TPOTMsP99, row.ServerCPUUsPerToken, row.MeanBatch, row.Failed)
 		tput[[2]int{row.Adapters, row.Concurrency}] = row.OutputThroughput
 		cpu[[2]int{row.Adapters, row.Concurrency}] = row.ServerCPUUsPerToken
 		failed += row.Failed

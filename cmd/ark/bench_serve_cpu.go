@@ -1,11 +1,15 @@
 package main
 
 import (
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ark-sched/ark/worker/serve"
 )
 
 // On the shared machines these benchmarks run on, a row's tokens/s moves
@@ -39,4 +43,19 @@ func procThreadsCPU(pid int) (time.Duration, bool) {
 		sum += time.Duration(ns)
 	}
 	return sum, true
+}
+
+// decodeCounts reads the server's decode steps and the tokens they made
+// (GET /v1/health): their ratio over a row is its mean batch.
+func decodeCounts(url string) (steps, tokens uint64, ok bool) {
+	resp, err := http.Get(url + "/v1/health")
+	if err != nil {
+		return 0, 0, false
+	}
+	defer resp.Body.Close()
+	var h serve.Health
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&h) != nil {
+		return 0, 0, false
+	}
+	return h.DecodeSteps, h.DecodeTokens, true
 }

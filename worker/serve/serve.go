@@ -55,6 +55,12 @@ type Health struct {
 	Waiting   int     `json:"waiting"`
 	Requests  uint64  `json:"requests"`
 	TTFTP90Ms float64 `json:"ttftP90Ms"`
+	// DecodeSteps and DecodeTokens count the engine's decode steps and
+	// the tokens they produced (first tokens, which prefills produce,
+	// not included): their ratio is the mean batch, what continuous
+	// batching achieved (ark bench serve reports it per row).
+	DecodeSteps  uint64 `json:"decodeSteps"`
+	DecodeTokens uint64 `json:"decodeTokens"`
 	// Metrics are the replica's figures, which its agent exports on its
 	// /metrics (docs/metrics.md).
 	Metrics *api.TaskMetrics `json:"metrics,omitempty"`
@@ -223,6 +229,7 @@ func (s *Server) Handler() http.Handler {
 		h := s.health
 		st := s.eng.Stats()
 		h.Running, h.Waiting, h.Requests, h.TTFTP90Ms = st.Running, st.Queued, st.Admitted+st.Rejected, st.TTFTP90Ms
+		h.DecodeSteps, h.DecodeTokens = st.Steps, st.StepTokens
 		h.Metrics = s.Metrics()
 		reply(w, http.StatusOK, h)
 	})
