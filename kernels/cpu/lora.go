@@ -65,8 +65,16 @@ func (j *loraJob) run(w, lo, hi int) {
 		if s < 0 {
 			continue
 		}
+		r := p.Rank
+		if p.Ranks != nil { // the slot's rows past its own rank are zero
+			r = int(p.Ranks[s])
+		}
+		if r == 0 {
+			continue
+		}
+		a, bt := s*p.Rank*p.In, s*p.Rank*p.Out
 		loraRow(j.y[i*p.Out:(i+1)*p.Out], j.x[i*p.In:(i+1)*p.In],
-			j.a[s*p.Rank*p.In:(s+1)*p.Rank*p.In], j.bt[s*p.Rank*p.Out:(s+1)*p.Rank*p.Out], u, j.scales[s])
+			j.a[a:a+r*p.In], j.bt[bt:bt+r*p.Out], u[:r], j.scales[s])
 	}
 }
 

@@ -50,8 +50,10 @@
 // to change what the replica serves.
 // What 1+N and batching cost is measured by ark bench serve (bench/README.md,
 // "Serving"): each row's adapter update is one fused AVX-512 call per row
-// in the CPU kernels (kernels/cpu GatherLoRA), a few percent of a decode
-// step.
+// in the CPU kernels (kernels/cpu GatherLoRA), reading its slot's factors
+// only up to the adapter's own rank (a rank-8 adapter in the default
+// rank-16 slots reads half); with every row on its own adapter, those
+// reads, not the flops, are what 1+N costs.
 // client.go holds the client's side: the wire types and ReadStream, the
 // reader of a streamed answer (ark infer --stream).
 // GET /v1/models lists adapters with the base as parent and their

@@ -35,11 +35,13 @@ func benchDecodeStep(b *testing.B, model string) {
 		b.Fatal(err)
 	}
 	lc := LoRAConfig{Rank: 8}.WithDefaults()
-	for _, run := range []struct{ B, distinct int }{{1, 0}, {32, 0}, {32, 1}, {32, 32}} {
+	// slotRank 16 is ark task serve's default --max-lora-rank holding
+	// these rank-8 adapters.
+	for _, run := range []struct{ B, distinct, slotRank int }{{1, 0, 8}, {32, 0, 8}, {32, 1, 8}, {32, 32, 8}, {32, 32, 16}} {
 		B, distinct := run.B, run.distinct
-		b.Run(fmt.Sprintf("batch=%d/adapters=%d", B, distinct), func(b *testing.B) {
+		b.Run(fmt.Sprintf("batch=%d/adapters=%d/slot-rank=%d", B, distinct, run.slotRank), func(b *testing.B) {
 			dec := m.NewDecoder()
-			if err := dec.SetAdapterSlots(B, 8); err != nil {
+			if err := dec.SetAdapterSlots(B, run.slotRank); err != nil {
 				b.Fatal(err)
 			}
 			for s := range B {
