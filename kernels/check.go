@@ -192,6 +192,16 @@ func CheckGatherLoRA(y, x, a, bt, slots, scales Buffer, p LoRAArgs) error {
 	if err := positive("gather lora", p.Rows, p.In, p.Out, p.Rank, p.Slots); err != nil {
 		return err
 	}
+	if p.Ranks != nil {
+		if len(p.Ranks) != p.Slots {
+			return fmt.Errorf("gather lora: %d slot ranks for %d slots: %w", len(p.Ranks), p.Slots, ErrShape)
+		}
+		for s, r := range p.Ranks {
+			if r < 0 || int(r) > p.Rank {
+				return fmt.Errorf("gather lora: slot %d has rank %d, outside 0..%d: %w", s, r, p.Rank, ErrArgument)
+			}
+		}
+	}
 	return all(want("gather lora y", y, Float32, p.Rows*p.Out), want("gather lora x", x, Float32, p.Rows*p.In),
 		want("gather lora a", a, Float32, p.Slots*p.Rank*p.In), want("gather lora bt", bt, Float32, p.Slots*p.Rank*p.Out),
 		want("gather lora slots", slots, Int32, p.Rows), want("gather lora scales", scales, Float32, p.Slots))

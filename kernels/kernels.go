@@ -243,6 +243,12 @@ type Describer interface {
 // padded with zero rows).
 type LoRAArgs struct {
 	Rows, In, Out, Rank, Slots int
+	// Ranks, when set (Slots long, each 0..Rank), is each slot's own
+	// rank: its rows past it are zero, so a backend may skip them (the
+	// CPU does: a rank-8 adapter in slots of rank 16 reads and multiplies
+	// half the factors); nil means every slot uses Rank. The result is
+	// the same either way.
+	Ranks []int32
 }
 
 // GatheredLoRA is implemented by devices with a batched multi-adapter

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +33,15 @@ func init() { benchCommands = append(benchCommands, newBenchServeCmd) }
 type serveBenchRow struct {
 	Adapters int `json:"adapters"`
 	serve.LoadResult
+	// ServerCPUUsPerToken is the CPU time the server process spent per
+	// output token (median of the rounds; 0 where /proc cannot say): what
+	// a token costs, which a shared machine's load moves far less than
+	// the rates (bench_serve_cpu.go).
+	ServerCPUUsPerToken float64 `json:"server_cpu_us_per_token"`
+	// MeanBatch is the rows a decode step carried on average (median of
+	// the rounds): how much of the concurrency batching turned into
+	// shared steps.
+	MeanBatch float64 `json:"mean_batch"`
 }
 
 type serveBenchResult struct {
@@ -55,6 +66,9 @@ func newBenchServeCmd() *cobra.Command {
 		promptBytes, outputTokens   int
 		rate                        float64
 		asJSON                      bool
+		profileDir                  string
+		seed                        uint64
+		repeat                      int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -67,14 +81,17 @@ streamed /v1/completions request (--prompt-bytes prompt, --output-tokens at
 temperature 0, models drawn uniformly and seeded) when the last ends, or,
 with --rate, Poisson arrivals with the row's concurrency as the cap. Per row
 (adapters in use x concurrency) it prints vLLM's serving benchmark figures:
-request and output throughput, TTFT and TPOT p50/p99, failed requests. Then
-the cold-adapter ratio: median TTFT with twice as many adapters in use as
---adapter-slots over the median with all of them in slots.`,
+request and output throughput, TTFT and TPOT p50/p99, failed requests, and
+the server process's CPU time per output token (which a shared machine's load
+moves far less than the rates). The grid runs --repeat times, interleaved, and
+each row reports its median round. Then the cold-adapter ratio: median TTFT
+with twice as many adapters in use as --adapter-slots over the median with all
+of them in slots.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log, end := benchProgress(cmd, asJSON)
-			res, err := benchServe(ctx, log, base, model, adapterCounts, concurrency, slots, threads, rank, reqPC, promptBytes, outputTokens, rate)
+			res, err := benchServe(ctx, log, base, model, adapterCounts, concurrency, slots, threads, rank, reqPC, promptBytes, outputTokens, rate, seed, repeat, profileDir)
 			end()
 			if err != nil {
 				return err
@@ -99,15 +116,33 @@ the cold-adapter ratio: median TTFT with twice as many adapters in use as
 	f.IntVar(&outputTokens, "output-tokens", 64, "output tokens per request")
 	f.Float64Var(&rate, "rate", 0, "Poisson arrivals at this many requests/s, the row's concurrency capping those in flight (0: closed loop)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of Markdown")
+	f.IntVar(&repeat, "repeat", 3, "rounds of the whole grid of rows; each row reports its median round (a shared machine's bursts land on one round)")
+	f.Uint64Var(&seed, "seed", 0, "seed of the requests' prompts and models (each row draws from it and its own numbers; 0 is the recorded tables' draw)")
+	f.StringVar(&profileDir, "profile-dir", "", "write CPU profiles of the whole run here: server.pprof (the ark task serve process) and load.pprof (this process: the load generator)")
 	return cmd
 }
 
-func benchServe(ctx context.Context, log io.Writer, base, model string, counts, conc []int, slots, threads, rank, reqPC, promptBytes, outputTokens int, rate float64) (*serveBenchResult, error) {
+func benchServe(ctx context.Context, log io.Writer, base, model string, counts, conc []int, slots, threads, rank, reqPC, promptBytes, outputTokens int, rate float64, seed uint64, repeat int, profileDir string) (*serveBenchResult, error) {
+	if repeat < 1 {
+		return nil, usagef("--repeat must be >= 1")
+	}
 	dir, err := os.MkdirTemp("", "ark-bench-serve-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
+	var serverProfile string
+	if profileDir != "" {
+		if err := os.MkdirAll(profileDir, 0o755); err != nil {
+			return nil, usageError{fmt.Errorf("--profile-dir: %w", err)}
+		}
+		serverProfile = filepath.Join(profileDir, "server.pprof")
+		end, err := startCPUProfile(filepath.Join(profileDir, "load.pprof"))
+		if err != nil {
+			return nil, err
+		}
+		defer end()
+	}
 	if model != "" {
 		if base, err = writeBenchBase(ctx, dir, model); err != nil {
 			return nil, err
@@ -128,7 +163,7 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 	if err != nil {
 		return nil, err
 	}
-	url, stop, err := startBenchServer(ctx, log, dir, base, names, slots, threads, rank)
+	url, pid, stop, err := startBenchServer(ctx, log, dir, base, names, slots, threads, rank, serverProfile)
 	if err != nil {
 		return nil, err
 	}
@@ -136,34 +171,60 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 	res := &serveBenchResult{Env: map[string]string{
 		"cpu": cpuModel(), "cores": strconv.Itoa(runtime.NumCPU()), "go": runtime.Version(), "base": base,
 		"server": fmt.Sprintf("ark task serve, %d thread(s), %d adapter slots, %d adapters of rank %d registered", threads, slots, nAdapters, rank),
-		"load":   fmt.Sprintf("closed loop, %d requests per client, prompt %d bytes, %d output tokens, temperature 0", reqPC, promptBytes, outputTokens),
+		"load":   fmt.Sprintf("closed loop, %d requests per client, prompt %d bytes, %d output tokens, temperature 0, seed %d; each row the median of %d interleaved rounds", reqPC, promptBytes, outputTokens, seed, repeat),
 	}}
 	if rate > 0 {
-		res.Env["load"] = fmt.Sprintf("Poisson arrivals at %g req/s, at most the row's concurrency in flight, %d requests per unit of concurrency, prompt %d bytes, %d output tokens, temperature 0", rate, reqPC, promptBytes, outputTokens)
+		res.Env["load"] = fmt.Sprintf("Poisson arrivals at %g req/s, at most the row's concurrency in flight, %d requests per unit of concurrency, prompt %d bytes, %d output tokens, temperature 0, seed %d; each row the median of %d interleaved rounds", rate, reqPC, promptBytes, outputTokens, seed, repeat)
 	}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		res.Env["loadavg"] = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
-	run := func(models []string, c int, seed uint64) (serve.LoadResult, error) {
+	run := func(models []string, c int, rowSeed uint64) (serve.LoadResult, error) {
 		return serve.RunLoad(ctx, serve.LoadConfig{URL: url, Models: models, Concurrency: c, Requests: reqPC * c,
-			PromptBytes: promptBytes, OutputTokens: outputTokens, Seed: seed, Rate: rate})
+			PromptBytes: promptBytes, OutputTokens: outputTokens, Seed: seed*1_000_003 + rowSeed, Rate: rate})
 	}
 	// Warm the server's buffers for every batch size first.
 	if _, err := run(append([]string{"base"}, names[:min(len(names), 32)]...), 32, 99); err != nil {
 		return nil, err
 	}
-	for _, a := range counts {
-		models := []string{"base"}
-		if a > 0 {
-			models = names[:a]
-		}
-		for _, c := range conc {
-			r, err := run(models, c, uint64(1000*a+c))
-			if err != nil {
-				return nil, err
+	// Each row runs repeat times, the whole grid once per round, so a
+	// neighbour's burst on a shared machine lands on one round of every
+	// row rather than on all of one row (rows last a fraction of a second
+	// at gpt-tiny's speed); a row reports its median round.
+	runs := make([][]serve.LoadResult, len(counts)*len(conc))
+	cpus := make([][]float64, len(counts)*len(conc))
+	batches := make([][]float64, len(counts)*len(conc))
+	for round := range repeat {
+		for i, a := range counts {
+			models := []string{"base"}
+			if a > 0 {
+				models = names[:a]
 			}
-			res.Rows = append(res.Rows, serveBenchRow{Adapters: a, LoadResult: r})
-			fmt.Fprintf(log, "adapters %d concurrency %d: %.0f output tok/s, ttft p50 %.1f ms, failed %d\n", a, c, r.OutputThroughput, r.TTFTMsP50, r.Failed)
+			for j, c := range conc {
+				s0, t0, okd0 := decodeCounts(url)
+				c0, ok0 := procThreadsCPU(pid)
+				r, err := run(models, c, uint64(1000*a+c))
+				if err != nil {
+					return nil, err
+				}
+				c1, ok1 := procThreadsCPU(pid)
+				s1, t1, okd1 := decodeCounts(url)
+				k := i*len(conc) + j
+				if okd0 && okd1 && s1 > s0 {
+					batches[k] = append(batches[k], float64(t1-t0)/float64(s1-s0))
+				}
+				runs[k] = append(runs[k], r)
+				if tok := r.OutputThroughput * r.DurationSec; ok0 && ok1 && tok > 0 {
+					cpus[k] = append(cpus[k], float64((c1-c0).Nanoseconds())/1e3/tok)
+				}
+				fmt.Fprintf(log, "round %d, adapters %d concurrency %d: %.0f output tok/s, ttft p50 %.1f ms, failed %d\n", round+1, a, c, r.OutputThroughput, r.TTFTMsP50, r.Failed)
+			}
+		}
+	}
+	for i, a := range counts {
+		for j := range conc {
+			k := i*len(conc) + j
+			res.Rows = append(res.Rows, serveBenchRow{Adapters: a, LoadResult: medianRun(runs[k]), ServerCPUUsPerToken: median(cpus[k]), MeanBatch: median(batches[k])})
 		}
 	}
 	if res.Rules, err = measureRules(ctx, url, func(seed uint64) (serve.LoadResult, error) {
@@ -185,6 +246,32 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 		res.ColdAdapterTTFTRatio = res.Cold.TTFTMsP50 / res.Warm.TTFTMsP50
 	}
 	return res, nil
+}
+
+// medianRun is the run of median output throughput (the lower middle of
+// an even count), with the failures of every run.
+func medianRun(rs []serve.LoadResult) serve.LoadResult {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b serve.LoadResult) int { return cmp.Compare(a.OutputThroughput, b.OutputThroughput) })
+	m := s[(len(s)-1)/2]
+	m.Failed = 0
+	for _, r := range rs {
+		m.Failed += r.Failed
+		if m.FirstError == "" {
+			m.FirstError = r.FirstError
+		}
+	}
+	return m
+}
+
+// median is the lower middle of xs, 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[(len(s)-1)/2]
 }
 
 // writeBenchBase writes a base of the builtin model into dir's store (job
@@ -254,16 +341,16 @@ func writeBenchAdapters(ctx context.Context, dir, base string, n, rank int) ([]s
 
 // startBenchServer runs `ark task serve` as its own process with every
 // adapter, and waits until all of them are in host memory.
-func startBenchServer(ctx context.Context, log io.Writer, dir, base string, names []string, slots, threads, rank int) (string, func(), error) {
+func startBenchServer(ctx context.Context, log io.Writer, dir, base string, names []string, slots, threads, rank int, profile string) (string, int, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
 	self, err := os.Executable()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	args := []string{"task", "serve", "--base", base, "--served-model-name", "base", "--listen", addr,
 		"--threads", strconv.Itoa(threads), "--adapter-slots", strconv.Itoa(slots), "--max-lora-rank", strconv.Itoa(rank),
@@ -271,10 +358,13 @@ func startBenchServer(ctx context.Context, log io.Writer, dir, base string, name
 	for _, n := range names {
 		args = append(args, "--adapter", n+"=file://"+dir+"/"+n)
 	}
+	if profile != "" {
+		args = append(args, "--cpuprofile", profile)
+	}
 	srv := exec.Command(self, args...)
 	srv.Stdout, srv.Stderr = io.Discard, log
 	if err := srv.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	stop := func() {
 		_ = srv.Process.Signal(syscall.SIGTERM)
@@ -294,7 +384,7 @@ func startBenchServer(ctx context.Context, log io.Writer, dir, base string, name
 					if a.Tier == serve.TierFailed {
 						resp.Body.Close()
 						stop()
-						return "", nil, fmt.Errorf("adapter %s: %s", a.Name, a.Error)
+						return "", 0, nil, fmt.Errorf("adapter %s: %s", a.Name, a.Error)
 					}
 					ready = ready && a.Tier != serve.TierLoading && a.Tier != serve.TierStore
 				}
@@ -302,11 +392,11 @@ func startBenchServer(ctx context.Context, log io.Writer, dir, base string, name
 			resp.Body.Close()
 		}
 		if ready {
-			return url, stop, nil
+			return url, srv.Process.Pid, stop, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			stop()
-			return "", nil, fmt.Errorf("the server at %s did not load its adapters within 60s", url)
+			return "", 0, nil, fmt.Errorf("the server at %s did not load its adapters within 60s", url)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -332,22 +422,31 @@ func writeServeBench(w io.Writer, r *serveBenchResult, slots int) {
 		fmt.Fprintf(w, "- %s: %s\n", k, r.Env[k])
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| adapters | concurrency | req/s | output tok/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | failed |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-	tput := map[[2]int]float64{}
+	fmt.Fprintln(w, "| adapters | concurrency | req/s | output tok/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | server CPU us/token | mean batch | failed |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	tput, cpu := map[[2]int]float64{}, map[[2]int]float64{}
 	failed := 0
 	for _, row := range r.Rows {
-		fmt.Fprintf(w, "| %d | %d | %.2f | %.0f | %.1f | %.1f | %.2f | %.2f | %d |\n", row.Adapters, row.Concurrency, row.RequestThroughput,
-			row.OutputThroughput, row.TTFTMsP50, row.TTFTMsP99, row.TPOTMsP50, row.TPOTMsP99, row.Failed)
+		fmt.Fprintf(w, "| %d | %d | %.2f | %.0f | %.1f | %.1f | %.2f | %.2f | %.1f | %.1f | %d |\n", row.Adapters, row.Concurrency, row.RequestThroughput,
+			row.OutputThroughput, row.TTFTMsP50, row.TTFTMsP99, row.TPOTMsP50, row.TPOTMsP99, row.ServerCPUUsPerToken, row.MeanBatch, row.Failed)
 		tput[[2]int{row.Adapters, row.Concurrency}] = row.OutputThroughput
+		cpu[[2]int{row.Adapters, row.Concurrency}] = row.ServerCPUUsPerToken
 		failed += row.Failed
 	}
 	fmt.Fprintln(w)
 	if a, b := tput[[2]int{0, 32}], tput[[2]int{0, 1}]; a > 0 && b > 0 {
-		fmt.Fprintf(w, "- batching: output throughput at concurrency 32 is %.1fx concurrency 1, base only (target >= 6x)\n", a/b)
+		fmt.Fprintf(w, "- batching: output throughput at concurrency 32 is %.1fx concurrency 1, base only (target >= 6x)", a/b)
+		if ca, cb := cpu[[2]int{0, 32}], cpu[[2]int{0, 1}]; ca > 0 && cb > 0 {
+			fmt.Fprintf(w, "; a token costs the server %.1fx less CPU", cb/ca)
+		}
+		fmt.Fprintln(w)
 	}
 	if a, b := tput[[2]int{100, 32}], tput[[2]int{0, 32}]; a > 0 && b > 0 {
-		fmt.Fprintf(w, "- 1+N: 100 adapters mixed uniformly reach %.2fx the base-only output throughput at concurrency 32 (target >= 0.85x)\n", a/b)
+		fmt.Fprintf(w, "- 1+N: 100 adapters mixed uniformly reach %.2fx the base-only output throughput at concurrency 32 (target >= 0.85x)", a/b)
+		if ca, cb := cpu[[2]int{100, 32}], cpu[[2]int{0, 32}]; ca > 0 && cb > 0 {
+			fmt.Fprintf(w, "; %.2fx by the server's CPU per token", cb/ca)
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "- cold adapters: median TTFT with %d adapters in use over %d slots is %.2fx the median with %d (all in slots; target <= 2x)\n",
 		2*slots, slots, r.ColdAdapterTTFTRatio, slots/2)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,6 +42,7 @@ func newTaskServeCmd() *cobra.Command {
 		adminTokenFile     string
 		rulesFile          string
 		rulesJSON          string
+		cpuProfile         string
 		opt                serve.Options
 	)
 	cmd := &cobra.Command{
@@ -80,6 +82,13 @@ standalone, give --listen. It stops on SIGTERM.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if cpuProfile != "" {
+				end, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer end()
+			}
 			d, err := openDevice(device, threads, cmd.ErrOrStderr())
 			if err != nil {
 				return err
@@ -178,7 +187,7 @@ standalone, give --listen. It stops on SIGTERM.`,
 	f.DurationVar(&opt.RequestTimeout, "request-timeout", 5*time.Minute, "deadline of one request, queueing included (0: none)")
 	f.StringArrayVar(&adapters, "adapter", nil, "a LoRA adapter to serve as NAME=URI (a checkpoint STORE_URI/JOB/STEP or STORE_URI/JOB); repeatable")
 	f.StringArrayVar(&pins, "pin", nil, "an --adapter NAME never evicted from host memory; repeatable")
-	f.IntVar(&opt.AdapterSlots, "adapter-slots", 8, "adapters active in compute memory at once (requests of other adapters wait for a slot)")
+	f.IntVar(&opt.AdapterSlots, "adapter-slots", 0, "adapters active in compute memory at once (requests of other adapters wait for a slot; default: --max-batch, so none waits)")
 	f.IntVar(&opt.MaxLoRARank, "max-lora-rank", 16, "largest adapter rank a slot holds")
 	f.IntVar(&opt.HostAdapters, "host-adapters", 64, "unpinned adapters cached in host memory (least recently used evicted first)")
 	f.Float64Var(&opt.ModelRate, "model-rate", 0, "requests a second each served model (the base, each adapter) takes; past it 429 with Retry-After (0: no limit)")
@@ -186,8 +195,27 @@ standalone, give --listen. It stops on SIGTERM.`,
 	f.StringVar(&rulesFile, "rules", "", "intervention rules: a YAML or JSON file holding a list of rules")
 	f.StringVar(&rulesJSON, "rules-json", "", "intervention rules as a JSON list (what the builtin driver passes)")
 	_ = f.MarkHidden("rules-json")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (ark bench serve --profile-dir)")
+	_ = f.MarkHidden("cpuprofile")
 	f.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the bearer token POST/DELETE /v1/adapters require (default: allowed from this machine only; in an Ark task, from nobody)")
 	return cmd
+}
+
+// startCPUProfile profiles this process into path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--cpuprofile: %w", err)}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // servedName is the name of the builtin preset with m's shape, else a

@@ -64,3 +64,45 @@ func mustAlloc(tb testing.TB, d *Device, n int) kernels.Buffer {
 	}
 	return buf
 }
+
+// BenchmarkGatherLoRA is GatherLoRA on a decode step's shapes (32 rows,
+// each on its own of 32 adapters of rank 8) and a prefill's (1024 rows, 32
+// per adapter), for gpt-tiny's widest target (64 -> 256) and gpt-small's.
+func BenchmarkGatherLoRA(b *testing.B) {
+	for _, c := range []struct {
+		name               string
+		rows, per, in, out int
+	}{
+		{"decode/64x256", 32, 1, 64, 256},
+		{"prefill/64x256", 1024, 32, 64, 256},
+		{"decode/128x512", 32, 1, 128, 512},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			const slots, rank = 32, 8
+			d := New(1)
+			defer d.Close()
+			y, x := mustAlloc(b, d, c.rows*c.out), mustAlloc(b, d, c.rows*c.in)
+			a, bt := mustAlloc(b, d, slots*rank*c.in), mustAlloc(b, d, slots*rank*c.out)
+			sc, rs := mustAlloc(b, d, slots), mustAllocInt32(b, d, c.rows)
+			ri, _ := d.Int32s(rs)
+			for i := range ri {
+				ri[i] = int32(i / c.per % slots)
+			}
+			p := kernels.LoRAArgs{Rows: c.rows, In: c.in, Out: c.out, Rank: rank, Slots: slots}
+			for b.Loop() {
+				if err := d.GatherLoRA(y, x, a, bt, rs, sc, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(2*float64(c.rows*rank*(c.in+c.out))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+func mustAllocInt32(tb testing.TB, d *Device, n int) kernels.Buffer {
+	buf, err := d.Alloc(kernels.Int32, n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return buf
+}

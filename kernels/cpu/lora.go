@@ -65,13 +65,27 @@ func (j *loraJob) run(w, lo, hi int) {
 		if s < 0 {
 			continue
 		}
-		down(u, j.x[i*p.In:(i+1)*p.In], j.a[s*p.Rank*p.In:(s+1)*p.Rank*p.In])
-		sc := j.scales[s]
-		for k := range u {
-			u[k] *= sc
+		r := p.Rank
+		if p.Ranks != nil { // the slot's rows past its own rank are zero
+			r = int(p.Ranks[s])
 		}
-		up(j.y[i*p.Out:(i+1)*p.Out], j.bt[s*p.Rank*p.Out:(s+1)*p.Rank*p.Out], u)
+		if r == 0 {
+			continue
+		}
+		a, bt := s*p.Rank*p.In, s*p.Rank*p.Out
+		loraRow(j.y[i*p.Out:(i+1)*p.Out], j.x[i*p.In:(i+1)*p.In],
+			j.a[a:a+r*p.In], j.bt[bt:bt+r*p.Out], u[:r], j.scales[s])
 	}
+}
+
+// loraRowGo is one row's update, y += scale·(x·aᵀ)·bt, through down and up
+// (len(u) is the rank; u is scratch).
+func loraRowGo(y, x, a, bt, u []float32, scale float32) {
+	down(u, x, a)
+	for k := range u {
+		u[k] *= scale
+	}
+	up(y, bt, u)
 }
 
 // dotGo is x·y over len(x) elements, eight partial sums (the loop carries

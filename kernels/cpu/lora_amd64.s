@@ -134,3 +134,90 @@ axpy4loop:
 axpy4done:
 	VZEROUPPER
 	RET
+
+// func loraRowAVX512(y, x, a, bt *float32, in, out, rank int, scale float32)
+// One row of GatherLoRA on 16 lanes, fused: for each group of four rank
+// rows k, u[k] = scale * x·a[k] (x read once for the four), then
+// y += sum of u[k]*bt[k] (y read and written once for the four). in and
+// out are multiples of 16, rank a multiple of 4 (the caller does the rest).
+TEXT ·loraRowAVX512(SB), NOSPLIT, $0-60
+	MOVQ y+0(FP), DX
+	MOVQ x+8(FP), SI
+	MOVQ a+16(FP), DI
+	MOVQ bt+24(FP), BX
+	MOVQ in+32(FP), R8
+	SHLQ $2, R8
+	MOVQ out+40(FP), R12
+	SHLQ $2, R12
+	MOVQ rank+48(FP), R13
+	VBROADCASTSS scale+56(FP), X15
+
+group:
+	CMPQ R13, $4
+	JLT  done
+	LEAQ (DI)(R8*1), R9
+	LEAQ (R9)(R8*1), R10
+	LEAQ (R10)(R8*1), R11
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	XORQ CX, CX
+
+downloop:
+	VMOVUPS     (SI)(CX*1), Z4
+	VFMADD231PS (DI)(CX*1), Z4, Z0
+	VFMADD231PS (R9)(CX*1), Z4, Z1
+	VFMADD231PS (R10)(CX*1), Z4, Z2
+	VFMADD231PS (R11)(CX*1), Z4, Z3
+	ADDQ $64, CX
+	CMPQ CX, R8
+	JLT  downloop
+
+	// Four 16-lane sums to X0 = [u0 u1 u2 u3], times scale.
+	VEXTRACTF64X4 $1, Z0, Y4
+	VADDPS        Y4, Y0, Y0
+	VEXTRACTF64X4 $1, Z1, Y4
+	VADDPS        Y4, Y1, Y1
+	VEXTRACTF64X4 $1, Z2, Y4
+	VADDPS        Y4, Y2, Y2
+	VEXTRACTF64X4 $1, Z3, Y4
+	VADDPS        Y4, Y3, Y3
+	VHADDPS       Y1, Y0, Y0
+	VHADDPS       Y3, Y2, Y2
+	VHADDPS       Y2, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	VMULPS        X15, X0, X0
+	VBROADCASTSS  X0, Z4
+	VSHUFPS       $0x55, X0, X0, X1
+	VBROADCASTSS  X1, Z5
+	VSHUFPS       $0xAA, X0, X0, X1
+	VBROADCASTSS  X1, Z6
+	VSHUFPS       $0xFF, X0, X0, X1
+	VBROADCASTSS  X1, Z7
+
+	LEAQ (BX)(R12*1), R9
+	LEAQ (R9)(R12*1), R10
+	LEAQ (R10)(R12*1), R11
+	XORQ CX, CX
+
+uploop:
+	VMOVUPS     (DX)(CX*1), Z0
+	VFMADD231PS (BX)(CX*1), Z4, Z0
+	VFMADD231PS (R9)(CX*1), Z5, Z0
+	VFMADD231PS (R10)(CX*1), Z6, Z0
+	VFMADD231PS (R11)(CX*1), Z7, Z0
+	VMOVUPS     Z0, (DX)(CX*1)
+	ADDQ $64, CX
+	CMPQ CX, R12
+	JLT  uploop
+
+	LEAQ (DI)(R8*4), DI
+	LEAQ (BX)(R12*4), BX
+	SUBQ $4, R13
+	JMP  group
+
+done:
+	VZEROUPPER
+	RET

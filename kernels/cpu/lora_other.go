@@ -19,3 +19,5 @@ func up(y, bt, u []float32) {
 		axpyGo(y, bt[k*out:(k+1)*out], uk)
 	}
 }
+
+func loraRow(y, x, a, bt, u []float32, scale float32) { loraRowGo(y, x, a, bt, u, scale) }

@@ -44,6 +44,9 @@ func testGatherLoRA(e *env) {
 		// Several blocks along both of CUDA's other grid axes (rank groups
 		// of 8, column blocks of 256), neither filled: a decode batch of 64.
 		{Rows: 64, In: 160, Out: 600, Rank: 20, Slots: 9},
+		// Widths of whole 16-lane vectors and a rank of four-row groups
+		// plus a remainder (the CPU's fused AVX-512 row, then its tail).
+		{Rows: 33, In: 128, Out: 512, Rank: 6, Slots: 4},
 	} {
 		x, a, bt := e.randn(p.Rows*p.In), e.randn(p.Slots*p.Rank*p.In), e.randn(p.Slots*p.Rank*p.Out)
 		y0, scales := e.randn(p.Rows*p.Out), e.randn(p.Slots)
@@ -54,6 +57,27 @@ func testGatherLoRA(e *env) {
 		y := e.up(y0)
 		e.must(g.GatherLoRA(y, e.up(x), e.up(a), e.up(bt), e.upInt(slots), e.up(scales), p))
 		e.close("gather lora", e.down(y), refGatherLoRA(f64(y0), f64(x), f64(a), f64(bt), slots, f64(scales), p), 1e-4)
+	}
+	// Slots of their own ranks under a larger Rank, the rows past each
+	// zero as LoRAArgs.Ranks promises (a backend may skip them; one that
+	// ignores Ranks gets the same answer), including a slot of rank 0.
+	for _, p := range []kernels.LoRAArgs{
+		{Rows: 40, In: 64, Out: 192, Rank: 16, Slots: 4, Ranks: []int32{8, 16, 0, 5}},
+		{Rows: 9, In: 20, Out: 44, Rank: 6, Slots: 3, Ranks: []int32{2, 6, 1}},
+	} {
+		x, a, bt := e.randn(p.Rows*p.In), e.randn(p.Slots*p.Rank*p.In), e.randn(p.Slots*p.Rank*p.Out)
+		for s, r := range p.Ranks {
+			clear(a[(s*p.Rank+int(r))*p.In : (s+1)*p.Rank*p.In])
+			clear(bt[(s*p.Rank+int(r))*p.Out : (s+1)*p.Rank*p.Out])
+		}
+		y0, scales := e.randn(p.Rows*p.Out), e.randn(p.Slots)
+		slots := make([]int32, p.Rows)
+		for i := range slots {
+			slots[i] = int32(i%(p.Slots+1)) - 1
+		}
+		y := e.up(y0)
+		e.must(g.GatherLoRA(y, e.up(x), e.up(a), e.up(bt), e.upInt(slots), e.up(scales), p))
+		e.close("gather lora, slot ranks", e.down(y), refGatherLoRA(f64(y0), f64(x), f64(a), f64(bt), slots, f64(scales), p), 1e-4)
 	}
 	// A slot past Slots: the CPU reports it; a device that cannot check
 	// without a copy to the host (CUDA) must leave the row alone rather
@@ -71,5 +95,19 @@ func testGatherLoRA(e *env) {
 	}
 	if err := g.GatherLoRA(e.alloc(8), e.alloc(7), e.alloc(8), e.alloc(8), e.upInt([]int32{0, 1}), e.alloc(2), p); !errors.Is(err, kernels.ErrShape) {
 		e.Fatalf("short x: %v, want ErrShape", err)
+	}
+	for _, c := range []struct {
+		ranks []int32
+		want  error
+	}{
+		{[]int32{1}, kernels.ErrShape},        // one rank for two slots
+		{[]int32{1, 2}, kernels.ErrArgument},  // above Rank
+		{[]int32{-1, 0}, kernels.ErrArgument}, // negative
+	} {
+		q := p
+		q.Ranks = c.ranks
+		if err := g.GatherLoRA(e.alloc(8), e.alloc(8), e.alloc(8), e.alloc(8), e.upInt([]int32{0, 1}), e.alloc(2), q); !errors.Is(err, c.want) {
+			e.Fatalf("slot ranks %v: %v, want %v", c.ranks, err, c.want)
+		}
 	}
 }

@@ -319,3 +319,59 @@ func TestUnavailableAdapter(t *testing.T) {
 		t.Fatalf("request after the retry: %d %v", code, out)
 	}
 }
+
+// With the default slot count (MaxBatch), a full batch of requests each
+// for its own adapter is admitted in one step: none waits for a slot
+// (with 8 slots, the old default, the bench's 32 requests over 100
+// adapters queued for them).
+func TestDefaultSlotsAdmitAFullBatch(t *testing.T) {
+	for _, c := range []struct {
+		name            string
+		maxBatch, slots int
+		wantSlots       int
+		wantBatch       int
+	}{
+		{"default slots", 12, 0, 12, 12},
+		{"fewer slots than the batch", 12, 5, 5, 5},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := testModel(t)
+			store := &memStore{byURI: map[string]*train.AdapterWeights{}}
+			var specs []AdapterSpec
+			for i := range c.maxBatch {
+				uri := fmt.Sprintf("mem://a%d", i)
+				store.byURI[uri] = testAdapter(t, m, train.LoRAConfig{Rank: 2}, uint64(i+1))
+				specs = append(specs, AdapterSpec{Name: fmt.Sprintf("a%d", i), URI: uri})
+			}
+			_, s, start := testServerOf(t, m, Options{MaxBatch: c.maxBatch, AdapterSlots: c.slots, Adapters: specs, LoadAdapter: store.load})
+			if err := s.WaitAdapters(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := s.eng.dec.AdapterSlots(); got != c.wantSlots {
+				t.Fatalf("%d adapter slots, want %d", got, c.wantSlots)
+			}
+			var streams []<-chan Event
+			for _, a := range specs { // all queued before the engine's first step
+				ev, err := s.eng.Submit(context.Background(), Request{Adapter: a.Name, Prompt: train.Encode([]byte("the cat")), MaxTokens: 3})
+				if err != nil {
+					t.Fatal(err)
+				}
+				streams = append(streams, ev)
+			}
+			start()
+			for i, ev := range streams {
+				for e := range ev {
+					if e.Done {
+						if e.Err != nil || e.Tokens != 3 {
+							t.Fatalf("request %d ended %+v", i, e)
+						}
+						break
+					}
+				}
+			}
+			if got := s.Stats().MaxBatchSeen; got != c.wantBatch {
+				t.Fatalf("largest batch %d, want %d", got, c.wantBatch)
+			}
+		})
+	}
+}

@@ -63,6 +63,7 @@ type Stats struct {
 	Queued, Running                                  int
 	Admitted, Completed, Cancelled, Failed, Rejected uint64
 	Steps, Tokens                                    uint64
+	StepTokens                                       uint64 // tokens of decode steps: Tokens less the prefills' first tokens
 	MaxBatchSeen                                     int
 	// TTFTP90Ms is the 90th percentile of the time to the first token of
 	// the last requests (0 before any).
@@ -99,7 +100,7 @@ type Engine struct {
 	fig  engineFigures // histograms and counts for the agent (engine_metrics.go)
 
 	admitted, completed, cancelled, failed, rejected atomic.Uint64
-	steps, tokens                                    atomic.Uint64
+	steps, tokens, stepTokens                        atomic.Uint64
 	maxBatch                                         atomic.Int64
 }
 
@@ -208,7 +209,7 @@ func (e *Engine) Stats() Stats {
 		Queued: q, Running: int(e.running.Load()),
 		Admitted: e.admitted.Load(), Completed: e.completed.Load(), Cancelled: e.cancelled.Load(),
 		Failed: e.failed.Load(), Rejected: e.rejected.Load(),
-		Steps: e.steps.Load(), Tokens: e.tokens.Load(), MaxBatchSeen: int(e.maxBatch.Load()),
+		Steps: e.steps.Load(), Tokens: e.tokens.Load(), StepTokens: e.stepTokens.Load(), MaxBatchSeen: int(e.maxBatch.Load()),
 		TTFTP90Ms: e.ttft.p90Ms(),
 	}
 }
@@ -360,6 +361,7 @@ func (e *Engine) step(batch []*pending) error {
 		return err
 	}
 	e.steps.Add(1)
+	e.stepTokens.Add(uint64(len(batch)))
 	if int64(len(batch)) > e.maxBatch.Load() {
 		e.maxBatch.Store(int64(len(batch)))
 	}

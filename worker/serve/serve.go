@@ -55,6 +55,12 @@ type Health struct {
 	Waiting   int     `json:"waiting"`
 	Requests  uint64  `json:"requests"`
 	TTFTP90Ms float64 `json:"ttftP90Ms"`
+	// DecodeSteps and DecodeTokens count the engine's decode steps and
+	// the tokens they produced (first tokens, which prefills produce,
+	// not included): their ratio is the mean batch, what continuous
+	// batching achieved (ark bench serve reports it per row).
+	DecodeSteps  uint64 `json:"decodeSteps"`
+	DecodeTokens uint64 `json:"decodeTokens"`
 	// Metrics are the replica's figures, which its agent exports on its
 	// /metrics (docs/metrics.md).
 	Metrics *api.TaskMetrics `json:"metrics,omitempty"`
@@ -74,9 +80,12 @@ type Options struct {
 	// the background (requests for one wait until it is loaded).
 	Adapters []AdapterSpec
 	// AdapterSlots is the number of adapters active in compute memory at
-	// once (default 8); MaxLoRARank the largest rank a slot holds
-	// (default 16, at most the model's width); HostAdapters the unpinned
-	// adapters kept in host memory (default 64).
+	// once (default MaxBatch: then a request never waits for a slot, since
+	// the running requests, at most MaxBatch-1 while one waits, hold at
+	// most that many; with 8, 32 requests over 100 adapters queued for
+	// slots and 1+N lost a third of its throughput); MaxLoRARank the
+	// largest rank a slot holds (default 16, at most the model's width);
+	// HostAdapters the unpinned adapters kept in host memory (default 64).
 	AdapterSlots, MaxLoRARank, HostAdapters int
 	// LoadAdapter reads an adapter checkpoint; default train.ReadAdapter
 	// without keys.
@@ -134,7 +143,10 @@ func New(m *train.Model, o Options) (*Server, error) {
 		o.MaxQueue = 256
 	}
 	if o.AdapterSlots <= 0 {
-		o.AdapterSlots = 8
+		// A slot is small next to the base (rank x the layers' widths:
+		// 0.5 MiB for gpt-small at rank 16), as in LoRAX and S-LoRA,
+		// which keep many adapters active at once.
+		o.AdapterSlots = o.MaxBatch
 	}
 	if o.MaxLoRARank <= 0 {
 		o.MaxLoRARank = 16
@@ -217,6 +229,7 @@ func (s *Server) Handler() http.Handler {
 		h := s.health
 		st := s.eng.Stats()
 		h.Running, h.Waiting, h.Requests, h.TTFTP90Ms = st.Running, st.Queued, st.Admitted+st.Rejected, st.TTFTP90Ms
+		h.DecodeSteps, h.DecodeTokens = st.Steps, st.StepTokens
 		h.Metrics = s.Metrics()
 		reply(w, http.StatusOK, h)
 	})

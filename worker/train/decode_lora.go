@@ -19,6 +19,10 @@ type decodeLoRA struct {
 	scales      kernels.Buffer              // Slots: each slot's alpha/rank
 	hostScales  []float32
 	loaded      []bool
+	// ranks are, per targeted layer, each slot's own rank there (0 where
+	// its adapter does not adapt it): the gathered kernel skips the zero
+	// rows past them (kernels.LoRAArgs.Ranks).
+	ranks [loraSlots][]int32
 
 	rowSlots kernels.Buffer // per call: each row's slot (grown)
 	hostRows []int32
@@ -41,6 +45,9 @@ func (d *Decoder) SetAdapterSlots(n, maxRank int) error {
 		return fmt.Errorf("%w: %d adapter slots of rank up to %d (width %d)", ErrConfig, n, maxRank, c.Width)
 	}
 	dl := &decodeLoRA{slots: n, rank: maxRank, a: make([][loraSlots]kernels.Buffer, c.Layers), hostScales: make([]float32, n), loaded: make([]bool, n)}
+	for t := range dl.ranks {
+		dl.ranks[t] = make([]int32, n)
+	}
 	d.lora = dl
 	shape := LoRAConfig{Targets: []string{LoRAAttn, LoRAMLP}}.loraShape(c)
 	dl.bt = make([][loraSlots]kernels.Buffer, c.Layers)
@@ -134,6 +141,12 @@ func (d *Decoder) LoadSlot(slot int, w *AdapterWeights) error {
 	if k.err != nil {
 		return fmt.Errorf("load adapter slot %d: %w", slot, k.err)
 	}
+	for t := range full {
+		dl.ranks[t][slot] = 0
+		if own[t][0] != 0 {
+			dl.ranks[t][slot] = int32(r)
+		}
+	}
 	dl.loaded[slot] = true
 	return nil
 }
@@ -146,6 +159,9 @@ func (d *Decoder) ClearSlot(slot int) error {
 	}
 	dl.hostScales[slot] = 0
 	dl.loaded[slot] = false
+	for t := range dl.ranks {
+		dl.ranks[t][slot] = 0
+	}
 	if err := kernels.WriteFloat32(d.m.d, dl.scales, dl.hostScales); err != nil {
 		return fmt.Errorf("clear adapter slot %d: %w", slot, err)
 	}
@@ -224,7 +240,7 @@ func (d *Decoder) applyLoRA(k *calls, l, t int, y, x kernels.Buffer, rows int, s
 	g, gathered := dev.(kernels.GatheredLoRA)
 	if gathered {
 		k.do(g.GatherLoRA(y, x, dl.a[l][t], dl.bt[l][t], k.sl(dl.rowSlots, 0, rows), dl.scales,
-			kernels.LoRAArgs{Rows: rows, In: in, Out: out, Rank: R, Slots: dl.slots}))
+			kernels.LoRAArgs{Rows: rows, In: in, Out: out, Rank: R, Slots: dl.slots, Ranks: dl.ranks[t]}))
 		return
 	}
 	if segs == nil { // runs of rows in one slot

@@ -9,11 +9,19 @@ import (
 
 // BenchmarkDecodeStepAdapters is one decode step of 32 rows of gpt-tiny
 // (one thread) with no adapter, every row on one adapter, and every row on
-// its own (32 of rank 8): the cost of serving 1+N in one batch.
+// its own (32 of rank 8): the cost of serving 1+N in one batch; and a step
+// of one row, the base alone (what continuous batching is measured
+// against: batch=1's tok/s against adapters=0's).
 //
 //	go test ./worker/train -run '^$' -bench DecodeStepAdapters
 func BenchmarkDecodeStepAdapters(b *testing.B) {
-	cfg, err := Preset("gpt-tiny")
+	for _, model := range []string{"gpt-tiny", "gpt-small"} {
+		b.Run(model, func(b *testing.B) { benchDecodeStep(b, model) })
+	}
+}
+
+func benchDecodeStep(b *testing.B, model string) {
+	cfg, err := Preset(model)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -26,12 +34,14 @@ func BenchmarkDecodeStepAdapters(b *testing.B) {
 	if err := m.Init(1); err != nil {
 		b.Fatal(err)
 	}
-	const B = 32
 	lc := LoRAConfig{Rank: 8}.WithDefaults()
-	for _, distinct := range []int{0, 1, B} {
-		b.Run(fmt.Sprintf("adapters=%d", distinct), func(b *testing.B) {
+	// slotRank 16 is ark task serve's default --max-lora-rank holding
+	// these rank-8 adapters.
+	for _, run := range []struct{ B, distinct, slotRank int }{{1, 0, 8}, {32, 0, 8}, {32, 1, 8}, {32, 32, 8}, {32, 32, 16}} {
+		B, distinct := run.B, run.distinct
+		b.Run(fmt.Sprintf("batch=%d/adapters=%d/slot-rank=%d", B, distinct, run.slotRank), func(b *testing.B) {
 			dec := m.NewDecoder()
-			if err := dec.SetAdapterSlots(B, 8); err != nil {
+			if err := dec.SetAdapterSlots(B, run.slotRank); err != nil {
 				b.Fatal(err)
 			}
 			for s := range B {
