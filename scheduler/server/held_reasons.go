@@ -8,18 +8,17 @@ import (
 	"github.com/ark-sched/ark/scheduler/state"
 )
 
-// reasonDelay bounds how long the scheduling loop holds pending reasons
-// before committing them in a plan of their own. A plan that places,
-// preempts or rolls out carries every held reason at once.
+// reasonDelay bounds how long the scheduling loop holds the pending
+// reasons it found before committing them, all in one PendingReasons entry.
 //
-// Why hold them: without it, every submission that simply waits costs a
-// second Raft entry (the plan with its first reason), fsync'd on every
+// Why hold them: without it, every submission that simply waits cost a
+// second Raft entry (a plan with its first reason), fsync'd on every
 // server, one pass after its own; at one client that was half of the
 // log's fsyncs. Held for up to reasonDelay, the reasons of every job
 // submitted meanwhile go out in one entry, and a job placed within the
-// delay never has one written. Reasons are not merged into reads: every
-// server shows the same committed state, a reason at most reasonDelay
-// (plus a commit) after the pass that found it.
+// delay never has one written. Reads are not merged with held reasons:
+// every server shows the same committed state, a reason at most
+// reasonDelay (plus a commit) after the pass that found it.
 const reasonDelay = 250 * time.Millisecond
 
 // heldReasons are the pending reasons the loop found and has not committed
@@ -33,7 +32,8 @@ type heldReason struct {
 	pr state.PendingReason
 	// basis is the job's ModifyIndex in the state the reason was found
 	// on: a job written since (preempting, updated, requeued) may have
-	// another reason now, and the next pass that looks at it finds it.
+	// another reason now, and the next pass that looks at it finds it. A
+	// kept reason does not move it (state/kept_reasons.go).
 	basis uint64
 }
 
@@ -65,26 +65,18 @@ func (h *heldReasons) due() time.Time {
 
 // take returns the held reasons still worth writing on snap, the latest
 // state, by job ID, and forgets them all. A reason is dropped when its job
-// is gone or no longer pending, was written since the reason was found, is
-// in the plan's placements or preemptions (skip), or already has that
-// reason.
-func (h *heldReasons) take(snap *state.Snapshot, skip state.Plan) []state.PendingReason {
+// is gone or no longer pending, was written since the reason was found
+// (placed and requeued, preempting, updated), or already has that reason.
+func (h *heldReasons) take(snap *state.Snapshot) []state.PendingReason {
 	if len(h.byJob) == 0 {
 		h.since = time.Time{}
 		return nil
-	}
-	planned := map[string]bool{}
-	for _, p := range skip.Placements {
-		planned[p.JobID] = true
-	}
-	for _, p := range skip.Preemptions {
-		planned[p.JobID] = true
 	}
 	var out []state.PendingReason
 	for id, hr := range h.byJob {
 		j := snap.Job(nil, id)
 		switch {
-		case j == nil, j.Status != api.JobPending, j.ModifyIndex != hr.basis, planned[id]:
+		case j == nil, j.Status != api.JobPending, j.ModifyIndex != hr.basis:
 		case j.Reason == hr.pr.Reason && api.SameHolders(j.Reasons, hr.pr.Reasons):
 		default:
 			out = append(out, hr.pr)

@@ -29,10 +29,10 @@ import (
 // queue. Changes that arrive while a pass runs are taken together by the
 // next one.
 //
-// Pending reasons are held (held_reasons.go): they go out with the next
-// plan that places, preempts or rolls out, or on their own once the oldest
-// has waited reasonDelay, so that a job that simply waits costs one
-// entry, not two.
+// Pending reasons are held (held_reasons.go) and committed together, in a
+// PendingReasons entry, once the oldest has waited reasonDelay: a job that
+// simply waits costs one entry, not two, and its reason is kept beside it
+// (state/kept_reasons.go) rather than rewriting the job.
 func (s *Server) runScheduler(ctx context.Context) {
 	var seen, capacitySeen, jobsSeen uint64
 	var held []string  // the jobs the last full pass held nodes for
@@ -62,7 +62,7 @@ func (s *Server) runScheduler(ctx context.Context) {
 			replan, wake = true, time.Time{} // a backoff or hold ended: look at every pending job
 		}
 		if !replan && idx <= seen {
-			s.commitPlan(ctx, state.Plan{}, &reasons, nil, time.Now().UTC()) // held reasons that are due, if any
+			s.commitReasons(ctx, &reasons)
 			continue
 		}
 		full := replan
@@ -88,48 +88,50 @@ func (s *Server) runScheduler(ctx context.Context) {
 		}
 		reasons.hold(snap, out.Plan.Pending, now)
 		out.Plan.Pending = nil
-		if s.commitPlan(ctx, out.Plan, &reasons, snap, now) {
+		if !out.Empty() && s.commitPlan(ctx, out.Plan, snap, now) {
 			replan = true
 		}
+		s.commitReasons(ctx, &reasons)
 	}
 }
 
-// commitPlan verifies and commits plan with the held reasons: at once when
-// the plan places, preempts or rolls out, otherwise (reasons alone) only
-// once they are due. snap is the state the plan was made on (nil for
-// reasons alone). It reports whether the loop should plan again without
-// waiting for a change (part of the plan was rejected).
-func (s *Server) commitPlan(ctx context.Context, plan state.Plan, reasons *heldReasons, snap *state.Snapshot, now time.Time) bool {
-	reasonsOnly := len(plan.Placements) == 0 && len(plan.Preemptions) == 0 && len(plan.Rollouts) == 0
-	if reasonsOnly && (reasons.due().IsZero() || time.Now().Before(reasons.due())) {
-		return false
+// commitReasons commits the held reasons once they are due, in one
+// PendingReasons entry.
+func (s *Server) commitReasons(ctx context.Context, reasons *heldReasons) {
+	if due := reasons.due(); due.IsZero() || time.Now().Before(due) {
+		return
 	}
 	latest := s.store.Snapshot()
+	prs := reasons.take(latest)
+	if len(prs) == 0 {
+		return
+	}
+	if _, _, err := s.apply(ctx, state.PendingReasonsType, &state.PendingReasonsRequest{Reasons: prs}); err != nil && ctx.Err() == nil {
+		s.log.Warn("committing pending reasons failed", zap.Error(err))
+		// They are still the latest found: hold them for the next try.
+		reasons.hold(latest, prs, time.Now())
+	}
+}
+
+// commitPlan verifies plan, made on snap, against the latest state and
+// commits it. It reports whether the loop should plan again without
+// waiting for a change (part of the plan was rejected).
+func (s *Server) commitPlan(ctx context.Context, plan state.Plan, snap *state.Snapshot, now time.Time) bool {
 	replan := false
-	plan, rejected := sched.Verify(sched.FromSnapshot(latest), plan)
+	plan, rejected := sched.Verify(sched.FromSnapshot(s.store.Snapshot()), plan)
 	if len(rejected) > 0 {
 		s.log.Info("plan partly rejected before commit; replanning", zap.Any("rejected", rejected))
 		replan = true
-	}
-	plan.Pending = reasons.take(latest, plan)
-	if len(plan.Placements) == 0 && len(plan.Preemptions) == 0 && len(plan.Rollouts) == 0 && len(plan.Pending) == 0 {
-		return replan
 	}
 	resp, _, err := s.apply(ctx, state.ApplyPlanType, &state.ApplyPlanRequest{Plan: plan, Time: now})
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("committing plan failed", zap.Error(err))
-			// The reasons are still the latest found: hold them for the
-			// next commit.
-			reasons.hold(latest, plan.Pending, time.Now())
 			sleep(ctx, time.Second)
 		}
 		return replan
 	}
 	r := resp.(*state.ApplyPlanResponse)
-	if snap == nil {
-		snap = latest
-	}
 	s.met.observePlan(snap, plan, r, len(rejected), now)
 	for _, id := range r.Placed {
 		s.log.Info("job placed", zap.String("job", id))
