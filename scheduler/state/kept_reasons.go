@@ -33,6 +33,11 @@ const tableReasons = "reasons"
 type keptReason struct {
 	PendingReason
 	Index uint64 `json:"index"`
+	// job is the job as reads show it: the stored job with this reason.
+	// Made once when the reason is kept (or restored), it stays right
+	// while the reason lasts, since any write of the job drops the
+	// reason; reads of a deep queue then copy nothing.
+	job *api.Job
 }
 
 func reasonsSchema() map[string]*memdb.TableSchema {
@@ -84,11 +89,11 @@ func applyPendingReasons(txn *memdb.Txn, index uint64, req *PendingReasonsReques
 		if raw == nil {
 			continue
 		}
-		j := withKeptReason(nil, txn, raw.(*api.Job))
-		if j.Status != api.JobPending || (j.Reason == pr.Reason && api.SameHolders(j.Reasons, pr.Reasons)) {
+		j := raw.(*api.Job)
+		if shown := withKeptReason(nil, txn, j); shown.Status != api.JobPending || (shown.Reason == pr.Reason && api.SameHolders(shown.Reasons, pr.Reasons)) {
 			continue
 		}
-		if err := txn.Insert(tableReasons, &keptReason{PendingReason: pr, Index: index}); err != nil {
+		if err := txn.Insert(tableReasons, &keptReason{PendingReason: pr, Index: index, job: shownWith(j, pr)}); err != nil {
 			return fmt.Errorf("keep the reason of job %s: %w", pr.JobID, err)
 		}
 		changed = true
@@ -101,8 +106,8 @@ func applyPendingReasons(txn *memdb.Txn, index uint64, req *PendingReasonsReques
 	return setIndex(txn, tableJobs, index)
 }
 
-// withKeptReason returns j with its kept reason, if it is pending and has
-// one (a copy; j itself is never changed), adding the reason's watch to ws.
+// withKeptReason returns j, as stored, with its kept reason if it is
+// pending and has one (never j changed), adding the reason's watch to ws.
 func withKeptReason(ws memdb.WatchSet, txn *memdb.Txn, j *api.Job) *api.Job {
 	if j.Status != api.JobPending {
 		return j
@@ -115,10 +120,33 @@ func withKeptReason(ws memdb.WatchSet, txn *memdb.Txn, j *api.Job) *api.Job {
 	if raw == nil {
 		return j
 	}
-	kr := raw.(*keptReason)
+	if kr := raw.(*keptReason); kr.job != nil {
+		return kr.job
+	}
+	return shownWith(j, raw.(*keptReason).PendingReason)
+}
+
+// shownWith is a copy of j with pr as its reason.
+func shownWith(j *api.Job, pr PendingReason) *api.Job {
 	c := *j
-	c.Reason, c.Reasons, c.CannotFit = kr.Reason, kr.Reasons, kr.Never
+	c.Reason, c.Reasons, c.CannotFit = pr.Reason, pr.Reasons, pr.Never
 	return &c
+}
+
+// showKeptReasons makes the shown job of every kept reason of a restored
+// state, in its restore transaction (the objects are not visible yet).
+func showKeptReasons(txn *memdb.Txn) error {
+	for _, kr := range collect[*keptReason](nil, txn, tableReasons, "id") {
+		raw, err := txn.First(tableJobs, "id", kr.JobID)
+		if err != nil {
+			return err
+		}
+		if raw == nil {
+			return fmt.Errorf("kept reason of job %s, which the snapshot does not hold", kr.JobID)
+		}
+		kr.job = shownWith(raw.(*api.Job), kr.PendingReason)
+	}
+	return nil
 }
 
 // withKeptReasons applies withKeptReason to each job, in place, watching

@@ -47,6 +47,11 @@ func TestKeptReasonShows(t *testing.T) {
 			t.Errorf("%s: modifyIndex %d, want the job's own %d", name, j.ModifyIndex, before.ModifyIndex)
 		}
 	}
+	// The job as shown is made once, when the reason is kept: reading a
+	// deep queue copies nothing.
+	if s.Job(nil, "p") != s.JobsByStatus(nil, api.JobPending)[0] {
+		t.Error("two reads of the job with its kept reason return two copies")
+	}
 	if got := s.Index(TableJobs); got != at {
 		t.Errorf("jobs index %d, want %d (the reasons' entry)", got, at)
 	}

@@ -157,6 +157,9 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, error) {
 			if err := recountJobs(txn); err != nil {
 				return nil, err
 			}
+			if err := showKeptReasons(txn); err != nil {
+				return nil, err
+			}
 			txn.Commit()
 			return db, nil
 		case rec.Index != nil:
