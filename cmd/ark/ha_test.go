@@ -231,6 +231,39 @@ func summary(jobs []*api.Job) string {
 	return strings.Join(parts, " ")
 }
 
+// TestHAPendingReasonOnEveryServer: a waiting job's reason, held by the
+// leader and committed beside the job, reads the same on every server,
+// each read locally.
+func TestHAPendingReasonOnEveryServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	t.Parallel()
+	c := startThree(t)
+	r, err := c.client().SubmitJob(context.Background(), []byte(haSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for _, a := range c.addrs {
+		one, _ := client.New(a)
+		waitUntil(t, 10*time.Second, "the reason on "+a, func() bool {
+			j, _, err := one.Job(context.Background(), r.ID, 0, 0)
+			if err != nil || j.Reason == "" {
+				return false
+			}
+			seen[a] = fmt.Sprintf("%s %q %d", j.Status, j.Reason, j.ModifyIndex)
+			return true
+		})
+	}
+	first := seen[c.addrs[0]]
+	for a, got := range seen {
+		if got != first || !strings.HasPrefix(got, api.JobPending) {
+			t.Errorf("server %s: %s; server %s: %s", a, got, c.addrs[0], first)
+		}
+	}
+}
+
 // TestHAMinority: with one server stopped (SIGSTOP) the majority takes
 // writes and the stopped one catches up when it resumes; with two stopped,
 // the remaining server refuses writes with a clear "no leader" error.

@@ -63,6 +63,9 @@ const (
 	// group commit of concurrent submissions (register_batch.go). Each
 	// request applies as a RegisterJob would, in order.
 	RegisterJobsType MessageType = 25
+	// PendingReasonsType records why pending jobs wait, beside the jobs
+	// (kept_reasons.go): the leader's held reasons, committed together.
+	PendingReasonsType MessageType = 26
 )
 
 func (t MessageType) String() string {
@@ -117,6 +120,8 @@ func (t MessageType) String() string {
 		return "RegisterJobs"
 	case ModelEvalType:
 		return "ModelEval"
+	case PendingReasonsType:
+		return "PendingReasons"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }
@@ -124,7 +129,7 @@ func (t MessageType) String() string {
 // known reports whether this version can apply the type. Types are
 // numbered from 1 without gaps: appending one moves the upper bound (a test
 // checks that every named type is known).
-func (t MessageType) known() bool { return t >= RegisterJobType && t <= RegisterJobsType }
+func (t MessageType) known() bool { return t >= RegisterJobType && t <= PendingReasonsType }
 
 // RegisterJobRequest stores a new job as pending.
 type RegisterJobRequest struct {

@@ -198,6 +198,10 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 		if r, ok := decode[ScaleJobRequest](t, body, &bad); ok {
 			err = applyScaleJob(txn, index, r)
 		}
+	case PendingReasonsType:
+		if r, ok := decode[PendingReasonsRequest](t, body, &bad); ok {
+			err = applyPendingReasons(txn, index, r)
+		}
 	default:
 		// A newer server wrote the log; applying around the entry would
 		// diverge from the servers that can read it.
@@ -210,6 +214,9 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 		return err
 	}
 	changes := txn.Changes()
+	if err := dropKeptReasons(txn, changes); err != nil {
+		return err
+	}
 	if err := countJobChanges(txn, changes); err != nil {
 		return err
 	}

@@ -519,7 +519,7 @@ func TestRestoreRefuses(t *testing.T) {
 		{"empty", "", "read header"},
 		{"foreign format", `{"format":"raft-boltdb","version":1}` + "\n", `not an Ark state snapshot (format "raft-boltdb")`},
 		{"not JSON", "PK\x03\x04 a zip file", "read header"},
-		{"unknown version", strings.Replace(good, `"version":6`, `"version":7`, 1), "snapshot version 7 is not supported (this server reads versions 1 to 6)"},
+		{"unknown version", strings.Replace(good, `"version":7`, `"version":8`, 1), "snapshot version 8 is not supported (this server reads versions 1 to 7)"},
 		{"truncated mid-record", good[:len(good)/2], "truncated snapshot?"},
 		{"truncated before trailer", strings.Join(lines[:len(lines)-2], ""), "truncated snapshot?"},
 		{"record dropped", strings.Join(append(append([]string{}, lines[:2]...), lines[3:]...), ""), "trailer says"},

@@ -69,3 +69,67 @@ func BenchmarkNamespaceUsage(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkApplyBatch256 compares the FSM's cost of the two entries a
+// waiting submission makes, at 256 per entry as the leader groups them
+// under load, with 5,000 jobs in the store: registering the jobs, and
+// writing each one's pending reason, into the job (copied and re-inserted
+// under every index: ApplyPlan, as before kept reasons) or kept beside it
+// (PendingReasons).
+func BenchmarkApplyBatch256(b *testing.B) {
+	const batch = 256
+	b.Run("register", func(b *testing.B) {
+		f, index := fsmWithJobs(b, 5000)
+		entries := make([][]byte, b.N)
+		for i := range entries {
+			var req RegisterJobsRequest
+			for k := 0; k < batch; k++ {
+				req.Requests = append(req.Requests, RegisterJobRequest{Job: testJob(fmt.Sprintf("b%07d-%03d", i, k), 1, 1)})
+			}
+			data, err := Encode(RegisterJobsType, req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			entries[i] = data
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			index++
+			if err, isErr := f.ApplyEntry(index, entries[i]).(error); isErr {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, via := range []struct {
+		name string
+		typ  MessageType
+		req  func(prs []PendingReason) any
+	}{
+		{"reasons-in-job", ApplyPlanType, func(prs []PendingReason) any { return ApplyPlanRequest{Plan: Plan{Pending: prs}} }},
+		{"reasons-kept", PendingReasonsType, func(prs []PendingReason) any { return PendingReasonsRequest{Reasons: prs} }},
+	} {
+		b.Run(via.name, func(b *testing.B) {
+			f, index := fsmWithJobs(b, 5000)
+			// Two texts in turn, so that every entry changes every reason.
+			entries := make([][]byte, 2)
+			for t := range entries {
+				var prs []PendingReason
+				for k := 0; k < batch; k++ {
+					prs = append(prs, PendingReason{JobID: fmt.Sprintf("j%05d", k), Reason: fmt.Sprintf("no ready node (%d)", t)})
+				}
+				data, err := Encode(via.typ, via.req(prs))
+				if err != nil {
+					b.Fatal(err)
+				}
+				entries[t] = data
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				index++
+				if err, isErr := f.ApplyEntry(index, entries[i%2]).(error); isErr {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -15,8 +15,9 @@ import (
 // version it does not know rather than guess. Version 2 added ACL
 // policies and tokens, version 3 namespace checkpoint keys (wrapped);
 // version 4 the model catalog, version 5 kept job versions, version 6
-// jobs' events; older versions (without them) are still read.
-const SnapshotVersion = 6
+// jobs' events, version 7 pending reasons kept beside their jobs; older
+// versions (without them) are still read.
+const SnapshotVersion = 7
 
 // The snapshot format is a stream of JSON values: a header, then one record
 // per object, then a trailer with the object count so a truncated stream is
@@ -41,6 +42,9 @@ type snapshotRecord struct {
 	Model *api.Model `json:"model,omitempty"`
 	// Since version 5.
 	JobVersion *api.JobVersion `json:"jobVersion,omitempty"`
+	// Since version 7. Written apart from its job, not folded into it: a
+	// restored server then keeps and drops kept reasons as the others do.
+	KeptReason *keptReason `json:"keptReason,omitempty"`
 	// End is set only on the trailer and holds the number of records.
 	End *int `json:"end,omitempty"`
 }
@@ -62,7 +66,8 @@ func writeSnapshot(w io.Writer, snap *Snapshot) error {
 			}
 		}
 	}
-	for _, j := range snap.Jobs(nil) {
+	// The jobs as stored: their kept reasons are records of their own.
+	for _, j := range sortJobs(collect[*api.Job](nil, snap.txn, tableJobs, "id")) {
 		if err := put(snapshotRecord{Job: j}); err != nil {
 			return err
 		}
@@ -107,6 +112,11 @@ func writeSnapshot(w io.Writer, snap *Snapshot) error {
 			return err
 		}
 	}
+	for _, kr := range collect[*keptReason](nil, snap.txn, tableReasons, "id") {
+		if err := put(snapshotRecord{KeptReason: kr}); err != nil {
+			return err
+		}
+	}
 	if err := enc.Encode(snapshotRecord{End: &n}); err != nil {
 		return err
 	}
@@ -147,6 +157,9 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, error) {
 			if err := recountJobs(txn); err != nil {
 				return nil, err
 			}
+			if err := showKeptReasons(txn); err != nil {
+				return nil, err
+			}
 			txn.Commit()
 			return db, nil
 		case rec.Index != nil:
@@ -169,6 +182,8 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, error) {
 			table, obj = tableModels, rec.Model
 		case rec.JobVersion != nil && h.Version >= 5:
 			table, obj = tableJobVersions, rec.JobVersion
+		case rec.KeptReason != nil && h.Version >= 7:
+			table, obj = tableReasons, rec.KeptReason
 		default:
 			return nil, fmt.Errorf("record %d is empty", n)
 		}

@@ -66,6 +66,7 @@ func schema() *memdb.DBSchema {
 	maps.Copy(db.Tables, modelsSchema())
 	maps.Copy(db.Tables, versionsSchema())
 	maps.Copy(db.Tables, jobCountsSchema())
+	maps.Copy(db.Tables, reasonsSchema())
 	return db
 }
 
@@ -174,19 +175,24 @@ func (s *Snapshot) LatestIndex() uint64 {
 	return max
 }
 
-// Job returns a job, or nil.
+// Job returns a job, or nil. Reads of jobs show a pending job's kept
+// reason (kept_reasons.go).
 func (s *Snapshot) Job(ws memdb.WatchSet, id string) *api.Job {
-	return first[*api.Job](ws, s.txn, tableJobs, "id", id)
+	j := first[*api.Job](ws, s.txn, tableJobs, "id", id)
+	if j == nil {
+		return nil
+	}
+	return withKeptReason(ws, s.txn, j)
 }
 
 // Jobs returns every job, oldest first.
 func (s *Snapshot) Jobs(ws memdb.WatchSet) []*api.Job {
-	return sortJobs(collect[*api.Job](ws, s.txn, tableJobs, "id"))
+	return sortJobs(withKeptReasons(ws, s.txn, collect[*api.Job](ws, s.txn, tableJobs, "id")))
 }
 
 // JobsByStatus returns the jobs with one status, by priority then age.
 func (s *Snapshot) JobsByStatus(ws memdb.WatchSet, status string) []*api.Job {
-	jobs := collect[*api.Job](ws, s.txn, tableJobs, "status", status)
+	jobs := withKeptReasons(ws, s.txn, collect[*api.Job](ws, s.txn, tableJobs, "status", status))
 	sortByPriority(jobs)
 	return jobs
 }
@@ -205,13 +211,13 @@ func (s *Snapshot) PendingJobsSince(index uint64) []*api.Job {
 		}
 	}
 	sortByPriority(jobs)
-	return jobs
+	return withKeptReasons(nil, s.txn, jobs)
 }
 
 // JobsHoldingNodes returns the jobs that hold nodes freed by their
 // preemptions (pending ones; a placed job holds none), by priority then age.
 func (s *Snapshot) JobsHoldingNodes() []*api.Job {
-	jobs := collect[*api.Job](nil, s.txn, tableJobs, "held", true)
+	jobs := withKeptReasons(nil, s.txn, collect[*api.Job](nil, s.txn, tableJobs, "held", true))
 	sortByPriority(jobs)
 	return jobs
 }
