@@ -36,12 +36,10 @@ func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntim
 		return c, nil
 	}
 	if rest, ok := strings.CutPrefix(name, "ark-shortest"); ok {
-		// ark-shortest[-ageS][-keepaged][-nopreempt]: OrderShortest, aging
-		// after S seconds, aged jobs keeping their rank while they run,
-		// without preemption.
+		// ark-shortest[-ageS][-nopreempt]: OrderShortest, aging after S
+		// seconds, without preemption.
 		cfg.Order = sched.OrderShortest
 		rest, cfg.NoPreemption = strings.CutSuffix(rest, "-nopreempt")
-		rest, cfg.KeepAged = strings.CutSuffix(rest, "-keepaged")
 		if s, ok := strings.CutPrefix(rest, "-age"); ok {
 			n, err := strconv.Atoi(s)
 			if err != nil || n <= 0 {
@@ -61,7 +59,7 @@ func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntim
 			return c, nil
 		}
 	}
-	return c, fmt.Errorf("%w: unknown scheduler %q (%s, ark-resvN, ark-shortest[-ageS][-keepaged][-nopreempt])", ErrConfig, name, strings.Join(OverTimeSchedulers, ", "))
+	return c, fmt.Errorf("%w: unknown scheduler %q (%s, ark-resvN, ark-shortest[-ageS][-nopreempt])", ErrConfig, name, strings.Join(OverTimeSchedulers, ", "))
 }
 
 // runOverTime runs each scheduler on the same tasks.

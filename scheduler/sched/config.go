@@ -37,10 +37,6 @@ type Config struct {
 	// ahead of the jobs that have not waited as long, in submission order,
 	// whatever its runtime and priority (DefaultAgeAfter when 0).
 	AgeAfter time.Duration
-	// KeepAged, with OrderShortest: a job that started after waiting
-	// AgeAfter keeps the rank aging gave it while it runs, so no priority
-	// evicts it (reclaiming borrowed quota still may).
-	KeepAged bool
 	// ExplainDepth is how many jobs of a pass that keep waiting get their
 	// pending reason rebuilt (DefaultExplainDepth when 0; negative: all);
 	// deeper jobs keep their last reason (placement.Input.MaxExplain).

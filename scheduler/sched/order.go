@@ -35,7 +35,10 @@ func orderRanks(cfg *Config, pending []*api.Job, now time.Time) (rank func(*api.
 	if cfg.Order != OrderShortest {
 		return func(j *api.Job) int { return int(j.CreateIndex) }, func(j *api.Job) int { return j.Priority }
 	}
-	age := cfg.ageAfter()
+	age := cfg.AgeAfter
+	if age <= 0 {
+		age = DefaultAgeAfter
+	}
 	aged := func(j *api.Job) bool { return now.Sub(j.SubmitTime) >= age }
 	runtime := func(j *api.Job) time.Duration {
 		if d := time.Duration(j.Spec.MaxRuntime); d > 0 {
@@ -67,11 +70,4 @@ func orderRanks(cfg *Config, pending []*api.Job, now time.Time) (rank func(*api.
 		}
 		return j.Priority
 	}
-}
-
-func (c *Config) ageAfter() time.Duration {
-	if c.AgeAfter > 0 {
-		return c.AgeAfter
-	}
-	return DefaultAgeAfter
 }

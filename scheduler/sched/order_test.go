@@ -70,33 +70,3 @@ func TestAgedOrderedAbovePriority(t *testing.T) {
 		}
 	}
 }
-
-// TestKeepAgedRunInfo: with KeepAged a job that started after waiting
-// AgeAfter runs with the rank aging gave it (no priority evicts it);
-// one that started sooner, or without KeepAged, keeps its own.
-func TestKeepAgedRunInfo(t *testing.T) {
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	at := func(d time.Duration) *time.Time { x := now.Add(d); return &x }
-	jobs := map[string]*api.Job{
-		"aged":  {ID: "aged", Priority: -10, SubmitTime: now.Add(-2 * time.Hour), StartTime: at(-time.Hour)},
-		"quick": {ID: "quick", Priority: -10, SubmitTime: now.Add(-2 * time.Hour), StartTime: at(-110 * time.Minute)},
-	}
-	live := []*api.Allocation{
-		{ID: "a1", JobID: "aged", StartTime: at(-time.Hour)},
-		{ID: "a2", JobID: "quick", StartTime: at(-110 * time.Minute)},
-	}
-	job := func(id string) *api.Job { return jobs[id] }
-	for _, tc := range []struct {
-		cfg         Config
-		aged, quick int
-	}{
-		{Config{Order: OrderShortest, AgeAfter: 30 * time.Minute, KeepAged: true}, math.MaxInt32, -10},
-		{Config{Order: OrderShortest, AgeAfter: 30 * time.Minute}, -10, -10},
-		{Config{Order: OrderSubmission, AgeAfter: 30 * time.Minute, KeepAged: true}, -10, -10},
-	} {
-		info := runInfo(&tc.cfg, job, live, now)
-		if info["a1"].Priority != tc.aged || info["a2"].Priority != tc.quick {
-			t.Errorf("%+v: priorities aged %d quick %d, want %d %d", tc.cfg, info["a1"].Priority, info["a2"].Priority, tc.aged, tc.quick)
-		}
-	}
-}

@@ -30,9 +30,6 @@ func runInfo(cfg *Config, job func(string) *api.Job, live []*api.Allocation, now
 		}
 		info.SinceCheckpoint = max(now.Sub(since).Seconds(), 0)
 		info.Protected = now.Sub(started) < cfg.PreemptMinRuntime
-		if cfg.KeepAged && cfg.Order == OrderShortest && started.Sub(j.SubmitTime) >= cfg.ageAfter() {
-			info.Priority = math.MaxInt32
-		}
 		if j.Spec.MaxRuntime > 0 && j.StartTime != nil {
 			info.EndsIn = max(j.StartTime.Add(time.Duration(j.Spec.MaxRuntime)).Sub(now).Seconds(), 0)
 		}
