@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ark-sched/ark/scheduler/api"
@@ -53,8 +55,11 @@ type fleet struct {
 	// is the first refusal.
 	regErrs     atomic.Int64
 	firstRegErr atomic.Value
-	// lastHBErr is the last heartbeat error, for the log: what failed.
+	// lastHBErr is the last heartbeat error, for the log: what failed;
+	// hbErrKinds counts them by kind (errKind).
 	lastHBErr     atomic.Value
+	hbErrMu       sync.Mutex
+	hbErrKinds    map[string]int64
 	lastPlacement atomic.Int64 // unix nanoseconds
 	// maxTTL is the longest heartbeat TTL the servers told an agent
 	// (nanoseconds): it grows with the cluster (scheduler/server
@@ -266,6 +271,12 @@ func (a *simAgent) heartbeatLoop(ctx context.Context) {
 		case ctx.Err() == nil:
 			a.f.heartbeatErrs.Add(1)
 			a.f.lastHBErr.Store(err.Error())
+			a.f.hbErrMu.Lock()
+			if a.f.hbErrKinds == nil {
+				a.f.hbErrKinds = map[string]int64{}
+			}
+			a.f.hbErrKinds[errKind(err)]++
+			a.f.hbErrMu.Unlock()
 		}
 	}
 }
@@ -397,4 +408,20 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// errKind sorts a failed call for the report: the HTTP status the
+// servers answered, a timeout, a refused or reset connection, or other.
+func errKind(err error) string {
+	var ae *client.APIError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ae):
+		return fmt.Sprintf("HTTP %d", ae.StatusCode)
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection refused or reset"
+	}
+	return "other"
 }

@@ -1,10 +1,14 @@
 package clustersim
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // WriteJSON prints the result as one JSON object.
@@ -53,6 +57,7 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 		{"cluster full / GPU fill at the stream's end", fmt.Sprintf("%v / %.1f%%", r.ClusterFull, 100*r.GPUFill)},
 		{"stream (s)", r.StreamS},
 		{"heartbeat errors / re-registrations", fmt.Sprintf("%d / %d", r.HeartbeatErrors, r.Reregistrations)},
+		{"heartbeat errors by kind", kinds(r.HeartbeatErrorKinds)},
 		{"404 \"node not registered\" to heartbeats / long-polls", fmt.Sprintf("%d / %d", r.NotFoundHeartbeats, r.NotFoundLongPolls)},
 	}
 	for _, row := range rows {
@@ -69,4 +74,18 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 	return nil
+}
+
+// kinds lists counts by kind, largest first.
+func kinds(m map[string]int64) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	ks := slices.Collect(maps.Keys(m))
+	slices.SortFunc(ks, func(a, b string) int { return cmp.Or(cmp.Compare(m[b], m[a]), cmp.Compare(a, b)) })
+	var parts []string
+	for _, k := range ks {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }

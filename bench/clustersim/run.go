@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -66,26 +67,28 @@ type Result struct {
 	NodesMarkedDownByFailover int     `json:"nodes_marked_down_by_failover"`
 
 	// Context for the figures above.
-	NodesMarkedDownByLoad int               `json:"nodes_marked_down_by_load"`
-	NodesRegistered       int               `json:"nodes_registered"`
-	RegisterS             float64           `json:"register_s"`
-	StreamS               float64           `json:"stream_s"`
-	Jobs                  int               `json:"jobs"`
-	SubmitErrors          int               `json:"submit_errors"`
-	Placements            int               `json:"placements"`
-	TasksSucceeded        int64             `json:"tasks_succeeded"`
-	PendingJobs           int               `json:"pending_jobs"`
-	RoomJobs              int               `json:"room_jobs"`
-	RoomJobsNotRunning    int               `json:"room_jobs_not_running"`
-	ClusterFull           bool              `json:"cluster_full"`
-	GPUFill               float64           `json:"gpu_fill"`
-	HeartbeatErrors       int64             `json:"heartbeat_errors"`
-	Reregistrations       int64             `json:"reregistrations"`
-	NotFoundHeartbeats    int64             `json:"not_found_heartbeats"`
-	NotFoundLongPolls     int64             `json:"not_found_long_polls"`
-	RaftEntriesPerJob     float64           `json:"raft_entries_per_job"`
-	Mix                   map[string]int    `json:"mix"`
-	Env                   map[string]string `json:"env"`
+	NodesMarkedDownByLoad int     `json:"nodes_marked_down_by_load"`
+	NodesRegistered       int     `json:"nodes_registered"`
+	RegisterS             float64 `json:"register_s"`
+	StreamS               float64 `json:"stream_s"`
+	Jobs                  int     `json:"jobs"`
+	SubmitErrors          int     `json:"submit_errors"`
+	Placements            int     `json:"placements"`
+	TasksSucceeded        int64   `json:"tasks_succeeded"`
+	PendingJobs           int     `json:"pending_jobs"`
+	RoomJobs              int     `json:"room_jobs"`
+	RoomJobsNotRunning    int     `json:"room_jobs_not_running"`
+	ClusterFull           bool    `json:"cluster_full"`
+	GPUFill               float64 `json:"gpu_fill"`
+	HeartbeatErrors       int64   `json:"heartbeat_errors"`
+	// HeartbeatErrorKinds counts them by kind: "HTTP 5xx", "timeout", ...
+	HeartbeatErrorKinds map[string]int64  `json:"heartbeat_error_kinds,omitempty"`
+	Reregistrations     int64             `json:"reregistrations"`
+	NotFoundHeartbeats  int64             `json:"not_found_heartbeats"`
+	NotFoundLongPolls   int64             `json:"not_found_long_polls"`
+	RaftEntriesPerJob   float64           `json:"raft_entries_per_job"`
+	Mix                 map[string]int    `json:"mix"`
+	Env                 map[string]string `json:"env"`
 }
 
 // roomFrac is the fill below which a job counts as submitted "while the
@@ -192,6 +195,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.HeartbeatsPerSec = round1(float64(hb) / end.Sub(st.start).Seconds())
 	res.HeartbeatTTLS = time.Duration(fl.maxTTL.Load()).Seconds()
 	res.HeartbeatErrors = fl.heartbeatErrs.Load()
+	fl.hbErrMu.Lock()
+	res.HeartbeatErrorKinds = maps.Clone(fl.hbErrKinds)
+	fl.hbErrMu.Unlock()
 	if e, ok := fl.lastHBErr.Load().(string); ok {
 		fmt.Fprintf(cfg.Log, "  last heartbeat error: %s\n", e)
 	}
