@@ -285,6 +285,11 @@ func TestClusterRaftAddressChange(t *testing.T) {
 	}
 	t.Parallel()
 	c := startThree(t)
+	// Every server must hold the configuration before one is moved: a
+	// server stopped before its first entry arrived restarts with no
+	// state, and a fresh server with a member's name is an impostor (CI
+	// once stopped s2 0.7 s after it started, before it had a log).
+	c.oneCluster()
 	l := c.waitLeader()
 	moved := (l + 1) % 3
 	name := fmt.Sprintf("s%d", moved+1)

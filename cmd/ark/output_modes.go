@@ -11,7 +11,7 @@ import (
 // every command a user runs is here or in textOnly.
 var jsonCommands = setOf(
 	"job submit", "job validate", "job status", "job list", "job cancel", "job update", "job promote", "job history", "job revert",
-	"job adapter add", "job adapter rm",
+	"job adapter add", "job adapter rm", "job adapter list",
 	"node list", "node status", "node drain", "node eligibility",
 	"operator raft list-peers", "operator raft remove-peer", "operator raft recover", "operator snapshot save", "operator snapshot restore",
 	"operator namespace-key delete", "operator audit verify",
