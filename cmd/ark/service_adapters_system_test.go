@@ -318,7 +318,7 @@ func TestSystemServiceAdaptersInPlace(t *testing.T) {
 	rolled := time.Since(began)
 	close(stop)
 	<-done
-	wantRoll := "adapter far added from " + far + ": version " + strconv.Itoa(next) + ", rolling the replicas: the adapter's directory " + filepath.Dir(store2) + " is new to them"
+	wantRoll := "adapter far added from " + far + ": version " + strconv.Itoa(next) + ", rolling the replicas: the adapter's directory " + store2 + " is new to them"
 	if err != nil || !strings.Contains(out, wantRoll) || !strings.Contains(out, "adapter far: loaded on 2/2 replicas") {
 		t.Fatalf("add far: %v\n%s\nwant %q and loaded on 2/2", err, out, wantRoll)
 	}

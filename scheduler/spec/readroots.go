@@ -8,7 +8,7 @@ import (
 )
 
 // A builtin task runs confined (worker/driver: Landlock): it may read the
-// local paths its spec named when it started, and no other, for as long
+// local paths its spec named when it started (and their stores), and no other, for as long
 // as it runs. Which paths those are is decided here, once, for the two
 // that depend on it: the driver, which opens them to the task, and the
 // scheduler, which applies a change of a service's adapters in place only
@@ -16,30 +16,67 @@ import (
 // already read (scheduler/sched ReplicaChanged); otherwise the replicas
 // are rolled, and the new ones start with the new paths.
 
-// ReadRoots lists the local paths a builtin task b may read: each local
-// checkpoint of its base (every item), data and adapters, and the
-// directory two levels above it (a checkpoint STORE/JOB/STEP is read
-// through its store, which the task's reader opens at STORE; for a
-// STORE/JOB it is the directory above the store). A location that is not
-// local (s3://, a relative path, a model:// reference, which the servers
-// resolve before they store a spec) gives none: a task reads it through
-// the network or not at all. Sorted, without duplicates.
+// ReadRoots lists the local paths a builtin task b may read: its data
+// (that path alone), and each local checkpoint of its base (every item)
+// and adapters with the store it is read through (checkpointStore), so
+// that an adapter added later in the same store is read in place. A
+// location that is not local (s3://, a relative path, a model://
+// reference, which the servers resolve before they store a spec) gives
+// none: a task reads it through the network or not at all. Sorted,
+// without duplicates.
 func ReadRoots(b *BuiltinTask) []string {
 	if b == nil {
 		return nil
 	}
-	uris := append(strings.Split(b.Base, ","), b.Data)
-	for _, a := range b.Adapters {
-		uris = append(uris, a.URI)
-	}
 	var out []string
-	for _, uri := range uris {
+	if p := LocalPath(b.Data); p != "" {
+		out = append(out, p)
+	}
+	ckpts := strings.Split(b.Base, ",")
+	for _, a := range b.Adapters {
+		ckpts = append(ckpts, a.URI)
+	}
+	for _, uri := range ckpts {
 		if p := LocalPath(uri); p != "" {
-			out = append(out, p, filepath.Dir(filepath.Dir(p)))
+			out = append(out, p)
+			if st := checkpointStore(p); st != "" {
+				out = append(out, st)
+			}
 		}
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// checkpointStore is the store directory a local checkpoint p is read
+// through (worker/train OpenCheckpoint): STORE of STORE/JOB/STEP (a step
+// is all digits), STORE of STORE/JOB. "" when that would be the
+// filesystem's root: a checkpoint at /job/7 opens /job/7 alone, never
+// everything (a rule of "two directories up" once gave /data/corpus.txt's
+// task all of /).
+func checkpointStore(p string) string {
+	dir := filepath.Dir(p)
+	if isStep(filepath.Base(p)) {
+		dir = filepath.Dir(dir)
+	}
+	if dir == "/" || dir == "." {
+		return ""
+	}
+	return dir
+}
+
+// isStep reports whether a path element is a step directory's name
+// (checkpoint.SplitURI: digits, with or without leading zeros).
+func isStep(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // LocalPath is the absolute, cleaned local path of a file:// URI (on no

@@ -15,11 +15,15 @@ func TestReadRoots(t *testing.T) {
 		want []string
 	}{
 		{"none", nil, nil},
-		{"a base", &BuiltinTask{Base: "/m/base/gpt"}, []string{"/m", "/m/base/gpt"}},
+		{"a base STORE/JOB: its store", &BuiltinTask{Base: "/m/base/gpt"}, []string{"/m/base", "/m/base/gpt"}},
 		{"a file:// adapter of a store", &BuiltinTask{Base: "s3://b/base", Adapters: []Adapter{{Name: "a", URI: "file:///st/job/7"}}},
 			[]string{"/st", "/st/job/7"}},
+		{"a step with leading zeros", &BuiltinTask{Base: "/srv/ark/nlp/ft/000000000050"}, []string{"/srv/ark/nlp", "/srv/ark/nlp/ft/000000000050"}},
 		{"localhost, dots and duplicates", &BuiltinTask{Base: "file://localhost/st/x/../job/1, /st/job/1", Data: "file:///st/job/2"},
 			[]string{"/st", "/st/job/1", "/st/job/2"}},
+		// Data is read as named: a file near / opens that file, not /.
+		{"data near the root", &BuiltinTask{Data: "file:///data/corpus.txt"}, []string{"/data/corpus.txt"}},
+		{"a checkpoint near the root", &BuiltinTask{Base: "/job/7", Adapters: []Adapter{{Name: "a", URI: "file:///ad"}}}, []string{"/ad", "/job/7"}},
 		{"not local", &BuiltinTask{Base: "s3://b/base,model://gpt@1", Data: "examples/data.txt",
 			Adapters: []Adapter{{Name: "a", URI: "file://host/st/j/1"}, {Name: "b", URI: "s3://b/a/j/1"}}}, nil},
 	}
