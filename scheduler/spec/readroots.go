@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/ark-sched/ark/storage/checkpoint/ckptpath"
 )
 
 // A builtin task runs confined (worker/driver: Landlock): it may read the
@@ -50,33 +52,20 @@ func ReadRoots(b *BuiltinTask) []string {
 
 // checkpointStore is the store directory a local checkpoint p is read
 // through (worker/train OpenCheckpoint): STORE of STORE/JOB/STEP (a step
-// is all digits), STORE of STORE/JOB. "" when that would be the
+// as checkpoint.SplitURI reads it: ckptpath.ParseURIStep, within
+// [0, MaxStep]), STORE of STORE/JOB. "" when that would be the
 // filesystem's root: a checkpoint at /job/7 opens /job/7 alone, never
 // everything (a rule of "two directories up" once gave /data/corpus.txt's
 // task all of /).
 func checkpointStore(p string) string {
 	dir := filepath.Dir(p)
-	if isStep(filepath.Base(p)) {
+	if n, ok := ckptpath.ParseURIStep(filepath.Base(p)); ok && n >= 0 && n <= ckptpath.MaxStep {
 		dir = filepath.Dir(dir)
 	}
 	if dir == "/" || dir == "." {
 		return ""
 	}
 	return dir
-}
-
-// isStep reports whether a path element is a step directory's name
-// (checkpoint.SplitURI: digits, with or without leading zeros).
-func isStep(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // LocalPath is the absolute, cleaned local path of a file:// URI (on no

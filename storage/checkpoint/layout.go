@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/url"
 	"path"
-	"strconv"
 	"strings"
 
 	"github.com/ark-sched/ark/storage/checkpoint/ckptpath"
@@ -58,8 +57,8 @@ func SplitURI(uri string) (store string, ref Ref, err error) {
 	stepStr := path.Base(p)
 	rest := path.Dir(p)
 	job := path.Base(rest)
-	step, err := strconv.ParseInt(stepStr, 10, 64)
-	if err != nil || u.Scheme == "" || rest == "/" || rest == "." {
+	step, isStep := ckptpath.ParseURIStep(stepStr)
+	if !isStep || u.Scheme == "" || rest == "/" || rest == "." {
 		return "", Ref{}, fmt.Errorf("checkpoint URI %q: want STORE_URI/JOB/STEP", uri)
 	}
 	ref = Ref{Job: job, Step: step}

@@ -35,6 +35,16 @@ func ParseStep(s string) (int64, bool) {
 	return n, err == nil && n >= 0
 }
 
+// ParseURIStep reads the step element of a checkpoint URI (STORE/JOB/STEP),
+// which may be written with or without leading zeros. ok is false for an
+// element that is no step: the URI then names STORE/JOB (its newest
+// checkpoint). Both checkpoint.SplitURI and the sandbox's rule of what a
+// task reads through which store (scheduler/spec ReadRoots) read it here.
+func ParseURIStep(s string) (step int64, ok bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
 // Join appends path elements to a store URI, before its ?query
 // (s3://bucket/p?region=x + ns, job: s3://bucket/p/ns/job?region=x).
 func Join(store string, elems ...string) string {
