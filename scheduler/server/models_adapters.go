@@ -135,18 +135,18 @@ func parentBase(snap *state.Snapshot, ns string, v *api.ModelVersion) (catalogBa
 	return catalogBase{uri: pv.URI, version: m.Name + "@" + strconv.Itoa(pv.Version), checksum: pv.Checksum}, true
 }
 
-// catalogVersion is version v of model ns/name, or nil.
+// catalogVersion is version v (resolved: never 0) of model ns/name, or
+// nil.
 func catalogVersion(snap *state.Snapshot, ns, name string, v int) *api.ModelVersion {
 	m := snap.Model(nil, ns, name)
 	if m == nil {
 		return nil
 	}
-	for i := range m.Versions {
-		if m.Versions[i].Version == v {
-			return &m.Versions[i]
-		}
+	mv, err := pickVersion(m, v)
+	if err != nil {
+		return nil
 	}
-	return nil
+	return mv
 }
 
 // baseRefOf is the catalog reference of a service's base among refs, or
