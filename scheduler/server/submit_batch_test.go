@@ -74,7 +74,16 @@ func TestRegisterBatcherGroups(t *testing.T) {
 	waitFor(t, 5*time.Second, "nine queued", func() bool { return queued() == 9 })
 	go submit("tok-b", "shared")
 	waitFor(t, 5*time.Second, "ten queued", func() bool { return queued() == 10 })
-	close(gate)
+	// Let the entries commit one at a time, in the order they reached
+	// the gate (a channel's waiting receivers are served first come,
+	// first served): closing it let the batch, sent when the first lone
+	// entry freed a slot, take the lock before the second lone entry
+	// (CI once saw [RegisterJob RegisterJobs RegisterJob]).
+	entryCount := func() int { mu.Lock(); defer mu.Unlock(); return len(entries) }
+	for k := range 3 {
+		gate <- struct{}{}
+		waitFor(t, 5*time.Second, fmt.Sprintf("entry %d applied", k+1), func() bool { return entryCount() == k+1 })
+	}
 	got := map[string]answer{}
 	for range 12 {
 		a := <-answers
