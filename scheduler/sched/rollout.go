@@ -37,8 +37,9 @@ import (
 // loads or drops adapters without a restart. A change of the base, the
 // model or anything else of the task is a rollout, and so is a change of
 // adapters that names a local path the running replica may not read
-// (NewReadRoots): its sandbox was set when it started.
-func ReplicaChanged(a, b *spec.Job) bool {
+// (NewReadRoots): its sandbox was set when it started. ckptDir is the
+// local directory of the cluster's checkpoint store (spec.ReadRoots).
+func ReplicaChanged(a, b *spec.Job, ckptDir string) bool {
 	shape := func(j *spec.Job) string {
 		task := j.Task
 		if bt := task.Builtin; bt != nil {
@@ -54,7 +55,7 @@ func ReplicaChanged(a, b *spec.Job) bool {
 		}{j.Resources, j.Topology, task, j.Checkpoint})
 		return string(raw)
 	}
-	return shape(a) != shape(b) || len(NewReadRoots(a, b)) > 0
+	return shape(a) != shape(b) || len(NewReadRoots(a, b, ckptDir)) > 0
 }
 
 // NewReadRoots lists the local paths a builtin replica of b reads that
@@ -69,8 +70,8 @@ func ReplicaChanged(a, b *spec.Job) bool {
 // reads its sandbox allows (it may allow more, an adapter removed in
 // place; comparing with a then errs towards a rollout, never past the
 // sandbox).
-func NewReadRoots(a, b *spec.Job) []string {
-	return spec.Uncovered(spec.ReadRoots(a.Task.Builtin), spec.ReadRoots(b.Task.Builtin))
+func NewReadRoots(a, b *spec.Job, ckptDir string) []string {
+	return spec.Uncovered(spec.ReadRoots(a.Task.Builtin, ckptDir), spec.ReadRoots(b.Task.Builtin, ckptDir))
 }
 
 // rankState is what serves one rank of a service during a rollout.

@@ -34,7 +34,7 @@ func (c *cluster) update(id string, edit func(*spec.Job)) {
 			continue
 		}
 		old := c.snap().JobVersion(id, a.JobVersion)
-		if old == nil || ReplicaChanged(&old.Spec, &ns) {
+		if old == nil || ReplicaChanged(&old.Spec, &ns, "") {
 			req.Rollout = true
 		} else {
 			req.InPlace = append(req.InPlace, a.ID)
@@ -324,10 +324,10 @@ func TestReplicaChanged(t *testing.T) {
 	for _, tc := range cases {
 		a, b := base(), base()
 		tc.edit(b)
-		if got := ReplicaChanged(a, b); got != tc.want {
+		if got := ReplicaChanged(a, b, ""); got != tc.want {
 			t.Errorf("%s: ReplicaChanged = %v, want %v", tc.name, got, tc.want)
 		}
-		if got := NewReadRoots(a, b); !slices.Equal(got, tc.newRoots) {
+		if got := NewReadRoots(a, b, ""); !slices.Equal(got, tc.newRoots) {
 			t.Errorf("%s: NewReadRoots = %q, want %q", tc.name, got, tc.newRoots)
 		}
 		if a.Task.Builtin.Rules == nil || a.Task.Builtin.Adapters == nil {
@@ -336,7 +336,7 @@ func TestReplicaChanged(t *testing.T) {
 	}
 	// An exec service reads no spec path: nothing to compare.
 	e := &spec.Job{Task: spec.Task{Driver: spec.DriverExec, Exec: &spec.ExecTask{Command: []string{"serve"}}}}
-	if got := NewReadRoots(e, e); got != nil {
+	if got := NewReadRoots(e, e, ""); got != nil {
 		t.Errorf("exec service: NewReadRoots = %q, want none", got)
 	}
 }
@@ -383,6 +383,40 @@ func TestRolloutStopFirst(t *testing.T) {
 	for r, as := range c.byRank("svc") {
 		if len(as) != 1 || as[0].JobVersion != 1 {
 			t.Fatalf("rank %d after the rollout: %d replicas at version %d", r, len(as), as[0].JobVersion)
+		}
+	}
+}
+
+// TestReplicaChangedClusterStore: in the cluster's own checkpoint store a
+// replica reads its namespace's directory, never the store above it (the
+// driver's rule, spec.ReadRoots), so an adapter of another namespace's
+// directory rolls the replicas (and the storage policy decides whether it
+// may be read at all), while one of its own namespace applies in place.
+func TestReplicaChangedClusterStore(t *testing.T) {
+	svc := func(adapter string) *spec.Job {
+		j := &spec.Job{Name: "s", Kind: spec.KindInference, Replicas: 1, Resources: spec.Resources{GPUs: 1},
+			Task: spec.Task{Driver: spec.DriverBuiltin, Builtin: &spec.BuiltinTask{Model: "gpt-tiny", Base: "file:///ckpt/nlp/ft/000000000050"}}}
+		if adapter != "" {
+			j.Task.Builtin.Adapters = []spec.Adapter{{Name: "a", URI: adapter}}
+		}
+		return j
+	}
+	cases := []struct {
+		adapter  string
+		newRoots []string
+	}{
+		{"file:///ckpt/nlp/ft2/000000000010", nil},
+		{"file:///ckpt/nlp/7", nil},
+		{"file:///ckpt/cv/9/000000000010", []string{"/ckpt/cv"}},
+		{"file:///ckpt/cv/9", []string{"/ckpt/cv/9"}},
+	}
+	for _, tc := range cases {
+		got := NewReadRoots(svc(""), svc(tc.adapter), "/ckpt")
+		if !slices.Equal(got, tc.newRoots) {
+			t.Errorf("%s: NewReadRoots = %q, want %q", tc.adapter, got, tc.newRoots)
+		}
+		if changed := ReplicaChanged(svc(""), svc(tc.adapter), "/ckpt"); changed != (tc.newRoots != nil) {
+			t.Errorf("%s: ReplicaChanged = %v", tc.adapter, changed)
 		}
 	}
 }

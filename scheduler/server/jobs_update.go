@@ -71,16 +71,19 @@ func (s *Server) commitUpdate(ctx context.Context, snap *state.Snapshot, j *api.
 	}
 	req := &state.UpdateJobRequest{JobID: j.ID, Spec: *js, Version: j.Version, Models: refs, Time: time.Now().UTC()}
 	var newPaths []string
+	// The driver confines a replica with the same directory, found from
+	// its ARK_CHECKPOINT_URI (spec.SharedCheckpointDir).
+	ckptDir := spec.LocalPath(s.cfg.CheckpointStore)
 	if j.Status == api.JobRunning {
 		for _, a := range snap.AllocsByJob(nil, j.ID) {
 			if !a.Serving() {
 				continue
 			}
 			old := snap.JobVersion(j.ID, a.JobVersion)
-			if old == nil || sched.ReplicaChanged(&old.Spec, js) {
+			if old == nil || sched.ReplicaChanged(&old.Spec, js, ckptDir) {
 				req.Rollout = true
 				if old != nil {
-					newPaths = append(newPaths, sched.NewReadRoots(&old.Spec, js)...)
+					newPaths = append(newPaths, sched.NewReadRoots(&old.Spec, js, ckptDir)...)
 				}
 			} else {
 				req.InPlace = append(req.InPlace, a.ID)

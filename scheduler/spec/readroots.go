@@ -26,7 +26,15 @@ import (
 // reference, which the servers resolve before they store a spec) gives
 // none: a task reads it through the network or not at all. Sorted,
 // without duplicates.
-func ReadRoots(b *BuiltinTask) []string {
+//
+// shared is the local directory of the cluster's checkpoint store (STORE
+// of every job's STORE/NAMESPACE/JOB; "" when the store is not local),
+// whose subdirectories are the namespaces': a checkpoint whose store
+// would be it, or a directory above it, opens its own path alone. That
+// is what a job's latest checkpoint named as STORE/NAMESPACE/JOB reads
+// like (STEP JOB of job NAMESPACE, store STORE): without this rule a
+// tenant naming its own checkpoints so would be given every namespace's.
+func ReadRoots(b *BuiltinTask, shared string) []string {
 	if b == nil {
 		return nil
 	}
@@ -41,7 +49,7 @@ func ReadRoots(b *BuiltinTask) []string {
 	for _, uri := range ckpts {
 		if p := LocalPath(uri); p != "" {
 			out = append(out, p)
-			if st := checkpointStore(p); st != "" {
+			if st := checkpointStore(p); st != "" && (shared == "" || !pathUnder(shared, st)) {
 				out = append(out, st)
 			}
 		}
@@ -108,6 +116,19 @@ func Uncovered(have, want []string) []string {
 	}
 	slices.Sort(top)
 	return slices.Compact(top)
+}
+
+// SharedCheckpointDir is the local directory of the cluster's checkpoint
+// store as a task finds it: STORE of its own checkpoint location
+// STORE/NAMESPACE/JOB (ARK_CHECKPOINT_URI, ckptpath.JobURI); "" when that
+// is not local. The servers pass LocalPath of the store they configure,
+// the same directory.
+func SharedCheckpointDir(jobURI string) string {
+	p := LocalPath(jobURI)
+	if p == "" {
+		return ""
+	}
+	return filepath.Dir(filepath.Dir(p))
 }
 
 // pathUnder reports whether clean absolute path p is root or lies below it.

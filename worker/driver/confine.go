@@ -73,14 +73,13 @@ func confinePaths(cfg TaskConfig, program string) (read, write []string) {
 			read = append(read, filepath.Dir(dir))
 		}
 	}
-	// The rule of what a builtin task reads is the scheduler's too: it
-	// applies a change of adapters in place only within these paths.
-	read = append(read, spec.ReadRoots(cfg.Task.Builtin)...)
+	shared := ""
 	for _, kv := range cfg.Env {
 		if uri, ok := strings.CutPrefix(kv, "ARK_CHECKPOINT_URI="); ok {
 			if p := spec.LocalPath(uri); p != "" {
 				write = append(write, filepath.Dir(p))
 			}
+			shared = spec.SharedCheckpointDir(uri)
 		}
 		// The namespace's checkpoint key, which the agent puts in the
 		// allocation's directory (outside work/) for the task to read.
@@ -88,5 +87,8 @@ func confinePaths(cfg TaskConfig, program string) (read, write []string) {
 			read = append(read, p)
 		}
 	}
+	// The rule of what a builtin task reads is the scheduler's too: it
+	// applies a change of adapters in place only within these paths.
+	read = append(read, spec.ReadRoots(cfg.Task.Builtin, shared)...)
 	return read, write
 }
