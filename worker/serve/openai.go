@@ -440,24 +440,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, ctx context.Cont
 		sse.done()
 		return true
 	}
-	for ev := range events {
-		end := add(ev)
-		// Events already waiting (this goroutine ran late) go out with
-		// this one in one write: none is held for one not yet decided.
-	drain:
-		for !end {
-			select {
-			case ev, ok := <-events:
-				end = !ok || add(ev)
-			default:
-				break drain
-			}
-		}
-		sse.flush()
-		if end {
-			return
-		}
-	}
+	pump(events, add, sse.flush)
 }
 
 func newID(chat bool) string {

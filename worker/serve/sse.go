@@ -141,3 +141,27 @@ func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
+
+// pump hands each event of events to add (which reports whether the
+// stream ended) and calls flush once per batch: an event with the ones
+// already waiting behind it (the stream's goroutine ran late), never
+// holding one for an event not yet sent. It returns when add reports the
+// end or events closes.
+func pump(events <-chan Event, add func(Event) bool, flush func()) {
+	for ev := range events {
+		end := add(ev)
+	drain:
+		for !end {
+			select {
+			case ev, ok := <-events:
+				end = !ok || add(ev)
+			default:
+				break drain
+			}
+		}
+		flush()
+		if end {
+			return
+		}
+	}
+}

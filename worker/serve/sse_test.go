@@ -83,3 +83,44 @@ func TestSSEWriterTextAllocs(t *testing.T) {
 		t.Errorf("%v allocations per text chunk, want 0", n)
 	}
 }
+
+// pump flushes the events already waiting together, flushes a lone event
+// before the next exists, and stops at the end.
+func TestPump(t *testing.T) {
+	events := make(chan Event, 8)
+	for _, s := range []string{"a", "b", "c"} {
+		events <- Event{Text: s}
+	}
+	var got []string
+	batches := make(chan []string, 8)
+	add := func(ev Event) bool {
+		got = append(got, ev.Text)
+		return ev.Done
+	}
+	flush := func() {
+		batches <- got
+		got = nil
+	}
+	done := make(chan struct{})
+	go func() {
+		pump(events, add, flush)
+		close(done)
+	}()
+	if b := <-batches; len(b) != 3 {
+		t.Fatalf("first flush carried %q, want the 3 waiting events", b)
+	}
+	// A lone event is flushed before another is sent.
+	events <- Event{Text: "d"}
+	if b := <-batches; len(b) != 1 || b[0] != "d" {
+		t.Fatalf("lone event: flush carried %q, want [d]", b)
+	}
+	events <- Event{Text: "e", Done: true}
+	events <- Event{Text: "after the end"}
+	if b := <-batches; len(b) != 1 || b[0] != "e" {
+		t.Fatalf("last event: flush carried %q, want [e]", b)
+	}
+	<-done
+	if len(events) != 1 {
+		t.Errorf("pump read past the end: %d events left, want 1", len(events))
+	}
+}
