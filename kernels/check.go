@@ -206,3 +206,16 @@ func CheckGatherLoRA(y, x, a, bt, slots, scales Buffer, p LoRAArgs) error {
 		want("gather lora a", a, Float32, p.Slots*p.Rank*p.In), want("gather lora bt", bt, Float32, p.Slots*p.Rank*p.Out),
 		want("gather lora slots", slots, Int32, p.Rows), want("gather lora scales", scales, Float32, p.Slots))
 }
+
+// CheckCachedAttention validates CachedAttention's buffers.
+func CheckCachedAttention(out, q, k, v Buffer, p KVAttnArgs) error {
+	if err := positive("cached attention", p.Heads, p.HeadSize, p.Context, p.Len); err != nil {
+		return err
+	}
+	if p.Len > p.Context {
+		return fmt.Errorf("cached attention: length %d past the context of %d: %w", p.Len, p.Context, ErrArgument)
+	}
+	w, c := p.Heads*p.HeadSize, p.Heads*p.Context*p.HeadSize
+	return all(want("cached attention out", out, Float32, w), want("cached attention q", q, Float32, w),
+		want("cached attention k", k, Float32, c), want("cached attention v", v, Float32, c))
+}

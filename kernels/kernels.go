@@ -265,3 +265,23 @@ type GatheredLoRA interface {
 	// would cost a copy to the host per call).
 	GatherLoRA(y, x, a, bt, slots, scales Buffer, p LoRAArgs) error
 }
+
+// KVAttnArgs is the shape of one query's attention over a key/value cache
+// laid out Heads x Context x HeadSize (each head's cache one contiguous
+// matrix): the query attends to the first Len positions of each head.
+type KVAttnArgs struct {
+	Heads, HeadSize, Context, Len int
+}
+
+// CachedAttention is implemented by devices with a decode step's
+// attention for one sequence: its query (one token) over its own cache.
+// A decode step makes one call per sequence and layer, so it is per-token
+// work that batching cannot share; without it a caller spells the same
+// math with two MatMuls per head and a softmax through CrossEntropy.
+type CachedAttention interface {
+	// CachedAttention sets out[h*HeadSize:(h+1)*HeadSize] to the softmax
+	// over t < Len of q_h·k[h,t]/sqrt(HeadSize), weighting v[h,t], for
+	// every head h. q and out have Heads*HeadSize elements, k and v
+	// Heads*Context*HeadSize; 1 <= Len <= Context.
+	CachedAttention(out, q, k, v Buffer, p KVAttnArgs) error
+}

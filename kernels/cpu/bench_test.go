@@ -99,6 +99,34 @@ func BenchmarkGatherLoRA(b *testing.B) {
 	}
 }
 
+// BenchmarkCachedAttention is one decode row's attention over its cache
+// at position 48 (all heads), gpt-tiny's shape (4 heads of 16) and
+// gpt-small's (4 of 32), with the vector paths and with the portable Go.
+func BenchmarkCachedAttention(b *testing.B) {
+	for _, c := range []struct {
+		name         string
+		heads, hs, t int
+	}{{"gpt-tiny", 4, 16, 64}, {"gpt-small", 4, 32, 128}} {
+		for _, vec := range []bool{true, false} {
+			b.Run(fmt.Sprintf("%s/vector=%v", c.name, vec), func(b *testing.B) {
+				saved, savedExp := useKVAttnAVX2, useGELUAVX512
+				defer func() { useKVAttnAVX2, useGELUAVX512 = saved, savedExp }()
+				useKVAttnAVX2, useGELUAVX512 = vec && saved, vec && savedExp
+				d := New(1)
+				defer d.Close()
+				w, n := c.heads*c.hs, c.heads*c.t*c.hs
+				out, q, k, v := mustAlloc(b, d, w), mustAlloc(b, d, w), mustAlloc(b, d, n), mustAlloc(b, d, n)
+				p := kernels.KVAttnArgs{Heads: c.heads, HeadSize: c.hs, Context: c.t, Len: 48}
+				for b.Loop() {
+					if err := d.CachedAttention(out, q, k, v, p); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
 func mustAllocInt32(tb testing.TB, d *Device, n int) kernels.Buffer {
 	buf, err := d.Alloc(kernels.Int32, n)
 	if err != nil {

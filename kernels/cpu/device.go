@@ -51,6 +51,7 @@ type Device struct {
 	gemm    gemmState
 	attn    attnJob
 	lora    loraJob
+	kvScore []float32 // CachedAttention's scores, Context long
 	rows    rowJob
 	embed   embedJob
 	adam    adamJob
@@ -64,6 +65,7 @@ var _ kernels.BF16Storage = (*Device)(nil)
 var _ kernels.ThreadSetter = (*Device)(nil)
 var _ kernels.Describer = (*Device)(nil)
 var _ kernels.GatheredLoRA = (*Device)(nil)
+var _ kernels.CachedAttention = (*Device)(nil)
 
 // New returns a Device with a pool of threads workers (the caller's goroutine
 // counts as one); threads <= 0 means GOMAXPROCS.

@@ -32,6 +32,7 @@ func Run(t *testing.T, newDevice func(t *testing.T) kernels.Device) {
 		{"BF16", testBF16},
 		{"TinyModel", testTinyModel},
 		{"GatherLoRA", testGatherLoRA},
+		{"CachedAttention", testCachedAttention},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := newDevice(t)

@@ -13,7 +13,8 @@
 //
 // The HTTP API (openai.go) is OpenAI's: POST /v1/completions and
 // /v1/chat/completions (whole, or "stream": true as Server-Sent Events
-// ending in data: [DONE]), GET /v1/models; plus GET /v1/health and Ark's
+// ending in data: [DONE]; sse.go writes a stream's chunks, those the
+// engine has already sent in one write and one flush), GET /v1/models; plus GET /v1/health and Ark's
 // own POST /v1/generate, which `ark infer` uses by default. `model` must be
 // the served model's name (the builtin preset's, e.g. gpt-tiny) or an
 // adapter's; left out, it is the base's (as vLLM). The chat template is

@@ -366,6 +366,14 @@ func parseStop(raw json.RawMessage) ([]string, *apiError) {
 // back), a last chunk with the finish reason, optionally a usage chunk,
 // then [DONE]. An error after the first byte is an error event.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, ctx context.Context, cancel context.CancelFunc, req Request, c completion, chat bool, promptTokens int, includeUsage bool, set *rules.Set, blocked *rules.Decision) {
+	if chat {
+		c.Object = "chat.completion.chunk"
+	}
+	sse, err := newSSEWriter(w, c, chat)
+	if err != nil {
+		writeError(w, engineError(err))
+		return
+	}
 	var events <-chan Event
 	if blocked != nil {
 		// An input rule's answer, streamed as the model's would be.
@@ -373,28 +381,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, ctx context.Cont
 		ch <- Event{Text: blocked.Answer, Done: true, Finish: finishFiltered}
 		close(ch)
 		events = ch
-	} else {
-		var err error
-		if events, err = s.submit(ctx, cancel, req, set, c.ID); err != nil {
-			writeError(w, engineError(err))
-			return
-		}
+	} else if events, err = s.submit(ctx, cancel, req, set, c.ID); err != nil {
+		writeError(w, engineError(err))
+		return
 	}
-	flusher, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("Connection", "keep-alive")
 	w.WriteHeader(http.StatusOK)
-	if chat {
-		c.Object = "chat.completion.chunk"
-	}
-	write := func(v any) {
-		b, _ := json.Marshal(v)
-		fmt.Fprintf(w, "data: %s\n\n", b)
-		if flusher != nil {
-			flusher.Flush()
-		}
-	}
 	chunk := func(text *string, finish *string, role string) completion {
 		ch := choice{FinishReason: finish}
 		if chat {
@@ -412,40 +406,41 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, ctx context.Cont
 	}
 	if chat { // OpenAI's first chat chunk carries the role
 		empty := ""
-		write(chunk(&empty, nil, "assistant"))
+		sse.value(chunk(&empty, nil, "assistant"))
+		sse.flush()
 	}
-	for ev := range events {
+	// add writes ev's chunks into the buffer and reports whether the
+	// stream ended.
+	add := func(ev Event) bool {
 		if ev.Text != "" {
-			write(chunk(&ev.Text, nil, ""))
+			sse.text(ev.Text)
 		}
 		if ev.Blocked != "" {
 			// What was streamed before the blocked phrase stays; the
 			// rule's answer follows it.
-			write(chunk(&ev.Blocked, nil, ""))
+			sse.text(ev.Blocked)
 		}
 		if !ev.Done {
-			continue
+			return false
 		}
 		if ev.Err != nil {
 			if r.Context().Err() == nil { // someone still listens
-				write(map[string]*apiError{"error": engineError(ev.Err)})
-				fmt.Fprint(w, "data: [DONE]\n\n")
+				sse.value(map[string]*apiError{"error": engineError(ev.Err)})
+				sse.done()
 			}
-			return
+			return true
 		}
-		write(chunk(nil, &ev.Finish, ""))
+		sse.value(chunk(nil, &ev.Finish, ""))
 		if includeUsage {
 			u := c
 			u.Choices = []choice{}
 			u.Usage = &usage{PromptTokens: promptTokens, CompletionTokens: ev.Tokens, TotalTokens: promptTokens + ev.Tokens}
-			write(u)
+			sse.value(u)
 		}
-		fmt.Fprint(w, "data: [DONE]\n\n")
-		if flusher != nil {
-			flusher.Flush()
-		}
-		return
+		sse.done()
+		return true
 	}
+	pump(events, add, sse.flush)
 }
 
 func newID(chat bool) string {

@@ -47,13 +47,12 @@ func (s *Seq) Len() int { return len(s.toks) }
 // sliding window paid for once every Context/2 tokens; the sequences of one
 // step that fill together are prefilled together).
 type Decoder struct {
-	m      *Model
-	free   []*Seq
-	steps  map[int]*stepBufs // by batch size
-	pre    *prefillBufs      // see PrefillBatch
-	host   []float32         // logits read back, B x V
-	scores []float32         // hostAttention's scratch
-	lora   *decodeLoRA       // adapter slots; nil: the base alone
+	m     *Model
+	free  []*Seq
+	steps map[int]*stepBufs // by batch size
+	pre   *prefillBufs      // see PrefillBatch
+	host  []float32         // logits read back, B x V
+	lora  *decodeLoRA       // adapter slots; nil: the base alone
 }
 
 // stepBufs are one batch size's activations for a decode step; the
@@ -64,6 +63,9 @@ type stepBufs struct {
 	x1, fc, gl, scores, probs, losses kernels.Buffer
 	logits                            kernels.Buffer
 	hostIDs                           []int32
+	// qRows[i] and attRows[i] are row i's query (in qkv) and attention
+	// output: hostAttention's views, made once per batch size.
+	qRows, attRows []kernels.Buffer
 }
 
 // NewDecoder returns a decoder over m's current parameters.
@@ -184,6 +186,10 @@ func (d *Decoder) Step(rows []*Seq, toks []int32) ([]float32, error) {
 	}
 	dev, p := m.d, m.p
 	host, _ := dev.(kernels.HostAccess)
+	cached, _ := dev.(kernels.CachedAttention)
+	if cached == nil {
+		host = nil // the device path below
+	}
 	for i, s := range rows { // token plus the row's own position
 		k.do(dev.Embedding(k.sl(b.xa, i*C, C), k.sl(b.ids, i, 1), p.wte, k.sl(p.wpe, s.Len()*C, C), 1, 1, C))
 	}
@@ -206,7 +212,7 @@ func (d *Decoder) Step(rows []*Seq, toks []int32) ([]float32, error) {
 			}
 		}
 		if host != nil { // see hostAttention
-			k.do(d.hostAttention(host, rows, l, b.qkv, b.att))
+			k.do(d.hostAttention(host, cached, rows, l, b))
 		} else {
 			// Scores of each (row, head) over that row's n keys, the rest
 			// masked. The Device has no softmax of its own; CrossEntropy's
@@ -281,6 +287,15 @@ func (d *Decoder) bufsFor(B int) (*stepBufs, error) {
 	b.xa, b.xb, b.h, b.mean, b.rstd = f(B*C), f(B*C), f(B*C), f(B), f(B)
 	b.qkv, b.att, b.x1, b.fc, b.gl = f(B*3*C), f(B*C), f(B*C), f(B*4*C), f(B*4*C)
 	b.scores, b.probs, b.losses, b.logits = f(B*H*W), f(B*H*W), f(B*H), f(B*V)
+	b.qRows, b.attRows = make([]kernels.Buffer, B), make([]kernels.Buffer, B)
+	for i := range B {
+		if err == nil {
+			b.qRows[i], err = d.m.d.Slice(b.qkv, i*3*C, C)
+		}
+		if err == nil {
+			b.attRows[i], err = d.m.d.Slice(b.att, i*C, C)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("allocate decode buffers for batch %d: %w", B, err)
 	}

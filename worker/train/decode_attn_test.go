@@ -59,27 +59,3 @@ func TestHostAttentionMatchesDevicePath(t *testing.T) {
 		}
 	}
 }
-
-// BenchmarkHostAttentionHead is hostAttention's work for one (row, head)
-// of gpt-tiny's shape (head size 16) at position 48: scores, softmax and
-// the weighted sum of the values.
-func BenchmarkHostAttentionHead(b *testing.B) {
-	const n, hs = 48, 16
-	q, keys, vals := make([]float32, hs), make([]float32, n*hs), make([]float32, n*hs)
-	for i := range keys {
-		keys[i], vals[i] = float32(i%7)/7, float32(i%5)/5
-	}
-	for i := range q {
-		q[i] = float32(i) / 16
-	}
-	sc, out := make([]float32, n), make([]float32, hs)
-	for range b.N {
-		top := float32(-1e30)
-		scores(sc, q, keys, 0.25)
-		for _, v := range sc {
-			top = max(top, v)
-		}
-		sum := expSoftmax(sc, sc, top, 1)
-		weightedSum(out, sc, vals, 1/sum)
-	}
-}

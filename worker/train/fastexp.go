@@ -28,8 +28,7 @@ const (
 // rounds it to an integer that lands in the low mantissa bits.
 const expShifter = 12582912
 
-// fastExp is exp for the float32 softmaxes of decoding (hostAttention,
-// sample), where math.Exp in float64 was a fifth of a batched step. Its
+// fastExp is exp for the float32 softmax of sampling, where math.Exp in float64 was a fifth of a batched step. Its
 // relative error is about 1.2e-7 on [expMin, 88]; below expMin it is 0,
 // above 88 it is math.Exp's (+Inf past float32's range), and NaN stays NaN.
 func fastExp(x float32) float32 {
