@@ -219,3 +219,31 @@ func CheckCachedAttention(out, q, k, v Buffer, p KVAttnArgs) error {
 	return all(want("cached attention out", out, Float32, w), want("cached attention q", q, Float32, w),
 		want("cached attention k", k, Float32, c), want("cached attention v", v, Float32, c))
 }
+
+// CheckPackB validates PackB's arguments.
+func CheckPackB(b Buffer, p MatMulArgs) error {
+	if err := positive("pack b", p.N, p.K); err != nil {
+		return err
+	}
+	return want("pack b", b, Float32, p.K*p.N)
+}
+
+// CheckMatMulPacked validates MatMulPacked's arguments against the shape
+// b was packed for.
+func CheckMatMulPacked(c, a Buffer, b PackedB, bias Buffer, p MatMulArgs) error {
+	if b == nil {
+		return fmt.Errorf("matmul packed: nil packed b: %w", ErrShape)
+	}
+	if s := b.Shape(); s.N != p.N || s.K != p.K || s.TransB != p.TransB {
+		return fmt.Errorf("matmul packed: b packed for N %d, K %d, TransB %v; call has N %d, K %d, TransB %v: %w",
+			s.N, s.K, s.TransB, p.N, p.K, p.TransB, ErrShape)
+	}
+	if err := positive("matmul packed", p.M, p.N, p.K); err != nil {
+		return err
+	}
+	err := all(want("matmul packed c", c, Float32, p.M*p.N), want("matmul packed a", a, Float32, p.M*p.K))
+	if err == nil && bias != nil {
+		err = want("matmul packed bias", bias, Float32, p.N)
+	}
+	return err
+}

@@ -285,3 +285,26 @@ type CachedAttention interface {
 	// Heads*Context*HeadSize; 1 <= Len <= Context.
 	CachedAttention(out, q, k, v Buffer, p KVAttnArgs) error
 }
+
+// PackedB is a MatMul B operand laid out once by a MatMulPacker. It is the
+// device's own copy: writes to the buffer it was packed from do not reach
+// it. It needs no Free: it is released with its last reference (CPU) or
+// with the device.
+type PackedB interface {
+	// Shape is the MatMulArgs it was packed for (N, K and TransB).
+	Shape() MatMulArgs
+}
+
+// MatMulPacker is implemented by devices whose MatMul rearranges B for
+// every call (the CPU packs it into panels of its micro-kernel's width):
+// PackB does that once for a B that does not change, such as a decoded
+// model's weights, and MatMulPacked multiplies by it. At a decode step's
+// few rows the packing was as much CPU as the multiplications.
+type MatMulPacker interface {
+	// PackB packs b, the B of MatMuls of p's N, K and TransB (p's M,
+	// Alpha, Beta and TransA are not used).
+	PackB(b Buffer, p MatMulArgs) (PackedB, error)
+	// MatMulPacked is MatMul with B packed: p's N, K and TransB must be
+	// those b was packed for.
+	MatMulPacked(c, a Buffer, b PackedB, bias Buffer, p MatMulArgs) error
+}

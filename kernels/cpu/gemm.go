@@ -213,8 +213,9 @@ func (o *gemmOp) serial(mk microKernel, s *gemmScratch) {
 type gemmState struct {
 	op      gemmOp
 	k       microKernel
-	pc, kb  int // current k block
-	mt, nt  int // tiles in M and N
+	pc, kb  int       // current k block
+	bp      []float32 // its packed B: scratch[0].bp, or a PackB block
+	mt, nt  int       // tiles in M and N
 	scratch []gemmScratch
 }
 
@@ -246,7 +247,11 @@ func (d *Device) MatMul(c, a, b, bias kernels.Buffer, p kernels.MatMulArgs) erro
 }
 
 // matmul runs one GEMM across the pool with micro-kernel mk.
-func (d *Device) matmul(o *gemmOp, mk microKernel) {
+func (d *Device) matmul(o *gemmOp, mk microKernel) { d.matmulWith(o, mk, nil) }
+
+// matmulWith is matmul with op(B) already packed for mk when packed is
+// set (PackB: one slice per k block), else packed here per k block.
+func (d *Device) matmulWith(o *gemmOp, mk microKernel, packed [][]float32) {
 	g := &d.gemm
 	g.op, g.k = *o, mk
 	if len(g.scratch) < d.pool.size {
@@ -263,13 +268,20 @@ func (d *Device) matmul(o *gemmOp, mk microKernel) {
 		g.mt = (o.m + mcBlock - 1) / mcBlock
 		g.nt = (o.n + ncTile - 1) / ncTile
 		panels := (o.n + mk.nr - 1) / mk.nr
-		for g.pc = 0; g.pc < o.k; g.pc += kcBlock {
+		g.pc = 0
+		for blk := 0; g.pc < o.k; blk++ {
 			g.kb = min(kcBlock, o.k-g.pc)
-			d.parallel(panels, max(1, 4096/(g.kb*mk.nr)), (*gemmPackB)(g))
+			if packed != nil {
+				g.bp = packed[blk]
+			} else {
+				d.parallel(panels, max(1, 4096/(g.kb*mk.nr)), (*gemmPackB)(g))
+				g.bp = g.scratch[0].bp
+			}
 			d.parallel(g.mt*g.nt, 1, (*gemmTiles)(g))
+			g.pc += kcBlock
 		}
 	}
-	g.op = gemmOp{}
+	g.op, g.bp = gemmOp{}, nil
 }
 
 func (g *gemmPrep) run(_, lo, hi int) { g.op.prepRows(lo, hi) }
@@ -290,7 +302,7 @@ func (g *gemmTiles) run(w, lo, hi int) {
 			o.packA(s.ap, g.k.mr, i0, mb, g.pc, g.kb)
 			lastI = ti
 		}
-		o.tile(g.k, s.ap, g.scratch[0].bp, s.tmp, i0, mb, j0, nb, g.kb)
+		o.tile(g.k, s.ap, g.bp, s.tmp, i0, mb, j0, nb, g.kb)
 	}
 }
 

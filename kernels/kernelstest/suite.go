@@ -208,6 +208,22 @@ func matMulCase(e *env, m, n, k int, ta, tb bool, alpha, beta float32, withBias,
 	e.must(e.d.MatMul(cb, e.up(a), e.up(b), bb, p))
 	want := refMatMul(f64(a), f64(b), bias64, f64(c0), p)
 	e.close(name, e.down(cb), want, 1e-5*math.Sqrt(float64(k))+1e-6)
+	// The same product with B packed once (an optional capability): the
+	// packed copy is the device's own, so B's buffer may change after.
+	if pk, ok := e.d.(kernels.MatMulPacker); ok {
+		bbuf := e.up(b)
+		packed, err := pk.PackB(bbuf, p)
+		e.must(err)
+		e.must(e.d.Fill(bbuf, float32(math.NaN())))
+		cb := e.up(c0)
+		e.must(pk.MatMulPacked(cb, e.up(a), packed, bb, p))
+		e.close(name+" packed", e.down(cb), want, 1e-5*math.Sqrt(float64(k))+1e-6)
+		q := p
+		q.TransB = !q.TransB
+		if err := pk.MatMulPacked(cb, e.up(a), packed, bb, q); !errors.Is(err, kernels.ErrShape) {
+			e.Errorf("%s: packed for TransB %v, called with %v: %v, want ErrShape", name, p.TransB, q.TransB, err)
+		}
+	}
 }
 
 func testColSum(e *env) {

@@ -47,12 +47,14 @@ func (s *Seq) Len() int { return len(s.toks) }
 // sliding window paid for once every Context/2 tokens; the sequences of one
 // step that fill together are prefilled together).
 type Decoder struct {
-	m     *Model
-	free  []*Seq
-	steps map[int]*stepBufs // by batch size
-	pre   *prefillBufs      // see PrefillBatch
-	host  []float32         // logits read back, B x V
-	lora  *decodeLoRA       // adapter slots; nil: the base alone
+	m      *Model
+	free   []*Seq
+	steps  map[int]*stepBufs // by batch size
+	pre    *prefillBufs      // see PrefillBatch
+	host   []float32         // logits read back, B x V
+	lora   *decodeLoRA       // adapter slots; nil: the base alone
+	pw     *packedWeights    // see packed; nil until the first use
+	noPack bool              // the device has no MatMulPacker
 }
 
 // stepBufs are one batch size's activations for a decode step; the
@@ -68,7 +70,9 @@ type stepBufs struct {
 	qRows, attRows []kernels.Buffer
 }
 
-// NewDecoder returns a decoder over m's current parameters.
+// NewDecoder returns a decoder over m's parameters. On a device that packs
+// weights once (kernels.MatMulPacker) the decoder keeps packed copies made
+// at its first Step or Prefill: train the model before decoding it.
 func (m *Model) NewDecoder() *Decoder {
 	return &Decoder{m: m, steps: map[int]*stepBufs{}}
 }
@@ -184,6 +188,10 @@ func (d *Decoder) Step(rows []*Seq, toks []int32) ([]float32, error) {
 	if err := kernels.WriteInt32(m.d, b.ids, b.hostIDs); err != nil {
 		return nil, fmt.Errorf("upload ids: %w", err)
 	}
+	pw, err := d.packed()
+	if err != nil {
+		return nil, err
+	}
 	dev, p := m.d, m.p
 	host, _ := dev.(kernels.HostAccess)
 	cached, _ := dev.(kernels.CachedAttention)
@@ -197,9 +205,9 @@ func (d *Decoder) Step(rows []*Seq, toks []int32) ([]float32, error) {
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	x, xn := b.xa, b.xb
 	for l := range L {
-		w := p.blocks[l]
+		w, pb := p.blocks[l], pw.block(l)
 		k.do(dev.LayerNorm(b.h, b.mean, b.rstd, x, w.ln1w, w.ln1b, B, C, 1e-5))
-		k.mm(b.qkv, b.h, w.wqkv, w.bqkv, kernels.MatMulArgs{M: B, N: 3 * C, K: C, TransB: true, Alpha: 1})
+		d.mmW(&k, b.qkv, b.h, w.wqkv, pb.qkv, w.bqkv, kernels.MatMulArgs{M: B, N: 3 * C, K: C, TransB: true, Alpha: 1})
 		lora(l, loraQKV, b.qkv, b.h)
 		for i, s := range rows { // append this token's k and v to the row's cache
 			if host != nil {
@@ -236,14 +244,14 @@ func (d *Decoder) Step(rows []*Seq, toks []int32) ([]float32, error) {
 				}
 			}
 		}
-		k.mm(b.x1, b.att, w.wo, w.bo, kernels.MatMulArgs{M: B, N: C, K: C, TransB: true, Alpha: 1})
+		d.mmW(&k, b.x1, b.att, w.wo, pb.o, w.bo, kernels.MatMulArgs{M: B, N: C, K: C, TransB: true, Alpha: 1})
 		lora(l, loraO, b.x1, b.att)
 		k.do(dev.Add(b.x1, b.x1, x))
 		k.do(dev.LayerNorm(b.h, b.mean, b.rstd, b.x1, w.ln2w, w.ln2b, B, C, 1e-5))
-		k.mm(b.fc, b.h, w.wfc, w.bfc, kernels.MatMulArgs{M: B, N: 4 * C, K: C, TransB: true, Alpha: 1})
+		d.mmW(&k, b.fc, b.h, w.wfc, pb.fc, w.bfc, kernels.MatMulArgs{M: B, N: 4 * C, K: C, TransB: true, Alpha: 1})
 		lora(l, loraFC, b.fc, b.h)
 		k.do(dev.GELU(b.gl, b.fc))
-		k.mm(xn, b.gl, w.wp, w.bp, kernels.MatMulArgs{M: B, N: C, K: 4 * C, TransB: true, Alpha: 1})
+		d.mmW(&k, xn, b.gl, w.wp, pb.proj, w.bp, kernels.MatMulArgs{M: B, N: C, K: 4 * C, TransB: true, Alpha: 1})
 		lora(l, loraProj, xn, b.gl)
 		k.do(dev.Add(xn, xn, b.x1))
 		if k.err != nil {
@@ -252,7 +260,7 @@ func (d *Decoder) Step(rows []*Seq, toks []int32) ([]float32, error) {
 		x, xn = xn, x
 	}
 	k.do(dev.LayerNorm(b.h, b.mean, b.rstd, x, p.lnfw, p.lnfb, B, C, 1e-5))
-	k.mm(b.logits, b.h, p.wte, nil, kernels.MatMulArgs{M: B, N: V, K: C, TransB: true, Alpha: 1})
+	d.mmW(&k, b.logits, b.h, p.wte, pw.logitsW(), nil, kernels.MatMulArgs{M: B, N: V, K: C, TransB: true, Alpha: 1})
 	if k.err != nil {
 		return nil, fmt.Errorf("decode output: %w", k.err)
 	}

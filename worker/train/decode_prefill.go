@@ -55,6 +55,10 @@ func (d *Decoder) PrefillBatch(seqs []*Seq, prompts [][]int32) ([]float32, error
 		ps[i] = pr
 		N += len(pr)
 	}
+	pw, err := d.packed()
+	if err != nil {
+		return nil, err
+	}
 	b, err := d.prefillFor(N, P)
 	if err != nil {
 		return nil, err
@@ -100,9 +104,9 @@ func (d *Decoder) PrefillBatch(seqs []*Seq, prompts [][]int32) ([]float32, error
 	}
 	x, xn := xa, xb
 	for l := range L {
-		w := p.blocks[l]
+		w, pb := p.blocks[l], pw.block(l)
 		k.do(dev.LayerNorm(h, mean, rstd, x, w.ln1w, w.ln1b, N, C, 1e-5))
-		k.mm(qkv, h, w.wqkv, w.bqkv, kernels.MatMulArgs{M: N, N: 3 * C, K: C, TransB: true, Alpha: 1})
+		d.mmW(&k, qkv, h, w.wqkv, pb.qkv, w.bqkv, kernels.MatMulArgs{M: N, N: 3 * C, K: C, TransB: true, Alpha: 1})
 		lora(l, loraQKV, qkv, h)
 		off := 0
 		for i, pr := range ps {
@@ -138,14 +142,14 @@ func (d *Decoder) PrefillBatch(seqs []*Seq, prompts [][]int32) ([]float32, error
 			}
 			off += n
 		}
-		k.mm(x1, att, w.wo, w.bo, kernels.MatMulArgs{M: N, N: C, K: C, TransB: true, Alpha: 1})
+		d.mmW(&k, x1, att, w.wo, pb.o, w.bo, kernels.MatMulArgs{M: N, N: C, K: C, TransB: true, Alpha: 1})
 		lora(l, loraO, x1, att)
 		k.do(dev.Add(x1, x1, x))
 		k.do(dev.LayerNorm(h, mean, rstd, x1, w.ln2w, w.ln2b, N, C, 1e-5))
-		k.mm(fc, h, w.wfc, w.bfc, kernels.MatMulArgs{M: N, N: 4 * C, K: C, TransB: true, Alpha: 1})
+		d.mmW(&k, fc, h, w.wfc, pb.fc, w.bfc, kernels.MatMulArgs{M: N, N: 4 * C, K: C, TransB: true, Alpha: 1})
 		lora(l, loraFC, fc, h)
 		k.do(dev.GELU(gl, fc))
-		k.mm(xn, gl, w.wp, w.bp, kernels.MatMulArgs{M: N, N: C, K: 4 * C, TransB: true, Alpha: 1})
+		d.mmW(&k, xn, gl, w.wp, pb.proj, w.bp, kernels.MatMulArgs{M: N, N: C, K: 4 * C, TransB: true, Alpha: 1})
 		lora(l, loraProj, xn, gl)
 		k.do(dev.Add(xn, xn, x1))
 		if k.err != nil {
@@ -162,7 +166,7 @@ func (d *Decoder) PrefillBatch(seqs []*Seq, prompts [][]int32) ([]float32, error
 	}
 	lh, logits := k.sl(b.lh, 0, P*C), k.sl(b.logits, 0, P*V)
 	k.do(dev.LayerNorm(lh, k.sl(b.lmean, 0, P), k.sl(b.lrstd, 0, P), last, p.lnfw, p.lnfb, P, C, 1e-5))
-	k.mm(logits, lh, p.wte, nil, kernels.MatMulArgs{M: P, N: V, K: C, TransB: true, Alpha: 1})
+	d.mmW(&k, logits, lh, p.wte, pw.logitsW(), nil, kernels.MatMulArgs{M: P, N: V, K: C, TransB: true, Alpha: 1})
 	if k.err != nil {
 		return nil, fmt.Errorf("prefill output: %w", k.err)
 	}

@@ -1,0 +1,67 @@
+package cpu
+
+import (
+	"fmt"
+
+	"github.com/ark-sched/ark/kernels"
+)
+
+// packedB is a B operand packed once (kernels.MatMulPacker): for each k
+// block of kcBlock rows of op(B), its panels as gemmOp.packB lays them out
+// for the micro-kernel mk, which the multiplications must then use.
+type packedB struct {
+	shape  kernels.MatMulArgs
+	mk     microKernel
+	blocks [][]float32
+}
+
+func (p *packedB) Shape() kernels.MatMulArgs { return p.shape }
+
+var _ kernels.MatMulPacker = (*Device)(nil)
+
+// PackB packs b once for MatMulPacked.
+func (d *Device) PackB(b kernels.Buffer, p kernels.MatMulArgs) (kernels.PackedB, error) {
+	if err := kernels.CheckPackB(b, p); err != nil {
+		return nil, err
+	}
+	s, err := d.f32("pack b", b)
+	if err != nil {
+		return nil, err
+	}
+	mk := kern
+	o := gemmOp{b: s[0], n: p.N, k: p.K, transB: p.TransB, ldb: p.N}
+	if p.TransB {
+		o.ldb = p.K
+	}
+	pb := &packedB{shape: kernels.MatMulArgs{N: p.N, K: p.K, TransB: p.TransB}, mk: mk}
+	panels := (p.N + mk.nr - 1) / mk.nr
+	for pc := 0; pc < p.K; pc += kcBlock {
+		kb := min(kcBlock, p.K-pc)
+		blk := make([]float32, panels*kb*mk.nr)
+		o.packB(blk, mk.nr, pc, kb, 0, panels)
+		pb.blocks = append(pb.blocks, blk)
+	}
+	return pb, nil
+}
+
+// MatMulPacked is MatMul with a B that PackB packed.
+func (d *Device) MatMulPacked(c, a kernels.Buffer, b kernels.PackedB, bias kernels.Buffer, p kernels.MatMulArgs) error {
+	if err := kernels.CheckMatMulPacked(c, a, b, bias, p); err != nil {
+		return err
+	}
+	pb, ok := b.(*packedB)
+	if !ok {
+		return fmt.Errorf("matmul packed: b packed by %T: %w", b, kernels.ErrForeignBuffer)
+	}
+	s, err := d.f32("matmul packed", c, a, bias)
+	if err != nil {
+		return err
+	}
+	o := gemmOp{c: s[0], a: s[1], bias: s[2], m: p.M, n: p.N, k: p.K,
+		transA: p.TransA, transB: p.TransB, alpha: p.Alpha, beta: p.Beta, lda: p.K, ldc: p.N}
+	if p.TransA {
+		o.lda = p.M
+	}
+	d.matmulWith(&o, pb.mk, pb.blocks)
+	return nil
+}
