@@ -3,6 +3,7 @@ package state
 import (
 	"errors"
 	"fmt"
+	"math"
 	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
@@ -28,15 +29,20 @@ const registerBinaryV1 byte = 1
 
 var (
 	registerEnc = mustEncMode(cbor.EncOptions{Time: cbor.TimeRFC3339Nano})
-	// The decoder reads what the log holds, which is outside input: the
-	// library's limits on nesting, array and map sizes stay on, and
-	// strings that are not valid UTF-8 decode as they are rather than stop
-	// the server (the encoder writes none: see EncodeRegisterJobItem).
+	// The decoder reads what the log holds, which is outside input. What
+	// a spec may hold must decode, or every server would halt on it: a
+	// list or map (a task's env) is as long as the spec's size allows, so
+	// arrays and maps may be as long as the library allows (the input
+	// bounds what a count can claim: the input is checked whole before
+	// anything is allocated). Nesting follows the Go types, well within
+	// the library's default of 32. Strings that are not valid UTF-8 decode
+	// as they are rather than stop the server (the encoder writes none:
+	// see EncodeRegisterJobItem).
 	registerDec = mustDecMode(cbor.DecOptions{
 		UTF8:             cbor.UTF8DecodeInvalid,
 		MaxNestedLevels:  32,
-		MaxArrayElements: 1 << 16,
-		MaxMapPairs:      1 << 16,
+		MaxArrayElements: math.MaxInt32,
+		MaxMapPairs:      math.MaxInt32,
 	})
 )
 
@@ -63,6 +69,10 @@ func mustDecMode(o cbor.DecOptions) cbor.DecMode {
 // A submit token may hold bytes that are not UTF-8 (it comes from an HTTP
 // header). JSON wrote each such byte as U+FFFD; so does this, so that a
 // job stores the token it stored when registrations were JSON.
+//
+// The item is decoded again before it is returned: an item that would not
+// decode (a time past year 9999, which JSON refused to encode) is this
+// request's error, never an entry that stops every server.
 func EncodeRegisterJobItem(req *RegisterJobRequest) ([]byte, error) {
 	if req.Job != nil && !utf8.ValidString(req.Job.SubmitToken) {
 		j := *req.Job
@@ -72,6 +82,10 @@ func EncodeRegisterJobItem(req *RegisterJobRequest) ([]byte, error) {
 	b, err := registerEnc.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s item: %w", RegisterJobsBinaryType, err)
+	}
+	var back RegisterJobRequest
+	if err := registerDec.Unmarshal(b, &back); err != nil {
+		return nil, fmt.Errorf("encode %s item: the encoding would not decode: %w", RegisterJobsBinaryType, err)
 	}
 	return b, nil
 }

@@ -259,6 +259,54 @@ func TestRegisterBinaryRoundTrip(t *testing.T) {
 	}
 }
 
+// TestEncodeRegisterJobItem: what a spec may hold encodes and decodes (an
+// env of 100,000 variables: more than the decoder's default limit), and
+// what would not decode is the request's error, as it was in JSON.
+func TestEncodeRegisterJobItem(t *testing.T) {
+	big := testJob("big-env", 1, 1)
+	big.Spec.Task.Exec.Env = map[string]string{}
+	for i := range 100_000 {
+		big.Spec.Task.Exec.Env[fmt.Sprintf("V%d", i)] = "x"
+	}
+	late := testJob("late", 1, 1)
+	late.SubmitTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		job  *api.Job
+		err  string
+	}{
+		{"a large env", big, ""},
+		{"a time past 9999", late, "would not decode"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			item, err := EncodeRegisterJobItem(&RegisterJobRequest{Job: tc.job})
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				if _, jerr := Encode(RegisterJobType, RegisterJobRequest{Job: tc.job}); jerr == nil {
+					t.Errorf("JSON encodes it: the binary form refuses what JSON took")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			entry, err := EncodeRegisterJobsBinary([][]byte{item})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := NewFSM(zap.NewNop())
+			if resp, ok := f.ApplyEntry(1, entry).(*RegisterJobsResponse); !ok || resp.Results[0].Err != nil {
+				t.Fatalf("response %#v (%v)", resp, f.Fatal())
+			}
+			if got := f.Store().Snapshot().Job(nil, tc.job.ID); got == nil || len(got.Spec.Task.Exec.Env) != len(tc.job.Spec.Task.Exec.Env) {
+				t.Errorf("stored %v", got)
+			}
+		})
+	}
+}
+
 // TestRegisterJobsBinaryUndecodable: a body the decoder cannot read halts
 // the FSM with an error naming the entry, and applies nothing.
 func TestRegisterJobsBinaryUndecodable(t *testing.T) {
