@@ -38,6 +38,7 @@ FUZZTIME ?= 20s
 FUZZ_TARGETS := \
 	./scheduler/spec:FuzzDecode \
 	./scheduler/state:FuzzReadSnapshot \
+	./scheduler/state:FuzzRegisterJobsBinary \
 	./storage/checkpoint:FuzzDecodeManifest \
 	./storage/crypt:FuzzDecrypt \
 	./collective:FuzzChunking \

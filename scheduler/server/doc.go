@@ -8,7 +8,7 @@
 // leader's timed chores (drains, maxRuntime, job GC). queuesfile.go reads
 // the queues file (--queues-file); queues_api.go serves GET /v1/queues.
 // submit_batch.go commits the submissions that arrive together as one Raft
-// entry (RegisterJobs), answering each once that entry is applied.
+// entry (RegisterJobsBinary), answering each once that entry is applied.
 //
 // Every request is someone's. acl.go identifies it (the token file, then a
 // node's own secret: node_identity.go, then an ACL token of the replicated

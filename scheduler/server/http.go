@@ -320,14 +320,14 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 	// server's pick, not the caller's mistake, so it picks again.
 	for attempt := 0; ; attempt++ {
 		job.ID = js.Name + "-" + s.jobSuffix()
-		entry, err := state.Encode(state.RegisterJobType, &state.RegisterJobRequest{Job: job})
+		item, err := state.EncodeRegisterJobItem(&state.RegisterJobRequest{Job: job})
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		// Committed with the submissions that arrive with it, in one
 		// entry (submit_batch.go); answered once that entry is.
-		reg, idx, err = s.registrations.register(entry)
+		reg, idx, err = s.registrations.register(item)
 		if errors.Is(err, state.ErrConflict) && attempt < maxIDAttempts-1 {
 			continue
 		}

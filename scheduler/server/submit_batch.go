@@ -16,10 +16,10 @@ import (
 // submissions those were most of the leader's and all of the followers'
 // work. So a submission that arrives while registerMaxInFlight entries are
 // committing waits, and the next entry carries every submission that
-// waited, as one RegisterJobs command. Each is answered only once that
-// entry has committed and applied (acknowledged = durable, as before),
-// with what its own RegisterJob entry would have answered. A lone
-// submission is still a plain RegisterJob entry.
+// waited, as one RegisterJobsBinary command (a lone submission is a batch
+// of one). Each is answered only once that entry has committed and applied
+// (acknowledged = durable, as before), with what its own RegisterJob entry
+// would have answered.
 const (
 	// registerMaxInFlight is how many registration entries commit at
 	// once: past it submissions queue for the next entry. Two keep the
@@ -34,8 +34,8 @@ const (
 
 // registration is one submission waiting for its entry.
 type registration struct {
-	entry []byte // its RegisterJob entry, encoded by the request's goroutine
-	done  chan registered
+	item []byte // its request, encoded by the request's goroutine (state.EncodeRegisterJobItem)
+	done chan registered
 }
 
 type registered struct {
@@ -57,10 +57,10 @@ type registerBatcher struct {
 	inFlight int
 }
 
-// register commits one job's RegisterJob entry, alone or with others, and
+// register commits one job's registration item, alone or with others, and
 // returns its response and the index of the entry that carried it.
-func (b *registerBatcher) register(entry []byte) (*state.RegisterJobResponse, uint64, error) {
-	r := &registration{entry: entry, done: make(chan registered, 1)}
+func (b *registerBatcher) register(item []byte) (*state.RegisterJobResponse, uint64, error) {
+	r := &registration{item: item, done: make(chan registered, 1)}
 	b.mu.Lock()
 	b.queue = append(b.queue, r)
 	var batch []*registration
@@ -82,10 +82,10 @@ func (b *registerBatcher) register(entry []byte) (*state.RegisterJobResponse, ui
 func (b *registerBatcher) takeLocked() []*registration {
 	n, size := 0, 0
 	for n < len(b.queue) && n < registerMaxJobs {
-		if n > 0 && size+len(b.queue[n].entry) > registerMaxBytes {
+		if n > 0 && size+len(b.queue[n].item) > registerMaxBytes {
 			break
 		}
-		size += len(b.queue[n].entry)
+		size += len(b.queue[n].item)
 		n++
 	}
 	batch := b.queue[:n:n]
@@ -115,20 +115,11 @@ func (b *registerBatcher) commit(batch []*registration) {
 	// The timeout a lone cluster.Apply without a deadline has.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if len(batch) == 1 {
-		resp, idx, err := b.apply(ctx, batch[0].entry)
-		reg, _ := resp.(*state.RegisterJobResponse)
-		if err == nil && reg == nil {
-			err = fmt.Errorf("register job: unexpected response %T", resp)
-		}
-		answer(0, registered{reg, idx, err})
-		return
-	}
-	entries := make([][]byte, len(batch))
+	items := make([][]byte, len(batch))
 	for i, r := range batch {
-		entries[i] = r.entry
+		items[i] = r.item
 	}
-	data, err := state.EncodeRegisterJobs(entries)
+	data, err := state.EncodeRegisterJobsBinary(items)
 	var resp any
 	var idx uint64
 	if err == nil {

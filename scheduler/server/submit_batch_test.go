@@ -17,7 +17,8 @@ import (
 
 // TestRegisterBatcherGroups: submissions that arrive while the in-flight
 // entries commit go out together in the next entry, as one RegisterJobs
-// command applied by the real state machine, and each is answered with
+// command applied by the real state machine (RegisterJobsBinary, as are the
+// lone entries before it: batches of one), and each is answered with
 // its own job and that entry's index. The commit is gated so the test
 // decides what is in flight.
 func TestRegisterBatcherGroups(t *testing.T) {
@@ -48,7 +49,7 @@ func TestRegisterBatcherGroups(t *testing.T) {
 	answers := make(chan answer, 100)
 	submit := func(id, token string) {
 		j := &api.Job{ID: id, Name: id, Namespace: "default", Queue: "default", SubmitToken: token}
-		e, err := state.Encode(state.RegisterJobType, &state.RegisterJobRequest{Job: j})
+		e, err := state.EncodeRegisterJobItem(&state.RegisterJobRequest{Job: j})
 		if err != nil {
 			t.Error(err)
 			return
@@ -95,7 +96,7 @@ func TestRegisterBatcherGroups(t *testing.T) {
 	if len(got) != 11 { // tok-b's answer is tok-a's job
 		t.Fatalf("answers %v", got)
 	}
-	if want := []state.MessageType{state.RegisterJobType, state.RegisterJobType, state.RegisterJobsType}; fmt.Sprint(entries) != fmt.Sprint(want) {
+	if want := []state.MessageType{state.RegisterJobsBinaryType, state.RegisterJobsBinaryType, state.RegisterJobsBinaryType}; fmt.Sprint(entries) != fmt.Sprint(want) {
 		t.Fatalf("entries %v, want %v", entries, want)
 	}
 	for id, a := range got {
@@ -121,7 +122,7 @@ func TestRegisterBatcherFailsWhole(t *testing.T) {
 	gate := make(chan struct{})
 	notLeader := errors.New("not the leader")
 	b := &registerBatcher{apply: func(context.Context, []byte) (any, uint64, error) { <-gate; return nil, 0, notLeader }}
-	e, _ := state.Encode(state.RegisterJobType, &state.RegisterJobRequest{Job: &api.Job{ID: "a"}})
+	e, _ := state.EncodeRegisterJobItem(&state.RegisterJobRequest{Job: &api.Job{ID: "a"}})
 	errs := make(chan error, 10)
 	for range 10 {
 		go func() { _, _, err := b.register(e); errs <- err }()

@@ -35,12 +35,14 @@ func registerJob(txn *memdb.Txn, index uint64, req *RegisterJobRequest) (resp *R
 	if existing, _ := txn.First(tableJobs, "id", j.ID); existing != nil {
 		return nil, false, &rejection{fmt.Errorf("job %s already exists: %w", j.ID, ErrConflict)}
 	}
-	nj := *j
+	// The request's job was decoded for this apply alone: it is stored as
+	// it is, not copied.
+	nj := j
 	nj.Status = api.JobPending
 	nj.Allocations, nj.Events = nil, nil
-	addEvent(&nj, index, nj.SubmitTime, api.EventSubmitted, fmt.Sprintf("submitted to queue %s with priority %d", nj.Queue, nj.Priority))
+	addEvent(nj, index, nj.SubmitTime, api.EventSubmitted, fmt.Sprintf("submitted to queue %s with priority %d", nj.Queue, nj.Priority))
 	nj.CreateIndex, nj.ModifyIndex = index, index
-	if err := txn.Insert(tableJobs, &nj); err != nil {
+	if err := txn.Insert(tableJobs, nj); err != nil {
 		return nil, false, fmt.Errorf("insert job %s: %w", j.ID, err)
 	}
 	return &RegisterJobResponse{ID: j.ID}, true, nil

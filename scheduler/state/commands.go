@@ -66,6 +66,11 @@ const (
 	// PendingReasonsType records why pending jobs wait, beside the jobs
 	// (kept_reasons.go): the leader's held reasons, committed together.
 	PendingReasonsType MessageType = 26
+	// RegisterJobsBinaryType is RegisterJobs in a binary body: a format
+	// version byte, then the requests as CBOR (register_binary.go). The
+	// leader writes every registration this way, a lone one as a batch of
+	// one; RegisterJob and RegisterJobs (JSON) entries still replay.
+	RegisterJobsBinaryType MessageType = 27
 )
 
 func (t MessageType) String() string {
@@ -122,6 +127,8 @@ func (t MessageType) String() string {
 		return "ModelEval"
 	case PendingReasonsType:
 		return "PendingReasons"
+	case RegisterJobsBinaryType:
+		return "RegisterJobsBinary"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }
@@ -129,7 +136,7 @@ func (t MessageType) String() string {
 // known reports whether this version can apply the type. Types are
 // numbered from 1 without gaps: appending one moves the upper bound (a test
 // checks that every named type is known).
-func (t MessageType) known() bool { return t >= RegisterJobType && t <= PendingReasonsType }
+func (t MessageType) known() bool { return t >= RegisterJobType && t <= RegisterJobsBinaryType }
 
 // RegisterJobRequest stores a new job as pending.
 type RegisterJobRequest struct {

@@ -106,6 +106,10 @@ func (f *FSM) ApplyEntry(index uint64, data []byte) any {
 		if r, ok := decode[RegisterJobsRequest](t, body, &bad); ok {
 			resp, err = applyRegisterJobs(txn, index, r)
 		}
+	case RegisterJobsBinaryType:
+		if r, ok := decodeRegisterJobsBinary(body, &bad); ok {
+			resp, err = applyRegisterJobs(txn, index, r)
+		}
 	case CancelJobType:
 		if r, ok := decode[CancelJobRequest](t, body, &bad); ok {
 			err = applyCancelJob(txn, index, r)

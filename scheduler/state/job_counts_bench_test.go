@@ -78,28 +78,53 @@ func BenchmarkNamespaceUsage(b *testing.B) {
 // (PendingReasons).
 func BenchmarkApplyBatch256(b *testing.B) {
 	const batch = 256
-	b.Run("register", func(b *testing.B) {
-		f, index := fsmWithJobs(b, 5000)
-		entries := make([][]byte, b.N)
-		for i := range entries {
-			var req RegisterJobsRequest
-			for k := 0; k < batch; k++ {
-				req.Requests = append(req.Requests, RegisterJobRequest{Job: testJob(fmt.Sprintf("b%07d-%03d", i, k), 1, 1)})
+	// Registrations as the leader writes them now (binary) and before
+	// (JSON), each job with a submit token as the API gives it.
+	for _, enc := range []struct {
+		name   string
+		encode func(reqs []RegisterJobRequest) ([]byte, error)
+	}{
+		{"register", func(reqs []RegisterJobRequest) ([]byte, error) {
+			var items [][]byte
+			for i := range reqs {
+				it, err := EncodeRegisterJobItem(&reqs[i])
+				if err != nil {
+					return nil, err
+				}
+				items = append(items, it)
 			}
-			data, err := Encode(RegisterJobsType, req)
-			if err != nil {
-				b.Fatal(err)
+			return EncodeRegisterJobsBinary(items)
+		}},
+		{"register-json", func(reqs []RegisterJobRequest) ([]byte, error) {
+			return Encode(RegisterJobsType, RegisterJobsRequest{Requests: reqs})
+		}},
+	} {
+		b.Run(enc.name, func(b *testing.B) {
+			f, index := fsmWithJobs(b, 5000)
+			entries := make([][]byte, b.N)
+			for i := range entries {
+				var reqs []RegisterJobRequest
+				for k := 0; k < batch; k++ {
+					j := testJob(fmt.Sprintf("b%07d-%03d", i, k), 1, 1)
+					j.SubmitToken = fmt.Sprintf("default/%07d-%03d-0123456789abcdef", i, k)
+					reqs = append(reqs, RegisterJobRequest{Job: j})
+				}
+				data, err := enc.encode(reqs)
+				if err != nil {
+					b.Fatal(err)
+				}
+				entries[i] = data
 			}
-			entries[i] = data
-		}
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			index++
-			if err, isErr := f.ApplyEntry(index, entries[i]).(error); isErr {
-				b.Fatal(err)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				index++
+				if err, isErr := f.ApplyEntry(index, entries[i]).(error); isErr {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
+		})
+	}
 	for _, via := range []struct {
 		name string
 		typ  MessageType

@@ -33,10 +33,13 @@ func schema() *memdb.DBSchema {
 	}
 	db := &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 		tableJobs: {Name: tableJobs, Indexes: map[string]*memdb.IndexSchema{
-			"id":     id("ID"),
-			"status": {Name: "status", Indexer: &memdb.StringFieldIndex{Field: "Status"}},
-			"token":  {Name: "token", Unique: true, AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "SubmitToken"}},
-			"create": {Name: "create", Indexer: &memdb.UintFieldIndex{Field: "CreateIndex"}},
+			// Keyed as StringFieldIndex keys them, without reflection
+			// (job_indexes.go).
+			"id":    {Name: "id", Unique: true, Indexer: jobStringIndex{"id", func(j *api.Job) string { return j.ID }}},
+			"token": {Name: "token", Unique: true, AllowMissing: true, Indexer: jobStringIndex{"token", func(j *api.Job) string { return j.SubmitToken }}},
+			// Status, then creation index: lists a status, and the
+			// pending jobs created since an index.
+			"status": {Name: "status", Indexer: jobStatusIndex{}},
 			// Every pass reads the jobs holding nodes their preemptions
 			// freed, however deep the queue.
 			// Only holding jobs are in it (AllowMissing): every other
@@ -200,15 +203,18 @@ func (s *Snapshot) JobsByStatus(ws memdb.WatchSet, status string) []*api.Job {
 // PendingJobsSince returns the pending jobs created after index, by
 // priority then age, without scanning older jobs.
 func (s *Snapshot) PendingJobsSince(index uint64) []*api.Job {
-	it, err := s.txn.LowerBound(tableJobs, "create", index+1)
+	it, err := s.txn.LowerBound(tableJobs, "status", api.JobPending, index+1)
 	if err != nil {
 		panic(err)
 	}
 	var jobs []*api.Job
+	// The pending jobs are one run of the index; the next status ends it.
 	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if j := raw.(*api.Job); j.Status == api.JobPending {
-			jobs = append(jobs, j)
+		j := raw.(*api.Job)
+		if j.Status != api.JobPending {
+			break
 		}
+		jobs = append(jobs, j)
 	}
 	sortByPriority(jobs)
 	return withKeptReasons(nil, s.txn, jobs)
