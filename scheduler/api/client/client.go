@@ -169,6 +169,11 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (ui
 // last, until one answers with anything but 503. wait is the server-side
 // wait of a blocking query, added to the attempt timeout.
 func (c *Client) doWith(ctx context.Context, method, path string, header http.Header, body, out any, wait time.Duration) (uint64, error) {
+	return c.doFor(ctx, c.RetryFor, method, path, header, body, out, wait)
+}
+
+// doFor is doWith retrying for retryFor: 0 tries each server once.
+func (c *Client) doFor(ctx context.Context, retryFor time.Duration, method, path string, header http.Header, body, out any, wait time.Duration) (uint64, error) {
 	var payload []byte
 	if body != nil {
 		var err error
@@ -179,7 +184,7 @@ func (c *Client) doWith(ctx context.Context, method, path string, header http.He
 		}
 	}
 	start := time.Now()
-	deadline := start.Add(c.RetryFor)
+	deadline := start.Add(retryFor)
 	backoff := 50 * time.Millisecond
 	for {
 		var lastErr error
@@ -429,9 +434,15 @@ func (c *Client) Heartbeat(ctx context.Context, nodeID string) (*api.HeartbeatRe
 
 // HeartbeatWithLoads heartbeats with the latest loads of the node's
 // service replicas (for the leader's autoscaler).
+//
+// A heartbeat tries each server once, not for RetryFor: the caller's loop
+// paces the retries (HeartbeatRetry). With RetryFor, an agent whose
+// heartbeat met an election asked the three servers about ten times each
+// within ten seconds; 10,000 agents doing that keep starved servers busy
+// answering 503s while they try to elect a leader.
 func (c *Client) HeartbeatWithLoads(ctx context.Context, nodeID string, loads []api.ReplicaLoad) (*api.HeartbeatResponse, error) {
 	var out api.HeartbeatResponse
-	_, err := c.do(ctx, http.MethodPut, "/v1/nodes/"+url.PathEscape(nodeID)+"/heartbeat", api.HeartbeatRequest{Loads: loads}, &out)
+	_, err := c.doFor(ctx, 0, http.MethodPut, "/v1/nodes/"+url.PathEscape(nodeID)+"/heartbeat", nil, api.HeartbeatRequest{Loads: loads}, &out, 0)
 	return &out, err
 }
 

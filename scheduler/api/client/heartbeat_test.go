@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,5 +145,33 @@ func TestNodesFollowsPages(t *testing.T) {
 				t.Fatalf("got %v in %d asks, want %v in %d", got, asks, names, c.want)
 			}
 		})
+	}
+}
+
+// TestHeartbeatTriesEachServerOnce: a heartbeat that every server answers
+// 503 comes back after one try per server, retryable, for the agent's
+// loop to pace; other calls still retry for RetryFor.
+func TestHeartbeatTriesEachServerOnce(t *testing.T) {
+	var asks atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asks.Add(1)
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(api.Error{Error: "no leader elected; retry shortly"})
+	}))
+	defer srv.Close()
+	cl, err := New(srv.URL, srv.URL, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.RetryFor = 2 * time.Second
+	began := time.Now()
+	_, err = cl.Heartbeat(context.Background(), "n1")
+	if !Retryable(err) || asks.Load() != 3 || time.Since(began) > time.Second {
+		t.Fatalf("heartbeat: %v after %d asks in %s; want a retryable 503 after 3 asks at once", err, asks.Load(), time.Since(began))
+	}
+	asks.Store(0)
+	if _, err := cl.Leader(context.Background()); err == nil || asks.Load() <= 3 {
+		t.Fatalf("leader: %v after %d asks; want RetryFor's rounds", err, asks.Load())
 	}
 }
