@@ -96,11 +96,16 @@ func hostIP(i int) net.IP {
 	return net.IPv4(127, byte(10+h/62500), byte(h/250%250), byte(h%250+1))
 }
 
-// transportFor is the HTTP transport of one simulated host.
+// transportFor is the HTTP transport of one simulated host. Its agents'
+// long-polls hold one connection each; the idle pool only needs to serve
+// their heartbeats and reports (a few a second per host), and is kept
+// small: at 256 idle connections per host, 10,000 agents could hold
+// 40,000 sockets, and past the process's limit (20,000 here) their dials
+// failed with "too many open files".
 func transportFor(ip net.IP) *http.Transport {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Transport{DialContext: d.DialContext, MaxIdleConns: 4 * agentsPerHost,
-		MaxIdleConnsPerHost: 2 * agentsPerHost, IdleConnTimeout: 90 * time.Second}
+	return &http.Transport{DialContext: d.DialContext, MaxIdleConns: agentsPerHost / 2,
+		MaxIdleConnsPerHost: agentsPerHost / 4, IdleConnTimeout: 30 * time.Second}
 }
 
 // taskTime draws a task's simulated run time: the mean ±50%.

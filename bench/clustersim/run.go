@@ -48,6 +48,8 @@ type Config struct {
 	// default); ServerLogs, when set, keeps their logs (warn level) there.
 	RaftMultiplier int
 	ServerLogs     string
+	// ServerArgs are added to every server's command line.
+	ServerArgs []string
 	// Log receives progress lines.
 	Log io.Writer
 }
@@ -135,7 +137,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
-	c, err := raftbench.StartCluster(ctx, cfg.Binary, raftbench.Options{RaftMultiplier: cfg.RaftMultiplier, LogDir: cfg.ServerLogs})
+	c, err := raftbench.StartCluster(ctx, cfg.Binary, raftbench.Options{RaftMultiplier: cfg.RaftMultiplier, LogDir: cfg.ServerLogs, ServerArgs: cfg.ServerArgs})
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,8 @@ type Server struct {
 type Options struct {
 	// RaftMultiplier is the servers' --raft-multiplier (0: theirs).
 	RaftMultiplier int
+	// ServerArgs are added to every server's command line.
+	ServerArgs []string
 	// LogDir, when set, keeps the servers' logs (at warn level, NAME.log)
 	// there after Stop; otherwise they go, errors only, with the data.
 	LogDir string

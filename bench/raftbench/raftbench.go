@@ -200,6 +200,7 @@ func (c *cluster) start(s *server) error {
 	if c.opts.RaftMultiplier > 0 {
 		args = append(args, "--raft-multiplier", strconv.Itoa(c.opts.RaftMultiplier))
 	}
+	args = append(args, c.opts.ServerArgs...)
 	logDir := c.root
 	if c.opts.LogDir != "" {
 		logDir = c.opts.LogDir

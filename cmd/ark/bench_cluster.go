@@ -81,6 +81,7 @@ memory, Raft log bytes per job, the failover time and the nodes it marked down.`
 	f.IntVar(&cfg.ProfileSeconds, "profile-seconds", 20, "length of each CPU profile window (under the servers' 30 s write timeout)")
 	f.IntVar(&cfg.RaftMultiplier, "raft-multiplier", benchRaftMultiplier, "the servers' --raft-multiplier: three servers and the agents share this machine's cores")
 	f.StringVar(&cfg.ServerLogs, "server-logs", "", "keep the servers' logs (warn level) in this directory")
+	f.StringArrayVar(&cfg.ServerArgs, "server-flag", nil, "a flag added to every server's command line, as --server-flag=--raft-snapshot-interval=30m (repeatable)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
 }
