@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -95,11 +96,16 @@ func hostIP(i int) net.IP {
 	return net.IPv4(127, byte(10+h/62500), byte(h/250%250), byte(h%250+1))
 }
 
-// transportFor is the HTTP transport of one simulated host.
+// transportFor is the HTTP transport of one simulated host. Its agents'
+// long-polls hold one connection each; the idle pool only needs to serve
+// their heartbeats and reports (a few a second per host), and is kept
+// small: at 256 idle connections per host, 10,000 agents could hold
+// 40,000 sockets, and past the process's limit (20,000 here) their dials
+// failed with "too many open files".
 func transportFor(ip net.IP) *http.Transport {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Transport{DialContext: d.DialContext, MaxIdleConns: 4 * agentsPerHost,
-		MaxIdleConnsPerHost: 2 * agentsPerHost, IdleConnTimeout: 90 * time.Second}
+	return &http.Transport{DialContext: d.DialContext, MaxIdleConns: agentsPerHost / 2,
+		MaxIdleConnsPerHost: agentsPerHost / 4, IdleConnTimeout: 30 * time.Second}
 }
 
 // taskTime draws a task's simulated run time: the mean ±50%.
@@ -247,14 +253,25 @@ func (a *simAgent) run(ctx context.Context) {
 }
 
 // heartbeatLoop is worker/agent's: a heartbeat every TTL/3 (jittered),
-// with the TTL each answer gives.
+// with the TTL each answer gives, and a failed one retried sooner
+// (client.HeartbeatRetry).
 func (a *simAgent) heartbeatLoop(ctx context.Context) {
+	failures := 0
 	for {
 		id, ttl, gen := a.identity()
-		if !sleep(ctx, client.HeartbeatPace(ttl)) {
+		wait := client.HeartbeatPace(ttl)
+		if failures > 0 {
+			wait = client.HeartbeatRetry(ttl, failures)
+		}
+		if !sleep(ctx, wait) {
 			return
 		}
 		resp, err := a.cl.Heartbeat(ctx, id)
+		if client.Retryable(err) && ctx.Err() == nil {
+			failures++
+		} else {
+			failures = 0
+		}
 		switch {
 		case err == nil:
 			a.f.heartbeats.Add(1)
@@ -411,17 +428,38 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // errKind sorts a failed call for the report: the HTTP status the
-// servers answered, a timeout, a refused or reset connection, or other.
+// servers answered with the class of its error text ("HTTP 503: no leader
+// elected; retry shortly"), a timeout, a refused or reset connection, or
+// other.
 func errKind(err error) string {
 	var ae *client.APIError
 	var ne net.Error
 	switch {
 	case errors.As(err, &ae):
-		return fmt.Sprintf("HTTP %d", ae.StatusCode)
+		return fmt.Sprintf("HTTP %d: %s", ae.StatusCode, errClass(ae.Body.Error))
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "connection refused or reset"
 	}
-	return "other"
+	return "other: " + errClass(err.Error())
 }
+
+// errClass is an error text with what varies from one call to the next
+// (node and job IDs, addresses, numbers, quoted names) replaced, so that
+// one cause counts as one kind; cut at 100 characters.
+func errClass(msg string) string {
+	msg = quoted.ReplaceAllString(msg, `"…"`)
+	msg = address.ReplaceAllString(msg, "ADDR")
+	msg = number.ReplaceAllString(msg, "N")
+	if r := []rune(msg); len(r) > 100 {
+		msg = string(r[:100]) + "…"
+	}
+	return msg
+}
+
+var (
+	quoted  = regexp.MustCompile(`"[^"]*"`)
+	address = regexp.MustCompile(`(https?://)?[0-9a-zA-Z.\-]+:[0-9]+`)
+	number  = regexp.MustCompile(`[0-9]+(\.[0-9]+)?(ns|µs|ms|s|m|h)?`)
+)

@@ -44,6 +44,12 @@ type Config struct {
 	// ProfileSeconds from the stream's start) and its heap at the end.
 	ProfileDir     string
 	ProfileSeconds int
+	// RaftMultiplier is the servers' --raft-multiplier (0: the server's
+	// default); ServerLogs, when set, keeps their logs (warn level) there.
+	RaftMultiplier int
+	ServerLogs     string
+	// ServerArgs are added to every server's command line.
+	ServerArgs []string
 	// Log receives progress lines.
 	Log io.Writer
 }
@@ -64,6 +70,7 @@ type Result struct {
 	FollowerRSSMiB            float64 `json:"follower_rss_mib"`
 	RaftLogBytesPerJob        float64 `json:"raft_log_bytes_per_job"`
 	FailoverS                 float64 `json:"failover_s"`
+	RaftMultiplier            int     `json:"raft_multiplier"`
 	NodesMarkedDownByFailover int     `json:"nodes_marked_down_by_failover"`
 
 	// Context for the figures above.
@@ -125,7 +132,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	fmt.Fprintf(cfg.Log, "starting 3 servers\n")
-	c, err := raftbench.StartCluster(ctx, cfg.Binary)
+	if cfg.ServerLogs != "" {
+		if err := os.MkdirAll(cfg.ServerLogs, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	c, err := raftbench.StartCluster(ctx, cfg.Binary, raftbench.Options{RaftMultiplier: cfg.RaftMultiplier, LogDir: cfg.ServerLogs, ServerArgs: cfg.ServerArgs})
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +151,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer stopMon()
 	go mon.run(mctx)
 
-	res := &Result{Nodes: cfg.Nodes, Mix: mix.Classes(), Env: raftbench.Env("3 ark server processes on loopback (fsync on), agents and job stream in one more process")}
+	res := &Result{Nodes: cfg.Nodes, RaftMultiplier: max(cfg.RaftMultiplier, 1), Mix: mix.Classes(), Env: raftbench.Env("3 ark server processes on loopback (fsync on), agents and job stream in one more process")}
 	tr := newTracker(int64(cfg.Nodes) * GPUsPerNode * 1000) // set again once the agents are up
 	fl := newFleet(c.Addrs(), cfg.TaskDuration, cfg.Seed, fleetHooks{running: tr.running, ended: tr.ended})
 	actx, stopAgents := context.WithCancel(ctx)

@@ -1,8 +1,15 @@
 package clustersim
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"testing"
 	"time"
+
+	"github.com/ark-sched/ark/scheduler/api"
+	"github.com/ark-sched/ark/scheduler/api/client"
 )
 
 func TestPercentile(t *testing.T) {
@@ -109,5 +116,25 @@ func TestCountChanged(t *testing.T) {
 	}
 	if got := countChanged(nil, nil); got != 0 {
 		t.Errorf("countChanged(nil, nil) = %d", got)
+	}
+}
+
+func TestErrKind(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{&client.APIError{StatusCode: 503, Body: api.Error{Error: "no leader elected: forward to leader s1 at 127.0.0.1:4680: Put \"http://127.0.0.1:4680/v1/nodes/ab12/heartbeat\": context deadline exceeded"}},
+			`HTTP 503: no leader elected: forward to leader sN at ADDR: Put "…": context deadline exceeded`},
+		{&client.APIError{StatusCode: 500, Body: api.Error{Error: "timed out enqueuing operation"}}, "HTTP 500: timed out enqueuing operation"},
+		{&client.APIError{StatusCode: 503, Body: api.Error{Error: "this server is still replaying its log (applied 12 of 4096); retry shortly"}},
+			"HTTP 503: this server is still replaying its log (applied N of N); retry shortly"},
+		{fmt.Errorf("put: %w", context.DeadlineExceeded), "timeout"},
+		{fmt.Errorf("read: %w", io.ErrUnexpectedEOF), "connection refused or reset"},
+		{errors.New("decode answer: 42 bytes"), "other: decode answer: N bytes"},
+	} {
+		if got := errKind(c.err); got != c.want {
+			t.Errorf("errKind(%v) = %q, want %q", c.err, got, c.want)
+		}
 	}
 }

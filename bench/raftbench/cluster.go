@@ -26,10 +26,21 @@ type Server struct {
 	mu *sync.Mutex
 }
 
+// Options change how StartCluster runs the servers.
+type Options struct {
+	// RaftMultiplier is the servers' --raft-multiplier (0: theirs).
+	RaftMultiplier int
+	// ServerArgs are added to every server's command line.
+	ServerArgs []string
+	// LogDir, when set, keeps the servers' logs (at warn level, NAME.log)
+	// there after Stop; otherwise they go, errors only, with the data.
+	LogDir string
+}
+
 // StartCluster starts three servers from the ark binary bin and waits for
 // a leader.
-func StartCluster(ctx context.Context, bin string) (*Cluster, error) {
-	c, err := startCluster(ctx, bin, false)
+func StartCluster(ctx context.Context, bin string, opts Options) (*Cluster, error) {
+	c, err := startCluster(ctx, bin, false, opts)
 	if err != nil {
 		return nil, err
 	}

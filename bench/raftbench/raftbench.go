@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,7 +114,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 func runVariant(ctx context.Context, cfg Config, untuned bool) (*Variant, error) {
-	c, err := startCluster(ctx, cfg.Binary, untuned)
+	c, err := startCluster(ctx, cfg.Binary, untuned, Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -153,18 +154,19 @@ type server struct {
 type cluster struct {
 	bin     string
 	untuned bool
+	opts    Options
 	root    string
 	servers []*server
 	addrs   []string
 	http    *http.Client
 }
 
-func startCluster(ctx context.Context, bin string, untuned bool) (*cluster, error) {
+func startCluster(ctx context.Context, bin string, untuned bool, opts Options) (*cluster, error) {
 	root, err := os.MkdirTemp("", "ark-bench-raft")
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{bin: bin, untuned: untuned, root: root, http: &http.Client{Transport: &http.Transport{
+	c := &cluster{bin: bin, untuned: untuned, opts: opts, root: root, http: &http.Client{Transport: &http.Transport{
 		MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: time.Minute,
 	}}}
 	for i := 1; i <= 3; i++ {
@@ -195,8 +197,17 @@ func (c *cluster) start(s *server) error {
 	if c.untuned {
 		args = append(args, "--raft-untuned")
 	}
+	if c.opts.RaftMultiplier > 0 {
+		args = append(args, "--raft-multiplier", strconv.Itoa(c.opts.RaftMultiplier))
+	}
+	args = append(args, c.opts.ServerArgs...)
+	logDir := c.root
+	if c.opts.LogDir != "" {
+		logDir = c.opts.LogDir
+		args = append(args, "--log-level", "warn") // the later flag wins
+	}
 	cmd := exec.Command(c.bin, args...)
-	logf, err := os.OpenFile(filepath.Join(c.root, s.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(filepath.Join(logDir, s.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ark-sched/ark/scheduler/cluster"
 	"github.com/ark-sched/ark/scheduler/sched"
 	"github.com/ark-sched/ark/scheduler/server"
 )
@@ -36,6 +37,9 @@ func newServerCmd(g *globals) *cobra.Command {
 			}
 			if cfg.QueueOrder != sched.OrderSubmission && cfg.QueueOrder != sched.OrderShortest {
 				return usagef("--queue-order must be %s or %s, got %q", sched.OrderSubmission, sched.OrderShortest, cfg.QueueOrder)
+			}
+			if cluster.CheckMultiplier(cfg.RaftMultiplier) != nil {
+				return usagef("--raft-multiplier must be 1..%d (1: fastest failover), got %d", cluster.MaxMultiplier, cfg.RaftMultiplier)
 			}
 			if cfg.QueueAgeAfter <= 0 {
 				return usagef("--queue-age-after must be positive, got %s", cfg.QueueAgeAfter)
@@ -92,6 +96,7 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.StringSliceVar(&join, "join", nil, "HTTP addresses of the other servers (to form a cluster with, or to join a running one)")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", server.DefaultHeartbeatTTL, "how long a node may miss heartbeats before it is marked down (the least: see --max-heartbeats-per-second)")
 	f.Float64Var(&cfg.MaxHeartbeatsPerSecond, "max-heartbeats-per-second", server.DefaultMaxHeartbeatsPerSecond, "heartbeats a second the leader takes at most: nodes are told a TTL of max(--heartbeat-ttl, 3 x nodes / this), so a large cluster heartbeats less often instead of overwhelming the leader (-1: always --heartbeat-ttl)")
+	f.IntVar(&cfg.RaftMultiplier, "raft-multiplier", 1, "scale Raft's timeouts (heartbeat and election 500 ms, leader lease 250 ms) by this, 1..10: 1 fails over fastest; raise it where servers share starved cores and the leader loses its lease under load (docs/operations.md)")
 	f.Uint64Var(&cfg.SnapshotThreshold, "raft-snapshot-threshold", 0, "log entries between automatic Raft snapshots (default 8192)")
 	f.DurationVar(&cfg.SnapshotInterval, "raft-snapshot-interval", 0, "how often Raft checks whether to snapshot (default 2m)")
 	f.StringVar(&queuesFile, "queues-file", "", "queues with GPU quotas and fair-share weights: a YAML list of {name, quotaGPUs, weight, borrow}")

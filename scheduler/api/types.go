@@ -474,6 +474,10 @@ const IdempotencyHeader = "Idempotency-Key"
 // ?index= to block until something newer exists.
 const IndexHeader = "X-Ark-Index"
 
+// NextTokenHeader carries, on a page of a list asked for with ?per_page=N,
+// the ?next_token= that asks for the next page; it is absent on the last.
+const NextTokenHeader = "X-Ark-Next-Token"
+
 // Reason is one rule that keeps a job pending: the rule's name ("free_gpus",
 // "nvlink", "fabric", "quota", "held", ...), the nodes it rejected (0 for
 // a rule about the job or the gang), and what it says.

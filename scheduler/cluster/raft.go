@@ -27,6 +27,9 @@ var (
 	ErrNoLeader = errors.New("no leader elected")
 	// ErrShutdown means the node is closed.
 	ErrShutdown = errors.New("raft is shut down")
+	// ErrBusy means the leader could not take a write in time (its apply
+	// queue stayed full): nothing was written, and trying again is safe.
+	ErrBusy = errors.New("the leader is too busy to take the write; retry shortly")
 )
 
 // Config configures one server's Raft node.
@@ -46,6 +49,12 @@ type Config struct {
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
+	// Multiplier scales the three timeouts above (Consul's and Nomad's
+	// raft_multiplier): 1 (or 0) fails over fastest; a larger value lets
+	// a starved server (shared cores, long GC pauses) keep its lease and
+	// its followers, at the price of a failover that many times slower.
+	// See MaxMultiplier and docs/operations.md.
+	Multiplier int
 	// SnapshotThreshold is the number of log entries between snapshots;
 	// SnapshotInterval how often Raft checks it. Zero takes the defaults.
 	SnapshotThreshold uint64
@@ -75,7 +84,39 @@ const (
 	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
 	DefaultSnapshotThreshold  = 8192
 	DefaultMaxAppendEntries   = 512
+	// MaxMultiplier bounds Config.Multiplier: at 10 a leader's death is
+	// noticed after 5 s and a new one elected within about 10 s, the
+	// longest a client's retries (client.DefaultRetryFor) ride out.
+	MaxMultiplier = 10
 )
+
+// CheckMultiplier says what is wrong with a --raft-multiplier value.
+func CheckMultiplier(m int) error {
+	if m < 1 || m > MaxMultiplier {
+		return fmt.Errorf("raft multiplier must be 1..%d (1: fastest failover), got %d", MaxMultiplier, m)
+	}
+	return nil
+}
+
+// raftTimeouts are the timeouts a Config gives hashicorp/raft.
+type raftTimeouts struct{ heartbeat, election, lease time.Duration }
+
+// timeouts are cfg's timeouts (or the LAN defaults) times its multiplier.
+func (cfg Config) timeouts() (raftTimeouts, error) {
+	m := cfg.Multiplier
+	if m == 0 {
+		m = 1
+	}
+	if err := CheckMultiplier(m); err != nil {
+		return raftTimeouts{}, err
+	}
+	k := time.Duration(m)
+	return raftTimeouts{
+		heartbeat: k * orDefault(cfg.HeartbeatTimeout, DefaultHeartbeatTimeout),
+		election:  k * orDefault(cfg.ElectionTimeout, DefaultElectionTimeout),
+		lease:     k * orDefault(cfg.LeaderLeaseTimeout, DefaultLeaderLeaseTimeout),
+	}, nil
+}
 
 // Node is a server's Raft participant.
 type Node struct {
@@ -112,9 +153,11 @@ func Open(cfg Config, fsm raft.FSM) (*Node, error) {
 	}
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.Name)
-	rc.HeartbeatTimeout = orDefault(cfg.HeartbeatTimeout, DefaultHeartbeatTimeout)
-	rc.ElectionTimeout = orDefault(cfg.ElectionTimeout, DefaultElectionTimeout)
-	rc.LeaderLeaseTimeout = orDefault(cfg.LeaderLeaseTimeout, DefaultLeaderLeaseTimeout)
+	t, err := cfg.timeouts()
+	if err != nil {
+		return nil, err
+	}
+	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = t.heartbeat, t.election, t.lease
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	if rc.SnapshotThreshold == 0 {
 		rc.SnapshotThreshold = DefaultSnapshotThreshold
@@ -254,6 +297,8 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %v", ErrNotLeader, err)
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return ErrShutdown
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return ErrBusy
 	}
 	return err
 }

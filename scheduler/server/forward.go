@@ -89,8 +89,10 @@ func (s *Server) forwardBody(w http.ResponseWriter, r *http.Request, limit int64
 		req.ContentLength = r.ContentLength
 		peer = &http.Client{Transport: s.tls.peer.Transport}
 	}
+	began := time.Now()
 	resp, err := peer.Do(req)
 	if err != nil {
+		err = fmt.Errorf("after %s: %w", time.Since(began).Round(time.Millisecond), err)
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			s.fail(w, r, err) // 413, naming the limit
@@ -103,7 +105,7 @@ func (s *Server) forwardBody(w http.ResponseWriter, r *http.Request, limit int64
 		return true
 	}
 	defer resp.Body.Close()
-	for _, h := range []string{"Content-Type", "X-Ark-Index"} {
+	for _, h := range []string{"Content-Type", api.IndexHeader, api.NextTokenHeader, "Retry-After"} {
 		if v := resp.Header.Get(h); v != "" {
 			w.Header().Set(h, v)
 		}

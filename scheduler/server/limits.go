@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -84,7 +85,20 @@ func withDeadlines(lim Limits, next http.Handler) http.Handler {
 			return
 		}
 		if lim.BodyTimeout > 0 {
-			_ = rc.SetReadDeadline(now.Add(lim.BodyTimeout))
+			// The deadline bounds the body only. Go's server reads the
+			// connection in the background while a handler runs (to see
+			// the client go away), and a read deadline that passes then
+			// cancels the context of the connection, not just of the
+			// request: every later request on that kept-alive connection
+			// began canceled. A 30 s long-poll did that, and the agents'
+			// next heartbeats on the pooled connection failed at once
+			// (issue 18: 15,000 "context canceled" 500s at 2,000 nodes).
+			if r.Body == nil || r.Body == http.NoBody {
+				_ = rc.SetReadDeadline(time.Time{})
+			} else {
+				_ = rc.SetReadDeadline(now.Add(lim.BodyTimeout))
+				r.Body = &bodyDeadline{ReadCloser: r.Body, rc: rc}
+			}
 		}
 		if lim.WriteTimeout > 0 {
 			q := r.URL.Query()
@@ -99,6 +113,20 @@ func withDeadlines(lim Limits, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bodyDeadline lifts the read deadline once the body has been read whole.
+type bodyDeadline struct {
+	io.ReadCloser
+	rc *http.ResponseController
+}
+
+func (b *bodyDeadline) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // rateLimiter keeps a token bucket per namespace token. Its keys are

@@ -108,7 +108,10 @@ type Config struct {
 	// Raft timeouts for tests; zero takes cluster's LAN defaults.
 	RaftHeartbeatTimeout time.Duration
 	RaftElectionTimeout  time.Duration
-	Logger               *zap.Logger
+	// RaftMultiplier scales the Raft timeouts (--raft-multiplier; 0 is 1):
+	// cluster.Config.Multiplier.
+	RaftMultiplier int
+	Logger         *zap.Logger
 }
 
 // DefaultPreemptMinRuntime is the default --preemption-min-runtime: on the
@@ -207,7 +210,7 @@ func New(cfg Config) (*Server, error) {
 	node, err := cluster.Open(cluster.Config{
 		Name: cfg.Name, DataDir: filepath.Join(cfg.DataDir, "raft"), RaftAddr: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise,
 		Bootstrap: cfg.Bootstrap, HeartbeatTimeout: cfg.RaftHeartbeatTimeout,
-		ElectionTimeout: cfg.RaftElectionTimeout, SnapshotThreshold: cfg.SnapshotThreshold,
+		ElectionTimeout: cfg.RaftElectionTimeout, Multiplier: cfg.RaftMultiplier, SnapshotThreshold: cfg.SnapshotThreshold,
 		SnapshotInterval: cfg.SnapshotInterval, Untuned: cfg.RaftDefaults, Logger: log,
 		TLS: tlsSet.raft, InsecureRaft: cfg.InsecureRaft, APIAddr: cfg.HTTPAddr,
 	}, timedFSM{fsm, met.fsmApply})

@@ -419,23 +419,39 @@ func (a *Agent) registered(id, secret string, resp *api.RegisterNodeResponse) er
 	return nil
 }
 
+// heartbeatLoop beats every third of the TTL (jittered); a beat that
+// failed in a way worth retrying (no answer, a 5xx: an election, a busy
+// leader) is tried again after client.HeartbeatRetry, not a whole pace
+// later, so a passing failure does not cost the node one of its chances.
 func (a *Agent) heartbeatLoop(ctx context.Context) {
+	failures := 0
 	for {
 		id, ttl, gen := a.identity()
-		if !sleep(ctx, client.HeartbeatPace(ttl)) {
+		wait := client.HeartbeatPace(ttl)
+		if failures > 0 {
+			wait = client.HeartbeatRetry(ttl, failures)
+		}
+		if !sleep(ctx, wait) {
 			return
 		}
 		resp, err := a.client.HeartbeatWithLoads(ctx, id, a.loads.all())
 		switch {
 		case err == nil:
+			failures = 0
 			a.setTTL(gen, client.HeartbeatTTL(resp.HeartbeatTTL))
 		case client.IsNotFound(err):
+			failures = 0
 			a.log.Warn("servers do not know this node; registering again")
 			if err := a.reregister(ctx, gen); err != nil && ctx.Err() == nil {
 				a.log.Error("re-registering failed", zap.Error(err))
 			}
 		case ctx.Err() == nil:
-			a.log.Warn("heartbeat failed", zap.Error(err))
+			if client.Retryable(err) {
+				failures++
+			} else {
+				failures = 0
+			}
+			a.log.Warn("heartbeat failed", zap.Error(err), zap.Int("failures", failures))
 		}
 	}
 }

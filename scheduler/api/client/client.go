@@ -169,6 +169,11 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (ui
 // last, until one answers with anything but 503. wait is the server-side
 // wait of a blocking query, added to the attempt timeout.
 func (c *Client) doWith(ctx context.Context, method, path string, header http.Header, body, out any, wait time.Duration) (uint64, error) {
+	return c.doFor(ctx, c.RetryFor, method, path, header, body, out, wait)
+}
+
+// doFor is doWith retrying for retryFor: 0 tries each server once.
+func (c *Client) doFor(ctx context.Context, retryFor time.Duration, method, path string, header http.Header, body, out any, wait time.Duration) (uint64, error) {
 	var payload []byte
 	if body != nil {
 		var err error
@@ -179,7 +184,7 @@ func (c *Client) doWith(ctx context.Context, method, path string, header http.He
 		}
 	}
 	start := time.Now()
-	deadline := start.Add(c.RetryFor)
+	deadline := start.Add(retryFor)
 	backoff := 50 * time.Millisecond
 	for {
 		var lastErr error
@@ -212,13 +217,14 @@ func (c *Client) doWith(ctx context.Context, method, path string, header http.He
 		if nobody && (time.Since(start) >= unreachableGrace || time.Now().Add(backoff).After(deadline)) {
 			return 0, &UnreachableError{Addrs: c.addrs, Err: lastErr}
 		}
-		if time.Now().Add(backoff).After(deadline) {
+		wait := Jitter(backoff)
+		if time.Now().Add(wait).After(deadline) {
 			return 0, lastErr
 		}
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
 		backoff = min(backoff*2, time.Second)
 	}
@@ -287,6 +293,9 @@ func decodeAnswer(resp *http.Response, out any) (uint64, error) {
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
 			return idx, fmt.Errorf("decode answer: %w", err)
+		}
+		if hr, ok := out.(headerReader); ok {
+			hr.readHeader(resp.Header)
 		}
 	}
 	return idx, nil
@@ -361,11 +370,48 @@ func (c *Client) JobLogs(ctx context.Context, id string, rank int, stream string
 }
 
 // Nodes lists nodes.
+//
+// It asks for NodesPerPage nodes at a time and follows the pages, so that
+// no one answer is large (10,000 nodes at once are 14 MB of JSON) and a
+// busy server serves other requests between pages; a server that does
+// not page answers the whole list the first time. The pages are read one
+// after another, not from one snapshot.
 func (c *Client) Nodes(ctx context.Context) ([]*api.Node, error) {
-	var out []*api.Node
-	_, err := c.do(ctx, http.MethodGet, "/v1/nodes", nil, &out)
-	return out, err
+	var all []*api.Node
+	next := ""
+	for {
+		q := url.Values{"per_page": {strconv.Itoa(NodesPerPage)}}
+		if next != "" {
+			q.Set("next_token", next)
+		}
+		var pg nodesPage
+		if _, err := c.do(ctx, http.MethodGet, "/v1/nodes?"+q.Encode(), nil, &pg); err != nil {
+			return nil, err
+		}
+		all = append(all, pg.nodes...)
+		if pg.next == "" || pg.next == next {
+			return all, nil
+		}
+		next = pg.next
+	}
 }
+
+// NodesPerPage is the page size Nodes asks for.
+const NodesPerPage = 1000
+
+// nodesPage is one page of GET /v1/nodes: the nodes and the next page's
+// token (api.NextTokenHeader).
+type nodesPage struct {
+	nodes []*api.Node
+	next  string
+}
+
+func (p *nodesPage) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &p.nodes) }
+
+func (p *nodesPage) readHeader(h http.Header) { p.next = h.Get(api.NextTokenHeader) }
+
+// headerReader is an answer that also reads the answer's headers.
+type headerReader interface{ readHeader(http.Header) }
 
 // Node returns a node by ID or name.
 func (c *Client) Node(ctx context.Context, ref string) (*api.Node, error) {
@@ -388,9 +434,15 @@ func (c *Client) Heartbeat(ctx context.Context, nodeID string) (*api.HeartbeatRe
 
 // HeartbeatWithLoads heartbeats with the latest loads of the node's
 // service replicas (for the leader's autoscaler).
+//
+// A heartbeat tries each server once, not for RetryFor: the caller's loop
+// paces the retries (HeartbeatRetry). With RetryFor, an agent whose
+// heartbeat met an election asked the three servers about ten times each
+// within ten seconds; 10,000 agents doing that keep starved servers busy
+// answering 503s while they try to elect a leader.
 func (c *Client) HeartbeatWithLoads(ctx context.Context, nodeID string, loads []api.ReplicaLoad) (*api.HeartbeatResponse, error) {
 	var out api.HeartbeatResponse
-	_, err := c.do(ctx, http.MethodPut, "/v1/nodes/"+url.PathEscape(nodeID)+"/heartbeat", api.HeartbeatRequest{Loads: loads}, &out)
+	_, err := c.doFor(ctx, 0, http.MethodPut, "/v1/nodes/"+url.PathEscape(nodeID)+"/heartbeat", nil, api.HeartbeatRequest{Loads: loads}, &out, 0)
 	return &out, err
 }
 
