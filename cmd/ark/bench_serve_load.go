@@ -93,8 +93,9 @@ func runServeLoad(ctx context.Context, c serve.LoadConfig) (serve.LoadResult, er
 	// Closed loop: every request is queued and each client takes the
 	// next when its last ends. Poisson: the arrivals are handed over one
 	// by one, each waiting for a free client.
-	jobs := make(chan loadRequest, len(todo))
+	var jobs chan loadRequest
 	if c.Rate <= 0 {
+		jobs = make(chan loadRequest, len(todo))
 		for _, w := range todo {
 			jobs <- w
 		}
