@@ -38,6 +38,12 @@ type serveBenchRow struct {
 	// a token costs, which a shared machine's load moves far less than
 	// the rates (bench_serve_cpu.go).
 	ServerCPUUsPerToken float64 `json:"server_cpu_us_per_token"`
+	// ClientCPUUsPerToken is the CPU time the load generator (this
+	// process, which does nothing else while a row runs) spent per output
+	// token, median of the rounds: on a machine whose cores it shares with
+	// the server, what the clients cost is taken from the server
+	// (bench_serve_load.go).
+	ClientCPUUsPerToken float64 `json:"client_cpu_us_per_token"`
 	// MeanBatch is the rows a decode step carried on average (median of
 	// the rounds): how much of the concurrency batching turned into
 	// shared steps.
@@ -81,9 +87,11 @@ streamed /v1/completions request (--prompt-bytes prompt, --output-tokens at
 temperature 0, models drawn uniformly and seeded) when the last ends, or,
 with --rate, Poisson arrivals with the row's concurrency as the cap. Per row
 (adapters in use x concurrency) it prints vLLM's serving benchmark figures:
-request and output throughput, TTFT and TPOT p50/p99, failed requests, and
-the server process's CPU time per output token (which a shared machine's load
-moves far less than the rates). The grid runs --repeat times, interleaved, and
+request and output throughput, TTFT and TPOT p50/p99, failed requests, the
+server process's CPU time per output token (which a shared machine's load
+moves far less than the rates), the load generator's own (this process's CPU
+per output token: it shares the machine with the server) and the mean decode
+batch. The grid runs --repeat times, interleaved, and
 each row reports its median round. Then the cold-adapter ratio: median TTFT
 with twice as many adapters in use as --adapter-slots over the median with all
 of them in slots.`,
@@ -118,7 +126,7 @@ of them in slots.`,
 	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of Markdown")
 	f.IntVar(&repeat, "repeat", 3, "rounds of the whole grid of rows; each row reports its median round (a shared machine's bursts land on one round)")
 	f.Uint64Var(&seed, "seed", 0, "seed of the requests' prompts and models (each row draws from it and its own numbers; 0 is the recorded tables' draw)")
-	f.StringVar(&profileDir, "profile-dir", "", "write CPU profiles of the whole run here: server.pprof (the ark task serve process) and load.pprof (this process: the load generator)")
+	f.StringVar(&profileDir, "profile-dir", "", "write CPU profiles here: server.pprof (the ark task serve process, the whole run) and load.pprof (this process from the server's start on: the load generator)")
 	return cmd
 }
 
@@ -137,11 +145,6 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 			return nil, usageError{fmt.Errorf("--profile-dir: %w", err)}
 		}
 		serverProfile = filepath.Join(profileDir, "server.pprof")
-		end, err := startCPUProfile(filepath.Join(profileDir, "load.pprof"))
-		if err != nil {
-			return nil, err
-		}
-		defer end()
 	}
 	if model != "" {
 		if base, err = writeBenchBase(ctx, dir, model); err != nil {
@@ -168,6 +171,15 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 		return nil, err
 	}
 	defer stop()
+	if profileDir != "" {
+		// From here on this process is the load generator alone (the
+		// adapters and the base were written above).
+		end, err := startCPUProfile(filepath.Join(profileDir, "load.pprof"))
+		if err != nil {
+			return nil, err
+		}
+		defer end()
+	}
 	res := &serveBenchResult{Env: map[string]string{
 		"cpu": cpuModel(), "cores": strconv.Itoa(runtime.NumCPU()), "go": runtime.Version(), "base": base,
 		"server": fmt.Sprintf("ark task serve, %d thread(s), %d adapter slots, %d adapters of rank %d registered", threads, slots, nAdapters, rank),
@@ -180,7 +192,7 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 		res.Env["loadavg"] = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
 	run := func(models []string, c int, rowSeed uint64) (serve.LoadResult, error) {
-		return serve.RunLoad(ctx, serve.LoadConfig{URL: url, Models: models, Concurrency: c, Requests: reqPC * c,
+		return runServeLoad(ctx, serve.LoadConfig{URL: url, Models: models, Concurrency: c, Requests: reqPC * c,
 			PromptBytes: promptBytes, OutputTokens: outputTokens, Seed: seed*1_000_003 + rowSeed, Rate: rate})
 	}
 	// Warm the server's buffers for every batch size first.
@@ -193,6 +205,7 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 	// at gpt-tiny's speed); a row reports its median round.
 	runs := make([][]serve.LoadResult, len(counts)*len(conc))
 	cpus := make([][]float64, len(counts)*len(conc))
+	clientCPUs := make([][]float64, len(counts)*len(conc))
 	batches := make([][]float64, len(counts)*len(conc))
 	for round := range repeat {
 		for i, a := range counts {
@@ -203,10 +216,12 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 			for j, c := range conc {
 				s0, t0, okd0 := decodeCounts(url)
 				c0, ok0 := procThreadsCPU(pid)
+				l0 := selfCPU()
 				r, err := run(models, c, uint64(1000*a+c))
 				if err != nil {
 					return nil, err
 				}
+				l1 := selfCPU()
 				c1, ok1 := procThreadsCPU(pid)
 				s1, t1, okd1 := decodeCounts(url)
 				k := i*len(conc) + j
@@ -217,6 +232,9 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 				if tok := r.OutputThroughput * r.DurationSec; ok0 && ok1 && tok > 0 {
 					cpus[k] = append(cpus[k], float64((c1-c0).Nanoseconds())/1e3/tok)
 				}
+				if tok := r.OutputThroughput * r.DurationSec; l0 > 0 && tok > 0 {
+					clientCPUs[k] = append(clientCPUs[k], float64((l1-l0).Nanoseconds())/1e3/tok)
+				}
 				fmt.Fprintf(log, "round %d, adapters %d concurrency %d: %.0f output tok/s, ttft p50 %.1f ms, failed %d\n", round+1, a, c, r.OutputThroughput, r.TTFTMsP50, r.Failed)
 			}
 		}
@@ -224,11 +242,11 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 	for i, a := range counts {
 		for j := range conc {
 			k := i*len(conc) + j
-			res.Rows = append(res.Rows, serveBenchRow{Adapters: a, LoadResult: medianRun(runs[k]), ServerCPUUsPerToken: median(cpus[k]), MeanBatch: median(batches[k])})
+			res.Rows = append(res.Rows, serveBenchRow{Adapters: a, LoadResult: medianRun(runs[k]), ServerCPUUsPerToken: median(cpus[k]), ClientCPUUsPerToken: median(clientCPUs[k]), MeanBatch: median(batches[k])})
 		}
 	}
 	if res.Rules, err = measureRules(ctx, url, func(seed uint64) (serve.LoadResult, error) {
-		return serve.RunLoad(ctx, serve.LoadConfig{URL: url, Models: []string{"base"}, Concurrency: 1, Requests: rulesRequests,
+		return runServeLoad(ctx, serve.LoadConfig{URL: url, Models: []string{"base"}, Concurrency: 1, Requests: rulesRequests,
 			PromptBytes: promptBytes, OutputTokens: outputTokens, Seed: seed})
 	}); err != nil {
 		return nil, err
@@ -422,13 +440,13 @@ func writeServeBench(w io.Writer, r *serveBenchResult, slots int) {
 		fmt.Fprintf(w, "- %s: %s\n", k, r.Env[k])
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| adapters | concurrency | req/s | output tok/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | server CPU us/token | mean batch | failed |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| adapters | concurrency | req/s | output tok/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | server CPU us/token | client CPU us/token | mean batch | failed |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	tput, cpu := map[[2]int]float64{}, map[[2]int]float64{}
 	failed := 0
 	for _, row := range r.Rows {
-		fmt.Fprintf(w, "| %d | %d | %.2f | %.0f | %.1f | %.1f | %.2f | %.2f | %.1f | %.1f | %d |\n", row.Adapters, row.Concurrency, row.RequestThroughput,
-			row.OutputThroughput, row.TTFTMsP50, row.TTFTMsP99, row.TPOTMsP50, row.TPOTMsP99, row.ServerCPUUsPerToken, row.MeanBatch, row.Failed)
+		fmt.Fprintf(w, "| %d | %d | %.2f | %.0f | %.1f | %.1f | %.2f | %.2f | %.1f | %.1f | %.1f | %d |\n", row.Adapters, row.Concurrency, row.RequestThroughput,
+			row.OutputThroughput, row.TTFTMsP50, row.TTFTMsP99, row.TPOTMsP50, row.TPOTMsP99, row.ServerCPUUsPerToken, row.ClientCPUUsPerToken, row.MeanBatch, row.Failed)
 		tput[[2]int{row.Adapters, row.Concurrency}] = row.OutputThroughput
 		cpu[[2]int{row.Adapters, row.Concurrency}] = row.ServerCPUUsPerToken
 		failed += row.Failed

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ark-sched/ark/worker/serve"
@@ -43,6 +44,16 @@ func procThreadsCPU(pid int) (time.Duration, bool) {
 		sum += time.Duration(ns)
 	}
 	return sum, true
+}
+
+// selfCPU is the user and system CPU time this process (the load
+// generator, while a row runs) has used, 0 where getrusage cannot say.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // decodeCounts reads the server's decode steps and the tokens they made
