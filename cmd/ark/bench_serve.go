@@ -42,7 +42,7 @@ type serveBenchRow struct {
 	// process, which does nothing else while a row runs) spent per output
 	// token, median of the rounds: on a machine whose cores it shares with
 	// the server, what the clients cost is taken from the server
-	// (bench_serve_load.go).
+	// (worker/serve loadgen.go).
 	ClientCPUUsPerToken float64 `json:"client_cpu_us_per_token"`
 	// MeanBatch is the rows a decode step carried on average (median of
 	// the rounds): how much of the concurrency batching turned into
@@ -192,7 +192,7 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 		res.Env["loadavg"] = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
 	run := func(models []string, c int, rowSeed uint64) (serve.LoadResult, error) {
-		return runServeLoad(ctx, serve.LoadConfig{URL: url, Models: models, Concurrency: c, Requests: reqPC * c,
+		return serve.RunLoad(ctx, serve.LoadConfig{URL: url, Models: models, Concurrency: c, Requests: reqPC * c,
 			PromptBytes: promptBytes, OutputTokens: outputTokens, Seed: seed*1_000_003 + rowSeed, Rate: rate})
 	}
 	// Warm the server's buffers for every batch size first.
@@ -246,7 +246,7 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 		}
 	}
 	if res.Rules, err = measureRules(ctx, url, func(seed uint64) (serve.LoadResult, error) {
-		return runServeLoad(ctx, serve.LoadConfig{URL: url, Models: []string{"base"}, Concurrency: 1, Requests: rulesRequests,
+		return serve.RunLoad(ctx, serve.LoadConfig{URL: url, Models: []string{"base"}, Concurrency: 1, Requests: rulesRequests,
 			PromptBytes: promptBytes, OutputTokens: outputTokens, Seed: seed})
 	}); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -48,7 +49,29 @@ type LoadResult struct {
 	FirstError        string  `json:"first_error,omitempty"`
 }
 
-// RunLoad runs one benchmark row against a server.
+// The load generator of `ark bench serve`
+// (requests drawn from the seed, TTFT at the first chunk
+// with text, the request's end at data: [DONE], its tokens from the usage
+// chunk), from a client that costs little per token, since it shares the
+// machine's cores with the server it measures (vLLM's benchmark client
+// is a pool of kept-alive connections and a streamed parse per chunk):
+//
+//   - each client reads its streams through one reused bufio.Reader, a
+//     line at a time with no copy, and parses a chunk with scanChunk, a
+//     walk over the bytes that decodes only the first choice's text, the
+//     usage and an error, instead of json.Unmarshal's reflection;
+//   - a response is read to its end (the chunked body's last, empty
+//     chunk) before it is closed, so net/http keeps its connection for
+//     the client's next request: an earlier client closed it at [DONE],
+//     before the server's end of the body, and net/http closes a
+//     connection whose body was not read to its end, so each request
+//     dialled a new one;
+//   - the bodies are made before the clock starts, and the clients are
+//     Concurrency goroutines for the whole row in both modes (Poisson
+//     arrivals are handed to whichever is free, which caps those in
+//     flight as a semaphore would).
+
+// RunLoad runs one benchmark row against the server at c.URL.
 func RunLoad(ctx context.Context, c LoadConfig) (LoadResult, error) {
 	if c.Concurrency < 1 || len(c.Models) == 0 || c.URL == "" {
 		return LoadResult{}, fmt.Errorf("load: need a URL, models and concurrency >= 1")
@@ -65,30 +88,21 @@ func RunLoad(ctx context.Context, c LoadConfig) (LoadResult, error) {
 	if c.Timeout <= 0 {
 		c.Timeout = 2 * time.Minute
 	}
-	// Every request's model and prompt are drawn up front from the seed,
-	// so a row asks the same whatever the timing.
 	rng := rand.New(rand.NewPCG(c.Seed, 0x6c6f6164))
-	const words = "the king my lord of a sweet love in thy heart and night day "
-	type work struct{ model, prompt string }
-	todo := make(chan work, c.Requests)
-	for range c.Requests {
-		var p strings.Builder
-		for p.Len() < c.PromptBytes {
-			i := rng.IntN(len(words) - 8)
-			p.WriteString(words[i : i+1+rng.IntN(7)])
-		}
-		todo <- work{c.Models[rng.IntN(len(c.Models))], p.String()[:c.PromptBytes]}
+	todo, err := loadRequests(rng, c)
+	if err != nil {
+		return LoadResult{}, err
 	}
-	close(todo)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.Concurrency}}
+	tr := &http.Transport{MaxIdleConns: c.Concurrency, MaxIdleConnsPerHost: c.Concurrency, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
 	var (
 		mu         sync.Mutex
 		ttft, tpot []float64
 		tokens     int
 		res        = LoadResult{Concurrency: c.Concurrency, Requests: c.Requests}
 	)
-	one := func(w work) {
-		first, total, n, err := streamOne(ctx, client, c, w.model, w.prompt)
+	record := func(w loadRequest, first, total time.Duration, n int, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil || n != c.OutputTokens {
@@ -102,48 +116,91 @@ func RunLoad(ctx context.Context, c LoadConfig) (LoadResult, error) {
 			return
 		}
 		tokens += n
-		ttft = append(ttft, ms(first))
+		ttft = append(ttft, loadMs(first))
 		if n > 1 {
-			tpot = append(tpot, ms(total-first)/float64(n-1))
+			tpot = append(tpot, loadMs(total-first)/float64(n-1))
 		}
+	}
+	// Closed loop: every request is queued and each client takes the
+	// next when its last ends. Poisson: the arrivals are handed over one
+	// by one, each waiting for a free client.
+	var jobs chan loadRequest
+	if c.Rate <= 0 {
+		jobs = make(chan loadRequest, len(todo))
+		for _, w := range todo {
+			jobs <- w
+		}
+		close(jobs)
+	} else {
+		jobs = make(chan loadRequest)
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
-	if c.Rate > 0 { // Poisson arrivals, seeded gaps, at most Concurrency in flight
-		inFlight := make(chan struct{}, c.Concurrency)
+	for range c.Concurrency {
+		wg.Go(func() {
+			lc := &loadClient{url: c.URL + "/v1/completions", client: client, timeout: c.Timeout, br: bufio.NewReaderSize(nil, 4096)}
+			for w := range jobs {
+				first, total, n, err := lc.stream(ctx, w.body)
+				record(w, first, total, n, err)
+			}
+		})
+	}
+	if c.Rate > 0 {
 		next := start
-		for w := range todo {
+		for _, w := range todo {
 			next = next.Add(time.Duration(rng.ExpFloat64() / c.Rate * float64(time.Second)))
 			time.Sleep(time.Until(next))
-			inFlight <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-inFlight }()
-				one(w)
-			})
+			jobs <- w
 		}
-	} else {
-		for range c.Concurrency {
-			wg.Go(func() {
-				for w := range todo {
-					one(w)
-				}
-			})
-		}
+		close(jobs)
 	}
 	wg.Wait()
 	d := time.Since(start).Seconds()
 	res.DurationSec = d
 	res.RequestThroughput = float64(c.Requests-res.Failed) / d
 	res.OutputThroughput = float64(tokens) / d
-	res.TTFTMsP50, res.TTFTMsP99 = percentile(ttft, 50), percentile(ttft, 99)
-	res.TPOTMsP50, res.TPOTMsP99 = percentile(tpot, 50), percentile(tpot, 99)
+	res.TTFTMsP50, res.TTFTMsP99 = loadPercentile(ttft, 50), loadPercentile(ttft, 99)
+	res.TPOTMsP50, res.TPOTMsP99 = loadPercentile(tpot, 50), loadPercentile(tpot, 99)
 	return res, ctx.Err()
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+// loadRequest is one request of a row: its model and its JSON body.
+type loadRequest struct {
+	model string
+	body  []byte
+}
 
-// percentile is the nearest-rank percentile of xs (0 for none).
-func percentile(xs []float64, p float64) float64 {
+// loadRequests draws every request's model and prompt from rng, as
+// RunLoad does (the same draws, so a row asks the same of either
+// client whatever the timing; Poisson gaps are drawn after them, as
+// there), and encodes their bodies.
+func loadRequests(rng *rand.Rand, c LoadConfig) ([]loadRequest, error) {
+	const words = "the king my lord of a sweet love in thy heart and night day "
+	todo := make([]loadRequest, c.Requests)
+	for k := range todo {
+		var p strings.Builder
+		for p.Len() < c.PromptBytes {
+			i := rng.IntN(len(words) - 8)
+			p.WriteString(words[i : i+1+rng.IntN(7)])
+		}
+		model := c.Models[rng.IntN(len(c.Models))]
+		body, err := json.Marshal(map[string]any{
+			"model": model, "prompt": p.String()[:c.PromptBytes], "max_tokens": c.OutputTokens, "temperature": 0,
+			"stream": true, "stream_options": map[string]bool{"include_usage": true},
+		})
+		if err != nil {
+			return nil, err
+		}
+		todo[k] = loadRequest{model, body}
+	}
+	return todo, nil
+}
+
+func loadMs(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// loadPercentile is the nearest-rank percentile of xs (0 for none), as
+// RunLoad computes it.
+func loadPercentile(xs []float64, p float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
@@ -153,22 +210,33 @@ func percentile(xs []float64, p float64) float64 {
 	return s[min(len(s)-1, max(0, i))]
 }
 
-// streamOne sends one streamed completion and returns the time to its
-// first text, to its end, and the completion tokens the server counted.
-func streamOne(ctx context.Context, client *http.Client, c LoadConfig, model, prompt string) (first, total time.Duration, tokens int, err error) {
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+// loadClient is one closed-loop client: its requests run one after
+// another on one kept-alive connection, read through one buffer.
+type loadClient struct {
+	url     string
+	client  *http.Client
+	timeout time.Duration
+	br      *bufio.Reader
+	long    []byte // a line longer than br's buffer, put together
+}
+
+// maxLoadLine bounds one event's line (a chunk is a token or a held back
+// stop string; an error event a message).
+const maxLoadLine = 1 << 20
+
+// stream sends one streamed completion and returns the time to its first
+// text, to its data: [DONE], and the completion tokens its usage chunk
+// counted.
+func (lc *loadClient) stream(ctx context.Context, body []byte) (first, total time.Duration, tokens int, err error) {
+	ctx, cancel := context.WithTimeout(ctx, lc.timeout)
 	defer cancel()
-	body, _ := json.Marshal(map[string]any{
-		"model": model, "prompt": prompt, "max_tokens": c.OutputTokens, "temperature": 0,
-		"stream": true, "stream_options": map[string]bool{"include_usage": true},
-	})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL+"/v1/completions", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, lc.url, bytes.NewReader(body))
 	if err != nil {
 		return 0, 0, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	start := time.Now()
-	resp, err := client.Do(req)
+	resp, err := lc.client.Do(req)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -177,37 +245,66 @@ func streamOne(ctx context.Context, client *http.Client, c LoadConfig, model, pr
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		return 0, 0, 0, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
 	}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+	lc.br.Reset(resp.Body)
+	defer lc.br.Reset(nil) // drop the body
+	for {
+		line, err := lc.line()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = fmt.Errorf("stream ended without [DONE]")
+			}
+			return 0, 0, 0, err
+		}
+		data, ok := bytes.CutPrefix(line, []byte("data: "))
 		if !ok {
 			continue
 		}
-		if data == "[DONE]" {
-			return first, time.Since(start), tokens, nil
+		if string(data) == "[DONE]" {
+			total = time.Since(start)
+			// Read the body's end, so the connection is kept for the
+			// next request (the server sends it as the handler returns).
+			if _, err := io.Copy(io.Discard, lc.br); err != nil {
+				return 0, 0, 0, fmt.Errorf("after [DONE]: %w", err)
+			}
+			return first, total, tokens, nil
 		}
-		var chunk struct {
-			Choices []struct {
-				Text string `json:"text"`
-			} `json:"choices"`
-			Usage *usage    `json:"usage"`
-			Error *apiError `json:"error"`
+		ch, err := scanChunk(data)
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("bad event %.200q: %w", data, err)
 		}
-		if err := json.Unmarshal([]byte(data), &chunk); err != nil {
-			return 0, 0, 0, fmt.Errorf("bad event %q: %w", data, err)
+		if ch.err != "" {
+			return 0, 0, 0, fmt.Errorf("error event: %s", ch.err)
 		}
-		if chunk.Error != nil {
-			return 0, 0, 0, fmt.Errorf("error event: %s", chunk.Error.Message)
-		}
-		if first == 0 && len(chunk.Choices) > 0 && chunk.Choices[0].Text != "" {
+		if first == 0 && ch.text {
 			first = time.Since(start)
 		}
-		if chunk.Usage != nil {
-			tokens = chunk.Usage.CompletionTokens
+		if ch.usage {
+			tokens = ch.completionTokens
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return 0, 0, 0, err
+}
+
+// line is the next line of the stream without its \n (or \r\n), valid
+// until the next call.
+func (lc *loadClient) line() ([]byte, error) {
+	line, err := lc.br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		lc.long = append(lc.long[:0], line...)
+		for errors.Is(err, bufio.ErrBufferFull) && len(lc.long) <= maxLoadLine {
+			line, err = lc.br.ReadSlice('\n')
+			lc.long = append(lc.long, line...)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return nil, fmt.Errorf("an event longer than %d bytes", maxLoadLine)
+		}
+		line = lc.long
 	}
-	return 0, 0, 0, fmt.Errorf("stream ended without [DONE]")
+	if err != nil {
+		if errors.Is(err, io.EOF) && len(line) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	return bytes.TrimSuffix(line, []byte("\r")), nil
 }

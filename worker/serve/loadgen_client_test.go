@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
-
-	"github.com/ark-sched/ark/worker/serve"
 )
 
 // testChoice and testChunk mirror the chunks worker/serve streams (its
@@ -33,10 +31,10 @@ type testChunk struct {
 	Created int64        `json:"created"`
 	Model   string       `json:"model"`
 	Choices []testChoice `json:"choices"`
-	Usage   *serve.Usage `json:"usage,omitempty"`
+	Usage   *Usage       `json:"usage,omitempty"`
 }
 
-func testChunkJSON(t testing.TB, text, finish *string, u *serve.Usage) []byte {
+func testChunkJSON(t testing.TB, text, finish *string, u *Usage) []byte {
 	t.Helper()
 	c := testChunk{ID: "cmpl-0123456789abcdef01234567", Object: "text_completion", Created: 1765000000, Model: "ad-007", Choices: []testChoice{}, Usage: u}
 	if u == nil {
@@ -49,7 +47,7 @@ func testChunkJSON(t testing.TB, text, finish *string, u *serve.Usage) []byte {
 	return b
 }
 
-// referenceChunk is what serve.RunLoad read of a chunk, with json.Unmarshal.
+// referenceChunk is what scanChunk must read of a chunk, with json.Unmarshal.
 func referenceChunk(b []byte) (sseChunk, error) {
 	var chunk struct {
 		Choices []struct {
@@ -92,7 +90,7 @@ func TestScanChunk(t *testing.T) {
 		{name: "escaped text", in: string(testChunkJSON(t, str("\"<\\\n\u2028\x01"), nil, nil)), want: sseChunk{text: true}},
 		{name: "empty text", in: string(testChunkJSON(t, str(""), nil, nil))},
 		{name: "finish", in: string(testChunkJSON(t, str(""), str("length"), nil))},
-		{name: "usage", in: string(testChunkJSON(t, nil, nil, &serve.Usage{PromptTokens: 32, CompletionTokens: 64, TotalTokens: 96})), want: sseChunk{usage: true, completionTokens: 64}},
+		{name: "usage", in: string(testChunkJSON(t, nil, nil, &Usage{PromptTokens: 32, CompletionTokens: 64, TotalTokens: 96})), want: sseChunk{usage: true, completionTokens: 64}},
 		{name: "error event", in: `{"error":{"message":"engine stopped","type":"server_error","param":null,"code":null}}`, want: sseChunk{err: "engine stopped"}},
 		{name: "error without message", in: `{"error":{}}`, want: sseChunk{err: "(no message)"}},
 		{name: "keys in another order, spaces", in: ` { "usage" : null , "choices" : [ { "finish_reason":null, "text" : "a" }, {"text":""} ], "x":[1,-2.5e3,true,false,{"y":[]}] } `, want: sseChunk{text: true}},
@@ -144,9 +142,9 @@ func TestScanChunkMatchesJSON(t *testing.T) {
 			f := "length"
 			finish = &f
 		}
-		var u *serve.Usage
+		var u *Usage
 		if rng.IntN(4) == 0 {
-			u = &serve.Usage{PromptTokens: rng.IntN(100), CompletionTokens: rng.IntN(100)}
+			u = &Usage{PromptTokens: rng.IntN(100), CompletionTokens: rng.IntN(100)}
 		}
 		b := testChunkJSON(t, text, finish, u)
 		got, err := scanChunk(b)
@@ -218,7 +216,7 @@ func newFakeSSEServer(t *testing.T) *fakeSSEServer {
 			w.(http.Flusher).Flush()
 		}
 		empty, finish := "", "length"
-		fmt.Fprintf(w, "data: %s\n\ndata: %s\n\ndata: [DONE]\n\n", testChunkJSON(t, &empty, &finish, nil), testChunkJSON(t, nil, nil, &serve.Usage{CompletionTokens: n}))
+		fmt.Fprintf(w, "data: %s\n\ndata: %s\n\ndata: [DONE]\n\n", testChunkJSON(t, &empty, &finish, nil), testChunkJSON(t, nil, nil, &Usage{CompletionTokens: n}))
 		// As worker/serve does, the body's end (the chunked encoding's
 		// last chunk) goes after [DONE], in a write of its own; here
 		// late, so a client that closed the body at [DONE] would lose
@@ -248,39 +246,39 @@ func (f *fakeSSEServer) take() (requests []string, conns int) {
 	return requests, conns
 }
 
-func TestRunServeLoad(t *testing.T) {
+func TestRunLoadFakeServer(t *testing.T) {
 	t.Parallel()
 	f := newFakeSSEServer(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name       string
-		cfg        serve.LoadConfig
+		cfg        LoadConfig
 		wantFailed int
 		wantError  string
 	}{
-		{name: "closed loop", cfg: serve.LoadConfig{Models: []string{"base"}, Concurrency: 4, Requests: 32, PromptBytes: 10, OutputTokens: 8, Seed: 1}},
-		{name: "poisson", cfg: serve.LoadConfig{Models: []string{"base"}, Concurrency: 3, Rate: 2000, Requests: 24, PromptBytes: 10, OutputTokens: 4, Seed: 2}},
-		{name: "unknown model", cfg: serve.LoadConfig{Models: []string{"nope"}, Concurrency: 2, Requests: 3, OutputTokens: 4}, wantFailed: 3, wantError: "404"},
-		{name: "too few tokens", cfg: serve.LoadConfig{Models: []string{"short", "base"}, Concurrency: 2, Requests: 16, OutputTokens: 4, Seed: 3}, wantFailed: -1, wantError: "3 tokens, want 4"},
+		{name: "closed loop", cfg: LoadConfig{Models: []string{"base"}, Concurrency: 4, Requests: 32, PromptBytes: 10, OutputTokens: 8, Seed: 1}},
+		{name: "poisson", cfg: LoadConfig{Models: []string{"base"}, Concurrency: 3, Rate: 2000, Requests: 24, PromptBytes: 10, OutputTokens: 4, Seed: 2}},
+		{name: "unknown model", cfg: LoadConfig{Models: []string{"nope"}, Concurrency: 2, Requests: 3, OutputTokens: 4}, wantFailed: 3, wantError: "404"},
+		{name: "too few tokens", cfg: LoadConfig{Models: []string{"short", "base"}, Concurrency: 2, Requests: 16, OutputTokens: 4, Seed: 3}, wantFailed: -1, wantError: "3 tokens, want 4"},
 	} {
 		tc.cfg.URL = f.URL
-		res, err := runServeLoad(ctx, tc.cfg)
+		res, err := RunLoad(ctx, tc.cfg)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		got, conns := f.take()
-		// serve.RunLoad, the client this one replaces, asks the same.
-		old, err := serve.RunLoad(ctx, tc.cfg)
+		// The same seed asks the same requests (rows of builds compared
+		// side by side ask the same of each).
+		again, err := RunLoad(ctx, tc.cfg)
 		if err != nil {
-			t.Fatalf("%s: serve.RunLoad: %v", tc.name, err)
+			t.Fatalf("%s: again: %v", tc.name, err)
 		}
-		want, oldConns := f.take()
-		t.Logf("%s: %d connections, serve.RunLoad %d", tc.name, conns, oldConns)
-		if !slices.Equal(got, want) {
-			t.Errorf("%s: requests %q, serve.RunLoad's %q", tc.name, got, want)
+		want, _ := f.take()
+		if !slices.Equal(got, want) || len(got) != tc.cfg.Requests {
+			t.Errorf("%s: requests %q, then %q", tc.name, got, want)
 		}
-		if res.Failed != old.Failed || res.Requests != tc.cfg.Requests {
-			t.Errorf("%s: %d of %d failed, serve.RunLoad %d", tc.name, res.Failed, res.Requests, old.Failed)
+		if res.Failed != again.Failed || res.Requests != tc.cfg.Requests {
+			t.Errorf("%s: %d of %d failed, then %d", tc.name, res.Failed, res.Requests, again.Failed)
 		}
 		if tc.wantFailed >= 0 && res.Failed != tc.wantFailed || tc.wantFailed < 0 && res.Failed == 0 || !strings.Contains(res.FirstError, tc.wantError) {
 			t.Errorf("%s: %d failed (%q), want %d (%q)", tc.name, res.Failed, res.FirstError, tc.wantFailed, tc.wantError)
@@ -298,14 +296,14 @@ func TestRunServeLoad(t *testing.T) {
 			}
 		}
 	}
-	if _, err := runServeLoad(ctx, serve.LoadConfig{URL: f.URL, Concurrency: 1}); err == nil {
+	if _, err := RunLoad(ctx, LoadConfig{URL: f.URL, Concurrency: 1}); err == nil {
 		t.Fatal("no models: no error")
 	}
 }
 
 // A stream that ends before data: [DONE], or carries an error event, fails
 // its request with that said.
-func TestServeLoadStreamErrors(t *testing.T) {
+func TestRunLoadStreamErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name, body, want string
@@ -320,7 +318,7 @@ func TestServeLoadStreamErrors(t *testing.T) {
 			w.Header().Set("Content-Type", "text/event-stream")
 			fmt.Fprint(w, tc.body)
 		}))
-		res, err := runServeLoad(context.Background(), serve.LoadConfig{URL: srv.URL, Models: []string{"base"}, Concurrency: 1, Requests: 1, OutputTokens: 1})
+		res, err := RunLoad(context.Background(), LoadConfig{URL: srv.URL, Models: []string{"base"}, Concurrency: 1, Requests: 1, OutputTokens: 1})
 		srv.Close()
 		if err != nil || res.Failed != 1 || !strings.Contains(res.FirstError, tc.want) {
 			t.Errorf("%s: %+v, %v; want one failed with %q", tc.name, res, err, tc.want)
