@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ark-sched/ark/bench/raftbench"
+	"github.com/ark-sched/ark/internal/procstat"
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/api/client"
 )
@@ -17,7 +18,7 @@ type monitor struct {
 	mu      sync.Mutex
 	servers []raftbench.Server
 	leader  string
-	last    map[int]procStat // by pid
+	last    map[int]procstat.Stat // by pid
 
 	leaderCPU, leaderWall time.Duration
 	leaderRSS, followRSS  int64
@@ -26,7 +27,7 @@ type monitor struct {
 }
 
 func newMonitor(c *raftbench.Cluster, leader raftbench.Server) *monitor {
-	return &monitor{servers: c.Servers(), leader: leader.Name(), last: map[int]procStat{}}
+	return &monitor{servers: c.Servers(), leader: leader.Name(), last: map[int]procstat.Stat{}}
 }
 
 func (m *monitor) setLeader(s raftbench.Server) {
@@ -58,20 +59,20 @@ func (m *monitor) sample(wall time.Duration) {
 		if pid == 0 {
 			continue
 		}
-		ps, err := readProc(pid)
+		ps, err := procstat.Read(pid)
 		if err != nil {
 			continue
 		}
 		prev, seen := m.last[pid]
 		m.last[pid] = ps
 		if s.Name() == m.leader {
-			m.leaderRSS = max(m.leaderRSS, ps.rss)
+			m.leaderRSS = max(m.leaderRSS, ps.RSS)
 			if seen {
-				m.leaderCPU += ps.cpu - prev.cpu
+				m.leaderCPU += ps.CPU - prev.CPU
 				m.leaderWall += wall
 			}
 		} else {
-			m.followRSS = max(m.followRSS, ps.rss)
+			m.followRSS = max(m.followRSS, ps.RSS)
 		}
 	}
 }

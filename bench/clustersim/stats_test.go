@@ -39,23 +39,6 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-func TestParseProcStat(t *testing.T) {
-	// A command name with a space and a parenthesis, as /proc may show.
-	line := "4242 (ark (srv) x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 12 0 100 900000000 2560 18446744073709551615"
-	got, err := parseProcStat(line, 4096)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.cpu != 3*time.Second || got.rss != 2560*4096 {
-		t.Errorf("got cpu %v rss %d, want 3s and %d", got.cpu, got.rss, 2560*4096)
-	}
-	for _, bad := range []string{"no name here", "1 (x) S 1 2", "1 (x) S 1 1 1 0 -1 0 0 0 0 0 abc 50 0 0 20 0 1 0 1 1 1"} {
-		if _, err := parseProcStat(bad, 4096); err == nil {
-			t.Errorf("parseProcStat(%q) took it", bad)
-		}
-	}
-}
-
 func TestTrackerDemandAndLatency(t *testing.T) {
 	tr := newTracker(8000) // one node
 	never := func() bool { return false }

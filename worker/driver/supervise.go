@@ -10,10 +10,10 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ark-sched/ark/internal/procstat"
 )
 
 // A task does not run as the agent's child but under a small supervisor:
@@ -217,25 +217,14 @@ type taskRecord struct {
 // procStartTime returns a process's start time, which tells a live process
 // from a later one that reused its pid.
 func procStartTime(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procstat.Read(pid)
 	if err != nil {
 		return 0, err
 	}
-	// The command name (field 2) may hold spaces; fields after it follow
-	// the last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	fields := strings.Fields(s[i+1:])
-	if len(fields) < 20 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	if fields[0] == "Z" { // a zombie has ended
+	if st.State == 'Z' { // a zombie has ended
 		return 0, fmt.Errorf("process %d has exited", pid)
 	}
-	return strconv.ParseUint(fields[19], 10, 64)
+	return st.StartTime, nil
 }
 
 // ErrGone means a task's supervisor is no longer running.
