@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"sync"
@@ -81,19 +82,6 @@ func hashJSON(prev string, js []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// signed is an entry's line: its JSON with an empty hash (the last field,
-// `"hash":""}`) and the hash put in, which is what json.Marshal of the
-// entry with its hash writes (hex needs no escaping), without encoding
-// the entry twice on every request.
-func signed(unsigned []byte, hash string) []byte {
-	base := unsigned[:len(unsigned)-len(`""}`)]
-	out := make([]byte, 0, len(unsigned)+len(hash)+1)
-	out = append(out, base...)
-	out = append(out, '"')
-	out = append(out, hash...)
-	return append(out, '"', '}', '\n')
-}
-
 // Log appends to an audit file. Safe for concurrent use.
 type Log struct {
 	mu   sync.Mutex
@@ -101,6 +89,8 @@ type Log struct {
 	seq  uint64
 	prev string
 	now  func() time.Time
+	buf  []byte    // the line being written, kept for the next
+	sha  hash.Hash // SHA-256, kept for the next line
 }
 
 // Open opens (creating, mode 0600) the log at path and continues its
@@ -137,15 +127,33 @@ func (l *Log) Append(e Entry) error {
 	}
 	e.Prev = l.prev
 	e.Hash = ""
-	unsigned, err := json.Marshal(e)
+	// The line is the entry's JSON with an empty hash (its last field,
+	// `"hash":""}`) and the hash of that put in, which is what json.Marshal
+	// of the entry with its hash writes (hex needs no escaping); it is
+	// built in a buffer the log keeps.
+	unsigned, err := appendEntry(l.buf[:0], &e)
 	if err != nil {
 		return err
 	}
-	e.Hash = hashJSON(e.Prev, unsigned)
-	js := signed(unsigned, e.Hash)
+	var sum [sha256.Size]byte
+	if l.sha == nil {
+		l.sha = sha256.New()
+	}
+	l.sha.Reset()
+	l.sha.Write([]byte(e.Prev))
+	l.sha.Write([]byte{'\n'})
+	l.sha.Write(unsigned)
+	l.sha.Sum(sum[:0])
+	line := unsigned[:len(unsigned)-len(`"}`)] // ends with "hash":"
+	at := len(line)
+	line = append(line, make([]byte, hex.EncodedLen(len(sum)))...)
+	hex.Encode(line[at:], sum[:])
+	e.Hash = string(line[at:])
+	line = append(line, '"', '}', '\n')
+	l.buf = line
 	// One write a line: a crash leaves at most a torn last line, which
 	// Verify reports.
-	if _, err := l.f.Write(js); err != nil {
+	if _, err := l.f.Write(line); err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
 	l.seq, l.prev = e.Seq, e.Hash
