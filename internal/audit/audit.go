@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"sync"
@@ -89,8 +88,7 @@ type Log struct {
 	seq  uint64
 	prev string
 	now  func() time.Time
-	buf  []byte    // the line being written, kept for the next
-	sha  hash.Hash // SHA-256, kept for the next line
+	buf  []byte // what the last line was built in, kept for the next
 }
 
 // Open opens (creating, mode 0600) the log at path and continues its
@@ -127,30 +125,28 @@ func (l *Log) Append(e Entry) error {
 	}
 	e.Prev = l.prev
 	e.Hash = ""
-	// The line is the entry's JSON with an empty hash (its last field,
-	// `"hash":""}`) and the hash of that put in, which is what json.Marshal
-	// of the entry with its hash writes (hex needs no escaping); it is
-	// built in a buffer the log keeps.
-	unsigned, err := appendEntry(l.buf[:0], &e)
+	// The hash covers prev, a newline and the entry's JSON with an empty
+	// hash (its last field, `"hash":""}`); the line is that JSON with the
+	// hash put in, which is what json.Marshal of the entry with its hash
+	// writes (hex needs no escaping). Both are built in one buffer the
+	// log keeps.
+	buf := append(append(l.buf[:0], e.Prev...), '\n')
+	start := len(buf)
+	buf, err := appendEntry(buf, &e)
 	if err != nil {
 		return err
 	}
-	var sum [sha256.Size]byte
-	if l.sha == nil {
-		l.sha = sha256.New()
-	}
-	l.sha.Reset()
-	l.sha.Write([]byte(e.Prev))
-	l.sha.Write([]byte{'\n'})
-	l.sha.Write(unsigned)
-	l.sha.Sum(sum[:0])
-	line := unsigned[:len(unsigned)-len(`"}`)] // ends with "hash":"
+	sum := sha256.Sum256(buf)
+	line := buf[start : len(buf)-len(`"}`)] // ends with "hash":"
 	at := len(line)
 	line = append(line, make([]byte, hex.EncodedLen(len(sum)))...)
 	hex.Encode(line[at:], sum[:])
 	e.Hash = string(line[at:])
 	line = append(line, '"', '}', '\n')
-	l.buf = line
+	if cap(line) > cap(buf)-start {
+		buf = line // it grew: keep the larger
+	}
+	l.buf = buf
 	// One write a line: a crash leaves at most a torn last line, which
 	// Verify reports.
 	if _, err := l.f.Write(line); err != nil {

@@ -3,6 +3,8 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -77,5 +79,43 @@ func BenchmarkAppend(b *testing.B) {
 		if err := l.Append(e); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestAppendKeptBuffer: lines longer and shorter than the one before (the
+// kept buffer grows, then is reused) are each their entry's JSON and the
+// chain verifies.
+func TestAppendKeptBuffer(t *testing.T) {
+	path := t.TempDir() + "/audit.log"
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lengths := []int{1, 200, 5000, 3, 70000, 10, 64, 65}
+	for _, n := range lengths {
+		if err := l.Append(Entry{Phase: PhaseRequest, Request: "r", Method: "POST", Route: "POST /v1/jobs", Target: strings.Repeat("é<", n)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
+	if len(lines) != len(lengths) {
+		t.Fatalf("%d lines, want %d", len(lines), len(lengths))
+	}
+	for i, line := range lines {
+		var e Entry
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatalf("line %d: %v", i+1, err)
+		}
+		if want, _ := json.Marshal(e); !bytes.Equal(line, want) || e.Target != strings.Repeat("é<", lengths[i]) {
+			t.Errorf("line %d is not its entry's JSON", i+1)
+		}
+	}
+	if n, err := VerifyFile(path); err != nil || n != len(lengths) {
+		t.Fatalf("VerifyFile = %d, %v", n, err)
 	}
 }
