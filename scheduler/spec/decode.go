@@ -100,8 +100,9 @@ func decode(data []byte) (*Job, Errors, presence, error) {
 		// JSON (what the API gets): skip the YAML parser, which costs
 		// several times the rest of decoding. parseTree reads a plain
 		// document in one pass; one it does not take (malformed, a key
-		// repeated, a number out of range) is read as it was before:
-		// json.Valid, the duplicate-key scan, then json.Unmarshal.
+		// repeated, a number out of range, nesting past maxTreeDepth) is
+		// read as it was before: json.Valid, the duplicate-key scan, then
+		// json.Unmarshal, which word the problem.
 		var ok bool
 		if generic, ok = parseTree(trimmed); ok {
 			js = trimmed
