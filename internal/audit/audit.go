@@ -81,19 +81,6 @@ func hashJSON(prev string, js []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// signed is an entry's line: its JSON with an empty hash (the last field,
-// `"hash":""}`) and the hash put in, which is what json.Marshal of the
-// entry with its hash writes (hex needs no escaping), without encoding
-// the entry twice on every request.
-func signed(unsigned []byte, hash string) []byte {
-	base := unsigned[:len(unsigned)-len(`""}`)]
-	out := make([]byte, 0, len(unsigned)+len(hash)+1)
-	out = append(out, base...)
-	out = append(out, '"')
-	out = append(out, hash...)
-	return append(out, '"', '}', '\n')
-}
-
 // Log appends to an audit file. Safe for concurrent use.
 type Log struct {
 	mu   sync.Mutex
@@ -101,6 +88,7 @@ type Log struct {
 	seq  uint64
 	prev string
 	now  func() time.Time
+	buf  []byte // what the last line was built in, kept for the next
 }
 
 // Open opens (creating, mode 0600) the log at path and continues its
@@ -137,15 +125,31 @@ func (l *Log) Append(e Entry) error {
 	}
 	e.Prev = l.prev
 	e.Hash = ""
-	unsigned, err := json.Marshal(e)
+	// The hash covers prev, a newline and the entry's JSON with an empty
+	// hash (its last field, `"hash":""}`); the line is that JSON with the
+	// hash put in, which is what json.Marshal of the entry with its hash
+	// writes (hex needs no escaping). Both are built in one buffer the
+	// log keeps.
+	buf := append(append(l.buf[:0], e.Prev...), '\n')
+	start := len(buf)
+	buf, err := appendEntry(buf, &e)
 	if err != nil {
 		return err
 	}
-	e.Hash = hashJSON(e.Prev, unsigned)
-	js := signed(unsigned, e.Hash)
+	sum := sha256.Sum256(buf)
+	line := buf[start : len(buf)-len(`"}`)] // ends with "hash":"
+	at := len(line)
+	line = append(line, make([]byte, hex.EncodedLen(len(sum)))...)
+	hex.Encode(line[at:], sum[:])
+	e.Hash = string(line[at:])
+	line = append(line, '"', '}', '\n')
+	if cap(line) > cap(buf)-start {
+		buf = line // it grew: keep the larger
+	}
+	l.buf = buf
 	// One write a line: a crash leaves at most a torn last line, which
 	// Verify reports.
-	if _, err := l.f.Write(js); err != nil {
+	if _, err := l.f.Write(line); err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
 	l.seq, l.prev = e.Seq, e.Hash

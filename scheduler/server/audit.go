@@ -58,9 +58,6 @@ func (s *Server) audited(w http.ResponseWriter, r *http.Request, p principal, id
 		Phase: audit.PhaseRequest, Request: randomSuffix(8),
 		Method: r.Method, Route: r.Pattern, Target: r.PathValue("id"), Remote: r.RemoteAddr,
 	}
-	if tok := bearer(r); tok != "" {
-		e.Accessor = TokenFingerprint(tok)
-	}
 	if idErr == nil {
 		e.Role, e.Namespace = p.role.String(), p.namespace
 		if p.role == roleNode {
@@ -69,6 +66,13 @@ func (s *Server) audited(w http.ResponseWriter, r *http.Request, p principal, id
 		if p.grant != nil {
 			// An ACL token has a public accessor ID: name it by that.
 			e.Accessor = p.grant.accessor
+		}
+	}
+	if idErr != nil || p.grant == nil {
+		// A file token is named by its fingerprint (a hash, computed
+		// only when no accessor ID names the token).
+		if tok := bearer(r); tok != "" {
+			e.Accessor = TokenFingerprint(tok)
 		}
 	}
 	s.appendAudit(e)

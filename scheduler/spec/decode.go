@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -41,7 +42,7 @@ func Parse(data []byte) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	zero := present["replicas"] && job.Replicas == 0
+	zero := present.replicas && job.Replicas == 0
 	job.Default()
 	if zero {
 		job.Replicas = 0 // written as 0: Default fills in only what is left out
@@ -51,7 +52,10 @@ func Parse(data []byte) (*Job, error) {
 		if !errors.As(verr, &ves) {
 			return nil, verr
 		}
-		problems = append(problems, withoutCovered(ves, problems, present)...)
+		if len(problems) > 0 {
+			ves = withoutCovered(ves, problems, present.paths())
+		}
+		problems = append(problems, ves...)
 	}
 	if len(problems) > 0 {
 		return nil, problems
@@ -59,50 +63,81 @@ func Parse(data []byte) (*Job, error) {
 	return job, nil
 }
 
+// presence says which paths the spec as written holds (before decode
+// removed the values it could not take). Only Parse's check of a
+// replicas written as 0 needs it on every spec; the rest, which only a
+// spec with problems needs, is computed then, from the document again.
+type presence struct {
+	replicas bool   // the spec writes replicas
+	js       []byte // the spec as JSON
+}
+
+func (p presence) paths() map[string]bool {
+	var doc any
+	out := map[string]bool{}
+	if json.Unmarshal(p.js, &doc) == nil {
+		paths(doc, "", out)
+	}
+	return out
+}
+
 // decode parses data into a Job. Syntax errors (malformed YAML or JSON, a
 // repeated key, a document that is not a mapping) are returned as err: there
 // is nothing sensible to validate after them. Field problems (unknown keys,
 // values of the wrong type) are returned as problems, and the job is decoded
 // from the rest of the document, so validation can still look at it.
-func decode(data []byte) (*Job, Errors, map[string]bool, error) {
+func decode(data []byte) (*Job, Errors, presence, error) {
 	if len(data) > MaxSpecBytes {
-		return nil, nil, nil, fmt.Errorf("spec is %d bytes, more than the limit of %d", len(data), MaxSpecBytes)
+		return nil, nil, presence{}, fmt.Errorf("spec is %d bytes, more than the limit of %d", len(data), MaxSpecBytes)
 	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, nil, nil, errors.New("spec is empty")
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return nil, nil, presence{}, errors.New("spec is empty")
 	}
 	var js []byte
-	if trimmed := bytes.TrimSpace(data); trimmed[0] == '{' && json.Valid(trimmed) {
+	var generic any
+	if trimmed[0] == '{' {
 		// JSON (what the API gets): skip the YAML parser, which costs
-		// several times the rest of decoding, but keep its strictness
-		// about repeated keys.
-		if err := duplicateKeys(trimmed); err != nil {
-			return nil, nil, nil, fmt.Errorf("malformed spec: %w", err)
+		// several times the rest of decoding. parseTree reads a plain
+		// document in one pass; one it does not take (malformed, a key
+		// repeated, a number out of range, nesting past maxTreeDepth) is
+		// read as it was before: json.Valid, the duplicate-key scan, then
+		// json.Unmarshal, which word the problem.
+		var ok bool
+		if generic, ok = parseTree(trimmed); ok {
+			js = trimmed
+		} else if json.Valid(trimmed) {
+			if err := duplicateKeys(trimmed); err != nil {
+				return nil, nil, presence{}, fmt.Errorf("malformed spec: %w", err)
+			}
+			js = trimmed
 		}
-		js = trimmed
-	} else {
+	}
+	if js == nil {
 		var err error
 		js, err = yaml.YAMLToJSONStrict(data)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("malformed spec: %s", strings.TrimPrefix(err.Error(), "error converting YAML to JSON: "))
+			return nil, nil, presence{}, fmt.Errorf("malformed spec: %s", strings.TrimPrefix(err.Error(), "error converting YAML to JSON: "))
 		}
 	}
-	var generic any
-	if err := json.Unmarshal(js, &generic); err != nil {
-		return nil, nil, nil, fmt.Errorf("malformed spec: %w", err)
+	if generic == nil {
+		if err := json.Unmarshal(js, &generic); err != nil {
+			return nil, nil, presence{}, fmt.Errorf("malformed spec: %w", err)
+		}
 	}
-	if _, ok := generic.(map[string]any); !ok {
-		return nil, nil, nil, fmt.Errorf("spec must be a mapping of fields, got %s", jsonKind(bytes.TrimSpace(js)))
+	top, ok := generic.(map[string]any)
+	if !ok {
+		return nil, nil, presence{}, fmt.Errorf("spec must be a mapping of fields, got %s", jsonKind(bytes.TrimSpace(js)))
 	}
-	present := map[string]bool{}
-	paths(generic, "", present)
+	_, replicas := top["replicas"]
+	present := presence{replicas: replicas, js: js}
 	var problems Errors
-	checkFields(generic, reflect.TypeFor[Job](), "", &problems)
+	checkFields(generic, reflect.TypeFor[Job](), &problems)
 	if len(problems) > 0 {
 		// checkFields removed every offending value; decode what is left.
 		var err error
 		if js, err = json.Marshal(generic); err != nil {
-			return nil, nil, nil, fmt.Errorf("malformed spec: %w", err)
+			return nil, nil, presence{}, fmt.Errorf("malformed spec: %w", err)
 		}
 	}
 	// checkFields knows every type the spec uses; the loop is a backstop
@@ -119,14 +154,14 @@ func decode(data []byte) (*Job, Errors, map[string]bool, error) {
 		}
 		var te *json.UnmarshalTypeError
 		if !errors.As(err, &te) {
-			return nil, nil, nil, fmt.Errorf("malformed spec: %w", err)
+			return nil, nil, presence{}, fmt.Errorf("malformed spec: %w", err)
 		}
 		problems = append(problems, FieldError{Path: te.Field, Msg: fmt.Sprintf("must be %s, got %s", typeName(te.Type), te.Value)})
 		if !removePath(generic, te.Field) {
 			return nil, problems, present, nil
 		}
 		if js, err = json.Marshal(generic); err != nil {
-			return nil, nil, nil, fmt.Errorf("malformed spec: %w", err)
+			return nil, nil, presence{}, fmt.Errorf("malformed spec: %w", err)
 		}
 	}
 	return nil, problems, present, nil
@@ -219,16 +254,57 @@ func orTop(path string) string {
 // checkFields walks a decoded JSON value against the Go type it will be
 // decoded into and records every key that names no field and every value of
 // the wrong type, with its path. It removes each offending value from v (an
-// element of a list becomes null) so that the rest still decodes, and
-// returns true when v itself must be removed by its parent.
-func checkFields(v any, t reflect.Type, path string, errs *Errors) (drop bool) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
+// element of a list becomes null) so that the rest still decodes. Every
+// submission passes through it, so what it learns of a type is kept
+// (typeInfo) and a path is spelled out only for an error.
+func checkFields(v any, t reflect.Type, errs *Errors) {
+	c := fieldChecker{errs: errs, path: make([]pathSegment, 0, 8)}
+	c.check(v, t)
+}
+
+// fieldChecker is checkFields' walk: errs collects the problems, and path
+// is where the walk is, spelled out (String) only for an error.
+type fieldChecker struct {
+	errs *Errors
+	path []pathSegment
+}
+
+// pathSegment is a key of a mapping or, with index >= 0, an element of a
+// list.
+type pathSegment struct {
+	key   string
+	index int
+}
+
+func (c *fieldChecker) String() string {
+	path := ""
+	for _, s := range c.path {
+		if s.index >= 0 {
+			path += "[" + strconv.Itoa(s.index) + "]"
+		} else {
+			path = join(path, s.key)
+		}
 	}
+	return path
+}
+
+// under checks v against t at path's segment s.
+func (c *fieldChecker) under(s pathSegment, v any, t reflect.Type) (drop bool) {
+	c.path = append(c.path, s)
+	drop = c.check(v, t)
+	c.path = c.path[:len(c.path)-1]
+	return drop
+}
+
+// check checks v against t at c.path, and returns true when v itself must
+// be removed by its parent.
+func (c *fieldChecker) check(v any, t reflect.Type) (drop bool) {
+	info := typeInfoOf(t)
+	t = info.t
 	if v == nil {
 		return false // null decodes to the zero value of any type
 	}
-	if reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+	if info.unmarshaler {
 		// Quantity, Duration: ask the type itself, so that its error
 		// carries this value's own path (an element of a list too).
 		raw, err := json.Marshal(v)
@@ -243,18 +319,19 @@ func checkFields(v any, t reflect.Type, path string, errs *Errors) (drop bool) {
 		if errors.As(err, &te) {
 			msg = fmt.Sprintf("must be %s, got %s", typeName(t), te.Value)
 		}
-		*errs = append(*errs, FieldError{Path: path, Msg: msg})
+		*c.errs = append(*c.errs, FieldError{Path: c.String(), Msg: msg})
 		return true
 	}
 	switch t.Kind() {
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
 		if !ok {
-			*errs = append(*errs, FieldError{Path: path, Msg: "must be a mapping, got " + describe(v)})
+			*c.errs = append(*c.errs, FieldError{Path: c.String(), Msg: "must be a mapping, got " + describe(v)})
 			return true
 		}
-		fields := jsonFields(t)
-		for _, k := range sortedKeys(m) {
+		fields := info.fields
+		var buf [16]string
+		for _, k := range appendSortedKeys(buf[:0], m) {
 			name := k
 			if _, ok := fields[k]; !ok {
 				msg := "unknown field"
@@ -262,7 +339,7 @@ func checkFields(v any, t reflect.Type, path string, errs *Errors) (drop bool) {
 				if s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
-				*errs = append(*errs, FieldError{Path: join(path, k), Msg: msg})
+				*c.errs = append(*c.errs, FieldError{Path: join(c.String(), k), Msg: msg})
 				val := m[k]
 				delete(m, k)
 				if _, taken := m[s]; s == "" || taken {
@@ -274,29 +351,30 @@ func checkFields(v any, t reflect.Type, path string, errs *Errors) (drop bool) {
 				name = s
 				m[name] = val
 			}
-			if checkFields(m[name], fields[name].Type, join(path, name), errs) {
+			if c.under(pathSegment{key: name, index: -1}, m[name], fields[name].Type) {
 				delete(m, name)
 			}
 		}
 	case reflect.Slice:
 		a, ok := v.([]any)
 		if !ok {
-			*errs = append(*errs, FieldError{Path: path, Msg: "must be a list, got " + describe(v)})
+			*c.errs = append(*c.errs, FieldError{Path: c.String(), Msg: "must be a list, got " + describe(v)})
 			return true
 		}
 		for i, e := range a {
-			if checkFields(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs) {
+			if c.under(pathSegment{index: i}, e, info.elem) {
 				a[i] = nil
 			}
 		}
 	case reflect.Map:
 		m, ok := v.(map[string]any)
 		if !ok {
-			*errs = append(*errs, FieldError{Path: path, Msg: "must be a mapping, got " + describe(v)})
+			*c.errs = append(*c.errs, FieldError{Path: c.String(), Msg: "must be a mapping, got " + describe(v)})
 			return true
 		}
-		for _, k := range sortedKeys(m) {
-			if checkFields(m[k], t.Elem(), join(path, k), errs) {
+		var buf [16]string
+		for _, k := range appendSortedKeys(buf[:0], m) {
+			if c.under(pathSegment{key: k, index: -1}, m[k], info.elem) {
 				delete(m, k)
 			}
 		}
@@ -305,19 +383,48 @@ func checkFields(v any, t reflect.Type, path string, errs *Errors) (drop bool) {
 		// that an element of a list or map is named by its own path
 		// (task.exec.command[3], task.exec.env.OMP_NUM_THREADS).
 		if msg := scalarMismatch(v, t); msg != "" {
-			*errs = append(*errs, FieldError{Path: path, Msg: msg})
+			*c.errs = append(*c.errs, FieldError{Path: c.String(), Msg: msg})
 			return true
 		}
 	}
 	return false
 }
 
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
+// typeInfo is what checkFields needs to know of a type, past pointers.
+type typeInfo struct {
+	t           reflect.Type
+	unmarshaler bool                           // *t is a json.Unmarshaler
+	fields      map[string]reflect.StructField // a struct's, by JSON key
+	elem        reflect.Type                   // a slice's or map's
+}
+
+var typeInfoCache sync.Map // reflect.Type -> *typeInfo
+
+func typeInfoOf(t reflect.Type) *typeInfo {
+	if info, ok := typeInfoCache.Load(t); ok {
+		return info.(*typeInfo)
+	}
+	info := &typeInfo{t: t}
+	for info.t.Kind() == reflect.Pointer {
+		info.t = info.t.Elem()
+	}
+	info.unmarshaler = reflect.PointerTo(info.t).Implements(reflect.TypeFor[json.Unmarshaler]())
+	switch info.t.Kind() {
+	case reflect.Struct:
+		info.fields = jsonFields(info.t)
+	case reflect.Slice, reflect.Map:
+		info.elem = info.t.Elem()
+	}
+	actual, _ := typeInfoCache.LoadOrStore(t, info)
+	return actual.(*typeInfo)
+}
+
+// appendSortedKeys appends m's keys to keys, sorted.
+func appendSortedKeys(keys []string, m map[string]any) []string {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	return keys
 }
 
