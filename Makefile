@@ -60,7 +60,11 @@ FUZZ_TARGETS := \
 	./worker/train:FuzzReadQAPairs \
 	./worker/serve/rules:FuzzOutputFilter \
 	./worker/serve/rules:FuzzBoundedRegexWindow \
-	./worker/serve:FuzzReadStream
+	./worker/serve:FuzzReadStream \
+	./worker/serve:FuzzScanChunk \
+	./scheduler/spec:FuzzFastDecode \
+	./scheduler/spec:FuzzDuplicateKeys \
+	./internal/audit:FuzzAppendEntry
 
 # Each target through .ci/fuzz-one.sh, which retries once a run that ended
 # on Go 1.26's fuzzing-deadline race without a failing input.

@@ -325,3 +325,19 @@ func TestRunLoadStreamErrors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzScanChunk: scanChunk reads what a server streams to the load
+// generator; whatever the bytes, it must not panic, and what it takes is
+// one JSON object.
+func FuzzScanChunk(f *testing.F) {
+	text := "hi"
+	f.Add(testChunkJSON(f, &text, nil, nil))
+	f.Add(testChunkJSON(f, nil, nil, &Usage{PromptTokens: 3, CompletionTokens: 64}))
+	f.Add([]byte(`{"error":{"message":"model \"x\" not found"}}`))
+	f.Add([]byte(`{"choices":[{"text":"\ud83d\ude00"}],"usage":null}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, err := scanChunk(b); err == nil && !json.Valid(b) {
+			t.Fatalf("scanChunk took %q, which is not JSON", b)
+		}
+	})
+}
