@@ -12,4 +12,3 @@ func Percentile(v []float64, p float64) float64 {
 	i := int(float64(len(v))*p+0.999999) - 1 // ceil(n·p) as a rank, 1-based
 	return v[min(max(i, 0), len(v)-1)]
 }
-
