@@ -131,6 +131,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 
+	if lim, err := raiseOpenFiles(openFilesFor(cfg.Nodes)); err != nil {
+		fmt.Fprintf(cfg.Log, "warning: %v: agents' connections may fail with \"too many open files\"\n", err)
+	} else if lim > 0 {
+		fmt.Fprintf(cfg.Log, "open files: up to %d\n", lim)
+	}
 	fmt.Fprintf(cfg.Log, "starting 3 servers\n")
 	if cfg.ServerLogs != "" {
 		if err := os.MkdirAll(cfg.ServerLogs, 0o755); err != nil {
