@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -58,15 +59,34 @@ func selfCPU() time.Duration {
 
 // decodeCounts reads the server's decode steps and the tokens they made
 // (GET /v1/health): their ratio over a row is its mean batch.
-func decodeCounts(url string) (steps, tokens uint64, ok bool) {
+func decodeCounts(url string) (steps, tokens uint64, ph serve.Phases, ok bool) {
 	resp, err := http.Get(url + "/v1/health")
 	if err != nil {
-		return 0, 0, false
+		return 0, 0, ph, false
 	}
 	defer resp.Body.Close()
 	var h serve.Health
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&h) != nil {
-		return 0, 0, false
+		return 0, 0, ph, false
 	}
-	return h.DecodeSteps, h.DecodeTokens, true
+	return h.DecodeSteps, h.DecodeTokens, h.Phases, true
+}
+
+// phaseLine describes where a row's time went, from the server's phases
+// before (a) and after (b) it: the loop's share in each phase and a
+// request's mean time in each of its own.
+func phaseLine(a, b serve.Phases) string {
+	loop := (b.IdleMs - a.IdleMs) + (b.PrefillMs - a.PrefillMs) + (b.StepMs - a.StepMs)
+	n := float64(b.Requests - a.Requests)
+	ns := float64(b.Streams - a.Streams)
+	if loop <= 0 || n <= 0 || ns <= 0 {
+		return "no phases"
+	}
+	calls := float64(b.PrefillCalls - a.PrefillCalls)
+	return fmt.Sprintf("loop %.1f ms: idle %.0f%% prefill %.0f%% (%.1f prompts a call) steps %.0f%% (time-weighted batch %.1f); "+
+		"a request: handler %.2f queue %.2f prefill %.2f decode %.2f end %.2f write %.2f ms",
+		loop, 100*(b.IdleMs-a.IdleMs)/loop, 100*(b.PrefillMs-a.PrefillMs)/loop, float64(b.Prefills-a.Prefills)/max(calls, 1),
+		100*(b.StepMs-a.StepMs)/loop, (b.BatchRowMs-a.BatchRowMs)/max(b.StepMs-a.StepMs, 1e-9),
+		(b.HandlerMs-a.HandlerMs)/ns, (b.QueueMs-a.QueueMs)/n, (b.ReqPrefillMs-a.ReqPrefillMs)/n, (b.DecodeMs-a.DecodeMs)/n,
+		(b.EndMs-a.EndMs)/ns, (b.WriteMs-a.WriteMs)/ns)
 }
