@@ -56,6 +56,10 @@ type serveBenchRow struct {
 	// decoding alone in many short steps while the rest come back
 	// (bench/README.md).
 	StepTimeBatch float64 `json:"step_time_batch"`
+	// Phases say where the row's time went in the server (medians of the
+	// rounds, field by field; absent where the server does not report
+	// them).
+	Phases *rowPhases `json:"phases,omitempty"`
 }
 
 type serveBenchResult struct {
@@ -98,8 +102,11 @@ with --rate, Poisson arrivals with the row's concurrency as the cap. Per row
 request and output throughput, TTFT and TPOT p50/p99, failed requests, the
 server process's CPU time per output token (which a shared machine's load
 moves far less than the rates), the load generator's own (this process's CPU
-per output token: it shares the machine with the server) and the mean decode
-batch. The grid runs --repeat times, interleaved, and
+per output token: it shares the machine with the server), the mean decode
+batch and the step-time batch (each step's rows weighted by its duration), and
+on its progress log (and in --json) where the server's time went: its scheduler
+loop's shares idle, prefilling and stepping, and a request's milliseconds in
+the handler, queued, prefilling, decoding and ending its stream. The grid runs --repeat times, interleaved, and
 each row reports its median round. Then the cold-adapter ratio: median TTFT
 with twice as many adapters in use as --adapter-slots over the median with all
 of them in slots.`,
@@ -216,6 +223,7 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 	clientCPUs := make([][]float64, len(counts)*len(conc))
 	batches := make([][]float64, len(counts)*len(conc))
 	stepBatches := make([][]float64, len(counts)*len(conc))
+	phases := make([][]rowPhases, len(counts)*len(conc))
 	for round := range repeat {
 		for i, a := range counts {
 			models := []string{"base"}
@@ -248,8 +256,9 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 					clientCPUs[k] = append(clientCPUs[k], float64((l1-l0).Nanoseconds())/1e3/tok)
 				}
 				fmt.Fprintf(log, "round %d, adapters %d concurrency %d: %.0f output tok/s, ttft p50 %.1f ms, failed %d\n", round+1, a, c, r.OutputThroughput, r.TTFTMsP50, r.Failed)
-				if okd0 && okd1 {
-					fmt.Fprintf(log, "  %s\n", phaseLine(ph0, ph1))
+				if p, ok := phasesOf(ph0, ph1); okd0 && okd1 && ok {
+					phases[k] = append(phases[k], p)
+					fmt.Fprintf(log, "  %s\n", p)
 				}
 			}
 		}
@@ -257,7 +266,7 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 	for i, a := range counts {
 		for j := range conc {
 			k := i*len(conc) + j
-			res.Rows = append(res.Rows, serveBenchRow{Adapters: a, LoadResult: medianRun(runs[k]), ServerCPUUsPerToken: median(cpus[k]), ClientCPUUsPerToken: median(clientCPUs[k]), MeanBatch: median(batches[k]), StepTimeBatch: median(stepBatches[k])})
+			res.Rows = append(res.Rows, serveBenchRow{Adapters: a, LoadResult: medianRun(runs[k]), ServerCPUUsPerToken: median(cpus[k]), ClientCPUUsPerToken: median(clientCPUs[k]), MeanBatch: median(batches[k]), StepTimeBatch: median(stepBatches[k]), Phases: medianPhases(phases[k])})
 		}
 	}
 	if res.Rules, err = measureRules(ctx, url, func(seed uint64) (serve.LoadResult, error) {

@@ -72,21 +72,66 @@ func decodeCounts(url string) (steps, tokens uint64, ph serve.Phases, ok bool) {
 	return h.DecodeSteps, h.DecodeTokens, h.Phases, true
 }
 
-// phaseLine describes where a row's time went, from the server's phases
-// before (a) and after (b) it: the loop's share in each phase and a
-// request's mean time in each of its own.
-func phaseLine(a, b serve.Phases) string {
+// rowPhases is where a row's time went, from the server's phases before
+// and after it (serve.Phases): the scheduler loop's shares of its wall
+// time and a request's mean milliseconds in each of its phases.
+type rowPhases struct {
+	LoopIdlePct    float64 `json:"loop_idle_pct"`
+	LoopPrefillPct float64 `json:"loop_prefill_pct"`
+	LoopStepPct    float64 `json:"loop_step_pct"`
+	PromptsPerCall float64 `json:"prompts_per_prefill"`
+	HandlerMs      float64 `json:"request_handler_ms"`
+	QueueMs        float64 `json:"request_queue_ms"`
+	PrefillMs      float64 `json:"request_prefill_ms"`
+	DecodeMs       float64 `json:"request_decode_ms"`
+	EndMs          float64 `json:"request_end_ms"`
+	WriteMs        float64 `json:"request_write_ms"`
+}
+
+// phasesOf differences two reads of the server's phases; false when the
+// row served no streamed request.
+func phasesOf(a, b serve.Phases) (rowPhases, bool) {
 	loop := (b.IdleMs - a.IdleMs) + (b.PrefillMs - a.PrefillMs) + (b.StepMs - a.StepMs)
-	n := float64(b.Requests - a.Requests)
-	ns := float64(b.Streams - a.Streams)
+	n, ns := float64(b.Requests-a.Requests), float64(b.Streams-a.Streams)
 	if loop <= 0 || n <= 0 || ns <= 0 {
-		return "no phases"
+		return rowPhases{}, false
 	}
-	calls := float64(b.PrefillCalls - a.PrefillCalls)
-	return fmt.Sprintf("loop %.1f ms: idle %.0f%% prefill %.0f%% (%.1f prompts a call) steps %.0f%% (time-weighted batch %.1f); "+
-		"a request: handler %.2f queue %.2f prefill %.2f decode %.2f end %.2f write %.2f ms",
-		loop, 100*(b.IdleMs-a.IdleMs)/loop, 100*(b.PrefillMs-a.PrefillMs)/loop, float64(b.Prefills-a.Prefills)/max(calls, 1),
-		100*(b.StepMs-a.StepMs)/loop, (b.BatchRowMs-a.BatchRowMs)/max(b.StepMs-a.StepMs, 1e-9),
-		(b.HandlerMs-a.HandlerMs)/ns, (b.QueueMs-a.QueueMs)/n, (b.ReqPrefillMs-a.ReqPrefillMs)/n, (b.DecodeMs-a.DecodeMs)/n,
-		(b.EndMs-a.EndMs)/ns, (b.WriteMs-a.WriteMs)/ns)
+	return rowPhases{
+		LoopIdlePct: 100 * (b.IdleMs - a.IdleMs) / loop, LoopPrefillPct: 100 * (b.PrefillMs - a.PrefillMs) / loop,
+		LoopStepPct: 100 * (b.StepMs - a.StepMs) / loop, PromptsPerCall: float64(b.Prefills-a.Prefills) / max(float64(b.PrefillCalls-a.PrefillCalls), 1),
+		HandlerMs: (b.HandlerMs - a.HandlerMs) / ns, QueueMs: (b.QueueMs - a.QueueMs) / n, PrefillMs: (b.ReqPrefillMs - a.ReqPrefillMs) / n,
+		DecodeMs: (b.DecodeMs - a.DecodeMs) / n, EndMs: (b.EndMs - a.EndMs) / ns, WriteMs: (b.WriteMs - a.WriteMs) / ns,
+	}, true
+}
+
+// String is the row's progress line.
+func (p rowPhases) String() string {
+	return fmt.Sprintf("loop: idle %.0f%%, prefill %.0f%% (%.1f prompts a call), steps %.0f%%; a request: handler %.2f, queue %.2f, prefill %.2f, decode %.2f, end %.2f, write %.2f ms",
+		p.LoopIdlePct, p.LoopPrefillPct, p.PromptsPerCall, p.LoopStepPct, p.HandlerMs, p.QueueMs, p.PrefillMs, p.DecodeMs, p.EndMs, p.WriteMs)
+}
+
+// medianPhases is the field-by-field median of rounds' phases.
+func medianPhases(ps []rowPhases) *rowPhases {
+	if len(ps) == 0 {
+		return nil
+	}
+	pick := func(f func(rowPhases) float64) float64 {
+		xs := make([]float64, len(ps))
+		for i, p := range ps {
+			xs[i] = f(p)
+		}
+		return median(xs)
+	}
+	return &rowPhases{
+		LoopIdlePct:    pick(func(p rowPhases) float64 { return p.LoopIdlePct }),
+		LoopPrefillPct: pick(func(p rowPhases) float64 { return p.LoopPrefillPct }),
+		LoopStepPct:    pick(func(p rowPhases) float64 { return p.LoopStepPct }),
+		PromptsPerCall: pick(func(p rowPhases) float64 { return p.PromptsPerCall }),
+		HandlerMs:      pick(func(p rowPhases) float64 { return p.HandlerMs }),
+		QueueMs:        pick(func(p rowPhases) float64 { return p.QueueMs }),
+		PrefillMs:      pick(func(p rowPhases) float64 { return p.PrefillMs }),
+		DecodeMs:       pick(func(p rowPhases) float64 { return p.DecodeMs }),
+		EndMs:          pick(func(p rowPhases) float64 { return p.EndMs }),
+		WriteMs:        pick(func(p rowPhases) float64 { return p.WriteMs }),
+	}
 }
