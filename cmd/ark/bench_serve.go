@@ -48,6 +48,18 @@ type serveBenchRow struct {
 	// the rounds): how much of the concurrency batching turned into
 	// shared steps.
 	MeanBatch float64 `json:"mean_batch"`
+	// StepTimeBatch is the rows the decode steps' time carried: each
+	// step's rows weighted by its duration (median of the rounds; the
+	// server's /v1/health phases). The mean batch weights every step
+	// alike, and a step of one row is a tenth as long as one of 32: a
+	// closed loop's cohorts, which finish together, leave a row or two
+	// decoding alone in many short steps while the rest come back
+	// (bench/README.md).
+	StepTimeBatch float64 `json:"step_time_batch"`
+	// Phases say where the row's time went in the server (medians of the
+	// rounds, field by field; absent where the server does not report
+	// them).
+	Phases *rowPhases `json:"phases,omitempty"`
 }
 
 type serveBenchResult struct {
@@ -90,8 +102,11 @@ with --rate, Poisson arrivals with the row's concurrency as the cap. Per row
 request and output throughput, TTFT and TPOT p50/p99, failed requests, the
 server process's CPU time per output token (which a shared machine's load
 moves far less than the rates), the load generator's own (this process's CPU
-per output token: it shares the machine with the server) and the mean decode
-batch. The grid runs --repeat times, interleaved, and
+per output token: it shares the machine with the server), the mean decode
+batch and the step-time batch (each step's rows weighted by its duration), and
+on its progress log (and in --json) where the server's time went: its scheduler
+loop's shares idle, prefilling and stepping, and a request's milliseconds in
+the handler, queued, prefilling, decoding and ending its stream. The grid runs --repeat times, interleaved, and
 each row reports its median round. Then the cold-adapter ratio: median TTFT
 with twice as many adapters in use as --adapter-slots over the median with all
 of them in slots.`,
@@ -207,6 +222,8 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 	cpus := make([][]float64, len(counts)*len(conc))
 	clientCPUs := make([][]float64, len(counts)*len(conc))
 	batches := make([][]float64, len(counts)*len(conc))
+	stepBatches := make([][]float64, len(counts)*len(conc))
+	phases := make([][]rowPhases, len(counts)*len(conc))
 	for round := range repeat {
 		for i, a := range counts {
 			models := []string{"base"}
@@ -214,7 +231,7 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 				models = names[:a]
 			}
 			for j, c := range conc {
-				s0, t0, okd0 := decodeCounts(url)
+				s0, t0, ph0, okd0 := decodeCounts(url)
 				c0, ok0 := procThreadsCPU(pid)
 				l0 := selfCPU()
 				r, err := run(models, c, uint64(1000*a+c))
@@ -223,10 +240,13 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 				}
 				l1 := selfCPU()
 				c1, ok1 := procThreadsCPU(pid)
-				s1, t1, okd1 := decodeCounts(url)
+				s1, t1, ph1, okd1 := decodeCounts(url)
 				k := i*len(conc) + j
 				if okd0 && okd1 && s1 > s0 {
 					batches[k] = append(batches[k], float64(t1-t0)/float64(s1-s0))
+					if st := ph1.StepMs - ph0.StepMs; st > 0 {
+						stepBatches[k] = append(stepBatches[k], (ph1.BatchRowMs-ph0.BatchRowMs)/st)
+					}
 				}
 				runs[k] = append(runs[k], r)
 				if tok := r.OutputThroughput * r.DurationSec; ok0 && ok1 && tok > 0 {
@@ -236,13 +256,17 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 					clientCPUs[k] = append(clientCPUs[k], float64((l1-l0).Nanoseconds())/1e3/tok)
 				}
 				fmt.Fprintf(log, "round %d, adapters %d concurrency %d: %.0f output tok/s, ttft p50 %.1f ms, failed %d\n", round+1, a, c, r.OutputThroughput, r.TTFTMsP50, r.Failed)
+				if p, ok := phasesOf(ph0, ph1); okd0 && okd1 && ok {
+					phases[k] = append(phases[k], p)
+					fmt.Fprintf(log, "  %s\n", p)
+				}
 			}
 		}
 	}
 	for i, a := range counts {
 		for j := range conc {
 			k := i*len(conc) + j
-			res.Rows = append(res.Rows, serveBenchRow{Adapters: a, LoadResult: medianRun(runs[k]), ServerCPUUsPerToken: median(cpus[k]), ClientCPUUsPerToken: median(clientCPUs[k]), MeanBatch: median(batches[k])})
+			res.Rows = append(res.Rows, serveBenchRow{Adapters: a, LoadResult: medianRun(runs[k]), ServerCPUUsPerToken: median(cpus[k]), ClientCPUUsPerToken: median(clientCPUs[k]), MeanBatch: median(batches[k]), StepTimeBatch: median(stepBatches[k]), Phases: medianPhases(phases[k])})
 		}
 	}
 	if res.Rules, err = measureRules(ctx, url, func(seed uint64) (serve.LoadResult, error) {
@@ -440,13 +464,13 @@ func writeServeBench(w io.Writer, r *serveBenchResult, slots int) {
 		fmt.Fprintf(w, "- %s: %s\n", k, r.Env[k])
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| adapters | concurrency | req/s | output tok/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | server CPU us/token | client CPU us/token | mean batch | failed |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| adapters | concurrency | req/s | output tok/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | server CPU us/token | client CPU us/token | mean batch | step-time batch | failed |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	tput, cpu := map[[2]int]float64{}, map[[2]int]float64{}
 	failed := 0
 	for _, row := range r.Rows {
-		fmt.Fprintf(w, "| %d | %d | %.2f | %.0f | %.1f | %.1f | %.2f | %.2f | %.1f | %.1f | %.1f | %d |\n", row.Adapters, row.Concurrency, row.RequestThroughput,
-			row.OutputThroughput, row.TTFTMsP50, row.TTFTMsP99, row.TPOTMsP50, row.TPOTMsP99, row.ServerCPUUsPerToken, row.ClientCPUUsPerToken, row.MeanBatch, row.Failed)
+		fmt.Fprintf(w, "| %d | %d | %.2f | %.0f | %.1f | %.1f | %.2f | %.2f | %.1f | %.1f | %.1f | %.1f | %d |\n", row.Adapters, row.Concurrency, row.RequestThroughput,
+			row.OutputThroughput, row.TTFTMsP50, row.TTFTMsP99, row.TPOTMsP50, row.TPOTMsP99, row.ServerCPUUsPerToken, row.ClientCPUUsPerToken, row.MeanBatch, row.StepTimeBatch, row.Failed)
 		tput[[2]int{row.Adapters, row.Concurrency}] = row.OutputThroughput
 		cpu[[2]int{row.Adapters, row.Concurrency}] = row.ServerCPUUsPerToken
 		failed += row.Failed

@@ -15,7 +15,9 @@ import (
 // process on gpt-tiny (one CPU thread), closed-loop clients at concurrency
 // 1 and 32, each request a 16-byte prompt and 64 output tokens. It reports
 // output tokens/s per concurrency (issue 12's target: 32 >= 6x 1); compare
-// the two sub-benchmarks of one run.
+// the two sub-benchmarks of one run. It reports the mean batch and the
+// step-time batch too: in process, with no HTTP and no client between a
+// request's end and the next, what the engine's own scheduling batches.
 //
 //	go test -run '^$' -bench Batching -benchtime 4x ./worker/serve
 func BenchmarkBatching(b *testing.B) {
@@ -63,11 +65,19 @@ func BenchmarkBatching(b *testing.B) {
 	round(b, 4, 0) // warm the buffers
 	for _, clients := range []int{1, 32} {
 		b.Run(fmt.Sprintf("concurrency=%d", clients), func(b *testing.B) {
+			st0, ph0 := eng.Stats(), eng.phases.snapshot()
 			start := time.Now()
 			for i := range b.N {
 				round(b, clients, i)
 			}
 			b.ReportMetric(float64(b.N*clients*outTokens)/time.Since(start).Seconds(), "out-tok/s")
+			// The mean batch weights every step alike; the step-time
+			// batch weights each by its duration (engine_phases.go).
+			st1, ph1 := eng.Stats(), eng.phases.snapshot()
+			if st1.Steps > st0.Steps && ph1.StepMs > ph0.StepMs {
+				b.ReportMetric(float64(st1.StepTokens-st0.StepTokens)/float64(st1.Steps-st0.Steps), "mean-batch")
+				b.ReportMetric((ph1.BatchRowMs-ph0.BatchRowMs)/(ph1.StepMs-ph0.StepMs), "step-time-batch")
+			}
 		})
 	}
 }

@@ -56,6 +56,8 @@ type Event struct {
 	// Blocked, on a last event an output rule ended, is the rule's
 	// answer: what the client gets instead of the rest.
 	Blocked string
+	// at, on a last event, is when the engine sent it (Phases).
+	at time.Time
 }
 
 // Stats are the engine's counters.
@@ -96,8 +98,9 @@ type Engine struct {
 	wake    chan struct{} // cap 1: the queue grew
 	running atomic.Int64
 
-	ttft ttftWindow    // recent times to the first token (engine_ttft.go)
-	fig  engineFigures // histograms and counts for the agent (engine_metrics.go)
+	ttft   ttftWindow    // recent times to the first token (engine_ttft.go)
+	phases phaseClock    // where the loop and the requests spend time (engine_phases.go)
+	fig    engineFigures // histograms and counts for the agent (engine_metrics.go)
 
 	admitted, completed, cancelled, failed, rejected atomic.Uint64
 	steps, tokens, stepTokens                        atomic.Uint64
@@ -106,11 +109,12 @@ type Engine struct {
 
 // pending is a request in the engine: queued, then running.
 type pending struct {
-	ctx    context.Context
-	req    Request
-	since  time.Time  // when it was submitted
-	first  time.Time  // when its first token came
-	events chan Event // buffered for every event it can get: the scheduler never blocks on a client
+	ctx      context.Context
+	req      Request
+	since    time.Time  // when it was submitted
+	admitted time.Time  // when its prefill started
+	first    time.Time  // when its first token came
+	events   chan Event // buffered for every event it can get: the scheduler never blocks on a client
 
 	ad      *adapter // nil: the base
 	slotted bool     // holds a reference on ad's compute slot
@@ -235,11 +239,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	retry := false
 	for {
 		if len(batch) == 0 && !retry { // idle: wait for work
+			t0 := time.Now()
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-e.wake:
 			}
+			e.phases.idle.Add(int64(time.Since(t0)))
 		} else if ctx.Err() != nil {
 			return nil
 		}
@@ -250,7 +256,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		if len(batch) == 0 {
 			continue
 		}
-		if err := e.step(batch); err != nil {
+		t0 := time.Now()
+		err := e.step(batch)
+		dt := time.Since(t0)
+		e.phases.step.Add(int64(dt))
+		e.phases.batchRow.Add(int64(dt) * int64(len(batch)))
+		if err != nil {
 			for _, p := range batch {
 				e.finish(p, "", err)
 			}
@@ -313,9 +324,14 @@ func (e *Engine) admit(batch []*pending) []*pending {
 	if len(fresh) == 0 {
 		return batch
 	}
+	t0 := time.Now()
+	defer func() { e.phases.prefill.Add(int64(time.Since(t0))) }()
+	e.phases.prefills.Add(uint64(len(fresh)))
+	e.phases.prefillCalls.Add(1)
 	seqs, prompts := make([]*train.Seq, len(fresh)), make([][]int32, len(fresh))
 	for i, p := range fresh {
 		seqs[i], prompts[i] = p.seq, p.req.Prompt
+		p.admitted = t0
 	}
 	logits, err := e.dec.PrefillBatch(seqs, prompts)
 	if err != nil {
@@ -449,7 +465,9 @@ func (e *Engine) finish(p *pending, reason string, err error) {
 		e.failed.Add(1)
 	}
 	e.fig.finished(p)
-	p.events <- Event{Done: true, Finish: reason, Err: err, Tokens: p.ntok}
+	now := time.Now()
+	e.phases.finished(p, now)
+	p.events <- Event{Done: true, Finish: reason, Err: err, Tokens: p.ntok, at: now}
 	p.events = nil
 	if p.seq != nil {
 		e.dec.Release(p.seq)

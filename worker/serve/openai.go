@@ -131,6 +131,7 @@ type completion struct {
 // handleOpenAI answers /v1/completions (chat false) and
 // /v1/chat/completions, whole or streamed.
 func (s *Server) handleOpenAI(w http.ResponseWriter, r *http.Request, chat bool) {
+	start := time.Now()
 	var body openAIRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes)).Decode(&body); err != nil {
 		writeError(w, badRequest("", "invalid_json", "could not parse the JSON body: %v", err))
@@ -158,7 +159,7 @@ func (s *Server) handleOpenAI(w http.ResponseWriter, r *http.Request, chat bool)
 	}
 	if body.Stream {
 		includeUsage := body.StreamOptions != nil && body.StreamOptions.IncludeUsage
-		s.stream(w, r, ctx, cancel, req, c, chat, promptTokens, includeUsage, set, blocked)
+		s.stream(w, r, ctx, cancel, start, req, c, chat, promptTokens, includeUsage, set, blocked)
 		return
 	}
 	if blocked == nil {
@@ -365,7 +366,7 @@ func parseStop(raw json.RawMessage) ([]string, *apiError) {
 // engine emits (a token, or more when a possible stop string was held
 // back), a last chunk with the finish reason, optionally a usage chunk,
 // then [DONE]. An error after the first byte is an error event.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, ctx context.Context, cancel context.CancelFunc, req Request, c completion, chat bool, promptTokens int, includeUsage bool, set *rules.Set, blocked *rules.Decision) {
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, ctx context.Context, cancel context.CancelFunc, start time.Time, req Request, c completion, chat bool, promptTokens int, includeUsage bool, set *rules.Set, blocked *rules.Decision) {
 	if chat {
 		c.Object = "chat.completion.chunk"
 	}
@@ -385,6 +386,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, ctx context.Cont
 		writeError(w, engineError(err))
 		return
 	}
+	submitted := time.Now()
+	var last, taken time.Time // the engine's last event: sent, and read here
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("Connection", "keep-alive")
@@ -407,7 +410,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, ctx context.Cont
 	if chat { // OpenAI's first chat chunk carries the role
 		empty := ""
 		sse.value(chunk(&empty, nil, "assistant"))
-		sse.flush()
+		sse.flush(false)
 	}
 	// add writes ev's chunks into the buffer and reports whether the
 	// stream ended.
@@ -423,6 +426,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, ctx context.Cont
 		if !ev.Done {
 			return false
 		}
+		last, taken = ev.at, time.Now()
 		if ev.Err != nil {
 			if r.Context().Err() == nil { // someone still listens
 				sse.value(map[string]*apiError{"error": engineError(ev.Err)})
@@ -441,6 +445,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, ctx context.Cont
 		return true
 	}
 	pump(events, add, sse.flush)
+	s.eng.phases.streamed(start, submitted, last, taken, time.Now())
 }
 
 func newID(chat bool) string {

@@ -61,6 +61,9 @@ type Health struct {
 	// batching achieved (ark bench serve reports it per row).
 	DecodeSteps  uint64 `json:"decodeSteps"`
 	DecodeTokens uint64 `json:"decodeTokens"`
+	// Phases say where the engine's loop and its requests spent their
+	// time (cumulative; engine_phases.go).
+	Phases Phases `json:"phases"`
 	// Metrics are the replica's figures, which its agent exports on its
 	// /metrics (docs/metrics.md).
 	Metrics *api.TaskMetrics `json:"metrics,omitempty"`
@@ -230,6 +233,7 @@ func (s *Server) Handler() http.Handler {
 		st := s.eng.Stats()
 		h.Running, h.Waiting, h.Requests, h.TTFTP90Ms = st.Running, st.Queued, st.Admitted+st.Rejected, st.TTFTP90Ms
 		h.DecodeSteps, h.DecodeTokens = st.Steps, st.StepTokens
+		h.Phases = s.eng.phases.snapshot()
 		h.Metrics = s.Metrics()
 		reply(w, http.StatusOK, h)
 	})

@@ -75,13 +75,17 @@ func (s *sseWriter) value(v any) {
 // done adds the stream's end.
 func (s *sseWriter) done() { s.buf = append(s.buf, "data: [DONE]\n\n"...) }
 
-// flush sends what was added.
-func (s *sseWriter) flush() {
+// flush sends what was added. The stream's last batch (last set) is
+// written but not flushed: net/http flushes it as the handler returns,
+// with the chunked body's end in the same write, so the client reads
+// [DONE] and the end of the body in one read (flushed here, the end went
+// out in a second write system call a moment later).
+func (s *sseWriter) flush(last bool) {
 	if len(s.buf) > 0 {
 		_, _ = s.w.Write(s.buf)
 		s.buf = s.buf[:0]
 	}
-	if s.flusher != nil {
+	if s.flusher != nil && !last {
 		s.flusher.Flush()
 	}
 }
@@ -145,9 +149,10 @@ func appendJSONString(dst []byte, s string) []byte {
 // pump hands each event of events to add (which reports whether the
 // stream ended) and calls flush once per batch: an event with the ones
 // already waiting behind it (the stream's goroutine ran late), never
-// holding one for an event not yet sent. It returns when add reports the
-// end or events closes.
-func pump(events <-chan Event, add func(Event) bool, flush func()) {
+// holding one for an event not yet sent; flush's argument says the batch
+// is the stream's last. It returns when add reports the end or events
+// closes.
+func pump(events <-chan Event, add func(Event) bool, flush func(last bool)) {
 	for ev := range events {
 		end := add(ev)
 	drain:
@@ -159,7 +164,7 @@ func pump(events <-chan Event, add func(Event) bool, flush func()) {
 				break drain
 			}
 		}
-		flush()
+		flush(end)
 		if end {
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"net/http/httptest"
+	"slices"
 	"testing"
 )
 
@@ -59,7 +60,7 @@ func TestSSEWriterTextChunk(t *testing.T) {
 				if got := string(sse.buf); got != want {
 					t.Fatalf("chat %v, model %q, text %q:\n got %s\nwant %s", chat, model, text, got, want)
 				}
-				sse.flush()
+				sse.flush(false)
 			}
 			if !rec.Flushed {
 				t.Errorf("chat %v: flush did not flush the response", chat)
@@ -92,12 +93,14 @@ func TestPump(t *testing.T) {
 		events <- Event{Text: s}
 	}
 	var got []string
+	var lasts []bool
 	batches := make(chan []string, 8)
 	add := func(ev Event) bool {
 		got = append(got, ev.Text)
 		return ev.Done
 	}
-	flush := func() {
+	flush := func(last bool) {
+		lasts = append(lasts, last)
 		batches <- got
 		got = nil
 	}
@@ -122,5 +125,8 @@ func TestPump(t *testing.T) {
 	<-done
 	if len(events) != 1 {
 		t.Errorf("pump read past the end: %d events left, want 1", len(events))
+	}
+	if want := []bool{false, false, true}; !slices.Equal(lasts, want) {
+		t.Errorf("flushes marked last %v, want %v: only the end's", lasts, want)
 	}
 }
