@@ -36,10 +36,11 @@ func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntim
 		return c, nil
 	}
 	if rest, ok := strings.CutPrefix(name, "ark-shortest"); ok {
-		// ark-shortest[-ageS][-nopreempt]: OrderShortest, aging after S
-		// seconds, without preemption.
+		// ark-shortest[-ageS][-tiers][-nopreempt]: OrderShortest, aging
+		// after S seconds, in tiers, without preemption.
 		cfg.Order = sched.OrderShortest
 		rest, cfg.NoPreemption = strings.CutSuffix(rest, "-nopreempt")
+		rest, cfg.AgeTiers = strings.CutSuffix(rest, "-tiers")
 		if s, ok := strings.CutPrefix(rest, "-age"); ok {
 			n, err := strconv.Atoi(s)
 			if err != nil || n <= 0 {
@@ -59,7 +60,7 @@ func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntim
 			return c, nil
 		}
 	}
-	return c, fmt.Errorf("%w: unknown scheduler %q (%s, ark-resvN, ark-shortest[-ageS][-nopreempt])", ErrConfig, name, strings.Join(OverTimeSchedulers, ", "))
+	return c, fmt.Errorf("%w: unknown scheduler %q (%s, ark-resvN, ark-shortest[-ageS][-tiers][-nopreempt])", ErrConfig, name, strings.Join(OverTimeSchedulers, ", "))
 }
 
 // runOverTime runs each scheduler on the same tasks.

@@ -331,7 +331,7 @@ func TestSchedulerRowsJSON(t *testing.T) {
 	}
 }
 
-// TestShortestSchedulerNames: ark-shortest[-ageS][-nopreempt] configure
+// TestShortestSchedulerNames: ark-shortest[-ageS][-tiers][-nopreempt] configure
 // the shipped pass's OrderShortest; a malformed name is refused.
 func TestShortestSchedulerNames(t *testing.T) {
 	for _, tc := range []struct {
@@ -339,14 +339,18 @@ func TestShortestSchedulerNames(t *testing.T) {
 		age       time.Duration
 		nopreempt bool
 		ok        bool
+		tiers     bool
 	}{
-		{"ark-shortest", 0, false, true},
-		{"ark-shortest-age600", 600 * time.Second, false, true},
-		{"ark-shortest-age900-nopreempt", 900 * time.Second, true, true},
-		{"ark-shortest-nopreempt", 0, true, true},
-		{"ark-shortest-age0", 0, false, false},
-		{"ark-shortest-agex", 0, false, false},
-		{"ark-shortest-fast", 0, false, false},
+		{"ark-shortest", 0, false, true, false},
+		{"ark-shortest-age600", 600 * time.Second, false, true, false},
+		{"ark-shortest-age900-nopreempt", 900 * time.Second, true, true, false},
+		{"ark-shortest-nopreempt", 0, true, true, false},
+		{"ark-shortest-age180-tiers", 180 * time.Second, false, true, true},
+		{"ark-shortest-age180-tiers-nopreempt", 180 * time.Second, true, true, true},
+		{"ark-shortest-age0", 0, false, false, false},
+		{"ark-shortest-agex", 0, false, false, false},
+		{"ark-shortest-fast", 0, false, false, false},
+		{"ark-shortest-age180-nopreempt-tiers", 0, false, false, false},
 	} {
 		c, err := overTimeConfig(tc.name, nil, 1800, 600)
 		if (err == nil) != tc.ok {
@@ -356,8 +360,8 @@ func TestShortestSchedulerNames(t *testing.T) {
 		if !tc.ok {
 			continue
 		}
-		if c.Sched.Order != sched.OrderShortest || c.Sched.AgeAfter != tc.age || c.Sched.NoPreemption != tc.nopreempt {
-			t.Errorf("%s: order %q age %v nopreempt %v", tc.name, c.Sched.Order, c.Sched.AgeAfter, c.Sched.NoPreemption)
+		if c.Sched.Order != sched.OrderShortest || c.Sched.AgeAfter != tc.age || c.Sched.NoPreemption != tc.nopreempt || c.Sched.AgeTiers != tc.tiers {
+			t.Errorf("%s: order %q age %v nopreempt %v tiers %v", tc.name, c.Sched.Order, c.Sched.AgeAfter, c.Sched.NoPreemption, c.Sched.AgeTiers)
 		}
 	}
 }

@@ -108,7 +108,7 @@ fit's decisions against the reference simulator's events.
 	f.StringVar(&o.OverTimePods, "over-time-pods", "", "task list for --over-time (default: the openb default list)")
 	f.Float64Var(&o.TimeScale, "time-scale", 1, "divide arrival times by this in --over-time (contention)")
 	f.IntVar(&o.Copies, "copies", 1, "submit the --over-time list this many times (copies 1s apart)")
-	f.StringVar(&schedulers, "schedulers", "fifo,ark-nopreempt,ark", "--over-time schedulers: fifo (always run, first), fifo-ark, ark, ark-nopreempt, ark-nobackfill, ark-resvN, ark-shortest[-ageS][-nopreempt] (--queue-order shortest)")
+	f.StringVar(&schedulers, "schedulers", "fifo,ark-nopreempt,ark", "--over-time schedulers: fifo (always run, first), fifo-ark, ark, ark-nopreempt, ark-nobackfill, ark-resvN, ark-shortest[-ageS][-tiers][-nopreempt] (--queue-order shortest, --queue-age-after S, --queue-age-tiers)")
 	f.Float64Var(&o.PassInterval, "pass-interval", 1, "--over-time: seconds between scheduling passes, for every scheduler (a longer interval makes the shipped pass's run cheaper)")
 	f.Float64Var(&o.PreemptMinRuntime, "preempt-min-runtime", 600, "--over-time: seconds a task runs before it may be preempted (anti-churn; the server default --preemption-min-runtime is 10m)")
 	f.Float64Var(&o.CheckpointEvery, "checkpoint-every", 1800, "--over-time: seconds between a task's checkpoints (an evicted task restarts from its last)")

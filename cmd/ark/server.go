@@ -103,6 +103,7 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.BoolVar(&preemption, "preemption", true, "let a pending job evict lower-priority gangs (and a queue reclaim GPUs others borrowed past their quota) when it fits nowhere else")
 	f.StringVar(&cfg.QueueOrder, "queue-order", sched.OrderSubmission, "order of a queue's pending jobs of one priority: submission, or shortest (declared maxRuntime first, none last; a job waiting --queue-age-after goes first)")
 	f.DurationVar(&cfg.QueueAgeAfter, "queue-age-after", sched.DefaultAgeAfter, "with --queue-order shortest: how long a job waits before it goes ahead of those that have not waited as long")
+	f.BoolVar(&cfg.QueueAgeTiers, "queue-age-tiers", false, "with --queue-order shortest: a waiting job climbs the pending priorities one at a time on its way to --queue-age-after (a third of it each with three priorities pending), instead of all at once")
 	f.DurationVar(&cfg.PreemptMinRuntime, "preemption-min-runtime", server.DefaultPreemptMinRuntime, "how long an allocation runs before it may be preempted (0: at once); keeps the same low-priority work from being evicted again and again")
 	f.DurationVar(&cfg.JobGCThreshold, "job-gc-threshold", server.DefaultJobGCThreshold, "how long finished jobs (and their allocations) are kept before they are forgotten; 0 keeps them")
 	f.BoolVar(&backfill, "backfill", true, "hold nodes for the first job that fits nowhere; later jobs use them only if their maxRuntime ends before it can start")

@@ -37,6 +37,10 @@ type Config struct {
 	// ahead of the jobs that have not waited as long, in submission order,
 	// whatever its runtime and priority (DefaultAgeAfter when 0).
 	AgeAfter time.Duration
+	// AgeTiers, with OrderShortest, lifts a waiting job by one priority
+	// (of those pending) every AgeAfter/(priorities pending) on its way
+	// there, instead of all at once at AgeAfter (order.go).
+	AgeTiers bool
 	// ExplainDepth is how many jobs of a pass that keep waiting get their
 	// pending reason rebuilt (DefaultExplainDepth when 0; negative: all);
 	// deeper jobs keep their last reason (placement.Input.MaxExplain).

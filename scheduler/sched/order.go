@@ -64,10 +64,29 @@ func orderRanks(cfg *Config, pending []*api.Job, now time.Time) (rank func(*api.
 	for i, j := range sorted {
 		ranks[j.ID] = i
 	}
+	if !cfg.AgeTiers {
+		return func(j *api.Job) int { return ranks[j.ID] }, func(j *api.Job) int {
+			if aged(j) {
+				return math.MaxInt32
+			}
+			return j.Priority
+		}
+	}
+	// Tiers: the distinct priorities pending, lowest first; a job waiting
+	// w is ordered at the priority k tiers above its own, k = w / step.
+	var tiers []int
+	for _, j := range pending {
+		tiers = append(tiers, j.Priority)
+	}
+	slices.Sort(tiers)
+	tiers = slices.Compact(tiers)
+	step := age / time.Duration(len(tiers))
 	return func(j *api.Job) int { return ranks[j.ID] }, func(j *api.Job) int {
 		if aged(j) {
 			return math.MaxInt32
 		}
-		return j.Priority
+		t, _ := slices.BinarySearch(tiers, j.Priority)
+		t += int(now.Sub(j.SubmitTime) / step)
+		return tiers[min(t, len(tiers)-1)]
 	}
 }

@@ -70,3 +70,33 @@ func TestAgedOrderedAbovePriority(t *testing.T) {
 		}
 	}
 }
+
+// TestAgeTiers: with AgeTiers a waiting job climbs one pending priority
+// every AgeAfter/(priorities pending) (three here: 20 minutes of 1 hour),
+// and goes above all at AgeAfter.
+func TestAgeTiers(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	job := func(prio int, waited time.Duration) *api.Job {
+		return &api.Job{ID: "j", Priority: prio, SubmitTime: now.Add(-waited)}
+	}
+	pending := []*api.Job{job(10, 0), job(50, 0), job(90, 0), job(50, 0)}
+	cfg := Config{Order: OrderShortest, AgeAfter: time.Hour, AgeTiers: true}
+	for _, tc := range []struct {
+		j    *api.Job
+		want int
+	}{
+		{job(10, 0), 10},
+		{job(10, 19*time.Minute), 10},
+		{job(10, 20*time.Minute), 50},
+		{job(10, 45*time.Minute), 90},
+		{job(10, time.Hour), math.MaxInt32},
+		{job(50, 25*time.Minute), 90},
+		{job(90, 50*time.Minute), 90},
+		{job(30, 0), 50}, // not among the pending: ordered at the next one up
+	} {
+		_, prio := orderRanks(&cfg, pending, now)
+		if got := prio(tc.j); got != tc.want {
+			t.Errorf("priority %d, waited %s: ordered at %d, want %d", tc.j.Priority, now.Sub(tc.j.SubmitTime), got, tc.want)
+		}
+	}
+}

@@ -166,6 +166,7 @@ func (s *Server) schedConfig() sched.Config {
 		PreemptMinRuntime: s.cfg.PreemptMinRuntime,
 		Order:             s.cfg.QueueOrder,
 		AgeAfter:          s.cfg.QueueAgeAfter,
+		AgeTiers:          s.cfg.QueueAgeTiers,
 		CheckpointStore:   s.cfg.CheckpointStore,
 	}
 }

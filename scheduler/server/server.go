@@ -56,9 +56,10 @@ type Config struct {
 	PreemptMinRuntime time.Duration
 	// QueueOrder is the order of a queue's pending jobs of one priority
 	// (sched.OrderSubmission, the default, or sched.OrderShortest), and
-	// QueueAgeAfter OrderShortest's aging (sched.Config).
+	// QueueAgeAfter and QueueAgeTiers OrderShortest's aging (sched.Config).
 	QueueOrder    string
 	QueueAgeAfter time.Duration
+	QueueAgeTiers bool
 	// JobGCThreshold is how long finished jobs are kept before the leader
 	// forgets them with their allocations (0 keeps them forever).
 	JobGCThreshold time.Duration
