@@ -18,15 +18,7 @@ func TestHealthMetrics(t *testing.T) {
 			t.Fatalf("%d %v", code, out)
 		}
 	}
-	resp, err := http.Get(url + "/v1/health")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var h Health
-	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-		t.Fatal(err)
-	}
+	h := getHealth(t, url)
 	m := h.Metrics
 	if m == nil || m.Serve == nil {
 		t.Fatalf("health without metrics: %+v", h)
@@ -50,4 +42,19 @@ func TestHealthMetrics(t *testing.T) {
 	if s.TTFT.Sum <= 0 || s.TTFT.Sum > float64(time.Minute/time.Second) {
 		t.Errorf("TTFT sum %v s", s.TTFT.Sum)
 	}
+}
+
+// getHealth reads the server's /v1/health answer.
+func getHealth(t *testing.T, url string) Health {
+	t.Helper()
+	resp, err := http.Get(url + "/v1/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h Health
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

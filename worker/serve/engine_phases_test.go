@@ -2,7 +2,6 @@ package serve
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -28,15 +27,7 @@ func TestHealthPhases(t *testing.T) {
 		t.Fatalf("%d %v", code, out)
 	}
 	took := float64(time.Since(start)) / 1e6
-	resp, err := http.Get(url + "/v1/health")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var h Health
-	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-		t.Fatal(err)
-	}
+	h := getHealth(t, url)
 	p := h.Phases
 	for _, c := range []struct {
 		what      string
