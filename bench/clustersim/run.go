@@ -403,6 +403,9 @@ func runStream(ctx context.Context, cfg Config, c *raftbench.Cluster, cl, slow *
 			}
 			l, err := c.Leader(ctx, 30*time.Second)
 			if err != nil {
+				// The result says no kill (failover_s 0, marked down -1);
+				// the log says why.
+				fmt.Fprintf(cfg.Log, "  no leader to kill: %v\n", err)
 				return
 			}
 			if st.downBefore, err = nodesMarkedDown(ctx, slow); err != nil {
