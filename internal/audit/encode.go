@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/ark-sched/ark/internal/jsonstr"
 )
 
 // appendEntry appends e's JSON to dst: the bytes json.Marshal writes for
@@ -25,16 +26,16 @@ func appendEntry(dst []byte, e *Entry) ([]byte, error) {
 	dst = append(dst, `,"time":"`...)
 	dst = e.Time.AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","phase":`...)
-	dst = appendString(dst, e.Phase)
+	dst = jsonstr.Append(dst, e.Phase)
 	dst = append(dst, `,"request":`...)
-	dst = appendString(dst, e.Request)
+	dst = jsonstr.Append(dst, e.Request)
 	dst = appendOmitEmpty(dst, `,"accessor":`, e.Accessor)
 	dst = appendOmitEmpty(dst, `,"role":`, e.Role)
 	dst = appendOmitEmpty(dst, `,"namespace":`, e.Namespace)
 	dst = append(dst, `,"method":`...)
-	dst = appendString(dst, e.Method)
+	dst = jsonstr.Append(dst, e.Method)
 	dst = append(dst, `,"route":`...)
-	dst = appendString(dst, e.Route)
+	dst = jsonstr.Append(dst, e.Route)
 	dst = appendOmitEmpty(dst, `,"target":`, e.Target)
 	dst = appendOmitEmpty(dst, `,"remote":`, e.Remote)
 	if e.Code != 0 {
@@ -43,9 +44,9 @@ func appendEntry(dst []byte, e *Entry) ([]byte, error) {
 	}
 	dst = appendOmitEmpty(dst, `,"outcome":`, e.Outcome)
 	dst = append(dst, `,"prev":`...)
-	dst = appendString(dst, e.Prev)
+	dst = jsonstr.Append(dst, e.Prev)
 	dst = append(dst, `,"hash":`...)
-	dst = appendString(dst, e.Hash)
+	dst = jsonstr.Append(dst, e.Hash)
 	return append(dst, '}'), nil
 }
 
@@ -53,62 +54,5 @@ func appendOmitEmpty(dst []byte, key, s string) []byte {
 	if s == "" {
 		return dst
 	}
-	return appendString(append(dst, key...), s)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString quotes s as encoding/json does with HTML escaping on (what
-// json.Marshal uses): `"` and `\` escaped, \b \f \n \r \t by name, other
-// control bytes and <, >, & as \u00XX, invalid UTF-8 as \ufffd, U+2028
-// and U+2029 as \u2028 and \u2029.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return jsonstr.Append(append(dst, key...), s)
 }

@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"unicode/utf8"
+
+	"github.com/ark-sched/ark/internal/jsonstr"
 )
 
 // sseWriter writes a stream's Server-Sent Events into one reused buffer and
@@ -51,7 +52,7 @@ func newSSEWriter(w http.ResponseWriter, c completion, chat bool) (*sseWriter, e
 	if i < 0 {
 		return nil, fmt.Errorf("serve: no %s in a stream chunk %s", field, b)
 	}
-	i += len(field) - 2 // the empty string's quotes: appendJSONString writes them
+	i += len(field) - 2 // the empty string's quotes: jsonstr.Append writes them
 	return &sseWriter{w: w, flusher: flusher, head: b[:i], tail: b[i+2:], buf: make([]byte, 0, 512)}, nil
 }
 
@@ -59,7 +60,7 @@ func newSSEWriter(w http.ResponseWriter, c completion, chat bool) (*sseWriter, e
 func (s *sseWriter) text(t string) {
 	s.buf = append(s.buf, "data: "...)
 	s.buf = append(s.buf, s.head...)
-	s.buf = appendJSONString(s.buf, t)
+	s.buf = jsonstr.Append(s.buf, t)
 	s.buf = append(s.buf, s.tail...)
 	s.buf = append(s.buf, "\n\n"...)
 }
@@ -88,62 +89,6 @@ func (s *sseWriter) flush(last bool) {
 	if s.flusher != nil && !last {
 		s.flusher.Flush()
 	}
-}
-
-// appendJSONString appends s as a JSON string exactly as encoding/json
-// writes it (HTML-safe: <, > and & escaped; invalid UTF-8 as U+FFFD;
-// U+2028 and U+2029 escaped), so a streamed chunk reads the same as one
-// json.Marshal made.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '"', '\\':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // pump hands each event of events to add (which reports whether the

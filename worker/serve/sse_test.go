@@ -2,38 +2,10 @@ package serve
 
 import (
 	"encoding/json"
-	"math/rand/v2"
 	"net/http/httptest"
 	"slices"
 	"testing"
 )
-
-// appendJSONString writes what encoding/json writes: every single byte,
-// HTML characters, invalid UTF-8, the JavaScript line separators, and
-// random byte strings.
-func TestAppendJSONString(t *testing.T) {
-	cases := []string{"", "plain", `q"uote\back`, "<a href='x'>&amp;</a>", "\u2028\u2029", "\xff\xfe", "é😀\x00\x1f\x7f", "a\tb\nc\rd\be\ff"}
-	for b := range 256 {
-		cases = append(cases, string([]byte{byte(b)}), "x"+string([]byte{byte(b)})+"y")
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range 2000 {
-		b := make([]byte, rng.IntN(12))
-		for i := range b {
-			b[i] = byte(rng.IntN(256))
-		}
-		cases = append(cases, string(b))
-	}
-	for _, s := range cases {
-		want, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := appendJSONString(nil, s); string(got) != string(want) {
-			t.Fatalf("%q: got %s, json.Marshal %s", s, got, want)
-		}
-	}
-}
 
 // A streamed text chunk is byte for byte the json.Marshal of the chunk,
 // for completions and chat, whatever the id and model hold.
