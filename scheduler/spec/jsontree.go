@@ -113,18 +113,10 @@ func (p *treeParser) object(depth int) (any, bool) {
 			return nil, false
 		}
 		m[k] = v
-		p.ws()
-		if p.i >= len(p.data) {
+		if done, ok := p.after('}'); !ok {
 			return nil, false
-		}
-		switch p.data[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
+		} else if done {
 			return m, true
-		default:
-			return nil, false
 		}
 	}
 }
@@ -143,20 +135,30 @@ func (p *treeParser) array(depth int) (any, bool) {
 			return nil, false
 		}
 		a = append(a, v)
-		p.ws()
-		if p.i >= len(p.data) {
+		if done, ok := p.after(']'); !ok {
 			return nil, false
-		}
-		switch p.data[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
+		} else if done {
 			return a, true
-		default:
-			return nil, false
 		}
 	}
+}
+
+// after reads what follows a member or an element: a comma (another
+// follows) or the closing bracket (done); anything else is not ok.
+func (p *treeParser) after(closing byte) (done, ok bool) {
+	p.ws()
+	if p.i >= len(p.data) {
+		return false, false
+	}
+	switch p.data[p.i] {
+	case ',':
+		p.i++
+		return false, true
+	case closing:
+		p.i++
+		return true, true
+	}
+	return false, false
 }
 
 // plainStr reads a string at p.i that is printable ASCII without escapes
