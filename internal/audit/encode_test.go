@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -98,11 +97,7 @@ func TestAppendKeptBuffer(t *testing.T) {
 		}
 	}
 	l.Close()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
+	lines := logLines(t, path)
 	if len(lines) != len(lengths) {
 		t.Fatalf("%d lines, want %d", len(lines), len(lengths))
 	}

@@ -25,11 +25,7 @@ func TestLineIsTheEntrysJSON(t *testing.T) {
 		}
 	}
 	l.Close()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
+	lines := logLines(t, path)
 	if len(lines) != 6 {
 		t.Fatalf("%d lines", len(lines))
 	}
@@ -49,4 +45,14 @@ func TestLineIsTheEntrysJSON(t *testing.T) {
 	if n, err := VerifyFile(path); err != nil || n != 6 {
 		t.Fatalf("VerifyFile = %d, %v", n, err)
 	}
+}
+
+// logLines reads the log at path, a line each.
+func logLines(t *testing.T, path string) [][]byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
 }
