@@ -51,6 +51,7 @@ type fleet struct {
 	// got them.
 	notFoundHB, notFoundSync atomic.Int64
 	placements, reportErrs   atomic.Int64
+	polls                    atomic.Int64 // long-polls answered
 	succeeded                atomic.Int64 // tasks reported succeeded
 	// regErrs counts agents whose registration was refused; firstRegErr
 	// is the first refusal.
@@ -318,6 +319,7 @@ func (a *simAgent) syncLoop(ctx context.Context) {
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
+		a.f.polls.Add(1)
 		backoff = 200 * time.Millisecond
 		if idx < index {
 			index = 0

@@ -23,7 +23,7 @@ type monitor struct {
 	leaderCPU, leaderWall time.Duration
 	leaderRSS, followRSS  int64
 
-	hbStart int64
+	hbStart, pollStart int64
 }
 
 func newMonitor(c *raftbench.Cluster, leader raftbench.Server) *monitor {
@@ -90,15 +90,16 @@ func (m *monitor) figures() (cores, leaderMiB, followerMiB float64) {
 
 func (m *monitor) startCounting(fl *fleet) {
 	m.mu.Lock()
-	m.hbStart = fl.heartbeats.Load()
+	m.hbStart, m.pollStart = fl.heartbeats.Load(), fl.polls.Load()
 	m.mu.Unlock()
 }
 
-// stopCounting is the heartbeats taken since startCounting.
-func (m *monitor) stopCounting(fl *fleet) (int64, time.Time) {
+// stopCounting is the heartbeats taken and the long-polls answered since
+// startCounting.
+func (m *monitor) stopCounting(fl *fleet) (heartbeats, polls int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return fl.heartbeats.Load() - m.hbStart, time.Now()
+	return fl.heartbeats.Load() - m.hbStart, fl.polls.Load() - m.pollStart
 }
 
 // nodesMarkedDown lists the nodes that are down or were (their status

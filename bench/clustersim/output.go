@@ -37,6 +37,7 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 		{"nodes (8 fake GPUs each) / registered", fmt.Sprintf("%d / %d", r.Nodes, r.NodesRegistered)},
 		{"registration of every node (s)", r.RegisterS},
 		{"heartbeats/s", r.HeartbeatsPerSec},
+		{"allocation long-polls answered/s", r.LongPollAnswersPerSec},
 		{"heartbeat TTL told (s)", r.HeartbeatTTLS},
 		{"submits/s", r.SubmitsPerSec},
 		{"placements/s", r.PlacementsPerSec},

@@ -88,6 +88,10 @@ type Result struct {
 	ClusterFull           bool    `json:"cluster_full"`
 	GPUFill               float64 `json:"gpu_fill"`
 	HeartbeatErrors       int64   `json:"heartbeat_errors"`
+	// LongPollAnswersPerSec is how many of the agents' allocation
+	// long-polls were answered a second: an agent's poll should answer
+	// when its own node's allocations change, or after its 30 s wait.
+	LongPollAnswersPerSec float64 `json:"long_poll_answers_per_sec"`
 	// HeartbeatErrorKinds counts them by kind: "HTTP 5xx", "timeout", ...
 	HeartbeatErrorKinds map[string]int64  `json:"heartbeat_error_kinds,omitempty"`
 	Reregistrations     int64             `json:"reregistrations"`
@@ -208,8 +212,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	end := time.Now()
-	hb, _ := mon.stopCounting(fl)
+	hb, polls := mon.stopCounting(fl)
 	res.HeartbeatsPerSec = round1(float64(hb) / end.Sub(st.start).Seconds())
+	res.LongPollAnswersPerSec = round1(float64(polls) / end.Sub(st.start).Seconds())
 	res.HeartbeatTTLS = time.Duration(fl.maxTTL.Load()).Seconds()
 	res.HeartbeatErrors = fl.heartbeatErrs.Load()
 	fl.hbErrMu.Lock()
@@ -219,7 +224,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		fmt.Fprintf(cfg.Log, "  last heartbeat error: %s\n", e)
 	}
 	res.Reregistrations = fl.reregistered.Load()
-	res.NotFoundHeartbeats, res.NotFoundLongPolls = fl.notFoundHB.Load(), fl.notFoundSync.Load()
 	res.NotFoundHeartbeats, res.NotFoundLongPolls = fl.notFoundHB.Load(), fl.notFoundSync.Load()
 	res.Jobs, res.SubmitErrors = int(st.ok), int(st.bad)
 	res.SubmitsPerSec = round1(float64(st.ok) / st.elapsed.Seconds())

@@ -583,22 +583,40 @@ func (s *Server) handleNodeAllocations(w http.ResponseWriter, r *http.Request) {
 	}
 	s.awaitNode(r.Context(), id)
 	s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
-		if snap.Node(ws, id) == nil {
+		node := snap.Node(ws, id)
+		if node == nil {
 			return 0, nil, fmt.Errorf("node %q: %w", id, state.ErrNotFound)
 		}
 		allocs := snap.AllocsByNode(ws, id)
 		if allocs == nil {
 			allocs = []*api.Allocation{}
 		}
-		if presentsNodeSecret(r, snap.Node(ws, id)) {
+		idx := nodeAllocsIndex(node, allocs)
+		if presentsNodeSecret(r, node) {
 			// Only the node's own agent gets its tasks' checkpoint keys.
 			var err error
 			if allocs, err = s.withCheckpointKeys(snap, allocs); err != nil {
 				return 0, nil, err
 			}
 		}
-		return snap.Index(state.TableAllocs), allocs, nil
+		return idx, allocs, nil
 	})
+}
+
+// nodeAllocsIndex is the index a node's allocation list answers with: the
+// last write to the node or to one of its allocations, as Nomad's
+// GetClientAllocs does. The allocation table's index moves with every
+// node's writes; answering it made each agent's next long-poll return at
+// once after any placement or report anywhere, so at 10,000 nodes the
+// agents polled without pause. An allocation deleted by GC does not raise
+// it (nothing the agent runs goes with it); the agent starts over when the
+// index goes back.
+func nodeAllocsIndex(node *api.Node, allocs []*api.Allocation) uint64 {
+	idx := node.ModifyIndex
+	for _, a := range allocs {
+		idx = max(idx, a.ModifyIndex)
+	}
+	return idx
 }
 
 // registrationLag bounds how long a follower waits for a node it does not

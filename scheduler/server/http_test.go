@@ -237,6 +237,59 @@ func TestBlockingAllocations(t *testing.T) {
 	}
 }
 
+// TestBlockingAllocationsIgnoreOtherNodes: a node's long-poll does not
+// answer when only another node's allocations change. It answered with the
+// allocation table's index, so after any write anywhere every agent's next
+// poll returned at once: at 10,000 nodes the agents polled without pause.
+func TestBlockingAllocationsIgnoreOtherNodes(t *testing.T) {
+	_, c := testServer(t, "")
+	ctx := context.Background()
+	a, err := c.RegisterNode(ctx, fakeNode("a", 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.RegisterNode(ctx, fakeNode("b", 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.SubmitJob(ctx, []byte(`{"name":"one","kind":"finetune","resources":{"gpus":4},"task":{"driver":"exec","exec":{"command":["true"]}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := ""
+	waitFor(t, 5*time.Second, "the job placed", func() bool {
+		for _, n := range [][2]string{{a.ID, b.ID}, {b.ID, a.ID}} {
+			if allocs, _, err := c.NodeAllocations(ctx, n[0], 0, 0); err == nil && len(allocs) == 1 {
+				other = n[1]
+				return true
+			}
+		}
+		return false
+	})
+	_, idx, err := c.NodeAllocations(ctx, other, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		idx uint64
+		err error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		_, i, err := c.NodeAllocations(ctx, other, idx, time.Second)
+		got <- answer{i, err}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	// The busy node's allocation changes (asked to stop); the idle
+	// node's list does not.
+	if err := c.CancelJob(ctx, resp.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ans := <-got; ans.err != nil || ans.idx != idx {
+		t.Errorf("idle node's long-poll answered index %d (%v) after another node's allocation changed, want %d at the end of its wait", ans.idx, ans.err, idx)
+	}
+}
+
 // TestNodeMissingHeartbeatsLosesAllocations: a node that stops heartbeating
 // is marked down, its allocations lost and the gang failed.
 func TestNodeMissingHeartbeatsLosesAllocations(t *testing.T) {
