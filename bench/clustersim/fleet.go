@@ -81,6 +81,8 @@ func (f *fleet) toldTTL(ttl time.Duration) {
 
 // fleetHooks tell the job tracker what the agents see.
 type fleetHooks struct {
+	// seen is called when a rank's allocation reached its agent.
+	seen func(jobID string, at time.Time)
 	// running is called when a rank's running report was taken.
 	running func(jobID string, at time.Time)
 	// ended is called when a task ended (succeeded, failed or stopped).
@@ -364,8 +366,12 @@ func (a *simAgent) reconcile(ctx context.Context, allocs []*api.Allocation) {
 
 func (a *simAgent) startLocked(ctx context.Context, al *api.Allocation) {
 	f := a.f
+	now := time.Now()
 	f.placements.Add(1)
-	f.lastPlacement.Store(time.Now().UnixNano())
+	f.lastPlacement.Store(now.UnixNano())
+	if f.hooks.seen != nil {
+		f.hooks.seen(al.JobID, now)
+	}
 	t := &simTask{}
 	a.tasks[al.ID] = t
 	go func() {

@@ -23,6 +23,8 @@ type jobRec struct {
 	room      bool      // the cluster had room for it when it was submitted
 	running   int       // ranks reported running
 	runningAt time.Time // when the last rank was
+	seen      int       // ranks whose allocation reached its agent
+	seenAt    time.Time // when the last rank's did
 	ended     int       // ranks ended
 }
 
@@ -98,6 +100,17 @@ func (t *tracker) running(id string, at time.Time) {
 	}
 }
 
+// seen records one rank's allocation reaching its agent's long-poll.
+func (t *tracker) seen(id string, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r := t.rec(id)
+	r.seen++
+	if at.After(r.seenAt) {
+		r.seenAt = at
+	}
+}
+
 // ended records one rank's end; the job's share of the demand is given back
 // rank by rank.
 func (t *tracker) ended(id string) {
@@ -142,6 +155,23 @@ func (t *tracker) latencies(end time.Time) (ms []float64, notRunning int) {
 		ms = append(ms, float64(at.Sub(r.submitted).Microseconds())/1000)
 	}
 	return ms, notRunning
+}
+
+// seenLatencies are the submit-to-seen times (ms) of the jobs submitted
+// while the cluster had room whose every rank reached its agent: the
+// servers' part of submit-to-running (commit, pass, plan commit,
+// long-poll), without the agents' running reports.
+func (t *tracker) seenLatencies() []float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var ms []float64
+	for _, r := range t.jobs {
+		if r.submitted.IsZero() || !r.room || r.seen < r.ranks {
+			continue
+		}
+		ms = append(ms, float64(r.seenAt.Sub(r.submitted).Microseconds())/1000)
+	}
+	return ms
 }
 
 // waiting counts the jobs submitted with room not yet running.

@@ -60,11 +60,16 @@ type Result struct {
 	HeartbeatsPerSec float64 `json:"heartbeats_per_sec"`
 	// HeartbeatTTLS is the longest TTL the servers told a node: it grows
 	// with the cluster (--max-heartbeats-per-second).
-	HeartbeatTTLS             float64 `json:"heartbeat_ttl_s"`
-	SubmitsPerSec             float64 `json:"submits_per_sec"`
-	PlacementsPerSec          float64 `json:"placements_per_sec"`
-	SubmitToRunningP50ms      float64 `json:"submit_to_running_ms_p50"`
-	SubmitToRunningP99ms      float64 `json:"submit_to_running_ms_p99"`
+	HeartbeatTTLS        float64 `json:"heartbeat_ttl_s"`
+	SubmitsPerSec        float64 `json:"submits_per_sec"`
+	PlacementsPerSec     float64 `json:"placements_per_sec"`
+	SubmitToRunningP50ms float64 `json:"submit_to_running_ms_p50"`
+	SubmitToRunningP99ms float64 `json:"submit_to_running_ms_p99"`
+	// SubmitToSeen is the servers' part of it: submission to the last
+	// rank's allocation reaching its agent's long-poll (jobs with room
+	// whose ranks all did). The rest is the agents' running reports.
+	SubmitToSeenP50ms         float64 `json:"submit_to_seen_ms_p50"`
+	SubmitToSeenP99ms         float64 `json:"submit_to_seen_ms_p99"`
 	LeaderCPUCores            float64 `json:"leader_cpu_cores"`
 	LeaderRSSMiB              float64 `json:"leader_rss_mib"`
 	FollowerRSSMiB            float64 `json:"follower_rss_mib"`
@@ -162,7 +167,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	res := &Result{Nodes: cfg.Nodes, RaftMultiplier: max(cfg.RaftMultiplier, 1), Mix: mix.Classes(), Env: raftbench.Env("3 ark server processes on loopback (fsync on), agents and job stream in one more process")}
 	tr := newTracker(int64(cfg.Nodes) * GPUsPerNode * 1000) // set again once the agents are up
-	fl := newFleet(c.Addrs(), cfg.TaskDuration, cfg.Seed, fleetHooks{running: tr.running, ended: tr.ended})
+	fl := newFleet(c.Addrs(), cfg.TaskDuration, cfg.Seed, fleetHooks{seen: tr.seen, running: tr.running, ended: tr.ended})
 	actx, stopAgents := context.WithCancel(ctx)
 	defer stopAgents()
 
@@ -235,6 +240,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.RoomJobs, res.RoomJobsNotRunning = len(lat), notRunning
 	res.SubmitToRunningP50ms = round3(Percentile(lat, 0.50))
 	res.SubmitToRunningP99ms = round3(Percentile(lat, 0.99))
+	seen := tr.seenLatencies()
+	res.SubmitToSeenP50ms, res.SubmitToSeenP99ms = round3(Percentile(seen, 0.50)), round3(Percentile(seen, 0.99))
 	res.ClusterFull, res.GPUFill = st.full, round3(st.fill)
 	res.LeaderCPUCores, res.LeaderRSSMiB, res.FollowerRSSMiB = mon.figures()
 	res.FailoverS = st.failoverS

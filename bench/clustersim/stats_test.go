@@ -51,7 +51,9 @@ func TestTrackerDemandAndLatency(t *testing.T) {
 		t.Fatalf("reserve of half the cluster: room %v ok %v", room, ok)
 	}
 	// A rank runs before the submit answer is back: it still counts.
+	tr.seen("g", t0.Add(200*time.Millisecond))
 	tr.running("g", t0.Add(300*time.Millisecond))
+	tr.seen("g", t0.Add(600*time.Millisecond))
 	tr.submitted("g", gang, t0, room)
 	tr.running("g", t0.Add(700*time.Millisecond))
 
@@ -88,6 +90,9 @@ func TestTrackerDemandAndLatency(t *testing.T) {
 	ms, notRunning := tr.latencies(t0.Add(5 * time.Second))
 	if len(ms) != 2 || notRunning != 1 || Percentile(ms, 0.5) != 700 || Percentile(ms, 1) != 5000 {
 		t.Errorf("latencies %v, not running %d; want 700 (the gang, at its last rank), 5000 (the share, still waiting at the end) and 1", ms, notRunning)
+	}
+	if seen := tr.seenLatencies(); len(seen) != 1 || seen[0] != 600 {
+		t.Errorf("seen latencies %v, want [600] (the gang's last rank; the share never reached an agent)", seen)
 	}
 }
 
