@@ -71,9 +71,13 @@ func TestHeartbeatNotRecordedIs503(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Heartbeat(ctx, reg.ID); err != nil {
-		t.Fatalf("heartbeat while tracked: %v", err)
-	}
+	// The new leader arms its heartbeat timers a moment after it takes
+	// writes: a heartbeat in between is answered 503 too (and retried by
+	// agents), so the test waits for one recorded.
+	waitFor(t, 5*time.Second, "a heartbeat recorded", func() bool {
+		_, err := c.Heartbeat(ctx, reg.ID)
+		return err == nil
+	})
 	s.hb.stop()
 	c.RetryFor = 200 * time.Millisecond
 	_, err = c.Heartbeat(ctx, reg.ID)
