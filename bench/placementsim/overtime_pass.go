@@ -60,11 +60,15 @@ type arkState struct {
 	rng     *rand.Rand
 	// reserved are the jobs a pass held nodes for (Result.Reserved).
 	reserved map[string]bool
+	// views carries the pass's node views from one pass to the next, as
+	// the server's loop does (nodes are never changed in place here).
+	views *placement.ViewCache
 }
 
 func newArkState(nodes []Node, tasks int) *arkState {
 	a := &arkState{nodeIdx: map[string]int{}, jobs: make([]*api.Job, tasks), alloc: make([]*api.Allocation, tasks),
-		livePos: map[int]int{}, wake: math.Inf(1), rng: rand.New(rand.NewPCG(42, 17)), reserved: map[string]bool{}}
+		livePos: map[int]int{}, wake: math.Inf(1), rng: rand.New(rand.NewPCG(42, 17)), reserved: map[string]bool{},
+		views: &placement.ViewCache{}}
 	for i, n := range nodes {
 		an := &api.Node{ID: n.Name, Name: n.Name, Address: fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255),
 			Status: api.NodeReady, CPUMilli: n.CPUMilli, MemoryBytes: n.MemoryMiB << 20, RegisterTime: epoch}
@@ -211,7 +215,7 @@ func (s *sim) passShipped() {
 		s.changed, s.woken = false, false
 		a.seen = a.arrived
 		t0 := time.Now()
-		out := sched.Pass(arkView{s}, *s.cfg.Sched, sched.Input{Now: clock(s.now), NewerThan: newer, Held: a.held, Rand: a.rng})
+		out := sched.Pass(arkView{s}, *s.cfg.Sched, sched.Input{Now: clock(s.now), NewerThan: newer, Held: a.held, Rand: a.rng, Views: a.views})
 		s.res.PassSeconds += time.Since(t0).Seconds()
 		s.res.Passes++
 		if out.HeldSet {

@@ -76,6 +76,7 @@ type view struct {
 	c     *NodeIndex
 	index [][]int
 	req   Request // one request of the key: what refresh rebuilds states for
+	used  bool    // a job of this pass placed or was explained through it (ViewCache)
 }
 
 // refresh re-reads the nodes at the given indexes from usage after a
@@ -86,6 +87,17 @@ type view struct {
 func (v *view) refresh(touched []int, nodes []*api.Node, usage map[string]*Usage) {
 	for _, i := range touched {
 		s, _ := nodeStateFor(i, nodes[i], usage[nodes[i].ID], v.req)
+		v.c.reset(i, s)
+	}
+}
+
+// reread is refresh for nodes whose record may have changed too (a view
+// kept from an earlier pass, ViewCache): their GPU index maps are read
+// again as well.
+func (v *view) reread(changed []int, nodes []*api.Node, usage map[string]*Usage) {
+	for _, i := range changed {
+		s, index := nodeStateFor(i, nodes[i], usage[nodes[i].ID], v.req)
+		v.index[i] = index
 		v.c.reset(i, s)
 	}
 }
@@ -104,7 +116,12 @@ func place(in Input, fresh bool) Result {
 		}
 	}
 	res := Result{Unplaced: map[string]string{}}
-	views := map[viewKey]*view{}
+	var cache *ViewCache
+	if !fresh {
+		cache = in.Views
+	}
+	views := cache.take(nodes, usage)
+	touchedAll := map[int]bool{}           // every node a placement of this pass changed
 	explained := map[kindKey]Explanation{} // by request and gang, until the next placement
 	idle := verdicts{}                     // the idle cluster's verdicts, for the whole pass
 	pre := &preempter{in: &in, taken: map[string]bool{}}
@@ -140,6 +157,7 @@ func place(in Input, fresh bool) Result {
 			v = &view{c: NewNodeIndex(states), index: index, req: req}
 			views[key] = v
 		}
+		v.used = true
 		c, index := v.c, v.index
 		// Behind held jobs, only work that ends before one could start
 		// may use the nodes held for it: they are closed to this job.
@@ -252,6 +270,7 @@ func place(in Input, fresh bool) Result {
 		for r, s := range slots {
 			if !slices.Contains(touched, s.Node) {
 				touched = append(touched, s.Node)
+				touchedAll[s.Node] = true
 			}
 			n := nodes[s.Node]
 			gpus := make([]int, len(s.GPUs))
@@ -278,6 +297,7 @@ func place(in Input, fresh bool) Result {
 		}
 		clear(explained)
 	}
+	cache.keep(nodes, usage, views, touchedAll)
 	return res
 }
 

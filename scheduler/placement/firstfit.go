@@ -52,6 +52,10 @@ type Input struct {
 	// but the preemptor, which is tried before other work. A hold's In is
 	// unused.
 	Holds []Hold
+	// Views, when set, carries the pass's per-kind node views to the next
+	// pass given the same cache, which re-reads only the nodes that
+	// changed (ViewCache). The Result is the same with or without it.
+	Views *ViewCache
 }
 
 // Assignment places one rank.

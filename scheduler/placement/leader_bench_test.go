@@ -100,3 +100,72 @@ func BenchmarkPlaceLeaderShares(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(jobs))/b.Elapsed().Seconds(), "jobs/s")
 }
+
+// BenchmarkPlaceLeaderStream is the leader's passes under a job stream:
+// 10,000 nodes x 8 H200s, each pass 100 new jobs (60% single-GPU, 30%
+// shares of 19 sizes, 10% 8-GPU) whose placements the next pass sees
+// committed, and the allocations of the pass 20 before ending. Per pass;
+// "rebuilt" builds every kind of job's view anew each pass, "kept" hands
+// the passes one ViewCache as the server's loop does.
+func BenchmarkPlaceLeaderStream(b *testing.B) {
+	var nodes []*api.Node
+	byID := map[string]*api.Node{}
+	for i := 0; i < 10000; i++ {
+		n := h200(fmt.Sprintf("n%05d", i), 8)
+		nodes = append(nodes, n)
+		byID[n.ID] = n
+	}
+	for _, kept := range []bool{false, true} {
+		name := map[bool]string{false: "rebuilt", true: "kept"}[kept]
+		b.Run(name, func(b *testing.B) {
+			var cache *ViewCache
+			if kept {
+				cache = &ViewCache{}
+			}
+			var allocs []*api.Allocation
+			var ring [20][]*api.Allocation
+			next := 0
+			b.ResetTimer()
+			for pass := 0; pass < b.N; pass++ {
+				var jobs []*api.Job
+				for k := 0; k < 100; k++ {
+					j := next
+					next++
+					switch j % 10 {
+					case 0:
+						jobs = append(jobs, job(fmt.Sprintf("m%06d", j), 1, 8))
+					case 1, 2, 3:
+						jobs = append(jobs, job(fmt.Sprintf("s%06d", j), 1, 1, share(50+50*((j/10*3+j%10)%19), "")))
+					default:
+						jobs = append(jobs, job(fmt.Sprintf("j%06d", j), 1, 1))
+					}
+				}
+				res := Place(Input{Nodes: nodes, Allocs: allocs, Pending: jobs, Views: cache})
+				if len(res.Placements) != len(jobs) {
+					b.Fatalf("pass %d placed %d of %d", pass, len(res.Placements), len(jobs))
+				}
+				slot := pass % len(ring)
+				ended := map[*api.Allocation]bool{}
+				for _, a := range ring[slot] {
+					ended[a] = true
+				}
+				ring[slot] = nil
+				kept := allocs[:0]
+				for _, a := range allocs {
+					if !ended[a] {
+						kept = append(kept, a)
+					}
+				}
+				allocs = kept
+				for _, p := range res.Placements {
+					for _, as := range p.Assignments {
+						a := p.Request.Allocation(fmt.Sprintf("%s-%d", p.JobID, as.Rank), byID[as.NodeID], as.GPUs)
+						a.JobID, a.NodeID, a.Status, a.DesiredStatus = p.JobID, as.NodeID, api.AllocRunning, api.DesiredRun
+						allocs = append(allocs, a)
+						ring[slot] = append(ring[slot], a)
+					}
+				}
+			}
+		})
+	}
+}

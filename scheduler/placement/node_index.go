@@ -420,6 +420,17 @@ func (c *NodeIndex) SetNotReady(i int, notReady bool) {
 	c.insert(i)
 }
 
+// forgetScores drops every class's cached scores, for an index kept for
+// another pass: its policy is a new one, whose versions may repeat the
+// last one's with another distribution behind them.
+func (c *NodeIndex) forgetScores() {
+	for _, g := range c.groups {
+		for _, cl := range g.classes {
+			cl.scores = [len(cl.scores)]cachedScore{}
+		}
+	}
+}
+
 // reset replaces node i's state with s and re-indexes it, for a node whose
 // usage changed outside this index (a placement made through another
 // view). s is the same node at the same position (name, fabric, order).

@@ -25,6 +25,10 @@ type Input struct {
 	Held []string
 	// Rand picks ports and allocation suffixes; the caller seeds it.
 	Rand *rand.Rand
+	// Views, when set, carries the placement's per-kind node views from
+	// one pass to the next (placement.ViewCache): the loop that runs the
+	// passes keeps one. The plan is the same without it.
+	Views *placement.ViewCache
 }
 
 // Output is a pass's result.
@@ -103,7 +107,7 @@ func Pass(v View, cfg Config, in Input) Output {
 	adm := admit(&cfg, job, pending, nodes, live, in.Now)
 	pin := placement.Input{Nodes: nodes, Allocs: live, Pending: adm.order,
 		Preempt: !cfg.NoPreemption, Backfill: !cfg.NoBackfill, MaxReservations: cfg.reservations(), MaxPreemptSearches: cfg.preemptSearches(),
-		MaxExplain: cfg.explainDepth()}
+		MaxExplain: cfg.explainDepth(), Views: in.Views}
 	pin.Holds = holds(pending, in.Now, wake)
 	if pin.Preempt || pin.Backfill {
 		pin.Run = runInfo(&cfg, job, live, in.Now)

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/go-memdb"
 	"go.uber.org/zap"
 
+	"github.com/ark-sched/ark/scheduler/placement"
 	"github.com/ark-sched/ark/scheduler/sched"
 	"github.com/ark-sched/ark/scheduler/state"
 )
@@ -40,7 +41,8 @@ func (s *Server) runScheduler(ctx context.Context) {
 	var reasons heldReasons
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
 	cfg := s.schedConfig()
-	replan := true // plan once on gaining leadership, whatever the index
+	views := &placement.ViewCache{} // this leadership's: a new term starts from the state alone
+	replan := true                  // plan once on gaining leadership, whatever the index
 	for ctx.Err() == nil {
 		wait := seen
 		if replan {
@@ -78,7 +80,7 @@ func (s *Server) runScheduler(ctx context.Context) {
 		}
 		capacitySeen, jobsSeen = capacity, snap.Index(state.TableJobs)
 		now := time.Now().UTC()
-		out := sched.Pass(sched.FromSnapshot(snap), cfg, sched.Input{Now: now, NewerThan: newerThan, Held: held, Rand: rng})
+		out := sched.Pass(sched.FromSnapshot(snap), cfg, sched.Input{Now: now, NewerThan: newerThan, Held: held, Rand: rng, Views: views})
 		s.met.observePass(full, time.Since(now))
 		if out.HeldSet {
 			held = out.Held
