@@ -65,8 +65,10 @@ func TestMixFromOpenb(t *testing.T) {
 	}
 	// The openb default list: 3,078 shares, 3,911 whole single GPUs, 75
 	// tasks of 2-8 GPUs of which 44 take a whole node; every other one of
-	// those becomes a gang.
-	want := map[string]int{ClassShared: 3078, ClassSingle: 3911, ClassMulti: 75 - 22, ClassGang: 22}
+	// those becomes a gang. Five whole-node tasks ask more CPU and memory
+	// than a simulated node has (120 cores, 625-720 GiB) and are left
+	// out: four would have stayed whole, one would have been a gang.
+	want := map[string]int{ClassShared: 3078, ClassSingle: 3911, ClassMulti: 75 - 22 - 4, ClassGang: 22 - 1}
 	got := m.Classes()
 	for k, v := range want {
 		if got[k] != v {
@@ -82,5 +84,8 @@ func TestMixFromOpenb(t *testing.T) {
 	}
 	if _, err := NewMix([]placementsim.Pod{{CPUMilli: 1000}}, 1); err == nil {
 		t.Error("a list without GPU tasks gave a mix")
+	}
+	if _, err := NewMix([]placementsim.Pod{{CPUMilli: 120000, MemoryMiB: 737280, NumGPU: 8, GPUMilli: 1000}}, 1); err == nil {
+		t.Error("a list whose only GPU task fits no simulated node gave a mix")
 	}
 }

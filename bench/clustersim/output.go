@@ -70,7 +70,7 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 		classes = append(classes, c)
 	}
 	sort.Strings(classes)
-	fmt.Fprintf(w, "\nJob shapes (openb default list; 8-GPU tasks alternate between one node and 2- or 4-node gangs):")
+	fmt.Fprintf(w, "\nJob shapes (openb default list; 8-GPU tasks alternate between one node and 2- or 4-node gangs; tasks larger than a simulated node left out):")
 	for _, c := range classes {
 		fmt.Fprintf(w, " %s %d", c, r.Mix[c])
 	}

@@ -120,10 +120,9 @@ func place(in Input, fresh bool) Result {
 	if !fresh {
 		cache = in.Views
 	}
-	views := cache.take(nodes, usage)
-	touchedAll := map[int]bool{}           // every node a placement of this pass changed
-	explained := map[kindKey]Explanation{} // by request and gang, until the next placement
-	idle := verdicts{}                     // the idle cluster's verdicts, for the whole pass
+	views, idle := cache.take(nodes, usage) // idle: the idle cluster's verdicts
+	touchedAll := map[int]bool{}            // every node a placement of this pass changed
+	explained := map[kindKey]Explanation{}  // by request and gang, until the next placement
 	pre := &preempter{in: &in, taken: map[string]bool{}}
 	var held []reservation // room kept for jobs that fit nowhere (backfill)
 	// Nodes freed by committed preemptions are their preemptors' alone.
@@ -223,7 +222,13 @@ func place(in Input, fresh bool) Result {
 			// the searches of one pass: a deep queue of jobs that fit
 			// nowhere would otherwise each search the whole cluster.
 			sk := searchKey{kindOf(req, g), job.Priority, job.Queue, in.Reclaim[job.ID], need, job.Spec.MaxRuntime}
-			search := in.Preempt && !noVictims[sk] && (in.MaxPreemptSearches <= 0 || searches < in.MaxPreemptSearches || len(job.Preempting) > 0)
+			// A job the idle cluster cannot hold is never helped by
+			// evictions or by waiting for ends: it neither searches for
+			// victims nor holds room. Each search and reservation reads
+			// every node and allocation, and a few such jobs made half
+			// of a 10,000-node pass.
+			never := idleVerdict(nodes, g, req, idle).never
+			search := !never && in.Preempt && !noVictims[sk] && (in.MaxPreemptSearches <= 0 || searches < in.MaxPreemptSearches || len(job.Preempting) > 0)
 			if search {
 				searches++
 				pr, ok := pre.victimsFor(job, nodes, usage, req, g, policy, in.Reclaim[job.ID], need)
@@ -248,7 +253,7 @@ func place(in Input, fresh bool) Result {
 				res.pending(job.ID, quota)
 				continue
 			}
-			if len(held) < limit && in.Backfill && req.GPUs > 0 {
+			if !never && len(held) < limit && in.Backfill && req.GPUs > 0 {
 				if r, ok := reserveFor(job, &in, nodes, usage, req, g, policy, held); ok {
 					held = append(held, r)
 					res.Held = append(res.Held, r.hold(nodes))

@@ -106,16 +106,25 @@ func explainGangWith(nodes []*api.Node, usage map[string]*Usage, g Gang, req Req
 	for _, r := range gangReasons(fit, g, replicas, desc, gpuMem) {
 		e.Add(r)
 	}
+	v := idleVerdict(nodes, g, req, cache)
+	e.Summary, e.Never = v.summary, v.never
+	return e
+}
+
+// idleVerdict is what the idle cluster says of g: its summary, and whether
+// it can never fit (on the ready nodes, with nothing running). It is
+// taken from (and kept in) cache when that is not nil.
+func idleVerdict(nodes []*api.Node, g Gang, req Request, cache verdicts) verdictOf {
+	g = g.withRules()
 	key := kindOf(req, g)
 	v, ok := cache[key]
 	if !ok {
-		v.summary, v.never = verdict(jobStatesIdle(nodes, req), g, req, replicas)
+		v.summary, v.never = verdict(jobStatesIdle(nodes, req), g, req, max(g.Replicas, 1))
 		if cache != nil {
 			cache[key] = v
 		}
 	}
-	e.Summary, e.Never = v.summary, v.never
-	return e
+	return v
 }
 
 // jobStatesIdle is the nodes as the request sees them with nothing

@@ -28,7 +28,10 @@ type ViewCache struct {
 	usage   map[string]*Usage
 	touched map[int]bool
 	views   map[viewKey]*cachedView
-	pass    uint64
+	// idle are the idle cluster's verdicts per kind of job: they read
+	// only the node records, and hold while those do.
+	idle verdicts
+	pass uint64
 }
 
 type cachedView struct {
@@ -44,23 +47,32 @@ const viewIdleLimit = 32
 // and usage, or none when the node list changed (a node joined, left,
 // was closed or moved to another fabric: the indexes' node positions and
 // fabric lists no longer hold). A nil cache has no views.
-func (vc *ViewCache) take(nodes []*api.Node, usage map[string]*Usage) map[viewKey]*view {
+//
+// It also returns the idle verdicts to use for the pass: the last pass's
+// while no node record changed.
+func (vc *ViewCache) take(nodes []*api.Node, usage map[string]*Usage) (map[viewKey]*view, verdicts) {
 	out := map[viewKey]*view{}
 	if vc == nil {
-		return out
+		return out, verdicts{}
 	}
 	vc.pass++
 	if !sameNodeList(vc.nodes, nodes) {
-		vc.views = nil
-		return out
+		vc.views, vc.idle = nil, verdicts{}
+		return out, vc.idle
 	}
 	var changed []int
+	records := false
 	for i, n := range nodes {
 		// A node's record is replaced, never changed in place, when the
 		// state writes it: an unchanged pointer is an unchanged node.
-		if vc.touched[i] || n != vc.nodes[i] || !sameUsage(vc.usage[n.ID], usage[n.ID]) {
+		rec := n != vc.nodes[i]
+		records = records || rec
+		if rec || vc.touched[i] || !sameUsage(vc.usage[n.ID], usage[n.ID]) {
 			changed = append(changed, i)
 		}
+	}
+	if records || vc.idle == nil {
+		vc.idle = verdicts{}
 	}
 	for k, cv := range vc.views {
 		if vc.pass-cv.lastUsed > viewIdleLimit {
@@ -72,7 +84,7 @@ func (vc *ViewCache) take(nodes []*api.Node, usage map[string]*Usage) map[viewKe
 		cv.v.reread(changed, nodes, usage)
 		out[k] = cv.v
 	}
-	return out
+	return out, vc.idle
 }
 
 // keep records a pass's views and what they were built from, for the next
