@@ -27,15 +27,7 @@ type ServiceView interface {
 	Services() []*api.Job
 }
 
-func (v snapView) Services() []*api.Job {
-	var out []*api.Job
-	for _, j := range v.s.JobsByStatus(nil, api.JobRunning) {
-		if j.Service {
-			out = append(out, j)
-		}
-	}
-	return out
-}
+func (v snapView) Services() []*api.Job { return v.s.RunningServices() }
 
 // missingReplica is one rank of a running service to replace.
 type missingReplica struct {

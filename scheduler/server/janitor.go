@@ -54,10 +54,7 @@ func (s *Server) runJanitor(ctx context.Context) {
 
 func (s *Server) drainPass(ctx context.Context, now time.Time) {
 	snap := s.store.Snapshot()
-	for _, n := range snap.Nodes(nil) {
-		if n.Drain == nil {
-			continue
-		}
+	for _, n := range snap.DrainingNodes() {
 		jobs := map[string]bool{}
 		live := 0
 		for _, a := range snap.AllocsByNode(nil, n.ID) {

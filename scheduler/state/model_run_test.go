@@ -531,8 +531,20 @@ func (r *modelRun) check() {
 		r.fail("the FSM and the model differ:\n  %s", strings.Join(d, "\n  "))
 	}
 	nodes := map[string]*api.Node{}
+	var draining []string
 	for _, n := range snap.Nodes(nil) {
 		nodes[n.ID] = n
+		if n.Drain != nil {
+			draining = append(draining, n.ID)
+		}
+	}
+	// The flag indexes hold exactly the flagged records.
+	var indexed []string
+	for _, n := range snap.DrainingNodes() {
+		indexed = append(indexed, n.ID)
+	}
+	if !slices.Equal(indexed, draining) {
+		r.fail("draining nodes by index %v, by scan %v", indexed, draining)
 	}
 	held := map[gpuKey][]holding{}
 	for _, a := range snap.Allocs(nil) {

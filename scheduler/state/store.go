@@ -44,7 +44,10 @@ func schema() *memdb.DBSchema {
 			// freed, however deep the queue.
 			// Only holding jobs are in it (AllowMissing): every other
 			// job write would otherwise re-insert the job under false.
-			"held": {Name: "held", AllowMissing: true, Indexer: heldIndex{}},
+			"held": {Name: "held", AllowMissing: true, Indexer: heldIndex},
+			// Every pass reads the running services, however many
+			// batch jobs run beside them.
+			"service": {Name: "service", AllowMissing: true, Indexer: runningServiceIndex},
 		}},
 		tableAllocs: {Name: tableAllocs, Indexes: map[string]*memdb.IndexSchema{
 			"id":   id("ID"),
@@ -55,7 +58,8 @@ func schema() *memdb.DBSchema {
 			"id":   id("ID"),
 			"name": {Name: "name", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Name"}},
 			// Node secrets are looked up on every agent request.
-			"secret": {Name: "secret", Unique: true, AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "SecretDigest"}},
+			"secret":   {Name: "secret", Unique: true, AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "SecretDigest"}},
+			"draining": {Name: "draining", AllowMissing: true, Indexer: drainingIndex},
 		}},
 		tableIndex: {Name: tableIndex, Indexes: map[string]*memdb.IndexSchema{
 			"id": id("Key"),
@@ -228,6 +232,14 @@ func (s *Snapshot) JobsHoldingNodes() []*api.Job {
 	return jobs
 }
 
+// RunningServices returns the running services (jobs with Service set),
+// by priority then age.
+func (s *Snapshot) RunningServices() []*api.Job {
+	jobs := withKeptReasons(nil, s.txn, collect[*api.Job](nil, s.txn, tableJobs, "service", true))
+	sortByPriority(jobs)
+	return jobs
+}
+
 func sortByPriority(jobs []*api.Job) {
 	sort.SliceStable(jobs, func(i, k int) bool {
 		if jobs[i].Priority != jobs[k].Priority {
@@ -295,6 +307,13 @@ func (s *Snapshot) NodeBySecretDigest(digest string) *api.Node {
 // Nodes returns every node, by name.
 func (s *Snapshot) Nodes(ws memdb.WatchSet) []*api.Node {
 	nodes := collect[*api.Node](ws, s.txn, tableNodes, "id")
+	sort.Slice(nodes, func(i, k int) bool { return nodes[i].Name < nodes[k].Name })
+	return nodes
+}
+
+// DrainingNodes returns the nodes being drained, by name.
+func (s *Snapshot) DrainingNodes() []*api.Node {
+	nodes := collect[*api.Node](nil, s.txn, tableNodes, "draining", true)
 	sort.Slice(nodes, func(i, k int) bool { return nodes[i].Name < nodes[k].Name })
 	return nodes
 }
