@@ -141,10 +141,16 @@ func (t *tracker) endedLocked(r *jobRec, n int) {
 // end-submitted, a lower bound (so a percentile never looks better for the
 // jobs that never ran); notRunning says how many those are.
 func (t *tracker) latencies(end time.Time) (ms []float64, notRunning int) {
+	return t.latenciesBefore(time.Time{}, end)
+}
+
+// latenciesBefore is latencies for the jobs submitted before cut (all
+// when cut is zero).
+func (t *tracker) latenciesBefore(cut, end time.Time) (ms []float64, notRunning int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, r := range t.jobs {
-		if r.submitted.IsZero() || !r.room {
+		if r.submitted.IsZero() || !r.room || (!cut.IsZero() && !r.submitted.Before(cut)) {
 			continue
 		}
 		at := r.runningAt

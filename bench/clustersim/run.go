@@ -68,6 +68,11 @@ type Result struct {
 	// SubmitToSeen is the servers' part of it: submission to the last
 	// rank's allocation reaching its agent's long-poll (jobs with room
 	// whose ranks all did). The rest is the agents' running reports.
+	// Steady is submit-to-running for the jobs submitted until
+	// killGuard before the leader was killed (all when it was not): what
+	// the cluster gives without a failover.
+	SteadyP50ms               float64 `json:"submit_to_running_ms_p50_before_kill"`
+	SteadyP99ms               float64 `json:"submit_to_running_ms_p99_before_kill"`
 	SubmitToSeenP50ms         float64 `json:"submit_to_seen_ms_p50"`
 	SubmitToSeenP99ms         float64 `json:"submit_to_seen_ms_p99"`
 	LeaderCPUCores            float64 `json:"leader_cpu_cores"`
@@ -106,6 +111,11 @@ type Result struct {
 	Mix                 map[string]int    `json:"mix"`
 	Env                 map[string]string `json:"env"`
 }
+
+// killGuard is how long before the leader's kill a submission must be to
+// count in the steady-state figures: longer than a submission takes to
+// run outside a failover.
+const killGuard = 10 * time.Second
 
 // roomFrac is the fill below which a job counts as submitted "while the
 // cluster has room" for the latency figures: above it, fragmentation makes
@@ -240,6 +250,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.RoomJobs, res.RoomJobsNotRunning = len(lat), notRunning
 	res.SubmitToRunningP50ms = round3(Percentile(lat, 0.50))
 	res.SubmitToRunningP99ms = round3(Percentile(lat, 0.99))
+	// The steady state: jobs submitted until killGuard before the kill
+	// (every job when there was none), whose runs the failover could not
+	// delay.
+	cut := time.Time{}
+	if !st.killedAt.IsZero() {
+		cut = st.killedAt.Add(-killGuard)
+	}
+	steady, _ := tr.latenciesBefore(cut, end)
+	res.SteadyP50ms, res.SteadyP99ms = round3(Percentile(steady, 0.50)), round3(Percentile(steady, 0.99))
 	seen := tr.seenLatencies()
 	res.SubmitToSeenP50ms, res.SubmitToSeenP99ms = round3(Percentile(seen, 0.50)), round3(Percentile(seen, 0.99))
 	res.ClusterFull, res.GPUFill = st.full, round3(st.fill)
@@ -328,6 +347,7 @@ type stream struct {
 	full              bool
 	fill              float64 // of the GPU capacity, when the stream ended
 	killed            string
+	killedAt          time.Time
 	failoverS         float64
 	downBefore        map[string]string
 	downAfterFailover map[string]string
@@ -425,7 +445,8 @@ func runStream(ctx context.Context, cfg Config, c *raftbench.Cluster, cl, slow *
 			fmt.Fprintf(cfg.Log, "  killing the leader %s at %.1f s (fill %.0f%%)\n", l.Name(), time.Since(st.start).Seconds(), 100*tr.fill())
 			st.killed = l.Name()
 			c.Kill(l)
-			killAt.Store(time.Now().UnixNano())
+			st.killedAt = time.Now()
+			killAt.Store(st.killedAt.UnixNano())
 			nl, err := c.Leader(ctx, 60*time.Second)
 			if err == nil {
 				mon.setLeader(nl)

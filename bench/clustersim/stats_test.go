@@ -91,6 +91,12 @@ func TestTrackerDemandAndLatency(t *testing.T) {
 	if len(ms) != 2 || notRunning != 1 || Percentile(ms, 0.5) != 700 || Percentile(ms, 1) != 5000 {
 		t.Errorf("latencies %v, not running %d; want 700 (the gang, at its last rank), 5000 (the share, still waiting at the end) and 1", ms, notRunning)
 	}
+	if ms, notRunning := tr.latenciesBefore(t0.Add(time.Second), t0.Add(5*time.Second)); len(ms) != 2 || notRunning != 1 {
+		t.Errorf("latencies before a cut after every submission: %v, %d not running; want both jobs, one not running", ms, notRunning)
+	}
+	if ms, _ := tr.latenciesBefore(t0, t0.Add(5*time.Second)); len(ms) != 0 {
+		t.Errorf("latencies before a cut at the submissions: %v, want none", ms)
+	}
 	if seen := tr.seenLatencies(); len(seen) != 1 || seen[0] != 600 {
 		t.Errorf("seen latencies %v, want [600] (the gang's last rank; the share never reached an agent)", seen)
 	}
