@@ -28,6 +28,8 @@
 //     scored once (hundreds of thousands of placements/s on 10,000
 //     nodes); gang.go places gangs all-or-nothing (one node and NVLink
 //     domain, then fewest nodes in one fabric; inference spread).
+//   - view_cache.go: ViewCache keeps a pass's NodeIndex per kind of job
+//     for the next pass, which re-reads only the nodes that changed.
 //   - preempt.go, backfill.go: for a job that fits nowhere, the gangs to
 //     evict (lower priority, or borrowed capacity a queue reclaims; least
 //     work lost since their checkpoints; protected when just started),
