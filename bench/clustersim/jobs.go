@@ -94,9 +94,14 @@ func (t *tracker) running(id string, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	r := t.rec(id)
-	r.running++
-	if at.After(r.runningAt) {
-		r.runningAt = at
+	stamp(&r.running, &r.runningAt, at)
+}
+
+// stamp counts one rank and keeps the latest time a rank was counted.
+func stamp(n *int, last *time.Time, at time.Time) {
+	*n++
+	if at.After(*last) {
+		*last = at
 	}
 }
 
@@ -105,10 +110,7 @@ func (t *tracker) seen(id string, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	r := t.rec(id)
-	r.seen++
-	if at.After(r.seenAt) {
-		r.seenAt = at
-	}
+	stamp(&r.seen, &r.seenAt, at)
 }
 
 // ended records one rank's end; the job's share of the demand is given back
