@@ -78,12 +78,12 @@ type serveBenchResult struct {
 
 func newBenchServeCmd() *cobra.Command {
 	var (
-		base, model                 string
+		base, model, shape          string
 		adapterCounts, concurrency  []int
 		slots, threads, rank, reqPC int
 		promptBytes, outputTokens   int
 		rate                        float64
-		asJSON                      bool
+		asJSON, rules, cold         bool
 		profileDir                  string
 		seed                        uint64
 		repeat                      int
@@ -109,12 +109,19 @@ loop's shares idle, prefilling and stepping, and a request's milliseconds in
 the handler, queued, prefilling, decoding and ending its stream. The grid runs --repeat times, interleaved, and
 each row reports its median round. Then the cold-adapter ratio: median TTFT
 with twice as many adapters in use as --adapter-slots over the median with all
-of them in slots.`,
+of them in slots.
+
+--model-shape gives the seeded base a shape of its own, e.g. GPT-2 small's
+(layers=12,heads=12,width=768,context=256, with the byte vocabulary): the
+builtin models' weights fit in a core's L2, so their tokens cost mostly the
+server's per-token overheads, not the weight reads that batching and 1+N
+share. --rules=false and --cold=false skip those measurements (on a large
+shape, the rules' 288 requests at concurrency 1 take minutes).`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log, end := benchProgress(cmd, asJSON)
-			res, err := benchServe(ctx, log, base, model, adapterCounts, concurrency, slots, threads, rank, reqPC, promptBytes, outputTokens, rate, seed, repeat, profileDir)
+			res, err := benchServe(ctx, log, base, model, shape, rules, cold, adapterCounts, concurrency, slots, threads, rank, reqPC, promptBytes, outputTokens, rate, seed, repeat, profileDir)
 			end()
 			if err != nil {
 				return err
@@ -129,6 +136,9 @@ of them in slots.`,
 	f := cmd.Flags()
 	f.StringVar(&base, "base", "examples/base/gpt-tiny", "base checkpoint (STORE_URI/JOB[/STEP] or a local path)")
 	f.StringVar(&model, "model", "", fmt.Sprintf("instead of --base, a seeded base of this builtin model %v (one training step from the initialisation)", train.Presets()))
+	f.StringVar(&shape, "model-shape", "", "instead of --base, a seeded base of this shape: comma-separated layers=, heads=, width=, context= over --model's (gpt-tiny's without it), byte vocabulary; GPT-2 small's is layers=12,heads=12,width=768,context=256")
+	f.BoolVar(&rules, "rules", true, "measure what intervention rules add (288 requests at concurrency 1; false: rules_overhead_ms_p99 is null in --json)")
+	f.BoolVar(&cold, "cold", true, "measure the cold-adapter TTFT ratio (two more runs at the last concurrency; false: cold_adapter_ttft_ratio is 0 in --json)")
 	f.IntSliceVar(&adapterCounts, "adapters", []int{0, 1, 100}, "adapters in use per row (0: the base alone), mixed uniformly across requests")
 	f.IntSliceVar(&concurrency, "concurrency", []int{1, 8, 32}, "closed-loop clients per row")
 	f.IntVar(&slots, "adapter-slots", 32, "the server's compute slots (the cold row uses twice as many adapters)")
@@ -145,7 +155,7 @@ of them in slots.`,
 	return cmd
 }
 
-func benchServe(ctx context.Context, log io.Writer, base, model string, counts, conc []int, slots, threads, rank, reqPC, promptBytes, outputTokens int, rate float64, seed uint64, repeat int, profileDir string) (*serveBenchResult, error) {
+func benchServe(ctx context.Context, log io.Writer, base, model, shape string, rules, cold bool, counts, conc []int, slots, threads, rank, reqPC, promptBytes, outputTokens int, rate float64, seed uint64, repeat int, profileDir string) (*serveBenchResult, error) {
 	if repeat < 1 {
 		return nil, usagef("--repeat must be >= 1")
 	}
@@ -161,10 +171,16 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 		}
 		serverProfile = filepath.Join(profileDir, "server.pprof")
 	}
-	if model != "" {
-		if base, err = writeBenchBase(ctx, dir, model); err != nil {
+	var modelDesc string
+	if model != "" || shape != "" {
+		cfg, name, err := benchModel(model, shape)
+		if err != nil {
 			return nil, err
 		}
+		if base, err = writeBenchBase(ctx, dir, name, cfg); err != nil {
+			return nil, err
+		}
+		modelDesc = fmt.Sprintf("%s (%s; %.1fM parameters, %.0f MB float32)", name, shapeWords(cfg), float64(cfg.NumParams())/1e6, float64(cfg.NumParams())*4/1e6)
 	}
 	if !strings.Contains(base, "://") {
 		abs, err := filepath.Abs(base)
@@ -196,7 +212,7 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 		defer end()
 	}
 	res := &serveBenchResult{Env: map[string]string{
-		"cpu": cpuModel(), "cores": strconv.Itoa(runtime.NumCPU()), "go": runtime.Version(), "base": base,
+		"cpu": cpuModel(), "cores": strconv.Itoa(runtime.NumCPU()), "go": runtime.Version(), "base": base, "model": modelDesc,
 		"server": fmt.Sprintf("ark task serve, %d thread(s), %d adapter slots, %d adapters of rank %d registered", threads, slots, nAdapters, rank),
 		"load":   fmt.Sprintf("closed loop, %d requests per client, prompt %d bytes, %d output tokens, temperature 0, seed %d; each row the median of %d interleaved rounds", reqPC, promptBytes, outputTokens, seed, repeat),
 	}}
@@ -269,6 +285,9 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 			res.Rows = append(res.Rows, serveBenchRow{Adapters: a, LoadResult: medianRun(runs[k]), ServerCPUUsPerToken: median(cpus[k]), ClientCPUUsPerToken: median(clientCPUs[k]), MeanBatch: median(batches[k]), StepTimeBatch: median(stepBatches[k]), Phases: medianPhases(phases[k])})
 		}
 	}
+	if !rules {
+		return res, measureCold(res, run, names, slots, conc, cold)
+	}
 	if res.Rules, err = measureRules(ctx, url, func(seed uint64) (serve.LoadResult, error) {
 		return serve.RunLoad(ctx, serve.LoadConfig{URL: url, Models: []string{"base"}, Concurrency: 1, Requests: rulesRequests,
 			PromptBytes: promptBytes, OutputTokens: outputTokens, Seed: seed})
@@ -277,17 +296,49 @@ func benchServe(ctx context.Context, log io.Writer, base, model string, counts, 
 	}
 	d := res.Rules.InputTTFTMsP99Delta
 	res.RulesOverheadMsP99 = &d
+	return res, measureCold(res, run, names, slots, conc, cold)
+}
+
+// measureCold sets res's cold-adapter ratio (when cold): the last
+// concurrency's median TTFT over 2x slots adapters against slots/2.
+func measureCold(res *serveBenchResult, run func([]string, int, uint64) (serve.LoadResult, error), names []string, slots int, conc []int, cold bool) error {
+	if !cold {
+		return nil
+	}
 	c := conc[len(conc)-1]
+	var err error
 	if res.Warm, err = run(names[:slots/2], c, 7); err != nil {
-		return nil, err
+		return err
 	}
 	if res.Cold, err = run(names[:2*slots], c, 8); err != nil {
-		return nil, err
+		return err
 	}
 	if res.Warm.TTFTMsP50 > 0 {
 		res.ColdAdapterTTFTRatio = res.Cold.TTFTMsP50 / res.Warm.TTFTMsP50
 	}
-	return res, nil
+	return nil
+}
+
+// shapeWords is cfg in a few words.
+func shapeWords(c train.Config) string {
+	return fmt.Sprintf("%d layers x %d wide, %d heads, context %d, vocab %d", c.Layers, c.Width, c.Heads, c.Context, c.Vocab)
+}
+
+// benchModel is the seeded base's shape and name: --model's preset
+// (gpt-tiny's without one) with --model-shape's fields over it.
+func benchModel(model, shape string) (train.Config, string, error) {
+	name := cmp.Or(model, "gpt-tiny")
+	cfg, err := train.Preset(name)
+	if err != nil {
+		return train.Config{}, "", usageError{fmt.Errorf("--model: %w", err)}
+	}
+	if shape == "" {
+		return cfg, name, nil
+	}
+	if cfg, err = parseModelShape(shape, cfg); err != nil {
+		return train.Config{}, "", usageError{err}
+	}
+	return cfg, servedName(cfg), nil
 }
 
 // medianRun is the run of median output throughput (the lower middle of
@@ -316,14 +367,10 @@ func median(xs []float64) float64 {
 	return s[(len(s)-1)/2]
 }
 
-// writeBenchBase writes a base of the builtin model into dir's store (job
-// base): one training step from the seeded initialisation, so it is a real
-// checkpoint of that shape.
-func writeBenchBase(ctx context.Context, dir, model string) (string, error) {
-	cfg, err := train.Preset(model)
-	if err != nil {
-		return "", usageError{fmt.Errorf("--model: %w", err)}
-	}
+// writeBenchBase writes a base of shape cfg, named model in its
+// checkpoint, into dir's store (job base): one training step from the
+// seeded initialisation, so it is a real checkpoint of that shape.
+func writeBenchBase(ctx context.Context, dir, model string, cfg train.Config) (string, error) {
 	store, err := filestore.Open(dir)
 	if err != nil {
 		return "", err
@@ -460,7 +507,10 @@ func cpuModel() string {
 func writeServeBench(w io.Writer, r *serveBenchResult, slots int) {
 	fmt.Fprintln(w, "## ark bench serve: one base, N LoRA adapters, continuous batching")
 	fmt.Fprintln(w)
-	for _, k := range []string{"cpu", "cores", "go", "loadavg", "base", "server", "load"} {
+	for _, k := range []string{"cpu", "cores", "go", "loadavg", "base", "model", "server", "load"} {
+		if k == "model" && r.Env[k] == "" {
+			continue // --base: the checkpoint's own
+		}
 		fmt.Fprintf(w, "- %s: %s\n", k, r.Env[k])
 	}
 	fmt.Fprintln(w)
@@ -490,8 +540,10 @@ func writeServeBench(w io.Writer, r *serveBenchResult, slots int) {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "- cold adapters: median TTFT with %d adapters in use over %d slots is %.2fx the median with %d (all in slots; target <= 2x)\n",
-		2*slots, slots, r.ColdAdapterTTFTRatio, slots/2)
+	if r.Warm.Requests > 0 { // --cold=false leaves it unmeasured
+		fmt.Fprintf(w, "- cold adapters: median TTFT with %d adapters in use over %d slots is %.2fx the median with %d (all in slots; target <= 2x)\n",
+			2*slots, slots, r.ColdAdapterTTFTRatio, slots/2)
+	}
 	fmt.Fprintf(w, "- failed requests: %d (target 0)\n", failed+r.Cold.Failed+r.Warm.Failed)
 	if ro := r.Rules; ro != nil {
 		fmt.Fprintf(w, "- rules overhead, none matching, concurrency 1, %d requests a run, medians of %d alternated runs: %d input keyword rules add %+.2f ms to TTFT p50 (%+.2f ms p99); %d output regex rules add %+.2f ms to TTFT p50 (the text a match could span is held back) and %+.3f ms to TPOT p50\n",
