@@ -95,7 +95,9 @@ func OpenCheckpoint(ctx context.Context, uri string, keys *CheckpointKeys) (*che
 // LoadModel builds a model on d from a checkpoint (see OpenCheckpoint): its
 // configuration from the manifest's metadata, its parameters from the
 // shard, opened with keys, and the tokenizer it carries (bytes when it
-// carries none). It returns the checkpoint's step.
+// carries none). It returns the checkpoint's step. The model runs forward
+// only (serving, generating, evaluating): it holds no gradients or
+// optimizer moments, and a backward pass on it is an error.
 func LoadModel(ctx context.Context, d kernels.Device, uri string, keys *CheckpointKeys) (*Model, int64, error) {
 	c, err := OpenCheckpoint(ctx, uri, keys)
 	if err != nil {
@@ -109,7 +111,7 @@ func LoadModel(ctx context.Context, d kernels.Device, uri string, keys *Checkpoi
 	if err != nil {
 		return nil, 0, err
 	}
-	m, err := NewModel(d, cfg)
+	m, err := newModel(d, cfg, false) // forward only: a quarter of the memory
 	if err != nil {
 		return nil, 0, err
 	}

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -150,8 +151,14 @@ type paramSet struct {
 	m, v     kernels.Buffer
 }
 
-// newParamSet allocates a zeroed set of n parameters on d.
-func newParamSet(d kernels.Memory, n int) (paramSet, error) {
+// newParamSet allocates a zeroed set of n parameters on d, with their
+// gradients and AdamW moments.
+func newParamSet(d kernels.Memory, n int) (paramSet, error) { return allocParamSet(d, n, true) }
+
+// allocParamSet is newParamSet; without train it allocates the
+// parameters alone (a model that only runs forward: serving, generating,
+// evaluating), a quarter of the memory.
+func allocParamSet(d kernels.Memory, n int, train bool) (paramSet, error) {
 	ps := paramSet{n: n}
 	var err error
 	alloc := func(k int) kernels.Buffer {
@@ -162,9 +169,15 @@ func newParamSet(d kernels.Memory, n int) (paramSet, error) {
 		b, err = d.Alloc(kernels.Float32, k)
 		return b
 	}
-	ps.params, ps.gradAll, ps.m, ps.v = alloc(n), alloc(n+1), alloc(n), alloc(n)
+	ps.params = alloc(n)
+	if train {
+		ps.gradAll, ps.m, ps.v = alloc(n+1), alloc(n), alloc(n)
+	}
 	if err != nil {
 		return ps, fmt.Errorf("allocate %d parameters: %w", n, err)
+	}
+	if !train {
+		return ps, nil
 	}
 	if ps.grads, err = d.Slice(ps.gradAll, 0, n); err != nil {
 		return ps, err
@@ -195,14 +208,19 @@ func (m *Model) trainable() *paramSet {
 }
 
 // NewModel allocates a model on d, its parameters zero (see Init).
-func NewModel(d kernels.Device, c Config) (*Model, error) {
+func NewModel(d kernels.Device, c Config) (*Model, error) { return newModel(d, c, true) }
+
+// newModel is NewModel; without train the model has no gradients or
+// optimizer moments (LoadModel's: it only runs forward) and refuses a
+// backward pass.
+func newModel(d kernels.Device, c Config, train bool) (*Model, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	n := c.NumParams()
 	m := &Model{Cfg: c, d: d, acts: map[int]*acts{}}
 	var err error
-	if m.paramSet, err = newParamSet(d, n); err != nil {
+	if m.paramSet, err = allocParamSet(d, n, train); err != nil {
 		return nil, fmt.Errorf("allocate model: %w", err)
 	}
 	if m.acc, err = d.Alloc(kernels.Float32, 1); err != nil {
@@ -211,11 +229,18 @@ func NewModel(d kernels.Device, c Config) (*Model, error) {
 	if m.p, err = bind(d, c, m.params); err != nil {
 		return nil, err
 	}
+	if !train {
+		return m, nil
+	}
 	if m.g, err = bind(d, c, m.grads); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
+
+// errForwardOnly is a backward pass asked of a model loaded to run
+// forward only (LoadModel).
+var errForwardOnly = errors.New("train: this model was loaded to run forward only (no gradients); build it with NewModel to train it")
 
 // NumParams is the number of parameters.
 func (m *Model) NumParams() int { return m.n }
@@ -248,6 +273,9 @@ func (m *Model) Init(seed uint64) error {
 }
 
 func (m *Model) resetOptimizer() error {
+	if m.m == nil {
+		return nil // a forward-only model has no moments
+	}
 	if err := m.d.Fill(m.m, 0); err != nil {
 		return err
 	}
@@ -430,6 +458,9 @@ func (m *Model) backward(a *acts, done func(block int) error) error {
 	c := m.Cfg
 	C, T, L, V := c.Width, c.Context, c.Layers, c.Vocab
 	B, N := a.B, a.N
+	if m.grads == nil {
+		return errForwardOnly
+	}
 	d, p, g := m.d, m.p, m.g
 	shape := kernels.AttnShape{B: B, T: T, C: C, Heads: c.Heads}
 	// Output layer (tied to wte) and the final layernorm; dx is then the
