@@ -3,7 +3,6 @@ package raftbench
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -255,17 +254,27 @@ func (c *cluster) client() *client.Client {
 // waitLeader returns the server that says it leads, skipping dead ones.
 func (c *cluster) waitLeader(ctx context.Context, skip *server, limit time.Duration) (*server, error) {
 	deadline := time.Now().Add(limit)
+	var last error // what the last server asked answered, for the error
 	for time.Now().Before(deadline) {
 		for _, s := range c.servers {
 			if s == skip {
 				continue
 			}
 			cl, _ := client.New(s.http)
-			rctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			// Time enough for an answer from a loaded machine: the
+			// process asking may be the one playing 10,000 agents (ark
+			// bench cluster), where 500 ms went by without one for 30 s
+			// while the leader was in place.
+			rctx, cancel := context.WithTimeout(ctx, waitLeaderAsk)
 			self, err := cl.ServerSelf(rctx)
 			cancel()
-			if err == nil && self.Leader == self.Name {
+			switch {
+			case err != nil:
+				last = fmt.Errorf("%s: %w", s.name, err)
+			case self.Leader == self.Name:
 				return s, nil
+			default:
+				last = fmt.Errorf("%s: leader %q", s.name, self.Leader)
 			}
 		}
 		if ctx.Err() != nil {
@@ -273,8 +282,11 @@ func (c *cluster) waitLeader(ctx context.Context, skip *server, limit time.Durat
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return nil, errors.New("no leader elected")
+	return nil, fmt.Errorf("no leader elected in %s (last answer: %v)", limit, last)
 }
+
+// waitLeaderAsk bounds one server's answer to waitLeader.
+const waitLeaderAsk = 3 * time.Second
 
 // load runs n clients submitting jobs for d and reports what committed.
 func (c *cluster) load(ctx context.Context, n int, d time.Duration) (*Level, error) {
