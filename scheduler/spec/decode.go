@@ -103,9 +103,10 @@ func decode(data []byte) (*Job, Errors, presence, error) {
 		// repeated, a number out of range, nesting past maxTreeDepth) is
 		// read as it was before: json.Valid, the duplicate-key scan, then
 		// json.Unmarshal, which word the problem.
-		var ok bool
-		if generic, ok = parseTree(trimmed); ok {
-			js = trimmed
+		// A refused document's partial tree is dropped: one followed by
+		// more text (`{...}0`) goes to the YAML reader like any other.
+		if tree, ok := parseTree(trimmed); ok {
+			generic, js = tree, trimmed
 		} else if json.Valid(trimmed) {
 			if err := duplicateKeys(trimmed); err != nil {
 				return nil, nil, presence{}, fmt.Errorf("malformed spec: %w", err)

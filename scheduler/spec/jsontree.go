@@ -24,7 +24,10 @@ func parseTree(data []byte) (any, bool) {
 		return nil, false
 	}
 	p.ws()
-	return v, p.i == len(p.data)
+	if p.i != len(p.data) {
+		return nil, false // more text after the document
+	}
+	return v, true
 }
 
 // maxTreeDepth bounds parseTree's recursion; a deeper document (no spec
