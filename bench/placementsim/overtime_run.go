@@ -102,7 +102,7 @@ func (r *Report) writeOverTime(w io.Writer) {
 	seed := ""
 	if r.OverTimeSeed != 0 {
 		// Seed 0 prints the line the recorded tables were made with.
-		seed = fmt.Sprintf(" (--over-time-seed %d: queues, runtimes, ties and copy times drawn)", r.OverTimeSeed)
+		seed = fmt.Sprintf(" (--over-time-seed %d: queues, runtimes, ties and copy times up to %g s drawn)", r.OverTimeSeed, r.OverTimeCopyJitter)
 	}
 	fmt.Fprintf(w, "queues team-a/b/c by name hash%s with quotas 40/35/25%% of the GPUs; priority from qos: LS, Guaranteed high, BE low,\n", seed)
 	fmt.Fprintf(w, "others normal; a checkpoint every %g s; declared runtimes over-estimate by up to %gx). fifo is FIFO first fit.\n\n", r.OverTimeCheckpoint, r.OverTimeOverestimate)

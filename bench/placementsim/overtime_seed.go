@@ -15,18 +15,22 @@ import (
 //   - the order of tasks created in the same trace second (the trace
 //     says nothing finer);
 //   - when the copies of --copies arrive: copy c >= 1 of a task comes up
-//     to copyJitter trace seconds after copy c-1's time, instead of
-//     exactly c seconds after the original.
+//     to a jitter (Options.OverTimeCopyJitter, default CopyJitter) of
+//     trace seconds after copy c-1's time, instead of exactly c seconds
+//     after the original. A jitter of 0 keeps the copies' times and draws
+//     the rest: the FIFO baseline reads only the order and the copy
+//     times, so this separates what moves it from what moves the pass.
 //
 // What the trace does say stays as it is: every task's shape, qos (so its
 // priority class), creation time (copy 0) and duration. Seed 0 draws
 // nothing: the hashes, order and copy times are those the recorded tables
 // were made with, byte for byte.
 
-// copyJitter bounds a seeded copy's delay in trace seconds: one day keeps
-// the trace's daily load shape and moves a task by at most 4.3 s of
-// simulated time at --time-scale 20000 (under one 10 s pass).
-const copyJitter = 86400
+// CopyJitter is the default bound of a seeded copy's delay in trace
+// seconds: one day keeps the trace's daily load shape and moves a task by
+// at most 4.3 s of simulated time at --time-scale 20000 (under one 10 s
+// pass).
+const CopyJitter = 86400
 
 // draw is a 64-bit number about name for a purpose (what: a label, so
 // draws about the same task are independent): FNV-1a 64 of name + what,
@@ -68,17 +72,17 @@ func tieRank(name string, seed uint64) float64 {
 
 // copyPods submits list copies times: copy c >= 1 of each task is named
 // NAME-copy-c and arrives, is scheduled and is deleted c seconds after the
-// original (seed 0) or, with a seed, c seconds plus a draw in
-// [0, copyJitter) after copy c-1 (same duration either way).
-func copyPods(list []Pod, copies int, seed uint64) []Pod {
+// original (seed 0, or jitter 0) or, with a seed, c seconds plus a draw
+// in [0, jitter) trace seconds after copy c-1 (same duration either way).
+func copyPods(list []Pod, copies int, seed uint64, jitter float64) []Pod {
 	n := len(list)
 	out := append(make([]Pod, 0, n*max(copies, 1)), list...)
 	shift := make([]int64, n) // copy c-1's delay of each task
 	for c := 1; c < copies; c++ {
 		for i, p := range list[:n] {
 			shift[i]++
-			if seed != 0 {
-				shift[i] += int64(unitDraw(p.Name, fmt.Sprintf("/copy/%d", c), seed) * copyJitter)
+			if seed != 0 && jitter > 0 {
+				shift[i] += int64(unitDraw(p.Name, fmt.Sprintf("/copy/%d", c), seed) * jitter)
 			}
 			p.Name = fmt.Sprintf("%s-copy-%d", p.Name, c)
 			p.Created += shift[i]

@@ -62,7 +62,7 @@ func TestSeedZeroIsTheRecordedDraw(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { tc.check(t, SimTasks(tc.pods, 1, queues, 3, 0)) })
 	}
 	pods := []Pod{{Name: "a", Created: 10, Scheduled: 12, Deleted: 50}, {Name: "b", Created: 20, Deleted: 30}}
-	got := copyPods(pods, 3, 0)
+	got := copyPods(pods, 3, 0, CopyJitter)
 	want := append(append([]Pod(nil), pods...),
 		Pod{Name: "a-copy-1", Created: 11, Scheduled: 13, Deleted: 51}, Pod{Name: "b-copy-1", Created: 21, Deleted: 31},
 		Pod{Name: "a-copy-2", Created: 12, Scheduled: 14, Deleted: 52}, Pod{Name: "b-copy-2", Created: 22, Deleted: 32})
@@ -124,7 +124,7 @@ func TestSeedsDrawAnew(t *testing.T) {
 		}
 	}
 	for _, seed := range []uint64{1, 2} {
-		copies := copyPods(list, 3, seed)
+		copies := copyPods(list, 3, seed, CopyJitter)
 		if len(copies) != 3*len(list) {
 			t.Fatalf("seed %d: %d pods, want %d", seed, len(copies), 3*len(list))
 		}
@@ -133,8 +133,8 @@ func TestSeedsDrawAnew(t *testing.T) {
 			for i, p := range list {
 				prev, cp := copies[(c-1)*len(list)+i], copies[c*len(list)+i]
 				d := cp.Created - prev.Created
-				if d < 1 || d >= 1+copyJitter {
-					t.Fatalf("seed %d: copy %d of %s comes %d s after copy %d, outside [1, %d]", seed, c, p.Name, d, c-1, copyJitter)
+				if d < 1 || d >= 1+CopyJitter {
+					t.Fatalf("seed %d: copy %d of %s comes %d s after copy %d, outside [1, %d]", seed, c, p.Name, d, c-1, CopyJitter)
 				}
 				if cp.Deleted-cp.Created != p.Deleted-p.Created || (p.Scheduled > 0 && cp.Scheduled-cp.Created != p.Scheduled-p.Created) {
 					t.Fatalf("seed %d: copy %d of %s changed its times: %+v vs %+v", seed, c, p.Name, cp, p)
@@ -146,6 +146,9 @@ func TestSeedsDrawAnew(t *testing.T) {
 		}
 		if moved < len(list) {
 			t.Errorf("seed %d: only %d of %d copies drew a delay", seed, moved, 2*len(list))
+		}
+		if still := copyPods(list, 3, seed, 0); !reflect.DeepEqual(still, copyPods(list, 3, 0, CopyJitter)) {
+			t.Errorf("seed %d, jitter 0: the copies' times moved", seed)
 		}
 	}
 }

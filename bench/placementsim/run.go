@@ -46,6 +46,9 @@ type Options struct {
 	// runtimes, the order within a second, the copies' times
 	// (overtime_seed.go). 0 is the recorded tables' draw.
 	OverTimeSeed uint64
+	// OverTimeCopyJitter bounds a seeded copy's delay in trace seconds
+	// (CopyJitter from the command; 0 keeps the copies 1 s apart).
+	OverTimeCopyJitter float64
 	// Schedulers are the over-time schedulers to compare (default fifo,
 	// ark-nopreempt, ark; see OverTimeSchedulers). CheckpointEvery is the seconds between
 	// checkpoints (default 1800); Overestimate the most a declared
@@ -99,6 +102,8 @@ type Report struct {
 	OverTimePods   string           `json:"over_time_pods,omitempty"`
 	OverTimeCopies int              `json:"over_time_copies,omitempty"`
 	OverTimeSeed   uint64           `json:"over_time_seed,omitempty"`
+	// OverTimeCopyJitter is the bound of a seeded copy's delay (trace s).
+	OverTimeCopyJitter float64 `json:"over_time_copy_jitter_s,omitempty"`
 	// OverTimeCheckpoint is the seconds between checkpoints; an evicted task
 	// restarts from its last one. OverTimeOverestimate bounds the declared
 	// maxRuntime's over-estimate (uniform in [1, it)).
@@ -351,9 +356,11 @@ func Run(o Options, progress io.Writer) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		list = copyPods(list, o.Copies, o.OverTimeSeed)
+		list = copyPods(list, o.Copies, o.OverTimeSeed, o.OverTimeCopyJitter)
 		rep.OverTimeScale, rep.OverTimePods, rep.OverTimeCopies = o.TimeScale, Base(o.OverTimePods), max(o.Copies, 1)
-		rep.OverTimeSeed = o.OverTimeSeed
+		if rep.OverTimeSeed = o.OverTimeSeed; o.OverTimeSeed != 0 {
+			rep.OverTimeCopyJitter = o.OverTimeCopyJitter
+		}
 		if o.CheckpointEvery <= 0 {
 			o.CheckpointEvery = defaultCheckpoint
 		}
