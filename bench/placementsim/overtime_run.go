@@ -70,7 +70,7 @@ func runOverTime(nodes []Node, list []Pod, o Options, progress io.Writer) ([]Ove
 		gpus += n.GPUs
 	}
 	queues := SimQueues(gpus)
-	tasks := SimTasks(list, o.TimeScale, queues, o.Overestimate)
+	tasks := SimTasks(list, o.TimeScale, queues, o.Overestimate, o.OverTimeSeed)
 	names := o.Schedulers
 	if len(names) == 0 {
 		names = []string{"fifo", "ark-nopreempt", "ark"}
@@ -99,7 +99,12 @@ func runOverTime(nodes []Node, list []Pod, o Options, progress io.Writer) ([]Ove
 // writeOverTime writes the over-time tables.
 func (r *Report) writeOverTime(w io.Writer) {
 	fmt.Fprintf(w, "\nOver time (%s x %d copies: arrivals at creation time / %g, trace durations, passes every second;\n", r.OverTimePods, r.OverTimeCopies, r.OverTimeScale)
-	fmt.Fprintf(w, "queues team-a/b/c by name hash with quotas 40/35/25%% of the GPUs; priority from qos: LS, Guaranteed high, BE low,\n")
+	seed := ""
+	if r.OverTimeSeed != 0 {
+		// Seed 0 prints the line the recorded tables were made with.
+		seed = fmt.Sprintf(" (--over-time-seed %d: queues, runtimes, ties and copy times up to %g s drawn)", r.OverTimeSeed, r.OverTimeCopyJitter)
+	}
+	fmt.Fprintf(w, "queues team-a/b/c by name hash%s with quotas 40/35/25%% of the GPUs; priority from qos: LS, Guaranteed high, BE low,\n", seed)
 	fmt.Fprintf(w, "others normal; a checkpoint every %g s; declared runtimes over-estimate by up to %gx). fifo is FIFO first fit.\n\n", r.OverTimeCheckpoint, r.OverTimeOverestimate)
 	fmt.Fprintf(w, "| scheduler | placement | done / tasks | mean wait s | p95 wait s | GPU util %% (makespan) | GPU util %% (arrivals) | makespan s | backlog cleared s | preemptions | GPU-h lost | backfilled |\n")
 	fmt.Fprintf(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")

@@ -59,8 +59,17 @@ func SimQueues(gpus int) []placement.Queue {
 // QueueOf is the queue a task belongs to: FNV-1a of its name modulo the
 // number of queues.
 func QueueOf(name string, queues []placement.Queue) string {
+	return queueOf(name, queues, 0)
+}
+
+// queueOf is QueueOf for a seed (overtime_seed.go): seed 0 hashes the
+// name alone, as QueueOf.
+func queueOf(name string, queues []placement.Queue, seed uint64) string {
 	if len(queues) == 0 {
 		return ""
+	}
+	if seed != 0 {
+		return queues[draw(name, "/queue", seed)%uint64(len(queues))].Name
 	}
 	h := fnv.New32a()
 	h.Write([]byte(name))
@@ -70,16 +79,13 @@ func QueueOf(name string, queues []placement.Queue) string {
 // overestimate is the factor a task's user multiplies its real runtime by
 // when declaring maxRuntime: uniform in [1, most) from a hash of the name
 // (users over-estimate, never under: a task past its maxRuntime would be
-// killed, which this simulation does not model).
-func overestimate(name string, most float64) float64 {
+// killed, which this simulation does not model). A seed other than 0
+// draws another factor (overtime_seed.go).
+func overestimate(name string, most float64, seed uint64) float64 {
 	if most <= 1 {
 		return 1
 	}
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	h.Write([]byte("/runtime"))
-	u := float64(h.Sum64()>>11) / (1 << 53)
-	return 1 + (most-1)*u
+	return 1 + (most-1)*unitDraw(name, "/runtime", seed)
 }
 
 // SimTask is one task of the over-time simulation.
@@ -99,13 +105,20 @@ type SimTask struct {
 // arrives at its creation time divided by scale and runs for its trace
 // duration (deletion minus scheduled, or minus creation when never
 // scheduled; at least 1 s). Queues come from QueueOf, priorities from
-// PriorityOf, declared runtimes over-estimate by up to mostOver x.
-func SimTasks(pods []Pod, scale float64, queues []placement.Queue, mostOver float64) []SimTask {
+// PriorityOf, declared runtimes over-estimate by up to mostOver x. seed
+// varies the queues, the over-estimates and the order of tasks created in
+// the same second (overtime_seed.go); 0 is the recorded tables' draw.
+func SimTasks(pods []Pod, scale float64, queues []placement.Queue, mostOver float64, seed uint64) []SimTask {
 	if scale <= 0 {
 		scale = 1
 	}
 	sorted := append([]Pod(nil), pods...)
-	sort.SliceStable(sorted, func(i, k int) bool { return sorted[i].Created < sorted[k].Created })
+	sort.SliceStable(sorted, func(i, k int) bool {
+		if sorted[i].Created != sorted[k].Created {
+			return sorted[i].Created < sorted[k].Created
+		}
+		return tieRank(sorted[i].Name, seed) < tieRank(sorted[k].Name, seed)
+	})
 	out := make([]SimTask, len(sorted))
 	for i, p := range sorted {
 		start := p.Scheduled
@@ -113,9 +126,9 @@ func SimTasks(pods []Pod, scale float64, queues []placement.Queue, mostOver floa
 			start = p.Created
 		}
 		out[i] = SimTask{
-			Name: p.Name, Task: p.Task(), Queue: QueueOf(p.Name, queues), Priority: PriorityOf(p.QoS),
+			Name: p.Name, Task: p.Task(), Queue: queueOf(p.Name, queues, seed), Priority: PriorityOf(p.QoS),
 			Arrive: float64(p.Created) / scale, Duration: float64(max(p.Deleted-start, 1)),
-			Overestimate: overestimate(p.Name, mostOver),
+			Overestimate: overestimate(p.Name, mostOver, seed),
 		}
 	}
 	return out

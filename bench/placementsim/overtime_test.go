@@ -231,7 +231,7 @@ func TestSimulateInvariants(t *testing.T) {
 		gpus += n.GPUs
 	}
 	queues := SimQueues(gpus)
-	tasks := SimTasks(list[len(list)-600:], 2000, queues, 3)
+	tasks := SimTasks(list[len(list)-600:], 2000, queues, 3, 0)
 	for _, name := range OverTimeSchedulers {
 		cfg, err := overTimeConfig(name, queues, 600, 0)
 		if err != nil {

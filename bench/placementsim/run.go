@@ -42,6 +42,13 @@ type Options struct {
 	// Copies submits the list this many times (copy c one second after
 	// copy c-1), to load the cluster past what the trace alone does.
 	Copies int
+	// OverTimeSeed draws what the trace does not say: queues, declared
+	// runtimes, the order within a second, the copies' times
+	// (overtime_seed.go). 0 is the recorded tables' draw.
+	OverTimeSeed uint64
+	// OverTimeCopyJitter bounds a seeded copy's delay in trace seconds
+	// (CopyJitter from the command; 0 keeps the copies 1 s apart).
+	OverTimeCopyJitter float64
 	// Schedulers are the over-time schedulers to compare (default fifo,
 	// ark-nopreempt, ark; see OverTimeSchedulers). CheckpointEvery is the seconds between
 	// checkpoints (default 1800); Overestimate the most a declared
@@ -94,6 +101,9 @@ type Report struct {
 	OverTimeScale  float64          `json:"over_time_scale,omitempty"`
 	OverTimePods   string           `json:"over_time_pods,omitempty"`
 	OverTimeCopies int              `json:"over_time_copies,omitempty"`
+	OverTimeSeed   uint64           `json:"over_time_seed,omitempty"`
+	// OverTimeCopyJitter is the bound of a seeded copy's delay (trace s).
+	OverTimeCopyJitter float64 `json:"over_time_copy_jitter_s,omitempty"`
 	// OverTimeCheckpoint is the seconds between checkpoints; an evicted task
 	// restarts from its last one. OverTimeOverestimate bounds the declared
 	// maxRuntime's over-estimate (uniform in [1, it)).
@@ -346,19 +356,11 @@ func Run(o Options, progress io.Writer) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		n := len(list)
-		for c := 1; c < o.Copies; c++ {
-			for _, p := range list[:n] {
-				p.Name = fmt.Sprintf("%s-copy-%d", p.Name, c)
-				p.Created += int64(c)
-				if p.Scheduled > 0 {
-					p.Scheduled += int64(c)
-				}
-				p.Deleted += int64(c)
-				list = append(list, p)
-			}
-		}
+		list = copyPods(list, o.Copies, o.OverTimeSeed, o.OverTimeCopyJitter)
 		rep.OverTimeScale, rep.OverTimePods, rep.OverTimeCopies = o.TimeScale, Base(o.OverTimePods), max(o.Copies, 1)
+		if rep.OverTimeSeed = o.OverTimeSeed; o.OverTimeSeed != 0 {
+			rep.OverTimeCopyJitter = o.OverTimeCopyJitter
+		}
 		if o.CheckpointEvery <= 0 {
 			o.CheckpointEvery = defaultCheckpoint
 		}

@@ -54,7 +54,10 @@ fit's decisions against the reference simulator's events.
                            Ark, the server's own scheduling pass (scheduler/sched:
                            queues, quotas, preemption, backfill); --schedulers,
                            --checkpoint-every, --runtime-overestimate, --pass-interval
-                           tune it. With
+                           tune it; --over-time-seed N draws what the trace does not
+                           say (queues, declared runtimes, order within a second,
+                           copy times up to --over-time-copy-jitter; 0, the default,
+                           is the recorded tables' draw). With
                            --json, "schedulers" holds one row per scheduler (FIFO
                            first fit first): mean and p95 wait, mean wait by class,
                            preemptions, GPU-hours lost`,
@@ -108,6 +111,8 @@ fit's decisions against the reference simulator's events.
 	f.StringVar(&o.OverTimePods, "over-time-pods", "", "task list for --over-time (default: the openb default list)")
 	f.Float64Var(&o.TimeScale, "time-scale", 1, "divide arrival times by this in --over-time (contention)")
 	f.IntVar(&o.Copies, "copies", 1, "submit the --over-time list this many times (copies 1s apart)")
+	f.Uint64Var(&o.OverTimeSeed, "over-time-seed", 0, "--over-time: draw the queues, declared runtimes, order of same-second arrivals and copy times with this seed (0: the recorded tables' draw; trace shapes, qos, times and durations stay)")
+	f.Float64Var(&o.OverTimeCopyJitter, "over-time-copy-jitter", placementsim.CopyJitter, "--over-time-seed: a copy of --copies comes 1 s plus a draw in [0, this) trace seconds after the one before (0: exactly 1 s, the rest still drawn)")
 	f.StringVar(&schedulers, "schedulers", "fifo,ark-nopreempt,ark", "--over-time schedulers: fifo (always run, first), fifo-ark, ark, ark-nopreempt, ark-nobackfill, ark-resvN, ark-shortest[-ageS][-tiers][-nopreempt] (--queue-order shortest, --queue-age-after S, --queue-age-tiers)")
 	f.Float64Var(&o.PassInterval, "pass-interval", 1, "--over-time: seconds between scheduling passes, for every scheduler (a longer interval makes the shipped pass's run cheaper)")
 	f.Float64Var(&o.PreemptMinRuntime, "preempt-min-runtime", 600, "--over-time: seconds a task runs before it may be preempted (anti-churn; the server default --preemption-min-runtime is 10m)")
