@@ -156,18 +156,7 @@ func TestSeedsDrawAnew(t *testing.T) {
 // TestSeedChangesTheRun: on a contended slice of the default list the
 // shipped pass's figures repeat for a seed and differ between seeds.
 func TestSeedChangesTheRun(t *testing.T) {
-	dir := DataDir()
-	nodes, err := LoadNodes(filepath.Join(dir, "openb_node_list_gpu_node.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// 40 nodes of 8 and 2 GPUs, 600 tasks, as TestSimulateInvariants.
-	var small []Node
-	for _, n := range nodes {
-		if (n.GPUs == 8 && len(small) < 30) || (n.GPUs == 2 && len(small) >= 30 && len(small) < 40) {
-			small = append(small, n)
-		}
-	}
+	small := contendedNodes(t) // and 600 tasks, as TestSimulateInvariants
 	list := defaultList(t)[8152-600:]
 	o := Options{Schedulers: []string{"ark-shortest-age180-tiers"}, TimeScale: 2000, CheckpointEvery: 600, Overestimate: 3, PassInterval: 10}
 	run := func(seed uint64) []SchedulerRow {

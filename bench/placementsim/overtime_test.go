@@ -210,21 +210,10 @@ func TestWaitAndUtilisationMath(t *testing.T) {
 // fits a node completes, nothing is left allocated, and the per-class
 // counts add up.
 func TestSimulateInvariants(t *testing.T) {
-	dir := DataDir()
-	nodes, err := LoadNodes(filepath.Join(dir, "openb_node_list_gpu_node.csv"))
+	small := contendedNodes(t)
+	list, err := LoadPods(filepath.Join(DataDir(), "openb_pod_list_default.csv.gz"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	list, err := LoadPods(filepath.Join(dir, "openb_pod_list_default.csv.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// 40 nodes of 8 and 2 GPUs, 600 tasks.
-	var small []Node
-	for _, n := range nodes {
-		if (n.GPUs == 8 && len(small) < 30) || (n.GPUs == 2 && len(small) >= 30 && len(small) < 40) {
-			small = append(small, n)
-		}
 	}
 	gpus := 0
 	for _, n := range small {
@@ -364,4 +353,21 @@ func TestShortestSchedulerNames(t *testing.T) {
 			t.Errorf("%s: order %q age %v nopreempt %v tiers %v", tc.name, c.Sched.Order, c.Sched.AgeAfter, c.Sched.NoPreemption, c.Sched.AgeTiers)
 		}
 	}
+}
+
+// contendedNodes are 40 of openb's nodes, 30 of 8 GPUs and 10 of 2: with
+// the default list's last 600 tasks, a slice where jobs wait.
+func contendedNodes(t *testing.T) []Node {
+	t.Helper()
+	nodes, err := LoadNodes(filepath.Join(DataDir(), "openb_node_list_gpu_node.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var small []Node
+	for _, n := range nodes {
+		if (n.GPUs == 8 && len(small) < 30) || (n.GPUs == 2 && len(small) >= 30 && len(small) < 40) {
+			small = append(small, n)
+		}
+	}
+	return small
 }
