@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 
@@ -63,6 +64,9 @@ fit's decisions against the reference simulator's events.
                            preemptions, GPU-hours lost`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.OverTimeCopyJitter < 0 || math.IsNaN(o.OverTimeCopyJitter) || math.IsInf(o.OverTimeCopyJitter, 0) {
+				return usagef("--over-time-copy-jitter: want trace seconds, 0 or more, got %v", o.OverTimeCopyJitter)
+			}
 			if arrivals != "" {
 				o.Arrivals = strings.Split(arrivals, ",")
 			}

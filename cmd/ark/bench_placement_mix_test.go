@@ -21,6 +21,7 @@ func TestBenchPlacementMixSweep(t *testing.T) {
 		{"--mix-sweep", "--seeds", "x"},
 		{"--mix-class", "sharing"},
 		{"--mix-sweep", "--mix-class", "sharing", "--mix-pct", "33"},
+		{"--over-time", "--over-time-seed", "1", "--over-time-copy-jitter", "-5"},
 	} {
 		out, err := exec.Command(arkBin, append([]string{"bench", "placement"}, bad...)...).CombinedOutput()
 		if code := exitCodeOf(err); code != exitUsage {
