@@ -285,38 +285,31 @@ func benchServe(ctx context.Context, log io.Writer, base, model, shape string, r
 			res.Rows = append(res.Rows, serveBenchRow{Adapters: a, LoadResult: medianRun(runs[k]), ServerCPUUsPerToken: median(cpus[k]), ClientCPUUsPerToken: median(clientCPUs[k]), MeanBatch: median(batches[k]), StepTimeBatch: median(stepBatches[k]), Phases: medianPhases(phases[k])})
 		}
 	}
-	if !rules {
-		return res, measureCold(res, run, names, slots, conc, cold)
+	if rules {
+		if res.Rules, err = measureRules(ctx, url, func(seed uint64) (serve.LoadResult, error) {
+			return serve.RunLoad(ctx, serve.LoadConfig{URL: url, Models: []string{"base"}, Concurrency: 1, Requests: rulesRequests,
+				PromptBytes: promptBytes, OutputTokens: outputTokens, Seed: seed})
+		}); err != nil {
+			return nil, err
+		}
+		d := res.Rules.InputTTFTMsP99Delta
+		res.RulesOverheadMsP99 = &d
 	}
-	if res.Rules, err = measureRules(ctx, url, func(seed uint64) (serve.LoadResult, error) {
-		return serve.RunLoad(ctx, serve.LoadConfig{URL: url, Models: []string{"base"}, Concurrency: 1, Requests: rulesRequests,
-			PromptBytes: promptBytes, OutputTokens: outputTokens, Seed: seed})
-	}); err != nil {
-		return nil, err
+	if cold {
+		// The last concurrency's median TTFT over 2x slots adapters
+		// against slots/2.
+		c := conc[len(conc)-1]
+		if res.Warm, err = run(names[:slots/2], c, 7); err != nil {
+			return nil, err
+		}
+		if res.Cold, err = run(names[:2*slots], c, 8); err != nil {
+			return nil, err
+		}
+		if res.Warm.TTFTMsP50 > 0 {
+			res.ColdAdapterTTFTRatio = res.Cold.TTFTMsP50 / res.Warm.TTFTMsP50
+		}
 	}
-	d := res.Rules.InputTTFTMsP99Delta
-	res.RulesOverheadMsP99 = &d
-	return res, measureCold(res, run, names, slots, conc, cold)
-}
-
-// measureCold sets res's cold-adapter ratio (when cold): the last
-// concurrency's median TTFT over 2x slots adapters against slots/2.
-func measureCold(res *serveBenchResult, run func([]string, int, uint64) (serve.LoadResult, error), names []string, slots int, conc []int, cold bool) error {
-	if !cold {
-		return nil
-	}
-	c := conc[len(conc)-1]
-	var err error
-	if res.Warm, err = run(names[:slots/2], c, 7); err != nil {
-		return err
-	}
-	if res.Cold, err = run(names[:2*slots], c, 8); err != nil {
-		return err
-	}
-	if res.Warm.TTFTMsP50 > 0 {
-		res.ColdAdapterTTFTRatio = res.Cold.TTFTMsP50 / res.Warm.TTFTMsP50
-	}
-	return nil
+	return res, nil
 }
 
 // shapeWords is cfg in a few words.

@@ -29,10 +29,11 @@ func (e *modelShapeError) Error() string {
 	return fmt.Sprintf("--model-shape: %s=%s: %s", e.Field, e.Value, e.Reason)
 }
 
-// maxShapeParams bounds a --model-shape's parameters: the server holds
-// the weights, their gradients and two AdamW moments (NewModel allocates a
-// trainer's buffers), so 1e9 parameters is 16 GB of float32 before a KV
-// cache; a typo's 10^12 should be an error naming the shape, not an OOM.
+// maxShapeParams bounds a --model-shape's parameters: the bench trains
+// its base one step (the weights, their gradients and two AdamW moments:
+// 16 GB of float32 at 1e9), and the server holds the weights and their
+// packed copy before a KV cache; a typo's 10^12 should be an error naming
+// the shape, not an OOM.
 const maxShapeParams = 1_000_000_000
 
 // parseModelShape applies "key=value,..." (keys layers, heads, width,
