@@ -43,7 +43,7 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 		{"placements/s", r.PlacementsPerSec},
 		{"submit to running p50 (ms, jobs submitted below 90% full; one still waiting counts to the end)", r.SubmitToRunningP50ms},
 		{"submit to running p99 (ms)", r.SubmitToRunningP99ms},
-		{"submit to running p50 / p99, jobs submitted until 10 s before the leader's kill (ms)", fmt.Sprintf("%.0f / %.0f", r.SteadyP50ms, r.SteadyP99ms)},
+		{fmt.Sprintf("submit to running p50 / p99, jobs submitted until %s before the leader's kill (ms)", killGuard), fmt.Sprintf("%.0f / %.0f", r.SteadyP50ms, r.SteadyP99ms)},
 		{"submit to the allocation reaching its agent p50 / p99 (ms)", fmt.Sprintf("%.0f / %.0f", r.SubmitToSeenP50ms, r.SubmitToSeenP99ms)},
 		{"leader CPU (cores)", r.LeaderCPUCores},
 		{"leader RSS peak (MiB)", r.LeaderRSSMiB},

@@ -211,10 +211,7 @@ func TestWaitAndUtilisationMath(t *testing.T) {
 // counts add up.
 func TestSimulateInvariants(t *testing.T) {
 	small := contendedNodes(t)
-	list, err := LoadPods(filepath.Join(DataDir(), "openb_pod_list_default.csv.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	list := defaultList(t)
 	gpus := 0
 	for _, n := range small {
 		gpus += n.GPUs
