@@ -226,16 +226,16 @@ func (s *Snapshot) PendingJobsSince(index uint64) []*api.Job {
 
 // JobsHoldingNodes returns the jobs that hold nodes freed by their
 // preemptions (pending ones; a placed job holds none), by priority then age.
-func (s *Snapshot) JobsHoldingNodes() []*api.Job {
-	jobs := withKeptReasons(nil, s.txn, collect[*api.Job](nil, s.txn, tableJobs, "held", true))
-	sortByPriority(jobs)
-	return jobs
-}
+func (s *Snapshot) JobsHoldingNodes() []*api.Job { return s.flaggedJobs("held") }
 
 // RunningServices returns the running services (jobs with Service set),
 // by priority then age.
-func (s *Snapshot) RunningServices() []*api.Job {
-	jobs := withKeptReasons(nil, s.txn, collect[*api.Job](nil, s.txn, tableJobs, "service", true))
+func (s *Snapshot) RunningServices() []*api.Job { return s.flaggedJobs("service") }
+
+// flaggedJobs lists the jobs a flag index (flag_index.go) holds, by
+// priority then age.
+func (s *Snapshot) flaggedJobs(index string) []*api.Job {
+	jobs := withKeptReasons(nil, s.txn, collect[*api.Job](nil, s.txn, tableJobs, index, true))
 	sortByPriority(jobs)
 	return jobs
 }
