@@ -15,21 +15,9 @@ func TestHeldIndex(t *testing.T) {
 		h.ok(RegisterJobType, RegisterJobRequest{Job: testJob(id, 1, 1)})
 	}
 	setHeld := func(id string, nodes ...string) {
-		txn := h.fsm.store.writeTxn()
-		defer txn.Abort()
-		j := *h.job(id)
-		j.HeldNodes = nodes
-		if err := txn.Insert(tableJobs, &j); err != nil {
-			t.Fatal(err)
-		}
-		txn.Commit()
+		rewriteJob(t, h, id, func(j *api.Job) { j.HeldNodes = nodes })
 	}
-	holding := func() (ids []string) {
-		for _, j := range h.snap().JobsHoldingNodes() {
-			ids = append(ids, j.ID)
-		}
-		return ids
-	}
+	holding := func() []string { return jobIDs(h.snap().JobsHoldingNodes()) }
 	if got := holding(); len(got) != 0 {
 		t.Fatalf("holding %v before any hold", got)
 	}
@@ -54,21 +42,9 @@ func TestRunningServiceIndex(t *testing.T) {
 		h.ok(RegisterJobType, RegisterJobRequest{Job: testJob(id, 1, 1)})
 	}
 	set := func(id string, service bool, status string) {
-		txn := h.fsm.store.writeTxn()
-		defer txn.Abort()
-		j := *h.job(id)
-		j.Service, j.Status = service, status
-		if err := txn.Insert(tableJobs, &j); err != nil {
-			t.Fatal(err)
-		}
-		txn.Commit()
+		rewriteJob(t, h, id, func(j *api.Job) { j.Service, j.Status = service, status })
 	}
-	running := func() (ids []string) {
-		for _, j := range h.snap().RunningServices() {
-			ids = append(ids, j.ID)
-		}
-		return ids
-	}
+	running := func() []string { return jobIDs(h.snap().RunningServices()) }
 	set("batch", false, api.JobRunning)
 	set("svc", true, api.JobRunning)
 	set("pending-svc", true, api.JobPending)
@@ -79,4 +55,26 @@ func TestRunningServiceIndex(t *testing.T) {
 	if got := running(); len(got) != 0 {
 		t.Fatalf("running services %v after svc failed, want none", got)
 	}
+}
+
+// rewriteJob changes job id's record in place in the store, past the FSM:
+// what the flag indexes read, without the commands that set it.
+func rewriteJob(t *testing.T, h *harness, id string, change func(*api.Job)) {
+	t.Helper()
+	txn := h.fsm.store.writeTxn()
+	defer txn.Abort()
+	j := *h.job(id)
+	change(&j)
+	if err := txn.Insert(tableJobs, &j); err != nil {
+		t.Fatal(err)
+	}
+	txn.Commit()
+}
+
+// jobIDs are the jobs' IDs, in order.
+func jobIDs(jobs []*api.Job) (ids []string) {
+	for _, j := range jobs {
+		ids = append(ids, j.ID)
+	}
+	return ids
 }

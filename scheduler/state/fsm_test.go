@@ -681,10 +681,7 @@ func TestJobsByStatus(t *testing.T) {
 		j.Priority = p
 		h.ok(RegisterJobType, RegisterJobRequest{Job: j})
 	}
-	var ids []string
-	for _, j := range h.snap().JobsByStatus(nil, api.JobPending) {
-		ids = append(ids, j.ID)
-	}
+	ids := jobIDs(h.snap().JobsByStatus(nil, api.JobPending))
 	if want := []string{"b", "d", "c", "a"}; !reflect.DeepEqual(ids, want) {
 		t.Fatalf("pending order %v, want %v (priority, then age)", ids, want)
 	}
