@@ -11,8 +11,14 @@ import (
 
 // TestRunSmall runs the whole simulation at 20 nodes: real servers, the
 // agents, a stream that fills the cluster with tasks that end, and a
-// leader kill. It checks that each figure was measured, not how fast.
+// leader kill; once with a closed-loop stream and once open-loop. It
+// checks that each figure was measured, not how fast.
 func TestRunSmall(t *testing.T) {
+	t.Run("closed loop", func(t *testing.T) { runSmall(t, 0) })
+	t.Run("open loop", func(t *testing.T) { runSmall(t, 25) })
+}
+
+func runSmall(t *testing.T, rate float64) {
 	if testing.Short() {
 		t.Skip("starts three servers and builds ark")
 	}
@@ -24,7 +30,7 @@ func TestRunSmall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	res, err := Run(ctx, Config{Binary: bin, Nodes: 20, Duration: 20 * time.Second, TaskDuration: 2 * time.Second,
-		Clients: 4, KillLeader: true, Seed: 1, Log: &log})
+		Clients: 4, Rate: rate, KillLeader: true, Seed: 1, Log: &log})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
@@ -43,6 +49,8 @@ func TestRunSmall(t *testing.T) {
 		{"failover timed", res.FailoverS > 0},
 		{"raft log read", res.RaftLogBytesPerJob > 0 && res.RaftEntriesPerJob >= 1},
 		{"every class of the mix", len(res.Mix) == 4},
+		{"the offer reported", res.OfferedPerSec == rate},
+		{"arrival lag measured only when open-loop", (rate > 0) == (res.ArrivalLagP99ms > 0)},
 	} {
 		if !c.ok {
 			t.Errorf("%s: not as expected in %+v", c.name, res)

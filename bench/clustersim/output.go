@@ -40,6 +40,7 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 		{"allocation long-polls answered/s", r.LongPollAnswersPerSec},
 		{"heartbeat TTL told (s)", r.HeartbeatTTLS},
 		{"submits/s", r.SubmitsPerSec},
+		{"offered arrivals/s (0: closed loop) / arrival lag p99 (ms)", fmt.Sprintf("%.1f / %.0f", r.OfferedPerSec, r.ArrivalLagP99ms)},
 		{"placements/s", r.PlacementsPerSec},
 		{"submit to running p50 (ms, jobs submitted below 90% full; one still waiting counts to the end)", r.SubmitToRunningP50ms},
 		{"submit to running p99 (ms)", r.SubmitToRunningP99ms},

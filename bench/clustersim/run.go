@@ -31,8 +31,13 @@ type Config struct {
 	Duration time.Duration
 	// TaskDuration is the mean simulated run time of a task (±50%).
 	TaskDuration time.Duration
-	// Clients submit jobs concurrently.
+	// Clients submit jobs concurrently: in a closed loop (Rate 0) each
+	// sends its next job when the last is answered; with Rate, they bound
+	// the submissions in flight.
 	Clients int
+	// Rate, when positive, makes the stream open-loop: Poisson arrivals
+	// at Rate a second (seeded), whatever the servers' speed.
+	Rate float64
 	// KillLeader SIGKILLs the leader once, when the stream has filled half
 	// the cluster (or run half its bound).
 	KillLeader bool
@@ -60,8 +65,14 @@ type Result struct {
 	HeartbeatsPerSec float64 `json:"heartbeats_per_sec"`
 	// HeartbeatTTLS is the longest TTL the servers told a node: it grows
 	// with the cluster (--max-heartbeats-per-second).
-	HeartbeatTTLS        float64 `json:"heartbeat_ttl_s"`
-	SubmitsPerSec        float64 `json:"submits_per_sec"`
+	HeartbeatTTLS float64 `json:"heartbeat_ttl_s"`
+	SubmitsPerSec float64 `json:"submits_per_sec"`
+	// OfferedPerSec is the open-loop stream's arrival rate (0: closed
+	// loop). ArrivalLagP99ms is how long arrivals waited for a submitter
+	// or for room before being sent: above a few ms, the servers did not
+	// keep up with the offer (the latencies count from arrival).
+	OfferedPerSec        float64 `json:"offered_per_sec"`
+	ArrivalLagP99ms      float64 `json:"arrival_lag_ms_p99"`
 	PlacementsPerSec     float64 `json:"placements_per_sec"`
 	SubmitToRunningP50ms float64 `json:"submit_to_running_ms_p50"`
 	SubmitToRunningP99ms float64 `json:"submit_to_running_ms_p99"`
@@ -126,6 +137,9 @@ const roomFrac = 0.9
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Nodes <= 0 || cfg.Clients <= 0 || cfg.TaskDuration <= 0 {
 		return nil, errors.New("clustersim: nodes, clients and task duration must be positive")
+	}
+	if !ValidRate(cfg.Rate) {
+		return nil, fmt.Errorf("clustersim: rate must be 0 (closed loop) or a positive number of submissions a second, got %v", cfg.Rate)
 	}
 	if cfg.Jobs <= 0 && cfg.Duration <= 0 {
 		return nil, errors.New("clustersim: give a bound: jobs or duration")
@@ -242,6 +256,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.NotFoundHeartbeats, res.NotFoundLongPolls = fl.notFoundHB.Load(), fl.notFoundSync.Load()
 	res.Jobs, res.SubmitErrors = int(st.ok), int(st.bad)
 	res.SubmitsPerSec = round1(float64(st.ok) / st.elapsed.Seconds())
+	res.OfferedPerSec = cfg.Rate
+	res.ArrivalLagP99ms = round3(Percentile(st.lagMs, 0.99))
 	res.Placements, res.TasksSucceeded = int(fl.placements.Load()), fl.succeeded.Load()
 	if last := time.Unix(0, fl.lastPlacement.Load()); last.After(st.start) {
 		res.PlacementsPerSec = round1(float64(res.Placements) / last.Sub(st.start).Seconds())
@@ -351,6 +367,9 @@ type stream struct {
 	failoverS         float64
 	downBefore        map[string]string
 	downAfterFailover map[string]string
+	// lagMs are, in an open-loop stream, how long each arrival waited
+	// for a free submitter and for room in the cluster (ms).
+	lagMs []float64
 }
 
 // runStream submits jobs from cfg.Clients clients until the cluster is full
@@ -376,13 +395,36 @@ func runStream(ctx context.Context, cfg Config, c *raftbench.Cluster, cl, slow *
 			(cfg.Jobs > 0 && seq.Load() >= int64(cfg.Jobs))
 	}
 	mon.startCounting(fl)
-	fmt.Fprintf(cfg.Log, "job stream: %d clients\n", cfg.Clients)
+	// Open loop: arrivals come at cfg.Rate whatever the servers do, and a
+	// job's latency counts from its arrival, so time spent waiting for a
+	// free submitter is part of it (no coordinated omission).
+	var (
+		ticks chan time.Time
+		lagMu sync.Mutex
+	)
+	if cfg.Rate > 0 {
+		pctx, stopPacer := context.WithCancel(ctx)
+		defer stopPacer()
+		ticks = make(chan time.Time, arrivalQueue)
+		go newArrivals(cfg.Rate, cfg.Seed).run(pctx, st.start, stop, ticks)
+		fmt.Fprintf(cfg.Log, "job stream: %.1f arrivals/s (Poisson), up to %d submissions in flight\n", cfg.Rate, cfg.Clients)
+	} else {
+		fmt.Fprintf(cfg.Log, "job stream: %d clients, closed loop\n", cfg.Clients)
+	}
 	var wg sync.WaitGroup
 	for i := 0; i < cfg.Clients; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for !stop() {
+				var arrived time.Time
+				if ticks != nil {
+					at, more := <-ticks
+					if !more {
+						return
+					}
+					arrived = at
+				}
 				mixMu.Lock()
 				s := mix.Next()
 				mixMu.Unlock()
@@ -398,6 +440,12 @@ func runStream(ctx context.Context, cfg Config, c *raftbench.Cluster, cl, slow *
 				}
 				n := seq.Add(1)
 				t0 := time.Now()
+				if !arrived.IsZero() {
+					lagMu.Lock()
+					st.lagMs = append(st.lagMs, float64(t0.Sub(arrived).Microseconds())/1000)
+					lagMu.Unlock()
+					t0 = arrived
+				}
 				resp, err := cl.SubmitJob(ctx, s.Spec(fmt.Sprintf("sim-%d", n), fmt.Sprintf("team-%02d", n%32)))
 				if err != nil {
 					if bad.Add(1) <= 3 {

@@ -44,6 +44,9 @@ memory, Raft log bytes per job, the failover time and the nodes it marked down.`
 			if cfg.Nodes <= 0 || cfg.Clients <= 0 || cfg.TaskDuration <= 0 || cfg.Jobs < 0 || cfg.Duration < 0 {
 				return usagef("--nodes, --clients and --task-duration must be positive, --jobs and --duration not negative")
 			}
+			if !clustersim.ValidRate(cfg.Rate) {
+				return usagef("--rate must be 0 (closed loop) or a positive number of arrivals a second, got %v", cfg.Rate)
+			}
 			if cluster.CheckMultiplier(cfg.RaftMultiplier) != nil {
 				return usagef("--raft-multiplier must be 1..%d, got %d", cluster.MaxMultiplier, cfg.RaftMultiplier)
 			}
@@ -73,7 +76,8 @@ memory, Raft log bytes per job, the failover time and the nodes it marked down.`
 	f.IntVar(&cfg.Jobs, "jobs", 0, "stop the job stream after this many submissions (0: no bound)")
 	f.DurationVar(&cfg.Duration, "duration", 10*time.Minute, "stop the job stream after this long (0: no bound)")
 	f.DurationVar(&cfg.TaskDuration, "task-duration", 5*time.Minute, "mean simulated run time of a task (±50%)")
-	f.IntVar(&cfg.Clients, "clients", 32, "concurrent job submitters")
+	f.IntVar(&cfg.Clients, "clients", 32, "concurrent job submitters (with --rate: the most submissions in flight)")
+	f.Float64Var(&cfg.Rate, "rate", 0, "open-loop stream: Poisson arrivals a second, latencies counted from arrival (0: closed loop, each client sends its next job when answered)")
 	f.BoolVar(&cfg.KillLeader, "kill-leader", true, "SIGKILL the leader once, half way through the stream")
 	f.StringVar(&cfg.Pods, "pods", "", "openb task list the job shapes come from (default bench/data/openb/openb_pod_list_default.csv.gz)")
 	f.Uint64Var(&cfg.Seed, "seed", 42, "seed of the job stream")
