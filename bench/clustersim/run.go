@@ -439,7 +439,8 @@ func runStream(ctx context.Context, cfg Config, c *raftbench.Cluster, cl, slow *
 					return
 				}
 				n := seq.Add(1)
-				t0 := time.Now()
+				sent := time.Now()
+				t0 := sent
 				if !arrived.IsZero() {
 					lagMu.Lock()
 					st.lagMs = append(st.lagMs, float64(t0.Sub(arrived).Microseconds())/1000)
@@ -455,7 +456,10 @@ func runStream(ctx context.Context, cfg Config, c *raftbench.Cluster, cl, slow *
 					continue
 				}
 				ok.Add(1)
-				if k := killAt.Load(); k != 0 && t0.UnixNano() >= k {
+				// The failover ends with the first write sent after the
+				// kill and taken (sent, not arrived: an open-loop
+				// arrival may have waited since before the kill).
+				if k := killAt.Load(); k != 0 && sent.UnixNano() >= k {
 					firstPost.CompareAndSwap(0, time.Now().UnixNano())
 				}
 				tr.submitted(resp.ID, s, t0, room)
