@@ -63,7 +63,6 @@ FUZZ_TARGETS := \
 	./worker/serve:FuzzReadStream \
 	./worker/serve:FuzzScanChunk \
 	./scheduler/spec:FuzzFastDecode \
-	./scheduler/spec:FuzzDuplicateKeys \
 	./internal/audit:FuzzAppendEntry
 
 # Each target through .ci/fuzz-one.sh, which retries once a run that ended

@@ -187,7 +187,7 @@ func TestFastDecodeMatchesReference(t *testing.T) {
 	for _, tt := range badSpecs {
 		corpus = append(corpus, tt.in)
 	}
-	corpus = append(corpus, dupKeyCases...)
+	corpus = append(corpus, dupKeyDocs()...)
 	for _, in := range corpus {
 		checkFastDecode(t, []byte(in))
 	}
@@ -198,7 +198,7 @@ func TestFastDecodeMatchesReference(t *testing.T) {
 // key, a number out of range or nesting past maxTreeDepth (the general
 // path's business).
 func TestParseTreeIsUnmarshal(t *testing.T) {
-	for _, in := range append(fastDecodeCorpus, dupKeyCases...) {
+	for _, in := range append(fastDecodeCorpus, dupKeyDocs()...) {
 		checkParseTree(t, bytes.TrimSpace([]byte(in)))
 	}
 }
