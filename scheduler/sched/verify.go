@@ -24,20 +24,16 @@ func Verify(v View, plan state.Plan) (state.Plan, map[string]string) {
 	if len(plan.Placements) == 0 {
 		return plan, rejected
 	}
-	nodes := map[string]*api.Node{}
-	for _, n := range v.Nodes() {
-		nodes[n.ID] = n
-	}
-	usage := placement.NodeUsage(v.LiveAllocs())
+	nodes := planNodesOf(v)
 	kept := plan.Placements[:0:0]
 	for _, p := range plan.Placements {
-		tentative, why := verifyOne(v, nodes, usage, p)
+		tentative, why := verifyOne(v, nodes, p)
 		if why != "" {
 			rejected[p.JobID] = why
 			continue
 		}
 		for id, u := range tentative {
-			usage[id] = u
+			nodes.usage[id] = u
 		}
 		kept = append(kept, p)
 	}
@@ -45,9 +41,55 @@ func Verify(v View, plan state.Plan) (state.Plan, map[string]string) {
 	return plan, rejected
 }
 
-// verifyOne checks one job's placement on top of usage and returns the
-// usage of its nodes with it added.
-func verifyOne(v View, nodes map[string]*api.Node, usage map[string]*placement.Usage, p state.JobPlacement) (map[string]*placement.Usage, string) {
+// NodeReader is an optional capability of a View: one node, and the
+// allocations on it, read without listing the cluster. With it Verify
+// reads only the plan's nodes (a few, where the cluster has 10,000);
+// without it, it lists every node and allocation once.
+type NodeReader interface {
+	Node(id string) *api.Node
+	// AllocsOn returns the allocations on a node; terminal ones may be
+	// among them (usage leaves them out).
+	AllocsOn(nodeID string) []*api.Allocation
+}
+
+// planNodes reads the nodes a plan places on, each once, and keeps their
+// usage with the placements kept so far added.
+type planNodes struct {
+	node  func(id string) *api.Node
+	read  func(id string) *placement.Usage // the committed usage
+	usage map[string]*placement.Usage      // by node, once read
+}
+
+func planNodesOf(v View) *planNodes {
+	pn := &planNodes{usage: map[string]*placement.Usage{}}
+	if r, ok := v.(NodeReader); ok {
+		pn.node = r.Node
+		pn.read = func(id string) *placement.Usage { return placement.NodeUsage(r.AllocsOn(id))[id] }
+		return pn
+	}
+	nodes := map[string]*api.Node{}
+	for _, n := range v.Nodes() {
+		nodes[n.ID] = n
+	}
+	all := placement.NodeUsage(v.LiveAllocs())
+	pn.node = func(id string) *api.Node { return nodes[id] }
+	pn.read = func(id string) *placement.Usage { return all[id] }
+	return pn
+}
+
+// of is a node's usage now: committed, plus the placements kept.
+func (pn *planNodes) of(id string) *placement.Usage {
+	u, ok := pn.usage[id]
+	if !ok {
+		u = pn.read(id)
+		pn.usage[id] = u
+	}
+	return u
+}
+
+// verifyOne checks one job's placement on top of the usage so far and
+// returns the usage of its nodes with it added.
+func verifyOne(v View, nodes *planNodes, p state.JobPlacement) (map[string]*placement.Usage, string) {
 	j := v.Job(p.JobID)
 	switch {
 	case j == nil:
@@ -62,7 +104,7 @@ func verifyOne(v View, nodes map[string]*api.Node, usage map[string]*placement.U
 	}
 	tentative := map[string]*placement.Usage{}
 	for _, a := range p.Allocs {
-		n := nodes[a.NodeID]
+		n := nodes.node(a.NodeID)
 		if n == nil {
 			return nil, fmt.Sprintf("rank %d: node %s does not exist", a.Rank, a.NodeID)
 		}
@@ -71,7 +113,7 @@ func verifyOne(v View, nodes map[string]*api.Node, usage map[string]*placement.U
 		}
 		u, ok := tentative[a.NodeID]
 		if !ok {
-			u = usage[a.NodeID].Clone()
+			u = nodes.of(a.NodeID).Clone()
 		}
 		if err := placement.Fit(n, u, a, req); err != nil {
 			return nil, fmt.Sprintf("rank %d: %v", a.Rank, err)

@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -53,26 +54,53 @@ func TestVerify(t *testing.T) {
 			[]state.JobPlacement{{JobID: "a", Allocs: []*api.Allocation{alloc("a", 0, "n1", []int{0}, 0, 0)}}}, "allocation holds 1 GPUs, job asks for 2"},
 		{"no such job", func(c *cluster) {},
 			[]state.JobPlacement{{JobID: "a", Allocs: []*api.Allocation{alloc("a", 0, "n1", []int{0}, 0, 0)}}}, "job no longer exists"},
+		{"no such node", func(c *cluster) { c.submit("a", 1, 1, 50) },
+			[]state.JobPlacement{{JobID: "a", Allocs: []*api.Allocation{alloc("a", 0, "n9", []int{0}, 0, 0)}}}, "rank 0: node id-n9 does not exist"},
+		{"a GPU a committed allocation holds", func(c *cluster) {
+			c.submit("x", 1, 1, 50)
+			c.pass() // x takes GPU 0 of n1
+			c.submit("a", 1, 1, 50)
+		}, []state.JobPlacement{{JobID: "a", Allocs: []*api.Allocation{alloc("a", 0, "n1", []int{0}, 0, 0)}}}, "GPU 0 of node n1 is held by allocation"},
+		{"a GPU an earlier placement of the plan takes", func(c *cluster) { c.submit("z", 1, 1, 50); c.submit("a", 1, 1, 50) },
+			[]state.JobPlacement{{JobID: "z", Allocs: []*api.Allocation{alloc("z", 0, "n1", []int{1}, 0, 0)}},
+				{JobID: "a", Allocs: []*api.Allocation{alloc("a", 0, "n1", []int{1}, 0, 0)}}}, "GPU 1 of node n1 is held by allocation z-0"},
+	}
+	// Every case reads the snapshot both ways: node by node (NodeReader,
+	// the server's) and by listing the cluster (a View without it).
+	views := []struct {
+		name string
+		of   func(*state.Snapshot) View
+	}{
+		{"node reader", FromSnapshot},
+		{"listing", func(s *state.Snapshot) View { return listOnly{FromSnapshot(s)} }},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := newCluster(t, Config{})
-			c.node("n1", 2)
-			tc.submit(c)
-			// b (CPU only) always fits and must survive another
-			// placement's rejection.
-			c.submit("b", 1, 0, 50)
-			plan := state.Plan{Placements: append(tc.plan, state.JobPlacement{JobID: "b", Allocs: []*api.Allocation{alloc("b", 0, "n1", nil, 0, 0)}})}
-			got, rejected := Verify(FromSnapshot(c.snap()), plan)
-			switch {
-			case tc.want == "" && len(rejected) > 0:
-				t.Fatalf("rejected %v", rejected)
-			case tc.want != "" && !strings.Contains(rejected[tc.plan[0].JobID], tc.want):
-				t.Fatalf("rejected %q, want %q", rejected[tc.plan[0].JobID], tc.want)
-			}
-			if last := got.Placements[len(got.Placements)-1]; last.JobID != "b" {
-				t.Fatalf("the placement that fits was dropped: %+v", got.Placements)
-			}
-		})
+		for _, vw := range views {
+			t.Run(tc.name+"/"+vw.name, func(t *testing.T) {
+				c := newCluster(t, Config{})
+				c.node("n1", 2)
+				tc.submit(c)
+				// b (CPU only) always fits and must survive another
+				// placement's rejection.
+				c.submit("b", 1, 0, 50)
+				plan := state.Plan{Placements: append(slices.Clone(tc.plan), state.JobPlacement{JobID: "b", Allocs: []*api.Allocation{alloc("b", 0, "n1", nil, 0, 0)}})}
+				got, rejected := Verify(vw.of(c.snap()), plan)
+				last := tc.plan[len(tc.plan)-1].JobID
+				switch {
+				case tc.want == "" && len(rejected) > 0:
+					t.Fatalf("rejected %v", rejected)
+				case tc.want != "" && !strings.Contains(rejected[last], tc.want):
+					t.Fatalf("rejected %q, want %q (all: %v)", rejected[last], tc.want, rejected)
+				case tc.want != "" && len(rejected) != 1:
+					t.Fatalf("rejected %v, want only %s", rejected, last)
+				}
+				if final := got.Placements[len(got.Placements)-1]; final.JobID != "b" {
+					t.Fatalf("the placement that fits was dropped: %+v", got.Placements)
+				}
+			})
+		}
 	}
 }
+
+// listOnly hides a View's optional capabilities.
+type listOnly struct{ View }

@@ -51,6 +51,11 @@ func (v snapView) Pending(since uint64) []*api.Job {
 
 func (v snapView) Holding() []*api.Job { return v.s.JobsHoldingNodes() }
 
+// Node and AllocsOn make a snapshot a NodeReader (Verify's fast path).
+func (v snapView) Node(id string) *api.Node { return v.s.Node(nil, id) }
+
+func (v snapView) AllocsOn(nodeID string) []*api.Allocation { return v.s.AllocsByNode(nil, nodeID) }
+
 // jobLookup finds jobs by ID, each looked up once: a pass reads the job of
 // every live allocation, and gangs hold several.
 func jobLookup(v View) func(id string) *api.Job {
