@@ -175,3 +175,34 @@ func BenchmarkMatMulPackedDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCachedAttentionDecode is a decode step's cached attention at
+// GPT-2 small's shape (12 heads of 64, context 256) for 32 rows at
+// position 64, each over its own cache (50 MB in all, past the L3, as a
+// serving step's are): what a row costs when its keys and values come
+// from memory. One op is one row.
+func BenchmarkCachedAttentionDecode(b *testing.B) {
+	const heads, hs, ctx, rows, pos = 12, 64, 256, 32, 64
+	d := New(1)
+	defer d.Close()
+	w, n := heads*hs, heads*ctx*hs
+	out, q := mustAlloc(b, d, w), mustAlloc(b, d, w)
+	ks, vs := make([]kernels.Buffer, rows), make([]kernels.Buffer, rows)
+	for i := range rows {
+		ks[i], vs[i] = mustAlloc(b, d, n), mustAlloc(b, d, n)
+	}
+	p := kernels.KVAttnArgs{Heads: heads, HeadSize: hs, Context: ctx, Len: pos}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu0, i := threadCPU(), 0
+	for b.Loop() {
+		if err := d.CachedAttention(out, q, ks[i], vs[i], p); err != nil {
+			b.Fatal(err)
+		}
+		i = (i + 1) % rows
+	}
+	if cpu := threadCPU() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(2*heads*pos*hs*4)*float64(b.N)/cpu.Seconds()/1e9, "cpu-GB/s")
+	}
+}
