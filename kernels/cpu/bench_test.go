@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/ark-sched/ark/kernels"
@@ -133,4 +134,75 @@ func mustAllocInt32(tb testing.TB, d *Device, n int) kernels.Buffer {
 		tb.Fatal(err)
 	}
 	return buf
+}
+
+// BenchmarkMatMulPackedDecode is MatMulPacked on the projections of a
+// decode step of GPT-2 small's shape (width 768: qkv 768->2304, out
+// 768->768, fc 768->3072, proj 3072->768, transposed weights packed once)
+// at 1 and 32 rows (concurrency 1 and 32) and a prefill's 512, one thread.
+// Besides the wall rate it reports GFLOP/s of the thread's own CPU time
+// (cpu-GFLOP/s), which a shared machine's load moves far less.
+func BenchmarkMatMulPackedDecode(b *testing.B) {
+	const C = 768
+	for _, m := range []int{1, 32, 512} {
+		for _, s := range []struct {
+			name string
+			n, k int
+		}{{"qkv", 3 * C, C}, {"o", C, C}, {"fc", 4 * C, C}, {"proj", C, 4 * C}} {
+			b.Run(fmt.Sprintf("m%d/%s", m, s.name), func(b *testing.B) {
+				d := New(1)
+				defer d.Close()
+				x, w, y := mustAlloc(b, d, m*s.k), mustAlloc(b, d, s.n*s.k), mustAlloc(b, d, m*s.n)
+				p := kernels.MatMulArgs{M: m, N: s.n, K: s.k, TransB: true, Alpha: 1}
+				pw, err := d.PackB(w, p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				cpu0 := threadCPU()
+				for b.Loop() {
+					if err := d.MatMulPacked(y, x, pw, nil, p); err != nil {
+						b.Fatal(err)
+					}
+				}
+				flop := 2 * float64(m*s.n*s.k) * float64(b.N)
+				b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				if cpu := threadCPU() - cpu0; cpu > 0 {
+					b.ReportMetric(flop/cpu.Seconds()/1e9, "cpu-GFLOP/s")
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkCachedAttentionDecode is a decode step's cached attention at
+// GPT-2 small's shape (12 heads of 64, context 256) for 32 rows at
+// position 64, each over its own cache (50 MB in all, past the L3, as a
+// serving step's are): what a row costs when its keys and values come
+// from memory. One op is one row.
+func BenchmarkCachedAttentionDecode(b *testing.B) {
+	const heads, hs, ctx, rows, pos = 12, 64, 256, 32, 64
+	d := New(1)
+	defer d.Close()
+	w, n := heads*hs, heads*ctx*hs
+	out, q := mustAlloc(b, d, w), mustAlloc(b, d, w)
+	ks, vs := make([]kernels.Buffer, rows), make([]kernels.Buffer, rows)
+	for i := range rows {
+		ks[i], vs[i] = mustAlloc(b, d, n), mustAlloc(b, d, n)
+	}
+	p := kernels.KVAttnArgs{Heads: heads, HeadSize: hs, Context: ctx, Len: pos}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu0, i := threadCPU(), 0
+	for b.Loop() {
+		if err := d.CachedAttention(out, q, ks[i], vs[i], p); err != nil {
+			b.Fatal(err)
+		}
+		i = (i + 1) % rows
+	}
+	if cpu := threadCPU() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(2*heads*pos*hs*4)*float64(b.N)/cpu.Seconds()/1e9, "cpu-GB/s")
+	}
 }

@@ -19,6 +19,13 @@ func geluBackAVX512(din, src, dout *float32, n int)
 //go:noescape
 func expShiftAVX512(dst, src *float32, n int, shift float32, lanes *[16]float32)
 
+// expShiftAVX2 (gelu_avx2_amd64.s) is expShiftAVX512 on 8 lanes, for CPUs
+// without AVX-512 (where the scalar expf was a fifth of a decode step's
+// cached attention).
+//
+//go:noescape
+func expShiftAVX2(dst, src *float32, n int, shift float32, lanes *[8]float32)
+
 // geluAVX2 (gelu_avx2_amd64.s) is geluAVX512 on 8 lanes, for CPUs without
 // AVX-512 (where the scalar expf made GELU a fifth of a decode step).
 //
@@ -31,7 +38,7 @@ var (
 )
 
 // expShift sets dst[i] = exp(src[i] - shift) and returns their sum in
-// float64 (summed in 16 float32 lanes on the vector path). Arguments below
+// float64 (summed in 16 or 8 float32 lanes on the vector paths). Arguments below
 // -87 give at most exp(-87) = 1.6e-38 (the vector path clamps, expf gives
 // 0); shift is meant to be the maximum, so the largest term is 1.
 func expShift(dst, src []float32, shift float32) float64 {
@@ -47,6 +54,15 @@ func expShift(dst, src []float32, shift float32) float64 {
 		for _, l := range lanes {
 			sum += float64(l)
 		}
+	} else if n = len(src) &^ 7; useGELUAVX2 && n > 0 {
+		_ = dst[n-1]
+		var lanes [8]float32
+		expShiftAVX2(unsafe.SliceData(dst), unsafe.SliceData(src), n, shift, &lanes)
+		for _, l := range lanes {
+			sum += float64(l)
+		}
+	} else {
+		n = 0
 	}
 	for i := n; i < len(src); i++ {
 		e := expf(src[i] - shift)

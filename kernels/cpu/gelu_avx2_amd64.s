@@ -83,3 +83,62 @@ geluyloop:
 geluydone:
 	VZEROUPPER
 	RET
+
+// func expShiftAVX2(dst, src *float32, n int, shift float32, lanes *[8]float32)
+// dst[i] = exp(src[i] - shift) (arguments clamped to [-87, 88]) for n a
+// multiple of 8: expShiftAVX512's steps on 8 lanes, 2^n built from its
+// exponent bits as in geluAVX2; lanes receives 8 partial sums.
+TEXT ·expShiftAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS shift+24(FP), Y15
+	MOVQ lanes+32(FP), DX
+	VXORPS Y14, Y14, Y14
+	SHRQ $3, CX
+	JEQ  expydone
+	VBROADCASTSS geluY<>+4(SB), Y9   // 1
+	VBROADCASTSS geluY<>+12(SB), Y11 // -87
+	VBROADCASTSS geluY<>+16(SB), Y12 // 88
+	VBROADCASTSS geluY<>+20(SB), Y13 // log2 e
+	VBROADCASTSS geluY<>+24(SB), Y10 // -ln2 hi
+	VBROADCASTSS geluY<>+28(SB), Y8  // -ln2 lo
+expyloop:
+	VMOVUPS      (SI), Y2
+	VSUBPS       Y15, Y2, Y2
+	VMAXPS       Y11, Y2, Y2
+	VMINPS       Y12, Y2, Y2
+	VMULPS       Y13, Y2, Y3
+	VROUNDPS     $0, Y3, Y3         // n = round(z log2 e)
+	VMOVAPS      Y2, Y4
+	VFMADD231PS  Y10, Y3, Y4
+	VFMADD231PS  Y8, Y3, Y4         // r = z - n ln2
+	VBROADCASTSS geluY<>+32(SB), Y5
+	VBROADCASTSS geluY<>+36(SB), Y6
+	VFMADD213PS  Y6, Y4, Y5
+	VBROADCASTSS geluY<>+40(SB), Y6
+	VFMADD213PS  Y6, Y4, Y5
+	VBROADCASTSS geluY<>+44(SB), Y6
+	VFMADD213PS  Y6, Y4, Y5
+	VBROADCASTSS geluY<>+48(SB), Y6
+	VFMADD213PS  Y6, Y4, Y5
+	VBROADCASTSS geluY<>+52(SB), Y6
+	VFMADD213PS  Y6, Y4, Y5         // p(r)
+	VMULPS       Y4, Y4, Y6
+	VADDPS       Y9, Y4, Y7
+	VFMADD231PS  Y6, Y5, Y7         // y = p r^2 + r + 1
+	VCVTTPS2DQ   Y3, Y3
+	VPBROADCASTD geluY<>+56(SB), Y6
+	VPADDD       Y6, Y3, Y3
+	VPSLLD       $23, Y3, Y3        // 2^n
+	VMULPS       Y3, Y7, Y7         // exp(z)
+	VMOVUPS      Y7, (DI)
+	VADDPS       Y7, Y14, Y14
+	ADDQ         $32, SI
+	ADDQ         $32, DI
+	DECQ         CX
+	JNE          expyloop
+expydone:
+	VMOVUPS      Y14, (DX)
+	VZEROUPPER
+	RET

@@ -37,3 +37,15 @@ func TestGELUAVX2(t *testing.T) {
 		}
 	}
 }
+
+// TestExpShiftAVX2 is TestExpShift on the 8-lane path, which a CPU with
+// AVX-512 would not otherwise take.
+func TestExpShiftAVX2(t *testing.T) {
+	if !useGELUAVX2 {
+		t.Skip("no AVX2 and FMA on this CPU")
+	}
+	saved := useGELUAVX512
+	defer func() { useGELUAVX512 = saved }()
+	useGELUAVX512 = false
+	testExpShift(t)
+}

@@ -40,9 +40,11 @@ func TestGELUVector(t *testing.T) {
 }
 
 // TestExpShift checks exp(x - shift) and the sum, vector body and tail.
-func TestExpShift(t *testing.T) {
+func TestExpShift(t *testing.T) { testExpShift(t) }
+
+func testExpShift(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	for _, n := range []int{1, 15, 16, 17, 1000} {
+	for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 1000} {
 		x := make([]float32, n)
 		for i := range x {
 			x[i] = float32(r.NormFloat64() * 20)

@@ -23,6 +23,52 @@ type microKernel struct {
 	name   string
 	mr, nr int
 	fn     func(k int, a, b, c *float32, ldc int)
+	// edge, when set, is a kernel of fewer rows on the same B panels (4
+	// for the AVX2 6x16): a block of rows that is not a whole number of
+	// mr-row panels ends in one or two edge panels instead of one padded
+	// with zero rows. A decode step's 32 rows are 4x6 + 2x4, where six
+	// 6-row panels computed 36. See split.
+	edge *microKernel
+	// short, when set, runs blocks of fewer than mr rows (one padded
+	// panel) instead of fn: the AVX2 fn prefetches the next B panel and
+	// C's rows, short is the kernel as it was before those prefetches, so
+	// a decode step of one row (concurrency 1) runs as before. The
+	// prefetches speed that step's stream of weights as well (see
+	// bench/README.md); a matrix-vector kernel is its own change.
+	short func(k int, a, b, c *float32, ldc int)
+}
+
+// split cuts mb rows of A into big panels of mk.mr rows followed by small
+// panels of mk.edge.mr, covering at least mb rows with the fewest rows
+// computed (ties: fewer small panels). Without an edge kernel, and for
+// fewer than mk.mr rows, it is one run of mr-row panels, the last padded:
+// a block of one row (a decode step at concurrency 1) is a matrix-vector
+// product, which wants a kernel of its own, not a smaller padding.
+func (mk *microKernel) split(mb int) (big, small int) {
+	big = (mb + mk.mr - 1) / mk.mr
+	if mk.edge == nil || mb < mk.mr {
+		return big, 0
+	}
+	best := big * mk.mr
+	for f := 1; f < mk.mr; f++ {
+		rest := mb - f*mk.edge.mr
+		if rest < 0 {
+			break
+		}
+		a := (rest + mk.mr - 1) / mk.mr
+		if rows := a*mk.mr + f*mk.edge.mr; rows < best {
+			best, big, small = rows, a, f
+		}
+	}
+	return big, small
+}
+
+// panel is the kernel of the q-th panel of a split into big and small.
+func (mk *microKernel) panel(q, big int) *microKernel {
+	if q < big {
+		return mk
+	}
+	return mk.edge
 }
 
 // kern is the micro-kernel in use, chosen at init for this CPU.
@@ -72,6 +118,10 @@ func (o *gemmOp) prepRows(lo, hi int) {
 		row := o.c[i*o.ldc : i*o.ldc+o.n]
 		switch o.beta {
 		case 0:
+			if o.bias != nil { // one pass, not a clear and then an add
+				copy(row, o.bias[:o.n])
+				continue
+			}
 			clear(row)
 		case 1:
 		default:
@@ -116,27 +166,34 @@ func (o *gemmOp) packB(bp []float32, nr, pc, kb, lo, hi int) {
 }
 
 // packA packs rows [i0, i0+mb) x columns [pc, pc+kb) of alpha*op(A) into
-// panels of mr rows (panel q at q*kb*mr), zero-padding the last.
-func (o *gemmOp) packA(ap []float32, mr, i0, mb, pc, kb int) {
-	rp := (mb + mr - 1) / mr
-	for q := 0; q < rp; q++ {
-		dst := ap[q*kb*mr : (q+1)*kb*mr]
-		rows := min(mr, mb-q*mr)
-		if rows < mr {
-			clear(dst)
+// panels as mk.split cuts them (a panel of mr rows from row r at r*kb,
+// column by column), zero-padding the last.
+func (o *gemmOp) packA(ap []float32, mk microKernel, i0, mb, pc, kb int) {
+	big, small := mk.split(mb)
+	r0 := 0
+	for q := range big + small {
+		mr := mk.panel(q, big).mr
+		o.packPanelA(ap[r0*kb:(r0+mr)*kb], mr, i0+r0, min(mr, mb-r0), pc, kb)
+		r0 += mr
+	}
+}
+
+// packPanelA packs rows [i, i+rows) x columns [pc, pc+kb) of alpha*op(A)
+// into dst as one panel of mr rows, zero-padding rows past rows.
+func (o *gemmOp) packPanelA(dst []float32, mr, i, rows, pc, kb int) {
+	if rows < mr {
+		clear(dst)
+	}
+	for r := range rows {
+		if !o.transA {
+			src := o.a[(i+r)*o.lda+pc : (i+r)*o.lda+pc+kb]
+			for p, v := range src {
+				dst[p*mr+r] = o.alpha * v
+			}
+			continue
 		}
-		for r := 0; r < rows; r++ {
-			i := i0 + q*mr + r
-			if !o.transA {
-				src := o.a[i*o.lda+pc : i*o.lda+pc+kb]
-				for p, v := range src {
-					dst[p*mr+r] = o.alpha * v
-				}
-				continue
-			}
-			for p := 0; p < kb; p++ {
-				dst[p*mr+r] = o.alpha * o.a[(pc+p)*o.lda+i]
-			}
+		for p := range kb {
+			dst[p*mr+r] = o.alpha * o.a[(pc+p)*o.lda+i+r]
 		}
 	}
 }
@@ -144,25 +201,34 @@ func (o *gemmOp) packA(ap []float32, mr, i0, mb, pc, kb int) {
 // tile multiplies the packed A block (rows [i0, i0+mb)) by packed B
 // panels covering columns [j0, j0+nb) into C.
 func (o *gemmOp) tile(mk microKernel, ap, bp, tmp []float32, i0, mb, j0, nb, kb int) {
-	mr, nr, ldc := mk.mr, mk.nr, o.ldc
+	nr, ldc := mk.nr, o.ldc
+	big, small := mk.split(mb)
 	for jr := 0; jr < nb; jr += nr {
 		jw := min(nr, nb-jr)
 		bpan := &bp[((j0+jr)/nr)*kb*nr]
-		for ir := 0; ir < mb; ir += mr {
-			iw := min(mr, mb-ir)
-			apan := &ap[(ir/mr)*kb*mr]
+		r0 := 0
+		for q := range big + small {
+			k := mk.panel(q, big)
+			mr, fn := k.mr, k.fn
+			if mb < mr && k.short != nil {
+				fn = k.short
+			}
+			iw := min(mr, mb-r0)
+			apan := &ap[r0*kb]
 			if iw == mr && jw == nr {
-				mk.fn(kb, apan, bpan, &o.c[(i0+ir)*ldc+j0+jr], ldc)
+				fn(kb, apan, bpan, &o.c[(i0+r0)*ldc+j0+jr], ldc)
+				r0 += mr
 				continue
 			}
 			clear(tmp[:mr*nr])
-			mk.fn(kb, apan, bpan, &tmp[0], nr)
-			for r := 0; r < iw; r++ {
-				row := o.c[(i0+ir+r)*ldc+j0+jr : (i0+ir+r)*ldc+j0+jr+jw]
+			fn(kb, apan, bpan, &tmp[0], nr)
+			for r := range iw {
+				row := o.c[(i0+r0+r)*ldc+j0+jr : (i0+r0+r)*ldc+j0+jr+jw]
 				for j := range row {
 					row[j] += tmp[r*nr+j]
 				}
 			}
+			r0 += mr
 		}
 	}
 }
@@ -201,7 +267,7 @@ func (o *gemmOp) serial(mk microKernel, s *gemmScratch) {
 		o.packB(s.bp, mk.nr, pc, kb, 0, panels)
 		for i0 := 0; i0 < o.m; i0 += mcBlock {
 			mb := min(mcBlock, o.m-i0)
-			o.packA(s.ap, mk.mr, i0, mb, pc, kb)
+			o.packA(s.ap, mk, i0, mb, pc, kb)
 			o.tile(mk, s.ap, s.bp, s.tmp, i0, mb, 0, o.n, kb)
 		}
 	}
@@ -299,7 +365,7 @@ func (g *gemmTiles) run(w, lo, hi int) {
 		i0, j0 := ti*mcBlock, tj*ncTile
 		mb, nb := min(mcBlock, o.m-i0), min(ncTile, o.n-j0)
 		if ti != lastI { // consecutive tiles of one row band share the packed A
-			o.packA(s.ap, g.k.mr, i0, mb, g.pc, g.kb)
+			o.packA(s.ap, g.k, i0, mb, g.pc, g.kb)
 			lastI = ti
 		}
 		o.tile(g.k, s.ap, g.bp, s.tmp, i0, mb, j0, nb, g.kb)

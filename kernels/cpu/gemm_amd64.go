@@ -8,6 +8,18 @@ import "golang.org/x/sys/cpu"
 //go:noescape
 func kern6x16avx2(k int, a, b, c *float32, ldc int)
 
+// kern6x16pfavx2 is kern6x16avx2 that prefetches the rows of C it adds
+// into and, along its loop, the next B panel: for blocks of 6 rows or
+// more.
+//
+//go:noescape
+func kern6x16pfavx2(k int, a, b, c *float32, ldc int)
+
+// kern4x16avx2 is its edge kernel: 8 accumulators for a 4 x 16 block.
+//
+//go:noescape
+func kern4x16avx2(k int, a, b, c *float32, ldc int)
+
 // kern12x32avx512 is the AVX-512 micro-kernel: 24 zmm accumulators for a
 // 12 x 32 block of C.
 //
@@ -16,7 +28,8 @@ func kern12x32avx512(k int, a, b, c *float32, ldc int)
 
 var avx512Kernel = microKernel{name: "avx512", mr: 12, nr: 32, fn: kern12x32avx512}
 
-var avx2Kernel = microKernel{name: "avx2+fma", mr: 6, nr: 16, fn: kern6x16avx2}
+var avx2Kernel = microKernel{name: "avx2+fma", mr: 6, nr: 16, fn: kern6x16pfavx2, short: kern6x16avx2,
+	edge: &microKernel{name: "avx2+fma 4x16", mr: 4, nr: 16, fn: kern4x16avx2}}
 
 // availableKernels lists the micro-kernels this CPU can run, best last.
 func availableKernels() []microKernel {

@@ -19,6 +19,12 @@ func kvScoresAVX2(sc, q, keys *float32, n, hs int, scale float32)
 //go:noescape
 func kvWeightedAVX2(out, w, vals *float32, n, hs int, scale float32)
 
+// kvWeighted64AVX2 is kvWeightedAVX2 for heads of whole 64-float blocks
+// (GPT-2's 64), each row of values read once, in order.
+//
+//go:noescape
+func kvWeighted64AVX2(out, w, vals *float32, n, hs int, scale float32)
+
 var useKVAttnAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 // kvScores sets sc[t] = scale * q·keys[t] for the len(sc) keys of len(q):
@@ -41,6 +47,11 @@ func kvScores(sc, q, keys []float32, scale float32) {
 // len(w) rows of len(out).
 func kvWeighted(out, w, vals []float32, scale float32) {
 	hs, n := len(out), len(w)
+	if useKVAttnAVX2 && hs%64 == 0 && n > 0 {
+		_ = vals[n*hs-1]
+		kvWeighted64AVX2(&out[0], unsafe.SliceData(w), &vals[0], n, hs, scale)
+		return
+	}
 	if useKVAttnAVX2 && hs%8 == 0 && n > 0 {
 		_ = vals[n*hs-1]
 		kvWeightedAVX2(&out[0], unsafe.SliceData(w), &vals[0], n, hs, scale)

@@ -8,7 +8,7 @@ import (
 
 // CachedAttention's vector products against the portable loops, on head
 // sizes of whole 8-lane vectors (assembly) and not (Go), and every key
-// count around the groups of four.
+// count around the groups of four (64 and 128: the 64-column form).
 func TestKVAttentionProducts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	vec := func(n int) []float32 {
@@ -18,7 +18,7 @@ func TestKVAttentionProducts(t *testing.T) {
 		}
 		return v
 	}
-	for _, hs := range []int{8, 12, 16, 24, 32, 64} {
+	for _, hs := range []int{8, 12, 16, 24, 32, 64, 128} {
 		for n := 1; n <= 19; n++ {
 			q, keys, w := vec(hs), vec(n*hs), vec(n)
 			got, want := make([]float32, n), make([]float32, n)

@@ -172,6 +172,9 @@ func testMatMul(e *env) {
 		{24, 64, 300, false, true, 1, 0, false, false}, // whole 12x32 micro-tiles, two k blocks
 		{5, 3, 129, true, true, 1, 0, false, false},
 		{97, 200, 64, false, false, 1, 0, false, false}, // crosses mc and nc tiles
+		{32, 48, 300, false, true, 1, 0, true, false},   // a decode step's rows: 4 panels of 6, 2 of 4 (AVX2)
+		{8, 40, 20, true, false, 1, 1, false, true},     // edge panels only
+		{10, 33, 17, false, true, 1, 0, false, false},   // 6 + 4, the last columns padded
 	} {
 		matMulCase(e, c.m, c.n, c.k, c.ta, c.tb, c.alpha, c.beta, c.bias, c.nonzeroC)
 	}
