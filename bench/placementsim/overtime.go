@@ -3,6 +3,7 @@ package placementsim
 import (
 	"container/heap"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,6 +53,14 @@ type OverTimeResult struct {
 	// PlanRejected counts placements the leader's re-check (sched.Verify)
 	// dropped: 0 unless the simulation's view and the pass disagree.
 	PlanRejected int `json:"plan_rejected"`
+	// IdleGPUs is the mean number of GPUs left unallocated (whole and
+	// shares' leftovers, in GPUs) after a pass that leaves tasks waiting;
+	// StrandedGPUs is the part of it that is whole free GPUs on nodes
+	// whose free CPU or memory no waiting GPU task fits in (the GPUs idle
+	// for want of host resources, not of GPU). Both are means over such
+	// passes, so the schedulers of one run compare.
+	IdleGPUs     float64 `json:"idle_gpus_waiting"`
+	StrandedGPUs float64 `json:"stranded_gpus_waiting"`
 	// RoundsCut counts scheduling points whose passes kept changing the
 	// allocations past maxRounds (the rest waits for the next point).
 	RoundsCut int `json:"rounds_cut"`
@@ -169,6 +178,10 @@ type sim struct {
 	// ark is the state the shipped pass reads (nil for FIFO).
 	ark *arkState
 
+	// idlePasses, idleMilli and strandedGPUs accumulate observeIdle's
+	// figures over the passes that left tasks waiting.
+	idlePasses, idleMilli, strandedGPUs float64
+
 	first, last, lastArrival, lastStart float64
 	area, areaWin, lostGPUSec           float64
 	res                                 OverTimeResult
@@ -264,9 +277,53 @@ func simulate(nodes []Node, tasks []SimTask, cfg SimConfig) *sim {
 			s.passFIFO()
 		}
 		s.compact()
+		s.observeIdle()
 	}
 	s.finishResult()
 	return s
+}
+
+// observeIdle adds, after a pass that left tasks waiting, the GPU milli
+// unallocated and the whole free GPUs on nodes where no waiting GPU
+// task's CPU and memory fit (see OverTimeResult.StrandedGPUs).
+func (s *sim) observeIdle() {
+	// The waiting GPU tasks' (CPU, memory) requests, reduced to those no
+	// other one is smaller than in both: a node fits some waiting task's
+	// host request iff it fits one of these.
+	var front [][2]int64
+	for _, i := range s.pending {
+		t := s.tasks[i].Task
+		if s.run[i].state != waiting || t.GPUs == 0 {
+			continue
+		}
+		r := [2]int64{t.CPUMilli, t.Memory}
+		dominated := false
+		for _, f := range front {
+			if f[0] <= r[0] && f[1] <= r[1] {
+				dominated = true
+				break
+			}
+		}
+		if dominated {
+			continue
+		}
+		front = slices.DeleteFunc(front, func(f [2]int64) bool { return r[0] <= f[0] && r[1] <= f[1] })
+		front = append(front, r)
+	}
+	if len(front) == 0 {
+		return
+	}
+	s.idlePasses++
+	s.idleMilli += float64(s.capacity - s.used)
+	for _, n := range s.nodes {
+		whole := n.FullyFree()
+		if whole == 0 {
+			continue
+		}
+		if !slices.ContainsFunc(front, func(f [2]int64) bool { return f[0] <= n.CPUFree && f[1] <= n.MemFree }) {
+			s.strandedGPUs += float64(whole)
+		}
+	}
 }
 
 // fits says whether t fits some node of the empty cluster (cached by
@@ -437,6 +494,10 @@ func (s *sim) finishResult() {
 		res.UtilPct = 100 * s.areaWin / (capMilli * w)
 	}
 	res.LostGPUHours = s.lostGPUSec / 3600
+	if s.idlePasses > 0 {
+		res.IdleGPUs = s.idleMilli / placement.MilliPerGPU / s.idlePasses
+		res.StrandedGPUs = s.strandedGPUs / s.idlePasses
+	}
 	for _, p := range []int{PrioHigh, PrioNormal, PrioLow} {
 		res.ByPriority = append(res.ByPriority, waitStats(ClassName(p), byPrio[p]))
 	}

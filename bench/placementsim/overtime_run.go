@@ -106,11 +106,12 @@ func (r *Report) writeOverTime(w io.Writer) {
 	}
 	fmt.Fprintf(w, "queues team-a/b/c by name hash%s with quotas 40/35/25%% of the GPUs; priority from qos: LS, Guaranteed high, BE low,\n", seed)
 	fmt.Fprintf(w, "others normal; a checkpoint every %g s; declared runtimes over-estimate by up to %gx). fifo is FIFO first fit.\n\n", r.OverTimeCheckpoint, r.OverTimeOverestimate)
-	fmt.Fprintf(w, "| scheduler | placement | done / tasks | mean wait s | p95 wait s | GPU util %% (makespan) | GPU util %% (arrivals) | makespan s | backlog cleared s | preemptions | GPU-h lost | backfilled |\n")
-	fmt.Fprintf(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(w, "| scheduler | placement | done / tasks | mean wait s | p95 wait s | GPU util %% (makespan) | GPU util %% (arrivals) | makespan s | backlog cleared s | preemptions | GPU-h lost | backfilled | GPUs idle / stranded while tasks wait |\n")
+	fmt.Fprintf(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, x := range r.OverTime {
-		fmt.Fprintf(w, "| %s | %s | %d / %d | %.0f | %.0f | %.2f | %.1f | %.0f | %.0f | %d | %.1f | %d |\n", x.Scheduler, x.Policy, x.Completed, x.Tasks,
-			x.MeanWaitSec, x.P95WaitSec, x.UtilMakespanPct, x.UtilPct, x.MakespanSec, x.LastStartSec, x.Preemptions, x.LostGPUHours, x.Backfilled)
+		fmt.Fprintf(w, "| %s | %s | %d / %d | %.0f | %.0f | %.2f | %.1f | %.0f | %.0f | %d | %.1f | %d | %.0f / %.0f |\n", x.Scheduler, x.Policy, x.Completed, x.Tasks,
+			x.MeanWaitSec, x.P95WaitSec, x.UtilMakespanPct, x.UtilPct, x.MakespanSec, x.LastStartSec, x.Preemptions, x.LostGPUHours, x.Backfilled,
+			x.IdleGPUs, x.StrandedGPUs)
 	}
 	fmt.Fprintf(w, "\nWait by group, mean / p95 s (tasks):\n\n| scheduler |")
 	groups := func(x OverTimeResult) []WaitStats {

@@ -368,3 +368,35 @@ func contendedNodes(t *testing.T) []Node {
 	}
 	return small
 }
+
+// TestIdleAndStrandedGPUs: after a pass that leaves a task waiting, the
+// GPUs nothing holds are idle, and whole ones on a node whose CPU or
+// memory no waiting task fits in are stranded.
+func TestIdleAndStrandedGPUs(t *testing.T) {
+	share := func(milli int64) placement.Task {
+		return placement.Task{CPUMilli: 1000, Memory: 1024, GPUs: 1, GPUMilli: milli}
+	}
+	cpuHog := placement.Task{CPUMilli: 8000, Memory: 1024, GPUs: 1, GPUMilli: placement.MilliPerGPU}
+	node := func(gpus int, cpu int64) []Node {
+		return []Node{{Name: "n0", CPUMilli: cpu, MemoryMiB: 262144, GPUs: gpus, Model: "V100"}}
+	}
+	for _, c := range []struct {
+		name           string
+		nodes          []Node
+		first, waiter  placement.Task
+		idle, stranded float64
+	}{
+		{"CPU used up: 3 whole GPUs stranded", node(4, 8000), cpuHog, gpuTask(1), 3, 3},
+		{"GPUs used up: nothing idle", node(2, 64000), gpuTask(2), gpuTask(1), 0, 0},
+		{"a share's leftover is idle, not stranded", node(1, 64000), share(600), share(600), 0.4, 0},
+	} {
+		tasks := []SimTask{
+			{Name: "first", Task: c.first, Queue: "q", Arrive: 0, Duration: 100},
+			{Name: "waiter", Task: c.waiter, Queue: "q", Arrive: 0.5, Duration: 10},
+		}
+		res := Simulate(c.nodes, tasks, SimConfig{Name: "fifo", Policy: placement.FirstFitPolicy{}})
+		if !near(res.IdleGPUs, c.idle) || !near(res.StrandedGPUs, c.stranded) {
+			t.Errorf("%s: idle %v, stranded %v GPUs; want %v, %v", c.name, res.IdleGPUs, res.StrandedGPUs, c.idle, c.stranded)
+		}
+	}
+}
