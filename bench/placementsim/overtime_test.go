@@ -389,6 +389,7 @@ func TestIdleAndStrandedGPUs(t *testing.T) {
 		{"CPU used up: 3 whole GPUs stranded", node(4, 8000), cpuHog, gpuTask(1), 3, 3},
 		{"GPUs used up: nothing idle", node(2, 64000), gpuTask(2), gpuTask(1), 0, 0},
 		{"a share's leftover is idle, not stranded", node(1, 64000), share(600), share(600), 0.4, 0},
+		{"one GPU left for a 2-GPU task: idle, not stranded", node(3, 64000), gpuTask(2), gpuTask(2), 1, 0},
 	} {
 		tasks := []SimTask{
 			{Name: "first", Task: c.first, Queue: "q", Arrive: 0, Duration: 100},
