@@ -35,6 +35,21 @@ func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntim
 		c.Sched = &cfg
 		return c, nil
 	}
+	if rest, ok := strings.CutPrefix(name, "ark-shortestall"); ok {
+		// ark-shortestall[-ageS]: OrderShortestAll, aging after S seconds.
+		cfg.Order = sched.OrderShortestAll
+		if s, ok := strings.CutPrefix(rest, "-age"); ok {
+			n, err := strconv.Atoi(s)
+			if err != nil || n <= 0 {
+				return c, fmt.Errorf("%w: scheduler %q: the age is whole seconds", ErrConfig, name)
+			}
+			cfg.AgeAfter, rest = time.Duration(n)*time.Second, ""
+		}
+		if rest == "" {
+			c.Sched = &cfg
+			return c, nil
+		}
+	}
 	if rest, ok := strings.CutPrefix(name, "ark-shortest"); ok {
 		// ark-shortest[-ageS][-tiers][-nopreempt]: OrderShortest, aging
 		// after S seconds, in tiers, without preemption.
@@ -60,7 +75,7 @@ func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntim
 			return c, nil
 		}
 	}
-	return c, fmt.Errorf("%w: unknown scheduler %q (%s, ark-resvN, ark-shortest[-ageS][-tiers][-nopreempt])", ErrConfig, name, strings.Join(OverTimeSchedulers, ", "))
+	return c, fmt.Errorf("%w: unknown scheduler %q (%s, ark-resvN, ark-shortest[-ageS][-tiers][-nopreempt], ark-shortestall[-ageS])", ErrConfig, name, strings.Join(OverTimeSchedulers, ", "))
 }
 
 // runOverTime runs each scheduler on the same tasks.

@@ -318,7 +318,8 @@ func TestSchedulerRowsJSON(t *testing.T) {
 }
 
 // TestShortestSchedulerNames: ark-shortest[-ageS][-tiers][-nopreempt] configure
-// the shipped pass's OrderShortest; a malformed name is refused.
+// the shipped pass's OrderShortest, ark-shortestall[-ageS] its
+// OrderShortestAll; a malformed name is refused.
 func TestShortestSchedulerNames(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -326,17 +327,22 @@ func TestShortestSchedulerNames(t *testing.T) {
 		nopreempt bool
 		ok        bool
 		tiers     bool
+		all       bool
 	}{
-		{"ark-shortest", 0, false, true, false},
-		{"ark-shortest-age600", 600 * time.Second, false, true, false},
-		{"ark-shortest-age900-nopreempt", 900 * time.Second, true, true, false},
-		{"ark-shortest-nopreempt", 0, true, true, false},
-		{"ark-shortest-age180-tiers", 180 * time.Second, false, true, true},
-		{"ark-shortest-age180-tiers-nopreempt", 180 * time.Second, true, true, true},
-		{"ark-shortest-age0", 0, false, false, false},
-		{"ark-shortest-agex", 0, false, false, false},
-		{"ark-shortest-fast", 0, false, false, false},
-		{"ark-shortest-age180-nopreempt-tiers", 0, false, false, false},
+		{"ark-shortestall", 0, false, true, false, true},
+		{"ark-shortestall-age180", 180 * time.Second, false, true, false, true},
+		{"ark-shortestall-age180-tiers", 0, false, false, false, false},
+		{"ark-shortestall-agex", 0, false, false, false, false},
+		{"ark-shortest", 0, false, true, false, false},
+		{"ark-shortest-age600", 600 * time.Second, false, true, false, false},
+		{"ark-shortest-age900-nopreempt", 900 * time.Second, true, true, false, false},
+		{"ark-shortest-nopreempt", 0, true, true, false, false},
+		{"ark-shortest-age180-tiers", 180 * time.Second, false, true, true, false},
+		{"ark-shortest-age180-tiers-nopreempt", 180 * time.Second, true, true, true, false},
+		{"ark-shortest-age0", 0, false, false, false, false},
+		{"ark-shortest-agex", 0, false, false, false, false},
+		{"ark-shortest-fast", 0, false, false, false, false},
+		{"ark-shortest-age180-nopreempt-tiers", 0, false, false, false, false},
 	} {
 		c, err := overTimeConfig(tc.name, nil, 1800, 600)
 		if (err == nil) != tc.ok {
@@ -346,7 +352,11 @@ func TestShortestSchedulerNames(t *testing.T) {
 		if !tc.ok {
 			continue
 		}
-		if c.Sched.Order != sched.OrderShortest || c.Sched.AgeAfter != tc.age || c.Sched.NoPreemption != tc.nopreempt || c.Sched.AgeTiers != tc.tiers {
+		order := sched.OrderShortest
+		if tc.all {
+			order = sched.OrderShortestAll
+		}
+		if c.Sched.Order != order || c.Sched.AgeAfter != tc.age || c.Sched.NoPreemption != tc.nopreempt || c.Sched.AgeTiers != tc.tiers {
 			t.Errorf("%s: order %q age %v nopreempt %v tiers %v", tc.name, c.Sched.Order, c.Sched.AgeAfter, c.Sched.NoPreemption, c.Sched.AgeTiers)
 		}
 	}
