@@ -25,7 +25,7 @@ const (
 	// acts through preemption alone; a job that has waited AgeAfter goes
 	// ahead in submission order. On the openb over-time simulation, with
 	// AgeAfter 300 s and a 30-minute protection, it kept every priority
-	// and size class under FIFO first fit's wait and the mean 33-41%
+	// and size class under FIFO first fit's wait and the mean 33-46%
 	// below, whether the trace's copies arrive together or spread, where
 	// OrderShortest with tiers left low priority up to 62% over FIFO with
 	// them spread (bench/README.md).
