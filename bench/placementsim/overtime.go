@@ -3,6 +3,7 @@ package placementsim
 import (
 	"container/heap"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,6 +53,14 @@ type OverTimeResult struct {
 	// PlanRejected counts placements the leader's re-check (sched.Verify)
 	// dropped: 0 unless the simulation's view and the pass disagree.
 	PlanRejected int `json:"plan_rejected"`
+	// IdleGPUs is the number of GPUs left unallocated (whole and shares'
+	// leftovers, in GPUs) after a pass that leaves GPU tasks waiting;
+	// StrandedGPUs is the part of it that is whole free GPUs on nodes
+	// whose free CPU or memory fits no waiting task those GPUs could hold
+	// (GPUs idle for want of host resources, not of GPUs). Both are means
+	// over such passes weighted by the GPU tasks waiting after each.
+	IdleGPUs     float64 `json:"idle_gpus_waiting"`
+	StrandedGPUs float64 `json:"stranded_gpus_waiting"`
 	// RoundsCut counts scheduling points whose passes kept changing the
 	// allocations past maxRounds (the rest waits for the next point).
 	RoundsCut int `json:"rounds_cut"`
@@ -169,6 +178,10 @@ type sim struct {
 	// ark is the state the shipped pass reads (nil for FIFO).
 	ark *arkState
 
+	// idleWeight, idleMilli and strandedGPUs accumulate observeIdle's
+	// figures, weighted by the GPU tasks waiting after each pass.
+	idleWeight, idleMilli, strandedGPUs float64
+
 	first, last, lastArrival, lastStart float64
 	area, areaWin, lostGPUSec           float64
 	res                                 OverTimeResult
@@ -264,9 +277,59 @@ func simulate(nodes []Node, tasks []SimTask, cfg SimConfig) *sim {
 			s.passFIFO()
 		}
 		s.compact()
+		s.observeIdle()
 	}
 	s.finishResult()
 	return s
+}
+
+// observeIdle adds, after a pass that left GPU tasks waiting, the GPU
+// milli unallocated and the whole free GPUs on nodes where no waiting
+// task that those GPUs could hold fits the node's free CPU and memory
+// (see OverTimeResult.StrandedGPUs), each weighted by the tasks waiting:
+// the means are what the average waiting task sees, so a long tail of
+// passes with one large task waiting does not outweigh the backlog.
+func (s *sim) observeIdle() {
+	// The waiting GPU tasks' (CPU, memory) requests by whole GPUs asked
+	// (a share asks one), each list reduced to the requests no other one
+	// is smaller than in both: a node fits some waiting task's host
+	// request iff it fits one of these.
+	var front [9][][2]int64
+	waitingGPU := 0
+	for _, i := range s.pending {
+		t := s.tasks[i].Task
+		if s.run[i].state != waiting || t.GPUs == 0 {
+			continue
+		}
+		waitingGPU++
+		g := min(t.GPUs, len(front)-1)
+		r := [2]int64{t.CPUMilli, t.Memory}
+		if slices.ContainsFunc(front[g], func(f [2]int64) bool { return f[0] <= r[0] && f[1] <= r[1] }) {
+			continue
+		}
+		front[g] = slices.DeleteFunc(front[g], func(f [2]int64) bool { return r[0] <= f[0] && r[1] <= f[1] })
+		front[g] = append(front[g], r)
+	}
+	if waitingGPU == 0 {
+		return
+	}
+	w := float64(waitingGPU)
+	s.idleWeight += w
+	s.idleMilli += w * float64(s.capacity-s.used)
+	for _, n := range s.nodes {
+		whole := n.FullyFree()
+		if whole == 0 {
+			continue
+		}
+		held, fits := false, false // some waiting task the GPUs could hold; one whose host request fits too
+		for g := 1; g <= min(whole, len(front)-1) && !fits; g++ {
+			held = held || len(front[g]) > 0
+			fits = slices.ContainsFunc(front[g], func(f [2]int64) bool { return f[0] <= n.CPUFree && f[1] <= n.MemFree })
+		}
+		if held && !fits {
+			s.strandedGPUs += w * float64(whole)
+		}
+	}
 }
 
 // fits says whether t fits some node of the empty cluster (cached by
@@ -437,6 +500,10 @@ func (s *sim) finishResult() {
 		res.UtilPct = 100 * s.areaWin / (capMilli * w)
 	}
 	res.LostGPUHours = s.lostGPUSec / 3600
+	if s.idleWeight > 0 {
+		res.IdleGPUs = s.idleMilli / placement.MilliPerGPU / s.idleWeight
+		res.StrandedGPUs = s.strandedGPUs / s.idleWeight
+	}
 	for _, p := range []int{PrioHigh, PrioNormal, PrioLow} {
 		res.ByPriority = append(res.ByPriority, waitStats(ClassName(p), byPrio[p]))
 	}

@@ -35,6 +35,21 @@ func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntim
 		c.Sched = &cfg
 		return c, nil
 	}
+	if rest, ok := strings.CutPrefix(name, "ark-shortestall"); ok {
+		// ark-shortestall[-ageS]: OrderShortestAll, aging after S seconds.
+		cfg.Order = sched.OrderShortestAll
+		if s, ok := strings.CutPrefix(rest, "-age"); ok {
+			n, err := strconv.Atoi(s)
+			if err != nil || n <= 0 {
+				return c, fmt.Errorf("%w: scheduler %q: the age is whole seconds", ErrConfig, name)
+			}
+			cfg.AgeAfter, rest = time.Duration(n)*time.Second, ""
+		}
+		if rest == "" {
+			c.Sched = &cfg
+			return c, nil
+		}
+	}
 	if rest, ok := strings.CutPrefix(name, "ark-shortest"); ok {
 		// ark-shortest[-ageS][-tiers][-nopreempt]: OrderShortest, aging
 		// after S seconds, in tiers, without preemption.
@@ -60,7 +75,7 @@ func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntim
 			return c, nil
 		}
 	}
-	return c, fmt.Errorf("%w: unknown scheduler %q (%s, ark-resvN, ark-shortest[-ageS][-tiers][-nopreempt])", ErrConfig, name, strings.Join(OverTimeSchedulers, ", "))
+	return c, fmt.Errorf("%w: unknown scheduler %q (%s, ark-resvN, ark-shortest[-ageS][-tiers][-nopreempt], ark-shortestall[-ageS])", ErrConfig, name, strings.Join(OverTimeSchedulers, ", "))
 }
 
 // runOverTime runs each scheduler on the same tasks.
@@ -106,11 +121,12 @@ func (r *Report) writeOverTime(w io.Writer) {
 	}
 	fmt.Fprintf(w, "queues team-a/b/c by name hash%s with quotas 40/35/25%% of the GPUs; priority from qos: LS, Guaranteed high, BE low,\n", seed)
 	fmt.Fprintf(w, "others normal; a checkpoint every %g s; declared runtimes over-estimate by up to %gx). fifo is FIFO first fit.\n\n", r.OverTimeCheckpoint, r.OverTimeOverestimate)
-	fmt.Fprintf(w, "| scheduler | placement | done / tasks | mean wait s | p95 wait s | GPU util %% (makespan) | GPU util %% (arrivals) | makespan s | backlog cleared s | preemptions | GPU-h lost | backfilled |\n")
-	fmt.Fprintf(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(w, "| scheduler | placement | done / tasks | mean wait s | p95 wait s | GPU util %% (makespan) | GPU util %% (arrivals) | makespan s | backlog cleared s | preemptions | GPU-h lost | backfilled | GPUs idle / stranded while tasks wait |\n")
+	fmt.Fprintf(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, x := range r.OverTime {
-		fmt.Fprintf(w, "| %s | %s | %d / %d | %.0f | %.0f | %.2f | %.1f | %.0f | %.0f | %d | %.1f | %d |\n", x.Scheduler, x.Policy, x.Completed, x.Tasks,
-			x.MeanWaitSec, x.P95WaitSec, x.UtilMakespanPct, x.UtilPct, x.MakespanSec, x.LastStartSec, x.Preemptions, x.LostGPUHours, x.Backfilled)
+		fmt.Fprintf(w, "| %s | %s | %d / %d | %.0f | %.0f | %.2f | %.1f | %.0f | %.0f | %d | %.1f | %d | %.0f / %.0f |\n", x.Scheduler, x.Policy, x.Completed, x.Tasks,
+			x.MeanWaitSec, x.P95WaitSec, x.UtilMakespanPct, x.UtilPct, x.MakespanSec, x.LastStartSec, x.Preemptions, x.LostGPUHours, x.Backfilled,
+			x.IdleGPUs, x.StrandedGPUs)
 	}
 	fmt.Fprintf(w, "\nWait by group, mean / p95 s (tasks):\n\n| scheduler |")
 	groups := func(x OverTimeResult) []WaitStats {

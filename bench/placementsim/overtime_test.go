@@ -318,7 +318,8 @@ func TestSchedulerRowsJSON(t *testing.T) {
 }
 
 // TestShortestSchedulerNames: ark-shortest[-ageS][-tiers][-nopreempt] configure
-// the shipped pass's OrderShortest; a malformed name is refused.
+// the shipped pass's OrderShortest, ark-shortestall[-ageS] its
+// OrderShortestAll; a malformed name is refused.
 func TestShortestSchedulerNames(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -326,17 +327,22 @@ func TestShortestSchedulerNames(t *testing.T) {
 		nopreempt bool
 		ok        bool
 		tiers     bool
+		all       bool
 	}{
-		{"ark-shortest", 0, false, true, false},
-		{"ark-shortest-age600", 600 * time.Second, false, true, false},
-		{"ark-shortest-age900-nopreempt", 900 * time.Second, true, true, false},
-		{"ark-shortest-nopreempt", 0, true, true, false},
-		{"ark-shortest-age180-tiers", 180 * time.Second, false, true, true},
-		{"ark-shortest-age180-tiers-nopreempt", 180 * time.Second, true, true, true},
-		{"ark-shortest-age0", 0, false, false, false},
-		{"ark-shortest-agex", 0, false, false, false},
-		{"ark-shortest-fast", 0, false, false, false},
-		{"ark-shortest-age180-nopreempt-tiers", 0, false, false, false},
+		{"ark-shortestall", 0, false, true, false, true},
+		{"ark-shortestall-age180", 180 * time.Second, false, true, false, true},
+		{"ark-shortestall-age180-tiers", 0, false, false, false, false},
+		{"ark-shortestall-agex", 0, false, false, false, false},
+		{"ark-shortest", 0, false, true, false, false},
+		{"ark-shortest-age600", 600 * time.Second, false, true, false, false},
+		{"ark-shortest-age900-nopreempt", 900 * time.Second, true, true, false, false},
+		{"ark-shortest-nopreempt", 0, true, true, false, false},
+		{"ark-shortest-age180-tiers", 180 * time.Second, false, true, true, false},
+		{"ark-shortest-age180-tiers-nopreempt", 180 * time.Second, true, true, true, false},
+		{"ark-shortest-age0", 0, false, false, false, false},
+		{"ark-shortest-agex", 0, false, false, false, false},
+		{"ark-shortest-fast", 0, false, false, false, false},
+		{"ark-shortest-age180-nopreempt-tiers", 0, false, false, false, false},
 	} {
 		c, err := overTimeConfig(tc.name, nil, 1800, 600)
 		if (err == nil) != tc.ok {
@@ -346,7 +352,11 @@ func TestShortestSchedulerNames(t *testing.T) {
 		if !tc.ok {
 			continue
 		}
-		if c.Sched.Order != sched.OrderShortest || c.Sched.AgeAfter != tc.age || c.Sched.NoPreemption != tc.nopreempt || c.Sched.AgeTiers != tc.tiers {
+		order := sched.OrderShortest
+		if tc.all {
+			order = sched.OrderShortestAll
+		}
+		if c.Sched.Order != order || c.Sched.AgeAfter != tc.age || c.Sched.NoPreemption != tc.nopreempt || c.Sched.AgeTiers != tc.tiers {
 			t.Errorf("%s: order %q age %v nopreempt %v tiers %v", tc.name, c.Sched.Order, c.Sched.AgeAfter, c.Sched.NoPreemption, c.Sched.AgeTiers)
 		}
 	}
@@ -367,4 +377,37 @@ func contendedNodes(t *testing.T) []Node {
 		}
 	}
 	return small
+}
+
+// TestIdleAndStrandedGPUs: after a pass that leaves a task waiting, the
+// GPUs nothing holds are idle, and whole ones on a node whose CPU or
+// memory no waiting task fits in are stranded.
+func TestIdleAndStrandedGPUs(t *testing.T) {
+	share := func(milli int64) placement.Task {
+		return placement.Task{CPUMilli: 1000, Memory: 1024, GPUs: 1, GPUMilli: milli}
+	}
+	cpuHog := placement.Task{CPUMilli: 8000, Memory: 1024, GPUs: 1, GPUMilli: placement.MilliPerGPU}
+	node := func(gpus int, cpu int64) []Node {
+		return []Node{{Name: "n0", CPUMilli: cpu, MemoryMiB: 262144, GPUs: gpus, Model: "V100"}}
+	}
+	for _, c := range []struct {
+		name           string
+		nodes          []Node
+		first, waiter  placement.Task
+		idle, stranded float64
+	}{
+		{"CPU used up: 3 whole GPUs stranded", node(4, 8000), cpuHog, gpuTask(1), 3, 3},
+		{"GPUs used up: nothing idle", node(2, 64000), gpuTask(2), gpuTask(1), 0, 0},
+		{"a share's leftover is idle, not stranded", node(1, 64000), share(600), share(600), 0.4, 0},
+		{"one GPU left for a 2-GPU task: idle, not stranded", node(3, 64000), gpuTask(2), gpuTask(2), 1, 0},
+	} {
+		tasks := []SimTask{
+			{Name: "first", Task: c.first, Queue: "q", Arrive: 0, Duration: 100},
+			{Name: "waiter", Task: c.waiter, Queue: "q", Arrive: 0.5, Duration: 10},
+		}
+		res := Simulate(c.nodes, tasks, SimConfig{Name: "fifo", Policy: placement.FirstFitPolicy{}})
+		if !near(res.IdleGPUs, c.idle) || !near(res.StrandedGPUs, c.stranded) {
+			t.Errorf("%s: idle %v, stranded %v GPUs; want %v, %v", c.name, res.IdleGPUs, res.StrandedGPUs, c.idle, c.stranded)
+		}
+	}
 }

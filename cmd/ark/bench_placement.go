@@ -117,7 +117,7 @@ fit's decisions against the reference simulator's events.
 	f.IntVar(&o.Copies, "copies", 1, "submit the --over-time list this many times (copies 1s apart)")
 	f.Uint64Var(&o.OverTimeSeed, "over-time-seed", 0, "--over-time: draw the queues, declared runtimes, order of same-second arrivals and copy times with this seed (0: the recorded tables' draw; trace shapes, qos, times and durations stay)")
 	f.Float64Var(&o.OverTimeCopyJitter, "over-time-copy-jitter", placementsim.CopyJitter, "--over-time-seed: a copy of --copies comes 1 s plus a draw in [0, this) trace seconds after the one before (0: exactly 1 s, the rest still drawn)")
-	f.StringVar(&schedulers, "schedulers", "fifo,ark-nopreempt,ark", "--over-time schedulers: fifo (always run, first), fifo-ark, ark, ark-nopreempt, ark-nobackfill, ark-resvN, ark-shortest[-ageS][-tiers][-nopreempt] (--queue-order shortest, --queue-age-after S, --queue-age-tiers)")
+	f.StringVar(&schedulers, "schedulers", "fifo,ark-nopreempt,ark", "--over-time schedulers: fifo (always run, first), fifo-ark, ark, ark-nopreempt, ark-nobackfill, ark-resvN, ark-shortest[-ageS][-tiers][-nopreempt] (--queue-order shortest, --queue-age-after S, --queue-age-tiers), ark-shortestall[-ageS] (--queue-order shortest-all)")
 	f.Float64Var(&o.PassInterval, "pass-interval", 1, "--over-time: seconds between scheduling passes, for every scheduler (a longer interval makes the shipped pass's run cheaper)")
 	f.Float64Var(&o.PreemptMinRuntime, "preempt-min-runtime", 600, "--over-time: seconds a task runs before it may be preempted (anti-churn; the server default --preemption-min-runtime is 10m)")
 	f.Float64Var(&o.CheckpointEvery, "checkpoint-every", 1800, "--over-time: seconds between a task's checkpoints (an evicted task restarts from its last)")

@@ -20,6 +20,16 @@ const (
 	// not, in submission order and above every priority, so long and
 	// low-priority jobs are delayed, not starved.
 	OrderShortest = "shortest"
+	// OrderShortestAll is OrderShortest across priorities: the shortest
+	// declared maxRuntime first whatever the job's priority, which then
+	// acts through preemption alone; a job that has waited AgeAfter goes
+	// ahead in submission order. On the openb over-time simulation, with
+	// AgeAfter 300 s and a 30-minute protection, it kept every priority
+	// and size class under FIFO first fit's wait and the mean 33-46%
+	// below, whether the trace's copies arrive together or spread, where
+	// OrderShortest with tiers left low priority up to 62% over FIFO with
+	// them spread (bench/README.md).
+	OrderShortestAll = "shortest-all"
 )
 
 // DefaultAgeAfter is OrderShortest's default AgeAfter.
@@ -32,7 +42,7 @@ const DefaultAgeAfter = 30 * time.Minute
 // so low-priority work is delayed by higher, not starved. Preemption
 // still reads the job's own priority.
 func orderRanks(cfg *Config, pending []*api.Job, now time.Time) (rank func(*api.Job) int, prio func(*api.Job) int) {
-	if cfg.Order != OrderShortest {
+	if cfg.Order != OrderShortest && cfg.Order != OrderShortestAll {
 		return func(j *api.Job) int { return int(j.CreateIndex) }, func(j *api.Job) int { return j.Priority }
 	}
 	age := cfg.AgeAfter
@@ -63,6 +73,15 @@ func orderRanks(cfg *Config, pending []*api.Job, now time.Time) (rank func(*api.
 	ranks := make(map[string]int, len(sorted))
 	for i, j := range sorted {
 		ranks[j.ID] = i
+	}
+	if cfg.Order == OrderShortestAll {
+		// One rank for every job not aged: the order is the runtime's.
+		return func(j *api.Job) int { return ranks[j.ID] }, func(j *api.Job) int {
+			if aged(j) {
+				return math.MaxInt32
+			}
+			return 0
+		}
 	}
 	if !cfg.AgeTiers {
 		return func(j *api.Job) int { return ranks[j.ID] }, func(j *api.Job) int {

@@ -35,6 +35,7 @@ func TestOrderRanks(t *testing.T) {
 		{Config{Order: OrderSubmission}, []string{"long", "none", "short", "old-long", "mid", "old-none"}},
 		{Config{Order: OrderShortest}, []string{"old-long", "old-none", "short", "mid", "long", "none"}},
 		{Config{Order: OrderShortest, AgeAfter: 3 * time.Hour}, []string{"short", "mid", "long", "old-long", "none", "old-none"}},
+		{Config{Order: OrderShortestAll}, []string{"old-long", "old-none", "short", "mid", "long", "none"}},
 	} {
 		rank, _ := orderRanks(&tc.cfg, jobs, now)
 		got := slices.Clone(jobs)
@@ -50,7 +51,8 @@ func TestOrderRanks(t *testing.T) {
 }
 
 // TestAgedOrderedAbovePriority: with OrderShortest a job that waited
-// AgeAfter is ordered above every priority; otherwise its own counts.
+// AgeAfter is ordered above every priority; otherwise its own counts
+// (OrderShortestAll: none does).
 func TestAgedOrderedAbovePriority(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	old := &api.Job{ID: "old", Priority: 10, SubmitTime: now.Add(-time.Hour)}
@@ -63,6 +65,9 @@ func TestAgedOrderedAbovePriority(t *testing.T) {
 		{Config{}, 10, 90},
 		{Config{Order: OrderShortest}, math.MaxInt32, 90},
 		{Config{Order: OrderShortest, AgeAfter: 2 * time.Hour}, 10, 90},
+		// Across priorities: every job not aged is ordered alike.
+		{Config{Order: OrderShortestAll}, math.MaxInt32, 0},
+		{Config{Order: OrderShortestAll, AgeAfter: 2 * time.Hour}, 0, 0},
 	} {
 		_, prio := orderRanks(&tc.cfg, jobs, now)
 		if prio(old) != tc.oldP || prio(young) != tc.youngP {
