@@ -38,12 +38,9 @@ func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntim
 	if rest, ok := strings.CutPrefix(name, "ark-shortestall"); ok {
 		// ark-shortestall[-ageS]: OrderShortestAll, aging after S seconds.
 		cfg.Order = sched.OrderShortestAll
-		if s, ok := strings.CutPrefix(rest, "-age"); ok {
-			n, err := strconv.Atoi(s)
-			if err != nil || n <= 0 {
-				return c, fmt.Errorf("%w: scheduler %q: the age is whole seconds", ErrConfig, name)
-			}
-			cfg.AgeAfter, rest = time.Duration(n)*time.Second, ""
+		var err error
+		if rest, err = cutAge(name, rest, &cfg.AgeAfter); err != nil {
+			return c, err
 		}
 		if rest == "" {
 			c.Sched = &cfg
@@ -56,12 +53,9 @@ func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntim
 		cfg.Order = sched.OrderShortest
 		rest, cfg.NoPreemption = strings.CutSuffix(rest, "-nopreempt")
 		rest, cfg.AgeTiers = strings.CutSuffix(rest, "-tiers")
-		if s, ok := strings.CutPrefix(rest, "-age"); ok {
-			n, err := strconv.Atoi(s)
-			if err != nil || n <= 0 {
-				return c, fmt.Errorf("%w: scheduler %q: the age is whole seconds", ErrConfig, name)
-			}
-			cfg.AgeAfter, rest = time.Duration(n)*time.Second, ""
+		var err error
+		if rest, err = cutAge(name, rest, &cfg.AgeAfter); err != nil {
+			return c, err
 		}
 		if rest == "" {
 			c.Sched = &cfg
@@ -187,4 +181,19 @@ func schedulerRows(results []OverTimeResult) []SchedulerRow {
 			Preemptions: r.Preemptions, GPUHoursLost: r.LostGPUHours})
 	}
 	return out
+}
+
+// cutAge reads what is left of a scheduler's name: "-ageS" sets *after to
+// S whole seconds and leaves nothing; anything else is left as it is.
+func cutAge(name, rest string, after *time.Duration) (string, error) {
+	s, ok := strings.CutPrefix(rest, "-age")
+	if !ok {
+		return rest, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return rest, fmt.Errorf("%w: scheduler %q: the age is whole seconds", ErrConfig, name)
+	}
+	*after = time.Duration(n) * time.Second
+	return "", nil
 }
