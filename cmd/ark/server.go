@@ -102,7 +102,7 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.StringVar(&queuesFile, "queues-file", "", "queues with GPU quotas and fair-share weights: a YAML list of {name, quotaGPUs, weight, borrow}")
 	f.BoolVar(&preemption, "preemption", true, "let a pending job evict lower-priority gangs (and a queue reclaim GPUs others borrowed past their quota) when it fits nowhere else")
 	f.StringVar(&cfg.QueueOrder, "queue-order", sched.OrderSubmission, "order of a queue's pending jobs of one priority: submission, shortest (declared maxRuntime first, none last; a job waiting --queue-age-after goes first), or shortest-all (shortest across priorities, which then act through preemption alone)")
-	f.DurationVar(&cfg.QueueAgeAfter, "queue-age-after", sched.DefaultAgeAfter, "with --queue-order shortest: how long a job waits before it goes ahead of those that have not waited as long")
+	f.DurationVar(&cfg.QueueAgeAfter, "queue-age-after", sched.DefaultAgeAfter, "with --queue-order shortest or shortest-all: how long a job waits before it goes ahead of those that have not waited as long")
 	f.BoolVar(&cfg.QueueAgeTiers, "queue-age-tiers", false, "with --queue-order shortest: a waiting job climbs the pending priorities one at a time on its way to --queue-age-after (a third of it each with three priorities pending), instead of all at once")
 	f.DurationVar(&cfg.PreemptMinRuntime, "preemption-min-runtime", server.DefaultPreemptMinRuntime, "how long an allocation runs before it may be preempted (0: at once); keeps the same low-priority work from being evicted again and again")
 	f.DurationVar(&cfg.JobGCThreshold, "job-gc-threshold", server.DefaultJobGCThreshold, "how long finished jobs (and their allocations) are kept before they are forgotten; 0 keeps them")
