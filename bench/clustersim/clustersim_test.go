@@ -50,6 +50,7 @@ func runSmall(t *testing.T, rate float64) {
 		{"raft log read", res.RaftLogBytesPerJob > 0 && res.RaftEntriesPerJob >= 1},
 		{"every class of the mix", len(res.Mix) == 4},
 		{"the offer reported", res.OfferedPerSec == rate},
+		{"leader changes read (the first election and the kill's)", res.LeaderChanges >= 3},
 		{"arrival lag measured only when open-loop", (rate > 0) == (res.ArrivalLagP99ms > 0)},
 	} {
 		if !c.ok {

@@ -53,6 +53,7 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 		{"Raft entries per job", r.RaftEntriesPerJob},
 		{"failover: leader SIGKILL to first submission taken (s)", r.FailoverS},
 		{"nodes marked down by the failover (-1: not measured)", r.NodesMarkedDownByFailover},
+		{"elections the kill did not cause (leader changes seen)", fmt.Sprintf("%d (%d)", r.UnforcedElections, r.LeaderChanges)},
 		{"nodes marked down by the load (-1: not measured)", r.NodesMarkedDownByLoad},
 		{"jobs submitted / failed submissions", fmt.Sprintf("%d / %d", r.Jobs, r.SubmitErrors)},
 		{"allocations placed / tasks reported succeeded", fmt.Sprintf("%d / %d", r.Placements, r.TasksSucceeded)},

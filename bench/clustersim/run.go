@@ -93,6 +93,12 @@ type Result struct {
 	FailoverS                 float64 `json:"failover_s"`
 	RaftMultiplier            int     `json:"raft_multiplier"`
 	NodesMarkedDownByFailover int     `json:"nodes_marked_down_by_failover"`
+	// LeaderChanges is the most leader changes a server that ran
+	// throughout saw (ark_raft_leader_changes_total); UnforcedElections
+	// the elections among them that the bench's kill did not cause: a
+	// leader that stepped down by itself (a stall past its lease).
+	LeaderChanges     int `json:"leader_changes"`
+	UnforcedElections int `json:"unforced_elections"`
 
 	// Context for the figures above.
 	NodesMarkedDownByLoad int     `json:"nodes_marked_down_by_load"`
@@ -292,6 +298,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if down != nil {
 		res.NodesMarkedDownByLoad = len(down) - max(res.NodesMarkedDownByFailover, 0)
 	}
+	res.LeaderChanges = leaderChanges(ctx, c, st.killed)
+	res.UnforcedElections = unforcedElections(res.LeaderChanges, st.killed != "")
 	endIdx := lastIndex(ctx, slow)
 
 	stopAgents()
