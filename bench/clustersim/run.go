@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -245,7 +244,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.ProfileDir != "" {
 		if l, err := c.Leader(ctx, 10*time.Second); err == nil {
 			saveProfile(ctx, l.HTTP(), "heap", filepath.Join(cfg.ProfileDir, "leader-heap.pprof"), cfg.Log)
-			saveURL(ctx, "http://"+l.HTTP()+"/metrics", filepath.Join(cfg.ProfileDir, "leader-metrics.txt"), cfg.Log)
+			raftbench.SaveURL(ctx, "http://"+l.HTTP()+"/metrics", filepath.Join(cfg.ProfileDir, "leader-metrics.txt"), cfg.Log)
 		}
 	}
 	end := time.Now()
@@ -601,33 +600,7 @@ func pendingReasons(ctx context.Context, cl *client.Client, log io.Writer) int {
 
 // saveProfile fetches /debug/pprof/NAME from a server into path.
 func saveProfile(ctx context.Context, addr, name, path string, log io.Writer) {
-	saveURL(ctx, "http://"+addr+"/debug/pprof/"+name, path, log)
-}
-
-// saveURL fetches url into path.
-func saveURL(ctx context.Context, url, path string, log io.Writer) {
-	name := filepath.Base(path)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		fmt.Fprintf(log, "  profile %s: %v\n", name, err)
-		return
-	}
-	defer resp.Body.Close()
-	f, err := os.Create(path)
-	if err != nil {
-		fmt.Fprintf(log, "  profile %s: %v\n", name, err)
-		return
-	}
-	defer f.Close()
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		fmt.Fprintf(log, "  profile %s: %v\n", name, err)
-		return
-	}
-	fmt.Fprintf(log, "  wrote %s\n", path)
+	raftbench.SaveURL(ctx, "http://"+addr+"/debug/pprof/"+name, path, log)
 }
 
 func round1(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }

@@ -41,7 +41,7 @@ func (c *cluster) profileLevel(ctx context.Context, dir string, clients int, d t
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			saveURL(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.http, secs), path, log)
+			SaveURL(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.http, secs), path, log)
 		}()
 	}
 	path := filepath.Join(dir, fmt.Sprintf("c%d-client.pprof", clients))
@@ -65,8 +65,9 @@ func (c *cluster) profileLevel(ctx context.Context, dir string, clients int, d t
 	}
 }
 
-// saveURL fetches url into path.
-func saveURL(ctx context.Context, url, path string, log io.Writer) {
+// SaveURL fetches url into path, saying in log what it wrote or why not
+// (a profile or metrics page is context for a benchmark, not its result).
+func SaveURL(ctx context.Context, url, path string, log io.Writer) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return
