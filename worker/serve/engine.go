@@ -231,7 +231,6 @@ func (e *Engine) Run(ctx context.Context) error {
 		for _, p := range append(batch, rest...) {
 			e.finish(p, "", ErrClosed)
 		}
-		e.running.Store(0)
 	}()
 	// retry: the batch just emptied, freeing adapter slots that requests
 	// still queued may have been waiting for: admit once more before
@@ -252,7 +251,6 @@ func (e *Engine) Run(ctx context.Context) error {
 		retry = false
 		batch = e.admit(batch)
 		batch = e.drop(batch)
-		e.running.Store(int64(len(batch)))
 		if len(batch) == 0 {
 			continue
 		}
@@ -268,7 +266,6 @@ func (e *Engine) Run(ctx context.Context) error {
 			batch = batch[:0]
 		}
 		batch = e.drop(batch)
-		e.running.Store(int64(len(batch)))
 		retry = len(batch) == 0
 	}
 }
@@ -314,6 +311,7 @@ func (e *Engine) admit(batch []*pending) []*pending {
 			continue
 		}
 		p.seq = seq
+		e.running.Add(1)
 		if p.ad != nil {
 			seq.Slot = p.ad.slot
 		}
@@ -467,15 +465,18 @@ func (e *Engine) finish(p *pending, reason string, err error) {
 	e.fig.finished(p)
 	now := time.Now()
 	e.phases.finished(p, now)
-	p.events <- Event{Done: true, Finish: reason, Err: err, Tokens: p.ntok, at: now}
-	p.events = nil
+	// Free the request's place before its last event: a client that reads
+	// the figures the moment its answer ends sees itself gone.
 	if p.seq != nil {
 		e.dec.Release(p.seq)
 		p.seq = nil
+		e.running.Add(-1)
 	}
 	if p.slotted {
 		e.release(p)
 	}
+	p.events <- Event{Done: true, Finish: reason, Err: err, Tokens: p.ntok, at: now}
+	p.events = nil
 }
 
 // withDeadline bounds ctx by d; zero means no deadline.
