@@ -175,6 +175,8 @@ func testMatMul(e *env) {
 		{32, 48, 300, false, true, 1, 0, true, false},   // a decode step's rows: 4 panels of 6, 2 of 4 (AVX2)
 		{8, 40, 20, true, false, 1, 1, false, true},     // edge panels only
 		{10, 33, 17, false, true, 1, 0, false, false},   // 6 + 4, the last columns padded
+		{1, 40, 300, false, true, 0.5, 1, true, true},   // one row (a decode step alone): two k blocks, the last columns padded
+		{1, 48, 20, true, false, 1, 0, false, false},    // one row of a transposed A
 	} {
 		matMulCase(e, c.m, c.n, c.k, c.ta, c.tb, c.alpha, c.beta, c.bias, c.nonzeroC)
 	}
