@@ -13,13 +13,15 @@ import (
 )
 
 // OverTimeSchedulers are the schedulers --over-time can run.
-var OverTimeSchedulers = []string{"fifo", "fifo-ark", "ark", "ark-nopreempt", "ark-nobackfill"}
+var OverTimeSchedulers = []string{"fifo", "fifo-ark", "ark", "ark-nopreempt", "ark-nobackfill", "ark-submission"}
 
 // overTimeConfig is a scheduler by name: fifo is FIFO first fit (the
 // baseline); fifo-ark is FIFO with Ark's packing (no queues); ark is the
 // server's pass (scheduler/sched) with the server's configuration for
 // these queues; ark-nopreempt and ark-nobackfill turn one of its
-// features off, ark-resvN gives it N backfill reservations a pass.
+// features off, ark-resvN gives it N backfill reservations a pass,
+// ark-submission orders by priority, then submission (the default until
+// 2026-12-06).
 func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntime float64) (SimConfig, error) {
 	c := SimConfig{Name: name, CheckpointEvery: checkpoint}
 	cfg := schedConfig(queues, minRuntime)
@@ -32,6 +34,10 @@ func overTimeConfig(name string, queues []placement.Queue, checkpoint, minRuntim
 		return c, nil
 	case "ark", "ark-nopreempt", "ark-nobackfill":
 		cfg.NoPreemption, cfg.NoBackfill = name == "ark-nopreempt", name == "ark-nobackfill"
+		c.Sched = &cfg
+		return c, nil
+	case "ark-submission":
+		cfg.Order = sched.OrderSubmission
 		c.Sched = &cfg
 		return c, nil
 	}

@@ -140,7 +140,8 @@ func TestBackfillKeepsReservation(t *testing.T) {
 // fills n0 until 100, r1 half of n1 until 300). With one reservation only
 // the first holds a node, and a long task takes the room the second one
 // needs on n1; with two, the second holds n1 and the long task waits
-// behind both (then holds the third reservation itself).
+// behind both (then holds the third reservation itself). In submission
+// order: by runtime, big2 would go first.
 func TestSeveralReservations(t *testing.T) {
 	nodes := []Node{
 		{Name: "n0", CPUMilli: 64000, MemoryMiB: 262144, GPUs: 8, Model: "V100"},
@@ -168,7 +169,9 @@ func TestSeveralReservations(t *testing.T) {
 		{"two", 2, 99, 298, 307, 3, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := simulate(nodes, tasks, arkSim(queues, 0, func(c *sched.Config) { c.MaxReservations = tt.reservations }))
+			s := simulate(nodes, tasks, arkSim(queues, 0, func(c *sched.Config) {
+				c.MaxReservations, c.Order = tt.reservations, sched.OrderSubmission
+			}))
 			r := byName(s)
 			if r["big1"].wait != tt.big1 || r["big2"].wait != tt.big2 || r["long"].wait != tt.long {
 				t.Errorf("waits big1 %v big2 %v long %v, want %v %v %v", r["big1"].wait, r["big2"].wait, r["long"].wait, tt.big1, tt.big2, tt.long)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -35,14 +36,14 @@ func newServerCmd(g *globals) *cobra.Command {
 			if bootstrapExpect < 0 || bootstrapExpect > 9 {
 				return usagef("--bootstrap-expect must be 0..9 (1, 3 or 5 servers; 0 waits to be added with ark server join), got %d", bootstrapExpect)
 			}
-			if cfg.QueueOrder != sched.OrderSubmission && cfg.QueueOrder != sched.OrderShortest && cfg.QueueOrder != sched.OrderShortestAll {
-				return usagef("--queue-order must be %s, %s or %s, got %q", sched.OrderSubmission, sched.OrderShortest, sched.OrderShortestAll, cfg.QueueOrder)
+			if !slices.Contains(sched.Orders, cfg.QueueOrder) {
+				return usagef("--queue-order must be one of %s, got %q", strings.Join(sched.Orders, ", "), cfg.QueueOrder)
 			}
 			if cluster.CheckMultiplier(cfg.RaftMultiplier) != nil {
 				return usagef("--raft-multiplier must be 1..%d (1: fastest failover), got %d", cluster.MaxMultiplier, cfg.RaftMultiplier)
 			}
-			if cfg.QueueAgeAfter <= 0 {
-				return usagef("--queue-age-after must be positive, got %s", cfg.QueueAgeAfter)
+			if cfg.QueueAgeAfter < 0 {
+				return usagef("--queue-age-after must be positive (or 0: the order's default), got %s", cfg.QueueAgeAfter)
 			}
 			log, err := g.logger()
 			if err != nil {
@@ -101,8 +102,8 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.DurationVar(&cfg.SnapshotInterval, "raft-snapshot-interval", 0, "how often Raft checks whether to snapshot (default 2m)")
 	f.StringVar(&queuesFile, "queues-file", "", "queues with GPU quotas and fair-share weights: a YAML list of {name, quotaGPUs, weight, borrow}")
 	f.BoolVar(&preemption, "preemption", true, "let a pending job evict lower-priority gangs (and a queue reclaim GPUs others borrowed past their quota) when it fits nowhere else")
-	f.StringVar(&cfg.QueueOrder, "queue-order", sched.OrderSubmission, "order of a queue's pending jobs of one priority: submission, shortest (declared maxRuntime first, none last; a job waiting --queue-age-after goes first), or shortest-all (shortest across priorities, which then act through preemption alone)")
-	f.DurationVar(&cfg.QueueAgeAfter, "queue-age-after", sched.DefaultAgeAfter, "with --queue-order shortest or shortest-all: how long a job waits before it goes ahead of those that have not waited as long")
+	f.StringVar(&cfg.QueueOrder, "queue-order", sched.DefaultOrder, "order of a queue's pending jobs: shortest-all (the shortest declared maxRuntime first whatever the priority, which acts through preemption; none declared last), shortest (by priority, then shortest first) or submission (by priority, then FIFO); with the first two a job waiting --queue-age-after goes ahead of all that have not")
+	f.DurationVar(&cfg.QueueAgeAfter, "queue-age-after", 0, "with --queue-order shortest-all or shortest: how long a job waits before it goes ahead of those that have not waited as long (0: 5m for shortest-all, 30m for shortest)")
 	f.BoolVar(&cfg.QueueAgeTiers, "queue-age-tiers", false, "with --queue-order shortest: a waiting job climbs the pending priorities one at a time on its way to --queue-age-after (a third of it each with three priorities pending), instead of all at once")
 	f.DurationVar(&cfg.PreemptMinRuntime, "preemption-min-runtime", server.DefaultPreemptMinRuntime, "how long an allocation runs before it may be preempted (0: at once); keeps the same low-priority work from being evicted again and again")
 	f.DurationVar(&cfg.JobGCThreshold, "job-gc-threshold", server.DefaultJobGCThreshold, "how long finished jobs (and their allocations) are kept before they are forgotten; 0 keeps them")

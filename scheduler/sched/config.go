@@ -30,12 +30,14 @@ type Config struct {
 	// PreemptSearches bounds the victim searches of one pass
 	// (DefaultPreemptSearches when 0; negative: no bound).
 	PreemptSearches int
-	// Order is the order of pending jobs of one priority within a queue:
-	// OrderSubmission (the default) or OrderShortest (order.go).
+	// Order is the order of pending jobs within a queue: OrderShortestAll
+	// (DefaultOrder, when empty), OrderShortest or OrderSubmission
+	// (order.go).
 	Order string
-	// AgeAfter, with OrderShortest, is how long a job waits before it goes
-	// ahead of the jobs that have not waited as long, in submission order,
-	// whatever its runtime and priority (DefaultAgeAfter when 0).
+	// AgeAfter, with OrderShortest or OrderShortestAll, is how long a job
+	// waits before it goes ahead of the jobs that have not waited as long,
+	// in submission order, whatever its runtime and priority (when 0,
+	// DefaultAgeAfter or DefaultAgeAfterAll, by order).
 	AgeAfter time.Duration
 	// AgeTiers, with OrderShortest, lifts a waiting job by one priority
 	// (of those pending) every AgeAfter/(priorities pending) on its way

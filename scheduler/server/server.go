@@ -54,9 +54,9 @@ type Config struct {
 	// PreemptMinRuntime is how long an allocation runs before it may be
 	// preempted (anti-churn); see DefaultPreemptMinRuntime.
 	PreemptMinRuntime time.Duration
-	// QueueOrder is the order of a queue's pending jobs of one priority
-	// (sched.OrderSubmission, the default, or sched.OrderShortest), and
-	// QueueAgeAfter and QueueAgeTiers OrderShortest's aging (sched.Config).
+	// QueueOrder is the order of a queue's pending jobs (sched.Orders;
+	// sched.DefaultOrder when empty), and QueueAgeAfter (the order's
+	// default when 0) and QueueAgeTiers their aging (sched.Config).
 	QueueOrder    string
 	QueueAgeAfter time.Duration
 	QueueAgeTiers bool

@@ -31,7 +31,11 @@ type Job struct {
 	Queue string `json:"queue,omitempty"`
 	// Kind is one of finetune, eval, inference, batch.
 	Kind string `json:"kind"`
-	// Priority orders pending work; higher goes first. 0..1000, default 50.
+	// Priority decides preemption: a pending job that fits nowhere evicts
+	// lower-priority work. Under the servers' --queue-order submission or
+	// shortest it also orders pending work, higher first; the default
+	// (shortest-all) orders by declared maxRuntime instead. 0..1000,
+	// default 50.
 	Priority int `json:"priority,omitempty"`
 	// Replicas is the number of ranks (finetune, eval, batch) or serving
 	// replicas (inference). Defaults to 1 when left out; an explicit 0 is
