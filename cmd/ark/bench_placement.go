@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ark-sched/ark/bench/placementsim"
+	"github.com/ark-sched/ark/scheduler/server"
 )
 
 func init() { benchCommands = append(benchCommands, newBenchPlacementCmd) }
@@ -119,7 +120,7 @@ fit's decisions against the reference simulator's events.
 	f.Float64Var(&o.OverTimeCopyJitter, "over-time-copy-jitter", placementsim.CopyJitter, "--over-time-seed: a copy of --copies comes 1 s plus a draw in [0, this) trace seconds after the one before (0: exactly 1 s, the rest still drawn)")
 	f.StringVar(&schedulers, "schedulers", "fifo,ark-nopreempt,ark", "--over-time schedulers: fifo (always run, first), fifo-ark, ark (the server's defaults), ark-nopreempt, ark-nobackfill, ark-submission (--queue-order submission), ark-resvN, ark-shortest[-ageS][-tiers][-nopreempt] (--queue-order shortest, --queue-age-after S, --queue-age-tiers), ark-shortestall[-ageS] (--queue-order shortest-all)")
 	f.Float64Var(&o.PassInterval, "pass-interval", 1, "--over-time: seconds between scheduling passes, for every scheduler (a longer interval makes the shipped pass's run cheaper)")
-	f.Float64Var(&o.PreemptMinRuntime, "preempt-min-runtime", 600, "--over-time: seconds a task runs before it may be preempted (anti-churn; the server default --preemption-min-runtime is 10m)")
+	f.Float64Var(&o.PreemptMinRuntime, "preempt-min-runtime", server.DefaultPreemptMinRuntime.Seconds(), "--over-time: seconds a task runs before it may be preempted (anti-churn; the default is the server's --preemption-min-runtime)")
 	f.Float64Var(&o.CheckpointEvery, "checkpoint-every", 1800, "--over-time: seconds between a task's checkpoints (an evicted task restarts from its last)")
 	f.Float64Var(&o.Overestimate, "runtime-overestimate", 3, "--over-time: declared maxRuntime = real runtime x a factor uniform in [1, this)")
 	f.BoolVar(&o.MixSweep, "mix-sweep", false, "Ark vs FGD and best fit on the FGD paper's workload mixes (sharing, multi-GPU, GPU-model shares)")

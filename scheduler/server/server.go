@@ -115,10 +115,13 @@ type Config struct {
 	Logger         *zap.Logger
 }
 
-// DefaultPreemptMinRuntime is the default --preemption-min-runtime: on the
-// openb over-time simulation, 10 minutes cut evictions 4.5x and brought the
-// mean wait below FIFO's, where no floor made it worse (bench/README.md).
-const DefaultPreemptMinRuntime = 10 * time.Minute
+// DefaultPreemptMinRuntime is the default --preemption-min-runtime. With
+// the default queue order priority acts through preemption alone, and on
+// the openb over-time simulation 10 minutes let it evict 487-780 times a
+// run and lose 83-121 GPU-hours; 30 minutes, 39-50 times and 3.5-4.6
+// GPU-hours, at the same waits (bench/README.md). No floor at all evicted
+// the same best-effort work again and again.
+const DefaultPreemptMinRuntime = 30 * time.Minute
 
 // DefaultHeartbeatTTL is the default node heartbeat TTL.
 const DefaultHeartbeatTTL = 10 * time.Second
