@@ -3,6 +3,7 @@ package sched
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/ark-sched/ark/scheduler/spec"
 )
@@ -10,32 +11,39 @@ import (
 // BenchmarkPass is the leader's whole pass as the server runs it (fair
 // order, admission, placement, ports and allocations) over a real state
 // snapshot: 10,000 nodes x 8 H200s, 1,000 pending jobs (single-GPU, 500m
-// shares and 2x8 gangs mixed), per pass; compare with placement's
-// BenchmarkPlaceLeader (placement alone) for what the rest costs.
+// shares and 2x8 gangs mixed, declaring maxRuntimes of 1 to 7 hours), per
+// pass, in each queue order; compare with placement's BenchmarkPlaceLeader
+// (placement alone) for what the rest costs.
 func BenchmarkPass(b *testing.B) {
 	c := newCluster(&testing.T{}, Config{})
 	for i := range 10000 {
 		c.node(fmt.Sprintf("n%05d", i), 8)
 	}
 	for j := range 1000 {
+		rt := func(s *spec.Job) { s.MaxRuntime = spec.Duration(time.Duration(1+j%7) * time.Hour) }
 		switch j % 10 {
 		case 0:
-			c.submit(fmt.Sprintf("g%04d", j), 2, 8, 50)
+			c.submit(fmt.Sprintf("g%04d", j), 2, 8, 50, rt)
 		case 1, 2:
-			c.submit(fmt.Sprintf("s%04d", j), 1, 1, 50, func(s *spec.Job) { s.Resources.GPUMilli = 500 })
+			c.submit(fmt.Sprintf("s%04d", j), 1, 1, 50, rt, func(s *spec.Job) { s.Resources.GPUMilli = 500 })
 		default:
-			c.submit(fmt.Sprintf("j%04d", j), 1, 1, 50)
+			c.submit(fmt.Sprintf("j%04d", j), 1, 1, 50, rt)
 		}
 	}
 	v := FromSnapshot(c.snap())
-	b.ResetTimer()
-	for b.Loop() {
-		out := Pass(v, c.cfg, Input{Now: c.now, Rand: c.rng})
-		if len(out.Plan.Placements) != 1000 {
-			b.Fatalf("placed %d of 1000", len(out.Plan.Placements))
-		}
+	for _, order := range Orders {
+		b.Run(order, func(b *testing.B) {
+			cfg := c.cfg
+			cfg.Order = order
+			for b.Loop() {
+				out := Pass(v, cfg, Input{Now: c.now, Rand: c.rng})
+				if len(out.Plan.Placements) != 1000 {
+					b.Fatalf("placed %d of 1000", len(out.Plan.Placements))
+				}
+			}
+			b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "jobs/s")
+		})
 	}
-	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "jobs/s")
 }
 
 // BenchmarkVerify is the leader's check of a 100-job plan before its

@@ -118,7 +118,7 @@ type Config struct {
 // DefaultPreemptMinRuntime is the default --preemption-min-runtime. With
 // the default queue order priority acts through preemption alone, and on
 // the openb over-time simulation 10 minutes let it evict 487-780 times a
-// run and lose 83-121 GPU-hours; 30 minutes, 39-50 times and 3.5-4.6
+// run and lose 83-121 GPU-hours; 30 minutes, 35-87 times and 2.2-7.9
 // GPU-hours, at the same waits (bench/README.md). No floor at all evicted
 // the same best-effort work again and again.
 const DefaultPreemptMinRuntime = 30 * time.Minute
