@@ -31,11 +31,16 @@ type microKernel struct {
 	edge *microKernel
 	// short, when set, runs blocks of fewer than mr rows (one padded
 	// panel) instead of fn: the AVX2 fn prefetches the next B panel and
-	// C's rows, short is the kernel as it was before those prefetches, so
-	// a decode step of one row (concurrency 1) runs as before. The
-	// prefetches speed that step's stream of weights as well (see
-	// bench/README.md); a matrix-vector kernel is its own change.
+	// C's rows, short is the kernel as it was before those prefetches.
 	short func(k int, a, b, c *float32, ldc int)
+	// row, when set, runs blocks of one row (a decode step at concurrency
+	// 1): a matrix-vector product, bound by reading B, where a panel
+	// padded to mr rows makes the core compute mr-1 rows of zeros while
+	// the weights stream in (11 of 12 with AVX-512). It adds a[0], a[lda],
+	// ... (a column of the packed A panel) times a B panel into the nr
+	// floats at c, each element's FMA chain the same as fn's, so a row's
+	// result does not depend on the rows beside it.
+	row func(k int, a *float32, lda int, b, c *float32)
 }
 
 // split cuts mb rows of A into big panels of mk.mr rows followed by small
@@ -206,6 +211,10 @@ func (o *gemmOp) tile(mk microKernel, ap, bp, tmp []float32, i0, mb, j0, nb, kb 
 	for jr := 0; jr < nb; jr += nr {
 		jw := min(nr, nb-jr)
 		bpan := &bp[((j0+jr)/nr)*kb*nr]
+		if mb == 1 && mk.row != nil {
+			o.rowPanel(mk, ap, bpan, tmp, i0, j0+jr, jw, kb, mk.panel(0, big).mr)
+			continue
+		}
 		r0 := 0
 		for q := range big + small {
 			k := mk.panel(q, big)
@@ -230,6 +239,21 @@ func (o *gemmOp) tile(mk microKernel, ap, bp, tmp []float32, i0, mb, j0, nb, kb 
 			}
 			r0 += mr
 		}
+	}
+}
+
+// rowPanel is tile's one-row case: row i0 of C, columns [j, j+jw), from
+// the first column of the A panel packed mr floats a step.
+func (o *gemmOp) rowPanel(mk microKernel, ap []float32, bpan *float32, tmp []float32, i0, j, jw, kb, mr int) {
+	c := o.c[i0*o.ldc+j : i0*o.ldc+j+jw]
+	if jw == mk.nr {
+		mk.row(kb, &ap[0], mr, bpan, &c[0])
+		return
+	}
+	clear(tmp[:mk.nr])
+	mk.row(kb, &ap[0], mr, bpan, &tmp[0])
+	for x := range c {
+		c[x] += tmp[x]
 	}
 }
 

@@ -20,15 +20,24 @@ func kern6x16pfavx2(k int, a, b, c *float32, ldc int)
 //go:noescape
 func kern4x16avx2(k int, a, b, c *float32, ldc int)
 
+// kern1x16avx2 and kern1x32avx512 are the one-row kernels
+// (microKernel.row) on the AVX2 and AVX-512 kernels' B panels.
+//
+//go:noescape
+func kern1x16avx2(k int, a *float32, lda int, b, c *float32)
+
+//go:noescape
+func kern1x32avx512(k int, a *float32, lda int, b, c *float32)
+
 // kern12x32avx512 is the AVX-512 micro-kernel: 24 zmm accumulators for a
 // 12 x 32 block of C.
 //
 //go:noescape
 func kern12x32avx512(k int, a, b, c *float32, ldc int)
 
-var avx512Kernel = microKernel{name: "avx512", mr: 12, nr: 32, fn: kern12x32avx512}
+var avx512Kernel = microKernel{name: "avx512", mr: 12, nr: 32, fn: kern12x32avx512, row: kern1x32avx512}
 
-var avx2Kernel = microKernel{name: "avx2+fma", mr: 6, nr: 16, fn: kern6x16pfavx2, short: kern6x16avx2,
+var avx2Kernel = microKernel{name: "avx2+fma", mr: 6, nr: 16, fn: kern6x16pfavx2, short: kern6x16avx2, row: kern1x16avx2,
 	edge: &microKernel{name: "avx2+fma 4x16", mr: 4, nr: 16, fn: kern4x16avx2}}
 
 // availableKernels lists the micro-kernels this CPU can run, best last.

@@ -410,3 +410,79 @@ store4:
 	VMOVUPS Y7, 32(DX)
 	VZEROUPPER
 	RET
+
+// func kern1x16avx2(k int, a *float32, lda int, b, c *float32)
+// C[1x16] += a[0], a[lda], ..., a[(k-1)*lda] times B[k x 16]: one row of
+// A (a column of a packed panel, hence the stride) on the 6x16 kernel's B
+// panels (microKernel.row). Each element's FMA chain over k is the 6x16
+// kernel's. Bound by reading B, it prefetches the next panel (k*64 bytes
+// on) along the loop.
+TEXT ·kern1x16avx2(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	SHLQ $2, R8
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ CX, R9
+	SHLQ $6, R9
+
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	TESTQ CX, CX
+	JEQ   store1x16
+
+loop1x16:
+	PREFETCHT0   (DI)(R9*1)
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  (DI), Y14, Y0
+	VFMADD231PS  32(DI), Y14, Y1
+	ADDQ         R8, SI
+	ADDQ         $64, DI
+	DECQ         CX
+	JNE          loop1x16
+
+store1x16:
+	VADDPS  (DX), Y0, Y0
+	VMOVUPS Y0, (DX)
+	VADDPS  32(DX), Y1, Y1
+	VMOVUPS Y1, 32(DX)
+	VZEROUPPER
+	RET
+
+// func kern1x32avx512(k int, a *float32, lda int, b, c *float32)
+// The same on the 12x32 kernel's B panels: two zmm accumulators, the next
+// panel (k*128 bytes on) prefetched along the loop.
+TEXT ·kern1x32avx512(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	SHLQ $2, R8
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ CX, R9
+	SHLQ $7, R9
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	TESTQ  CX, CX
+	JEQ    store1x32
+
+loop1x32:
+	PREFETCHT0   (DI)(R9*1)
+	PREFETCHT0   64(DI)(R9*1)
+	VBROADCASTSS (SI), Z26
+	VFMADD231PS  (DI), Z26, Z0
+	VFMADD231PS  64(DI), Z26, Z1
+	ADDQ         R8, SI
+	ADDQ         $128, DI
+	DECQ         CX
+	JNE          loop1x32
+
+store1x32:
+	VADDPS  (DX), Z0, Z0
+	VMOVUPS Z0, (DX)
+	VADDPS  64(DX), Z1, Z1
+	VMOVUPS Z1, 64(DX)
+	VZEROUPPER
+	RET
