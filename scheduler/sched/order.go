@@ -27,7 +27,7 @@ const (
 	// it needs room from); a job that has waited AgeAfter goes ahead in
 	// submission order. On the openb over-time simulation, with AgeAfter
 	// 5 minutes, it kept every priority and size class under FIFO first
-	// fit's wait and the mean a third or more below, whether the trace's
+	// fit's wait and the mean 32-46% below, whether the trace's
 	// copies arrive together or spread, where the priority orders left
 	// low priority waiting up to three times FIFO's (bench/README.md).
 	OrderShortestAll = "shortest-all"
