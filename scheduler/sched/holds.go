@@ -15,11 +15,16 @@ import (
 func holds(pending []*api.Job, now time.Time, wake func(time.Time)) []placement.Hold {
 	var out []placement.Hold
 	for _, j := range pending {
-		if len(j.HeldNodes) == 0 || j.HoldUntil == nil || !now.Before(*j.HoldUntil) {
+		if !holding(j, now) {
 			continue
 		}
 		wake(*j.HoldUntil)
 		out = append(out, placement.Hold{JobID: j.ID, Nodes: j.HeldNodes})
 	}
 	return out
+}
+
+// holding says whether j's preemption hold is in force at now.
+func holding(j *api.Job, now time.Time) bool {
+	return len(j.HeldNodes) > 0 && j.HoldUntil != nil && now.Before(*j.HoldUntil)
 }

@@ -83,9 +83,7 @@ func orderRanks(cfg *Config, pending []*api.Job, now time.Time) (rank func(*api.
 	// holds nodes: the orders that rank by runtime would otherwise let a
 	// shorter job take the room (a quota's, say) its victims gave back,
 	// leaving the preemptor waiting beside its own held nodes.
-	aged := func(j *api.Job) bool {
-		return now.Sub(j.SubmitTime) >= age || (len(j.HeldNodes) > 0 && j.HoldUntil != nil && now.Before(*j.HoldUntil))
-	}
+	aged := func(j *api.Job) bool { return now.Sub(j.SubmitTime) >= age || holding(j, now) }
 	runtime := func(j *api.Job) time.Duration {
 		if d := time.Duration(j.Spec.MaxRuntime); d > 0 {
 			return d
