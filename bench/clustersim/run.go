@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.uber.org/zap/zapcore"
+
 	"github.com/ark-sched/ark/bench/placementsim"
 	"github.com/ark-sched/ark/bench/raftbench"
 	"github.com/ark-sched/ark/scheduler/api/client"
@@ -153,7 +155,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		cfg.Log = io.Discard
 	}
 	// The stream's submitters, its failover and its ticker all log.
-	cfg.Log = &lockedWriter{w: cfg.Log}
+	cfg.Log = zapcore.Lock(zapcore.AddSync(cfg.Log))
 	if cfg.Pods == "" {
 		cfg.Pods = filepath.Join(placementsim.DataDir(), "openb_pod_list_default.csv.gz")
 	}
@@ -605,15 +607,3 @@ func saveProfile(ctx context.Context, addr, name, path string, log io.Writer) {
 
 func round1(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }
 func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
-
-// lockedWriter serialises writes to w.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}

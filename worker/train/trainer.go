@@ -8,8 +8,9 @@ import (
 	"io"
 	"math"
 	"strconv"
-	"sync"
 	"time"
+
+	"go.uber.org/zap/zapcore"
 
 	"github.com/ark-sched/ark/collective"
 	"github.com/ark-sched/ark/kernels"
@@ -105,7 +106,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Log = io.Discard
 	}
 	// The checkpoint writer's goroutine logs too.
-	o.Log = &syncWriter{w: o.Log}
+	o.Log = zapcore.Lock(zapcore.AddSync(o.Log))
 	if o.LoRA != nil && o.Base == "" {
 		return o, fmt.Errorf("%w: a lora fine-tune needs a base checkpoint to adapt", ErrConfig)
 	}
@@ -558,17 +559,4 @@ func (t *Trainer) save(ctx context.Context, step int, loss float64) error {
 	t.stats.CkptStall += time.Since(began)
 	t.stats.Checkpoints++
 	return nil
-}
-
-// syncWriter serialises writes from the training loop and the checkpoint
-// upload goroutine.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
