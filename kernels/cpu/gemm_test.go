@@ -43,7 +43,8 @@ func TestSplit(t *testing.T) {
 }
 
 // TestRowAloneEqualsBatched: a row of C is bit for bit the same computed
-// alone (a padded panel), with a few others (edge panels) or in a decode
+// alone (microKernel.row, or a padded panel where a kernel has none), with
+// a few others (padded or edge panels) or in a decode
 // step's 32 (6- and 4-row panels), with every kernel this CPU runs:
 // batched decoding must equal decoding alone, token for token.
 func TestRowAloneEqualsBatched(t *testing.T) {
