@@ -182,6 +182,57 @@ func TestHAKillLeaderLosesNothing(t *testing.T) {
 	t.Logf("%d jobs acknowledged, %d exist", len(acked), len(jobs))
 }
 
+// TestHAHoldsWritesThroughElection: a write that reaches a follower just
+// after the leader died is held until the next leader is elected, then
+// forwarded, so a client that asks that server once, without retries,
+// gets its job and not a 503 (--rpc-hold-timeout, Nomad's and Consul's
+// rpc_hold_timeout). With the hold off the same write is refused, as all
+// were before it: the client's backoff then came on top of the election.
+func TestHAHoldsWritesThroughElection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	t.Parallel()
+	for _, hold := range []string{"5s", "0s"} {
+		t.Run("hold="+hold, func(t *testing.T) {
+			c := startThreeWithToken(t, "", "--rpc-hold-timeout", hold)
+			l := c.waitLeader()
+			f := (l + 1) % 3
+			fc, err := client.New(c.addrs[f])
+			if err != nil {
+				t.Fatal(err)
+			}
+			fc.RetryFor = 0 // one try: only the server's hold can carry it over the election
+			fc.AttemptTimeout = testenv.Scale(10 * time.Second)
+			c.procs[l].kill9(t)
+			began := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(15*time.Second))
+			defer cancel()
+			resp, err := fc.SubmitJob(ctx, []byte(haSpec))
+			took := time.Since(began).Round(time.Millisecond)
+			if hold == "0s" {
+				var ae *client.APIError
+				if !errors.As(err, &ae) || ae.StatusCode != 503 {
+					t.Fatalf("write to a follower with the leader dead and no hold: %v after %s, want a 503", err, took)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("write to a follower with the leader dead: %v after %s, want it held until the next leader takes it", err, took)
+			}
+			nl := c.waitLeader(l)
+			nc, err := client.New(c.addrs[nl])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := nc.Job(ctx, resp.ID, 0, 0); err != nil {
+				t.Fatalf("job %s acknowledged after %s is not on the new leader s%d: %v", resp.ID, took, nl+1, err)
+			}
+			t.Logf("held write answered after %s (new leader s%d)", took, nl+1)
+		})
+	}
+}
+
 // TestHARestartAllIdenticalState: stopping all three servers and starting
 // them again gives the same jobs and index.
 func TestHARestartAllIdenticalState(t *testing.T) {
@@ -272,7 +323,9 @@ func TestHAMinority(t *testing.T) {
 		t.Skip("multi-process test")
 	}
 	t.Parallel()
-	c := startThree(t)
+	// A hold shorter than the refusal's 3 s attempt below: the isolated
+	// server holds the write for a leader, then says there is none.
+	c := startThreeWithToken(t, "", "--rpc-hold-timeout", "1s")
 	l := c.waitLeader()
 	f := (l + 1) % 3
 	c.procs[f].signal(syscall.SIGSTOP)

@@ -45,6 +45,9 @@ func newServerCmd(g *globals) *cobra.Command {
 			if cfg.QueueAgeAfter < 0 {
 				return usagef("--queue-age-after must be positive (or 0: the order's default), got %s", cfg.QueueAgeAfter)
 			}
+			if cfg.RPCHoldTimeout < 0 {
+				return usagef("--rpc-hold-timeout must not be negative (0: answer at once), got %s", cfg.RPCHoldTimeout)
+			}
 			log, err := g.logger()
 			if err != nil {
 				return err
@@ -98,6 +101,7 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", server.DefaultHeartbeatTTL, "how long a node may miss heartbeats before it is marked down (the least: see --max-heartbeats-per-second)")
 	f.Float64Var(&cfg.MaxHeartbeatsPerSecond, "max-heartbeats-per-second", server.DefaultMaxHeartbeatsPerSecond, "heartbeats a second the leader takes at most: nodes are told a TTL of max(--heartbeat-ttl, 3 x nodes / this), so a large cluster heartbeats less often instead of overwhelming the leader (-1: always --heartbeat-ttl)")
 	f.IntVar(&cfg.RaftMultiplier, "raft-multiplier", 1, "scale Raft's timeouts (heartbeat and election 500 ms, leader lease 250 ms) by this, 1..10: 1 fails over fastest; raise it where servers share starved cores and the leader loses its lease under load (docs/operations.md)")
+	f.DurationVar(&cfg.RPCHoldTimeout, "rpc-hold-timeout", server.DefaultRPCHoldTimeout, "how long a follower holds a write while no leader is known (an election) before answering 503: clients see a slower answer instead of an error to back off from (0: answer at once)")
 	f.Uint64Var(&cfg.SnapshotThreshold, "raft-snapshot-threshold", 0, "log entries between automatic Raft snapshots (default 8192)")
 	f.DurationVar(&cfg.SnapshotInterval, "raft-snapshot-interval", 0, "how often Raft checks whether to snapshot (default 2m)")
 	f.StringVar(&queuesFile, "queues-file", "", "queues with GPU quotas and fair-share weights: a YAML list of {name, quotaGPUs, weight, borrow}")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -44,39 +45,87 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) bool {
 // goes to the leader as it arrives, never held here whole (a snapshot of
 // gigabytes), and the call to the leader is bounded by the request's own
 // deadlines rather than the peer client's timeout.
+//
+// During an election the request is held, up to RPCHoldTimeout, until a
+// leader is known, and then forwarded (Consul's and Nomad's
+// rpc_hold_timeout): the client sees a slower answer rather than a 503 it
+// must back off from, which after a leader's death added the client's
+// backoff to every write the election caught. A leader that refuses the
+// connection (it died; the request never reached it) is waited out the
+// same way, until another is elected. Past the hold the answer is the
+// 503 it always was.
 func (s *Server) forwardBody(w http.ResponseWriter, r *http.Request, limit int64, stream bool) bool {
-	if s.raft.IsLeader() {
-		return false
-	}
-	name, addr := s.leaderHTTP()
-	switch {
-	case name == "":
-		s.fail(w, r, fmt.Errorf("%w; retry shortly", cluster.ErrNoLeader))
-		return true
-	case addr == "":
-		s.fail(w, r, fmt.Errorf("%w: the leader %s has not published its HTTP address yet; retry shortly", cluster.ErrNoLeader, name))
-		return true
-	case r.Header.Get(forwardedHeader) != "":
-		s.fail(w, r, fmt.Errorf("%w: request was forwarded here by %s, but the leader is %s", cluster.ErrNotLeader, r.Header.Get(forwardedHeader), name))
-		return true
-	}
-	var body io.Reader
-	switch {
-	case r.Body != nil && stream:
-		body = http.MaxBytesReader(w, r.Body, limit)
-	case r.Body != nil:
-		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var body []byte // read once, sent again if a dead leader refused it
+	read := false
+	holdUntil := time.Now().Add(s.cfg.RPCHoldTimeout)
+	dead := "" // a leader that refused the connection
+	for {
+		if s.raft.IsLeader() {
+			if read {
+				r.Body = io.NopCloser(bytes.NewReader(body))
+			}
+			return false
+		}
+		name, addr := s.leaderHTTP()
+		var noLeader error
+		switch {
+		case name == "" || name == dead:
+			noLeader = fmt.Errorf("%w; retry shortly", cluster.ErrNoLeader)
+		case addr == "":
+			noLeader = fmt.Errorf("%w: the leader %s has not published its HTTP address yet; retry shortly", cluster.ErrNoLeader, name)
+		case r.Header.Get(forwardedHeader) != "":
+			s.fail(w, r, fmt.Errorf("%w: request was forwarded here by %s, but the leader is %s", cluster.ErrNotLeader, r.Header.Get(forwardedHeader), name))
+			return true
+		}
+		if noLeader != nil {
+			if !holdFor(r.Context(), holdUntil) {
+				s.fail(w, r, noLeader)
+				return true
+			}
+			continue
+		}
+		var rd io.Reader
+		switch {
+		case r.Body != nil && stream:
+			rd = http.MaxBytesReader(w, r.Body, limit)
+		case r.Body != nil && !read:
+			b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+			if err != nil {
+				s.fail(w, r, err)
+				return true
+			}
+			body, read = b, true
+		}
+		if read {
+			rd = bytes.NewReader(body)
+		}
+		resp, err := s.forwardOnce(r, name, addr, rd, stream)
 		if err != nil {
+			if refused(err) && !stream && r.Context().Err() == nil && holdFor(r.Context(), holdUntil) {
+				dead = name
+				continue
+			}
 			s.fail(w, r, err)
 			return true
 		}
-		body = bytes.NewReader(b)
+		defer resp.Body.Close()
+		for _, h := range []string{"Content-Type", api.IndexHeader, api.NextTokenHeader, "Retry-After"} {
+			if v := resp.Header.Get(h); v != "" {
+				w.Header().Set(h, v)
+			}
+		}
+		w.WriteHeader(resp.StatusCode)
+		flushCopy(w, resp.Body)
+		return true
 	}
+}
+
+// forwardOnce sends r, with body, to the leader name at addr.
+func (s *Server) forwardOnce(r *http.Request, name, addr string, body io.Reader, stream bool) (*http.Response, error) {
 	u := url.URL{Scheme: s.tls.scheme, Host: addr, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, u.String(), body)
 	if err != nil {
-		s.fail(w, r, err)
-		return true
+		return nil, err
 	}
 	for _, h := range []string{"Content-Type", api.IdempotencyHeader, "Authorization"} {
 		if v := r.Header.Get(h); v != "" {
@@ -91,28 +140,37 @@ func (s *Server) forwardBody(w http.ResponseWriter, r *http.Request, limit int64
 	}
 	began := time.Now()
 	resp, err := peer.Do(req)
-	if err != nil {
-		err = fmt.Errorf("after %s: %w", time.Since(began).Round(time.Millisecond), err)
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			s.fail(w, r, err) // 413, naming the limit
-			return true
-		}
-		if r.Context().Err() == nil {
-			err = fmt.Errorf("%w: forward to leader %s at %s: %v", cluster.ErrNoLeader, name, addr, err)
-		}
-		s.fail(w, r, err)
-		return true
+	if err == nil {
+		return resp, nil
 	}
-	defer resp.Body.Close()
-	for _, h := range []string{"Content-Type", api.IndexHeader, api.NextTokenHeader, "Retry-After"} {
-		if v := resp.Header.Get(h); v != "" {
-			w.Header().Set(h, v)
-		}
+	err = fmt.Errorf("after %s: %w", time.Since(began).Round(time.Millisecond), err)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) || r.Context().Err() != nil {
+		return nil, err // 413 naming the limit; or the client went away
 	}
-	w.WriteHeader(resp.StatusCode)
-	flushCopy(w, resp.Body)
-	return true
+	return nil, fmt.Errorf("%w: forward to leader %s at %s: %w", cluster.ErrNoLeader, name, addr, err)
+}
+
+// holdPoll is how often a held request looks for a leader: an election
+// ends within a poll of being known here.
+const holdPoll = 10 * time.Millisecond
+
+// holdFor waits one poll if the hold lasts that long and ctx allows, and
+// reports whether it did.
+func holdFor(ctx context.Context, until time.Time) bool {
+	if time.Now().Add(holdPoll).After(until) {
+		return false
+	}
+	sleep(ctx, holdPoll)
+	return ctx.Err() == nil
+}
+
+// refused reports whether err is a connection the leader refused or could
+// not be dialed: the request never reached it, so sending it again to the
+// next leader cannot apply it twice.
+func refused(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // writeHandler wraps a handler that writes through Raft: on a follower the

@@ -112,6 +112,11 @@ type Config struct {
 	// RaftMultiplier scales the Raft timeouts (--raft-multiplier; 0 is 1):
 	// cluster.Config.Multiplier.
 	RaftMultiplier int
+	// RPCHoldTimeout is how long a follower holds a write (or a
+	// consistent read) while no leader is known, or while the leader it
+	// knows refuses connections, before answering 503 (forward.go). Zero
+	// answers at once.
+	RPCHoldTimeout time.Duration
 	Logger         *zap.Logger
 }
 
@@ -122,6 +127,11 @@ type Config struct {
 // GPU-hours, at the same waits (bench/README.md). No floor at all evicted
 // the same best-effort work again and again.
 const DefaultPreemptMinRuntime = 30 * time.Minute
+
+// DefaultRPCHoldTimeout is the default --rpc-hold-timeout: long enough for
+// an election at --raft-multiplier 1 to 4 (followers notice a dead leader
+// in 0.5-1 s times the multiplier, then vote), as Nomad's 5 s.
+const DefaultRPCHoldTimeout = 5 * time.Second
 
 // DefaultHeartbeatTTL is the default node heartbeat TTL.
 const DefaultHeartbeatTTL = 10 * time.Second
