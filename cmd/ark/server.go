@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"os"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ark-sched/ark/internal/gctune"
 	"github.com/ark-sched/ark/scheduler/cluster"
 	"github.com/ark-sched/ark/scheduler/sched"
 	"github.com/ark-sched/ark/scheduler/server"
@@ -17,6 +19,7 @@ func newServerCmd(g *globals) *cobra.Command {
 	var (
 		cfg             server.Config
 		bootstrapExpect int
+		gcHeadroomMiB   int
 		join            []string
 		tokenFile       string
 		clusterKeyFile  string
@@ -44,6 +47,9 @@ func newServerCmd(g *globals) *cobra.Command {
 			}
 			if cfg.QueueAgeAfter < 0 {
 				return usagef("--queue-age-after must be positive (or 0: the order's default), got %s", cfg.QueueAgeAfter)
+			}
+			if gcHeadroomMiB < 0 {
+				return usagef("--gc-headroom-mib must not be negative (0: Go's GOGC alone), got %d", gcHeadroomMiB)
 			}
 			if cfg.RPCHoldTimeout < 0 {
 				return usagef("--rpc-hold-timeout must not be negative (0: answer at once), got %s", cfg.RPCHoldTimeout)
@@ -86,7 +92,10 @@ func newServerCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return s.Run(cmd.Context())
+			ctx, stop := context.WithCancel(cmd.Context())
+			defer stop()
+			go gctune.Run(ctx, uint64(gcHeadroomMiB)<<20)
+			return s.Run(ctx)
 		},
 	}
 	f := cmd.Flags()
@@ -101,6 +110,7 @@ func newServerCmd(g *globals) *cobra.Command {
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", server.DefaultHeartbeatTTL, "how long a node may miss heartbeats before it is marked down (the least: see --max-heartbeats-per-second)")
 	f.Float64Var(&cfg.MaxHeartbeatsPerSecond, "max-heartbeats-per-second", server.DefaultMaxHeartbeatsPerSecond, "heartbeats a second the leader takes at most: nodes are told a TTL of max(--heartbeat-ttl, 3 x nodes / this), so a large cluster heartbeats less often instead of overwhelming the leader (-1: always --heartbeat-ttl)")
 	f.IntVar(&cfg.RaftMultiplier, "raft-multiplier", 1, "scale Raft's timeouts (heartbeat and election 500 ms, leader lease 250 ms) by this, 1..10: 1 fails over fastest; raise it where servers share starved cores and the leader loses its lease under load (docs/operations.md)")
+	f.IntVar(&gcHeadroomMiB, "gc-headroom-mib", 256, "let the heap grow at least this many MiB past the live state before Go collects (GOGC's 100% of it when that is more; a GOGC variable sets that share, GOGC=off turns this off; 0: GOGC alone): a small state no longer collects every few MB (docs/operations.md)")
 	f.DurationVar(&cfg.RPCHoldTimeout, "rpc-hold-timeout", server.DefaultRPCHoldTimeout, "how long a follower holds a write while no leader is known (an election) before answering 503: clients see a slower answer instead of an error to back off from (0: answer at once)")
 	f.Uint64Var(&cfg.SnapshotThreshold, "raft-snapshot-threshold", 0, "log entries between automatic Raft snapshots (default 8192)")
 	f.DurationVar(&cfg.SnapshotInterval, "raft-snapshot-interval", 0, "how often Raft checks whether to snapshot (default 2m)")
