@@ -42,6 +42,7 @@ const (
 // percent of it, and never more than maxPercent.
 func Percent(live, headroom uint64, base int) int {
 	live = max(live, minLive)
+	headroom = min(headroom, 1<<50) // no overflow below; the cap rules anyway
 	p := min(headroom*100/live, maxPercent)
 	return max(base, int(p))
 }

@@ -25,6 +25,7 @@ func TestPercent(t *testing.T) {
 		// the next collection sets its goal with this percent.
 		{0, 256 * mib, 100, maxPercent},
 		{1, 1 << 40, 100, maxPercent},
+		{1 << 40, 1 << 63, 100, maxPercent}, // 1<<63 * 100 would wrap to 0
 		{4 * mib, 256 * mib, 100, maxPercent},
 		{4 * mib, 1 * mib, 100, 100},
 	} {
