@@ -65,6 +65,12 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 		{"heartbeat errors by kind", kinds(r.HeartbeatErrorKinds)},
 		{"404 \"node not registered\" to heartbeats / long-polls", fmt.Sprintf("%d / %d", r.NotFoundHeartbeats, r.NotFoundLongPolls)},
 	}
+	if len(r.ProfileErrors) > 0 {
+		rows = append(rows, struct {
+			name string
+			v    any
+		}{"profile files not written", strings.Join(r.ProfileErrors, "; ")})
+	}
 	for _, row := range rows {
 		fmt.Fprintf(w, "| %s | %v |\n", row.name, row.v)
 	}

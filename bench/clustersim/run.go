@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -121,13 +122,16 @@ type Result struct {
 	// when its own node's allocations change, or after its 30 s wait.
 	LongPollAnswersPerSec float64 `json:"long_poll_answers_per_sec"`
 	// HeartbeatErrorKinds counts them by kind: "HTTP 5xx", "timeout", ...
-	HeartbeatErrorKinds map[string]int64  `json:"heartbeat_error_kinds,omitempty"`
-	Reregistrations     int64             `json:"reregistrations"`
-	NotFoundHeartbeats  int64             `json:"not_found_heartbeats"`
-	NotFoundLongPolls   int64             `json:"not_found_long_polls"`
-	RaftEntriesPerJob   float64           `json:"raft_entries_per_job"`
-	Mix                 map[string]int    `json:"mix"`
-	Env                 map[string]string `json:"env"`
+	HeartbeatErrorKinds map[string]int64 `json:"heartbeat_error_kinds,omitempty"`
+	// ProfileErrors says which of --profile-dir's files were not written
+	// and why (the progress log that also says so is off with --json).
+	ProfileErrors      []string          `json:"profile_errors,omitempty"`
+	Reregistrations    int64             `json:"reregistrations"`
+	NotFoundHeartbeats int64             `json:"not_found_heartbeats"`
+	NotFoundLongPolls  int64             `json:"not_found_long_polls"`
+	RaftEntriesPerJob  float64           `json:"raft_entries_per_job"`
+	Mix                map[string]int    `json:"mix"`
+	Env                map[string]string `json:"env"`
 }
 
 // killGuard is how long before the leader's kill a submission must be to
@@ -234,7 +238,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	startIdx := lastIndex(ctx, slow)
 	pctx, stopProfiles := context.WithCancel(ctx)
 	profiled := make(chan struct{})
-	go func() { defer close(profiled); profileLeader(pctx, cfg, c) }()
+	var perrs profileErrors
+	go func() { defer close(profiled); profileLeader(pctx, cfg, c, &perrs) }()
 	st := runStream(ctx, cfg, c, cl, slow, mix, tr, fl, mon)
 	stopProfiles()
 	<-profiled
@@ -244,10 +249,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	settle(ctx, tr, fl, cfg.Log)
 	res.PendingJobs = pendingReasons(ctx, slow, cfg.Log)
 	if cfg.ProfileDir != "" {
-		if l, err := c.Leader(ctx, 10*time.Second); err == nil {
-			saveProfile(ctx, l.HTTP(), "heap", filepath.Join(cfg.ProfileDir, "leader-heap.pprof"), cfg.Log)
-			raftbench.SaveURL(ctx, "http://"+l.HTTP()+"/metrics", filepath.Join(cfg.ProfileDir, "leader-metrics.txt"), cfg.Log)
+		if l, err := c.Leader(ctx, 10*time.Second); err != nil {
+			perrs.add(fmt.Errorf("leader-heap.pprof, leader-metrics.txt: no leader: %w", err))
+		} else {
+			perrs.add(saveProfile(ctx, l.HTTP(), "heap", filepath.Join(cfg.ProfileDir, "leader-heap.pprof"), cfg.Log))
+			perrs.add(raftbench.SaveURL(ctx, "http://"+l.HTTP()+"/metrics", filepath.Join(cfg.ProfileDir, "leader-metrics.txt"), cfg.Log))
 		}
+		res.ProfileErrors = perrs.list()
 	}
 	end := time.Now()
 	hb, polls := mon.stopCounting(fl)
@@ -555,19 +563,58 @@ func runStream(ctx context.Context, cfg Config, c *raftbench.Cluster, cl, slow *
 
 // profileLeader takes CPU profiles of whichever server leads, one window
 // of cfg.ProfileSeconds after another, until ctx ends (a window the
-// leader's death cuts short is lost, and said so).
-func profileLeader(ctx context.Context, cfg Config, c *raftbench.Cluster) {
+// leader's death cuts short is lost, and said so in errs).
+func profileLeader(ctx context.Context, cfg Config, c *raftbench.Cluster, errs *profileErrors) {
 	if cfg.ProfileDir == "" {
 		return
 	}
 	for i := 1; ctx.Err() == nil; i++ {
 		l, err := c.Leader(ctx, 30*time.Second)
 		if err != nil {
-			return
+			if ctx.Err() == nil {
+				errs.add(fmt.Errorf("leader-cpu-%02d: no leader: %w", i, err))
+			}
+			continue
 		}
-		saveProfile(ctx, l.HTTP(), fmt.Sprintf("profile?seconds=%d", max(cfg.ProfileSeconds, 1)),
+		err = saveProfile(ctx, l.HTTP(), fmt.Sprintf("profile?seconds=%d", max(cfg.ProfileSeconds, 1)),
 			filepath.Join(cfg.ProfileDir, fmt.Sprintf("leader-cpu-%02d-%s.pprof", i, l.Name())), cfg.Log)
+		if ctx.Err() == nil {
+			errs.add(err)
+		}
 	}
+}
+
+// profileErrors collects why profile files were not written, at most
+// maxProfileErrors of them and a count of the rest.
+type profileErrors struct {
+	mu   sync.Mutex
+	errs []string
+	more int
+}
+
+const maxProfileErrors = 20
+
+func (p *profileErrors) add(err error) {
+	if err == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.errs) == maxProfileErrors {
+		p.more++
+		return
+	}
+	p.errs = append(p.errs, err.Error())
+}
+
+func (p *profileErrors) list() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := slices.Clone(p.errs)
+	if p.more > 0 {
+		out = append(out, fmt.Sprintf("and %d more", p.more))
+	}
+	return out
 }
 
 // pendingReasons counts the pending jobs and logs their commonest
@@ -601,8 +648,8 @@ func pendingReasons(ctx context.Context, cl *client.Client, log io.Writer) int {
 }
 
 // saveProfile fetches /debug/pprof/NAME from a server into path.
-func saveProfile(ctx context.Context, addr, name, path string, log io.Writer) {
-	raftbench.SaveURL(ctx, "http://"+addr+"/debug/pprof/"+name, path, log)
+func saveProfile(ctx context.Context, addr, name, path string, log io.Writer) error {
+	return raftbench.SaveURL(ctx, "http://"+addr+"/debug/pprof/"+name, path, log)
 }
 
 func round1(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }

@@ -41,7 +41,7 @@ func (c *cluster) profileLevel(ctx context.Context, dir string, clients int, d t
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			SaveURL(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.http, secs), path, log)
+			_ = SaveURL(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.http, secs), path, log)
 		}()
 	}
 	path := filepath.Join(dir, fmt.Sprintf("c%d-client.pprof", clients))
@@ -66,32 +66,38 @@ func (c *cluster) profileLevel(ctx context.Context, dir string, clients int, d t
 }
 
 // SaveURL fetches url into path, saying in log what it wrote or why not
-// (a profile or metrics page is context for a benchmark, not its result).
-func SaveURL(ctx context.Context, url, path string, log io.Writer) {
+// (a profile or metrics page is context for a benchmark, not its result),
+// and returns why not: a caller whose log is off (--json) can report it.
+func SaveURL(ctx context.Context, url, path string, log io.Writer) error {
+	err := saveURL(ctx, url, path)
+	if err != nil {
+		fmt.Fprintf(log, "  profile %s: %v\n", filepath.Base(path), err)
+		return fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	fmt.Fprintf(log, "  wrote %s\n", path)
+	return nil
+}
+
+func saveURL(ctx context.Context, url, path string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return
+		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		fmt.Fprintf(log, "  profile %s: %v\n", filepath.Base(path), err)
-		return
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(log, "  profile %s: %s\n", filepath.Base(path), resp.Status)
-		return
+		return fmt.Errorf("%s", resp.Status)
 	}
 	out, err := os.Create(path)
-	if err == nil {
-		_, err = io.Copy(out, resp.Body)
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-	}
 	if err != nil {
-		fmt.Fprintf(log, "  profile %s: %v\n", filepath.Base(path), err)
-		return
+		return err
 	}
-	fmt.Fprintf(log, "  wrote %s\n", path)
+	_, err = io.Copy(out, resp.Body)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

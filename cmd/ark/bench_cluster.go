@@ -91,7 +91,7 @@ memory, Raft log bytes per job, the failover time and the nodes it marked down.`
 	f.BoolVar(&cfg.KillLeader, "kill-leader", true, "SIGKILL the leader once, half way through the stream")
 	f.StringVar(&cfg.Pods, "pods", "", "openb task list the job shapes come from (default bench/data/openb/openb_pod_list_default.csv.gz)")
 	f.Uint64Var(&cfg.Seed, "seed", 42, "seed of the job stream")
-	f.StringVar(&cfg.ProfileDir, "profile-dir", "", "write here the leader's CPU profiles (one window after another through the stream) and, at the end, its heap profile and /metrics")
+	f.StringVar(&cfg.ProfileDir, "profile-dir", "", "write here the leader's CPU profiles (one window after another through the stream) and, at the end, its heap profile and /metrics; files not written are listed, with why, in the result's profile_errors")
 	f.IntVar(&cfg.ProfileSeconds, "profile-seconds", 20, "length of each CPU profile window (under the servers' 30 s write timeout)")
 	f.IntVar(&cfg.RaftMultiplier, "raft-multiplier", benchRaftMultiplier, "the servers' --raft-multiplier: three servers and the agents share this machine's cores")
 	f.StringVar(&cfg.ServerLogs, "server-logs", "", "keep the servers' logs (warn level) in this directory")
