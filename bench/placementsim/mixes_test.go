@@ -188,6 +188,46 @@ func TestMixSummary(t *testing.T) {
 	if r.Wins != 1 || r.Within != 1 || r.Losses != 1 {
 		t.Errorf("wins/within/losses %d/%d/%d, want 1/1/1", r.Wins, r.Within, r.Losses)
 	}
+	// Margins +0.5 +0.6 +0.4: sd 0.1, t bar 2.920 x 0.1 / sqrt 3 = 0.17 < 0.5.
+	// +0.5 -0.1 +0.1: sd 0.31, bar 0.52 > 0.17: a tie, as the range said.
+	tests := []struct {
+		sd        float64
+		won, lost int
+		test      string
+	}{{0.1, 3, 0, TestWon}, {0.31, 2, 1, TestTie}, {0.1, 0, 3, TestLost}}
+	for i, w := range tests {
+		s := r.Summary[i]
+		if s.Seeds != 3 || s.MarginSD != w.sd || s.SeedsWon != w.won || s.SeedsLost != w.lost || s.Test != w.test {
+			t.Errorf("mix %s %d%%: %d seeds, sd %.2f, won/lost %d/%d, t-test %s; want 3, %.2f, %d/%d, %s",
+				s.Class, s.Pct, s.Seeds, s.MarginSD, s.SeedsWon, s.SeedsLost, s.Test, w.sd, w.won, w.lost, w.test)
+		}
+	}
+	if r.TestWins != 1 || r.TestTies != 1 || r.TestLosses != 1 {
+		t.Errorf("t-test wins/ties/losses %d/%d/%d, want 1/1/1", r.TestWins, r.TestTies, r.TestLosses)
+	}
+}
+
+// TestPairedT: the t-test's bar falls with more seeds where the range's
+// rises: nine margins of +0.1 +- 0.1 are a win by the test, within the
+// spread by the range; one seed is never a win; a flat margin is.
+func TestPairedT(t *testing.T) {
+	for _, c := range []struct {
+		mean, sd float64
+		n        int
+		want     string
+	}{
+		{0.1, 0.1, 9, TestWon},   // bar 1.860 x 0.1 / 3 = 0.062
+		{0.05, 0.1, 9, TestTie},  // below the bar
+		{0.1, 0.1, 3, TestTie},   // bar 2.920 x 0.1 / 1.73 = 0.169
+		{-0.1, 0.1, 9, TestLost}, // the mirror
+		{0.5, 0, 1, TestTie},     // one seed says nothing about the spread
+		{0.01, 0, 3, TestWon},    // no spread at all
+		{0.1, 0.1, 200, TestWon}, // beyond the table: the 30's value
+	} {
+		if got := pairedT(c.mean, c.sd, c.n); got != c.want {
+			t.Errorf("mean %.2f sd %.2f n %d: %s, want %s", c.mean, c.sd, c.n, got, c.want)
+		}
+	}
 }
 
 // TestMixSweepSmall: the sweep on a slice of the cluster (so that the

@@ -3,6 +3,7 @@ package placementsim
 import (
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -48,11 +49,24 @@ const (
 	VerdictWithin = "within spread" // |mean margin| <= spread
 )
 
+// Readings of the paired t-test (MixSummary.Test).
+const (
+	TestWon  = "won"
+	TestLost = "lost"
+	TestTie  = "tie"
+)
+
 // MixSummary is one mix over its seeds. Spread is the seed-to-seed spread
 // of the margin (max - min over seeds): Ark beats FGD on the mix by more
 // than the spread when MarginMean > Spread (which makes every seed's margin
 // positive). With one seed the spread is 0 and the verdict is the margin's
 // sign alone.
+//
+// The range grows with the number of seeds (more seeds, more extreme
+// ones), so the verdict gets stricter the more data there is. Test is the
+// reading that does not: a one-sided paired t-test of the margins at 95%
+// (Won when the mean margin exceeds t(0.95, n-1) standard errors, Lost in
+// the mirror, Tie otherwise; Tie with fewer than two seeds).
 type MixSummary struct {
 	Class       MixClass `json:"class"`
 	Pct         int      `json:"pct"`
@@ -64,6 +78,14 @@ type MixSummary struct {
 	MarginMax   float64  `json:"margin_max"`
 	Spread      float64  `json:"spread"`
 	Verdict     string   `json:"verdict"`
+	Seeds       int      `json:"seeds"`
+	// MarginSD is the margin's sample standard deviation over the seeds.
+	MarginSD float64 `json:"margin_sd"`
+	// SeedsWon and SeedsLost count the seeds with a margin above and
+	// below 0.
+	SeedsWon  int    `json:"seeds_won"`
+	SeedsLost int    `json:"seeds_lost"`
+	Test      string `json:"t_test"`
 }
 
 // MixReport is the mix sweep: every mix and seed, a summary per mix, and
@@ -75,6 +97,10 @@ type MixReport struct {
 	Wins    int          `json:"wins"`
 	Within  int          `json:"within_spread"`
 	Losses  int          `json:"losses"`
+	// TestWins, TestTies and TestLosses count the mixes by the t-test.
+	TestWins   int `json:"t_test_wins"`
+	TestTies   int `json:"t_test_ties"`
+	TestLosses int `json:"t_test_losses"`
 }
 
 // mixJob is one (class, share, seed) of the sweep.
@@ -203,16 +229,24 @@ func runMix(nodes []Node, total int64, base []Pod, j mixJob) (MixRow, error) {
 // summarise groups the rows by mix (in row order) and counts verdicts.
 func (r *MixReport) summarise() {
 	r.Summary, r.Wins, r.Within, r.Losses = nil, 0, 0, 0
-	var seeds []float64 // rows per mix
+	r.TestWins, r.TestTies, r.TestLosses = 0, 0, 0
+	var margins [][]float64 // per mix
 	for _, x := range r.Rows {
 		k := len(r.Summary) - 1
 		if k < 0 || r.Summary[k].Class != x.Class || r.Summary[k].Pct != x.Pct {
 			r.Summary = append(r.Summary, MixSummary{Class: x.Class, Pct: x.Pct, MarginMin: x.Margin, MarginMax: x.Margin})
-			seeds = append(seeds, 0)
+			margins = append(margins, nil)
 			k++
 		}
-		seeds[k]++
+		margins[k] = append(margins[k], x.Margin)
 		s := &r.Summary[k]
+		s.Seeds++
+		switch {
+		case x.Margin > 0:
+			s.SeedsWon++
+		case x.Margin < 0:
+			s.SeedsLost++
+		}
 		s.ArkMean += x.Ark
 		s.FGDMean += x.FGD
 		s.BestFitMean += x.BestFit
@@ -220,9 +254,21 @@ func (r *MixReport) summarise() {
 		s.MarginMin, s.MarginMax = min(s.MarginMin, x.Margin), max(s.MarginMax, x.Margin)
 	}
 	for i := range r.Summary {
-		s, n := &r.Summary[i], seeds[i]
+		s := &r.Summary[i]
+		n := float64(s.Seeds)
 		s.ArkMean, s.FGDMean, s.BestFitMean = round2(s.ArkMean/n), round2(s.FGDMean/n), round2(s.BestFitMean/n)
-		s.MarginMean = round2(s.MarginMean / n)
+		mean := s.MarginMean / n
+		sd := sampleSD(margins[i], mean)
+		s.MarginMean, s.MarginSD = round2(mean), round2(sd)
+		s.Test = pairedT(mean, sd, s.Seeds)
+		switch s.Test {
+		case TestWon:
+			r.TestWins++
+		case TestLost:
+			r.TestLosses++
+		default:
+			r.TestTies++
+		}
 		s.Spread = round2(s.MarginMax - s.MarginMin)
 		s.Verdict = verdict(s.MarginMean, s.Spread)
 		switch s.Verdict {
@@ -234,6 +280,42 @@ func (r *MixReport) summarise() {
 			r.Within++
 		}
 	}
+}
+
+// sampleSD is the sample standard deviation of xs about mean (0 for fewer
+// than two).
+func sampleSD(xs []float64, mean float64) float64 {
+	if len(xs) < 2 {
+		return 0
+	}
+	var ss float64
+	for _, x := range xs {
+		ss += (x - mean) * (x - mean)
+	}
+	return math.Sqrt(ss / float64(len(xs)-1))
+}
+
+// tCritical95 is Student's t at one-sided 95% for 1 to 30 degrees of
+// freedom; beyond, the 30's (a little above the normal's 1.645, so the
+// test stays on the strict side).
+var tCritical95 = [...]float64{0, 6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812,
+	1.796, 1.782, 1.771, 1.761, 1.753, 1.746, 1.740, 1.734, 1.729, 1.725,
+	1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697}
+
+// pairedT reads n paired margins with this mean and sample deviation.
+func pairedT(mean, sd float64, n int) string {
+	if n < 2 {
+		return TestTie
+	}
+	t := tCritical95[min(n-1, len(tCritical95)-1)]
+	bar := t * sd / math.Sqrt(float64(n))
+	switch {
+	case mean > bar:
+		return TestWon
+	case mean < -bar:
+		return TestLost
+	}
+	return TestTie
 }
 
 func verdict(mean, spread float64) string {
@@ -255,12 +337,13 @@ func (r *MixReport) WriteMarkdown(w io.Writer) {
 	for _, x := range r.Rows {
 		fmt.Fprintf(w, "| %s %d%% | %s | %d | %.2f | %d | %.2f | %.2f | %.2f | %+.2f |\n", x.Class, x.Pct, x.Base, x.Seed, x.Share, x.Arrivals, x.Ark, x.FGD, x.BestFit, x.Margin)
 	}
-	fmt.Fprintf(w, "\nPer mix over the seeds (spread = max - min of the margin; win: mean margin > spread).\n\n")
-	fmt.Fprintf(w, "| mix | Ark mean | FGD mean | best fit mean | margin mean | margin min | margin max | spread | verdict |\n")
-	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	fmt.Fprintf(w, "\nPer mix over the seeds (spread = max - min of the margin; win: mean margin > spread; t-test: one-sided paired, 95%%).\n\n")
+	fmt.Fprintf(w, "| mix | Ark mean | FGD mean | best fit mean | margin mean | margin sd | margin min | margin max | spread | seeds won / lost | verdict | t-test |\n")
+	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
 	for _, s := range r.Summary {
-		fmt.Fprintf(w, "| %s %d%% | %.2f | %.2f | %.2f | %+.2f | %+.2f | %+.2f | %.2f | %s |\n", s.Class, s.Pct, s.ArkMean, s.FGDMean, s.BestFitMean, s.MarginMean, s.MarginMin, s.MarginMax, s.Spread, s.Verdict)
+		fmt.Fprintf(w, "| %s %d%% | %.2f | %.2f | %.2f | %+.2f | %.2f | %+.2f | %+.2f | %.2f | %d / %d | %s | %s |\n", s.Class, s.Pct, s.ArkMean, s.FGDMean, s.BestFitMean, s.MarginMean, s.MarginSD, s.MarginMin, s.MarginMax, s.Spread, s.SeedsWon, s.SeedsLost, s.Verdict, s.Test)
 	}
-	fmt.Fprintf(w, "\nArk beats FGD by more than the seed-to-seed spread on %d of %d mixes; within the spread on %d; loses by more than it on %d.\n\n",
+	fmt.Fprintf(w, "\nArk beats FGD by more than the seed-to-seed spread on %d of %d mixes; within the spread on %d; loses by more than it on %d.\n",
 		r.Wins, len(r.Summary), r.Within, r.Losses)
+	fmt.Fprintf(w, "By the paired t-test: Ark wins %d, ties %d, loses %d.\n\n", r.TestWins, r.TestTies, r.TestLosses)
 }

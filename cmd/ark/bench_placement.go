@@ -50,8 +50,9 @@ fit's decisions against the reference simulator's events.
                            workload mixes, made from the trace lists: GPU sharing
                            0-100% of GPU milli, multi-GPU 0-50% of GPU milli, GPU
                            model named by 0-33% of GPU tasks (--mix-class,
-                           --mix-pct narrow it); per mix, the margin FGD - Ark and
-                           its spread over the seeds
+                           --mix-pct narrow it; --seeds 42-50 takes a range); per
+                           mix, the margin FGD - Ark, its spread over the seeds
+                           and a paired t-test
   --over-time [--time-scale K]  trace-driven run with departures: FIFO first fit vs
                            Ark, the server's own scheduling pass (scheduler/sched:
                            queues, quotas, preemption, backfill); --schedulers,
@@ -124,7 +125,7 @@ fit's decisions against the reference simulator's events.
 	f.Float64Var(&o.CheckpointEvery, "checkpoint-every", 1800, "--over-time: seconds between a task's checkpoints (an evicted task restarts from its last)")
 	f.Float64Var(&o.Overestimate, "runtime-overestimate", 3, "--over-time: declared maxRuntime = real runtime x a factor uniform in [1, this)")
 	f.BoolVar(&o.MixSweep, "mix-sweep", false, "Ark vs FGD and best fit on the FGD paper's workload mixes (sharing, multi-GPU, GPU-model shares)")
-	f.StringVar(&mixSeeds, "seeds", "42,43,44", "--mix-sweep: seeds, comma-separated")
+	f.StringVar(&mixSeeds, "seeds", "42,43,44", "--mix-sweep: seeds, comma-separated, or ranges (42-50)")
 	f.StringVar(&mixClasses, "mix-class", "", "--mix-sweep: only these classes (sharing, multi-gpu, gpu-model), comma-separated")
 	f.StringVar(&mixPcts, "mix-pct", "", "--mix-sweep: only these shares in percent, comma-separated")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
@@ -153,14 +154,33 @@ func mixFlags(o *placementsim.Options, classes, pcts, seeds string) error {
 		o.MixPcts = append(o.MixPcts, n)
 	}
 	for _, v := range splitList(seeds) {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return usagef("--seeds: %q is not a seed (a non-negative integer)", v)
+		lo, hi, isRange := strings.Cut(v, "-")
+		a, err := strconv.ParseUint(lo, 10, 64)
+		b := a
+		if err == nil && isRange {
+			b, err = strconv.ParseUint(hi, 10, 64)
 		}
-		o.MixSeeds = append(o.MixSeeds, n)
+		if err != nil {
+			return usagef("--seeds: %q is not a seed (a non-negative integer) or a range of seeds (42-50)", v)
+		}
+		if b < a || b-a >= maxMixSeeds {
+			return usagef("--seeds: %q: want a range from low to high of at most %d seeds", v, maxMixSeeds)
+		}
+		for n := a; ; n++ {
+			o.MixSeeds = append(o.MixSeeds, n)
+			if n == b {
+				break
+			}
+		}
+	}
+	if len(o.MixSeeds) > maxMixSeeds {
+		return usagef("--seeds: %d seeds, want at most %d", len(o.MixSeeds), maxMixSeeds)
 	}
 	return nil
 }
+
+// maxMixSeeds bounds --seeds: each seed is 17 mixes of three replays.
+const maxMixSeeds = 100
 
 // splitList splits a comma-separated flag, dropping empty items.
 func splitList(s string) []string {

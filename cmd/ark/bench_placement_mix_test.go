@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"math"
 	"os/exec"
+	"slices"
 	"testing"
+
+	"github.com/ark-sched/ark/bench/placementsim"
 )
 
 // TestBenchPlacementMixSweep: --mix-sweep narrowed to one mix and seed
@@ -19,6 +22,9 @@ func TestBenchPlacementMixSweep(t *testing.T) {
 		{"--mix-sweep", "--mix-class", "cpu-only"},
 		{"--mix-sweep", "--mix-pct", "150"},
 		{"--mix-sweep", "--seeds", "x"},
+		{"--mix-sweep", "--seeds", "50-42"},
+		{"--mix-sweep", "--seeds", "1-1000"},
+		{"--mix-sweep", "--seeds", "42-"},
 		{"--mix-class", "sharing"},
 		{"--mix-sweep", "--mix-class", "sharing", "--mix-pct", "33"},
 		{"--over-time", "--over-time-seed", "1", "--over-time-copy-jitter", "-5"},
@@ -61,5 +67,36 @@ func TestBenchPlacementMixSweep(t *testing.T) {
 	}
 	if r.Ark <= 0 || r.FGD <= 0 || math.Abs(r.Margin-(r.FGD-r.Ark)) > 0.006 {
 		t.Errorf("row %+v: want figures above 0 and margin = FGD - Ark", r)
+	}
+}
+
+// TestMixFlagsSeeds: --seeds takes seeds and ranges of them, in order.
+func TestMixFlagsSeeds(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []uint64
+		bad  bool
+	}{
+		{in: "42,43,44", want: []uint64{42, 43, 44}},
+		{in: "42-45", want: []uint64{42, 43, 44, 45}},
+		{in: "7, 42-43", want: []uint64{7, 42, 43}},
+		{in: "5-5", want: []uint64{5}},
+		{in: "45-42", bad: true},
+		{in: "0-100", bad: true},
+		{in: "1-60,61-120", bad: true},
+		{in: "-3", bad: true},
+		{in: "a-b", bad: true},
+	} {
+		o := placementsim.Options{MixSweep: true}
+		err := mixFlags(&o, "", "", c.in)
+		if c.bad {
+			if err == nil {
+				t.Errorf("--seeds %q: no error, seeds %v", c.in, o.MixSeeds)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(o.MixSeeds, c.want) {
+			t.Errorf("--seeds %q: %v %v, want %v", c.in, o.MixSeeds, err, c.want)
+		}
 	}
 }
