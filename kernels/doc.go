@@ -14,8 +14,8 @@
 //
 // The shape follows database/sql/driver: Device is the minimal set every
 // backend implements; extra capabilities (HostAccess, BF16Storage,
-// ThreadSetter, Describer, GatheredLoRA, CachedAttention, MatMulPacker)
-// are optional interfaces found by type assertion.
+// ThreadSetter, Describer, GatheredLoRA, CachedAttention, MatMulPacker,
+// BF16Packer) are optional interfaces found by type assertion.
 // kernels/kernelstest is the conformance suite every backend must pass against
 // a float64 reference. See DESIGN.md in this directory.
 package kernels

@@ -308,3 +308,14 @@ type MatMulPacker interface {
 	// those b was packed for.
 	MatMulPacked(c, a Buffer, b PackedB, bias Buffer, p MatMulArgs) error
 }
+
+// BF16Packer is implemented by MatMulPackers that can keep a packed B in
+// bfloat16: half the bytes of float32, for weights that every decode step
+// streams from memory (at a few rows a step the product is bound by
+// reading B, so half the bytes is nearly twice the rate). MatMulPacked
+// takes what PackBBF16 returns; its product is MatMulPacked's with each
+// element of B rounded to bfloat16 first (nearest even), accumulated in
+// float32 as before.
+type BF16Packer interface {
+	PackBBF16(b Buffer, p MatMulArgs) (PackedB, error)
+}

@@ -84,7 +84,7 @@ func newBenchServeCmd() *cobra.Command {
 		promptBytes, outputTokens   int
 		rate                        float64
 		asJSON, rules, cold         bool
-		profileDir                  string
+		profileDir, weights         string
 		seed                        uint64
 		repeat                      int
 	)
@@ -121,7 +121,7 @@ shape, the rules' 288 requests at concurrency 1 take minutes).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log, end := benchProgress(cmd, asJSON)
-			res, err := benchServe(ctx, log, base, model, shape, rules, cold, adapterCounts, concurrency, slots, threads, rank, reqPC, promptBytes, outputTokens, rate, seed, repeat, profileDir)
+			res, err := benchServe(ctx, log, base, model, shape, rules, cold, adapterCounts, concurrency, slots, threads, rank, reqPC, promptBytes, outputTokens, rate, seed, repeat, profileDir, weights)
 			end()
 			if err != nil {
 				return err
@@ -151,13 +151,17 @@ shape, the rules' 288 requests at concurrency 1 take minutes).`,
 	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of Markdown")
 	f.IntVar(&repeat, "repeat", 3, "rounds of the whole grid of rows; each row reports its median round (a shared machine's bursts land on one round)")
 	f.Uint64Var(&seed, "seed", 0, "seed of the requests' prompts and models (each row draws from it and its own numbers; 0 is the recorded tables' draw)")
+	f.StringVar(&weights, "weights", serve.WeightsFloat32, "how the server keeps the base's weights: float32 or bf16 (ark task serve --weights)")
 	f.StringVar(&profileDir, "profile-dir", "", "write CPU profiles here: server.pprof (the ark task serve process, the whole run) and load.pprof (this process from the server's start on: the load generator)")
 	return cmd
 }
 
-func benchServe(ctx context.Context, log io.Writer, base, model, shape string, rules, cold bool, counts, conc []int, slots, threads, rank, reqPC, promptBytes, outputTokens int, rate float64, seed uint64, repeat int, profileDir string) (*serveBenchResult, error) {
+func benchServe(ctx context.Context, log io.Writer, base, model, shape string, rules, cold bool, counts, conc []int, slots, threads, rank, reqPC, promptBytes, outputTokens int, rate float64, seed uint64, repeat int, profileDir, weights string) (*serveBenchResult, error) {
 	if repeat < 1 {
 		return nil, usagef("--repeat must be >= 1")
+	}
+	if weights != serve.WeightsFloat32 && weights != serve.WeightsBF16 {
+		return nil, usagef("--weights %q: want %s or %s", weights, serve.WeightsFloat32, serve.WeightsBF16)
 	}
 	dir, err := os.MkdirTemp("", "ark-bench-serve-")
 	if err != nil {
@@ -197,7 +201,7 @@ func benchServe(ctx context.Context, log io.Writer, base, model, shape string, r
 	if err != nil {
 		return nil, err
 	}
-	url, pid, stop, err := startBenchServer(ctx, log, dir, base, names, slots, threads, rank, serverProfile)
+	url, pid, stop, err := startBenchServer(ctx, log, dir, base, names, slots, threads, rank, serverProfile, weights)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +217,7 @@ func benchServe(ctx context.Context, log io.Writer, base, model, shape string, r
 	}
 	res := &serveBenchResult{Env: map[string]string{
 		"cpu": cpuModel(), "cores": strconv.Itoa(runtime.NumCPU()), "go": runtime.Version(), "base": base, "model": modelDesc,
-		"server": fmt.Sprintf("ark task serve, %d thread(s), %d adapter slots, %d adapters of rank %d registered", threads, slots, nAdapters, rank),
+		"server": fmt.Sprintf("ark task serve, %d thread(s), %d adapter slots, %d adapters of rank %d registered, %s weights", threads, slots, nAdapters, rank, weights),
 		"load":   fmt.Sprintf("closed loop, %d requests per client, prompt %d bytes, %d output tokens, temperature 0, seed %d; each row the median of %d interleaved rounds", reqPC, promptBytes, outputTokens, seed, repeat),
 	}}
 	if rate > 0 {
@@ -423,7 +427,7 @@ func writeBenchAdapters(ctx context.Context, dir, base string, n, rank int) ([]s
 
 // startBenchServer runs `ark task serve` as its own process with every
 // adapter, and waits until all of them are in host memory.
-func startBenchServer(ctx context.Context, log io.Writer, dir, base string, names []string, slots, threads, rank int, profile string) (string, int, func(), error) {
+func startBenchServer(ctx context.Context, log io.Writer, dir, base string, names []string, slots, threads, rank int, profile, weights string) (string, int, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", 0, nil, err
@@ -436,7 +440,7 @@ func startBenchServer(ctx context.Context, log io.Writer, dir, base string, name
 	}
 	args := []string{"task", "serve", "--base", base, "--served-model-name", "base", "--listen", addr,
 		"--threads", strconv.Itoa(threads), "--adapter-slots", strconv.Itoa(slots), "--max-lora-rank", strconv.Itoa(rank),
-		"--host-adapters", strconv.Itoa(len(names)), "--max-queue", "1024", "--max-batch", "32"}
+		"--host-adapters", strconv.Itoa(len(names)), "--max-queue", "1024", "--max-batch", "32", "--weights", weights}
 	for _, n := range names {
 		args = append(args, "--adapter", n+"=file://"+dir+"/"+n)
 	}

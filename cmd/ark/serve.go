@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ark-sched/ark/kernels"
 	"github.com/ark-sched/ark/scheduler/api"
 	"github.com/ark-sched/ark/scheduler/spec"
 	"github.com/ark-sched/ark/worker/serve"
@@ -73,6 +74,9 @@ standalone, give --listen. It stops on SIGTERM.`,
 			if ckpt == "" {
 				return usagef("--base (or --ckpt) is required")
 			}
+			if opt.Weights != serve.WeightsFloat32 && opt.Weights != serve.WeightsBF16 {
+				return usagef("--weights %q: want %s or %s", opt.Weights, serve.WeightsFloat32, serve.WeightsBF16)
+			}
 			if listen == "" {
 				host, port := os.Getenv("ARK_NODE_ADDR"), os.Getenv("ARK_PORT")
 				if host == "" || port == "" {
@@ -97,6 +101,11 @@ standalone, give --listen. It stops on SIGTERM.`,
 			keys, err := train.TaskKeys() // the namespace's checkpoint key
 			if err != nil {
 				return err
+			}
+			if _, half := d.(kernels.BF16Packer); opt.Weights == serve.WeightsBF16 && !half {
+				// A job's spec cannot know which device its replica gets.
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: --weights bf16: the %s device keeps decoded weights in float32; serving them in float32\n", d.Name())
+				opt.Weights = serve.WeightsFloat32
 			}
 			m, step, err := train.LoadModel(ctx, d, ckpt, keys)
 			if err != nil {
@@ -183,6 +192,7 @@ standalone, give --listen. It stops on SIGTERM.`,
 	f.IntVar(&threads, "threads", 1, "compute threads")
 	f.StringVar(&device, "device", "auto", "compute device: auto (cuda when the task has a GPU and the driver loads, else cpu), cpu or cuda")
 	f.IntVar(&opt.MaxBatch, "max-batch", 32, "sequences decoded together in one step")
+	f.StringVar(&opt.Weights, "weights", serve.WeightsFloat32, "how the base's weights are kept for decoding: float32, or bf16 (half the memory and the bytes each decode step reads; the cpu device)")
 	f.IntVar(&opt.MaxQueue, "max-queue", 256, "requests waiting for a batch slot; past it requests get 429 with Retry-After")
 	f.DurationVar(&opt.RequestTimeout, "request-timeout", 5*time.Minute, "deadline of one request, queueing included (0: none)")
 	f.StringArrayVar(&adapters, "adapter", nil, "a LoRA adapter to serve as NAME=URI (a checkpoint STORE_URI/JOB/STEP or STORE_URI/JOB); repeatable")

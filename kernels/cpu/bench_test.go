@@ -139,40 +139,51 @@ func mustAllocInt32(tb testing.TB, d *Device, n int) kernels.Buffer {
 // BenchmarkMatMulPackedDecode is MatMulPacked on the projections of a
 // decode step of GPT-2 small's shape (width 768: qkv 768->2304, out
 // 768->768, fc 768->3072, proj 3072->768, transposed weights packed once)
-// at 1 and 32 rows (concurrency 1 and 32) and a prefill's 512, one thread.
-// Besides the wall rate it reports GFLOP/s of the thread's own CPU time
-// (cpu-GFLOP/s), which a shared machine's load moves far less.
+// at 1, 8 and 32 rows (concurrency 1, 8 and 32) and a prefill's 512, one
+// thread, with the weights packed in float32 (f32) and in bfloat16 (bf16,
+// PackBBF16). Besides the wall rate it reports GFLOP/s of the thread's own
+// CPU time (cpu-GFLOP/s), which a shared machine's load moves far less.
 func BenchmarkMatMulPackedDecode(b *testing.B) {
 	const C = 768
-	for _, m := range []int{1, 32, 512} {
+	for _, m := range []int{1, 8, 32, 512} {
 		for _, s := range []struct {
 			name string
 			n, k int
 		}{{"qkv", 3 * C, C}, {"o", C, C}, {"fc", 4 * C, C}, {"proj", C, 4 * C}} {
-			b.Run(fmt.Sprintf("m%d/%s", m, s.name), func(b *testing.B) {
-				d := New(1)
-				defer d.Close()
-				x, w, y := mustAlloc(b, d, m*s.k), mustAlloc(b, d, s.n*s.k), mustAlloc(b, d, m*s.n)
-				p := kernels.MatMulArgs{M: m, N: s.n, K: s.k, TransB: true, Alpha: 1}
-				pw, err := d.PackB(w, p)
-				if err != nil {
-					b.Fatal(err)
-				}
-				runtime.LockOSThread()
-				defer runtime.UnlockOSThread()
-				cpu0 := threadCPU()
-				for b.Loop() {
-					if err := d.MatMulPacked(y, x, pw, nil, p); err != nil {
-						b.Fatal(err)
-					}
-				}
-				flop := 2 * float64(m*s.n*s.k) * float64(b.N)
-				b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-				if cpu := threadCPU() - cpu0; cpu > 0 {
-					b.ReportMetric(flop/cpu.Seconds()/1e9, "cpu-GFLOP/s")
-				}
-			})
+			for _, half := range []bool{false, true} {
+				b.Run(fmt.Sprintf("m%d/%s/%s", m, s.name, map[bool]string{false: "f32", true: "bf16"}[half]), func(b *testing.B) {
+					benchPackedDecode(b, m, s.n, s.k, half)
+				})
+			}
 		}
+	}
+}
+
+func benchPackedDecode(b *testing.B, m, n, k int, half bool) {
+	d := New(1)
+	defer d.Close()
+	x, w, y := mustAlloc(b, d, m*k), mustAlloc(b, d, n*k), mustAlloc(b, d, m*n)
+	p := kernels.MatMulArgs{M: m, N: n, K: k, TransB: true, Alpha: 1}
+	pack := d.PackB
+	if half {
+		pack = d.PackBBF16
+	}
+	pw, err := pack(w, p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu0 := threadCPU()
+	for b.Loop() {
+		if err := d.MatMulPacked(y, x, pw, nil, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	flop := 2 * float64(m*n*k) * float64(b.N)
+	b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	if cpu := threadCPU() - cpu0; cpu > 0 {
+		b.ReportMetric(flop/cpu.Seconds()/1e9, "cpu-GFLOP/s")
 	}
 }
 

@@ -14,6 +14,9 @@
 // is owned by the Device and grown on demand.
 //
 // The Device also implements kernels.HostAccess (buffers are Go slices, so
-// collectives reduce them in place), kernels.BF16Storage, kernels.ThreadSetter
-// and kernels.Describer.
+// collectives reduce them in place), kernels.BF16Storage, kernels.ThreadSetter,
+// kernels.Describer, kernels.GatheredLoRA, kernels.CachedAttention, and
+// kernels.MatMulPacker with kernels.BF16Packer: a decoded model's weights
+// packed once, in float32 or in bfloat16 panels that the micro-kernels widen
+// in registers (half the bytes a decode step streams).
 package cpu

@@ -41,6 +41,15 @@ type microKernel struct {
 	// floats at c, each element's FMA chain the same as fn's, so a row's
 	// result does not depend on the rows beside it.
 	row func(k int, a *float32, lda int, b, c *float32)
+	// rowHalf, when set, is row on B panels kept in bfloat16
+	// (kernels.BF16Packer): each element widened to float32 in a register
+	// and the same FMA chain, so a row's result is row's on the widened
+	// panel. Without it a bfloat16 panel is widened into scratch first.
+	rowHalf func(k int, a *float32, lda int, b *uint16, c *float32)
+	// fnHalf, when set, is fn on bfloat16 B panels, widening in registers
+	// (kernels without edge or short forms only); without it a bfloat16
+	// panel of more than one row is widened into scratch for fn.
+	fnHalf func(k int, a *float32, b *uint16, c *float32, ldc int)
 }
 
 // split cuts mb rows of A into big panels of mk.mr rows followed by small
@@ -206,60 +215,110 @@ func (o *gemmOp) packPanelA(dst []float32, mr, i, rows, pc, kb int) {
 // tile multiplies the packed A block (rows [i0, i0+mb)) by packed B
 // panels covering columns [j0, j0+nb) into C.
 func (o *gemmOp) tile(mk microKernel, ap, bp, tmp []float32, i0, mb, j0, nb, kb int) {
-	nr, ldc := mk.nr, o.ldc
+	nr := mk.nr
 	big, small := mk.split(mb)
 	for jr := 0; jr < nb; jr += nr {
 		jw := min(nr, nb-jr)
 		bpan := &bp[((j0+jr)/nr)*kb*nr]
 		if mb == 1 && mk.row != nil {
-			o.rowPanel(mk, ap, bpan, tmp, i0, j0+jr, jw, kb, mk.panel(0, big).mr)
+			o.rowPanel(mk, ap, bpan, nil, tmp, i0, j0+jr, jw, kb, mk.panel(0, big).mr)
 			continue
 		}
-		r0 := 0
-		for q := range big + small {
-			k := mk.panel(q, big)
-			mr, fn := k.mr, k.fn
-			if mb < mr && k.short != nil {
-				fn = k.short
-			}
-			iw := min(mr, mb-r0)
-			apan := &ap[r0*kb]
-			if iw == mr && jw == nr {
-				fn(kb, apan, bpan, &o.c[(i0+r0)*ldc+j0+jr], ldc)
-				r0 += mr
-				continue
-			}
-			clear(tmp[:mr*nr])
-			fn(kb, apan, bpan, &tmp[0], nr)
-			for r := range iw {
-				row := o.c[(i0+r0+r)*ldc+j0+jr : (i0+r0+r)*ldc+j0+jr+jw]
-				for j := range row {
-					row[j] += tmp[r*nr+j]
-				}
-			}
-			r0 += mr
+		o.panelRows(mk, ap, bpan, nil, tmp, i0, mb, j0+jr, jw, kb, big, small)
+	}
+}
+
+// tileHalf is tile on B panels kept in bfloat16 (bh), read from memory at
+// half the bytes: through rowHalf for one row and fnHalf for more, which
+// widen in registers; a kernel without them gets each panel widened into
+// wide (kb x nr floats) first.
+func (o *gemmOp) tileHalf(mk microKernel, ap []float32, bh []uint16, tmp, wide []float32, i0, mb, j0, nb, kb int) {
+	nr := mk.nr
+	big, small := mk.split(mb)
+	for jr := 0; jr < nb; jr += nr {
+		jw := min(nr, nb-jr)
+		off := ((j0 + jr) / nr) * kb * nr
+		if mb == 1 && mk.rowHalf != nil {
+			o.rowPanel(mk, ap, nil, &bh[off], tmp, i0, j0+jr, jw, kb, mk.panel(0, big).mr)
+			continue
 		}
+		if mk.fnHalf != nil {
+			o.panelRows(mk, ap, nil, &bh[off], tmp, i0, mb, j0+jr, jw, kb, big, small)
+			continue
+		}
+		widenBF16(wide[:kb*nr], bh[off:off+kb*nr])
+		if mb == 1 && mk.row != nil {
+			o.rowPanel(mk, ap, &wide[0], nil, tmp, i0, j0+jr, jw, kb, mk.panel(0, big).mr)
+			continue
+		}
+		o.panelRows(mk, ap, &wide[0], nil, tmp, i0, mb, j0+jr, jw, kb, big, small)
+	}
+}
+
+// panelRows multiplies the packed A block (mb rows from i0, in big mr-row
+// panels then small edge panels) by one B panel, float32 (bpan, fn) or
+// bfloat16 (bhalf, fnHalf), into C's columns [j, j+jw).
+func (o *gemmOp) panelRows(mk microKernel, ap []float32, bpan *float32, bhalf *uint16, tmp []float32, i0, mb, j, jw, kb, big, small int) {
+	nr, ldc := mk.nr, o.ldc
+	r0 := 0
+	for q := range big + small {
+		k := mk.panel(q, big)
+		mr, fn := k.mr, k.fn
+		if mb < mr && k.short != nil {
+			fn = k.short
+		}
+		iw := min(mr, mb-r0)
+		apan := &ap[r0*kb]
+		run := func(c *float32, ldc int) {
+			if bhalf != nil {
+				k.fnHalf(kb, apan, bhalf, c, ldc)
+			} else {
+				fn(kb, apan, bpan, c, ldc)
+			}
+		}
+		if iw == mr && jw == nr {
+			run(&o.c[(i0+r0)*ldc+j], ldc)
+			r0 += mr
+			continue
+		}
+		clear(tmp[:mr*nr])
+		run(&tmp[0], nr)
+		for r := range iw {
+			row := o.c[(i0+r0+r)*ldc+j : (i0+r0+r)*ldc+j+jw]
+			for x := range row {
+				row[x] += tmp[r*nr+x]
+			}
+		}
+		r0 += mr
 	}
 }
 
 // rowPanel is tile's one-row case: row i0 of C, columns [j, j+jw), from
-// the first column of the A panel packed mr floats a step.
-func (o *gemmOp) rowPanel(mk microKernel, ap []float32, bpan *float32, tmp []float32, i0, j, jw, kb, mr int) {
+// the first column of the A panel packed mr floats a step, by a B panel
+// in float32 (bpan, mk.row) or bfloat16 (bhalf, mk.rowHalf).
+func (o *gemmOp) rowPanel(mk microKernel, ap []float32, bpan *float32, bhalf *uint16, tmp []float32, i0, j, jw, kb, mr int) {
 	c := o.c[i0*o.ldc+j : i0*o.ldc+j+jw]
-	if jw == mk.nr {
-		mk.row(kb, &ap[0], mr, bpan, &c[0])
-		return
+	out := &c[0]
+	if jw < mk.nr {
+		clear(tmp[:mk.nr])
+		out = &tmp[0]
 	}
-	clear(tmp[:mk.nr])
-	mk.row(kb, &ap[0], mr, bpan, &tmp[0])
-	for x := range c {
-		c[x] += tmp[x]
+	if bhalf != nil {
+		mk.rowHalf(kb, &ap[0], mr, bhalf, out)
+	} else {
+		mk.row(kb, &ap[0], mr, bpan, out)
+	}
+	if jw < mk.nr {
+		for x := range c {
+			c[x] += tmp[x]
+		}
 	}
 }
 
 // gemmScratch is one thread's packing space.
 type gemmScratch struct {
 	ap, bp, tmp []float32
+	wide        []float32 // one bfloat16 B panel widened (tileHalf)
 }
 
 func (s *gemmScratch) grow(mk microKernel, n int) {
@@ -271,6 +330,9 @@ func (s *gemmScratch) grow(mk microKernel, n int) {
 	}
 	if len(s.tmp) < 12*32 {
 		s.tmp = make([]float32, 12*32)
+	}
+	if len(s.wide) < kcBlock*mk.nr {
+		s.wide = make([]float32, kcBlock*mk.nr)
 	}
 }
 
@@ -305,6 +367,7 @@ type gemmState struct {
 	k       microKernel
 	pc, kb  int       // current k block
 	bp      []float32 // its packed B: scratch[0].bp, or a PackB block
+	bh      []uint16  // or a PackBBF16 block (bp nil)
 	mt, nt  int       // tiles in M and N
 	scratch []gemmScratch
 }
@@ -337,11 +400,12 @@ func (d *Device) MatMul(c, a, b, bias kernels.Buffer, p kernels.MatMulArgs) erro
 }
 
 // matmul runs one GEMM across the pool with micro-kernel mk.
-func (d *Device) matmul(o *gemmOp, mk microKernel) { d.matmulWith(o, mk, nil) }
+func (d *Device) matmul(o *gemmOp, mk microKernel) { d.matmulWith(o, mk, nil, nil) }
 
 // matmulWith is matmul with op(B) already packed for mk when packed is
-// set (PackB: one slice per k block), else packed here per k block.
-func (d *Device) matmulWith(o *gemmOp, mk microKernel, packed [][]float32) {
+// set (PackB: one slice per k block) or half is (PackBBF16: the same
+// panels in bfloat16), else packed here per k block.
+func (d *Device) matmulWith(o *gemmOp, mk microKernel, packed [][]float32, half [][]uint16) {
 	g := &d.gemm
 	g.op, g.k = *o, mk
 	if len(g.scratch) < d.pool.size {
@@ -361,9 +425,12 @@ func (d *Device) matmulWith(o *gemmOp, mk microKernel, packed [][]float32) {
 		g.pc = 0
 		for blk := 0; g.pc < o.k; blk++ {
 			g.kb = min(kcBlock, o.k-g.pc)
-			if packed != nil {
+			switch {
+			case half != nil:
+				g.bh = half[blk]
+			case packed != nil:
 				g.bp = packed[blk]
-			} else {
+			default:
 				d.parallel(panels, max(1, 4096/(g.kb*mk.nr)), (*gemmPackB)(g))
 				g.bp = g.scratch[0].bp
 			}
@@ -371,7 +438,7 @@ func (d *Device) matmulWith(o *gemmOp, mk microKernel, packed [][]float32) {
 			g.pc += kcBlock
 		}
 	}
-	g.op, g.bp = gemmOp{}, nil
+	g.op, g.bp, g.bh = gemmOp{}, nil, nil
 }
 
 func (g *gemmPrep) run(_, lo, hi int) { g.op.prepRows(lo, hi) }
@@ -392,7 +459,11 @@ func (g *gemmTiles) run(w, lo, hi int) {
 			o.packA(s.ap, g.k, i0, mb, g.pc, g.kb)
 			lastI = ti
 		}
-		o.tile(g.k, s.ap, g.bp, s.tmp, i0, mb, j0, nb, g.kb)
+		if g.bh != nil {
+			o.tileHalf(g.k, s.ap, g.bh, s.tmp, s.wide, i0, mb, j0, nb, g.kb)
+		} else {
+			o.tile(g.k, s.ap, g.bp, s.tmp, i0, mb, j0, nb, g.kb)
+		}
 	}
 }
 

@@ -35,9 +35,10 @@ func kern1x32avx512(k int, a *float32, lda int, b, c *float32)
 //go:noescape
 func kern12x32avx512(k int, a, b, c *float32, ldc int)
 
-var avx512Kernel = microKernel{name: "avx512", mr: 12, nr: 32, fn: kern12x32avx512, row: kern1x32avx512}
+var avx512Kernel = microKernel{name: "avx512", mr: 12, nr: 32, fn: kern12x32avx512, row: kern1x32avx512,
+	rowHalf: kern1x32avx512bf16, fnHalf: kern12x32avx512bf16}
 
-var avx2Kernel = microKernel{name: "avx2+fma", mr: 6, nr: 16, fn: kern6x16pfavx2, short: kern6x16avx2, row: kern1x16avx2,
+var avx2Kernel = microKernel{name: "avx2+fma", mr: 6, nr: 16, fn: kern6x16pfavx2, short: kern6x16avx2, row: kern1x16avx2, rowHalf: kern1x16avx2bf16,
 	edge: &microKernel{name: "avx2+fma 4x16", mr: 4, nr: 16, fn: kern4x16avx2}}
 
 // availableKernels lists the micro-kernels this CPU can run, best last.
@@ -55,4 +56,38 @@ func availableKernels() []microKernel {
 func init() {
 	ks := availableKernels()
 	kern = ks[len(ks)-1]
+}
+
+// kern12x32avx512bf16 is kern12x32avx512 on a bfloat16 B panel
+// (microKernel.fnHalf), widened in registers.
+//
+//go:noescape
+func kern12x32avx512bf16(k int, a *float32, b *uint16, c *float32, ldc int)
+
+// kern1x16avx2bf16 and kern1x32avx512bf16 are kern1x16avx2 and
+// kern1x32avx512 on bfloat16 B panels (microKernel.rowHalf): each 16-bit
+// element is widened to float32 (shifted into the high half) in a register,
+// then the same FMA.
+//
+//go:noescape
+func kern1x16avx2bf16(k int, a *float32, lda int, b *uint16, c *float32)
+
+//go:noescape
+func kern1x32avx512bf16(k int, a *float32, lda int, b *uint16, c *float32)
+
+// widenBF16avx2 widens n bfloat16 values (n a multiple of 16) to float32.
+//
+//go:noescape
+func widenBF16avx2(dst *float32, src *uint16, n int)
+
+// widenBF16 widens src into dst (same length): bfloat16 is the high half
+// of a float32.
+func widenBF16(dst []float32, src []uint16) {
+	n := len(src) &^ 15
+	if n > 0 && cpu.X86.HasAVX2 {
+		widenBF16avx2(&dst[0], &src[0], n)
+	} else {
+		n = 0
+	}
+	widenBF16Go(dst[n:], src[n:])
 }

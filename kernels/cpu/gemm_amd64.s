@@ -1,5 +1,27 @@
 #include "textflag.h"
 
+// The arguments of the one-row kernels (k in CX, a in SI with its stride in
+// bytes in R8, b in DI, c in DX, k again in R9 for the prefetch distance)
+// and of the 12x32 kernels (k in CX, a in SI, b in DI, c in DX, ldc in
+// bytes in R8), shared by their float32 and bfloat16 forms. Defined before
+// any TEXT: vet reads an FP reference by the function it stands in.
+#define ROWARGS \
+	MOVQ k+0(FP), CX; \
+	MOVQ a+8(FP), SI; \
+	MOVQ lda+16(FP), R8; \
+	SHLQ $2, R8; \
+	MOVQ b+24(FP), DI; \
+	MOVQ c+32(FP), DX; \
+	MOVQ CX, R9
+
+#define KERNARGS \
+	MOVQ k+0(FP), CX; \
+	MOVQ a+8(FP), SI; \
+	MOVQ b+16(FP), DI; \
+	MOVQ c+24(FP), DX; \
+	MOVQ ldc+32(FP), R8; \
+	SHLQ $2, R8
+
 // func kern6x16avx2(k int, a, b, c *float32, ldc int)
 // C[6x16] (row stride ldc floats) += A[6 x k] * B[k x 16], with A packed
 // column by column (6 floats per step) and B row by row (16 floats per step).
@@ -189,147 +211,182 @@ storepf:
 	VZEROUPPER
 	RET
 
+// The 12x32 AVX-512 kernel's parts, shared by its float32 and bfloat16
+// forms: zero the 24 accumulators (Z0-Z23); one k step's FMAs of the A
+// column at SI (12 broadcasts rotating through Z26-Z31) by the B row in
+// Z24/Z25; add the accumulators into C's 12 rows at DX (stride R8).
+#define ZERO12X32 \
+	VPXORD Z0, Z0, Z0; \
+	VPXORD Z1, Z1, Z1; \
+	VPXORD Z2, Z2, Z2; \
+	VPXORD Z3, Z3, Z3; \
+	VPXORD Z4, Z4, Z4; \
+	VPXORD Z5, Z5, Z5; \
+	VPXORD Z6, Z6, Z6; \
+	VPXORD Z7, Z7, Z7; \
+	VPXORD Z8, Z8, Z8; \
+	VPXORD Z9, Z9, Z9; \
+	VPXORD Z10, Z10, Z10; \
+	VPXORD Z11, Z11, Z11; \
+	VPXORD Z12, Z12, Z12; \
+	VPXORD Z13, Z13, Z13; \
+	VPXORD Z14, Z14, Z14; \
+	VPXORD Z15, Z15, Z15; \
+	VPXORD Z16, Z16, Z16; \
+	VPXORD Z17, Z17, Z17; \
+	VPXORD Z18, Z18, Z18; \
+	VPXORD Z19, Z19, Z19; \
+	VPXORD Z20, Z20, Z20; \
+	VPXORD Z21, Z21, Z21; \
+	VPXORD Z22, Z22, Z22; \
+	VPXORD Z23, Z23, Z23
+
+#define FMA12X32 \
+	VBROADCASTSS 0(SI), Z26; \
+	VFMADD231PS Z24, Z26, Z0; \
+	VFMADD231PS Z25, Z26, Z1; \
+	VBROADCASTSS 4(SI), Z27; \
+	VFMADD231PS Z24, Z27, Z2; \
+	VFMADD231PS Z25, Z27, Z3; \
+	VBROADCASTSS 8(SI), Z28; \
+	VFMADD231PS Z24, Z28, Z4; \
+	VFMADD231PS Z25, Z28, Z5; \
+	VBROADCASTSS 12(SI), Z29; \
+	VFMADD231PS Z24, Z29, Z6; \
+	VFMADD231PS Z25, Z29, Z7; \
+	VBROADCASTSS 16(SI), Z30; \
+	VFMADD231PS Z24, Z30, Z8; \
+	VFMADD231PS Z25, Z30, Z9; \
+	VBROADCASTSS 20(SI), Z31; \
+	VFMADD231PS Z24, Z31, Z10; \
+	VFMADD231PS Z25, Z31, Z11; \
+	VBROADCASTSS 24(SI), Z26; \
+	VFMADD231PS Z24, Z26, Z12; \
+	VFMADD231PS Z25, Z26, Z13; \
+	VBROADCASTSS 28(SI), Z27; \
+	VFMADD231PS Z24, Z27, Z14; \
+	VFMADD231PS Z25, Z27, Z15; \
+	VBROADCASTSS 32(SI), Z28; \
+	VFMADD231PS Z24, Z28, Z16; \
+	VFMADD231PS Z25, Z28, Z17; \
+	VBROADCASTSS 36(SI), Z29; \
+	VFMADD231PS Z24, Z29, Z18; \
+	VFMADD231PS Z25, Z29, Z19; \
+	VBROADCASTSS 40(SI), Z30; \
+	VFMADD231PS Z24, Z30, Z20; \
+	VFMADD231PS Z25, Z30, Z21; \
+	VBROADCASTSS 44(SI), Z31; \
+	VFMADD231PS Z24, Z31, Z22; \
+	VFMADD231PS Z25, Z31, Z23
+
+#define STORE12X32 \
+	VADDPS (DX), Z0, Z0; \
+	VMOVUPS Z0, (DX); \
+	VADDPS 64(DX), Z1, Z1; \
+	VMOVUPS Z1, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS (DX), Z2, Z2; \
+	VMOVUPS Z2, (DX); \
+	VADDPS 64(DX), Z3, Z3; \
+	VMOVUPS Z3, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS (DX), Z4, Z4; \
+	VMOVUPS Z4, (DX); \
+	VADDPS 64(DX), Z5, Z5; \
+	VMOVUPS Z5, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS (DX), Z6, Z6; \
+	VMOVUPS Z6, (DX); \
+	VADDPS 64(DX), Z7, Z7; \
+	VMOVUPS Z7, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS (DX), Z8, Z8; \
+	VMOVUPS Z8, (DX); \
+	VADDPS 64(DX), Z9, Z9; \
+	VMOVUPS Z9, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS (DX), Z10, Z10; \
+	VMOVUPS Z10, (DX); \
+	VADDPS 64(DX), Z11, Z11; \
+	VMOVUPS Z11, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS (DX), Z12, Z12; \
+	VMOVUPS Z12, (DX); \
+	VADDPS 64(DX), Z13, Z13; \
+	VMOVUPS Z13, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS (DX), Z14, Z14; \
+	VMOVUPS Z14, (DX); \
+	VADDPS 64(DX), Z15, Z15; \
+	VMOVUPS Z15, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS (DX), Z16, Z16; \
+	VMOVUPS Z16, (DX); \
+	VADDPS 64(DX), Z17, Z17; \
+	VMOVUPS Z17, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS (DX), Z18, Z18; \
+	VMOVUPS Z18, (DX); \
+	VADDPS 64(DX), Z19, Z19; \
+	VMOVUPS Z19, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS (DX), Z20, Z20; \
+	VMOVUPS Z20, (DX); \
+	VADDPS 64(DX), Z21, Z21; \
+	VMOVUPS Z21, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS (DX), Z22, Z22; \
+	VMOVUPS Z22, (DX); \
+	VADDPS 64(DX), Z23, Z23; \
+	VMOVUPS Z23, 64(DX)
+
 // func kern12x32avx512(k int, a, b, c *float32, ldc int)
 // C[12x32] += A[12 x k] * B[k x 32]: 24 zmm accumulators (Z0-Z23), the B
 // row in Z24/Z25, broadcasts of A rotating through Z26-Z31.
 TEXT ·kern12x32avx512(SB), NOSPLIT, $0-40
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
-	SHLQ $2, R8
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
+	KERNARGS
+	ZERO12X32
 	TESTQ CX, CX
 	JEQ   store512
 
 loop512:
 	VMOVUPS (DI), Z24
 	VMOVUPS 64(DI), Z25
-	VBROADCASTSS 0(SI), Z26
-	VFMADD231PS Z24, Z26, Z0
-	VFMADD231PS Z25, Z26, Z1
-	VBROADCASTSS 4(SI), Z27
-	VFMADD231PS Z24, Z27, Z2
-	VFMADD231PS Z25, Z27, Z3
-	VBROADCASTSS 8(SI), Z28
-	VFMADD231PS Z24, Z28, Z4
-	VFMADD231PS Z25, Z28, Z5
-	VBROADCASTSS 12(SI), Z29
-	VFMADD231PS Z24, Z29, Z6
-	VFMADD231PS Z25, Z29, Z7
-	VBROADCASTSS 16(SI), Z30
-	VFMADD231PS Z24, Z30, Z8
-	VFMADD231PS Z25, Z30, Z9
-	VBROADCASTSS 20(SI), Z31
-	VFMADD231PS Z24, Z31, Z10
-	VFMADD231PS Z25, Z31, Z11
-	VBROADCASTSS 24(SI), Z26
-	VFMADD231PS Z24, Z26, Z12
-	VFMADD231PS Z25, Z26, Z13
-	VBROADCASTSS 28(SI), Z27
-	VFMADD231PS Z24, Z27, Z14
-	VFMADD231PS Z25, Z27, Z15
-	VBROADCASTSS 32(SI), Z28
-	VFMADD231PS Z24, Z28, Z16
-	VFMADD231PS Z25, Z28, Z17
-	VBROADCASTSS 36(SI), Z29
-	VFMADD231PS Z24, Z29, Z18
-	VFMADD231PS Z25, Z29, Z19
-	VBROADCASTSS 40(SI), Z30
-	VFMADD231PS Z24, Z30, Z20
-	VFMADD231PS Z25, Z30, Z21
-	VBROADCASTSS 44(SI), Z31
-	VFMADD231PS Z24, Z31, Z22
-	VFMADD231PS Z25, Z31, Z23
+	FMA12X32
 	ADDQ $48, SI
 	ADDQ $128, DI
 	DECQ CX
 	JNE  loop512
 
 store512:
-	VADDPS (DX), Z0, Z0
-	VMOVUPS Z0, (DX)
-	VADDPS 64(DX), Z1, Z1
-	VMOVUPS Z1, 64(DX)
-	ADDQ R8, DX
-	VADDPS (DX), Z2, Z2
-	VMOVUPS Z2, (DX)
-	VADDPS 64(DX), Z3, Z3
-	VMOVUPS Z3, 64(DX)
-	ADDQ R8, DX
-	VADDPS (DX), Z4, Z4
-	VMOVUPS Z4, (DX)
-	VADDPS 64(DX), Z5, Z5
-	VMOVUPS Z5, 64(DX)
-	ADDQ R8, DX
-	VADDPS (DX), Z6, Z6
-	VMOVUPS Z6, (DX)
-	VADDPS 64(DX), Z7, Z7
-	VMOVUPS Z7, 64(DX)
-	ADDQ R8, DX
-	VADDPS (DX), Z8, Z8
-	VMOVUPS Z8, (DX)
-	VADDPS 64(DX), Z9, Z9
-	VMOVUPS Z9, 64(DX)
-	ADDQ R8, DX
-	VADDPS (DX), Z10, Z10
-	VMOVUPS Z10, (DX)
-	VADDPS 64(DX), Z11, Z11
-	VMOVUPS Z11, 64(DX)
-	ADDQ R8, DX
-	VADDPS (DX), Z12, Z12
-	VMOVUPS Z12, (DX)
-	VADDPS 64(DX), Z13, Z13
-	VMOVUPS Z13, 64(DX)
-	ADDQ R8, DX
-	VADDPS (DX), Z14, Z14
-	VMOVUPS Z14, (DX)
-	VADDPS 64(DX), Z15, Z15
-	VMOVUPS Z15, 64(DX)
-	ADDQ R8, DX
-	VADDPS (DX), Z16, Z16
-	VMOVUPS Z16, (DX)
-	VADDPS 64(DX), Z17, Z17
-	VMOVUPS Z17, 64(DX)
-	ADDQ R8, DX
-	VADDPS (DX), Z18, Z18
-	VMOVUPS Z18, (DX)
-	VADDPS 64(DX), Z19, Z19
-	VMOVUPS Z19, 64(DX)
-	ADDQ R8, DX
-	VADDPS (DX), Z20, Z20
-	VMOVUPS Z20, (DX)
-	VADDPS 64(DX), Z21, Z21
-	VMOVUPS Z21, 64(DX)
-	ADDQ R8, DX
-	VADDPS (DX), Z22, Z22
-	VMOVUPS Z22, (DX)
-	VADDPS 64(DX), Z23, Z23
-	VMOVUPS Z23, 64(DX)
+	STORE12X32
+	VZEROUPPER
+	RET
+
+// func kern12x32avx512bf16(k int, a *float32, b *uint16, c *float32, ldc int)
+// kern12x32avx512 on a bfloat16 B panel (64 bytes a step): the B row
+// widened into Z24/Z25 (zero-extended, shifted into the high half), then
+// the same FMAs, so each element's chain is the float32 kernel's on the
+// widened panel.
+TEXT ·kern12x32avx512bf16(SB), NOSPLIT, $0-40
+	KERNARGS
+	ZERO12X32
+	TESTQ CX, CX
+	JEQ   store512h
+
+loop512h:
+	VPMOVZXWD (DI), Z24
+	VPMOVZXWD 32(DI), Z25
+	VPSLLD    $16, Z24, Z24
+	VPSLLD    $16, Z25, Z25
+	FMA12X32
+	ADDQ $48, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNE  loop512h
+
+store512h:
+	STORE12X32
 	VZEROUPPER
 	RET
 
@@ -412,19 +469,27 @@ store4:
 	RET
 
 // func kern1x16avx2(k int, a *float32, lda int, b, c *float32)
+// The one-row kernels' stores, shared by their float32 and bfloat16
+// forms: add the two accumulators into c.
+#define STORE1X16 \
+	VADDPS  (DX), Y0, Y0; \
+	VMOVUPS Y0, (DX); \
+	VADDPS  32(DX), Y1, Y1; \
+	VMOVUPS Y1, 32(DX)
+
+#define STORE1X32 \
+	VADDPS  (DX), Z0, Z0; \
+	VMOVUPS Z0, (DX); \
+	VADDPS  64(DX), Z1, Z1; \
+	VMOVUPS Z1, 64(DX)
+
 // C[1x16] += a[0], a[lda], ..., a[(k-1)*lda] times B[k x 16]: one row of
 // A (a column of a packed panel, hence the stride) on the 6x16 kernel's B
 // panels (microKernel.row). Each element's FMA chain over k is the 6x16
 // kernel's. Bound by reading B, it prefetches the next panel (k*64 bytes
 // on) along the loop.
 TEXT ·kern1x16avx2(SB), NOSPLIT, $0-40
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ lda+16(FP), R8
-	SHLQ $2, R8
-	MOVQ b+24(FP), DI
-	MOVQ c+32(FP), DX
-	MOVQ CX, R9
+	ROWARGS
 	SHLQ $6, R9
 
 	VXORPS Y0, Y0, Y0
@@ -443,10 +508,7 @@ loop1x16:
 	JNE          loop1x16
 
 store1x16:
-	VADDPS  (DX), Y0, Y0
-	VMOVUPS Y0, (DX)
-	VADDPS  32(DX), Y1, Y1
-	VMOVUPS Y1, 32(DX)
+	STORE1X16
 	VZEROUPPER
 	RET
 
@@ -454,13 +516,7 @@ store1x16:
 // The same on the 12x32 kernel's B panels: two zmm accumulators, the next
 // panel (k*128 bytes on) prefetched along the loop.
 TEXT ·kern1x32avx512(SB), NOSPLIT, $0-40
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ lda+16(FP), R8
-	SHLQ $2, R8
-	MOVQ b+24(FP), DI
-	MOVQ c+32(FP), DX
-	MOVQ CX, R9
+	ROWARGS
 	SHLQ $7, R9
 
 	VPXORD Z0, Z0, Z0
@@ -480,9 +536,93 @@ loop1x32:
 	JNE          loop1x32
 
 store1x32:
-	VADDPS  (DX), Z0, Z0
-	VMOVUPS Z0, (DX)
-	VADDPS  64(DX), Z1, Z1
-	VMOVUPS Z1, 64(DX)
+	STORE1X32
+	VZEROUPPER
+	RET
+
+// func kern1x16avx2bf16(k int, a *float32, lda int, b *uint16, c *float32)
+// kern1x16avx2 on a bfloat16 panel (32 bytes a step): each element widened
+// (zero-extended to 32 bits, shifted into the high half), then the same
+// FMA; the next panel (k*32 bytes on) prefetched along the loop.
+TEXT ·kern1x16avx2bf16(SB), NOSPLIT, $0-40
+	ROWARGS
+	SHLQ $5, R9
+
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	TESTQ CX, CX
+	JEQ   store1x16h
+
+loop1x16h:
+	PREFETCHT0   (DI)(R9*1)
+	VBROADCASTSS (SI), Y14
+	VPMOVZXWD    (DI), Y2
+	VPMOVZXWD    16(DI), Y3
+	VPSLLD       $16, Y2, Y2
+	VPSLLD       $16, Y3, Y3
+	VFMADD231PS  Y2, Y14, Y0
+	VFMADD231PS  Y3, Y14, Y1
+	ADDQ         R8, SI
+	ADDQ         $32, DI
+	DECQ         CX
+	JNE          loop1x16h
+
+store1x16h:
+	STORE1X16
+	VZEROUPPER
+	RET
+
+// func kern1x32avx512bf16(k int, a *float32, lda int, b *uint16, c *float32)
+// kern1x32avx512 on a bfloat16 panel (64 bytes, one cache line, a step).
+TEXT ·kern1x32avx512bf16(SB), NOSPLIT, $0-40
+	ROWARGS
+	SHLQ $6, R9
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	TESTQ  CX, CX
+	JEQ    store1x32h
+
+loop1x32h:
+	PREFETCHT0   (DI)(R9*1)
+	VBROADCASTSS (SI), Z26
+	VPMOVZXWD    (DI), Z2
+	VPMOVZXWD    32(DI), Z3
+	VPSLLD       $16, Z2, Z2
+	VPSLLD       $16, Z3, Z3
+	VFMADD231PS  Z2, Z26, Z0
+	VFMADD231PS  Z3, Z26, Z1
+	ADDQ         R8, SI
+	ADDQ         $64, DI
+	DECQ         CX
+	JNE          loop1x32h
+
+store1x32h:
+	STORE1X32
+	VZEROUPPER
+	RET
+
+// func widenBF16avx2(dst *float32, src *uint16, n int)
+// n a multiple of 16: 16 values (32 bytes in, 64 out) a step.
+TEXT ·widenBF16avx2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $4, CX
+	JEQ  widendone
+
+widenloop:
+	VPMOVZXWD (SI), Y0
+	VPMOVZXWD 16(SI), Y1
+	VPSLLD    $16, Y0, Y0
+	VPSLLD    $16, Y1, Y1
+	VMOVUPS   Y0, (DI)
+	VMOVUPS   Y1, 32(DI)
+	ADDQ      $32, SI
+	ADDQ      $64, DI
+	DECQ      CX
+	JNE       widenloop
+
+widendone:
 	VZEROUPPER
 	RET

@@ -13,6 +13,9 @@ type packedB struct {
 	shape  kernels.MatMulArgs
 	mk     microKernel
 	blocks [][]float32
+	// half holds the same panels in bfloat16 instead (PackBBF16; blocks
+	// is then nil).
+	half [][]uint16
 }
 
 func (p *packedB) Shape() kernels.MatMulArgs { return p.shape }
@@ -62,6 +65,30 @@ func (d *Device) MatMulPacked(c, a kernels.Buffer, b kernels.PackedB, bias kerne
 	if p.TransA {
 		o.lda = p.M
 	}
-	d.matmulWith(&o, pb.mk, pb.blocks)
+	d.matmulWith(&o, pb.mk, pb.blocks, pb.half)
 	return nil
+}
+
+var _ kernels.BF16Packer = (*Device)(nil)
+
+// PackBBF16 packs b as PackB does, each element rounded to bfloat16
+// (nearest even): half the bytes for MatMulPacked to read. One row reads
+// the panels through the micro-kernel's rowHalf; more rows widen one panel
+// at a time into scratch and run the float32 micro-kernel on it.
+func (d *Device) PackBBF16(b kernels.Buffer, p kernels.MatMulArgs) (kernels.PackedB, error) {
+	pk, err := d.PackB(b, p)
+	if err != nil {
+		return nil, err
+	}
+	pb := pk.(*packedB)
+	pb.half = make([][]uint16, len(pb.blocks))
+	for i, blk := range pb.blocks {
+		h := make([]uint16, len(blk))
+		for j, f := range blk {
+			h[j] = kernels.ToBF16(f)
+		}
+		pb.half[i] = h
+	}
+	pb.blocks = nil
+	return pb, nil
 }

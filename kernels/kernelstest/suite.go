@@ -216,18 +216,54 @@ func matMulCase(e *env, m, n, k int, ta, tb bool, alpha, beta float32, withBias,
 	// The same product with B packed once (an optional capability): the
 	// packed copy is the device's own, so B's buffer may change after.
 	if pk, ok := e.d.(kernels.MatMulPacker); ok {
-		bbuf := e.up(b)
-		packed, err := pk.PackB(bbuf, p)
-		e.must(err)
-		e.must(e.d.Fill(bbuf, float32(math.NaN())))
-		cb := e.up(c0)
-		e.must(pk.MatMulPacked(cb, e.up(a), packed, bb, p))
-		e.close(name+" packed", e.down(cb), want, 1e-5*math.Sqrt(float64(k))+1e-6)
+		packed, got := packedProduct(e, pk, pk.PackB, a, b, c0, bb, p)
+		e.close(name+" packed", got, want, 1e-5*math.Sqrt(float64(k))+1e-6)
 		q := p
 		q.TransB = !q.TransB
-		if err := pk.MatMulPacked(cb, e.up(a), packed, bb, q); !errors.Is(err, kernels.ErrShape) {
+		if err := pk.MatMulPacked(e.up(c0), e.up(a), packed, bb, q); !errors.Is(err, kernels.ErrShape) {
 			e.Errorf("%s: packed for TransB %v, called with %v: %v, want ErrShape", name, p.TransB, q.TransB, err)
 		}
+		packedBF16Case(e, pk, name, a, b, c0, bb, p)
+	}
+}
+
+// packedProduct packs b with pack, overwrites b's buffer with NaN (the
+// packed copy is the device's own, so that must not reach it), and
+// returns the packed B and MatMulPacked's C from c0.
+func packedProduct(e *env, pk kernels.MatMulPacker, pack func(kernels.Buffer, kernels.MatMulArgs) (kernels.PackedB, error), a, b, c0 []float32, bias kernels.Buffer, p kernels.MatMulArgs) (kernels.PackedB, []float32) {
+	e.Helper()
+	bbuf := e.up(b)
+	packed, err := pack(bbuf, p)
+	e.must(err)
+	e.must(e.d.Fill(bbuf, float32(math.NaN())))
+	cb := e.up(c0)
+	e.must(pk.MatMulPacked(cb, e.up(a), packed, bias, p))
+	return packed, e.down(cb)
+}
+
+// packedBF16Case checks B packed in bfloat16 (an optional capability of a
+// MatMulPacker): the product is, to the bit, MatMulPacked's with B rounded
+// to bfloat16 first.
+func packedBF16Case(e *env, pk kernels.MatMulPacker, name string, a, b, c0 []float32, bias kernels.Buffer, p kernels.MatMulArgs) {
+	e.Helper()
+	hp, ok := pk.(kernels.BF16Packer)
+	if !ok {
+		return
+	}
+	rounded := make([]float32, len(b))
+	for i, v := range b {
+		rounded[i] = kernels.FromBF16(kernels.ToBF16(v))
+	}
+	_, w := packedProduct(e, pk, pk.PackB, a, rounded, c0, bias, p)
+	_, g := packedProduct(e, pk, hp.PackBBF16, a, b, c0, bias, p)
+	for i := range g {
+		if math.Float32bits(g[i]) != math.Float32bits(w[i]) {
+			e.Errorf("%s bf16 packed: c[%d] = %g, want %g (B rounded to bfloat16, packed as float32)", name, i, g[i], w[i])
+			return
+		}
+	}
+	if _, err := hp.PackBBF16(e.up(b[:len(b)-1]), p); err == nil {
+		e.Errorf("%s bf16 packed: a B one element short was packed", name)
 	}
 }
 

@@ -6,7 +6,8 @@ import (
 )
 
 // TestServiceFieldErrors: update, autoscale, task.shutdownDelay,
-// task.health.startupTimeout and task.builtin.rateLimit are checked with
+// task.health.startupTimeout, task.builtin.rateLimit and
+// task.builtin.weights are checked with
 // their field paths, and refused on jobs that are not services.
 func TestServiceFieldErrors(t *testing.T) {
 	const svc = "name: s\nkind: inference\nresources: {gpus: 1}\ntask: {driver: exec, exec: {command: [serve]}%s}\n"
@@ -29,6 +30,10 @@ func TestServiceFieldErrors(t *testing.T) {
 		{"startup timeout under the interval", inf("", ", health: {http: {path: /h}, interval: 5s, startupTimeout: 1s}"), "task.health.startupTimeout: must be 0 (none) or at least the interval"},
 		{"rate limit of zero", "name: s\nkind: inference\nresources: {gpus: 1}\ntask: {driver: builtin, builtin: {model: gpt-tiny, base: /b, rateLimit: {perModel: 0}}}\n", "task.builtin.rateLimit.perModel: must be a rate"},
 		{"rate limit on a finetune", "name: f\nkind: finetune\nresources: {gpus: 1}\ntask: {driver: builtin, builtin: {model: gpt-tiny, data: /d, rateLimit: {perModel: 3}}}\n", "task.builtin.rateLimit: is for inference jobs"},
+		{"bf16 weights", "name: s\nkind: inference\nresources: {gpus: 1}\ntask: {driver: builtin, builtin: {model: gpt-tiny, base: /b, weights: bf16}}\n", ""},
+		{"float32 weights", "name: s\nkind: inference\nresources: {gpus: 1}\ntask: {driver: builtin, builtin: {model: gpt-tiny, base: /b, weights: float32}}\n", ""},
+		{"unknown weights", "name: s\nkind: inference\nresources: {gpus: 1}\ntask: {driver: builtin, builtin: {model: gpt-tiny, base: /b, weights: fp8}}\n", `task.builtin.weights: must be float32 or bf16, got "fp8"`},
+		{"weights on a finetune", "name: f\nkind: finetune\nresources: {gpus: 1}\ntask: {driver: builtin, builtin: {model: gpt-tiny, data: /d, weights: bf16}}\n", "task.builtin.weights: is for inference jobs"},
 	}
 	for _, tc := range cases {
 		_, err := Parse([]byte(tc.in))

@@ -160,6 +160,9 @@ type BuiltinTask struct {
 	// RateLimit bounds each served model's requests (inference;
 	// ratelimit.go).
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// Weights, on an inference job, is how the server keeps the base
+	// model's weights: float32 (default) or bf16 (weights.go).
+	Weights string `json:"weights,omitempty"`
 }
 
 // LoRA is a low-rank adapter's shape: rank r, scale alpha/r, and the

@@ -150,6 +150,7 @@ func (j *Job) Validate() error {
 	validateUpdate(j, add)
 	validateAutoscale(j, add)
 	validateRateLimit(j, add)
+	validateWeights(j, add)
 	if j.Replicas == 0 && j.Kind == KindInference {
 		// An inference service scaled to zero: no replicas until it is
 		// scaled up.

@@ -99,6 +99,9 @@ func BuiltinCommand(cfg TaskConfig) ([]string, error) {
 		if r := b.RateLimit; r != nil {
 			argv = append(argv, "--model-rate", strconv.FormatFloat(r.PerModel, 'g', -1, 64), "--model-burst", strconv.Itoa(r.Burst))
 		}
+		if b.Weights != "" {
+			argv = append(argv, "--weights", b.Weights)
+		}
 	default:
 		return nil, fmt.Errorf("the builtin runtime runs finetune, eval and inference jobs, not %s", cfg.Kind)
 	}

@@ -32,6 +32,8 @@ func TestBuiltinCommand(t *testing.T) {
 			[]string{"task", "serve", "--ckpt", "file:///c/b", "--threads", "1", "--rules-json", `[{"id":"r1","stage":"output","keywords":["x"],"action":"mask"}]`}, ""},
 		{"inference with a rate limit", TaskConfig{Kind: spec.KindInference, CPUMilli: 1000, Task: spec.Task{Builtin: &spec.BuiltinTask{Model: "gpt-tiny", Base: "file:///c/b", RateLimit: &spec.RateLimit{PerModel: 2.5, Burst: 5}}}},
 			[]string{"task", "serve", "--ckpt", "file:///c/b", "--threads", "1", "--model-rate", "2.5", "--model-burst", "5"}, ""},
+		{"inference with bf16 weights", TaskConfig{Kind: spec.KindInference, CPUMilli: 1000, Task: spec.Task{Builtin: &spec.BuiltinTask{Model: "gpt-tiny", Base: "file:///c/b", Weights: spec.WeightsBF16}}},
+			[]string{"task", "serve", "--ckpt", "file:///c/b", "--threads", "1", "--weights", "bf16"}, ""},
 		{"batch", TaskConfig{Kind: spec.KindBatch, Task: spec.Task{Builtin: b}}, nil, "not batch"},
 		{"no settings", TaskConfig{Kind: spec.KindFinetune}, nil, "no task.builtin"},
 	}

@@ -48,6 +48,8 @@ type Health struct {
 	Step    int64  `json:"step"`
 	Ckpt    string `json:"checkpoint"`
 	Replica string `json:"replica,omitempty"`
+	// Weights is how the base's weights are kept (Options.Weights).
+	Weights string `json:"weights"`
 	// The replica's load, which its agent passes on to the leader's
 	// autoscaler: requests decoding, waiting for a batch slot, admitted
 	// so far, and the time to the first token (p90 of the last 256).
@@ -102,12 +104,23 @@ type Options struct {
 	// worth); see ratelimit.go.
 	ModelRate  float64
 	ModelBurst int
+	// Weights is how the base model's weights are kept for decoding:
+	// "float32" (or "", the default) or "bf16" (half the memory and the
+	// bytes each decode step reads; kernels.BF16Packer).
+	Weights string
 	// Rules are the intervention rules applied from the start.
 	Rules []spec.Rule
 	// RuleLog, when set, is told each action a rule takes, with the
 	// request's ID.
 	RuleLog func(requestID string, d rules.Decision)
 }
+
+// The ways Options.Weights keeps the weights (a job's
+// task.builtin.weights).
+const (
+	WeightsFloat32 = spec.WeightsFloat32
+	WeightsBF16    = spec.WeightsBF16
+)
 
 // AdapterSpec names an adapter checkpoint to serve.
 type AdapterSpec struct {
@@ -168,6 +181,17 @@ func New(m *train.Model, o Options) (*Server, error) {
 		return nil, err
 	}
 	dec := m.NewDecoder()
+	switch o.Weights {
+	case "":
+		o.Weights = WeightsFloat32
+	case WeightsFloat32:
+	case WeightsBF16:
+		if err := dec.SetWeightsBF16(); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("weights %q: want %s or %s", o.Weights, WeightsFloat32, WeightsBF16)
+	}
 	if err := dec.SetAdapterSlots(o.AdapterSlots, o.MaxLoRARank); err != nil {
 		return nil, err
 	}
@@ -177,7 +201,7 @@ func New(m *train.Model, o Options) (*Server, error) {
 	eng.useAdapters(reg)
 	s := &Server{
 		eng: eng, reg: reg, stopFetches: cancel, opt: o,
-		health:  Health{Model: o.Model, Step: o.Step, Ckpt: o.Ckpt, Replica: o.Replica},
+		health:  Health{Model: o.Model, Step: o.Step, Ckpt: o.Ckpt, Replica: o.Replica, Weights: o.Weights},
 		created: time.Now().Unix(),
 		limits:  newModelLimits(o.ModelRate, o.ModelBurst),
 	}

@@ -334,8 +334,16 @@ func TestStreamSSE(t *testing.T) {
 
 // Concurrent clients, decoded in one batch, get what each gets alone, at
 // temperature 0 and with seeded sampling.
+// Requests decoded together get what each gets alone, with the weights
+// in float32 and in bfloat16.
 func TestBatchedEqualsUnbatched(t *testing.T) {
-	url, s, start := testServer(t, Options{})
+	for _, w := range []string{WeightsFloat32, WeightsBF16} {
+		t.Run(w, func(t *testing.T) { batchedEqualsUnbatched(t, w) })
+	}
+}
+
+func batchedEqualsUnbatched(t *testing.T, weights string) {
+	url, s, start := testServer(t, Options{Weights: weights})
 	prompts := []string{"the cat", "a", "the dog ate", "bird in the", "x", "hand. a", "log", "mat. the dog"}
 	body := func(i int) string {
 		temp := 0.0
@@ -481,4 +489,27 @@ func TestDeadline(t *testing.T) {
 		t.Errorf("running request ended %+v", last)
 	}
 	waitFor(t, "the slot freed", func() bool { return s.Stats().Running == 0 })
+}
+
+// TestWeightsOption: bf16 weights serve; an unknown kind is refused at
+// New, naming it.
+func TestWeightsOption(t *testing.T) {
+	if _, err := New(testModel(t), Options{Weights: "fp8"}); err == nil || !strings.Contains(err.Error(), `"fp8"`) {
+		t.Errorf("weights fp8: %v, want an error naming it", err)
+	}
+	url, _, start := testServer(t, Options{Weights: WeightsBF16})
+	start()
+	code, _, out := post(t, url, "/v1/generate", `{"prompt":"ab","tokens":12}`)
+	if code != 200 || out["tokens"].(float64) != 12 {
+		t.Fatalf("bf16 weights: %d %v", code, out)
+	}
+	resp, err := http.Get(url + "/v1/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h Health
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil || h.Weights != WeightsBF16 {
+		t.Errorf("health says weights %q (%v), want %s", h.Weights, err, WeightsBF16)
+	}
 }

@@ -55,6 +55,7 @@ type Decoder struct {
 	lora   *decodeLoRA       // adapter slots; nil: the base alone
 	pw     *packedWeights    // see packed; nil until the first use
 	noPack bool              // the device has no MatMulPacker
+	bf16   bool              // pack the weights in bfloat16 (SetWeightsBF16)
 }
 
 // stepBufs are one batch size's activations for a decode step; the

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/ark-sched/ark/kernels"
@@ -35,13 +36,17 @@ func (d *Decoder) packed() (*packedWeights, error) {
 	c := d.m.Cfg
 	C := c.Width
 	pw := &packedWeights{pk: pk, blocks: make([]packedBlock, c.Layers)}
+	packB := pk.PackB
+	if d.bf16 {
+		packB = pk.(kernels.BF16Packer).PackBBF16 // SetWeightsBF16 checked it
+	}
 	var err error
 	pack := func(b kernels.Buffer, n, k int) kernels.PackedB {
 		if err != nil {
 			return nil
 		}
 		var p kernels.PackedB
-		p, err = pk.PackB(b, kernels.MatMulArgs{N: n, K: k, TransB: true})
+		p, err = packB(b, kernels.MatMulArgs{N: n, K: k, TransB: true})
 		return p
 	}
 	for l, w := range d.m.p.blocks {
@@ -53,6 +58,28 @@ func (d *Decoder) packed() (*packedWeights, error) {
 	}
 	d.pw = pw
 	return pw, nil
+}
+
+// ErrNoBF16Weights is SetWeightsBF16's error on a device that keeps
+// decoded weights in float32 only.
+var ErrNoBF16Weights = errors.New("the device keeps decoded weights in float32 only")
+
+// SetWeightsBF16 makes the decoder pack its weights in bfloat16
+// (kernels.BF16Packer): half the memory, and half the bytes every decode
+// step streams, which is what bounds a step of few rows. Each weight is
+// rounded to the nearest bfloat16 (8 bits of mantissa); activations,
+// accumulation and the KV cache stay float32. Call it before the first
+// Step or Prefill.
+func (d *Decoder) SetWeightsBF16() error {
+	if d.pw != nil {
+		return errors.New("set bfloat16 weights: the weights are already packed (call before the first step)")
+	}
+	pk, ok := d.m.d.(kernels.MatMulPacker)
+	if _, half := pk.(kernels.BF16Packer); !ok || !half {
+		return fmt.Errorf("set bfloat16 weights on %T: %w", d.m.d, ErrNoBF16Weights)
+	}
+	d.bf16 = true
+	return nil
 }
 
 // mmW is k.mm for a product by a weight w (B, transposed), through its
