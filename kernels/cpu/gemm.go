@@ -50,6 +50,9 @@ type microKernel struct {
 	// (kernels without edge or short forms only); without it a bfloat16
 	// panel of more than one row is widened into scratch for fn.
 	fnHalf func(k int, a *float32, b *uint16, c *float32, ldc int)
+	// halfInterleaved says rowHalf and fnHalf read each 32-wide row of a
+	// bfloat16 panel in halfInterleave's order.
+	halfInterleaved bool
 }
 
 // split cuts mb rows of A into big panels of mk.mr rows followed by small

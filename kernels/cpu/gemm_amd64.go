@@ -36,7 +36,7 @@ func kern1x32avx512(k int, a *float32, lda int, b, c *float32)
 func kern12x32avx512(k int, a, b, c *float32, ldc int)
 
 var avx512Kernel = microKernel{name: "avx512", mr: 12, nr: 32, fn: kern12x32avx512, row: kern1x32avx512,
-	rowHalf: kern1x32avx512bf16, fnHalf: kern12x32avx512bf16}
+	rowHalf: kern1x32avx512bf16, fnHalf: kern12x32avx512bf16, halfInterleaved: true}
 
 var avx2Kernel = microKernel{name: "avx2+fma", mr: 6, nr: 16, fn: kern6x16pfavx2, short: kern6x16avx2, row: kern1x16avx2, rowHalf: kern1x16avx2bf16,
 	edge: &microKernel{name: "avx2+fma 4x16", mr: 4, nr: 16, fn: kern4x16avx2}}

@@ -213,8 +213,9 @@ storepf:
 
 // The 12x32 AVX-512 kernel's parts, shared by its float32 and bfloat16
 // forms: zero the 24 accumulators (Z0-Z23); one k step's FMAs of the A
-// column at SI (12 broadcasts rotating through Z26-Z31) by the B row in
-// Z24/Z25; add the accumulators into C's 12 rows at DX (stride R8).
+// column at SI (12 broadcasts rotating through Z26-Z30, leaving Z31 to the
+// bfloat16 form's zeros) by the B row in Z24/Z25; add the accumulators
+// into C's 12 rows at DX (stride R8).
 #define ZERO12X32 \
 	VPXORD Z0, Z0, Z0; \
 	VPXORD Z1, Z1, Z1; \
@@ -257,27 +258,27 @@ storepf:
 	VBROADCASTSS 16(SI), Z30; \
 	VFMADD231PS Z24, Z30, Z8; \
 	VFMADD231PS Z25, Z30, Z9; \
-	VBROADCASTSS 20(SI), Z31; \
-	VFMADD231PS Z24, Z31, Z10; \
-	VFMADD231PS Z25, Z31, Z11; \
-	VBROADCASTSS 24(SI), Z26; \
-	VFMADD231PS Z24, Z26, Z12; \
-	VFMADD231PS Z25, Z26, Z13; \
-	VBROADCASTSS 28(SI), Z27; \
-	VFMADD231PS Z24, Z27, Z14; \
-	VFMADD231PS Z25, Z27, Z15; \
-	VBROADCASTSS 32(SI), Z28; \
-	VFMADD231PS Z24, Z28, Z16; \
-	VFMADD231PS Z25, Z28, Z17; \
-	VBROADCASTSS 36(SI), Z29; \
-	VFMADD231PS Z24, Z29, Z18; \
-	VFMADD231PS Z25, Z29, Z19; \
-	VBROADCASTSS 40(SI), Z30; \
-	VFMADD231PS Z24, Z30, Z20; \
-	VFMADD231PS Z25, Z30, Z21; \
-	VBROADCASTSS 44(SI), Z31; \
-	VFMADD231PS Z24, Z31, Z22; \
-	VFMADD231PS Z25, Z31, Z23
+	VBROADCASTSS 20(SI), Z26; \
+	VFMADD231PS Z24, Z26, Z10; \
+	VFMADD231PS Z25, Z26, Z11; \
+	VBROADCASTSS 24(SI), Z27; \
+	VFMADD231PS Z24, Z27, Z12; \
+	VFMADD231PS Z25, Z27, Z13; \
+	VBROADCASTSS 28(SI), Z28; \
+	VFMADD231PS Z24, Z28, Z14; \
+	VFMADD231PS Z25, Z28, Z15; \
+	VBROADCASTSS 32(SI), Z29; \
+	VFMADD231PS Z24, Z29, Z16; \
+	VFMADD231PS Z25, Z29, Z17; \
+	VBROADCASTSS 36(SI), Z30; \
+	VFMADD231PS Z24, Z30, Z18; \
+	VFMADD231PS Z25, Z30, Z19; \
+	VBROADCASTSS 40(SI), Z26; \
+	VFMADD231PS Z24, Z26, Z20; \
+	VFMADD231PS Z25, Z26, Z21; \
+	VBROADCASTSS 44(SI), Z27; \
+	VFMADD231PS Z24, Z27, Z22; \
+	VFMADD231PS Z25, Z27, Z23
 
 #define STORE12X32 \
 	VADDPS (DX), Z0, Z0; \
@@ -364,21 +365,22 @@ store512:
 	RET
 
 // func kern12x32avx512bf16(k int, a *float32, b *uint16, c *float32, ldc int)
-// kern12x32avx512 on a bfloat16 B panel (64 bytes a step): the B row
-// widened into Z24/Z25 (zero-extended, shifted into the high half), then
-// the same FMAs, so each element's chain is the float32 kernel's on the
-// widened panel.
+// kern12x32avx512 on a bfloat16 B panel (64 bytes a step, in the
+// interleaved order of halfInterleave): each 16-bit weight goes into the
+// high half of a zero (VPUNPCKLWD/VPUNPCKHWD with Z31 = 0), which is its
+// float32, so Z24/Z25 hold the B row's 32 floats in order after one
+// instruction each; then the same FMAs, each element's chain the float32
+// kernel's on the widened panel.
 TEXT ·kern12x32avx512bf16(SB), NOSPLIT, $0-40
 	KERNARGS
 	ZERO12X32
-	TESTQ CX, CX
-	JEQ   store512h
+	VPXORD Z31, Z31, Z31
+	TESTQ  CX, CX
+	JEQ    store512h
 
 loop512h:
-	VPMOVZXWD (DI), Z24
-	VPMOVZXWD 32(DI), Z25
-	VPSLLD    $16, Z24, Z24
-	VPSLLD    $16, Z25, Z25
+	VPUNPCKLWD (DI), Z31, Z24
+	VPUNPCKHWD (DI), Z31, Z25
 	FMA12X32
 	ADDQ $48, SI
 	ADDQ $64, DI
@@ -573,23 +575,23 @@ store1x16h:
 	RET
 
 // func kern1x32avx512bf16(k int, a *float32, lda int, b *uint16, c *float32)
-// kern1x32avx512 on a bfloat16 panel (64 bytes, one cache line, a step).
+// kern1x32avx512 on a bfloat16 panel (64 bytes, one cache line, a step),
+// widened as kern12x32avx512bf16 widens it (Z4 = 0).
 TEXT ·kern1x32avx512bf16(SB), NOSPLIT, $0-40
 	ROWARGS
 	SHLQ $6, R9
 
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
+	VPXORD Z4, Z4, Z4
 	TESTQ  CX, CX
 	JEQ    store1x32h
 
 loop1x32h:
 	PREFETCHT0   (DI)(R9*1)
 	VBROADCASTSS (SI), Z26
-	VPMOVZXWD    (DI), Z2
-	VPMOVZXWD    32(DI), Z3
-	VPSLLD       $16, Z2, Z2
-	VPSLLD       $16, Z3, Z3
+	VPUNPCKLWD   (DI), Z4, Z2
+	VPUNPCKHWD   (DI), Z4, Z3
 	VFMADD231PS  Z2, Z26, Z0
 	VFMADD231PS  Z3, Z26, Z1
 	ADDQ         R8, SI

@@ -87,8 +87,27 @@ func (d *Device) PackBBF16(b kernels.Buffer, p kernels.MatMulArgs) (kernels.Pack
 		for j, f := range blk {
 			h[j] = kernels.ToBF16(f)
 		}
+		if pb.mk.halfInterleaved {
+			halfInterleave(h)
+		}
 		pb.half[i] = h
 	}
 	pb.blocks = nil
 	return pb, nil
+}
+
+// halfInterleave reorders each run of 32 bfloat16 values (one row of a
+// 32-wide panel) so that VPUNPCKLWD and VPUNPCKHWD of the 64-byte row with
+// zeros give its values 0-15 and 16-31 in order as float32: those
+// instructions interleave words 0-3 (low) or 4-7 (high) of each 16-byte
+// lane, so value j = 16h + 4l + i is stored at word 8l + 4h + i.
+func halfInterleave(h []uint16) {
+	var row [32]uint16
+	for r := 0; r+32 <= len(h); r += 32 {
+		copy(row[:], h[r:r+32])
+		for j, v := range row {
+			hi, e := j/16, j%16
+			h[r+8*(e/4)+4*hi+e%4] = v
+		}
+	}
 }
