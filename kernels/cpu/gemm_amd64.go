@@ -38,8 +38,9 @@ func kern12x32avx512(k int, a, b, c *float32, ldc int)
 var avx512Kernel = microKernel{name: "avx512", mr: 12, nr: 32, fn: kern12x32avx512, row: kern1x32avx512,
 	rowHalf: kern1x32avx512bf16, fnHalf: kern12x32avx512bf16, halfInterleaved: true}
 
-var avx2Kernel = microKernel{name: "avx2+fma", mr: 6, nr: 16, fn: kern6x16pfavx2, short: kern6x16avx2, row: kern1x16avx2, rowHalf: kern1x16avx2bf16,
-	edge: &microKernel{name: "avx2+fma 4x16", mr: 4, nr: 16, fn: kern4x16avx2}}
+var avx2Kernel = microKernel{name: "avx2+fma", mr: 6, nr: 16, fn: kern6x16pfavx2, short: kern6x16avx2, row: kern1x16avx2,
+	rowHalf: kern1x16avx2bf16, fnHalf: kern6x16avx2bf16, halfMaxPanels: 2,
+	edge: &microKernel{name: "avx2+fma 4x16", mr: 4, nr: 16, fn: kern4x16avx2, fnHalf: kern4x16avx2bf16}}
 
 // availableKernels lists the micro-kernels this CPU can run, best last.
 func availableKernels() []microKernel {
@@ -57,6 +58,16 @@ func init() {
 	ks := availableKernels()
 	kern = ks[len(ks)-1]
 }
+
+// kern6x16avx2bf16 and kern4x16avx2bf16 are kern6x16pfavx2 and
+// kern4x16avx2 on bfloat16 B panels (microKernel.fnHalf), widened in
+// registers.
+//
+//go:noescape
+func kern6x16avx2bf16(k int, a *float32, b *uint16, c *float32, ldc int)
+
+//go:noescape
+func kern4x16avx2bf16(k int, a *float32, b *uint16, c *float32, ldc int)
 
 // kern12x32avx512bf16 is kern12x32avx512 on a bfloat16 B panel
 // (microKernel.fnHalf), widened in registers.

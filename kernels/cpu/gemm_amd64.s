@@ -22,192 +22,194 @@
 	MOVQ ldc+32(FP), R8; \
 	SHLQ $2, R8
 
+// The AVX2 kernels' parts, shared by the 6x16 and its 4x16 edge and by
+// their float32 and bfloat16 forms: zero the accumulators (Y0-Y7, then
+// Y8-Y11 for 6 rows); one k step's FMAs of the A column at SI (broadcasts
+// alternating Y14/Y15) by the B row in Y12/Y13, rows 0-3 then 4-5; add the
+// accumulators into C's rows at DX (stride R8); prefetch C's rows (R10);
+// load one B row of 16 floats, or of 16 bfloat16 widened (zero-extended,
+// shifted into the high half).
+#define ZERO4Y \
+	VXORPS Y0, Y0, Y0; \
+	VXORPS Y1, Y1, Y1; \
+	VXORPS Y2, Y2, Y2; \
+	VXORPS Y3, Y3, Y3; \
+	VXORPS Y4, Y4, Y4; \
+	VXORPS Y5, Y5, Y5; \
+	VXORPS Y6, Y6, Y6; \
+	VXORPS Y7, Y7, Y7
+
+#define ZERO6Y \
+	ZERO4Y; \
+	VXORPS Y8, Y8, Y8; \
+	VXORPS Y9, Y9, Y9; \
+	VXORPS Y10, Y10, Y10; \
+	VXORPS Y11, Y11, Y11
+
+#define FMA4Y \
+	VBROADCASTSS (SI), Y14; \
+	VFMADD231PS  Y12, Y14, Y0; \
+	VFMADD231PS  Y13, Y14, Y1; \
+	VBROADCASTSS 4(SI), Y15; \
+	VFMADD231PS  Y12, Y15, Y2; \
+	VFMADD231PS  Y13, Y15, Y3; \
+	VBROADCASTSS 8(SI), Y14; \
+	VFMADD231PS  Y12, Y14, Y4; \
+	VFMADD231PS  Y13, Y14, Y5; \
+	VBROADCASTSS 12(SI), Y15; \
+	VFMADD231PS  Y12, Y15, Y6; \
+	VFMADD231PS  Y13, Y15, Y7
+
+#define FMA6Y \
+	FMA4Y; \
+	VBROADCASTSS 16(SI), Y14; \
+	VFMADD231PS  Y12, Y14, Y8; \
+	VFMADD231PS  Y13, Y14, Y9; \
+	VBROADCASTSS 20(SI), Y15; \
+	VFMADD231PS  Y12, Y15, Y10; \
+	VFMADD231PS  Y13, Y15, Y11
+
+#define STORE4Y \
+	VADDPS  (DX), Y0, Y0; \
+	VMOVUPS Y0, (DX); \
+	VADDPS  32(DX), Y1, Y1; \
+	VMOVUPS Y1, 32(DX); \
+	ADDQ    R8, DX; \
+	VADDPS  (DX), Y2, Y2; \
+	VMOVUPS Y2, (DX); \
+	VADDPS  32(DX), Y3, Y3; \
+	VMOVUPS Y3, 32(DX); \
+	ADDQ    R8, DX; \
+	VADDPS  (DX), Y4, Y4; \
+	VMOVUPS Y4, (DX); \
+	VADDPS  32(DX), Y5, Y5; \
+	VMOVUPS Y5, 32(DX); \
+	ADDQ    R8, DX; \
+	VADDPS  (DX), Y6, Y6; \
+	VMOVUPS Y6, (DX); \
+	VADDPS  32(DX), Y7, Y7; \
+	VMOVUPS Y7, 32(DX)
+
+#define STORE6Y \
+	STORE4Y; \
+	ADDQ    R8, DX; \
+	VADDPS  (DX), Y8, Y8; \
+	VMOVUPS Y8, (DX); \
+	VADDPS  32(DX), Y9, Y9; \
+	VMOVUPS Y9, 32(DX); \
+	ADDQ    R8, DX; \
+	VADDPS  (DX), Y10, Y10; \
+	VMOVUPS Y10, (DX); \
+	VADDPS  32(DX), Y11, Y11; \
+	VMOVUPS Y11, 32(DX)
+
+#define PREFETCHC4 \
+	MOVQ DX, R10; \
+	PREFETCHT0 (R10); \
+	ADDQ R8, R10; \
+	PREFETCHT0 (R10); \
+	ADDQ R8, R10; \
+	PREFETCHT0 (R10); \
+	ADDQ R8, R10; \
+	PREFETCHT0 (R10)
+
+#define PREFETCHC6 \
+	MOVQ DX, R10; \
+	PREFETCHT0 (R10); \
+	ADDQ R8, R10; \
+	PREFETCHT0 (R10); \
+	ADDQ R8, R10; \
+	PREFETCHT0 (R10); \
+	ADDQ R8, R10; \
+	PREFETCHT0 (R10); \
+	ADDQ R8, R10; \
+	PREFETCHT0 (R10); \
+	ADDQ R8, R10; \
+	PREFETCHT0 (R10)
+
+#define LOADB16 \
+	VMOVUPS (DI), Y12; \
+	VMOVUPS 32(DI), Y13
+
+#define LOADB16H \
+	VPMOVZXWD (DI), Y12; \
+	VPMOVZXWD 16(DI), Y13; \
+	VPSLLD    $16, Y12, Y12; \
+	VPSLLD    $16, Y13, Y13
+
 // func kern6x16avx2(k int, a, b, c *float32, ldc int)
 // C[6x16] (row stride ldc floats) += A[6 x k] * B[k x 16], with A packed
 // column by column (6 floats per step) and B row by row (16 floats per step).
 TEXT ·kern6x16avx2(SB), NOSPLIT, $0-40
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
-	SHLQ $2, R8
-
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
+	KERNARGS
+	ZERO6Y
 	TESTQ CX, CX
 	JEQ   store
 
 loop:
-	VMOVUPS      (DI), Y12
-	VMOVUPS      32(DI), Y13
-	VBROADCASTSS (SI), Y14
-	VFMADD231PS  Y12, Y14, Y0
-	VFMADD231PS  Y13, Y14, Y1
-	VBROADCASTSS 4(SI), Y15
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VBROADCASTSS 8(SI), Y14
-	VFMADD231PS  Y12, Y14, Y4
-	VFMADD231PS  Y13, Y14, Y5
-	VBROADCASTSS 12(SI), Y15
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VBROADCASTSS 16(SI), Y14
-	VFMADD231PS  Y12, Y14, Y8
-	VFMADD231PS  Y13, Y14, Y9
-	VBROADCASTSS 20(SI), Y15
-	VFMADD231PS  Y12, Y15, Y10
-	VFMADD231PS  Y13, Y15, Y11
-	ADDQ         $24, SI
-	ADDQ         $64, DI
-	DECQ         CX
-	JNE          loop
+	LOADB16
+	FMA6Y
+	ADDQ $24, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNE  loop
 
 store:
-	VADDPS  (DX), Y0, Y0
-	VMOVUPS Y0, (DX)
-	VADDPS  32(DX), Y1, Y1
-	VMOVUPS Y1, 32(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Y2, Y2
-	VMOVUPS Y2, (DX)
-	VADDPS  32(DX), Y3, Y3
-	VMOVUPS Y3, 32(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Y4, Y4
-	VMOVUPS Y4, (DX)
-	VADDPS  32(DX), Y5, Y5
-	VMOVUPS Y5, 32(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Y6, Y6
-	VMOVUPS Y6, (DX)
-	VADDPS  32(DX), Y7, Y7
-	VMOVUPS Y7, 32(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Y8, Y8
-	VMOVUPS Y8, (DX)
-	VADDPS  32(DX), Y9, Y9
-	VMOVUPS Y9, 32(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Y10, Y10
-	VMOVUPS Y10, (DX)
-	VADDPS  32(DX), Y11, Y11
-	VMOVUPS Y11, 32(DX)
+	STORE6Y
 	VZEROUPPER
 	RET
 
 // func kern6x16pfavx2(k int, a, b, c *float32, ldc int)
 // kern6x16avx2 with prefetches, for blocks of at least 6 rows (see
-// microKernel.short).
+// microKernel.short): the 6 rows of C the store reads (a decode step's C
+// is not in L1 by then), and, along the loop, the next B panel: packed
+// panels are contiguous, so it starts k*64 bytes on.
 TEXT ·kern6x16pfavx2(SB), NOSPLIT, $0-40
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
-	SHLQ $2, R8
-
-	// Prefetch the 6 rows of C the store below reads (a decode step's C
-	// is not in L1 by then), and, along the loop, the next B panel:
-	// packed panels are contiguous, so it starts k*64 bytes on.
-	MOVQ DX, R10
-	PREFETCHT0 (R10)
-	ADDQ R8, R10
-	PREFETCHT0 (R10)
-	ADDQ R8, R10
-	PREFETCHT0 (R10)
-	ADDQ R8, R10
-	PREFETCHT0 (R10)
-	ADDQ R8, R10
-	PREFETCHT0 (R10)
-	ADDQ R8, R10
-	PREFETCHT0 (R10)
+	KERNARGS
+	PREFETCHC6
 	MOVQ CX, R9
 	SHLQ $6, R9
-
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
+	ZERO6Y
 	TESTQ CX, CX
 	JEQ   storepf
 
 looppf:
-	PREFETCHT0   (DI)(R9*1)
-	VMOVUPS      (DI), Y12
-	VMOVUPS      32(DI), Y13
-	VBROADCASTSS (SI), Y14
-	VFMADD231PS  Y12, Y14, Y0
-	VFMADD231PS  Y13, Y14, Y1
-	VBROADCASTSS 4(SI), Y15
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VBROADCASTSS 8(SI), Y14
-	VFMADD231PS  Y12, Y14, Y4
-	VFMADD231PS  Y13, Y14, Y5
-	VBROADCASTSS 12(SI), Y15
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	VBROADCASTSS 16(SI), Y14
-	VFMADD231PS  Y12, Y14, Y8
-	VFMADD231PS  Y13, Y14, Y9
-	VBROADCASTSS 20(SI), Y15
-	VFMADD231PS  Y12, Y15, Y10
-	VFMADD231PS  Y13, Y15, Y11
-	ADDQ         $24, SI
-	ADDQ         $64, DI
-	DECQ         CX
-	JNE          looppf
+	PREFETCHT0 (DI)(R9*1)
+	LOADB16
+	FMA6Y
+	ADDQ $24, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNE  looppf
 
 storepf:
-	VADDPS  (DX), Y0, Y0
-	VMOVUPS Y0, (DX)
-	VADDPS  32(DX), Y1, Y1
-	VMOVUPS Y1, 32(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Y2, Y2
-	VMOVUPS Y2, (DX)
-	VADDPS  32(DX), Y3, Y3
-	VMOVUPS Y3, 32(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Y4, Y4
-	VMOVUPS Y4, (DX)
-	VADDPS  32(DX), Y5, Y5
-	VMOVUPS Y5, 32(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Y6, Y6
-	VMOVUPS Y6, (DX)
-	VADDPS  32(DX), Y7, Y7
-	VMOVUPS Y7, 32(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Y8, Y8
-	VMOVUPS Y8, (DX)
-	VADDPS  32(DX), Y9, Y9
-	VMOVUPS Y9, 32(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Y10, Y10
-	VMOVUPS Y10, (DX)
-	VADDPS  32(DX), Y11, Y11
-	VMOVUPS Y11, 32(DX)
+	STORE6Y
+	VZEROUPPER
+	RET
+
+// func kern6x16avx2bf16(k int, a *float32, b *uint16, c *float32, ldc int)
+// kern6x16pfavx2 on a bfloat16 B panel (32 bytes a step, the next panel
+// k*32 bytes on), each row widened in registers (microKernel.fnHalf).
+TEXT ·kern6x16avx2bf16(SB), NOSPLIT, $0-40
+	KERNARGS
+	PREFETCHC6
+	MOVQ CX, R9
+	SHLQ $5, R9
+	ZERO6Y
+	TESTQ CX, CX
+	JEQ   storeh
+
+looph:
+	PREFETCHT0 (DI)(R9*1)
+	LOADB16H
+	FMA6Y
+	ADDQ $24, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNE  looph
+
+storeh:
+	STORE6Y
 	VZEROUPPER
 	RET
 
@@ -397,76 +399,50 @@ store512h:
 // microKernel.edge), on the same B panels, with A packed 4 floats per
 // step; 8 ymm accumulators, the same prefetches.
 TEXT ·kern4x16avx2(SB), NOSPLIT, $0-40
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
-	SHLQ $2, R8
-
-	MOVQ DX, R10
-	PREFETCHT0 (R10)
-	ADDQ R8, R10
-	PREFETCHT0 (R10)
-	ADDQ R8, R10
-	PREFETCHT0 (R10)
-	ADDQ R8, R10
-	PREFETCHT0 (R10)
+	KERNARGS
+	PREFETCHC4
 	MOVQ CX, R9
 	SHLQ $6, R9
-
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	ZERO4Y
 	TESTQ CX, CX
 	JEQ   store4
 
 loop4:
-	PREFETCHT0   (DI)(R9*1)
-	VMOVUPS      (DI), Y12
-	VMOVUPS      32(DI), Y13
-	VBROADCASTSS (SI), Y14
-	VFMADD231PS  Y12, Y14, Y0
-	VFMADD231PS  Y13, Y14, Y1
-	VBROADCASTSS 4(SI), Y15
-	VFMADD231PS  Y12, Y15, Y2
-	VFMADD231PS  Y13, Y15, Y3
-	VBROADCASTSS 8(SI), Y14
-	VFMADD231PS  Y12, Y14, Y4
-	VFMADD231PS  Y13, Y14, Y5
-	VBROADCASTSS 12(SI), Y15
-	VFMADD231PS  Y12, Y15, Y6
-	VFMADD231PS  Y13, Y15, Y7
-	ADDQ         $16, SI
-	ADDQ         $64, DI
-	DECQ         CX
-	JNE          loop4
+	PREFETCHT0 (DI)(R9*1)
+	LOADB16
+	FMA4Y
+	ADDQ $16, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNE  loop4
 
 store4:
-	VADDPS  (DX), Y0, Y0
-	VMOVUPS Y0, (DX)
-	VADDPS  32(DX), Y1, Y1
-	VMOVUPS Y1, 32(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Y2, Y2
-	VMOVUPS Y2, (DX)
-	VADDPS  32(DX), Y3, Y3
-	VMOVUPS Y3, 32(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Y4, Y4
-	VMOVUPS Y4, (DX)
-	VADDPS  32(DX), Y5, Y5
-	VMOVUPS Y5, 32(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Y6, Y6
-	VMOVUPS Y6, (DX)
-	VADDPS  32(DX), Y7, Y7
-	VMOVUPS Y7, 32(DX)
+	STORE4Y
+	VZEROUPPER
+	RET
+
+// func kern4x16avx2bf16(k int, a *float32, b *uint16, c *float32, ldc int)
+// kern4x16avx2 on a bfloat16 B panel, as kern6x16avx2bf16.
+TEXT ·kern4x16avx2bf16(SB), NOSPLIT, $0-40
+	KERNARGS
+	PREFETCHC4
+	MOVQ CX, R9
+	SHLQ $5, R9
+	ZERO4Y
+	TESTQ CX, CX
+	JEQ   store4h
+
+loop4h:
+	PREFETCHT0 (DI)(R9*1)
+	LOADB16H
+	FMA4Y
+	ADDQ $16, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNE  loop4h
+
+store4h:
+	STORE4Y
 	VZEROUPPER
 	RET
 
