@@ -49,7 +49,14 @@ func availableKernels() []microKernel {
 		ks = append(ks, avx2Kernel)
 	}
 	if cpu.X86.HasAVX512F {
-		ks = append(ks, avx512Kernel)
+		k := avx512Kernel
+		if !cpu.X86.HasAVX512BW {
+			// Its bfloat16 forms widen 16-bit words in zmm registers
+			// (VPUNPCKLWD/HWD: AVX512BW); without it a bfloat16 panel is
+			// widened into scratch (AVX2) for the float32 kernels.
+			k.rowHalf, k.fnHalf, k.halfInterleaved = nil, nil, false
+		}
+		ks = append(ks, k)
 	}
 	return ks
 }
