@@ -63,6 +63,37 @@ var (
 	envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
+// canonical makes empty lists and maps nil. JSON (omitempty) writes an
+// empty list and none alike, so without it a spec read back from its JSON
+// form (the API's answers, the Raft log) differs from the one submitted:
+// `adapters: []` came back as no adapters (FuzzDecode).
+func (t *Task) canonical() {
+	if t.Exec != nil && len(t.Exec.Env) == 0 {
+		t.Exec.Env = nil
+	}
+	b := t.Builtin
+	if b == nil {
+		return
+	}
+	if len(b.Adapters) == 0 {
+		b.Adapters = nil
+	}
+	if len(b.Rules) == 0 {
+		b.Rules = nil
+	}
+	for i := range b.Rules {
+		if len(b.Rules[i].Models) == 0 {
+			b.Rules[i].Models = nil
+		}
+		if len(b.Rules[i].Keywords) == 0 {
+			b.Rules[i].Keywords = nil
+		}
+	}
+	if b.LoRA != nil && len(b.LoRA.Targets) == 0 {
+		b.LoRA.Targets = nil
+	}
+}
+
 // Default fills in the fields a user may leave out.
 func (j *Job) Default() {
 	if j.Namespace == "" {
@@ -101,6 +132,7 @@ func (j *Job) Default() {
 	if j.Task.Health != nil {
 		j.Task.Health.defaults()
 	}
+	j.Task.canonical()
 	if j.Kind == KindInference {
 		if j.Task.ShutdownDelay == 0 {
 			j.Task.ShutdownDelay = DefaultShutdownDelay
