@@ -259,9 +259,7 @@ func (d *Device) ToBF16(dst, src kernels.Buffer) error {
 	if db.dt != kernels.BFloat16 || sb.dt != kernels.Float32 || db.n != sb.n {
 		return fmt.Errorf("to bf16: %v[%d] from %v[%d]: %w", db.dt, db.n, sb.dt, sb.n, kernels.ErrShape)
 	}
-	for i, f := range sb.f {
-		db.h[i] = kernels.ToBF16(f)
-	}
+	narrowBF16(db.h, sb.f)
 	return nil
 }
 
@@ -275,9 +273,7 @@ func (d *Device) FromBF16(dst, src kernels.Buffer) error {
 	if db.dt != kernels.Float32 || sb.dt != kernels.BFloat16 || db.n != sb.n {
 		return fmt.Errorf("from bf16: %v[%d] from %v[%d]: %w", db.dt, db.n, sb.dt, sb.n, kernels.ErrShape)
 	}
-	for i, h := range sb.h {
-		db.f[i] = kernels.FromBF16(h)
-	}
+	widenBF16(db.f, sb.h)
 	return nil
 }
 

@@ -55,8 +55,8 @@ type microKernel struct {
 	// have for fnHalf to run; a block of more widens each B panel into
 	// scratch once and runs fn on it for all of them. Widening in
 	// registers costs once per row panel, in scratch once per B panel: the
-	// AVX2 kernel's two widening instructions a step weigh on its one
-	// pair of FMA ports (at 32 rows, six panels, 0.84-0.92x of float32
+	// AVX2 kernel's four widening instructions a step compete with its
+	// FMAs for the vector ports (at 32 rows, six panels, 0.84-0.92x of float32
 	// against 0.94-0.97x widened once; at 8 rows, two panels, 1.00-1.09x
 	// against 0.82-0.93x).
 	halfMaxPanels int

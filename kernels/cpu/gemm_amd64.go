@@ -101,6 +101,7 @@ func widenBF16avx2(dst *float32, src *uint16, n int)
 // widenBF16 widens src into dst (same length): bfloat16 is the high half
 // of a float32.
 func widenBF16(dst []float32, src []uint16) {
+	dst = dst[:len(src)] // the vector loop writes len(src) floats
 	n := len(src) &^ 15
 	if n > 0 && cpu.X86.HasAVX2 {
 		widenBF16avx2(&dst[0], &src[0], n)

@@ -72,9 +72,8 @@ func (d *Device) MatMulPacked(c, a kernels.Buffer, b kernels.PackedB, bias kerne
 var _ kernels.BF16Packer = (*Device)(nil)
 
 // PackBBF16 packs b as PackB does, each element rounded to bfloat16
-// (nearest even): half the bytes for MatMulPacked to read. One row reads
-// the panels through the micro-kernel's rowHalf; more rows widen one panel
-// at a time into scratch and run the float32 micro-kernel on it.
+// (nearest even): half the bytes for MatMulPacked to read, which the
+// micro-kernel's rowHalf and fnHalf widen in registers (tileHalf).
 func (d *Device) PackBBF16(b kernels.Buffer, p kernels.MatMulArgs) (kernels.PackedB, error) {
 	pk, err := d.PackB(b, p)
 	if err != nil {
@@ -84,9 +83,7 @@ func (d *Device) PackBBF16(b kernels.Buffer, p kernels.MatMulArgs) (kernels.Pack
 	pb.half = make([][]uint16, len(pb.blocks))
 	for i, blk := range pb.blocks {
 		h := make([]uint16, len(blk))
-		for j, f := range blk {
-			h[j] = kernels.ToBF16(f)
-		}
+		narrowBF16(h, blk)
 		if pb.mk.halfInterleaved {
 			halfInterleave(h)
 		}
