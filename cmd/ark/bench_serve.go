@@ -160,8 +160,8 @@ func benchServe(ctx context.Context, log io.Writer, base, model, shape string, r
 	if repeat < 1 {
 		return nil, usagef("--repeat must be >= 1")
 	}
-	if weights != serve.WeightsFloat32 && weights != serve.WeightsBF16 {
-		return nil, usagef("--weights %q: want %s or %s", weights, serve.WeightsFloat32, serve.WeightsBF16)
+	if err := weightsFlag(weights); err != nil {
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "ark-bench-serve-")
 	if err != nil {

@@ -74,8 +74,8 @@ standalone, give --listen. It stops on SIGTERM.`,
 			if ckpt == "" {
 				return usagef("--base (or --ckpt) is required")
 			}
-			if opt.Weights != serve.WeightsFloat32 && opt.Weights != serve.WeightsBF16 {
-				return usagef("--weights %q: want %s or %s", opt.Weights, serve.WeightsFloat32, serve.WeightsBF16)
+			if err := weightsFlag(opt.Weights); err != nil {
+				return err
 			}
 			if listen == "" {
 				host, port := os.Getenv("ARK_NODE_ADDR"), os.Getenv("ARK_PORT")
@@ -283,5 +283,13 @@ func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, grac
 		return err
 	}
 	fmt.Fprintln(out, "stopped")
+	return nil
+}
+
+// weightsFlag checks --weights (ark task serve, ark bench serve).
+func weightsFlag(w string) error {
+	if !spec.KnownWeights(w) {
+		return usagef("--weights %q: want %s or %s", w, serve.WeightsFloat32, serve.WeightsBF16)
+	}
 	return nil
 }

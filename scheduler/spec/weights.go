@@ -10,6 +10,9 @@ const (
 	WeightsBF16    = "bf16"
 )
 
+// KnownWeights says whether w is one of the values above.
+func KnownWeights(w string) bool { return w == WeightsFloat32 || w == WeightsBF16 }
+
 func validateWeights(j *Job, add func(path, format string, args ...any)) {
 	b := j.Task.Builtin
 	if b == nil || b.Weights == "" {
@@ -18,7 +21,7 @@ func validateWeights(j *Job, add func(path, format string, args ...any)) {
 	if j.Kind != KindInference {
 		add("task.builtin.weights", "is for inference jobs, not %s jobs", j.Kind)
 	}
-	if b.Weights != WeightsFloat32 && b.Weights != WeightsBF16 {
+	if !KnownWeights(b.Weights) {
 		add("task.builtin.weights", "must be %s or %s, got %q", WeightsFloat32, WeightsBF16, b.Weights)
 	}
 }
